@@ -1,0 +1,4 @@
+//! Filesystem, OCI registry layout and API, snapshots, GC and fsck.
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
