@@ -2,3 +2,8 @@
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
+
+pub mod digest;
+pub mod layout;
+pub mod link;
+pub mod names;
