@@ -7,3 +7,5 @@ pub mod digest;
 pub mod layout;
 pub mod link;
 pub mod names;
+pub mod records;
+pub mod root;
