@@ -1,4 +1,113 @@
-//! Crash-safe transactional block store: devices, superblock, allocator, write-ahead journal, cache, fsck.
-#![cfg_attr(not(test), no_std)]
+//! Crash-safe transactional block store: devices, superblock, allocator,
+//! write-ahead journal, cache, fsck.
+//!
+//! The block layer turns a raw device of 512-byte sectors into a store of
+//! 4096-byte blocks with all-or-nothing transactions ([`Transactional`]).
+//! [`BlockStore`] is the implementation; it runs unchanged on the host (tests,
+//! benchmarks) and inside the ring-3 block service.
+//!
+//! # Design principles
+//! - Simple and clear algorithms over fast and clever ones: a physical
+//!   (block image) redo journal, a bitmap allocator, an LRU cache.
+//! - Every persistent byte is checksummed (CRC-32C) and checked before use;
+//!   bytes from the disk are unverified until then, and a failure names the
+//!   block and the values seen. Nothing on disk can make this crate panic.
+//! - One ordering rule, enforced in one place (`BlockStore::write_home`): no
+//!   journaled block reaches its home location before the commit that covers
+//!   it is durable.
+//! - Every structure states its byte layout at the top of the file that
+//!   defines it (`superblock.rs`, `bitmap.rs`, `journal.rs`), with its
+//!   invariants and the crash cases of the protocol that writes it.
+//! - Devices sit behind [`BlockDevice`]; faults and power cuts are injected
+//!   through the same trait (`RecordingDevice`, feature `std`).
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
 
 extern crate alloc;
+
+mod bitmap;
+mod cache;
+mod checksum;
+mod device;
+mod error;
+pub mod fsck;
+mod journal;
+mod store;
+mod superblock;
+
+#[cfg(feature = "std")]
+pub mod crash;
+#[cfg(feature = "std")]
+mod file_device;
+
+pub use device::{BlockDevice, DeviceError, IoRequest, MemDevice};
+pub use error::{Corruption, Error};
+#[cfg(feature = "std")]
+pub use file_device::FileDevice;
+pub use fsck::{Finding, FindingKind, Fsck, FsckReport};
+pub use store::{BlockStore, Config, Geometry, Stats};
+
+/// Bytes per block: the unit of every read, write, allocation and journal record.
+pub const BLOCK_SIZE: usize = 4096;
+/// Bytes per device sector: the largest unit the device writes atomically.
+pub const SECTOR_SIZE: usize = 512;
+/// Number of blocks reserved for upper layers' roots ([`Transactional::root_block`]).
+pub const ROOT_SLOTS: usize = 16;
+
+/// A run of `len` consecutive blocks starting at block `start`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Extent {
+    pub start: u64,
+    pub len: u64,
+}
+
+impl Extent {
+    pub const fn new(start: u64, len: u64) -> Self {
+        Self { start, len }
+    }
+    /// One past the last block (saturating: an extent from the disk may be bogus).
+    pub const fn end(&self) -> u64 {
+        self.start.saturating_add(self.len)
+    }
+    pub fn contains(&self, block: u64) -> bool {
+        block >= self.start && block < self.end()
+    }
+}
+
+/// How durable a commit is when it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// The transaction survives any crash once `commit` returned.
+    Durable,
+    /// Group commit: the transaction is visible at once and survives a crash
+    /// once a later `Durable` commit or `sync` returned; commits become
+    /// durable in order.
+    Batched,
+}
+
+/// What the layers above need from the block layer. [`BlockStore`]
+/// implements it on the host; the block service's IPC client implements it
+/// inside the system. At most one transaction is open at a time.
+pub trait Transactional {
+    fn block_count(&self) -> u64;
+    /// Block reserved for upper layer `slot` (0..ROOT_SLOTS): zeros after
+    /// format, written only inside transactions like any other block.
+    fn root_block(&self, slot: usize) -> u64;
+    /// Committed state (including batched commits not yet durable), or the
+    /// open transaction's own writes. `buf.len()` a multiple of BLOCK_SIZE.
+    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error>;
+    fn begin(&mut self) -> Result<(), Error>;
+    /// Journaled write (metadata): atomic with the rest of the transaction.
+    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error>;
+    /// Unjournaled write to blocks allocated in this same transaction
+    /// (bulk data). Durable before the commit record that covers it.
+    fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error>;
+    /// A contiguous run of `count` free blocks, or Error::NoSpace.
+    fn allocate(&mut self, count: u64) -> Result<Extent, Error>;
+    /// Freed blocks are not handed out again before the free is durable.
+    fn free(&mut self, extent: Extent) -> Result<(), Error>;
+    fn is_allocated(&mut self, block: u64) -> Result<bool, Error>;
+    fn commit(&mut self, durability: Durability) -> Result<(), Error>;
+    fn abort(&mut self);
+    /// Makes every commit so far durable.
+    fn sync(&mut self) -> Result<(), Error>;
+}

@@ -1,0 +1,116 @@
+//! The block layer's error: one enum for every operation of [`crate::Transactional`]
+//! and of mount/format, each variant naming the values seen.
+
+use core::fmt;
+
+use crate::DeviceError;
+
+/// What was wrong with a block read from the disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Corruption {
+    /// The stored checksum does not match the contents.
+    Checksum { stored: u32, computed: u32 },
+    /// The block does not start with the expected magic number.
+    Magic { expected: u32, found: u32 },
+    /// A field holds a value the format does not allow.
+    Field { name: &'static str, value: u64 },
+    /// A structure owned by an upper layer failed its own check.
+    Upper { what: &'static str },
+}
+
+impl fmt::Display for Corruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Checksum { stored, computed } => write!(
+                f,
+                "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
+            ),
+            Self::Magic { expected, found } => {
+                write!(f, "bad magic {found:#010x} (expected {expected:#010x})")
+            }
+            Self::Field { name, value } => write!(f, "field {name} has impossible value {value}"),
+            Self::Upper { what } => write!(f, "{what}"),
+        }
+    }
+}
+
+/// Every way a block-layer operation can fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The device failed or refused a request.
+    Device(DeviceError),
+    /// A block read from the disk failed its checks; its contents are never
+    /// returned as data.
+    Corrupt { block: u64, detail: Corruption },
+    /// No run of free blocks as long as the one asked for.
+    NoSpace,
+    /// The request reaches past the end of the store.
+    OutOfRange { first: u64, blocks: u64, block_count: u64 },
+    /// A buffer length that is zero or not a multiple of BLOCK_SIZE.
+    BadLength { len: usize },
+    /// `write`, `write_fresh`, `allocate`, `free` or `commit` without `begin`.
+    NoTransaction,
+    /// `begin` while a transaction is open (or `sync` inside one).
+    TransactionOpen,
+    /// The transaction no longer fits in the journal.
+    TransactionTooLarge { journal_blocks_needed: u64, journal_blocks: u64 },
+    /// A write to a block that belongs to the block layer itself.
+    Reserved { block: u64 },
+    /// A journaled write or free of a block that is not allocated.
+    NotAllocated { block: u64 },
+    /// `write_fresh` to a block not allocated in the open transaction.
+    NotFresh { block: u64 },
+    /// The device holds no block store (no valid superblock, both copies blank).
+    NotFormatted,
+    /// The superblock names a format version this code does not read.
+    UnsupportedVersion { found: u32, supported: u32 },
+    /// The device is smaller than the superblock says, or too small to format.
+    DeviceTooSmall { block_count: u64, needed: u64 },
+    /// A configuration value out of its allowed range.
+    BadConfig { name: &'static str, value: u64 },
+    /// An earlier device error left the in-memory state uncertain: remount.
+    Failed,
+}
+
+impl From<DeviceError> for Error {
+    fn from(e: DeviceError) -> Self {
+        Error::Device(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Device(e) => write!(f, "device error: {e}"),
+            Self::Corrupt { block, detail } => write!(f, "block {block} is corrupt: {detail}"),
+            Self::NoSpace => write!(f, "no free run of blocks that long"),
+            Self::OutOfRange { first, blocks, block_count } => write!(
+                f,
+                "{blocks} blocks at {first} reach past the end of the store ({block_count} blocks)"
+            ),
+            Self::BadLength { len } => {
+                write!(f, "buffer of {len} bytes is not a non-zero multiple of the block size")
+            }
+            Self::NoTransaction => write!(f, "no transaction is open"),
+            Self::TransactionOpen => write!(f, "a transaction is already open"),
+            Self::TransactionTooLarge { journal_blocks_needed, journal_blocks } => write!(
+                f,
+                "transaction needs {journal_blocks_needed} journal blocks, the journal has {journal_blocks}"
+            ),
+            Self::Reserved { block } => write!(f, "block {block} belongs to the block layer"),
+            Self::NotAllocated { block } => write!(f, "block {block} is not allocated"),
+            Self::NotFresh { block } => {
+                write!(f, "block {block} was not allocated in this transaction")
+            }
+            Self::NotFormatted => write!(f, "no block store on this device"),
+            Self::UnsupportedVersion { found, supported } => {
+                write!(f, "format version {found} is not supported (this code reads {supported})")
+            }
+            Self::DeviceTooSmall { block_count, needed } => {
+                write!(f, "device has {block_count} blocks, {needed} needed")
+            }
+            Self::BadConfig { name, value } => write!(f, "configuration {name} = {value} is out of range"),
+            Self::Failed => write!(f, "an earlier device error stopped the store; remount it"),
+        }
+    }
+}

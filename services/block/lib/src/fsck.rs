@@ -1,0 +1,267 @@
+//! fsck: checks the block layer's structures on disk and, with the help of
+//! the layers above, that every allocated block is used exactly once.
+//!
+//! Extending it: `BlockStore::fsck` checks the superblocks, the bitmap and
+//! the journal and returns a [`Fsck`]. An upper layer then walks its own
+//! structures, calls [`Fsck::mark_used`] for every block it references (a
+//! block used twice, or used but free, is reported at once), appends its own
+//! findings with [`Fsck::report_mut`], and calls [`Fsck::finish`], which
+//! reports allocated blocks that nobody marked (leaks).
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::bitmap::{self, Allocator};
+use crate::error::Error;
+use crate::journal;
+use crate::superblock::{Superblock, SUPERBLOCK_BLOCKS};
+use crate::{BlockDevice, BlockStore, Extent, BLOCK_SIZE};
+
+/// What kind of inconsistency a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FindingKind {
+    /// A superblock copy is unreadable or disagrees with the current one.
+    Superblock,
+    /// A bitmap block is unreadable or disagrees with the committed state.
+    Bitmap,
+    /// The journal holds something it should not.
+    Journal,
+    /// A block is in use by some structure but marked free.
+    UsedButFree,
+    /// A block is used by two structures.
+    UsedTwice,
+    /// An allocated block that no structure uses.
+    Leaked,
+    /// A structure names a block outside the store.
+    OutOfRange,
+    /// A finding of an upper layer (bad checksum, broken order, ...).
+    Upper,
+}
+
+/// One inconsistency, in plain words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub block: Option<u64>,
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Everything fsck found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FsckReport {
+    findings: Vec<Finding>,
+    /// Blocks whose ownership was checked.
+    pub blocks_checked: u64,
+}
+
+impl FsckReport {
+    pub fn push(&mut self, kind: FindingKind, block: Option<u64>, message: String) {
+        self.findings.push(Finding { kind, block, message });
+    }
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+    pub fn is_clean(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+impl fmt::Display for FsckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.findings.is_empty() {
+            return writeln!(f, "clean: {} blocks checked", self.blocks_checked);
+        }
+        for finding in &self.findings {
+            writeln!(f, "{finding}")?;
+        }
+        writeln!(f, "{} problems found", self.findings.len())
+    }
+}
+
+/// A check in progress: the committed bitmap and the blocks marked used so far.
+pub struct Fsck {
+    report: FsckReport,
+    alloc: Allocator,
+    used: Vec<u64>,
+}
+
+fn bit(words: &[u64], b: u64) -> bool {
+    words.get((b / 64) as usize).is_some_and(|w| w >> (b % 64) & 1 == 1)
+}
+
+impl Fsck {
+    pub fn report_mut(&mut self) -> &mut FsckReport {
+        &mut self.report
+    }
+    pub fn block_count(&self) -> u64 {
+        self.alloc.block_count()
+    }
+    pub fn is_allocated(&self, block: u64) -> bool {
+        self.alloc.is_allocated(block)
+    }
+    /// Runs of allocated blocks, in block order.
+    pub fn allocated_extents(&self) -> Vec<Extent> {
+        self.alloc.allocated_runs()
+    }
+
+    /// Records that `owner` uses `extent`; reports blocks out of range,
+    /// free, or already used by something else.
+    pub fn mark_used(&mut self, extent: Extent, owner: &str) {
+        let n = self.alloc.block_count();
+        if extent.start.checked_add(extent.len).is_none_or(|end| end > n) {
+            self.report.push(
+                FindingKind::OutOfRange,
+                Some(extent.start),
+                format!("{owner} uses blocks {}..{} past the end of the store ({n} blocks)", extent.start, extent.start.saturating_add(extent.len)),
+            );
+            return;
+        }
+        for b in extent.start..extent.end() {
+            self.report.blocks_checked += 1;
+            if bit(&self.used, b) {
+                self.report.push(FindingKind::UsedTwice, Some(b), format!("block {b} used by {owner} is also used by another structure"));
+            } else if let Some(w) = self.used.get_mut((b / 64) as usize) {
+                *w |= 1 << (b % 64);
+            }
+            if !self.alloc.is_allocated(b) {
+                self.report.push(FindingKind::UsedButFree, Some(b), format!("block {b} is used by {owner} but marked free"));
+            }
+        }
+    }
+
+    /// Ends the check: every allocated block no one marked is reported as leaked.
+    pub fn finish(mut self) -> FsckReport {
+        for run in self.alloc.allocated_runs() {
+            let mut leak: Option<u64> = None;
+            for b in run.start..=run.end() {
+                let unused = b < run.end() && !bit(&self.used, b);
+                match (unused, leak) {
+                    (true, None) => leak = Some(b),
+                    (false, Some(s)) => {
+                        let msg = if b - s == 1 {
+                            format!("block {s} is allocated but nothing uses it (leaked)")
+                        } else {
+                            format!("blocks {s}..{} are allocated but nothing uses them (leaked)", b - 1)
+                        };
+                        self.report.push(FindingKind::Leaked, Some(s), msg);
+                        leak = None;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.report
+    }
+
+    /// Ends a check of the block layer alone (no upper layer marked its
+    /// blocks, so leaks cannot be told).
+    pub fn finish_structures_only(self) -> FsckReport {
+        self.report
+    }
+}
+
+impl<D: BlockDevice> BlockStore<D> {
+    /// Checkpoints, then checks the block layer's structures as they are on
+    /// the disk: both superblocks, every bitmap block against the committed
+    /// allocation state, and that the journal holds no live record. The
+    /// block layer's own regions are marked used. Refused inside a transaction.
+    pub fn fsck(&mut self) -> Result<Fsck, Error> {
+        if self.in_transaction() {
+            return Err(Error::TransactionOpen);
+        }
+        self.checkpoint()?;
+        let sb = *self.superblock();
+        let mut report = FsckReport::default();
+        let committed = self.allocator().words().to_vec();
+        let dev = self.device();
+        let mut buf = vec![0u8; BLOCK_SIZE];
+        for block in SUPERBLOCK_BLOCKS {
+            dev.read(block, &mut buf)?;
+            match Superblock::decode(block, &buf) {
+                Ok(copy) if copy.generation == sb.generation && copy != sb => report.push(
+                    FindingKind::Superblock,
+                    Some(block),
+                    format!("superblock copy in block {block} has the current generation {} but other contents", sb.generation),
+                ),
+                Ok(copy) if copy.generation > sb.generation => report.push(
+                    FindingKind::Superblock,
+                    Some(block),
+                    format!("superblock copy in block {block} has generation {}, newer than the one in use ({})", copy.generation, sb.generation),
+                ),
+                Ok(copy) if copy.generation != sb.generation && (copy.block_count, copy.journal_start, copy.data_start) != (sb.block_count, sb.journal_start, sb.data_start) => report.push(
+                    FindingKind::Superblock,
+                    Some(block),
+                    format!("superblock copy in block {block} describes a different geometry"),
+                ),
+                Ok(_) => {}
+                Err(e) => report.push(FindingKind::Superblock, Some(block), format!("superblock copy in block {block} is unusable: {e}")),
+            }
+        }
+        let mut words = Vec::with_capacity(sb.bitmap_blocks as usize * bitmap::WORDS_PER_BLOCK);
+        for i in 0..sb.bitmap_blocks {
+            let block = sb.bitmap_start + i;
+            dev.read(block, &mut buf)?;
+            match bitmap::decode_block(block, i, &buf) {
+                Ok(w) => {
+                    if w != block_words(&committed, i) {
+                        report.push(FindingKind::Bitmap, Some(block), format!("bitmap block {block} on disk differs from the committed allocation state"));
+                    }
+                    words.extend(w);
+                }
+                Err(e) => {
+                    report.push(FindingKind::Bitmap, Some(block), format!("bitmap block {block} is unusable: {e}"));
+                    words.extend(block_words(&committed, i));
+                }
+            }
+        }
+        if let Err(e) = Allocator::from_words(sb.block_count, sb.data_start, sb.bitmap_start, words) {
+            report.push(FindingKind::Bitmap, None, format!("bitmap breaks an invariant: {e}"));
+        }
+        // After a checkpoint the record at the tail must not be a live transaction.
+        let start = sb.journal_start;
+        let dev = self.device();
+        let live = journal::read_transaction(
+            |o| {
+                let mut b = vec![0u8; BLOCK_SIZE];
+                dev.read(start + o, &mut b).map(|_| b)
+            },
+            sb.journal_blocks,
+            sb.journal_tail,
+            sb.journal_blocks,
+            sb.journal_epoch,
+            sb.journal_tail_seq,
+        )?;
+        if let Ok(t) = live {
+            report.push(
+                FindingKind::Journal,
+                Some(sb.journal_start + sb.journal_tail),
+                format!("journal holds transaction {} past the checkpointed tail", t.seq),
+            );
+        }
+        let alloc = self.allocator().clone();
+        let used = vec![0u64; alloc.words().len()];
+        let mut fsck = Fsck { report, alloc, used };
+        fsck.mark_used(Extent::new(0, sb.data_start), "the block layer");
+        Ok(fsck)
+    }
+
+    /// fsck of the block layer alone: structures only, no leak check.
+    pub fn check(&mut self) -> Result<FsckReport, Error> {
+        Ok(self.fsck()?.finish_structures_only())
+    }
+}
+
+/// The words of bitmap block `index` within all the bitmap's words.
+fn block_words(words: &[u64], index: u64) -> Vec<u64> {
+    let at = index as usize * bitmap::WORDS_PER_BLOCK;
+    words.get(at..at + bitmap::WORDS_PER_BLOCK).map(<[u64]>::to_vec).unwrap_or_default()
+}

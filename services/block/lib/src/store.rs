@@ -1,0 +1,802 @@
+//! `BlockStore`: the transactional block store over a `BlockDevice`.
+//!
+//! Formats and mounts the on-disk structures (`superblock.rs`, `bitmap.rs`,
+//! `journal.rs` give their layouts and crash cases), runs transactions,
+//! group-commits batched ones, checkpoints the journal to home locations and
+//! replays it at mount.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::bitmap::{self, Allocator};
+use crate::cache::Cache;
+use crate::device::{check_request, write_sorted};
+use crate::error::Error;
+use crate::journal::{self, LogEnd};
+use crate::superblock::{Superblock, SUPERBLOCK_BLOCKS};
+use crate::{BlockDevice, DeviceError, Durability, Extent, IoRequest, Transactional, BLOCK_SIZE, ROOT_SLOTS};
+
+/// Tunables. `journal_blocks` matters only to `format`.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Blocks the cache holds (clean and dirty) between operations.
+    pub cache_blocks: usize,
+    /// Size of the journal region written by `format`.
+    pub journal_blocks: u64,
+    /// Batched commits are buffered in memory up to this many journal blocks
+    /// before they are written out (still without a flush).
+    pub group_commit_blocks: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { cache_blocks: 2048, journal_blocks: 2048, group_commit_blocks: 256 }
+    }
+}
+
+/// Where the regions of a formatted store are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub block_count: u64,
+    pub superblocks: [u64; 2],
+    pub bitmap: Extent,
+    pub journal: Extent,
+    pub roots: Extent,
+    pub data_start: u64,
+}
+
+/// Counters for the `stats` shell command.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub cache_evictions: u64,
+    pub cache_blocks: u64,
+    pub cache_dirty_blocks: u64,
+    pub cache_capacity: u64,
+    pub journal_blocks: u64,
+    pub journal_used_blocks: u64,
+    pub commits_durable: u64,
+    pub commits_batched: u64,
+    pub checkpoints: u64,
+    pub transactions_replayed: u64,
+    pub device_reads: u64,
+    pub device_writes: u64,
+    pub device_flushes: u64,
+    pub blocks_read: u64,
+    pub blocks_written: u64,
+    pub free_blocks: u64,
+}
+
+/// Counts every request the store makes of its device.
+struct Counted<D> {
+    dev: D,
+    reads: u64,
+    writes: u64,
+    flushes: u64,
+    blocks_read: u64,
+    blocks_written: u64,
+}
+
+impl<D: BlockDevice> BlockDevice for Counted<D> {
+    fn block_count(&self) -> u64 {
+        self.dev.block_count()
+    }
+    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        self.reads += 1;
+        self.blocks_read += (buf.len() / BLOCK_SIZE) as u64;
+        self.dev.read(first, buf)
+    }
+    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
+        self.writes += 1;
+        self.blocks_written += (data.len() / BLOCK_SIZE) as u64;
+        self.dev.write(first, data)
+    }
+    fn flush(&mut self) -> Result<(), DeviceError> {
+        self.flushes += 1;
+        self.dev.flush()
+    }
+    fn submit(&mut self, batch: &mut [IoRequest<'_>]) -> Result<(), DeviceError> {
+        for r in batch.iter() {
+            match r {
+                IoRequest::Read { .. } => {
+                    self.reads += 1;
+                    self.blocks_read += r.blocks();
+                }
+                IoRequest::Write { .. } => {
+                    self.writes += 1;
+                    self.blocks_written += r.blocks();
+                }
+            }
+        }
+        self.dev.submit(batch)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum AllocOp {
+    Allocated(Extent),
+    Freed(Extent),
+}
+
+/// The open transaction.
+#[derive(Default)]
+struct Txn {
+    /// Journaled writes: home block -> image.
+    writes: BTreeMap<u64, Box<[u8]>>,
+    /// Allocation changes in order (undone in reverse by `abort`).
+    ops: Vec<AllocOp>,
+    wrote_fresh: bool,
+}
+
+impl Txn {
+    fn allocated_here(&self, block: u64) -> bool {
+        self.ops.iter().any(|op| matches!(op, AllocOp::Allocated(e) if e.contains(block)))
+    }
+}
+
+const EVENT_LOG_LEN: usize = 32;
+
+/// The crash-safe transactional block store.
+///
+/// # Invariants
+/// - `used` journal blocks from `sb.journal_tail` hold the live transactions
+///   `sb.journal_tail_seq..next_seq`; `pending` holds the encoded records of
+///   the last of them not yet written, starting at offset `pending_at`.
+/// - Records through `written_seq` are on the device, through `durable_seq`
+///   durably (`durable_seq <= written_seq < next_seq`).
+/// - Every dirty cache entry belongs to a live transaction.
+pub struct BlockStore<D: BlockDevice> {
+    dev: Counted<D>,
+    sb: Superblock,
+    alloc: Allocator,
+    cache: Cache,
+    config: Config,
+    txn: Option<Txn>,
+    head: u64,
+    used: u64,
+    next_seq: u64,
+    pending: Vec<u8>,
+    pending_at: u64,
+    written_seq: u64,
+    durable_seq: u64,
+    /// Fresh (unjournaled) data written since the last flush.
+    fresh_unflushed: bool,
+    /// Blocks freed by committed transactions wait for a checkpoint.
+    reserved_waiting: bool,
+    failed: bool,
+    stats: Stats,
+    events: VecDeque<String>,
+}
+
+impl<D: BlockDevice> BlockStore<D> {
+    /// Writes an empty store onto `device` (destroying what was there) and mounts it.
+    pub fn format(mut device: D, config: Config) -> Result<Self, Error> {
+        let block_count = device.block_count();
+        if config.journal_blocks < journal::MIN_JOURNAL_BLOCKS || config.journal_blocks > u32::MAX as u64 {
+            return Err(Error::BadConfig { name: "journal_blocks", value: config.journal_blocks });
+        }
+        let bitmap_blocks = bitmap::bitmap_blocks_for(block_count);
+        let journal_start = 2 + bitmap_blocks;
+        let root_start = journal_start + config.journal_blocks;
+        let data_start = root_start + ROOT_SLOTS as u64;
+        if data_start >= block_count {
+            return Err(Error::DeviceTooSmall { block_count, needed: data_start + 1 });
+        }
+        // Old superblocks first: a format cut short must not leave an old
+        // store pointing into half-overwritten regions.
+        device.write(0, &[0u8; 2 * BLOCK_SIZE])?;
+        device.flush()?;
+        // Journal and roots zeroed: no stale record can ever look live.
+        let zeros = vec![0u8; 256 * BLOCK_SIZE];
+        let mut at = journal_start;
+        while at < data_start {
+            let n = (data_start - at).min(256);
+            device.write(at, &zeros[..n as usize * BLOCK_SIZE])?;
+            at += n;
+        }
+        let alloc = Allocator::formatted(block_count, data_start);
+        for i in 0..bitmap_blocks {
+            device.write(2 + i, &bitmap::encode_block(i, alloc.block_words(i)))?;
+        }
+        device.flush()?;
+        let sb = Superblock {
+            block_count,
+            generation: 1,
+            bitmap_start: 2,
+            bitmap_blocks,
+            journal_start,
+            journal_blocks: config.journal_blocks,
+            root_start,
+            root_slots: ROOT_SLOTS as u64,
+            data_start,
+            journal_epoch: 1,
+            journal_tail: 0,
+            journal_tail_seq: 1,
+        };
+        let mut both = vec![0u8; 2 * BLOCK_SIZE];
+        both[..BLOCK_SIZE].copy_from_slice(&Superblock { generation: 0, ..sb }.encode());
+        both[BLOCK_SIZE..].copy_from_slice(&sb.encode());
+        device.write(0, &both)?;
+        device.flush()?;
+        Self::mount(device, config)
+    }
+
+    /// Mounts the store on `device`: picks the newest valid superblock,
+    /// replays the journal, starts a new journal epoch, loads the bitmap.
+    pub fn mount(device: D, config: Config) -> Result<Self, Error> {
+        if config.cache_blocks < 16 {
+            return Err(Error::BadConfig { name: "cache_blocks", value: config.cache_blocks as u64 });
+        }
+        let mut dev = Counted { dev: device, reads: 0, writes: 0, flushes: 0, blocks_read: 0, blocks_written: 0 };
+        let mut events = VecDeque::new();
+        let (sb, other) = Self::pick_superblock(&mut dev, &mut events)?;
+        let mut stats = Stats::default();
+
+        // Replay: collect the images of every valid transaction (later wins),
+        // then write them home at once. Bounded by the journal size.
+        let jb = sb.journal_blocks;
+        let (mut at, mut seq, mut scanned) = (sb.journal_tail, sb.journal_tail_seq, 0u64);
+        let mut images: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+        loop {
+            let start = sb.journal_start;
+            let txn = journal::read_transaction(
+                |o| {
+                    let mut b = vec![0u8; BLOCK_SIZE];
+                    dev.read(start + o, &mut b).map(|_| b)
+                },
+                jb,
+                at,
+                jb - scanned,
+                sb.journal_epoch,
+                seq,
+            )?;
+            match txn {
+                Ok(t) => {
+                    if let Some((home, _)) = t.images.iter().find(|(h, _)| !Self::journaled_home(&sb, *h)) {
+                        log_event(&mut events, format!(
+                            "journal replay stopped at transaction {seq}: it names block {home}, which no transaction may write"
+                        ));
+                        break;
+                    }
+                    for (home, image) in t.images {
+                        images.insert(home, image);
+                    }
+                    at = (at + t.blocks) % jb;
+                    scanned += t.blocks;
+                    seq += 1;
+                    stats.transactions_replayed += 1;
+                }
+                Err(end) => {
+                    if !matches!(end, LogEnd::NotARecord { .. } | LogEnd::Stale { .. }) {
+                        log_event(&mut events, format!("journal replay stopped at transaction {seq}: {end:?}"));
+                    }
+                    break;
+                }
+            }
+        }
+        if !images.is_empty() {
+            let mut set: Vec<(u64, &[u8])> = images.iter().map(|(b, d)| (*b, &d[..])).collect();
+            write_sorted(&mut dev, &mut set)?;
+            log_event(&mut events, format!(
+                "replayed {} transactions ({} blocks)", stats.transactions_replayed, images.len()
+            ));
+        }
+        drop(images);
+        dev.flush()?;
+        // New epoch: records past `at` written before the cut are now stale.
+        let sb = Superblock {
+            generation: sb.generation.max(other) + 1,
+            journal_epoch: sb.journal_epoch + 1,
+            journal_tail: at,
+            journal_tail_seq: seq,
+            ..sb
+        };
+        dev.write(sb.home(), &sb.encode())?;
+        dev.flush()?;
+
+        let mut words = Vec::with_capacity(sb.bitmap_blocks as usize * bitmap::WORDS_PER_BLOCK);
+        let mut buf = vec![0u8; BLOCK_SIZE];
+        for i in 0..sb.bitmap_blocks {
+            dev.read(sb.bitmap_start + i, &mut buf)?;
+            words.extend(bitmap::decode_block(sb.bitmap_start + i, i, &buf)?);
+        }
+        let alloc = Allocator::from_words(sb.block_count, sb.data_start, sb.bitmap_start, words)?;
+        log_event(&mut events, format!(
+            "mounted generation {} epoch {}: {} of {} blocks free",
+            sb.generation, sb.journal_epoch, alloc.free_blocks(), sb.block_count
+        ));
+        Ok(BlockStore {
+            dev,
+            sb,
+            alloc,
+            cache: Cache::new(config.cache_blocks),
+            config,
+            txn: None,
+            head: at,
+            used: 0,
+            next_seq: seq,
+            pending: Vec::new(),
+            pending_at: at,
+            written_seq: seq - 1,
+            durable_seq: seq - 1,
+            fresh_unflushed: false,
+            reserved_waiting: false,
+            failed: false,
+            stats,
+            events,
+        })
+    }
+
+    /// The current superblock and the generation of the other copy (0 if invalid).
+    fn pick_superblock(dev: &mut Counted<D>, events: &mut VecDeque<String>) -> Result<(Superblock, u64), Error> {
+        let mut buf = vec![0u8; BLOCK_SIZE];
+        let mut copies = Vec::new();
+        for block in SUPERBLOCK_BLOCKS {
+            dev.read(block, &mut buf)?;
+            copies.push(Superblock::decode(block, &buf));
+        }
+        let valid: Vec<&Superblock> = copies.iter().filter_map(|c| c.as_ref().ok()).collect();
+        let Some(best) = valid.iter().max_by_key(|s| s.generation).copied().copied() else {
+            // Prefer the most telling error: a version, then corruption.
+            return Err(copies
+                .into_iter()
+                .filter_map(Result::err)
+                .min_by_key(|e| match e {
+                    Error::UnsupportedVersion { .. } => 0,
+                    Error::Corrupt { .. } => 1,
+                    _ => 2,
+                })
+                .unwrap_or(Error::NotFormatted));
+        };
+        for (block, copy) in SUPERBLOCK_BLOCKS.iter().zip(&copies) {
+            if let Err(e) = copy {
+                log_event(events, format!("superblock copy in block {block} not used: {e}"));
+            }
+        }
+        let other = valid.iter().filter(|s| s.generation != best.generation).map(|s| s.generation).max().unwrap_or(0);
+        if dev.block_count() < best.block_count {
+            return Err(Error::DeviceTooSmall { block_count: dev.block_count(), needed: best.block_count });
+        }
+        Ok((best, other))
+    }
+
+    /// Blocks a journal record may name as its home.
+    fn journaled_home(sb: &Superblock, block: u64) -> bool {
+        (block >= sb.bitmap_start && block < sb.journal_start) || (block >= sb.root_start && block < sb.block_count)
+    }
+
+    pub fn geometry(&self) -> Geometry {
+        let sb = &self.sb;
+        Geometry {
+            block_count: sb.block_count,
+            superblocks: SUPERBLOCK_BLOCKS,
+            bitmap: Extent::new(sb.bitmap_start, sb.bitmap_blocks),
+            journal: Extent::new(sb.journal_start, sb.journal_blocks),
+            roots: Extent::new(sb.root_start, sb.root_slots),
+            data_start: sb.data_start,
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            cache_hits: self.cache.hits,
+            cache_misses: self.cache.misses,
+            cache_evictions: self.cache.evictions,
+            cache_blocks: self.cache.len() as u64,
+            cache_dirty_blocks: self.cache.dirty_count() as u64,
+            cache_capacity: self.cache.capacity() as u64,
+            journal_blocks: self.sb.journal_blocks,
+            journal_used_blocks: self.used,
+            device_reads: self.dev.reads,
+            device_writes: self.dev.writes,
+            device_flushes: self.dev.flushes,
+            blocks_read: self.dev.blocks_read,
+            blocks_written: self.dev.blocks_written,
+            free_blocks: self.alloc.free_blocks(),
+            ..self.stats
+        }
+    }
+
+    /// Recent events (mount, replay, checkpoints, superblock repairs), oldest first.
+    pub fn events(&self) -> impl Iterator<Item = &str> {
+        self.events.iter().map(String::as_str)
+    }
+
+    /// Gives the device back without flushing (tests use this to "cut the power").
+    pub fn into_device(self) -> D {
+        self.dev.dev
+    }
+
+    /// Makes everything durable and checkpoints, then gives the device back.
+    pub fn unmount(mut self) -> Result<D, Error> {
+        if self.txn.is_some() {
+            self.abort();
+        }
+        self.checkpoint()?;
+        Ok(self.dev.dev)
+    }
+
+    pub(crate) fn superblock(&self) -> &Superblock {
+        &self.sb
+    }
+    pub(crate) fn allocator(&self) -> &Allocator {
+        &self.alloc
+    }
+    pub(crate) fn device(&mut self) -> &mut D {
+        &mut self.dev.dev
+    }
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    fn check_range(&self, first: u64, len: usize) -> Result<u64, Error> {
+        check_request(first, len, self.sb.block_count).map_err(|e| match e {
+            DeviceError::OutOfRange { first, blocks, block_count } => Error::OutOfRange { first, blocks, block_count },
+            _ => Error::BadLength { len },
+        })
+    }
+
+    fn usable(&self) -> Result<(), Error> {
+        if self.failed {
+            Err(Error::Failed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs `f`; a device error leaves the in-memory state uncertain, so the
+    /// store refuses further work until remounted.
+    fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, Error>) -> Result<T, Error> {
+        let r = f(self);
+        if let Err(Error::Device(_)) = r {
+            self.failed = true;
+        }
+        r
+    }
+
+    /// Writes buffered journal records (after making fresh data durable).
+    fn write_pending(&mut self) -> Result<(), Error> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if self.fresh_unflushed {
+            // Ordered data: fresh blocks are durable before any commit record
+            // that makes them reachable is written.
+            self.dev.flush()?;
+            self.fresh_unflushed = false;
+        }
+        let jb = self.sb.journal_blocks;
+        let blocks = (self.pending.len() / BLOCK_SIZE) as u64;
+        let first_part = blocks.min(jb - self.pending_at);
+        let (a, b) = self.pending.split_at(first_part as usize * BLOCK_SIZE);
+        let mut batch = vec![IoRequest::Write { first: self.sb.journal_start + self.pending_at, data: a }];
+        if !b.is_empty() {
+            batch.push(IoRequest::Write { first: self.sb.journal_start, data: b });
+        }
+        self.dev.submit(&mut batch)?;
+        self.pending.clear();
+        self.pending_at = self.head;
+        self.written_seq = self.next_seq - 1;
+        Ok(())
+    }
+
+    /// Makes every commit so far durable.
+    fn sync_journal(&mut self) -> Result<(), Error> {
+        self.write_pending()?;
+        if self.durable_seq < self.written_seq {
+            self.dev.flush()?;
+            self.durable_seq = self.written_seq;
+        }
+        Ok(())
+    }
+
+    /// THE ordering rule, in the one place that writes journaled blocks to
+    /// their home: only images whose commit is durable are written.
+    fn write_home(&mut self) -> Result<(), Error> {
+        let mut set = self.cache.dirty_through(self.durable_seq);
+        if set.is_empty() {
+            return Ok(());
+        }
+        write_sorted(&mut self.dev, &mut set)?;
+        let blocks: Vec<u64> = set.iter().map(|(b, _)| *b).collect();
+        for b in blocks {
+            self.cache.mark_clean(b);
+        }
+        Ok(())
+    }
+
+    /// Makes every commit durable, writes every journaled block home and
+    /// moves the journal tail to the head: the journal is empty afterwards
+    /// and blocks freed by committed transactions become reusable.
+    pub fn checkpoint(&mut self) -> Result<(), Error> {
+        self.usable()?;
+        self.guarded(|s| {
+            s.sync_journal()?;
+            s.write_home()?;
+            if s.used == 0 && !s.reserved_waiting {
+                return Ok(());
+            }
+            s.dev.flush()?;
+            let sb = Superblock {
+                generation: s.sb.generation + 1,
+                journal_tail: s.head,
+                journal_tail_seq: s.next_seq,
+                ..s.sb
+            };
+            s.dev.write(sb.home(), &sb.encode())?;
+            s.dev.flush()?;
+            s.sb = sb;
+            s.used = 0;
+            s.stats.checkpoints += 1;
+            // Frees of committed transactions are durable and no journal
+            // record older than them is live: their blocks may be reused.
+            s.alloc.release_all_reserved();
+            s.reserved_waiting = false;
+            if let Some(txn) = &s.txn {
+                for op in &txn.ops {
+                    if let AllocOp::Freed(e) = op {
+                        s.alloc.reserve(*e, true);
+                    }
+                }
+            }
+            s.cache.evict_clean();
+            Ok(())
+        })
+    }
+
+    fn txn_mut(&mut self) -> Result<&mut Txn, Error> {
+        self.usable()?;
+        self.txn.as_mut().ok_or(Error::NoTransaction)
+    }
+
+    fn do_commit(&mut self, durability: Durability) -> Result<(), Error> {
+        let Some(mut txn) = self.txn.take() else {
+            return Err(Error::NoTransaction);
+        };
+        for i in self.alloc.take_dirty() {
+            let image = bitmap::encode_block(i, self.alloc.block_words(i));
+            txn.writes.insert(self.sb.bitmap_start + i, Box::new(image));
+        }
+        if txn.ops.iter().any(|op| matches!(op, AllocOp::Freed(_))) {
+            self.reserved_waiting = true;
+        }
+        if !txn.writes.is_empty() {
+            let need = journal::blocks_needed(txn.writes.len() as u64);
+            if self.used + need > self.sb.journal_blocks {
+                self.checkpoint()?;
+            }
+            let seq = self.next_seq;
+            let images: Vec<(u64, &[u8])> = txn.writes.iter().map(|(b, d)| (*b, &d[..])).collect();
+            let records = journal::encode_transaction(self.sb.journal_epoch, seq, &images);
+            if txn.wrote_fresh {
+                self.fresh_unflushed = true;
+            }
+            self.pending.extend_from_slice(&records);
+            self.head = (self.head + need) % self.sb.journal_blocks;
+            self.used += need;
+            self.next_seq += 1;
+            for (block, image) in &txn.writes {
+                self.cache.insert_dirty(*block, image, seq);
+            }
+        }
+        match durability {
+            Durability::Durable => {
+                self.sync_journal()?;
+                self.stats.commits_durable += 1;
+            }
+            Durability::Batched => {
+                if self.pending.len() as u64 >= self.config.group_commit_blocks * BLOCK_SIZE as u64 {
+                    self.write_pending()?;
+                }
+                self.stats.commits_batched += 1;
+            }
+        }
+        if self.cache.dirty_count() > self.cache.capacity() / 2 || self.used > self.sb.journal_blocks / 4 * 3 {
+            self.checkpoint()?;
+        }
+        self.cache.evict_clean();
+        Ok(())
+    }
+}
+
+fn log_event(events: &mut VecDeque<String>, event: String) {
+    if events.len() == EVENT_LOG_LEN {
+        events.pop_front();
+    }
+    events.push_back(event);
+}
+
+impl<D: BlockDevice> Transactional for BlockStore<D> {
+    fn block_count(&self) -> u64 {
+        self.sb.block_count
+    }
+
+    fn root_block(&self, slot: usize) -> u64 {
+        assert!(slot < ROOT_SLOTS, "root slot {slot} out of 0..{ROOT_SLOTS}");
+        self.sb.root_start + slot as u64
+    }
+
+    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.usable()?;
+        let blocks = self.check_range(first, buf.len())?;
+        self.guarded(|s| {
+            // Runs of blocks neither in the transaction nor cached are read
+            // from the device in one request each.
+            let mut miss_start: Option<u64> = None;
+            for i in 0..=blocks {
+                let hit = if i == blocks {
+                    true
+                } else {
+                    let block = first + i;
+                    let slot = &mut buf[i as usize * BLOCK_SIZE..(i as usize + 1) * BLOCK_SIZE];
+                    if let Some(data) = s.txn.as_ref().and_then(|t| t.writes.get(&block)) {
+                        slot.copy_from_slice(data);
+                        true
+                    } else if let Some(data) = s.cache.get(block) {
+                        slot.copy_from_slice(data);
+                        true
+                    } else {
+                        false
+                    }
+                };
+                match (hit, miss_start) {
+                    (false, None) => miss_start = Some(i),
+                    (true, Some(m)) => {
+                        let run = &mut buf[m as usize * BLOCK_SIZE..i as usize * BLOCK_SIZE];
+                        s.dev.read(first + m, run)?;
+                        // Long runs are bulk data: keep them out of the cache.
+                        if i - m <= 8 {
+                            for (k, data) in run.chunks_exact(BLOCK_SIZE).enumerate() {
+                                s.cache.insert_clean(first + m + k as u64, data);
+                            }
+                        }
+                        miss_start = None;
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn begin(&mut self) -> Result<(), Error> {
+        self.usable()?;
+        if self.txn.is_some() {
+            return Err(Error::TransactionOpen);
+        }
+        self.alloc.take_dirty();
+        self.txn = Some(Txn::default());
+        Ok(())
+    }
+
+    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
+        self.txn_mut()?;
+        let blocks = self.check_range(first, data.len())?;
+        let (root_start, jb, bitmap_blocks) = (self.sb.root_start, self.sb.journal_blocks, self.sb.bitmap_blocks);
+        for b in first..first + blocks {
+            if b < root_start {
+                return Err(Error::Reserved { block: b });
+            }
+            if !self.alloc.is_allocated(b) {
+                return Err(Error::NotAllocated { block: b });
+            }
+        }
+        let txn = self.txn_mut()?;
+        let new = (first..first + blocks).filter(|b| !txn.writes.contains_key(b)).count() as u64;
+        let needed = journal::blocks_needed(txn.writes.len() as u64 + new + bitmap_blocks);
+        if needed > jb {
+            return Err(Error::TransactionTooLarge { journal_blocks_needed: needed, journal_blocks: jb });
+        }
+        for (i, chunk) in data.chunks_exact(BLOCK_SIZE).enumerate() {
+            txn.writes.insert(first + i as u64, chunk.into());
+        }
+        Ok(())
+    }
+
+    fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
+        let blocks = self.check_range(first, data.len())?;
+        let txn = self.txn.as_ref().ok_or(Error::NoTransaction)?;
+        for b in first..first + blocks {
+            if !txn.allocated_here(b) || !self.alloc.is_allocated(b) {
+                return Err(Error::NotFresh { block: b });
+            }
+        }
+        self.usable()?;
+        self.guarded(|s| {
+            if let Some(txn) = s.txn.as_mut() {
+                txn.wrote_fresh = true;
+                for b in first..first + blocks {
+                    // A later unjournaled write replaces an earlier journaled one.
+                    txn.writes.remove(&b);
+                }
+            }
+            for b in first..first + blocks {
+                s.cache.remove(b);
+            }
+            s.dev.write(first, data)?;
+            Ok(())
+        })
+    }
+
+    fn allocate(&mut self, count: u64) -> Result<Extent, Error> {
+        self.txn_mut()?;
+        if count == 0 {
+            return Err(Error::BadLength { len: 0 });
+        }
+        let extent = match self.alloc.find_free_run(count) {
+            Some(e) => e,
+            None if self.reserved_waiting => {
+                // Blocks freed by committed transactions come back after a checkpoint.
+                self.checkpoint()?;
+                self.alloc.find_free_run(count).ok_or(Error::NoSpace)?
+            }
+            None => return Err(Error::NoSpace),
+        };
+        self.alloc.set(extent, true);
+        self.txn_mut()?.ops.push(AllocOp::Allocated(extent));
+        Ok(extent)
+    }
+
+    fn free(&mut self, extent: Extent) -> Result<(), Error> {
+        self.txn_mut()?;
+        if extent.len == 0 {
+            return Err(Error::BadLength { len: 0 });
+        }
+        if extent.start.checked_add(extent.len).is_none_or(|end| end > self.sb.block_count) {
+            return Err(Error::OutOfRange { first: extent.start, blocks: extent.len, block_count: self.sb.block_count });
+        }
+        for b in extent.start..extent.end() {
+            if b < self.sb.data_start {
+                return Err(Error::Reserved { block: b });
+            }
+            if !self.alloc.is_allocated(b) {
+                return Err(Error::NotAllocated { block: b });
+            }
+        }
+        self.alloc.set(extent, false);
+        self.alloc.reserve(extent, true);
+        self.txn_mut()?.ops.push(AllocOp::Freed(extent));
+        Ok(())
+    }
+
+    fn is_allocated(&mut self, block: u64) -> Result<bool, Error> {
+        self.usable()?;
+        if block >= self.sb.block_count {
+            return Err(Error::OutOfRange { first: block, blocks: 1, block_count: self.sb.block_count });
+        }
+        Ok(self.alloc.is_allocated(block))
+    }
+
+    fn commit(&mut self, durability: Durability) -> Result<(), Error> {
+        self.usable()?;
+        self.guarded(|s| s.do_commit(durability))
+    }
+
+    fn abort(&mut self) {
+        if let Some(txn) = self.txn.take() {
+            for op in txn.ops.iter().rev() {
+                match *op {
+                    AllocOp::Allocated(e) => self.alloc.set(e, false),
+                    AllocOp::Freed(e) => {
+                        self.alloc.reserve(e, false);
+                        self.alloc.set(e, true);
+                    }
+                }
+            }
+            self.alloc.take_dirty();
+        }
+    }
+
+    fn sync(&mut self) -> Result<(), Error> {
+        self.usable()?;
+        if self.txn.is_some() {
+            return Err(Error::TransactionOpen);
+        }
+        self.guarded(|s| s.sync_journal())
+    }
+}
