@@ -1,11 +1,51 @@
 //! Filesystem, OCI registry layout and API, snapshots, GC and fsck.
+//!
+//! The top of the storage stack: a namespace of directories and files
+//! ([`fs::Fs`]) kept in one copy-on-write B+tree (`cowbtree`), whose file
+//! contents are sequences of BLAKE3 chunks in the content store (`content`),
+//! all inside block transactions (`block`). On it: the reference registry's
+//! tree and API ([`registry::Registry`]), named snapshots ([`snapshots`]),
+//! garbage collection ([`gc`]) and fsck ([`fsck`]).
+//!
+//! # Design principles
+//! - One operation, one block transaction: the tree, the chunk index and the
+//!   root block (all roots and counters, checksummed) commit together, so
+//!   after a crash every structure is as before or after each operation.
+//! - Everything a user sends is validated by one grammar ([`names`]) before
+//!   it becomes a path; everything read from the disk is checked before use
+//!   (records, links, roots) and a failure names the values seen.
+//! - Streaming with bounded memory: blobs go in and out a piece at a time;
+//!   reads seek the extent map (keyed by end offset) instead of scanning.
+//! - Snapshots are root copies (O(1)); nothing is freed in place that a
+//!   snapshot could still see: garbage is reclaimed by mark and sweep from
+//!   every root, which also pins uploads in progress.
+//! - Simple over clever: directory listings, diffs and walks are cursors
+//!   over the same tree; there is no cache above the block layer's.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
+pub mod chunks;
 pub mod digest;
+pub mod error;
+pub mod fs;
+pub mod fsck;
+pub mod gc;
+pub mod io;
 pub mod layout;
 pub mod link;
 pub mod names;
 pub mod records;
+pub mod registry;
 pub mod root;
+pub mod snapshots;
+
+pub use error::FsError;
+pub use fs::{DirEntry, Fs, Metadata};
+pub use fsck::{fsck_blocks, FsckReport, SpaceStats};
+pub use gc::GcReport;
+pub use io::{Source, SourceError};
+pub use names::{Algorithm, Digest, RepoName, Tag};
+pub use records::Kind;
+pub use registry::{BlobReader, Reference, Registry, RegistryError, Upload};
+pub use snapshots::{Change, ChangeKind, SnapshotInfo, WalkEntry};

@@ -17,7 +17,10 @@
 //! # Value layouts
 //! ```text
 //! inode   0 kind u8 | 1 zero u8 | 2 mode u16 | 4 zero u32 | 8 parent u64
-//!         | 16 size u64 | 24 mtime u64 | 32 ctime u64            (40 bytes)
+//!         | 16 size u64 | 24 mtime u64 | 32 ctime u64
+//!         | 40 name (0..=NAME_MAX bytes, the rest of the value)
+//!         The name (the dirent's, empty for the root) lets a path be
+//!         rebuilt from an inode number by walking parents (diff output).
 //! dirent  0 ino u64 | 8 kind u8                                  (9 bytes)
 //! extent  0 BLAKE3 chunk hash [32] | 32 chunk length u32         (36 bytes)
 //! ```
@@ -45,6 +48,7 @@ pub const INODE_KEY_LEN: usize = 9;
 pub const EXTENT_KEY_LEN: usize = 17;
 pub const DIRENT_KEY_MAX: usize = 9 + NAME_MAX;
 
+/// Fixed part of an inode value; the name follows.
 pub const INODE_LEN: usize = 40;
 const INODE_KIND: usize = 0;
 const INODE_MODE: usize = 2;
@@ -119,7 +123,7 @@ impl Kind {
 }
 
 /// An inode's metadata.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inode {
     pub kind: Kind,
     pub mode: u16,
@@ -127,6 +131,8 @@ pub struct Inode {
     pub size: u64,
     pub mtime: u64,
     pub ctime: u64,
+    /// The name of this inode's dirent in `parent` (empty for the root).
+    pub name: Vec<u8>,
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
@@ -142,19 +148,20 @@ fn be64_at(b: &[u8], at: usize) -> u64 {
 }
 
 impl Inode {
-    pub fn encode(&self) -> [u8; INODE_LEN] {
-        let mut b = [0u8; INODE_LEN];
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = alloc::vec![0u8; INODE_LEN];
         b[INODE_KIND] = self.kind as u8;
         b[INODE_MODE..INODE_MODE + 2].copy_from_slice(&self.mode.to_le_bytes());
         b[INODE_PARENT..INODE_PARENT + 8].copy_from_slice(&self.parent.to_le_bytes());
         b[INODE_SIZE..INODE_SIZE + 8].copy_from_slice(&self.size.to_le_bytes());
         b[INODE_MTIME..INODE_MTIME + 8].copy_from_slice(&self.mtime.to_le_bytes());
         b[INODE_CTIME..INODE_CTIME + 8].copy_from_slice(&self.ctime.to_le_bytes());
+        b.extend_from_slice(&self.name);
         b
     }
 
     pub fn decode(b: &[u8]) -> Result<Inode, RecordError> {
-        if b.len() != INODE_LEN {
+        if b.len() < INODE_LEN || b.len() > INODE_LEN + NAME_MAX {
             return Err(RecordError::BadLength {
                 record: "inode",
                 len: b.len(),
@@ -172,6 +179,7 @@ impl Inode {
             size: u64_at(b, INODE_SIZE),
             mtime: u64_at(b, INODE_MTIME),
             ctime: u64_at(b, INODE_CTIME),
+            name: b[INODE_LEN..].to_vec(),
         })
     }
 }
@@ -315,14 +323,17 @@ mod tests {
             size: 1 << 40,
             mtime: 3,
             ctime: 4,
+            name: b"data".to_vec(),
         };
         let b = i.encode();
+        assert_eq!(b.len(), INODE_LEN + 4);
         assert_eq!(Inode::decode(&b), Ok(i));
         assert!(matches!(
             Inode::decode(&b[..39]),
             Err(RecordError::BadLength { len: 39, .. })
         ));
-        let mut bad = b;
+        assert!(Inode::decode(&[0u8; INODE_LEN + NAME_MAX + 1]).is_err());
+        let mut bad = b.clone();
         bad[0] = 9;
         assert_eq!(Inode::decode(&bad), Err(RecordError::BadKind { kind: 9 }));
         let mut bad = b;

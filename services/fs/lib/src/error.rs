@@ -1,0 +1,162 @@
+//! The filesystem's error type. Each variant names the values seen.
+
+use alloc::string::String;
+use core::fmt;
+
+use crate::io::SourceError;
+use crate::records::RecordError;
+use crate::root::RootError;
+
+/// Everything a filesystem, snapshot, GC or fsck operation can fail with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FsError {
+    /// The block layer failed (I/O, no space, corruption it detected).
+    Block(block::Error),
+    /// A tree operation failed (corrupt node, key too long...).
+    Tree(cowbtree::TreeError),
+    /// The content store failed (missing chunk, checksum mismatch...).
+    Content(content::Error),
+    InvalidPath {
+        path: String,
+        reason: &'static str,
+    },
+    NameTooLong {
+        name: String,
+        max: usize,
+    },
+    NotFound {
+        path: String,
+    },
+    AlreadyExists {
+        path: String,
+    },
+    NotADirectory {
+        path: String,
+    },
+    IsADirectory {
+        path: String,
+    },
+    DirectoryNotEmpty {
+        path: String,
+    },
+    /// A directory cannot move below itself.
+    InvalidRename {
+        from: String,
+        to: String,
+    },
+    FileTooLarge {
+        path: String,
+        size: u64,
+        max: u64,
+    },
+    /// The tree contradicts its invariants.
+    Corrupt {
+        what: &'static str,
+        ino: u64,
+    },
+    BadRecord {
+        ino: u64,
+        problem: RecordError,
+    },
+    BadRootBlock(RootError),
+    BadTreeRoot {
+        which: &'static str,
+        problem: cowbtree::RootDecodeError,
+    },
+    BadContentRoot(content::ContentRootDecodeError),
+    SnapshotNotFound {
+        name: String,
+    },
+    SnapshotExists {
+        name: String,
+    },
+    BadSnapshotName {
+        name: String,
+        reason: &'static str,
+    },
+    Source(SourceError),
+}
+
+impl From<block::Error> for FsError {
+    fn from(e: block::Error) -> Self {
+        FsError::Block(e)
+    }
+}
+
+impl From<cowbtree::TreeError> for FsError {
+    fn from(e: cowbtree::TreeError) -> Self {
+        match e {
+            // Keep block errors (NoSpace...) recognisable at the top.
+            cowbtree::TreeError::Block(b) => FsError::Block(b),
+            e => FsError::Tree(e),
+        }
+    }
+}
+
+impl From<content::Error> for FsError {
+    fn from(e: content::Error) -> Self {
+        FsError::Content(e)
+    }
+}
+
+impl From<content::PutError> for FsError {
+    fn from(e: content::PutError) -> Self {
+        FsError::Content(e.into())
+    }
+}
+
+impl From<content::GetError> for FsError {
+    fn from(e: content::GetError) -> Self {
+        FsError::Content(e.into())
+    }
+}
+
+impl From<content::GcError> for FsError {
+    fn from(e: content::GcError) -> Self {
+        FsError::Content(e.into())
+    }
+}
+
+impl From<SourceError> for FsError {
+    fn from(e: SourceError) -> Self {
+        FsError::Source(e)
+    }
+}
+
+impl fmt::Display for FsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FsError::Block(e) => write!(f, "block layer: {e:?}"),
+            FsError::Tree(e) => write!(f, "tree: {e}"),
+            FsError::Content(e) => write!(f, "content store: {e:?}"),
+            FsError::InvalidPath { path, reason } => write!(f, "invalid path {path:?}: {reason}"),
+            FsError::NameTooLong { name, max } => {
+                write!(f, "name of {} bytes exceeds {max}: {name:?}", name.len())
+            }
+            FsError::NotFound { path } => write!(f, "{path}: not found"),
+            FsError::AlreadyExists { path } => write!(f, "{path}: already exists"),
+            FsError::NotADirectory { path } => write!(f, "{path}: not a directory"),
+            FsError::IsADirectory { path } => write!(f, "{path}: is a directory"),
+            FsError::DirectoryNotEmpty { path } => write!(f, "{path}: directory not empty"),
+            FsError::InvalidRename { from, to } => {
+                write!(f, "cannot move {from} into its own subtree {to}")
+            }
+            FsError::FileTooLarge { path, size, max } => {
+                write!(f, "{path}: size {size} exceeds {max}")
+            }
+            FsError::Corrupt { what, ino } => {
+                write!(f, "corrupt filesystem at inode {ino}: {what}")
+            }
+            FsError::BadRecord { ino, problem } => write!(f, "inode {ino}: {problem}"),
+            FsError::BadRootBlock(e) => write!(f, "{e}"),
+            FsError::BadTreeRoot { which, problem } => write!(f, "{which} root: {problem}"),
+            FsError::BadContentRoot(e) => write!(f, "{e}"),
+            FsError::SnapshotNotFound { name } => write!(f, "snapshot {name:?} not found"),
+            FsError::SnapshotExists { name } => write!(f, "snapshot {name:?} already exists"),
+            FsError::BadSnapshotName { name, reason } => {
+                write!(f, "snapshot name {name:?}: {reason}")
+            }
+            FsError::Source(e) => write!(f, "{e}"),
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Garbage collection over everything: chunks, then tree nodes and blocks.
+//!
+//! 1. Begin a content-store epoch (one transaction): chunks put from now on
+//!    are kept whatever the marks say.
+//! 2. Mark every chunk referenced by the live tree and by every snapshot.
+//!    Uploads in progress are files of the live tree (`_uploads/<id>/data`),
+//!    so they are pinned by construction.
+//! 3. Sweep the chunk index in steps of [`SWEEP_STEP`] entries, one
+//!    transaction each: unmarked chunks of older epochs are removed and
+//!    their extents freed.
+//! 4. Mark every block reachable from a root: the live tree, every
+//!    snapshot, the snapshot table, the chunk index and the chunks' data.
+//!    Free every allocated data block nobody reaches (nodes left behind by
+//!    copy-on-write, by a restore, by a deleted snapshot), up to
+//!    [`FREE_STEP`] extents per transaction.
+//!
+//! A dry run does steps 2-4 without a transaction and without writing.
+//!
+//! # Crash safety
+//! Every step is a transaction that commits the root block with it. A
+//! crash leaves the store as after the last committed step: whatever was
+//! freed was unreachable, so the trees, the index and the counters agree.
+//! Running GC again finishes the job.
+
+use alloc::vec::Vec;
+use core::ops::Bound;
+
+use block::{Extent, Transactional, ROOT_SLOTS};
+use content::{ChunkMarks, ChunkRef, Sweep, SweepReport};
+use cowbtree::TreeRoot;
+
+use crate::error::FsError;
+use crate::fs::Fs;
+use crate::records::{self, ExtentValue};
+
+/// Chunk index entries looked at per sweep transaction.
+pub const SWEEP_STEP: usize = 512;
+/// Extents freed per block-GC transaction.
+pub const FREE_STEP: usize = 256;
+/// Extent records read per batch while marking.
+const MARK_BATCH: usize = 1024;
+
+/// What a collection did (or, dry, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub dry_run: bool,
+    /// Trees whose chunks were marked (live + snapshots).
+    pub roots: u64,
+    /// Extent records visited while marking.
+    pub extents_scanned: u64,
+    /// Bytes those extents cover (the data "scanned").
+    pub bytes_scanned: u64,
+    /// The chunk sweep.
+    pub sweep: SweepReport,
+    /// Blocks reachable from some root after the sweep.
+    pub blocks_reachable: u64,
+    /// Unreachable allocated blocks freed (would be freed).
+    pub blocks_freed: u64,
+}
+
+impl<T: Transactional> Fs<T> {
+    /// The first block the block layer's allocator hands out. The block
+    /// layer puts its root slots last before the data region
+    /// (`[sb][bitmap][journal][roots][data]`); nothing below is ours.
+    pub(crate) fn data_start(&self) -> u64 {
+        self.dev.root_block(ROOT_SLOTS - 1) + 1
+    }
+
+    /// Roots of every tree that references chunks: snapshots, then live.
+    pub(crate) fn all_roots(&mut self) -> Result<Vec<TreeRoot>, FsError> {
+        let mut roots: Vec<TreeRoot> = self
+            .snapshot_records()?
+            .into_iter()
+            .map(|(_, r)| r.root)
+            .collect();
+        roots.push(self.state.live);
+        Ok(roots)
+    }
+
+    /// Up to `limit` extent records of `root` after `after` (key order).
+    pub(crate) fn extent_batch(
+        &mut self,
+        root: &TreeRoot,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, ExtentValue)>, FsError> {
+        let lo = [records::TAG_EXTENT];
+        let hi = [records::TAG_EXTENT + 1];
+        let start = match after {
+            Some(k) => Bound::Excluded(k),
+            None => Bound::Included(&lo[..]),
+        };
+        let mut cursor = cowbtree::range(&mut self.dev, root, start, Bound::Excluded(&hi))?;
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some((k, v)) = cursor.next_entry()? else {
+                break;
+            };
+            let ino = match records::parse_key(&k) {
+                Ok(records::Key::Extent { ino, .. }) => ino,
+                _ => {
+                    return Err(FsError::Corrupt {
+                        what: "non-extent key in extent range",
+                        ino: 0,
+                    })
+                }
+            };
+            let ext =
+                ExtentValue::decode(&v).map_err(|problem| FsError::BadRecord { ino, problem })?;
+            out.push((k, ext));
+        }
+        Ok(out)
+    }
+
+    /// Marks every chunk of every tree into `marks`.
+    fn mark_chunks(
+        &mut self,
+        marks: &mut ChunkMarks,
+        report: &mut GcReport,
+    ) -> Result<(), FsError> {
+        for root in self.all_roots()? {
+            report.roots += 1;
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let batch = self.extent_batch(&root, after.as_deref(), MARK_BATCH)?;
+                let Some((last, _)) = batch.last() else { break };
+                after = Some(last.clone());
+                for (_, ext) in &batch {
+                    let r = ChunkRef {
+                        hash: ext.hash,
+                        len: ext.len,
+                    };
+                    self.state.content.0.mark(&mut self.dev, &r, marks)?;
+                    report.extents_scanned += 1;
+                    report.bytes_scanned += u64::from(ext.len);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks every block some root reaches.
+    pub(crate) fn mark_blocks(&mut self, marks: &mut ChunkMarks) -> Result<(), FsError> {
+        let mut trees = self.all_roots()?;
+        trees.push(self.state.snaps);
+        for root in trees {
+            cowbtree::visit_node_blocks(&mut self.dev, &root, |b| {
+                marks.mark_block(b);
+            })?;
+        }
+        self.state
+            .content
+            .0
+            .visit_blocks(&mut self.dev, |e: Extent| {
+                for b in e.start..e.end() {
+                    marks.mark_block(b);
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Collects garbage; with `dry_run` only reports what it would free.
+    pub fn gc(&mut self, dry_run: bool) -> Result<GcReport, FsError> {
+        let mut report = GcReport {
+            dry_run,
+            ..GcReport::default()
+        };
+        let block_count = self.dev.block_count();
+        // 1. New epoch (a real run only).
+        let mut sweep = if dry_run {
+            Sweep::dry_run(&self.state.content.0)
+        } else {
+            let epoch = self.atomically(|fs| Ok(fs.state.content.0.begin_gc()?))?;
+            Sweep::new(epoch)
+        };
+        // 2. Mark chunks.
+        let mut marks = ChunkMarks::new(block_count);
+        self.mark_chunks(&mut marks, &mut report)?;
+        // 3. Sweep.
+        while !sweep.is_done() {
+            if dry_run {
+                self.state
+                    .content
+                    .0
+                    .sweep_step(&mut self.dev, &marks, &mut sweep, SWEEP_STEP)?;
+            } else {
+                self.atomically(|fs| {
+                    fs.state
+                        .content
+                        .0
+                        .sweep_step(&mut fs.dev, &marks, &mut sweep, SWEEP_STEP)?;
+                    Ok(())
+                })?;
+            }
+        }
+        report.sweep = sweep.report;
+        drop(marks);
+        // 4. Blocks. A dry run's sweep freed nothing, so chunks it would
+        // free still count as reachable here; their blocks are in
+        // `report.sweep.blocks`.
+        let mut reach = ChunkMarks::new(block_count);
+        self.mark_blocks(&mut reach)?;
+        report.blocks_reachable = reach.count();
+        let mut doomed: Vec<Extent> = Vec::new();
+        let mut run: Option<Extent> = None;
+        for b in self.data_start()..block_count {
+            let garbage = !reach.is_marked(b) && self.dev.is_allocated(b)?;
+            match (&mut run, garbage) {
+                (Some(r), true) if r.end() == b => r.len += 1,
+                (_, true) => {
+                    if let Some(r) = run.take() {
+                        doomed.push(r);
+                    }
+                    run = Some(Extent::new(b, 1));
+                }
+                (_, false) => {
+                    if let Some(r) = run.take() {
+                        doomed.push(r);
+                    }
+                }
+            }
+        }
+        if let Some(r) = run.take() {
+            doomed.push(r);
+        }
+        report.blocks_freed = doomed.iter().map(|e| e.len).sum();
+        if !dry_run {
+            for batch in doomed.chunks(FREE_STEP) {
+                self.atomically(|fs| {
+                    for e in batch {
+                        fs.dev.free(*e)?;
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,546 @@
+//! Named snapshots of the whole tree: create (O(1)), list with exclusive and
+//! shared bytes, diff, restore (atomic rollback), delete.
+//!
+//! A snapshot is a copy of the live tree's `TreeRoot` taken with
+//! `cowbtree::snapshot`, which advances the live tree's generation so that
+//! every node the two share is copied before the live tree changes it. No
+//! node and no data is copied when the snapshot is taken.
+//!
+//! # Snapshot table record (one cowbtree, key = snapshot name)
+//! ```text
+//! offset size field
+//!      0   48 ROOT           cowbtree TreeRoot of the snapshotted tree
+//!     48    8 CREATED        fs time when taken (u64 LE)
+//!     56    8 LOGICAL_BYTES  sum of file sizes in the snapshot (u64 LE)
+//! ```
+//! Names: 1..=[`SNAPSHOT_NAME_MAX`] bytes of `[A-Za-z0-9._-]`, not starting
+//! with `.` or `-`.
+//!
+//! # Invariants
+//! - Every snapshot root reaches only nodes with generation <= its
+//!   `snapshot_generation`; those nodes are never written again, so a
+//!   snapshot reads the same until deleted.
+//! - GC marks every snapshot's nodes and chunks: a snapshot keeps its
+//!   content alive.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::ops::Bound;
+
+use block::Transactional;
+use cowbtree::TreeRoot;
+
+use crate::error::FsError;
+use crate::fs::Fs;
+use crate::records::{self, DirentValue, Inode, Kind, ROOT_INO};
+
+pub const SNAPSHOT_NAME_MAX: usize = 128;
+pub const RECORD_LEN: usize = 64;
+const OFF_ROOT: usize = 0;
+const OFF_CREATED: usize = 48;
+const OFF_LOGICAL: usize = 56;
+const _: () = assert!(OFF_ROOT + TreeRoot::ENCODED_LEN == OFF_CREATED);
+const _: () = assert!(OFF_LOGICAL + 8 == RECORD_LEN);
+
+/// One snapshot table record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotRecord {
+    pub root: TreeRoot,
+    pub created: u64,
+    pub logical_bytes: u64,
+}
+
+impl SnapshotRecord {
+    pub fn encode(&self) -> [u8; RECORD_LEN] {
+        let mut b = [0u8; RECORD_LEN];
+        b[OFF_ROOT..OFF_CREATED].copy_from_slice(&self.root.encode());
+        b[OFF_CREATED..OFF_LOGICAL].copy_from_slice(&self.created.to_le_bytes());
+        b[OFF_LOGICAL..].copy_from_slice(&self.logical_bytes.to_le_bytes());
+        b
+    }
+
+    pub fn decode(name: &str, b: &[u8]) -> Result<SnapshotRecord, FsError> {
+        let bad = |_| FsError::BadSnapshotName {
+            name: name.to_string(),
+            reason: "corrupt record",
+        };
+        if b.len() != RECORD_LEN {
+            return Err(FsError::BadSnapshotName {
+                name: name.to_string(),
+                reason: "record has the wrong length",
+            });
+        }
+        let root = TreeRoot::decode(&b[OFF_ROOT..OFF_CREATED]).map_err(|problem| {
+            FsError::BadTreeRoot {
+                which: "snapshot",
+                problem,
+            }
+        })?;
+        let created = u64::from_le_bytes(b[OFF_CREATED..OFF_LOGICAL].try_into().map_err(bad)?);
+        let logical_bytes = u64::from_le_bytes(b[OFF_LOGICAL..].try_into().map_err(bad)?);
+        Ok(SnapshotRecord {
+            root,
+            created,
+            logical_bytes,
+        })
+    }
+}
+
+pub fn check_name(name: &str) -> Result<(), FsError> {
+    let bad = |reason| {
+        Err(FsError::BadSnapshotName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name.len() > SNAPSHOT_NAME_MAX {
+        return bad("longer than 128 bytes");
+    }
+    if name.starts_with('.') || name.starts_with('-') {
+        return bad("starts with '.' or '-'");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return bad("allowed characters are A-Z a-z 0-9 . _ -");
+    }
+    Ok(())
+}
+
+/// A snapshot as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    pub name: String,
+    pub created: u64,
+    pub logical_bytes: u64,
+    /// Bytes of chunks only this snapshot references: what deleting it
+    /// (and running GC) would free.
+    pub exclusive_bytes: u64,
+    /// Bytes of chunks it shares with the live tree or another snapshot.
+    pub shared_bytes: u64,
+}
+
+/// How a path differs between two trees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChangeKind {
+    Added,
+    Removed,
+    Modified,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Change {
+    pub path: String,
+    pub kind: ChangeKind,
+}
+
+/// One file or directory found by a tree walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkEntry {
+    pub path: String,
+    pub ino: u64,
+    pub kind: Kind,
+    pub size: u64,
+}
+
+impl<T: Transactional> Fs<T> {
+    fn snapshot_record(&mut self, name: &str) -> Result<SnapshotRecord, FsError> {
+        check_name(name)?;
+        let snaps = self.state.snaps;
+        match cowbtree::get(&mut self.dev, &snaps, name.as_bytes())? {
+            Some(v) => SnapshotRecord::decode(name, &v),
+            None => Err(FsError::SnapshotNotFound {
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// The root of snapshot `name`, or of the live tree for `None`.
+    pub(crate) fn tree_of(&mut self, name: Option<&str>) -> Result<TreeRoot, FsError> {
+        match name {
+            Some(n) => Ok(self.snapshot_record(n)?.root),
+            None => Ok(self.state.live),
+        }
+    }
+
+    /// Every snapshot's name and record, in name order.
+    pub(crate) fn snapshot_records(&mut self) -> Result<Vec<(String, SnapshotRecord)>, FsError> {
+        let snaps = self.state.snaps;
+        let mut cursor =
+            cowbtree::range(&mut self.dev, &snaps, Bound::Unbounded, Bound::Unbounded)?;
+        let mut out = Vec::new();
+        while let Some((k, v)) = cursor.next_entry()? {
+            let name = String::from_utf8(k).map_err(|_| FsError::BadSnapshotName {
+                name: String::new(),
+                reason: "stored name is not UTF-8",
+            })?;
+            let rec = SnapshotRecord::decode(&name, &v)?;
+            out.push((name, rec));
+        }
+        Ok(out)
+    }
+
+    /// Takes snapshot `name` of the whole live tree, O(1): one root copy.
+    pub fn snapshot_create(&mut self, name: &str) -> Result<(), FsError> {
+        check_name(name)?;
+        self.atomically(|fs| {
+            let snaps = fs.state.snaps;
+            if cowbtree::get(&mut fs.dev, &snaps, name.as_bytes())?.is_some() {
+                return Err(FsError::SnapshotExists {
+                    name: name.to_string(),
+                });
+            }
+            let root = cowbtree::snapshot(&mut fs.state.live)?;
+            let created = fs.now();
+            let rec = SnapshotRecord {
+                root,
+                created,
+                logical_bytes: fs.state.meta.logical_bytes,
+            };
+            cowbtree::insert(
+                &mut fs.dev,
+                &mut fs.state.snaps,
+                name.as_bytes(),
+                &rec.encode(),
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Deletes snapshot `name`; its nodes and chunks go at the next GC.
+    pub fn snapshot_delete(&mut self, name: &str) -> Result<(), FsError> {
+        check_name(name)?;
+        self.atomically(|fs| {
+            if cowbtree::remove(&mut fs.dev, &mut fs.state.snaps, name.as_bytes())?.is_none() {
+                return Err(FsError::SnapshotNotFound {
+                    name: name.to_string(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// Replaces the live tree by snapshot `name`, atomically. The snapshot
+    /// stays. Everything written since (uploads in progress included) is
+    /// gone from the live tree; inode numbers are never reused.
+    pub fn snapshot_restore(&mut self, name: &str) -> Result<(), FsError> {
+        self.atomically(|fs| {
+            let rec = fs.snapshot_record(name)?;
+            let mut live = rec.root;
+            // Give the restored tree a generation of its own, so it never
+            // changes in place a node the snapshot reaches.
+            cowbtree::snapshot(&mut live)?;
+            fs.state.live = live;
+            fs.state.meta.logical_bytes = rec.logical_bytes;
+            Ok(())
+        })
+    }
+
+    /// Snapshots with their exclusive and shared bytes. Cost: one scan of
+    /// every tree's extents; memory: one entry per distinct chunk.
+    pub fn snapshot_list(&mut self) -> Result<Vec<SnapshotInfo>, FsError> {
+        let records = self.snapshot_records()?;
+        // Per chunk: length, number of roots referencing it, last root seen.
+        let mut chunks: BTreeMap<[u8; 32], (u32, u32, usize)> = BTreeMap::new();
+        let mut roots: Vec<TreeRoot> = records.iter().map(|(_, r)| r.root).collect();
+        roots.push(self.state.live);
+        for (i, root) in roots.iter().enumerate() {
+            self.for_each_chunk(root, |hash, len| {
+                let e = chunks.entry(*hash).or_insert((len, 0, usize::MAX));
+                if e.2 != i {
+                    e.1 += 1;
+                    e.2 = i;
+                }
+            })?;
+        }
+        let mut out = Vec::new();
+        for (i, (name, rec)) in records.into_iter().enumerate() {
+            let mut seen = BTreeSet::new();
+            let mut exclusive = 0u64;
+            let mut shared = 0u64;
+            let root = rec.root;
+            self.for_each_chunk(&root, |hash, _| {
+                seen.insert(*hash);
+            })?;
+            for h in seen {
+                if let Some(&(len, owners, last)) = chunks.get(&h) {
+                    if owners == 1 && last == i {
+                        exclusive += u64::from(len);
+                    } else {
+                        shared += u64::from(len);
+                    }
+                }
+            }
+            out.push(SnapshotInfo {
+                name,
+                created: rec.created,
+                logical_bytes: rec.logical_bytes,
+                exclusive_bytes: exclusive,
+                shared_bytes: shared,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Calls `f(hash, len)` for every extent of every file in `root`.
+    pub(crate) fn for_each_chunk(
+        &mut self,
+        root: &TreeRoot,
+        mut f: impl FnMut(&[u8; 32], u32),
+    ) -> Result<(), FsError> {
+        let lo = [records::TAG_EXTENT];
+        let hi = [records::TAG_EXTENT + 1];
+        let mut cursor = cowbtree::range(
+            &mut self.dev,
+            root,
+            Bound::Included(&lo),
+            Bound::Excluded(&hi),
+        )?;
+        while let Some((k, v)) = cursor.next_entry()? {
+            let ino = match records::parse_key(&k) {
+                Ok(records::Key::Extent { ino, .. }) => ino,
+                _ => 0,
+            };
+            let ext = records::ExtentValue::decode(&v)
+                .map_err(|problem| FsError::BadRecord { ino, problem })?;
+            f(&ext.hash, ext.len);
+        }
+        Ok(())
+    }
+
+    /// The path of inode `ino` in `root`, rebuilt from parent links.
+    pub(crate) fn path_of(&mut self, root: &TreeRoot, ino: u64) -> Result<String, FsError> {
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        let mut at = ino;
+        // A chain longer than the number of entries would be a loop.
+        let limit = root.entries.saturating_add(1);
+        let mut steps = 0u64;
+        while at != ROOT_INO {
+            let inode: Inode = self.get_inode_in(root, at)?;
+            names.push(inode.name);
+            at = inode.parent;
+            steps += 1;
+            if steps > limit {
+                return Err(FsError::Corrupt {
+                    what: "parent chain loops",
+                    ino,
+                });
+            }
+        }
+        let mut path = String::new();
+        for n in names.iter().rev() {
+            path.push('/');
+            path.push_str(core::str::from_utf8(n).map_err(|_| FsError::Corrupt {
+                what: "inode name not UTF-8",
+                ino,
+            })?);
+        }
+        if path.is_empty() {
+            path.push('/');
+        }
+        Ok(path)
+    }
+
+    /// Paths added, removed and modified from tree `old` to tree `new`
+    /// (snapshot names; `None` is the live tree). Shared subtrees are
+    /// skipped unread. A file counts as modified when its contents or
+    /// metadata changed; a directory only when it was added or removed.
+    pub fn snapshot_diff(
+        &mut self,
+        old: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<Vec<Change>, FsError> {
+        let old_root = self.tree_of(old)?;
+        let new_root = self.tree_of(new)?;
+        // Collected compactly inside the callback (which cannot do I/O):
+        // dirent changes and the set of inodes whose records changed.
+        let mut dirents: Vec<(Option<u64>, Option<u64>)> = Vec::new();
+        let mut inodes: BTreeSet<u64> = BTreeSet::new();
+        let mut bad_key = false;
+        cowbtree::diff(
+            &mut self.dev,
+            &old_root,
+            &new_root,
+            |e| match records::parse_key(&e.key) {
+                Ok(records::Key::Dirent { .. }) => {
+                    let ino_of = |v: &Option<Vec<u8>>| {
+                        v.as_ref()
+                            .and_then(|b| DirentValue::decode(b).ok())
+                            .map(|d| d.ino)
+                    };
+                    dirents.push((ino_of(&e.old), ino_of(&e.new)));
+                }
+                Ok(records::Key::Inode(ino)) | Ok(records::Key::Extent { ino, .. }) => {
+                    inodes.insert(ino);
+                }
+                Err(_) => bad_key = true,
+            },
+        )?;
+        if bad_key {
+            return Err(FsError::Corrupt {
+                what: "diff met a key that is no fs record",
+                ino: 0,
+            });
+        }
+        let mut out: BTreeSet<Change> = BTreeSet::new();
+        for (was, now) in &dirents {
+            match (was, now) {
+                (None, Some(ino)) => {
+                    let path = self.path_of(&new_root, *ino)?;
+                    out.insert(Change {
+                        path,
+                        kind: ChangeKind::Added,
+                    });
+                }
+                (Some(ino), None) => {
+                    let path = self.path_of(&old_root, *ino)?;
+                    out.insert(Change {
+                        path,
+                        kind: ChangeKind::Removed,
+                    });
+                }
+                (Some(a), Some(b)) if a != b => {
+                    let path = self.path_of(&new_root, *b)?;
+                    out.insert(Change {
+                        path,
+                        kind: ChangeKind::Modified,
+                    });
+                }
+                _ => {}
+            }
+        }
+        for ino in inodes {
+            let in_old = cowbtree::get(&mut self.dev, &old_root, &records::inode_key(ino))?;
+            let in_new = cowbtree::get(&mut self.dev, &new_root, &records::inode_key(ino))?;
+            if let (Some(a), Some(b)) = (in_old, in_new) {
+                let a = Inode::decode(&a).map_err(|problem| FsError::BadRecord { ino, problem })?;
+                let b = Inode::decode(&b).map_err(|problem| FsError::BadRecord { ino, problem })?;
+                if b.kind == Kind::File {
+                    let old_path = self.path_of(&old_root, ino)?;
+                    let new_path = self.path_of(&new_root, ino)?;
+                    if old_path != new_path {
+                        // Moved: removed here, added there.
+                        out.insert(Change {
+                            path: old_path,
+                            kind: ChangeKind::Removed,
+                        });
+                        out.insert(Change {
+                            path: new_path,
+                            kind: ChangeKind::Added,
+                        });
+                    } else if a.size != b.size || a.mtime != b.mtime || a.mode != b.mode {
+                        out.insert(Change {
+                            path: new_path,
+                            kind: ChangeKind::Modified,
+                        });
+                    } else {
+                        // Only extents changed (same size rewrite in place).
+                        out.insert(Change {
+                            path: new_path,
+                            kind: ChangeKind::Modified,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Every file and directory of snapshot `name` (`None`: live tree), in
+    /// depth-first name order, root excluded.
+    pub fn walk(&mut self, name: Option<&str>) -> Result<Vec<WalkEntry>, FsError> {
+        let root = self.tree_of(name)?;
+        let mut out = Vec::new();
+        let mut stack: Vec<(u64, String)> = alloc::vec![(ROOT_INO, String::new())];
+        while let Some((dir, prefix)) = stack.pop() {
+            let mut after: Option<String> = None;
+            let mut subdirs = Vec::new();
+            loop {
+                let page = self.list_ino(&root, dir, after.as_deref(), 256)?;
+                if page.is_empty() {
+                    break;
+                }
+                for e in &page {
+                    let path = alloc::format!("{prefix}/{}", e.name);
+                    let inode = self.get_inode_in(&root, e.ino)?;
+                    out.push(WalkEntry {
+                        path: path.clone(),
+                        ino: e.ino,
+                        kind: e.kind,
+                        size: inode.size,
+                    });
+                    if e.kind == Kind::Dir {
+                        subdirs.push((e.ino, path));
+                    }
+                }
+                after = page.last().map(|e| e.name.clone());
+            }
+            stack.extend(subdirs.into_iter().rev());
+        }
+        Ok(out)
+    }
+
+    /// Reads from a file in snapshot `name` (`None`: live tree).
+    pub fn read_file_in(
+        &mut self,
+        name: Option<&str>,
+        path: &str,
+        max: u64,
+    ) -> Result<Vec<u8>, FsError> {
+        let root = self.tree_of(name)?;
+        let (ino, inode) = self.resolve_in(&root, path)?;
+        if inode.kind != Kind::File {
+            return Err(FsError::IsADirectory {
+                path: path.to_string(),
+            });
+        }
+        if inode.size > max {
+            return Err(FsError::FileTooLarge {
+                path: path.to_string(),
+                size: inode.size,
+                max,
+            });
+        }
+        let mut out = alloc::vec![0u8; usize::try_from(inode.size).unwrap_or(0)];
+        let mut cache = crate::fs::ChunkCache::default();
+        let n = self.read_at_in(&root, ino, 0, &mut out, &mut cache)?;
+        out.truncate(n);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trip_and_names() {
+        let rec = SnapshotRecord {
+            root: TreeRoot {
+                block: 9,
+                height: 2,
+                generation: 5,
+                snapshot_generation: 4,
+                entries: 3,
+            },
+            created: 77,
+            logical_bytes: 1 << 35,
+        };
+        assert_eq!(SnapshotRecord::decode("a", &rec.encode()), Ok(rec));
+        assert!(SnapshotRecord::decode("a", &rec.encode()[..63]).is_err());
+        let mut bad = rec.encode();
+        bad[10] ^= 1;
+        assert!(SnapshotRecord::decode("a", &bad).is_err());
+        for ok in ["daily-2026.11.23", "a", "X_1"] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".x", "-x", "a/b", "a b", &"x".repeat(129)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+}
