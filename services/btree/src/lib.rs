@@ -1,4 +1,62 @@
 //! Copy-on-write B+tree over block transactions, with O(1) snapshots.
+//!
+//! The metadata structure of the content store (chunk index) and of the
+//! filesystem (namespace, inodes, extent maps). A tree maps byte-string keys
+//! (at most [`MAX_KEY_LEN`] = 255 bytes) to byte-string values (at most
+//! [`MAX_VALUE_LEN`] = 1024 bytes), one node per 4096-byte block, and is
+//! named by a [`TreeRoot`] that its owner stores (48 bytes, fixed encoding).
+//!
+//! # Design principles
+//! - Simple and clear over clever: nodes are decoded into plain vectors,
+//!   changed, and encoded again; one node per block; no node cache (the block
+//!   layer caches).
+//! - The caller owns the transaction: every operation runs inside the
+//!   transaction the caller opened, so a tree change commits atomically with
+//!   whatever else the caller writes (its roots, data extents).
+//! - Copy-on-write only where it is needed: a node a snapshot may share
+//!   (generation <= `snapshot_generation`) is copied before change; a node
+//!   the tree alone owns is changed in place by a journaled write. A
+//!   snapshot is therefore a copy of the root ([`snapshot`]), O(1).
+//! - Nothing on disk can make this crate panic: every node is checksummed
+//!   (crc32c, bound to its block number) and verified on read, decoders check
+//!   every length before using it, and depth is capped at `MAX_LEVEL + 1`.
+//! - Bounded memory: range scans ([`range`]) and [`diff`] keep one node per
+//!   level, never a list of results.
+//!
+//! # Invariants
+//! - Every node reachable from a root has a generation <= the root's
+//!   generation; a node shared by two roots has a generation <= both roots'
+//!   `snapshot_generation` (established by [`snapshot`], kept because shared
+//!   nodes are never written).
+//! - Branch separator `i > 0` is a lower bound of child `i`'s keys and an
+//!   upper bound (exclusive) of child `i - 1`'s; levels decrease by one per
+//!   step down and reach 0 at the leaves.
+//!
+//! # Crash safety
+//! All writes go through the caller's transaction; the block layer makes the
+//! transaction all or nothing. Shared nodes are never overwritten, so a
+//! snapshot root stored durably always reads its original contents.
+//!
+//! # Garbage
+//! Copies leave the old (shared) node behind; it is not freed because the
+//! tree cannot know whether a snapshot still uses it. The owner reclaims such
+//! blocks by garbage collection: mark every block reachable from all live
+//! roots ([`visit_node_blocks`]), free every allocated block not marked.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
+
+mod check;
+mod checksum;
+mod cursor;
+mod diff;
+pub mod node;
+mod root;
+mod tree;
+
+pub use check::{check, CheckReport, MAX_LISTED_PROBLEMS};
+pub use cursor::{range, Cursor, Pair};
+pub use diff::{diff, DiffEntry, DiffStats};
+pub use node::{MAX_KEY_LEN, MAX_LEVEL, MAX_VALUE_LEN, NODE_SIZE};
+pub use root::{RootDecodeError, TreeRoot};
+pub use tree::{create, get, insert, remove, snapshot, visit_node_blocks, TreeError};

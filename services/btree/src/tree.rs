@@ -1,0 +1,557 @@
+//! Tree operations: create, get, insert, remove, snapshot, visit.
+//!
+//! Every function runs inside a transaction the caller opened; on an error
+//! the caller aborts the transaction and goes back to the `TreeRoot` it had
+//! before `begin` (the in-memory root may have been advanced part-way).
+//!
+//! # Copy-on-write rule
+//! A node whose generation is at or below `root.snapshot_generation` may be
+//! shared with a snapshot: it is never written again; a changed copy goes to
+//! a freshly allocated block and the parent is updated (which may copy the
+//! parent in turn). A newer node belongs to this tree alone and is rewritten
+//! in place with a journaled write. Nodes this tree alone owns that become
+//! unreachable (merges, root collapse) are freed at once; shared nodes left
+//! behind by copies are reclaimed by garbage collection (see
+//! [`visit_node_blocks`]).
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+use block::{Extent, Transactional, BLOCK_SIZE};
+
+use crate::node::{
+    BranchEntry, Entries, LeafEntry, Node, NodeDecodeError, CAPACITY, MAX_KEY_LEN, MAX_LEVEL,
+    MAX_VALUE_LEN, NODE_SIZE,
+};
+use crate::root::TreeRoot;
+
+const _: () = assert!(NODE_SIZE == BLOCK_SIZE);
+
+/// A node smaller than this after a removal is merged with (or refilled
+/// from) a sibling.
+const UNDERFULL: usize = CAPACITY / 4;
+
+/// Errors of tree operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeError {
+    /// The block layer failed.
+    Block(block::Error),
+    /// A node failed verification.
+    Corrupt {
+        block: u64,
+        problem: NodeDecodeError,
+    },
+    /// A node is not at the level its parent (or the root's height) implies.
+    WrongLevel {
+        block: u64,
+        expected: u8,
+        found: u8,
+    },
+    KeyTooLong {
+        len: usize,
+    },
+    ValueTooLong {
+        len: usize,
+    },
+    /// The tree would grow beyond `MAX_LEVEL + 1` levels.
+    TooDeep {
+        height: u8,
+    },
+    /// The root's generation counter is exhausted.
+    GenerationOverflow,
+}
+
+impl From<block::Error> for TreeError {
+    fn from(e: block::Error) -> Self {
+        TreeError::Block(e)
+    }
+}
+
+impl fmt::Display for TreeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Block(e) => write!(f, "block layer: {e:?}"),
+            Self::Corrupt { block, problem } => {
+                write!(f, "tree node at block {block} is corrupt: {problem}")
+            }
+            Self::WrongLevel {
+                block,
+                expected,
+                found,
+            } => {
+                write!(
+                    f,
+                    "tree node at block {block} has level {found}, expected {expected}"
+                )
+            }
+            Self::KeyTooLong { len } => write!(f, "key of {len} bytes exceeds {MAX_KEY_LEN}"),
+            Self::ValueTooLong { len } => write!(f, "value of {len} bytes exceeds {MAX_VALUE_LEN}"),
+            Self::TooDeep { height } => write!(
+                f,
+                "tree would grow to height {height}, limit {}",
+                MAX_LEVEL + 1
+            ),
+            Self::GenerationOverflow => write!(f, "tree generation counter exhausted"),
+        }
+    }
+}
+
+/// Reads and verifies the node at `block`, which must be at `level`.
+pub(crate) fn read_node<T: Transactional>(
+    tx: &mut T,
+    block: u64,
+    level: u8,
+) -> Result<Node, TreeError> {
+    let mut buf = [0u8; NODE_SIZE];
+    tx.read(block, &mut buf)?;
+    let node =
+        Node::decode(block, &buf).map_err(|problem| TreeError::Corrupt { block, problem })?;
+    if node.level != level {
+        return Err(TreeError::WrongLevel {
+            block,
+            expected: level,
+            found: node.level,
+        });
+    }
+    Ok(node)
+}
+
+/// Index of the child of a branch whose key range holds `key`.
+pub(crate) fn child_index(entries: &[BranchEntry], key: &[u8]) -> usize {
+    // entries[0].key is empty, so at least one separator is <= key.
+    entries
+        .partition_point(|e| e.key.as_slice() <= key)
+        .saturating_sub(1)
+}
+
+fn check_key(key: &[u8]) -> Result<(), TreeError> {
+    if key.len() > MAX_KEY_LEN {
+        return Err(TreeError::KeyTooLong { len: key.len() });
+    }
+    Ok(())
+}
+
+/// Creates an empty tree (one empty leaf) inside the open transaction.
+pub fn create<T: Transactional>(tx: &mut T) -> Result<TreeRoot, TreeError> {
+    let extent = tx.allocate(1)?;
+    let node = Node::empty_leaf(1);
+    tx.write(extent.start, &node.encode(extent.start))?;
+    Ok(TreeRoot {
+        block: extent.start,
+        height: 1,
+        generation: 1,
+        snapshot_generation: 0,
+        entries: 0,
+    })
+}
+
+/// Takes a snapshot: returns a root that keeps reading the tree's current
+/// contents, O(1) and without I/O. Both `root` and the returned copy move to
+/// a new generation, so from now on neither changes a node in place that the
+/// other can see; either may be written. Store the returned root durably
+/// (with the live one) in the same transaction as later changes.
+pub fn snapshot(root: &mut TreeRoot) -> Result<TreeRoot, TreeError> {
+    let next = root
+        .generation
+        .checked_add(1)
+        .ok_or(TreeError::GenerationOverflow)?;
+    root.snapshot_generation = root.generation;
+    root.generation = next;
+    Ok(*root)
+}
+
+/// The value stored under `key`, if any.
+pub fn get<T: Transactional>(
+    tx: &mut T,
+    root: &TreeRoot,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, TreeError> {
+    check_key(key)?;
+    let mut block = root.block;
+    let mut level = root.height.checked_sub(1).ok_or(TreeError::TooDeep {
+        height: root.height,
+    })?;
+    loop {
+        let node = read_node(tx, block, level)?;
+        match node.entries {
+            Entries::Leaf(mut v) => {
+                return Ok(match v.binary_search_by(|e| e.key.as_slice().cmp(key)) {
+                    Ok(i) => Some(core::mem::take(&mut v[i].value)),
+                    Err(_) => None,
+                });
+            }
+            Entries::Branch(v) => {
+                block = v[child_index(&v, key)].child;
+                level -= 1;
+            }
+        }
+    }
+}
+
+/// Writes `node` for the tree: in place over `old` when the tree alone owns
+/// it, else to a new block. Returns the block the node now lives at.
+fn store_node<T: Transactional>(
+    tx: &mut T,
+    root: &TreeRoot,
+    old: Option<(u64, u64)>,
+    mut node: Node,
+) -> Result<u64, TreeError> {
+    node.generation = root.generation;
+    let block = match old {
+        Some((block, generation)) if generation > root.snapshot_generation => block,
+        _ => tx.allocate(1)?.start,
+    };
+    tx.write(block, &node.encode(block))?;
+    Ok(block)
+}
+
+/// Frees `block` if the tree alone owns it (a shared node is left for GC).
+fn release_node<T: Transactional>(
+    tx: &mut T,
+    root: &TreeRoot,
+    block: u64,
+    generation: u64,
+) -> Result<(), TreeError> {
+    if generation > root.snapshot_generation {
+        tx.free(Extent::new(block, 1))?;
+    }
+    Ok(())
+}
+
+/// Splits an overfull node's entries into two halves of about equal bytes.
+/// Returns the right half and its separator key.
+fn split_entries(entries: &mut Entries) -> (Vec<u8>, Entries) {
+    fn split_point(sizes: impl Iterator<Item = usize>, total: usize, len: usize) -> usize {
+        let mut acc = 0;
+        for (i, s) in sizes.enumerate() {
+            acc += s;
+            if acc * 2 >= total {
+                return (i + 1).clamp(1, len.saturating_sub(1).max(1));
+            }
+        }
+        len / 2
+    }
+    match entries {
+        Entries::Leaf(v) => {
+            let total = v.iter().map(crate::node::leaf_entry_size).sum();
+            let m = split_point(v.iter().map(crate::node::leaf_entry_size), total, v.len());
+            let right = v.split_off(m);
+            let sep = right.first().map(|e| e.key.clone()).unwrap_or_default();
+            (sep, Entries::Leaf(right))
+        }
+        Entries::Branch(v) => {
+            let total = v.iter().map(crate::node::branch_entry_size).sum();
+            let m = split_point(v.iter().map(crate::node::branch_entry_size), total, v.len());
+            let mut right = v.split_off(m);
+            let sep = right
+                .first_mut()
+                .map(|e| core::mem::take(&mut e.key))
+                .unwrap_or_default();
+            (sep, Entries::Branch(right))
+        }
+    }
+}
+
+/// The result of writing a changed node: where it is now, and the separator
+/// and block of a new right sibling if it had to split.
+struct Written {
+    block: u64,
+    split: Option<(Vec<u8>, u64)>,
+}
+
+/// Stores `node` (replacing `old`), splitting it in two if it overflows.
+fn store_maybe_split<T: Transactional>(
+    tx: &mut T,
+    root: &TreeRoot,
+    old: Option<(u64, u64)>,
+    mut node: Node,
+) -> Result<Written, TreeError> {
+    if node.fits() {
+        return Ok(Written {
+            block: store_node(tx, root, old, node)?,
+            split: None,
+        });
+    }
+    let (sep, right_entries) = split_entries(&mut node.entries);
+    let right = Node {
+        generation: root.generation,
+        level: node.level,
+        entries: right_entries,
+    };
+    let left_block = store_node(tx, root, old, node)?;
+    let right_block = store_node(tx, root, None, right)?;
+    Ok(Written {
+        block: left_block,
+        split: Some((sep, right_block)),
+    })
+}
+
+/// Inserts or replaces `key`; returns the previous value.
+pub fn insert<T: Transactional>(
+    tx: &mut T,
+    root: &mut TreeRoot,
+    key: &[u8],
+    value: &[u8],
+) -> Result<Option<Vec<u8>>, TreeError> {
+    check_key(key)?;
+    if value.len() > MAX_VALUE_LEN {
+        return Err(TreeError::ValueTooLong { len: value.len() });
+    }
+    let top = root.height.checked_sub(1).ok_or(TreeError::TooDeep {
+        height: root.height,
+    })?;
+    let (written, old_value) = insert_at(tx, root, root.block, top, key, value)?;
+    if let Some(w) = written {
+        root.block = w.block;
+        if let Some((sep, right)) = w.split {
+            let height = root.height.saturating_add(1);
+            if height > MAX_LEVEL + 1 {
+                return Err(TreeError::TooDeep { height });
+            }
+            let new_root = Node {
+                generation: root.generation,
+                level: top + 1,
+                entries: Entries::Branch(vec![
+                    BranchEntry {
+                        key: Vec::new(),
+                        child: w.block,
+                    },
+                    BranchEntry {
+                        key: sep,
+                        child: right,
+                    },
+                ]),
+            };
+            root.block = store_node(tx, root, None, new_root)?;
+            root.height = height;
+        }
+    }
+    if old_value.is_none() {
+        root.entries = root.entries.saturating_add(1);
+    }
+    Ok(old_value)
+}
+
+/// Inserts into the subtree at `block`. `None` for the first result means
+/// the subtree did not change.
+fn insert_at<T: Transactional>(
+    tx: &mut T,
+    root: &TreeRoot,
+    block: u64,
+    level: u8,
+    key: &[u8],
+    value: &[u8],
+) -> Result<(Option<Written>, Option<Vec<u8>>), TreeError> {
+    let mut node = read_node(tx, block, level)?;
+    let old = Some((block, node.generation));
+    let old_value = match &mut node.entries {
+        Entries::Leaf(v) => match v.binary_search_by(|e| e.key.as_slice().cmp(key)) {
+            Ok(i) => {
+                if v[i].value == value {
+                    return Ok((None, Some(value.to_vec())));
+                }
+                Some(core::mem::replace(&mut v[i].value, value.to_vec()))
+            }
+            Err(i) => {
+                v.insert(
+                    i,
+                    LeafEntry {
+                        key: key.to_vec(),
+                        value: value.to_vec(),
+                    },
+                );
+                None
+            }
+        },
+        Entries::Branch(v) => {
+            let i = child_index(v, key);
+            let (written, old_value) = insert_at(tx, root, v[i].child, level - 1, key, value)?;
+            let Some(w) = written else {
+                return Ok((None, old_value));
+            };
+            if w.block == v[i].child && w.split.is_none() {
+                // The child was rewritten in place: this node is unchanged.
+                return Ok((Some(Written { block, split: None }), old_value));
+            }
+            v[i].child = w.block;
+            if let Some((sep, right)) = w.split {
+                v.insert(
+                    i + 1,
+                    BranchEntry {
+                        key: sep,
+                        child: right,
+                    },
+                );
+            }
+            old_value
+        }
+    };
+    Ok((Some(store_maybe_split(tx, root, old, node)?), old_value))
+}
+
+/// Removes `key`; returns its value if it was present.
+pub fn remove<T: Transactional>(
+    tx: &mut T,
+    root: &mut TreeRoot,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, TreeError> {
+    check_key(key)?;
+    let top = root.height.checked_sub(1).ok_or(TreeError::TooDeep {
+        height: root.height,
+    })?;
+    let Some(removed) = remove_at(tx, root, root.block, top, key)? else {
+        return Ok(None);
+    };
+    root.block = removed.block;
+    root.entries = root.entries.saturating_sub(1);
+    // A branch root with a single child is replaced by that child.
+    while root.height > 1 {
+        let node = read_node(tx, root.block, root.height - 1)?;
+        let Entries::Branch(v) = &node.entries else {
+            break;
+        };
+        if v.len() != 1 {
+            break;
+        }
+        let child = v[0].child;
+        release_node(tx, root, root.block, node.generation)?;
+        root.block = child;
+        root.height -= 1;
+    }
+    Ok(Some(removed.value))
+}
+
+struct Removed {
+    value: Vec<u8>,
+    /// Where the subtree's top node is now.
+    block: u64,
+    /// The top node is small enough to be merged with a sibling.
+    underfull: bool,
+}
+
+fn remove_at<T: Transactional>(
+    tx: &mut T,
+    root: &TreeRoot,
+    block: u64,
+    level: u8,
+    key: &[u8],
+) -> Result<Option<Removed>, TreeError> {
+    let mut node = read_node(tx, block, level)?;
+    let old = Some((block, node.generation));
+    let value = match &mut node.entries {
+        Entries::Leaf(v) => match v.binary_search_by(|e| e.key.as_slice().cmp(key)) {
+            Ok(i) => v.remove(i).value,
+            Err(_) => return Ok(None),
+        },
+        Entries::Branch(v) => {
+            let i = child_index(v, key);
+            let Some(r) = remove_at(tx, root, v[i].child, level - 1, key)? else {
+                return Ok(None);
+            };
+            let moved = r.block != v[i].child;
+            v[i].child = r.block;
+            if r.underfull && v.len() > 1 {
+                rebalance(tx, root, level - 1, v, i)?;
+            } else if !moved {
+                return Ok(Some(Removed {
+                    value: r.value,
+                    block,
+                    underfull: false,
+                }));
+            }
+            r.value
+        }
+    };
+    let underfull = node.used_bytes() < UNDERFULL;
+    let block = store_node(tx, root, old, node)?;
+    Ok(Some(Removed {
+        value,
+        block,
+        underfull,
+    }))
+}
+
+/// Merges child `i` of a branch with a neighbour, or evens out their
+/// entries when together they do not fit in one node. `child_level` is the
+/// level of the children.
+fn rebalance<T: Transactional>(
+    tx: &mut T,
+    root: &TreeRoot,
+    child_level: u8,
+    parent: &mut Vec<BranchEntry>,
+    i: usize,
+) -> Result<(), TreeError> {
+    let (l, r) = if i + 1 < parent.len() {
+        (i, i + 1)
+    } else {
+        (i - 1, i)
+    };
+    let left = read_node(tx, parent[l].child, child_level)?;
+    let right = read_node(tx, parent[r].child, child_level)?;
+    let left_old = Some((parent[l].child, left.generation));
+    let right_old = Some((parent[r].child, right.generation));
+    let entries = match (left.entries, right.entries) {
+        (Entries::Leaf(mut a), Entries::Leaf(b)) => {
+            a.extend(b);
+            Entries::Leaf(a)
+        }
+        (Entries::Branch(mut a), Entries::Branch(mut b)) => {
+            if let Some(first) = b.first_mut() {
+                first.key = parent[r].key.clone();
+            }
+            a.extend(b);
+            Entries::Branch(a)
+        }
+        // Both were read at `child_level`, so both are of the same kind.
+        _ => {
+            return Err(TreeError::WrongLevel {
+                block: parent[r].child,
+                expected: child_level,
+                found: child_level,
+            })
+        }
+    };
+    let mut merged = Node {
+        generation: root.generation,
+        level: child_level,
+        entries,
+    };
+    if merged.fits() {
+        parent[l].child = store_node(tx, root, left_old, merged)?;
+        let gone = parent.remove(r);
+        release_node(tx, root, gone.child, right.generation)?;
+    } else {
+        let (sep, right_entries) = split_entries(&mut merged.entries);
+        let right_node = Node {
+            generation: root.generation,
+            level: child_level,
+            entries: right_entries,
+        };
+        parent[l].child = store_node(tx, root, left_old, merged)?;
+        parent[r].child = store_node(tx, root, right_old, right_node)?;
+        parent[r].key = sep;
+    }
+    Ok(())
+}
+
+/// Calls `f` with the block of every node of the tree (for GC marking and
+/// space accounting). Memory: one node per level plus the pending children.
+pub fn visit_node_blocks<T: Transactional>(
+    tx: &mut T,
+    root: &TreeRoot,
+    mut f: impl FnMut(u64),
+) -> Result<(), TreeError> {
+    let top = root.height.checked_sub(1).ok_or(TreeError::TooDeep {
+        height: root.height,
+    })?;
+    let mut pending: Vec<(u64, u8)> = vec![(root.block, top)];
+    while let Some((block, level)) = pending.pop() {
+        let node = read_node(tx, block, level)?;
+        f(block);
+        if let Entries::Branch(v) = node.entries {
+            pending.extend(v.iter().rev().map(|e| (e.child, level - 1)));
+        }
+    }
+    Ok(())
+}
