@@ -1,0 +1,214 @@
+//! The kernel/user ABI, shared by the kernel and `userlib`: syscall numbers,
+//! error codes, the IPC message layout and typed protocols on top of it.
+//!
+//! Design principles:
+//! - One place defines every number that crosses the user/kernel boundary;
+//!   both sides import it, so they cannot drift.
+//! - Plain `repr(C)` data only: the kernel copies these structs out of and
+//!   into user memory and checks every field before using it.
+//! - Errors are numbers starting at 1 (0 means success), with a name each.
+//!
+//! The syscall calling convention and each call's arguments, results and
+//! errors are documented in `kernel/SYSCALLS.md`.
+#![cfg_attr(not(test), no_std)]
+
+pub mod proto;
+
+/// Syscall numbers (passed in `rax`). See `kernel/SYSCALLS.md`.
+pub mod sys {
+    pub const EXIT: u64 = 0;
+    pub const YIELD: u64 = 1;
+    pub const NOP: u64 = 2;
+    pub const CONSOLE_WRITE: u64 = 3;
+    pub const CONSOLE_READ: u64 = 4;
+    pub const CALL: u64 = 5;
+    pub const RECV: u64 = 6;
+    pub const REPLY: u64 = 7;
+    pub const REPLY_RECV: u64 = 8;
+    pub const LEASE_READ: u64 = 9;
+    pub const LEASE_WRITE: u64 = 10;
+    pub const NOTIFY: u64 = 11;
+    pub const MEM_ALLOC: u64 = 12;
+    pub const CAP_MINT: u64 = 13;
+    pub const CAP_DROP: u64 = 14;
+    pub const POWEROFF: u64 = 15;
+    pub const TICKS: u64 = 16;
+    /// One past the highest syscall number.
+    pub const COUNT: u64 = 17;
+}
+
+/// Why a syscall failed (returned in `rax`; 0 is success).
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The syscall number is not one of `sys::*`.
+    BadSyscall = 1,
+    /// A pointer/length is outside the caller's mapped user memory, or lacks
+    /// the needed permission (read or write).
+    BadAddress = 2,
+    /// The capability slot is empty, out of range, or of the wrong kind.
+    BadCap = 3,
+    /// The peer (the server called, or the caller being replied to) has died.
+    PeerDead = 4,
+    /// The reply token names no caller waiting for this process's reply.
+    BadToken = 5,
+    /// The lease index, permission or range is invalid.
+    BadLease = 6,
+    /// Out of physical memory, or over the process's memory limit.
+    NoMemory = 7,
+    /// The boot configuration did not grant this process the right.
+    NotPermitted = 8,
+    /// An argument has a value outside its domain (flags, kinds).
+    BadArgument = 9,
+    /// Non-blocking receive found nothing to receive.
+    WouldBlock = 10,
+    /// The receiver's capability table is full.
+    CapTableFull = 11,
+}
+
+impl Error {
+    pub const ALL: [Error; 11] = [
+        Error::BadSyscall,
+        Error::BadAddress,
+        Error::BadCap,
+        Error::PeerDead,
+        Error::BadToken,
+        Error::BadLease,
+        Error::NoMemory,
+        Error::NotPermitted,
+        Error::BadArgument,
+        Error::WouldBlock,
+        Error::CapTableFull,
+    ];
+
+    pub fn from_code(code: u64) -> Option<Error> {
+        Error::ALL.iter().copied().find(|e| *e as u64 == code)
+    }
+}
+
+/// Data words carried by a message besides its label.
+pub const MSG_WORDS: usize = 6;
+/// Leases a message may carry.
+pub const MAX_LEASES: usize = 2;
+/// `Message::cap` value meaning "no capability transferred".
+pub const NO_CAP: u64 = u64::MAX;
+/// Capability slots per process.
+pub const CAP_SLOTS: usize = 64;
+
+/// Lease permission bits.
+pub mod lease {
+    /// The server may read the lent buffer.
+    pub const READ: u64 = 1;
+    /// The server may write the lent buffer.
+    pub const WRITE: u64 = 2;
+}
+
+/// A buffer of the caller's that the server may read and/or write through
+/// the kernel while the call is outstanding. `len == 0` means no lease.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lease {
+    /// Caller's address. The kernel zeroes it in the copy the server receives.
+    pub addr: u64,
+    pub len: u64,
+    /// `lease::READ | lease::WRITE`.
+    pub flags: u64,
+}
+
+/// The fixed-size IPC message (112 bytes), copied by the kernel from the
+/// sender's memory into the receiver's.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Request: the operation. Reply: 0 for success or a service error code.
+    pub label: u64,
+    pub words: [u64; MSG_WORDS],
+    pub leases: [Lease; MAX_LEASES],
+    /// Send: a capability slot to copy to the receiver, or `NO_CAP`.
+    /// Receive: the slot the copy landed in, or `NO_CAP`.
+    pub cap: u64,
+}
+
+pub const MESSAGE_SIZE: usize = 112;
+const _: () = assert!(core::mem::size_of::<Message>() == MESSAGE_SIZE);
+
+impl Default for Message {
+    fn default() -> Self {
+        Message {
+            label: 0,
+            words: [0; MSG_WORDS],
+            leases: [Lease::default(); MAX_LEASES],
+            cap: NO_CAP,
+        }
+    }
+}
+
+impl Message {
+    pub fn new(label: u64, words: &[u64]) -> Message {
+        let mut m = Message {
+            label,
+            ..Message::default()
+        };
+        for (dst, src) in m.words.iter_mut().zip(words) {
+            *dst = *src;
+        }
+        m
+    }
+}
+
+/// What `RECV` returned (`rdi` of the result).
+pub mod recv_kind {
+    /// A call: `rsi` = the badge of the capability used, `rdx` = reply token.
+    pub const MESSAGE: u64 = 0;
+    /// Notification bits (`rsi`), already cleared from the pending set.
+    pub const NOTIFICATION: u64 = 1;
+}
+
+/// `RECV` flags.
+pub mod recv_flags {
+    /// Return `Error::WouldBlock` instead of waiting.
+    pub const NONBLOCKING: u64 = 1;
+}
+
+/// `CAP_MINT` kinds.
+pub mod mint_kind {
+    /// An endpoint capability to the caller itself with badge `value`.
+    pub const ENDPOINT: u64 = 0;
+    /// A notification capability that sets bits `value` on the caller.
+    pub const NOTIFICATION: u64 = 1;
+}
+
+/// Notification bit the kernel sets on the console-owning process when
+/// serial input arrives.
+pub const CONSOLE_INPUT_BIT: u64 = 1 << 63;
+
+/// `POWEROFF` code meaning a clean shutdown (QEMU exits with status 0).
+/// Any other value `v` is written to the isa-debug-exit port and QEMU exits
+/// with status `2v + 1`.
+pub const POWEROFF_CLEAN: u64 = 0;
+/// Test verdict codes used by the QEMU test images (exit status 33 / 35).
+pub const POWEROFF_TEST_PASS: u64 = 0x10;
+pub const POWEROFF_TEST_FAIL: u64 = 0x11;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_round_trip_and_start_at_one() {
+        for e in Error::ALL {
+            assert!(e as u64 >= 1);
+            assert_eq!(Error::from_code(e as u64), Some(e));
+        }
+        assert_eq!(Error::from_code(0), None);
+        assert_eq!(Error::from_code(999), None);
+    }
+
+    #[test]
+    fn message_new_copies_at_most_msg_words() {
+        let m = Message::new(7, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(m.label, 7);
+        assert_eq!(m.words, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(m.cap, NO_CAP);
+    }
+}

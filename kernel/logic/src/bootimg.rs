@@ -1,0 +1,442 @@
+//! The boot image (QEMU `-initrd`, a PVH module): an archive of the service
+//! executables plus `boot.cfg`, which says which processes to start and what
+//! each may do. Built by `scripts/mkimage.py`.
+//!
+//! Byte layout (little endian):
+//!
+//! ```text
+//! offset 0   magic  "BOOTIMG1"            (8 bytes)
+//! offset 8   count  u32: number of entries
+//! offset 12  reserved u32 (0)
+//! offset 16  entries: count x 48 bytes
+//!              +0  name  [u8; 32], NUL-padded UTF-8
+//!              +32 offset u64 (from the start of the image)
+//!              +40 length u64
+//! then the file bytes
+//! ```
+//!
+//! `boot.cfg` is text, one process per line (`#` starts a comment):
+//!
+//! ```text
+//! proc <name> <image> [ep=<proc>:<badge>] [notify=<proc>:<bits>] [console] [poweroff] [mem=<MiB>]
+//! ```
+//!
+//! Capabilities land in slots 0, 1, 2, ... in the order written. `console`
+//! lets the process read serial input (and receive `CONSOLE_INPUT_BIT`);
+//! `poweroff` lets it stop the machine; `mem` caps its `MEM_ALLOC` total.
+
+use crate::caps::Pid;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::str;
+
+pub const MAGIC: &[u8; 8] = b"BOOTIMG1";
+pub const HEADER_SIZE: usize = 16;
+pub const ENTRY_SIZE: usize = 48;
+pub const NAME_SIZE: usize = 32;
+const OFF_COUNT: usize = 8;
+const ENTRY_OFF_OFFSET: usize = 32;
+const ENTRY_OFF_LENGTH: usize = 40;
+const _: () = assert!(ENTRY_OFF_LENGTH + 8 == ENTRY_SIZE);
+pub const CONFIG_NAME: &str = "boot.cfg";
+pub const MAX_PROCS: usize = 32;
+/// `MEM_ALLOC` limit when the configuration gives none.
+pub const DEFAULT_MEM_LIMIT_MIB: u64 = 64;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageError {
+    BadMagic([u8; 8]),
+    Truncated {
+        need: u64,
+        have: u64,
+    },
+    BadName {
+        index: u32,
+    },
+    EntryOutOfImage {
+        index: u32,
+        offset: u64,
+        length: u64,
+        image_len: u64,
+    },
+}
+
+/// A checked archive: every entry's name is UTF-8 and its bytes are inside.
+pub struct BootImage<'a> {
+    entries: Vec<(&'a str, &'a [u8])>,
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(v)
+}
+
+impl<'a> BootImage<'a> {
+    pub fn parse(image: &'a [u8]) -> Result<BootImage<'a>, ImageError> {
+        let have = image.len() as u64;
+        if image.len() < HEADER_SIZE {
+            return Err(ImageError::Truncated {
+                need: HEADER_SIZE as u64,
+                have,
+            });
+        }
+        let mut magic = [0u8; 8];
+        magic.copy_from_slice(&image[..8]);
+        if &magic != MAGIC {
+            return Err(ImageError::BadMagic(magic));
+        }
+        let count = u32::from_le_bytes([
+            image[OFF_COUNT],
+            image[OFF_COUNT + 1],
+            image[OFF_COUNT + 2],
+            image[OFF_COUNT + 3],
+        ]);
+        let need = HEADER_SIZE as u64 + count as u64 * ENTRY_SIZE as u64;
+        if need > have {
+            return Err(ImageError::Truncated { need, have });
+        }
+        let mut entries = Vec::new();
+        for index in 0..count {
+            let at = HEADER_SIZE + index as usize * ENTRY_SIZE;
+            let raw = &image[at..at + NAME_SIZE];
+            let name_len = raw.iter().position(|&b| b == 0).unwrap_or(NAME_SIZE);
+            let name =
+                str::from_utf8(&raw[..name_len]).map_err(|_| ImageError::BadName { index })?;
+            let offset = le_u64(image, at + ENTRY_OFF_OFFSET);
+            let length = le_u64(image, at + ENTRY_OFF_LENGTH);
+            let end = offset.checked_add(length).filter(|&e| e <= have);
+            let Some(end) = end else {
+                return Err(ImageError::EntryOutOfImage {
+                    index,
+                    offset,
+                    length,
+                    image_len: have,
+                });
+            };
+            entries.push((name, &image[offset as usize..end as usize]));
+        }
+        Ok(BootImage { entries })
+    }
+
+    pub fn file(&self, name: &str) -> Option<&'a [u8]> {
+        self.entries
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, b)| *b)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.entries.iter().map(|(n, _)| *n)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapSpec {
+    Endpoint { server: Pid, badge: u64 },
+    Notification { target: Pid, bits: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcSpec {
+    pub name: String,
+    pub image: String,
+    pub caps: Vec<CapSpec>,
+    pub console: bool,
+    pub poweroff: bool,
+    pub mem_limit: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    NotUtf8,
+    /// Line `line` (1-based) is not understood: `what`, with the text seen.
+    Syntax {
+        line: usize,
+        what: &'static str,
+        seen: String,
+    },
+    UnknownProcess {
+        line: usize,
+        name: String,
+    },
+    DuplicateProcess {
+        line: usize,
+        name: String,
+    },
+    MissingImage {
+        line: usize,
+        image: String,
+    },
+    TooManyProcesses(usize),
+    TooManyCaps {
+        line: usize,
+    },
+    Empty,
+}
+
+fn parse_number(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// Parses `boot.cfg`; `image_exists` says whether the archive has a file.
+pub fn parse_config(
+    text: &[u8],
+    image_exists: &dyn Fn(&str) -> bool,
+) -> Result<Vec<ProcSpec>, ConfigError> {
+    let text = str::from_utf8(text).map_err(|_| ConfigError::NotUtf8)?;
+    let lines: Vec<(usize, Vec<&str>)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            (
+                i + 1,
+                l.split('#')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, words)| !words.is_empty())
+        .collect();
+    // First pass: names, so capabilities may refer to later processes.
+    let mut names: Vec<&str> = Vec::new();
+    for (line, words) in &lines {
+        if words[0] != "proc" || words.len() < 3 {
+            return Err(ConfigError::Syntax {
+                line: *line,
+                what: "expected `proc <name> <image> ...`",
+                seen: words.join(" "),
+            });
+        }
+        if names.contains(&words[1]) {
+            return Err(ConfigError::DuplicateProcess {
+                line: *line,
+                name: words[1].to_string(),
+            });
+        }
+        if !image_exists(words[2]) {
+            return Err(ConfigError::MissingImage {
+                line: *line,
+                image: words[2].to_string(),
+            });
+        }
+        names.push(words[1]);
+    }
+    if names.is_empty() {
+        return Err(ConfigError::Empty);
+    }
+    if names.len() > MAX_PROCS {
+        return Err(ConfigError::TooManyProcesses(names.len()));
+    }
+    let pid_of = |line: usize, name: &str| {
+        names
+            .iter()
+            .position(|n| *n == name)
+            .ok_or(ConfigError::UnknownProcess {
+                line,
+                name: name.to_string(),
+            })
+    };
+
+    let mut procs = Vec::new();
+    for (line, words) in &lines {
+        let line = *line;
+        let mut spec = ProcSpec {
+            name: words[1].to_string(),
+            image: words[2].to_string(),
+            caps: Vec::new(),
+            console: false,
+            poweroff: false,
+            mem_limit: DEFAULT_MEM_LIMIT_MIB << 20,
+        };
+        for attr in &words[3..] {
+            let syntax = |what| ConfigError::Syntax {
+                line,
+                what,
+                seen: attr.to_string(),
+            };
+            match *attr {
+                "console" => spec.console = true,
+                "poweroff" => spec.poweroff = true,
+                _ => {
+                    let (key, value) = attr
+                        .split_once('=')
+                        .ok_or_else(|| syntax("unknown attribute"))?;
+                    match key {
+                        "ep" | "notify" => {
+                            let (who, num) = value
+                                .split_once(':')
+                                .ok_or_else(|| syntax("expected <proc>:<number>"))?;
+                            let pid = pid_of(line, who)?;
+                            let n = parse_number(num).ok_or_else(|| syntax("bad number"))?;
+                            spec.caps.push(if key == "ep" {
+                                CapSpec::Endpoint {
+                                    server: pid,
+                                    badge: n,
+                                }
+                            } else {
+                                CapSpec::Notification {
+                                    target: pid,
+                                    bits: n,
+                                }
+                            });
+                        }
+                        "mem" => {
+                            let mib = parse_number(value)
+                                .filter(|&m| m <= 1 << 20)
+                                .ok_or_else(|| syntax("bad mem=<MiB>"))?;
+                            spec.mem_limit = mib << 20;
+                        }
+                        _ => return Err(syntax("unknown attribute")),
+                    }
+                }
+            }
+        }
+        if spec.caps.len() > abi::CAP_SLOTS {
+            return Err(ConfigError::TooManyCaps { line });
+        }
+        procs.push(spec);
+    }
+    Ok(procs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(files.len() as u32).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        let mut off = (HEADER_SIZE + files.len() * ENTRY_SIZE) as u64;
+        for (name, data) in files {
+            let mut n = [0u8; NAME_SIZE];
+            n[..name.len()].copy_from_slice(name.as_bytes());
+            out.extend_from_slice(&n);
+            out.extend_from_slice(&off.to_le_bytes());
+            out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+            off += data.len() as u64;
+        }
+        for (_, data) in files {
+            out.extend_from_slice(data);
+        }
+        out
+    }
+
+    #[test]
+    fn archive_round_trip() {
+        let img = image(&[("boot.cfg", b"proc a a\n"), ("a", b"\x7fELF")]);
+        let bi = BootImage::parse(&img).unwrap();
+        assert_eq!(bi.file("a"), Some(&b"\x7fELF"[..]));
+        assert_eq!(bi.file(CONFIG_NAME), Some(&b"proc a a\n"[..]));
+        assert_eq!(bi.file("b"), None);
+        assert_eq!(bi.names().count(), 2);
+    }
+
+    #[test]
+    fn corrupt_archives_are_errors() {
+        let img = image(&[("a", b"12345678")]);
+        assert!(matches!(
+            BootImage::parse(&img[..10]),
+            Err(ImageError::Truncated { need: 16, have: 10 })
+        ));
+        assert!(matches!(
+            BootImage::parse(&img[..40]),
+            Err(ImageError::Truncated { need: 64, have: 40 })
+        ));
+        assert!(matches!(
+            BootImage::parse(&img[..img.len() - 1]),
+            Err(ImageError::EntryOutOfImage { index: 0, .. })
+        ));
+        let mut bad = img.clone();
+        bad[0] = b'X';
+        assert!(matches!(
+            BootImage::parse(&bad),
+            Err(ImageError::BadMagic(_))
+        ));
+        let mut wrap = img.clone();
+        wrap[HEADER_SIZE + ENTRY_OFF_LENGTH..HEADER_SIZE + ENTRY_SIZE]
+            .copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(
+            BootImage::parse(&wrap),
+            Err(ImageError::EntryOutOfImage { .. })
+        ));
+        let mut name = img;
+        name[HEADER_SIZE] = 0xFF;
+        assert_eq!(
+            BootImage::parse(&name).err(),
+            Some(ImageError::BadName { index: 0 })
+        );
+    }
+
+    #[test]
+    fn config_grants_caps_in_order_and_resolves_forward_names() {
+        let cfg = b"# test\nproc client cl ep=server:7 notify=server:0x4 poweroff mem=8\nproc server sv console # trailing\n";
+        let procs = parse_config(cfg, &|_| true).unwrap();
+        assert_eq!(procs.len(), 2);
+        assert_eq!(
+            procs[0].caps,
+            vec![
+                CapSpec::Endpoint {
+                    server: 1,
+                    badge: 7
+                },
+                CapSpec::Notification { target: 1, bits: 4 }
+            ]
+        );
+        assert!(procs[0].poweroff && !procs[0].console);
+        assert_eq!(procs[0].mem_limit, 8 << 20);
+        assert!(procs[1].console);
+        assert_eq!(procs[1].mem_limit, DEFAULT_MEM_LIMIT_MIB << 20);
+    }
+
+    #[test]
+    fn config_errors_name_the_line_and_text() {
+        let ok = |_: &str| true;
+        assert_eq!(
+            parse_config(b"proc a a ep=b:1\n", &ok),
+            Err(ConfigError::UnknownProcess {
+                line: 1,
+                name: "b".into()
+            })
+        );
+        assert_eq!(
+            parse_config(b"proc a a\nproc a a\n", &ok),
+            Err(ConfigError::DuplicateProcess {
+                line: 2,
+                name: "a".into()
+            })
+        );
+        assert!(matches!(
+            parse_config(b"prc a a\n", &ok),
+            Err(ConfigError::Syntax { line: 1, .. })
+        ));
+        assert!(matches!(
+            parse_config(b"proc a a ep=a\n", &ok),
+            Err(ConfigError::Syntax { line: 1, .. })
+        ));
+        assert!(matches!(
+            parse_config(b"proc a a ep=a:zz\n", &ok),
+            Err(ConfigError::Syntax { .. })
+        ));
+        assert!(matches!(
+            parse_config(b"proc a a bogus\n", &ok),
+            Err(ConfigError::Syntax { .. })
+        ));
+        assert_eq!(parse_config(b"# nothing\n", &ok), Err(ConfigError::Empty));
+        assert_eq!(
+            parse_config(b"proc a nosuch\n", &|n| n != "nosuch"),
+            Err(ConfigError::MissingImage {
+                line: 1,
+                image: "nosuch".into()
+            })
+        );
+        assert_eq!(parse_config(&[0xff], &ok), Err(ConfigError::NotUtf8));
+    }
+}

@@ -1,0 +1,309 @@
+//! Four-level x86-64 page tables, built and walked through the [`PhysMem`]
+//! trait (the kernel reaches tables through its direct map; tests use a fake).
+//!
+//! # Invariants
+//! - Intermediate entries are `PRESENT | WRITABLE | USER`; the leaf alone
+//!   decides the permissions of a mapping.
+//! - A page is never silently remapped: mapping over a present entry is an
+//!   error.
+
+use alloc::vec::Vec;
+
+pub const PRESENT: u64 = 1;
+pub const WRITABLE: u64 = 1 << 1;
+pub const USER: u64 = 1 << 2;
+pub const HUGE: u64 = 1 << 7;
+pub const GLOBAL: u64 = 1 << 8;
+pub const NO_EXECUTE: u64 = 1 << 63;
+const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
+const TABLE_FLAGS: u64 = PRESENT | WRITABLE | USER;
+
+/// Access to physical memory holding page tables.
+pub trait PhysMem {
+    /// The 512 entries of the table in the frame at physical `phys`.
+    fn table(&mut self, phys: u64) -> &mut [u64; 512];
+    /// A zero-filled frame for a new table, or `None` when out of memory.
+    fn alloc_table(&mut self) -> Option<u64>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// The virtual or physical address is not aligned to the page size.
+    Unaligned { vaddr: u64, paddr: u64 },
+    /// The virtual address is not canonical.
+    NonCanonical(u64),
+    /// Something is already mapped at `vaddr`.
+    AlreadyMapped(u64),
+    /// No frame for an intermediate table.
+    NoMemory,
+}
+
+fn index(vaddr: u64, level: u32) -> usize {
+    ((vaddr >> (12 + 9 * level)) & 0x1FF) as usize
+}
+
+fn canonical(vaddr: u64) -> bool {
+    let top = vaddr >> 47;
+    top == 0 || top == 0x1_FFFF
+}
+
+/// Walks from `root` down to the table at `level` (0 = PT) for `vaddr`,
+/// creating missing tables.
+fn walk_create<M: PhysMem>(
+    mem: &mut M,
+    root: u64,
+    vaddr: u64,
+    level: u32,
+) -> Result<u64, MapError> {
+    let mut table = root;
+    for l in (level + 1..=3).rev() {
+        let i = index(vaddr, l);
+        let entry = mem.table(table)[i];
+        if entry & PRESENT == 0 {
+            let new = mem.alloc_table().ok_or(MapError::NoMemory)?;
+            mem.table(table)[i] = new | TABLE_FLAGS;
+            table = new;
+        } else if entry & HUGE != 0 {
+            return Err(MapError::AlreadyMapped(vaddr));
+        } else {
+            table = entry & ADDR_MASK;
+        }
+    }
+    Ok(table)
+}
+
+fn map_at_level<M: PhysMem>(
+    mem: &mut M,
+    root: u64,
+    vaddr: u64,
+    paddr: u64,
+    flags: u64,
+    level: u32,
+) -> Result<(), MapError> {
+    let size = 1u64 << (12 + 9 * level);
+    if vaddr % size != 0 || paddr % size != 0 {
+        return Err(MapError::Unaligned { vaddr, paddr });
+    }
+    if !canonical(vaddr) {
+        return Err(MapError::NonCanonical(vaddr));
+    }
+    let table = walk_create(mem, root, vaddr, level)?;
+    let i = index(vaddr, level);
+    let entries = mem.table(table);
+    if entries[i] & PRESENT != 0 {
+        return Err(MapError::AlreadyMapped(vaddr));
+    }
+    let huge = if level > 0 { HUGE } else { 0 };
+    entries[i] = (paddr & ADDR_MASK) | flags | PRESENT | huge;
+    Ok(())
+}
+
+/// Maps the 4 KiB page at `vaddr` to `paddr` with `flags` (PRESENT implied).
+pub fn map_4k<M: PhysMem>(
+    mem: &mut M,
+    root: u64,
+    vaddr: u64,
+    paddr: u64,
+    flags: u64,
+) -> Result<(), MapError> {
+    map_at_level(mem, root, vaddr, paddr, flags, 0)
+}
+
+/// Maps the 2 MiB page at `vaddr` to `paddr` with `flags`.
+pub fn map_2m<M: PhysMem>(
+    mem: &mut M,
+    root: u64,
+    vaddr: u64,
+    paddr: u64,
+    flags: u64,
+) -> Result<(), MapError> {
+    map_at_level(mem, root, vaddr, paddr, flags, 1)
+}
+
+/// A present mapping: the physical address `vaddr` translates to and the
+/// effective permissions (WRITABLE and USER only if every level grants them,
+/// NO_EXECUTE if any level sets it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    pub paddr: u64,
+    pub flags: u64,
+}
+
+pub fn translate<M: PhysMem>(mem: &mut M, root: u64, vaddr: u64) -> Option<Translation> {
+    if !canonical(vaddr) {
+        return None;
+    }
+    let mut table = root;
+    let mut flags = WRITABLE | USER;
+    let mut nx = 0;
+    for level in (0..=3).rev() {
+        let entry = mem.table(table)[index(vaddr, level)];
+        if entry & PRESENT == 0 {
+            return None;
+        }
+        flags &= entry;
+        nx |= entry & NO_EXECUTE;
+        if level == 0 || entry & HUGE != 0 {
+            let size = 1u64 << (12 + 9 * level);
+            let paddr = (entry & ADDR_MASK & !(size - 1)) + (vaddr & (size - 1));
+            return Some(Translation {
+                paddr,
+                flags: flags | nx | PRESENT,
+            });
+        }
+        table = entry & ADDR_MASK;
+    }
+    None
+}
+
+/// Every frame reachable from the lower (user) half of `root`: 4 KiB leaf
+/// frames and the intermediate tables, so a dead process's memory can be
+/// returned. Huge leaves are not expected in user space and are skipped.
+pub fn user_frames<M: PhysMem>(mem: &mut M, root: u64) -> Vec<u64> {
+    let mut out = Vec::new();
+    collect(mem, root, 3, 0..256, &mut out);
+    out
+}
+
+fn collect<M: PhysMem>(
+    mem: &mut M,
+    table: u64,
+    level: u32,
+    range: core::ops::Range<usize>,
+    out: &mut Vec<u64>,
+) {
+    for i in range {
+        let entry = mem.table(table)[i];
+        if entry & PRESENT == 0 || (level > 0 && entry & HUGE != 0) {
+            continue;
+        }
+        let next = entry & ADDR_MASK;
+        if level > 0 {
+            collect(mem, next, level - 1, 0..512, out);
+        }
+        out.push(next);
+    }
+}
+
+#[cfg(test)]
+pub mod fake {
+    //! A page-table memory made of heap tables, for tests.
+    use super::PhysMem;
+    use std::collections::HashMap;
+
+    pub struct FakeMem {
+        pub tables: HashMap<u64, Box<[u64; 512]>>,
+        pub next: u64,
+        pub limit: usize,
+    }
+
+    impl FakeMem {
+        pub fn new() -> (FakeMem, u64) {
+            let mut m = FakeMem {
+                tables: HashMap::new(),
+                next: 0x10_0000,
+                limit: usize::MAX,
+            };
+            let root = m.alloc_table().unwrap();
+            (m, root)
+        }
+    }
+
+    impl PhysMem for FakeMem {
+        fn table(&mut self, phys: u64) -> &mut [u64; 512] {
+            self.tables
+                .get_mut(&phys)
+                .expect("walked into a frame that is not a table")
+        }
+        fn alloc_table(&mut self) -> Option<u64> {
+            if self.tables.len() >= self.limit {
+                return None;
+            }
+            let f = self.next;
+            self.next += 4096;
+            self.tables.insert(f, Box::new([0; 512]));
+            Some(f)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::FakeMem;
+    use super::*;
+
+    #[test]
+    fn map_then_translate_4k_and_2m() {
+        let (mut m, root) = FakeMem::new();
+        map_4k(&mut m, root, 0x40_1000, 0x7000, USER | WRITABLE).unwrap();
+        let t = translate(&mut m, root, 0x40_1234).unwrap();
+        assert_eq!(t.paddr, 0x7234);
+        assert_eq!(t.flags & (USER | WRITABLE), USER | WRITABLE);
+        assert_eq!(translate(&mut m, root, 0x40_2000), None);
+        // 4 tables: PML4, PDPT, PD, PT.
+        assert_eq!(m.tables.len(), 4);
+
+        let va = 0xFFFF_8000_0020_0000;
+        map_2m(&mut m, root, va, 0x20_0000, WRITABLE | NO_EXECUTE).unwrap();
+        let t = translate(&mut m, root, va + 0x1_2345).unwrap();
+        assert_eq!(t.paddr, 0x21_2345);
+        assert_eq!(t.flags & USER, 0);
+        assert_ne!(t.flags & NO_EXECUTE, 0);
+    }
+
+    #[test]
+    fn remapping_unaligned_and_noncanonical_are_refused() {
+        let (mut m, root) = FakeMem::new();
+        map_4k(&mut m, root, 0x40_0000, 0x5000, USER).unwrap();
+        assert_eq!(
+            map_4k(&mut m, root, 0x40_0000, 0x6000, USER),
+            Err(MapError::AlreadyMapped(0x40_0000))
+        );
+        assert_eq!(
+            map_4k(&mut m, root, 0x40_0001, 0x6000, USER),
+            Err(MapError::Unaligned {
+                vaddr: 0x40_0001,
+                paddr: 0x6000
+            })
+        );
+        assert_eq!(
+            map_4k(&mut m, root, 0x0000_8000_0000_0000, 0x6000, USER),
+            Err(MapError::NonCanonical(0x0000_8000_0000_0000))
+        );
+        // A 4 KiB page under an existing 2 MiB page.
+        map_2m(&mut m, root, 0x80_0000, 0x20_0000, USER).unwrap();
+        assert_eq!(
+            map_4k(&mut m, root, 0x80_1000, 0x6000, USER),
+            Err(MapError::AlreadyMapped(0x80_1000))
+        );
+    }
+
+    #[test]
+    fn read_only_leaf_is_not_writable_and_out_of_memory_is_an_error() {
+        let (mut m, root) = FakeMem::new();
+        map_4k(&mut m, root, 0x40_0000, 0x5000, USER).unwrap();
+        assert_eq!(
+            translate(&mut m, root, 0x40_0000).unwrap().flags & WRITABLE,
+            0
+        );
+        m.limit = m.tables.len();
+        assert_eq!(
+            map_4k(&mut m, root, 0x7000_0000_0000, 0x5000, USER),
+            Err(MapError::NoMemory)
+        );
+    }
+
+    #[test]
+    fn user_frames_lists_leaves_and_tables_of_the_lower_half_only() {
+        let (mut m, root) = FakeMem::new();
+        map_4k(&mut m, root, 0x40_0000, 0xA000, USER).unwrap();
+        map_4k(&mut m, root, 0x40_1000, 0xB000, USER).unwrap();
+        map_2m(&mut m, root, 0xFFFF_8000_0000_0000, 0, WRITABLE).unwrap();
+        let mut frames = user_frames(&mut m, root);
+        frames.sort();
+        // 2 leaves + PDPT + PD + PT of the lower half; the root itself is not listed.
+        assert_eq!(frames.len(), 5);
+        assert!(frames.contains(&0xA000) && frames.contains(&0xB000));
+        assert!(!frames.contains(&root));
+    }
+}

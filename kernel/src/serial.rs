@@ -1,0 +1,166 @@
+//! COM1 (16550 UART at 0x3F8): kernel log output through the `log` crate, and
+//! the console input ring that the console-owning process reads through the
+//! `CONSOLE_READ` syscall (filled by the COM1 interrupt, IRQ 4).
+
+use core::fmt::{self, Write};
+use spin::Mutex;
+use x86_64::instructions::port::Port;
+
+const COM1: u16 = 0x3F8;
+
+/// The UART registers we use (offsets from the base port).
+struct Uart {
+    data: Port<u8>,
+    int_enable: Port<u8>,
+    fifo_ctrl: Port<u8>,
+    line_ctrl: Port<u8>,
+    modem_ctrl: Port<u8>,
+    line_status: Port<u8>,
+}
+
+impl Uart {
+    const fn new(base: u16) -> Self {
+        Uart {
+            data: Port::new(base),
+            int_enable: Port::new(base + 1),
+            fifo_ctrl: Port::new(base + 2),
+            line_ctrl: Port::new(base + 3),
+            modem_ctrl: Port::new(base + 4),
+            line_status: Port::new(base + 5),
+        }
+    }
+
+    fn init(&mut self) {
+        // Safety: COM1 exists on q35 and only the kernel touches these ports.
+        unsafe {
+            self.int_enable.write(0x00);
+            self.line_ctrl.write(0x80); // DLAB on: set the divisor
+            self.data.write(0x01); // 115200 baud
+            self.int_enable.write(0x00);
+            self.line_ctrl.write(0x03); // 8N1, DLAB off
+            self.fifo_ctrl.write(0xC7); // FIFO on, cleared, 14-byte threshold
+            self.modem_ctrl.write(0x0B); // DTR, RTS, OUT2 (OUT2 gates the IRQ line)
+            self.int_enable.write(0x01); // interrupt on received data
+        }
+    }
+
+    fn send(&mut self, byte: u8) {
+        // Safety: reading the line status and writing the data port of COM1.
+        unsafe {
+            while self.line_status.read() & 0x20 == 0 {
+                core::hint::spin_loop();
+            }
+            self.data.write(byte);
+        }
+    }
+
+    fn try_receive(&mut self) -> Option<u8> {
+        // Safety: reading COM1's line status and data registers.
+        unsafe {
+            if self.line_status.read() & 0x01 != 0 {
+                Some(self.data.read())
+            } else {
+                None
+            }
+        }
+    }
+}
+
+impl Write for Uart {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for b in s.bytes() {
+            if b == b'\n' {
+                self.send(b'\r');
+            }
+            self.send(b);
+        }
+        Ok(())
+    }
+}
+
+static UART: Mutex<Uart> = Mutex::new(Uart::new(COM1));
+
+/// Bytes received on COM1 and not yet read by the console process. Input that
+/// arrives while the ring is full is dropped (bounded memory).
+struct InputRing {
+    buf: [u8; 4096],
+    head: usize,
+    len: usize,
+}
+
+static INPUT: Mutex<InputRing> = Mutex::new(InputRing {
+    buf: [0; 4096],
+    head: 0,
+    len: 0,
+});
+
+pub fn init() {
+    UART.lock().init();
+    log::set_logger(&LOGGER).ok();
+    log::set_max_level(log::LevelFilter::Info);
+}
+
+/// Raw bytes to the console (user `CONSOLE_WRITE`), `\n` becomes `\r\n`.
+pub fn write_bytes(bytes: &[u8]) {
+    let mut uart = UART.lock();
+    for &b in bytes {
+        if b == b'\n' {
+            uart.send(b'\r');
+        }
+        uart.send(b);
+    }
+}
+
+pub fn print(args: fmt::Arguments) {
+    // Writing to the UART cannot fail.
+    let _ = UART.lock().write_fmt(args);
+}
+
+/// COM1 interrupt: move every received byte into the input ring. Returns
+/// true when at least one byte arrived.
+pub fn on_interrupt() -> bool {
+    let mut uart = UART.lock();
+    let mut input = INPUT.lock();
+    let mut got = false;
+    while let Some(b) = uart.try_receive() {
+        got = true;
+        if input.len < input.buf.len() {
+            let tail = (input.head + input.len) % input.buf.len();
+            input.buf[tail] = b;
+            input.len += 1;
+        }
+    }
+    got
+}
+
+/// Moves up to `out.len()` buffered input bytes into `out`.
+pub fn read_input(out: &mut [u8]) -> usize {
+    // Polling as well as the IRQ: a byte that raced the IRQ enable is not lost.
+    on_interrupt();
+    let mut input = INPUT.lock();
+    let n = out.len().min(input.len);
+    for slot in out.iter_mut().take(n) {
+        *slot = input.buf[input.head];
+        input.head = (input.head + 1) % input.buf.len();
+        input.len -= 1;
+    }
+    n
+}
+
+#[macro_export]
+macro_rules! kprintln {
+    ($($arg:tt)*) => { $crate::serial::print(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+struct SerialLogger;
+static LOGGER: SerialLogger = SerialLogger;
+
+impl log::Log for SerialLogger {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        print(format_args!("[{:5}] {}\n", record.level(), record.args()));
+    }
+    fn flush(&self) {}
+}
