@@ -1,0 +1,382 @@
+//! `ContentStore`: put and read single chunks, accounting, visiting, fsck.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::ops::Bound;
+
+use block::{Extent, Transactional, BLOCK_SIZE};
+use cowbtree::{CheckReport, TreeRoot};
+
+use crate::chunk_ref::{ChunkRef, Hex};
+use crate::chunker::MAX_CHUNK;
+use crate::content_root::{ContentRoot, ContentRootDecodeError};
+use crate::error::{GetError, PutError};
+use crate::gc::ChunkMarks;
+use crate::index_entry::{blocks_for, IndexEntry};
+
+/// Space used by the store, from its counters (no I/O).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ContentStats {
+    /// Distinct chunks stored.
+    pub chunks: u64,
+    /// Sum of the distinct chunks' lengths.
+    pub chunk_bytes: u64,
+    /// Blocks holding chunk data (each chunk rounded up to whole blocks).
+    pub data_blocks: u64,
+}
+
+impl ContentStats {
+    /// Bytes of the device the chunk data occupies.
+    pub fn physical_data_bytes(&self) -> u64 {
+        self.data_blocks.saturating_mul(BLOCK_SIZE as u64)
+    }
+}
+
+/// A reusable buffer that holds one chunk, rounded up to whole blocks.
+pub struct ChunkBuf {
+    bytes: Vec<u8>,
+}
+
+impl Default for ChunkBuf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChunkBuf {
+    /// Allocates the largest chunk's worth of blocks once.
+    pub fn new() -> Self {
+        ChunkBuf {
+            bytes: vec![0u8; blocks_for(MAX_CHUNK) as usize * BLOCK_SIZE],
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// The BLAKE3 content store. Holds its [`ContentRoot`] in memory; the owner
+/// persists [`ContentStore::encode_root`] in the same transaction as every
+/// change (the store does not write any root block itself).
+///
+/// On any error inside a transaction, abort it and reopen the store from the
+/// root bytes of the last commit: the in-memory root may have moved.
+pub struct ContentStore {
+    pub(crate) root: ContentRoot,
+}
+
+impl ContentStore {
+    /// Creates an empty store (an empty chunk index) in the open transaction.
+    pub fn create<T: Transactional>(tx: &mut T) -> Result<Self, PutError> {
+        let index = cowbtree::create(tx)?;
+        Ok(ContentStore {
+            root: ContentRoot {
+                index,
+                chunks: 0,
+                chunk_bytes: 0,
+                data_blocks: 0,
+                epoch: 0,
+            },
+        })
+    }
+
+    /// Opens the store from the bytes of [`ContentStore::encode_root`].
+    pub fn open(root_bytes: &[u8]) -> Result<Self, ContentRootDecodeError> {
+        Ok(ContentStore {
+            root: ContentRoot::decode(root_bytes)?,
+        })
+    }
+
+    /// The state to persist ([`ContentRoot::ENCODED_LEN`] bytes).
+    pub fn encode_root(&self) -> [u8; ContentRoot::ENCODED_LEN] {
+        self.root.encode()
+    }
+
+    pub fn root(&self) -> &ContentRoot {
+        &self.root
+    }
+
+    pub fn stats(&self) -> ContentStats {
+        ContentStats {
+            chunks: self.root.chunks,
+            chunk_bytes: self.root.chunk_bytes,
+            data_blocks: self.root.data_blocks,
+        }
+    }
+
+    pub(crate) fn index(&self) -> &TreeRoot {
+        &self.root.index
+    }
+
+    /// The index entry of `hash`, if stored.
+    pub(crate) fn lookup<T: Transactional>(
+        &self,
+        tx: &mut T,
+        hash: &[u8; 32],
+    ) -> Result<Option<IndexEntry>, GetError> {
+        match cowbtree::get(tx, &self.root.index, hash)? {
+            None => Ok(None),
+            Some(v) => IndexEntry::decode(&v)
+                .map(Some)
+                .map_err(|problem| GetError::CorruptIndex {
+                    hash: *hash,
+                    problem,
+                }),
+        }
+    }
+
+    /// True when a chunk with this hash is stored.
+    pub fn contains<T: Transactional>(
+        &self,
+        tx: &mut T,
+        hash: &[u8; 32],
+    ) -> Result<bool, GetError> {
+        Ok(self.lookup(tx, hash)?.is_some())
+    }
+
+    /// Stores `data` as one chunk unless a chunk with the same hash is
+    /// already stored (then only its GC epoch is refreshed). Data goes with
+    /// `write_fresh` into a freshly allocated extent; the index entry and the
+    /// counters change in the same transaction.
+    pub fn put_chunk<T: Transactional>(
+        &mut self,
+        tx: &mut T,
+        data: &[u8],
+    ) -> Result<ChunkRef, PutError> {
+        if data.is_empty() {
+            return Err(PutError::Empty);
+        }
+        if data.len() > MAX_CHUNK {
+            return Err(PutError::TooLarge { len: data.len() });
+        }
+        let hash: [u8; 32] = *blake3::hash(data).as_bytes();
+        let chunk = ChunkRef {
+            hash,
+            len: data.len() as u32,
+        };
+        if let Some(v) = cowbtree::get(tx, &self.root.index, &hash)? {
+            let mut entry = IndexEntry::decode(&v)
+                .map_err(|problem| PutError::CorruptIndex { hash, problem })?;
+            if entry.epoch < self.root.epoch {
+                // Touched during a GC: the sweep of that GC must keep it.
+                entry.epoch = self.root.epoch;
+                cowbtree::insert(tx, &mut self.root.index, &hash, &entry.encode())?;
+            }
+            return Ok(chunk);
+        }
+        let blocks = blocks_for(data.len());
+        let extent = tx.allocate(blocks)?;
+        let whole = data.len() / BLOCK_SIZE * BLOCK_SIZE;
+        if whole > 0 {
+            tx.write_fresh(extent.start, &data[..whole])?;
+        }
+        if whole < data.len() {
+            let mut last = [0u8; BLOCK_SIZE];
+            last[..data.len() - whole].copy_from_slice(&data[whole..]);
+            tx.write_fresh(extent.start + (whole / BLOCK_SIZE) as u64, &last)?;
+        }
+        let entry = IndexEntry {
+            start: extent.start,
+            len: chunk.len,
+            epoch: self.root.epoch,
+        };
+        cowbtree::insert(tx, &mut self.root.index, &hash, &entry.encode())?;
+        self.root.chunks += 1;
+        self.root.chunk_bytes += u64::from(chunk.len);
+        self.root.data_blocks += blocks;
+        Ok(chunk)
+    }
+
+    /// Reads the chunk `chunk` into `buf` and verifies its BLAKE3 before
+    /// returning any of its bytes.
+    pub fn read_chunk<'b, T: Transactional>(
+        &self,
+        tx: &mut T,
+        chunk: &ChunkRef,
+        buf: &'b mut ChunkBuf,
+    ) -> Result<&'b [u8], GetError> {
+        let hash = chunk.hash;
+        let entry = self.lookup(tx, &hash)?.ok_or(GetError::NotFound { hash })?;
+        if entry.len != chunk.len {
+            return Err(GetError::LengthMismatch {
+                hash,
+                indexed: entry.len,
+                referenced: chunk.len,
+            });
+        }
+        let blocks = entry.blocks() as usize;
+        let area = &mut buf.bytes[..blocks * BLOCK_SIZE];
+        tx.read(entry.start, area)?;
+        let data = &area[..entry.len as usize];
+        let computed = *blake3::hash(data).as_bytes();
+        if computed != hash {
+            return Err(GetError::ChunkCorrupt {
+                hash,
+                block: entry.start,
+                computed,
+            });
+        }
+        Ok(data)
+    }
+
+    /// Calls `f` with every extent the store occupies: each index node (one
+    /// block) and each chunk's data. For the owner's block-level GC marking
+    /// and space accounting.
+    pub fn visit_blocks<T: Transactional>(
+        &self,
+        tx: &mut T,
+        mut f: impl FnMut(Extent),
+    ) -> Result<(), GetError> {
+        cowbtree::visit_node_blocks(tx, &self.root.index, |b| f(Extent::new(b, 1)))?;
+        let mut cursor = cowbtree::range(tx, &self.root.index, Bound::Unbounded, Bound::Unbounded)?;
+        while let Some((key, value)) = cursor.next_entry()? {
+            let hash: [u8; 32] = key.as_slice().try_into().unwrap_or([0; 32]);
+            let entry = IndexEntry::decode(&value)
+                .map_err(|problem| GetError::CorruptIndex { hash, problem })?;
+            f(entry.extent());
+        }
+        Ok(())
+    }
+
+    /// Fsck of the store: the index tree's own check, every entry's key and
+    /// value, every extent allocated and not overlapping another, the
+    /// counters against the entries, and with `verify_data` every chunk's
+    /// BLAKE3. Problems are listed in plain words with hashes and blocks.
+    pub fn check<T: Transactional>(&self, tx: &mut T, verify_data: bool) -> ContentCheckReport {
+        let tree = cowbtree::check(tx, &self.root.index);
+        let mut report = ContentCheckReport {
+            tree,
+            ..ContentCheckReport::default()
+        };
+        if !report.tree.is_clean() {
+            return report;
+        }
+        let mut used = ChunkMarks::new(tx.block_count());
+        let mut buf = ChunkBuf::new();
+        let (mut bytes, mut blocks) = (0u64, 0u64);
+        // The cursor borrows the transaction, so entries are checked in
+        // batches after the cursor is dropped.
+        let mut resume: Option<Vec<u8>> = None;
+        loop {
+            let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            {
+                let start = match &resume {
+                    Some(k) => Bound::Excluded(k.as_slice()),
+                    None => Bound::Unbounded,
+                };
+                let mut cursor =
+                    match cowbtree::range(tx, &self.root.index, start, Bound::Unbounded) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            report.problem(format!("chunk index cannot be scanned: {e}"));
+                            return report;
+                        }
+                    };
+                while batch.len() < 256 {
+                    match cursor.next_entry() {
+                        Ok(Some(pair)) => batch.push(pair),
+                        Ok(None) => break,
+                        Err(e) => {
+                            report.problem(format!("chunk index cannot be scanned: {e}"));
+                            return report;
+                        }
+                    }
+                }
+            }
+            let Some((last, _)) = batch.last() else { break };
+            resume = Some(last.clone());
+            for (key, value) in batch {
+                report.chunks += 1;
+                let Ok(hash) = <[u8; 32]>::try_from(key.as_slice()) else {
+                    report.problem(format!(
+                        "index key of {} bytes is not a 32-byte hash",
+                        key.len()
+                    ));
+                    continue;
+                };
+                let entry = match IndexEntry::decode(&value) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        report.problem(format!("chunk {}: index entry: {e}", Hex(&hash)));
+                        continue;
+                    }
+                };
+                bytes += u64::from(entry.len);
+                blocks += entry.blocks();
+                let extent = entry.extent();
+                if extent.end() > tx.block_count() {
+                    report.problem(format!(
+                        "chunk {}: extent {}..{} is past the end of the store ({} blocks)",
+                        Hex(&hash),
+                        extent.start,
+                        extent.end(),
+                        tx.block_count()
+                    ));
+                    continue;
+                }
+                for b in extent.start..extent.end() {
+                    if !used.mark_block(b) {
+                        report.problem(format!(
+                            "chunk {}: block {b} is also used by another chunk",
+                            Hex(&hash)
+                        ));
+                    }
+                    match tx.is_allocated(b) {
+                        Ok(true) => {}
+                        Ok(false) => report
+                            .problem(format!("chunk {}: block {b} is not allocated", Hex(&hash))),
+                        Err(e) => report.problem(format!("chunk {}: block {b}: {e:?}", Hex(&hash))),
+                    }
+                }
+                if verify_data {
+                    if let Err(e) = self.read_chunk(
+                        tx,
+                        &ChunkRef {
+                            hash,
+                            len: entry.len,
+                        },
+                        &mut buf,
+                    ) {
+                        report.problem(format!("{e}"));
+                    }
+                }
+            }
+        }
+        let r = &self.root;
+        if (report.chunks, bytes, blocks) != (r.chunks, r.chunk_bytes, r.data_blocks) {
+            report.problem(format!(
+                "counters say {} chunks, {} bytes, {} blocks; the index holds {}, {}, {}",
+                r.chunks, r.chunk_bytes, r.data_blocks, report.chunks, bytes, blocks
+            ));
+        }
+        report
+    }
+}
+
+/// What [`ContentStore::check`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContentCheckReport {
+    /// The index tree's own check.
+    pub tree: CheckReport,
+    /// Index entries seen.
+    pub chunks: u64,
+    pub problem_count: u64,
+    /// The first `cowbtree::MAX_LISTED_PROBLEMS` problems of the entries.
+    pub problems: Vec<String>,
+}
+
+impl ContentCheckReport {
+    pub fn is_clean(&self) -> bool {
+        self.tree.is_clean() && self.problem_count == 0
+    }
+
+    fn problem(&mut self, text: String) {
+        self.problem_count += 1;
+        if self.problems.len() < cowbtree::MAX_LISTED_PROBLEMS {
+            self.problems.push(text);
+        }
+    }
+}

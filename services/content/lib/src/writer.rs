@@ -1,0 +1,101 @@
+//! `ChunkWriter`: streaming put. Feed it slices of any size; it cuts them
+//! into content-defined chunks and stores each as it completes.
+
+use alloc::vec::Vec;
+
+use block::Transactional;
+
+use crate::chunk_ref::ChunkRef;
+use crate::chunker::{Chunker, MAX_CHUNK};
+use crate::error::PutError;
+use crate::store::ContentStore;
+
+/// Streaming writer of one object.
+///
+/// Working set: one chunk buffer of [`MAX_CHUNK`] bytes. The caller decides
+/// transaction boundaries: every `write` and `finish` runs in the
+/// transaction open at the time, and the chunks completed by that call are
+/// stored in it and handed to `emit`, so an object of many GiB spans as many
+/// transactions as the caller likes. Bytes of the unfinished chunk are held
+/// in memory between calls.
+///
+/// After an error the writer is unusable: abort the transaction and start
+/// the object again.
+///
+/// # Invariants
+/// `buf.len() < MAX_CHUNK` between calls (the chunker cuts at `MAX_CHUNK`).
+pub struct ChunkWriter {
+    chunker: Chunker,
+    buf: Vec<u8>,
+    total: u64,
+}
+
+impl Default for ChunkWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChunkWriter {
+    pub fn new() -> Self {
+        ChunkWriter {
+            chunker: Chunker::new(),
+            buf: Vec::with_capacity(MAX_CHUNK),
+            total: 0,
+        }
+    }
+
+    /// Bytes fed so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.total
+    }
+
+    /// Feeds `data`; calls `emit` with each chunk it completes, in order.
+    pub fn write<T: Transactional>(
+        &mut self,
+        store: &mut ContentStore,
+        tx: &mut T,
+        mut data: &[u8],
+        mut emit: impl FnMut(ChunkRef),
+    ) -> Result<(), PutError> {
+        self.total += data.len() as u64;
+        while !data.is_empty() {
+            match self.chunker.find_cut(data) {
+                Some(n) => {
+                    let (head, rest) = data.split_at(n);
+                    data = rest;
+                    let chunk = if self.buf.is_empty() {
+                        // The whole chunk is in the caller's slice: no copy.
+                        store.put_chunk(tx, head)?
+                    } else {
+                        self.buf.extend_from_slice(head);
+                        let c = store.put_chunk(tx, &self.buf)?;
+                        self.buf.clear();
+                        c
+                    };
+                    emit(chunk);
+                }
+                None => {
+                    self.buf.extend_from_slice(data);
+                    data = &[];
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores the last, possibly short, chunk (none for an empty remainder)
+    /// and returns the object's length in bytes.
+    pub fn finish<T: Transactional>(
+        mut self,
+        store: &mut ContentStore,
+        tx: &mut T,
+        mut emit: impl FnMut(ChunkRef),
+    ) -> Result<u64, PutError> {
+        if !self.buf.is_empty() {
+            emit(store.put_chunk(tx, &self.buf)?);
+            self.buf.clear();
+        }
+        Ok(self.total)
+    }
+}
