@@ -182,7 +182,7 @@ impl<D: BlockDevice> BlockStore<D> {
         let sb = *self.superblock();
         let mut report = FsckReport::default();
         let committed = self.allocator().words().to_vec();
-        let dev = self.device();
+        let dev = self.device_mut();
         let mut buf = vec![0u8; BLOCK_SIZE];
         for block in SUPERBLOCK_BLOCKS {
             dev.read(block, &mut buf)?;
@@ -228,7 +228,7 @@ impl<D: BlockDevice> BlockStore<D> {
         }
         // After a checkpoint the record at the tail must not be a live transaction.
         let start = sb.journal_start;
-        let dev = self.device();
+        let dev = self.device_mut();
         let live = journal::read_transaction(
             |o| {
                 let mut b = vec![0u8; BLOCK_SIZE];

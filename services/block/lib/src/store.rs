@@ -427,8 +427,12 @@ impl<D: BlockDevice> BlockStore<D> {
     pub(crate) fn allocator(&self) -> &Allocator {
         &self.alloc
     }
-    pub(crate) fn device(&mut self) -> &mut D {
+    pub(crate) fn device_mut(&mut self) -> &mut D {
         &mut self.dev.dev
+    }
+    /// The device (read-only: tests inspect a recording device through it).
+    pub fn device(&self) -> &D {
+        &self.dev.dev
     }
     pub(crate) fn in_transaction(&self) -> bool {
         self.txn.is_some()
@@ -555,21 +559,28 @@ impl<D: BlockDevice> BlockStore<D> {
     }
 
     fn do_commit(&mut self, durability: Durability) -> Result<(), Error> {
-        let Some(mut txn) = self.txn.take() else {
+        let bitmap_start = self.sb.bitmap_start;
+        let dirty_bitmap = self.alloc.take_dirty();
+        let Some(txn) = self.txn.as_mut() else {
             return Err(Error::NoTransaction);
         };
-        for i in self.alloc.take_dirty() {
+        for i in dirty_bitmap {
             let image = bitmap::encode_block(i, self.alloc.block_words(i));
-            txn.writes.insert(self.sb.bitmap_start + i, Box::new(image));
+            txn.writes.insert(bitmap_start + i, Box::new(image));
         }
+        let need = journal::blocks_needed(txn.writes.len() as u64);
+        if !txn.writes.is_empty() && self.used + need > self.sb.journal_blocks {
+            // Still open during this checkpoint, so its own frees stay
+            // reserved: they are not durable until its records are.
+            self.checkpoint()?;
+        }
+        let Some(txn) = self.txn.take() else {
+            return Err(Error::NoTransaction);
+        };
         if txn.ops.iter().any(|op| matches!(op, AllocOp::Freed(_))) {
             self.reserved_waiting = true;
         }
         if !txn.writes.is_empty() {
-            let need = journal::blocks_needed(txn.writes.len() as u64);
-            if self.used + need > self.sb.journal_blocks {
-                self.checkpoint()?;
-            }
             let seq = self.next_seq;
             let images: Vec<(u64, &[u8])> = txn.writes.iter().map(|(b, d)| (*b, &d[..])).collect();
             let records = journal::encode_transaction(self.sb.journal_epoch, seq, &images);
