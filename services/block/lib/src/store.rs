@@ -434,6 +434,11 @@ impl<D: BlockDevice> BlockStore<D> {
     pub fn device(&self) -> &D {
         &self.dev.dev
     }
+    /// The device itself, for fault-injection tests. Anything written
+    /// through it bypasses the journal and the cache.
+    pub fn device_mut_unchecked(&mut self) -> &mut D {
+        &mut self.dev.dev
+    }
     pub(crate) fn in_transaction(&self) -> bool {
         self.txn.is_some()
     }
