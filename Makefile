@@ -27,6 +27,7 @@ test: lint host-test qemu-test
 ## Benchmarks print one `name: value unit` line per figure.
 host-bench: setup
 	@$(CARGO) bench --quiet -p block 2>/dev/null | grep -E '^[a-z0-9_]+: '
+	@$(CARGO) bench --quiet -p content 2>/dev/null | grep -E '^[a-z0-9_]+: '
 
 bench: host-bench qemu-bench
 

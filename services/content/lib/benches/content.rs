@@ -9,7 +9,7 @@ use content::{ChunkRef, ChunkWriter, Chunker, ContentStore, ObjectReader};
 
 /// Deterministic incompressible bytes.
 fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed | 1;
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut out = Vec::with_capacity(len);
     while out.len() < len {
         s ^= s << 13;

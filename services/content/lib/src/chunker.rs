@@ -88,21 +88,30 @@ impl Chunker {
             self.len += skip;
             i = skip;
         }
-        while i < data.len() {
-            let byte = data[i];
-            i += 1;
-            self.len += 1;
-            self.hash = (self.hash << 1).wrapping_add(GEAR[usize::from(byte)]);
-            let mask = if self.len < AVG_CHUNK {
-                STRICT_MASK
-            } else {
-                LOOSE_MASK
-            };
-            if self.hash & mask == 0 || self.len >= MAX_CHUNK {
-                self.len = 0;
-                self.hash = 0;
-                return Some(i);
+        // Two loops rather than a mask chosen per byte: the hot loop stays
+        // branch-light (this is most of the chunking time).
+        for (mask, limit) in [(STRICT_MASK, AVG_CHUNK - 1), (LOOSE_MASK, MAX_CHUNK)] {
+            if self.len >= limit {
+                continue;
             }
+            let room = (limit - self.len).min(data.len() - i);
+            let mut hash = self.hash;
+            for (j, &byte) in data[i..i + room].iter().enumerate() {
+                hash = (hash << 1).wrapping_add(GEAR[usize::from(byte)]);
+                if hash & mask == 0 {
+                    self.len = 0;
+                    self.hash = 0;
+                    return Some(i + j + 1);
+                }
+            }
+            self.hash = hash;
+            self.len += room;
+            i += room;
+        }
+        if self.len >= MAX_CHUNK {
+            self.len = 0;
+            self.hash = 0;
+            return Some(i);
         }
         None
     }
