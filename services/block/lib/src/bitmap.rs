@@ -66,13 +66,20 @@ pub fn encode_block(index: u64, words: &[u64]) -> [u8; BLOCK_SIZE] {
 pub fn decode_block(block: u64, index: u64, bytes: &[u8]) -> Result<Vec<u64>, Error> {
     let corrupt = |detail| Error::Corrupt { block, detail };
     if bytes.len() != BLOCK_SIZE {
-        return Err(corrupt(Corruption::Field { name: "length", value: bytes.len() as u64 }));
+        return Err(corrupt(Corruption::Field {
+            name: "length",
+            value: bytes.len() as u64,
+        }));
     }
     // Fixed offsets inside a buffer just checked to be BLOCK_SIZE long.
-    let u32_at = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let u32_at =
+        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     let magic = u32_at(OFF_MAGIC);
     if magic != MAGIC {
-        return Err(corrupt(Corruption::Magic { expected: MAGIC, found: magic }));
+        return Err(corrupt(Corruption::Magic {
+            expected: MAGIC,
+            found: magic,
+        }));
     }
     let stored = u32_at(OFF_CHECKSUM);
     let computed = crc32c_skipping(bytes, OFF_CHECKSUM);
@@ -83,7 +90,10 @@ pub fn decode_block(block: u64, index: u64, bytes: &[u8]) -> Result<Vec<u64>, Er
     idx.copy_from_slice(&bytes[OFF_INDEX..OFF_INDEX + 8]);
     let found = u64::from_le_bytes(idx);
     if found != index {
-        return Err(corrupt(Corruption::Field { name: "bitmap index", value: found }));
+        return Err(corrupt(Corruption::Field {
+            name: "bitmap index",
+            value: found,
+        }));
     }
     Ok(bytes[OFF_BITS..]
         .chunks_exact(8)
@@ -143,7 +153,10 @@ impl Allocator {
         if allocated.len() != words {
             return Err(Error::Corrupt {
                 block: bitmap_start,
-                detail: Corruption::Field { name: "bitmap length", value: allocated.len() as u64 },
+                detail: Corruption::Field {
+                    name: "bitmap length",
+                    value: allocated.len() as u64,
+                },
             });
         }
         let mut a = Allocator {
@@ -159,7 +172,10 @@ impl Allocator {
             if !a.is_allocated(b) {
                 return Err(Error::Corrupt {
                     block: bitmap_start + b / BITS_PER_BLOCK,
-                    detail: Corruption::Field { name: "metadata block marked free", value: b },
+                    detail: Corruption::Field {
+                        name: "metadata block marked free",
+                        value: b,
+                    },
                 });
             }
         }
@@ -167,7 +183,10 @@ impl Allocator {
             if a.is_allocated(b) {
                 return Err(Error::Corrupt {
                     block: bitmap_start + b / BITS_PER_BLOCK,
-                    detail: Corruption::Field { name: "bit past the end set", value: b },
+                    detail: Corruption::Field {
+                        name: "bit past the end set",
+                        value: b,
+                    },
                 });
             }
         }
@@ -240,9 +259,13 @@ impl Allocator {
             return None;
         }
         let cursor = self.cursor.clamp(self.data_start, self.block_count);
-        let found = self
-            .search(cursor, self.block_count, count)
-            .or_else(|| self.search(self.data_start, cursor.saturating_add(count).min(self.block_count), count));
+        let found = self.search(cursor, self.block_count, count).or_else(|| {
+            self.search(
+                self.data_start,
+                cursor.saturating_add(count).min(self.block_count),
+                count,
+            )
+        });
         if let Some(e) = found {
             self.cursor = e.end();
         }
@@ -258,7 +281,7 @@ impl Allocator {
         let mut run_start = from;
         while b < to {
             let w = (b / 64) as usize;
-            if b % 64 == 0 && (self.allocated[w] | self.reserved[w]) == u64::MAX {
+            if b.is_multiple_of(64) && (self.allocated[w] | self.reserved[w]) == u64::MAX {
                 b += 64;
                 run_start = b;
                 continue;
@@ -289,7 +312,9 @@ impl Allocator {
 }
 
 fn bit(words: &[u64], block: u64) -> bool {
-    words.get((block / 64) as usize).is_some_and(|w| w >> (block % 64) & 1 == 1)
+    words
+        .get((block / 64) as usize)
+        .is_some_and(|w| w >> (block % 64) & 1 == 1)
 }
 fn flip(words: &mut [u64], block: u64) {
     if let Some(w) = words.get_mut((block / 64) as usize) {
@@ -304,18 +329,26 @@ mod tests {
 
     #[test]
     fn block_round_trip_and_checks() {
-        let words: Vec<u64> = (0..WORDS_PER_BLOCK as u64).map(|i| i * 0x9E37_79B9).collect();
+        let words: Vec<u64> = (0..WORDS_PER_BLOCK as u64)
+            .map(|i| i * 0x9E37_79B9)
+            .collect();
         let b = encode_block(3, &words);
         assert_eq!(decode_block(10, 3, &b).unwrap(), words);
         assert!(matches!(
             decode_block(10, 4, &b),
-            Err(Error::Corrupt { block: 10, detail: Corruption::Field { value: 3, .. } })
+            Err(Error::Corrupt {
+                block: 10,
+                detail: Corruption::Field { value: 3, .. }
+            })
         ));
         let mut bad = b;
         bad[100] ^= 4;
         assert!(matches!(
             decode_block(10, 3, &bad),
-            Err(Error::Corrupt { block: 10, detail: Corruption::Checksum { .. } })
+            Err(Error::Corrupt {
+                block: 10,
+                detail: Corruption::Checksum { .. }
+            })
         ));
     }
 

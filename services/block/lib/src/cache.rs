@@ -91,7 +91,14 @@ impl Cache {
                 e.dirty = dirty;
             }
             None => {
-                self.entries.insert(block, Entry { data: data.into(), dirty, tick: 0 });
+                self.entries.insert(
+                    block,
+                    Entry {
+                        data: data.into(),
+                        dirty,
+                        tick: 0,
+                    },
+                );
                 if dirty.is_some() {
                     self.dirty_count += 1;
                 }

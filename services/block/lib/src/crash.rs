@@ -59,7 +59,11 @@ impl RecordingDevice {
     /// Starts recording on top of `image` (the durable state at op 0).
     pub fn new(image: Vec<u8>) -> Self {
         let live = MemDevice::from_image(image.clone());
-        Self { base: image, live, ops: Vec::new() }
+        Self {
+            base: image,
+            live,
+            ops: Vec::new(),
+        }
     }
     pub fn ops(&self) -> &[Op] {
         &self.ops
@@ -70,13 +74,21 @@ impl RecordingDevice {
     }
     /// Positions just after each flush (crash points where nothing is in flight).
     pub fn flush_points(&self) -> Vec<usize> {
-        self.ops.iter().enumerate().filter(|(_, op)| matches!(op, Op::Flush)).map(|(i, _)| i + 1).collect()
+        self.ops
+            .iter()
+            .enumerate()
+            .filter(|(_, op)| matches!(op, Op::Flush))
+            .map(|(i, _)| i + 1)
+            .collect()
     }
 
     /// The disk after a power cut when the first `cut` ops had been issued.
     pub fn crash_image(&self, cut: usize, mode: CutMode, rng: &mut SplitMix) -> Vec<u8> {
         let cut = cut.min(self.ops.len());
-        let durable_end = self.ops[..cut].iter().rposition(|op| matches!(op, Op::Flush)).map_or(0, |i| i + 1);
+        let durable_end = self.ops[..cut]
+            .iter()
+            .rposition(|op| matches!(op, Op::Flush))
+            .map_or(0, |i| i + 1);
         let mut image = self.base.clone();
         for op in &self.ops[..durable_end] {
             if let Op::Write { first, data } = op {
@@ -117,7 +129,8 @@ impl RecordingDevice {
                             for s in 0..BLOCK_SIZE / SECTOR_SIZE {
                                 if mask >> s & 1 == 1 {
                                     let o = s * SECTOR_SIZE;
-                                    image[at + o..at + o + SECTOR_SIZE].copy_from_slice(&data[o..o + SECTOR_SIZE]);
+                                    image[at + o..at + o + SECTOR_SIZE]
+                                        .copy_from_slice(&data[o..o + SECTOR_SIZE]);
                                 }
                             }
                         }
@@ -139,7 +152,10 @@ impl BlockDevice for RecordingDevice {
     }
     fn write(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
         check_request(first, data.len(), self.live.block_count())?;
-        self.ops.push(Op::Write { first, data: data.to_vec() });
+        self.ops.push(Op::Write {
+            first,
+            data: data.to_vec(),
+        });
         self.live.write(first, data)
     }
     fn flush(&mut self) -> Result<(), DeviceError> {
@@ -171,7 +187,11 @@ mod tests {
             for s in 0..8 {
                 let v = img[BLOCK_SIZE + s * SECTOR_SIZE];
                 assert!(v == 0 || v == 2);
-                assert!(img[BLOCK_SIZE + s * SECTOR_SIZE..BLOCK_SIZE + (s + 1) * SECTOR_SIZE].iter().all(|&x| x == v));
+                assert!(
+                    img[BLOCK_SIZE + s * SECTOR_SIZE..BLOCK_SIZE + (s + 1) * SECTOR_SIZE]
+                        .iter()
+                        .all(|&x| x == v)
+                );
             }
         }
     }

@@ -20,7 +20,11 @@ use crate::BLOCK_SIZE;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceError {
     /// The request reaches past the end of the device.
-    OutOfRange { first: u64, blocks: u64, block_count: u64 },
+    OutOfRange {
+        first: u64,
+        blocks: u64,
+        block_count: u64,
+    },
     /// The buffer length is zero or not a multiple of BLOCK_SIZE.
     BadLength { len: usize },
     /// The device reported an I/O error (`code` is device specific).
@@ -93,13 +97,17 @@ pub trait BlockDevice {
 
 /// Checks a request against the device size; returns its length in blocks.
 pub fn check_request(first: u64, len: usize, block_count: u64) -> Result<u64, DeviceError> {
-    if len == 0 || len % BLOCK_SIZE != 0 {
+    if len == 0 || !len.is_multiple_of(BLOCK_SIZE) {
         return Err(DeviceError::BadLength { len });
     }
     let blocks = (len / BLOCK_SIZE) as u64;
     match first.checked_add(blocks) {
         Some(end) if end <= block_count => Ok(blocks),
-        _ => Err(DeviceError::OutOfRange { first, blocks, block_count }),
+        _ => Err(DeviceError::OutOfRange {
+            first,
+            blocks,
+            block_count,
+        }),
     }
 }
 
@@ -113,7 +121,9 @@ pub struct MemDevice {
 impl MemDevice {
     /// A zero-filled device of `block_count` blocks.
     pub fn new(block_count: u64) -> Self {
-        Self { bytes: vec![0; block_count as usize * BLOCK_SIZE] }
+        Self {
+            bytes: vec![0; block_count as usize * BLOCK_SIZE],
+        }
     }
     /// A device holding `image` (its length is rounded down to whole blocks).
     pub fn from_image(mut image: Vec<u8>) -> Self {
@@ -175,8 +185,13 @@ pub fn write_sorted<D: BlockDevice + ?Sized>(
             _ => runs.push((*block, data.to_vec())),
         }
     }
-    let mut batch: Vec<IoRequest<'_>> =
-        runs.iter().map(|(first, data)| IoRequest::Write { first: *first, data }).collect();
+    let mut batch: Vec<IoRequest<'_>> = runs
+        .iter()
+        .map(|(first, data)| IoRequest::Write {
+            first: *first,
+            data,
+        })
+        .collect();
     device.submit(&mut batch)?;
     Ok(batch.len())
 }
@@ -195,9 +210,16 @@ mod tests {
         assert_eq!(back, data);
         assert_eq!(
             dev.write(3, &data),
-            Err(DeviceError::OutOfRange { first: 3, blocks: 2, block_count: 4 })
+            Err(DeviceError::OutOfRange {
+                first: 3,
+                blocks: 2,
+                block_count: 4
+            })
         );
-        assert_eq!(dev.read(0, &mut [0u8; 100]), Err(DeviceError::BadLength { len: 100 }));
+        assert_eq!(
+            dev.read(0, &mut [0u8; 100]),
+            Err(DeviceError::BadLength { len: 100 })
+        );
         assert_eq!(dev.read(0, &mut []), Err(DeviceError::BadLength { len: 0 }));
     }
 

@@ -45,7 +45,11 @@ pub enum Error {
     /// No run of free blocks as long as the one asked for.
     NoSpace,
     /// The request reaches past the end of the store.
-    OutOfRange { first: u64, blocks: u64, block_count: u64 },
+    OutOfRange {
+        first: u64,
+        blocks: u64,
+        block_count: u64,
+    },
     /// A buffer length that is zero or not a multiple of BLOCK_SIZE.
     BadLength { len: usize },
     /// `write`, `write_fresh`, `allocate`, `free` or `commit` without `begin`.
@@ -53,7 +57,10 @@ pub enum Error {
     /// `begin` while a transaction is open (or `sync` inside one).
     TransactionOpen,
     /// The transaction no longer fits in the journal.
-    TransactionTooLarge { journal_blocks_needed: u64, journal_blocks: u64 },
+    TransactionTooLarge {
+        journal_blocks_needed: u64,
+        journal_blocks: u64,
+    },
     /// A write to a block that belongs to the block layer itself.
     Reserved { block: u64 },
     /// A journaled write or free of a block that is not allocated.

@@ -24,7 +24,10 @@ impl FileDevice {
 }
 
 fn io_error(first: u64, e: std::io::Error) -> DeviceError {
-    DeviceError::Io { first, code: e.raw_os_error().unwrap_or(-1) }
+    DeviceError::Io {
+        first,
+        code: e.raw_os_error().unwrap_or(-1),
+    }
 }
 
 impl BlockDevice for FileDevice {
@@ -33,11 +36,15 @@ impl BlockDevice for FileDevice {
     }
     fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
         check_request(first, buf.len(), self.block_count)?;
-        self.file.read_exact_at(buf, first * BLOCK_SIZE as u64).map_err(|e| io_error(first, e))
+        self.file
+            .read_exact_at(buf, first * BLOCK_SIZE as u64)
+            .map_err(|e| io_error(first, e))
     }
     fn write(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
         check_request(first, data.len(), self.block_count)?;
-        self.file.write_all_at(data, first * BLOCK_SIZE as u64).map_err(|e| io_error(first, e))
+        self.file
+            .write_all_at(data, first * BLOCK_SIZE as u64)
+            .map_err(|e| io_error(first, e))
     }
     fn flush(&mut self) -> Result<(), DeviceError> {
         self.file.sync_data().map_err(|e| io_error(0, e))

@@ -65,7 +65,11 @@ pub struct FsckReport {
 
 impl FsckReport {
     pub fn push(&mut self, kind: FindingKind, block: Option<u64>, message: String) {
-        self.findings.push(Finding { kind, block, message });
+        self.findings.push(Finding {
+            kind,
+            block,
+            message,
+        });
     }
     pub fn findings(&self) -> &[Finding] {
         &self.findings
@@ -95,7 +99,9 @@ pub struct Fsck {
 }
 
 fn bit(words: &[u64], b: u64) -> bool {
-    words.get((b / 64) as usize).is_some_and(|w| w >> (b % 64) & 1 == 1)
+    words
+        .get((b / 64) as usize)
+        .is_some_and(|w| w >> (b % 64) & 1 == 1)
 }
 
 impl Fsck {
@@ -117,23 +123,39 @@ impl Fsck {
     /// free, or already used by something else.
     pub fn mark_used(&mut self, extent: Extent, owner: &str) {
         let n = self.alloc.block_count();
-        if extent.start.checked_add(extent.len).is_none_or(|end| end > n) {
+        if extent
+            .start
+            .checked_add(extent.len)
+            .is_none_or(|end| end > n)
+        {
             self.report.push(
                 FindingKind::OutOfRange,
                 Some(extent.start),
-                format!("{owner} uses blocks {}..{} past the end of the store ({n} blocks)", extent.start, extent.start.saturating_add(extent.len)),
+                format!(
+                    "{owner} uses blocks {}..{} past the end of the store ({n} blocks)",
+                    extent.start,
+                    extent.start.saturating_add(extent.len)
+                ),
             );
             return;
         }
         for b in extent.start..extent.end() {
             self.report.blocks_checked += 1;
             if bit(&self.used, b) {
-                self.report.push(FindingKind::UsedTwice, Some(b), format!("block {b} used by {owner} is also used by another structure"));
+                self.report.push(
+                    FindingKind::UsedTwice,
+                    Some(b),
+                    format!("block {b} used by {owner} is also used by another structure"),
+                );
             } else if let Some(w) = self.used.get_mut((b / 64) as usize) {
                 *w |= 1 << (b % 64);
             }
             if !self.alloc.is_allocated(b) {
-                self.report.push(FindingKind::UsedButFree, Some(b), format!("block {b} is used by {owner} but marked free"));
+                self.report.push(
+                    FindingKind::UsedButFree,
+                    Some(b),
+                    format!("block {b} is used by {owner} but marked free"),
+                );
             }
         }
     }
@@ -150,7 +172,10 @@ impl Fsck {
                         let msg = if b - s == 1 {
                             format!("block {s} is allocated but nothing uses it (leaked)")
                         } else {
-                            format!("blocks {s}..{} are allocated but nothing uses them (leaked)", b - 1)
+                            format!(
+                                "blocks {s}..{} are allocated but nothing uses them (leaked)",
+                                b - 1
+                            )
                         };
                         self.report.push(FindingKind::Leaked, Some(s), msg);
                         leak = None;
@@ -218,13 +243,22 @@ impl<D: BlockDevice> BlockStore<D> {
                     words.extend(w);
                 }
                 Err(e) => {
-                    report.push(FindingKind::Bitmap, Some(block), format!("bitmap block {block} is unusable: {e}"));
+                    report.push(
+                        FindingKind::Bitmap,
+                        Some(block),
+                        format!("bitmap block {block} is unusable: {e}"),
+                    );
                     words.extend(block_words(&committed, i));
                 }
             }
         }
-        if let Err(e) = Allocator::from_words(sb.block_count, sb.data_start, sb.bitmap_start, words) {
-            report.push(FindingKind::Bitmap, None, format!("bitmap breaks an invariant: {e}"));
+        if let Err(e) = Allocator::from_words(sb.block_count, sb.data_start, sb.bitmap_start, words)
+        {
+            report.push(
+                FindingKind::Bitmap,
+                None,
+                format!("bitmap breaks an invariant: {e}"),
+            );
         }
         // After a checkpoint the record at the tail must not be a live transaction.
         let start = sb.journal_start;
@@ -244,12 +278,19 @@ impl<D: BlockDevice> BlockStore<D> {
             report.push(
                 FindingKind::Journal,
                 Some(sb.journal_start + sb.journal_tail),
-                format!("journal holds transaction {} past the checkpointed tail", t.seq),
+                format!(
+                    "journal holds transaction {} past the checkpointed tail",
+                    t.seq
+                ),
             );
         }
         let alloc = self.allocator().clone();
         let used = vec![0u64; alloc.words().len()];
-        let mut fsck = Fsck { report, alloc, used };
+        let mut fsck = Fsck {
+            report,
+            alloc,
+            used,
+        };
         fsck.mark_used(Extent::new(0, sb.data_start), "the block layer");
         Ok(fsck)
     }
@@ -263,5 +304,8 @@ impl<D: BlockDevice> BlockStore<D> {
 /// The words of bitmap block `index` within all the bitmap's words.
 fn block_words(words: &[u64], index: u64) -> Vec<u64> {
     let at = index as usize * bitmap::WORDS_PER_BLOCK;
-    words.get(at..at + bitmap::WORDS_PER_BLOCK).map(<[u64]>::to_vec).unwrap_or_default()
+    words
+        .get(at..at + bitmap::WORDS_PER_BLOCK)
+        .map(<[u64]>::to_vec)
+        .unwrap_or_default()
 }

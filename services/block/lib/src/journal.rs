@@ -159,18 +159,33 @@ pub fn encode_transaction(epoch: u64, seq: u64, images: &[(u64, &[u8])]) -> Vec<
 /// A journal block, decoded and checked on its own.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Record {
-    Descriptor { epoch: u64, seq: u64, tags: Vec<u64> },
-    Commit { epoch: u64, seq: u64, record_blocks: u32, txn_checksum: u32 },
+    Descriptor {
+        epoch: u64,
+        seq: u64,
+        tags: Vec<u64>,
+    },
+    Commit {
+        epoch: u64,
+        seq: u64,
+        record_blocks: u32,
+        txn_checksum: u32,
+    },
 }
 
 /// Decodes one journal block; `Err` says why it is not a valid record.
 pub fn decode_record(b: &[u8]) -> Result<Record, Corruption> {
     if b.len() != BLOCK_SIZE {
-        return Err(Corruption::Field { name: "length", value: b.len() as u64 });
+        return Err(Corruption::Field {
+            name: "length",
+            value: b.len() as u64,
+        });
     }
     let magic = get_u32(b, OFF_MAGIC);
     if magic != DESCRIPTOR_MAGIC && magic != COMMIT_MAGIC {
-        return Err(Corruption::Magic { expected: COMMIT_MAGIC, found: magic });
+        return Err(Corruption::Magic {
+            expected: COMMIT_MAGIC,
+            found: magic,
+        });
     }
     let stored = get_u32(b, OFF_CHECKSUM);
     let computed = crc32c_skipping(b, OFF_CHECKSUM);
@@ -189,9 +204,14 @@ pub fn decode_record(b: &[u8]) -> Result<Record, Corruption> {
         });
     }
     if count == 0 || count as usize > TAGS_PER_DESCRIPTOR {
-        return Err(Corruption::Field { name: "tag_count", value: count.into() });
+        return Err(Corruption::Field {
+            name: "tag_count",
+            value: count.into(),
+        });
     }
-    let tags = (0..count as usize).map(|i| get_u64(b, OFF_TAGS + i * 8)).collect();
+    let tags = (0..count as usize)
+        .map(|i| get_u64(b, OFF_TAGS + i * 8))
+        .collect();
     Ok(Record::Descriptor { epoch, seq, tags })
 }
 
@@ -203,7 +223,11 @@ pub enum LogEnd {
     /// A valid record of another epoch or sequence number: stale.
     Stale { offset: u64, epoch: u64, seq: u64 },
     /// A transaction whose blocks do not match its commit record.
-    TornTransaction { offset: u64, seq: u64, why: Corruption },
+    TornTransaction {
+        offset: u64,
+        seq: u64,
+        why: Corruption,
+    },
     /// The log filled the whole journal.
     Full,
 }
@@ -244,35 +268,59 @@ pub fn read_transaction<E>(
         };
         used += 1;
         match record {
-            Record::Descriptor { epoch: e, seq: s, .. } | Record::Commit { epoch: e, seq: s, .. }
-                if e != epoch || s != seq =>
-            {
+            Record::Descriptor {
+                epoch: e, seq: s, ..
+            }
+            | Record::Commit {
+                epoch: e, seq: s, ..
+            } if e != epoch || s != seq => {
                 return Ok(Err(if used == 1 {
-                    LogEnd::Stale { offset, epoch: e, seq: s }
+                    LogEnd::Stale {
+                        offset,
+                        epoch: e,
+                        seq: s,
+                    }
                 } else {
                     LogEnd::TornTransaction {
                         offset,
                         seq,
-                        why: Corruption::Field { name: "seq", value: s },
+                        why: Corruption::Field {
+                            name: "seq",
+                            value: s,
+                        },
                     }
                 }));
             }
             Record::Commit { .. } if used == 1 => {
                 return Ok(Err(LogEnd::NotARecord {
                     offset,
-                    why: Corruption::Field { name: "commit without descriptor", value: seq },
+                    why: Corruption::Field {
+                        name: "commit without descriptor",
+                        value: seq,
+                    },
                 }));
             }
-            Record::Commit { record_blocks, txn_checksum, .. } => {
+            Record::Commit {
+                record_blocks,
+                txn_checksum,
+                ..
+            } => {
                 let computed = txn_crc.finish();
                 if u64::from(record_blocks) != used - 1 || computed != txn_checksum {
                     return Ok(Err(LogEnd::TornTransaction {
                         offset,
                         seq,
-                        why: Corruption::Checksum { stored: txn_checksum, computed },
+                        why: Corruption::Checksum {
+                            stored: txn_checksum,
+                            computed,
+                        },
                     }));
                 }
-                return Ok(Ok(Replayed { seq, blocks: used, images }));
+                return Ok(Ok(Replayed {
+                    seq,
+                    blocks: used,
+                    images,
+                }));
             }
             Record::Descriptor { tags, .. } => {
                 txn_crc.update(&block);
@@ -297,7 +345,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn images(n: usize) -> Vec<(u64, Vec<u8>)> {
-        (0..n).map(|i| (100 + i as u64, vec![i as u8; BLOCK_SIZE])).collect()
+        (0..n)
+            .map(|i| (100 + i as u64, vec![i as u8; BLOCK_SIZE]))
+            .collect()
     }
 
     fn encode(epoch: u64, seq: u64, imgs: &[(u64, Vec<u8>)]) -> Vec<u8> {
@@ -322,7 +372,10 @@ mod tests {
         for n in [1usize, 2, 508, 509, 1100] {
             let imgs = images(n);
             let log = encode(4, 9, &imgs);
-            assert_eq!(log.len() as u64, blocks_needed(n as u64) * BLOCK_SIZE as u64);
+            assert_eq!(
+                log.len() as u64,
+                blocks_needed(n as u64) * BLOCK_SIZE as u64
+            );
             let jb = (log.len() / BLOCK_SIZE) as u64;
             let r = replay(&log, jb, 4, 9).unwrap();
             assert_eq!(r.seq, 9);
@@ -347,7 +400,14 @@ mod tests {
     fn wrong_epoch_or_seq_is_stale() {
         let log = encode(1, 5, &images(2));
         let jb = (log.len() / BLOCK_SIZE) as u64;
-        assert!(matches!(replay(&log, jb, 2, 5), Err(LogEnd::Stale { epoch: 1, seq: 5, .. })));
+        assert!(matches!(
+            replay(&log, jb, 2, 5),
+            Err(LogEnd::Stale {
+                epoch: 1,
+                seq: 5,
+                ..
+            })
+        ));
         assert!(matches!(replay(&log, jb, 1, 6), Err(LogEnd::Stale { .. })));
     }
 

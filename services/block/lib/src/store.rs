@@ -18,7 +18,9 @@ use crate::device::{check_request, write_sorted};
 use crate::error::Error;
 use crate::journal::{self, LogEnd};
 use crate::superblock::{Superblock, SUPERBLOCK_BLOCKS};
-use crate::{BlockDevice, DeviceError, Durability, Extent, IoRequest, Transactional, BLOCK_SIZE, ROOT_SLOTS};
+use crate::{
+    BlockDevice, DeviceError, Durability, Extent, IoRequest, Transactional, BLOCK_SIZE, ROOT_SLOTS,
+};
 
 /// Tunables. `journal_blocks` matters only to `format`.
 #[derive(Clone, Copy, Debug)]
@@ -34,7 +36,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { cache_blocks: 2048, journal_blocks: 2048, group_commit_blocks: 256 }
+        Config {
+            cache_blocks: 2048,
+            journal_blocks: 2048,
+            group_commit_blocks: 256,
+        }
     }
 }
 
@@ -135,7 +141,9 @@ struct Txn {
 
 impl Txn {
     fn allocated_here(&self, block: u64) -> bool {
-        self.ops.iter().any(|op| matches!(op, AllocOp::Allocated(e) if e.contains(block)))
+        self.ops
+            .iter()
+            .any(|op| matches!(op, AllocOp::Allocated(e) if e.contains(block)))
     }
 }
 
@@ -177,15 +185,23 @@ impl<D: BlockDevice> BlockStore<D> {
     /// Writes an empty store onto `device` (destroying what was there) and mounts it.
     pub fn format(mut device: D, config: Config) -> Result<Self, Error> {
         let block_count = device.block_count();
-        if config.journal_blocks < journal::MIN_JOURNAL_BLOCKS || config.journal_blocks > u32::MAX as u64 {
-            return Err(Error::BadConfig { name: "journal_blocks", value: config.journal_blocks });
+        if config.journal_blocks < journal::MIN_JOURNAL_BLOCKS
+            || config.journal_blocks > u32::MAX as u64
+        {
+            return Err(Error::BadConfig {
+                name: "journal_blocks",
+                value: config.journal_blocks,
+            });
         }
         let bitmap_blocks = bitmap::bitmap_blocks_for(block_count);
         let journal_start = 2 + bitmap_blocks;
         let root_start = journal_start + config.journal_blocks;
         let data_start = root_start + ROOT_SLOTS as u64;
         if data_start >= block_count {
-            return Err(Error::DeviceTooSmall { block_count, needed: data_start + 1 });
+            return Err(Error::DeviceTooSmall {
+                block_count,
+                needed: data_start + 1,
+            });
         }
         // Old superblocks first: a format cut short must not leave an old
         // store pointing into half-overwritten regions.
@@ -219,7 +235,13 @@ impl<D: BlockDevice> BlockStore<D> {
             journal_tail_seq: 1,
         };
         let mut both = vec![0u8; 2 * BLOCK_SIZE];
-        both[..BLOCK_SIZE].copy_from_slice(&Superblock { generation: 0, ..sb }.encode());
+        both[..BLOCK_SIZE].copy_from_slice(
+            &Superblock {
+                generation: 0,
+                ..sb
+            }
+            .encode(),
+        );
         both[BLOCK_SIZE..].copy_from_slice(&sb.encode());
         device.write(0, &both)?;
         device.flush()?;
@@ -230,9 +252,19 @@ impl<D: BlockDevice> BlockStore<D> {
     /// replays the journal, starts a new journal epoch, loads the bitmap.
     pub fn mount(device: D, config: Config) -> Result<Self, Error> {
         if config.cache_blocks < 16 {
-            return Err(Error::BadConfig { name: "cache_blocks", value: config.cache_blocks as u64 });
+            return Err(Error::BadConfig {
+                name: "cache_blocks",
+                value: config.cache_blocks as u64,
+            });
         }
-        let mut dev = Counted { dev: device, reads: 0, writes: 0, flushes: 0, blocks_read: 0, blocks_written: 0 };
+        let mut dev = Counted {
+            dev: device,
+            reads: 0,
+            writes: 0,
+            flushes: 0,
+            blocks_read: 0,
+            blocks_written: 0,
+        };
         let mut events = VecDeque::new();
         let (sb, other) = Self::pick_superblock(&mut dev, &mut events)?;
         let mut stats = Stats::default();
@@ -257,7 +289,11 @@ impl<D: BlockDevice> BlockStore<D> {
             )?;
             match txn {
                 Ok(t) => {
-                    if let Some((home, _)) = t.images.iter().find(|(h, _)| !Self::journaled_home(&sb, *h)) {
+                    if let Some((home, _)) = t
+                        .images
+                        .iter()
+                        .find(|(h, _)| !Self::journaled_home(&sb, *h))
+                    {
                         log_event(&mut events, format!(
                             "journal replay stopped at transaction {seq}: it names block {home}, which no transaction may write"
                         ));
@@ -273,7 +309,10 @@ impl<D: BlockDevice> BlockStore<D> {
                 }
                 Err(end) => {
                     if !matches!(end, LogEnd::NotARecord { .. } | LogEnd::Stale { .. }) {
-                        log_event(&mut events, format!("journal replay stopped at transaction {seq}: {end:?}"));
+                        log_event(
+                            &mut events,
+                            format!("journal replay stopped at transaction {seq}: {end:?}"),
+                        );
                     }
                     break;
                 }
@@ -282,9 +321,14 @@ impl<D: BlockDevice> BlockStore<D> {
         if !images.is_empty() {
             let mut set: Vec<(u64, &[u8])> = images.iter().map(|(b, d)| (*b, &d[..])).collect();
             write_sorted(&mut dev, &mut set)?;
-            log_event(&mut events, format!(
-                "replayed {} transactions ({} blocks)", stats.transactions_replayed, images.len()
-            ));
+            log_event(
+                &mut events,
+                format!(
+                    "replayed {} transactions ({} blocks)",
+                    stats.transactions_replayed,
+                    images.len()
+                ),
+            );
         }
         drop(images);
         dev.flush()?;
@@ -306,10 +350,16 @@ impl<D: BlockDevice> BlockStore<D> {
             words.extend(bitmap::decode_block(sb.bitmap_start + i, i, &buf)?);
         }
         let alloc = Allocator::from_words(sb.block_count, sb.data_start, sb.bitmap_start, words)?;
-        log_event(&mut events, format!(
-            "mounted generation {} epoch {}: {} of {} blocks free",
-            sb.generation, sb.journal_epoch, alloc.free_blocks(), sb.block_count
-        ));
+        log_event(
+            &mut events,
+            format!(
+                "mounted generation {} epoch {}: {} of {} blocks free",
+                sb.generation,
+                sb.journal_epoch,
+                alloc.free_blocks(),
+                sb.block_count
+            ),
+        );
         Ok(BlockStore {
             dev,
             sb,
@@ -333,7 +383,10 @@ impl<D: BlockDevice> BlockStore<D> {
     }
 
     /// The current superblock and the generation of the other copy (0 if invalid).
-    fn pick_superblock(dev: &mut Counted<D>, events: &mut VecDeque<String>) -> Result<(Superblock, u64), Error> {
+    fn pick_superblock(
+        dev: &mut Counted<D>,
+        events: &mut VecDeque<String>,
+    ) -> Result<(Superblock, u64), Error> {
         let mut buf = vec![0u8; BLOCK_SIZE];
         let mut copies = Vec::new();
         for block in SUPERBLOCK_BLOCKS {
@@ -355,19 +408,31 @@ impl<D: BlockDevice> BlockStore<D> {
         };
         for (block, copy) in SUPERBLOCK_BLOCKS.iter().zip(&copies) {
             if let Err(e) = copy {
-                log_event(events, format!("superblock copy in block {block} not used: {e}"));
+                log_event(
+                    events,
+                    format!("superblock copy in block {block} not used: {e}"),
+                );
             }
         }
-        let other = valid.iter().filter(|s| s.generation != best.generation).map(|s| s.generation).max().unwrap_or(0);
+        let other = valid
+            .iter()
+            .filter(|s| s.generation != best.generation)
+            .map(|s| s.generation)
+            .max()
+            .unwrap_or(0);
         if dev.block_count() < best.block_count {
-            return Err(Error::DeviceTooSmall { block_count: dev.block_count(), needed: best.block_count });
+            return Err(Error::DeviceTooSmall {
+                block_count: dev.block_count(),
+                needed: best.block_count,
+            });
         }
         Ok((best, other))
     }
 
     /// Blocks a journal record may name as its home.
     fn journaled_home(sb: &Superblock, block: u64) -> bool {
-        (block >= sb.bitmap_start && block < sb.journal_start) || (block >= sb.root_start && block < sb.block_count)
+        (block >= sb.bitmap_start && block < sb.journal_start)
+            || (block >= sb.root_start && block < sb.block_count)
     }
 
     pub fn geometry(&self) -> Geometry {
@@ -445,7 +510,15 @@ impl<D: BlockDevice> BlockStore<D> {
 
     fn check_range(&self, first: u64, len: usize) -> Result<u64, Error> {
         check_request(first, len, self.sb.block_count).map_err(|e| match e {
-            DeviceError::OutOfRange { first, blocks, block_count } => Error::OutOfRange { first, blocks, block_count },
+            DeviceError::OutOfRange {
+                first,
+                blocks,
+                block_count,
+            } => Error::OutOfRange {
+                first,
+                blocks,
+                block_count,
+            },
             _ => Error::BadLength { len },
         })
     }
@@ -483,9 +556,15 @@ impl<D: BlockDevice> BlockStore<D> {
         let blocks = (self.pending.len() / BLOCK_SIZE) as u64;
         let first_part = blocks.min(jb - self.pending_at);
         let (a, b) = self.pending.split_at(first_part as usize * BLOCK_SIZE);
-        let mut batch = vec![IoRequest::Write { first: self.sb.journal_start + self.pending_at, data: a }];
+        let mut batch = vec![IoRequest::Write {
+            first: self.sb.journal_start + self.pending_at,
+            data: a,
+        }];
         if !b.is_empty() {
-            batch.push(IoRequest::Write { first: self.sb.journal_start, data: b });
+            batch.push(IoRequest::Write {
+                first: self.sb.journal_start,
+                data: b,
+            });
         }
         self.dev.submit(&mut batch)?;
         self.pending.clear();
@@ -606,13 +685,16 @@ impl<D: BlockDevice> BlockStore<D> {
                 self.stats.commits_durable += 1;
             }
             Durability::Batched => {
-                if self.pending.len() as u64 >= self.config.group_commit_blocks * BLOCK_SIZE as u64 {
+                if self.pending.len() as u64 >= self.config.group_commit_blocks * BLOCK_SIZE as u64
+                {
                     self.write_pending()?;
                 }
                 self.stats.commits_batched += 1;
             }
         }
-        if self.cache.dirty_count() > self.cache.capacity() / 2 || self.used > self.sb.journal_blocks / 4 * 3 {
+        if self.cache.dirty_count() > self.cache.capacity() / 2
+            || self.used > self.sb.journal_blocks / 4 * 3
+        {
             self.checkpoint()?;
         }
         self.cache.evict_clean();
@@ -693,7 +775,11 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
     fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
         self.txn_mut()?;
         let blocks = self.check_range(first, data.len())?;
-        let (root_start, jb, bitmap_blocks) = (self.sb.root_start, self.sb.journal_blocks, self.sb.bitmap_blocks);
+        let (root_start, jb, bitmap_blocks) = (
+            self.sb.root_start,
+            self.sb.journal_blocks,
+            self.sb.bitmap_blocks,
+        );
         for b in first..first + blocks {
             if b < root_start {
                 return Err(Error::Reserved { block: b });
@@ -703,10 +789,15 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
             }
         }
         let txn = self.txn_mut()?;
-        let new = (first..first + blocks).filter(|b| !txn.writes.contains_key(b)).count() as u64;
+        let new = (first..first + blocks)
+            .filter(|b| !txn.writes.contains_key(b))
+            .count() as u64;
         let needed = journal::blocks_needed(txn.writes.len() as u64 + new + bitmap_blocks);
         if needed > jb {
-            return Err(Error::TransactionTooLarge { journal_blocks_needed: needed, journal_blocks: jb });
+            return Err(Error::TransactionTooLarge {
+                journal_blocks_needed: needed,
+                journal_blocks: jb,
+            });
         }
         for (i, chunk) in data.chunks_exact(BLOCK_SIZE).enumerate() {
             txn.writes.insert(first + i as u64, chunk.into());
@@ -763,8 +854,16 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
         if extent.len == 0 {
             return Err(Error::BadLength { len: 0 });
         }
-        if extent.start.checked_add(extent.len).is_none_or(|end| end > self.sb.block_count) {
-            return Err(Error::OutOfRange { first: extent.start, blocks: extent.len, block_count: self.sb.block_count });
+        if extent
+            .start
+            .checked_add(extent.len)
+            .is_none_or(|end| end > self.sb.block_count)
+        {
+            return Err(Error::OutOfRange {
+                first: extent.start,
+                blocks: extent.len,
+                block_count: self.sb.block_count,
+            });
         }
         for b in extent.start..extent.end() {
             if b < self.sb.data_start {
@@ -783,7 +882,11 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
     fn is_allocated(&mut self, block: u64) -> Result<bool, Error> {
         self.usable()?;
         if block >= self.sb.block_count {
-            return Err(Error::OutOfRange { first: block, blocks: 1, block_count: self.sb.block_count });
+            return Err(Error::OutOfRange {
+                first: block,
+                blocks: 1,
+                block_count: self.sb.block_count,
+            });
         }
         Ok(self.alloc.is_allocated(block))
     }

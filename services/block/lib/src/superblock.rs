@@ -40,6 +40,7 @@
 //!    before g+1 is flushed.
 //! 2. The write is torn: copy g+1 fails its checksum; copy g is current (case 1).
 //! 3. The write is complete: copy g+1 is current.
+//!
 //! Mount always writes the next generation into the other slot, so a torn
 //! copy is overwritten at once.
 
@@ -142,14 +143,20 @@ impl Superblock {
     pub fn decode(block: u64, bytes: &[u8]) -> Result<Self, Error> {
         let corrupt = |detail| Error::Corrupt { block, detail };
         let Some(b) = bytes.get(..SUPERBLOCK_BYTES) else {
-            return Err(corrupt(Corruption::Field { name: "length", value: bytes.len() as u64 }));
+            return Err(corrupt(Corruption::Field {
+                name: "length",
+                value: bytes.len() as u64,
+            }));
         };
         if b.iter().all(|&x| x == 0) {
             return Err(Error::NotFormatted);
         }
         let magic = get_u64(b, OFF_MAGIC);
         if magic != MAGIC {
-            return Err(corrupt(Corruption::Magic { expected: MAGIC as u32, found: magic as u32 }));
+            return Err(corrupt(Corruption::Magic {
+                expected: MAGIC as u32,
+                found: magic as u32,
+            }));
         }
         let stored = get_u32(b, OFF_CHECKSUM);
         let computed = crc32c_skipping(b, OFF_CHECKSUM);
@@ -158,11 +165,17 @@ impl Superblock {
         }
         let version = get_u32(b, OFF_VERSION);
         if version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+            return Err(Error::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
         let block_size = get_u32(b, OFF_BLOCK_SIZE);
         if block_size as usize != BLOCK_SIZE {
-            return Err(corrupt(Corruption::Field { name: "block_size", value: block_size.into() }));
+            return Err(corrupt(Corruption::Field {
+                name: "block_size",
+                value: block_size.into(),
+            }));
         }
         let sb = Superblock {
             block_count: get_u64(b, OFF_BLOCK_COUNT),
@@ -260,14 +273,20 @@ mod tests {
 
     #[test]
     fn blank_is_not_formatted_and_version_is_checked() {
-        assert_eq!(Superblock::decode(0, &[0u8; BLOCK_SIZE]), Err(Error::NotFormatted));
+        assert_eq!(
+            Superblock::decode(0, &[0u8; BLOCK_SIZE]),
+            Err(Error::NotFormatted)
+        );
         let mut b = sample().encode();
         b[OFF_VERSION..OFF_VERSION + 4].copy_from_slice(&9u32.to_le_bytes());
         let crc = crc32c_skipping(&b[..SUPERBLOCK_BYTES], OFF_CHECKSUM);
         b[OFF_CHECKSUM..OFF_CHECKSUM + 4].copy_from_slice(&crc.to_le_bytes());
         assert_eq!(
             Superblock::decode(0, &b),
-            Err(Error::UnsupportedVersion { found: 9, supported: FORMAT_VERSION })
+            Err(Error::UnsupportedVersion {
+                found: 9,
+                supported: FORMAT_VERSION
+            })
         );
     }
 
@@ -277,7 +296,13 @@ mod tests {
         sb.journal_tail = sb.journal_blocks;
         assert!(matches!(
             Superblock::decode(0, &sb.encode()),
-            Err(Error::Corrupt { block: 0, detail: Corruption::Field { name: "journal_tail", .. } })
+            Err(Error::Corrupt {
+                block: 0,
+                detail: Corruption::Field {
+                    name: "journal_tail",
+                    ..
+                }
+            })
         ));
         let mut sb = sample();
         sb.data_start = u64::MAX;

@@ -2,11 +2,18 @@
 //! checksums and reported with the block number; nothing panics and corrupt
 //! bytes are never returned as data.
 
-use block::{BlockStore, Config, Corruption, Durability, Error, FindingKind, MemDevice, Transactional, BLOCK_SIZE};
+use block::{
+    BlockStore, Config, Corruption, Durability, Error, FindingKind, MemDevice, Transactional,
+    BLOCK_SIZE,
+};
 use proptest::prelude::*;
 
 fn config() -> Config {
-    Config { cache_blocks: 32, journal_blocks: 32, group_commit_blocks: 8 }
+    Config {
+        cache_blocks: 32,
+        journal_blocks: 32,
+        group_commit_blocks: 8,
+    }
 }
 
 /// A store with a few committed transactions, checkpointed, and one more
@@ -47,7 +54,8 @@ fn one_bad_superblock_copy_is_survived_and_repaired() {
         flip(&mut dev, copy, 40);
         let mut s = BlockStore::mount(dev, config()).unwrap();
         assert!(
-            s.events().any(|e| e.contains(&format!("superblock copy in block {copy} not used"))),
+            s.events()
+                .any(|e| e.contains(&format!("superblock copy in block {copy} not used"))),
             "{:?}",
             s.events().collect::<Vec<_>>()
         );
@@ -63,7 +71,10 @@ fn both_superblocks_bad_is_a_clear_error() {
     flip(&mut dev, 0, 40);
     flip(&mut dev, 1, 40);
     match BlockStore::mount(dev, config()) {
-        Err(Error::Corrupt { block, detail: Corruption::Checksum { .. } }) => assert!(block < 2),
+        Err(Error::Corrupt {
+            block,
+            detail: Corruption::Checksum { .. },
+        }) => assert!(block < 2),
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("mounted a store without a valid superblock"),
     }
@@ -82,7 +93,10 @@ fn bad_bitmap_block_is_refused_at_mount_and_reported_by_fsck() {
 
     let dev = s.into_device();
     match BlockStore::mount(dev, config()) {
-        Err(Error::Corrupt { block, detail: Corruption::Checksum { .. } }) => assert_eq!(block, bitmap),
+        Err(Error::Corrupt {
+            block,
+            detail: Corruption::Checksum { .. },
+        }) => assert_eq!(block, bitmap),
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("mounted with a corrupt bitmap"),
     }
@@ -106,7 +120,8 @@ fn bad_journal_record_stops_replay_at_that_transaction() {
     assert!(flipped);
     let mut s = BlockStore::mount(dev, config()).unwrap();
     assert!(
-        s.events().any(|e| e.contains("journal replay stopped") && e.contains("TornTransaction")),
+        s.events()
+            .any(|e| e.contains("journal replay stopped") && e.contains("TornTransaction")),
         "{:?}",
         s.events().collect::<Vec<_>>()
     );
@@ -123,7 +138,10 @@ fn unknown_version_is_a_clear_error() {
         // possible from here: a wrong version with a bad checksum is corrupt.
         flip(&mut dev, copy, 8);
     }
-    assert!(matches!(BlockStore::mount(dev, config()), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        BlockStore::mount(dev, config()),
+        Err(Error::Corrupt { .. })
+    ));
 }
 
 proptest! {

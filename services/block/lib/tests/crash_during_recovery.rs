@@ -42,6 +42,11 @@ fn cut_during_replay_recovers_the_same_state() {
             }
         }
     }
-    println!("recovery crash states checked: {checked} ({replays} recoveries replayed transactions)");
-    assert!(replays > 5, "too few crash images needed a replay: {replays}");
+    println!(
+        "recovery crash states checked: {checked} ({replays} recoveries replayed transactions)"
+    );
+    assert!(
+        replays > 5,
+        "too few crash images needed a replay: {replays}"
+    );
 }

@@ -6,7 +6,11 @@
 use block::{BlockStore, Config, Durability, MemDevice, Transactional, BLOCK_SIZE};
 
 fn config() -> Config {
-    Config { cache_blocks: 32, journal_blocks: 32, group_commit_blocks: 64 }
+    Config {
+        cache_blocks: 32,
+        journal_blocks: 32,
+        group_commit_blocks: 64,
+    }
 }
 
 fn write_root<D: block::BlockDevice>(s: &mut BlockStore<D>, slot: usize, v: u8, d: Durability) {
@@ -38,7 +42,11 @@ fn records_after_a_torn_transaction_stay_dead() {
     dev.image_mut()[at] ^= 0xFF;
 
     let mut s = BlockStore::mount(dev, config()).unwrap();
-    assert_eq!((root(&mut s, 0), root(&mut s, 1)), (1, 0), "A is torn, so B must not be visible");
+    assert_eq!(
+        (root(&mut s, 0), root(&mut s, 1)),
+        (1, 0),
+        "A is torn, so B must not be visible"
+    );
     write_root(&mut s, 0, 4, Durability::Durable); // C: same length as A, same place
     let dev = s.into_device();
 

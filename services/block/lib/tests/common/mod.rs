@@ -7,13 +7,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use block::crash::{CutMode, RecordingDevice, SplitMix};
-use block::{BlockStore, Config, Durability, Error, Extent, MemDevice, Transactional, BLOCK_SIZE, ROOT_SLOTS};
+use block::{
+    BlockStore, Config, Durability, Error, Extent, MemDevice, Transactional, BLOCK_SIZE, ROOT_SLOTS,
+};
 
 pub const DEVICE_BLOCKS: u64 = 96;
 
 pub fn config() -> Config {
     // A tiny journal and cache so workloads wrap the log, checkpoint and evict.
-    Config { cache_blocks: 16, journal_blocks: 24, group_commit_blocks: 8 }
+    Config {
+        cache_blocks: 16,
+        journal_blocks: 24,
+        group_commit_blocks: 8,
+    }
 }
 
 /// Block contents that name their writer: `tag` in the first 8 bytes, the
@@ -22,7 +28,9 @@ pub fn fill(tag: u64) -> Vec<u8> {
     if tag == 0 {
         return vec![0; BLOCK_SIZE];
     }
-    let mut b: Vec<u8> = (0..BLOCK_SIZE).map(|i| (tag.wrapping_mul(0x9E37_79B9).wrapping_add(i as u64 * 7) >> 3) as u8).collect();
+    let mut b: Vec<u8> = (0..BLOCK_SIZE)
+        .map(|i| (tag.wrapping_mul(0x9E37_79B9).wrapping_add(i as u64 * 7) >> 3) as u8)
+        .collect();
     b[..8].copy_from_slice(&tag.to_le_bytes());
     b
 }
@@ -61,7 +69,9 @@ pub fn run_workload(seed: u64, txns: usize) -> Workload {
     let formatted = BlockStore::format(MemDevice::new(DEVICE_BLOCKS), config()).unwrap();
     let base = formatted.into_device().into_image();
     let mut store = BlockStore::mount(RecordingDevice::new(base.clone()), config()).unwrap();
-    let roots: Vec<u64> = (0..ROOT_SLOTS.min(4)).map(|i| store.root_block(i)).collect();
+    let roots: Vec<u64> = (0..ROOT_SLOTS.min(4))
+        .map(|i| store.root_block(i))
+        .collect();
     let mut rng = SplitMix(seed);
     let mut state = State::default();
     for r in &roots {
@@ -85,14 +95,19 @@ pub fn run_workload(seed: u64, txns: usize) -> Workload {
                     match store.allocate(len) {
                         Ok(e) => {
                             for b in e.start..e.end() {
-                                assert!(!next.allocated.contains(&b), "seed {seed}: block {b} handed out twice");
+                                assert!(
+                                    !next.allocated.contains(&b),
+                                    "seed {seed}: block {b} handed out twice"
+                                );
                                 next.allocated.insert(b);
                                 next.content.remove(&b);
                                 fresh_here.insert(b);
                                 universe.insert(b);
                             }
                             if rng.below(2) == 0 {
-                                let data: Vec<u8> = (e.start..e.end()).flat_map(|b| fill(tag_base | b)).collect();
+                                let data: Vec<u8> = (e.start..e.end())
+                                    .flat_map(|b| fill(tag_base | b))
+                                    .collect();
                                 store.write_fresh(e.start, &data).unwrap();
                             } else {
                                 for b in e.start..e.end() {
@@ -116,8 +131,12 @@ pub fn run_workload(seed: u64, txns: usize) -> Workload {
                     }
                 }
                 3 => {
-                    let live: Vec<u64> =
-                        next.allocated.iter().copied().filter(|b| !fresh_here.contains(b)).collect();
+                    let live: Vec<u64> = next
+                        .allocated
+                        .iter()
+                        .copied()
+                        .filter(|b| !fresh_here.contains(b))
+                        .collect();
                     if !live.is_empty() {
                         let b = live[rng.below(live.len() as u64) as usize];
                         store.free(Extent::new(b, 1)).unwrap();
@@ -139,19 +158,42 @@ pub fn run_workload(seed: u64, txns: usize) -> Workload {
         }
         let durable = rng.below(2) == 0;
         let start_op = store_ops(&store);
-        store.commit(if durable { Durability::Durable } else { Durability::Batched }).unwrap();
+        store
+            .commit(if durable {
+                Durability::Durable
+            } else {
+                Durability::Batched
+            })
+            .unwrap();
         let end_op = store_ops(&store);
         state = next;
         states.push(state.clone());
-        points.push(Point { state: states.len() - 1, start_op, end_op, durable });
+        points.push(Point {
+            state: states.len() - 1,
+            start_op,
+            end_op,
+            durable,
+        });
         if rng.below(8) == 0 {
             let start_op = store_ops(&store);
             store.sync().unwrap();
-            points.push(Point { state: states.len() - 1, start_op, end_op: store_ops(&store), durable: true });
+            points.push(Point {
+                state: states.len() - 1,
+                start_op,
+                end_op: store_ops(&store),
+                durable: true,
+            });
         }
     }
     let device = store.into_device();
-    Workload { seed, base, device, states, points, universe }
+    Workload {
+        seed,
+        base,
+        device,
+        states,
+        points,
+        universe,
+    }
 }
 
 fn store_ops(store: &BlockStore<RecordingDevice>) -> usize {
@@ -161,8 +203,20 @@ fn store_ops(store: &BlockStore<RecordingDevice>) -> usize {
 impl Workload {
     /// The range of states a crash after `cut` recorded ops may show.
     pub fn allowed_states(&self, cut: usize) -> (usize, usize) {
-        let min = self.points.iter().filter(|p| p.durable && p.end_op <= cut).map(|p| p.state).max().unwrap_or(0);
-        let max = self.points.iter().filter(|p| p.start_op < cut).map(|p| p.state).max().unwrap_or(0);
+        let min = self
+            .points
+            .iter()
+            .filter(|p| p.durable && p.end_op <= cut)
+            .map(|p| p.state)
+            .max()
+            .unwrap_or(0);
+        let max = self
+            .points
+            .iter()
+            .filter(|p| p.start_op < cut)
+            .map(|p| p.state)
+            .max()
+            .unwrap_or(0);
         (min, max.max(min))
     }
 
@@ -184,7 +238,9 @@ impl Workload {
             }
         }
         let Some(j) = seen else {
-            return Err(format!("shows no whole state in {min}..={max}; {last_mismatch}"));
+            return Err(format!(
+                "shows no whole state in {min}..={max}; {last_mismatch}"
+            ));
         };
         let mut fsck = store.fsck().map_err(|e| format!("fsck failed: {e}"))?;
         for b in &self.states[j].allocated {
@@ -223,7 +279,12 @@ impl Workload {
 /// `every_cut`: every op index is a cut point (else flush points plus
 /// `sample` random cuts). Each cut is tried with dropped, kept and
 /// `random_per_cut` random (reordered, torn) unflushed writes.
-pub fn check_workload(w: &Workload, every_cut: bool, sample: usize, random_per_cut: usize) -> usize {
+pub fn check_workload(
+    w: &Workload,
+    every_cut: bool,
+    sample: usize,
+    random_per_cut: usize,
+) -> usize {
     let n = w.device.ops().len();
     let mut cuts: BTreeSet<usize> = w.device.flush_points().into_iter().collect();
     cuts.insert(n);
@@ -251,7 +312,9 @@ pub fn check_workload(w: &Workload, every_cut: bool, sample: usize, random_per_c
                 if std::env::var("CRASH_DEBUG").is_ok() {
                     for (i, op) in w.device.ops().iter().enumerate() {
                         match op {
-                            block::crash::Op::Write { first, data } => eprintln!("op {i}: write {first} x{}", data.len() / BLOCK_SIZE),
+                            block::crash::Op::Write { first, data } => {
+                                eprintln!("op {i}: write {first} x{}", data.len() / BLOCK_SIZE)
+                            }
                             block::crash::Op::Flush => eprintln!("op {i}: flush"),
                         }
                     }
