@@ -34,6 +34,17 @@ pub struct Config {
     pub group_commit_blocks: u64,
 }
 
+impl Config {
+    /// A small journal and cache for tests on small devices.
+    pub const fn default_small() -> Self {
+        Config {
+            cache_blocks: 64,
+            journal_blocks: 64,
+            group_commit_blocks: 16,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
