@@ -47,7 +47,12 @@ pub fn load_root<T: Transactional>(tx: &mut T) -> ContentStore {
 /// A formatted store of `blocks` blocks with an empty content store
 /// committed in root slot 0.
 pub fn new_store(blocks: u64) -> (Store, ContentStore) {
-    let mut tx = BlockStore::format(MemDevice::new(blocks), config()).unwrap();
+    new_store_with(blocks, config())
+}
+
+/// Like [`new_store`] with a given block-layer configuration.
+pub fn new_store_with(blocks: u64, config: Config) -> (Store, ContentStore) {
+    let mut tx = BlockStore::format(MemDevice::new(blocks), config).unwrap();
     tx.begin().unwrap();
     let store = ContentStore::create(&mut tx).unwrap();
     save_root(&mut tx, &store);
