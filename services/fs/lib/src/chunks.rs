@@ -76,27 +76,25 @@ impl Writer {
     }
 }
 
+/// The content store's read buffer (the largest chunk, rounded up to
+/// blocks), allocated on first use and kept: one per filesystem.
+#[derive(Default)]
+pub struct ReadBuf(Option<ChunkBuf>);
+
 /// Reads chunk `r` into `out` (replacing its contents), BLAKE3-verified.
 pub fn read_chunk<T: Transactional>(
     dev: &mut T,
     store: &mut ChunkStore,
     r: &ChunkRef,
+    rb: &mut ReadBuf,
     out: &mut Vec<u8>,
 ) -> Result<(), FsError> {
-    thread_buf(|buf| {
-        let data = store
-            .0
-            .read_chunk(dev, r, buf)
-            .map_err(content::Error::from)?;
-        out.clear();
-        out.extend_from_slice(data);
-        Ok(())
-    })
-}
-
-/// A chunk-sized read buffer. `no_std` has no thread locals; allocating
-/// 256 KiB per read is cheap next to the read and BLAKE3 of the chunk.
-fn thread_buf<R>(f: impl FnOnce(&mut ChunkBuf) -> R) -> R {
-    let mut buf = ChunkBuf::new();
-    f(&mut buf)
+    let buf = rb.0.get_or_insert_with(ChunkBuf::new);
+    let data = store
+        .0
+        .read_chunk(dev, r, buf)
+        .map_err(content::Error::from)?;
+    out.clear();
+    out.extend_from_slice(data);
+    Ok(())
 }

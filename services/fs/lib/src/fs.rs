@@ -104,11 +104,12 @@ impl ChunkCache {
         &mut self,
         dev: &mut T,
         content: &mut ChunkStore,
+        rb: &mut chunks::ReadBuf,
         r: &ChunkRef,
     ) -> Result<&[u8], FsError> {
         if self.key.as_ref() != Some(r) {
             self.key = None;
-            chunks::read_chunk(dev, content, r, &mut self.data)?;
+            chunks::read_chunk(dev, content, r, rb, &mut self.data)?;
             self.key = Some(*r);
         }
         Ok(&self.data)
@@ -129,6 +130,7 @@ pub struct Fs<T: Transactional> {
     durability: Durability,
     in_txn: bool,
     time: Option<u64>,
+    read_buf: chunks::ReadBuf,
 }
 
 /// A path split into validated components.
@@ -221,6 +223,7 @@ impl<T: Transactional> Fs<T> {
             durability: Durability::Durable,
             in_txn: false,
             time: None,
+            read_buf: chunks::ReadBuf::default(),
         })
     }
 
@@ -272,6 +275,7 @@ impl<T: Transactional> Fs<T> {
             durability: Durability::Durable,
             in_txn: true,
             time: None,
+            read_buf: chunks::ReadBuf::default(),
         };
         if let Err(e) = fs.write_root() {
             fs.dev.abort();
@@ -594,7 +598,12 @@ impl<T: Transactional> Fs<T> {
                 hash: ext.hash,
                 len: ext.len,
             };
-            let scratch = cache.load(&mut self.dev, &mut self.state.content, &r)?;
+            let scratch = cache.load(
+                &mut self.dev,
+                &mut self.state.content,
+                &mut self.read_buf,
+                &r,
+            )?;
             let from = usize::try_from(pos - start).unwrap_or(usize::MAX);
             let n = (want - done).min(scratch.len().saturating_sub(from));
             buf[done..done + n].copy_from_slice(&scratch[from..from + n]);
@@ -818,6 +827,7 @@ impl<T: Transactional> Fs<T> {
                     hash: ext.hash,
                     len: ext.len,
                 },
+                &mut self.read_buf,
                 &mut buf,
             )?;
             let keep = usize::try_from(size - start).unwrap_or(0).min(buf.len());
@@ -959,6 +969,7 @@ impl<T: Transactional> Fs<T> {
                     hash: ext.hash,
                     len: ext.len,
                 },
+                &mut self.read_buf,
                 &mut buf,
             )?;
             let keep = usize::try_from(write_from - start)
@@ -1000,6 +1011,7 @@ impl<T: Transactional> Fs<T> {
                     hash: ext.hash,
                     len: ext.len,
                 },
+                &mut self.read_buf,
                 &mut buf,
             )?;
             let start = e_end - u64::from(ext.len);

@@ -332,29 +332,48 @@ impl<T: Transactional> Registry<T> {
     }
 
     /// Streams `src` into blob `d`, verifying the digest; returns its size.
-    /// Memory: one piece (see [`Registry::set_piece_size`]).
+    /// Memory: one piece (see [`Registry::set_piece_size`]). A blob that
+    /// fits in one piece is verified in memory and written in a single
+    /// transaction; a larger one goes through `_uploads/<id>/data`.
     pub fn put_blob<S: Source + ?Sized>(
         &mut self,
         d: &Digest,
         src: &mut S,
     ) -> Result<u64, RegistryError> {
-        let mut up = self.begin_upload(None, d.algorithm())?;
         let mut buf = vec![0u8; self.piece];
-        loop {
-            let n = match read_full(src, &mut buf) {
+        let first = read_full(src, &mut buf).map_err(FsError::Source)?;
+        if first < buf.len() {
+            let data = &buf[..first];
+            let got = Hasher::digest_of(d.algorithm(), data);
+            if &got != d {
+                return Err(RegistryError::Mismatch(DigestMismatch {
+                    expected: d.clone(),
+                    got,
+                }));
+            }
+            self.fs.atomically(|fs| {
+                let target = layout::blob_data(d);
+                if !fs.exists(&target)? {
+                    fs.write_file(&target, data)?;
+                }
+                Ok(())
+            })?;
+            return Ok(first as u64);
+        }
+        let mut up = self.begin_upload(None, d.algorithm())?;
+        let mut n = first;
+        while n > 0 {
+            if let Err(e) = self.upload_write(&mut up, &buf[..n]) {
+                self.abort_upload(up)?;
+                return Err(e);
+            }
+            n = match read_full(src, &mut buf) {
                 Ok(n) => n,
                 Err(e) => {
                     self.abort_upload(up)?;
                     return Err(FsError::Source(e).into());
                 }
             };
-            if n == 0 {
-                break;
-            }
-            if let Err(e) = self.upload_write(&mut up, &buf[..n]) {
-                self.abort_upload(up)?;
-                return Err(e);
-            }
         }
         self.finish_upload(up, d)
     }

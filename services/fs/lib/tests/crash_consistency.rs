@@ -77,7 +77,7 @@ fn ops_len(reg: &mut Registry<Rec>) -> usize {
 
 fn run_workload() -> Run {
     let formatted = BlockStore::format(MemDevice::new(BLOCKS), config()).unwrap();
-    let mut fs = Fs::open(formatted, 0).unwrap();
+    let fs = Fs::open(formatted, 0).unwrap();
     let image = fs.into_device().unmount().unwrap().into_image();
     let store = BlockStore::mount(RecordingDevice::new(image), config()).unwrap();
     let mut reg = Registry::new(Fs::open(store, 0).unwrap());
@@ -146,6 +146,10 @@ fn run_workload() -> Run {
     });
     step(&mut reg, "link layer", true, &mut |r| {
         r.link_blob(&repo, &d_layer).unwrap()
+    });
+    step(&mut reg, "small blob (one transaction)", true, &mut |r| {
+        r.put_blob(&sha256(b"tiny config"), &mut &b"tiny config"[..])
+            .unwrap();
     });
     step(&mut reg, "put manifest", true, &mut |r| {
         r.put_manifest(&repo, &latest, &manifest, &d_manifest)

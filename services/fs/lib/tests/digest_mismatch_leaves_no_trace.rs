@@ -61,8 +61,10 @@ impl Source for FailingSource {
 fn failing_source_leaves_no_upload() {
     let mut reg = fresh_registry(4096);
     reg.set_piece_size(64 * 1024);
-    // One good put first, so the (then empty) _uploads directory exists.
-    reg.put_blob(&sha256(b"ok"), &mut &b"ok"[..]).unwrap();
+    // One good multi-piece put first, so the (then empty) _uploads
+    // directory exists.
+    let ok = noise(3, 100_000);
+    reg.put_blob(&sha256(&ok), &mut &ok[..]).unwrap();
     let before = reg.fs().walk(None).unwrap();
     let d = sha256(b"whatever");
     let err = reg
