@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export RUSTC_BOOTSTRAP := 1
 
-.PHONY: all setup run test host-test lint qemu-test bench host-bench qemu-bench fmt clean
+.PHONY: all setup run test host-test lint qemu-test bench host-bench qemu-bench fmt clean bare
 
 all: setup
 
@@ -30,6 +30,35 @@ host-bench: setup
 	@$(CARGO) bench --quiet -p content 2>/dev/null | grep -E '^[a-z0-9_]+: '
 
 bench: host-bench qemu-bench
+
+## The kernel and the ring-3 services, built for x86_64-target.json, and the
+## boot image (services + boot configurations, passed to QEMU with -initrd).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+BARE_FLAGS := -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem \
+	-Zjson-target-spec --target x86_64-target.json --release
+BARE_DIR := $(TARGET_DIR)/x86_64-target/release
+# Packages built for the bare-metal target, and image entries (name=binary).
+BARE_PACKAGES := -p kernel -p shell -p testsvc
+IMAGE_BINS := shell echo judge bootcheck pingpong bulk faultclient nocap fuzzer bench defer deferclient
+KERNEL_ELF := build/kernel
+BOOT_IMAGE := build/boot.img
+
+bare: setup
+	$(CARGO) build --quiet $(BARE_FLAGS) $(BARE_PACKAGES)
+	@mkdir -p build
+	@cp $(BARE_DIR)/kernel $(KERNEL_ELF)
+	@python3 scripts/mkimage.py $(BOOT_IMAGE) $(foreach b,$(IMAGE_BINS),$(b)=$(BARE_DIR)/$(b)) scripts/boot/*.cfg >/dev/null
+
+## Boots to the serial shell; `poweroff` ends QEMU with status 0.
+run: bare
+	@python3 scripts/qemu.py run $(KERNEL_ELF) $(BOOT_IMAGE)
+
+## QEMU tests: each boots its own configuration, with a time limit.
+qemu-test: bare
+	python3 scripts/qemu.py test $(KERNEL_ELF) $(BOOT_IMAGE)
+
+qemu-bench: bare
+	@python3 scripts/qemu.py bench $(KERNEL_ELF) $(BOOT_IMAGE)
 
 clean:
 	$(CARGO) clean

@@ -38,7 +38,10 @@ impl Uart {
             self.data.write(0x01); // 115200 baud
             self.int_enable.write(0x00);
             self.line_ctrl.write(0x03); // 8N1, DLAB off
-            self.fifo_ctrl.write(0xC7); // FIFO on, cleared, 14-byte threshold
+                                        // FIFOs stay off: enabling them resets the receive buffer (input
+                                        // typed or piped before boot would be lost), and one interrupt per
+                                        // byte is plenty for a console.
+            self.fifo_ctrl.write(0x00);
             self.modem_ctrl.write(0x0B); // DTR, RTS, OUT2 (OUT2 gates the IRQ line)
             self.int_enable.write(0x01); // interrupt on received data
         }

@@ -86,13 +86,13 @@ macro_rules! protocol {
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident {
-            $( $variant:ident = $label:literal { $( $field:ident : $ty:ty ),* $(,)? } ),* $(,)?
+            $( $(#[$vmeta:meta])* $variant:ident = $label:literal { $( $field:ident : $ty:ty ),* $(,)? } ),* $(,)?
         }
     ) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         $vis enum $name {
-            $( $variant { $( $field: $ty ),* } ),*
+            $( $(#[$vmeta])* $variant { $( $field: $ty ),* } ),*
         }
 
         $( const _: () = assert!(
@@ -139,6 +139,7 @@ mod tests {
 
     crate::protocol! {
         enum Req {
+            /// Documented variant.
             Ping = 1 { value: u64 },
             Add = 2 { a: u32, b: u32, wrap: bool },
             Quit = 3 {},

@@ -1,0 +1,103 @@
+//! IDT (all 48 vectors point at the stubs in `trap.rs`), the legacy 8259 PICs
+//! remapped to vectors 32..48, and the PIT as the preemption timer.
+
+use crate::trap::isr_table;
+use x86_64::instructions::port::Port;
+use x86_64::instructions::tables::lidt;
+use x86_64::structures::DescriptorTablePointer;
+use x86_64::VirtAddr;
+
+pub const IRQ_BASE: u64 = 32;
+pub const IRQ_TIMER: u8 = 0;
+pub const IRQ_COM1: u8 = 4;
+/// Timer interrupts per second (the scheduling quantum is one tick).
+pub const TIMER_HZ: u32 = 100;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Gate {
+    offset_low: u16,
+    selector: u16,
+    ist: u8,
+    attributes: u8,
+    offset_mid: u16,
+    offset_high: u32,
+    reserved: u32,
+}
+
+static mut IDT: [Gate; 256] = [Gate {
+    offset_low: 0,
+    selector: 0,
+    ist: 0,
+    attributes: 0,
+    offset_mid: 0,
+    offset_high: 0,
+    reserved: 0,
+}; 256];
+
+pub fn init() {
+    // Safety: runs once at boot with interrupts off; the IDT is static.
+    unsafe {
+        let idt = &mut *core::ptr::addr_of_mut!(IDT);
+        for (vector, gate) in idt.iter_mut().enumerate().take(48) {
+            let addr = isr_table[vector];
+            *gate = Gate {
+                offset_low: addr as u16,
+                selector: 0x08,
+                // The double fault runs on its own stack (IST index is 1-based).
+                ist: if vector == 8 {
+                    crate::gdt::DOUBLE_FAULT_IST as u8 + 1
+                } else {
+                    0
+                },
+                attributes: 0x8E, // present, DPL 0, interrupt gate
+                offset_mid: (addr >> 16) as u16,
+                offset_high: (addr >> 32) as u32,
+                reserved: 0,
+            };
+        }
+        lidt(&DescriptorTablePointer {
+            limit: (core::mem::size_of::<[Gate; 256]>() - 1) as u16,
+            base: VirtAddr::new(core::ptr::addr_of!(IDT) as u64),
+        });
+    }
+    init_pic();
+    init_pit();
+}
+
+fn outb(port: u16, value: u8) {
+    // Safety: only called for the PIC and PIT ports, which the kernel owns.
+    unsafe { Port::new(port).write(value) }
+}
+
+fn init_pic() {
+    // ICW1..ICW4: cascade, vectors 32/40, 8086 mode.
+    for (cmd, data, base, wiring) in [
+        (0x20, 0x21, IRQ_BASE as u8, 4u8),
+        (0xA0, 0xA1, IRQ_BASE as u8 + 8, 2u8),
+    ] {
+        outb(cmd, 0x11);
+        outb(data, base);
+        outb(data, wiring);
+        outb(data, 0x01);
+    }
+    // Unmask the timer, the cascade and COM1 only.
+    let mask: u16 = !((1 << IRQ_TIMER) | (1 << 2) | (1 << IRQ_COM1));
+    outb(0x21, mask as u8);
+    outb(0xA1, (mask >> 8) as u8);
+}
+
+fn init_pit() {
+    let divisor = 1_193_182 / TIMER_HZ;
+    outb(0x43, 0x34); // channel 0, lo/hi byte, rate generator
+    outb(0x40, divisor as u8);
+    outb(0x40, (divisor >> 8) as u8);
+}
+
+/// End of interrupt for `irq`.
+pub fn eoi(irq: u8) {
+    if irq >= 8 {
+        outb(0xA0, 0x20);
+    }
+    outb(0x20, 0x20);
+}

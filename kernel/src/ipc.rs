@@ -1,0 +1,231 @@
+//! Synchronous IPC (call / recv / reply / reply_recv), leases and
+//! notifications. The rules (see `kernel/SYSCALLS.md`):
+//!
+//! - A call names an endpoint capability; the server receives the message,
+//!   the capability's badge and a reply token. The caller stays blocked until
+//!   the server replies with that token or dies (then it gets `PeerDead`).
+//! - A server may hold any number of tokens and reply in any order (deferred
+//!   replies). A token is good for exactly one reply; the caller's leases are
+//!   usable through it until then.
+//! - Messages are copied once into the kernel at call time, then once into
+//!   the receiver; no kernel queue holds more than one message per caller.
+
+use crate::process::{Kernel, State};
+use crate::usermem;
+use abi::{lease, recv_flags, recv_kind, Error, Message, MAX_LEASES, MESSAGE_SIZE, NO_CAP};
+use kernel_logic::caps::Pid;
+
+/// `pid` in the low 8 bits (MAX_PROCS <= 256), the caller's call sequence
+/// number above: a token for an earlier call of the same process is stale.
+fn token(pid: Pid, seq: u64) -> u64 {
+    (seq << 8) | pid as u64
+}
+
+type SysResult = Result<[u64; 4], Error>;
+
+impl Kernel {
+    fn read_message(&self, pid: Pid, addr: u64) -> Result<Message, Error> {
+        usermem::read_struct::<Message>(self.procs[pid].root, addr)
+    }
+
+    pub fn sys_call(&mut self, cap: u64, msg_ptr: u64, reply_ptr: u64) -> SysResult {
+        let cur = self.current;
+        let (server, badge) = self.procs[cur].caps.endpoint(cap)?;
+        let msg = self.read_message(cur, msg_ptr)?;
+        let root = self.procs[cur].root;
+        usermem::check(root, reply_ptr, MESSAGE_SIZE as u64, true)?;
+        for l in &msg.leases {
+            if l.len == 0 {
+                continue;
+            }
+            if l.flags == 0 || l.flags & !(lease::READ | lease::WRITE) != 0 {
+                return Err(Error::BadLease);
+            }
+            usermem::check(root, l.addr, l.len, l.flags & lease::WRITE != 0)?;
+        }
+        if msg.cap != NO_CAP {
+            self.procs[cur].caps.get(msg.cap)?;
+        }
+        if server == cur {
+            return Err(Error::BadArgument);
+        }
+        if self.procs[server].state == State::Dead {
+            return Err(Error::PeerDead);
+        }
+        let p = &mut self.procs[cur];
+        p.call_seq += 1;
+        p.outgoing = msg;
+        p.outgoing_badge = badge;
+        p.state = State::Sending {
+            server,
+            reply_buf: reply_ptr,
+        };
+        if let State::Receiving { buf, .. } = self.procs[server].state {
+            if let Err(e) = self.deliver(server, cur, buf) {
+                self.procs[cur].state = State::Runnable;
+                return Err(e);
+            }
+            self.next_hint = Some(server);
+        } else {
+            self.procs[server].senders.push_back(cur);
+        }
+        // The caller's result is set when it is woken.
+        Ok([0; 4])
+    }
+
+    /// Moves caller's outgoing message into server's receive buffer `buf`.
+    /// On success the server is runnable and the caller awaits the reply; on
+    /// an error (the capability cannot be transferred) nothing changed.
+    fn deliver(&mut self, server: Pid, caller: Pid, buf: u64) -> Result<(), Error> {
+        let State::Sending { reply_buf, .. } = self.procs[caller].state else {
+            return Err(Error::BadArgument);
+        };
+        let mut msg = self.procs[caller].outgoing;
+        for l in msg.leases.iter_mut() {
+            l.addr = 0;
+        }
+        if msg.cap != NO_CAP {
+            let granted = self.procs[caller]
+                .caps
+                .get(msg.cap)
+                .map_err(Error::from)
+                .and_then(|cap| self.procs[server].caps.insert(cap).map_err(Error::from));
+            msg.cap = granted?;
+        }
+        let srv_root = self.procs[server].root;
+        if let Err(e) = usermem::write_struct(srv_root, buf, &msg) {
+            // Checked when the server called RECV and mappings never shrink.
+            log::error!("deliver to {}: {e:?}", self.procs[server].name);
+        }
+        let seq = self.procs[caller].call_seq;
+        let badge = self.procs[caller].outgoing_badge;
+        self.procs[caller].state = State::AwaitingReply { server, reply_buf };
+        let s = &mut self.procs[server];
+        s.set_result(Ok([recv_kind::MESSAGE, badge, token(caller, seq), 0]));
+        s.state = State::Runnable;
+        Ok(())
+    }
+
+    pub fn sys_recv(&mut self, buf: u64, mask: u64, flags: u64) -> SysResult {
+        let cur = self.current;
+        if flags & !recv_flags::NONBLOCKING != 0 {
+            return Err(Error::BadArgument);
+        }
+        usermem::check(self.procs[cur].root, buf, MESSAGE_SIZE as u64, true)?;
+        let ready = self.procs[cur].notify_pending & mask;
+        if ready != 0 {
+            self.procs[cur].notify_pending &= !ready;
+            return Ok([recv_kind::NOTIFICATION, ready, 0, 0]);
+        }
+        while let Some(caller) = self.procs[cur].senders.pop_front() {
+            self.procs[cur].state = State::Receiving { buf, mask };
+            match self.deliver(cur, caller, buf) {
+                Ok(()) => {
+                    let f = &self.procs[cur].frame;
+                    return Ok([f.rdi, f.rsi, f.rdx, f.r10]);
+                }
+                Err(e) => {
+                    self.procs[caller].set_result(Err(e));
+                    self.procs[caller].state = State::Runnable;
+                }
+            }
+        }
+        if flags & recv_flags::NONBLOCKING != 0 {
+            self.procs[cur].state = State::Runnable;
+            return Err(Error::WouldBlock);
+        }
+        self.procs[cur].state = State::Receiving { buf, mask };
+        Ok([0; 4])
+    }
+
+    /// The caller that `tok` names, if it awaits a reply from the current
+    /// process for that very call.
+    fn caller_of(&self, tok: u64) -> Result<(Pid, u64), Error> {
+        let pid = (tok & 0xFF) as usize;
+        let seq = tok >> 8;
+        let p = self.procs.get(pid).ok_or(Error::BadToken)?;
+        match p.state {
+            State::AwaitingReply { server, reply_buf }
+                if server == self.current && p.call_seq == seq =>
+            {
+                Ok((pid, reply_buf))
+            }
+            State::Dead => Err(Error::PeerDead),
+            _ => Err(Error::BadToken),
+        }
+    }
+
+    pub fn sys_reply(&mut self, tok: u64, msg_ptr: u64) -> SysResult {
+        let cur = self.current;
+        let mut msg = self.read_message(cur, msg_ptr)?;
+        let (caller, reply_buf) = self.caller_of(tok)?;
+        msg.leases = Default::default();
+        if msg.cap != NO_CAP {
+            let cap = self.procs[cur].caps.get(msg.cap)?;
+            msg.cap = self.procs[caller].caps.insert(cap)?;
+        }
+        if let Err(e) = usermem::write_struct(self.procs[caller].root, reply_buf, &msg) {
+            log::error!("reply to {}: {e:?}", self.procs[caller].name);
+        }
+        let c = &mut self.procs[caller];
+        c.set_result(Ok([0; 4]));
+        c.state = State::Runnable;
+        Ok([0; 4])
+    }
+
+    /// Reply, then receive. A reply that fails because the caller is gone
+    /// (`PeerDead`, `BadToken`) is dropped and the receive still happens.
+    pub fn sys_reply_recv(&mut self, tok: u64, reply_ptr: u64, buf: u64, mask: u64) -> SysResult {
+        let caller = (tok & 0xFF) as usize;
+        match self.sys_reply(tok, reply_ptr) {
+            Ok(_) => self.next_hint = Some(caller),
+            Err(Error::PeerDead | Error::BadToken) => {}
+            Err(e) => return Err(e),
+        }
+        self.sys_recv(buf, mask, 0)
+    }
+
+    /// LEASE_READ (`write_to_lease` false) or LEASE_WRITE: copies between the
+    /// current process's buffer and lease `index` of the caller `tok` names.
+    pub fn sys_lease_copy(
+        &mut self,
+        tok: u64,
+        index: u64,
+        offset: u64,
+        buf: u64,
+        len: u64,
+        write_to_lease: bool,
+    ) -> SysResult {
+        let cur = self.current;
+        let (caller, _) = self.caller_of(tok)?;
+        if index >= MAX_LEASES as u64 {
+            return Err(Error::BadLease);
+        }
+        let l = self.procs[caller].outgoing.leases[index as usize];
+        let need = if write_to_lease {
+            lease::WRITE
+        } else {
+            lease::READ
+        };
+        if l.len == 0 || l.flags & need == 0 || offset > l.len {
+            return Err(Error::BadLease);
+        }
+        let n = len.min(l.len - offset);
+        let (cur_root, caller_root) = (self.procs[cur].root, self.procs[caller].root);
+        if write_to_lease {
+            usermem::copy_between(cur_root, buf, caller_root, l.addr + offset, n)?;
+        } else {
+            usermem::copy_between(caller_root, l.addr + offset, cur_root, buf, n)?;
+        }
+        Ok([n, 0, 0, 0])
+    }
+
+    pub fn sys_notify(&mut self, cap: u64) -> SysResult {
+        let (target, bits) = self.procs[self.current].caps.notification(cap)?;
+        if self.procs[target].state == State::Dead {
+            return Err(Error::PeerDead);
+        }
+        self.post_notification(target, bits);
+        Ok([0; 4])
+    }
+}

@@ -1,0 +1,267 @@
+//! Processes and the scheduler. The kernel state is one `Kernel` value behind
+//! a lock; every trap takes it, saves the interrupted process's registers
+//! into its `Process`, acts, picks the next process and loads its registers.
+//!
+//! Scheduling is round robin with a one-tick quantum; IPC hands the CPU
+//! directly to the process it woke (the callee of a `CALL`, the caller of a
+//! `REPLY_RECV`), which is what makes a round trip two switches.
+
+use crate::memory::{self, DirectMap};
+use crate::trap::{TrapFrame, USER_CS, USER_SS};
+use abi::{Error, Message};
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use kernel_logic::bootimg::ProcSpec;
+use kernel_logic::caps::{CapTable, Pid};
+use kernel_logic::elf::{self, ElfError};
+use kernel_logic::layout::{PAGE_SIZE, USER_ALLOC_BASE, USER_STACK_SIZE, USER_STACK_TOP};
+use kernel_logic::paging::{self, MapError, NO_EXECUTE, USER, WRITABLE};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Runnable,
+    /// Blocked in `RECV` (or `REPLY_RECV`): the message goes to `buf`.
+    Receiving {
+        buf: u64,
+        mask: u64,
+    },
+    /// Blocked in `CALL`, queued at `server` (message in `Process::outgoing`).
+    Sending {
+        server: Pid,
+        reply_buf: u64,
+    },
+    /// Blocked in `CALL`, delivered; waits for `server`'s reply.
+    AwaitingReply {
+        server: Pid,
+        reply_buf: u64,
+    },
+    Dead,
+}
+
+pub struct Process {
+    pub name: String,
+    /// Physical address of the PML4.
+    pub root: u64,
+    pub frame: TrapFrame,
+    pub state: State,
+    pub caps: CapTable,
+    pub notify_pending: u64,
+    /// Callers queued at this process, oldest first.
+    pub senders: VecDeque<Pid>,
+    /// The message of this process's outstanding call (leases keep the
+    /// caller's addresses here) and the badge it was sent with.
+    pub outgoing: Message,
+    pub outgoing_badge: u64,
+    /// Bumped by each call; part of the reply token.
+    pub call_seq: u64,
+    pub console: bool,
+    pub poweroff: bool,
+    pub mem_limit: u64,
+    pub mem_used: u64,
+    pub alloc_next: u64,
+}
+
+/// Why a boot-image program could not be loaded (printed with `{:?}`).
+#[derive(Debug)]
+#[allow(dead_code)] // the fields are read through Debug
+pub enum LoadError {
+    Elf(ElfError),
+    Map(MapError),
+    NoMemory,
+}
+
+impl From<MapError> for LoadError {
+    fn from(e: MapError) -> Self {
+        LoadError::Map(e)
+    }
+}
+
+fn map_zeroed(root: u64, vaddr: u64, flags: u64) -> Result<u64, LoadError> {
+    let frame = memory::alloc_zeroed_frame().ok_or(LoadError::NoMemory)?;
+    if let Err(e) = paging::map_4k(&mut DirectMap, root, vaddr, frame, flags) {
+        memory::free_frame(frame);
+        return Err(e.into());
+    }
+    Ok(frame)
+}
+
+impl Process {
+    /// Builds a process from its ELF image: address space, segments, stack.
+    pub fn load(spec: &ProcSpec, image: &[u8]) -> Result<Process, LoadError> {
+        let plan = elf::plan(image).map_err(LoadError::Elf)?;
+        let root = memory::new_address_space().ok_or(LoadError::NoMemory)?;
+        for page in &plan.pages {
+            let mut flags = USER;
+            if page.writable {
+                flags |= WRITABLE;
+            }
+            if !page.executable {
+                flags |= NO_EXECUTE;
+            }
+            map_zeroed(root, page.vaddr, flags)?;
+        }
+        for seg in &plan.segments {
+            let bytes =
+                &image[seg.file_offset as usize..(seg.file_offset + seg.file_size) as usize];
+            // The pages were just mapped (the plan checked the range); copy
+            // through the direct map, page by page.
+            let mut done = 0usize;
+            while done < bytes.len() {
+                let va = seg.vaddr + done as u64;
+                let n = ((PAGE_SIZE - va % PAGE_SIZE) as usize).min(bytes.len() - done);
+                let t = paging::translate(&mut DirectMap, root, va).ok_or(LoadError::NoMemory)?;
+                // Safety: `t.paddr` is inside a frame just allocated for this
+                // process; n bytes do not cross its page.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        bytes[done..].as_ptr(),
+                        memory::phys_to_virt(t.paddr),
+                        n,
+                    )
+                };
+                done += n;
+            }
+        }
+        let mut va = USER_STACK_TOP - USER_STACK_SIZE;
+        while va < USER_STACK_TOP {
+            map_zeroed(root, va, USER | WRITABLE | NO_EXECUTE)?;
+            va += PAGE_SIZE;
+        }
+        let frame = TrapFrame {
+            rip: plan.entry,
+            cs: USER_CS,
+            ss: USER_SS,
+            rsp: USER_STACK_TOP - 8,
+            rflags: 0x202,
+            ..TrapFrame::default()
+        };
+        Ok(Process {
+            name: spec.name.clone(),
+            root,
+            frame,
+            state: State::Runnable,
+            caps: CapTable::default(),
+            notify_pending: 0,
+            senders: VecDeque::new(),
+            outgoing: Message::default(),
+            outgoing_badge: 0,
+            call_seq: 0,
+            console: spec.console,
+            poweroff: spec.poweroff,
+            mem_limit: spec.mem_limit,
+            mem_used: 0,
+            alloc_next: USER_ALLOC_BASE,
+        })
+    }
+
+    /// Sets the syscall result registers of this (saved) process.
+    pub fn set_result(&mut self, result: Result<[u64; 4], Error>) {
+        match result {
+            Ok(v) => {
+                self.frame.rax = 0;
+                self.frame.rdi = v[0];
+                self.frame.rsi = v[1];
+                self.frame.rdx = v[2];
+                self.frame.r10 = v[3];
+            }
+            Err(e) => self.frame.rax = e as u64,
+        }
+    }
+}
+
+pub struct Kernel {
+    pub procs: Vec<Process>,
+    pub current: Pid,
+    /// Switch to this process next if it is runnable (IPC hand-off).
+    pub next_hint: Option<Pid>,
+    /// The current process used its quantum or yielded.
+    pub need_resched: bool,
+    pub ticks: u64,
+}
+
+impl Kernel {
+    /// Ends `pid`: logs why, fails every call blocked on it with `PeerDead`,
+    /// takes it out of any queue, and returns its memory.
+    pub fn kill(&mut self, pid: Pid, why: core::fmt::Arguments) {
+        if self.procs[pid].state == State::Dead {
+            return;
+        }
+        log::warn!(
+            "process {} (pid {}) ended: {}",
+            self.procs[pid].name,
+            pid,
+            why
+        );
+        if let State::Sending { server, .. } = self.procs[pid].state {
+            self.procs[server].senders.retain(|&p| p != pid);
+        }
+        self.procs[pid].state = State::Dead;
+        self.procs[pid].senders.clear();
+        for p in 0..self.procs.len() {
+            match self.procs[p].state {
+                State::Sending { server, .. } | State::AwaitingReply { server, .. }
+                    if server == pid =>
+                {
+                    self.procs[p].set_result(Err(Error::PeerDead));
+                    self.procs[p].state = State::Runnable;
+                }
+                _ => {}
+            }
+        }
+        let root = self.procs[pid].root;
+        if memory::read_cr3() == root {
+            // Safety: the kernel's own tables; stop using the dying ones.
+            unsafe { memory::write_cr3(memory::kernel_root()) };
+        }
+        let frames = paging::user_frames(&mut DirectMap, root);
+        for f in &frames {
+            memory::free_frame(*f);
+        }
+        memory::free_frame(root);
+        log::info!(
+            "process {}: {} frames returned",
+            self.procs[pid].name,
+            frames.len() + 1
+        );
+        if self.procs.iter().all(|p| p.state == State::Dead) {
+            log::warn!("no processes left");
+        }
+    }
+
+    /// Chooses the process to run next, or `None` if nothing can run.
+    pub fn pick_next(&mut self) -> Option<Pid> {
+        if let Some(h) = self.next_hint.take() {
+            if self.procs[h].state == State::Runnable {
+                self.need_resched = false;
+                return Some(h);
+            }
+        }
+        let n = self.procs.len();
+        let cur = self.current;
+        if !self.need_resched && self.procs[cur].state == State::Runnable {
+            return Some(cur);
+        }
+        self.need_resched = false;
+        (1..=n)
+            .map(|i| (cur + i) % n)
+            .find(|&p| self.procs[p].state == State::Runnable)
+    }
+
+    /// Sets notification `bits` on `pid` and wakes it if it waits for them.
+    pub fn post_notification(&mut self, pid: Pid, bits: u64) {
+        let p = &mut self.procs[pid];
+        if p.state == State::Dead {
+            return;
+        }
+        p.notify_pending |= bits;
+        if let State::Receiving { mask, .. } = p.state {
+            let ready = p.notify_pending & mask;
+            if ready != 0 {
+                p.notify_pending &= !ready;
+                p.set_result(Ok([abi::recv_kind::NOTIFICATION, ready, 0, 0]));
+                p.state = State::Runnable;
+            }
+        }
+    }
+}

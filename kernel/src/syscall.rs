@@ -1,0 +1,167 @@
+//! `syscall`/`sysret` set-up and the one syscall dispatch. Every call has the
+//! same shape: number in `rax`, arguments in `rdi rsi rdx r10 r8 r9`; on
+//! return `rax` is 0 or an `abi::Error` code and results are in
+//! `rdi rsi rdx r10`. `kernel/SYSCALLS.md` documents each call.
+
+use crate::process::{Kernel, State};
+use crate::{serial, usermem};
+use abi::{mint_kind, sys, Error};
+use kernel_logic::caps::Cap;
+use kernel_logic::layout::{page_ceil, PAGE_SIZE};
+use kernel_logic::paging::{self, NO_EXECUTE, USER, WRITABLE};
+use x86_64::registers::model_specific::Msr;
+
+const IA32_STAR: u32 = 0xC000_0081;
+const IA32_LSTAR: u32 = 0xC000_0082;
+const IA32_FMASK: u32 = 0xC000_0084;
+
+pub fn init() {
+    // Safety: programming the syscall MSRs with the GDT layout of gdt.rs
+    // (sysret: CS = 0x10 + 16 = 0x20|3, SS = 0x10 + 8 = 0x18|3; syscall:
+    // CS 0x08, SS 0x10). FMASK clears IF, TF, DF and AC on entry.
+    unsafe {
+        Msr::new(IA32_STAR).write((0x10u64 << 48) | (0x08u64 << 32));
+        Msr::new(IA32_LSTAR).write(crate::trap::syscall_entry as *const () as u64);
+        Msr::new(IA32_FMASK).write(0x4_0700);
+    }
+}
+
+type SysResult = Result<[u64; 4], Error>;
+
+/// Largest single console write or read.
+const CONSOLE_CHUNK: usize = 1024;
+
+impl Kernel {
+    /// Runs the syscall the current process made (its registers are saved in
+    /// its frame). A process that is still runnable afterwards gets the
+    /// result; a blocked one gets it when it is woken.
+    pub fn syscall(&mut self) {
+        let cur = self.current;
+        let f = self.procs[cur].frame;
+        let (a0, a1, a2, a3, a4) = (f.rdi, f.rsi, f.rdx, f.r10, f.r8);
+        let result: SysResult = match f.rax {
+            sys::EXIT => {
+                self.kill(cur, format_args!("exited with code {:#x}", a0));
+                Ok([0; 4])
+            }
+            sys::YIELD => {
+                self.need_resched = true;
+                Ok([0; 4])
+            }
+            sys::NOP => Ok([0; 4]),
+            sys::CONSOLE_WRITE => self.sys_console_write(a0, a1),
+            sys::CONSOLE_READ => self.sys_console_read(a0, a1),
+            sys::CALL => self.sys_call(a0, a1, a2),
+            sys::RECV => self.sys_recv(a0, a1, a2),
+            sys::REPLY => self.sys_reply(a0, a1),
+            sys::REPLY_RECV => self.sys_reply_recv(a0, a1, a2, a3),
+            sys::LEASE_READ => self.sys_lease_copy(a0, a1, a2, a3, a4, false),
+            sys::LEASE_WRITE => self.sys_lease_copy(a0, a1, a2, a3, a4, true),
+            sys::NOTIFY => self.sys_notify(a0),
+            sys::MEM_ALLOC => self.sys_mem_alloc(a0),
+            sys::CAP_MINT => self.sys_cap_mint(a0, a1),
+            sys::CAP_DROP => self.procs[cur]
+                .caps
+                .remove(a0)
+                .map(|_| [0; 4])
+                .map_err(Error::from),
+            sys::POWEROFF => self.sys_poweroff(a0),
+            sys::TICKS => Ok([self.ticks, crate::interrupts::TIMER_HZ as u64, 0, 0]),
+            _ => Err(Error::BadSyscall),
+        };
+        let p = &mut self.procs[cur];
+        if p.state == State::Runnable {
+            p.set_result(result);
+        }
+    }
+
+    fn sys_console_write(&mut self, addr: u64, len: u64) -> SysResult {
+        let root = self.procs[self.current].root;
+        usermem::check(root, addr, len, false)?;
+        let mut buf = [0u8; CONSOLE_CHUNK];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(CONSOLE_CHUNK as u64) as usize;
+            usermem::copy_from_user(root, addr + done, &mut buf[..n])?;
+            serial::write_bytes(&buf[..n]);
+            done += n as u64;
+        }
+        Ok([len, 0, 0, 0])
+    }
+
+    fn sys_console_read(&mut self, addr: u64, len: u64) -> SysResult {
+        let p = &self.procs[self.current];
+        if !p.console {
+            return Err(Error::NotPermitted);
+        }
+        usermem::check(p.root, addr, len, true)?;
+        let mut buf = [0u8; CONSOLE_CHUNK];
+        let n = serial::read_input(&mut buf[..(len as usize).min(CONSOLE_CHUNK)]);
+        usermem::copy_to_user(p.root, addr, &buf[..n])?;
+        Ok([n as u64, 0, 0, 0])
+    }
+
+    fn sys_mem_alloc(&mut self, len: u64) -> SysResult {
+        let p = &mut self.procs[self.current];
+        let size = page_ceil(len).ok_or(Error::BadArgument)?;
+        if size == 0 {
+            return Err(Error::BadArgument);
+        }
+        if p.mem_used
+            .checked_add(size)
+            .is_none_or(|total| total > p.mem_limit)
+        {
+            return Err(Error::NoMemory);
+        }
+        let base = p.alloc_next;
+        let mut off = 0;
+        while off < size {
+            let frame = crate::memory::alloc_zeroed_frame().ok_or(Error::NoMemory)?;
+            if paging::map_4k(
+                &mut crate::memory::DirectMap,
+                p.root,
+                base + off,
+                frame,
+                USER | WRITABLE | NO_EXECUTE,
+            )
+            .is_err()
+            {
+                crate::memory::free_frame(frame);
+                return Err(Error::NoMemory);
+            }
+            // Counted page by page so a partial failure keeps the books right.
+            p.mem_used += PAGE_SIZE;
+            p.alloc_next += PAGE_SIZE;
+            off += PAGE_SIZE;
+        }
+        Ok([base, size, 0, 0])
+    }
+
+    fn sys_cap_mint(&mut self, kind: u64, value: u64) -> SysResult {
+        let cur = self.current;
+        let cap = match kind {
+            mint_kind::ENDPOINT => Cap::Endpoint {
+                server: cur,
+                badge: value,
+            },
+            mint_kind::NOTIFICATION => Cap::Notification {
+                target: cur,
+                bits: value,
+            },
+            _ => return Err(Error::BadArgument),
+        };
+        Ok([self.procs[cur].caps.insert(cap)?, 0, 0, 0])
+    }
+
+    fn sys_poweroff(&mut self, code: u64) -> SysResult {
+        if !self.procs[self.current].poweroff {
+            return Err(Error::NotPermitted);
+        }
+        log::info!(
+            "poweroff requested by {} (code {:#x})",
+            self.procs[self.current].name,
+            code
+        );
+        crate::poweroff(code)
+    }
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Runs the kernel under QEMU and judges the result.
+
+  qemu.py run   KERNEL IMAGE            interactive / piped serial console
+  qemu.py test  KERNEL IMAGE [NAME...]  the QEMU test suite (all or NAME...)
+  qemu.py bench KERNEL IMAGE            prints `name: value unit` lines
+
+Exit codes of QEMU: the isa-debug-exit device turns a write of v to port
+0xf4 into status 2v+1; ACPI soft-off (the shell's `poweroff`) gives 0.
+Test images power off with v = 0x10 (status 33) on PASS and 0x11 (35) on
+FAIL; 37 means every process ended, 255 a kernel panic or boot failure.
+`run` exits 0 after a clean poweroff (status 0, or 1 = debug-exit 0).
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+
+STATUS_PASS = 33
+QEMU = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-m", "256M", "-display", "none",
+        "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+
+# name: (config, input, time limit in seconds, patterns that must appear)
+TESTS = {
+    "boot": ("test-boot.cfg", None, 60, [
+        r"echo: running", r"loaded bootcheck from bootcheck",
+        r"bootcheck: 2/2 services answered", r"TEST PASS"]),
+    "pingpong": ("test-pingpong.cfg", None, 120, [
+        r"pingpong: sent 10000 received 10000 matching replies", r"TEST PASS"]),
+    "bulk": ("test-bulk.cfg", None, 120, [
+        r"bulk: server read 1048576 bytes, checksum (0x[0-9a-f]+) \(ours \1\)",
+        r"bulk: server wrote 1048576 bytes into our lease, 0 wrong",
+        r"bulk: write into a read-only lease refused: true", r"TEST PASS"]),
+    "fault": ("test-fault.cfg", None, 60, [
+        r"process victim \(pid 1\) ended: #PF page fault \(vector 14\) error 0x6 at rip 0x[0-9a-f]+, cr2 0x8",
+        r"faultclient: before Ok\(2\), crash call Err\(Kernel\(PeerDead\)\), after Err\(Kernel\(PeerDead\)\), other server Ok\(42\)",
+        r"TEST PASS"]),
+    "nocap": ("test-nocap.cfg", None, 60, [r"nocap: PASS", r"TEST PASS"]),
+    "fuzz": ("test-fuzz.cfg", None, 180, [
+        r"fuzzer: 50000 random syscalls done", r"fuzzer: echo still answers: Ok\(8\)", r"TEST PASS"]),
+    "defer": ("test-defer.cfg", None, 60, [
+        r"defer: holding call from badge \d", r"defer: replying to badge \d",
+        r"judge: 2/2 verdicts passed; TEST PASS"]),
+    "shell": ("boot.cfg", b"help\nuptime\nbogus\npoweroff\n", 60, [
+        r"shell: ready", r"> help", r"poweroff +stop the machine", r"up \d+\.\d\d s",
+        r"unknown command `bogus`", r"powering off"]),
+}
+
+
+def qemu_cmd(kernel, image, config, serial="stdio"):
+    return QEMU + ["-serial", serial, "-kernel", kernel, "-initrd", image, "-append", f"config={config}"]
+
+
+def run_captured(kernel, image, config, stdin_bytes, limit):
+    """Runs QEMU with the serial console captured; returns (status, output)."""
+    cmd = qemu_cmd(kernel, image, config)
+    try:
+        p = subprocess.run(cmd, input=stdin_bytes or b"", stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=limit)
+        return p.returncode, p.stdout.decode(errors="replace")
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode(errors="replace")
+        return None, out
+
+
+def cmd_test(kernel, image, names):
+    names = names or list(TESTS)
+    logdir = os.path.join(os.path.dirname(image), "qemu-test")
+    os.makedirs(logdir, exist_ok=True)
+    failed = []
+    for name in names:
+        config, stdin_bytes, limit, patterns = TESTS[name]
+        t0 = time.time()
+        status, out = run_captured(kernel, image, config, stdin_bytes, limit)
+        with open(os.path.join(logdir, name + ".log"), "w") as f:
+            f.write(out)
+        # The shell's poweroff: ACPI soft-off (0) or its isa-debug-exit fallback (1).
+        want_status = (0, 1) if config == "boot.cfg" else (STATUS_PASS,)
+        problems = []
+        if status is None:
+            problems.append(f"no exit within {limit} s (hang)")
+        elif status not in want_status:
+            problems.append(f"QEMU exit status {status}, want {want_status}")
+        if "KERNEL PANIC" in out:
+            problems.append("kernel panic")
+        for pat in patterns:
+            if not re.search(pat, out):
+                problems.append(f"missing /{pat}/")
+        verdict = "ok" if not problems else "FAILED"
+        print(f"qemu-test {name:<10} {verdict} ({time.time() - t0:.1f} s)", flush=True)
+        if problems:
+            failed.append(name)
+            for p in problems:
+                print(f"    {p}")
+            print("    --- last serial lines ---")
+            for line in out.splitlines()[-25:]:
+                print(f"    | {line}")
+    print(f"qemu-test: {len(names) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def cmd_bench(kernel, image):
+    status, out = run_captured(kernel, image, "bench.cfg", None, 300)
+    lines = [l.strip() for l in out.splitlines() if re.match(r"^[a-z0-9_]+: \d+ [a-z/]+\s*$", l.strip())]
+    for l in lines:
+        print(l)
+    if status != STATUS_PASS or not lines:
+        print(f"qemu-bench: failed (status {status})\n{out[-2000:]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_run(kernel, image):
+    cmd = qemu_cmd(kernel, image, "boot.cfg")
+    status = subprocess.call(cmd)
+    # ACPI soft-off gives 0; isa-debug-exit with 0 gives 1: both are a clean poweroff.
+    return 0 if status in (0, 1) else status
+
+
+def main():
+    if len(sys.argv) < 4 or sys.argv[1] not in ("run", "test", "bench"):
+        sys.exit(__doc__)
+    mode, kernel, image = sys.argv[1:4]
+    if mode == "run":
+        sys.exit(cmd_run(kernel, image))
+    if mode == "bench":
+        sys.exit(cmd_bench(kernel, image))
+    sys.exit(cmd_test(kernel, image, sys.argv[4:]))
+
+
+if __name__ == "__main__":
+    main()

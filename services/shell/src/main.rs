@@ -1,0 +1,149 @@
+//! The serial shell: prints a prompt, reads a line from the console (bytes
+//! arrive through `CONSOLE_READ`; it sleeps on `CONSOLE_INPUT_BIT`
+//! notifications in between), runs the command.
+//!
+//! Adding a command = one entry in `COMMANDS` and one function taking the
+//! argument string. Needs the `console` and `poweroff` grants in boot.cfg.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::string::String;
+use userlib::abi::{CONSOLE_INPUT_BIT, POWEROFF_CLEAN};
+use userlib::{ipc, print, println, sys};
+
+userlib::entry!(main);
+
+struct Command {
+    name: &'static str,
+    help: &'static str,
+    run: fn(&str),
+}
+
+const COMMANDS: &[Command] = &[
+    Command {
+        name: "help",
+        help: "list the commands",
+        run: cmd_help,
+    },
+    Command {
+        name: "echo",
+        help: "echo <text>: print the text",
+        run: cmd_echo,
+    },
+    Command {
+        name: "uptime",
+        help: "time since boot",
+        run: cmd_uptime,
+    },
+    Command {
+        name: "poweroff",
+        help: "stop the machine (QEMU exits with status 0)",
+        run: cmd_poweroff,
+    },
+];
+
+fn cmd_help(_: &str) {
+    for c in COMMANDS {
+        println!("  {:<10} {}", c.name, c.help);
+    }
+}
+
+fn cmd_echo(args: &str) {
+    println!("{}", args);
+}
+
+fn cmd_uptime(_: &str) {
+    let (ticks, hz) = sys::ticks();
+    println!(
+        "up {}.{:02} s ({} ticks)",
+        ticks / hz,
+        (ticks % hz) * 100 / hz,
+        ticks
+    );
+}
+
+fn cmd_poweroff(_: &str) {
+    println!("powering off");
+    let e = sys::poweroff(POWEROFF_CLEAN);
+    println!("poweroff failed: {:?}", e);
+}
+
+/// Console input with the bytes read but not yet consumed (a read may return
+/// several lines at once, e.g. piped input).
+struct Input {
+    buf: [u8; 64],
+    start: usize,
+    end: usize,
+}
+
+impl Input {
+    /// Next input byte; sleeps on `CONSOLE_INPUT_BIT` while there is none.
+    /// `None` when the console cannot be read at all.
+    fn next_byte(&mut self) -> Option<u8> {
+        while self.start == self.end {
+            match sys::console_read(&mut self.buf) {
+                Ok(0) => {
+                    let _ = ipc::recv(CONSOLE_INPUT_BIT);
+                }
+                Ok(n) => (self.start, self.end) = (0, n),
+                Err(e) => {
+                    println!("shell: cannot read the console: {:?}", e);
+                    return None;
+                }
+            }
+        }
+        let b = self.buf[self.start];
+        self.start += 1;
+        Some(b)
+    }
+
+    /// Reads one line (without its terminator) into `line`, echoing it.
+    fn read_line(&mut self, line: &mut String) -> Option<()> {
+        line.clear();
+        loop {
+            match self.next_byte()? {
+                b'\r' | b'\n' => {
+                    println!();
+                    return Some(());
+                }
+                0x08 | 0x7f => {
+                    if line.pop().is_some() {
+                        print!("\x08 \x08");
+                    }
+                }
+                b if b.is_ascii_graphic() || b == b' ' => {
+                    line.push(b as char);
+                    let _ = sys::console_write(&[b]);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn main() {
+    println!("shell: ready; type `help`");
+    let mut line = String::new();
+    let mut input = Input {
+        buf: [0; 64],
+        start: 0,
+        end: 0,
+    };
+    loop {
+        print!("> ");
+        if input.read_line(&mut line).is_none() {
+            return;
+        }
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let (name, args) = text.split_once(' ').unwrap_or((text, ""));
+        match COMMANDS.iter().find(|c| c.name == name) {
+            Some(c) => (c.run)(args.trim()),
+            None => println!("unknown command `{}`; try `help`", name),
+        }
+    }
+}

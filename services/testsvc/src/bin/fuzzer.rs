@@ -1,0 +1,77 @@
+//! Hammers the kernel with seeded random syscalls (numbers and arguments),
+//! then checks that IPC still works. Slot 0 = echo, 1 = judge.
+//!
+//! Skipped because they would end or stall this process rather than test the
+//! kernel: EXIT, blocking RECV / REPLY_RECV, dropping slots 0..2, and console
+//! writes from valid buffers (they would spray bytes on the test's serial log).
+#![no_std]
+#![no_main]
+
+use testsvc::{report, EchoRequest, Rng};
+use userlib::abi::{recv_flags, sys};
+use userlib::ipc::Endpoint;
+use userlib::{println, Error};
+
+userlib::entry!(main);
+
+const CALLS: u64 = 50_000;
+const SEED: u64 = 0xF022_u64;
+
+static mut SCRATCH: [u8; 8192] = [0; 8192];
+
+fn main() {
+    let (echo, judge) = (Endpoint(0), Endpoint(1));
+    let mut rng = Rng(SEED);
+    let scratch = core::ptr::addr_of_mut!(SCRATCH) as u64;
+    let code = main as *const () as u64;
+    let mut counts = [0u64; 12];
+    for _ in 0..CALLS {
+        let n = match rng.next() % 8 {
+            0 => rng.next(),
+            _ => rng.next() % (sys::COUNT + 3),
+        };
+        let mut args = [0u64; 6];
+        for a in args.iter_mut() {
+            *a = match rng.next() % 9 {
+                0 => rng.next(),
+                1 => rng.next() % 80,
+                2 => scratch + rng.next() % 8192,
+                3 => scratch,
+                4 => code,
+                5 => 0xFFFF_8000_0000_0000 + rng.next() % (1 << 30),
+                6 => 0x0000_7FFF_FFFF_FFFF - rng.next() % 64,
+                7 => u64::MAX - rng.next() % 16,
+                _ => 0,
+            };
+        }
+        match n {
+            sys::EXIT => continue,
+            sys::RECV => args[2] = recv_flags::NONBLOCKING,
+            sys::REPLY_RECV => continue,
+            sys::CAP_DROP if args[0] < 2 => continue,
+            sys::CONSOLE_WRITE if args[0] >= scratch && args[0] < scratch + 8192 => continue,
+            sys::CONSOLE_WRITE if args[0] == code => continue,
+            _ => {}
+        }
+        let (rax, _) = userlib::sys::syscall(n, args);
+        let slot = if rax == 0 { 0 } else { (rax as usize).min(11) };
+        counts[slot] += 1;
+    }
+    println!(
+        "fuzzer: {} random syscalls done; results by code (0 = ok): {:?}",
+        CALLS, counts
+    );
+    let alive = echo
+        .call(&EchoRequest::Ping { value: 7 }, &[])
+        .map(|r| r.words[0]);
+    println!("fuzzer: echo still answers: {:?}", alive);
+    // Some calls must have succeeded and unknown numbers must have been refused.
+    let refused_unknown = counts[Error::BadSyscall as usize] > 0;
+    report(
+        judge,
+        "fuzzer",
+        alive == Ok(8) && counts[0] > 0 && refused_unknown,
+        CALLS,
+        1,
+    );
+}

@@ -1,0 +1,51 @@
+//! The ring-3 runtime every service links against: syscall wrappers
+//! ([`sys`]), typed IPC clients and servers ([`ipc`]), a heap that grows
+//! through `MEM_ALLOC` ([`heap`]), console output ([`println!`]), a panic
+//! handler that reports and exits, and the [`entry!`] macro.
+//!
+//! Design principles:
+//! - A new service is a page of code: `userlib::entry!(main);`, a protocol
+//!   declared once with `abi::protocol!`, a loop over [`ipc::recv`].
+//! - Every syscall wrapper returns `Result<_, abi::Error>`; nothing here
+//!   panics on a kernel error.
+#![no_std]
+
+extern crate alloc;
+
+pub mod console;
+pub mod heap;
+pub mod ipc;
+pub mod sys;
+
+pub use abi;
+pub use abi::{Error, Message};
+
+/// Name of the running program (set by [`entry!`]), for panic reports.
+pub static mut PROGRAM_NAME: &str = "?";
+
+/// Defines the program's `_start`: records the program name, runs `main`,
+/// exits with code 0 when it returns.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[no_mangle]
+        pub extern "C" fn _start() -> ! {
+            // Safety: set once, before anything reads it, single-threaded.
+            unsafe { $crate::PROGRAM_NAME = env!("CARGO_BIN_NAME") };
+            let main: fn() = $main;
+            main();
+            $crate::sys::exit(0)
+        }
+    };
+}
+
+/// Exit code of a process that panicked.
+pub const PANIC_EXIT_CODE: u64 = 0xDEAD;
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    // Safety: written once by `entry!` before main runs.
+    let name = unsafe { PROGRAM_NAME };
+    println!("{}: panic: {}", name, info);
+    sys::exit(PANIC_EXIT_CODE)
+}

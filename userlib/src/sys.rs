@@ -1,0 +1,189 @@
+//! Raw syscalls and one thin wrapper per call (`kernel/SYSCALLS.md`).
+
+use abi::{sys, Error, Message};
+use core::arch::asm;
+
+/// Makes syscall `n`; returns `rax` and the result registers
+/// (`rdi rsi rdx r10`).
+#[inline(always)]
+pub fn syscall(n: u64, args: [u64; 6]) -> (u64, [u64; 4]) {
+    let (rax, r0, r1, r2, r3);
+    // Safety: the kernel preserves every register but rax, rdi, rsi, rdx,
+    // r10 (results) and rcx, r11 (clobbered by syscall); it reads user
+    // memory only through checked copies, so no Rust invariant is at stake.
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") n => rax,
+            inlateout("rdi") args[0] => r0,
+            inlateout("rsi") args[1] => r1,
+            inlateout("rdx") args[2] => r2,
+            inlateout("r10") args[3] => r3,
+            in("r8") args[4],
+            in("r9") args[5],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    (rax, [r0, r1, r2, r3])
+}
+
+fn result(r: (u64, [u64; 4])) -> Result<[u64; 4], Error> {
+    match r.0 {
+        0 => Ok(r.1),
+        code => Err(Error::from_code(code).unwrap_or(Error::BadSyscall)),
+    }
+}
+
+pub fn call_raw(n: u64, args: [u64; 6]) -> Result<[u64; 4], Error> {
+    result(syscall(n, args))
+}
+
+pub fn exit(code: u64) -> ! {
+    syscall(sys::EXIT, [code, 0, 0, 0, 0, 0]);
+    // EXIT does not return to a live process.
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+pub fn yield_now() {
+    syscall(sys::YIELD, [0; 6]);
+}
+
+pub fn nop() -> Result<(), Error> {
+    call_raw(sys::NOP, [0; 6]).map(|_| ())
+}
+
+pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
+    call_raw(
+        sys::CONSOLE_WRITE,
+        [bytes.as_ptr() as u64, bytes.len() as u64, 0, 0, 0, 0],
+    )
+    .map(|r| r[0] as usize)
+}
+
+/// Reads buffered serial input (0 bytes when none is waiting).
+pub fn console_read(buf: &mut [u8]) -> Result<usize, Error> {
+    call_raw(
+        sys::CONSOLE_READ,
+        [buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0, 0],
+    )
+    .map(|r| r[0] as usize)
+}
+
+/// Calls the endpoint in `cap` and waits for the reply.
+pub fn call(cap: u64, msg: &Message, reply: &mut Message) -> Result<(), Error> {
+    let args = [
+        cap,
+        msg as *const Message as u64,
+        reply as *mut Message as u64,
+        0,
+        0,
+        0,
+    ];
+    call_raw(sys::CALL, args).map(|_| ())
+}
+
+/// Waits for a message or notification in `mask`. Returns (kind, badge or
+/// bits, token).
+pub fn recv(buf: &mut Message, mask: u64, flags: u64) -> Result<(u64, u64, u64), Error> {
+    call_raw(
+        sys::RECV,
+        [buf as *mut Message as u64, mask, flags, 0, 0, 0],
+    )
+    .map(|r| (r[0], r[1], r[2]))
+}
+
+pub fn reply(token: u64, msg: &Message) -> Result<(), Error> {
+    call_raw(
+        sys::REPLY,
+        [token, msg as *const Message as u64, 0, 0, 0, 0],
+    )
+    .map(|_| ())
+}
+
+pub fn reply_recv(
+    token: u64,
+    reply: &Message,
+    buf: &mut Message,
+    mask: u64,
+) -> Result<(u64, u64, u64), Error> {
+    let args = [
+        token,
+        reply as *const Message as u64,
+        buf as *mut Message as u64,
+        mask,
+        0,
+        0,
+    ];
+    call_raw(sys::REPLY_RECV, args).map(|r| (r[0], r[1], r[2]))
+}
+
+pub fn lease_read(token: u64, index: u64, offset: u64, buf: &mut [u8]) -> Result<usize, Error> {
+    let args = [
+        token,
+        index,
+        offset,
+        buf.as_mut_ptr() as u64,
+        buf.len() as u64,
+        0,
+    ];
+    call_raw(sys::LEASE_READ, args).map(|r| r[0] as usize)
+}
+
+pub fn lease_write(token: u64, index: u64, offset: u64, data: &[u8]) -> Result<usize, Error> {
+    let args = [
+        token,
+        index,
+        offset,
+        data.as_ptr() as u64,
+        data.len() as u64,
+        0,
+    ];
+    call_raw(sys::LEASE_WRITE, args).map(|r| r[0] as usize)
+}
+
+pub fn notify(cap: u64) -> Result<(), Error> {
+    call_raw(sys::NOTIFY, [cap, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// Maps `len` bytes (rounded up to pages) of zeroed memory; returns
+/// (address, size).
+pub fn mem_alloc(len: u64) -> Result<(u64, u64), Error> {
+    call_raw(sys::MEM_ALLOC, [len, 0, 0, 0, 0, 0]).map(|r| (r[0], r[1]))
+}
+
+pub fn cap_mint(kind: u64, value: u64) -> Result<u64, Error> {
+    call_raw(sys::CAP_MINT, [kind, value, 0, 0, 0, 0]).map(|r| r[0])
+}
+
+pub fn cap_drop(slot: u64) -> Result<(), Error> {
+    call_raw(sys::CAP_DROP, [slot, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// Stops the machine (needs the `poweroff` grant). See `abi::POWEROFF_*`.
+pub fn poweroff(code: u64) -> Error {
+    match call_raw(sys::POWEROFF, [code, 0, 0, 0, 0, 0]) {
+        Ok(_) => Error::BadSyscall,
+        Err(e) => e,
+    }
+}
+
+/// (timer ticks since boot, ticks per second).
+pub fn ticks() -> (u64, u64) {
+    call_raw(sys::TICKS, [0; 6])
+        .map(|r| (r[0], r[1]))
+        .unwrap_or((0, 1))
+}
+
+/// The CPU's time-stamp counter.
+pub fn rdtsc() -> u64 {
+    let (lo, hi): (u32, u32);
+    // Safety: rdtsc only reads the counter.
+    unsafe {
+        asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+    };
+    ((hi as u64) << 32) | lo as u64
+}
