@@ -68,18 +68,35 @@ pub struct Workload {
 pub fn run_workload(seed: u64, txns: usize) -> Workload {
     let formatted = BlockStore::format(MemDevice::new(DEVICE_BLOCKS), config()).unwrap();
     let base = formatted.into_device().into_image();
+    let mut start = State::default();
+    for slot in 0..ROOTS_USED {
+        start.content.insert(formatted_root(slot), 0);
+    }
+    run_workload_from(seed, base, start, txns)
+}
+
+/// Root slots the workloads write.
+pub const ROOTS_USED: usize = 4;
+
+fn formatted_root(slot: usize) -> u64 {
+    // Roots follow the journal: superblocks, one bitmap block, the journal.
+    2 + 1 + config().journal_blocks + slot as u64
+}
+
+/// Runs `txns` random transactions on `base` (which may need recovery),
+/// whose committed state is `start`, recording from the mount on.
+pub fn run_workload_from(seed: u64, base: Vec<u8>, start: State, txns: usize) -> Workload {
     let mut store = BlockStore::mount(RecordingDevice::new(base.clone()), config()).unwrap();
-    let roots: Vec<u64> = (0..ROOT_SLOTS.min(4))
+    let roots: Vec<u64> = (0..ROOT_SLOTS.min(ROOTS_USED))
         .map(|i| store.root_block(i))
         .collect();
+    assert_eq!(roots[0], formatted_root(0));
     let mut rng = SplitMix(seed);
-    let mut state = State::default();
-    for r in &roots {
-        state.content.insert(*r, 0);
-    }
+    let mut state = start;
     let mut states = vec![state.clone()];
     let mut points = Vec::new();
     let mut universe: BTreeSet<u64> = roots.iter().copied().collect();
+    universe.extend(state.allocated.iter().copied());
 
     for t in 0..txns {
         let tag_base = ((seed & 0xFFFF) << 48) | ((t as u64 + 1) << 24);
