@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export RUSTC_BOOTSTRAP := 1
 
-.PHONY: all setup run test host-test lint qemu-test bench host-bench qemu-bench fmt clean bare
+.PHONY: all setup run test host-test lint qemu-test bench host-bench qemu-bench fmt clean bare lint-bare
 
 all: setup
 
@@ -28,6 +28,7 @@ test: lint host-test qemu-test
 host-bench: setup
 	@$(CARGO) bench --quiet -p block 2>/dev/null | grep -E '^[a-z0-9_]+: '
 	@$(CARGO) bench --quiet -p content 2>/dev/null | grep -E '^[a-z0-9_]+: '
+	@$(CARGO) bench --quiet -p filesystem 2>/dev/null | grep -E '^[a-z0-9_]+: '
 
 bench: host-bench qemu-bench
 
@@ -53,8 +54,12 @@ bare: setup
 run: bare
 	@python3 scripts/qemu.py run $(KERNEL_ELF) $(BOOT_IMAGE)
 
+## Clippy for the bare-metal crates (plain `cargo clippy` sees only the host ones).
+lint-bare: setup
+	$(CARGO) clippy --quiet $(BARE_FLAGS) $(BARE_PACKAGES) -p userlib -- -D warnings
+
 ## QEMU tests: each boots its own configuration, with a time limit.
-qemu-test: bare
+qemu-test: bare lint-bare
 	python3 scripts/qemu.py test $(KERNEL_ELF) $(BOOT_IMAGE)
 
 qemu-bench: bare

@@ -61,12 +61,10 @@ fn device_interrupt(k: &mut Kernel, irq: u8) {
             k.ticks += 1;
             k.need_resched = true;
         }
-        IRQ_COM1 => {
-            if serial::on_interrupt() {
-                for pid in 0..k.procs.len() {
-                    if k.procs[pid].console {
-                        k.post_notification(pid, abi::CONSOLE_INPUT_BIT);
-                    }
+        IRQ_COM1 if serial::on_interrupt() => {
+            for pid in 0..k.procs.len() {
+                if k.procs[pid].console {
+                    k.post_notification(pid, abi::CONSOLE_INPUT_BIT);
                 }
             }
         }

@@ -117,17 +117,13 @@ pub fn init(info: &StartInfo) {
     log::info!(
         "frames: {} free ({} MiB)",
         fa.free_frames(),
-        fa.free_frames() * 4096 >> 20
+        (fa.free_frames() * 4096) >> 20
     );
     *FRAMES.lock() = Some(fa);
 
-    let ram_top = regions
-        .iter()
-        .filter(|r| r.kind == 1)
-        .map(|r| r.start + r.len)
-        .max()
-        .unwrap_or(0);
-    let direct_top = ram_top.max(PHYS_LIMIT).min(PHYS_LIMIT);
+    // The whole first 4 GiB (RAM the frame allocator manages, and the MMIO
+    // holes, which the kernel does not touch but costs nothing to cover).
+    let direct_top = PHYS_LIMIT;
     let mut mem = DirectMap;
     let root = alloc_zeroed_frame().expect("a frame for the kernel PML4");
     let mut phys = 0;

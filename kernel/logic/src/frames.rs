@@ -117,7 +117,7 @@ impl FrameAllocator {
     }
 
     pub fn free(&mut self, addr: u64) -> Result<(), FreeError> {
-        if addr % FRAME_SIZE != 0 || addr / FRAME_SIZE >= self.frames {
+        if !addr.is_multiple_of(FRAME_SIZE) || addr / FRAME_SIZE >= self.frames {
             return Err(FreeError::NotAFrame(addr));
         }
         let f = addr / FRAME_SIZE;

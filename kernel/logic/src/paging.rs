@@ -81,7 +81,7 @@ fn map_at_level<M: PhysMem>(
     level: u32,
 ) -> Result<(), MapError> {
     let size = 1u64 << (12 + 9 * level);
-    if vaddr % size != 0 || paddr % size != 0 {
+    if !vaddr.is_multiple_of(size) || !paddr.is_multiple_of(size) {
         return Err(MapError::Unaligned { vaddr, paddr });
     }
     if !canonical(vaddr) {

@@ -19,7 +19,7 @@ fn main() {
     let mut data = vec![0u8; SIZE];
     let mut rng = Rng(0x5eed_0001);
     for chunk in data.chunks_mut(8) {
-        let v = rng.next().to_le_bytes();
+        let v = rng.next_u64().to_le_bytes();
         chunk.copy_from_slice(&v[..chunk.len()]);
     }
     let want = fnv1a(FNV_START, &data);

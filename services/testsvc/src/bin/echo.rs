@@ -75,7 +75,7 @@ fn main() {
             Ok(EchoRequest::Crash {}) => {
                 println!("echo: crashing on request (write to address 0x8)");
                 // Safety: deliberately invalid; the kernel ends this process.
-                unsafe { core::ptr::write_volatile(0x8 as *mut u64, 1) };
+                unsafe { core::ptr::write_volatile(core::ptr::dangling_mut::<u64>(), 1) };
                 [0, 0]
             }
             Err(_) => {

@@ -26,21 +26,21 @@ fn main() {
     let code = main as *const () as u64;
     let mut counts = [0u64; 12];
     for _ in 0..CALLS {
-        let n = match rng.next() % 8 {
-            0 => rng.next(),
-            _ => rng.next() % (sys::COUNT + 3),
+        let n = match rng.next_u64() % 8 {
+            0 => rng.next_u64(),
+            _ => rng.next_u64() % (sys::COUNT + 3),
         };
         let mut args = [0u64; 6];
         for a in args.iter_mut() {
-            *a = match rng.next() % 9 {
-                0 => rng.next(),
-                1 => rng.next() % 80,
-                2 => scratch + rng.next() % 8192,
+            *a = match rng.next_u64() % 9 {
+                0 => rng.next_u64(),
+                1 => rng.next_u64() % 80,
+                2 => scratch + rng.next_u64() % 8192,
                 3 => scratch,
                 4 => code,
-                5 => 0xFFFF_8000_0000_0000 + rng.next() % (1 << 30),
-                6 => 0x0000_7FFF_FFFF_FFFF - rng.next() % 64,
-                7 => u64::MAX - rng.next() % 16,
+                5 => 0xFFFF_8000_0000_0000 + rng.next_u64() % (1 << 30),
+                6 => 0x0000_7FFF_FFFF_FFFF - rng.next_u64() % 64,
+                7 => u64::MAX - rng.next_u64() % 16,
                 _ => 0,
             };
         }
