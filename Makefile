@@ -28,6 +28,7 @@ test: lint host-test qemu-test
 host-bench: setup
 	@$(CARGO) bench --quiet -p block 2>/dev/null | grep -E '^[a-z0-9_]+: '
 	@$(CARGO) bench --quiet -p content 2>/dev/null | grep -E '^[a-z0-9_]+: '
+	@$(CARGO) bench --quiet -p cowbtree 2>/dev/null | grep -E '^[a-z0-9_]+: '
 	@$(CARGO) bench --quiet -p filesystem 2>/dev/null | grep -E '^[a-z0-9_]+: '
 
 bench: host-bench qemu-bench

@@ -285,9 +285,39 @@ impl Node {
         out
     }
 
-    /// Decodes and verifies the node stored at `block`. Never panics, whatever
-    /// the bytes.
+    /// Decodes and verifies the node stored at `block` into owned entries.
+    /// Never panics, whatever the bytes.
     pub fn decode(block: u64, bytes: &[u8]) -> Result<Self, NodeDecodeError> {
+        Ok(NodeView::parse(block, bytes)?.to_node())
+    }
+}
+
+/// Where one entry's parts are in the image.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    /// Offset of the key; a branch's child pointer is the 8 bytes before it.
+    key_at: u16,
+    key_len: u8,
+    /// Leaf only: the value follows the key.
+    value_len: u16,
+}
+
+/// A node verified in place: the checks of [`Node::decode`] (checksum,
+/// limits, key order, zero tail), with entries located but not copied.
+/// Lookups use it to avoid allocating per entry.
+pub struct NodeView<'a> {
+    image: &'a [u8; NODE_SIZE],
+    pub generation: u64,
+    pub level: u8,
+    spans: Vec<Span>,
+}
+
+/// A block of zeros to compare node tails against.
+static ZEROS: [u8; NODE_SIZE] = [0; NODE_SIZE];
+
+impl<'a> NodeView<'a> {
+    /// Verifies the node stored at `block`. Never panics, whatever the bytes.
+    pub fn parse(block: u64, bytes: &'a [u8]) -> Result<Self, NodeDecodeError> {
         let image: &[u8; NODE_SIZE] = bytes
             .try_into()
             .map_err(|_| NodeDecodeError::WrongSize { len: bytes.len() })?;
@@ -332,62 +362,54 @@ impl Node {
             bytes: area,
             at: HEADER_LEN,
         };
+        let leaf = level == 0;
+        if !leaf && count == 0 {
+            return Err(NodeDecodeError::EmptyBranch);
+        }
         // Each entry takes at least its overhead, so `count` is bounded by
         // `used` before anything is allocated from it.
-        let entries = if level == 0 {
-            let mut v: Vec<LeafEntry> = Vec::with_capacity(count.min(used / LEAF_ENTRY_OVERHEAD));
-            for index in 0..count {
-                let offset = r.at;
-                let overrun = NodeDecodeError::EntryOverrun { index, offset };
-                let key_len = usize::from(r.u8().ok_or(overrun.clone())?);
-                let value_len =
-                    usize::from(u16::from_le_bytes(r.array::<2>().ok_or(overrun.clone())?));
-                if value_len > MAX_VALUE_LEN {
+        let overhead = if leaf {
+            LEAF_ENTRY_OVERHEAD
+        } else {
+            BRANCH_ENTRY_OVERHEAD
+        };
+        let mut spans: Vec<Span> = Vec::with_capacity(count.min(used / overhead));
+        let mut prev: Option<&[u8]> = None;
+        for index in 0..count {
+            let offset = r.at;
+            let overrun = NodeDecodeError::EntryOverrun { index, offset };
+            let key_len = r.u8().ok_or(overrun.clone())?;
+            let value_len = if leaf {
+                let len = u16::from_le_bytes(r.array::<2>().ok_or(overrun.clone())?);
+                if usize::from(len) > MAX_VALUE_LEN {
                     return Err(NodeDecodeError::ValueTooLong {
                         index,
-                        len: value_len,
+                        len: usize::from(len),
                     });
                 }
-                let key = r.take(key_len).ok_or(overrun.clone())?;
-                let value = r.take(value_len).ok_or(overrun)?;
-                if let Some(prev) = v.last() {
-                    if prev.key.as_slice() >= key {
-                        return Err(NodeDecodeError::KeysOutOfOrder { index });
-                    }
-                }
-                v.push(LeafEntry {
-                    key: key.to_vec(),
-                    value: value.to_vec(),
+                len
+            } else {
+                r.array::<8>().ok_or(overrun.clone())?;
+                0
+            };
+            let key_at = r.at as u16;
+            let key = r.take(usize::from(key_len)).ok_or(overrun.clone())?;
+            r.take(usize::from(value_len)).ok_or(overrun)?;
+            if !leaf && index == 0 && !key.is_empty() {
+                return Err(NodeDecodeError::FirstBranchKeyNotEmpty {
+                    len: usize::from(key_len),
                 });
             }
-            Entries::Leaf(v)
-        } else {
-            if count == 0 {
-                return Err(NodeDecodeError::EmptyBranch);
+            if prev.is_some_and(|p| p >= key) {
+                return Err(NodeDecodeError::KeysOutOfOrder { index });
             }
-            let mut v: Vec<BranchEntry> =
-                Vec::with_capacity(count.min(used / BRANCH_ENTRY_OVERHEAD));
-            for index in 0..count {
-                let offset = r.at;
-                let overrun = NodeDecodeError::EntryOverrun { index, offset };
-                let key_len = usize::from(r.u8().ok_or(overrun.clone())?);
-                let child = u64::from_le_bytes(r.array::<8>().ok_or(overrun.clone())?);
-                let key = r.take(key_len).ok_or(overrun)?;
-                if index == 0 && !key.is_empty() {
-                    return Err(NodeDecodeError::FirstBranchKeyNotEmpty { len: key_len });
-                }
-                if let Some(prev) = v.last() {
-                    if prev.key.as_slice() >= key {
-                        return Err(NodeDecodeError::KeysOutOfOrder { index });
-                    }
-                }
-                v.push(BranchEntry {
-                    key: key.to_vec(),
-                    child,
-                });
-            }
-            Entries::Branch(v)
-        };
+            prev = Some(key);
+            spans.push(Span {
+                key_at,
+                key_len,
+                value_len,
+            });
+        }
         if r.at != end {
             return Err(NodeDecodeError::CountMismatch {
                 count,
@@ -397,16 +419,98 @@ impl Node {
         }
         // Bytes past the entries must be zero: the encoder writes them so, and
         // anything else means the node was not written by us.
-        if let Some(offset) = image.iter().skip(end).position(|&b| b != 0) {
-            return Err(NodeDecodeError::ReservedNotZero {
-                offset: end + offset,
-            });
+        let tail = image.get(end..).unwrap_or_default();
+        if tail != ZEROS.get(..tail.len()).unwrap_or_default() {
+            let at = tail.iter().position(|&b| b != 0).unwrap_or(0);
+            return Err(NodeDecodeError::ReservedNotZero { offset: end + at });
         }
-        Ok(Node {
+        Ok(NodeView {
+            image,
             generation,
             level,
-            entries,
+            spans,
         })
+    }
+
+    pub fn is_leaf(&self) -> bool {
+        self.level == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    fn bytes(&self, at: usize, len: usize) -> &'a [u8] {
+        // Spans were bounds-checked by `parse`.
+        self.image.get(at..at + len).unwrap_or_default()
+    }
+
+    /// Key of entry `i` (`i < len()`).
+    pub fn key(&self, i: usize) -> &'a [u8] {
+        let s = self.spans[i];
+        self.bytes(usize::from(s.key_at), usize::from(s.key_len))
+    }
+
+    /// Value of leaf entry `i` (`i < len()`).
+    pub fn value(&self, i: usize) -> &'a [u8] {
+        let s = self.spans[i];
+        self.bytes(
+            usize::from(s.key_at) + usize::from(s.key_len),
+            usize::from(s.value_len),
+        )
+    }
+
+    /// Child of branch entry `i` (`i < len()`).
+    pub fn child(&self, i: usize) -> u64 {
+        let at = usize::from(self.spans[i].key_at) - 8;
+        u64::from_le_bytes(self.bytes(at, 8).try_into().unwrap_or_default())
+    }
+
+    /// Number of entries whose key is <= `key` (leaf or branch).
+    pub fn count_at_or_below(&self, key: &[u8]) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.key(mid) <= key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// Copies the entries out.
+    pub fn to_node(&self) -> Node {
+        let n = self.len();
+        let entries = if self.is_leaf() {
+            Entries::Leaf(
+                (0..n)
+                    .map(|i| LeafEntry {
+                        key: self.key(i).to_vec(),
+                        value: self.value(i).to_vec(),
+                    })
+                    .collect(),
+            )
+        } else {
+            Entries::Branch(
+                (0..n)
+                    .map(|i| BranchEntry {
+                        key: self.key(i).to_vec(),
+                        child: self.child(i),
+                    })
+                    .collect(),
+            )
+        };
+        Node {
+            generation: self.generation,
+            level: self.level,
+            entries,
+        }
     }
 }
 

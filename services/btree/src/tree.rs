@@ -21,8 +21,8 @@ use core::fmt;
 use block::{Extent, Transactional, BLOCK_SIZE};
 
 use crate::node::{
-    BranchEntry, Entries, LeafEntry, Node, NodeDecodeError, CAPACITY, MAX_KEY_LEN, MAX_LEVEL,
-    MAX_VALUE_LEN, NODE_SIZE,
+    BranchEntry, Entries, LeafEntry, Node, NodeDecodeError, NodeView, CAPACITY, MAX_KEY_LEN,
+    MAX_LEVEL, MAX_VALUE_LEN, NODE_SIZE,
 };
 use crate::root::TreeRoot;
 
@@ -117,6 +117,27 @@ pub(crate) fn read_node<T: Transactional>(
     Ok(node)
 }
 
+/// Reads the node at `block` (which must be at `level`) into `buf` and
+/// verifies it in place.
+pub(crate) fn read_view<'b, T: Transactional>(
+    tx: &mut T,
+    block: u64,
+    level: u8,
+    buf: &'b mut [u8],
+) -> Result<NodeView<'b>, TreeError> {
+    tx.read(block, buf)?;
+    let view =
+        NodeView::parse(block, buf).map_err(|problem| TreeError::Corrupt { block, problem })?;
+    if view.level != level {
+        return Err(TreeError::WrongLevel {
+            block,
+            expected: level,
+            found: view.level,
+        });
+    }
+    Ok(view)
+}
+
 /// Index of the child of a branch whose key range holds `key`.
 pub(crate) fn child_index(entries: &[BranchEntry], key: &[u8]) -> usize {
     // entries[0].key is empty, so at least one separator is <= key.
@@ -172,20 +193,18 @@ pub fn get<T: Transactional>(
     let mut level = root.height.checked_sub(1).ok_or(TreeError::TooDeep {
         height: root.height,
     })?;
+    let mut buf = [0u8; NODE_SIZE];
     loop {
-        let node = read_node(tx, block, level)?;
-        match node.entries {
-            Entries::Leaf(mut v) => {
-                return Ok(match v.binary_search_by(|e| e.key.as_slice().cmp(key)) {
-                    Ok(i) => Some(core::mem::take(&mut v[i].value)),
-                    Err(_) => None,
-                });
-            }
-            Entries::Branch(v) => {
-                block = v[child_index(&v, key)].child;
-                level -= 1;
-            }
+        let view = read_view(tx, block, level, &mut buf)?;
+        let below = view.count_at_or_below(key);
+        if view.is_leaf() {
+            return Ok(match below.checked_sub(1) {
+                Some(i) if view.key(i) == key => Some(view.value(i).to_vec()),
+                _ => None,
+            });
         }
+        block = view.child(below.saturating_sub(1));
+        level -= 1;
     }
 }
 
@@ -343,19 +362,31 @@ fn insert_at<T: Transactional>(
     key: &[u8],
     value: &[u8],
 ) -> Result<(Option<Written>, Option<Vec<u8>>), TreeError> {
-    let mut node = read_node(tx, block, level)?;
-    let old = Some((block, node.generation));
-    let old_value = match &mut node.entries {
-        Entries::Leaf(v) => match v.binary_search_by(|e| e.key.as_slice().cmp(key)) {
-            Ok(i) => {
-                if v[i].value == value {
-                    return Ok((None, Some(value.to_vec())));
-                }
-                Some(core::mem::replace(&mut v[i].value, value.to_vec()))
+    // On the heap: the buffer lives across the recursion below.
+    let mut buf = vec![0u8; NODE_SIZE];
+    let view = read_view(tx, block, level, &mut buf)?;
+    let old = Some((block, view.generation));
+    let below = view.count_at_or_below(key);
+    let (mut node, old_value) = if view.is_leaf() {
+        let found = below.checked_sub(1).filter(|&i| view.key(i) == key);
+        if let Some(i) = found {
+            if view.value(i) == value {
+                return Ok((None, Some(value.to_vec())));
             }
-            Err(i) => {
+        }
+        let mut node = view.to_node();
+        let Entries::Leaf(v) = &mut node.entries else {
+            return Err(TreeError::WrongLevel {
+                block,
+                expected: level,
+                found: node.level,
+            });
+        };
+        let old_value = match found {
+            Some(i) => Some(core::mem::replace(&mut v[i].value, value.to_vec())),
+            None => {
                 v.insert(
-                    i,
+                    below,
                     LeafEntry {
                         key: key.to_vec(),
                         value: value.to_vec(),
@@ -363,30 +394,40 @@ fn insert_at<T: Transactional>(
                 );
                 None
             }
-        },
-        Entries::Branch(v) => {
-            let i = child_index(v, key);
-            let (written, old_value) = insert_at(tx, root, v[i].child, level - 1, key, value)?;
-            let Some(w) = written else {
-                return Ok((None, old_value));
-            };
-            if w.block == v[i].child && w.split.is_none() {
-                // The child was rewritten in place: this node is unchanged.
-                return Ok((Some(Written { block, split: None }), old_value));
-            }
-            v[i].child = w.block;
-            if let Some((sep, right)) = w.split {
-                v.insert(
-                    i + 1,
-                    BranchEntry {
-                        key: sep,
-                        child: right,
-                    },
-                );
-            }
-            old_value
+        };
+        (node, old_value)
+    } else {
+        let i = below.saturating_sub(1);
+        let child = view.child(i);
+        let (written, old_value) = insert_at(tx, root, child, level - 1, key, value)?;
+        let Some(w) = written else {
+            return Ok((None, old_value));
+        };
+        if w.block == child && w.split.is_none() {
+            // The child was rewritten in place: this node is unchanged.
+            return Ok((Some(Written { block, split: None }), old_value));
         }
+        let mut node = view.to_node();
+        let Entries::Branch(v) = &mut node.entries else {
+            return Err(TreeError::WrongLevel {
+                block,
+                expected: level,
+                found: node.level,
+            });
+        };
+        v[i].child = w.block;
+        if let Some((sep, right)) = w.split {
+            v.insert(
+                i + 1,
+                BranchEntry {
+                    key: sep,
+                    child: right,
+                },
+            );
+        }
+        (node, old_value)
     };
+    node.generation = root.generation;
     Ok((Some(store_maybe_split(tx, root, old, node)?), old_value))
 }
 
@@ -437,31 +478,53 @@ fn remove_at<T: Transactional>(
     level: u8,
     key: &[u8],
 ) -> Result<Option<Removed>, TreeError> {
-    let mut node = read_node(tx, block, level)?;
-    let old = Some((block, node.generation));
-    let value = match &mut node.entries {
-        Entries::Leaf(v) => match v.binary_search_by(|e| e.key.as_slice().cmp(key)) {
-            Ok(i) => v.remove(i).value,
-            Err(_) => return Ok(None),
-        },
-        Entries::Branch(v) => {
-            let i = child_index(v, key);
-            let Some(r) = remove_at(tx, root, v[i].child, level - 1, key)? else {
-                return Ok(None);
-            };
-            let moved = r.block != v[i].child;
-            v[i].child = r.block;
-            if r.underfull && v.len() > 1 {
-                rebalance(tx, root, level - 1, v, i)?;
-            } else if !moved {
-                return Ok(Some(Removed {
-                    value: r.value,
-                    block,
-                    underfull: false,
-                }));
-            }
-            r.value
+    // On the heap: the buffer lives across the recursion below.
+    let mut buf = vec![0u8; NODE_SIZE];
+    let view = read_view(tx, block, level, &mut buf)?;
+    let old = Some((block, view.generation));
+    let below = view.count_at_or_below(key);
+    let (node, value) = if view.is_leaf() {
+        let Some(i) = below.checked_sub(1).filter(|&i| view.key(i) == key) else {
+            return Ok(None);
+        };
+        let mut node = view.to_node();
+        let Entries::Leaf(v) = &mut node.entries else {
+            return Err(TreeError::WrongLevel {
+                block,
+                expected: level,
+                found: node.level,
+            });
+        };
+        let value = v.remove(i).value;
+        (node, value)
+    } else {
+        let i = below.saturating_sub(1);
+        let child = view.child(i);
+        let Some(r) = remove_at(tx, root, child, level - 1, key)? else {
+            return Ok(None);
+        };
+        let moved = r.block != child;
+        let rebalance_needed = r.underfull && view.len() > 1;
+        if !(moved || rebalance_needed) {
+            return Ok(Some(Removed {
+                value: r.value,
+                block,
+                underfull: false,
+            }));
         }
+        let mut node = view.to_node();
+        let Entries::Branch(v) = &mut node.entries else {
+            return Err(TreeError::WrongLevel {
+                block,
+                expected: level,
+                found: node.level,
+            });
+        };
+        v[i].child = r.block;
+        if rebalance_needed {
+            rebalance(tx, root, level - 1, v, i)?;
+        }
+        (node, r.value)
     };
     let underfull = node.used_bytes() < UNDERFULL;
     let block = store_node(tx, root, old, node)?;

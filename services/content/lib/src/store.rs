@@ -222,6 +222,14 @@ impl ContentStore {
         Ok(data)
     }
 
+    /// Blocks of the chunk index (walks the tree): with
+    /// `stats().data_blocks`, the store's whole footprint on the device.
+    pub fn index_blocks<T: Transactional>(&self, tx: &mut T) -> Result<u64, GetError> {
+        let mut n = 0u64;
+        cowbtree::visit_node_blocks(tx, &self.root.index, |_| n += 1)?;
+        Ok(n)
+    }
+
     /// Calls `f` with every extent the store occupies: each index node (one
     /// block) and each chunk's data. For the owner's block-level GC marking
     /// and space accounting.

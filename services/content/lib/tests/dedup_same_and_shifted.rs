@@ -23,6 +23,13 @@ fn same_object_twice_stores_its_bytes_once() {
     let b = common::put(&mut tx, &mut store, &data, 12345, 7);
     assert_eq!(a, b, "same bytes, same chunks, whatever the feeding");
     assert_eq!(store.stats(), after_first, "physical bytes grow only once");
+    // Physical footprint: data blocks (whole blocks per chunk) plus index.
+    let index = store.index_blocks(&mut tx).unwrap();
+    assert!(index >= 1);
+    let mut footprint = 0;
+    store.visit_blocks(&mut tx, |e| footprint += e.len).unwrap();
+    assert_eq!(footprint, after_first.data_blocks + index);
+    assert!(after_first.physical_data_bytes() >= data.len() as u64);
     assert_eq!(common::get(&mut tx, &store, &b, 1 << 20), data);
 }
 
