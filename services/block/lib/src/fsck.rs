@@ -59,6 +59,9 @@ impl fmt::Display for Finding {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FsckReport {
     findings: Vec<Finding>,
+    /// Facts worth telling that are not inconsistencies (e.g. transactions
+    /// waiting in the journal for the next mount to replay).
+    pub notes: Vec<String>,
     /// Blocks whose ownership was checked.
     pub blocks_checked: u64,
 }
@@ -81,6 +84,9 @@ impl FsckReport {
 
 impl fmt::Display for FsckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for note in &self.notes {
+            writeln!(f, "note: {note}")?;
+        }
         if self.findings.is_empty() {
             return writeln!(f, "clean: {} blocks checked", self.blocks_checked);
         }
@@ -299,6 +305,110 @@ impl<D: BlockDevice> BlockStore<D> {
     pub fn check(&mut self) -> Result<FsckReport, Error> {
         Ok(self.fsck()?.finish_structures_only())
     }
+}
+
+/// Checks a device without mounting it and without writing anything: for a
+/// disk that does not mount, or before mounting. Reports unusable
+/// superblock copies and bitmap blocks, broken bitmap invariants, and notes
+/// how many committed transactions wait in the journal (the bitmap at home
+/// may lag behind them until mount replays them).
+pub fn check_device<D: BlockDevice>(dev: &mut D) -> Result<FsckReport, Error> {
+    let mut report = FsckReport::default();
+    let mut buf = vec![0u8; BLOCK_SIZE];
+    let mut best: Option<Superblock> = None;
+    for block in SUPERBLOCK_BLOCKS {
+        dev.read(block, &mut buf)?;
+        match Superblock::decode(block, &buf) {
+            Ok(sb) => {
+                if best.is_none_or(|b| sb.generation > b.generation) {
+                    best = Some(sb);
+                }
+            }
+            Err(e) => report.push(
+                FindingKind::Superblock,
+                Some(block),
+                format!("superblock copy in block {block} is unusable: {e}"),
+            ),
+        }
+    }
+    let Some(sb) = best else {
+        report.push(
+            FindingKind::Superblock,
+            None,
+            "no usable superblock: this is not a block store, or it is lost".into(),
+        );
+        return Ok(report);
+    };
+    if dev.block_count() < sb.block_count {
+        report.push(
+            FindingKind::Superblock,
+            None,
+            format!(
+                "superblock says {} blocks, the device has {}",
+                sb.block_count,
+                dev.block_count()
+            ),
+        );
+        return Ok(report);
+    }
+    let start = sb.journal_start;
+    let (mut at, mut seq, mut scanned, mut waiting) =
+        (sb.journal_tail, sb.journal_tail_seq, 0u64, 0u64);
+    loop {
+        let t = journal::read_transaction(
+            |o| {
+                let mut b = vec![0u8; BLOCK_SIZE];
+                dev.read(start + o, &mut b).map(|_| b)
+            },
+            sb.journal_blocks,
+            at,
+            sb.journal_blocks - scanned,
+            sb.journal_epoch,
+            seq,
+        )?;
+        match t {
+            Ok(t) => {
+                at = (at + t.blocks) % sb.journal_blocks;
+                scanned += t.blocks;
+                seq += 1;
+                waiting += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    if waiting > 0 {
+        report.notes.push(format!(
+            "{waiting} committed transactions wait in the journal; mount replays them"
+        ));
+    }
+    let mut words = Vec::with_capacity(sb.bitmap_blocks as usize * bitmap::WORDS_PER_BLOCK);
+    let mut bitmap_ok = true;
+    for i in 0..sb.bitmap_blocks {
+        let block = sb.bitmap_start + i;
+        dev.read(block, &mut buf)?;
+        match bitmap::decode_block(block, i, &buf) {
+            Ok(w) => words.extend(w),
+            Err(e) => {
+                bitmap_ok = false;
+                report.push(
+                    FindingKind::Bitmap,
+                    Some(block),
+                    format!("bitmap block {block} is unusable: {e}"),
+                );
+            }
+        }
+    }
+    if bitmap_ok {
+        if let Err(e) = Allocator::from_words(sb.block_count, sb.data_start, sb.bitmap_start, words)
+        {
+            report.push(
+                FindingKind::Bitmap,
+                None,
+                format!("bitmap breaks an invariant: {e}"),
+            );
+        }
+    }
+    Ok(report)
 }
 
 /// The words of bitmap block `index` within all the bitmap's words.

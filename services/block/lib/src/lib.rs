@@ -43,7 +43,7 @@ pub use device::{BlockDevice, DeviceError, IoRequest, MemDevice};
 pub use error::{Corruption, Error};
 #[cfg(feature = "std")]
 pub use file_device::FileDevice;
-pub use fsck::{Finding, FindingKind, Fsck, FsckReport};
+pub use fsck::{check_device, Finding, FindingKind, Fsck, FsckReport};
 pub use store::{BlockStore, Config, Geometry, Stats};
 
 /// Bytes per block: the unit of every read, write, allocation and journal record.

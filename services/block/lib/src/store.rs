@@ -89,6 +89,36 @@ pub struct Stats {
     pub free_blocks: u64,
 }
 
+impl core::fmt::Display for Stats {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        writeln!(
+            f,
+            "cache: {} of {} blocks ({} dirty), {} hits, {} misses, {} evictions",
+            self.cache_blocks,
+            self.cache_capacity,
+            self.cache_dirty_blocks,
+            self.cache_hits,
+            self.cache_misses,
+            self.cache_evictions
+        )?;
+        writeln!(
+            f,
+            "journal: {} of {} blocks in use; {} durable and {} batched commits, {} checkpoints, {} transactions replayed at mount",
+            self.journal_used_blocks, self.journal_blocks, self.commits_durable, self.commits_batched, self.checkpoints, self.transactions_replayed
+        )?;
+        writeln!(
+            f,
+            "device: {} reads ({} blocks), {} writes ({} blocks), {} flushes",
+            self.device_reads,
+            self.blocks_read,
+            self.device_writes,
+            self.blocks_written,
+            self.device_flushes
+        )?;
+        writeln!(f, "space: {} blocks free", self.free_blocks)
+    }
+}
+
 /// Counts every request the store makes of its device.
 struct Counted<D> {
     dev: D,

@@ -34,6 +34,11 @@ fn cache_stays_bounded_and_counts() {
     assert!(st.cache_hits >= 8, "{st:?}");
     assert!(st.cache_misses > 0 && st.cache_evictions > 0, "{st:?}");
     assert!(st.checkpoints > 0 && st.commits_batched == 1200, "{st:?}");
+    let text = st.to_string();
+    assert!(
+        text.contains("1200 batched commits") && text.contains("evictions"),
+        "{text}"
+    );
     // Group commit: far fewer flushes than commits (checkpoints flush 3 times).
     assert!(st.device_flushes < 300, "{st:?}");
 }

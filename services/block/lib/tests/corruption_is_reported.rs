@@ -68,8 +68,20 @@ fn one_bad_superblock_copy_is_survived_and_repaired() {
 #[test]
 fn both_superblocks_bad_is_a_clear_error() {
     let mut dev = populated().into_device();
+    let offline = block::check_device(&mut dev).unwrap();
+    assert!(offline.is_clean(), "{offline}");
+    assert_eq!(
+        offline.notes,
+        ["1 committed transactions wait in the journal; mount replays them"]
+    );
     flip(&mut dev, 0, 40);
     flip(&mut dev, 1, 40);
+    let offline = block::check_device(&mut dev).unwrap();
+    assert_eq!(offline.findings().len(), 3, "{offline}");
+    assert!(
+        offline.to_string().contains("no usable superblock"),
+        "{offline}"
+    );
     match BlockStore::mount(dev, config()) {
         Err(Error::Corrupt {
             block,
@@ -154,6 +166,7 @@ proptest! {
         for (block, byte, value) in hits {
             dev.image_mut()[block as usize * BLOCK_SIZE + byte] = value;
         }
+        let _ = block::check_device(&mut dev);
         if let Ok(mut s) = BlockStore::mount(dev, config()) {
             let _ = s.check();
             let mut buf = vec![0u8; BLOCK_SIZE];
