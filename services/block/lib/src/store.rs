@@ -235,6 +235,14 @@ impl<D: BlockDevice> BlockStore<D> {
             });
         }
         let bitmap_blocks = bitmap::bitmap_blocks_for(block_count);
+        // Any transaction may rewrite every bitmap block: they must fit in
+        // the journal next to at least one other image.
+        if journal::blocks_needed(bitmap_blocks + 1) > config.journal_blocks {
+            return Err(Error::BadConfig {
+                name: "journal_blocks",
+                value: config.journal_blocks,
+            });
+        }
         let journal_start = 2 + bitmap_blocks;
         let root_start = journal_start + config.journal_blocks;
         let data_start = root_start + ROOT_SLOTS as u64;
