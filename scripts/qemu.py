@@ -42,6 +42,10 @@ TESTS = {
     "defer": ("test-defer.cfg", None, 60, [
         r"defer: holding call from badge \d", r"defer: replying to badge \d",
         r"judge: 2/2 verdicts passed; TEST PASS"]),
+    "driver": ("test-driver.cfg", None, 60, [
+        r"drvtest: HPET capabilities 0x[0-9a-f]+, vendor 0x8086",
+        r"drvtest: DMA 16384 bytes at virtual 0x300000000000, physical 0x[0-9a-f]+000, zeroed true",
+        r"RTC interrupts received Ok\(5\)", r"drvtest: PASS", r"TEST PASS"]),
     "shell": ("boot.cfg", b"help\nuptime\nbogus\npoweroff\n", 60, [
         r"shell: ready", r"> help", r"poweroff +stop the machine", r"up \d+\.\d\d s",
         r"unknown command `bogus`", r"powering off"]),

@@ -68,7 +68,14 @@ fn device_interrupt(k: &mut Kernel, irq: u8) {
                 }
             }
         }
-        _ => {}
+        _ => {
+            // A driver's line: masked until its owner acknowledges with IRQ_ACK
+            // (the device keeps the line asserted until the driver serves it).
+            if let Some((owner, bits)) = k.irq_owner[irq as usize & 15] {
+                interrupts::set_masked(irq, true);
+                k.post_notification(owner, bits);
+            }
+        }
     }
     interrupts::eoi(irq);
 }

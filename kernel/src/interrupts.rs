@@ -2,6 +2,7 @@
 //! remapped to vectors 32..48, and the PIT as the preemption timer.
 
 use crate::trap::isr_table;
+use core::sync::atomic::{AtomicU16, Ordering};
 use x86_64::instructions::port::Port;
 use x86_64::instructions::tables::lidt;
 use x86_64::structures::DescriptorTablePointer;
@@ -81,10 +82,28 @@ fn init_pic() {
         outb(data, wiring);
         outb(data, 0x01);
     }
-    // Unmask the timer, the cascade and COM1 only.
+    // Unmask the timer, the cascade and COM1 only; drivers' lines are
+    // unmasked by IRQ_BIND / IRQ_ACK.
     let mask: u16 = !((1 << IRQ_TIMER) | (1 << 2) | (1 << IRQ_COM1));
+    MASK.store(mask, Ordering::Relaxed);
+    write_mask(mask);
+}
+
+/// Bit n set = IRQ n masked at the PIC.
+static MASK: AtomicU16 = AtomicU16::new(0xFFFF);
+
+fn write_mask(mask: u16) {
     outb(0x21, mask as u8);
     outb(0xA1, (mask >> 8) as u8);
+}
+
+/// Masks or unmasks line `irq` (0..16) at the PIC.
+pub fn set_masked(irq: u8, masked: bool) {
+    let bit = 1u16 << (irq & 15);
+    let old = MASK.load(Ordering::Relaxed);
+    let new = if masked { old | bit } else { old & !bit };
+    MASK.store(new, Ordering::Relaxed);
+    write_mask(new);
 }
 
 fn init_pit() {

@@ -113,6 +113,7 @@ pub extern "C" fn kernel_main(start_info_phys: u32) -> ! {
         next_hint: None,
         need_resched: false,
         ticks: 0,
+        irq_owner: [None; 16],
     });
 
     // Enter user space through the common exit path with the first frame

@@ -15,7 +15,10 @@ use alloc::vec::Vec;
 use kernel_logic::bootimg::ProcSpec;
 use kernel_logic::caps::{CapTable, Pid};
 use kernel_logic::elf::{self, ElfError};
-use kernel_logic::layout::{PAGE_SIZE, USER_ALLOC_BASE, USER_STACK_SIZE, USER_STACK_TOP};
+use kernel_logic::grants::Grants;
+use kernel_logic::layout::{
+    PAGE_SIZE, USER_ALLOC_BASE, USER_DMA_BASE, USER_MMIO_BASE, USER_STACK_SIZE, USER_STACK_TOP,
+};
 use kernel_logic::paging::{self, MapError, NO_EXECUTE, USER, WRITABLE};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +63,10 @@ pub struct Process {
     pub mem_limit: u64,
     pub mem_used: u64,
     pub alloc_next: u64,
+    /// Device rights from the boot configuration.
+    pub grants: Grants,
+    pub mmio_next: u64,
+    pub dma_next: u64,
 }
 
 /// Why a boot-image program could not be loaded (printed with `{:?}`).
@@ -152,6 +159,9 @@ impl Process {
             mem_limit: spec.mem_limit,
             mem_used: 0,
             alloc_next: USER_ALLOC_BASE,
+            grants: spec.grants.clone(),
+            mmio_next: USER_MMIO_BASE,
+            dma_next: USER_DMA_BASE,
         })
     }
 
@@ -178,6 +188,8 @@ pub struct Kernel {
     /// The current process used its quantum or yielded.
     pub need_resched: bool,
     pub ticks: u64,
+    /// Interrupt line -> (process, notification bits) bound by `IRQ_BIND`.
+    pub irq_owner: [Option<(Pid, u64)>; 16],
 }
 
 impl Kernel {
@@ -198,6 +210,12 @@ impl Kernel {
         }
         self.procs[pid].state = State::Dead;
         self.procs[pid].senders.clear();
+        for irq in 0..16u8 {
+            if matches!(self.irq_owner[irq as usize], Some((owner, _)) if owner == pid) {
+                self.irq_owner[irq as usize] = None;
+                crate::interrupts::set_masked(irq, true);
+            }
+        }
         for p in 0..self.procs.len() {
             match self.procs[p].state {
                 State::Sending { server, .. } | State::AwaitingReply { server, .. }

@@ -7,8 +7,9 @@ use crate::process::{Kernel, State};
 use crate::{serial, usermem};
 use abi::{mint_kind, sys, Error};
 use kernel_logic::caps::Cap;
-use kernel_logic::layout::{page_ceil, PAGE_SIZE};
-use kernel_logic::paging::{self, NO_EXECUTE, USER, WRITABLE};
+use kernel_logic::layout::{page_ceil, PAGE_SIZE, USER_MMIO_BASE, USER_REGION_SIZE};
+use kernel_logic::paging::{self, CACHE_DISABLE, NO_EXECUTE, USER, WRITABLE, WRITE_THROUGH};
+use x86_64::instructions::port::Port;
 use x86_64::registers::model_specific::Msr;
 
 const IA32_STAR: u32 = 0xC000_0081;
@@ -67,6 +68,12 @@ impl Kernel {
                 .map_err(Error::from),
             sys::POWEROFF => self.sys_poweroff(a0),
             sys::TICKS => Ok([self.ticks, crate::interrupts::TIMER_HZ as u64, 0, 0]),
+            sys::MMIO_MAP => self.sys_mmio_map(a0, a1),
+            sys::DMA_ALLOC => self.sys_dma_alloc(a0),
+            sys::IRQ_BIND => self.sys_irq_bind(a0, a1),
+            sys::IRQ_ACK => self.sys_irq_ack(a0),
+            sys::PORT_IN => self.sys_port_in(a0, a1),
+            sys::PORT_OUT => self.sys_port_out(a0, a1, a2),
             _ => Err(Error::BadSyscall),
         };
         let p = &mut self.procs[cur];
@@ -135,6 +142,151 @@ impl Kernel {
             off += PAGE_SIZE;
         }
         Ok([base, size, 0, 0])
+    }
+
+    /// Maps the granted device window `[phys, phys + len)` (page-rounded)
+    /// uncached into the caller; returns the address of `phys`.
+    fn sys_mmio_map(&mut self, phys: u64, len: u64) -> SysResult {
+        let p = &mut self.procs[self.current];
+        if !p.grants.mmio_allows(phys, len) {
+            return Err(Error::NotPermitted);
+        }
+        let first = phys & !(PAGE_SIZE - 1);
+        // Inside a granted window, which cannot wrap (checked at boot).
+        let end = page_ceil(phys + len).ok_or(Error::BadArgument)?;
+        let base = p.mmio_next;
+        if base + (end - first) > USER_MMIO_BASE + USER_REGION_SIZE {
+            return Err(Error::NoMemory);
+        }
+        let flags = USER | WRITABLE | NO_EXECUTE | CACHE_DISABLE | WRITE_THROUGH;
+        let mut off = 0;
+        while first + off < end {
+            paging::map_4k(
+                &mut crate::memory::DirectMap,
+                p.root,
+                base + off,
+                first + off,
+                flags,
+            )
+            .map_err(|_| Error::NoMemory)?;
+            off += PAGE_SIZE;
+            p.mmio_next += PAGE_SIZE;
+        }
+        Ok([base + (phys - first), 0, 0, 0])
+    }
+
+    /// Physically contiguous zeroed memory for device DMA; returns (virtual
+    /// address, physical address, size).
+    fn sys_dma_alloc(&mut self, len: u64) -> SysResult {
+        let p = &mut self.procs[self.current];
+        if !p.grants.dma {
+            return Err(Error::NotPermitted);
+        }
+        let size = page_ceil(len)
+            .filter(|&s| s > 0)
+            .ok_or(Error::BadArgument)?;
+        if p.mem_used
+            .checked_add(size)
+            .is_none_or(|total| total > p.mem_limit)
+        {
+            return Err(Error::NoMemory);
+        }
+        let frames = size / PAGE_SIZE;
+        let phys = crate::memory::FRAMES
+            .lock()
+            .as_mut()
+            .and_then(|fa| fa.alloc_contiguous(frames))
+            .ok_or(Error::NoMemory)?;
+        // Safety: the frames were just allocated to this process.
+        unsafe { core::ptr::write_bytes(crate::memory::phys_to_virt(phys), 0, size as usize) };
+        let base = p.dma_next;
+        for i in 0..frames {
+            let (va, pa) = (base + i * PAGE_SIZE, phys + i * PAGE_SIZE);
+            if paging::map_4k(
+                &mut crate::memory::DirectMap,
+                p.root,
+                va,
+                pa,
+                USER | WRITABLE | NO_EXECUTE,
+            )
+            .is_err()
+            {
+                // Unmapped frames of the run go back; mapped ones die with the process.
+                for j in i..frames {
+                    crate::memory::free_frame(phys + j * PAGE_SIZE);
+                }
+                return Err(Error::NoMemory);
+            }
+        }
+        p.mem_used += size;
+        p.dma_next += size;
+        Ok([base, phys, size, 0])
+    }
+
+    /// Routes interrupt line `irq` to the caller as notification `bits` and
+    /// unmasks it. The line is masked again each time it fires, until
+    /// `IRQ_ACK`.
+    fn sys_irq_bind(&mut self, irq: u64, bits: u64) -> SysResult {
+        let cur = self.current;
+        if !self.procs[cur].grants.irq_allowed(irq) {
+            return Err(Error::NotPermitted);
+        }
+        if bits == 0 {
+            return Err(Error::BadArgument);
+        }
+        self.irq_owner[irq as usize] = Some((cur, bits));
+        crate::interrupts::set_masked(irq as u8, false);
+        Ok([0; 4])
+    }
+
+    fn sys_irq_ack(&mut self, irq: u64) -> SysResult {
+        match self.irq_owner.get(irq as usize) {
+            Some(Some((owner, _))) if *owner == self.current => {
+                crate::interrupts::set_masked(irq as u8, false);
+                Ok([0; 4])
+            }
+            _ => Err(Error::NotPermitted),
+        }
+    }
+
+    /// Reads `width` (1, 2 or 4) bytes from a granted I/O port.
+    fn sys_port_in(&mut self, port: u64, width: u64) -> SysResult {
+        self.check_port(port, width)?;
+        let port = port as u16;
+        // Safety: the boot configuration granted this port to the caller and
+        // the kernel does not use it (grants.rs excludes the kernel's ports).
+        let value = unsafe {
+            match width {
+                1 => Port::<u8>::new(port).read() as u64,
+                2 => Port::<u16>::new(port).read() as u64,
+                _ => Port::<u32>::new(port).read() as u64,
+            }
+        };
+        Ok([value, 0, 0, 0])
+    }
+
+    fn sys_port_out(&mut self, port: u64, width: u64, value: u64) -> SysResult {
+        self.check_port(port, width)?;
+        let port = port as u16;
+        // Safety: as in `sys_port_in`.
+        unsafe {
+            match width {
+                1 => Port::<u8>::new(port).write(value as u8),
+                2 => Port::<u16>::new(port).write(value as u16),
+                _ => Port::<u32>::new(port).write(value as u32),
+            }
+        }
+        Ok([0; 4])
+    }
+
+    fn check_port(&self, port: u64, width: u64) -> Result<(), Error> {
+        if !matches!(width, 1 | 2 | 4) {
+            return Err(Error::BadArgument);
+        }
+        if !self.procs[self.current].grants.port_allows(port, width) {
+            return Err(Error::NotPermitted);
+        }
+        Ok(())
     }
 
     fn sys_cap_mint(&mut self, kind: u64, value: u64) -> SysResult {

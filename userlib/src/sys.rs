@@ -187,3 +187,31 @@ pub fn rdtsc() -> u64 {
     };
     ((hi as u64) << 32) | lo as u64
 }
+
+/// Maps a granted device window uncached; returns the address of `phys`.
+pub fn mmio_map(phys: u64, len: u64) -> Result<u64, Error> {
+    call_raw(sys::MMIO_MAP, [phys, len, 0, 0, 0, 0]).map(|r| r[0])
+}
+
+/// Physically contiguous zeroed DMA memory: (virtual, physical, size).
+pub fn dma_alloc(len: u64) -> Result<(u64, u64, u64), Error> {
+    call_raw(sys::DMA_ALLOC, [len, 0, 0, 0, 0, 0]).map(|r| (r[0], r[1], r[2]))
+}
+
+/// Routes interrupt line `irq` to this process as notification `bits`.
+pub fn irq_bind(irq: u64, bits: u64) -> Result<(), Error> {
+    call_raw(sys::IRQ_BIND, [irq, bits, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// Re-enables line `irq` after the device was served.
+pub fn irq_ack(irq: u64) -> Result<(), Error> {
+    call_raw(sys::IRQ_ACK, [irq, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
+pub fn port_in(port: u16, width: u64) -> Result<u64, Error> {
+    call_raw(sys::PORT_IN, [port as u64, width, 0, 0, 0, 0]).map(|r| r[0])
+}
+
+pub fn port_out(port: u16, width: u64, value: u64) -> Result<(), Error> {
+    call_raw(sys::PORT_OUT, [port as u64, width, value, 0, 0, 0]).map(|_| ())
+}

@@ -33,8 +33,14 @@ pub mod sys {
     pub const CAP_DROP: u64 = 14;
     pub const POWEROFF: u64 = 15;
     pub const TICKS: u64 = 16;
+    pub const MMIO_MAP: u64 = 17;
+    pub const DMA_ALLOC: u64 = 18;
+    pub const IRQ_BIND: u64 = 19;
+    pub const IRQ_ACK: u64 = 20;
+    pub const PORT_IN: u64 = 21;
+    pub const PORT_OUT: u64 = 22;
     /// One past the highest syscall number.
-    pub const COUNT: u64 = 17;
+    pub const COUNT: u64 = 23;
 }
 
 /// Why a syscall failed (returned in `rax`; 0 is success).

@@ -19,13 +19,17 @@
 //!
 //! ```text
 //! proc <name> <image> [ep=<proc>:<badge>] [notify=<proc>:<bits>] [console] [poweroff] [mem=<MiB>]
+//!                     [mmio=<phys>:<len>] [ioport=<first>:<count>] [irq=<line>] [dma]
 //! ```
 //!
 //! Capabilities land in slots 0, 1, 2, ... in the order written. `console`
 //! lets the process read serial input (and receive `CONSOLE_INPUT_BIT`);
-//! `poweroff` lets it stop the machine; `mem` caps its `MEM_ALLOC` total.
+//! `poweroff` lets it stop the machine; `mem` caps its `MEM_ALLOC` +
+//! `DMA_ALLOC` total. `mmio`, `ioport`, `irq` and `dma` are driver rights
+//! (see `grants.rs`); each may be repeated.
 
 use crate::caps::Pid;
+use crate::grants::Grants;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::str;
@@ -145,6 +149,7 @@ pub struct ProcSpec {
     pub console: bool,
     pub poweroff: bool,
     pub mem_limit: u64,
+    pub grants: Grants,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -253,6 +258,7 @@ pub fn parse_config(
             console: false,
             poweroff: false,
             mem_limit: DEFAULT_MEM_LIMIT_MIB << 20,
+            grants: Grants::default(),
         };
         for attr in &words[3..] {
             let syntax = |what| ConfigError::Syntax {
@@ -263,6 +269,7 @@ pub fn parse_config(
             match *attr {
                 "console" => spec.console = true,
                 "poweroff" => spec.poweroff = true,
+                "dma" => spec.grants.dma = true,
                 _ => {
                     let (key, value) = attr
                         .split_once('=')
@@ -285,6 +292,28 @@ pub fn parse_config(
                                     bits: n,
                                 }
                             });
+                        }
+                        "mmio" | "ioport" => {
+                            let (a, b) = value
+                                .split_once(':')
+                                .ok_or_else(|| syntax("expected <start>:<length>"))?;
+                            let a = parse_number(a).ok_or_else(|| syntax("bad number"))?;
+                            let b = parse_number(b).ok_or_else(|| syntax("bad number"))?;
+                            let granted = if key == "mmio" {
+                                spec.grants.add_mmio(a, b)
+                            } else {
+                                let small = |v: u64| {
+                                    u32::try_from(v).map_err(|_| syntax("port out of range"))
+                                };
+                                spec.grants.add_ports(small(a)?, small(b)?)
+                            };
+                            granted.map_err(|_| syntax("window not grantable"))?;
+                        }
+                        "irq" => {
+                            let irq = parse_number(value).ok_or_else(|| syntax("bad number"))?;
+                            spec.grants
+                                .add_irq(irq)
+                                .map_err(|_| syntax("interrupt line not grantable"))?;
                         }
                         "mem" => {
                             let mib = parse_number(value)
@@ -394,6 +423,33 @@ mod tests {
         assert_eq!(procs[0].mem_limit, 8 << 20);
         assert!(procs[1].console);
         assert_eq!(procs[1].mem_limit, DEFAULT_MEM_LIMIT_MIB << 20);
+    }
+
+    #[test]
+    fn config_driver_grants() {
+        let cfg = b"proc drv d mmio=0xfed00000:0x1000 ioport=0x70:2 irq=8 dma\n";
+        let procs = parse_config(cfg, &|_| true).unwrap();
+        let g = &procs[0].grants;
+        assert!(
+            g.dma && g.irq_allowed(8) && g.port_allows(0x71, 1) && g.mmio_allows(0xFED0_0000, 8)
+        );
+        for bad in [
+            &b"proc d d irq=4\n"[..],
+            b"proc d d irq=16\n",
+            b"proc d d ioport=0x3f8:8\n",
+            b"proc d d ioport=0x1ffff:1\n",
+            b"proc d d mmio=0x1001:0x1000\n",
+            b"proc d d mmio=5\n",
+        ] {
+            assert!(
+                matches!(
+                    parse_config(bad, &|_| true),
+                    Err(ConfigError::Syntax { line: 1, .. })
+                ),
+                "{:?}",
+                core::str::from_utf8(bad)
+            );
+        }
     }
 
     #[test]

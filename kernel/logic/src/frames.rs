@@ -116,6 +116,33 @@ impl FrameAllocator {
         None
     }
 
+    /// `count` physically contiguous frames (first fit), for DMA; returns the
+    /// address of the first.
+    pub fn alloc_contiguous(&mut self, count: u64) -> Option<u64> {
+        if count == 0 {
+            return None;
+        }
+        let mut run_start = 0;
+        let mut run_len = 0;
+        for f in self.hint..self.frames {
+            if self.is_used(f) {
+                run_len = 0;
+                continue;
+            }
+            if run_len == 0 {
+                run_start = f;
+            }
+            run_len += 1;
+            if run_len == count {
+                for g in run_start..run_start + count {
+                    self.set_used(g);
+                }
+                return Some(run_start * FRAME_SIZE);
+            }
+        }
+        None
+    }
+
     pub fn free(&mut self, addr: u64) -> Result<(), FreeError> {
         if !addr.is_multiple_of(FRAME_SIZE) || addr / FRAME_SIZE >= self.frames {
             return Err(FreeError::NotAFrame(addr));
@@ -184,6 +211,18 @@ mod tests {
         assert_eq!(fa.free(a + 1), Err(FreeError::NotAFrame(a + 1)));
         assert_eq!(fa.free(0x100_0000), Err(FreeError::NotAFrame(0x100_0000)));
         assert_eq!(fa.alloc(), Some(a), "freed frame is reused");
+    }
+
+    #[test]
+    fn contiguous_runs_skip_holes() {
+        let mut fa = FrameAllocator::new(&[ram(0, 0x10_000)], &[(0x3000, 0x1000)], u64::MAX);
+        // Frames 0,1,2 free, 3 reserved, 4.. free.
+        assert_eq!(fa.alloc_contiguous(4), Some(0x4000));
+        assert_eq!(fa.alloc_contiguous(3), Some(0));
+        assert_eq!(fa.alloc_contiguous(0), None);
+        assert_eq!(fa.alloc_contiguous(100), None);
+        assert_eq!(fa.free_frames(), 16 - 1 - 7);
+        assert_eq!(fa.alloc(), Some(0x8000));
     }
 
     #[test]

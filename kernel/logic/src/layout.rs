@@ -4,6 +4,8 @@
 //! 0x0000_0000_0000_0000  unmapped (null page and below USER_IMAGE_MIN)
 //! 0x0000_0000_0040_0000  program image (ELF PT_LOAD segments)
 //! 0x0000_1000_0000_0000  MEM_ALLOC region (heap), grows up
+//! 0x0000_2000_0000_0000  MMIO_MAP region (device windows), grows up
+//! 0x0000_3000_0000_0000  DMA_ALLOC region, grows up
 //! 0x0000_7FFF_FFE0_0000  user stack (USER_STACK_SIZE below USER_STACK_TOP)
 //! 0x0000_8000_0000_0000  end of user space (lower half)
 //! 0xFFFF_8000_0000_0000  all physical memory (direct map, kernel only)
@@ -19,6 +21,10 @@ pub const USER_END: u64 = 0x0000_8000_0000_0000;
 pub const USER_STACK_TOP: u64 = 0x0000_7FFF_FFFF_0000;
 pub const USER_STACK_SIZE: u64 = 256 * 1024;
 pub const USER_ALLOC_BASE: u64 = 0x0000_1000_0000_0000;
+pub const USER_MMIO_BASE: u64 = 0x0000_2000_0000_0000;
+pub const USER_DMA_BASE: u64 = 0x0000_3000_0000_0000;
+/// Each region above is this large (the allocators refuse to cross it).
+pub const USER_REGION_SIZE: u64 = 0x0000_1000_0000_0000;
 /// ELF segments must lie below this (keeps them clear of the heap region).
 pub const USER_IMAGE_END: u64 = USER_ALLOC_BASE;
 pub const PHYS_OFFSET: u64 = 0xFFFF_8000_0000_0000;

@@ -18,5 +18,6 @@ pub mod bootimg;
 pub mod caps;
 pub mod elf;
 pub mod frames;
+pub mod grants;
 pub mod layout;
 pub mod paging;

@@ -12,6 +12,9 @@ use alloc::vec::Vec;
 pub const PRESENT: u64 = 1;
 pub const WRITABLE: u64 = 1 << 1;
 pub const USER: u64 = 1 << 2;
+/// Write-through and cache-disable: device memory (MMIO) mappings.
+pub const WRITE_THROUGH: u64 = 1 << 3;
+pub const CACHE_DISABLE: u64 = 1 << 4;
 pub const HUGE: u64 = 1 << 7;
 pub const GLOBAL: u64 = 1 << 8;
 pub const NO_EXECUTE: u64 = 1 << 63;
