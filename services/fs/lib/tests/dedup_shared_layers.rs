@@ -13,28 +13,27 @@ fn second_image_costs_only_its_unique_layer() {
     let base2 = noise(2, 2_000_000);
     let app_a = noise(3, 500_000);
     let app_b = noise(4, 700_000);
-    let mut push =
-        |reg: &mut filesystem::Registry<common::Store>, repo: &str, layers: &[&Vec<u8>]| {
-            let repo = RepoName::parse(repo).unwrap();
-            let mut manifest = String::from("{\"layers\":[");
-            for l in layers {
-                let d = sha256(l);
-                reg.put_blob(&d, &mut &l[..]).unwrap();
-                reg.link_blob(&repo, &d).unwrap();
-                manifest.push_str(&format!("\"{d}\","));
-            }
-            manifest.push_str("]}");
-            let m = manifest.into_bytes();
-            reg.put_manifest(&repo, &Reference::parse("latest").unwrap(), &m, &sha256(&m))
-                .unwrap();
-        };
+    let push = |reg: &mut filesystem::Registry<common::Store>, repo: &str, layers: &[&Vec<u8>]| {
+        let repo = RepoName::parse(repo).unwrap();
+        let mut manifest = String::from("{\"layers\":[");
+        for l in layers {
+            let d = sha256(l);
+            reg.put_blob(&d, &mut &l[..]).unwrap();
+            reg.link_blob(&repo, &d).unwrap();
+            manifest.push_str(&format!("\"{d}\","));
+        }
+        manifest.push_str("]}");
+        let m = manifest.into_bytes();
+        reg.put_manifest(&repo, &Reference::parse("latest").unwrap(), &m, &sha256(&m))
+            .unwrap();
+    };
     push(&mut reg, "team/a", &[&base1, &base2, &app_a]);
     let after_a = reg.fs().stats().unwrap();
     push(&mut reg, "team/b", &[&base1, &base2, &app_b]);
     let after_b = reg.fs().stats().unwrap();
     let grew = after_b.chunk_bytes - after_a.chunk_bytes;
     // Only app_b and the small manifest are new.
-    assert!(grew >= 700_000 && grew < 700_000 + 4096, "grew by {grew}");
+    assert!((700_000..700_000 + 4096).contains(&grew), "grew by {grew}");
     // Blobs are global: each base layer is one file.
     assert_eq!(reg.list_blobs().unwrap().len(), 6);
     // The same layer pushed into a third repository costs nothing.
