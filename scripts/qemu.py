@@ -25,7 +25,7 @@ QEMU = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-m", "256M", "-disp
 TESTS = {
     "boot": ("test-boot.cfg", None, 60, [
         r"echo: running", r"loaded bootcheck from bootcheck",
-        r"bootcheck: 2/2 services answered", r"TEST PASS"]),
+        r"bootcheck: 3/3 services answered", r"TEST PASS"]),
     "pingpong": ("test-pingpong.cfg", None, 120, [
         r"pingpong: sent 10000 received 10000 matching replies", r"TEST PASS"]),
     "bulk": ("test-bulk.cfg", None, 120, [

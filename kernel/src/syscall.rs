@@ -8,7 +8,9 @@ use crate::{serial, usermem};
 use abi::{mint_kind, sys, Error};
 use kernel_logic::caps::Cap;
 use kernel_logic::layout::{page_ceil, PAGE_SIZE, USER_MMIO_BASE, USER_REGION_SIZE};
-use kernel_logic::paging::{self, CACHE_DISABLE, NO_EXECUTE, USER, WRITABLE, WRITE_THROUGH};
+use kernel_logic::paging::{
+    self, CACHE_DISABLE, DEVICE, NO_EXECUTE, USER, WRITABLE, WRITE_THROUGH,
+};
 use x86_64::instructions::port::Port;
 use x86_64::registers::model_specific::Msr;
 
@@ -158,7 +160,7 @@ impl Kernel {
         if base + (end - first) > USER_MMIO_BASE + USER_REGION_SIZE {
             return Err(Error::NoMemory);
         }
-        let flags = USER | WRITABLE | NO_EXECUTE | CACHE_DISABLE | WRITE_THROUGH;
+        let flags = USER | WRITABLE | NO_EXECUTE | CACHE_DISABLE | WRITE_THROUGH | DEVICE;
         let mut off = 0;
         while first + off < end {
             paging::map_4k(

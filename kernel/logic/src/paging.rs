@@ -16,6 +16,9 @@ pub const USER: u64 = 1 << 2;
 pub const WRITE_THROUGH: u64 = 1 << 3;
 pub const CACHE_DISABLE: u64 = 1 << 4;
 pub const HUGE: u64 = 1 << 7;
+/// Software bit (ignored by the CPU): the leaf maps device memory, not a
+/// frame of the allocator, so it is never freed.
+pub const DEVICE: u64 = 1 << 9;
 pub const GLOBAL: u64 = 1 << 8;
 pub const NO_EXECUTE: u64 = 1 << 63;
 const ADDR_MASK: u64 = 0x000F_FFFF_FFFF_F000;
@@ -161,7 +164,8 @@ pub fn translate<M: PhysMem>(mem: &mut M, root: u64, vaddr: u64) -> Option<Trans
 
 /// Every frame reachable from the lower (user) half of `root`: 4 KiB leaf
 /// frames and the intermediate tables, so a dead process's memory can be
-/// returned. Huge leaves are not expected in user space and are skipped.
+/// returned. `DEVICE` leaves (MMIO) are not frames and are skipped; huge
+/// leaves are not expected in user space and are skipped too.
 pub fn user_frames<M: PhysMem>(mem: &mut M, root: u64) -> Vec<u64> {
     let mut out = Vec::new();
     collect(mem, root, 3, 0..256, &mut out);
@@ -177,7 +181,10 @@ fn collect<M: PhysMem>(
 ) {
     for i in range {
         let entry = mem.table(table)[i];
-        if entry & PRESENT == 0 || (level > 0 && entry & HUGE != 0) {
+        if entry & PRESENT == 0
+            || (level > 0 && entry & HUGE != 0)
+            || (level == 0 && entry & DEVICE != 0)
+        {
             continue;
         }
         let next = entry & ADDR_MASK;
@@ -301,11 +308,14 @@ mod tests {
         let (mut m, root) = FakeMem::new();
         map_4k(&mut m, root, 0x40_0000, 0xA000, USER).unwrap();
         map_4k(&mut m, root, 0x40_1000, 0xB000, USER).unwrap();
+        map_4k(&mut m, root, 0x40_2000, 0xFED0_0000, USER | DEVICE).unwrap();
         map_2m(&mut m, root, 0xFFFF_8000_0000_0000, 0, WRITABLE).unwrap();
         let mut frames = user_frames(&mut m, root);
         frames.sort();
-        // 2 leaves + PDPT + PD + PT of the lower half; the root itself is not listed.
+        // 2 leaves + PDPT + PD + PT of the lower half; not the device page,
+        // not the root itself.
         assert_eq!(frames.len(), 5);
+        assert!(!frames.contains(&0xFED0_0000));
         assert!(frames.contains(&0xA000) && frames.contains(&0xB000));
         assert!(!frames.contains(&root));
     }
