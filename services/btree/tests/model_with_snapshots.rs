@@ -1,6 +1,7 @@
 //! Reference model: random inserts, removes and range scans against a
 //! `BTreeMap`, with snapshots taken along the way. Every snapshot must keep
-//! reading exactly the contents it had, while the live tree changes; diff
+//! reading exactly the contents it had (plus the writes made to it) while
+//! the live tree changes; diff
 //! between any snapshot and the live tree must equal the model's difference;
 //! every tree must pass `check`.
 
@@ -21,6 +22,9 @@ enum Op {
     Remove(Vec<u8>),
     Range(Vec<u8>, Vec<u8>),
     Snapshot,
+    /// Writes into snapshot `n % count` instead of the live tree: both
+    /// copies made by `snapshot` may be written without disturbing each other.
+    WriteSnapshot(usize, Vec<u8>, Option<Vec<u8>>),
     Commit,
 }
 
@@ -50,6 +54,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => key().prop_map(Op::Remove),
         1 => (key(), key()).prop_map(|(a, b)| Op::Range(a, b)),
         1 => Just(Op::Snapshot),
+        1 => (any::<usize>(), key(), proptest::option::of(value())).prop_map(|(n, k, v)| Op::WriteSnapshot(n, k, v)),
         1 => Just(Op::Commit),
     ]
 }
@@ -124,6 +129,23 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Snapshot => {
                 let snap = cowbtree::snapshot(&mut live).unwrap();
                 snapshots.push((snap, model.clone()));
+            }
+            Op::WriteSnapshot(n, k, v) => {
+                if snapshots.is_empty() {
+                    continue;
+                }
+                let i = n % snapshots.len();
+                let (root, snap_model) = &mut snapshots[i];
+                match v {
+                    Some(v) => {
+                        let old = cowbtree::insert(&mut tx, root, &k, &v).unwrap();
+                        prop_assert_eq!(old, snap_model.insert(k, v));
+                    }
+                    None => {
+                        let old = cowbtree::remove(&mut tx, root, &k).unwrap();
+                        prop_assert_eq!(old, snap_model.remove(&k));
+                    }
+                }
             }
             Op::Commit => {
                 tx.commit(Durability::Batched).unwrap();
