@@ -34,6 +34,11 @@ TESTS = {
         r"bulk: write into a read-only lease refused: true", r"TEST PASS"]),
     "fault": ("test-fault.cfg", None, 60, [
         r"process victim \(pid 1\) ended: #PF page fault \(vector 14\) error 0x6 at rip 0x[0-9a-f]+, cr2 0x8",
+        r"process crash_de \(pid 3\) ended: #DE divide error \(vector 0\) error 0x0 at rip 0x",
+        r"process crash_gp \(pid 4\) ended: #GP general protection \(vector 13\) error 0x0 at rip 0x",
+        r"process crash_ud \(pid 5\) ended: #UD invalid opcode \(vector 6\)",
+        r"crasher: panic at services/testsvc/src/bin/crasher.rs:\d+: crasher asked to panic \(arg 3\)",
+        r"process crash_panic \(pid 6\) ended: exited with code 0xdead",
         r"faultclient: before Ok\(2\), crash call Err\(Kernel\(PeerDead\)\), after Err\(Kernel\(PeerDead\)\), other server Ok\(42\)",
         r"TEST PASS"]),
     "nocap": ("test-nocap.cfg", None, 60, [r"nocap: PASS", r"TEST PASS"]),

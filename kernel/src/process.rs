@@ -136,6 +136,7 @@ impl Process {
             va += PAGE_SIZE;
         }
         let frame = TrapFrame {
+            rdi: spec.arg,
             rip: plan.entry,
             cs: USER_CS,
             ss: USER_SS,

@@ -23,15 +23,27 @@ pub use abi::{Error, Message};
 /// Name of the running program (set by [`entry!`]), for panic reports.
 pub static mut PROGRAM_NAME: &str = "?";
 
-/// Defines the program's `_start`: records the program name, runs `main`,
-/// exits with code 0 when it returns.
+/// The `arg=` value of this process's boot configuration line (set by
+/// [`entry!`] from the first argument register the kernel passes).
+pub static mut BOOT_ARG: u64 = 0;
+
+pub fn boot_arg() -> u64 {
+    // Safety: written once by `entry!` before main runs, then only read.
+    unsafe { BOOT_ARG }
+}
+
+/// Defines the program's `_start`: records the program name and boot
+/// argument, runs `main`, exits with code 0 when it returns.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
         #[no_mangle]
-        pub extern "C" fn _start() -> ! {
-            // Safety: set once, before anything reads it, single-threaded.
-            unsafe { $crate::PROGRAM_NAME = env!("CARGO_BIN_NAME") };
+        pub extern "C" fn _start(boot_arg: u64) -> ! {
+            // Safety: set once, before anything reads them, single-threaded.
+            unsafe {
+                $crate::PROGRAM_NAME = env!("CARGO_BIN_NAME");
+                $crate::BOOT_ARG = boot_arg;
+            }
             let main: fn() = $main;
             main();
             $crate::sys::exit(0)
@@ -46,6 +58,9 @@ pub const PANIC_EXIT_CODE: u64 = 0xDEAD;
 fn panic(info: &core::panic::PanicInfo) -> ! {
     // Safety: written once by `entry!` before main runs.
     let name = unsafe { PROGRAM_NAME };
-    println!("{}: panic: {}", name, info);
+    match info.location() {
+        Some(at) => println!("{}: panic at {}:{}: {}", name, at.file(), at.line(), info.message()),
+        None => println!("{}: panic: {}", name, info.message()),
+    }
     sys::exit(PANIC_EXIT_CODE)
 }

@@ -19,14 +19,15 @@
 //!
 //! ```text
 //! proc <name> <image> [ep=<proc>:<badge>] [notify=<proc>:<bits>] [console] [poweroff] [mem=<MiB>]
-//!                     [mmio=<phys>:<len>] [ioport=<first>:<count>] [irq=<line>] [dma]
+//!                     [mmio=<phys>:<len>] [ioport=<first>:<count>] [irq=<line>] [dma] [arg=<number>]
 //! ```
 //!
 //! Capabilities land in slots 0, 1, 2, ... in the order written. `console`
 //! lets the process read serial input (and receive `CONSOLE_INPUT_BIT`);
 //! `poweroff` lets it stop the machine; `mem` caps its `MEM_ALLOC` +
 //! `DMA_ALLOC` total. `mmio`, `ioport`, `irq` and `dma` are driver rights
-//! (see `grants.rs`); each may be repeated.
+//! (see `grants.rs`); each may be repeated. `arg` is passed to the program's
+//! entry point (`userlib::boot_arg()`), so one image can serve several roles.
 
 use crate::caps::Pid;
 use crate::grants::Grants;
@@ -150,6 +151,7 @@ pub struct ProcSpec {
     pub poweroff: bool,
     pub mem_limit: u64,
     pub grants: Grants,
+    pub arg: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -259,6 +261,7 @@ pub fn parse_config(
             poweroff: false,
             mem_limit: DEFAULT_MEM_LIMIT_MIB << 20,
             grants: Grants::default(),
+            arg: 0,
         };
         for attr in &words[3..] {
             let syntax = |what| ConfigError::Syntax {
@@ -314,6 +317,9 @@ pub fn parse_config(
                             spec.grants
                                 .add_irq(irq)
                                 .map_err(|_| syntax("interrupt line not grantable"))?;
+                        }
+                        "arg" => {
+                            spec.arg = parse_number(value).ok_or_else(|| syntax("bad number"))?
                         }
                         "mem" => {
                             let mib = parse_number(value)
@@ -406,7 +412,7 @@ mod tests {
 
     #[test]
     fn config_grants_caps_in_order_and_resolves_forward_names() {
-        let cfg = b"# test\nproc client cl ep=server:7 notify=server:0x4 poweroff mem=8\nproc server sv console # trailing\n";
+        let cfg = b"# test\nproc client cl ep=server:7 notify=server:0x4 poweroff mem=8 arg=0x2a\nproc server sv console # trailing\n";
         let procs = parse_config(cfg, &|_| true).unwrap();
         assert_eq!(procs.len(), 2);
         assert_eq!(
@@ -421,6 +427,7 @@ mod tests {
         );
         assert!(procs[0].poweroff && !procs[0].console);
         assert_eq!(procs[0].mem_limit, 8 << 20);
+        assert_eq!((procs[0].arg, procs[1].arg), (42, 0));
         assert!(procs[1].console);
         assert_eq!(procs[1].mem_limit, DEFAULT_MEM_LIMIT_MIB << 20);
     }
