@@ -770,41 +770,51 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
 
     fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
         self.usable()?;
-        let blocks = self.check_range(first, buf.len())?;
+        self.check_range(first, buf.len())?;
         self.guarded(|s| {
-            // Runs of blocks neither in the transaction nor cached are read
-            // from the device in one request each.
-            let mut miss_start: Option<u64> = None;
-            for i in 0..=blocks {
-                let hit = if i == blocks {
-                    true
+            // Blocks neither in the transaction nor cached are read from the
+            // device: one request per run of consecutive misses, all runs
+            // submitted as one batch (several in flight on a queued device).
+            let mut misses: Vec<(u64, u64)> = Vec::new();
+            for (i, slot) in buf.chunks_exact_mut(BLOCK_SIZE).enumerate() {
+                let block = first + i as u64;
+                if let Some(data) = s.txn.as_ref().and_then(|t| t.writes.get(&block)) {
+                    slot.copy_from_slice(data);
+                } else if let Some(data) = s.cache.get(block) {
+                    slot.copy_from_slice(data);
                 } else {
-                    let block = first + i;
-                    let slot = &mut buf[i as usize * BLOCK_SIZE..(i as usize + 1) * BLOCK_SIZE];
-                    if let Some(data) = s.txn.as_ref().and_then(|t| t.writes.get(&block)) {
-                        slot.copy_from_slice(data);
-                        true
-                    } else if let Some(data) = s.cache.get(block) {
-                        slot.copy_from_slice(data);
-                        true
-                    } else {
-                        false
+                    match misses.last_mut() {
+                        Some((start, len)) if *start + *len == i as u64 => *len += 1,
+                        _ => misses.push((i as u64, 1)),
                     }
-                };
-                match (hit, miss_start) {
-                    (false, None) => miss_start = Some(i),
-                    (true, Some(m)) => {
-                        let run = &mut buf[m as usize * BLOCK_SIZE..i as usize * BLOCK_SIZE];
-                        s.dev.read(first + m, run)?;
-                        // Long runs are bulk data: keep them out of the cache.
-                        if i - m <= 8 {
-                            for (k, data) in run.chunks_exact(BLOCK_SIZE).enumerate() {
-                                s.cache.insert_clean(first + m + k as u64, data);
-                            }
+                }
+            }
+            if misses.is_empty() {
+                return Ok(());
+            }
+            let mut batch: Vec<IoRequest<'_>> = Vec::with_capacity(misses.len());
+            let mut rest: &mut [u8] = buf;
+            let mut consumed = 0u64;
+            for &(start, len) in &misses {
+                let (_, from_run) = core::mem::take(&mut rest)
+                    .split_at_mut((start - consumed) as usize * BLOCK_SIZE);
+                let (run, after) = from_run.split_at_mut(len as usize * BLOCK_SIZE);
+                batch.push(IoRequest::Read {
+                    first: first + start,
+                    buf: run,
+                });
+                rest = after;
+                consumed = start + len;
+            }
+            s.dev.submit(&mut batch)?;
+            for request in &batch {
+                // Long runs are bulk data: keep them out of the cache.
+                if let IoRequest::Read { first, buf } = request {
+                    if buf.len() <= 8 * BLOCK_SIZE {
+                        for (k, data) in buf.chunks_exact(BLOCK_SIZE).enumerate() {
+                            s.cache.insert_clean(first + k as u64, data);
                         }
-                        miss_start = None;
                     }
-                    _ => {}
                 }
             }
             Ok(())
