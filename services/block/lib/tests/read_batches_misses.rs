@@ -32,9 +32,9 @@ fn mixed_read_is_correct_and_merged() {
         let want = if i == 10 { 99 } else { i as u8 + 1 };
         assert!(block.iter().all(|&b| b == want), "block {i}");
     }
-    // Misses 0..3, 4..7, 8..10, 11: four requests for eight blocks.
+    // Misses 0..3, 4..7, 8..10, 11: four requests for nine blocks.
     assert_eq!(after.device_reads - before.device_reads, 4);
-    assert_eq!(after.blocks_read - before.blocks_read, 8);
+    assert_eq!(after.blocks_read - before.blocks_read, 9);
     assert_eq!(after.cache_hits - before.cache_hits, 2);
     s.abort();
 }
