@@ -19,6 +19,7 @@
 //! See [`crate::records`] for the tree's invariants; in addition the root
 //! block's `logical_bytes` is the sum of the sizes of the live tree's files.
 
+use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -131,7 +132,11 @@ pub struct Fs<T: Transactional> {
     in_txn: bool,
     time: Option<u64>,
     read_buf: chunks::ReadBuf,
+    events: VecDeque<String>,
 }
+
+/// Recent events kept for `stats` and crash reports.
+pub const EVENTS_KEPT: usize = 32;
 
 /// A path split into validated components.
 pub(crate) fn components(path: &str) -> Result<Vec<&str>, FsError> {
@@ -216,7 +221,7 @@ impl<T: Transactional> Fs<T> {
             }
             None => return Fs::format(dev, slot),
         };
-        Ok(Fs {
+        let mut fs = Fs {
             dev,
             slot,
             state,
@@ -224,7 +229,17 @@ impl<T: Transactional> Fs<T> {
             in_txn: false,
             time: None,
             read_buf: chunks::ReadBuf::default(),
-        })
+            events: VecDeque::new(),
+        };
+        let m = &fs.state.meta;
+        let text = alloc::format!(
+            "mounted slot {slot}: {} operations, {} logical bytes, next inode {}",
+            m.sequence,
+            m.logical_bytes,
+            m.next_ino
+        );
+        fs.event(text);
+        Ok(fs)
     }
 
     fn format(mut dev: T, slot: usize) -> Result<Fs<T>, FsError> {
@@ -276,6 +291,7 @@ impl<T: Transactional> Fs<T> {
             in_txn: true,
             time: None,
             read_buf: chunks::ReadBuf::default(),
+            events: VecDeque::new(),
         };
         if let Err(e) = fs.write_root() {
             fs.dev.abort();
@@ -283,6 +299,7 @@ impl<T: Transactional> Fs<T> {
         }
         fs.dev.commit(Durability::Durable)?;
         fs.in_txn = false;
+        fs.event(alloc::format!("formatted slot {slot}"));
         Ok(fs)
     }
 
@@ -305,6 +322,19 @@ impl<T: Transactional> Fs<T> {
     /// that counts operations.
     pub fn set_time(&mut self, t: Option<u64>) {
         self.time = t;
+    }
+
+    /// Records an event in the ring of the last [`EVENTS_KEPT`].
+    pub fn event(&mut self, text: String) {
+        if self.events.len() == EVENTS_KEPT {
+            self.events.pop_front();
+        }
+        self.events.push_back(text);
+    }
+
+    /// Recent events, oldest first.
+    pub fn events(&self) -> impl Iterator<Item = &str> {
+        self.events.iter().map(String::as_str)
     }
 
     /// Gives the block store back (tests reopen it after a simulated crash).

@@ -234,6 +234,13 @@ impl<T: Transactional> Fs<T> {
                 })?;
             }
         }
+        self.event(alloc::format!(
+            "gc{}: {} chunks / {} bytes swept, {} blocks freed",
+            if dry_run { " (dry run)" } else { "" },
+            report.sweep.chunks,
+            report.sweep.bytes,
+            report.blocks_freed
+        ));
         Ok(report)
     }
 }

@@ -285,6 +285,10 @@ impl<T: Transactional> Registry<T> {
         let dir = layout::upload_dir(up.repo.as_ref(), &up.id);
         if &got != expected {
             self.fs.remove_all(&dir)?;
+            self.fs.event(alloc::format!(
+                "upload {} refused: {expected} != {got}",
+                up.id
+            ));
             return Err(RegistryError::Mismatch(DigestMismatch {
                 expected: expected.clone(),
                 got,

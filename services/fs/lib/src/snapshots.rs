@@ -209,7 +209,9 @@ impl<T: Transactional> Fs<T> {
                 &rec.encode(),
             )?;
             Ok(())
-        })
+        })?;
+        self.event(alloc::format!("snapshot {name} created"));
+        Ok(())
     }
 
     /// Deletes snapshot `name`; its nodes and chunks go at the next GC.
@@ -222,7 +224,9 @@ impl<T: Transactional> Fs<T> {
                 });
             }
             Ok(())
-        })
+        })?;
+        self.event(alloc::format!("snapshot {name} deleted"));
+        Ok(())
     }
 
     /// Replaces the live tree by snapshot `name`, atomically. The snapshot
@@ -238,7 +242,9 @@ impl<T: Transactional> Fs<T> {
             fs.state.live = live;
             fs.state.meta.logical_bytes = rec.logical_bytes;
             Ok(())
-        })
+        })?;
+        self.event(alloc::format!("live tree restored from snapshot {name}"));
+        Ok(())
     }
 
     /// Snapshots with their exclusive and shared bytes. Cost: one scan of

@@ -117,6 +117,20 @@ fn create_modify_diff_restore_delete() {
     ));
     assert_eq!(fs.snapshot_list().unwrap().len(), 1);
     fs.gc(false).unwrap();
+    // The event ring tells the story.
+    let events: Vec<String> = fs.events().map(String::from).collect();
+    for want in [
+        "formatted slot 0",
+        "snapshot s1 created",
+        "live tree restored from snapshot s1",
+        "snapshot s2 deleted",
+    ] {
+        assert!(
+            events.iter().any(|e| e == want),
+            "{want:?} not in {events:?}"
+        );
+    }
+    assert!(events.last().unwrap().starts_with("gc:"), "{events:?}");
     let report = filesystem::fsck_blocks(&mut fs, true).unwrap();
     assert!(report.is_clean(), "{:?}", report.problems);
     assert_eq!(report.garbage_blocks, 0);
