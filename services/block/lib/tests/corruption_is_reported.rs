@@ -145,15 +145,21 @@ fn bad_journal_record_stops_replay_at_that_transaction() {
 #[test]
 fn unknown_version_is_a_clear_error() {
     let mut dev = populated().into_device();
-    for copy in 0..2 {
-        // Version field at offset 8, then a recomputed checksum is not
-        // possible from here: a wrong version with a bad checksum is corrupt.
-        flip(&mut dev, copy, 8);
+    for copy in 0..2usize {
+        // Version 2 with a correct checksum: a newer format, not damage.
+        let sector = &mut dev.image_mut()[copy * BLOCK_SIZE..copy * BLOCK_SIZE + 512];
+        sector[8..12].copy_from_slice(&2u32.to_le_bytes());
+        sector[508..512].fill(0);
+        let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI).checksum(sector);
+        sector[508..512].copy_from_slice(&crc.to_le_bytes());
     }
-    assert!(matches!(
-        BlockStore::mount(dev, config()),
-        Err(Error::Corrupt { .. })
-    ));
+    assert_eq!(
+        BlockStore::mount(dev, config()).err(),
+        Some(Error::UnsupportedVersion {
+            found: 2,
+            supported: 1
+        })
+    );
 }
 
 proptest! {
