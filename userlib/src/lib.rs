@@ -59,7 +59,13 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     // Safety: written once by `entry!` before main runs.
     let name = unsafe { PROGRAM_NAME };
     match info.location() {
-        Some(at) => println!("{}: panic at {}:{}: {}", name, at.file(), at.line(), info.message()),
+        Some(at) => println!(
+            "{}: panic at {}:{}: {}",
+            name,
+            at.file(),
+            at.line(),
+            info.message()
+        ),
         None => println!("{}: panic: {}", name, info.message()),
     }
     sys::exit(PANIC_EXIT_CODE)
