@@ -81,14 +81,12 @@ fn main() {
     let refs = put_object(&mut tx, &mut store, &data);
     let secs = t.elapsed().as_secs_f64();
     println!("content_put: {:.0} MB/s", mb_per_s(data.len(), secs));
-    let mut reader = ObjectReader::new();
+    let mut reader = ObjectReader::new(&refs);
     let mut out = vec![0u8; 1 << 20];
     let t = Instant::now();
     let mut offset = 0u64;
     loop {
-        let n = reader
-            .read_at(&store, &mut tx, &refs, offset, &mut out)
-            .unwrap();
+        let n = reader.read_at(&store, &mut tx, offset, &mut out).unwrap();
         if n == 0 {
             break;
         }

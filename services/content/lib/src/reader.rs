@@ -7,12 +7,14 @@ use crate::chunk_ref::ChunkRef;
 use crate::error::GetError;
 use crate::store::{ChunkBuf, ContentStore};
 
-/// Reads byte ranges of an object (a sequence of [`ChunkRef`]s).
+/// Reads byte ranges of one object (a sequence of [`ChunkRef`]s), bound at
+/// construction so the position kept between calls always belongs to it.
 ///
 /// Working set: one chunk buffer. Each chunk is read whole and its BLAKE3
 /// verified before any of its bytes are returned; the last verified chunk is
 /// kept, so sequential small reads read each chunk once.
-pub struct ObjectReader {
+pub struct ObjectReader<'a> {
+    chunks: &'a [ChunkRef],
     buf: ChunkBuf,
     /// The chunk now in `buf`, verified.
     loaded: Option<ChunkRef>,
@@ -21,19 +23,25 @@ pub struct ObjectReader {
     hint: (usize, u64),
 }
 
-impl Default for ObjectReader {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ObjectReader {
-    pub fn new() -> Self {
+impl<'a> ObjectReader<'a> {
+    /// A reader of the object made of `chunks`, in order.
+    pub fn new(chunks: &'a [ChunkRef]) -> Self {
         ObjectReader {
+            chunks,
             buf: ChunkBuf::new(),
             loaded: None,
             hint: (0, 0),
         }
+    }
+
+    /// The object's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.chunks.iter().map(|c| u64::from(c.len)).sum()
+    }
+
+    /// True for an object without chunks (0 bytes).
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
     }
 
     /// Reads the chunk `chunk` whole (verified) and returns its bytes.
@@ -53,19 +61,19 @@ impl ObjectReader {
         self.buf.as_slice()
     }
 
-    /// Copies bytes of the object `chunks` starting at `offset` into `out`;
+    /// Copies bytes of the object starting at `offset` into `out`;
     /// returns how many (fewer only at the end of the object, 0 at its end).
     /// An offset past the end is an error.
     pub fn read_at<T: Transactional>(
         &mut self,
         store: &ContentStore,
         tx: &mut T,
-        chunks: &[ChunkRef],
         offset: u64,
         out: &mut [u8],
     ) -> Result<usize, GetError> {
+        let chunks = self.chunks;
         // Find the chunk holding `offset`, from the hint when it is behind.
-        let (mut i, mut start) = if self.hint.1 <= offset && self.hint.0 <= chunks.len() {
+        let (mut i, mut start) = if self.hint.1 <= offset {
             self.hint
         } else {
             (0, 0)

@@ -50,18 +50,18 @@ fn flipped_byte_is_an_error_naming_the_chunk() {
     );
 
     // Reading the object: bytes before the bad chunk come back, then the error.
-    let mut reader = ObjectReader::new();
+    let mut reader = ObjectReader::new(&refs);
     let mut out = vec![0u8; data.len()];
     let first_len = refs[0].len as usize;
     assert_eq!(
         reader
-            .read_at(&store, &mut tx, &refs, 0, &mut out[..first_len])
+            .read_at(&store, &mut tx, 0, &mut out[..first_len])
             .unwrap(),
         first_len
     );
     assert_eq!(out[..first_len], data[..first_len]);
     assert!(matches!(
-        reader.read_at(&store, &mut tx, &refs, 0, &mut out),
+        reader.read_at(&store, &mut tx, 0, &mut out),
         Err(GetError::ChunkCorrupt { hash, .. }) if hash == victim.hash
     ));
     // Other chunks are fine.

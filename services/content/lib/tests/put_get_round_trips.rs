@@ -63,7 +63,7 @@ fn random_offsets_read_the_right_bytes() {
     let (mut tx, mut store) = common::new_store(8192);
     let data = common::noise(3 << 20, 42);
     let refs = common::put(&mut tx, &mut store, &data, 100_000, 4);
-    let mut reader = ObjectReader::new();
+    let mut reader = ObjectReader::new(&refs);
     let mut seed = 7u64;
     for _ in 0..200 {
         seed = seed
@@ -73,7 +73,7 @@ fn random_offsets_read_the_right_bytes() {
         let len = (seed >> 40) as usize % 300_000;
         let mut buf = vec![0u8; len];
         let n = reader
-            .read_at(&store, &mut tx, &refs, offset as u64, &mut buf)
+            .read_at(&store, &mut tx, offset as u64, &mut buf)
             .unwrap();
         assert_eq!(n, len.min(data.len() - offset));
         assert_eq!(&buf[..n], &data[offset..offset + n]);
@@ -82,12 +82,12 @@ fn random_offsets_read_the_right_bytes() {
     let mut buf = [0u8; 10];
     assert_eq!(
         reader
-            .read_at(&store, &mut tx, &refs, data.len() as u64, &mut buf)
+            .read_at(&store, &mut tx, data.len() as u64, &mut buf)
             .unwrap(),
         0
     );
     let err = reader
-        .read_at(&store, &mut tx, &refs, data.len() as u64 + 1, &mut buf)
+        .read_at(&store, &mut tx, data.len() as u64 + 1, &mut buf)
         .unwrap_err();
     assert_eq!(
         err,

@@ -75,14 +75,12 @@ fn peak_growth(mib: usize) -> usize {
     common::save_root(&mut tx, &store);
     tx.commit(Durability::Durable).unwrap();
 
-    let mut reader = ObjectReader::new();
+    let mut reader = ObjectReader::new(&refs);
     let mut buf = vec![0u8; 1 << 20];
     let mut offset = 0u64;
     let mut back = blake3::Hasher::new();
     loop {
-        let n = reader
-            .read_at(&store, &mut tx, &refs, offset, &mut buf)
-            .unwrap();
+        let n = reader.read_at(&store, &mut tx, offset, &mut buf).unwrap();
         if n == 0 {
             break;
         }

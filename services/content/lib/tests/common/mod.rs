@@ -96,13 +96,11 @@ pub fn get<T: Transactional>(
     refs: &[ChunkRef],
     piece: usize,
 ) -> Vec<u8> {
-    let mut r = ObjectReader::new();
+    let mut r = ObjectReader::new(refs);
     let mut out = Vec::new();
     let mut buf = vec![0u8; piece];
     loop {
-        let n = r
-            .read_at(store, tx, refs, out.len() as u64, &mut buf)
-            .unwrap();
+        let n = r.read_at(store, tx, out.len() as u64, &mut buf).unwrap();
         if n == 0 {
             return out;
         }
