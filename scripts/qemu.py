@@ -41,6 +41,9 @@ TESTS = {
         r"process crash_panic \(pid 6\) ended: exited with code 0xdead",
         r"faultclient: before Ok\(2\), crash call Err\(Kernel\(PeerDead\)\), after Err\(Kernel\(PeerDead\)\), other server Ok\(42\)",
         r"TEST PASS"]),
+    "caps": ("test-caps.cfg", None, 60, [
+        r"capclient: echo via transferred cap Ok\(10\), boot badge Ok\(5\), session badge Ok\(77\), signalled true",
+        r"TEST PASS"]),
     "nocap": ("test-nocap.cfg", None, 60, [r"nocap: PASS", r"TEST PASS"]),
     "fuzz": ("test-fuzz.cfg", None, 180, [
         r"fuzzer: 50000 random syscalls done", r"fuzzer: echo still answers: Ok\(8\)", r"TEST PASS"]),

@@ -27,6 +27,16 @@ protocol! {
 }
 
 protocol! {
+    /// What the `broker` (capability transfer test) understands.
+    pub enum BrokerRequest {
+        GetEcho = 1 {},
+        Session = 2 {},
+        WhoAmI = 3 {},
+        Signal = 4 {},
+    }
+}
+
+protocol! {
     /// What the `judge` understands.
     pub enum JudgeRequest {
         /// One client's result; `expected` is how many verdicts the test has.
