@@ -7,9 +7,11 @@
 //! named by a [`TreeRoot`] that its owner stores (48 bytes, fixed encoding).
 //!
 //! # Design principles
-//! - Simple and clear over clever: nodes are decoded into plain vectors,
-//!   changed, and encoded again; one node per block; no node cache (the block
-//!   layer caches).
+//! - Simple and clear over clever: a node to be changed is decoded into
+//!   plain vectors, changed, and encoded again; lookups and descents read a
+//!   verified in-place view (`node::NodeView`) instead, so a `get` allocates
+//!   nothing per entry; one node per block; no node cache (the block layer
+//!   caches).
 //! - The caller owns the transaction: every operation runs inside the
 //!   transaction the caller opened, so a tree change commits atomically with
 //!   whatever else the caller writes (its roots, data extents).
