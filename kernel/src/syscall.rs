@@ -76,6 +76,7 @@ impl Kernel {
             sys::IRQ_ACK => self.sys_irq_ack(a0),
             sys::PORT_IN => self.sys_port_in(a0, a1),
             sys::PORT_OUT => self.sys_port_out(a0, a1, a2),
+            sys::VIRT_TO_PHYS => self.sys_virt_to_phys(a0),
             _ => Err(Error::BadSyscall),
         };
         let p = &mut self.procs[cur];
@@ -223,6 +224,19 @@ impl Kernel {
         p.mem_used += size;
         p.dma_next += size;
         Ok([base, phys, size, 0])
+    }
+
+    /// The physical address behind the caller's user address `vaddr` (for a
+    /// DMA-capable driver handing its own buffers to a device, page by page).
+    fn sys_virt_to_phys(&mut self, vaddr: u64) -> SysResult {
+        let p = &self.procs[self.current];
+        if !p.grants.dma {
+            return Err(Error::NotPermitted);
+        }
+        usermem::check(p.root, vaddr, 1, false)?;
+        let t = paging::translate(&mut crate::memory::DirectMap, p.root, vaddr)
+            .ok_or(Error::BadAddress)?;
+        Ok([t.paddr, 0, 0, 0])
     }
 
     /// Routes interrupt line `irq` to the caller as notification `bits` and

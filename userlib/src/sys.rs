@@ -215,3 +215,8 @@ pub fn port_in(port: u16, width: u64) -> Result<u64, Error> {
 pub fn port_out(port: u16, width: u64, value: u64) -> Result<(), Error> {
     call_raw(sys::PORT_OUT, [port as u64, width, value, 0, 0, 0]).map(|_| ())
 }
+
+/// Physical address of this process's user address `vaddr` (needs `dma`).
+pub fn virt_to_phys(vaddr: u64) -> Result<u64, Error> {
+    call_raw(sys::VIRT_TO_PHYS, [vaddr, 0, 0, 0, 0, 0]).map(|r| r[0])
+}

@@ -39,8 +39,9 @@ pub mod sys {
     pub const IRQ_ACK: u64 = 20;
     pub const PORT_IN: u64 = 21;
     pub const PORT_OUT: u64 = 22;
+    pub const VIRT_TO_PHYS: u64 = 23;
     /// One past the highest syscall number.
-    pub const COUNT: u64 = 23;
+    pub const COUNT: u64 = 24;
 }
 
 /// Why a syscall failed (returned in `rax`; 0 is success).

@@ -50,7 +50,22 @@ fn dma() -> Result<bool, Error> {
         "drvtest: DMA {} bytes at virtual {:#x}, physical {:#x}, zeroed {}",
         size, va, pa, zeroed
     );
-    Ok(size == 4 * 4096 && pa % 4096 == 0 && pa != 0 && zeroed && mem[size as usize - 1] == 0xA5)
+    // Contiguous: the last byte's physical address follows from the first.
+    let last = sys::virt_to_phys(va + size - 1)?;
+    let stack_var = 0u64;
+    let stack_phys = sys::virt_to_phys(&stack_var as *const u64 as u64)?;
+    let kernel = sys::virt_to_phys(0xFFFF_8000_0000_0000);
+    println!(
+        "drvtest: last DMA byte at physical {:#x}, a stack page at {:#x}, kernel address {:?}",
+        last, stack_phys, kernel
+    );
+    Ok(size == 4 * 4096
+        && pa % 4096 == 0
+        && pa != 0
+        && zeroed
+        && mem[size as usize - 1] == 0xA5
+        && last == pa + size - 1
+        && kernel == Err(Error::BadAddress))
 }
 
 fn interrupts() -> Result<u32, Error> {

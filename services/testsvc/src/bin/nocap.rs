@@ -24,6 +24,7 @@ fn main() {
     let notify_empty = userlib::sys::notify(7);
     let poweroff = userlib::sys::poweroff(0);
     let bad_syscall = userlib::sys::call_raw(sys::COUNT + 100, [0; 6]);
+    let no_dma = userlib::sys::virt_to_phys(main as *const () as u64);
     println!(
         "nocap: empty {:?}, beyond {:?}, huge {:?}, wrong kind {:?}, transfer {:?}, notify {:?}, poweroff {:?}, bad syscall {:?}",
         empty, beyond, huge, wrong_kind, transfer.map(|_| ()), notify_empty, poweroff, bad_syscall
@@ -36,6 +37,7 @@ fn main() {
         && transfer.map(|_| ()) == bad_cap
         && notify_empty == Err(Error::BadCap)
         && poweroff == Error::NotPermitted
-        && bad_syscall == Err(Error::BadSyscall);
+        && bad_syscall == Err(Error::BadSyscall)
+        && no_dma == Err(Error::NotPermitted);
     report(judge, "nocap", pass, 0, 1);
 }
