@@ -49,6 +49,8 @@ impl fmt::Display for DeviceError {
     }
 }
 
+impl core::error::Error for DeviceError {}
+
 /// One request of a batch given to [`BlockDevice::submit`].
 #[derive(Debug)]
 pub enum IoRequest<'a> {

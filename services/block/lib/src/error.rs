@@ -121,3 +121,6 @@ impl fmt::Display for Error {
         }
     }
 }
+
+impl core::error::Error for Error {}
+impl core::error::Error for Corruption {}

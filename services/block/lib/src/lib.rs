@@ -20,6 +20,27 @@
 //!   invariants and the crash cases of the protocol that writes it.
 //! - Devices sit behind [`BlockDevice`]; faults and power cuts are injected
 //!   through the same trait (`RecordingDevice`, feature `std`).
+//!
+//! # Example
+//! ```
+//! use block::{BlockStore, Config, Durability, MemDevice, Transactional, BLOCK_SIZE};
+//!
+//! let mut store = BlockStore::format(MemDevice::new(1024), Config::default_small())?;
+//! store.begin()?;
+//! let data = store.allocate(2)?; // bulk data: written unjournaled
+//! store.write_fresh(data.start, &vec![7u8; 2 * BLOCK_SIZE])?;
+//! let root = store.root_block(0); // metadata pointing at it: journaled
+//! store.write(root, &data.start.to_le_bytes().repeat(BLOCK_SIZE / 8))?;
+//! store.commit(Durability::Durable)?;
+//!
+//! // A power cut now loses nothing: remount what is on the device.
+//! let mut store = BlockStore::mount(store.into_device(), Config::default_small())?;
+//! let mut block = vec![0u8; BLOCK_SIZE];
+//! store.read(data.start + 1, &mut block)?;
+//! assert_eq!(block[0], 7);
+//! assert!(store.check()?.is_clean());
+//! # Ok::<(), block::Error>(())
+//! ```
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 
 extern crate alloc;
