@@ -262,7 +262,15 @@ impl ContentStore {
         if !report.tree.is_clean() {
             return report;
         }
+        // Blocks seen so far: index nodes first, then each chunk's extent,
+        // so a chunk overlapping a node or another chunk is caught.
         let mut used = ChunkMarks::new(tx.block_count());
+        if let Err(e) = cowbtree::visit_node_blocks(tx, &self.root.index, |b| {
+            used.mark_block(b);
+        }) {
+            report.problem(format!("chunk index cannot be walked: {e}"));
+            return report;
+        }
         let mut buf = ChunkBuf::new();
         let (mut bytes, mut blocks) = (0u64, 0u64);
         // The cursor borrows the transaction, so entries are checked in
@@ -328,7 +336,7 @@ impl ContentStore {
                 for b in extent.start..extent.end() {
                     if !used.mark_block(b) {
                         report.problem(format!(
-                            "chunk {}: block {b} is also used by another chunk",
+                            "chunk {}: block {b} is also used by another chunk or an index node",
                             Hex(&hash)
                         ));
                     }
