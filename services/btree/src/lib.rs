@@ -36,8 +36,17 @@
 //!
 //! # Crash safety
 //! All writes go through the caller's transaction; the block layer makes the
-//! transaction all or nothing. Shared nodes are never overwritten, so a
-//! snapshot root stored durably always reads its original contents.
+//! transaction all or nothing. Cases:
+//! 1. Crash before the commit is durable: node writes (in place or copies),
+//!    allocations and frees roll back together with the owner's stored root,
+//!    which still names the old tree, whose nodes are as they were.
+//! 2. Crash after: the stored root names the new tree; every node it
+//!    reaches was written in the same transaction or an earlier one.
+//! 3. Either way a snapshot root stored durably reads its original contents:
+//!    nodes it shares are never written, only copied.
+//!
+//! `tests/crash_during_tree_updates.rs` checks this at every flush and
+//! sampled points between (writes dropped, kept, reordered, torn).
 //!
 //! # Garbage
 //! Copies leave the old (shared) node behind; it is not freed because the

@@ -39,6 +39,26 @@
 //! - The counters in [`ContentRoot`] are the sums over the index entries.
 //! - Both hold after every committed transaction, so after any crash
 //!   ([`ContentStore::check`] verifies them).
+//!
+//! # Crash cases
+//! The block layer makes each transaction all or nothing and writes
+//! `write_fresh` data durably before the commit record that covers it.
+//! 1. Crash before a put's commit is durable: the transaction is lost whole:
+//!    the extent's allocation, the index entry and the counters roll back
+//!    together; the data blocks written are free again, nothing references
+//!    them.
+//! 2. Crash after it: the index entry names an extent whose bytes were
+//!    durable before the entry was; reads verify them anyway.
+//! 3. Crash during a sweep: each step removes entries, frees their extents
+//!    and updates the counters in one transaction; a crash keeps whole steps
+//!    only. The sweep's position is not persisted: the owner runs a new
+//!    collection, which marks again.
+//! 4. Crash after `begin_gc`'s commit but before the sweep: the epoch has
+//!    advanced, nothing was removed; the next collection starts another.
+//!
+//! The crash tests (`tests/crash_during_puts_and_sweeps.rs`) check exactly
+//! these outcomes at every flush and sampled points between, with unflushed
+//! writes dropped, kept, reordered and torn.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
