@@ -60,9 +60,9 @@ pvh_start:
     or eax, 3
     mov [boot_pml4 + 511*8], eax
 
-    /* PAE on, CR3, EFER.LME|NXE|SCE, paging + write-protect on. */
+    /* PAE and global pages on, CR3, EFER.LME|NXE|SCE, paging + write-protect on. */
     mov eax, cr4
-    or eax, 0x20
+    or eax, 0xA0
     mov cr4, eax
     mov eax, offset boot_pml4
     mov cr3, eax

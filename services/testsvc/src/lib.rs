@@ -23,6 +23,9 @@ protocol! {
         Crash = 4 {},
         /// Replies immediately with nothing (benchmark).
         Null = 5 {},
+        /// Reads lease 0 completely in 4 KiB pieces, computing nothing;
+        /// replies the byte count (benchmark of the lease copy).
+        Drain = 6 {},
     }
 }
 

@@ -22,6 +22,18 @@ fn checksum(token: &ReplyToken) -> Result<(u64, u64), userlib::Error> {
     }
 }
 
+fn drain(token: &ReplyToken) -> Result<u64, userlib::Error> {
+    let mut buf = [0u8; 4096];
+    let mut off = 0u64;
+    loop {
+        let n = token.lease_read(0, off, &mut buf)?;
+        if n == 0 {
+            return Ok(off);
+        }
+        off += n as u64;
+    }
+}
+
 fn fill(token: &ReplyToken, seed: u64) -> Result<u64, userlib::Error> {
     let mut buf = [0u8; 4096];
     let mut off = 0u64;
@@ -56,6 +68,14 @@ fn main() {
         let words: [u64; 2] = match Incoming::decode::<EchoRequest>(&msg) {
             Ok(EchoRequest::Ping { value }) => [value.wrapping_add(1), 0],
             Ok(EchoRequest::Null {}) => [0, 0],
+            Ok(EchoRequest::Drain {}) => match drain(&token) {
+                Ok(len) => [len, 0],
+                Err(e) => {
+                    let _ = token.reply_err(e as u64);
+                    next = recv(0);
+                    continue;
+                }
+            },
             Ok(EchoRequest::Checksum {}) => match checksum(&token) {
                 Ok((len, sum)) => [len, sum],
                 Err(e) => {
