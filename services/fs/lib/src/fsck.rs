@@ -160,7 +160,14 @@ impl<T: Transactional> Fs<T> {
             }
         }
         let mut stack = alloc::vec![ROOT_INO];
+        let mut seen_dirs = alloc::collections::BTreeSet::new();
         while let Some(dir) = stack.pop() {
+            if !seen_dirs.insert(dir) {
+                report.problem(format!(
+                    "{label}: directory {dir} is reached twice (a cycle)"
+                ));
+                continue;
+            }
             report.dirs += 1;
             let mut after: Option<String> = None;
             loop {

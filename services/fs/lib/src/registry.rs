@@ -219,22 +219,20 @@ impl<T: Transactional> Registry<T> {
             }
             .into());
         }
-        let mut out = vec![0u8; usize::try_from(size).unwrap_or(0)];
         let Some(mut r) = self.get_blob(d)? else {
             return Ok(None);
         };
-        let mut filled = 0;
-        while filled < out.len() {
-            let n = r.read(&mut out[filled..])?;
+        // Grown as bytes arrive: the stored size is not trusted with an
+        // allocation up front.
+        let mut out = Vec::new();
+        let mut piece = vec![0u8; 64 * 1024];
+        loop {
+            let n = r.read(&mut piece)?;
             if n == 0 {
                 break;
             }
-            filled += n;
+            out.extend_from_slice(&piece[..n]);
         }
-        // One more read reaches the end, where the digest is checked.
-        let mut probe = [0u8; 1];
-        r.read(&mut probe)?;
-        out.truncate(filled);
         Ok(Some(out))
     }
 

@@ -463,7 +463,14 @@ impl<T: Transactional> Fs<T> {
         let root = self.tree_of(name)?;
         let mut out = Vec::new();
         let mut stack: Vec<(u64, String)> = alloc::vec![(ROOT_INO, String::new())];
+        let mut seen_dirs = BTreeSet::new();
         while let Some((dir, prefix)) = stack.pop() {
+            if !seen_dirs.insert(dir) {
+                return Err(FsError::Corrupt {
+                    what: "directory reached twice (cycle)",
+                    ino: dir,
+                });
+            }
             let mut after: Option<String> = None;
             let mut subdirs = Vec::new();
             loop {
@@ -512,11 +519,7 @@ impl<T: Transactional> Fs<T> {
                 max,
             });
         }
-        let mut out = alloc::vec![0u8; usize::try_from(inode.size).unwrap_or(0)];
-        let mut cache = crate::fs::ChunkCache::default();
-        let n = self.read_at_in(&root, ino, 0, &mut out, &mut cache)?;
-        out.truncate(n);
-        Ok(out)
+        self.read_whole(&root, ino, inode.size)
     }
 }
 
