@@ -93,14 +93,25 @@ pub fn write_struct<T: Copy>(root: u64, addr: u64, value: &T) -> Result<(), Erro
 /// `dst_root`, both checked first (nothing is copied if either is bad). The
 /// copy goes frame to frame through the direct map, in pieces that cross
 /// neither a source nor a destination page boundary.
-pub fn copy_between(src_root: u64, src: u64, dst_root: u64, dst: u64, len: u64) -> Result<(), Error> {
+pub fn copy_between(
+    src_root: u64,
+    src: u64,
+    dst_root: u64,
+    dst: u64,
+    len: u64,
+) -> Result<(), Error> {
     check(src_root, src, len, false)?;
     check(dst_root, dst, len, true)?;
     let mut done = 0u64;
     while done < len {
         let (s, d) = (src + done, dst + done);
-        let n = (len - done).min(PAGE_SIZE - s % PAGE_SIZE).min(PAGE_SIZE - d % PAGE_SIZE);
-        let (Some(ts), Some(td)) = (translate(&mut DirectMap, src_root, s), translate(&mut DirectMap, dst_root, d)) else {
+        let n = (len - done)
+            .min(PAGE_SIZE - s % PAGE_SIZE)
+            .min(PAGE_SIZE - d % PAGE_SIZE);
+        let (Some(ts), Some(td)) = (
+            translate(&mut DirectMap, src_root, s),
+            translate(&mut DirectMap, dst_root, d),
+        ) else {
             // Checked above; user mappings never shrink while a process lives.
             log::error!("usermem: {s:#x} or {d:#x} vanished after the check");
             return Err(Error::BadAddress);
