@@ -66,8 +66,10 @@ impl Kernel {
                 return Err(e);
             }
             self.next_hint = Some(server);
+            self.stats.calls_direct += 1;
         } else {
             self.procs[server].senders.push_back(cur);
+            self.stats.calls_queued += 1;
         }
         // The caller's result is set when it is woken.
         Ok([0; 4])
@@ -167,6 +169,7 @@ impl Kernel {
         if let Err(e) = usermem::write_struct(self.procs[caller].root, reply_buf, &msg) {
             log::error!("reply to {}: {e:?}", self.procs[caller].name);
         }
+        self.stats.replies += 1;
         let c = &mut self.procs[caller];
         c.set_result(Ok([0; 4]));
         c.state = State::Runnable;

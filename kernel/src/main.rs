@@ -114,6 +114,7 @@ pub extern "C" fn kernel_main(start_info_phys: u32) -> ! {
         need_resched: false,
         ticks: 0,
         irq_owner: [None; 16],
+        stats: Default::default(),
     });
 
     // Enter user space through the common exit path with the first frame

@@ -191,6 +191,20 @@ pub struct Kernel {
     pub ticks: u64,
     /// Interrupt line -> (process, notification bits) bound by `IRQ_BIND`.
     pub irq_owner: [Option<(Pid, u64)>; 16],
+    pub stats: Stats,
+}
+
+/// Counters printed when the machine powers off.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub syscalls: u64,
+    /// Calls delivered at once to a waiting server.
+    pub calls_direct: u64,
+    /// Calls that had to queue at a busy server.
+    pub calls_queued: u64,
+    pub replies: u64,
+    pub notifications: u64,
+    pub processes_ended: u64,
 }
 
 impl Kernel {
@@ -200,6 +214,7 @@ impl Kernel {
         if self.procs[pid].state == State::Dead {
             return;
         }
+        self.stats.processes_ended += 1;
         log::warn!(
             "process {} (pid {}) ended: {}",
             self.procs[pid].name,
@@ -269,6 +284,7 @@ impl Kernel {
 
     /// Sets notification `bits` on `pid` and wakes it if it waits for them.
     pub fn post_notification(&mut self, pid: Pid, bits: u64) {
+        self.stats.notifications += 1;
         let p = &mut self.procs[pid];
         if p.state == State::Dead {
             return;

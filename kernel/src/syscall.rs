@@ -42,6 +42,7 @@ impl Kernel {
         let cur = self.current;
         let f = self.procs[cur].frame;
         let (a0, a1, a2, a3, a4) = (f.rdi, f.rsi, f.rdx, f.r10, f.r8);
+        self.stats.syscalls += 1;
         let result: SysResult = match f.rax {
             sys::EXIT => {
                 self.kill(cur, format_args!("exited with code {:#x}", a0));
@@ -330,6 +331,7 @@ impl Kernel {
             self.procs[self.current].name,
             code
         );
+        log::info!("kernel stats: {:?}, {} ticks", self.stats, self.ticks);
         crate::poweroff(code)
     }
 }
