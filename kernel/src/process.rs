@@ -21,6 +21,16 @@ use kernel_logic::layout::{
 };
 use kernel_logic::paging::{self, MapError, NO_EXECUTE, USER, WRITABLE};
 
+/// What a process is doing.
+///
+/// # Invariants
+/// - A process is in `server.senders` exactly when its state is
+///   `Sending { server, .. }`, and at most once.
+/// - `AwaitingReply { server, .. }` is left only by a reply from `server`
+///   with the token of the current `call_seq`, or by `server`'s death
+///   (result `PeerDead`).
+/// - A `Dead` process is in no queue, owns no interrupt line, and its
+///   frames are back in the allocator; its pid is never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     Runnable,

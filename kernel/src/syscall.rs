@@ -251,6 +251,11 @@ impl Kernel {
         if bits == 0 {
             return Err(Error::BadArgument);
         }
+        // A line granted to two drivers belongs to the first that binds it
+        // (until it dies: `kill` unbinds).
+        if matches!(self.irq_owner[irq as usize], Some((owner, _)) if owner != cur) {
+            return Err(Error::NotPermitted);
+        }
         self.irq_owner[irq as usize] = Some((cur, bits));
         crate::interrupts::set_masked(irq as u8, false);
         Ok([0; 4])
