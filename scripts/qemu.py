@@ -56,9 +56,10 @@ TESTS = {
         r"drvtest: DMA 16384 bytes at virtual 0x300000000000, physical 0x[0-9a-f]+000, zeroed true",
         r"drvtest: last DMA byte at physical 0x[0-9a-f]+fff, a stack page at 0x[0-9a-f]+, kernel address Err\(BadAddress\)",
         r"RTC interrupts received Ok\(5\)", r"drvtest: PASS", r"TEST PASS"]),
-    "shell": ("boot.cfg", b"help\nuptime\nbogus\npoweroff\n", 60, [
+    "shell": ("boot.cfg", b"help\nuptime\nbogus\nping 500\npoweroff\n", 60, [
         r"shell: ready", r"> help", r"poweroff +stop the machine", r"up \d+\.\d\d s",
-        r"unknown command `bogus`", r"powering off"]),
+        r"unknown command `bogus`", r"ping: 500 round trips, \d+ cycles each on average",
+        r"powering off"]),
 }
 
 

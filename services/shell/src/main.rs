@@ -3,15 +3,20 @@
 //! notifications in between), runs the command.
 //!
 //! Adding a command = one entry in `COMMANDS` and one function taking the
-//! argument string. Needs the `console` and `poweroff` grants in boot.cfg.
+//! argument string. Needs the `console` and `poweroff` grants in boot.cfg;
+//! capability slot 0, if given, is the `echo` service (`ping`).
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
 use alloc::string::String;
+use testsvc::EchoRequest;
 use userlib::abi::{CONSOLE_INPUT_BIT, POWEROFF_CLEAN};
 use userlib::{ipc, print, println, sys};
+
+/// Capability slot of the echo service.
+const ECHO_SLOT: u64 = 0;
 
 userlib::entry!(main);
 
@@ -38,6 +43,11 @@ const COMMANDS: &[Command] = &[
         run: cmd_uptime,
     },
     Command {
+        name: "ping",
+        help: "ping [n]: n calls to the echo service (slot 0), cycles per round trip",
+        run: cmd_ping,
+    },
+    Command {
         name: "poweroff",
         help: "stop the machine (QEMU exits with status 0)",
         run: cmd_poweroff,
@@ -48,6 +58,30 @@ fn cmd_help(_: &str) {
     for c in COMMANDS {
         println!("  {:<10} {}", c.name, c.help);
     }
+}
+
+fn cmd_ping(args: &str) {
+    let rounds: u64 = args.parse().unwrap_or(1000).clamp(1, 1_000_000);
+    let echo = ipc::Endpoint(ECHO_SLOT);
+    let start = sys::rdtsc();
+    for i in 0..rounds {
+        match echo.call(&EchoRequest::Ping { value: i }, &[]) {
+            Ok(r) if r.words[0] == i + 1 => {}
+            Ok(r) => {
+                println!("ping: round {} answered {} (want {})", i, r.words[0], i + 1);
+                return;
+            }
+            Err(e) => {
+                println!("ping: {:?} (is an echo service in capability slot 0?)", e);
+                return;
+            }
+        }
+    }
+    let cycles = (sys::rdtsc() - start) / rounds;
+    println!(
+        "ping: {} round trips, {} cycles each on average",
+        rounds, cycles
+    );
 }
 
 fn cmd_echo(args: &str) {
