@@ -15,6 +15,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::bitmap::{self, Allocator};
+use crate::checksums;
 use crate::error::Error;
 use crate::journal;
 use crate::superblock::{Superblock, SUPERBLOCK_BLOCKS};
@@ -37,6 +38,9 @@ pub enum FindingKind {
     Leaked,
     /// A structure names a block outside the store.
     OutOfRange,
+    /// A data block whose contents do not match its checksum table entry
+    /// (stores formatted with data checksums), or an unusable table block.
+    DataChecksum,
     /// A finding of an upper layer (bad checksum, broken order, ...).
     Upper,
 }
@@ -290,6 +294,9 @@ impl<D: BlockDevice> BlockStore<D> {
                 ),
             );
         }
+        if sb.data_checksums() {
+            check_data_checksums(self.device_mut(), &sb, &committed, &mut report)?;
+        }
         let alloc = self.allocator().clone();
         let used = vec![0u64; alloc.words().len()];
         let mut fsck = Fsck {
@@ -305,6 +312,51 @@ impl<D: BlockDevice> BlockStore<D> {
     pub fn check(&mut self) -> Result<FsckReport, Error> {
         Ok(self.fsck()?.finish_structures_only())
     }
+}
+
+/// Reads every allocated block outside the block layer's region and
+/// compares it with its checksum table entry (as on disk after a checkpoint).
+fn check_data_checksums<D: BlockDevice>(
+    dev: &mut D,
+    sb: &Superblock,
+    allocated: &[u64],
+    report: &mut FsckReport,
+) -> Result<(), Error> {
+    let mut table = vec![0u8; BLOCK_SIZE];
+    let mut data = vec![0u8; BLOCK_SIZE];
+    for index in 0..sb.checksum_blocks {
+        let home = sb.checksum_start + index;
+        dev.read(home, &mut table)?;
+        if let Err(e) = checksums::check(home, index, &table) {
+            report.push(
+                FindingKind::DataChecksum,
+                Some(home),
+                format!("checksum table block {home} is unusable: {e}"),
+            );
+            continue;
+        }
+        let first = (index * checksums::ENTRIES_PER_BLOCK).max(sb.root_start);
+        let end = ((index + 1) * checksums::ENTRIES_PER_BLOCK).min(sb.block_count);
+        for block in first..end {
+            let is_allocated = allocated
+                .get((block / 64) as usize)
+                .is_some_and(|w| w >> (block % 64) & 1 == 1);
+            let stored = checksums::entry(&table, checksums::locate(block).1);
+            if !is_allocated || stored == checksums::NONE {
+                continue;
+            }
+            dev.read(block, &mut data)?;
+            let computed = checksums::data_checksum(&data);
+            if computed != stored {
+                report.push(
+                    FindingKind::DataChecksum,
+                    Some(block),
+                    format!("block {block} has a bad checksum (stored {stored:#010x}, computed {computed:#010x})"),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks a device without mounting it and without writing anything: for a
@@ -396,6 +448,17 @@ pub fn check_device<D: BlockDevice>(dev: &mut D) -> Result<FsckReport, Error> {
                     format!("bitmap block {block} is unusable: {e}"),
                 );
             }
+        }
+    }
+    for index in 0..sb.checksum_blocks {
+        let home = sb.checksum_start + index;
+        dev.read(home, &mut buf)?;
+        if let Err(e) = checksums::check(home, index, &buf) {
+            report.push(
+                FindingKind::DataChecksum,
+                Some(home),
+                format!("checksum table block {home} is unusable: {e}"),
+            );
         }
     }
     if bitmap_ok {

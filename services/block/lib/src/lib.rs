@@ -48,6 +48,7 @@ extern crate alloc;
 mod bitmap;
 mod cache;
 mod checksum;
+mod checksums;
 mod device;
 mod error;
 pub mod fsck;
@@ -65,7 +66,7 @@ pub use error::{Corruption, Error};
 #[cfg(feature = "std")]
 pub use file_device::FileDevice;
 pub use fsck::{check_device, Finding, FindingKind, Fsck, FsckReport};
-pub use store::{BlockStore, Config, Geometry, Stats};
+pub use store::{BlockStore, Config, FormatOptions, Geometry, Stats};
 
 /// Bytes per block: the unit of every read, write, allocation and journal record.
 pub const BLOCK_SIZE: usize = 4096;

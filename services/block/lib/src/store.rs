@@ -14,10 +14,11 @@ use alloc::vec::Vec;
 
 use crate::bitmap::{self, Allocator};
 use crate::cache::Cache;
+use crate::checksums;
 use crate::device::{check_request, write_sorted};
-use crate::error::Error;
+use crate::error::{Corruption, Error};
 use crate::journal::{self, LogEnd};
-use crate::superblock::{Superblock, SUPERBLOCK_BLOCKS};
+use crate::superblock::{self, Superblock, SUPERBLOCK_BLOCKS};
 use crate::{
     BlockDevice, DeviceError, Durability, Extent, IoRequest, Transactional, BLOCK_SIZE, ROOT_SLOTS,
 };
@@ -55,12 +56,23 @@ impl Default for Config {
     }
 }
 
+/// Choices fixed when a device is formatted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FormatOptions {
+    /// Keep a CRC-32C of every written block outside the block layer's
+    /// region (`checksums.rs`); reads then return `Error::Corrupt` for a
+    /// damaged block and fsck checks every allocated block.
+    pub data_checksums: bool,
+}
+
 /// Where the regions of a formatted store are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
     pub block_count: u64,
     pub superblocks: [u64; 2],
     pub bitmap: Extent,
+    /// The data checksum table (empty unless formatted with data checksums).
+    pub checksums: Extent,
     pub journal: Extent,
     pub roots: Extent,
     pub data_start: u64,
@@ -224,7 +236,16 @@ pub struct BlockStore<D: BlockDevice> {
 
 impl<D: BlockDevice> BlockStore<D> {
     /// Writes an empty store onto `device` (destroying what was there) and mounts it.
-    pub fn format(mut device: D, config: Config) -> Result<Self, Error> {
+    pub fn format(device: D, config: Config) -> Result<Self, Error> {
+        Self::format_with(device, config, FormatOptions::default())
+    }
+
+    /// `format` with the format-time choices of `options`.
+    pub fn format_with(
+        mut device: D,
+        config: Config,
+        options: FormatOptions,
+    ) -> Result<Self, Error> {
         let block_count = device.block_count();
         if config.journal_blocks < journal::MIN_JOURNAL_BLOCKS
             || config.journal_blocks > u32::MAX as u64
@@ -235,15 +256,21 @@ impl<D: BlockDevice> BlockStore<D> {
             });
         }
         let bitmap_blocks = bitmap::bitmap_blocks_for(block_count);
+        let checksum_blocks = if options.data_checksums {
+            checksums::checksum_blocks_for(block_count)
+        } else {
+            0
+        };
         // Any transaction may rewrite every bitmap block: they must fit in
-        // the journal next to at least one other image.
-        if journal::blocks_needed(bitmap_blocks + 1) > config.journal_blocks {
+        // the journal next to at least one other image and its table block.
+        if journal::blocks_needed(bitmap_blocks + 2) > config.journal_blocks {
             return Err(Error::BadConfig {
                 name: "journal_blocks",
                 value: config.journal_blocks,
             });
         }
-        let journal_start = 2 + bitmap_blocks;
+        let checksum_start = 2 + bitmap_blocks;
+        let journal_start = checksum_start + checksum_blocks;
         let root_start = journal_start + config.journal_blocks;
         let data_start = root_start + ROOT_SLOTS as u64;
         if data_start >= block_count {
@@ -268,6 +295,9 @@ impl<D: BlockDevice> BlockStore<D> {
         for i in 0..bitmap_blocks {
             device.write(2 + i, &bitmap::encode_block(i, alloc.block_words(i)))?;
         }
+        for i in 0..checksum_blocks {
+            device.write(checksum_start + i, &checksums::encode_empty(i))?;
+        }
         device.flush()?;
         let sb = Superblock {
             block_count,
@@ -282,6 +312,13 @@ impl<D: BlockDevice> BlockStore<D> {
             journal_epoch: 1,
             journal_tail: 0,
             journal_tail_seq: 1,
+            features: if options.data_checksums {
+                superblock::FEATURE_DATA_CHECKSUMS
+            } else {
+                0
+            },
+            checksum_start,
+            checksum_blocks,
         };
         let mut both = vec![0u8; 2 * BLOCK_SIZE];
         both[..BLOCK_SIZE].copy_from_slice(
@@ -490,6 +527,7 @@ impl<D: BlockDevice> BlockStore<D> {
             block_count: sb.block_count,
             superblocks: SUPERBLOCK_BLOCKS,
             bitmap: Extent::new(sb.bitmap_start, sb.bitmap_blocks),
+            checksums: Extent::new(sb.checksum_start, sb.checksum_blocks),
             journal: Extent::new(sb.journal_start, sb.journal_blocks),
             roots: Extent::new(sb.root_start, sb.root_slots),
             data_start: sb.data_start,
@@ -686,6 +724,123 @@ impl<D: BlockDevice> BlockStore<D> {
         })
     }
 
+    /// Refuses a change that would make the open transaction too large for
+    /// the journal: `range` written (journaled or not) plus the checksum
+    /// table blocks it touches, plus every bitmap block in the worst case.
+    fn check_txn_size(&self, range: Extent, journaled: bool) -> Result<(), Error> {
+        let txn = self.txn.as_ref().ok_or(Error::NoTransaction)?;
+        let new = if journaled {
+            (range.start..range.end())
+                .filter(|b| !txn.writes.contains_key(b))
+                .count() as u64
+        } else {
+            0
+        };
+        let tables = if self.sb.data_checksums() && range.len > 0 {
+            let first = checksums::locate(range.start).0;
+            let last = checksums::locate(range.end() - 1).0;
+            (first..=last)
+                .filter(|t| !txn.writes.contains_key(&(self.sb.checksum_start + t)))
+                .count() as u64
+        } else {
+            0
+        };
+        let jb = self.sb.journal_blocks;
+        let needed =
+            journal::blocks_needed(txn.writes.len() as u64 + new + tables + self.sb.bitmap_blocks);
+        if needed > jb {
+            return Err(Error::TransactionTooLarge {
+                journal_blocks_needed: needed,
+                journal_blocks: jb,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checksum table block `index` as the open transaction (or the
+    /// committed state) sees it, checked.
+    fn table_block(&mut self, index: u64) -> Result<Box<[u8]>, Error> {
+        let home = self.sb.checksum_start + index;
+        if let Some(t) = self.txn.as_ref().and_then(|t| t.writes.get(&home)) {
+            return Ok(t.clone());
+        }
+        if let Some(t) = self.cache.get(home) {
+            let t: Box<[u8]> = t.into();
+            checksums::check(home, index, &t)?;
+            return Ok(t);
+        }
+        let mut buf = vec![0u8; BLOCK_SIZE];
+        self.dev.read(home, &mut buf)?;
+        checksums::check(home, index, &buf)?;
+        self.cache.insert_clean(home, &buf);
+        Ok(buf.into_boxed_slice())
+    }
+
+    /// Sets the checksum entry of every block of `range` to `value(block)`
+    /// in the open transaction (no-op without data checksums).
+    fn set_checksums(&mut self, range: Extent, value: impl Fn(u64) -> u32) -> Result<(), Error> {
+        if !self.sb.data_checksums() || range.len == 0 {
+            return Ok(());
+        }
+        let mut b = range.start;
+        while b < range.end() {
+            let (index, _) = checksums::locate(b);
+            let mut table = self.table_block(index)?;
+            while b < range.end() && checksums::locate(b).0 == index {
+                checksums::set_entry(&mut table, checksums::locate(b).1, value(b));
+                b += 1;
+            }
+            checksums::seal(&mut table);
+            let home = self.sb.checksum_start + index;
+            self.txn_mut()?.writes.insert(home, table);
+        }
+        Ok(())
+    }
+
+    /// Checks `buf` (blocks `first..`) against the checksum table; a
+    /// mismatch is an error naming the block, and `buf` is zeroed so the
+    /// damaged bytes are not handed out.
+    fn verify_checksums(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
+        if !self.sb.data_checksums() {
+            return Ok(());
+        }
+        let mut table: Option<(u64, Box<[u8]>)> = None;
+        let mut bad = None;
+        for (i, data) in buf.chunks_exact(BLOCK_SIZE).enumerate() {
+            let block = first + i as u64;
+            if block < self.sb.root_start || !self.alloc.is_allocated(block) {
+                continue;
+            }
+            let (index, slot) = checksums::locate(block);
+            let stored = match &table {
+                Some((t, image)) if *t == index => checksums::entry(image, slot),
+                _ => {
+                    let image = self.table_block(index)?;
+                    let e = checksums::entry(&image, slot);
+                    table = Some((index, image));
+                    e
+                }
+            };
+            if stored != checksums::NONE {
+                let computed = checksums::data_checksum(data);
+                if computed != stored {
+                    bad = Some(Error::Corrupt {
+                        block,
+                        detail: Corruption::Checksum { stored, computed },
+                    });
+                    break;
+                }
+            }
+        }
+        match bad {
+            Some(e) => {
+                buf.fill(0);
+                Err(e)
+            }
+            None => Ok(()),
+        }
+    }
+
     fn txn_mut(&mut self) -> Result<&mut Txn, Error> {
         self.usable()?;
         self.txn.as_mut().ok_or(Error::NoTransaction)
@@ -702,6 +857,13 @@ impl<D: BlockDevice> BlockStore<D> {
             txn.writes.insert(bitmap_start + i, Box::new(image));
         }
         let need = journal::blocks_needed(txn.writes.len() as u64);
+        if need > self.sb.journal_blocks {
+            self.abort();
+            return Err(Error::TransactionTooLarge {
+                journal_blocks_needed: need,
+                journal_blocks: self.sb.journal_blocks,
+            });
+        }
         if !txn.writes.is_empty() && self.used + need > self.sb.journal_blocks {
             // Still open during this checkpoint, so its own frees stay
             // reserved: they are not durable until its records are.
@@ -818,7 +980,8 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
                 }
             }
             Ok(())
-        })
+        })?;
+        self.verify_checksums(first, buf)
     }
 
     fn begin(&mut self) -> Result<(), Error> {
@@ -834,11 +997,7 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
     fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
         self.txn_mut()?;
         let blocks = self.check_range(first, data.len())?;
-        let (root_start, jb, bitmap_blocks) = (
-            self.sb.root_start,
-            self.sb.journal_blocks,
-            self.sb.bitmap_blocks,
-        );
+        let root_start = self.sb.root_start;
         for b in first..first + blocks {
             if b < root_start {
                 return Err(Error::Reserved { block: b });
@@ -847,21 +1006,20 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
                 return Err(Error::NotAllocated { block: b });
             }
         }
-        let txn = self.txn_mut()?;
-        let new = (first..first + blocks)
-            .filter(|b| !txn.writes.contains_key(b))
-            .count() as u64;
-        let needed = journal::blocks_needed(txn.writes.len() as u64 + new + bitmap_blocks);
-        if needed > jb {
-            return Err(Error::TransactionTooLarge {
-                journal_blocks_needed: needed,
-                journal_blocks: jb,
-            });
-        }
-        for (i, chunk) in data.chunks_exact(BLOCK_SIZE).enumerate() {
-            txn.writes.insert(first + i as u64, chunk.into());
-        }
-        Ok(())
+        self.check_txn_size(Extent::new(first, blocks), true)?;
+        self.guarded(|s| {
+            // Table entries first: loading a table block can fail, the
+            // insertion of the data cannot, so the two never disagree.
+            s.set_checksums(Extent::new(first, blocks), |b| {
+                let at = (b - first) as usize * BLOCK_SIZE;
+                checksums::data_checksum(&data[at..at + BLOCK_SIZE])
+            })?;
+            let txn = s.txn_mut()?;
+            for (i, chunk) in data.chunks_exact(BLOCK_SIZE).enumerate() {
+                txn.writes.insert(first + i as u64, chunk.into());
+            }
+            Ok(())
+        })
     }
 
     fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
@@ -873,7 +1031,12 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
             }
         }
         self.usable()?;
+        self.check_txn_size(Extent::new(first, blocks), false)?;
         self.guarded(|s| {
+            s.set_checksums(Extent::new(first, blocks), |b| {
+                let at = (b - first) as usize * BLOCK_SIZE;
+                checksums::data_checksum(&data[at..at + BLOCK_SIZE])
+            })?;
             if let Some(txn) = s.txn.as_mut() {
                 txn.wrote_fresh = true;
                 for b in first..first + blocks {
@@ -903,6 +1066,9 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
             }
             None => return Err(Error::NoSpace),
         };
+        self.check_txn_size(extent, false)?;
+        // Until its first write the new block's old contents have no checksum.
+        self.guarded(|s| s.set_checksums(extent, |_| checksums::NONE))?;
         self.alloc.set(extent, true);
         self.txn_mut()?.ops.push(AllocOp::Allocated(extent));
         Ok(extent)

@@ -21,10 +21,13 @@
 //! 88     8    journal_epoch    +1 at every mount; records of other epochs are stale
 //! 96     8    journal_tail     offset in the journal of the oldest live record
 //! 104    8    journal_tail_seq sequence number expected at journal_tail
-//! 112  396    zero
+//! 112    8    features         bit 0: data checksum table; other bits zero
+//! 120    8    checksum_start   first block of the data checksum table
+//! 128    8    checksum_blocks  0 unless bit 0 of features is set
+//! 136  372    zero
 //! 508    4    checksum         CRC-32C of bytes 0..512 with this field zeroed
 //! ```
-//! Layout on the device: `[sb 0][sb 1][bitmap..][journal..][roots..][data..]`.
+//! Layout on the device: `[sb 0][sb 1][bitmap..][checksum table..][journal..][roots..][data..]`.
 //!
 //! # Invariants
 //! - Copy `g % 2` holds generation `g`; the copy with the highest generation
@@ -68,7 +71,12 @@ const OFF_DATA_START: usize = 80;
 const OFF_JOURNAL_EPOCH: usize = 88;
 const OFF_JOURNAL_TAIL: usize = 96;
 const OFF_JOURNAL_TAIL_SEQ: usize = 104;
-const OFF_END_OF_FIELDS: usize = 112;
+const OFF_FEATURES: usize = 112;
+const OFF_CHECKSUM_START: usize = 120;
+const OFF_CHECKSUM_BLOCKS: usize = 128;
+const OFF_END_OF_FIELDS: usize = 136;
+/// `features` bit: blocks outside the block layer's region have checksums.
+pub const FEATURE_DATA_CHECKSUMS: u64 = 1;
 const OFF_CHECKSUM: usize = 508;
 const _: () = assert!(OFF_END_OF_FIELDS <= OFF_CHECKSUM);
 const _: () = assert!(OFF_CHECKSUM + 4 == SUPERBLOCK_BYTES);
@@ -92,6 +100,9 @@ pub struct Superblock {
     pub journal_epoch: u64,
     pub journal_tail: u64,
     pub journal_tail_seq: u64,
+    pub features: u64,
+    pub checksum_start: u64,
+    pub checksum_blocks: u64,
 }
 
 fn get_u64(b: &[u8], at: usize) -> u64 {
@@ -106,6 +117,10 @@ fn get_u32(b: &[u8], at: usize) -> u32 {
 }
 
 impl Superblock {
+    pub fn data_checksums(&self) -> bool {
+        self.features & FEATURE_DATA_CHECKSUMS != 0
+    }
+
     /// The block this generation is written to.
     pub fn home(&self) -> u64 {
         SUPERBLOCK_BLOCKS[(self.generation % 2) as usize]
@@ -130,6 +145,9 @@ impl Superblock {
             (OFF_JOURNAL_EPOCH, self.journal_epoch),
             (OFF_JOURNAL_TAIL, self.journal_tail),
             (OFF_JOURNAL_TAIL_SEQ, self.journal_tail_seq),
+            (OFF_FEATURES, self.features),
+            (OFF_CHECKSUM_START, self.checksum_start),
+            (OFF_CHECKSUM_BLOCKS, self.checksum_blocks),
         ] {
             b[at..at + 8].copy_from_slice(&v.to_le_bytes());
         }
@@ -190,6 +208,9 @@ impl Superblock {
             journal_epoch: get_u64(b, OFF_JOURNAL_EPOCH),
             journal_tail: get_u64(b, OFF_JOURNAL_TAIL),
             journal_tail_seq: get_u64(b, OFF_JOURNAL_TAIL_SEQ),
+            features: get_u64(b, OFF_FEATURES),
+            checksum_start: get_u64(b, OFF_CHECKSUM_START),
+            checksum_blocks: get_u64(b, OFF_CHECKSUM_BLOCKS),
         };
         sb.check_geometry().map_err(corrupt)?;
         Ok(sb)
@@ -205,7 +226,21 @@ impl Superblock {
         if self.bitmap_blocks != needed_bitmap {
             return field("bitmap_blocks", self.bitmap_blocks);
         }
-        if Some(self.journal_start) != self.bitmap_start.checked_add(self.bitmap_blocks) {
+        if self.features & !FEATURE_DATA_CHECKSUMS != 0 {
+            return field("features", self.features);
+        }
+        if Some(self.checksum_start) != self.bitmap_start.checked_add(self.bitmap_blocks) {
+            return field("checksum_start", self.checksum_start);
+        }
+        let needed_table = if self.data_checksums() {
+            crate::checksums::checksum_blocks_for(self.block_count)
+        } else {
+            0
+        };
+        if self.checksum_blocks != needed_table {
+            return field("checksum_blocks", self.checksum_blocks);
+        }
+        if Some(self.journal_start) != self.checksum_start.checked_add(self.checksum_blocks) {
             return field("journal_start", self.journal_start);
         }
         if self.journal_blocks < crate::journal::MIN_JOURNAL_BLOCKS {
@@ -243,14 +278,17 @@ mod tests {
             generation: 7,
             bitmap_start: 2,
             bitmap_blocks,
-            journal_start: 2 + bitmap_blocks,
+            journal_start: 2 + bitmap_blocks + 1,
             journal_blocks: 64,
-            root_start: 2 + bitmap_blocks + 64,
+            root_start: 2 + bitmap_blocks + 1 + 64,
             root_slots: ROOT_SLOTS as u64,
-            data_start: 2 + bitmap_blocks + 64 + ROOT_SLOTS as u64,
+            data_start: 2 + bitmap_blocks + 1 + 64 + ROOT_SLOTS as u64,
             journal_epoch: 3,
             journal_tail: 10,
             journal_tail_seq: 99,
+            features: FEATURE_DATA_CHECKSUMS,
+            checksum_start: 2 + bitmap_blocks,
+            checksum_blocks: 1,
         }
     }
 
@@ -316,12 +354,13 @@ mod tests {
         }
 
         #[test]
-        fn decode_of_valid_header_with_random_fields(fields in proptest::array::uniform12(any::<u64>())) {
+        fn decode_of_valid_header_with_random_fields(fields in proptest::array::uniform15(any::<u64>())) {
             let sb = Superblock {
                 block_count: fields[0], generation: fields[1], bitmap_start: fields[2],
                 bitmap_blocks: fields[3], journal_start: fields[4], journal_blocks: fields[5],
                 root_start: fields[6], root_slots: fields[7], data_start: fields[8],
                 journal_epoch: fields[9], journal_tail: fields[10], journal_tail_seq: fields[11],
+                features: fields[12], checksum_start: fields[13], checksum_blocks: fields[14],
             };
             // Checksum is right, so only the geometry checks stand between
             // these values and the arithmetic: they must refuse, not panic.

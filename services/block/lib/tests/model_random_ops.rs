@@ -5,7 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use block::{BlockStore, Config, Durability, Error, Extent, MemDevice, Transactional, BLOCK_SIZE};
+use block::{
+    BlockStore, Config, Durability, Error, Extent, FormatOptions, MemDevice, Transactional,
+    BLOCK_SIZE,
+};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -52,8 +55,8 @@ fn config() -> Config {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
     #[test]
-    fn store_matches_model(ops in proptest::collection::vec(op(), 1..80)) {
-        let mut s = BlockStore::format(MemDevice::new(160), config()).unwrap();
+    fn store_matches_model(ops in proptest::collection::vec(op(), 1..80), data_checksums in any::<bool>()) {
+        let mut s = BlockStore::format_with(MemDevice::new(160), config(), FormatOptions { data_checksums }).unwrap();
         let roots: Vec<u64> = (0..4).map(|i| s.root_block(i)).collect();
         let mut committed = View::default();
         for r in &roots { committed.content.insert(*r, 0); }

@@ -7,9 +7,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use block::crash::{CutMode, RecordingDevice, SplitMix};
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use block::{
-    BlockStore, Config, Durability, Error, Extent, MemDevice, Transactional, BLOCK_SIZE, ROOT_SLOTS,
+    BlockStore, Config, Durability, Error, Extent, FormatOptions, MemDevice, Transactional,
+    BLOCK_SIZE, ROOT_SLOTS,
 };
+
+/// Whether workloads format with data checksums (each test binary sets its own).
+pub static DATA_CHECKSUMS: AtomicBool = AtomicBool::new(false);
 
 pub const DEVICE_BLOCKS: u64 = 96;
 
@@ -66,22 +72,22 @@ pub struct Workload {
 
 /// Formats a device, then runs `txns` random transactions recorded from the mount on.
 pub fn run_workload(seed: u64, txns: usize) -> Workload {
-    let formatted = BlockStore::format(MemDevice::new(DEVICE_BLOCKS), config()).unwrap();
+    let options = FormatOptions {
+        data_checksums: DATA_CHECKSUMS.load(Ordering::Relaxed),
+    };
+    let formatted =
+        BlockStore::format_with(MemDevice::new(DEVICE_BLOCKS), config(), options).unwrap();
+    let roots = formatted.geometry().roots;
     let base = formatted.into_device().into_image();
     let mut start = State::default();
-    for slot in 0..ROOTS_USED {
-        start.content.insert(formatted_root(slot), 0);
+    for slot in 0..ROOTS_USED as u64 {
+        start.content.insert(roots.start + slot, 0);
     }
     run_workload_from(seed, base, start, txns)
 }
 
 /// Root slots the workloads write.
 pub const ROOTS_USED: usize = 4;
-
-fn formatted_root(slot: usize) -> u64 {
-    // Roots follow the journal: superblocks, one bitmap block, the journal.
-    2 + 1 + config().journal_blocks + slot as u64
-}
 
 /// Runs `txns` random transactions on `base` (which may need recovery),
 /// whose committed state is `start`, recording from the mount on.
@@ -90,7 +96,6 @@ pub fn run_workload_from(seed: u64, base: Vec<u8>, start: State, txns: usize) ->
     let roots: Vec<u64> = (0..ROOT_SLOTS.min(ROOTS_USED))
         .map(|i| store.root_block(i))
         .collect();
-    assert_eq!(roots[0], formatted_root(0));
     let mut rng = SplitMix(seed);
     let mut state = start;
     let mut states = vec![state.clone()];
