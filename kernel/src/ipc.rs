@@ -60,7 +60,10 @@ impl Kernel {
             server,
             reply_buf: reply_ptr,
         };
-        if let State::Receiving { buf, .. } = self.procs[server].state {
+        if let State::Receiving {
+            buf, calls: true, ..
+        } = self.procs[server].state
+        {
             if let Err(e) = self.deliver(server, cur, buf) {
                 self.procs[cur].state = State::Runnable;
                 return Err(e);
@@ -110,17 +113,22 @@ impl Kernel {
 
     pub fn sys_recv(&mut self, buf: u64, mask: u64, flags: u64) -> SysResult {
         let cur = self.current;
-        if flags & !recv_flags::NONBLOCKING != 0 {
+        if flags & !(recv_flags::NONBLOCKING | recv_flags::NOTIFICATIONS_ONLY) != 0 {
             return Err(Error::BadArgument);
         }
+        let calls = flags & recv_flags::NOTIFICATIONS_ONLY == 0;
         usermem::check(self.procs[cur].root, buf, MESSAGE_SIZE as u64, true)?;
         let ready = self.procs[cur].notify_pending & mask;
         if ready != 0 {
             self.procs[cur].notify_pending &= !ready;
             return Ok([recv_kind::NOTIFICATION, ready, 0, 0]);
         }
-        while let Some(caller) = self.procs[cur].senders.pop_front() {
-            self.procs[cur].state = State::Receiving { buf, mask };
+        while let Some(caller) = if calls {
+            self.procs[cur].senders.pop_front()
+        } else {
+            None
+        } {
+            self.procs[cur].state = State::Receiving { buf, mask, calls };
             match self.deliver(cur, caller, buf) {
                 Ok(()) => {
                     let f = &self.procs[cur].frame;
@@ -136,7 +144,7 @@ impl Kernel {
             self.procs[cur].state = State::Runnable;
             return Err(Error::WouldBlock);
         }
-        self.procs[cur].state = State::Receiving { buf, mask };
+        self.procs[cur].state = State::Receiving { buf, mask, calls };
         Ok([0; 4])
     }
 

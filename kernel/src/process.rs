@@ -34,10 +34,12 @@ use kernel_logic::paging::{self, MapError, NO_EXECUTE, USER, WRITABLE};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     Runnable,
-    /// Blocked in `RECV` (or `REPLY_RECV`): the message goes to `buf`.
+    /// Blocked in `RECV` (or `REPLY_RECV`): the message goes to `buf`;
+    /// notifications in `mask` wake it; calls only if `calls`.
     Receiving {
         buf: u64,
         mask: u64,
+        calls: bool,
     },
     /// Blocked in `CALL`, queued at `server` (message in `Process::outgoing`).
     Sending {

@@ -152,6 +152,14 @@ pub fn recv(mask: u64) -> Result<Incoming, Error> {
     Ok(incoming(kind, value, token, msg))
 }
 
+/// Waits for notification bits in `mask` only; calls stay queued for a
+/// later `recv`. Returns the bits (cleared from the pending set).
+pub fn wait_notification(mask: u64) -> Result<u64, Error> {
+    let mut msg = Message::default();
+    let (_, bits, _) = sys::recv(&mut msg, mask, abi::recv_flags::NOTIFICATIONS_ONLY)?;
+    Ok(bits)
+}
+
 /// Like `recv` but returns `Error::WouldBlock` instead of waiting.
 pub fn try_recv(mask: u64) -> Result<Incoming, Error> {
     let mut msg = Message::default();

@@ -175,6 +175,9 @@ pub mod recv_kind {
 pub mod recv_flags {
     /// Return `Error::WouldBlock` instead of waiting.
     pub const NONBLOCKING: u64 = 1;
+    /// Take notifications only: calls stay queued (a driver waiting for its
+    /// device's interrupt in the middle of serving a call).
+    pub const NOTIFICATIONS_ONLY: u64 = 2;
 }
 
 /// `CAP_MINT` kinds.
