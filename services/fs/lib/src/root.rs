@@ -30,6 +30,15 @@
 
 use crate::records::ROOT_INO;
 
+/// CRC-32C (Castagnoli) through the `crc` crate, which builds without std
+/// (the workspace's `crc32c` crate needs std and does not build for the
+/// ring-3 services); same polynomial, same values.
+const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+
+fn crc32c(bytes: &[u8]) -> u32 {
+    CRC32C.checksum(bytes)
+}
+
 pub const MAGIC: [u8; 8] = *b"OCIFSRB1";
 pub const VERSION: u32 = 1;
 pub const BLOCK_LEN: usize = 4096;
@@ -145,7 +154,7 @@ impl RootBlock {
         b[OFF_SNAPSHOTS..OFF_SNAPSHOTS + TREE_ROOT_LEN].copy_from_slice(&self.snapshots);
         b[OFF_CONTENT_LEN..OFF_CONTENT_LEN + 2].copy_from_slice(&self.content_len.to_le_bytes());
         b[OFF_CONTENT..END].copy_from_slice(&self.content);
-        let sum = crc32c::crc32c(&b[OFF_SEQUENCE..]);
+        let sum = crc32c(&b[OFF_SEQUENCE..]);
         b[OFF_CHECKSUM..OFF_CHECKSUM + 4].copy_from_slice(&sum.to_le_bytes());
         b
     }
@@ -165,7 +174,7 @@ impl RootBlock {
             return Err(RootError::BadVersion { found: version });
         }
         let stored = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
-        let computed = crc32c::crc32c(&b[OFF_SEQUENCE..]);
+        let computed = crc32c(&b[OFF_SEQUENCE..]);
         if stored != computed {
             return Err(RootError::ChecksumMismatch { stored, computed });
         }
