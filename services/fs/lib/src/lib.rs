@@ -38,6 +38,7 @@ pub mod names;
 pub mod records;
 pub mod registry;
 pub mod root;
+pub mod snapshot_record;
 pub mod snapshots;
 
 pub use error::FsError;

@@ -82,9 +82,8 @@ fn reference_registry_pulls_our_export() {
             std::fs::write(&target, bytes).unwrap();
         }
     }
-    let link = dir.join(format!(
-        "docker/registry/v2/repositories/myorg/team/app/_manifests/tags/v1/current/link"
-    ));
+    let link =
+        dir.join("docker/registry/v2/repositories/myorg/team/app/_manifests/tags/v1/current/link");
     assert_eq!(
         std::fs::read(&link).unwrap(),
         format!("{d_manifest}").into_bytes()
