@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use block::{
-    BlockDevice, BlockStore, Config, Durability, Extent, FileDevice, Transactional, BLOCK_SIZE,
+    BlockDevice, BlockStore, Config, Durability, Extent, FileDevice, FormatOptions, Transactional,
+    BLOCK_SIZE,
 };
 
 const DEVICE_BLOCKS: u64 = 32 * 1024; // 128 MiB
@@ -33,8 +34,15 @@ fn config() -> Config {
 }
 
 fn store(name: &str) -> (BlockStore<FileDevice>, std::path::PathBuf) {
+    store_with(name, FormatOptions::default())
+}
+
+fn store_with(name: &str, options: FormatOptions) -> (BlockStore<FileDevice>, std::path::PathBuf) {
     let (dev, path) = temp_device(name);
-    (BlockStore::format(dev, config()).unwrap(), path)
+    (
+        BlockStore::format_with(dev, config(), options).unwrap(),
+        path,
+    )
 }
 
 fn mbps(bytes: usize, t: Duration) -> f64 {
@@ -68,8 +76,8 @@ fn journaled(name: &str, n: usize, blocks: usize, mode: Durability, distinct: bo
 
 /// `n` transactions, each allocating `blocks` fresh blocks, writing them
 /// unjournaled and journaling one metadata block that points at them.
-fn fresh(name: &str, n: usize, blocks: usize) -> (Duration, u64) {
-    let (mut s, path) = store(name);
+fn fresh(name: &str, n: usize, blocks: usize, options: FormatOptions) -> (Duration, u64) {
+    let (mut s, path) = store_with(name, options);
     let data = vec![0x5Au8; blocks * BLOCK_SIZE];
     let root = s.root_block(0);
     let mut live: Vec<Extent> = Vec::new();
@@ -127,6 +135,7 @@ fn main() {
     let mut t_lb = Vec::new();
     let mut t_fd = Vec::new();
     let mut t_raw = Vec::new();
+    let mut t_fc = Vec::new();
     for _ in 0..RUNS {
         t_raw.push(raw("raw", large, LARGE_BLOCKS));
         t_ld.push(journaled(
@@ -136,7 +145,18 @@ fn main() {
             Durability::Durable,
             true,
         ));
-        t_fd.push(fresh("fd", large, LARGE_BLOCKS).0);
+        t_fd.push(fresh("fd", large, LARGE_BLOCKS, FormatOptions::default()).0);
+        t_fc.push(
+            fresh(
+                "fc",
+                large,
+                LARGE_BLOCKS,
+                FormatOptions {
+                    data_checksums: true,
+                },
+            )
+            .0,
+        );
         t_lb.push(journaled(
             "lb",
             large,
@@ -186,6 +206,10 @@ fn main() {
     );
     println!("block_large_batched_mbps: {:.1} MB/s", mbps(bytes, lb));
     println!("block_fresh_durable_mbps: {:.1} MB/s", mbps(bytes, fd));
+    println!(
+        "block_fresh_checksummed_durable_mbps: {:.1} MB/s",
+        mbps(bytes, median(t_fc))
+    );
     println!("block_raw_write_mbps: {:.1} MB/s", mbps(bytes, rw));
     // Time to store the same bytes through the journal (durable 1 MiB
     // transactions, each to new blocks, until checkpointed home) over raw

@@ -1,0 +1,353 @@
+//! The block service's IPC protocol and its client.
+//!
+//! The block service owns the `block::BlockStore` on the disk; its clients
+//! (the filesystem service) see it through [`client::BlockClient`], which
+//! implements `block::Transactional` by IPC, so the storage libraries run
+//! unchanged above it.
+//!
+//! # Design principles
+//! - The protocol is declared once ([`BlockRequest`]); block data never
+//!   travels in messages but through leases of the client's buffer, which
+//!   the server copies in bounded pieces ([`MAX_PIECE_BLOCKS`]).
+//! - At most one transaction is open in the service. `Begin` from a second
+//!   client is answered only when the first commits or aborts (a deferred
+//!   reply), so clients need no retry loop.
+//! - Every `block::Error` crosses the boundary with its values
+//!   ([`encode_error`] / [`decode_error`]): a client sees the same error the
+//!   store produced (only `&'static str` names are replaced by
+//!   [`REMOTE_NAME`]).
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+#[cfg(target_os = "none")]
+pub mod client;
+
+use abi::protocol;
+use block::{Corruption, DeviceError, Error};
+
+protocol! {
+    /// Requests to the block service. `lease 0` is the data buffer where a
+    /// request moves blocks (a multiple of `block::BLOCK_SIZE`).
+    pub enum BlockRequest {
+        /// Replies `[block_count, first root block, root slots, data start]`.
+        Info = 1 {},
+        /// Reads blocks `first..` into lease 0 (write permission needed).
+        Read = 2 { first: u64 },
+        /// Opens this client's transaction; waits while another client's is open.
+        Begin = 3 {},
+        /// Journaled write of lease 0 to blocks `first..`.
+        Write = 4 { first: u64 },
+        /// Unjournaled write of lease 0 to blocks allocated in this transaction.
+        WriteFresh = 5 { first: u64 },
+        /// Replies `[start, len]` of a run of `count` free blocks.
+        Allocate = 6 { count: u64 },
+        Free = 7 { start: u64, len: u64 },
+        /// Lease 0 receives one bit per block from `first` (bit i of byte
+        /// i/8 = block first+i allocated); replies the number of bits written.
+        AllocationBits = 8 { first: u64 },
+        Commit = 9 { durable: bool },
+        Abort = 10 {},
+        /// Makes every commit durable.
+        Sync = 11 {},
+        /// Writes report `what` (see [`report`]) as text into lease 0;
+        /// replies `[bytes written, bytes the full text needs]`.
+        Report = 12 { what: u64 },
+        /// Makes everything durable and writes journaled blocks home (the
+        /// journal is empty afterwards): the shutdown step before poweroff.
+        Checkpoint = 13 {},
+    }
+}
+
+/// Values of `BlockRequest::Report::what`.
+pub mod report {
+    /// `block::Stats` (cache, journal, device I/O counts, free blocks).
+    pub const STATS: u64 = 0;
+    /// The store's recent events (mount, replay, checkpoints).
+    pub const EVENTS: u64 = 1;
+    /// The block layer's own fsck (superblocks, bitmap, journal).
+    pub const FSCK: u64 = 2;
+}
+
+/// Largest run of blocks the server moves through its buffer at once.
+pub const MAX_PIECE_BLOCKS: usize = 64;
+
+/// Name given to `&'static str` fields that cannot cross the boundary.
+pub const REMOTE_NAME: &str = "(named by the block service)";
+
+/// Service error codes (the reply label) beyond the `block::Error` ones.
+pub mod code {
+    /// The request did not decode (unknown label, bad field).
+    pub const BAD_REQUEST: u64 = 100;
+    /// A lease was missing, too short or not writable (`a` = kernel error code).
+    pub const BAD_LEASE: u64 = 101;
+    /// A transaction call from a client that does not hold the transaction.
+    pub const NOT_OWNER: u64 = 102;
+}
+
+// The error codec: label = code, words = the variant's values.
+const DEV_IO: u64 = 1;
+const DEV_RANGE: u64 = 2;
+const DEV_LENGTH: u64 = 3;
+const DEV_POWERED_OFF: u64 = 4;
+const CORRUPT_CHECKSUM: u64 = 10;
+const CORRUPT_MAGIC: u64 = 11;
+const CORRUPT_FIELD: u64 = 12;
+const CORRUPT_UPPER: u64 = 13;
+const NO_SPACE: u64 = 20;
+const OUT_OF_RANGE: u64 = 21;
+const BAD_LENGTH: u64 = 22;
+const NO_TRANSACTION: u64 = 23;
+const TRANSACTION_OPEN: u64 = 24;
+const TOO_LARGE: u64 = 25;
+const RESERVED: u64 = 26;
+const NOT_ALLOCATED: u64 = 27;
+const NOT_FRESH: u64 = 28;
+const NOT_FORMATTED: u64 = 29;
+const UNSUPPORTED_VERSION: u64 = 30;
+const TOO_SMALL: u64 = 31;
+const BAD_CONFIG: u64 = 32;
+const FAILED: u64 = 33;
+
+/// `error` as a reply label and up to four words.
+pub fn encode_error(error: &Error) -> (u64, [u64; 4]) {
+    match error {
+        Error::Device(DeviceError::Io { first, code }) => (DEV_IO, [*first, *code as u64, 0, 0]),
+        Error::Device(DeviceError::OutOfRange {
+            first,
+            blocks,
+            block_count,
+        }) => (DEV_RANGE, [*first, *blocks, *block_count, 0]),
+        Error::Device(DeviceError::BadLength { len }) => (DEV_LENGTH, [*len as u64, 0, 0, 0]),
+        Error::Device(DeviceError::PoweredOff) => (DEV_POWERED_OFF, [0; 4]),
+        Error::Corrupt { block, detail } => match detail {
+            Corruption::Checksum { stored, computed } => (
+                CORRUPT_CHECKSUM,
+                [*block, *stored as u64, *computed as u64, 0],
+            ),
+            Corruption::Magic { expected, found } => {
+                (CORRUPT_MAGIC, [*block, *expected as u64, *found as u64, 0])
+            }
+            Corruption::Field { value, .. } => (CORRUPT_FIELD, [*block, *value, 0, 0]),
+            Corruption::Upper { .. } => (CORRUPT_UPPER, [*block, 0, 0, 0]),
+        },
+        Error::NoSpace => (NO_SPACE, [0; 4]),
+        Error::OutOfRange {
+            first,
+            blocks,
+            block_count,
+        } => (OUT_OF_RANGE, [*first, *blocks, *block_count, 0]),
+        Error::BadLength { len } => (BAD_LENGTH, [*len as u64, 0, 0, 0]),
+        Error::NoTransaction => (NO_TRANSACTION, [0; 4]),
+        Error::TransactionOpen => (TRANSACTION_OPEN, [0; 4]),
+        Error::TransactionTooLarge {
+            journal_blocks_needed,
+            journal_blocks,
+        } => (TOO_LARGE, [*journal_blocks_needed, *journal_blocks, 0, 0]),
+        Error::Reserved { block } => (RESERVED, [*block, 0, 0, 0]),
+        Error::NotAllocated { block } => (NOT_ALLOCATED, [*block, 0, 0, 0]),
+        Error::NotFresh { block } => (NOT_FRESH, [*block, 0, 0, 0]),
+        Error::NotFormatted => (NOT_FORMATTED, [0; 4]),
+        Error::UnsupportedVersion { found, supported } => (
+            UNSUPPORTED_VERSION,
+            [*found as u64, *supported as u64, 0, 0],
+        ),
+        Error::DeviceTooSmall {
+            block_count,
+            needed,
+        } => (TOO_SMALL, [*block_count, *needed, 0, 0]),
+        Error::BadConfig { value, .. } => (BAD_CONFIG, [*value, 0, 0, 0]),
+        Error::Failed => (FAILED, [0; 4]),
+    }
+}
+
+/// The `block::Error` a reply with status `label` and `words` stands for.
+/// Protocol-level codes ([`code`]) and unknown labels become
+/// `Error::Device(DeviceError::Io { code: -(label) })`: the client cannot
+/// tell more, and the store above treats it as a device failure.
+pub fn decode_error(label: u64, w: [u64; 4]) -> Error {
+    let u32_of = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    match label {
+        DEV_IO => Error::Device(DeviceError::Io {
+            first: w[0],
+            code: w[1] as i32,
+        }),
+        DEV_RANGE => Error::Device(DeviceError::OutOfRange {
+            first: w[0],
+            blocks: w[1],
+            block_count: w[2],
+        }),
+        DEV_LENGTH => Error::Device(DeviceError::BadLength {
+            len: usize::try_from(w[0]).unwrap_or(usize::MAX),
+        }),
+        DEV_POWERED_OFF => Error::Device(DeviceError::PoweredOff),
+        CORRUPT_CHECKSUM => Error::Corrupt {
+            block: w[0],
+            detail: Corruption::Checksum {
+                stored: u32_of(w[1]),
+                computed: u32_of(w[2]),
+            },
+        },
+        CORRUPT_MAGIC => Error::Corrupt {
+            block: w[0],
+            detail: Corruption::Magic {
+                expected: u32_of(w[1]),
+                found: u32_of(w[2]),
+            },
+        },
+        CORRUPT_FIELD => Error::Corrupt {
+            block: w[0],
+            detail: Corruption::Field {
+                name: REMOTE_NAME,
+                value: w[1],
+            },
+        },
+        CORRUPT_UPPER => Error::Corrupt {
+            block: w[0],
+            detail: Corruption::Upper { what: REMOTE_NAME },
+        },
+        NO_SPACE => Error::NoSpace,
+        OUT_OF_RANGE => Error::OutOfRange {
+            first: w[0],
+            blocks: w[1],
+            block_count: w[2],
+        },
+        BAD_LENGTH => Error::BadLength {
+            len: usize::try_from(w[0]).unwrap_or(usize::MAX),
+        },
+        NO_TRANSACTION => Error::NoTransaction,
+        TRANSACTION_OPEN => Error::TransactionOpen,
+        TOO_LARGE => Error::TransactionTooLarge {
+            journal_blocks_needed: w[0],
+            journal_blocks: w[1],
+        },
+        RESERVED => Error::Reserved { block: w[0] },
+        NOT_ALLOCATED => Error::NotAllocated { block: w[0] },
+        NOT_FRESH => Error::NotFresh { block: w[0] },
+        NOT_FORMATTED => Error::NotFormatted,
+        UNSUPPORTED_VERSION => Error::UnsupportedVersion {
+            found: u32_of(w[0]),
+            supported: u32_of(w[1]),
+        },
+        TOO_SMALL => Error::DeviceTooSmall {
+            block_count: w[0],
+            needed: w[1],
+        },
+        BAD_CONFIG => Error::BadConfig {
+            name: REMOTE_NAME,
+            value: w[0],
+        },
+        FAILED => Error::Failed,
+        other => Error::Device(DeviceError::Io {
+            first: w[0],
+            code: -(i32::try_from(other).unwrap_or(i32::MAX)),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_error() -> Vec<Error> {
+        vec![
+            Error::Device(DeviceError::Io { first: 7, code: -5 }),
+            Error::Device(DeviceError::OutOfRange {
+                first: 1,
+                blocks: 2,
+                block_count: 3,
+            }),
+            Error::Device(DeviceError::BadLength { len: 100 }),
+            Error::Device(DeviceError::PoweredOff),
+            Error::Corrupt {
+                block: 9,
+                detail: Corruption::Checksum {
+                    stored: 1,
+                    computed: 2,
+                },
+            },
+            Error::Corrupt {
+                block: 9,
+                detail: Corruption::Magic {
+                    expected: 3,
+                    found: 4,
+                },
+            },
+            Error::Corrupt {
+                block: 9,
+                detail: Corruption::Field {
+                    name: REMOTE_NAME,
+                    value: 77,
+                },
+            },
+            Error::Corrupt {
+                block: 9,
+                detail: Corruption::Upper { what: REMOTE_NAME },
+            },
+            Error::NoSpace,
+            Error::OutOfRange {
+                first: 5,
+                blocks: 6,
+                block_count: 7,
+            },
+            Error::BadLength { len: 4095 },
+            Error::NoTransaction,
+            Error::TransactionOpen,
+            Error::TransactionTooLarge {
+                journal_blocks_needed: 900,
+                journal_blocks: 64,
+            },
+            Error::Reserved { block: 1 },
+            Error::NotAllocated { block: 2 },
+            Error::NotFresh { block: 3 },
+            Error::NotFormatted,
+            Error::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+            },
+            Error::DeviceTooSmall {
+                block_count: 10,
+                needed: 100,
+            },
+            Error::BadConfig {
+                name: REMOTE_NAME,
+                value: 0,
+            },
+            Error::Failed,
+        ]
+    }
+
+    #[test]
+    fn every_error_round_trips_with_its_values() {
+        for e in every_error() {
+            let (label, words) = encode_error(&e);
+            assert_ne!(label, 0, "{e:?} must not look like success");
+            assert_eq!(decode_error(label, words), e);
+        }
+    }
+
+    #[test]
+    fn protocol_codes_become_device_errors() {
+        let e = decode_error(code::NOT_OWNER, [0; 4]);
+        assert_eq!(
+            e,
+            Error::Device(DeviceError::Io {
+                first: 0,
+                code: -(code::NOT_OWNER as i32)
+            })
+        );
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        use abi::proto::Wire;
+        for r in [
+            BlockRequest::Read { first: 12 },
+            BlockRequest::Commit { durable: true },
+            BlockRequest::Free { start: 4, len: 9 },
+            BlockRequest::Report { what: report::FSCK },
+        ] {
+            assert_eq!(BlockRequest::decode(&r.to_message()), Ok(r));
+        }
+    }
+}
