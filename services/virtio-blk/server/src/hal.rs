@@ -1,0 +1,210 @@
+//! virtio-drivers' `Hal` on the kernel's driver calls: `DMA_ALLOC` for rings
+//! and buffers, `MMIO_MAP` for the BARs, and `share` that hands the device
+//! physical addresses.
+//!
+//! `share` may be given any address (the crate passes stack values, heap
+//! boxes such as indirect descriptor tables, and our own buffers). Memory
+//! this process got from `DMA_ALLOC` is physically contiguous and is shared
+//! in place (zero copy); anything else is copied through a bounce pool of
+//! DMA memory and, for device-writable buffers, copied back in `unshare`.
+//!
+//! # Invariants
+//! - Every region in `Regions` is one `DMA_ALLOC` result: `len` bytes
+//!   mapped at `virt`, physically contiguous from `phys`.
+//! - A bounce slot is marked used from `share` to the matching `unshare`.
+
+use core::ptr::NonNull;
+use spin::Mutex;
+use virtio_drivers::{BufferDirection, Hal, PhysAddr, PAGE_SIZE};
+
+/// Contiguous DMA regions of this process (the rings, the data slots, the
+/// bounce pool).
+const MAX_REGIONS: usize = 64;
+
+#[derive(Clone, Copy)]
+struct Region {
+    virt: u64,
+    phys: u64,
+    len: u64,
+}
+
+struct Regions {
+    list: [Region; MAX_REGIONS],
+    count: usize,
+}
+
+static REGIONS: Mutex<Regions> = Mutex::new(Regions {
+    list: [Region {
+        virt: 0,
+        phys: 0,
+        len: 0,
+    }; MAX_REGIONS],
+    count: 0,
+});
+
+/// Bounce pool: `BOUNCE_SLOTS` slots of `BOUNCE_SLOT` bytes in one region.
+const BOUNCE_SLOT: usize = 256;
+const BOUNCE_SLOTS: usize = 128;
+
+struct Bounce {
+    virt: u64,
+    phys: u64,
+    used: [bool; BOUNCE_SLOTS],
+    /// Buffers that did not fit the pool (each its own DMA region).
+    overflows: u64,
+}
+
+static BOUNCE: Mutex<Option<Bounce>> = Mutex::new(None);
+
+/// Counters for the `Stats` figures and the README.
+pub static BOUNCED_BYTES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Allocates `len` bytes of zeroed, physically contiguous DMA memory and
+/// remembers it so `share` can hand it to the device in place.
+pub fn alloc(len: usize) -> Result<(NonNull<u8>, u64), userlib::Error> {
+    let (virt, phys, size) = userlib::sys::dma_alloc(len as u64)?;
+    let mut regions = REGIONS.lock();
+    if regions.count < MAX_REGIONS {
+        let i = regions.count;
+        regions.list[i] = Region {
+            virt,
+            phys,
+            len: size,
+        };
+        regions.count += 1;
+    }
+    // The kernel never returns address 0 for a successful allocation.
+    NonNull::new(virt as *mut u8)
+        .map(|p| (p, phys))
+        .ok_or(userlib::Error::NoMemory)
+}
+
+/// The physical address of `[virt, virt + len)` if it lies inside one
+/// contiguous DMA region.
+fn phys_of(virt: u64, len: u64) -> Option<u64> {
+    let regions = REGIONS.lock();
+    regions.list[..regions.count]
+        .iter()
+        .find(|r| virt >= r.virt && virt.checked_add(len).is_some_and(|e| e <= r.virt + r.len))
+        .map(|r| r.phys + (virt - r.virt))
+}
+
+/// Sets up the bounce pool; call once before the first device.
+pub fn init() -> Result<(), userlib::Error> {
+    let (virt, phys) = alloc(BOUNCE_SLOT * BOUNCE_SLOTS)?;
+    *BOUNCE.lock() = Some(Bounce {
+        virt: virt.as_ptr() as u64,
+        phys,
+        used: [false; BOUNCE_SLOTS],
+        overflows: 0,
+    });
+    Ok(())
+}
+
+/// The HAL type given to virtio-drivers.
+pub struct DmaHal;
+
+// Safety: `dma_alloc` returns zeroed, page-aligned, contiguous memory that
+// only this allocation uses (DMA_ALLOC maps fresh frames); `mmio_phys_to_virt`
+// returns a fresh uncached mapping of the granted BAR; `share` returns a
+// physical address whose bytes equal the buffer's (in place or bounced) and
+// `unshare` copies device-written bytes back before the bounce slot is reused.
+unsafe impl Hal for DmaHal {
+    fn dma_alloc(pages: usize, _direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
+        match alloc(pages * PAGE_SIZE) {
+            Ok((virt, phys)) => (phys, virt),
+            // The trait has no error path; without ring memory the driver
+            // cannot run at all.
+            Err(e) => panic!("virtio-blk: DMA_ALLOC of {pages} pages failed: {e:?}"),
+        }
+    }
+
+    unsafe fn dma_dealloc(_paddr: PhysAddr, _vaddr: NonNull<u8>, _pages: usize) -> i32 {
+        // Rings live as long as the driver; the kernel frees them with it.
+        0
+    }
+
+    unsafe fn mmio_phys_to_virt(paddr: PhysAddr, size: usize) -> NonNull<u8> {
+        match userlib::sys::mmio_map(paddr, size as u64) {
+            Ok(virt) => NonNull::new(virt as *mut u8).unwrap_or(NonNull::dangling()),
+            Err(e) => panic!(
+                "virtio-blk: MMIO_MAP of BAR region {paddr:#x}+{size:#x} refused: {e:?} (missing mmio= grant?)"
+            ),
+        }
+    }
+
+    unsafe fn share(buffer: NonNull<[u8]>, direction: BufferDirection) -> PhysAddr {
+        let virt = buffer.as_ptr() as *mut u8 as u64;
+        let len = buffer.len();
+        if let Some(phys) = phys_of(virt, len as u64) {
+            return phys;
+        }
+        BOUNCED_BYTES.fetch_add(len as u64, core::sync::atomic::Ordering::Relaxed);
+        let slots = len.div_ceil(BOUNCE_SLOT).max(1);
+        let mut guard = BOUNCE.lock();
+        let Some(pool) = guard.as_mut() else {
+            panic!("virtio-blk: share before hal::init");
+        };
+        let start = (0..=BOUNCE_SLOTS.saturating_sub(slots))
+            .find(|&s| pool.used[s..s + slots].iter().all(|u| !u));
+        let (dst, phys) = match start {
+            Some(s) => {
+                pool.used[s..s + slots].iter_mut().for_each(|u| *u = true);
+                let off = (s * BOUNCE_SLOT) as u64;
+                ((pool.virt + off) as *mut u8, pool.phys + off)
+            }
+            None => {
+                pool.overflows += 1;
+                drop(guard);
+                match alloc(len) {
+                    Ok((p, phys)) => (p.as_ptr(), phys),
+                    Err(e) => panic!("virtio-blk: no DMA memory to bounce {len} bytes: {e:?}"),
+                }
+            }
+        };
+        if direction != BufferDirection::DeviceToDriver {
+            // Safety: `buffer` is valid for `len` bytes (the caller's
+            // contract) and `dst` is `len` bytes of our DMA memory, reserved
+            // above, so the two do not overlap.
+            unsafe { core::ptr::copy_nonoverlapping(virt as *const u8, dst, len) };
+        }
+        phys
+    }
+
+    unsafe fn unshare(paddr: PhysAddr, buffer: NonNull<[u8]>, direction: BufferDirection) {
+        let virt = buffer.as_ptr() as *mut u8 as u64;
+        let len = buffer.len();
+        if phys_of(virt, len as u64) == Some(paddr) {
+            return;
+        }
+        let mut guard = BOUNCE.lock();
+        let Some(pool) = guard.as_mut() else {
+            return;
+        };
+        let pool_len = (BOUNCE_SLOT * BOUNCE_SLOTS) as u64;
+        let src = if paddr >= pool.phys && paddr < pool.phys + pool_len {
+            let s = ((paddr - pool.phys) as usize) / BOUNCE_SLOT;
+            let slots = len.div_ceil(BOUNCE_SLOT).max(1);
+            pool.used[s..(s + slots).min(BOUNCE_SLOTS)]
+                .iter_mut()
+                .for_each(|u| *u = false);
+            (pool.virt + (paddr - pool.phys)) as *const u8
+        } else {
+            // An overflow region: find it by its physical address.
+            drop(guard);
+            let regions = REGIONS.lock();
+            match regions.list[..regions.count]
+                .iter()
+                .find(|r| r.phys == paddr)
+            {
+                Some(r) => r.virt as *const u8,
+                None => return,
+            }
+        };
+        if direction != BufferDirection::DriverToDevice {
+            // Safety: `src` is the bounce copy `share` made for this buffer
+            // (same length); `buffer` is valid and unaliased for the call.
+            unsafe { core::ptr::copy_nonoverlapping(src, virt as *mut u8, len) };
+        }
+    }
+}

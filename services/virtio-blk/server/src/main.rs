@@ -1,0 +1,512 @@
+//! The virtio-blk driver: a ring-3 process that finds virtio-blk disks by
+//! PCI enumeration over ECAM, drives them with virtio-drivers, and serves
+//! the block protocol of `virtio-blk-api` to its clients.
+//!
+//! Design principles:
+//! - One process, one loop, no threads: requests are submitted without
+//!   waiting (`*_blocks_nb`), the loop sleeps in `RECV` until either a call
+//!   or the disk's interrupt (a notification bit) arrives, and completes
+//!   whatever the device finished. No polling in the steady state.
+//! - Several requests in flight per disk (up to `disk::SLOTS`): a large
+//!   client request is split into `disk::CHUNK` pieces that run at once, a
+//!   batch runs its entries at once, and calls from several clients overlap
+//!   (replies are deferred by token).
+//! - Data moves only through leases and DMA buffers: `LEASE_READ` from the
+//!   caller into a slot's DMA buffer before a write, `LEASE_WRITE` from it
+//!   after a read. Message words carry only block numbers and counts.
+//! - Rights come from the boot configuration: the ECAM pages and BARs this
+//!   process may map (`mmio=`), DMA memory (`dma`) and the interrupt lines
+//!   (`irq=`). The disk a client reaches is the badge of its endpoint.
+//! - Everything a client sends is checked before use; failures are status
+//!   codes with the values seen (`virtio_blk_api::status`).
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod disk;
+mod hal;
+mod pci;
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use disk::{Disk, Op, Piece, CHUNK_BLOCKS};
+use userlib::abi::proto::Wire;
+use userlib::abi::Message;
+use userlib::ipc::{self, Incoming, ReplyToken};
+use userlib::println;
+use virtio_blk_api::{
+    info_flags, status, write_flags, BatchEntry, BatchOp, Request, BATCH_ENTRY_SIZE, BLOCK_SIZE,
+    MAX_BATCH_ENTRIES,
+};
+use virtio_drivers::transport::pci::bus::{Command, ConfigurationAccess, DeviceFunction, PciRoot};
+use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
+use virtio_drivers::transport::DeviceType;
+
+userlib::entry!(main);
+
+/// A client request: the ranges still to start, the pieces in flight and
+/// the first error seen.
+struct Job {
+    token: Option<ReplyToken>,
+    disk: usize,
+    /// Not yet started: (op, first block, blocks, lease, lease offset, entry).
+    todo: VecDeque<Piece>,
+    in_flight: usize,
+    /// (status, entry index, first block, detail) of the first failure.
+    error: Option<(u64, u64, u64, u64)>,
+    /// Flush the device after the last piece, before replying (FUA).
+    flush_after: bool,
+    /// A flush barrier: runs when the disk's queue is empty.
+    is_flush: bool,
+}
+
+#[derive(Default)]
+struct Stats {
+    requests: u64,
+    blocks_read: u64,
+    blocks_written: u64,
+    interrupts: u64,
+    most_in_flight: u64,
+}
+
+struct Driver {
+    disks: Vec<Disk>,
+    /// Per disk: jobs with pieces still to start, and flush barriers, in
+    /// arrival order.
+    queues: Vec<VecDeque<usize>>,
+    jobs: Vec<Option<Job>>,
+    stats: Stats,
+}
+
+fn reply_status(token: ReplyToken, code: u64, entry: u64, first: u64, detail: u64) {
+    let _ = token.reply_message(&Message::new(code, &[entry, first, detail]));
+}
+
+fn find_disks() -> Vec<Disk> {
+    let mut root = PciRoot::new(pci::GrantedEcam::new());
+    let mut found: Vec<(DeviceFunction, u8)> = Vec::new();
+    for (df, info) in root.enumerate_bus(0) {
+        if virtio_device_type(&info) == Some(DeviceType::Block) {
+            found.push((df, 0));
+        }
+    }
+    let mut disks = Vec::new();
+    // PciRoot keeps its access private: a second view reads the lines.
+    let config = pci::GrantedEcam::new();
+    for (df, _) in found {
+        // Interrupt line as programmed by the firmware (config 0x3C).
+        let line = (config.read_word(df, 0x3C) & 0xFF) as u8;
+        root.set_command(
+            df,
+            Command::MEMORY_SPACE | Command::BUS_MASTER | Command::IO_SPACE,
+        );
+        let transport = match PciTransport::new::<hal::DmaHal, _>(&mut root, df) {
+            Ok(t) => t,
+            Err(e) => {
+                println!("virtio-blk: {df}: transport failed: {e:?}");
+                continue;
+            }
+        };
+        match Disk::new(transport, line) {
+            Ok(d) => {
+                println!(
+                    "virtio-blk: disk {} at {df}: {} sectors ({} blocks of 4096), irq {}, {}",
+                    disks.len(),
+                    d.sectors,
+                    d.block_count,
+                    line,
+                    if d.read_only {
+                        "read-only"
+                    } else {
+                        "read-write"
+                    }
+                );
+                disks.push(d);
+            }
+            Err(e) => println!("virtio-blk: {df}: {e}"),
+        }
+    }
+    disks
+}
+
+fn irq_bit(line: u8) -> u64 {
+    1 << (line & 63)
+}
+
+fn main() {
+    if let Err(e) = hal::init() {
+        println!("virtio-blk: no DMA memory: {e:?}");
+        return;
+    }
+    let disks = find_disks();
+    let mut mask = 0u64;
+    for d in &disks {
+        if mask & irq_bit(d.irq) == 0 {
+            if let Err(e) = userlib::sys::irq_bind(d.irq as u64, irq_bit(d.irq)) {
+                println!(
+                    "virtio-blk: IRQ_BIND {} refused: {e:?} (missing irq= grant?)",
+                    d.irq
+                );
+                return;
+            }
+            mask |= irq_bit(d.irq);
+        }
+    }
+    println!("virtio-blk: ready, {} disk(s)", disks.len());
+    let mut driver = Driver {
+        queues: disks.iter().map(|_| VecDeque::new()).collect(),
+        disks,
+        jobs: Vec::new(),
+        stats: Stats::default(),
+    };
+    loop {
+        for d in 0..driver.disks.len() {
+            driver.pump(d);
+        }
+        match ipc::recv(mask) {
+            Ok(Incoming::Notification(bits)) => driver.interrupt(bits),
+            Ok(Incoming::Call { badge, token, msg }) => driver.call(badge, token, &msg),
+            Err(e) => println!("virtio-blk: recv failed: {e:?}"),
+        }
+    }
+}
+
+impl Driver {
+    fn new_job(&mut self, job: Job) -> usize {
+        match self.jobs.iter().position(Option::is_none) {
+            Some(i) => {
+                self.jobs[i] = Some(job);
+                i
+            }
+            None => {
+                self.jobs.push(Some(job));
+                self.jobs.len() - 1
+            }
+        }
+    }
+
+    fn call(&mut self, badge: u64, token: ReplyToken, msg: &Message) {
+        self.stats.requests += 1;
+        let request = match Request::decode(msg) {
+            Ok(r) => r,
+            Err(_) => return reply_status(token, status::BAD_REQUEST, 0, 0, msg.label),
+        };
+        let Some(disk) = usize::try_from(badge)
+            .ok()
+            .filter(|&d| d < self.disks.len())
+        else {
+            return reply_status(token, status::NO_DEVICE, 0, 0, badge);
+        };
+        let d = &self.disks[disk];
+        let (block_count, read_only) = (d.block_count, d.read_only);
+        let mut job = Job {
+            token: None,
+            disk,
+            todo: VecDeque::new(),
+            in_flight: 0,
+            error: None,
+            flush_after: false,
+            is_flush: false,
+        };
+        match request {
+            Request::Info {} => {
+                let flags = if read_only { info_flags::READ_ONLY } else { 0 } | info_flags::FLUSH;
+                let _ = token.reply_ok(&[block_count, d.sectors, flags, u32::MAX as u64]);
+                return;
+            }
+            Request::Stats {} => {
+                let s = &self.stats;
+                let _ = token.reply_ok(&[
+                    s.requests,
+                    s.blocks_read,
+                    s.blocks_written,
+                    s.interrupts,
+                    s.most_in_flight,
+                    hal::BOUNCED_BYTES.load(core::sync::atomic::Ordering::Relaxed),
+                ]);
+                return;
+            }
+            Request::Flush {} => job.is_flush = true,
+            Request::Read { first, blocks } | Request::Write { first, blocks, .. } => {
+                let (op, flags) = match request {
+                    Request::Write { flags, .. } => (Op::Write, flags),
+                    _ => (Op::Read, 0),
+                };
+                if let Err((code, detail)) = check_range(first, blocks, block_count) {
+                    return reply_status(token, code, 0, first, detail);
+                }
+                if op == Op::Write && read_only {
+                    return reply_status(token, status::READ_ONLY, 0, first, 0);
+                }
+                if flags & !write_flags::ALL != 0 {
+                    return reply_status(token, status::BAD_REQUEST, 0, first, flags);
+                }
+                let lease = msg.leases[0];
+                let need = blocks.saturating_mul(BLOCK_SIZE as u64);
+                let want = if op == Op::Read {
+                    userlib::abi::lease::WRITE
+                } else {
+                    userlib::abi::lease::READ
+                };
+                if lease.len < need || lease.flags & want == 0 {
+                    return reply_status(token, status::BAD_LENGTH, 0, first, lease.len);
+                }
+                job.flush_after = flags & write_flags::FUA != 0;
+                job.todo.push_back(Piece {
+                    op,
+                    first,
+                    blocks,
+                    job: 0,
+                    lease: 0,
+                    offset: 0,
+                    entry: 0,
+                });
+            }
+            Request::Batch { entries } => {
+                match batch_pieces(&token, msg, entries, block_count, read_only) {
+                    Ok(pieces) => job.todo = pieces,
+                    Err((code, entry, first, detail)) => {
+                        return reply_status(token, code, entry, first, detail)
+                    }
+                }
+            }
+        }
+        job.token = Some(token);
+        let id = self.new_job(job);
+        self.queues[disk].push_back(id);
+    }
+
+    /// Starts pieces of the disk's queued jobs while slots are free; runs a
+    /// flush barrier once everything before it has completed.
+    fn pump(&mut self, d: usize) {
+        while let Some(&id) = self.queues[d].front() {
+            let Some(job) = self.jobs[id].as_mut() else {
+                self.queues[d].pop_front();
+                continue;
+            };
+            if job.is_flush {
+                if self.disks[d].in_flight > 0 {
+                    return;
+                }
+                self.queues[d].pop_front();
+                let result = self.disks[d].flush();
+                let mut job = self.jobs[id].take().expect("job checked above");
+                if let Some(token) = job.token.take() {
+                    match (job.error, result) {
+                        (Some((code, entry, first, detail)), _) => {
+                            reply_status(token, code, entry, first, detail)
+                        }
+                        (None, Ok(())) => {
+                            let _ = token.reply_ok(&[]);
+                        }
+                        (None, Err(e)) => reply_status(token, status_of(e), 0, 0, 0),
+                    }
+                }
+                continue;
+            }
+            if job.todo.is_empty() || job.error.is_some() {
+                job.todo.clear();
+                self.queues[d].pop_front();
+                if job.in_flight == 0 {
+                    self.finish(id);
+                }
+                continue;
+            }
+            let Some(slot) = self.disks[d].free_slot() else {
+                return;
+            };
+            // Split the front range into a piece of at most CHUNK.
+            let front = job.todo.front_mut().expect("not empty");
+            let blocks = front.blocks.min(CHUNK_BLOCKS);
+            let mut piece = *front;
+            piece.blocks = blocks;
+            piece.job = id;
+            front.first += blocks;
+            front.blocks -= blocks;
+            front.offset += blocks * BLOCK_SIZE as u64;
+            if front.blocks == 0 {
+                job.todo.pop_front();
+            }
+            if piece.op == Op::Write {
+                let len = blocks as usize * BLOCK_SIZE;
+                let token = job.token.as_ref().expect("queued jobs hold their token");
+                let buf = &mut self.disks[d].buffer(slot)[..len];
+                match token.lease_read(piece.lease, piece.offset, buf) {
+                    Ok(n) if n == len => {}
+                    _ => {
+                        job.error = Some((status::BAD_LEASE, piece.entry, piece.first, 0));
+                        continue;
+                    }
+                }
+            }
+            match self.disks[d].start(slot, piece) {
+                Ok(()) => {
+                    job.in_flight += 1;
+                    let now = self.disks[d].in_flight as u64;
+                    self.stats.most_in_flight = self.stats.most_in_flight.max(now);
+                }
+                Err(e) => job.error = Some((status_of(e), piece.entry, piece.first, 0)),
+            }
+        }
+    }
+
+    /// The disks on the interrupt lines in `bits` have finished requests.
+    fn interrupt(&mut self, bits: u64) {
+        self.stats.interrupts += 1;
+        for d in 0..self.disks.len() {
+            if bits & irq_bit(self.disks[d].irq) == 0 {
+                continue;
+            }
+            self.disks[d].ack_interrupt();
+            while let Some(done) = self.disks[d].complete_next() {
+                self.completed(d, done);
+            }
+        }
+        let mut acked = 0u64;
+        for disk in &self.disks {
+            let bit = irq_bit(disk.irq);
+            if bits & bit != 0 && acked & bit == 0 {
+                let _ = userlib::sys::irq_ack(disk.irq as u64);
+                acked |= bit;
+            }
+        }
+    }
+
+    fn completed(&mut self, d: usize, done: disk::Completion) {
+        let piece = done.piece;
+        let Some(job) = self.jobs.get_mut(piece.job).and_then(Option::as_mut) else {
+            return;
+        };
+        job.in_flight -= 1;
+        match done.result {
+            Ok(()) if piece.op == Op::Read => {
+                self.stats.blocks_read += piece.blocks;
+                let len = piece.blocks as usize * BLOCK_SIZE;
+                let data = &self.disks[d].buffer(done.slot)[..len];
+                let token = job.token.as_ref().expect("running jobs hold their token");
+                if job.error.is_none() {
+                    match token.lease_write(piece.lease, piece.offset, data) {
+                        Ok(n) if n == len => {}
+                        _ => job.error = Some((status::BAD_LEASE, piece.entry, piece.first, 0)),
+                    }
+                }
+            }
+            Ok(()) => self.stats.blocks_written += piece.blocks,
+            Err(e) => {
+                if job.error.is_none() {
+                    job.error = Some((status_of(e), piece.entry, piece.first, 0));
+                }
+            }
+        }
+        if job.in_flight == 0 && (job.todo.is_empty() || job.error.is_some()) {
+            job.todo.clear();
+            if !self.queues[d].contains(&piece.job) {
+                self.finish(piece.job);
+            }
+        }
+    }
+
+    /// Replies to a job whose pieces have all completed (or turns a FUA
+    /// write into a flush barrier at the head of its disk's queue).
+    fn finish(&mut self, id: usize) {
+        let Some(mut job) = self.jobs[id].take() else {
+            return;
+        };
+        if job.flush_after && job.error.is_none() {
+            job.flush_after = false;
+            job.is_flush = true;
+            let d = job.disk;
+            self.jobs[id] = Some(job);
+            self.queues[d].push_front(id);
+            return;
+        }
+        if let Some(token) = job.token.take() {
+            match job.error {
+                None => {
+                    let _ = token.reply_ok(&[]);
+                }
+                Some((code, entry, first, detail)) => {
+                    reply_status(token, code, entry, first, detail)
+                }
+            }
+        }
+    }
+}
+
+/// Range check of a request against the disk: Err((status, detail)).
+fn check_range(first: u64, blocks: u64, block_count: u64) -> Result<(), (u64, u64)> {
+    if blocks == 0 {
+        return Err((status::BAD_LENGTH, 0));
+    }
+    match first.checked_add(blocks) {
+        Some(end) if end <= block_count => Ok(()),
+        _ => Err((status::OUT_OF_RANGE, block_count)),
+    }
+}
+
+fn status_of(e: virtio_drivers::Error) -> u64 {
+    match e {
+        virtio_drivers::Error::Unsupported => status::UNSUPPORTED,
+        _ => status::IO_ERROR,
+    }
+}
+
+/// Reads and checks a batch table (lease 0); every entry's data must lie
+/// inside lease 1. Err((status, entry, first, detail)).
+fn batch_pieces(
+    token: &ReplyToken,
+    msg: &Message,
+    entries: u64,
+    block_count: u64,
+    read_only: bool,
+) -> Result<VecDeque<Piece>, (u64, u64, u64, u64)> {
+    if entries == 0 || entries > MAX_BATCH_ENTRIES as u64 {
+        return Err((status::BAD_LENGTH, 0, 0, entries));
+    }
+    let mut table = [0u8; MAX_BATCH_ENTRIES * BATCH_ENTRY_SIZE];
+    let table = &mut table[..entries as usize * BATCH_ENTRY_SIZE];
+    match token.lease_read(0, 0, table) {
+        Ok(n) if n == table.len() => {}
+        _ => return Err((status::BAD_LEASE, 0, 0, msg.leases[0].len)),
+    }
+    let data = msg.leases[1];
+    let mut pieces = VecDeque::new();
+    for (i, bytes) in table.chunks_exact(BATCH_ENTRY_SIZE).enumerate() {
+        let i = i as u64;
+        let entry = BatchEntry::decode(bytes).map_err(|_| (status::BAD_REQUEST, i, 0, 0))?;
+        check_range(entry.first, entry.blocks, block_count)
+            .map_err(|(code, detail)| (code, i, entry.first, detail))?;
+        let len = entry.blocks.saturating_mul(BLOCK_SIZE as u64);
+        let op = match entry.op {
+            BatchOp::Read => Op::Read,
+            BatchOp::Write => Op::Write,
+        };
+        if op == Op::Write && read_only {
+            return Err((status::READ_ONLY, i, entry.first, 0));
+        }
+        let want = if op == Op::Read {
+            userlib::abi::lease::WRITE
+        } else {
+            userlib::abi::lease::READ
+        };
+        if entry
+            .offset
+            .checked_add(len)
+            .is_none_or(|end| end > data.len)
+            || data.flags & want == 0
+        {
+            return Err((status::BAD_LENGTH, i, entry.first, data.len));
+        }
+        pieces.push_back(Piece {
+            op,
+            first: entry.first,
+            blocks: entry.blocks,
+            job: 0,
+            lease: 1,
+            offset: entry.offset,
+            entry: i,
+        });
+    }
+    Ok(pieces)
+}
