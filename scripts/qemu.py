@@ -10,9 +10,13 @@ Exit codes of QEMU: the isa-debug-exit device turns a write of v to port
 Test images power off with v = 0x10 (status 33) on PASS and 0x11 (35) on
 FAIL; 37 means every process ended, 255 a kernel panic or boot failure.
 `run` exits 0 after a clean poweroff (status 0, or 1 = debug-exit 0).
+
+Extra QEMU arguments (disks, more memory): the QEMU_EXTRA environment
+variable for every mode, and an optional fifth element of a TESTS entry.
 """
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -21,7 +25,8 @@ STATUS_PASS = 33
 QEMU = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-m", "256M", "-display", "none",
         "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
 
-# name: (config, input, time limit in seconds, patterns that must appear)
+# name: (config, input, time limit in seconds, patterns that must appear
+#        [, extra QEMU arguments])
 TESTS = {
     "boot": ("test-boot.cfg", None, 60, [
         r"echo: running", r"loaded bootcheck from bootcheck",
@@ -59,19 +64,20 @@ TESTS = {
         r"drvclient: driver answered after Ok\(5\) interrupts", r"judge: 2/2 verdicts passed; TEST PASS",
         r"kernel stats: Stats \{ syscalls: \d+, calls_direct: \d+, calls_queued: [1-9]"]),
     "shell": ("boot.cfg", b"help\nuptime\nbogus\nping 500\npoweroff\n", 60, [
-        r"shell: ready", r"> help", r"poweroff +stop the machine", r"up \d+\.\d\d s",
+        r"shell: ready", r"help +list the commands", r"poweroff +stop the machine", r"up \d+\.\d\d s",
         r"unknown command `bogus`", r"ping: 500 round trips, \d+ cycles each on average",
         r"powering off"]),
 }
 
 
-def qemu_cmd(kernel, image, config, serial="stdio"):
-    return QEMU + ["-serial", serial, "-kernel", kernel, "-initrd", image, "-append", f"config={config}"]
+def qemu_cmd(kernel, image, config, extra=()):
+    return (QEMU + ["-serial", "stdio", "-kernel", kernel, "-initrd", image, "-append", f"config={config}"]
+            + list(extra) + shlex.split(os.environ.get("QEMU_EXTRA", "")))
 
 
-def run_captured(kernel, image, config, stdin_bytes, limit):
+def run_captured(kernel, image, config, stdin_bytes, limit, extra=()):
     """Runs QEMU with the serial console captured; returns (status, output)."""
-    cmd = qemu_cmd(kernel, image, config)
+    cmd = qemu_cmd(kernel, image, config, extra)
     try:
         p = subprocess.run(cmd, input=stdin_bytes or b"", stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=limit)
@@ -87,9 +93,10 @@ def cmd_test(kernel, image, names):
     os.makedirs(logdir, exist_ok=True)
     failed = []
     for name in names:
-        config, stdin_bytes, limit, patterns = TESTS[name]
+        config, stdin_bytes, limit, patterns = TESTS[name][:4]
+        extra = TESTS[name][4] if len(TESTS[name]) > 4 else ()
         t0 = time.time()
-        status, out = run_captured(kernel, image, config, stdin_bytes, limit)
+        status, out = run_captured(kernel, image, config, stdin_bytes, limit, extra)
         with open(os.path.join(logdir, name + ".log"), "w") as f:
             f.write(out)
         # The shell's poweroff: ACPI soft-off (0) or its isa-debug-exit fallback (1).
