@@ -25,6 +25,36 @@ STATUS_PASS = 33
 QEMU = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-m", "256M", "-display", "none",
         "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
 
+# Scratch disks of the virtio-blk tests (sparse, zero-filled raw images).
+DISK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "disks")
+
+
+def disk_args(name, readonly=False):
+    """QEMU arguments attaching disk image `name` as the next virtio-blk-pci device."""
+    path = os.path.join(DISK_DIR, name + ".img")
+    ro = ",readonly=on" if readonly else ""
+    return ["-drive", f"file={path},format=raw,if=none,id={name}{ro}",
+            "-device", f"virtio-blk-pci,drive={name}"]
+
+
+def make_disks(disks):
+    """(Re)creates the scratch images [(name, MiB)] before a boot."""
+    os.makedirs(DISK_DIR, exist_ok=True)
+    for name, mib in disks:
+        path = os.path.join(DISK_DIR, name + ".img")
+        if os.path.exists(path):
+            os.remove(path)
+        with open(path, "wb") as f:
+            f.truncate(mib << 20)
+
+
+# Disks created fresh before a test's (first) boot.
+FRESH_DISKS = {"blk": [("blk0", 64), ("blk1", 1)], "blk-persist": [("persist0", 16)]}
+# Tests that boot a second time on the same disks: name -> (config, patterns).
+SECOND_BOOT = {"blk-persist": ("test-blk-persist2.cfg", [
+    r"blktest: boot 2: Ok\(0\) of 300 blocks wrong, last block Ok\(0\) wrong",
+    r"blktest: ok boot 2: data of boot 1 read back intact", r"blktest: PASS"])}
+
 # name: (config, input, time limit in seconds, patterns that must appear
 #        [, extra QEMU arguments])
 TESTS = {
@@ -67,6 +97,20 @@ TESTS = {
         r"shell: ready", r"help +list the commands", r"poweroff +stop the machine", r"up \d+\.\d\d s",
         r"unknown command `bogus`", r"ping: 500 round trips, \d+ cycles each on average",
         r"powering off"]),
+    "blk": ("test-blk.cfg", None, 120, [
+        r"virtio-blk: disk 0 at 00:03.0: 131072 sectors \(16384 blocks of 4096\), irq \d+, read-write",
+        r"virtio-blk: disk 1 at 00:04.0: 2048 sectors \(256 blocks of 4096\), irq \d+, read-only",
+        r"blktest: ok 66 single blocks read back equal \(incl. the last block\)",
+        r"blktest: ok flush", r"blktest: ok FUA write read back",
+        r"blktest: ok 777-block read back equal",
+        r"blktest: ok raw read at block_count -> driver says OUT_OF_RANGE with the device size",
+        r"blktest: ok 48 batched reads equal the batched writes",
+        r"blktest: ok at least 8 device requests were in flight at once",
+        r"blktest: ok write to the read-only disk -> read-only error",
+        r"blktest: PASS"], disk_args("blk0") + disk_args("blk1", readonly=True)),
+    "blk-persist": ("test-blk-persist1.cfg", None, 60, [
+        r"blktest: ok boot 1: wrote 300 blocks and the last block", r"blktest: ok boot 1: flush",
+        r"blktest: PASS"], disk_args("persist0")),
 }
 
 
@@ -96,7 +140,12 @@ def cmd_test(kernel, image, names):
         config, stdin_bytes, limit, patterns = TESTS[name][:4]
         extra = TESTS[name][4] if len(TESTS[name]) > 4 else ()
         t0 = time.time()
+        make_disks(FRESH_DISKS.get(name, ()))
         status, out = run_captured(kernel, image, config, stdin_bytes, limit, extra)
+        if name in SECOND_BOOT and status == STATUS_PASS:
+            config, patterns = SECOND_BOOT[name][0], patterns + SECOND_BOOT[name][1]
+            status, out2 = run_captured(kernel, image, config, None, limit, extra)
+            out += "\n--- second boot ---\n" + out2
         with open(os.path.join(logdir, name + ".log"), "w") as f:
             f.write(out)
         # The shell's poweroff: ACPI soft-off (0) or its isa-debug-exit fallback (1).
@@ -124,15 +173,23 @@ def cmd_test(kernel, image, names):
     return 1 if failed else 0
 
 
+# Benchmark boots: (config, disks created fresh, extra QEMU arguments).
+BENCHES = [("bench.cfg", [], []),
+           ("bench-blk.cfg", [("bench0", 128)], disk_args("bench0"))]
+
+
 def cmd_bench(kernel, image):
-    status, out = run_captured(kernel, image, "bench.cfg", None, 300)
-    lines = [l.strip() for l in out.splitlines() if re.match(r"^[a-z0-9_]+: \d+ [a-z/]+\s*$", l.strip())]
-    for l in lines:
-        print(l)
-    if status != STATUS_PASS or not lines:
-        print(f"qemu-bench: failed (status {status})\n{out[-2000:]}", file=sys.stderr)
-        return 1
-    return 0
+    failed = 0
+    for config, disks, extra in BENCHES:
+        make_disks(disks)
+        status, out = run_captured(kernel, image, config, None, 300, extra)
+        lines = [l.strip() for l in out.splitlines() if re.match(r"^[A-Za-z0-9_]+: \d+ [A-Za-z/]+\s*$", l.strip())]
+        for l in lines:
+            print(l, flush=True)
+        if status != STATUS_PASS or not lines:
+            print(f"qemu-bench: {config} failed (status {status})\n{out[-2000:]}", file=sys.stderr)
+            failed = 1
+    return failed
 
 
 def cmd_run(kernel, image):
