@@ -15,6 +15,8 @@ use testsvc::EchoRequest;
 use userlib::abi::{CONSOLE_INPUT_BIT, POWEROFF_CLEAN};
 use userlib::{ipc, print, println, sys};
 
+mod storage;
+
 /// Capability slot of the echo service.
 const ECHO_SLOT: u64 = 0;
 
@@ -58,6 +60,9 @@ fn cmd_help(_: &str) {
     for c in COMMANDS {
         println!("  {:<10} {}", c.name, c.help);
     }
+    for (name, usage) in storage::HELP {
+        println!("  {:<10} {}", name, usage);
+    }
 }
 
 fn cmd_ping(args: &str) {
@@ -99,6 +104,7 @@ fn cmd_uptime(_: &str) {
 }
 
 fn cmd_poweroff(_: &str) {
+    storage::shutdown();
     println!("powering off");
     let e = sys::poweroff(POWEROFF_CLEAN);
     println!("poweroff failed: {:?}", e);
@@ -175,6 +181,9 @@ fn main() {
             continue;
         }
         let (name, args) = text.split_once(' ').unwrap_or((text, ""));
+        if storage::dispatch(name, args.trim(), &mut input) {
+            continue;
+        }
         match COMMANDS.iter().find(|c| c.name == name) {
             Some(c) => (c.run)(args.trim()),
             None => println!("unknown command `{}`; try `help`", name),

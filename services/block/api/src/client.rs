@@ -190,7 +190,8 @@ impl Transactional for BlockClient {
 
     fn commit(&mut self, durability: Durability) -> Result<(), Error> {
         let durable = durability == Durability::Durable;
-        self.call(BlockRequest::Commit { durable }, None).map(|_| ())
+        self.call(BlockRequest::Commit { durable }, None)
+            .map(|_| ())
     }
 
     fn abort(&mut self) {

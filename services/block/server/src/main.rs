@@ -52,7 +52,10 @@ fn open() -> Result<BlockStore<BlkClient>, Error> {
         Err(Error::NotFormatted) => {
             let device = connect().map_err(|()| Error::Failed)?;
             let s = BlockStore::format(device, config())?;
-            println!("block: formatted a blank disk of {} blocks", s.geometry().block_count);
+            println!(
+                "block: formatted a blank disk of {} blocks",
+                s.geometry().block_count
+            );
             Ok(s)
         }
         Err(e) => Err(e),

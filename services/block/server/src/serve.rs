@@ -310,7 +310,11 @@ impl<D: BlockDevice> Service<D> {
                 let _ = writeln!(
                     text,
                     "service: transaction {}, {} begin calls waited, {} waiting now",
-                    if self.owner.is_some() { "open" } else { "closed" },
+                    if self.owner.is_some() {
+                        "open"
+                    } else {
+                        "closed"
+                    },
                     self.deferred_begins,
                     self.waiting.len()
                 );

@@ -1,0 +1,210 @@
+//! The filesystem/registry service's IPC protocol and client stubs.
+//!
+//! # Design principles
+//! - One protocol enum ([`FsRequest`]); every argument that is text (paths,
+//!   names, digests, references) travels in lease 0 as UTF-8, several of
+//!   them separated by NUL ([`join_args`] / [`split_args`]): NUL is in no
+//!   valid path, name or digest.
+//! - Bulk data travels in lease 1, in either direction, of any size: the
+//!   service moves it in bounded pieces ([`PIECE`]), so a blob of any size
+//!   streams with bounded memory in every process.
+//! - A failed call answers with a status ([`status`]); the words of the
+//!   reply cannot hold the message, so the service keeps it per client and
+//!   [`FsRequest::LastError`] fetches it: errors name the values seen.
+//! - Uploads and blob reads that span several calls are per-client state in
+//!   the service, keyed by the caller's badge (which the kernel vouches for).
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+#[cfg(target_os = "none")]
+pub mod client;
+
+use abi::protocol;
+use alloc::vec::Vec;
+
+protocol! {
+    /// Requests to the filesystem/registry service. `L0` = lease 0 (text
+    /// arguments, read), `L1` = lease 1 (data: read for writes, write for
+    /// reads and text results). Replies to text results are
+    /// `[bytes written, bytes the full text needs]`.
+    pub enum FsRequest {
+        /// L0 path. Replies `[kind (0 file, 1 dir), size, ino, mtime, mode]`.
+        Stat = 1 {},
+        /// L0 "path\0after" (after may be empty), L1 out: `limit` entries as
+        /// lines "d name" / "f name". Replies `[entries, bytes, 0]`.
+        List = 2 { limit: u64 },
+        /// L0 path, L1 out: bytes from `offset`. Replies `[bytes, file size]`.
+        Read = 3 { offset: u64 },
+        /// L0 path: creates the file (and its parents) or empties it.
+        Create = 4 {},
+        /// L0 path, L1 data: appended. Replies `[new size]`.
+        Append = 5 {},
+        /// L0 path: removes a file or an empty directory (`recursive`: a tree).
+        Remove = 6 { recursive: bool },
+        /// L0 path: creates the directory and its parents.
+        Mkdir = 7 {},
+        /// L0 "from\0to".
+        Rename = 8 {},
+        /// L0 path.
+        Truncate = 9 { size: u64 },
+        /// L0 "repo\0digest", L1 the whole blob: verified and stored in one
+        /// call (streamed through the service). Replies `[size]`.
+        BlobPut = 10 {},
+        /// L0 "repo\0digest": starts this client's upload of `length` bytes
+        /// (an earlier unfinished one is dropped).
+        BlobBegin = 11 { length: u64 },
+        /// L1 data: the next bytes of this client's upload. Replies `[received]`.
+        BlobWrite = 12 {},
+        /// Verifies the upload against its digest, stores and links the
+        /// blob. Replies `[size]`.
+        BlobFinish = 13 {},
+        /// L0 digest, L1 out: blob bytes from `offset`; the digest is
+        /// verified when a client's sequential reads reach the end.
+        /// Replies `[bytes, blob size]`.
+        BlobRead = 14 { offset: u64 },
+        /// L0 digest. Replies `[size]`.
+        BlobStat = 15 {},
+        /// L0 digest.
+        BlobRemove = 16 {},
+        /// L0 "repo\0reference", L1 the manifest. Its sha256 digest is
+        /// computed here; L1 out is not used: the digest is the result text
+        /// fetched with `LastText`. Replies `[digest text length]`.
+        ManifestPut = 17 {},
+        /// L0 "repo\0reference", L1 out. Replies `[bytes, manifest size]`.
+        ManifestGet = 18 {},
+        /// L0 "repo\0reference".
+        ManifestRemove = 19 {},
+        /// L1 out: repository names, one per line.
+        Repos = 20 {},
+        /// L0 repo, L1 out: tags, one per line.
+        Tags = 21 {},
+        /// L0 name.
+        SnapCreate = 22 {},
+        /// L1 out: one line per snapshot.
+        SnapList = 23 {},
+        /// L0 "a\0b" (b empty: the live tree), L1 out: one change per line.
+        SnapDiff = 24 {},
+        /// L0 name.
+        SnapRestore = 25 {},
+        /// L0 name.
+        SnapRemove = 26 {},
+        /// L1 out: the collection's report.
+        Gc = 27 { dry_run: bool },
+        /// L1 out: the report. Replies `[bytes, needed, problems]`.
+        Fsck = 28 {},
+        /// L1 out: space figures. Replies `[bytes, needed, logical bytes,
+        /// chunk bytes, physical bytes, free bytes]`.
+        Df = 29 {},
+        /// L1 out: cache, journal, I/O counts and recent events.
+        Stats = 30 {},
+        /// Makes every operation so far durable.
+        Sync = 31 {},
+        /// Sync, then the block service writes everything home: before poweroff.
+        Shutdown = 32 {},
+        /// L1 out: the message of this client's last failed call, or the
+        /// text result of its last `ManifestPut`.
+        LastText = 33 {},
+    }
+}
+
+/// Bytes the service moves per step between a lease and the filesystem.
+pub const PIECE: usize = 256 * 1024;
+/// Largest manifest accepted (the registry library's limit).
+pub const MANIFEST_MAX: usize = 4 << 20;
+
+/// Reply statuses (the reply label) of failed calls.
+pub mod status {
+    pub const NOT_FOUND: u64 = 1;
+    pub const EXISTS: u64 = 2;
+    pub const NOT_A_DIRECTORY: u64 = 3;
+    pub const IS_A_DIRECTORY: u64 = 4;
+    pub const NOT_EMPTY: u64 = 5;
+    /// A path, name, tag, digest or reference that the grammar refuses.
+    pub const INVALID: u64 = 6;
+    pub const NO_SPACE: u64 = 7;
+    /// The bytes do not hash to the digest they came with.
+    pub const DIGEST_MISMATCH: u64 = 8;
+    /// Something on the disk failed its checks.
+    pub const CORRUPT: u64 = 9;
+    /// The block layer or the device failed.
+    pub const IO: u64 = 10;
+    pub const TOO_LARGE: u64 = 11;
+    /// `BlobWrite`/`BlobFinish` without `BlobBegin`, or more bytes than announced.
+    pub const NO_UPLOAD: u64 = 12;
+    /// The request did not decode, or its text arguments are not UTF-8.
+    pub const BAD_REQUEST: u64 = 13;
+    /// A lease is missing, too short, or lacks the permission needed.
+    pub const BAD_LEASE: u64 = 14;
+    /// The service could not mount the filesystem.
+    pub const UNAVAILABLE: u64 = 15;
+}
+
+/// Entry kinds in `Stat` replies.
+pub const KIND_FILE: u64 = 0;
+pub const KIND_DIR: u64 = 1;
+
+/// Text arguments joined for lease 0.
+pub fn join_args(args: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(a.as_bytes());
+    }
+    out
+}
+
+/// Lease 0 split into exactly `N` text arguments (missing ones are empty);
+/// `None` if it is not UTF-8 or has more than `N` parts.
+pub fn split_args<const N: usize>(bytes: &[u8]) -> Option<[&str; N]> {
+    let text = core::str::from_utf8(bytes).ok()?;
+    let mut out = [""; N];
+    let mut parts = text.split('\0');
+    for slot in out.iter_mut() {
+        match parts.next() {
+            Some(p) => *slot = p,
+            None => break,
+        }
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi::proto::Wire;
+
+    #[test]
+    fn args_round_trip_and_refuse_extra_parts() {
+        let joined = join_args(&["library/alpine", "sha256:00"]);
+        assert_eq!(
+            split_args::<2>(&joined),
+            Some(["library/alpine", "sha256:00"])
+        );
+        assert_eq!(
+            split_args::<3>(&joined),
+            Some(["library/alpine", "sha256:00", ""])
+        );
+        assert_eq!(split_args::<1>(&joined), None);
+        assert_eq!(split_args::<1>(&[0xff, 0xfe]), None);
+        assert_eq!(split_args::<2>(b""), Some(["", ""]));
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        for r in [
+            FsRequest::Read { offset: 1 << 40 },
+            FsRequest::Remove { recursive: true },
+            FsRequest::Gc { dry_run: false },
+            FsRequest::BlobBegin { length: 5 },
+            FsRequest::LastText {},
+        ] {
+            assert_eq!(FsRequest::decode(&r.to_message()), Ok(r));
+        }
+    }
+}

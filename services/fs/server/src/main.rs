@@ -1,0 +1,47 @@
+//! The filesystem/registry service (ring 3): mounts `filesystem::Registry`
+//! over the block service (`block_api::client::BlockClient`, root slot 0;
+//! a never-written slot is formatted) and serves `fs_api::FsRequest`.
+//!
+//! Capabilities (boot.cfg): slot 0 = the block service's endpoint. Clients
+//! (the shell, test clients, the benchmark) call with their own badge; the
+//! per-client state (an upload in progress, a sequential blob read, the last
+//! error message) is kept per badge.
+//!
+//! Clients are served one request at a time, each to completion, so several
+//! clients interleave only between requests and every request sees the
+//! filesystem as one operation left it. A client that dies mid-request
+//! makes the lease copies fail: the request ends with an error (any upload
+//! piece not yet committed is dropped) and the service goes on.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod errors;
+mod serve;
+
+use block_api::client::BlockClient;
+use filesystem::{Fs, Registry};
+use userlib::println;
+
+userlib::entry!(main);
+
+fn main() {
+    let mounted = BlockClient::connect(0)
+        .map_err(|e| alloc::format!("block service: {e}"))
+        .and_then(|dev| Fs::open(dev, 0).map_err(|e| alloc::format!("mount: {e}")));
+    match mounted {
+        Ok(fs) => {
+            for e in fs.events() {
+                println!("fs: {e}");
+            }
+            let mut registry = Registry::new(fs);
+            registry.set_piece_size(fs_api::PIECE);
+            serve::Service::new(Some(registry), alloc::string::String::new()).run()
+        }
+        Err(why) => {
+            println!("fs: cannot mount the filesystem: {why}");
+            serve::Service::new(None, why).run()
+        }
+    }
+}

@@ -1,0 +1,529 @@
+//! The shell's storage commands: files, registry, snapshots, maintenance,
+//! all calls to the filesystem/registry service (`fs_api`, capability slot
+//! [`FS_SLOT`]).
+//!
+//! Binary content crosses the serial line as base64 (the `base64` crate):
+//! `put`, `blob put` and `manifest put` take `<length>` and then data lines,
+//! each a whole number of 4-character groups (standard alphabet, `=`
+//! padding only at the end; 76-character lines as `base64` prints them
+//! work), until `<length>` bytes are decoded. `get` and `blob get` print 76-
+//! character lines. Data is streamed in pieces of [`PIECE`] bytes, so a
+//! blob of any size passes through bounded shell memory.
+//!
+//! Every failure prints one line starting with `error:` and the shell goes
+//! on; a dead filesystem service is reported as unreachable.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use fs_api::client::{FsClient, FsError, TextReply};
+use userlib::{println, sys};
+
+use crate::Input;
+
+/// Capability slot of the filesystem service.
+pub const FS_SLOT: u64 = 1;
+/// Bytes sent per service call while streaming data in or out.
+const PIECE: usize = 48 * 1024;
+/// Bytes per printed base64 line (76 characters).
+const LINE_BYTES: usize = 57;
+/// Buffer for text results (listings, reports).
+const TEXT_MAX: usize = 64 * 1024;
+/// Largest manifest the shell buffers.
+const MANIFEST_MAX: u64 = 1 << 20;
+
+const FS: FsClient = FsClient::new(FS_SLOT);
+
+/// (name, usage) of every storage command, for `help`.
+pub const HELP: &[(&str, &str)] = &[
+    ("ls", "ls [path]: list a directory (d = directory)"),
+    ("tree", "tree [path]: the directory tree below path"),
+    ("stat", "stat <path>: kind, size, inode, mode, mtime"),
+    ("cat", "cat <path>: print a file as text"),
+    (
+        "write",
+        "write <path> <text>: replace a file's contents with text",
+    ),
+    (
+        "put",
+        "put <path> <length>, then base64 lines: store binary content",
+    ),
+    ("get", "get <path>: print a file as base64 lines"),
+    (
+        "rm",
+        "rm [-r] <path>: remove a file or an empty directory (-r: a tree)",
+    ),
+    ("mkdir", "mkdir <path>: create a directory and its parents"),
+    (
+        "mv",
+        "mv <from> <to>: rename (replaces a file or an empty directory)",
+    ),
+    (
+        "truncate",
+        "truncate <path> <size>: cut or zero-extend a file",
+    ),
+    ("repos", "repos: list repositories"),
+    ("tags", "tags <repo>: list a repository's tags"),
+    (
+        "blob",
+        "blob put <repo> <digest> <length> + base64 lines | blob get|stat|rm <digest>",
+    ),
+    (
+        "manifest",
+        "manifest put <repo> <ref> <length> + base64 lines | manifest get|rm <repo> <ref>",
+    ),
+    (
+        "snap",
+        "snap create <name> | list | diff <a> [<b>] | restore <name> | rm <name>",
+    ),
+    (
+        "gc",
+        "gc [--dry-run]: free what no tree or snapshot references",
+    ),
+    ("fsck", "fsck: check every structure and verify every blob"),
+    ("df", "df: logical vs stored bytes, dedup ratio, free space"),
+    ("stats", "stats: cache, journal, I/O counts, recent events"),
+    ("sync", "sync: make everything durable"),
+];
+
+fn fail(what: &str, e: FsError) {
+    println!("error: {what}: {e}");
+}
+
+fn usage(name: &str) {
+    let text = HELP
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, u)| *u)
+        .unwrap_or("see help");
+    println!("error: usage: {text}");
+}
+
+/// Runs storage command `name`; `false` if it is not one.
+pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    match name {
+        "ls" => ls(words.first().copied().unwrap_or("/")),
+        "tree" => tree(words.first().copied().unwrap_or("/")),
+        "stat" => one(name, &words, stat),
+        "cat" => one(name, &words, cat),
+        "write" => write(args),
+        "put" => put(&words, input),
+        "get" => one(name, &words, get),
+        "rm" => rm(&words),
+        "mkdir" => one(name, &words, |p| report("mkdir", FS.mkdir(p))),
+        "mv" => match words[..] {
+            [from, to] => report("mv", FS.rename(from, to)),
+            _ => usage(name),
+        },
+        "truncate" => match words[..] {
+            [path, size] => match size.parse::<u64>() {
+                Ok(size) => report("truncate", FS.truncate(path, size)),
+                Err(_) => println!("error: truncate: size {size:?} is not a number"),
+            },
+            _ => usage(name),
+        },
+        "repos" => text("repos", |out| FS.repos(out)),
+        "tags" => one(name, &words, |r| text("tags", |out| FS.tags(r, out))),
+        "blob" => blob(&words, input),
+        "manifest" => manifest(&words, input),
+        "snap" => snap(&words),
+        "gc" => match words[..] {
+            [] => text("gc", |out| FS.gc(false, out)),
+            ["--dry-run"] => text("gc", |out| FS.gc(true, out)),
+            _ => usage(name),
+        },
+        "fsck" => text("fsck", |out| FS.fsck(out)),
+        "df" => text("df", |out| FS.df(out)),
+        "stats" => text("stats", |out| FS.stats(out)),
+        "sync" => report("sync", FS.sync()),
+        _ => return false,
+    }
+    true
+}
+
+/// Before `poweroff`: makes everything durable and empties the journal.
+pub fn shutdown() {
+    match FS.shutdown() {
+        Ok(()) => println!("storage: synced and checkpointed"),
+        Err(e) => fail("storage shutdown", e),
+    }
+}
+
+fn one(name: &str, words: &[&str], f: impl FnOnce(&str)) {
+    match words {
+        [x] => f(x),
+        _ => usage(name),
+    }
+}
+
+fn report(what: &str, r: Result<(), FsError>) {
+    match r {
+        Ok(()) => println!("ok"),
+        Err(e) => fail(what, e),
+    }
+}
+
+fn print_bytes(bytes: &[u8]) {
+    let _ = sys::console_write(bytes);
+}
+
+/// Runs a call that returns text into a buffer and prints it.
+fn text(what: &str, f: impl FnOnce(&mut [u8]) -> Result<TextReply, FsError>) {
+    let mut out = vec![0u8; TEXT_MAX];
+    match f(&mut out) {
+        Ok(r) => {
+            print_bytes(&out[..r.written]);
+            if r.needed > r.written {
+                println!("... ({} more bytes not shown)", r.needed - r.written);
+            }
+        }
+        Err(e) => fail(what, e),
+    }
+}
+
+/// Every entry of directory `path` as (is_dir, name), page by page.
+fn entries(path: &str, mut each: impl FnMut(bool, &str)) -> Result<(), FsError> {
+    let mut out = vec![0u8; 16 * 1024];
+    let mut after = String::new();
+    loop {
+        let (count, bytes) = FS.list(path, &after, 128, &mut out)?;
+        let text = String::from_utf8_lossy(&out[..bytes]);
+        for line in text.lines() {
+            if let Some((kind, name)) = line.split_once(' ') {
+                each(kind == "d", name);
+                after.clear();
+                after.push_str(name);
+            }
+        }
+        if count < 128 {
+            return Ok(());
+        }
+    }
+}
+
+fn ls(path: &str) {
+    let mut n = 0u64;
+    let r = entries(path, |dir, name| {
+        n += 1;
+        if dir {
+            println!("{name}/");
+        } else {
+            println!("{name}");
+        }
+    });
+    match r {
+        Ok(()) => println!("{n} entries"),
+        Err(e) => fail("ls", e),
+    }
+}
+
+fn tree(path: &str) {
+    fn walk(path: &str, depth: usize) -> Result<(), FsError> {
+        let mut dirs: Vec<String> = Vec::new();
+        entries(path, |dir, name| {
+            println!(
+                "{:indent$}{name}{}",
+                "",
+                if dir { "/" } else { "" },
+                indent = 2 * depth
+            );
+            if dir {
+                dirs.push(String::from(name));
+            }
+        })?;
+        // Depth is bounded by the path length limit of the filesystem.
+        for d in dirs {
+            let child = if path == "/" {
+                alloc::format!("/{d}")
+            } else {
+                alloc::format!("{path}/{d}")
+            };
+            println!("{:indent$}{d}:", "", indent = 2 * depth);
+            walk(&child, depth + 1)?;
+        }
+        Ok(())
+    }
+    println!("{path}");
+    if let Err(e) = walk(path, 1) {
+        fail("tree", e);
+    }
+}
+
+fn stat(path: &str) {
+    match FS.stat(path) {
+        Ok(s) => println!(
+            "{path}: {}, {} bytes, inode {}, mode {:o}, mtime {}",
+            if s.is_dir { "directory" } else { "file" },
+            s.size,
+            s.ino,
+            s.mode,
+            s.mtime
+        ),
+        Err(e) => fail("stat", e),
+    }
+}
+
+fn cat(path: &str) {
+    let mut buf = vec![0u8; PIECE];
+    let mut offset = 0u64;
+    let mut last = b'\n';
+    loop {
+        match FS.read(path, offset, &mut buf) {
+            Ok((0, _)) => break,
+            Ok((n, _)) => {
+                print_bytes(&buf[..n]);
+                last = buf[n - 1];
+                offset += n as u64;
+            }
+            Err(e) => return fail("cat", e),
+        }
+    }
+    if last != b'\n' {
+        println!();
+    }
+}
+
+fn write(args: &str) {
+    let Some((path, text)) = args.split_once(' ') else {
+        return usage("write");
+    };
+    let r = FS.create(path).and_then(|()| {
+        if text.is_empty() {
+            Ok(0)
+        } else {
+            FS.append(path, text.as_bytes())
+        }
+    });
+    match r {
+        Ok(size) => println!("wrote {size} bytes"),
+        Err(e) => fail("write", e),
+    }
+}
+
+/// Prints `data` as base64 lines of 76 characters.
+fn print_base64(data: &[u8]) {
+    let mut line = [0u8; 80];
+    for group in data.chunks(LINE_BYTES) {
+        match BASE64.encode_slice(group, &mut line) {
+            Ok(n) => {
+                line[n] = b'\n';
+                print_bytes(&line[..=n]);
+            }
+            Err(_) => println!("error: base64 encoding failed"),
+        }
+    }
+}
+
+/// Streams a file or blob out as base64; `read(offset, buf)` gives
+/// (bytes, total size).
+fn get_stream(what: &str, mut read: impl FnMut(u64, &mut [u8]) -> Result<(usize, u64), FsError>) {
+    // A multiple of the line size, so lines never straddle pieces.
+    let mut buf = vec![0u8; LINE_BYTES * 1024];
+    let mut offset = 0u64;
+    loop {
+        match read(offset, &mut buf) {
+            Ok((0, size)) => {
+                println!("({size} bytes)");
+                return;
+            }
+            Ok((n, _)) => {
+                print_base64(&buf[..n]);
+                offset += n as u64;
+            }
+            Err(e) => return fail(what, e),
+        }
+    }
+}
+
+fn get(path: &str) {
+    get_stream("get", |off, buf| FS.read(path, off, buf));
+}
+
+/// Reads base64 lines until `length` bytes are decoded, handing pieces of
+/// at most [`PIECE`] bytes to `sink`. After a sink error the remaining
+/// lines are still consumed (they are data, not commands); a line that does
+/// not decode (`.` for one) ends the input at once; empty lines are skipped.
+/// Returns the first error's text.
+fn read_base64(
+    input: &mut Input,
+    length: u64,
+    mut sink: impl FnMut(&[u8]) -> Result<(), FsError>,
+) -> Result<(), String> {
+    let mut piece: Vec<u8> = Vec::with_capacity(PIECE);
+    let mut got = 0u64;
+    let mut line = String::new();
+    let mut decoded = [0u8; 3 * 1024];
+    let mut failed: Option<String> = None;
+    while got < length {
+        if input.read_line(&mut line).is_none() {
+            return Err(String::from("console input ended"));
+        }
+        let text = line.trim();
+        if text.is_empty() {
+            // A terminal's "\r\n" gives empty lines: not data, not an end.
+            continue;
+        }
+        if text.len() > 4 * decoded.len() / 3 {
+            return Err(alloc::format!(
+                "base64 line of {} characters is too long",
+                text.len()
+            ));
+        }
+        let n = BASE64
+            .decode_slice(text, &mut decoded)
+            .map_err(|e| alloc::format!("bad base64 after {got} bytes: {e}"))?;
+        got += n as u64;
+        if got > length {
+            return Err(alloc::format!(
+                "{got} bytes decoded, more than the {length} announced"
+            ));
+        }
+        if failed.is_some() {
+            continue;
+        }
+        let mut rest = &decoded[..n];
+        while !rest.is_empty() {
+            let take = rest.len().min(PIECE - piece.len());
+            piece.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if piece.len() == PIECE {
+                if let Err(e) = sink(&piece) {
+                    failed = Some(alloc::format!("{e}"));
+                }
+                piece.clear();
+            }
+        }
+    }
+    if let Some(f) = failed {
+        return Err(f);
+    }
+    if !piece.is_empty() {
+        sink(&piece).map_err(|e| alloc::format!("{e}"))?;
+    }
+    Ok(())
+}
+
+fn parse_length(s: &str) -> Option<u64> {
+    s.parse::<u64>().ok()
+}
+
+fn put(words: &[&str], input: &mut Input) {
+    let [path, length] = words else {
+        return usage("put");
+    };
+    let Some(length) = parse_length(length) else {
+        return println!("error: put: length {length:?} is not a number");
+    };
+    // The data lines follow whatever the service says: consume them.
+    let created = FS.create(path);
+    let r = read_base64(input, length, |piece| {
+        created.clone()?;
+        FS.append(path, piece).map(|_| ())
+    });
+    match (created, r) {
+        (Err(e), _) => fail("put", e),
+        (Ok(()), Err(e)) => println!("error: put: {e}"),
+        (Ok(()), Ok(())) => println!("stored {length} bytes in {path}"),
+    }
+}
+
+fn rm(words: &[&str]) {
+    match words {
+        ["-r", path] => report("rm", FS.remove(path, true)),
+        [path] => report("rm", FS.remove(path, false)),
+        _ => usage("rm"),
+    }
+}
+
+fn blob(words: &[&str], input: &mut Input) {
+    match words {
+        ["put", repo, digest, length] => {
+            let Some(length) = parse_length(length) else {
+                return println!("error: blob put: length {length:?} is not a number");
+            };
+            let begun = FS.blob_begin(repo, digest, length);
+            let r = read_base64(input, length, |piece| {
+                begun.clone()?;
+                FS.blob_write(piece).map(|_| ())
+            });
+            match (begun, r) {
+                (Err(e), _) => fail("blob put", e),
+                (Ok(()), Err(e)) => println!("error: blob put: {e}"),
+                (Ok(()), Ok(())) => match FS.blob_finish() {
+                    Ok(size) => println!("stored blob {digest} ({size} bytes) in {repo}"),
+                    Err(e) => fail("blob put", e),
+                },
+            }
+        }
+        ["get", digest] => get_stream("blob get", |off, buf| FS.blob_read(digest, off, buf)),
+        ["stat", digest] => match FS.blob_stat(digest) {
+            Ok(size) => println!("{digest}: {size} bytes"),
+            Err(e) => fail("blob stat", e),
+        },
+        ["rm", digest] => report("blob rm", FS.blob_remove(digest)),
+        _ => usage("blob"),
+    }
+}
+
+fn manifest(words: &[&str], input: &mut Input) {
+    match words {
+        ["put", repo, reference, length] => {
+            let Some(length) = parse_length(length) else {
+                return println!("error: manifest put: length {length:?} is not a number");
+            };
+            if length > MANIFEST_MAX {
+                println!(
+                    "error: manifest put: {length} bytes, the shell takes at most {MANIFEST_MAX}"
+                );
+                // Consume the data lines so they do not run as commands.
+                let _ = read_base64(input, length, |_| Ok(()));
+                return;
+            }
+            let mut content: Vec<u8> = Vec::new();
+            let r = read_base64(input, length, |piece| {
+                content.extend_from_slice(piece);
+                Ok(())
+            });
+            if let Err(e) = r {
+                return println!("error: manifest put: {e}");
+            }
+            match FS.manifest_put(repo, reference, &content) {
+                Ok(d) => println!("stored manifest {d} as {repo}:{reference}"),
+                Err(e) => fail("manifest put", e),
+            }
+        }
+        ["get", repo, reference] => {
+            let mut buf = vec![0u8; MANIFEST_MAX as usize];
+            match FS.manifest_get(repo, reference, &mut buf) {
+                Ok((n, size)) => {
+                    print_bytes(&buf[..n]);
+                    if n > 0 && buf[n - 1] != b'\n' {
+                        println!();
+                    }
+                    if size > n as u64 {
+                        println!("... ({} more bytes not shown)", size - n as u64);
+                    }
+                }
+                Err(e) => fail("manifest get", e),
+            }
+        }
+        ["rm", repo, reference] => report("manifest rm", FS.manifest_remove(repo, reference)),
+        _ => usage("manifest"),
+    }
+}
+
+fn snap(words: &[&str]) {
+    match words {
+        ["create", name] => report("snap create", FS.snap_create(name)),
+        ["list"] => text("snap list", |out| FS.snap_list(out)),
+        ["diff", a] => text("snap diff", |out| FS.snap_diff(a, "", out)),
+        ["diff", a, b] => text("snap diff", |out| FS.snap_diff(a, b, out)),
+        ["restore", name] => report("snap restore", FS.snap_restore(name)),
+        ["rm", name] => report("snap rm", FS.snap_remove(name)),
+        _ => usage("snap"),
+    }
+}
