@@ -21,11 +21,23 @@ static mut SCRATCH: [u8; 8192] = [0; 8192];
 
 fn main() {
     let (echo, judge) = (Endpoint(0), Endpoint(1));
-    let mut rng = Rng(SEED);
+    // `arg=` picks another seed (and 10x the calls) for longer local runs.
+    let (seed, calls) = match userlib::boot_arg() {
+        0 => (SEED, CALLS),
+        s => (s, CALLS * 10),
+    };
+    let mut rng = Rng(seed);
+    // Random bytes in the scratch buffer: messages, leases and capability
+    // slots that the kernel reads from it are random too.
+    // Safety: single-threaded; nothing else refers to SCRATCH yet.
+    let scratch_bytes = unsafe { &mut *core::ptr::addr_of_mut!(SCRATCH) };
+    for chunk in scratch_bytes.chunks_mut(8) {
+        chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
+    }
     let scratch = core::ptr::addr_of_mut!(SCRATCH) as u64;
     let code = main as *const () as u64;
     let mut counts = [0u64; 12];
-    for _ in 0..CALLS {
+    for _ in 0..calls {
         let n = match rng.next_u64() % 8 {
             0 => rng.next_u64(),
             _ => rng.next_u64() % (sys::COUNT + 3),
@@ -58,8 +70,8 @@ fn main() {
         counts[slot] += 1;
     }
     println!(
-        "fuzzer: {} random syscalls done; results by code (0 = ok): {:?}",
-        CALLS, counts
+        "fuzzer: {} random syscalls done (seed {:#x}); results by code (0 = ok): {:?}",
+        calls, seed, counts
     );
     let alive = echo
         .call(&EchoRequest::Ping { value: 7 }, &[])
@@ -71,7 +83,7 @@ fn main() {
         judge,
         "fuzzer",
         alive == Ok(8) && counts[0] > 0 && refused_unknown,
-        CALLS,
+        calls,
         1,
     );
 }
