@@ -7,7 +7,7 @@ use crate::process::{Kernel, State};
 use crate::{serial, usermem};
 use abi::{mint_kind, sys, Error};
 use kernel_logic::caps::Cap;
-use kernel_logic::layout::{page_ceil, PAGE_SIZE, USER_MMIO_BASE, USER_REGION_SIZE};
+use kernel_logic::layout::{page_ceil, PAGE_SIZE, USER_DMA_BASE, USER_MMIO_BASE, USER_REGION_SIZE};
 use kernel_logic::paging::{
     self, CACHE_DISABLE, DEVICE, NO_EXECUTE, USER, WRITABLE, WRITE_THROUGH,
 };
@@ -78,6 +78,7 @@ impl Kernel {
             sys::PORT_IN => self.sys_port_in(a0, a1),
             sys::PORT_OUT => self.sys_port_out(a0, a1, a2),
             sys::VIRT_TO_PHYS => self.sys_virt_to_phys(a0),
+            sys::DMA_FREE => self.sys_dma_free(a0, a1),
             _ => Err(Error::BadSyscall),
         };
         let p = &mut self.procs[cur];
@@ -225,6 +226,41 @@ impl Kernel {
         p.mem_used += size;
         p.dma_next += size;
         Ok([base, phys, size, 0])
+    }
+
+    /// Returns DMA memory `[vaddr, vaddr + len)` (page-rounded, inside what
+    /// `DMA_ALLOC` handed out) to the frame allocator. Every page is checked
+    /// before any is freed, so a refused call changes nothing.
+    fn sys_dma_free(&mut self, vaddr: u64, len: u64) -> SysResult {
+        let p = &mut self.procs[self.current];
+        if !p.grants.dma {
+            return Err(Error::NotPermitted);
+        }
+        let size = page_ceil(len)
+            .filter(|&s| s > 0)
+            .ok_or(Error::BadArgument)?;
+        let end = vaddr.checked_add(size).ok_or(Error::BadArgument)?;
+        if !vaddr.is_multiple_of(PAGE_SIZE) || vaddr < USER_DMA_BASE || end > p.dma_next {
+            return Err(Error::BadArgument);
+        }
+        let mut va = vaddr;
+        while va < end {
+            match paging::translate(&mut crate::memory::DirectMap, p.root, va) {
+                Some(t) if t.flags & DEVICE == 0 => {}
+                _ => return Err(Error::BadAddress),
+            }
+            va += PAGE_SIZE;
+        }
+        let mut va = vaddr;
+        while va < end {
+            if let Some(entry) = paging::unmap_4k(&mut crate::memory::DirectMap, p.root, va) {
+                x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(va));
+                crate::memory::free_frame(entry & 0x000F_FFFF_FFFF_F000);
+                p.mem_used = p.mem_used.saturating_sub(PAGE_SIZE);
+            }
+            va += PAGE_SIZE;
+        }
+        Ok([0; 4])
     }
 
     /// The physical address behind the caller's user address `vaddr` (for a

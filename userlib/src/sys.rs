@@ -220,3 +220,9 @@ pub fn port_out(port: u16, width: u64, value: u64) -> Result<(), Error> {
 pub fn virt_to_phys(vaddr: u64) -> Result<u64, Error> {
     call_raw(sys::VIRT_TO_PHYS, [vaddr, 0, 0, 0, 0, 0]).map(|r| r[0])
 }
+
+/// Returns `len` bytes (page-rounded) of DMA memory at `vaddr` (from
+/// `dma_alloc`) to the kernel. The device must no longer use it.
+pub fn dma_free(vaddr: u64, len: u64) -> Result<(), Error> {
+    call_raw(sys::DMA_FREE, [vaddr, len, 0, 0, 0, 0]).map(|_| ())
+}

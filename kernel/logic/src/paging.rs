@@ -126,6 +126,31 @@ pub fn map_2m<M: PhysMem>(
     map_at_level(mem, root, vaddr, paddr, flags, 1)
 }
 
+/// Removes the 4 KiB leaf mapping `vaddr` and returns the entry it held
+/// (the caller frees the frame and flushes the TLB entry), or `None` when no
+/// 4 KiB page is mapped there. Intermediate tables stay (they are freed with
+/// the process).
+pub fn unmap_4k<M: PhysMem>(mem: &mut M, root: u64, vaddr: u64) -> Option<u64> {
+    if !canonical(vaddr) || vaddr & 0xFFF != 0 {
+        return None;
+    }
+    let mut table = root;
+    for level in (1..=3).rev() {
+        let entry = mem.table(table)[index(vaddr, level)];
+        if entry & PRESENT == 0 || entry & HUGE != 0 {
+            return None;
+        }
+        table = entry & ADDR_MASK;
+    }
+    let entries = mem.table(table);
+    let entry = entries[index(vaddr, 0)];
+    if entry & PRESENT == 0 {
+        return None;
+    }
+    entries[index(vaddr, 0)] = 0;
+    Some(entry)
+}
+
 /// A present mapping: the physical address `vaddr` translates to and the
 /// effective permissions (WRITABLE and USER only if every level grants them,
 /// NO_EXECUTE if any level sets it).
@@ -241,6 +266,29 @@ pub mod fake {
 mod tests {
     use super::fake::FakeMem;
     use super::*;
+
+    #[test]
+    fn unmap_4k_removes_only_that_page() {
+        let (mut m, root) = FakeMem::new();
+        map_4k(&mut m, root, 0x40_1000, 0x7000, USER | WRITABLE).unwrap();
+        map_4k(&mut m, root, 0x40_2000, 0x8000, USER | WRITABLE).unwrap();
+        let entry = unmap_4k(&mut m, root, 0x40_1000).unwrap();
+        assert_eq!(entry & ADDR_MASK, 0x7000);
+        assert_eq!(translate(&mut m, root, 0x40_1000), None);
+        assert_eq!(translate(&mut m, root, 0x40_2000).unwrap().paddr, 0x8000);
+        assert_eq!(unmap_4k(&mut m, root, 0x40_1000), None);
+        assert_eq!(unmap_4k(&mut m, root, 0x40_2001), None);
+        assert_eq!(unmap_4k(&mut m, root, 0x7000_0000), None);
+        // The page can be mapped again.
+        map_4k(&mut m, root, 0x40_1000, 0x9000, USER).unwrap();
+        let va = 0xFFFF_8000_0020_0000;
+        map_2m(&mut m, root, va, 0x20_0000, WRITABLE).unwrap();
+        assert_eq!(
+            unmap_4k(&mut m, root, va),
+            None,
+            "a 2 MiB page is not unmapped as 4 KiB"
+        );
+    }
 
     #[test]
     fn map_then_translate_4k_and_2m() {
