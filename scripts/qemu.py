@@ -108,6 +108,10 @@ TESTS = {
         r"blktest: ok at least 8 device requests were in flight at once",
         r"blktest: ok write to the read-only disk -> read-only error",
         r"blktest: PASS"], disk_args("blk0") + disk_args("blk1", readonly=True)),
+    "dma-free": ("test-dma-free.cfg", None, 60, [
+        r"blktest: ok DMA_ALLOC succeeds again after the free",
+        r"blktest: ok second DMA_FREE of it -> BadAddress \(unmapped\)",
+        r"blktest: ok the rest of that allocation stays mapped", r"blktest: PASS"]),
     "blk-persist": ("test-blk-persist1.cfg", None, 60, [
         r"blktest: ok boot 1: wrote 300 blocks and the last block", r"blktest: ok boot 1: flush",
         r"blktest: PASS"], disk_args("persist0")),

@@ -79,6 +79,20 @@ pub fn alloc(len: usize) -> Result<(NonNull<u8>, u64), userlib::Error> {
         .ok_or(userlib::Error::NoMemory)
 }
 
+/// Forgets the region at `virt` and returns its memory to the kernel
+/// (`DMA_FREE`). The device must no longer use it.
+fn free(virt: u64) {
+    let mut regions = REGIONS.lock();
+    let count = regions.count;
+    if let Some(i) = regions.list[..count].iter().position(|r| r.virt == virt) {
+        let r = regions.list[i];
+        regions.list[i] = regions.list[count - 1];
+        regions.count -= 1;
+        drop(regions);
+        let _ = userlib::sys::dma_free(r.virt, r.len);
+    }
+}
+
 /// The physical address of `[virt, virt + len)` if it lies inside one
 /// contiguous DMA region.
 fn phys_of(virt: u64, len: u64) -> Option<u64> {
@@ -119,8 +133,8 @@ unsafe impl Hal for DmaHal {
         }
     }
 
-    unsafe fn dma_dealloc(_paddr: PhysAddr, _vaddr: NonNull<u8>, _pages: usize) -> i32 {
-        // Rings live as long as the driver; the kernel frees them with it.
+    unsafe fn dma_dealloc(_paddr: PhysAddr, vaddr: NonNull<u8>, _pages: usize) -> i32 {
+        free(vaddr.as_ptr() as u64);
         0
     }
 
@@ -182,13 +196,13 @@ unsafe impl Hal for DmaHal {
             return;
         };
         let pool_len = (BOUNCE_SLOT * BOUNCE_SLOTS) as u64;
-        let src = if paddr >= pool.phys && paddr < pool.phys + pool_len {
+        let (src, overflow) = if paddr >= pool.phys && paddr < pool.phys + pool_len {
             let s = ((paddr - pool.phys) as usize) / BOUNCE_SLOT;
             let slots = len.div_ceil(BOUNCE_SLOT).max(1);
             pool.used[s..(s + slots).min(BOUNCE_SLOTS)]
                 .iter_mut()
                 .for_each(|u| *u = false);
-            (pool.virt + (paddr - pool.phys)) as *const u8
+            ((pool.virt + (paddr - pool.phys)) as *const u8, false)
         } else {
             // An overflow region: find it by its physical address.
             drop(guard);
@@ -197,7 +211,7 @@ unsafe impl Hal for DmaHal {
                 .iter()
                 .find(|r| r.phys == paddr)
             {
-                Some(r) => r.virt as *const u8,
+                Some(r) => (r.virt as *const u8, true),
                 None => return,
             }
         };
@@ -205,6 +219,10 @@ unsafe impl Hal for DmaHal {
             // Safety: `src` is the bounce copy `share` made for this buffer
             // (same length); `buffer` is valid and unaliased for the call.
             unsafe { core::ptr::copy_nonoverlapping(src, virt as *mut u8, len) };
+        }
+        if overflow {
+            // The device has finished with it (unshare follows completion).
+            free(src as u64);
         }
     }
 }

@@ -8,6 +8,9 @@
 //!   batch of 64 requests in flight, the read-only disk refusing writes.
 //! - `arg=2` / `arg=3` (`blk-persist`): the first boot writes a pattern and
 //!   flushes; the second boot (same disk image) reads it back.
+//! - `arg=4` (`dma-free`, needs `dma` and `mem=2`): `DMA_FREE` returns
+//!   memory (the `mem=` limit admits new allocations after a free), refuses
+//!   double frees and addresses outside DMA memory.
 #![no_std]
 #![no_main]
 
@@ -279,12 +282,74 @@ fn persist_scenario(c: &mut Checks, write: bool) {
     }
 }
 
+fn dma_free_scenario(c: &mut Checks) {
+    // mem=2: the program, stack and heap use some of it; take DMA memory in
+    // 64 KiB pieces until the limit refuses.
+    let mut held = Vec::new();
+    while let Ok((va, _, size)) = sys::dma_alloc(64 * 1024) {
+        held.push((va, size));
+    }
+    println!(
+        "blktest: {} DMA allocations of 64 KiB before the limit",
+        held.len()
+    );
+    c.check(held.len() >= 4, "several DMA allocations under mem=2");
+    c.check(
+        sys::dma_alloc(64 * 1024) == Err(userlib::Error::NoMemory),
+        "DMA_ALLOC at the limit -> NoMemory",
+    );
+    let (va, size) = held[1];
+    c.check(
+        sys::dma_free(va, size).is_ok(),
+        "DMA_FREE of one allocation",
+    );
+    c.check(
+        sys::dma_free(va, size) == Err(userlib::Error::BadAddress),
+        "second DMA_FREE of it -> BadAddress (unmapped)",
+    );
+    c.check(
+        sys::virt_to_phys(va) == Err(userlib::Error::BadAddress),
+        "freed DMA memory is no longer mapped",
+    );
+    let again = sys::dma_alloc(64 * 1024);
+    c.check(again.is_ok(), "DMA_ALLOC succeeds again after the free");
+    let (va0, _) = held[0];
+    c.check(
+        sys::dma_free(va0 + 100, 4096) == Err(userlib::Error::BadArgument),
+        "unaligned DMA_FREE -> BadArgument",
+    );
+    let stack_page = (&held as *const _ as u64) & !0xFFF;
+    c.check(
+        sys::dma_free(stack_page, 4096) == Err(userlib::Error::BadArgument),
+        "DMA_FREE of a stack page -> BadArgument",
+    );
+    c.check(
+        sys::dma_free(va0, 0) == Err(userlib::Error::BadArgument),
+        "DMA_FREE of 0 bytes -> BadArgument",
+    );
+    // Partial free of a multi-page allocation keeps the rest usable.
+    let (va2, size2) = held[2];
+    c.check(
+        sys::dma_free(va2, 4096).is_ok(),
+        "DMA_FREE of the first page of an allocation",
+    );
+    c.check(
+        sys::virt_to_phys(va2 + 4096).is_ok() && sys::virt_to_phys(va2).is_err(),
+        "the rest of that allocation stays mapped",
+    );
+    c.check(
+        sys::dma_free(va2 + 4096, size2 - 4096).is_ok(),
+        "DMA_FREE of the rest",
+    );
+}
+
 fn main() {
     let mut c = Checks { failed: 0 };
     match userlib::boot_arg() {
         1 => main_scenario(&mut c),
         2 => persist_scenario(&mut c, true),
         3 => persist_scenario(&mut c, false),
+        4 => dma_free_scenario(&mut c),
         other => c.check(false, &alloc::format!("unknown scenario arg={other}")),
     }
     if c.failed == 0 {
