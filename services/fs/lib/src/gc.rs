@@ -5,14 +5,14 @@
 //! 2. Mark every chunk referenced by the live tree and by every snapshot.
 //!    Uploads in progress are files of the live tree (`_uploads/<id>/data`),
 //!    so they are pinned by construction.
-//! 3. Sweep the chunk index in steps of [`SWEEP_STEP`] entries, one
+//! 3. Sweep the chunk index in steps of [`SWEEP_STEP`] entries (by default), one
 //!    transaction each: unmarked chunks of older epochs are removed and
 //!    their extents freed.
 //! 4. Mark every block reachable from a root: the live tree, every
 //!    snapshot, the snapshot table, the chunk index and the chunks' data.
 //!    Free every allocated data block nobody reaches (nodes left behind by
 //!    copy-on-write, by a restore, by a deleted snapshot), up to
-//!    [`FREE_STEP`] extents per transaction.
+//!    [`FREE_STEP`] extents per transaction (by default; see [`GcSteps`]).
 //!
 //! A dry run does steps 2-4 without a transaction and without writing.
 //!
@@ -37,6 +37,23 @@ use crate::records::{self, ExtentValue};
 pub const SWEEP_STEP: usize = 512;
 /// Extents freed per block-GC transaction.
 pub const FREE_STEP: usize = 256;
+/// How much one GC transaction does. Smaller steps: smaller transactions
+/// (and, in tests, more crash points inside a collection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcSteps {
+    pub sweep: usize,
+    pub free: usize,
+}
+
+impl Default for GcSteps {
+    fn default() -> Self {
+        GcSteps {
+            sweep: SWEEP_STEP,
+            free: FREE_STEP,
+        }
+    }
+}
+
 /// Extent records read per batch while marking.
 const MARK_BATCH: usize = 1024;
 
@@ -161,6 +178,13 @@ impl<T: Transactional> Fs<T> {
 
     /// Collects garbage; with `dry_run` only reports what it would free.
     pub fn gc(&mut self, dry_run: bool) -> Result<GcReport, FsError> {
+        self.gc_with(dry_run, GcSteps::default())
+    }
+
+    /// [`Fs::gc`] with explicit transaction sizes.
+    pub fn gc_with(&mut self, dry_run: bool, steps: GcSteps) -> Result<GcReport, FsError> {
+        let sweep_step = steps.sweep.max(1);
+        let free_step = steps.free.max(1);
         let mut report = GcReport {
             dry_run,
             ..GcReport::default()
@@ -182,13 +206,13 @@ impl<T: Transactional> Fs<T> {
                 self.state
                     .content
                     .0
-                    .sweep_step(&mut self.dev, &marks, &mut sweep, SWEEP_STEP)?;
+                    .sweep_step(&mut self.dev, &marks, &mut sweep, sweep_step)?;
             } else {
                 self.atomically(|fs| {
                     fs.state
                         .content
                         .0
-                        .sweep_step(&mut fs.dev, &marks, &mut sweep, SWEEP_STEP)?;
+                        .sweep_step(&mut fs.dev, &marks, &mut sweep, sweep_step)?;
                     Ok(())
                 })?;
             }
@@ -225,7 +249,7 @@ impl<T: Transactional> Fs<T> {
         }
         report.blocks_freed = doomed.iter().map(|e| e.len).sum();
         if !dry_run {
-            for batch in doomed.chunks(FREE_STEP) {
+            for batch in doomed.chunks(free_step) {
                 self.atomically(|fs| {
                     for e in batch {
                         fs.dev.free(*e)?;

@@ -44,7 +44,7 @@ pub mod snapshots;
 pub use error::FsError;
 pub use fs::{DirEntry, Fs, Metadata};
 pub use fsck::{fsck_blocks, FsckReport, SpaceStats};
-pub use gc::GcReport;
+pub use gc::{GcReport, GcSteps};
 pub use io::{Source, SourceError};
 pub use names::{Algorithm, Digest, RepoName, Tag};
 pub use records::Kind;
