@@ -49,7 +49,8 @@ def make_disks(disks):
 
 
 # Disks created fresh before a test's (first) boot.
-FRESH_DISKS = {"blk": [("blk0", 64), ("blk1", 1)], "blk-persist": [("persist0", 16)]}
+FRESH_DISKS = {"blk": [("blk0", 64), ("blk1", 1)], "blk-persist": [("persist0", 16)],
+               "blk-crash": [("crash0", 16)]}
 # Tests that boot a second time on the same disks: name -> (config, patterns).
 SECOND_BOOT = {"blk-persist": ("test-blk-persist2.cfg", [
     r"blktest: boot 2: Ok\(0\) of 300 blocks wrong, last block Ok\(0\) wrong",
@@ -81,6 +82,8 @@ TESTS = {
         r"capclient: echo via transferred cap Ok\(10\), boot badge Ok\(5\), session badge Ok\(77\), signalled true",
         r"TEST PASS"]),
     "nocap": ("test-nocap.cfg", None, 60, [r"nocap: PASS", r"TEST PASS"]),
+    "badptr": ("test-badptr.cfg", None, 60, [
+        r"badptr: 20 cases, 0 wrong; a normal call afterwards: Ok\(2\)", r"TEST PASS"]),
     "fuzz": ("test-fuzz.cfg", None, 180, [
         r"fuzzer: 50000 random syscalls done", r"fuzzer: echo still answers: Ok\(8\)", r"TEST PASS"]),
     "defer": ("test-defer.cfg", None, 60, [
@@ -112,6 +115,12 @@ TESTS = {
         r"blktest: ok DMA_ALLOC succeeds again after the free",
         r"blktest: ok second DMA_FREE of it -> BadAddress \(unmapped\)",
         r"blktest: ok the rest of that allocation stays mapped", r"blktest: PASS"]),
+    "blk-crash": ("test-blk-crash.cfg", None, 60, [
+        r"virtio-blk: panic at .*fault injection: dying with \d+ requests in flight",
+        r"process virtio-blk \(pid 0\) ended: exited with code 0xdead",
+        r"process virtio-blk: bus mastering and INTx off for 1 PCI functions, \d+ DMA frames quarantined",
+        r"blktest: ok read during the driver's death -> PeerDead",
+        r"blktest: ok 8 MiB allocated after the crash stay intact", r"blktest: PASS"], disk_args("crash0")),
     "blk-persist": ("test-blk-persist1.cfg", None, 60, [
         r"blktest: ok boot 1: wrote 300 blocks and the last block", r"blktest: ok boot 1: flush",
         r"blktest: PASS"], disk_args("persist0")),
