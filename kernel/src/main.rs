@@ -27,6 +27,7 @@ mod gdt;
 mod interrupts;
 mod ipc;
 mod memory;
+mod pci;
 mod process;
 mod serial;
 mod syscall;

@@ -260,6 +260,25 @@ impl Kernel {
             // Safety: the kernel's own tables; stop using the dying ones.
             unsafe { memory::write_cr3(memory::kernel_root()) };
         }
+        if self.procs[pid].grants.dma {
+            // Its devices may still write into its DMA memory (requests in
+            // flight): stop them, and never hand those frames out again.
+            let stopped = crate::pci::quiesce_granted_functions(&self.procs[pid].grants);
+            let mut kept = 0;
+            let mut va = USER_DMA_BASE;
+            while va < self.procs[pid].dma_next {
+                if paging::unmap_4k(&mut DirectMap, root, va).is_some() {
+                    kept += 1;
+                }
+                va += PAGE_SIZE;
+            }
+            log::warn!(
+                "process {}: bus mastering and INTx off for {} PCI functions, {} DMA frames quarantined",
+                self.procs[pid].name,
+                stopped,
+                kept
+            );
+        }
         let frames = paging::user_frames(&mut DirectMap, root);
         for f in &frames {
             memory::free_frame(*f);
