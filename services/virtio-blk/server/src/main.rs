@@ -77,6 +77,11 @@ struct Driver {
     queues: Vec<VecDeque<usize>>,
     jobs: Vec<Option<Job>>,
     stats: Stats,
+    /// Fault injection for the `blk-crash` test (`arg=<n>` in the boot
+    /// configuration): the driver panics right after starting its n-th device
+    /// request, with requests in flight. 0 = never.
+    die_after: u64,
+    started: u64,
 }
 
 fn reply_status(token: ReplyToken, code: u64, entry: u64, first: u64, detail: u64) {
@@ -159,6 +164,8 @@ fn main() {
         disks,
         jobs: Vec::new(),
         stats: Stats::default(),
+        die_after: userlib::boot_arg(),
+        started: 0,
     };
     loop {
         for d in 0..driver.disks.len() {
@@ -345,6 +352,10 @@ impl Driver {
                     job.in_flight += 1;
                     let now = self.disks[d].in_flight as u64;
                     self.stats.most_in_flight = self.stats.most_in_flight.max(now);
+                    self.started += 1;
+                    if self.started == self.die_after {
+                        panic!("fault injection: dying with {now} requests in flight");
+                    }
                 }
                 Err(e) => job.error = Some((status_of(e), piece.entry, piece.first, 0)),
             }
