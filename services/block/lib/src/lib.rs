@@ -16,8 +16,9 @@
 //!   journaled block reaches its home location before the commit that covers
 //!   it is durable.
 //! - Every structure states its byte layout at the top of the file that
-//!   defines it (`superblock.rs`, `bitmap.rs`, `journal.rs`), with its
-//!   invariants and the crash cases of the protocol that writes it.
+//!   defines it (`superblock.rs`, `bitmap.rs`, `checksums.rs`, `journal.rs`),
+//!   with its invariants and the crash cases of the protocol that writes it;
+//!   `device.rs` states what the design assumes of a device.
 //! - Devices sit behind [`BlockDevice`]; faults and power cuts are injected
 //!   through the same trait (`RecordingDevice`, feature `std`).
 //!
