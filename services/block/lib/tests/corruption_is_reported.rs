@@ -3,8 +3,8 @@
 //! bytes are never returned as data.
 
 use block::{
-    BlockStore, Config, Corruption, Durability, Error, FindingKind, MemDevice, Transactional,
-    BLOCK_SIZE,
+    BlockStore, Config, Corruption, Durability, Error, FindingKind, FormatOptions, MemDevice,
+    Transactional, BLOCK_SIZE,
 };
 use proptest::prelude::*;
 
@@ -19,7 +19,11 @@ fn config() -> Config {
 /// A store with a few committed transactions, checkpointed, and one more
 /// durable transaction left in the journal.
 fn populated() -> BlockStore<MemDevice> {
-    let mut s = BlockStore::format(MemDevice::new(200), config()).unwrap();
+    populated_with(FormatOptions::default())
+}
+
+fn populated_with(options: FormatOptions) -> BlockStore<MemDevice> {
+    let mut s = BlockStore::format_with(MemDevice::new(200), config(), options).unwrap();
     for v in 1..=3u8 {
         s.begin().unwrap();
         let e = s.allocate(2).unwrap();
@@ -167,8 +171,11 @@ proptest! {
     /// Random bytes anywhere in the block layer's regions: mount, fsck and
     /// reads either work or return an error; none panics.
     #[test]
-    fn random_damage_never_panics(hits in proptest::collection::vec((0u64..80, 0usize..BLOCK_SIZE, any::<u8>()), 1..20)) {
-        let mut dev = populated().into_device();
+    fn random_damage_never_panics(
+        hits in proptest::collection::vec((0u64..80, 0usize..BLOCK_SIZE, any::<u8>()), 1..20),
+        data_checksums in any::<bool>(),
+    ) {
+        let mut dev = populated_with(FormatOptions { data_checksums }).into_device();
         for (block, byte, value) in hits {
             dev.image_mut()[block as usize * BLOCK_SIZE + byte] = value;
         }
