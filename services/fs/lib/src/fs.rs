@@ -636,7 +636,16 @@ impl<T: Transactional> Fs<T> {
             )?;
             let from = usize::try_from(pos - start).unwrap_or(usize::MAX);
             let n = (want - done).min(scratch.len().saturating_sub(from));
-            buf[done..done + n].copy_from_slice(&scratch[from..from + n]);
+            // Keys sort by end offset, so `from` lies inside the chunk; a
+            // lying map is an error, not a slice panic.
+            let piece = scratch
+                .get(from..from.saturating_add(n))
+                .filter(|p| !p.is_empty())
+                .ok_or(FsError::Corrupt {
+                    what: "extent does not cover the offset",
+                    ino,
+                })?;
+            buf[done..done + n].copy_from_slice(piece);
             done += n;
             pos += n as u64;
             if done == want {

@@ -339,6 +339,7 @@ fn crash_sample(batched: bool) {
 #[test]
 #[ignore = "slow: cuts at every recorded write; CRASH_ALL=1 cargo test --release -- --ignored"]
 fn crash_at_every_write() {
+    let mut checked = 0;
     for batched in [false, true] {
         let run = run_workload(batched);
         for cut in cut_points(&run, true) {
@@ -347,7 +348,9 @@ fn crash_at_every_write() {
                 .enumerate()
             {
                 check(&run, cut, mode, (cut * 3 + m) as u64);
+                checked += 1;
             }
         }
     }
+    println!("crash states checked: {checked}");
 }
