@@ -40,8 +40,8 @@ BARE_FLAGS := -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem 
 	-Zjson-target-spec --target x86_64-target.json --release
 BARE_DIR := $(TARGET_DIR)/x86_64-target/release
 # Packages built for the bare-metal target, and image entries (name=binary).
-BARE_PACKAGES := -p kernel -p shell -p testsvc -p virtio-blk-server
-IMAGE_BINS := shell echo judge bootcheck pingpong bulk faultclient nocap fuzzer bench defer deferclient drvtest minimal crasher spinner broker capclient drvclient badptr virtio-blk blktest blkbench
+BARE_PACKAGES := -p kernel -p shell -p testsvc -p virtio-blk-server -p block-server -p fs-server -p fs-qemu
+IMAGE_BINS := shell echo judge bootcheck pingpong bulk faultclient nocap fuzzer bench defer deferclient drvtest minimal crasher spinner broker capclient drvclient badptr virtio-blk blktest blkbench block-server fs-server fsclient fsbench
 KERNEL_ELF := build/kernel
 BOOT_IMAGE := build/boot.img
 
@@ -51,9 +51,11 @@ bare: setup
 	@cp $(BARE_DIR)/kernel $(KERNEL_ELF)
 	@python3 scripts/mkimage.py $(BOOT_IMAGE) $(foreach b,$(IMAGE_BINS),$(b)=$(BARE_DIR)/$(b)) scripts/boot/*.cfg >/dev/null
 
-## Boots to the serial shell; `poweroff` ends QEMU with status 0.
+## Boots to the serial shell; `poweroff` ends QEMU with status 0. The disk:
+## build/disk.img (created blank, DISK_MB MiB, default 256, when missing;
+## formatted at first boot) or DISK=path.
 run: bare
-	@python3 scripts/qemu.py run $(KERNEL_ELF) $(BOOT_IMAGE)
+	@DISK="$(DISK)" DISK_MB="$(DISK_MB)" python3 scripts/qemu.py run $(KERNEL_ELF) $(BOOT_IMAGE)
 
 ## Clippy for the bare-metal crates (plain `cargo clippy` sees only the host ones).
 lint-bare: setup

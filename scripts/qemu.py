@@ -21,6 +21,8 @@ import subprocess
 import sys
 import time
 
+import storage_tests
+
 STATUS_PASS = 33
 QEMU = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-m", "256M", "-display", "none",
         "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
@@ -145,11 +147,26 @@ def run_captured(kernel, image, config, stdin_bytes, limit, extra=()):
 
 
 def cmd_test(kernel, image, names):
-    names = names or list(TESTS)
+    names = names or list(TESTS) + list(storage_tests.TESTS)
     logdir = os.path.join(os.path.dirname(image), "qemu-test")
     os.makedirs(logdir, exist_ok=True)
     failed = []
     for name in names:
+        if name in storage_tests.TESTS:
+            # Shell-driven storage tests (scripts/storage_tests.py).
+            t0 = time.time()
+            problems, out = storage_tests.run_test(
+                name, lambda config, extra: qemu_cmd(kernel, image, config, extra))
+            with open(os.path.join(logdir, name + ".log"), "w") as f:
+                f.write(out)
+            print(f"qemu-test {name:<10} {'ok' if not problems else 'FAILED'} "
+                  f"({time.time() - t0:.1f} s)", flush=True)
+            if problems:
+                failed.append(name)
+                for p in problems:
+                    print(f"    {p}")
+                print(f"    --- log: {os.path.join(logdir, name + '.log')} ---")
+            continue
         config, stdin_bytes, limit, patterns = TESTS[name][:4]
         extra = TESTS[name][4] if len(TESTS[name]) > 4 else ()
         t0 = time.time()
@@ -193,20 +210,37 @@ BENCHES = [("bench.cfg", [], []),
 
 def cmd_bench(kernel, image):
     failed = 0
+    raw_lines = []
     for config, disks, extra in BENCHES:
         make_disks(disks)
         status, out = run_captured(kernel, image, config, None, 300, extra)
         lines = [l.strip() for l in out.splitlines() if re.match(r"^[A-Za-z0-9_]+: \d+ [A-Za-z/]+\s*$", l.strip())]
         for l in lines:
             print(l, flush=True)
+        raw_lines += lines
         if status != STATUS_PASS or not lines:
             print(f"qemu-bench: {config} failed (status {status})\n{out[-2000:]}", file=sys.stderr)
             failed = 1
+    # The storage stack end to end, and its ratios to the raw driver figures.
+    status, out, lines = storage_tests.bench(
+        lambda config, extra: run_captured(kernel, image, config, None, 300, extra), raw_lines)
+    for l in lines:
+        print(l, flush=True)
+    if status != STATUS_PASS or not lines:
+        print(f"qemu-bench: bench-fs.cfg failed (status {status})\n{out[-2000:]}", file=sys.stderr)
+        failed = 1
     return failed
 
 
 def cmd_run(kernel, image):
-    cmd = qemu_cmd(kernel, image, "boot.cfg")
+    # The disk: DISK=path, else build/disk.img, created blank (DISK_MB MiB,
+    # default 256) when missing; the block service formats a blank disk.
+    disk = os.environ.get("DISK") or os.path.join(os.path.dirname(image), "disk.img")
+    if not os.path.exists(disk):
+        with open(disk, "wb") as f:
+            f.truncate(int(os.environ.get("DISK_MB") or 256) << 20)
+        print(f"qemu.py: created blank disk {disk}", file=sys.stderr)
+    cmd = qemu_cmd(kernel, image, "boot.cfg", storage_tests.disk_args(disk))
     status = subprocess.call(cmd)
     # ACPI soft-off gives 0; isa-debug-exit with 0 gives 1: both are a clean poweroff.
     return 0 if status in (0, 1) else status

@@ -1,0 +1,430 @@
+"""QEMU tests and benchmark of the storage stack, driven through the shell.
+
+Each test boots the storage stack (virtio-blk driver, block service,
+filesystem/registry service, shell) on a disk image and types commands at
+the serial console, checking the answers; several boot twice on the same
+disk. Used by scripts/qemu.py (`test` with the names in TESTS, `bench`).
+
+Flow control: the kernel buffers 4 KiB of console input and drops the rest,
+so the driver never sends more than a few lines ahead: it waits for the
+prompt after each command and for the shell's echo of each batch of data
+lines.
+"""
+import base64
+import hashlib
+import os
+import re
+import subprocess
+import threading
+import time
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+DISK_DIR = os.path.join(ROOT, "build", "disks")
+PROMPT = b"\n> "
+
+
+def disk_args(path):
+    """The disk image as PCI device 00:03.0 (where the boot configs expect it)."""
+    return ["-drive", f"file={path},format=raw,if=none,id=disk0",
+            "-device", "virtio-blk-pci,drive=disk0,addr=3"]
+
+
+def fresh_disk(name, mib):
+    os.makedirs(DISK_DIR, exist_ok=True)
+    path = os.path.join(DISK_DIR, name + ".img")
+    if os.path.exists(path):
+        os.remove(path)
+    with open(path, "wb") as f:
+        f.truncate(mib << 20)
+    return path
+
+
+def sha256(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def data_of(seed, n):
+    """Deterministic incompressible test bytes."""
+    out = bytearray()
+    i = 0
+    while len(out) < n:
+        out += hashlib.sha256(f"{seed}:{i}".encode()).digest()
+        i += 1
+    return bytes(out[:n])
+
+
+class Failure(Exception):
+    pass
+
+
+class Shell:
+    """One boot of the system with the shell on a pipe."""
+
+    def __init__(self, qemu_cmd, log):
+        self.log = log
+        self.proc = subprocess.Popen(qemu_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        self.buf = bytearray()
+        self.cond = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.wait_for(b"shell: ready", 0, 60)
+        # The services print while they start: wait until the filesystem
+        # is mounted, so no startup line lands in the middle of an echo.
+        self.wait_for(b"\nfs: ", 0, 60)
+        self.wait_for(b"\n", self.wait_for(b"\nfs: ", 0, 1), 10)
+
+    def _read(self):
+        while True:
+            b = self.proc.stdout.read1(65536)
+            with self.cond:
+                if not b:
+                    self.cond.notify_all()
+                    return
+                self.buf += b
+                self.cond.notify_all()
+
+    def wait_for(self, pattern, start, timeout):
+        """Position just after the first `pattern` (bytes) at or after `start`."""
+        deadline = time.time() + timeout
+        with self.cond:
+            while True:
+                i = self.buf.find(pattern, start)
+                if i >= 0:
+                    return i + len(pattern)
+                left = deadline - time.time()
+                if left <= 0 or self.proc.poll() is not None and not self.reader.is_alive():
+                    raise Failure(f"waited {timeout} s for {pattern[:60]!r}")
+                self.cond.wait(min(left, 0.5))
+
+    def _send(self, text):
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+
+    def cmd(self, line, timeout=120, data_lines=()):
+        """Runs a command (with data lines after it); returns its output."""
+        start = len(self.buf)
+        self.log.append(f"$ {line}")
+        self._send(line + "\n")
+        pos = self.wait_for(line.encode(), start, 30)
+        lines = list(data_lines)
+        for i in range(0, len(lines), 12):
+            batch = lines[i:i + 12]
+            self._send("".join(l + "\n" for l in batch))
+            pos = self.wait_for(batch[-1].encode(), pos, timeout)
+        end = self.wait_for(PROMPT, pos, timeout)
+        out = self.buf[pos:end - len(PROMPT)].decode(errors="replace").replace("\r", "")
+        self.log.append(out.strip("\n"))
+        return out
+
+    def poweroff(self, timeout=60):
+        start = len(self.buf)
+        self._send("poweroff\n")
+        try:
+            status = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise Failure("poweroff: QEMU did not exit")
+        self.reader.join(5)
+        out = self.buf[start:].decode(errors="replace")
+        self.log.append(out.replace("\r", "").strip("\n"))
+        if status not in (0, 1):
+            raise Failure(f"poweroff: QEMU exit status {status}")
+        if "storage: synced and checkpointed" not in out:
+            raise Failure("poweroff did not sync the storage stack")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def output(self):
+        return self.buf.decode(errors="replace")
+
+
+def b64_lines(data):
+    text = base64.b64encode(data).decode()
+    return [text[i:i + 76] for i in range(0, len(text), 76)]
+
+
+def decode_get(out):
+    """The bytes of a `get`/`blob get` answer (base64 lines, then `(n bytes)`)."""
+    lines = [l for l in out.splitlines() if l and not l.startswith("(")]
+    return base64.b64decode("".join(lines))
+
+
+def expect(out, pattern, what):
+    if not re.search(pattern, out):
+        raise Failure(f"{what}: /{pattern}/ not in {out.strip()[:300]!r}")
+
+
+def no_error(out, what):
+    if "error:" in out:
+        raise Failure(f"{what}: {out.strip()[:300]!r}")
+
+
+# ---- the scenarios ----
+
+def t_files(boot):
+    """Files and blobs stored, read back byte-identical, and again after a reboot."""
+    small = data_of("small", 1000)
+    big = data_of("big", 300 * 1024)
+    blob = data_of("blob", 200 * 1024)
+    manifest = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}'
+    s = boot()
+    expect(s.cmd("ls /"), r"0 entries", "empty disk")
+    no_error(s.cmd("write /notes/hello.txt hello world"), "write")
+    expect(s.cmd("cat /notes/hello.txt"), r"hello world", "cat")
+    no_error(s.cmd(f"put /data/small.bin {len(small)}", data_lines=b64_lines(small)), "put small")
+    no_error(s.cmd(f"put /data/big.bin {len(big)}", data_lines=b64_lines(big)), "put big")
+    if decode_get(s.cmd("get /data/big.bin")) != big:
+        raise Failure("get /data/big.bin differs from what was put")
+    if decode_get(s.cmd("get /data/small.bin")) != small:
+        raise Failure("get /data/small.bin differs")
+    expect(s.cmd("stat /data/big.bin"), rf"file, {len(big)} bytes", "stat")
+    no_error(s.cmd("mkdir /a/b/c"), "mkdir")
+    no_error(s.cmd("mv /data/small.bin /a/b/c/moved.bin"), "mv")
+    no_error(s.cmd("truncate /a/b/c/moved.bin 10"), "truncate")
+    expect(s.cmd("stat /a/b/c/moved.bin"), r"file, 10 bytes", "truncated size")
+    expect(s.cmd("tree /a"), r"moved\.bin", "tree")
+    d = sha256(blob)
+    expect(s.cmd(f"blob put library/app {d} {len(blob)}", data_lines=b64_lines(blob)),
+           rf"stored blob {d} \({len(blob)} bytes\)", "blob put")
+    if decode_get(s.cmd(f"blob get {d}")) != blob:
+        raise Failure("blob get differs")
+    expect(s.cmd(f"blob stat {d}"), rf"{len(blob)} bytes", "blob stat")
+    md = sha256(manifest)
+    expect(s.cmd(f"manifest put library/app v1 {len(manifest)}", data_lines=b64_lines(manifest)),
+           rf"stored manifest {md}", "manifest put")
+    expect(s.cmd("manifest get library/app v1"), re.escape(manifest.decode()), "manifest get")
+    expect(s.cmd(f"manifest get library/app {md}"), re.escape(manifest.decode()), "manifest by digest")
+    expect(s.cmd("repos"), r"library/app", "repos")
+    expect(s.cmd("tags library/app"), r"v1", "tags")
+    no_error(s.cmd("rm /notes/hello.txt"), "rm")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck")
+    s.poweroff()
+
+    s = boot()
+    if decode_get(s.cmd("get /data/big.bin")) != big:
+        raise Failure("after reboot: /data/big.bin differs")
+    if decode_get(s.cmd(f"blob get {d}")) != blob:
+        raise Failure("after reboot: blob differs")
+    expect(s.cmd("stat /a/b/c/moved.bin"), r"file, 10 bytes", "after reboot: moved file")
+    expect(s.cmd("cat /notes/hello.txt"), r"error: cat: .*not found", "after reboot: removed file")
+    expect(s.cmd("manifest get library/app v1"), re.escape(manifest.decode()), "after reboot: manifest")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck after reboot")
+    s.poweroff()
+
+
+def t_dedup(boot):
+    """The same content stored twice is stored once: visible in df."""
+    data = data_of("dup", 256 * 1024)
+    s = boot()
+    no_error(s.cmd(f"put /one.bin {len(data)}", data_lines=b64_lines(data)), "put one")
+    before = s.cmd("df")
+    no_error(s.cmd(f"put /two.bin {len(data)}", data_lines=b64_lines(data)), "put two")
+    after = s.cmd("df")
+    stored = lambda out: int(re.search(r"stored (\d+) bytes", out).group(1))
+    logical = lambda out: int(re.search(r"logical (\d+) bytes", out).group(1))
+    if logical(after) != 2 * len(data) or stored(after) != stored(before):
+        raise Failure(f"df before {before!r} after {after!r}: want logical doubled, stored equal")
+    expect(after, r"dedup ratio 2\.00", "dedup ratio")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck")
+    s.poweroff()
+
+
+def t_snapshots(boot):
+    """Snapshot create -> change -> diff -> restore equals the snapshot, also after a reboot."""
+    keep = data_of("keep", 100 * 1024)
+    s = boot()
+    no_error(s.cmd("write /etc/config version-1"), "write")
+    no_error(s.cmd(f"put /img/layer.bin {len(keep)}", data_lines=b64_lines(keep)), "put")
+    no_error(s.cmd("write /tmp/scratch gone-soon"), "write scratch")
+    no_error(s.cmd("snap create before"), "snap create")
+    no_error(s.cmd("write /etc/config version-2"), "modify")
+    no_error(s.cmd("rm /tmp/scratch"), "rm")
+    no_error(s.cmd("write /new.txt added"), "add")
+    diff = s.cmd("snap diff before")
+    expect(diff, r"M /etc/config", "diff modified")
+    expect(diff, r"- /tmp/scratch", "diff removed")
+    expect(diff, r"\+ /new\.txt", "diff added")
+    expect(s.cmd("snap list"), r"before logical \d+ bytes, exclusive \d+ bytes, shared \d+ bytes",
+           "snap list")
+    no_error(s.cmd("snap create after"), "snap create after")
+    expect(s.cmd("snap diff before after"), r"M /etc/config", "diff between snapshots")
+    no_error(s.cmd("snap restore before"), "restore")
+    expect(s.cmd("cat /etc/config"), r"version-1", "restored content")
+    expect(s.cmd("cat /tmp/scratch"), r"gone-soon", "restored file")
+    expect(s.cmd("cat /new.txt"), r"error: cat: .*not found", "added file gone")
+    expect(s.cmd("snap diff before"), r"\n0 changes", "live equals snapshot")
+    s.poweroff()
+    s = boot()
+    expect(s.cmd("cat /etc/config"), r"version-1", "after reboot: restored content")
+    if decode_get(s.cmd("get /img/layer.bin")) != keep:
+        raise Failure("after reboot: snapshot data differs")
+    expect(s.cmd("snap list"), r"after logical", "after reboot: snapshots kept")
+    no_error(s.cmd("snap restore after"), "restore after")
+    expect(s.cmd("cat /etc/config"), r"version-2", "after reboot: restored the other snapshot")
+    no_error(s.cmd("snap rm after"), "snap rm")
+    expect(s.cmd("snap rm after"), r"error: snap rm: .*after", "snap rm twice")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck")
+    s.poweroff()
+
+
+def t_gc(boot):
+    """gc frees what was deleted and keeps what snapshots hold; fsck clean."""
+    held = data_of("held", 256 * 1024)
+    dropped = data_of("dropped", 256 * 1024)
+    s = boot()
+    no_error(s.cmd(f"put /held.bin {len(held)}", data_lines=b64_lines(held)), "put held")
+    no_error(s.cmd("snap create pin"), "snap")
+    no_error(s.cmd(f"put /dropped.bin {len(dropped)}", data_lines=b64_lines(dropped)), "put dropped")
+    no_error(s.cmd("rm /dropped.bin"), "rm dropped")
+    no_error(s.cmd("rm /held.bin"), "rm held")
+    before = s.cmd("df")
+    dry = s.cmd("gc --dry-run")
+    expect(dry, r"gc \(dry run\): .* would free [1-9]\d* chunks \((\d+) bytes", "dry run")
+    dry_bytes = int(re.search(r"would free \d+ chunks \((\d+) bytes", dry).group(1))
+    out = s.cmd("gc")
+    expect(out, r"freed [1-9]\d* chunks", "gc")
+    freed = int(re.search(r"freed \d+ chunks \((\d+) bytes", out).group(1))
+    if freed != dry_bytes or freed < len(dropped):
+        raise Failure(f"gc freed {freed} bytes, dry run said {dry_bytes}, dropped {len(dropped)}")
+    after = s.cmd("df")
+    stored = lambda o: int(re.search(r"stored (\d+) bytes", o).group(1))
+    if stored(before) - stored(after) != freed:
+        raise Failure(f"df stored {stored(before)} -> {stored(after)}, gc said {freed}")
+    expect(s.cmd("gc"), r"freed 0 chunks", "second gc frees nothing")
+    no_error(s.cmd("snap restore pin"), "restore")
+    if decode_get(s.cmd("get /held.bin")) != held:
+        raise Failure("snapshot content lost by gc")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck after gc")
+    s.poweroff()
+    s = boot()
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck after reboot")
+    s.poweroff()
+
+
+def t_errors(boot):
+    """Bad input gets a one-line error and the shell goes on, losing nothing."""
+    good = data_of("good", 5000)
+    s = boot()
+    no_error(s.cmd("write /keep.txt still-here"), "write")
+    expect(s.cmd("frobnicate"), r"unknown command `frobnicate`", "unknown command")
+    expect(s.cmd("stat /nope"), r"error: stat: /nope: not found", "missing path")
+    expect(s.cmd("cat /"), r"error: cat: .*is a directory", "cat a directory")
+    expect(s.cmd("mv /keep.txt"), r"error: usage: mv", "missing argument")
+    expect(s.cmd("truncate /keep.txt lots"), r"error: truncate: size", "bad number")
+    expect(s.cmd("ls relative/path"), r"error: ls: invalid path", "relative path")
+    expect(s.cmd("blob put library/app sha256:zz 4", data_lines=["AAAAAA=="]),
+           r"error: blob put: digest", "bad digest")
+    expect(s.cmd("blob put Bad_Repo!! " + sha256(good) + " 3", data_lines=["AAAA"]),
+           r"error: blob put: repository", "bad repository name")
+    expect(s.cmd(f"blob put library/app {sha256(good)} {len(good)}", data_lines=["@@@@not-base64"]),
+           r"error: blob put: bad base64", "bad base64")
+    wrong = data_of("wrong", len(good))
+    expect(s.cmd(f"blob put library/app {sha256(good)} {len(wrong)}", data_lines=b64_lines(wrong)),
+           r"error: blob put: .*(digest|mismatch|hash)", "digest mismatch")
+    expect(s.cmd(f"blob get {sha256(good)}"), r"error: blob get: .*not stored", "blob not stored")
+    expect(s.cmd(f"put /x.bin 3", data_lines=["AAAAAAAA"]), r"error: put: 6 bytes decoded, more than",
+           "more data than announced")
+    expect(s.cmd("snap restore nosuch"), r"error: snap restore: .*nosuch", "unknown snapshot")
+    expect(s.cmd("snap create bad/name"), r"error: snap create:", "bad snapshot name")
+    expect(s.cmd("manifest get library/app nosuch"), r"error: manifest get:", "unknown manifest")
+    expect(s.cmd(f"manifest put library/app {sha256(good)} 8", data_lines=["bm90LWpzb24="]),
+           r"error: manifest put: digest mismatch", "manifest under a digest it does not have")
+    expect(s.cmd("gc --now"), r"error: usage: gc", "bad gc flag")
+    expect(s.cmd("cat /keep.txt"), r"still-here", "nothing lost")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck")
+    s.poweroff()
+
+
+def t_clients(boot):
+    """A client dies mid-upload and another works at the same time; the
+    filesystem service keeps serving the shell."""
+    data = data_of("shell", 120 * 1024)
+    s = boot()
+    s.wait_for(b"fsclient: crashing mid-upload", 0, 60)
+    s.wait_for(b"ended: #PF page fault", 0, 60)
+    d = sha256(data)
+    expect(s.cmd(f"blob put library/shell {d} {len(data)}", data_lines=b64_lines(data)),
+           r"stored blob", "shell put while the worker runs")
+    if decode_get(s.cmd(f"blob get {d}")) != data:
+        raise Failure("shell's blob differs")
+    verdict = ""
+    for _ in range(60):
+        verdict = s.cmd("cat /worker/result")
+        if "error:" not in verdict:
+            break
+        time.sleep(1)
+    expect(verdict, r"PASS 20 blobs and files stored and read back intact", "worker")
+    expect(s.output(), r"process crasher \(pid \d+\) ended: #PF page fault", "crasher ended by its fault")
+    expect(s.cmd("ls /worker"), r"file19", "worker files")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck after the crash")
+    s.poweroff()
+
+
+TESTS = {
+    "storage-files": (t_files, "boot.cfg", 300),
+    "storage-dedup": (t_dedup, "boot.cfg", 200),
+    "storage-snapshots": (t_snapshots, "boot.cfg", 300),
+    "storage-gc": (t_gc, "boot.cfg", 300),
+    "storage-errors": (t_errors, "boot.cfg", 200),
+    "storage-clients": (t_clients, "test-storage-clients.cfg", 300),
+}
+
+
+def run_test(name, qemu_cmd):
+    """Runs storage test `name`; `qemu_cmd(config, extra)` builds the QEMU
+    command line. Returns (problems, log text)."""
+    func, config, limit = TESTS[name]
+    disk = fresh_disk("storage-" + name, 64)
+    log = []
+    shells = []
+
+    def boot():
+        s = Shell(qemu_cmd(config, disk_args(disk)), log)
+        shells.append(s)
+        return s
+
+    problems = []
+    timer = threading.Timer(limit, lambda: [s.kill() for s in shells])
+    timer.start()
+    try:
+        func(boot)
+    except Failure as e:
+        problems.append(str(e))
+    finally:
+        timer.cancel()
+        for s in shells:
+            s.kill()
+    text = "\n".join(log)
+    for s in shells:
+        if "KERNEL PANIC" in s.output():
+            problems.append("kernel panic")
+        text += "\n--- boot ---\n" + s.output()
+    return problems, text
+
+
+def bench(run_captured, raw_lines):
+    """Runs bench-fs.cfg (`run_captured(config, extra)` -> (status, output));
+    returns (status, output, figure lines), the lines with the ratios to the
+    raw driver's figures found in `raw_lines`."""
+    disk = fresh_disk("bench-fs", 256)
+    status, out = run_captured("bench-fs.cfg", disk_args(disk))
+    figures = {}
+    for l in out.splitlines():
+        m = re.match(r"^(fs_[a-z0-9_]+): (\d+) ([A-Za-z/]+)\s*$", l.strip())
+        if m:
+            figures[m.group(1)] = (int(m.group(2)), m.group(3))
+    lines = [f"{k}: {v} {u}" for k, (v, u) in figures.items()]
+    raw = {}
+    for l in raw_lines:
+        m = re.match(r"^(blk_seq_(read|write)_1m_MBps): (\d+)", l)
+        if m:
+            raw[m.group(2)] = int(m.group(3))
+    for kind in ("read", "write"):
+        fs = figures.get(f"fs_seq_{kind}_MBps")
+        if fs and raw.get(kind):
+            lines.append(f"fs_vs_raw_{kind}_ratio: {round(100 * fs[0] / raw[kind])} percent")
+    return status, out, lines
