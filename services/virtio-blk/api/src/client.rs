@@ -7,8 +7,8 @@
 //! goes out on its own, lending its buffer directly.
 
 use crate::{
-    device_error, info_flags, io_code, write_flags, BatchEntry, BatchOp, Request, BATCH_ENTRY_SIZE,
-    BLOCK_SIZE, MAX_BATCH_ENTRIES,
+    device_error, info_flags, io_code, write_flags, BatchEntry, BatchOp, DriverStats, Request,
+    BATCH_ENTRY_SIZE, BLOCK_SIZE, MAX_BATCH_ENTRIES,
 };
 use abi::proto::Wire;
 use abi::{Lease, Message};
@@ -95,11 +95,10 @@ impl BlkClient {
         self.read_only
     }
 
-    /// The driver's counters: requests, blocks read, blocks written,
-    /// interrupts, most requests in flight at once.
-    pub fn stats(&mut self) -> Result<[u64; 5], DeviceError> {
+    /// The driver's counters.
+    pub fn stats(&mut self) -> Result<DriverStats, DeviceError> {
         match self.call(&Request::Stats {}, &[]) {
-            Ok(Ok(w)) => Ok([w[0], w[1], w[2], w[3], w[4]]),
+            Ok(Ok(w)) => Ok(DriverStats::from_words(&w)),
             Ok(Err((status, words))) => Err(device_error(status, &words, 0)),
             Err(e) => Err(kernel_error(0, e)),
         }

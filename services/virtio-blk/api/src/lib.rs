@@ -23,7 +23,7 @@
 //! | `Write` | first, blocks, flags (`write_flags::FUA`) | 0: data, READ | — |
 //! | `Flush` | — | — | — |
 //! | `Batch` | entries | 0: table of [`BatchEntry`], READ; 1: data, READ+WRITE | — |
-//! | `Stats` | — | — | requests, blocks read, blocks written, interrupts, most in flight |
+//! | `Stats` | — | — | requests, blocks read, blocks written, interrupts, most in flight, TSC cycles spent copying data |
 //!
 //! A `Batch` runs its entries concurrently (the device may complete them in
 //! any order); each entry names a byte offset into lease 1. An error reply's
@@ -39,6 +39,34 @@ extern crate alloc;
 mod client;
 #[cfg(target_os = "none")]
 pub use client::{BlkClient, ConnectError};
+
+/// The driver's counters (`Request::Stats`), since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    /// Calls served.
+    pub requests: u64,
+    pub blocks_read: u64,
+    pub blocks_written: u64,
+    /// Interrupt notifications handled.
+    pub interrupts: u64,
+    /// Most device requests in flight at once.
+    pub most_in_flight: u64,
+    /// TSC cycles spent moving data between leases and DMA buffers.
+    pub copy_cycles: u64,
+}
+
+impl DriverStats {
+    pub fn from_words(w: &[u64; 6]) -> DriverStats {
+        DriverStats {
+            requests: w[0],
+            blocks_read: w[1],
+            blocks_written: w[2],
+            interrupts: w[3],
+            most_in_flight: w[4],
+            copy_cycles: w[5],
+        }
+    }
+}
 
 pub use block::BLOCK_SIZE;
 

@@ -30,7 +30,7 @@ mod pci;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use disk::{Disk, Op, Piece, CHUNK_BLOCKS};
+use disk::{DeviceFailure, Disk, Op, Piece, CHUNK_BLOCKS};
 use userlib::abi::proto::Wire;
 use userlib::abi::Message;
 use userlib::ipc::{self, Incoming, ReplyToken};
@@ -57,8 +57,6 @@ struct Job {
     error: Option<(u64, u64, u64, u64)>,
     /// Flush the device after the last piece, before replying (FUA).
     flush_after: bool,
-    /// A flush barrier: runs when the disk's queue is empty.
-    is_flush: bool,
 }
 
 #[derive(Default)]
@@ -68,6 +66,8 @@ struct Stats {
     blocks_written: u64,
     interrupts: u64,
     most_in_flight: u64,
+    /// TSC cycles spent copying data between leases and DMA buffers.
+    copy_cycles: u64,
 }
 
 struct Driver {
@@ -214,11 +214,13 @@ impl Driver {
             in_flight: 0,
             error: None,
             flush_after: false,
-            is_flush: false,
         };
         match request {
             Request::Info {} => {
-                let flags = if read_only { info_flags::READ_ONLY } else { 0 } | info_flags::FLUSH;
+                let mut flags = if read_only { info_flags::READ_ONLY } else { 0 };
+                if d.has_flush {
+                    flags |= info_flags::FLUSH;
+                }
                 let _ = token.reply_ok(&[block_count, d.sectors, flags, u32::MAX as u64]);
                 return;
             }
@@ -230,11 +232,14 @@ impl Driver {
                     s.blocks_written,
                     s.interrupts,
                     s.most_in_flight,
-                    hal::BOUNCED_BYTES.load(core::sync::atomic::Ordering::Relaxed),
+                    s.copy_cycles,
                 ]);
                 return;
             }
-            Request::Flush {} => job.is_flush = true,
+            // A flush covers every write completed before it is submitted,
+            // which includes every write its caller saw acknowledged; it
+            // need not wait for other clients' writes in flight.
+            Request::Flush {} => job.todo.push_back(flush_piece()),
             Request::Read { first, blocks } | Request::Write { first, blocks, .. } => {
                 let (op, flags) = match request {
                     Request::Write { flags, .. } => (Op::Write, flags),
@@ -284,34 +289,14 @@ impl Driver {
         self.queues[disk].push_back(id);
     }
 
-    /// Starts pieces of the disk's queued jobs while slots are free; runs a
-    /// flush barrier once everything before it has completed.
+    /// Starts pieces of the disk's queued jobs, in arrival order, while
+    /// slots are free.
     fn pump(&mut self, d: usize) {
         while let Some(&id) = self.queues[d].front() {
             let Some(job) = self.jobs[id].as_mut() else {
                 self.queues[d].pop_front();
                 continue;
             };
-            if job.is_flush {
-                if self.disks[d].in_flight > 0 {
-                    return;
-                }
-                self.queues[d].pop_front();
-                let result = self.disks[d].flush();
-                let mut job = self.jobs[id].take().expect("job checked above");
-                if let Some(token) = job.token.take() {
-                    match (job.error, result) {
-                        (Some((code, entry, first, detail)), _) => {
-                            reply_status(token, code, entry, first, detail)
-                        }
-                        (None, Ok(())) => {
-                            let _ = token.reply_ok(&[]);
-                        }
-                        (None, Err(e)) => reply_status(token, status_of(e), 0, 0, 0),
-                    }
-                }
-                continue;
-            }
             if job.todo.is_empty() || job.error.is_some() {
                 job.todo.clear();
                 self.queues[d].pop_front();
@@ -325,6 +310,11 @@ impl Driver {
             };
             // Split the front range into a piece of at most CHUNK.
             let front = job.todo.front_mut().expect("not empty");
+            if front.op == Op::Flush && !self.disks[d].has_flush {
+                // No volatile write cache: completed writes are durable.
+                job.todo.pop_front();
+                continue;
+            }
             let blocks = front.blocks.min(CHUNK_BLOCKS);
             let mut piece = *front;
             piece.blocks = blocks;
@@ -339,7 +329,10 @@ impl Driver {
                 let len = blocks as usize * BLOCK_SIZE;
                 let token = job.token.as_ref().expect("queued jobs hold their token");
                 let buf = &mut self.disks[d].buffer(slot)[..len];
-                match token.lease_read(piece.lease, piece.offset, buf) {
+                let t0 = userlib::sys::rdtsc();
+                let copied = token.lease_read(piece.lease, piece.offset, buf);
+                self.stats.copy_cycles += userlib::sys::rdtsc() - t0;
+                match copied {
                     Ok(n) if n == len => {}
                     _ => {
                         job.error = Some((status::BAD_LEASE, piece.entry, piece.first, 0));
@@ -397,13 +390,17 @@ impl Driver {
                 let data = &self.disks[d].buffer(done.slot)[..len];
                 let token = job.token.as_ref().expect("running jobs hold their token");
                 if job.error.is_none() {
-                    match token.lease_write(piece.lease, piece.offset, data) {
+                    let t0 = userlib::sys::rdtsc();
+                    let copied = token.lease_write(piece.lease, piece.offset, data);
+                    self.stats.copy_cycles += userlib::sys::rdtsc() - t0;
+                    match copied {
                         Ok(n) if n == len => {}
                         _ => job.error = Some((status::BAD_LEASE, piece.entry, piece.first, 0)),
                     }
                 }
             }
-            Ok(()) => self.stats.blocks_written += piece.blocks,
+            Ok(()) if piece.op == Op::Write => self.stats.blocks_written += piece.blocks,
+            Ok(()) => {}
             Err(e) => {
                 if job.error.is_none() {
                     job.error = Some((status_of(e), piece.entry, piece.first, 0));
@@ -426,10 +423,10 @@ impl Driver {
         };
         if job.flush_after && job.error.is_none() {
             job.flush_after = false;
-            job.is_flush = true;
+            job.todo.push_back(flush_piece());
             let d = job.disk;
             self.jobs[id] = Some(job);
-            self.queues[d].push_front(id);
+            self.queues[d].push_back(id);
             return;
         }
         if let Some(token) = job.token.take() {
@@ -456,10 +453,22 @@ fn check_range(first: u64, blocks: u64, block_count: u64) -> Result<(), (u64, u6
     }
 }
 
-fn status_of(e: virtio_drivers::Error) -> u64 {
+fn status_of(e: DeviceFailure) -> u64 {
     match e {
-        virtio_drivers::Error::Unsupported => status::UNSUPPORTED,
-        _ => status::IO_ERROR,
+        DeviceFailure::Unsupported => status::UNSUPPORTED,
+        DeviceFailure::Io(_) | DeviceFailure::Queue(_) => status::IO_ERROR,
+    }
+}
+
+fn flush_piece() -> Piece {
+    Piece {
+        op: Op::Flush,
+        first: 0,
+        blocks: 0,
+        job: 0,
+        lease: 0,
+        offset: 0,
+        entry: 0,
     }
 }
 

@@ -221,10 +221,10 @@ fn main_scenario(c: &mut Checks) {
         Ok(s) => {
             println!(
                 "blktest: driver stats: {} requests, {} blocks read, {} written, {} interrupts, {} most in flight",
-                s[0], s[1], s[2], s[3], s[4]
+                s.requests, s.blocks_read, s.blocks_written, s.interrupts, s.most_in_flight
             );
             c.check(
-                s[4] >= 8,
+                s.most_in_flight >= 8,
                 "at least 8 device requests were in flight at once",
             );
         }
