@@ -52,7 +52,7 @@ def make_disks(disks):
 
 # Disks created fresh before a test's (first) boot.
 FRESH_DISKS = {"blk": [("blk0", 64), ("blk1", 1)], "blk-persist": [("persist0", 16)],
-               "blk-crash": [("crash0", 16)]}
+               "blk-crash": [("crash0", 16)], "blk-clients": [("clients0", 64)]}
 # Tests that boot a second time on the same disks: name -> (config, patterns).
 SECOND_BOOT = {"blk-persist": ("test-blk-persist2.cfg", [
     r"blktest: boot 2: Ok\(0\) of 300 blocks wrong, last block Ok\(0\) wrong",
@@ -123,6 +123,11 @@ TESTS = {
         r"process virtio-blk: bus mastering and INTx off for 1 PCI functions, \d+ DMA frames quarantined",
         r"blktest: ok read during the driver's death -> PeerDead",
         r"blktest: ok 8 MiB allocated after the crash stay intact", r"blktest: PASS"], disk_args("crash0")),
+    "blk-clients": ("test-blk-clients.cfg", None, 120, [
+        r"blktest: client 0: 20 rounds, \d+ blocks in requests of 1..200 and 320 batched, 0 wrong, 0 failed calls",
+        r"blktest: client 1: 20 rounds, \d+ blocks .* 0 wrong, 0 failed calls",
+        r"blktest: client 2: 20 rounds, \d+ blocks .* 0 wrong, 0 failed calls",
+        r"judge: 3/3 verdicts passed; TEST PASS"], disk_args("clients0")),
     "blk-persist": ("test-blk-persist1.cfg", None, 60, [
         r"blktest: ok boot 1: wrote 300 blocks and the last block", r"blktest: ok boot 1: flush",
         r"blktest: PASS"], disk_args("persist0")),
