@@ -343,13 +343,13 @@ fn crash_at_every_write() {
     for batched in [false, true] {
         let run = run_workload(batched);
         for cut in cut_points(&run, true) {
-            for (m, mode) in [CutMode::DropAll, CutMode::KeepAll, CutMode::Random]
-                .into_iter()
-                .enumerate()
-            {
-                check(&run, cut, mode, (cut * 3 + m) as u64);
-                checked += 1;
+            check(&run, cut, CutMode::DropAll, 0);
+            check(&run, cut, CutMode::KeepAll, 0);
+            // Reordered and torn writes: several random outcomes per cut.
+            for seed in 0..8 {
+                check(&run, cut, CutMode::Random, (cut * 8 + seed) as u64);
             }
+            checked += 10;
         }
     }
     println!("crash states checked: {checked}");
