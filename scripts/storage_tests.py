@@ -168,8 +168,8 @@ def no_error(out, what):
 def t_files(boot):
     """Files and blobs stored, read back byte-identical, and again after a reboot."""
     small = data_of("small", 1000)
-    big = data_of("big", 300 * 1024)
-    blob = data_of("blob", 200 * 1024)
+    big = data_of("big", 200 * 1024)
+    blob = data_of("blob", 100 * 1024)
     manifest = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}'
     s = boot()
     expect(s.cmd("ls /"), r"0 entries", "empty disk")
@@ -218,7 +218,7 @@ def t_files(boot):
 
 def t_dedup(boot):
     """The same content stored twice is stored once: visible in df."""
-    data = data_of("dup", 256 * 1024)
+    data = data_of("dup", 128 * 1024)
     s = boot()
     no_error(s.cmd(f"put /one.bin {len(data)}", data_lines=b64_lines(data)), "put one")
     before = s.cmd("df")
@@ -273,8 +273,8 @@ def t_snapshots(boot):
 
 def t_gc(boot):
     """gc frees what was deleted and keeps what snapshots hold; fsck clean."""
-    held = data_of("held", 256 * 1024)
-    dropped = data_of("dropped", 256 * 1024)
+    held = data_of("held", 128 * 1024)
+    dropped = data_of("dropped", 128 * 1024)
     s = boot()
     no_error(s.cmd(f"put /held.bin {len(held)}", data_lines=b64_lines(held)), "put held")
     no_error(s.cmd("snap create pin"), "snap")

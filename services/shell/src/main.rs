@@ -113,7 +113,7 @@ fn cmd_poweroff(_: &str) {
 /// Console input with the bytes read but not yet consumed (a read may return
 /// several lines at once, e.g. piped input).
 struct Input {
-    buf: [u8; 64],
+    buf: [u8; 512],
     start: usize,
     end: usize,
 }
@@ -140,23 +140,33 @@ impl Input {
     }
 
     /// Reads one line (without its terminator) into `line`, echoing it.
+    /// The echo goes out once per console read, not once per byte (base64
+    /// data lines arrive by the thousand).
     fn read_line(&mut self, line: &mut String) -> Option<()> {
         line.clear();
+        let mut echoed = 0;
         loop {
+            if self.start == self.end && echoed < line.len() {
+                let _ = sys::console_write(&line.as_bytes()[echoed..]);
+                echoed = line.len();
+            }
             match self.next_byte()? {
                 b'\r' | b'\n' => {
+                    let _ = sys::console_write(&line.as_bytes()[echoed..]);
                     println!();
                     return Some(());
                 }
                 0x08 | 0x7f => {
+                    if echoed < line.len() {
+                        let _ = sys::console_write(&line.as_bytes()[echoed..]);
+                        echoed = line.len();
+                    }
                     if line.pop().is_some() {
+                        echoed = line.len();
                         print!("\x08 \x08");
                     }
                 }
-                b if b.is_ascii_graphic() || b == b' ' => {
-                    line.push(b as char);
-                    let _ = sys::console_write(&[b]);
-                }
+                b if b.is_ascii_graphic() || b == b' ' => line.push(b as char),
                 _ => {}
             }
         }
@@ -167,7 +177,7 @@ fn main() {
     println!("shell: ready; type `help`");
     let mut line = String::new();
     let mut input = Input {
-        buf: [0; 64],
+        buf: [0; 512],
         start: 0,
         end: 0,
     };

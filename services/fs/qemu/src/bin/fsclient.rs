@@ -25,9 +25,9 @@ fn crash_mid_upload() {
     let begun = FS.blob_begin("crash/test", &digest, data.len() as u64);
     let sent = begun.and_then(|()| FS.blob_write(&data[..100 * 1024]));
     println!("fsclient: crashing mid-upload after {sent:?}");
-    // Safety: none; this is the deliberate fault the test is about (a
-    // volatile read of an unmapped address ends this process).
-    let v = unsafe { core::ptr::read_volatile(8 as *const u64) };
+    // Safety: not sound on purpose: reading the unmapped page at 0x10 is the
+    // fault the test is about; the kernel ends this process at this read.
+    let v = unsafe { core::ptr::read_volatile(0x10 as *const u64) };
     println!("fsclient: still alive?! {v}");
 }
 
