@@ -32,9 +32,9 @@
 //! virtio status for `IO_ERROR`).
 #![cfg_attr(not(test), no_std)]
 
-#[cfg(target_os = "none")]
 extern crate alloc;
 
+pub mod check;
 #[cfg(target_os = "none")]
 mod client;
 #[cfg(target_os = "none")]

@@ -35,9 +35,9 @@ use userlib::abi::proto::Wire;
 use userlib::abi::Message;
 use userlib::ipc::{self, Incoming, ReplyToken};
 use userlib::println;
+use virtio_blk_api::check;
 use virtio_blk_api::{
-    info_flags, status, write_flags, BatchEntry, BatchOp, Request, BATCH_ENTRY_SIZE, BLOCK_SIZE,
-    MAX_BATCH_ENTRIES,
+    info_flags, status, write_flags, Request, BATCH_ENTRY_SIZE, BLOCK_SIZE, MAX_BATCH_ENTRIES,
 };
 use virtio_drivers::transport::pci::bus::{Command, ConfigurationAccess, DeviceFunction, PciRoot};
 use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
@@ -207,6 +207,10 @@ impl Driver {
         };
         let d = &self.disks[disk];
         let (block_count, read_only) = (d.block_count, d.read_only);
+        let check_disk = check::Disk {
+            block_count,
+            read_only,
+        };
         let mut job = Job {
             token: None,
             disk,
@@ -241,46 +245,24 @@ impl Driver {
             // need not wait for other clients' writes in flight.
             Request::Flush {} => job.todo.push_back(flush_piece()),
             Request::Read { first, blocks } | Request::Write { first, blocks, .. } => {
-                let (op, flags) = match request {
-                    Request::Write { flags, .. } => (Op::Write, flags),
-                    _ => (Op::Read, 0),
+                let (write, flags) = match request {
+                    Request::Write { flags, .. } => (true, flags),
+                    _ => (false, 0),
                 };
-                if let Err((code, detail)) = check_range(first, blocks, block_count) {
-                    return reply_status(token, code, 0, first, detail);
-                }
-                if op == Op::Write && read_only {
-                    return reply_status(token, status::READ_ONLY, 0, first, 0);
-                }
-                if flags & !write_flags::ALL != 0 {
-                    return reply_status(token, status::BAD_REQUEST, 0, first, flags);
-                }
-                let lease = msg.leases[0];
-                let need = blocks.saturating_mul(BLOCK_SIZE as u64);
-                let want = if op == Op::Read {
-                    userlib::abi::lease::WRITE
-                } else {
-                    userlib::abi::lease::READ
-                };
-                if lease.len < need || lease.flags & want == 0 {
-                    return reply_status(token, status::BAD_LENGTH, 0, first, lease.len);
+                match check::check_request(check_disk, write, first, blocks, flags, &msg.leases[0])
+                {
+                    Ok(t) => job.todo.push_back(piece_of(t)),
+                    Err(r) => return refuse(token, r),
                 }
                 job.flush_after = flags & write_flags::FUA != 0;
-                job.todo.push_back(Piece {
-                    op,
-                    first,
-                    blocks,
-                    job: 0,
-                    lease: 0,
-                    offset: 0,
-                    entry: 0,
-                });
             }
             Request::Batch { entries } => {
-                match batch_pieces(&token, msg, entries, block_count, read_only) {
-                    Ok(pieces) => job.todo = pieces,
-                    Err((code, entry, first, detail)) => {
-                        return reply_status(token, code, entry, first, detail)
-                    }
+                let mut table = [0u8; MAX_BATCH_ENTRIES * BATCH_ENTRY_SIZE];
+                let want = (entries as usize).min(MAX_BATCH_ENTRIES) * BATCH_ENTRY_SIZE;
+                let got = token.lease_read(0, 0, &mut table[..want]).unwrap_or(0);
+                match check::check_batch(check_disk, entries, &table[..got], &msg.leases[1]) {
+                    Ok(transfers) => job.todo = transfers.into_iter().map(piece_of).collect(),
+                    Err(r) => return refuse(token, r),
                 }
             }
         }
@@ -442,17 +424,6 @@ impl Driver {
     }
 }
 
-/// Range check of a request against the disk: Err((status, detail)).
-fn check_range(first: u64, blocks: u64, block_count: u64) -> Result<(), (u64, u64)> {
-    if blocks == 0 {
-        return Err((status::BAD_LENGTH, 0));
-    }
-    match first.checked_add(blocks) {
-        Some(end) if end <= block_count => Ok(()),
-        _ => Err((status::OUT_OF_RANGE, block_count)),
-    }
-}
-
 fn status_of(e: DeviceFailure) -> u64 {
     match e {
         DeviceFailure::Unsupported => status::UNSUPPORTED,
@@ -472,61 +443,19 @@ fn flush_piece() -> Piece {
     }
 }
 
-/// Reads and checks a batch table (lease 0); every entry's data must lie
-/// inside lease 1. Err((status, entry, first, detail)).
-fn batch_pieces(
-    token: &ReplyToken,
-    msg: &Message,
-    entries: u64,
-    block_count: u64,
-    read_only: bool,
-) -> Result<VecDeque<Piece>, (u64, u64, u64, u64)> {
-    if entries == 0 || entries > MAX_BATCH_ENTRIES as u64 {
-        return Err((status::BAD_LENGTH, 0, 0, entries));
+/// The piece of work a checked transfer becomes.
+fn piece_of(t: check::Transfer) -> Piece {
+    Piece {
+        op: if t.write { Op::Write } else { Op::Read },
+        first: t.first,
+        blocks: t.blocks,
+        job: 0,
+        lease: t.lease,
+        offset: t.offset,
+        entry: t.entry,
     }
-    let mut table = [0u8; MAX_BATCH_ENTRIES * BATCH_ENTRY_SIZE];
-    let table = &mut table[..entries as usize * BATCH_ENTRY_SIZE];
-    match token.lease_read(0, 0, table) {
-        Ok(n) if n == table.len() => {}
-        _ => return Err((status::BAD_LEASE, 0, 0, msg.leases[0].len)),
-    }
-    let data = msg.leases[1];
-    let mut pieces = VecDeque::new();
-    for (i, bytes) in table.chunks_exact(BATCH_ENTRY_SIZE).enumerate() {
-        let i = i as u64;
-        let entry = BatchEntry::decode(bytes).map_err(|_| (status::BAD_REQUEST, i, 0, 0))?;
-        check_range(entry.first, entry.blocks, block_count)
-            .map_err(|(code, detail)| (code, i, entry.first, detail))?;
-        let len = entry.blocks.saturating_mul(BLOCK_SIZE as u64);
-        let op = match entry.op {
-            BatchOp::Read => Op::Read,
-            BatchOp::Write => Op::Write,
-        };
-        if op == Op::Write && read_only {
-            return Err((status::READ_ONLY, i, entry.first, 0));
-        }
-        let want = if op == Op::Read {
-            userlib::abi::lease::WRITE
-        } else {
-            userlib::abi::lease::READ
-        };
-        if entry
-            .offset
-            .checked_add(len)
-            .is_none_or(|end| end > data.len)
-            || data.flags & want == 0
-        {
-            return Err((status::BAD_LENGTH, i, entry.first, data.len));
-        }
-        pieces.push_back(Piece {
-            op,
-            first: entry.first,
-            blocks: entry.blocks,
-            job: 0,
-            lease: 1,
-            offset: entry.offset,
-            entry: i,
-        });
-    }
-    Ok(pieces)
+}
+
+fn refuse(token: ReplyToken, r: check::Refusal) {
+    reply_status(token, r.status, r.entry, r.first, r.detail)
 }
