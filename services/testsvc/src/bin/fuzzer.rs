@@ -44,7 +44,7 @@ fn main() {
         };
         let mut args = [0u64; 6];
         for a in args.iter_mut() {
-            *a = match rng.next_u64() % 9 {
+            *a = match rng.next_u64() % 10 {
                 0 => rng.next_u64(),
                 1 => rng.next_u64() % 80,
                 2 => scratch + rng.next_u64() % 8192,
@@ -53,6 +53,9 @@ fn main() {
                 5 => 0xFFFF_8000_0000_0000 + rng.next_u64() % (1 << 30),
                 6 => 0x0000_7FFF_FFFF_FFFF - rng.next_u64() % 64,
                 7 => u64::MAX - rng.next_u64() % 16,
+                // Pages of the DMA region (the config grants `dma`), so
+                // DMA_FREE / VIRT_TO_PHYS meet memory DMA_ALLOC handed out.
+                8 => 0x0000_3000_0000_0000 + rng.next_u64() % 64 * 4096,
                 _ => 0,
             };
         }
