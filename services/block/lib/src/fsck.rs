@@ -274,8 +274,8 @@ impl<D: BlockDevice> BlockStore<D> {
         let start = sb.journal_start;
         let dev = self.device_mut();
         let live = journal::read_transaction(
-            |o| {
-                let mut b = vec![0u8; BLOCK_SIZE];
+            |o, n| {
+                let mut b = vec![0u8; n as usize * BLOCK_SIZE];
                 dev.read(start + o, &mut b).map(|_| b)
             },
             sb.journal_blocks,
@@ -408,8 +408,8 @@ pub fn check_device<D: BlockDevice>(dev: &mut D) -> Result<FsckReport, Error> {
         (sb.journal_tail, sb.journal_tail_seq, 0u64, 0u64);
     loop {
         let t = journal::read_transaction(
-            |o| {
-                let mut b = vec![0u8; BLOCK_SIZE];
+            |o, n| {
+                let mut b = vec![0u8; n as usize * BLOCK_SIZE];
                 dev.read(start + o, &mut b).map(|_| b)
             },
             sb.journal_blocks,

@@ -242,10 +242,12 @@ pub struct Replayed {
 }
 
 /// Reads the transaction at journal offset `at`, expecting `epoch`/`seq`.
-/// `read` fetches one journal block by offset (already wrapped). Never reads
-/// more than `limit` blocks. `Ok(Err(end))` when the log ends here.
+/// `read(offset, count)` fetches `count` journal blocks from `offset`
+/// (never past the region's end: runs are split where the log wraps), so a
+/// descriptor's images come in at most two requests. Never reads more than
+/// `limit` blocks. `Ok(Err(end))` when the log ends here.
 pub fn read_transaction<E>(
-    mut read: impl FnMut(u64) -> Result<Vec<u8>, E>,
+    mut read: impl FnMut(u64, u64) -> Result<Vec<u8>, E>,
     journal_blocks: u64,
     at: u64,
     limit: u64,
@@ -260,7 +262,7 @@ pub fn read_transaction<E>(
             return Ok(Err(LogEnd::Full));
         }
         let offset = (at + used) % journal_blocks;
-        let block = read(offset)?;
+        let block = read(offset, 1)?;
         let record = match decode_record(&block) {
             Ok(r) => r,
             Err(why) if used == 0 => return Ok(Err(LogEnd::NotARecord { offset, why })),
@@ -324,14 +326,22 @@ pub fn read_transaction<E>(
             }
             Record::Descriptor { tags, .. } => {
                 txn_crc.update(&block);
-                for home in tags {
-                    if used >= limit {
-                        return Ok(Err(LogEnd::Full));
+                let count = tags.len() as u64;
+                if used + count > limit {
+                    return Ok(Err(LogEnd::Full));
+                }
+                let mut remaining = count;
+                let mut tags = tags.into_iter();
+                while remaining > 0 {
+                    let offset = (at + used) % journal_blocks;
+                    let run = remaining.min(journal_blocks - offset);
+                    let bytes = read(offset, run)?;
+                    for (image, home) in bytes.chunks_exact(BLOCK_SIZE).zip(tags.by_ref()) {
+                        txn_crc.update(image);
+                        images.push((home, image.to_vec()));
                     }
-                    let image = read((at + used) % journal_blocks)?;
-                    used += 1;
-                    txn_crc.update(&image);
-                    images.push((home, image));
+                    used += run;
+                    remaining -= run;
                 }
             }
         }
@@ -357,7 +367,7 @@ mod tests {
 
     fn replay(log: &[u8], jb: u64, epoch: u64, seq: u64) -> Result<Replayed, LogEnd> {
         read_transaction::<()>(
-            |o| Ok(log[o as usize * BLOCK_SIZE..(o as usize + 1) * BLOCK_SIZE].to_vec()),
+            |o, n| Ok(log[o as usize * BLOCK_SIZE..(o + n) as usize * BLOCK_SIZE].to_vec()),
             jb,
             0,
             jb,
@@ -425,7 +435,7 @@ mod tests {
                 .copy_from_slice(&log[i * BLOCK_SIZE..(i + 1) * BLOCK_SIZE]);
         }
         let r = read_transaction::<()>(
-            |o| Ok(region[o as usize * BLOCK_SIZE..(o as usize + 1) * BLOCK_SIZE].to_vec()),
+            |o, n| Ok(region[o as usize * BLOCK_SIZE..(o + n) as usize * BLOCK_SIZE].to_vec()),
             jb,
             5,
             jb,

@@ -363,8 +363,8 @@ impl<D: BlockDevice> BlockStore<D> {
         loop {
             let start = sb.journal_start;
             let txn = journal::read_transaction(
-                |o| {
-                    let mut b = vec![0u8; BLOCK_SIZE];
+                |o, n| {
+                    let mut b = vec![0u8; n as usize * BLOCK_SIZE];
                     dev.read(start + o, &mut b).map(|_| b)
                 },
                 jb,
