@@ -999,7 +999,17 @@ impl<T: Transactional> Fs<T> {
         // Region rewritten: from the start of the chunk holding
         // min(offset, size) to the end of the chunk holding `end`.
         let write_from = offset.min(inode.size);
-        let old = self.extents_from(ino, write_from, end)?;
+        // An append re-chunks the file's last chunk too: it was cut by the
+        // end of the file, not by the content, and chunking it again with
+        // the new bytes gives exactly the chunks a one-shot write would
+        // (content-defined cuts depend only on the bytes since the chunk's
+        // start). So a blob dedups the same whatever pieces it came in.
+        let scan_from = if offset >= inode.size && inode.size > 0 {
+            inode.size - 1
+        } else {
+            write_from
+        };
+        let old = self.extents_from(ino, scan_from, end)?;
         let mut head: Option<(u64, ExtentValue)> = None;
         let mut tail: Option<(u64, ExtentValue)> = None;
         if let Some(&(e_end, ext)) = old.first() {
