@@ -414,7 +414,7 @@ def bench(run_captured, raw_lines):
     status, out = run_captured("bench-fs.cfg", disk_args(disk))
     figures = {}
     for l in out.splitlines():
-        m = re.match(r"^(fs_[a-z0-9_]+): (\d+) ([A-Za-z/]+)\s*$", l.strip())
+        m = re.match(r"^(fs_[A-Za-z0-9_]+): (\d+) ([A-Za-z/]+)\s*$", l.strip())
         if m:
             figures[m.group(1)] = (int(m.group(2)), m.group(3))
     lines = [f"{k}: {v} {u}" for k, (v, u) in figures.items()]

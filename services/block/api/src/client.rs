@@ -7,10 +7,16 @@
 
 use abi::{lease, Lease, Message};
 use block::{DeviceError, Durability, Error, Extent, Transactional, BLOCK_SIZE};
+use core::sync::atomic::{AtomicU64, Ordering};
 use userlib::sys;
 
 use crate::{decode_error, BlockRequest};
 use abi::proto::Wire;
+
+/// TSC cycles this process spent waiting for the block service (all calls),
+/// and the number of calls: where the filesystem service's time goes.
+pub static CALL_CYCLES: AtomicU64 = AtomicU64::new(0);
+pub static CALLS: AtomicU64 = AtomicU64::new(0);
 
 /// Blocks per allocation-bit window (one 4 KiB lease of bits).
 const BITS_WINDOW: u64 = 8 * 4096;
@@ -72,7 +78,11 @@ impl BlockClient {
             msg.leases[0] = l;
         }
         let mut reply = Message::default();
-        sys::call(self.slot, &msg, &mut reply).map_err(kernel_error)?;
+        let t0 = sys::rdtsc();
+        let called = sys::call(self.slot, &msg, &mut reply);
+        CALL_CYCLES.fetch_add(sys::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
+        CALLS.fetch_add(1, Ordering::Relaxed);
+        called.map_err(kernel_error)?;
         if reply.label != 0 {
             let w = &reply.words;
             return Err(decode_error(reply.label, [w[0], w[1], w[2], w[3]]));

@@ -70,7 +70,7 @@ pub mod report {
 }
 
 /// Largest run of blocks the server moves through its buffer at once.
-pub const MAX_PIECE_BLOCKS: usize = 64;
+pub const MAX_PIECE_BLOCKS: usize = 256;
 
 /// Name given to `&'static str` fields that cannot cross the boundary.
 pub const REMOTE_NAME: &str = "(named by the block service)";

@@ -38,8 +38,8 @@ fn connect() -> Result<BlkClient, ()> {
 /// Mounts the store, formatting the disk first when it holds none (both
 /// superblocks blank). Any other failure is reported and not "repaired" by
 /// formatting: the data may still be recoverable.
-fn open() -> Result<BlockStore<BlkClient>, Error> {
-    let device = connect().map_err(|()| Error::Failed)?;
+fn open() -> Result<BlockStore<serve::Timed<BlkClient>>, Error> {
+    let device = serve::Timed(connect().map_err(|()| Error::Failed)?);
     match BlockStore::mount(device, config()) {
         Ok(s) => {
             println!(
@@ -50,7 +50,7 @@ fn open() -> Result<BlockStore<BlkClient>, Error> {
             Ok(s)
         }
         Err(Error::NotFormatted) => {
-            let device = connect().map_err(|()| Error::Failed)?;
+            let device = serve::Timed(connect().map_err(|()| Error::Failed)?);
             let s = BlockStore::format(device, config())?;
             println!(
                 "block: formatted a blank disk of {} blocks",

@@ -15,8 +15,12 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
 
-use block::{BlockDevice, BlockStore, Durability, Error, Extent, Transactional, BLOCK_SIZE};
+use block::{
+    BlockDevice, BlockStore, DeviceError, Durability, Error, Extent, IoRequest, Transactional,
+    BLOCK_SIZE,
+};
 use block_api::{code, encode_error, report, BlockRequest, MAX_PIECE_BLOCKS};
+use core::sync::atomic::{AtomicU64, Ordering};
 use userlib::abi::Message;
 use userlib::ipc::{recv, Incoming, ReplyToken};
 use userlib::println;
@@ -34,6 +38,40 @@ impl From<Error> for Failure {
 }
 
 type Outcome = Result<[u64; 4], Failure>;
+
+/// TSC cycles spent handling requests, and inside the disk driver's calls.
+static HANDLE_CYCLES: AtomicU64 = AtomicU64::new(0);
+static DEVICE_CYCLES: AtomicU64 = AtomicU64::new(0);
+
+/// The disk with the cycles spent in its calls counted (for `stats`).
+pub struct Timed<D>(pub D);
+
+impl<D: BlockDevice> Timed<D> {
+    fn timed<R>(&mut self, f: impl FnOnce(&mut D) -> R) -> R {
+        let t0 = userlib::sys::rdtsc();
+        let r = f(&mut self.0);
+        DEVICE_CYCLES.fetch_add(userlib::sys::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
+        r
+    }
+}
+
+impl<D: BlockDevice> BlockDevice for Timed<D> {
+    fn block_count(&self) -> u64 {
+        self.0.block_count()
+    }
+    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        self.timed(|d| d.read(first, buf))
+    }
+    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
+        self.timed(|d| d.write(first, data))
+    }
+    fn flush(&mut self) -> Result<(), DeviceError> {
+        self.timed(|d| d.flush())
+    }
+    fn submit(&mut self, batch: &mut [IoRequest<'_>]) -> Result<(), DeviceError> {
+        self.timed(|d| d.submit(batch))
+    }
+}
 
 pub struct Service<D: BlockDevice> {
     store: BlockStore<D>,
@@ -88,33 +126,36 @@ impl<D: BlockDevice> Service<D> {
             let Ok(Incoming::Call { badge, token, msg }) = recv(0) else {
                 continue;
             };
-            let request = match BlockRequest::decode_message(&msg) {
-                Some(r) => r,
-                None => {
-                    reply(token, Err(Failure::Protocol(code::BAD_REQUEST, msg.label)));
-                    continue;
-                }
-            };
-            match request {
-                BlockRequest::Begin {} => self.begin(badge, token),
-                BlockRequest::Commit { durable } => {
-                    let outcome = self.commit(badge, durable);
-                    reply(token, outcome);
-                    self.start_next();
-                }
-                BlockRequest::Abort {} => {
-                    let outcome = self.owned(badge).map(|()| {
-                        self.store.abort();
-                        self.owner = None;
-                        [0; 4]
-                    });
-                    reply(token, outcome);
-                    self.start_next();
-                }
-                other => {
-                    let outcome = self.handle(badge, other, &msg, &token);
-                    reply(token, outcome);
-                }
+            let t0 = userlib::sys::rdtsc();
+            self.dispatch(badge, token, &msg);
+            HANDLE_CYCLES.fetch_add(userlib::sys::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
+        }
+    }
+
+    fn dispatch(&mut self, badge: u64, token: ReplyToken, msg: &Message) {
+        let Some(request) = BlockRequest::decode_message(msg) else {
+            reply(token, Err(Failure::Protocol(code::BAD_REQUEST, msg.label)));
+            return;
+        };
+        match request {
+            BlockRequest::Begin {} => self.begin(badge, token),
+            BlockRequest::Commit { durable } => {
+                let outcome = self.commit(badge, durable);
+                reply(token, outcome);
+                self.start_next();
+            }
+            BlockRequest::Abort {} => {
+                let outcome = self.owned(badge).map(|()| {
+                    self.store.abort();
+                    self.owner = None;
+                    [0; 4]
+                });
+                reply(token, outcome);
+                self.start_next();
+            }
+            other => {
+                let outcome = self.handle(badge, other, msg, &token);
+                reply(token, outcome);
             }
         }
     }
@@ -309,14 +350,12 @@ impl<D: BlockDevice> Service<D> {
                 let _ = write!(text, "{}", self.store.stats());
                 let _ = writeln!(
                     text,
-                    "service: transaction {}, {} begin calls waited, {} waiting now",
-                    if self.owner.is_some() {
-                        "open"
-                    } else {
-                        "closed"
-                    },
+                    "service: transaction {}, {} begin calls waited, {} waiting now; {} Mcycles handling requests, {} of them in the disk driver",
+                    if self.owner.is_some() { "open" } else { "closed" },
                     self.deferred_begins,
-                    self.waiting.len()
+                    self.waiting.len(),
+                    HANDLE_CYCLES.load(Ordering::Relaxed) / 1_000_000,
+                    DEVICE_CYCLES.load(Ordering::Relaxed) / 1_000_000
                 );
             }
             report::EVENTS => {

@@ -109,7 +109,7 @@ protocol! {
 }
 
 /// Bytes the service moves per step between a lease and the filesystem.
-pub const PIECE: usize = 256 * 1024;
+pub const PIECE: usize = 1024 * 1024;
 /// Largest manifest accepted (the registry library's limit).
 pub const MANIFEST_MAX: usize = 4 << 20;
 

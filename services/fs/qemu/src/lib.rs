@@ -11,7 +11,11 @@ use sha2::{Digest as _, Sha256};
 /// Fills `buf` with the xorshift64* stream seeded by `seed` (never
 /// repeating within a buffer: chunks of it do not deduplicate).
 pub fn fill(seed: u64, buf: &mut [u8]) {
-    let mut x = seed | 1;
+    // A bijective mix, so distinct seeds start distinct streams.
+    let mut x = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(0x2545_F491_4F6C_DD1D)
+        .max(1);
     for chunk in buf.chunks_mut(8) {
         x ^= x >> 12;
         x ^= x << 25;

@@ -14,6 +14,7 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use block_api::client::BlockClient;
 use filesystem::digest::{Hasher, Verifier};
@@ -29,6 +30,20 @@ use crate::errors::{lease_fail, Fail};
 
 type Reg = Registry<BlockClient>;
 type Outcome = Result<[u64; 6], Fail>;
+
+/// TSC cycles spent handling requests and copying leases, and requests
+/// served: with `block_api::client::CALL_CYCLES`, where the time goes.
+static HANDLE_CYCLES: AtomicU64 = AtomicU64::new(0);
+static LEASE_CYCLES: AtomicU64 = AtomicU64::new(0);
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
+
+/// Runs a lease copy, counting its cycles.
+fn timed_lease<R>(f: impl FnOnce() -> R) -> R {
+    let t0 = userlib::sys::rdtsc();
+    let r = f();
+    LEASE_CYCLES.fetch_add(userlib::sys::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
+    r
+}
 
 /// Longest lease 0 (text arguments) accepted.
 const MAX_ARGS: usize = 4096;
@@ -75,9 +90,7 @@ impl Source for LeaseSource<'_> {
         if want == 0 {
             return Ok(0);
         }
-        let n = self
-            .token
-            .lease_read(1, self.pos, &mut buf[..want])
+        let n = timed_lease(|| self.token.lease_read(1, self.pos, &mut buf[..want]))
             .map_err(|e| SourceError(format!("the client's data lease: {e:?}")))?;
         if n == 0 {
             return Err(SourceError(format!(
@@ -142,6 +155,8 @@ impl Service {
             let Ok(Incoming::Call { badge, token, msg }) = recv(0) else {
                 continue;
             };
+            let t0 = userlib::sys::rdtsc();
+            REQUESTS.fetch_add(1, Ordering::Relaxed);
             let outcome = match Incoming::decode::<FsRequest>(&msg) {
                 Ok(FsRequest::LastText {}) => {
                     let text = self
@@ -167,6 +182,7 @@ impl Service {
             };
             // A caller that died meanwhile gets nothing; we go on.
             let _ = token.reply_message(&reply);
+            HANDLE_CYCLES.fetch_add(userlib::sys::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
         }
     }
 
@@ -620,6 +636,17 @@ impl Service {
                 for e in fs.events() {
                     let _ = writeln!(text, "  fs: {e}");
                 }
+                let m = |c: &AtomicU64| c.load(Ordering::Relaxed) / 1_000_000;
+                let total = m(&HANDLE_CYCLES);
+                let block = m(&block_api::client::CALL_CYCLES);
+                let lease = m(&LEASE_CYCLES);
+                let _ = writeln!(
+                    text,
+                    "fs service: {} requests, {total} Mcycles handling them: {block} waiting for the block service ({} calls), {lease} copying leases, {} in the filesystem code (chunking, hashing, trees)",
+                    REQUESTS.load(Ordering::Relaxed),
+                    block_api::client::CALLS.load(Ordering::Relaxed),
+                    total.saturating_sub(block + lease)
+                );
                 text_reply(token, msg, &text)
             }
             FsRequest::Sync {} => {
@@ -643,9 +670,9 @@ impl Service {
 
     /// Copies `n` bytes of lease 1 from `offset` into `piece`.
     fn lease_in(&mut self, token: &ReplyToken, offset: u64, n: usize) -> Result<(), Fail> {
-        let got = token
-            .lease_read(1, offset, &mut self.piece[..n])
-            .map_err(|e| lease_fail(1, e))?;
+        let piece = &mut self.piece[..n];
+        let got =
+            timed_lease(|| token.lease_read(1, offset, piece)).map_err(|e| lease_fail(1, e))?;
         if got != n {
             return Err(lease_fail(1, userlib::Error::BadLease));
         }
@@ -675,9 +702,8 @@ impl Service {
             if let Some(v) = verifier.as_mut() {
                 v.update(&self.piece[..got]);
             }
-            token
-                .lease_write(1, sent, &self.piece[..got])
-                .map_err(|e| lease_fail(1, e))?;
+            let piece = &self.piece[..got];
+            timed_lease(|| token.lease_write(1, sent, piece)).map_err(|e| lease_fail(1, e))?;
             sent += got as u64;
             pos += got as u64;
         }

@@ -56,6 +56,7 @@ fn seq(ok: &mut bool) {
         (BLOB_BYTES as f64 / secs / 1e6) as u64
     );
 
+    breakdown("after the large write");
     let mut want = vec![0u8; PIECE];
     let t0 = seconds();
     let mut offset = 0u64;
@@ -117,10 +118,28 @@ fn small(ok: &mut bool) {
     );
 }
 
+/// Where the time went so far (cumulative counters of the services; not
+/// figure lines: they have more words).
+fn breakdown(when: &str) {
+    let mut text = vec![0u8; 16 * 1024];
+    if let Ok(r) = FS.stats(&mut text) {
+        for line in String::from_utf8_lossy(&text[..r.written]).lines() {
+            if line.starts_with("fs service")
+                || line.starts_with("service")
+                || line.starts_with("device")
+            {
+                println!("fsbench: {when}: {line}");
+            }
+        }
+    }
+}
+
 fn main() {
     let mut ok = true;
     seq(&mut ok);
+    breakdown("after the large blob");
     small(&mut ok);
+    breakdown("after the small puts");
     match FS.shutdown() {
         Ok(()) => {}
         Err(e) => {
