@@ -1,10 +1,11 @@
 //! The virtio-blk driver: a ring-3 process that finds virtio-blk disks by
-//! PCI enumeration over ECAM, drives them with virtio-drivers, and serves
-//! the block protocol of `virtio-blk-api` to its clients.
+//! PCI enumeration over ECAM, drives them with virtio-drivers (its PCI
+//! transport and `VirtQueue`; see `disk.rs` for why not its `VirtIOBlk`),
+//! and serves the block protocol of `virtio-blk-api` to its clients.
 //!
 //! Design principles:
-//! - One process, one loop, no threads: requests are submitted without
-//!   waiting (`*_blocks_nb`), the loop sleeps in `RECV` until either a call
+//! - One process, one loop, no threads: requests (reads, writes, flushes)
+//!   are submitted without waiting, the loop sleeps in `RECV` until either a call
 //!   or the disk's interrupt (a notification bit) arrives, and completes
 //!   whatever the device finished. No polling in the steady state.
 //! - Several requests in flight per disk (up to `disk::SLOTS`): a large
@@ -17,8 +18,16 @@
 //! - Rights come from the boot configuration: the ECAM pages and BARs this
 //!   process may map (`mmio=`), DMA memory (`dma`) and the interrupt lines
 //!   (`irq=`). The disk a client reaches is the badge of its endpoint.
-//! - Everything a client sends is checked before use; failures are status
-//!   codes with the values seen (`virtio_blk_api::status`).
+//! - Everything a client sends is checked before use
+//!   (`virtio_blk_api::check`, host-tested); failures are status codes with
+//!   the values seen (`virtio_blk_api::status`).
+//!
+//! # Invariants
+//! - A job is in its disk's queue while it has pieces not yet started; it
+//!   is answered exactly once, when it has no piece left to start and none
+//!   in flight (a FUA write first goes back to the queue with a flush piece).
+//! - Once a job has an error no new piece of it starts; pieces in flight
+//!   finish (their slots are the device's until then) before the reply.
 #![no_std]
 #![no_main]
 
