@@ -30,7 +30,9 @@ impl Uart {
         }
     }
 
-    fn init(&mut self) {
+    /// Programs the UART; returns a byte that was already received.
+    fn init(&mut self) -> Option<u8> {
+        let mut early = None;
         // Safety: COM1 exists on q35 and only the kernel touches these ports.
         unsafe {
             self.int_enable.write(0x00);
@@ -38,13 +40,19 @@ impl Uart {
             self.data.write(0x01); // 115200 baud
             self.int_enable.write(0x00);
             self.line_ctrl.write(0x03); // 8N1, DLAB off
-                                        // FIFOs stay off: enabling them resets the receive buffer (input
-                                        // typed or piped before boot would be lost), and one interrupt per
-                                        // byte is plenty for a console.
+            // FIFOs stay off. Turning them on clears the receive buffer (QEMU
+            // resets both FIFOs whenever the enable bit changes), which raced
+            // with piped input and lost bytes ("help" arrived as "hlp"). In
+            // 16450 mode QEMU holds further input until the one-byte buffer
+            // is read, so nothing is lost, at one interrupt per byte.
+            if self.line_status.read() & 0x01 != 0 {
+                early = Some(self.data.read());
+            }
             self.fifo_ctrl.write(0x00);
             self.modem_ctrl.write(0x0B); // DTR, RTS, OUT2 (OUT2 gates the IRQ line)
             self.int_enable.write(0x01); // interrupt on received data
         }
+        early
     }
 
     fn send(&mut self, byte: u8) {
@@ -55,6 +63,13 @@ impl Uart {
             }
             self.data.write(byte);
         }
+    }
+
+    /// Enables or masks the received-data interrupt. Unmasking while a byte
+    /// waits raises the interrupt again.
+    fn set_receive_interrupt(&mut self, on: bool) {
+        // Safety: writing COM1's interrupt-enable register.
+        unsafe { self.int_enable.write(u8::from(on)) }
     }
 
     fn try_receive(&mut self) -> Option<u8> {
@@ -83,8 +98,10 @@ impl Write for Uart {
 
 static UART: Mutex<Uart> = Mutex::new(Uart::new(COM1));
 
-/// Bytes received on COM1 and not yet read by the console process. Input that
-/// arrives while the ring is full is dropped (bounded memory).
+/// Bytes received on COM1 and not yet read by the console process. When the
+/// ring is full the next byte stays in the UART and the receive interrupt is
+/// masked until the console process drains the ring: QEMU then holds further
+/// input back, so piped input is never lost (bounded memory, back-pressure).
 struct InputRing {
     buf: [u8; 4096],
     head: usize,
@@ -98,7 +115,11 @@ static INPUT: Mutex<InputRing> = Mutex::new(InputRing {
 });
 
 pub fn init() {
-    UART.lock().init();
+    if let Some(b) = UART.lock().init() {
+        let mut input = INPUT.lock();
+        input.buf[0] = b;
+        input.len = 1;
+    }
     log::set_logger(&LOGGER).ok();
     log::set_max_level(log::LevelFilter::Info);
 }
@@ -125,14 +146,16 @@ pub fn on_interrupt() -> bool {
     let mut uart = UART.lock();
     let mut input = INPUT.lock();
     let mut got = false;
-    while let Some(b) = uart.try_receive() {
+    while input.len < input.buf.len() {
+        let Some(b) = uart.try_receive() else { break };
         got = true;
-        if input.len < input.buf.len() {
-            let tail = (input.head + input.len) % input.buf.len();
-            input.buf[tail] = b;
-            input.len += 1;
-        }
+        let tail = (input.head + input.len) % input.buf.len();
+        input.buf[tail] = b;
+        input.len += 1;
     }
+    // Full: stop taking interrupts (the byte waits in the UART) until
+    // `read_input` makes room.
+    uart.set_receive_interrupt(input.len < input.buf.len());
     got
 }
 
@@ -147,6 +170,9 @@ pub fn read_input(out: &mut [u8]) -> usize {
         input.head = (input.head + 1) % input.buf.len();
         input.len -= 1;
     }
+    drop(input);
+    // Room again: take what waits in the UART and unmask its interrupt.
+    on_interrupt();
     n
 }
 
