@@ -39,12 +39,13 @@ impl Uart {
             self.line_ctrl.write(0x80); // DLAB on: set the divisor
             self.data.write(0x01); // 115200 baud
             self.int_enable.write(0x00);
-            self.line_ctrl.write(0x03); // 8N1, DLAB off
-                                        // FIFOs stay off. Turning them on clears the receive buffer (QEMU
-                                        // resets both FIFOs whenever the enable bit changes), which raced
-                                        // with piped input and lost bytes ("help" arrived as "hlp"). In
-                                        // 16450 mode QEMU holds further input until the one-byte buffer
-                                        // is read, so nothing is lost, at one interrupt per byte.
+            // 8N1, DLAB off.
+            self.line_ctrl.write(0x03);
+            // FIFOs stay off. Turning them on clears the receive buffer (QEMU
+            // resets both FIFOs whenever the enable bit changes), which raced
+            // with piped input and lost bytes ("help" arrived as "hlp"). In
+            // 16450 mode QEMU holds further input until the one-byte buffer
+            // is read, so nothing is lost, at one interrupt per byte.
             if self.line_status.read() & 0x01 != 0 {
                 early = Some(self.data.read());
             }
