@@ -64,3 +64,25 @@ fn bad_tags_and_digests_refused() {
     ));
     assert!(matches!(Reference::parse("latest"), Ok(Reference::Tag(_))));
 }
+
+#[test]
+fn component_longer_than_a_tree_key_allows_is_a_clear_error() {
+    // Valid OCI (<= 255 bytes in all) but one component exceeds what a
+    // directory entry key holds (246 bytes): refused with a named error,
+    // nothing written.
+    let mut reg = filesystem::Registry::new({
+        let store =
+            block::BlockStore::format(block::MemDevice::new(4096), block::Config::default())
+                .unwrap();
+        filesystem::Fs::open(store, 0).unwrap()
+    });
+    let long = RepoName::parse(&"a".repeat(250)).unwrap();
+    let d = filesystem::digest::Hasher::digest_of(filesystem::Algorithm::Sha256, b"x");
+    reg.put_blob(&d, &mut &b"x"[..]).unwrap();
+    let before = reg.fs().walk(None).unwrap();
+    match reg.link_blob(&long, &d) {
+        Err(RegistryError::Fs(filesystem::FsError::NameTooLong { max: 246, .. })) => {}
+        other => panic!("expected NameTooLong, got {other:?}"),
+    }
+    assert_eq!(reg.fs().walk(None).unwrap(), before);
+}
