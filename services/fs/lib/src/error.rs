@@ -59,6 +59,11 @@ pub enum FsError {
         problem: RecordError,
     },
     BadRootBlock(RootError),
+    /// The root slot is blank but the store has data blocks in use.
+    RootLost {
+        slot: usize,
+        allocated_block: u64,
+    },
     BadTreeRoot {
         which: &'static str,
         problem: cowbtree::RootDecodeError,
@@ -149,6 +154,10 @@ impl fmt::Display for FsError {
             }
             FsError::BadRecord { ino, problem } => write!(f, "inode {ino}: {problem}"),
             FsError::BadRootBlock(e) => write!(f, "{e}"),
+            FsError::RootLost { slot, allocated_block } => write!(
+                f,
+                "root slot {slot} is blank but block {allocated_block} is in use: refusing to format over data"
+            ),
             FsError::BadTreeRoot { which, problem } => write!(f, "{which} root: {problem}"),
             FsError::BadContentRoot(e) => write!(f, "{e}"),
             FsError::SnapshotNotFound { name } => write!(f, "snapshot {name:?} not found"),

@@ -193,7 +193,8 @@ fn parent_and_name(path: &str) -> Result<(String, &str), FsError> {
 
 impl<T: Transactional> Fs<T> {
     /// Mounts the filesystem in root slot `slot`, formatting it if the slot
-    /// was never written.
+    /// was never written and the store holds no data blocks (a zero root
+    /// on a store in use is `RootLost`, never formatted over).
     pub fn open(mut dev: T, slot: usize) -> Result<Fs<T>, FsError> {
         let mut buf = vec![0u8; BLOCK_LEN];
         let root_block = dev.root_block(slot);
@@ -219,7 +220,21 @@ impl<T: Transactional> Fs<T> {
                     content,
                 }
             }
-            None => return Fs::format(dev, slot),
+            None => {
+                // A never-written slot on a store with data blocks in use
+                // means the root block was lost, not that this is a new
+                // filesystem: refuse rather than format over the data.
+                let data_start = dev.root_block(block::ROOT_SLOTS - 1) + 1;
+                for b in data_start..dev.block_count() {
+                    if dev.is_allocated(b)? {
+                        return Err(FsError::RootLost {
+                            slot,
+                            allocated_block: b,
+                        });
+                    }
+                }
+                return Fs::format(dev, slot);
+            }
         };
         let mut fs = Fs {
             dev,

@@ -215,3 +215,22 @@ fn remount_sees_everything() {
     assert_eq!(fs.snapshot_list().unwrap().len(), 1);
     assert_eq!(fs.logical_bytes(), 10);
 }
+
+#[test]
+fn blank_root_on_a_used_store_is_not_formatted_over() {
+    let mut fs = fresh_fs(4096);
+    fs.write_file("/precious", b"data").unwrap();
+    let root = block::Transactional::root_block(fs.device_mut(), 0) as usize;
+    let mut image = fs.into_device().unmount().unwrap().into_image();
+    image[root * 4096..(root + 1) * 4096].fill(0);
+    let store = block::BlockStore::mount(
+        block::MemDevice::from_image(image),
+        block::Config::default(),
+    )
+    .unwrap();
+    match filesystem::Fs::open(store, 0) {
+        Err(FsError::RootLost { slot: 0, .. }) => {}
+        Err(e) => panic!("expected RootLost, got {e}"),
+        Ok(_) => panic!("formatted over a store in use"),
+    }
+}
