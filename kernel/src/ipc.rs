@@ -15,6 +15,9 @@ use crate::usermem;
 use abi::{lease, recv_flags, recv_kind, Error, Message, MAX_LEASES, MESSAGE_SIZE, NO_CAP};
 use kernel_logic::caps::Pid;
 
+/// Longest run `LEASE_PHYS` reports in one call (bounds the page walk).
+const LEASE_PHYS_MAX_RUN: u64 = 4 << 20;
+
 /// `pid` in the low 8 bits (MAX_PROCS <= 256), the caller's call sequence
 /// number above: a token for an earlier call of the same process is stale.
 fn token(pid: Pid, seq: u64) -> u64 {
@@ -229,6 +232,61 @@ impl Kernel {
             usermem::copy_between(caller_root, l.addr + offset, cur_root, buf, n)?;
         }
         Ok([n, 0, 0, 0])
+    }
+
+    /// LEASE_PHYS: the physical address of byte `offset` of lease `index` of
+    /// the caller `tok` names, and how many bytes from there are physically
+    /// contiguous (capped at the lease end and `LEASE_PHYS_MAX_RUN`), so a
+    /// driver can let its device move
+    /// the data straight to or from the caller's memory (zero copy). `access`
+    /// is what the device will do to the memory: `lease::READ` (it reads,
+    /// for a disk write) or `lease::WRITE`; the lease must allow it. Only for
+    /// processes with the `dma` grant. The caller's pages stay put while it
+    /// waits for the reply, which the driver sends after the device is done.
+    pub fn sys_lease_phys(&mut self, tok: u64, index: u64, offset: u64, access: u64) -> SysResult {
+        if !self.procs[self.current].grants.dma {
+            return Err(Error::NotPermitted);
+        }
+        let (caller, _) = self.caller_of(tok)?;
+        if index >= MAX_LEASES as u64 || !matches!(access, lease::READ | lease::WRITE) {
+            return Err(Error::BadLease);
+        }
+        let l = self.procs[caller].outgoing.leases[index as usize];
+        if l.len == 0 || l.flags & access == 0 || offset >= l.len {
+            return Err(Error::BadLease);
+        }
+        let addr = l.addr.checked_add(offset).ok_or(Error::BadLease)?;
+        let root = self.procs[caller].root;
+        let t = kernel_logic::paging::translate(&mut crate::memory::DirectMap, root, addr)
+            .ok_or(Error::BadAddress)?;
+        let needed = kernel_logic::paging::USER
+            | if access == lease::WRITE {
+                kernel_logic::paging::WRITABLE
+            } else {
+                0
+            };
+        // Device memory (an MMIO window lent as a buffer) is not RAM a
+        // device may be pointed at.
+        if t.flags & needed != needed || t.flags & kernel_logic::paging::DEVICE != 0 {
+            return Err(Error::BadAddress);
+        }
+        // Extend the run page by page while the next page follows
+        // physically and carries the same permission.
+        let limit = (l.len - offset).min(LEASE_PHYS_MAX_RUN);
+        let mut run = 4096 - (addr & 0xFFF);
+        while run < limit {
+            match kernel_logic::paging::translate(&mut crate::memory::DirectMap, root, addr + run) {
+                Some(next)
+                    if next.paddr == t.paddr + run
+                        && next.flags & needed == needed
+                        && next.flags & kernel_logic::paging::DEVICE == 0 =>
+                {
+                    run += 4096
+                }
+                _ => break,
+            }
+        }
+        Ok([t.paddr, run.min(limit), 0, 0])
     }
 
     pub fn sys_notify(&mut self, cap: u64) -> SysResult {

@@ -61,6 +61,7 @@ impl Kernel {
             sys::REPLY_RECV => self.sys_reply_recv(a0, a1, a2, a3),
             sys::LEASE_READ => self.sys_lease_copy(a0, a1, a2, a3, a4, false),
             sys::LEASE_WRITE => self.sys_lease_copy(a0, a1, a2, a3, a4, true),
+            sys::LEASE_PHYS => self.sys_lease_phys(a0, a1, a2, a3),
             sys::NOTIFY => self.sys_notify(a0),
             sys::MEM_ALLOC => self.sys_mem_alloc(a0),
             sys::CAP_MINT => self.sys_cap_mint(a0, a1),

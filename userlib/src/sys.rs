@@ -226,3 +226,11 @@ pub fn virt_to_phys(vaddr: u64) -> Result<u64, Error> {
 pub fn dma_free(vaddr: u64, len: u64) -> Result<(), Error> {
     call_raw(sys::DMA_FREE, [vaddr, len, 0, 0, 0, 0]).map(|_| ())
 }
+
+/// Physical address of byte `offset` of lease `index` of the caller `token`
+/// names, and how many bytes from there are physically contiguous (capped
+/// at the lease end and 4 MiB). `access` is `abi::lease::READ` (the device will read it) or
+/// `WRITE`. Needs `dma`.
+pub fn lease_phys(token: u64, index: u64, offset: u64, access: u64) -> Result<(u64, u64), Error> {
+    call_raw(sys::LEASE_PHYS, [token, index, offset, access, 0, 0]).map(|r| (r[0], r[1]))
+}

@@ -153,7 +153,7 @@ pub fn unmap_4k<M: PhysMem>(mem: &mut M, root: u64, vaddr: u64) -> Option<u64> {
 
 /// A present mapping: the physical address `vaddr` translates to and the
 /// effective permissions (WRITABLE and USER only if every level grants them,
-/// NO_EXECUTE if any level sets it).
+/// NO_EXECUTE if any level sets it, DEVICE if the leaf has it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Translation {
     pub paddr: u64,
@@ -179,7 +179,7 @@ pub fn translate<M: PhysMem>(mem: &mut M, root: u64, vaddr: u64) -> Option<Trans
             let paddr = (entry & ADDR_MASK & !(size - 1)) + (vaddr & (size - 1));
             return Some(Translation {
                 paddr,
-                flags: flags | nx | PRESENT,
+                flags: flags | nx | PRESENT | (entry & DEVICE),
             });
         }
         table = entry & ADDR_MASK;
@@ -279,8 +279,16 @@ mod tests {
         assert_eq!(unmap_4k(&mut m, root, 0x40_1000), None);
         assert_eq!(unmap_4k(&mut m, root, 0x40_2001), None);
         assert_eq!(unmap_4k(&mut m, root, 0x7000_0000), None);
-        // The page can be mapped again.
-        map_4k(&mut m, root, 0x40_1000, 0x9000, USER).unwrap();
+        // The page can be mapped again; a device leaf shows as DEVICE.
+        map_4k(&mut m, root, 0x40_1000, 0x9000, USER | DEVICE).unwrap();
+        assert_ne!(
+            translate(&mut m, root, 0x40_1000).unwrap().flags & DEVICE,
+            0
+        );
+        assert_eq!(
+            translate(&mut m, root, 0x40_2000).unwrap().flags & DEVICE,
+            0
+        );
         let va = 0xFFFF_8000_0020_0000;
         map_2m(&mut m, root, va, 0x20_0000, WRITABLE).unwrap();
         assert_eq!(
