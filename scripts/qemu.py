@@ -52,7 +52,8 @@ def make_disks(disks):
 
 # Disks created fresh before a test's (first) boot.
 FRESH_DISKS = {"blk": [("blk0", 64), ("blk1", 1)], "blk-persist": [("persist0", 16)],
-               "blk-crash": [("crash0", 16)], "blk-clients": [("clients0", 64)]}
+               "blk-crash": [("crash0", 16)], "blk-clients": [("clients0", 64)],
+               "blk-copy": [("copy0", 64), ("copy1", 1)]}
 # Tests that boot a second time on the same disks: name -> (config, patterns).
 SECOND_BOOT = {"blk-persist": ("test-blk-persist2.cfg", [
     r"blktest: boot 2: Ok\(0\) of 300 blocks wrong, last block Ok\(0\) wrong",
@@ -112,7 +113,14 @@ TESTS = {
         r"blktest: ok 48 batched reads equal the batched writes",
         r"blktest: ok at least 8 device requests were in flight at once",
         r"blktest: ok write to the read-only disk -> read-only error",
+        r"blktest: [1-9]\d* device requests zero-copy, 0 copied through DMA buffers",
         r"blktest: PASS"], disk_args("blk0") + disk_args("blk1", readonly=True)),
+    "blk-copy": ("test-blk-copy.cfg", None, 120, [
+        r"blktest: ok 66 single blocks read back equal \(incl. the last block\)",
+        r"blktest: ok 777-block read back equal",
+        r"blktest: ok 48 batched reads equal the batched writes",
+        r"blktest: 0 device requests zero-copy, [1-9]\d* copied through DMA buffers",
+        r"blktest: PASS"], disk_args("copy0") + disk_args("copy1", readonly=True)),
     "dma-free": ("test-dma-free.cfg", None, 60, [
         r"blktest: ok DMA_ALLOC succeeds again after the free",
         r"blktest: ok second DMA_FREE of it -> BadAddress \(unmapped\)",

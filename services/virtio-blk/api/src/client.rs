@@ -98,7 +98,15 @@ impl BlkClient {
     /// The driver's counters.
     pub fn stats(&mut self) -> Result<DriverStats, DeviceError> {
         match self.call(&Request::Stats {}, &[]) {
-            Ok(Ok(w)) => Ok(DriverStats::from_words(&w)),
+            Ok(Ok(w)) => {
+                let mut stats = DriverStats::from_words(&w);
+                if let Ok(Ok(more)) = self.call(&Request::MoreStats {}, &[]) {
+                    stats.direct_pieces = more[0];
+                    stats.copied_pieces = more[1];
+                    stats.bounced_bytes = more[2];
+                }
+                Ok(stats)
+            }
             Ok(Err((status, words))) => Err(device_error(status, &words, 0)),
             Err(e) => Err(kernel_error(0, e)),
         }

@@ -24,6 +24,7 @@
 //! | `Flush` | — | — | — |
 //! | `Batch` | entries | 0: table of [`BatchEntry`], READ; 1: data, READ+WRITE | — |
 //! | `Stats` | — | — | requests, blocks read, blocks written, interrupts, most in flight, TSC cycles spent copying data |
+//! | `MoreStats` | — | — | device requests with zero-copy data, device requests copied through DMA buffers, bytes bounced by the HAL |
 //!
 //! A `Batch` runs its entries concurrently (the device may complete them in
 //! any order); each entry names a byte offset into lease 1. An error reply's
@@ -53,6 +54,13 @@ pub struct DriverStats {
     pub most_in_flight: u64,
     /// TSC cycles spent moving data between leases and DMA buffers.
     pub copy_cycles: u64,
+    /// Device requests whose data the device moved straight to or from the
+    /// client's memory (zero copy).
+    pub direct_pieces: u64,
+    /// Device requests whose data was copied through a DMA buffer.
+    pub copied_pieces: u64,
+    /// Bytes the HAL copied through its bounce pool (descriptor tables).
+    pub bounced_bytes: u64,
 }
 
 impl DriverStats {
@@ -64,6 +72,7 @@ impl DriverStats {
             interrupts: w[3],
             most_in_flight: w[4],
             copy_cycles: w[5],
+            ..DriverStats::default()
         }
     }
 }
@@ -79,6 +88,7 @@ abi::protocol! {
         Flush = 4 {},
         Batch = 5 { entries: u64 },
         Stats = 6 {},
+        MoreStats = 7 {},
     }
 }
 
@@ -277,6 +287,7 @@ mod tests {
             Request::Flush {},
             Request::Batch { entries: 64 },
             Request::Stats {},
+            Request::MoreStats {},
         ] {
             assert_eq!(Request::decode(&r.to_message()), Ok(r));
         }

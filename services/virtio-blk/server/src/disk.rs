@@ -26,10 +26,17 @@ use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::Transport;
 
+use alloc::vec::Vec;
+
 /// Requests in the device queue at once. With indirect descriptors each
 /// request takes one ring entry.
 pub const SLOTS: usize = 16;
-const QUEUE_SIZE: usize = 16;
+/// Ring entries; a request takes one (indirect descriptors), its indirect
+/// table up to `MAX_SEGMENTS + 2` entries, which may not exceed this.
+const QUEUE_SIZE: usize = 128;
+/// Most client segments one zero-copy request may carry.
+pub const MAX_SEGMENTS: usize = 64;
+const _: () = assert!(MAX_SEGMENTS + 2 <= QUEUE_SIZE);
 /// Largest piece of a client request sent to the device as one request.
 pub const CHUNK: usize = 256 * 1024;
 pub const CHUNK_BLOCKS: u64 = (CHUNK / BLOCK_SIZE) as u64;
@@ -99,6 +106,20 @@ struct Slot {
     data: NonNull<u8>,
     header: NonNull<u8>,
     busy: Option<(u16, Piece)>,
+    /// Zero copy: the lengths of the client segments the request moves
+    /// (the slot's buffer only stands in for them, see `hal`).
+    direct: Option<Vec<u64>>,
+}
+
+/// Splits `data` into consecutive slices of `lens` bytes.
+fn split<'a>(mut data: &'a mut [u8], lens: &[u64]) -> Vec<&'a mut [u8]> {
+    let mut out = Vec::with_capacity(lens.len() + 1);
+    for &len in lens {
+        let (piece, rest) = core::mem::take(&mut data).split_at_mut(len as usize);
+        out.push(piece);
+        data = rest;
+    }
+    out
 }
 
 /// A finished piece: its description and the device's verdict.
@@ -106,6 +127,8 @@ pub struct Completion {
     pub piece: Piece,
     pub result: Result<(), DeviceFailure>,
     pub slot: usize,
+    /// The data moved straight to or from the client (nothing to copy).
+    pub direct: bool,
 }
 
 pub struct Disk {
@@ -155,6 +178,7 @@ impl Disk {
                 data,
                 header,
                 busy: None,
+                direct: None,
             });
         }
         let slots = slots.map(|s| s.expect("every slot was filled above"));
@@ -217,16 +241,7 @@ impl Disk {
         // as the driver.
         let token = unsafe {
             let (header, status, data) = Self::parts(s, len);
-            let kind = match piece.op {
-                Op::Read => T_IN,
-                Op::Write => T_OUT,
-                Op::Flush => T_FLUSH,
-            };
-            header[0..4].copy_from_slice(&kind.to_le_bytes());
-            header[4..8].copy_from_slice(&0u32.to_le_bytes());
-            let sector = piece.first * SECTORS_PER_BLOCK;
-            header[8..16].copy_from_slice(&sector.to_le_bytes());
-            status[0] = 0xFF;
+            Self::fill_header(header, status, piece);
             match piece.op {
                 Op::Read => self.queue.add(&[header], &mut [data, status]),
                 Op::Write => self.queue.add(&[header, data], &mut [status]),
@@ -240,6 +255,75 @@ impl Disk {
         s.busy = Some((token, piece));
         self.in_flight += 1;
         Ok(())
+    }
+
+    /// Starts `piece` in free slot `slot` with the data moved straight to or
+    /// from the client's memory: `segments` are (physical address, bytes)
+    /// runs from `LEASE_PHYS` covering the piece in order.
+    pub fn start_direct(
+        &mut self,
+        slot: usize,
+        piece: Piece,
+        segments: &[(u64, u64)],
+    ) -> Result<(), DeviceFailure> {
+        let len = piece.blocks as usize * BLOCK_SIZE;
+        let lens: Vec<u64> = segments.iter().map(|s| s.1).collect();
+        debug_assert_eq!(lens.iter().sum::<u64>(), len as u64);
+        if piece.op == Op::Flush || segments.is_empty() || segments.len() > MAX_SEGMENTS {
+            return Err(DeviceFailure::Queue(virtio_drivers::Error::InvalidParam));
+        }
+        let s = &mut self.slots[slot];
+        // Safety: as in `start`; the stand-in slices are the slot's own
+        // buffer, which the device never accesses (their `share` returns
+        // the client's addresses).
+        let token = unsafe {
+            let (header, status, data) = Self::parts(s, len);
+            Self::fill_header(header, status, piece);
+            let mut segs = split(data, &lens);
+            for (slice, &(phys, _)) in segs.iter().zip(segments) {
+                hal::redirect(slice.as_ptr() as u64, slice.len() as u64, phys);
+            }
+            let added = match piece.op {
+                Op::Read => {
+                    segs.push(status);
+                    self.queue.add(&[header], &mut segs)
+                }
+                _ => {
+                    let mut inputs: Vec<&[u8]> = Vec::with_capacity(segs.len() + 1);
+                    inputs.push(header);
+                    inputs.extend(segs.into_iter().map(|s| &*s));
+                    self.queue.add(&inputs, &mut [status])
+                }
+            };
+            match added {
+                Ok(token) => token,
+                Err(e) => {
+                    let base = s.data.as_ptr() as u64;
+                    hal::unredirect(base, base + CHUNK as u64);
+                    return Err(DeviceFailure::Queue(e));
+                }
+            }
+        };
+        if self.queue.should_notify() {
+            self.transport.notify(0);
+        }
+        s.busy = Some((token, piece));
+        s.direct = Some(lens);
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    fn fill_header(header: &mut [u8], status: &mut [u8], piece: Piece) {
+        let kind = match piece.op {
+            Op::Read => T_IN,
+            Op::Write => T_OUT,
+            Op::Flush => T_FLUSH,
+        };
+        header[0..4].copy_from_slice(&kind.to_le_bytes());
+        header[4..8].copy_from_slice(&0u32.to_le_bytes());
+        let sector = piece.first * SECTORS_PER_BLOCK;
+        header[8..16].copy_from_slice(&sector.to_le_bytes());
+        status[0] = 0xFF;
     }
 
     /// Clears the device's interrupt status (its level-triggered line drops).
@@ -262,16 +346,36 @@ impl Disk {
         let s = &mut self.slots[slot];
         let (_, piece) = s.busy.take()?;
         let len = piece.blocks as usize * BLOCK_SIZE;
+        let direct = s.direct.take();
+        let was_direct = direct.is_some();
         // Safety: the same slices as passed to `add` for this token.
         let popped = unsafe {
             let (header, status, data) = Self::parts(s, len);
-            let r = match piece.op {
-                Op::Read => self.queue.pop_used(token, &[header], &mut [data, status]),
-                Op::Write => self.queue.pop_used(token, &[header, data], &mut [status]),
-                Op::Flush => self.queue.pop_used(token, &[header], &mut [status]),
+            let r = match (piece.op, direct) {
+                (Op::Read, Some(lens)) => {
+                    let mut segs = split(data, &lens);
+                    segs.push(&mut *status);
+                    self.queue.pop_used(token, &[header], &mut segs)
+                }
+                (_, Some(lens)) => {
+                    let segs = split(data, &lens);
+                    let mut inputs: Vec<&[u8]> = Vec::with_capacity(segs.len() + 1);
+                    inputs.push(header);
+                    inputs.extend(segs.into_iter().map(|s| &*s));
+                    self.queue.pop_used(token, &inputs, &mut [&mut *status])
+                }
+                (op, None) => match op {
+                    Op::Read => self.queue.pop_used(token, &[header], &mut [data, status]),
+                    Op::Write => self.queue.pop_used(token, &[header, data], &mut [status]),
+                    Op::Flush => self.queue.pop_used(token, &[header], &mut [status]),
+                },
             };
             r.map(|_| status[0])
         };
+        if was_direct {
+            let base = s.data.as_ptr() as u64;
+            hal::unredirect(base, base + CHUNK as u64);
+        }
         self.in_flight -= 1;
         let result = match popped {
             Ok(S_OK) => Ok(()),
@@ -283,6 +387,7 @@ impl Disk {
             piece,
             result,
             slot,
+            direct: was_direct,
         })
     }
 }

@@ -8,6 +8,12 @@
 //! in place (zero copy); anything else is copied through a bounce pool of
 //! DMA memory and, for device-writable buffers, copied back in `unshare`.
 //!
+//! Zero-copy client data: virtio-drivers wants slices, but a client's pages
+//! are not mapped here. The driver passes sub-slices of a slot's own DMA
+//! buffer (real memory the device never touches) and registers a
+//! *redirect* for each: `share` of exactly that slice returns the client's
+//! physical address (from `LEASE_PHYS`) instead.
+//!
 //! # Invariants
 //! - Every region in `Regions` is one `DMA_ALLOC` result: `len` bytes
 //!   mapped at `virt`, physically contiguous from `phys`.
@@ -55,6 +61,28 @@ struct Bounce {
 }
 
 static BOUNCE: Mutex<Option<Bounce>> = Mutex::new(None);
+
+/// Redirected slices: (virtual start, length, physical address), sorted.
+static REDIRECTS: Mutex<alloc::vec::Vec<(u64, u64, u64)>> = Mutex::new(alloc::vec::Vec::new());
+
+/// `share` of the slice `[virt, virt + len)` returns `phys` until
+/// `unredirect` of its range.
+pub fn redirect(virt: u64, len: u64, phys: u64) {
+    let mut r = REDIRECTS.lock();
+    let at = r.partition_point(|e| e.0 < virt);
+    r.insert(at, (virt, len, phys));
+}
+
+/// Drops every redirect of a slice starting in `[start, end)`.
+pub fn unredirect(start: u64, end: u64) {
+    REDIRECTS.lock().retain(|e| e.0 < start || e.0 >= end);
+}
+
+fn redirected(virt: u64, len: u64) -> Option<u64> {
+    let r = REDIRECTS.lock();
+    let at = r.partition_point(|e| e.0 < virt);
+    r.get(at).filter(|e| e.0 == virt && e.1 == len).map(|e| e.2)
+}
 
 /// Counters for the `Stats` figures and the README.
 pub static BOUNCED_BYTES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
@@ -150,6 +178,9 @@ unsafe impl Hal for DmaHal {
     unsafe fn share(buffer: NonNull<[u8]>, direction: BufferDirection) -> PhysAddr {
         let virt = buffer.as_ptr() as *mut u8 as u64;
         let len = buffer.len();
+        if let Some(phys) = redirected(virt, len as u64) {
+            return phys;
+        }
         if let Some(phys) = phys_of(virt, len as u64) {
             return phys;
         }
@@ -188,7 +219,7 @@ unsafe impl Hal for DmaHal {
     unsafe fn unshare(paddr: PhysAddr, buffer: NonNull<[u8]>, direction: BufferDirection) {
         let virt = buffer.as_ptr() as *mut u8 as u64;
         let len = buffer.len();
-        if phys_of(virt, len as u64) == Some(paddr) {
+        if redirected(virt, len as u64) == Some(paddr) || phys_of(virt, len as u64) == Some(paddr) {
             return;
         }
         let mut guard = BOUNCE.lock();

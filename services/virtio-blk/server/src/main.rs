@@ -54,6 +54,9 @@ use virtio_drivers::transport::DeviceType;
 
 userlib::entry!(main);
 
+/// Boot argument bit: always copy through DMA buffers (no zero copy).
+const ARG_COPY_ONLY: u64 = 1 << 16;
+
 /// A client request: the ranges still to start, the pieces in flight and
 /// the first error seen.
 struct Job {
@@ -77,6 +80,10 @@ struct Stats {
     most_in_flight: u64,
     /// TSC cycles spent copying data between leases and DMA buffers.
     copy_cycles: u64,
+    /// Device requests whose data went straight to or from the client.
+    direct_pieces: u64,
+    /// Device requests whose data was copied through a slot's DMA buffer.
+    copied_pieces: u64,
 }
 
 struct Driver {
@@ -87,9 +94,13 @@ struct Driver {
     jobs: Vec<Option<Job>>,
     stats: Stats,
     /// Fault injection for the `blk-crash` test (`arg=<n>` in the boot
-    /// configuration): the driver panics right after starting its n-th device
-    /// request, with requests in flight. 0 = never.
+    /// configuration, bits 0..16): the driver panics right after starting its
+    /// n-th device request, with requests in flight. 0 = never.
     die_after: u64,
+    /// Zero copy: let the device move data straight to or from the
+    /// client's lease (`LEASE_PHYS`). Boot argument bit `ARG_COPY_ONLY`
+    /// turns it off (the `blk-copy` test and the bench's comparison).
+    zero_copy: bool,
     started: u64,
 }
 
@@ -173,7 +184,8 @@ fn main() {
         disks,
         jobs: Vec::new(),
         stats: Stats::default(),
-        die_after: userlib::boot_arg(),
+        die_after: userlib::boot_arg() & 0xFFFF,
+        zero_copy: userlib::boot_arg() & ARG_COPY_ONLY == 0,
         started: 0,
     };
     loop {
@@ -252,6 +264,12 @@ impl Driver {
             // A flush covers every write completed before it is submitted,
             // which includes every write its caller saw acknowledged; it
             // need not wait for other clients' writes in flight.
+            Request::MoreStats {} => {
+                let s = &self.stats;
+                let bounced = hal::BOUNCED_BYTES.load(core::sync::atomic::Ordering::Relaxed);
+                let _ = token.reply_ok(&[s.direct_pieces, s.copied_pieces, bounced]);
+                return;
+            }
             Request::Flush {} => job.todo.push_back(flush_piece()),
             Request::Read { first, blocks } | Request::Write { first, blocks, .. } => {
                 let (write, flags) = match request {
@@ -316,6 +334,22 @@ impl Driver {
             if front.blocks == 0 {
                 job.todo.pop_front();
             }
+            let token = job.token.as_ref().expect("queued jobs hold their token");
+            let direct = match piece.op {
+                Op::Read | Op::Write if self.zero_copy => direct_segments(token, &piece),
+                _ => None,
+            };
+            if let Some(segments) = direct {
+                match self.disks[d].start_direct(slot, piece, &segments) {
+                    Ok(()) => {
+                        self.stats.direct_pieces += 1;
+                        job.in_flight += 1;
+                        self.after_start(d);
+                    }
+                    Err(e) => job.error = Some((status_of(e), piece.entry, piece.first, 0)),
+                }
+                continue;
+            }
             if piece.op == Op::Write {
                 let len = blocks as usize * BLOCK_SIZE;
                 let token = job.token.as_ref().expect("queued jobs hold their token");
@@ -334,15 +368,23 @@ impl Driver {
             match self.disks[d].start(slot, piece) {
                 Ok(()) => {
                     job.in_flight += 1;
-                    let now = self.disks[d].in_flight as u64;
-                    self.stats.most_in_flight = self.stats.most_in_flight.max(now);
-                    self.started += 1;
-                    if self.started == self.die_after {
-                        panic!("fault injection: dying with {now} requests in flight");
+                    if piece.op != Op::Flush {
+                        self.stats.copied_pieces += 1;
                     }
+                    self.after_start(d);
                 }
                 Err(e) => job.error = Some((status_of(e), piece.entry, piece.first, 0)),
             }
+        }
+    }
+
+    /// Bookkeeping after a device request started on disk `d`.
+    fn after_start(&mut self, d: usize) {
+        let now = self.disks[d].in_flight as u64;
+        self.stats.most_in_flight = self.stats.most_in_flight.max(now);
+        self.started += 1;
+        if self.started == self.die_after {
+            panic!("fault injection: dying with {now} requests in flight");
         }
     }
 
@@ -375,6 +417,9 @@ impl Driver {
         };
         job.in_flight -= 1;
         match done.result {
+            Ok(()) if piece.op == Op::Read && done.direct => {
+                self.stats.blocks_read += piece.blocks;
+            }
             Ok(()) if piece.op == Op::Read => {
                 self.stats.blocks_read += piece.blocks;
                 let len = piece.blocks as usize * BLOCK_SIZE;
@@ -450,6 +495,37 @@ fn flush_piece() -> Piece {
         offset: 0,
         entry: 0,
     }
+}
+
+/// The caller's memory behind `piece` as physically contiguous runs, so the
+/// device can move the data itself; `None` (copy through a DMA buffer) if
+/// the kernel refuses or the piece needs more than `MAX_SEGMENTS` runs.
+fn direct_segments(token: &ReplyToken, piece: &Piece) -> Option<Vec<(u64, u64)>> {
+    let access = if piece.op == Op::Read {
+        userlib::abi::lease::WRITE
+    } else {
+        userlib::abi::lease::READ
+    };
+    let len = piece.blocks * BLOCK_SIZE as u64;
+    let mut segments: Vec<(u64, u64)> = Vec::new();
+    let mut done = 0;
+    while done < len {
+        let (phys, run) =
+            userlib::sys::lease_phys(token.raw(), piece.lease, piece.offset + done, access).ok()?;
+        let n = run.min(len - done);
+        if n == 0 {
+            return None;
+        }
+        match segments.last_mut() {
+            Some(last) if last.0 + last.1 == phys => last.1 += n,
+            _ => segments.push((phys, n)),
+        }
+        if segments.len() > disk::MAX_SEGMENTS {
+            return None;
+        }
+        done += n;
+    }
+    Some(segments)
 }
 
 /// The piece of work a checked transfer becomes.

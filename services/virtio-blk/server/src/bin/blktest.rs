@@ -231,6 +231,10 @@ fn main_scenario(c: &mut Checks) {
                 s.most_in_flight >= 8,
                 "at least 8 device requests were in flight at once",
             );
+            println!(
+                "blktest: {} device requests zero-copy, {} copied through DMA buffers",
+                s.direct_pieces, s.copied_pieces
+            );
         }
         Err(e) => c.check(false, &alloc::format!("stats: {e}")),
     }
@@ -348,6 +352,11 @@ fn dma_free_scenario(c: &mut Checks) {
     c.check(
         sys::dma_free(va2 + 4096, size2 - 4096).is_ok(),
         "DMA_FREE of the rest",
+    );
+    // LEASE_PHYS needs a caller waiting for our reply.
+    c.check(
+        sys::lease_phys(0x1234_5678, 0, 0, userlib::abi::lease::READ).is_err(),
+        "LEASE_PHYS with a token naming no caller -> error",
     );
 }
 
