@@ -368,6 +368,31 @@ def t_clients(boot):
     s.poweroff()
 
 
+def t_kill(boot):
+    """QEMU killed right after acknowledgements: every acknowledged operation
+    is there after the journal's recovery at the next mount."""
+    data = data_of("kill", 60 * 1024)
+    blob = data_of("killblob", 40 * 1024)
+    s = boot()
+    no_error(s.cmd("write /acked.txt acknowledged"), "write")
+    no_error(s.cmd(f"put /acked.bin {len(data)}", data_lines=b64_lines(data)), "put")
+    d = sha256(blob)
+    expect(s.cmd(f"blob put library/kill {d} {len(blob)}", data_lines=b64_lines(blob)),
+           r"stored blob", "blob put")
+    no_error(s.cmd("snap create acked"), "snap create")
+    s.kill()
+    s = boot()
+    expect(s.output(), r"block: mounted \d+ blocks, [1-9]\d* transactions replayed", "journal replay")
+    expect(s.cmd("cat /acked.txt"), r"acknowledged", "write survived")
+    if decode_get(s.cmd("get /acked.bin")) != data:
+        raise Failure("put did not survive the kill")
+    if decode_get(s.cmd(f"blob get {d}")) != blob:
+        raise Failure("blob did not survive the kill")
+    expect(s.cmd("snap list"), r"acked logical", "snapshot survived")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck after recovery")
+    s.poweroff()
+
+
 TESTS = {
     "storage-files": (t_files, "boot.cfg", 300),
     "storage-dedup": (t_dedup, "boot.cfg", 200),
@@ -375,6 +400,7 @@ TESTS = {
     "storage-gc": (t_gc, "boot.cfg", 300),
     "storage-errors": (t_errors, "boot.cfg", 200),
     "storage-clients": (t_clients, "test-storage-clients.cfg", 300),
+    "storage-kill": (t_kill, "boot.cfg", 200),
 }
 
 

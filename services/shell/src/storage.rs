@@ -187,7 +187,8 @@ fn text(what: &str, f: impl FnOnce(&mut [u8]) -> Result<TextReply, FsError>) {
 
 /// Every entry of directory `path` as (is_dir, name), page by page.
 fn entries(path: &str, mut each: impl FnMut(bool, &str)) -> Result<(), FsError> {
-    let mut out = vec![0u8; 16 * 1024];
+    // 128 entries of names up to 255 bytes, as "d name\n" lines.
+    let mut out = vec![0u8; 128 * 260];
     let mut after = String::new();
     loop {
         let (count, bytes) = FS.list(path, &after, 128, &mut out)?;

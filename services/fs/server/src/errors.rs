@@ -43,6 +43,7 @@ pub fn fs_status(e: &FsError) -> u64 {
         | FsError::Corrupt { .. }
         | FsError::BadRecord { .. }
         | FsError::BadRootBlock(_)
+        | FsError::RootLost { .. }
         | FsError::BadTreeRoot { .. }
         | FsError::BadContentRoot(_) => status::CORRUPT,
     }
