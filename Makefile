@@ -14,6 +14,8 @@ setup:
 ## Host tests: the storage libraries and the kernel's pure logic, plain cargo test.
 host-test: setup
 	$(CARGO) test --quiet
+	@# The reference registry (distribution 2.8.2) serves our tree to skopeo and back.
+	$(CARGO) test --quiet -p filesystem --test reference_registry_serves_our_tree -- --ignored
 
 lint: setup
 	$(CARGO) fmt --all -- --check
