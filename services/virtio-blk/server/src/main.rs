@@ -56,6 +56,11 @@ userlib::entry!(main);
 
 /// Boot argument bit: always copy through DMA buffers (no zero copy).
 const ARG_COPY_ONLY: u64 = 1 << 16;
+/// Smallest piece sent zero-copy. Below it copying the data (~2 GB/s under
+/// TCG: 2 µs for 4 KiB) is cheaper than the page walks, the extra syscall
+/// and the bookkeeping of a scatter list (measured: 4 KiB requests were
+/// ~20 % slower zero-copy).
+const ZERO_COPY_MIN_BLOCKS: u64 = 16;
 
 /// A client request: the ranges still to start, the pieces in flight and
 /// the first error seen.
@@ -336,7 +341,9 @@ impl Driver {
             }
             let token = job.token.as_ref().expect("queued jobs hold their token");
             let direct = match piece.op {
-                Op::Read | Op::Write if self.zero_copy => direct_segments(token, &piece),
+                Op::Read | Op::Write if self.zero_copy && piece.blocks >= ZERO_COPY_MIN_BLOCKS => {
+                    direct_segments(token, &piece)
+                }
                 _ => None,
             };
             if let Some(segments) = direct {
