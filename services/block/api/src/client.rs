@@ -4,6 +4,14 @@
 //! caller's buffer (no copy in the client). `is_allocated` is answered from a
 //! window of allocation bits fetched in one call and dropped at the next
 //! call of any other kind (fsck and `df` ask for every block in order).
+//!
+//! Unjournaled writes (`write_fresh`) of consecutive blocks are gathered in
+//! a buffer of up to [`FRESH_GATHER`] bytes and sent as one request before
+//! the next call of any other kind (or when the run breaks), so the store
+//! writes a transaction's chunks to the disk as a few large requests instead
+//! of one per chunk. `abort` drops the gathered bytes; an error of a
+//! gathered write is reported by the call that sends it (at the latest the
+//! commit, which then fails: the transaction is all or nothing either way).
 
 use abi::{lease, Lease, Message};
 use block::{DeviceError, Durability, Error, Extent, Transactional, BLOCK_SIZE};
@@ -17,6 +25,9 @@ use abi::proto::Wire;
 /// and the number of calls: where the filesystem service's time goes.
 pub static CALL_CYCLES: AtomicU64 = AtomicU64::new(0);
 pub static CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Largest run of unjournaled writes gathered into one request.
+pub const FRESH_GATHER: usize = 1 << 20;
 
 /// Blocks per allocation-bit window (one 4 KiB lease of bits).
 const BITS_WINDOW: u64 = 8 * 4096;
@@ -41,6 +52,9 @@ pub struct BlockClient {
     bits_first: u64,
     bits_len: u64,
     bits: alloc::boxed::Box<[u8; 4096]>,
+    /// Gathered `write_fresh` data for blocks `fresh_first..`.
+    fresh: alloc::vec::Vec<u8>,
+    fresh_first: u64,
 }
 
 impl BlockClient {
@@ -55,6 +69,8 @@ impl BlockClient {
             bits_first: 0,
             bits_len: 0,
             bits: alloc::boxed::Box::new([0u8; 4096]),
+            fresh: alloc::vec::Vec::new(),
+            fresh_first: 0,
         };
         let w = c.call(BlockRequest::Info {}, None)?;
         c.block_count = w[0];
@@ -69,7 +85,22 @@ impl BlockClient {
         self.data_start
     }
 
+    /// Sends the gathered unjournaled writes, if any.
+    fn send_fresh(&mut self) -> Result<(), Error> {
+        if self.fresh.is_empty() {
+            return Ok(());
+        }
+        let first = self.fresh_first;
+        let data = lend(&self.fresh);
+        let sent = self.call(BlockRequest::WriteFresh { first }, Some(data));
+        self.fresh.clear();
+        sent.map(|_| ())
+    }
+
     fn call(&mut self, request: BlockRequest, lent: Option<Lease>) -> Result<[u64; 6], Error> {
+        if !matches!(request, BlockRequest::WriteFresh { .. }) {
+            self.send_fresh()?;
+        }
         if !matches!(request, BlockRequest::AllocationBits { .. }) {
             self.bits_len = 0;
         }
@@ -158,8 +189,21 @@ impl Transactional for BlockClient {
 
     fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
         check_len(data.len())?;
-        self.call(BlockRequest::WriteFresh { first }, Some(lend(data)))
-            .map(|_| ())
+        let next = self.fresh_first + (self.fresh.len() / BLOCK_SIZE) as u64;
+        if !self.fresh.is_empty() && (first != next || self.fresh.len() + data.len() > FRESH_GATHER)
+        {
+            self.send_fresh()?;
+        }
+        if data.len() >= FRESH_GATHER {
+            return self
+                .call(BlockRequest::WriteFresh { first }, Some(lend(data)))
+                .map(|_| ());
+        }
+        if self.fresh.is_empty() {
+            self.fresh_first = first;
+        }
+        self.fresh.extend_from_slice(data);
+        Ok(())
     }
 
     fn allocate(&mut self, count: u64) -> Result<Extent, Error> {
@@ -205,6 +249,8 @@ impl Transactional for BlockClient {
     }
 
     fn abort(&mut self) {
+        // The gathered writes belong to the aborted transaction.
+        self.fresh.clear();
         // Nothing to report: the service drops the transaction either way
         // (an error here means it is gone already).
         let _ = self.call(BlockRequest::Abort {}, None);
