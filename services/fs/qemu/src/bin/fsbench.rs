@@ -134,8 +134,34 @@ fn breakdown(when: &str) {
     }
 }
 
+/// The hashes every stored byte goes through, alone, in this guest: the
+/// ceiling they put on the stack's throughput.
+fn hashing() {
+    let mut data = vec![0u8; 4 << 20];
+    fill(0x4A54, &mut data);
+    let t0 = seconds();
+    let d = Sha256::digest(&data);
+    let secs = seconds() - t0;
+    println!(
+        "fs_guest_sha256_MBps: {} MB/s",
+        (data.len() as f64 / secs / 1e6) as u64
+    );
+    let t0 = seconds();
+    let h = blake3::hash(&data);
+    let secs = seconds() - t0;
+    println!(
+        "fs_guest_blake3_MBps: {} MB/s",
+        (data.len() as f64 / secs / 1e6) as u64
+    );
+    // Used, so neither hash is optimised away.
+    if d[0] == h.as_bytes()[0] {
+        println!("fsbench: (first hash bytes agree by chance)");
+    }
+}
+
 fn main() {
     let mut ok = true;
+    hashing();
     seq(&mut ok);
     breakdown("after the large blob");
     small(&mut ok);
