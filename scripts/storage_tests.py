@@ -393,6 +393,23 @@ def t_kill(boot):
     s.poweroff()
 
 
+def t_nodisk(boot):
+    """No disk attached: the services report it and the shell says so for
+    every storage command instead of hanging; poweroff still works."""
+    s = boot(disk_attached=False)
+    expect(s.cmd("ls /"), r"error: ls: the filesystem is not mounted: block service", "ls")
+    expect(s.cmd("df"), r"error: df: the filesystem is not mounted", "df")
+    expect(s.cmd("uptime"), r"up \d+\.\d\d s", "the shell goes on")
+    expect(s.output(), r"block: no disk", "the block service reported it")
+    start = len(s.buf)
+    s._send("poweroff\n")
+    if s.proc.wait(60) not in (0, 1):
+        raise Failure("poweroff without a disk: bad QEMU status")
+    s.reader.join(5)
+    expect(s.buf[start:].decode(errors="replace"), r"error: storage shutdown: .*\n.*powering off",
+           "shutdown error reported, then poweroff")
+
+
 TESTS = {
     "storage-files": (t_files, "boot.cfg", 300),
     "storage-dedup": (t_dedup, "boot.cfg", 200),
@@ -401,6 +418,7 @@ TESTS = {
     "storage-errors": (t_errors, "boot.cfg", 200),
     "storage-clients": (t_clients, "test-storage-clients.cfg", 300),
     "storage-kill": (t_kill, "boot.cfg", 200),
+    "storage-nodisk": (t_nodisk, "boot.cfg", 100),
 }
 
 
@@ -412,8 +430,8 @@ def run_test(name, qemu_cmd):
     log = []
     shells = []
 
-    def boot():
-        s = Shell(qemu_cmd(config, disk_args(disk)), log)
+    def boot(disk_attached=True):
+        s = Shell(qemu_cmd(config, disk_args(disk) if disk_attached else []), log)
         shells.append(s)
         return s
 
