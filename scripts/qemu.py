@@ -53,7 +53,7 @@ def make_disks(disks):
 # Disks created fresh before a test's (first) boot.
 FRESH_DISKS = {"blk": [("blk0", 64), ("blk1", 1)], "blk-persist": [("persist0", 16)],
                "blk-crash": [("crash0", 16)], "blk-clients": [("clients0", 64)],
-               "blk-copy": [("copy0", 64), ("copy1", 1)]}
+               "blk-copy": [("copy0", 64), ("copy1", 1)], "storage-defer": [("defer0", 16)]}
 # Tests that boot a second time on the same disks: name -> (config, patterns).
 SECOND_BOOT = {"blk-persist": ("test-blk-persist2.cfg", [
     r"blktest: boot 2: Ok\(0\) of 300 blocks wrong, last block Ok\(0\) wrong",
@@ -62,6 +62,13 @@ SECOND_BOOT = {"blk-persist": ("test-blk-persist2.cfg", [
 # name: (config, input, time limit in seconds, patterns that must appear
 #        [, extra QEMU arguments])
 TESTS = {
+    # The block service defers a second client's Begin until the first commits.
+    "storage-defer": ("test-storage-defer.cfg", None, 60, [
+        r"block: formatted a blank disk", r"blockclient: first: transaction open",
+        r"blockclient: second: calling begin[\s\S]*blockclient: first: committing",
+        r"blockclient: second: begin returned after the first's commit: true",
+        r"blockclient: service: transaction closed, 1 begin calls waited"],
+        disk_args("defer0")),
     "boot": ("test-boot.cfg", None, 60, [
         r"echo: running", r"loaded bootcheck from bootcheck",
         r"bootcheck: 3/3 services answered", r"TEST PASS"]),
