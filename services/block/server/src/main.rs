@@ -31,15 +31,23 @@ fn config() -> Config {
     }
 }
 
-fn connect() -> Result<BlkClient, ()> {
-    BlkClient::connect(Endpoint(0)).map_err(|e| println!("block: no disk: {e:?}"))
+/// The disk the driver serves for our capability; with none, the error
+/// clients get is a device of 0 blocks (what is there to mount).
+fn connect() -> Result<BlkClient, Error> {
+    BlkClient::connect(Endpoint(0)).map_err(|e| {
+        println!("block: no disk: {e:?}");
+        Error::DeviceTooSmall {
+            block_count: 0,
+            needed: 1,
+        }
+    })
 }
 
 /// Mounts the store, formatting the disk first when it holds none (both
 /// superblocks blank). Any other failure is reported and not "repaired" by
 /// formatting: the data may still be recoverable.
 fn open() -> Result<BlockStore<serve::Timed<BlkClient>>, Error> {
-    let device = serve::Timed(connect().map_err(|()| Error::Failed)?);
+    let device = serve::Timed(connect()?);
     match BlockStore::mount(device, config()) {
         Ok(s) => {
             println!(
@@ -50,7 +58,7 @@ fn open() -> Result<BlockStore<serve::Timed<BlkClient>>, Error> {
             Ok(s)
         }
         Err(Error::NotFormatted) => {
-            let device = serve::Timed(connect().map_err(|()| Error::Failed)?);
+            let device = serve::Timed(connect()?);
             let s = BlockStore::format(device, config())?;
             println!(
                 "block: formatted a blank disk of {} blocks",
