@@ -11,7 +11,7 @@
 //! - Several requests in flight per disk (up to `disk::SLOTS`): a large
 //!   client request is split into `disk::CHUNK` pieces that run at once, a
 //!   batch runs its entries at once, and calls from several clients overlap
-//!   (replies are deferred by token).
+//!   (replies are deferred by token); jobs take free slots in turn.
 //! - Data moves only through leases and DMA buffers: `LEASE_READ` from the
 //!   caller into a slot's DMA buffer before a write, `LEASE_WRITE` from it
 //!   after a read. Message words carry only block numbers and counts.
@@ -385,8 +385,20 @@ impl Driver {
         }
     }
 
-    /// Bookkeeping after a device request started on disk `d`.
+    /// Bookkeeping after a device request of the job at the head of disk
+    /// `d`'s queue started. If that job has more pieces it goes to the back
+    /// of the queue, so jobs of several clients take the slots in turn and
+    /// a small request does not wait for every piece of a large one.
     fn after_start(&mut self, d: usize) {
+        let queue = &mut self.queues[d];
+        if let Some(&id) = queue.front() {
+            let more = self.jobs[id]
+                .as_ref()
+                .is_some_and(|j| !j.todo.is_empty() && j.error.is_none());
+            if more && queue.len() > 1 {
+                queue.rotate_left(1);
+            }
+        }
         let now = self.disks[d].in_flight as u64;
         self.stats.most_in_flight = self.stats.most_in_flight.max(now);
         self.started += 1;
