@@ -426,7 +426,7 @@ def run_test(name, qemu_cmd):
     """Runs storage test `name`; `qemu_cmd(config, extra)` builds the QEMU
     command line. Returns (problems, log text)."""
     func, config, limit = TESTS[name]
-    disk = fresh_disk("storage-" + name, 64)
+    disk = fresh_disk(name, 64)
     log = []
     shells = []
 
