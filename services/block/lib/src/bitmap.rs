@@ -29,15 +29,13 @@ use alloc::collections::BTreeSet;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::checksum::crc32c_skipping;
 use crate::error::{Corruption, Error};
+use crate::table_block::{self, OFF_PAYLOAD};
 use crate::{Extent, BLOCK_SIZE};
 
 pub const MAGIC: u32 = u32::from_le_bytes(*b"BMAP");
-const OFF_MAGIC: usize = 0;
-const OFF_CHECKSUM: usize = 4;
-const OFF_INDEX: usize = 8;
-const OFF_BITS: usize = 16;
+/// The header is `table_block`'s.
+const OFF_BITS: usize = OFF_PAYLOAD;
 /// u64 words of bits per bitmap block.
 pub const WORDS_PER_BLOCK: usize = (BLOCK_SIZE - OFF_BITS) / 8;
 /// Blocks described by one bitmap block.
@@ -51,50 +49,17 @@ pub const fn bitmap_blocks_for(block_count: u64) -> u64 {
 
 /// Encodes bitmap block `index` from its words.
 pub fn encode_block(index: u64, words: &[u64]) -> [u8; BLOCK_SIZE] {
-    let mut b = [0u8; BLOCK_SIZE];
-    b[OFF_MAGIC..OFF_MAGIC + 4].copy_from_slice(&MAGIC.to_le_bytes());
-    b[OFF_INDEX..OFF_INDEX + 8].copy_from_slice(&index.to_le_bytes());
+    let mut b = table_block::new_block(MAGIC, index);
     for (slot, word) in b[OFF_BITS..].chunks_exact_mut(8).zip(words) {
         slot.copy_from_slice(&word.to_le_bytes());
     }
-    let crc = crc32c_skipping(&b, OFF_CHECKSUM);
-    b[OFF_CHECKSUM..OFF_CHECKSUM + 4].copy_from_slice(&crc.to_le_bytes());
+    table_block::seal(&mut b);
     b
 }
 
 /// Decodes and checks bitmap block `index` read from device block `block`.
 pub fn decode_block(block: u64, index: u64, bytes: &[u8]) -> Result<Vec<u64>, Error> {
-    let corrupt = |detail| Error::Corrupt { block, detail };
-    if bytes.len() != BLOCK_SIZE {
-        return Err(corrupt(Corruption::Field {
-            name: "length",
-            value: bytes.len() as u64,
-        }));
-    }
-    // Fixed offsets inside a buffer just checked to be BLOCK_SIZE long.
-    let u32_at =
-        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-    let magic = u32_at(OFF_MAGIC);
-    if magic != MAGIC {
-        return Err(corrupt(Corruption::Magic {
-            expected: MAGIC,
-            found: magic,
-        }));
-    }
-    let stored = u32_at(OFF_CHECKSUM);
-    let computed = crc32c_skipping(bytes, OFF_CHECKSUM);
-    if stored != computed {
-        return Err(corrupt(Corruption::Checksum { stored, computed }));
-    }
-    let mut idx = [0u8; 8];
-    idx.copy_from_slice(&bytes[OFF_INDEX..OFF_INDEX + 8]);
-    let found = u64::from_le_bytes(idx);
-    if found != index {
-        return Err(corrupt(Corruption::Field {
-            name: "bitmap index",
-            value: found,
-        }));
-    }
+    table_block::check(block, bytes, MAGIC, index, "bitmap index")?;
     Ok(bytes[OFF_BITS..]
         .chunks_exact(8)
         .map(|c| {

@@ -21,15 +21,14 @@
 //! - Entries of the block layer's own region and of free blocks are not
 //!   checked (the former carry their own checksums).
 
-use crate::checksum::{crc32c_skipping, Crc32c};
-use crate::error::{Corruption, Error};
+use crate::checksum::Crc32c;
+use crate::error::Error;
+use crate::table_block::{self, OFF_PAYLOAD};
 use crate::BLOCK_SIZE;
 
 pub const MAGIC: u32 = u32::from_le_bytes(*b"CSUM");
-const OFF_MAGIC: usize = 0;
-const OFF_CHECKSUM: usize = 4;
-const OFF_INDEX: usize = 8;
-const OFF_ENTRIES: usize = 16;
+/// The header is `table_block`'s.
+const OFF_ENTRIES: usize = OFF_PAYLOAD;
 /// Blocks described by one table block.
 pub const ENTRIES_PER_BLOCK: u64 = ((BLOCK_SIZE - OFF_ENTRIES) / 4) as u64;
 const _: () = assert!(OFF_ENTRIES + ENTRIES_PER_BLOCK as usize * 4 == BLOCK_SIZE);
@@ -57,53 +56,19 @@ pub fn locate(block: u64) -> (u64, usize) {
 
 /// An empty (all NONE) table block.
 pub fn encode_empty(index: u64) -> [u8; BLOCK_SIZE] {
-    let mut b = [0u8; BLOCK_SIZE];
-    b[OFF_MAGIC..OFF_MAGIC + 4].copy_from_slice(&MAGIC.to_le_bytes());
-    b[OFF_INDEX..OFF_INDEX + 8].copy_from_slice(&index.to_le_bytes());
+    let mut b = table_block::new_block(MAGIC, index);
     seal(&mut b);
     b
 }
 
 /// Recomputes the block's own checksum after entries changed.
 pub fn seal(b: &mut [u8]) {
-    let crc = crc32c_skipping(b, OFF_CHECKSUM);
-    b[OFF_CHECKSUM..OFF_CHECKSUM + 4].copy_from_slice(&crc.to_le_bytes());
+    table_block::seal(b);
 }
 
 /// Checks table block `index` read from device block `block`.
 pub fn check(block: u64, index: u64, bytes: &[u8]) -> Result<(), Error> {
-    let corrupt = |detail| Error::Corrupt { block, detail };
-    if bytes.len() != BLOCK_SIZE {
-        return Err(corrupt(Corruption::Field {
-            name: "length",
-            value: bytes.len() as u64,
-        }));
-    }
-    // Fixed offsets inside a buffer just checked to be BLOCK_SIZE long.
-    let u32_at =
-        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-    let magic = u32_at(OFF_MAGIC);
-    if magic != MAGIC {
-        return Err(corrupt(Corruption::Magic {
-            expected: MAGIC,
-            found: magic,
-        }));
-    }
-    let stored = u32_at(OFF_CHECKSUM);
-    let computed = crc32c_skipping(bytes, OFF_CHECKSUM);
-    if stored != computed {
-        return Err(corrupt(Corruption::Checksum { stored, computed }));
-    }
-    let mut idx = [0u8; 8];
-    idx.copy_from_slice(&bytes[OFF_INDEX..OFF_INDEX + 8]);
-    let found = u64::from_le_bytes(idx);
-    if found != index {
-        return Err(corrupt(Corruption::Field {
-            name: "checksum table index",
-            value: found,
-        }));
-    }
-    Ok(())
+    table_block::check(block, bytes, MAGIC, index, "checksum table index")
 }
 
 /// Entry `slot` of a checked table block.
@@ -121,6 +86,7 @@ pub fn set_entry(table: &mut [u8], slot: usize, value: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Corruption;
     use proptest::prelude::*;
 
     #[test]

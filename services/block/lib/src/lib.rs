@@ -56,6 +56,7 @@ pub mod fsck;
 mod journal;
 mod store;
 mod superblock;
+mod table_block;
 
 #[cfg(feature = "std")]
 pub mod crash;
