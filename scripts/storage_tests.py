@@ -410,6 +410,23 @@ def t_nodisk(boot):
            "shutdown error reported, then poweroff")
 
 
+def t_content_dies(boot):
+    """The content service dies (its boot argument makes it exit at its 5th
+    request, as a crash would): the fs service answers each request that
+    needs it with a clear error instead of hanging, and goes on serving what
+    does not (the namespace, poweroff)."""
+    s = boot()
+    no_error(s.cmd("write /a.txt hello"), "write while the content service lives")
+    expect(s.cmd("cat /a.txt"), r"error: cat: .*content service unreachable",
+           "read after the content service died")
+    expect(s.output(), r"content: exiting at request 5", "the content service exited")
+    expect(s.cmd("write /b.txt more"), r"error: write: .*content service unreachable",
+           "write after the content service died")
+    expect(s.cmd("ls /"), r"a\.txt", "the namespace is still served")
+    expect(s.cmd("stat /a.txt"), r"file, 5 bytes", "stat still served")
+    s.poweroff()
+
+
 TESTS = {
     "storage-files": (t_files, "boot.cfg", 300),
     "storage-dedup": (t_dedup, "boot.cfg", 200),
@@ -419,6 +436,7 @@ TESTS = {
     "storage-clients": (t_clients, "test-storage-clients.cfg", 300),
     "storage-kill": (t_kill, "boot.cfg", 200),
     "storage-nodisk": (t_nodisk, "boot.cfg", 100),
+    "storage-content-dies": (t_content_dies, "test-storage-content-dies.cfg", 120),
 }
 
 

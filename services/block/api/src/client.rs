@@ -55,6 +55,8 @@ pub struct BlockClient {
     /// Gathered `write_fresh` data for blocks `fresh_first..`.
     fresh: alloc::vec::Vec<u8>,
     fresh_first: u64,
+    /// Badge to which each transaction is delegated right after `Begin`.
+    delegate: Option<u64>,
 }
 
 impl BlockClient {
@@ -71,6 +73,7 @@ impl BlockClient {
             bits: alloc::boxed::Box::new([0u8; 4096]),
             fresh: alloc::vec::Vec::new(),
             fresh_first: 0,
+            delegate: None,
         };
         let w = c.call(BlockRequest::Info {}, None)?;
         c.block_count = w[0];
@@ -83,6 +86,18 @@ impl BlockClient {
     /// First block after the block layer's own regions and the root slots.
     pub fn data_start(&self) -> u64 {
         self.data_start
+    }
+
+    /// Sends the gathered unjournaled writes now. A delegate (the content
+    /// service) calls it before it answers its caller, who may commit next.
+    pub fn send_gathered(&mut self) -> Result<(), Error> {
+        self.send_fresh()
+    }
+
+    /// Drops the gathered unjournaled writes: a delegate whose request
+    /// failed (its caller aborts the transaction they belong to).
+    pub fn drop_gathered(&mut self) {
+        self.fresh.clear();
     }
 
     /// Sends the gathered unjournaled writes, if any.
@@ -126,6 +141,19 @@ impl BlockClient {
     pub fn report(&mut self, what: u64, out: &mut [u8]) -> Result<usize, Error> {
         let w = self.call(BlockRequest::Report { what }, Some(lend_mut(out)))?;
         Ok(usize::try_from(w[0]).unwrap_or(0).min(out.len()))
+    }
+
+    /// Delegates every transaction this client begins from now on to the
+    /// client with `badge` (see [`BlockClient::delegate`]).
+    pub fn set_delegate(&mut self, badge: Option<u64>) {
+        self.delegate = badge;
+    }
+
+    /// Lets the client with `badge` write, allocate and free in this
+    /// client's open transaction until it ends (see the crate doc).
+    pub fn delegate(&mut self, badge: u64) -> Result<(), Error> {
+        self.call(BlockRequest::Delegate { badge }, None)
+            .map(|_| ())
     }
 
     /// Makes everything durable and empties the journal (before poweroff).
@@ -178,7 +206,14 @@ impl Transactional for BlockClient {
     }
 
     fn begin(&mut self) -> Result<(), Error> {
-        self.call(BlockRequest::Begin {}, None).map(|_| ())
+        self.call(BlockRequest::Begin {}, None)?;
+        if let Some(badge) = self.delegate {
+            if let Err(e) = self.delegate(badge) {
+                let _ = self.call(BlockRequest::Abort {}, None);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {

@@ -12,6 +12,15 @@
 //! - At most one transaction is open in the service. `Begin` from a second
 //!   client is answered only when the first commits or aborts (a deferred
 //!   reply), so clients need no retry loop.
+//! - A transaction belongs to the client that began it (its badge, which
+//!   the kernel vouches for). That client may **delegate** it with
+//!   `Delegate { badge }`: until the transaction ends, the client with that
+//!   badge may `Write`, `WriteFresh`, `Allocate` and `Free` in it too (it can
+//!   never `Commit` or `Abort` it, and never `Begin` while it is open: its
+//!   `Begin` would wait like anyone's). This is how the filesystem service
+//!   lets the content service store chunks inside the filesystem's own
+//!   transaction, so chunk data, chunk index and namespace commit together.
+//!   Anyone else's transaction call gets `NOT_OWNER`.
 //! - Every `block::Error` crosses the boundary with its values
 //!   ([`encode_error`] / [`decode_error`]): a client sees the same error the
 //!   store produced (only `&'static str` names are replaced by
@@ -56,6 +65,10 @@ protocol! {
         /// Makes everything durable and writes journaled blocks home (the
         /// journal is empty afterwards): the shutdown step before poweroff.
         Checkpoint = 13 {},
+        /// The caller (holding the open transaction) lets the client with
+        /// `badge` write, allocate and free in it until it ends; one
+        /// delegate at a time (a new `Delegate` replaces the old one).
+        Delegate = 14 { badge: u64 },
     }
 }
 

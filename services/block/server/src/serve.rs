@@ -3,6 +3,8 @@
 //! # Invariants
 //! - `owner` is the badge of the client whose transaction is open in the
 //!   store, and `store` has a transaction open exactly when it is `Some`.
+//! - `delegate` is `None` whenever `owner` is; when `Some`, that client may
+//!   write, allocate and free in the owner's transaction (never end it).
 //! - `waiting` holds the `Begin` calls of other clients, oldest first; each
 //!   is answered when the transaction before it ends (commit or abort).
 //! - Block data moves through `piece`, at most `MAX_PIECE_BLOCKS` blocks:
@@ -76,6 +78,7 @@ impl<D: BlockDevice> BlockDevice for Timed<D> {
 pub struct Service<D: BlockDevice> {
     store: BlockStore<D>,
     owner: Option<u64>,
+    delegate: Option<u64>,
     waiting: VecDeque<(u64, ReplyToken)>,
     piece: Vec<u8>,
     /// Begin calls that had to wait (for `stats`).
@@ -115,6 +118,7 @@ impl<D: BlockDevice> Service<D> {
         Service {
             store,
             owner: None,
+            delegate: None,
             waiting: VecDeque::new(),
             piece: vec![0u8; MAX_PIECE_BLOCKS * BLOCK_SIZE],
             deferred_begins: 0,
@@ -148,6 +152,7 @@ impl<D: BlockDevice> Service<D> {
                 let outcome = self.owned(badge).map(|()| {
                     self.store.abort();
                     self.owner = None;
+                    self.delegate = None;
                     [0; 4]
                 });
                 reply(token, outcome);
@@ -158,6 +163,14 @@ impl<D: BlockDevice> Service<D> {
                 reply(token, outcome);
             }
         }
+    }
+
+    /// `Ok` when `badge` holds the open transaction or is its delegate.
+    fn may_write(&self, badge: u64) -> Result<(), Failure> {
+        if self.owner.is_some() && self.delegate == Some(badge) {
+            return Ok(());
+        }
+        self.owned(badge)
     }
 
     /// `Ok` when `badge` holds the open transaction.
@@ -201,6 +214,7 @@ impl<D: BlockDevice> Service<D> {
             self.store.abort();
         }
         self.owner = None;
+        self.delegate = None;
         result?;
         Ok([0; 4])
     }
@@ -253,7 +267,7 @@ impl<D: BlockDevice> Service<D> {
                 Ok([blocks, 0, 0, 0])
             }
             BlockRequest::Write { first } | BlockRequest::WriteFresh { first } => {
-                self.owned(badge)?;
+                self.may_write(badge)?;
                 let fresh = matches!(request, BlockRequest::WriteFresh { .. });
                 let blocks = lease_blocks(msg)?;
                 let mut done = 0u64;
@@ -281,12 +295,17 @@ impl<D: BlockDevice> Service<D> {
                 Ok([blocks, 0, 0, 0])
             }
             BlockRequest::Allocate { count } => {
-                self.owned(badge)?;
+                self.may_write(badge)?;
                 let e = self.store.allocate(count)?;
                 Ok([e.start, e.len, 0, 0])
             }
-            BlockRequest::Free { start, len } => {
+            BlockRequest::Delegate { badge: to } => {
                 self.owned(badge)?;
+                self.delegate = Some(to);
+                Ok([0; 4])
+            }
+            BlockRequest::Free { start, len } => {
+                self.may_write(badge)?;
                 self.store.free(Extent::new(start, len))?;
                 Ok([0; 4])
             }

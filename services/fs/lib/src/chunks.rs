@@ -1,79 +1,135 @@
-//! The filesystem's use of the content store: the persistent handle kept
-//! in the root block, streaming chunk writes, verified chunk reads.
+//! The filesystem's use of the content store, as a trait: [`Chunks`].
+//!
+//! The filesystem owns transactions and roots; the content store does its
+//! block reads and writes inside the transaction the filesystem has open
+//! (`dev`), and its whole persistent state is its root
+//! (`content::ContentRoot`, kept in the filesystem's root block). Two
+//! implementations:
+//! - [`ChunkStore`]: the `content` library in-process (the host tests, and
+//!   any single-process use);
+//! - `content_api::client::ContentClient`: the content service over IPC,
+//!   which works inside the same block transaction (the block service lets
+//!   the fs service delegate its open transaction to it).
+//!
+//! # Invariants
+//! - A `Chunks` value is the content store's state as of the filesystem's
+//!   in-memory state: cloning it is how a failed operation is undone, so an
+//!   implementation keeps no other per-operation state in itself (a chunk
+//!   writer and a collection are separate values: [`Chunks::Writer`],
+//!   [`Chunks::Gc`]).
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
-use block::Transactional;
+use block::{Extent, Transactional};
 pub use content::ChunkRef;
-use content::{ChunkBuf, ChunkWriter, ContentStore};
+pub use content::SweepReport;
+use content::{ChunkBuf, ChunkMarks, ChunkWriter, ContentStats, ContentStore, GcEpoch, Sweep};
 
 use crate::error::FsError;
 
-/// The content store's state, as the filesystem holds it.
-pub struct ChunkStore(pub(crate) ContentStore);
+/// The content store as the filesystem uses it, over the block store `T`.
+pub trait Chunks<T: Transactional>: Clone {
+    /// A streaming writer of one region of a file.
+    type Writer;
+    /// Working memory for chunk reads (kept by the filesystem, not cloned).
+    type ReadBuf: Default;
+    /// A collection in progress: its marks and sweep position.
+    type Gc;
+
+    /// Creates an empty store in the open transaction.
+    fn format(&mut self, dev: &mut T) -> Result<(), FsError>;
+    /// Takes the state persisted in `root` (from [`Chunks::encode_root`]).
+    fn load(&mut self, dev: &mut T, root: &[u8]) -> Result<(), FsError>;
+    /// The state to persist with each commit.
+    fn encode_root(&self) -> Vec<u8>;
+    /// Space used, from the store's counters.
+    fn stats(&self) -> ContentStats;
+
+    fn writer(&mut self) -> Self::Writer;
+    /// Feeds `data`; every chunk it completes is stored and its reference
+    /// appended to `refs`.
+    fn push(
+        &mut self,
+        dev: &mut T,
+        w: &mut Self::Writer,
+        data: &[u8],
+        refs: &mut Vec<ChunkRef>,
+    ) -> Result<(), FsError>;
+    /// Stores the last, possibly short, chunk.
+    fn finish(
+        &mut self,
+        dev: &mut T,
+        w: Self::Writer,
+        refs: &mut Vec<ChunkRef>,
+    ) -> Result<(), FsError>;
+
+    /// Reads chunk `r` into `out` (replacing its contents), BLAKE3-verified.
+    fn read_chunk(
+        &mut self,
+        dev: &mut T,
+        rb: &mut Self::ReadBuf,
+        r: &ChunkRef,
+        out: &mut Vec<u8>,
+    ) -> Result<(), FsError>;
+    /// True when a chunk with this hash is stored.
+    fn contains(&mut self, dev: &mut T, hash: &[u8; 32]) -> Result<bool, FsError>;
+
+    /// Starts a collection's new epoch (call inside a transaction: the root
+    /// changes).
+    fn begin_gc(&mut self) -> Result<GcEpoch, FsError>;
+    /// A collection over `block_count` blocks: from `epoch`, or a dry run.
+    fn gc(&mut self, epoch: Option<GcEpoch>, block_count: u64) -> Result<Self::Gc, FsError>;
+    /// Marks chunk `r` as still referenced.
+    fn mark(&mut self, dev: &mut T, gc: &mut Self::Gc, r: &ChunkRef) -> Result<(), FsError>;
+    /// One sweep step of at most `max_scan` index entries; true when done.
+    fn sweep_step(
+        &mut self,
+        dev: &mut T,
+        gc: &mut Self::Gc,
+        max_scan: usize,
+    ) -> Result<bool, FsError>;
+    /// What the sweep freed (would free) so far.
+    fn sweep_report(&self, gc: &Self::Gc) -> SweepReport;
+
+    /// Calls `f` with every extent the store occupies (index nodes, chunks).
+    fn visit_blocks(&mut self, dev: &mut T, f: &mut dyn FnMut(Extent)) -> Result<(), FsError>;
+    /// The store's own check; `None` when clean, else the problems as text.
+    fn check(&mut self, dev: &mut T, verify_data: bool) -> Result<Option<String>, FsError>;
+}
+
+/// The content store in-process: its state is the `ContentStore` (96 bytes
+/// of root); `None` until [`Chunks::format`] or [`Chunks::load`].
+#[derive(Default)]
+pub struct ChunkStore(Option<ContentStore>);
 
 impl Clone for ChunkStore {
     fn clone(&self) -> Self {
         // The store's whole state is its 96-byte root; a copy is a decode of
         // our own encoding, which cannot fail (ContentRoot round-trip test).
-        ChunkStore(ContentStore::open(&self.0.encode_root()).expect("content root round-trips"))
+        ChunkStore(
+            self.0
+                .as_ref()
+                .map(|s| ContentStore::open(&s.encode_root()).expect("content root round-trips")),
+        )
     }
 }
 
 impl ChunkStore {
-    pub fn create<T: Transactional>(dev: &mut T) -> Result<ChunkStore, FsError> {
-        Ok(ChunkStore(
-            ContentStore::create(dev).map_err(content::Error::from)?,
-        ))
+    /// The store, once formatted or loaded.
+    pub fn inner(&self) -> Result<&ContentStore, FsError> {
+        self.0.as_ref().ok_or(FsError::ContentNotLoaded)
     }
 
-    pub fn open<T: Transactional>(_dev: &mut T, bytes: &[u8]) -> Result<ChunkStore, FsError> {
-        ContentStore::open(bytes)
-            .map(ChunkStore)
-            .map_err(FsError::BadContentRoot)
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        self.0.encode_root().to_vec()
-    }
-
-    pub fn writer(&self) -> Writer {
-        Writer(ChunkWriter::new())
-    }
-
-    pub fn inner(&self) -> &ContentStore {
-        &self.0
+    fn inner_mut(&mut self) -> Result<&mut ContentStore, FsError> {
+        self.0.as_mut().ok_or(FsError::ContentNotLoaded)
     }
 }
 
-/// A streaming chunk writer for one region of a file.
-pub struct Writer(ChunkWriter);
-
-impl Writer {
-    pub fn push<T: Transactional>(
-        &mut self,
-        dev: &mut T,
-        store: &mut ChunkStore,
-        data: &[u8],
-        refs: &mut Vec<ChunkRef>,
-    ) -> Result<(), FsError> {
-        self.0
-            .write(&mut store.0, dev, data, |c| refs.push(c))
-            .map_err(content::Error::from)?;
-        Ok(())
-    }
-
-    pub fn finish<T: Transactional>(
-        self,
-        dev: &mut T,
-        store: &mut ChunkStore,
-        refs: &mut Vec<ChunkRef>,
-    ) -> Result<(), FsError> {
-        self.0
-            .finish(&mut store.0, dev, |c| refs.push(c))
-            .map_err(content::Error::from)?;
-        Ok(())
-    }
+/// The in-process collection: the marks (one bit per block) and the sweep.
+pub struct LocalGc {
+    marks: ChunkMarks,
+    sweep: Sweep,
 }
 
 /// The content store's read buffer (the largest chunk, rounded up to
@@ -81,20 +137,133 @@ impl Writer {
 #[derive(Default)]
 pub struct ReadBuf(Option<ChunkBuf>);
 
-/// Reads chunk `r` into `out` (replacing its contents), BLAKE3-verified.
-pub fn read_chunk<T: Transactional>(
-    dev: &mut T,
-    store: &mut ChunkStore,
-    r: &ChunkRef,
-    rb: &mut ReadBuf,
-    out: &mut Vec<u8>,
-) -> Result<(), FsError> {
-    let buf = rb.0.get_or_insert_with(ChunkBuf::new);
-    let data = store
-        .0
-        .read_chunk(dev, r, buf)
-        .map_err(content::Error::from)?;
-    out.clear();
-    out.extend_from_slice(data);
-    Ok(())
+impl<T: Transactional> Chunks<T> for ChunkStore {
+    type Writer = ChunkWriter;
+    type ReadBuf = ReadBuf;
+    type Gc = LocalGc;
+
+    fn format(&mut self, dev: &mut T) -> Result<(), FsError> {
+        self.0 = Some(ContentStore::create(dev).map_err(content::Error::from)?);
+        Ok(())
+    }
+
+    fn load(&mut self, _dev: &mut T, root: &[u8]) -> Result<(), FsError> {
+        self.0 = Some(ContentStore::open(root).map_err(FsError::BadContentRoot)?);
+        Ok(())
+    }
+
+    fn encode_root(&self) -> Vec<u8> {
+        self.0
+            .as_ref()
+            .map(|s| s.encode_root().to_vec())
+            .unwrap_or_default()
+    }
+
+    fn stats(&self) -> ContentStats {
+        self.0.as_ref().map(ContentStore::stats).unwrap_or_default()
+    }
+
+    fn writer(&mut self) -> ChunkWriter {
+        ChunkWriter::new()
+    }
+
+    fn push(
+        &mut self,
+        dev: &mut T,
+        w: &mut ChunkWriter,
+        data: &[u8],
+        refs: &mut Vec<ChunkRef>,
+    ) -> Result<(), FsError> {
+        w.write(self.inner_mut()?, dev, data, |c| refs.push(c))
+            .map_err(content::Error::from)?;
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        dev: &mut T,
+        w: ChunkWriter,
+        refs: &mut Vec<ChunkRef>,
+    ) -> Result<(), FsError> {
+        w.finish(self.inner_mut()?, dev, |c| refs.push(c))
+            .map_err(content::Error::from)?;
+        Ok(())
+    }
+
+    fn read_chunk(
+        &mut self,
+        dev: &mut T,
+        rb: &mut ReadBuf,
+        r: &ChunkRef,
+        out: &mut Vec<u8>,
+    ) -> Result<(), FsError> {
+        let buf = rb.0.get_or_insert_with(ChunkBuf::new);
+        let data = self
+            .inner()?
+            .read_chunk(dev, r, buf)
+            .map_err(content::Error::from)?;
+        out.clear();
+        out.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn contains(&mut self, dev: &mut T, hash: &[u8; 32]) -> Result<bool, FsError> {
+        Ok(self
+            .inner()?
+            .contains(dev, hash)
+            .map_err(content::Error::from)?)
+    }
+
+    fn begin_gc(&mut self) -> Result<GcEpoch, FsError> {
+        Ok(self.inner_mut()?.begin_gc().map_err(content::Error::from)?)
+    }
+
+    fn gc(&mut self, epoch: Option<GcEpoch>, block_count: u64) -> Result<LocalGc, FsError> {
+        Ok(LocalGc {
+            marks: ChunkMarks::new(block_count),
+            sweep: match epoch {
+                Some(e) => Sweep::new(e),
+                None => Sweep::dry_run(self.inner()?),
+            },
+        })
+    }
+
+    fn mark(&mut self, dev: &mut T, gc: &mut LocalGc, r: &ChunkRef) -> Result<(), FsError> {
+        self.inner()?
+            .mark(dev, r, &mut gc.marks)
+            .map_err(content::Error::from)?;
+        Ok(())
+    }
+
+    fn sweep_step(
+        &mut self,
+        dev: &mut T,
+        gc: &mut LocalGc,
+        max_scan: usize,
+    ) -> Result<bool, FsError> {
+        self.inner_mut()?
+            .sweep_step(dev, &gc.marks, &mut gc.sweep, max_scan)
+            .map_err(content::Error::from)?;
+        Ok(gc.sweep.is_done())
+    }
+
+    fn sweep_report(&self, gc: &LocalGc) -> SweepReport {
+        gc.sweep.report
+    }
+
+    fn visit_blocks(&mut self, dev: &mut T, f: &mut dyn FnMut(Extent)) -> Result<(), FsError> {
+        self.inner()?
+            .visit_blocks(dev, f)
+            .map_err(content::Error::from)?;
+        Ok(())
+    }
+
+    fn check(&mut self, dev: &mut T, verify_data: bool) -> Result<Option<String>, FsError> {
+        let report = self.inner()?.check(dev, verify_data);
+        Ok(if report.is_clean() {
+            None
+        } else {
+            Some(alloc::format!("{report:?}"))
+        })
+    }
 }

@@ -69,6 +69,20 @@ pub enum FsError {
         problem: cowbtree::RootDecodeError,
     },
     BadContentRoot(content::ContentRootDecodeError),
+    /// A content store used before it was formatted or loaded (a bug of
+    /// the caller of [`crate::Fs::open_with`]).
+    ContentNotLoaded,
+    /// The content service refused a request: `code` is its status,
+    /// `message` its error with the values it saw.
+    ContentService {
+        code: u64,
+        message: String,
+    },
+    /// The content service could not be reached (it died, or the
+    /// capability is wrong): `code` is the kernel's error code.
+    ContentUnreachable {
+        code: u64,
+    },
     SnapshotNotFound {
         name: String,
     },
@@ -160,6 +174,13 @@ impl fmt::Display for FsError {
             ),
             FsError::BadTreeRoot { which, problem } => write!(f, "{which} root: {problem}"),
             FsError::BadContentRoot(e) => write!(f, "{e}"),
+            FsError::ContentNotLoaded => write!(f, "content store used before it was loaded"),
+            FsError::ContentService { code, message } => {
+                write!(f, "content service (status {code}): {message}")
+            }
+            FsError::ContentUnreachable { code } => {
+                write!(f, "content service unreachable (kernel error {code})")
+            }
             FsError::SnapshotNotFound { name } => write!(f, "snapshot {name:?} not found"),
             FsError::SnapshotExists { name } => write!(f, "snapshot {name:?} already exists"),
             FsError::BadSnapshotName { name, reason } => {

@@ -28,7 +28,7 @@ use core::ops::Bound;
 use block::{Durability, Transactional};
 use cowbtree::TreeRoot;
 
-use crate::chunks::{self, ChunkRef, ChunkStore};
+use crate::chunks::{ChunkRef, ChunkStore, Chunks};
 use crate::error::FsError;
 use crate::records::{
     self, dirent_key, extent_key, inode_key, DirentValue, ExtentValue, Inode, Kind, NAME_MAX,
@@ -85,11 +85,11 @@ pub struct DirEntry {
 /// The in-memory copy of everything the root block names. Cloned before
 /// each operation so a failed one can be undone.
 #[derive(Clone)]
-pub(crate) struct State {
+pub(crate) struct State<C> {
     pub meta: RootBlock,
     pub live: TreeRoot,
     pub snaps: TreeRoot,
-    pub content: ChunkStore,
+    pub content: C,
 }
 
 /// The last chunk a reader fetched, so a sequential reader whose buffer
@@ -101,16 +101,16 @@ pub(crate) struct ChunkCache {
 }
 
 impl ChunkCache {
-    pub fn load<T: Transactional>(
+    pub fn load<T: Transactional, C: Chunks<T>>(
         &mut self,
         dev: &mut T,
-        content: &mut ChunkStore,
-        rb: &mut chunks::ReadBuf,
+        content: &mut C,
+        rb: &mut C::ReadBuf,
         r: &ChunkRef,
     ) -> Result<&[u8], FsError> {
         if self.key.as_ref() != Some(r) {
             self.key = None;
-            chunks::read_chunk(dev, content, r, rb, &mut self.data)?;
+            content.read_chunk(dev, rb, r, &mut self.data)?;
             self.key = Some(*r);
         }
         Ok(&self.data)
@@ -123,15 +123,16 @@ enum Part<'a> {
     Zeros(u64),
 }
 
-/// A mounted filesystem over a transactional block store.
-pub struct Fs<T: Transactional> {
+/// A mounted filesystem over a transactional block store `T`, its file
+/// contents in the content store `C` (in-process by default).
+pub struct Fs<T: Transactional, C: Chunks<T> = ChunkStore> {
     pub(crate) dev: T,
     slot: usize,
-    pub(crate) state: State,
+    pub(crate) state: State<C>,
     durability: Durability,
     in_txn: bool,
     time: Option<u64>,
-    read_buf: chunks::ReadBuf,
+    read_buf: C::ReadBuf,
     events: VecDeque<String>,
 }
 
@@ -192,10 +193,19 @@ fn parent_and_name(path: &str) -> Result<(String, &str), FsError> {
 }
 
 impl<T: Transactional> Fs<T> {
+    /// Mounts the filesystem in root slot `slot` with the content store
+    /// in-process (see [`Fs::open_with`]).
+    pub fn open(dev: T, slot: usize) -> Result<Fs<T>, FsError> {
+        Fs::open_with(dev, slot, ChunkStore::default())
+    }
+}
+
+impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// Mounts the filesystem in root slot `slot`, formatting it if the slot
     /// was never written and the store holds no data blocks (a zero root
-    /// on a store in use is `RootLost`, never formatted over).
-    pub fn open(mut dev: T, slot: usize) -> Result<Fs<T>, FsError> {
+    /// on a store in use is `RootLost`, never formatted over). `chunks` is
+    /// the content store, loaded from (or formatted with) this root.
+    pub fn open_with(mut dev: T, slot: usize, mut chunks: C) -> Result<Fs<T, C>, FsError> {
         let mut buf = vec![0u8; BLOCK_LEN];
         let root_block = dev.root_block(slot);
         dev.read(root_block, &mut buf)?;
@@ -212,12 +222,12 @@ impl<T: Transactional> Fs<T> {
                         which: "snapshot table",
                         problem: e,
                     })?;
-                let content = ChunkStore::open(&mut dev, meta.content_root())?;
+                chunks.load(&mut dev, meta.content_root())?;
                 State {
                     meta,
                     live,
                     snaps,
-                    content,
+                    content: chunks,
                 }
             }
             None => {
@@ -233,7 +243,7 @@ impl<T: Transactional> Fs<T> {
                         });
                     }
                 }
-                return Fs::format(dev, slot);
+                return Fs::format(dev, slot, chunks);
             }
         };
         let mut fs = Fs {
@@ -243,7 +253,7 @@ impl<T: Transactional> Fs<T> {
             durability: Durability::Durable,
             in_txn: false,
             time: None,
-            read_buf: chunks::ReadBuf::default(),
+            read_buf: C::ReadBuf::default(),
             events: VecDeque::new(),
         };
         let m = &fs.state.meta;
@@ -257,12 +267,12 @@ impl<T: Transactional> Fs<T> {
         Ok(fs)
     }
 
-    fn format(mut dev: T, slot: usize) -> Result<Fs<T>, FsError> {
+    fn format(mut dev: T, slot: usize, mut content: C) -> Result<Fs<T, C>, FsError> {
         dev.begin()?;
         let made = (|| {
             let mut live = cowbtree::create(&mut dev)?;
             let snaps = cowbtree::create(&mut dev)?;
-            let content = ChunkStore::create(&mut dev)?;
+            content.format(&mut dev)?;
             let root = Inode {
                 kind: Kind::Dir,
                 mode: DIR_MODE,
@@ -284,7 +294,7 @@ impl<T: Transactional> Fs<T> {
                 content_len: 0,
                 content: [0; CONTENT_ROOT_MAX],
             };
-            Ok::<State, FsError>(State {
+            Ok::<State<C>, FsError>(State {
                 meta,
                 live,
                 snaps,
@@ -305,7 +315,7 @@ impl<T: Transactional> Fs<T> {
             durability: Durability::Durable,
             in_txn: true,
             time: None,
-            read_buf: chunks::ReadBuf::default(),
+            read_buf: C::ReadBuf::default(),
             events: VecDeque::new(),
         };
         if let Err(e) = fs.write_root() {
@@ -375,7 +385,7 @@ impl<T: Transactional> Fs<T> {
         s.meta.sequence = s.meta.sequence.wrapping_add(1);
         s.meta.fs_tree = s.live.encode();
         s.meta.snapshots = s.snaps.encode();
-        let content = s.content.encode();
+        let content = s.content.encode_root();
         s.meta
             .set_content_root(&content)
             .map_err(FsError::BadRootBlock)?;
@@ -898,25 +908,21 @@ impl<T: Transactional> Fs<T> {
         let mut start_of_new = size;
         if let Some((start, ext)) = head {
             let mut buf = Vec::new();
-            chunks::read_chunk(
+            self.state.content.read_chunk(
                 &mut self.dev,
-                &mut self.state.content,
+                &mut self.read_buf,
                 &ChunkRef {
                     hash: ext.hash,
                     len: ext.len,
                 },
-                &mut self.read_buf,
                 &mut buf,
             )?;
             let keep = usize::try_from(size - start).unwrap_or(0).min(buf.len());
             let mut w = self.state.content.writer();
-            w.push(
-                &mut self.dev,
-                &mut self.state.content,
-                &buf[..keep],
-                &mut new_refs,
-            )?;
-            w.finish(&mut self.dev, &mut self.state.content, &mut new_refs)?;
+            self.state
+                .content
+                .push(&mut self.dev, &mut w, &buf[..keep], &mut new_refs)?;
+            self.state.content.finish(&mut self.dev, w, &mut new_refs)?;
             start_of_new = start;
         }
         self.put_extents(ino, start_of_new, &new_refs)?;
@@ -1050,25 +1056,21 @@ impl<T: Transactional> Fs<T> {
         let mut w = self.state.content.writer();
         let mut buf = Vec::new();
         if let Some((start, ext)) = head {
-            chunks::read_chunk(
+            self.state.content.read_chunk(
                 &mut self.dev,
-                &mut self.state.content,
+                &mut self.read_buf,
                 &ChunkRef {
                     hash: ext.hash,
                     len: ext.len,
                 },
-                &mut self.read_buf,
                 &mut buf,
             )?;
             let keep = usize::try_from(write_from - start)
                 .unwrap_or(0)
                 .min(buf.len());
-            w.push(
-                &mut self.dev,
-                &mut self.state.content,
-                &buf[..keep],
-                &mut refs,
-            )?;
+            self.state
+                .content
+                .push(&mut self.dev, &mut w, &buf[..keep], &mut refs)?;
         }
         if offset > inode.size {
             feed_zeros(
@@ -1081,7 +1083,10 @@ impl<T: Transactional> Fs<T> {
         }
         for p in parts {
             match p {
-                Part::Bytes(b) => w.push(&mut self.dev, &mut self.state.content, b, &mut refs)?,
+                Part::Bytes(b) => self
+                    .state
+                    .content
+                    .push(&mut self.dev, &mut w, b, &mut refs)?,
                 Part::Zeros(n) => feed_zeros(
                     &mut w,
                     &mut self.dev,
@@ -1092,28 +1097,24 @@ impl<T: Transactional> Fs<T> {
             }
         }
         if let Some((e_end, ext)) = tail {
-            chunks::read_chunk(
+            self.state.content.read_chunk(
                 &mut self.dev,
-                &mut self.state.content,
+                &mut self.read_buf,
                 &ChunkRef {
                     hash: ext.hash,
                     len: ext.len,
                 },
-                &mut self.read_buf,
                 &mut buf,
             )?;
             let start = e_end - u64::from(ext.len);
             let from = usize::try_from(end - start)
                 .unwrap_or(usize::MAX)
                 .min(buf.len());
-            w.push(
-                &mut self.dev,
-                &mut self.state.content,
-                &buf[from..],
-                &mut refs,
-            )?;
+            self.state
+                .content
+                .push(&mut self.dev, &mut w, &buf[from..], &mut refs)?;
         }
-        w.finish(&mut self.dev, &mut self.state.content, &mut refs)?;
+        self.state.content.finish(&mut self.dev, w, &mut refs)?;
         self.put_extents(ino, region_start, &refs)?;
         let new_size = inode.size.max(end);
         self.state.meta.logical_bytes = self
@@ -1343,17 +1344,17 @@ impl<T: Transactional> Fs<T> {
     }
 }
 
-fn feed_zeros<T: Transactional>(
-    w: &mut chunks::Writer,
+fn feed_zeros<T: Transactional, C: Chunks<T>>(
+    w: &mut C::Writer,
     dev: &mut T,
-    content: &mut ChunkStore,
+    content: &mut C,
     mut n: u64,
     refs: &mut Vec<ChunkRef>,
 ) -> Result<(), FsError> {
     let zeros = [0u8; ZERO_STEP];
     while n > 0 {
         let step = usize::try_from(n).unwrap_or(ZERO_STEP).min(ZERO_STEP);
-        w.push(dev, content, &zeros[..step], refs)?;
+        content.push(dev, w, &zeros[..step], refs)?;
         n -= step as u64;
     }
     Ok(())

@@ -17,6 +17,8 @@ use core::ops::Bound;
 
 use block::{BlockDevice, BlockStore, Extent, FindingKind, Transactional, BLOCK_SIZE};
 use content::ChunkMarks;
+
+use crate::chunks::Chunks;
 use cowbtree::TreeRoot;
 
 use crate::digest::Verifier;
@@ -75,10 +77,10 @@ pub struct SpaceStats {
     pub total_bytes: u64,
 }
 
-impl<T: Transactional> Fs<T> {
+impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// Space statistics. Free space is counted from the allocator.
     pub fn stats(&mut self) -> Result<SpaceStats, FsError> {
-        let c = self.state.content.0.stats();
+        let c = self.state.content.stats();
         let mut free = 0u64;
         let count = self.dev.block_count();
         for b in self.data_start()..count {
@@ -110,9 +112,8 @@ impl<T: Transactional> Fs<T> {
         for p in table.problems {
             report.problem(format!("snapshot table: {p}"));
         }
-        let content = self.state.content.0.check(&mut self.dev, verify_data);
-        if !content.is_clean() {
-            report.problem(format!("content store: {content:?}"));
+        if let Some(problems) = self.state.content.check(&mut self.dev, verify_data)? {
+            report.problem(format!("content store: {problems}"));
         }
         let mut trees: Vec<(String, TreeRoot)> = self
             .snapshot_records()?
@@ -286,7 +287,7 @@ impl<T: Transactional> Fs<T> {
             ));
         }
         for h in refs {
-            if !self.state.content.0.contains(&mut self.dev, &h)? {
+            if !self.state.content.contains(&mut self.dev, &h)? {
                 report.problem(format!(
                     "{label}: inode {ino} names chunk {} that the content store does not hold",
                     content::Hex(&h)

@@ -26,7 +26,9 @@ use alloc::vec::Vec;
 use core::ops::Bound;
 
 use block::{Extent, Transactional, ROOT_SLOTS};
-use content::{ChunkMarks, ChunkRef, Sweep, SweepReport};
+use content::{ChunkMarks, ChunkRef, SweepReport};
+
+use crate::chunks::Chunks;
 use cowbtree::TreeRoot;
 
 use crate::error::FsError;
@@ -75,7 +77,7 @@ pub struct GcReport {
     pub blocks_freed: u64,
 }
 
-impl<T: Transactional> Fs<T> {
+impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// The first block the block layer's allocator hands out. The block
     /// layer puts its root slots last before the data region
     /// (`[sb][bitmap][journal][roots][data]`); nothing below is ours.
@@ -130,11 +132,7 @@ impl<T: Transactional> Fs<T> {
     }
 
     /// Marks every chunk of every tree into `marks`.
-    fn mark_chunks(
-        &mut self,
-        marks: &mut ChunkMarks,
-        report: &mut GcReport,
-    ) -> Result<(), FsError> {
+    fn mark_chunks(&mut self, gc: &mut C::Gc, report: &mut GcReport) -> Result<(), FsError> {
         for root in self.all_roots()? {
             report.roots += 1;
             let mut after: Option<Vec<u8>> = None;
@@ -147,7 +145,7 @@ impl<T: Transactional> Fs<T> {
                         hash: ext.hash,
                         len: ext.len,
                     };
-                    self.state.content.0.mark(&mut self.dev, &r, marks)?;
+                    self.state.content.mark(&mut self.dev, gc, &r)?;
                     report.extents_scanned += 1;
                     report.bytes_scanned += u64::from(ext.len);
                 }
@@ -167,8 +165,7 @@ impl<T: Transactional> Fs<T> {
         }
         self.state
             .content
-            .0
-            .visit_blocks(&mut self.dev, |e: Extent| {
+            .visit_blocks(&mut self.dev, &mut |e: Extent| {
                 for b in e.start..e.end() {
                     marks.mark_block(b);
                 }
@@ -191,34 +188,33 @@ impl<T: Transactional> Fs<T> {
         };
         let block_count = self.dev.block_count();
         // 1. New epoch (a real run only).
-        let mut sweep = if dry_run {
-            Sweep::dry_run(&self.state.content.0)
+        let epoch = if dry_run {
+            None
         } else {
-            let epoch = self.atomically(|fs| Ok(fs.state.content.0.begin_gc()?))?;
-            Sweep::new(epoch)
+            Some(self.atomically(|fs| fs.state.content.begin_gc())?)
         };
+        let mut gc = self.state.content.gc(epoch, block_count)?;
         // 2. Mark chunks.
-        let mut marks = ChunkMarks::new(block_count);
-        self.mark_chunks(&mut marks, &mut report)?;
+        self.mark_chunks(&mut gc, &mut report)?;
         // 3. Sweep.
-        while !sweep.is_done() {
-            if dry_run {
+        loop {
+            let done = if dry_run {
                 self.state
                     .content
-                    .0
-                    .sweep_step(&mut self.dev, &marks, &mut sweep, sweep_step)?;
+                    .sweep_step(&mut self.dev, &mut gc, sweep_step)?
             } else {
                 self.atomically(|fs| {
                     fs.state
                         .content
-                        .0
-                        .sweep_step(&mut fs.dev, &marks, &mut sweep, sweep_step)?;
-                    Ok(())
-                })?;
+                        .sweep_step(&mut fs.dev, &mut gc, sweep_step)
+                })?
+            };
+            if done {
+                break;
             }
         }
-        report.sweep = sweep.report;
-        drop(marks);
+        report.sweep = self.state.content.sweep_report(&gc);
+        drop(gc);
         // 4. Blocks. A dry run's sweep freed nothing, so chunks it would
         // free still count as reachable here; their blocks are in
         // `report.sweep.blocks`.

@@ -41,6 +41,7 @@ pub mod root;
 pub mod snapshot_record;
 pub mod snapshots;
 
+pub use chunks::{ChunkStore, Chunks};
 pub use error::FsError;
 pub use fs::{DirEntry, Fs, Metadata};
 pub use fsck::{fsck_blocks, FsckReport, SpaceStats};

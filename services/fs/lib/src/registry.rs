@@ -25,6 +25,7 @@ use core::fmt;
 use block::{Durability, Transactional};
 use cowbtree::TreeRoot;
 
+use crate::chunks::{ChunkStore, Chunks};
 use crate::digest::{DigestMismatch, Hasher, Verifier};
 use crate::error::FsError;
 use crate::fs::{ChunkCache, Fs};
@@ -141,8 +142,8 @@ impl Upload {
 }
 
 /// The registry over a mounted filesystem.
-pub struct Registry<T: Transactional> {
-    fs: Fs<T>,
+pub struct Registry<T: Transactional, C: Chunks<T> = ChunkStore> {
+    fs: Fs<T, C>,
     piece: usize,
 }
 
@@ -150,8 +151,8 @@ fn is_not_found(e: &FsError) -> bool {
     matches!(e, FsError::NotFound { .. } | FsError::NotADirectory { .. })
 }
 
-impl<T: Transactional> Registry<T> {
-    pub fn new(fs: Fs<T>) -> Registry<T> {
+impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
+    pub fn new(fs: Fs<T, C>) -> Registry<T, C> {
         Registry {
             fs,
             piece: DEFAULT_PIECE,
@@ -163,11 +164,11 @@ impl<T: Transactional> Registry<T> {
         self.piece = bytes.max(4096);
     }
 
-    pub fn fs(&mut self) -> &mut Fs<T> {
+    pub fn fs(&mut self) -> &mut Fs<T, C> {
         &mut self.fs
     }
 
-    pub fn into_fs(self) -> Fs<T> {
+    pub fn into_fs(self) -> Fs<T, C> {
         self.fs
     }
 
@@ -187,7 +188,7 @@ impl<T: Transactional> Registry<T> {
     }
 
     /// A streaming reader over blob `d`, or `None` if absent.
-    pub fn get_blob(&mut self, d: &Digest) -> Result<Option<BlobReader<'_, T>>, RegistryError> {
+    pub fn get_blob(&mut self, d: &Digest) -> Result<Option<BlobReader<'_, T, C>>, RegistryError> {
         let m = match self.fs.stat(&layout::blob_data(d)) {
             Ok(m) if m.kind == Kind::File => m,
             Ok(_) => return Ok(None),
@@ -635,8 +636,8 @@ impl<T: Transactional> Registry<T> {
 /// Streams a blob out. Every chunk is verified by the content store; at the
 /// end of the stream the whole blob's digest is checked, and a mismatch is
 /// returned instead of the end.
-pub struct BlobReader<'a, T: Transactional> {
-    fs: &'a mut Fs<T>,
+pub struct BlobReader<'a, T: Transactional, C: Chunks<T> = ChunkStore> {
+    fs: &'a mut Fs<T, C>,
     root: TreeRoot,
     ino: u64,
     size: u64,
@@ -645,7 +646,7 @@ pub struct BlobReader<'a, T: Transactional> {
     verifier: Option<Verifier>,
 }
 
-impl<T: Transactional> BlobReader<'_, T> {
+impl<T: Transactional, C: Chunks<T>> BlobReader<'_, T, C> {
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -673,7 +674,7 @@ impl<T: Transactional> BlobReader<'_, T> {
     }
 }
 
-impl<T: Transactional> Source for BlobReader<'_, T> {
+impl<T: Transactional, C: Chunks<T>> Source for BlobReader<'_, T, C> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, crate::io::SourceError> {
         BlobReader::read(self, buf).map_err(|e| crate::io::SourceError(e.to_string()))
     }

@@ -23,6 +23,7 @@ use core::ops::Bound;
 use block::Transactional;
 use cowbtree::TreeRoot;
 
+use crate::chunks::Chunks;
 use crate::error::FsError;
 use crate::fs::Fs;
 use crate::records::{self, DirentValue, Inode, Kind, ROOT_INO};
@@ -64,7 +65,7 @@ pub struct WalkEntry {
     pub size: u64,
 }
 
-impl<T: Transactional> Fs<T> {
+impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     fn snapshot_record(&mut self, name: &str) -> Result<SnapshotRecord, FsError> {
         check_name(name)?;
         let snaps = self.state.snaps;

@@ -37,6 +37,9 @@ pub fn fs_status(e: &FsError) -> u64 {
         FsError::Block(block::Error::NoSpace) => status::NO_SPACE,
         FsError::Block(block::Error::Corrupt { .. }) => status::CORRUPT,
         FsError::Block(_) => status::IO,
+        // The content service's own failures (its text names the values).
+        FsError::ContentService { .. } | FsError::ContentUnreachable { .. } => status::IO,
+        FsError::ContentNotLoaded => status::IO,
         FsError::Source(_) => status::BAD_LEASE,
         FsError::Tree(_)
         | FsError::Content(_)

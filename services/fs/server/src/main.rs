@@ -2,7 +2,15 @@
 //! over the block service (`block_api::client::BlockClient`, root slot 0;
 //! a never-written slot is formatted) and serves `fs_api::FsRequest`.
 //!
-//! Capabilities (boot.cfg): slot 0 = the block service's endpoint. Clients
+//! The content store runs in its own process (`content-server`): the
+//! filesystem is `Fs<BlockClient, ContentClient>`, and every block
+//! transaction it begins is delegated to the content service's badge at
+//! the block service (the boot argument), so the content service stores
+//! chunks inside it and chunks, index and namespace commit together.
+//!
+//! Capabilities (boot.cfg): slot 0 = the block service's endpoint, slot 1 =
+//! the content service's; boot argument = the content service's badge at
+//! the block service. Clients
 //! (the shell, test clients, the benchmark) call with their own badge; the
 //! per-client state (an upload in progress, a sequential blob read, the last
 //! error message) is kept per badge.
@@ -21,15 +29,20 @@ mod errors;
 mod serve;
 
 use block_api::client::BlockClient;
+use content_api::client::ContentClient;
 use filesystem::{Fs, Registry};
 use userlib::println;
 
 userlib::entry!(main);
 
 fn main() {
+    let content_badge = userlib::boot_arg();
     let mounted = BlockClient::connect(0)
         .map_err(|e| alloc::format!("block service: {e}"))
-        .and_then(|dev| Fs::open(dev, 0).map_err(|e| alloc::format!("mount: {e}")));
+        .and_then(|mut dev| {
+            dev.set_delegate(Some(content_badge));
+            Fs::open_with(dev, 0, ContentClient::new(1)).map_err(|e| alloc::format!("mount: {e}"))
+        });
     match mounted {
         Ok(fs) => {
             for e in fs.events() {

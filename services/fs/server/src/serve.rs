@@ -17,6 +17,7 @@ use core::fmt::Write as _;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use block_api::client::BlockClient;
+use content_api::client::ContentClient;
 use filesystem::digest::{Hasher, Verifier};
 use filesystem::layout;
 use filesystem::{
@@ -28,7 +29,7 @@ use userlib::ipc::{recv, Incoming, ReplyToken};
 
 use crate::errors::{lease_fail, Fail};
 
-type Reg = Registry<BlockClient>;
+type Reg = Registry<BlockClient, ContentClient>;
 type Outcome = Result<[u64; 6], Fail>;
 
 /// TSC cycles spent handling requests and copying leases, and requests
