@@ -52,6 +52,7 @@ mod checksum;
 mod checksums;
 mod device;
 mod error;
+mod fresh;
 pub mod fsck;
 mod journal;
 mod store;
@@ -68,7 +69,7 @@ pub use error::{Corruption, Error};
 #[cfg(feature = "std")]
 pub use file_device::FileDevice;
 pub use fsck::{check_device, Finding, FindingKind, Fsck, FsckReport};
-pub use store::{BlockStore, Config, FormatOptions, Geometry, Stats};
+pub use store::{BlockStore, Config, FormatOptions, Geometry, Stats, DEFAULT_FRESH_BUFFER_BLOCKS};
 
 /// Bytes per block: the unit of every read, write, allocation and journal record.
 pub const BLOCK_SIZE: usize = 4096;

@@ -17,11 +17,19 @@ use crate::cache::Cache;
 use crate::checksums;
 use crate::device::{check_request, write_sorted};
 use crate::error::{Corruption, Error};
+use crate::fresh::FreshBuffer;
 use crate::journal::{self, LogEnd};
 use crate::superblock::{self, Superblock, SUPERBLOCK_BLOCKS};
 use crate::{
     BlockDevice, DeviceError, Durability, Extent, IoRequest, Transactional, BLOCK_SIZE, ROOT_SLOTS,
 };
+
+/// Blocks of unjournaled (`write_fresh`) data an open transaction gathers
+/// in memory before they go to the device as one batch (1 MiB: one upload
+/// piece, and small enough for the streaming-memory bounds of the layers
+/// above); change it with [`BlockStore::set_fresh_buffer_blocks`]. It is not
+/// a `Config` field so that code building `Config` literally keeps compiling.
+pub const DEFAULT_FRESH_BUFFER_BLOCKS: u64 = 256;
 
 /// Tunables. `journal_blocks` matters only to `format`.
 #[derive(Clone, Copy, Debug)]
@@ -227,6 +235,10 @@ pub struct BlockStore<D: BlockDevice> {
     durable_seq: u64,
     /// Fresh (unjournaled) data written since the last flush.
     fresh_unflushed: bool,
+    /// Fresh data of the open transaction not yet sent to the device (empty
+    /// outside a transaction), at most `fresh_limit_blocks` blocks.
+    fresh: FreshBuffer,
+    fresh_limit_blocks: u64,
     /// Blocks freed by committed transactions wait for a checkpoint.
     reserved_waiting: bool,
     failed: bool,
@@ -461,6 +473,8 @@ impl<D: BlockDevice> BlockStore<D> {
             written_seq: seq - 1,
             durable_seq: seq - 1,
             fresh_unflushed: false,
+            fresh: FreshBuffer::default(),
+            fresh_limit_blocks: DEFAULT_FRESH_BUFFER_BLOCKS,
             reserved_waiting: false,
             failed: false,
             stats,
@@ -554,6 +568,13 @@ impl<D: BlockDevice> BlockStore<D> {
         }
     }
 
+    /// Sets how many blocks of `write_fresh` data a transaction gathers
+    /// before sending them to the device as one batch (0: each write goes
+    /// out at once). The memory it takes is this many blocks.
+    pub fn set_fresh_buffer_blocks(&mut self, blocks: u64) {
+        self.fresh_limit_blocks = blocks;
+    }
+
     /// Recent events (mount, replay, checkpoints, superblock repairs), oldest first.
     pub fn events(&self) -> impl Iterator<Item = &str> {
         self.events.iter().map(String::as_str)
@@ -626,6 +647,40 @@ impl<D: BlockDevice> BlockStore<D> {
             self.failed = true;
         }
         r
+    }
+
+    /// Gathers one `write_fresh` in the fresh buffer, first sending what is
+    /// buffered when the new write overlaps it (the later write must land
+    /// last) or would take the buffer past its bound. A write larger than
+    /// the bound goes to the device at once.
+    fn buffer_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
+        let limit = usize::try_from(self.fresh_limit_blocks)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(BLOCK_SIZE);
+        let blocks = (data.len() / BLOCK_SIZE) as u64;
+        if self.fresh.overlaps(first, blocks)
+            || self.fresh.bytes().saturating_add(data.len()) > limit
+        {
+            self.send_fresh()?;
+        }
+        if data.len() > limit {
+            self.dev.write(first, data)?;
+        } else {
+            self.fresh.push(first, data, limit);
+        }
+        Ok(())
+    }
+
+    /// Sends the fresh buffer to the device as one batch and empties it.
+    fn send_fresh(&mut self) -> Result<(), Error> {
+        if self.fresh.is_empty() {
+            return Ok(());
+        }
+        let mut batch = self.fresh.requests();
+        self.dev.submit(&mut batch)?;
+        drop(batch);
+        self.fresh.clear();
+        Ok(())
     }
 
     /// Writes buffered journal records (after making fresh data durable).
@@ -864,6 +919,12 @@ impl<D: BlockDevice> BlockStore<D> {
                 journal_blocks: self.sb.journal_blocks,
             });
         }
+        // Ordered data: the transaction's fresh blocks reach the device now,
+        // so the flush before its commit record (`write_pending`) covers them.
+        self.send_fresh()?;
+        let Some(txn) = self.txn.as_ref() else {
+            return Err(Error::NoTransaction);
+        };
         if !txn.writes.is_empty() && self.used + need > self.sb.journal_blocks {
             // Still open during this checkpoint, so its own frees stay
             // reserved: they are not durable until its records are.
@@ -941,6 +1002,9 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
             for (i, slot) in buf.chunks_exact_mut(BLOCK_SIZE).enumerate() {
                 let block = first + i as u64;
                 if let Some(data) = s.txn.as_ref().and_then(|t| t.writes.get(&block)) {
+                    slot.copy_from_slice(data);
+                } else if let Some(data) = s.fresh.get(block) {
+                    // Fresh data of the open transaction not yet sent.
                     slot.copy_from_slice(data);
                 } else if let Some(data) = s.cache.get(block) {
                     slot.copy_from_slice(data);
@@ -1047,8 +1111,7 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
             for b in first..first + blocks {
                 s.cache.remove(b);
             }
-            s.dev.write(first, data)?;
-            Ok(())
+            s.buffer_fresh(first, data)
         })
     }
 
@@ -1122,6 +1185,8 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
     }
 
     fn abort(&mut self) {
+        // Fresh data of an aborted transaction lands in blocks it freed: drop it.
+        self.fresh.clear();
         if let Some(txn) = self.txn.take() {
             for op in txn.ops.iter().rev() {
                 match *op {
