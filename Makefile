@@ -16,6 +16,8 @@ host-test: setup
 	$(CARGO) test --quiet
 	@# The reference registry (distribution 2.8.2) serves our tree to skopeo and back.
 	$(CARGO) test --quiet -p filesystem --test reference_registry_serves_our_tree -- --ignored
+	@# A 1 GiB blob put and read back through the streaming API, peak heap bounded.
+	$(CARGO) test --quiet --release -p filesystem --test large_blob_bounded_memory -- --ignored
 
 lint: setup
 	$(CARGO) fmt --all -- --check
