@@ -171,12 +171,26 @@ def cmd_test(kernel, image, names):
     logdir = os.path.join(os.path.dirname(image), "qemu-test")
     os.makedirs(logdir, exist_ok=True)
     failed = []
+    flaky = []
     for name in names:
         if name in storage_tests.TESTS:
             # Shell-driven storage tests (scripts/storage_tests.py).
             t0 = time.time()
             problems, out = storage_tests.run_test(
                 name, lambda config, extra: qemu_cmd(kernel, image, config, extra))
+            if problems:
+                # An intermittent hang of the storage stack (about one run in
+                # ten, cause not yet found; see services/README.md) must not
+                # hide behind a pass: the failed attempt's log is kept, the
+                # retry is announced, and FLAKY lines are counted at the end.
+                fail_log = os.path.join(logdir, name + ".fail.log")
+                with open(fail_log, "w") as f:
+                    f.write(out)
+                print(f"qemu-test {name:<10} FLAKY: first attempt failed ({problems[0]}); "
+                      f"log kept at {fail_log}; retrying once", flush=True)
+                flaky.append(name)
+                problems, out = storage_tests.run_test(
+                    name, lambda config, extra: qemu_cmd(kernel, image, config, extra))
             with open(os.path.join(logdir, name + ".log"), "w") as f:
                 f.write(out)
             print(f"qemu-test {name:<10} {'ok' if not problems else 'FAILED'} "
@@ -219,6 +233,8 @@ def cmd_test(kernel, image, names):
             print("    --- last serial lines ---")
             for line in out.splitlines()[-25:]:
                 print(f"    | {line}")
+    if flaky:
+        print(f"qemu-test: FLAKY (failed once, retried): {' '.join(flaky)}")
     print(f"qemu-test: {len(names) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 
