@@ -171,9 +171,16 @@ pub fn read_input(out: &mut [u8]) -> usize {
         input.head = (input.head + 1) % input.buf.len();
         input.len -= 1;
     }
+    let room = input.len < input.buf.len();
     drop(input);
-    // Room again: take what waits in the UART and unmask its interrupt.
-    on_interrupt();
+    // Room again: unmask the receive interrupt, and nothing more. A byte
+    // waiting in the UART raises the interrupt at once, and only the
+    // interrupt path posts the console notification. Bytes taken here,
+    // after the drain, would sit in the ring with nobody told: the shell
+    // would sleep on them (this hung piped input mid-line).
+    if room {
+        UART.lock().set_receive_interrupt(true);
+    }
     n
 }
 
