@@ -179,10 +179,10 @@ def cmd_test(kernel, image, names):
             problems, out = storage_tests.run_test(
                 name, lambda config, extra: qemu_cmd(kernel, image, config, extra))
             if problems:
-                # An intermittent hang of the storage stack (about one run in
-                # ten, cause not yet found; see services/README.md) must not
-                # hide behind a pass: the failed attempt's log is kept, the
-                # retry is announced, and FLAKY lines are counted at the end.
+                # An intermittent failure must neither hide behind a pass nor
+                # block every run: the failed attempt's log is kept, the retry
+                # is announced, and FLAKY lines are counted at the end (this
+                # is how a lost console wakeup was found: services/README.md).
                 fail_log = os.path.join(logdir, name + ".fail.log")
                 with open(fail_log, "w") as f:
                     f.write(out)
