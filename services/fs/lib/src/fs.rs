@@ -908,15 +908,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         let mut start_of_new = size;
         if let Some((start, ext)) = head {
             let mut buf = Vec::new();
-            self.state.content.read_chunk(
-                &mut self.dev,
-                &mut self.read_buf,
-                &ChunkRef {
-                    hash: ext.hash,
-                    len: ext.len,
-                },
-                &mut buf,
-            )?;
+            self.read_extent(&ext, &mut buf)?;
             let keep = usize::try_from(size - start).unwrap_or(0).min(buf.len());
             let mut w = self.state.content.writer();
             self.state
@@ -1056,15 +1048,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         let mut w = self.state.content.writer();
         let mut buf = Vec::new();
         if let Some((start, ext)) = head {
-            self.state.content.read_chunk(
-                &mut self.dev,
-                &mut self.read_buf,
-                &ChunkRef {
-                    hash: ext.hash,
-                    len: ext.len,
-                },
-                &mut buf,
-            )?;
+            self.read_extent(&ext, &mut buf)?;
             let keep = usize::try_from(write_from - start)
                 .unwrap_or(0)
                 .min(buf.len());
@@ -1097,15 +1081,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             }
         }
         if let Some((e_end, ext)) = tail {
-            self.state.content.read_chunk(
-                &mut self.dev,
-                &mut self.read_buf,
-                &ChunkRef {
-                    hash: ext.hash,
-                    len: ext.len,
-                },
-                &mut buf,
-            )?;
+            self.read_extent(&ext, &mut buf)?;
             let start = e_end - u64::from(ext.len);
             let from = usize::try_from(end - start)
                 .unwrap_or(usize::MAX)
@@ -1330,6 +1306,16 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             }
             Ok(())
         })
+    }
+    /// Reads the whole chunk an extent names into `buf`, verified.
+    fn read_extent(&mut self, ext: &ExtentValue, buf: &mut Vec<u8>) -> Result<(), FsError> {
+        let r = ChunkRef {
+            hash: ext.hash,
+            len: ext.len,
+        };
+        self.state
+            .content
+            .read_chunk(&mut self.dev, &mut self.read_buf, &r, buf)
     }
 
     /// Sum of the sizes of the live tree's files.
