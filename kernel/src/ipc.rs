@@ -10,9 +10,10 @@
 //! - Messages are copied once into the kernel at call time, then once into
 //!   the receiver; no kernel queue holds more than one message per caller.
 
+use crate::memory::DirectMap;
 use crate::process::{Kernel, State};
-use crate::usermem;
-use abi::{lease, recv_flags, recv_kind, Error, Message, MAX_LEASES, MESSAGE_SIZE, NO_CAP};
+use crate::usermem::{copy_between, UserSlice, UserSliceMut};
+use abi::{lease, recv_flags, recv_kind, Error, Lease, Message, MAX_LEASES, NO_CAP};
 use kernel_logic::caps::Pid;
 
 /// Longest run `LEASE_PHYS` reports in one call (bounds the page walk).
@@ -26,9 +27,26 @@ fn token(pid: Pid, seq: u64) -> u64 {
 
 type SysResult = Result<[u64; 4], Error>;
 
+/// The caller's memory a lease names, for the kernel (or a device) to read.
+fn lease_bytes(l: &Lease) -> Result<UserSlice<u8>, Error> {
+    Ok(UserSlice::new(l.addr, l.len)?)
+}
+
+/// The caller's memory a lease names, for the kernel (or a device) to write.
+fn lease_bytes_mut(l: &Lease) -> Result<UserSliceMut<u8>, Error> {
+    Ok(UserSliceMut::new(l.addr, l.len)?)
+}
+
 impl Kernel {
     fn read_message(&self, pid: Pid, addr: u64) -> Result<Message, Error> {
-        usermem::read_struct::<Message>(self.procs[pid].root, addr)
+        Ok(UserSlice::<Message>::one(addr)?.read_value(&mut DirectMap, self.procs[pid].root)?)
+    }
+
+    /// A reply or receive buffer of the current process, checked writable.
+    fn message_buf(&self, addr: u64) -> Result<UserSliceMut<Message>, Error> {
+        let buf = UserSliceMut::<Message>::one(addr)?;
+        buf.check(&mut DirectMap, self.procs[self.current].root)?;
+        Ok(buf)
     }
 
     pub fn sys_call(&mut self, cap: u64, msg_ptr: u64, reply_ptr: u64) -> SysResult {
@@ -36,7 +54,7 @@ impl Kernel {
         let (server, badge) = self.procs[cur].caps.endpoint(cap)?;
         let msg = self.read_message(cur, msg_ptr)?;
         let root = self.procs[cur].root;
-        usermem::check(root, reply_ptr, MESSAGE_SIZE as u64, true)?;
+        let reply_buf = self.message_buf(reply_ptr)?;
         for l in &msg.leases {
             if l.len == 0 {
                 continue;
@@ -44,7 +62,11 @@ impl Kernel {
             if l.flags == 0 || l.flags & !(lease::READ | lease::WRITE) != 0 {
                 return Err(Error::BadLease);
             }
-            usermem::check(root, l.addr, l.len, l.flags & lease::WRITE != 0)?;
+            if l.flags & lease::WRITE != 0 {
+                lease_bytes_mut(l)?.check(&mut DirectMap, root)?;
+            } else {
+                lease_bytes(l)?.check(&mut DirectMap, root)?;
+            }
         }
         if msg.cap != NO_CAP {
             self.procs[cur].caps.get(msg.cap)?;
@@ -59,10 +81,7 @@ impl Kernel {
         p.call_seq += 1;
         p.outgoing = msg;
         p.outgoing_badge = badge;
-        p.state = State::Sending {
-            server,
-            reply_buf: reply_ptr,
-        };
+        p.state = State::Sending { server, reply_buf };
         if let State::Receiving {
             buf, calls: true, ..
         } = self.procs[server].state
@@ -84,7 +103,12 @@ impl Kernel {
     /// Moves caller's outgoing message into server's receive buffer `buf`.
     /// On success the server is runnable and the caller awaits the reply; on
     /// an error (the capability cannot be transferred) nothing changed.
-    fn deliver(&mut self, server: Pid, caller: Pid, buf: u64) -> Result<(), Error> {
+    fn deliver(
+        &mut self,
+        server: Pid,
+        caller: Pid,
+        buf: UserSliceMut<Message>,
+    ) -> Result<(), Error> {
         let State::Sending { reply_buf, .. } = self.procs[caller].state else {
             return Err(Error::BadArgument);
         };
@@ -101,7 +125,7 @@ impl Kernel {
             msg.cap = granted?;
         }
         let srv_root = self.procs[server].root;
-        if let Err(e) = usermem::write_struct(srv_root, buf, &msg) {
+        if let Err(e) = buf.write_value(&mut DirectMap, srv_root, &msg) {
             // Checked when the server called RECV and mappings never shrink.
             log::error!("deliver to {}: {e:?}", self.procs[server].name);
         }
@@ -120,7 +144,7 @@ impl Kernel {
             return Err(Error::BadArgument);
         }
         let calls = flags & recv_flags::NOTIFICATIONS_ONLY == 0;
-        usermem::check(self.procs[cur].root, buf, MESSAGE_SIZE as u64, true)?;
+        let buf = self.message_buf(buf)?;
         let ready = self.procs[cur].notify_pending & mask;
         if ready != 0 {
             self.procs[cur].notify_pending &= !ready;
@@ -153,7 +177,7 @@ impl Kernel {
 
     /// The caller that `tok` names, if it awaits a reply from the current
     /// process for that very call.
-    fn caller_of(&self, tok: u64) -> Result<(Pid, u64), Error> {
+    fn caller_of(&self, tok: u64) -> Result<(Pid, UserSliceMut<Message>), Error> {
         let pid = (tok & 0xFF) as usize;
         let seq = tok >> 8;
         let p = self.procs.get(pid).ok_or(Error::BadToken)?;
@@ -177,7 +201,7 @@ impl Kernel {
             let cap = self.procs[cur].caps.get(msg.cap)?;
             msg.cap = self.procs[caller].caps.insert(cap)?;
         }
-        if let Err(e) = usermem::write_struct(self.procs[caller].root, reply_buf, &msg) {
+        if let Err(e) = reply_buf.write_value(&mut DirectMap, self.procs[caller].root, &msg) {
             log::error!("reply to {}: {e:?}", self.procs[caller].name);
         }
         self.stats.replies += 1;
@@ -227,9 +251,23 @@ impl Kernel {
         let n = len.min(l.len - offset);
         let (cur_root, caller_root) = (self.procs[cur].root, self.procs[caller].root);
         if write_to_lease {
-            usermem::copy_between(cur_root, buf, caller_root, l.addr + offset, n)?;
+            let to = lease_bytes_mut(&l)?.sub(offset, n)?;
+            copy_between(
+                &mut DirectMap,
+                cur_root,
+                &UserSlice::new(buf, n)?,
+                caller_root,
+                &to,
+            )?;
         } else {
-            usermem::copy_between(caller_root, l.addr + offset, cur_root, buf, n)?;
+            let from = lease_bytes(&l)?.sub(offset, n)?;
+            copy_between(
+                &mut DirectMap,
+                caller_root,
+                &from,
+                cur_root,
+                &UserSliceMut::new(buf, n)?,
+            )?;
         }
         Ok([n, 0, 0, 0])
     }
@@ -255,38 +293,20 @@ impl Kernel {
         if l.len == 0 || l.flags & access == 0 || offset >= l.len {
             return Err(Error::BadLease);
         }
-        let addr = l.addr.checked_add(offset).ok_or(Error::BadLease)?;
         let root = self.procs[caller].root;
-        let t = kernel_logic::paging::translate(&mut crate::memory::DirectMap, root, addr)
-            .ok_or(Error::BadAddress)?;
-        let needed = kernel_logic::paging::USER
-            | if access == lease::WRITE {
-                kernel_logic::paging::WRITABLE
-            } else {
-                0
-            };
-        // Device memory (an MMIO window lent as a buffer) is not RAM a
-        // device may be pointed at.
-        if t.flags & needed != needed || t.flags & kernel_logic::paging::DEVICE != 0 {
-            return Err(Error::BadAddress);
-        }
-        // Extend the run page by page while the next page follows
-        // physically and carries the same permission.
-        let limit = (l.len - offset).min(LEASE_PHYS_MAX_RUN);
-        let mut run = 4096 - (addr & 0xFFF);
-        while run < limit {
-            match kernel_logic::paging::translate(&mut crate::memory::DirectMap, root, addr + run) {
-                Some(next)
-                    if next.paddr == t.paddr + run
-                        && next.flags & needed == needed
-                        && next.flags & kernel_logic::paging::DEVICE == 0 =>
-                {
-                    run += 4096
-                }
-                _ => break,
-            }
-        }
-        Ok([t.paddr, run.min(limit), 0, 0])
+        let limit = LEASE_PHYS_MAX_RUN;
+        let (paddr, run) = if access == lease::WRITE {
+            lease_bytes_mut(&l)?.sub(offset, l.len - offset)?.phys_run(
+                &mut DirectMap,
+                root,
+                limit,
+            )?
+        } else {
+            lease_bytes(&l)?
+                .sub(offset, l.len - offset)?
+                .phys_run(&mut DirectMap, root, limit)?
+        };
+        Ok([paddr, run, 0, 0])
     }
 
     pub fn sys_notify(&mut self, cap: u64) -> SysResult {

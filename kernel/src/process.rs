@@ -8,6 +8,7 @@
 
 use crate::memory::{self, DirectMap};
 use crate::trap::{TrapFrame, USER_CS, USER_SS};
+use crate::usermem::UserSliceMut;
 use abi::{Error, Message};
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -37,19 +38,19 @@ pub enum State {
     /// Blocked in `RECV` (or `REPLY_RECV`): the message goes to `buf`;
     /// notifications in `mask` wake it; calls only if `calls`.
     Receiving {
-        buf: u64,
+        buf: UserSliceMut<Message>,
         mask: u64,
         calls: bool,
     },
     /// Blocked in `CALL`, queued at `server` (message in `Process::outgoing`).
     Sending {
         server: Pid,
-        reply_buf: u64,
+        reply_buf: UserSliceMut<Message>,
     },
     /// Blocked in `CALL`, delivered; waits for `server`'s reply.
     AwaitingReply {
         server: Pid,
-        reply_buf: u64,
+        reply_buf: UserSliceMut<Message>,
     },
     Dead,
 }

@@ -3,8 +3,10 @@
 //! return `rax` is 0 or an `abi::Error` code and results are in
 //! `rdi rsi rdx r10`. `kernel/SYSCALLS.md` documents each call.
 
+use crate::memory::DirectMap;
 use crate::process::{Kernel, State};
-use crate::{serial, usermem};
+use crate::serial;
+use crate::usermem::{UserSlice, UserSliceMut};
 use abi::{mint_kind, sys, Error};
 use kernel_logic::caps::Cap;
 use kernel_logic::layout::{page_ceil, PAGE_SIZE, USER_DMA_BASE, USER_MMIO_BASE, USER_REGION_SIZE};
@@ -90,14 +92,17 @@ impl Kernel {
 
     fn sys_console_write(&mut self, addr: u64, len: u64) -> SysResult {
         let root = self.procs[self.current].root;
-        usermem::check(root, addr, len, false)?;
+        let src = UserSlice::<u8>::new(addr, len)?;
+        // All of it checked first: a bad tail prints nothing.
+        src.check(&mut DirectMap, root)?;
         let mut buf = [0u8; CONSOLE_CHUNK];
         let mut done = 0;
         while done < len {
-            let n = (len - done).min(CONSOLE_CHUNK as u64) as usize;
-            usermem::copy_from_user(root, addr + done, &mut buf[..n])?;
-            serial::write_bytes(&buf[..n]);
-            done += n as u64;
+            let n = (len - done).min(CONSOLE_CHUNK as u64);
+            src.sub(done, n)?
+                .read_into(&mut DirectMap, root, &mut buf[..n as usize])?;
+            serial::write_bytes(&buf[..n as usize]);
+            done += n;
         }
         Ok([len, 0, 0, 0])
     }
@@ -107,10 +112,13 @@ impl Kernel {
         if !p.console {
             return Err(Error::NotPermitted);
         }
-        usermem::check(p.root, addr, len, true)?;
+        let dst = UserSliceMut::<u8>::new(addr, len)?;
+        // Checked before input is taken, so a bad buffer loses no input.
+        dst.check(&mut DirectMap, p.root)?;
         let mut buf = [0u8; CONSOLE_CHUNK];
         let n = serial::read_input(&mut buf[..(len as usize).min(CONSOLE_CHUNK)]);
-        usermem::copy_to_user(p.root, addr, &buf[..n])?;
+        dst.sub(0, n as u64)?
+            .write_from(&mut DirectMap, p.root, &buf[..n])?;
         Ok([n as u64, 0, 0, 0])
     }
 
@@ -271,10 +279,8 @@ impl Kernel {
         if !p.grants.dma {
             return Err(Error::NotPermitted);
         }
-        usermem::check(p.root, vaddr, 1, false)?;
-        let t = paging::translate(&mut crate::memory::DirectMap, p.root, vaddr)
-            .ok_or(Error::BadAddress)?;
-        Ok([t.paddr, 0, 0, 0])
+        let (paddr, _) = UserSlice::<u8>::one(vaddr)?.phys_run(&mut DirectMap, p.root, 1)?;
+        Ok([paddr, 0, 0, 0])
     }
 
     /// Routes interrupt line `irq` to the caller as notification `bits` and

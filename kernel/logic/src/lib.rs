@@ -1,7 +1,7 @@
 //! The kernel's pure logic, kept apart from the hardware so that it runs
 //! under plain `cargo test` on the host: the physical frame allocator, page
 //! table construction, ELF loading plans, capability tables, the boot image
-//! and its configuration.
+//! and its configuration, and typed user memory checked before every copy.
 //!
 //! Design principles:
 //! - Simple and clear algorithms over fast and clever ones (a bitmap, a
@@ -21,3 +21,4 @@ pub mod frames;
 pub mod grants;
 pub mod layout;
 pub mod paging;
+pub mod umem;
