@@ -22,6 +22,7 @@
 use crate::hal::{self, DmaHal};
 use core::ptr::NonNull;
 use virtio_blk_api::BLOCK_SIZE;
+use virtio_blk_sched::{Failure, Op, Piece};
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::Transport;
@@ -69,39 +70,6 @@ bitflags::bitflags! {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    Read,
-    Write,
-    Flush,
-}
-
-/// A device request's failure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceFailure {
-    /// The device answered with status IOERR (or an unknown status).
-    Io(u8),
-    /// The device does not support the request.
-    Unsupported,
-    /// The queue refused the request (virtio-drivers error).
-    Queue(virtio_drivers::Error),
-}
-
-/// What a busy slot is doing, for whom.
-#[derive(Clone, Copy, Debug)]
-pub struct Piece {
-    pub op: Op,
-    pub first: u64,
-    pub blocks: u64,
-    /// The job (client request) this piece belongs to.
-    pub job: usize,
-    /// Which lease of the caller holds the data, and where in it.
-    pub lease: u64,
-    pub offset: u64,
-    /// Batch entry index (0 for plain requests), for error replies.
-    pub entry: u64,
-}
-
 struct Slot {
     data: NonNull<u8>,
     header: NonNull<u8>,
@@ -122,10 +90,9 @@ fn split<'a>(mut data: &'a mut [u8], lens: &[u64]) -> Vec<&'a mut [u8]> {
     out
 }
 
-/// A finished piece: its description and the device's verdict.
+/// A finished request: its slot and the device's verdict.
 pub struct Completion {
-    pub piece: Piece,
-    pub result: Result<(), DeviceFailure>,
+    pub result: Result<(), Failure>,
     pub slot: usize,
     /// The data moved straight to or from the client (nothing to copy).
     pub direct: bool,
@@ -195,10 +162,6 @@ impl Disk {
         })
     }
 
-    pub fn free_slot(&self) -> Option<usize> {
-        self.slots.iter().position(|s| s.busy.is_none())
-    }
-
     /// The data buffer of slot `slot` (`CHUNK` bytes of DMA memory).
     pub fn buffer(&mut self, slot: usize) -> &mut [u8] {
         debug_assert!(self.slots[slot].busy.is_none());
@@ -227,12 +190,12 @@ impl Disk {
 
     /// Starts `piece` in free slot `slot` (for a write, its data is already
     /// in the slot's buffer).
-    pub fn start(&mut self, slot: usize, piece: Piece) -> Result<(), DeviceFailure> {
+    pub fn start(&mut self, slot: usize, piece: Piece) -> Result<(), Failure> {
         let len = piece.blocks as usize * BLOCK_SIZE;
         debug_assert!(len <= CHUNK && self.slots[slot].busy.is_none());
         if piece.op == Op::Flush && !self.has_flush {
             // No write cache to empty: every completed write is durable.
-            return Err(DeviceFailure::Unsupported);
+            return Err(Failure::Unsupported);
         }
         let s = &mut self.slots[slot];
         // Safety: the slot is free, so nothing else uses its memory; the
@@ -247,7 +210,7 @@ impl Disk {
                 Op::Write => self.queue.add(&[header, data], &mut [status]),
                 Op::Flush => self.queue.add(&[header], &mut [status]),
             }
-            .map_err(DeviceFailure::Queue)?
+            .map_err(|_| Failure::Queue)?
         };
         if self.queue.should_notify() {
             self.transport.notify(0);
@@ -265,12 +228,12 @@ impl Disk {
         slot: usize,
         piece: Piece,
         segments: &[(u64, u64)],
-    ) -> Result<(), DeviceFailure> {
+    ) -> Result<(), Failure> {
         let len = piece.blocks as usize * BLOCK_SIZE;
         let lens: Vec<u64> = segments.iter().map(|s| s.1).collect();
         debug_assert_eq!(lens.iter().sum::<u64>(), len as u64);
         if piece.op == Op::Flush || segments.is_empty() || segments.len() > MAX_SEGMENTS {
-            return Err(DeviceFailure::Queue(virtio_drivers::Error::InvalidParam));
+            return Err(Failure::Queue);
         }
         let s = &mut self.slots[slot];
         // Safety: as in `start`; the stand-in slices are the slot's own
@@ -297,10 +260,10 @@ impl Disk {
             };
             match added {
                 Ok(token) => token,
-                Err(e) => {
+                Err(_) => {
                     let base = s.data.as_ptr() as u64;
                     hal::unredirect(base, base + CHUNK as u64);
-                    return Err(DeviceFailure::Queue(e));
+                    return Err(Failure::Queue);
                 }
             }
         };
@@ -379,12 +342,11 @@ impl Disk {
         self.in_flight -= 1;
         let result = match popped {
             Ok(S_OK) => Ok(()),
-            Ok(S_UNSUPPORTED) => Err(DeviceFailure::Unsupported),
-            Ok(other) => Err(DeviceFailure::Io(other)),
-            Err(e) => Err(DeviceFailure::Queue(e)),
+            Ok(S_UNSUPPORTED) => Err(Failure::Unsupported),
+            Ok(other) => Err(Failure::Io(other)),
+            Err(_) => Err(Failure::Queue),
         };
         Some(Completion {
-            piece,
             result,
             slot,
             direct: was_direct,
