@@ -75,6 +75,9 @@ pub struct Connection {
     now: u64,
     last_activity: u64,
     request_started: Option<u64>,
+    /// The request being answered is a HEAD: no body bytes, whatever the
+    /// answer (errors included).
+    head_request: bool,
 }
 
 impl Connection {
@@ -92,6 +95,7 @@ impl Connection {
             now,
             last_activity: now,
             request_started: None,
+            head_request: false,
         }
     }
 
@@ -282,6 +286,7 @@ impl Connection {
             router::dispatch(&mut cx)
         };
         let keep_alive = head.keep_alive;
+        self.head_request = head.method == request::Method::Head;
         match (outcome, head.framing) {
             (Outcome::Respond(r), Framing::None) => self.queue(r, keep_alive),
             // Answered without the body. Drop a small one to keep the
@@ -389,7 +394,7 @@ impl Connection {
     fn queue(&mut self, r: Response, keep_alive: bool) {
         let keep_alive = keep_alive && !self.closing;
         r.encode_head(keep_alive, &mut self.out);
-        if !r.head_only {
+        if !r.head_only && !self.head_request {
             match r.body {
                 Body::Empty => {}
                 Body::Bytes(b) => self.out.extend_from_slice(&b),
@@ -420,6 +425,7 @@ impl Connection {
     /// An HTTP-level failure (bad head, framing): answer and close.
     fn fail(&mut self, status: u16, msg: &str) {
         self.inbuf.clear();
+        self.head_request = false;
         self.queue(plain(status, msg), false);
     }
 }
