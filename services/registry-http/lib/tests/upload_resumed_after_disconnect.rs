@@ -43,7 +43,7 @@ fn session_resumes_from_reported_offset_after_a_cut() {
     let range = r.header("Range").unwrap();
     let end: usize = range.strip_prefix("0-").unwrap().parse().unwrap();
     let offset = end + 1;
-    assert!(offset >= 10_000 && offset < 50_000, "offset {offset}");
+    assert!((10_000..50_000).contains(&offset), "offset {offset}");
     assert_eq!((offset - 10_000) % 4096, 0, "cut pieces are whole appends");
 
     // Resume with Content-Range from that offset, then finish.
