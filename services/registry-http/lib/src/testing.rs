@@ -43,6 +43,8 @@ pub struct MemBackend {
     pub appends: usize,
     /// The largest `blob_read` buffer asked for.
     pub largest_read: usize,
+    /// Successful cross-repository mounts.
+    pub mounts: usize,
 }
 
 impl MemBackend {
@@ -143,6 +145,7 @@ impl Backend for MemBackend {
             .get(from)
             .is_some_and(|r| r.blobs.contains(digest));
         if held {
+            self.mounts += 1;
             self.repos
                 .entry(repo.into())
                 .or_default()
