@@ -30,6 +30,27 @@
 //!   backend's append returned, so a client resuming after a disconnect or
 //!   a power cut asks the status and continues from the offset it reports.
 //! - Every error answer is the spec's JSON body with the spec's status.
+//!
+//! # Conventions and limits (stated, not accidental)
+//! - Digests: `sha256` only. Manifests: OCI image manifest and index,
+//!   Docker schema 2 manifest and manifest list (schema 1 is refused).
+//! - An index or manifest list is served only to a client whose `Accept`
+//!   names it (or a wildcard, or no `Accept`); single manifests are served
+//!   whatever `Accept` says, as the reference registry does.
+//! - An upload session's `Range` is `0-<last byte>`, and `0-0` when empty
+//!   (the reference registry's convention).
+//! - `Location` headers are absolute paths (`/v2/...`), resolved by
+//!   clients against the request URL.
+//! - Several byte ranges in one `Range` are answered with the whole blob
+//!   (RFC 9110 allows ignoring `Range`); chunk trailers are read and
+//!   dropped; responses always carry `Content-Length` (never chunked).
+//! - A body answered before it was read is dropped when it is small
+//!   ([`Limits::discard_max`]); otherwise the connection closes after the
+//!   answer. A failure in the middle of a blob response cuts the
+//!   connection short of `Content-Length` (the status is already sent).
+//! - Not here: authentication (no `UNAUTHORIZED` flow), the referrers tag
+//!   schema fallback, garbage collection and abandoned-session cleanup
+//!   (the storage service's job).
 
 #![no_std]
 

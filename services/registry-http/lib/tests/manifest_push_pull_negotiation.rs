@@ -182,3 +182,17 @@ fn manifests_delete_by_tag_and_by_digest() {
         (404, "MANIFEST_UNKNOWN")
     );
 }
+
+#[test]
+fn delete_answers_carry_the_digest() {
+    let mut h = Harness::new();
+    let cfg = h.push_blob("app", b"{}");
+    let body = image_manifest(OCI_MANIFEST, (&cfg, 2), &[], "");
+    assert_eq!(h.put_manifest("app", "t", OCI_MANIFEST, &body).status, 201);
+    let r = h.request(&req("DELETE", "/v2/app/manifests/t", &[], b""));
+    assert_eq!(r.status, 202);
+    assert_eq!(
+        r.header("Docker-Content-Digest"),
+        Some(sha256(&body).as_str())
+    );
+}

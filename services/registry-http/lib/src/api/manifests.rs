@@ -157,8 +157,15 @@ pub fn delete<B: Backend>(cx: &mut Ctx<'_, B>, repo: &str, r: &str) -> Outcome {
         Ok(x) => x,
         Err(e) => return e.into(),
     };
+    // The digest it names, for `Docker-Content-Digest` on the answer.
+    let digest = match cx.backend.manifest_get(repo, &reference) {
+        Ok(m) => m.digest,
+        Err(e) => return ApiError::from(e).into(),
+    };
     match cx.backend.manifest_delete(repo, &reference) {
-        Ok(()) => Response::new(202).into(),
+        Ok(()) => Response::new(202)
+            .header("Docker-Content-Digest", digest.as_str())
+            .into(),
         Err(e) => ApiError::from(e).into(),
     }
 }
