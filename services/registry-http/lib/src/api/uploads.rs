@@ -204,7 +204,7 @@ pub fn start<B: Backend>(cx: &mut Ctx<'_, B>, repo: &str) -> Outcome {
 }
 
 /// Parses `Content-Range: <start>-<end>` (a `bytes ` or `bytes=` prefix
-/// tolerated).
+/// tolerated); `end` below `u64::MAX` so that `end + 1` is a length.
 fn parse_content_range(v: &str) -> Option<(u64, u64)> {
     let v = v.trim();
     let v = v
@@ -213,7 +213,7 @@ fn parse_content_range(v: &str) -> Option<(u64, u64)> {
         .unwrap_or(v);
     let (a, b) = v.split_once('-')?;
     let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-    (a <= b).then_some((a, b))
+    (a <= b && b < u64::MAX).then_some((a, b))
 }
 
 /// Shared by PATCH and PUT: checks the session and `Content-Range`, then
@@ -323,5 +323,6 @@ mod tests {
         assert_eq!(parse_content_range("bytes=5-5"), Some((5, 5)));
         assert_eq!(parse_content_range("9-0"), None);
         assert_eq!(parse_content_range("x-1"), None);
+        assert_eq!(parse_content_range("0-18446744073709551615"), None);
     }
 }
