@@ -81,7 +81,7 @@ impl UploadSink {
         }
         match self.finish.take() {
             None => session_headers(Response::new(202), &self.repo, &self.id, self.offset),
-            Some(digest) => finish_session(backend, &self.repo, &self.id, &digest),
+            Some(digest) => finish_session(backend, &self.repo, &self.id, &digest, self.owned),
         }
     }
 
@@ -108,15 +108,23 @@ fn blob_created(repo: &str, digest: &Digest) -> Response {
 }
 
 /// Completes a session; on a digest or size error the session is dropped
-/// (as the reference registry does) so nothing unverified is kept.
-fn finish_session<B: Backend>(backend: &mut B, repo: &str, id: &str, digest: &Digest) -> Response {
+/// (as the reference registry does) so nothing unverified is kept, and on
+/// any error when this request opened it (`owned`).
+fn finish_session<B: Backend>(
+    backend: &mut B,
+    repo: &str,
+    id: &str,
+    digest: &Digest,
+    owned: bool,
+) -> Response {
     match backend.upload_finish(repo, id, digest) {
         Ok(_) => blob_created(repo, digest),
         Err(e) => {
-            if matches!(
+            let unverified = matches!(
                 e,
                 BackendError::DigestMismatch { .. } | BackendError::SizeInvalid(_)
-            ) {
+            );
+            if owned || unverified {
                 let _ = backend.upload_cancel(repo, id);
             }
             Response::error(&ApiError::from(e))
@@ -186,7 +194,9 @@ pub fn start<B: Backend>(cx: &mut Ctx<'_, B>, repo: &str) -> Outcome {
     };
     match digest {
         None => session_headers(Response::new(202), repo, &id, 0).into(),
-        Some(d) if !has_body(cx.req.framing) => finish_session(cx.backend, repo, &id, &d).into(),
+        Some(d) if !has_body(cx.req.framing) => {
+            finish_session(cx.backend, repo, &id, &d, true).into()
+        }
         Some(d) => Outcome::ReadBody(BodySink::new(
             SinkKind::Upload(UploadSink {
                 repo: repo.into(),
@@ -260,7 +270,7 @@ fn append<B: Backend>(
     }
     if !has_body(cx.req.framing) {
         return match finish {
-            Some(d) => finish_session(cx.backend, repo, id, &d).into(),
+            Some(d) => finish_session(cx.backend, repo, id, &d, false).into(),
             None => session_headers(Response::new(202), repo, id, current).into(),
         };
     }
