@@ -34,8 +34,8 @@
 extern crate alloc;
 
 mod disk;
-mod hal;
-mod pci;
+
+use virtio_hal::{hal, pci};
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
