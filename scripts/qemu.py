@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 
+import net_tests
 import storage_tests
 
 STATUS_PASS = 33
@@ -167,12 +168,29 @@ def run_captured(kernel, image, config, stdin_bytes, limit, extra=()):
 
 
 def cmd_test(kernel, image, names):
-    names = names or list(TESTS) + list(storage_tests.TESTS)
+    names = names or list(TESTS) + list(storage_tests.TESTS) + list(net_tests.TESTS)
     logdir = os.path.join(os.path.dirname(image), "qemu-test")
     os.makedirs(logdir, exist_ok=True)
     failed = []
     flaky = []
     for name in names:
+        if name in net_tests.TESTS:
+            # Driven from the host through QEMU's user network (scripts/net_tests.py).
+            t0 = time.time()
+            problems, out = net_tests.run_test(
+                name, lambda config, extra: qemu_cmd(kernel, image, config, extra))
+            with open(os.path.join(logdir, name + ".log"), "w") as f:
+                f.write(out)
+            print(f"qemu-test {name:<10} {'ok' if not problems else 'FAILED'} "
+                  f"({time.time() - t0:.1f} s)", flush=True)
+            for line in out.split("\n--- serial ---\n")[0].splitlines():
+                print(f"    {line}")
+            if problems:
+                failed.append(name)
+                for p in problems:
+                    print(f"    {p}")
+                print(f"    --- log: {os.path.join(logdir, name + '.log')} ---")
+            continue
         if name in storage_tests.TESTS:
             # Shell-driven storage tests (scripts/storage_tests.py).
             t0 = time.time()
@@ -264,6 +282,13 @@ def cmd_bench(kernel, image):
         print(l, flush=True)
     if status != STATUS_PASS or not lines:
         print(f"qemu-bench: bench-fs.cfg failed (status {status})\n{out[-2000:]}", file=sys.stderr)
+        failed = 1
+    # Raw TCP through the virtio-net driver and the network service.
+    lines, out = net_tests.bench(lambda config, extra: qemu_cmd(kernel, image, config, extra))
+    for l in lines:
+        print(l, flush=True)
+    if not lines:
+        print(f"qemu-bench: bench-net.cfg failed\n{out[-2000:]}", file=sys.stderr)
         failed = 1
     return failed
 

@@ -198,7 +198,9 @@ fn main() {
             }
         }
         let mask = DRIVER_BIT | timer.bit();
-        let incoming = if link.rx_pending {
+        // Frames left in the driver or in the stack's queues have no event
+        // to wake us: look for calls without sleeping, then go round again.
+        let incoming = if link.rx_pending || stack.has_frames() {
             match ipc::try_recv(mask) {
                 Err(Error::WouldBlock) => continue,
                 other => other,
