@@ -301,7 +301,12 @@ def cmd_run(kernel, image):
         with open(disk, "wb") as f:
             f.truncate(int(os.environ.get("DISK_MB") or 256) << 20)
         print(f"qemu.py: created blank disk {disk}", file=sys.stderr)
-    cmd = qemu_cmd(kernel, image, "boot.cfg", storage_tests.disk_args(disk))
+    # The network: the registry's port on the host forwarded to guest port 5000.
+    port = int(os.environ.get("REGISTRY_PORT") or 5000)
+    print(f"qemu.py: network: 127.0.0.1:{port} on this machine is forwarded to the guest's "
+          f"port {net_tests.GUEST_PORT} (the registry)", file=sys.stderr)
+    cmd = qemu_cmd(kernel, image, "boot.cfg",
+                   storage_tests.disk_args(disk) + net_tests.net_args(port))
     status = subprocess.call(cmd)
     # ACPI soft-off gives 0; isa-debug-exit with 0 gives 1: both are a clean poweroff.
     return 0 if status in (0, 1) else status
