@@ -242,6 +242,12 @@ def bench(qemu_cmd):
         lines.append(f"net_tcp_MBps: {round(len(data) / secs / 1e6)} MB/s")
         echo(port, b"")
         guest.wait_exit(60)
+        # Where the network service's cycles went (netecho asks it at the end).
+        m = re.search(r"net service cycles: stack (\d+) permille, driver calls (\d+), "
+                      r"client calls (\d+), asleep (\d+)", guest.output())
+        if m:
+            for name, v in zip(("stack", "driver", "calls", "asleep"), m.groups()):
+                lines.append(f"net_tcp_{name}_permille: {v} permille")
     except Failure as e:
         lines = []
         print(f"qemu-bench: bench-net.cfg failed: {e}")

@@ -23,7 +23,7 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpo
 /// handshakes in progress at once, not the backlog of finished ones.
 const LISTEN_POOL: usize = 4;
 /// Interval of the window probes (keep-alives) while data waits to be sent.
-const PROBE_MS: u64 = 50;
+const PROBE_MS: u64 = 20;
 /// `iface.poll` rounds per `Stack::poll` (each emits up to one segment per
 /// socket); the server drains the transmit queue and polls again anyway.
 const POLL_ROUNDS: usize = 64;

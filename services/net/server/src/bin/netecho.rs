@@ -89,6 +89,18 @@ fn main() {
                     let _ = net.close(h);
                     conns.swap_remove(i);
                     if served == stop_after {
+                        if let Ok(s) = net.stats() {
+                            let total = (s[0] + s[1] + s[2] + s[3]).max(1);
+                            println!(
+                                "netecho: net service cycles: stack {} permille, driver calls {}, client calls {}, asleep {}; {} timer interrupts, {} frames",
+                                s[0] * 1000 / total,
+                                s[1] * 1000 / total,
+                                s[2] * 1000 / total,
+                                s[3] * 1000 / total,
+                                s[4],
+                                s[5]
+                            );
+                        }
                         println!("netecho: served {served} connections; TEST PASS");
                         userlib::sys::poweroff(userlib::abi::POWEROFF_TEST_PASS);
                     }
