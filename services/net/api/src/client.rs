@@ -105,6 +105,11 @@ impl Net {
         self.call(&Request::Close { handle }, &[]).map(|_| ())
     }
 
+    /// The service's counters (see the crate documentation).
+    pub fn stats(&self) -> Result<[u64; 6], SocketError> {
+        self.call(&Request::Stats {}, &[])
+    }
+
     /// Waits until one of this client's handles is ready; fills `ready`
     /// with up to `POLL_MAX` of them and returns how many it filled.
     pub fn poll(&self, ready: &mut [u64; POLL_MAX]) -> Result<usize, SocketError> {

@@ -25,6 +25,7 @@
 //! | `Close` | handle | — | — | no |
 //! | `Info` | — | — | IPv4 address, MAC (as in virtio-net-api), listeners, connections, frames received, frames sent |
 //! | `Poll` | — | — | n, then up to `POLL_MAX` ready handles | until one of the caller's handles is ready |
+//! | `Stats` | — | — | TSC cycles in the TCP/IP stack, in driver calls, in client calls (lease copies), asleep; timer interrupts; frames received and sent | no |
 //!
 //! `flags` (`Accept`, `Read`, `Write`): `flags::NONBLOCK` answers
 //! `WOULD_BLOCK` instead of waiting. `Poll` is how one single-threaded
@@ -56,6 +57,7 @@ abi::protocol! {
         Close = 5 { handle: u64 },
         Info = 6 {},
         Poll = 7 {},
+        Stats = 8 {},
     }
 }
 
@@ -136,6 +138,7 @@ mod tests {
             Request::Close { handle: 5 },
             Request::Info {},
             Request::Poll {},
+            Request::Stats {},
         ] {
             assert_eq!(Request::decode(&r.to_message()), Ok(r));
         }

@@ -22,6 +22,8 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpo
 /// Listening sockets kept ready per listener (each holds its buffers):
 /// handshakes in progress at once, not the backlog of finished ones.
 const LISTEN_POOL: usize = 4;
+/// Interval of the window probes (keep-alives) while data waits to be sent.
+const PROBE_MS: u64 = 20;
 /// `iface.poll` rounds per `Stack::poll` (each emits up to one segment per
 /// socket); the server drains the transmit queue and polls again anyway.
 const POLL_ROUNDS: usize = 64;
@@ -154,6 +156,11 @@ impl Stack {
         f
     }
 
+    /// Frames are queued either way: poll (and drain) again before sleeping.
+    pub fn has_frames(&self) -> bool {
+        !self.dev.rx.is_empty() || !self.dev.tx.is_empty()
+    }
+
     /// Whether the transmit queue is full (drain it and poll again).
     pub fn tx_full(&self) -> bool {
         self.dev.tx.len() >= TX_QUEUE
@@ -217,6 +224,20 @@ impl Stack {
                     break;
                 }
                 l.listening.push(self.sockets.add(s));
+            }
+        }
+        // smoltcp sends no zero-window probes, and a peer whose window
+        // opened may never say so (QEMU's user network waits for a probe):
+        // a keep-alive, only while data waits to be sent, asks it.
+        let conns = self.slots.iter().filter_map(|s| match s.entry {
+            Some(Entry::Conn(h)) => Some(h),
+            _ => None,
+        });
+        for h in conns.chain(self.closing.iter().copied()) {
+            let s = self.sockets.get_mut::<tcp::Socket>(h);
+            let want = (s.send_queue() > 0).then_some(Duration::from_millis(PROBE_MS));
+            if s.keep_alive() != want {
+                s.set_keep_alive(want);
             }
         }
         let sockets = &mut self.sockets;

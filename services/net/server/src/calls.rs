@@ -33,6 +33,8 @@ struct Waiting {
 }
 
 pub struct Calls {
+    /// The `Stats` reply, kept up to date by the main loop.
+    pub stats: [u64; 6],
     waiting: Vec<Waiting>,
     /// (client, connection) pairs whose `NONBLOCK` write would have waited:
     /// `Poll` reports them when they have room again.
@@ -60,6 +62,7 @@ enum Outcome {
 impl Calls {
     pub fn new() -> Calls {
         Calls {
+            stats: [0; 6],
             waiting: Vec::new(),
             want_write: Vec::new(),
         }
@@ -222,6 +225,10 @@ impl Calls {
                     stack.stats.frames_in,
                     stack.stats.frames_out,
                 ];
+                return self.answer(stack, badge, token, Outcome::Done(words));
+            }
+            Request::Stats {} => {
+                let words = self.stats;
                 return self.answer(stack, badge, token, Outcome::Done(words));
             }
             Request::Accept { listener, flags } => (Kind::Accept, listener, flags),

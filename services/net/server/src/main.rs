@@ -167,16 +167,28 @@ fn main() {
     );
     let mut calls = Calls::new();
     let mut last_check = now_ms();
+    // Where the cycles go (`Stats`): the stack, driver calls, client calls, asleep.
+    let mut cycles = [0u64; 4];
+    let mut t = userlib::sys::rdtsc();
+    let mut lap = |slot: usize, cycles: &mut [u64; 4]| {
+        let now = userlib::sys::rdtsc();
+        cycles[slot] += now.wrapping_sub(t);
+        t = now;
+    };
     loop {
         if link.rx_pending {
             link.fetch(&mut stack);
         }
+        lap(1, &mut cycles);
         // Poll until the stack is quiet: each round may free send room or
         // deliver data that waiting calls take, which may let it send more.
         for _ in 0..16 {
             let changed = stack.poll(now_ms());
+            lap(0, &mut cycles);
             link.flush(&mut stack);
+            lap(1, &mut cycles);
             let served = calls.retry(&mut stack, link.down);
+            lap(2, &mut cycles);
             if !changed && !served && !stack.tx_full() {
                 break;
             }
@@ -197,8 +209,14 @@ fn main() {
                 continue;
             }
         }
+        calls.stats[..4].copy_from_slice(&cycles);
+        calls.stats[4] = timer.interrupts;
+        calls.stats[5] = stack.stats.frames_in + stack.stats.frames_out;
         let mask = DRIVER_BIT | timer.bit();
-        let incoming = if link.rx_pending {
+        lap(0, &mut cycles);
+        // Frames left in the driver or in the stack's queues have no event
+        // to wake us: look for calls without sleeping, then go round again.
+        let incoming = if link.rx_pending || stack.has_frames() {
             match ipc::try_recv(mask) {
                 Err(Error::WouldBlock) => continue,
                 other => other,
@@ -206,6 +224,7 @@ fn main() {
         } else {
             ipc::recv(mask)
         };
+        lap(3, &mut cycles);
         match incoming {
             Ok(Incoming::Notification(bits)) => {
                 if bits & DRIVER_BIT != 0 {
@@ -216,7 +235,8 @@ fn main() {
                 }
             }
             Ok(Incoming::Call { badge, token, msg }) => {
-                calls.call(&mut stack, link.down, badge, token, &msg, mac)
+                calls.call(&mut stack, link.down, badge, token, &msg, mac);
+                lap(2, &mut cycles);
             }
             Err(e) => println!("net: recv failed: {e:?}"),
         }

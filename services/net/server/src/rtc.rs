@@ -14,6 +14,8 @@ pub const SLOW: u8 = 15; // 2 Hz
 pub const OFF: u8 = 0;
 
 pub struct Timer {
+    /// Interrupts served.
+    pub interrupts: u64,
     ok: bool,
     rate: u8,
 }
@@ -33,7 +35,11 @@ impl Timer {
     /// Binds IRQ 8; without the grant the service runs without a timer.
     pub fn new() -> Timer {
         let ok = sys::irq_bind(IRQ, BIT).is_ok() && sys::port_in(DATA, 1).is_ok();
-        Timer { ok, rate: OFF }
+        Timer {
+            interrupts: 0,
+            ok,
+            rate: OFF,
+        }
     }
 
     pub fn ok(&self) -> bool {
@@ -68,6 +74,7 @@ impl Timer {
 
     /// Serves an interrupt: register C tells the RTC it was seen.
     pub fn ack(&mut self) {
+        self.interrupts += 1;
         read(0x0C);
         let _ = sys::irq_ack(IRQ);
     }

@@ -4,7 +4,8 @@
 //! 5000), echoes every byte of every connection back, and logs each
 //! connection's byte count when the peer closes. Boot argument: the port
 //! (low 16 bits) and, for the test, how many connections to serve before
-//! powering off with PASS (bits 16..).
+//! powering off with PASS (bits 16..32); bit 32: the network going down
+//! is a PASS (the `net-driver-dies` test).
 #![no_std]
 #![no_main]
 
@@ -31,7 +32,9 @@ fn main() {
         p => p as u16,
     };
     // Power off (test PASS) after this many connections; 0 = never.
-    let stop_after = arg >> 16;
+    let stop_after = (arg >> 16) & 0xFFFF;
+    // The `net-driver-dies` test: the network going down is its PASS.
+    let down_passes = arg & 1 << 32 != 0;
     let listener = match net.listen(port, 8) {
         Ok(h) => h,
         Err(e) => {
@@ -47,6 +50,11 @@ fn main() {
         let mut ready = [0u64; POLL_MAX];
         let n = match net.poll(&mut ready) {
             Ok(n) => n,
+            Err(e) if e == SocketError::Status(net_api::status::NET_DOWN) && down_passes => {
+                println!("netecho: the network is down ({e}); TEST PASS");
+                userlib::sys::poweroff(userlib::abi::POWEROFF_TEST_PASS);
+                return;
+            }
             Err(e) => {
                 println!("netecho: poll failed: {e}");
                 return;
@@ -81,6 +89,18 @@ fn main() {
                     let _ = net.close(h);
                     conns.swap_remove(i);
                     if served == stop_after {
+                        if let Ok(s) = net.stats() {
+                            let total = (s[0] + s[1] + s[2] + s[3]).max(1);
+                            println!(
+                                "netecho: net service cycles: stack {} permille, driver calls {}, client calls {}, asleep {}; {} timer interrupts, {} frames",
+                                s[0] * 1000 / total,
+                                s[1] * 1000 / total,
+                                s[2] * 1000 / total,
+                                s[3] * 1000 / total,
+                                s[4],
+                                s[5]
+                            );
+                        }
                         println!("netecho: served {served} connections; TEST PASS");
                         userlib::sys::poweroff(userlib::abi::POWEROFF_TEST_PASS);
                     }
