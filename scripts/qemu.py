@@ -22,6 +22,7 @@ import sys
 import time
 
 import net_tests
+import registry_tests
 import storage_tests
 
 STATUS_PASS = 33
@@ -168,16 +169,18 @@ def run_captured(kernel, image, config, stdin_bytes, limit, extra=()):
 
 
 def cmd_test(kernel, image, names):
-    names = names or list(TESTS) + list(storage_tests.TESTS) + list(net_tests.TESTS)
+    names = names or list(TESTS) + list(storage_tests.TESTS) + list(net_tests.TESTS) + list(registry_tests.TESTS)
     logdir = os.path.join(os.path.dirname(image), "qemu-test")
     os.makedirs(logdir, exist_ok=True)
     failed = []
     flaky = []
     for name in names:
-        if name in net_tests.TESTS:
-            # Driven from the host through QEMU's user network (scripts/net_tests.py).
+        if name in net_tests.TESTS or name in registry_tests.TESTS:
+            # Driven from the host through QEMU's user network
+            # (scripts/net_tests.py, scripts/registry_tests.py).
             t0 = time.time()
-            problems, out = net_tests.run_test(
+            suite = net_tests if name in net_tests.TESTS else registry_tests
+            problems, out = suite.run_test(
                 name, lambda config, extra: qemu_cmd(kernel, image, config, extra))
             with open(os.path.join(logdir, name + ".log"), "w") as f:
                 f.write(out)
