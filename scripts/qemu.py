@@ -21,6 +21,8 @@ import subprocess
 import sys
 import time
 
+import net_tests
+import registry_tests
 import storage_tests
 
 STATUS_PASS = 33
@@ -167,12 +169,31 @@ def run_captured(kernel, image, config, stdin_bytes, limit, extra=()):
 
 
 def cmd_test(kernel, image, names):
-    names = names or list(TESTS) + list(storage_tests.TESTS)
+    names = names or list(TESTS) + list(storage_tests.TESTS) + list(net_tests.TESTS) + list(registry_tests.TESTS)
     logdir = os.path.join(os.path.dirname(image), "qemu-test")
     os.makedirs(logdir, exist_ok=True)
     failed = []
     flaky = []
     for name in names:
+        if name in net_tests.TESTS or name in registry_tests.TESTS:
+            # Driven from the host through QEMU's user network
+            # (scripts/net_tests.py, scripts/registry_tests.py).
+            t0 = time.time()
+            suite = net_tests if name in net_tests.TESTS else registry_tests
+            problems, out = suite.run_test(
+                name, lambda config, extra: qemu_cmd(kernel, image, config, extra))
+            with open(os.path.join(logdir, name + ".log"), "w") as f:
+                f.write(out)
+            print(f"qemu-test {name:<10} {'ok' if not problems else 'FAILED'} "
+                  f"({time.time() - t0:.1f} s)", flush=True)
+            for line in out.split("\n--- serial ---\n")[0].splitlines():
+                print(f"    {line}")
+            if problems:
+                failed.append(name)
+                for p in problems:
+                    print(f"    {p}")
+                print(f"    --- log: {os.path.join(logdir, name + '.log')} ---")
+            continue
         if name in storage_tests.TESTS:
             # Shell-driven storage tests (scripts/storage_tests.py).
             t0 = time.time()
@@ -265,6 +286,13 @@ def cmd_bench(kernel, image):
     if status != STATUS_PASS or not lines:
         print(f"qemu-bench: bench-fs.cfg failed (status {status})\n{out[-2000:]}", file=sys.stderr)
         failed = 1
+    # Raw TCP through the virtio-net driver and the network service.
+    lines, out = net_tests.bench(lambda config, extra: qemu_cmd(kernel, image, config, extra))
+    for l in lines:
+        print(l, flush=True)
+    if not lines:
+        print(f"qemu-bench: bench-net.cfg failed\n{out[-2000:]}", file=sys.stderr)
+        failed = 1
     return failed
 
 
@@ -276,7 +304,12 @@ def cmd_run(kernel, image):
         with open(disk, "wb") as f:
             f.truncate(int(os.environ.get("DISK_MB") or 256) << 20)
         print(f"qemu.py: created blank disk {disk}", file=sys.stderr)
-    cmd = qemu_cmd(kernel, image, "boot.cfg", storage_tests.disk_args(disk))
+    # The network: the registry's port on the host forwarded to guest port 5000.
+    port = int(os.environ.get("REGISTRY_PORT") or 5000)
+    print(f"qemu.py: network: 127.0.0.1:{port} on this machine is forwarded to the guest's "
+          f"port {net_tests.GUEST_PORT} (the registry)", file=sys.stderr)
+    cmd = qemu_cmd(kernel, image, "boot.cfg",
+                   storage_tests.disk_args(disk) + net_tests.net_args(port))
     status = subprocess.call(cmd)
     # ACPI soft-off gives 0; isa-debug-exit with 0 gives 1: both are a clean poweroff.
     return 0 if status in (0, 1) else status

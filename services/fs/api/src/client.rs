@@ -10,6 +10,8 @@ use userlib::sys;
 
 use crate::{join_args, FsRequest};
 
+mod uploads;
+
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FsError {

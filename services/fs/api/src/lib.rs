@@ -105,6 +105,32 @@ protocol! {
         /// L1 out: the message of this client's last failed call, or the
         /// text result of its last `ManifestPut`.
         LastText = 33 {},
+        // ---- Resumable upload sessions (the registry HTTP service) ----
+        // A session is `repositories/<repo>/_uploads/<id>/`; it outlives
+        // the client's connection, the service and a power cut.
+        /// L0 repo: starts a session. Replies `[id]`.
+        UploadStart = 40 {},
+        /// L0 repo, L1 data: appended at `offset`, which must be the
+        /// session's size (else `WRONG_OFFSET`). Durable when it replies
+        /// `[new size]`.
+        UploadAppend = 41 { id: u64, offset: u64 },
+        /// L0 repo. Replies `[size]`.
+        UploadStatus = 42 { id: u64 },
+        /// L0 "repo\0digest": verifies the session's bytes, stores the blob
+        /// and links it into the repository. Replies `[size]`.
+        UploadFinish = 43 { id: u64 },
+        /// L0 repo: drops the session and its bytes.
+        UploadCancel = 44 { id: u64 },
+        /// L0 "repo\0from\0digest": links a blob that `from` holds into
+        /// `repo` without a byte sent. Replies `[size]`, or `NOT_FOUND`.
+        BlobMount = 45 {},
+        /// L0 "repo\0digest": `[size]` when the blob is stored and linked
+        /// into `repo` (what a registry may serve under that name), else
+        /// `NOT_FOUND`.
+        BlobLinked = 46 {},
+        /// L0 "repo\0digest": removes the repository's link to the blob
+        /// (the blob itself stays for other repositories and GC).
+        BlobUnlink = 47 {},
     }
 }
 
@@ -138,6 +164,8 @@ pub mod status {
     pub const BAD_LEASE: u64 = 14;
     /// The service could not mount the filesystem.
     pub const UNAVAILABLE: u64 = 15;
+    /// `UploadAppend` at an offset other than the session's size.
+    pub const WRONG_OFFSET: u64 = 16;
 }
 
 /// Entry kinds in `Stat` replies.
@@ -203,6 +231,11 @@ mod tests {
             FsRequest::Gc { dry_run: false },
             FsRequest::BlobBegin { length: 5 },
             FsRequest::LastText {},
+            FsRequest::UploadAppend {
+                id: u64::MAX,
+                offset: 1 << 33,
+            },
+            FsRequest::UploadFinish { id: 7 },
         ] {
             assert_eq!(FsRequest::decode(&r.to_message()), Ok(r));
         }

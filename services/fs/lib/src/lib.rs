@@ -40,6 +40,7 @@ pub mod registry;
 pub mod root;
 pub mod snapshot_record;
 pub mod snapshots;
+pub mod upload_session;
 
 pub use chunks::{ChunkStore, Chunks};
 pub use error::FsError;
@@ -51,3 +52,4 @@ pub use names::{Algorithm, Digest, RepoName, Tag};
 pub use records::Kind;
 pub use registry::{BlobReader, Reference, Registry, RegistryError, Upload};
 pub use snapshots::{Change, ChangeKind, SnapshotInfo, WalkEntry};
+pub use upload_session::{parse_upload_id, upload_id_text, SessionError};

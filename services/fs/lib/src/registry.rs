@@ -133,11 +133,32 @@ pub struct Upload {
 }
 
 impl Upload {
+    /// An upload reopened from its `data` file (see `upload_session`).
+    pub(crate) fn from_parts(
+        repo: Option<RepoName>,
+        id: String,
+        ino: u64,
+        hasher: Hasher,
+        size: u64,
+    ) -> Upload {
+        Upload {
+            repo,
+            id,
+            ino,
+            hasher,
+            size,
+        }
+    }
+
     pub fn id(&self) -> &str {
         &self.id
     }
     pub fn size(&self) -> u64 {
         self.size
+    }
+    /// The algorithm of the running hash.
+    pub fn algorithm(&self) -> crate::names::Algorithm {
+        self.hasher.algorithm()
     }
 }
 

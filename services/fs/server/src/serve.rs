@@ -29,6 +29,8 @@ use userlib::ipc::{recv, Incoming, ReplyToken};
 
 use crate::errors::{lease_fail, Fail};
 
+mod uploads;
+
 type Reg = Registry<BlockClient, ContentClient>;
 type Outcome = Result<[u64; 6], Fail>;
 
@@ -75,6 +77,7 @@ pub struct Service {
     reg: Option<Reg>,
     unavailable: String,
     sessions: BTreeMap<u64, Session>,
+    open_uploads: uploads::OpenUploads,
     piece: Vec<u8>,
 }
 
@@ -147,6 +150,7 @@ impl Service {
             reg,
             unavailable,
             sessions: BTreeMap::new(),
+            open_uploads: uploads::OpenUploads::default(),
             piece: vec![0u8; PIECE],
         }
     }
@@ -661,6 +665,14 @@ impl Service {
                 Ok([0; 6])
             }
             FsRequest::LastText {} => Err(Fail::new(status::BAD_REQUEST, "handled by run")),
+            FsRequest::UploadStart {}
+            | FsRequest::UploadAppend { .. }
+            | FsRequest::UploadStatus { .. }
+            | FsRequest::UploadFinish { .. }
+            | FsRequest::UploadCancel { .. }
+            | FsRequest::BlobMount {}
+            | FsRequest::BlobLinked {}
+            | FsRequest::BlobUnlink {} => self.handle_upload(request, args, msg, token),
         }
     }
 

@@ -30,8 +30,8 @@
 extern crate alloc;
 
 mod disk;
-mod hal;
-mod pci;
+
+use virtio_hal::{hal, pci};
 
 use alloc::vec::Vec;
 use disk::{Disk, CHUNK_BLOCKS};

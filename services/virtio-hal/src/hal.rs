@@ -157,7 +157,7 @@ unsafe impl Hal for DmaHal {
             Ok((virt, phys)) => (phys, virt),
             // The trait has no error path; without ring memory the driver
             // cannot run at all.
-            Err(e) => panic!("virtio-blk: DMA_ALLOC of {pages} pages failed: {e:?}"),
+            Err(e) => panic!("virtio-hal: DMA_ALLOC of {pages} pages failed: {e:?}"),
         }
     }
 
@@ -170,7 +170,7 @@ unsafe impl Hal for DmaHal {
         match userlib::sys::mmio_map(paddr, size as u64) {
             Ok(virt) => NonNull::new(virt as *mut u8).unwrap_or(NonNull::dangling()),
             Err(e) => panic!(
-                "virtio-blk: MMIO_MAP of BAR region {paddr:#x}+{size:#x} refused: {e:?} (missing mmio= grant?)"
+                "virtio-hal: MMIO_MAP of BAR region {paddr:#x}+{size:#x} refused: {e:?} (missing mmio= grant?)"
             ),
         }
     }
@@ -188,7 +188,7 @@ unsafe impl Hal for DmaHal {
         let slots = len.div_ceil(BOUNCE_SLOT).max(1);
         let mut guard = BOUNCE.lock();
         let Some(pool) = guard.as_mut() else {
-            panic!("virtio-blk: share before hal::init");
+            panic!("virtio-hal: share before hal::init");
         };
         let start = (0..=BOUNCE_SLOTS.saturating_sub(slots))
             .find(|&s| pool.used[s..s + slots].iter().all(|u| !u));
@@ -203,7 +203,7 @@ unsafe impl Hal for DmaHal {
                 drop(guard);
                 match alloc(len) {
                     Ok((p, phys)) => (p.as_ptr(), phys),
-                    Err(e) => panic!("virtio-blk: no DMA memory to bounce {len} bytes: {e:?}"),
+                    Err(e) => panic!("virtio-hal: no DMA memory to bounce {len} bytes: {e:?}"),
                 }
             }
         };

@@ -60,6 +60,12 @@ impl GrantedEcam {
     }
 }
 
+impl Default for GrantedEcam {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ConfigurationAccess for GrantedEcam {
     fn read_word(&self, df: DeviceFunction, register_offset: u8) -> u32 {
         match self.page(df) {

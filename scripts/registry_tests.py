@@ -1,0 +1,142 @@
+"""QEMU tests of the registry over the network: skopeo, the real registry
+client, pushes OCI images built offline (scripts/oci_layout.py) into the
+system through QEMU's user network, pulls them back and checks every
+digest; the shell beside it sees the same content and fsck stays clean.
+
+Used by scripts/qemu.py (`test` with the names in TESTS).
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import net_tests
+import oci_layout
+import storage_tests
+from storage_tests import Failure, expect, no_error
+
+SKOPEO = ["skopeo", "--insecure-policy"]
+
+
+def skopeo(args, log, timeout=600):
+    cmd = SKOPEO + args
+    log.append("host$ " + " ".join(cmd))
+    t0 = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    secs = time.time() - t0
+    out = (p.stdout + p.stderr).strip()
+    if out:
+        log.append(out[-3000:])
+    if p.returncode != 0:
+        raise Failure(f"skopeo {args[0]} failed ({p.returncode}): {out[-600:]}")
+    return p.stdout, secs
+
+
+def build_images(work):
+    """Two images sharing a base layer, and a two-platform index."""
+    base = oci_layout.layer(1, 1 << 20)
+    app = oci_layout.layer(2, 300_000)
+    other = oci_layout.layer(3, 200_000)
+    lay = oci_layout.Layout(os.path.join(work, "src"))
+    img1 = lay.image([base, app])
+    lay.tag(img1, "1")
+    img2 = lay.image([base, other])
+    lay.tag(img2, "2")
+    arm = lay.image([base, oci_layout.layer(4, 100_000)], arch="arm64")
+    idx = lay.index([img1, arm])
+    lay.tag(idx, "multi")
+    return lay.path, {"1": img1, "2": img2, "multi": idx}
+
+
+def pulled_manifest_digest(path):
+    with open(os.path.join(path, "index.json")) as f:
+        return json.load(f)["manifests"][0]["digest"]
+
+
+def t_push_pull(shell, port, log):
+    """skopeo pushes a plain image, a second image sharing its base layer
+    into another repository, and a multi-platform index; pulls each back
+    with --preserve-digests and compares every blob; deletes a manifest."""
+    reg = f"127.0.0.1:{port}"
+    work = tempfile.mkdtemp(prefix="registry-test-")
+    try:
+        src, refs = build_images(work)
+        _, secs = skopeo(["copy", "--dest-tls-verify=false", f"oci:{src}:1",
+                          f"docker://{reg}/app:1"], log)
+        log.append(f"registry: pushed app:1 in {secs:.1f} s")
+        skopeo(["copy", "--dest-tls-verify=false", f"oci:{src}:2",
+                f"docker://{reg}/other/app:2"], log)
+        skopeo(["copy", "--all", "--dest-tls-verify=false", f"oci:{src}:multi",
+                f"docker://{reg}/app:multi"], log)
+        out, _ = skopeo(["inspect", "--raw", "--tls-verify=false", f"docker://{reg}/app:1"], log)
+        if json.loads(out)["layers"][0]["digest"] is None:
+            raise Failure("inspect: no layers")
+        out, _ = skopeo(["list-tags", "--tls-verify=false", f"docker://{reg}/app"], log)
+        tags = sorted(json.loads(out)["Tags"])
+        if tags != ["1", "multi"]:
+            raise Failure(f"list-tags app: {tags}")
+        for repo, tag in [("app", "1"), ("other/app", "2"), ("app", "multi")]:
+            dst = os.path.join(work, f"pull-{tag}")
+            _, secs = skopeo(["copy", "--all", "--preserve-digests", "--src-tls-verify=false",
+                              f"docker://{reg}/{repo}:{tag}", f"oci:{dst}:{tag}"], log)
+            got = pulled_manifest_digest(dst)
+            if got != refs[tag]["digest"]:
+                raise Failure(f"{repo}:{tag}: pulled manifest {got}, pushed {refs[tag]['digest']}")
+            for d in oci_layout.blob_digests(dst):
+                if d not in oci_layout.blob_digests(src):
+                    raise Failure(f"{repo}:{tag}: pulled blob {d} was never pushed")
+            log.append(f"registry: pulled {repo}:{tag} byte-identical in {secs:.1f} s")
+        # The shell sees the same content, and the store is consistent.
+        out = shell.cmd("repos")
+        expect(out, r"(?m)^app$", "repos")
+        expect(out, r"(?m)^other/app$", "repos")
+        out = shell.cmd("tags app")
+        expect(out, r"(?m)^multi$", "tags app")
+        # Deleting a manifest by digest: it is gone, the other tags still pull.
+        skopeo(["delete", "--tls-verify=false", f"docker://{reg}/app@{refs['multi']['digest']}"], log)
+        out = shell.cmd("tags app")
+        if "multi" in out:
+            raise Failure(f"tags after delete: {out!r}")
+        dst = os.path.join(work, "after-delete")
+        skopeo(["copy", "--preserve-digests", "--src-tls-verify=false",
+                f"docker://{reg}/app:1", f"oci:{dst}:1"], log)
+        out = shell.cmd("fsck", timeout=300)
+        no_error(out, "fsck")
+        expect(out, r"clean", "fsck")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# name: (function, config, time limit in seconds)
+TESTS = {
+    "registry-push-pull": (t_push_pull, "test-registry.cfg", 900),
+}
+
+
+def run_test(name, qemu_cmd):
+    """Boots `name`'s configuration on a fresh disk with a forwarded port;
+    returns (problems, log text)."""
+    func, config, limit = TESTS[name]
+    port = net_tests.free_port()
+    disk = storage_tests.fresh_disk(name, 256)
+    log = []
+    problems = []
+    shell = None
+    try:
+        shell = storage_tests.Shell(
+            qemu_cmd(config, storage_tests.disk_args(disk) + net_tests.net_args(port)), log)
+        shell.wait_for(b"registry: serving", 0, 120)
+        func(shell, port, log)
+        shell.poweroff()
+    except (Failure, subprocess.TimeoutExpired, OSError, ValueError, KeyError) as e:
+        problems.append(str(e))
+    finally:
+        if shell is not None:
+            shell.kill()
+    serial = shell.output() if shell is not None else ""
+    for bad in ("panic", "page fault", "general protection"):
+        if bad in serial.lower():
+            problems.append(f"serial output mentions {bad!r}")
+    return problems, "\n".join(log) + "\n--- serial ---\n" + serial

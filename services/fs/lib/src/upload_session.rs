@@ -1,0 +1,162 @@
+//! Resumable upload sessions: the registry HTTP service's chunked uploads
+//! (`POST` → `PATCH`… → `PUT ?digest=`), which outlive a connection, a
+//! service restart and a power cut.
+//!
+//! A session is the upload directory `_uploads/<id>/` of [`crate::layout`]
+//! (the reference registry's place for it): `data` holds the bytes received
+//! so far and `startedat` the time it began. Nothing else is persisted:
+//! the running hash is kept in memory by the caller as an [`Upload`] and is
+//! rebuilt by [`Registry::resume_upload`], which hashes `data` again, when
+//! the caller has lost it (a restart, an evicted cache entry).
+//!
+//! # Guarantees
+//! - [`Registry::append_durable`] returns after the bytes are durable: a
+//!   client told "202, Range: 0-N" finds at least N+1 bytes after any crash.
+//! - An append at an offset other than the session's size is refused
+//!   ([`SessionError::WrongOffset`] with the size), and nothing is written:
+//!   a client resumes from the size the status call reports.
+//! - Finishing is [`Registry::finish_upload`]: verified against the digest,
+//!   then one rename into `blobs/`.
+
+use alloc::string::String;
+use alloc::vec;
+
+use block::Transactional;
+
+use crate::chunks::Chunks;
+use crate::digest::Hasher;
+use crate::fs::Fs;
+use crate::layout;
+use crate::names::{Algorithm, RepoName};
+use crate::records::Kind;
+use crate::registry::{Registry, RegistryError, Upload};
+
+/// Why a session operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionError {
+    /// The append was sent for `offset`, but the session holds `size` bytes.
+    WrongOffset {
+        offset: u64,
+        size: u64,
+    },
+    Registry(RegistryError),
+}
+
+impl From<RegistryError> for SessionError {
+    fn from(e: RegistryError) -> Self {
+        SessionError::Registry(e)
+    }
+}
+
+impl From<crate::error::FsError> for SessionError {
+    fn from(e: crate::error::FsError) -> Self {
+        SessionError::Registry(e.into())
+    }
+}
+
+/// An upload id as the text in its path: 16 lower-case hex digits.
+pub fn upload_id_text(id: u64) -> String {
+    alloc::format!("{id:016x}")
+}
+
+/// The id back from its text; `None` unless it is 16 hex digits.
+pub fn parse_upload_id(text: &str) -> Option<u64> {
+    if text.len() != 16 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(text, 16).ok()
+}
+
+impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
+    /// Reopens session `id` of `repo` from its `data` file, hashing what it
+    /// holds with `algorithm` (memory: one 64 KiB buffer).
+    pub fn resume_upload(
+        &mut self,
+        repo: &RepoName,
+        id: u64,
+        algorithm: Algorithm,
+    ) -> Result<Upload, RegistryError> {
+        let id_text = upload_id_text(id);
+        let path = layout::upload_data(Some(repo), &id_text);
+        let fs: &mut Fs<T, C> = self.fs();
+        let m = match fs.stat(&path) {
+            Ok(m) if m.kind == Kind::File => m,
+            Ok(_) | Err(crate::error::FsError::NotFound { .. }) => {
+                return Err(RegistryError::NoSuchUpload { id: id_text })
+            }
+            Err(crate::error::FsError::NotADirectory { .. }) => {
+                return Err(RegistryError::NoSuchUpload { id: id_text })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut hasher = Hasher::new(algorithm);
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut pos = 0u64;
+        while pos < m.size {
+            let n = fs.read_at(m.ino, pos, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            pos += n as u64;
+        }
+        Ok(Upload::from_parts(
+            Some(repo.clone()),
+            id_text,
+            m.ino,
+            hasher,
+            pos,
+        ))
+    }
+
+    /// Appends one piece at `offset` (which must be the session's size)
+    /// in a batched transaction; returns the new size. A caller streaming
+    /// several pieces of one request calls [`Registry::sync_uploads`] once
+    /// at the end, before it acknowledges.
+    pub fn append_piece(
+        &mut self,
+        up: &mut Upload,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<u64, SessionError> {
+        if offset != up.size() {
+            return Err(SessionError::WrongOffset {
+                offset,
+                size: up.size(),
+            });
+        }
+        self.upload_write(up, data)?;
+        Ok(up.size())
+    }
+
+    /// [`Registry::append_piece`], durable before it returns.
+    pub fn append_durable(
+        &mut self,
+        up: &mut Upload,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<u64, SessionError> {
+        let size = self.append_piece(up, offset, data)?;
+        self.sync_uploads()?;
+        Ok(size)
+    }
+
+    /// Makes every appended piece (every commit so far) durable.
+    pub fn sync_uploads(&mut self) -> Result<(), RegistryError> {
+        Ok(self.fs().sync()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_ids_round_trip_and_reject_other_text() {
+        assert_eq!(parse_upload_id(&upload_id_text(0x1234)), Some(0x1234));
+        assert_eq!(parse_upload_id(&upload_id_text(u64::MAX)), Some(u64::MAX));
+        assert_eq!(parse_upload_id("1234"), None);
+        assert_eq!(parse_upload_id("../../../etc/pas"), None);
+        assert_eq!(parse_upload_id("000000000000000g"), None);
+    }
+}

@@ -1,0 +1,223 @@
+//! The registry HTTP service (ring 3): the OCI Distribution API of
+//! `registry-http` served on a TCP port of the network service, over the
+//! fs/registry service.
+//!
+//! One process, one thread, many connections: the service waits in the
+//! network service's `Poll`, then moves each ready connection's bytes with
+//! non-blocking calls. Each connection is a `registry_http::Connection`
+//! (the sans-IO state machine) with two small buffers: input it could not
+//! take yet (it is busy answering) and output the socket could not take
+//! yet. Storage calls are synchronous IPC to the fs service, so one
+//! request's storage work runs to completion before the next connection is
+//! served; a blob body streams in pieces of `Limits::upload_piece`.
+//!
+//! Capabilities (boot configuration): slot 0 = the network service, slot 1
+//! = the fs/registry service. Boot argument: the TCP port (0: 5000).
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod backend;
+
+use alloc::collections::BTreeMap;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use fs_api::client::FsClient;
+use net_api::{Net, SocketError, POLL_MAX};
+use registry_http::{Connection, Limits, Timeout};
+use userlib::ipc::Endpoint;
+use userlib::println;
+
+use backend::FsBackend;
+
+userlib::entry!(main);
+
+/// Bytes moved per socket call.
+const IO_PIECE: usize = 64 * 1024;
+/// Connections served at once; more wait in the listener's backlog.
+const MAX_CONNECTIONS: usize = 32;
+
+struct Client {
+    http: Connection,
+    /// Received bytes the connection has not taken yet.
+    pending_in: Vec<u8>,
+    /// Response bytes the socket has not taken yet, from `out_pos`.
+    pending_out: Vec<u8>,
+    out_pos: usize,
+}
+
+fn now_ms() -> u64 {
+    let (ticks, hz) = userlib::sys::ticks();
+    ticks.saturating_mul(1000) / hz.max(1)
+}
+
+fn limits() -> Limits {
+    Limits {
+        // One durable fs commit per piece: larger pieces, fewer flushes.
+        upload_piece: fs_api::PIECE,
+        ..Limits::default()
+    }
+}
+
+/// What became of a connection after it was served.
+enum Served {
+    Open,
+    Closed,
+}
+
+struct Service {
+    net: Net,
+    backend: FsBackend,
+    clients: BTreeMap<u64, Client>,
+    inbuf: Vec<u8>,
+}
+
+impl Service {
+    /// Moves bytes on `h` until it would block, or it is finished.
+    fn serve(&mut self, h: u64) -> Served {
+        let Some(c) = self.clients.get_mut(&h) else {
+            return Served::Closed;
+        };
+        loop {
+            // 1. What the socket has not taken yet.
+            while c.out_pos < c.pending_out.len() {
+                match self
+                    .net
+                    .write_with(h, &c.pending_out[c.out_pos..], Net::NONBLOCK)
+                {
+                    Ok(n) => c.out_pos += n,
+                    Err(e) if Net::would_block(&e) => return Served::Open,
+                    Err(_) => {
+                        c.http.abort(&mut self.backend);
+                        return Served::Closed;
+                    }
+                }
+            }
+            // 2. More response bytes.
+            if c.http.has_output() {
+                c.pending_out.resize(IO_PIECE, 0);
+                let n = c.http.write_output(&mut self.backend, &mut c.pending_out);
+                c.pending_out.truncate(n);
+                c.out_pos = 0;
+                if n > 0 {
+                    continue;
+                }
+            }
+            if c.http.is_closed() {
+                return Served::Closed;
+            }
+            // 3. Input received earlier that the connection could not take.
+            if !c.pending_in.is_empty() {
+                let used = c.http.on_input(&mut self.backend, &c.pending_in, now_ms());
+                c.pending_in.drain(..used);
+                if used > 0 || c.http.has_output() {
+                    continue;
+                }
+            }
+            // 4. New input.
+            match self.net.read_with(h, &mut self.inbuf, Net::NONBLOCK) {
+                Ok(0) => {
+                    // The client closed: what it sent is answered already,
+                    // an unfinished request is undone.
+                    c.http.abort(&mut self.backend);
+                    return Served::Closed;
+                }
+                Ok(n) => {
+                    let used = c
+                        .http
+                        .on_input(&mut self.backend, &self.inbuf[..n], now_ms());
+                    c.pending_in.extend_from_slice(&self.inbuf[used..n]);
+                }
+                Err(e) if Net::would_block(&e) => return Served::Open,
+                Err(_) => {
+                    c.http.abort(&mut self.backend);
+                    return Served::Closed;
+                }
+            }
+        }
+    }
+
+    fn accept_all(&mut self, listener: u64) {
+        while self.clients.len() < MAX_CONNECTIONS {
+            match self.net.accept_with(listener, Net::NONBLOCK) {
+                Ok(a) => {
+                    self.clients.insert(
+                        a.conn,
+                        Client {
+                            http: Connection::new(limits(), now_ms()),
+                            pending_in: Vec::new(),
+                            pending_out: Vec::new(),
+                            out_pos: 0,
+                        },
+                    );
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Closes connections whose idle or head timeout passed.
+    fn expire(&mut self) {
+        let now = now_ms();
+        let expired: Vec<u64> = self
+            .clients
+            .iter_mut()
+            .filter_map(|(h, c)| {
+                (c.http.poll_timeout(&mut self.backend, now) == Timeout::Expired).then_some(*h)
+            })
+            .collect();
+        for h in expired {
+            self.clients.remove(&h);
+            let _ = self.net.close(h);
+        }
+    }
+}
+
+fn main() {
+    let net = Net::new(Endpoint(0));
+    let port = match userlib::boot_arg() & 0xFFFF {
+        0 => net_api::REGISTRY_PORT,
+        p => p as u16,
+    };
+    let listener = match net.listen(port, 16) {
+        Ok(h) => h,
+        Err(e) => {
+            println!("registry: cannot listen on port {port}: {e}");
+            return;
+        }
+    };
+    println!("registry: serving the OCI Distribution API on port {port}");
+    let mut svc = Service {
+        net,
+        backend: FsBackend::new(FsClient::new(1)),
+        clients: BTreeMap::new(),
+        inbuf: vec![0u8; IO_PIECE],
+    };
+    loop {
+        let mut ready = [0u64; POLL_MAX];
+        let n = match svc.net.poll(&mut ready) {
+            Ok(n) => n,
+            Err(SocketError::Kernel(e)) => {
+                println!("registry: the network service is gone ({e:?}); stopping");
+                return;
+            }
+            Err(e) => {
+                println!("registry: poll failed: {e}; stopping");
+                return;
+            }
+        };
+        for &h in &ready[..n] {
+            if h == listener {
+                svc.accept_all(listener);
+                continue;
+            }
+            if let Served::Closed = svc.serve(h) {
+                svc.clients.remove(&h);
+                let _ = svc.net.close(h);
+            }
+        }
+        svc.expire();
+    }
+}
