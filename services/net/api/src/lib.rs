@@ -77,7 +77,7 @@ pub mod status {
     pub const RESET: u64 = 6;
     /// The connection was closed (by this client, or for sending).
     pub const CLOSED: u64 = 7;
-    /// The kernel refused a lease copy.
+    /// The kernel refused a lease copy, or a `Read` lent no room.
     pub const BAD_LEASE: u64 = 8;
     /// The network driver is gone: nothing moves any more.
     pub const NET_DOWN: u64 = 9;

@@ -236,6 +236,10 @@ impl Calls {
             Request::Write { conn, flags } => (Kind::Write, conn, flags),
             Request::Poll {} => (Kind::Poll, 0, 0),
         };
+        if kind == Kind::Read && lease_len == 0 {
+            // Nothing could be read into it, and 0 would mean end of stream.
+            return self.answer(stack, badge, token, Outcome::Failed(status::BAD_LEASE));
+        }
         let busy = self
             .waiting
             .iter()

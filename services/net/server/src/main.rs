@@ -72,6 +72,9 @@ impl Link {
                 NetError::Kernel(Error::PeerDead) => {
                     println!("net: the virtio-net driver died ({what}: PeerDead); network down")
                 }
+                NetError::Status(virtio_net_api::status::NO_DEVICE, _) => {
+                    println!("net: no network device (QEMU has no virtio-net); network down")
+                }
                 e => println!("net: driver {what} failed: {e:?}; network down"),
             }
         }

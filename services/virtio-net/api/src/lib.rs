@@ -60,9 +60,11 @@ pub mod status {
     pub const BAD_BATCH: u64 = 2;
     /// The kernel refused a lease copy.
     pub const BAD_LEASE: u64 = 3;
-    /// The device failed (reply word: the virtio-drivers error, as text
-    /// is not carried: its discriminant).
+    /// The device refused a transmit (reply word: frames queued before it).
     pub const DEVICE: u64 = 4;
+    /// The driver found no virtio-net device among the PCI functions it
+    /// was granted (QEMU started without one); every call gets this.
+    pub const NO_DEVICE: u64 = 5;
 }
 
 /// The MAC address in the `Info` reply word: byte 0 in bits 40..48.

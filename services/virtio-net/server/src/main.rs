@@ -135,8 +135,8 @@ fn main() {
         return;
     }
     let Some((transport, irq)) = find_device() else {
-        println!("virtio-net: no virtio-net device granted");
-        return;
+        println!("virtio-net: no virtio-net device granted; answering NO_DEVICE");
+        return serve_no_device();
     };
     let dev = match Device::new(transport) {
         Ok(d) => d,
@@ -187,6 +187,16 @@ fn main() {
             Ok(Incoming::Notification(_)) => d.interrupt(),
             Ok(Incoming::Call { token, msg, .. }) => d.call(token, &msg),
             Err(e) => println!("virtio-net: recv failed: {e:?}"),
+        }
+    }
+}
+
+/// Without a device the driver stays to say so: its client learns "no
+/// device" instead of mistaking the absence for a crash.
+fn serve_no_device() {
+    loop {
+        if let Ok(Incoming::Call { token, .. }) = ipc::recv(0) {
+            let _ = token.reply_err(status::NO_DEVICE);
         }
     }
 }
