@@ -31,6 +31,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use calls::Calls;
 use netstack::{Config, Stack};
+use userlib::abi::proto::Wire;
 use userlib::abi::Error;
 use userlib::ipc::{self, Endpoint, Incoming};
 use userlib::println;
@@ -238,6 +239,12 @@ fn main() {
                 }
             }
             Ok(Incoming::Call { badge, token, msg }) => {
+                if net_api::Request::decode(&msg) == Ok(net_api::Request::DriverStats {}) {
+                    calls.driver_stats = match link.down {
+                        true => None,
+                        false => link.driver.stats().ok(),
+                    };
+                }
                 calls.call(&mut stack, link.down, badge, token, &msg, mac);
                 lap(2, &mut cycles);
             }
