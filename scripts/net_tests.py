@@ -192,6 +192,7 @@ TESTS = {
         # Several buffers in flight both ways.
         r"netecho: driver: \d+ frames received, \d+ sent, \d+ interrupts, at most "
         r"([2-9]|\d\d+) received frames waiting and ([2-9]|\d\d+) transmit buffers on the device at once",
+        r"netcheck: all checks passed",
         r"netecho: served 6 connections; TEST PASS"]),
     "net-driver-dies": (t_net_driver_dies, "test-net-driver-dies.cfg", 120, [
         r"virtio-net: panic at .*fault injection: dying after 300 frames sent",
