@@ -189,6 +189,10 @@ TESTS = {
         r"TCP buffers 128 KiB receive / 128 KiB send per connection",
         r"netecho: connection closed after 4194304 bytes echoed \(1 served\)",
         r"(netecho: connection closed after 1048576 bytes echoed[^\n]*\n[\s\S]*){4}",
+        # Several buffers in flight both ways.
+        r"netecho: driver: \d+ frames received, \d+ sent, \d+ interrupts, at most "
+        r"([2-9]|\d\d+) received frames waiting and ([2-9]|\d\d+) transmit buffers on the device at once",
+        r"netcheck: all checks passed",
         r"netecho: served 6 connections; TEST PASS"]),
     "net-driver-dies": (t_net_driver_dies, "test-net-driver-dies.cfg", 120, [
         r"virtio-net: panic at .*fault injection: dying after 300 frames sent",

@@ -110,6 +110,11 @@ impl Net {
         self.call(&Request::Stats {}, &[])
     }
 
+    /// The virtio-net driver's counters, through the service.
+    pub fn driver_stats(&self) -> Result<[u64; 6], SocketError> {
+        self.call(&Request::DriverStats {}, &[])
+    }
+
     /// Waits until one of this client's handles is ready; fills `ready`
     /// with up to `POLL_MAX` of them and returns how many it filled.
     pub fn poll(&self, ready: &mut [u64; POLL_MAX]) -> Result<usize, SocketError> {

@@ -25,6 +25,7 @@
 //! | `Close` | handle | — | — | no |
 //! | `Info` | — | — | IPv4 address, MAC (as in virtio-net-api), listeners, connections, frames received, frames sent |
 //! | `Poll` | — | — | n, then up to `POLL_MAX` ready handles | until one of the caller's handles is ready |
+//! | `DriverStats` | — | — | the virtio-net driver's `Stats` (see `virtio-net-api`) | no |
 //! | `Stats` | — | — | TSC cycles in the TCP/IP stack, in driver calls, in client calls (lease copies), asleep; timer interrupts; frames received and sent | no |
 //!
 //! `flags` (`Accept`, `Read`, `Write`): `flags::NONBLOCK` answers
@@ -58,6 +59,7 @@ abi::protocol! {
         Info = 6 {},
         Poll = 7 {},
         Stats = 8 {},
+        DriverStats = 9 {},
     }
 }
 
@@ -77,7 +79,7 @@ pub mod status {
     pub const RESET: u64 = 6;
     /// The connection was closed (by this client, or for sending).
     pub const CLOSED: u64 = 7;
-    /// The kernel refused a lease copy.
+    /// The kernel refused a lease copy, or a `Read` lent no room.
     pub const BAD_LEASE: u64 = 8;
     /// The network driver is gone: nothing moves any more.
     pub const NET_DOWN: u64 = 9;
@@ -139,6 +141,7 @@ mod tests {
             Request::Info {},
             Request::Poll {},
             Request::Stats {},
+            Request::DriverStats {},
         ] {
             assert_eq!(Request::decode(&r.to_message()), Ok(r));
         }

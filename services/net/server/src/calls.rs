@@ -33,6 +33,8 @@ struct Waiting {
 }
 
 pub struct Calls {
+    /// The driver's counters, fetched by the main loop when asked for.
+    pub driver_stats: Option<[u64; 6]>,
     /// The `Stats` reply, kept up to date by the main loop.
     pub stats: [u64; 6],
     waiting: Vec<Waiting>,
@@ -62,6 +64,7 @@ enum Outcome {
 impl Calls {
     pub fn new() -> Calls {
         Calls {
+            driver_stats: None,
             stats: [0; 6],
             waiting: Vec::new(),
             want_write: Vec::new(),
@@ -227,6 +230,13 @@ impl Calls {
                 ];
                 return self.answer(stack, badge, token, Outcome::Done(words));
             }
+            Request::DriverStats {} => {
+                let outcome = match self.driver_stats {
+                    Some(w) => Outcome::Done(w),
+                    None => Outcome::Failed(status::NET_DOWN),
+                };
+                return self.answer(stack, badge, token, outcome);
+            }
             Request::Stats {} => {
                 let words = self.stats;
                 return self.answer(stack, badge, token, Outcome::Done(words));
@@ -236,6 +246,10 @@ impl Calls {
             Request::Write { conn, flags } => (Kind::Write, conn, flags),
             Request::Poll {} => (Kind::Poll, 0, 0),
         };
+        if kind == Kind::Read && lease_len == 0 {
+            // Nothing could be read into it, and 0 would mean end of stream.
+            return self.answer(stack, badge, token, Outcome::Failed(status::BAD_LEASE));
+        }
         let busy = self
             .waiting
             .iter()

@@ -31,6 +31,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use calls::Calls;
 use netstack::{Config, Stack};
+use userlib::abi::proto::Wire;
 use userlib::abi::Error;
 use userlib::ipc::{self, Endpoint, Incoming};
 use userlib::println;
@@ -46,6 +47,8 @@ const DRIVER_BIT: u64 = 1;
 pub const IP: [u8; 4] = [10, 0, 2, 15];
 const PREFIX_LEN: u8 = 24;
 const GATEWAY: [u8; 4] = [10, 0, 2, 2];
+/// Received frames the stack may hold before the service stops fetching.
+const RX_BACKLOG: usize = 256;
 /// Driver `Receive` calls per wake-up before the stack gets a turn.
 const FETCHES_PER_ROUND: usize = 8;
 
@@ -71,6 +74,9 @@ impl Link {
             match e {
                 NetError::Kernel(Error::PeerDead) => {
                     println!("net: the virtio-net driver died ({what}: PeerDead); network down")
+                }
+                NetError::Status(virtio_net_api::status::NO_DEVICE, _) => {
+                    println!("net: no network device (QEMU has no virtio-net); network down")
                 }
                 e => println!("net: driver {what} failed: {e:?}; network down"),
             }
@@ -176,7 +182,9 @@ fn main() {
         t = now;
     };
     loop {
-        if link.rx_pending {
+        // Frames stay in the driver (its buffers push back on the device)
+        // while the stack still has plenty to digest: bounded memory here.
+        if link.rx_pending && stack.dev.rx.len() < RX_BACKLOG {
             link.fetch(&mut stack);
         }
         lap(1, &mut cycles);
@@ -235,6 +243,12 @@ fn main() {
                 }
             }
             Ok(Incoming::Call { badge, token, msg }) => {
+                if net_api::Request::decode(&msg) == Ok(net_api::Request::DriverStats {}) {
+                    calls.driver_stats = match link.down {
+                        true => None,
+                        false => link.driver.stats().ok(),
+                    };
+                }
                 calls.call(&mut stack, link.down, badge, token, &msg, mac);
                 lap(2, &mut cycles);
             }

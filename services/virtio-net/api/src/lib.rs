@@ -24,7 +24,7 @@
 //! | `Info` | — | — | MAC address (6 bytes, first byte in the top of the low 48 bits), largest frame, receive buffers, transmit buffers |
 //! | `Send` | frames | 0: batch, READ, ≤ `MAX_BATCH_BYTES` | frames queued |
 //! | `Receive` | — | 0: buffer, WRITE | frames, bytes, frames still waiting |
-//! | `Stats` | — | — | frames received, frames sent, interrupts, receive calls, send calls, most frames waiting |
+//! | `Stats` | — | — | frames received, frames sent, interrupts, most received frames waiting at once, most transmit buffers on the device at once, `Send` calls |
 #![cfg_attr(not(test), no_std)]
 
 pub mod batch;
@@ -60,9 +60,11 @@ pub mod status {
     pub const BAD_BATCH: u64 = 2;
     /// The kernel refused a lease copy.
     pub const BAD_LEASE: u64 = 3;
-    /// The device failed (reply word: the virtio-drivers error, as text
-    /// is not carried: its discriminant).
+    /// The device refused a transmit (reply word: frames queued before it).
     pub const DEVICE: u64 = 4;
+    /// The driver found no virtio-net device among the PCI functions it
+    /// was granted (QEMU started without one); every call gets this.
+    pub const NO_DEVICE: u64 = 5;
 }
 
 /// The MAC address in the `Info` reply word: byte 0 in bits 40..48.

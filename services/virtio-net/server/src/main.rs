@@ -65,9 +65,11 @@ struct Stats {
     frames_received: u64,
     frames_sent: u64,
     interrupts: u64,
-    receive_calls: u64,
     send_calls: u64,
+    /// Most received frames waiting for the client at once.
     most_waiting: u64,
+    /// Most transmit buffers on the device at once.
+    most_tx_in_flight: u64,
 }
 
 /// A `Send` call whose frames are not all on the device yet.
@@ -135,8 +137,8 @@ fn main() {
         return;
     }
     let Some((transport, irq)) = find_device() else {
-        println!("virtio-net: no virtio-net device granted");
-        return;
+        println!("virtio-net: no virtio-net device granted; answering NO_DEVICE");
+        return serve_no_device();
     };
     let dev = match Device::new(transport) {
         Ok(d) => d,
@@ -187,6 +189,16 @@ fn main() {
             Ok(Incoming::Notification(_)) => d.interrupt(),
             Ok(Incoming::Call { token, msg, .. }) => d.call(token, &msg),
             Err(e) => println!("virtio-net: recv failed: {e:?}"),
+        }
+    }
+}
+
+/// Without a device the driver stays to say so: its client learns "no
+/// device" instead of mistaking the absence for a crash.
+fn serve_no_device() {
+    loop {
+        if let Ok(Incoming::Call { token, .. }) = ipc::recv(0) {
+            let _ = token.reply_err(status::NO_DEVICE);
         }
     }
 }
@@ -283,9 +295,9 @@ impl Driver {
                     s.frames_received,
                     s.frames_sent,
                     s.interrupts,
-                    s.receive_calls,
-                    s.send_calls,
                     s.most_waiting,
+                    s.most_tx_in_flight,
+                    s.send_calls,
                 ]);
             }
             Request::Receive {} => self.receive(token, msg.leases[0].len as usize),
@@ -295,7 +307,6 @@ impl Driver {
 
     /// Copies waiting frames into the caller's lease and reposts their buffers.
     fn receive(&mut self, token: ReplyToken, lease_len: usize) {
-        self.stats.receive_calls += 1;
         let room = lease_len.min(self.staging.len());
         let mut staging = core::mem::take(&mut self.staging);
         let mut w = batch::Writer::new(&mut staging[..room]);
@@ -384,7 +395,12 @@ impl Driver {
                 // Safety: the buffer is ours and untouched until
                 // `transmit_complete` (the invariant: it is on the device).
                 match unsafe { self.dev.transmit_begin(&buf[..hdr + len]) } {
-                    Ok(token) => self.tx_token[i] = Some((token, hdr + len)),
+                    Ok(token) => {
+                        self.tx_token[i] = Some((token, hdr + len));
+                        let busy = self.tx_token.iter().filter(|t| t.is_some()).count();
+                        self.stats.most_tx_in_flight =
+                            self.stats.most_tx_in_flight.max(busy as u64);
+                    }
                     Err(e) => {
                         println!("virtio-net: transmit failed: {e:?}");
                         let _ = s

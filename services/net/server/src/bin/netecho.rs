@@ -89,6 +89,12 @@ fn main() {
                     let _ = net.close(h);
                     conns.swap_remove(i);
                     if served == stop_after {
+                        if let Ok(d) = net.driver_stats() {
+                            println!(
+                                "netecho: driver: {} frames received, {} sent, {} interrupts, at most {} received frames waiting and {} transmit buffers on the device at once",
+                                d[0], d[1], d[2], d[3], d[4]
+                            );
+                        }
                         if let Ok(s) = net.stats() {
                             let total = (s[0] + s[1] + s[2] + s[3]).max(1);
                             println!(
