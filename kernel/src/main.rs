@@ -29,6 +29,7 @@ mod ipc;
 mod memory;
 mod pci;
 mod process;
+mod rtc;
 mod serial;
 mod syscall;
 mod trap;
@@ -93,6 +94,7 @@ pub extern "C" fn kernel_main(start_info_phys: u32) -> ! {
     gdt::init();
     interrupts::init();
     syscall::init();
+    rtc::init();
 
     let cmdline = boot_cmdline(&info);
     log::info!("command line: {cmdline:?}");

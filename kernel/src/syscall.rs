@@ -73,7 +73,12 @@ impl Kernel {
                 .map(|_| [0; 4])
                 .map_err(Error::from),
             sys::POWEROFF => self.sys_poweroff(a0),
-            sys::TICKS => Ok([self.ticks, crate::interrupts::TIMER_HZ as u64, 0, 0]),
+            sys::TICKS => Ok([
+                self.ticks,
+                crate::interrupts::TIMER_HZ as u64,
+                crate::rtc::boot_unix(),
+                0,
+            ]),
             sys::MMIO_MAP => self.sys_mmio_map(a0, a1),
             sys::DMA_ALLOC => self.sys_dma_alloc(a0),
             sys::IRQ_BIND => self.sys_irq_bind(a0, a1),

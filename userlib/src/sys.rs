@@ -178,6 +178,14 @@ pub fn ticks() -> (u64, u64) {
         .unwrap_or((0, 1))
 }
 
+/// Seconds since the Unix epoch (UTC): the RTC's date at boot plus the
+/// ticks since; `None` when the RTC gave no valid date.
+pub fn unix_time() -> Option<u64> {
+    let r = call_raw(sys::TICKS, [0; 6]).ok()?;
+    let (ticks, hz, boot) = (r[0], r[1].max(1), r[2]);
+    (boot != 0).then(|| boot + ticks / hz)
+}
+
 /// The CPU's time-stamp counter.
 pub fn rdtsc() -> u64 {
     let (lo, hi): (u32, u32);

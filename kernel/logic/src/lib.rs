@@ -21,4 +21,5 @@ pub mod frames;
 pub mod grants;
 pub mod layout;
 pub mod paging;
+pub mod rtc;
 pub mod umem;

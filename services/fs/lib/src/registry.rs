@@ -626,6 +626,16 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
     /// Every repository: each directory under `repositories/` that has a
     /// `_layers` child (the reference's catalog rule), nested names included.
     pub fn list_repositories(&mut self) -> Result<Vec<String>, RegistryError> {
+        self.repositories_with(&["_layers"])
+    }
+
+    /// Every directory under `repositories/` with any of the registry's own
+    /// children (`_layers`, `_manifests`, `_uploads`): what GC visits.
+    pub(crate) fn repository_dirs(&mut self) -> Result<Vec<String>, RegistryError> {
+        self.repositories_with(&["_layers", "_manifests", "_uploads"])
+    }
+
+    fn repositories_with(&mut self, markers: &[&str]) -> Result<Vec<String>, RegistryError> {
         let mut out = Vec::new();
         let mut stack: Vec<String> = vec![String::new()];
         while let Some(name) = stack.pop() {
@@ -636,9 +646,10 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             };
             let children = self.list_names(&dir)?;
             let mut subdirs = Vec::new();
+            let mut is_repo = false;
             for c in children {
-                if c == "_layers" {
-                    out.push(name.clone());
+                if markers.contains(&c.as_str()) {
+                    is_repo = true;
                 } else if !c.starts_with('_') {
                     subdirs.push(if name.is_empty() {
                         c
@@ -647,10 +658,23 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
                     });
                 }
             }
+            if is_repo {
+                out.push(name.clone());
+            }
             stack.extend(subdirs.into_iter().rev());
         }
         out.sort();
         Ok(out)
+    }
+
+    /// Names of `path`'s children (none if it does not exist).
+    pub(crate) fn child_names(&mut self, path: &str) -> Result<Vec<String>, RegistryError> {
+        self.list_names(path)
+    }
+
+    /// The digest a link file names; `None` if absent.
+    pub(crate) fn read_link_at(&mut self, path: &str) -> Result<Option<Digest>, RegistryError> {
+        self.read_link(path, None)
     }
 }
 
