@@ -427,6 +427,100 @@ def t_content_dies(boot):
     s.poweroff()
 
 
+def send_partial(s, line, data_lines):
+    """Types a command and some of its data lines, without waiting for the end."""
+    start = len(s.buf)
+    s.log.append(f"$ {line} (then {len(data_lines)} data lines, and no more)")
+    s._send(line + "\n")
+    pos = s.wait_for(line.encode(), start, 30)
+    for i in range(0, len(data_lines), 12):
+        batch = data_lines[i:i + 12]
+        s._send("".join(l + "\n" for l in batch))
+        pos = s.wait_for(batch[-1].encode(), pos, 120)
+
+
+def t_atomic_put(boot):
+    """`put` replaces a file all or nothing: QEMU killed in the middle of an
+    overwrite (half its data lines typed, three pieces handed to the
+    service) leaves the old contents whole; a finished overwrite is whole;
+    no staging file is ever listed."""
+    old = data_of("old", 183)
+    new = data_of("new", 300 * 1024)
+    s = boot()
+    no_error(s.cmd(f"put /d/f.bin {len(old)}", data_lines=b64_lines(old)), "put old")
+    no_error(s.cmd("write /d/t.txt the old text"), "write old")
+    lines = b64_lines(new)
+    send_partial(s, f"put /d/f.bin {len(new)}", lines[:len(lines) // 2])
+    time.sleep(2)  # the shell hands its pieces to the service
+    s.kill()
+    s = boot()
+    if decode_get(s.cmd("get /d/f.bin")) != old:
+        raise Failure("a put cut in the middle changed the file (the old put path emptied it)")
+    expect(s.cmd("ls /d"), r"(?:^|\n)f\.bin\nt\.txt\n2 entries", "only the two files listed")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck after the cut put")
+    expect(s.cmd(f"put /d/f.bin {len(new)}", data_lines=lines), rf"stored {len(new)} bytes in /d/f\.bin",
+           "overwrite")
+    if decode_get(s.cmd("get /d/f.bin")) != new:
+        raise Failure("get after a finished overwrite differs")
+    expect(s.cmd("write /d/t.txt the new text"), r"wrote 12 bytes", "write over")
+    expect(s.cmd("cat /d/t.txt"), r"(?:^|\n)the new text(?:\n|$)", "cat")
+    expect(s.cmd("write /d new"), r"error: write: /d: is a directory", "write over a directory")
+    expect(s.cmd("put /d/t.txt/x 4", data_lines=["AAAAAA=="]), r"error: put: .*not a directory",
+           "put under a file")
+    expect(s.cmd("cat /d/t.txt"), r"(?:^|\n)the new text(?:\n|$)", "unchanged by the refused put")
+    expect(s.cmd("ls /d"), r"2 entries", "still two files")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck")
+    s.poweroff()
+
+
+def split_stream(out):
+    """A `get`/`blob get` answer as (decoded bytes, its last line)."""
+    lines = [l for l in out.splitlines() if l]
+    body = [l for l in lines if not l.startswith("(") and not l.startswith("error:")]
+    return base64.b64decode("".join(body)), lines[-1] if lines else ""
+
+
+def t_corrupt_get(boot):
+    """One chunk in the middle of a file and of a blob is damaged on the
+    disk: `get` and `blob get` print exactly the bytes before it (all
+    correct) and end with a line that says the output is incomplete, how
+    many bytes were verified and printed, and where the bad chunk is."""
+    size = 400000
+    data = data_of("corrupt", size)
+    d = sha256(data)
+    s = boot()
+    no_error(s.cmd(f"put /c/f.bin {size}", data_lines=b64_lines(data)), "put")
+    expect(s.cmd(f"blob put library/c {d} {size}", data_lines=b64_lines(data)), r"stored blob", "blob put")
+    s.poweroff()
+    path = os.path.join(DISK_DIR, "storage-corrupt-get.img")
+    with open(path, "rb") as f:
+        img = bytearray(f.read())
+    needle = data[200000:200064]
+    at, flipped = img.find(needle), 0
+    while at >= 0:  # every copy (a journal copy may remain)
+        img[at + 10] ^= 0x40
+        flipped += 1
+        at = img.find(needle, at + 1)
+    if flipped == 0:
+        raise Failure("the file's bytes are not on the disk image")
+    with open(path, "wb") as f:
+        f.write(img)
+    s = boot()
+    for cmd, name in ((f"get /c/f.bin", r"get /c/f\.bin"), (f"blob get {d}", rf"blob get {d}")):
+        printed, last = split_stream(s.cmd(cmd))
+        m = re.match(rf"error: {name}: output incomplete: (\d+) of {size} bytes verified and printed; "
+                     r"chunk at offset (\d+) \(\d+ bytes\) of inode \d+ is corrupt", last)
+        if not m:
+            raise Failure(f"{cmd}: last line {last[:300]!r}")
+        n = int(m.group(1))
+        if int(m.group(2)) != n or not 0 < n <= 200000:
+            raise Failure(f"{cmd}: {n} bytes printed, bad chunk at {m.group(2)}, damage at 200000")
+        if printed != data[:n]:
+            raise Failure(f"{cmd}: printed {len(printed)} bytes that are not the first {n} of the data")
+    expect(s.cmd("fsck"), r"fsck: [1-9]\d* problems", "fsck reports the damage")
+    s.poweroff()
+
+
 TESTS = {
     "storage-files": (t_files, "boot.cfg", 300),
     "storage-dedup": (t_dedup, "boot.cfg", 200),
@@ -437,6 +531,8 @@ TESTS = {
     "storage-kill": (t_kill, "boot.cfg", 200),
     "storage-nodisk": (t_nodisk, "boot.cfg", 100),
     "storage-content-dies": (t_content_dies, "test-storage-content-dies.cfg", 120),
+    "storage-atomic-put": (t_atomic_put, "boot.cfg", 300),
+    "storage-corrupt-get": (t_corrupt_get, "boot.cfg", 300),
 }
 
 

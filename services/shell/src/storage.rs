@@ -10,6 +10,16 @@
 //! character lines. Data is streamed in pieces of [`PIECE`] bytes, so a
 //! blob of any size passes through bounded shell memory.
 //!
+//! `put` and `write` are put sessions (`PutBegin`/`PutWrite`/`PutFinish`):
+//! the file keeps its old contents until the new ones are complete and
+//! switched in by one transaction, so a crash never leaves it empty or
+//! holding a prefix.
+//!
+//! `get`, `cat` and `blob get` print only verified bytes: the service
+//! checks each chunk's BLAKE3 before any of its bytes leave it (and a blob's
+//! SHA-256 at the end). If a chunk fails after some output, the last line
+//! says how many bytes were printed and that the output is incomplete.
+//!
 //! Every failure prints one line starting with `error:` and the shell goes
 //! on; a dead filesystem service is reported as unreachable.
 
@@ -45,13 +55,16 @@ pub const HELP: &[(&str, &str)] = &[
     ("cat", "cat <path>: print a file as text"),
     (
         "write",
-        "write <path> <text>: replace a file's contents with text",
+        "write <path> <text>: replace a file's contents with text (all or nothing)",
     ),
     (
         "put",
-        "put <path> <length>, then base64 lines: store binary content",
+        "put <path> <length>, then base64 lines: replace a file's contents (all or nothing)",
     ),
-    ("get", "get <path>: print a file as base64 lines"),
+    (
+        "get",
+        "get <path>: print a file as base64 lines (only verified bytes; a bad chunk ends the output with an 'output incomplete' line)",
+    ),
     (
         "rm",
         "rm [-r] <path>: remove a file or an empty directory (-r: a tree)",
@@ -69,7 +82,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("tags", "tags <repo>: list a repository's tags"),
     (
         "blob",
-        "blob put <repo> <digest> <length> + base64 lines | blob get|stat|rm <digest>",
+        "blob put <repo> <digest> <length> + base64 lines | blob get|stat|rm <digest> (get prints only bytes whose chunk verified)",
     ),
     (
         "manifest",
@@ -272,36 +285,49 @@ fn cat(path: &str) {
     let mut buf = vec![0u8; PIECE];
     let mut offset = 0u64;
     let mut last = b'\n';
-    loop {
+    let mut total = 0u64;
+    let failed = loop {
         match FS.read(path, offset, &mut buf) {
-            Ok((0, _)) => break,
-            Ok((n, _)) => {
+            Ok((0, _)) => break None,
+            Ok((n, size)) => {
                 print_bytes(&buf[..n]);
                 last = buf[n - 1];
                 offset += n as u64;
+                total = size;
             }
-            Err(e) => return fail("cat", e),
+            Err(e) => break Some(e),
         }
-    }
+    };
     if last != b'\n' {
         println!();
     }
+    if let Some(e) = failed {
+        incomplete("cat", path, offset, total, e);
+    }
 }
 
+/// Replaces the file's contents with the text: a put session, so a crash
+/// leaves the old contents or the new, never an empty file or a prefix.
 fn write(args: &str) {
     let Some((path, text)) = args.split_once(' ') else {
         return usage("write");
     };
-    let r = FS.create(path).and_then(|()| {
-        if text.is_empty() {
-            Ok(0)
-        } else {
-            FS.append(path, text.as_bytes())
+    let begun = FS.put_begin(path, text.len() as u64);
+    let r = begun.clone().and_then(|()| {
+        if !text.is_empty() {
+            FS.put_write(text.as_bytes())?;
         }
+        FS.put_finish()
     });
     match r {
         Ok(size) => println!("wrote {size} bytes"),
-        Err(e) => fail("write", e),
+        Err(e) => {
+            if begun.is_ok() {
+                // Already dropped after most failures; this makes sure.
+                let _ = FS.put_abort();
+            }
+            fail("write", e)
+        }
     }
 }
 
@@ -320,28 +346,53 @@ fn print_base64(data: &[u8]) {
 }
 
 /// Streams a file or blob out as base64; `read(offset, buf)` gives
-/// (bytes, total size).
-fn get_stream(what: &str, mut read: impl FnMut(u64, &mut [u8]) -> Result<(usize, u64), FsError>) {
+/// (bytes, total size). The service sends only verified bytes (each chunk's
+/// BLAKE3 is checked before any of its bytes leave it), so what is printed
+/// is good; a failure after some output says, on the last line, how much
+/// was printed and that the output is incomplete.
+fn get_stream(
+    what: &str,
+    name: &str,
+    mut read: impl FnMut(u64, &mut [u8]) -> Result<(usize, u64), FsError>,
+) {
     // A multiple of the line size, so lines never straddle pieces.
     let mut buf = vec![0u8; LINE_BYTES * 1024];
     let mut offset = 0u64;
+    let mut total = 0u64;
     loop {
         match read(offset, &mut buf) {
             Ok((0, size)) => {
                 println!("({size} bytes)");
                 return;
             }
-            Ok((n, _)) => {
+            Ok((n, size)) => {
                 print_base64(&buf[..n]);
                 offset += n as u64;
+                total = size;
             }
-            Err(e) => return fail(what, e),
+            Err(e) => return incomplete(what, name, offset, total, e),
         }
     }
 }
 
+/// The last line of an output stream that failed after `printed` bytes.
+fn incomplete(what: &str, name: &str, printed: u64, size: u64, e: FsError) {
+    if printed == 0 {
+        fail(what, e)
+    } else if printed >= size {
+        // Every chunk verified, but the whole blob's digest did not.
+        println!(
+            "error: {what} {name}: output is not the blob: all {printed} bytes printed passed their chunk checks, but {e}"
+        )
+    } else {
+        println!(
+            "error: {what} {name}: output incomplete: {printed} of {size} bytes verified and printed; {e}"
+        )
+    }
+}
+
 fn get(path: &str) {
-    get_stream("get", |off, buf| FS.read(path, off, buf));
+    get_stream("get", path, |off, buf| FS.read(path, off, buf));
 }
 
 /// Reads base64 lines until `length` bytes are decoded, handing pieces of
@@ -419,16 +470,24 @@ fn put(words: &[&str], input: &mut Input) {
     let Some(length) = parse_length(length) else {
         return println!("error: put: length {length:?} is not a number");
     };
-    // The data lines follow whatever the service says: consume them.
-    let created = FS.create(path);
+    // A put session: the file keeps its old contents until the finish
+    // switches the new ones in, whole. The data lines follow whatever the
+    // service says: consume them.
+    let begun = FS.put_begin(path, length);
     let r = read_base64(input, length, |piece| {
-        created.clone()?;
-        FS.append(path, piece).map(|_| ())
+        begun.clone()?;
+        FS.put_write(piece).map(|_| ())
     });
-    match (created, r) {
+    match (begun, r) {
         (Err(e), _) => fail("put", e),
-        (Ok(()), Err(e)) => println!("error: put: {e}"),
-        (Ok(()), Ok(())) => println!("stored {length} bytes in {path}"),
+        (Ok(()), Err(e)) => {
+            let _ = FS.put_abort();
+            println!("error: put: {e}; {path} is unchanged")
+        }
+        (Ok(()), Ok(())) => match FS.put_finish() {
+            Ok(size) => println!("stored {size} bytes in {path}"),
+            Err(e) => fail("put", e),
+        },
     }
 }
 
@@ -460,7 +519,9 @@ fn blob(words: &[&str], input: &mut Input) {
                 },
             }
         }
-        ["get", digest] => get_stream("blob get", |off, buf| FS.blob_read(digest, off, buf)),
+        ["get", digest] => get_stream("blob get", digest, |off, buf| {
+            FS.blob_read(digest, off, buf)
+        }),
         ["stat", digest] => match FS.blob_stat(digest) {
             Ok(size) => println!("{digest}: {size} bytes"),
             Err(e) => fail("blob stat", e),

@@ -59,7 +59,7 @@ struct Fail(u64, String);
 type Outcome = Result<[u64; 6], Fail>;
 
 fn content_fail(e: impl Into<content::Error>) -> Fail {
-    Fail(status::CONTENT, format!("{:?}", e.into()))
+    Fail(status::CONTENT, format!("{}", e.into()))
 }
 
 fn content_fail_block(e: block::Error) -> Fail {

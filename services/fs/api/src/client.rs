@@ -202,6 +202,29 @@ impl FsClient {
             .map(|_| ())
     }
 
+    /// Starts replacing `path`'s contents with `length` bytes (see
+    /// [`FsClient::put_write`], [`FsClient::put_finish`]): all or nothing.
+    pub fn put_begin(&self, path: &str, length: u64) -> Result<(), FsError> {
+        self.simple(FsRequest::PutBegin { length }, &[path])
+            .map(|_| ())
+    }
+
+    /// The next bytes of this client's put; returns the bytes received so far.
+    pub fn put_write(&self, data: &[u8]) -> Result<u64, FsError> {
+        self.call(FsRequest::PutWrite {}, &[], Some(lend(data)))
+            .map(|w| w[0])
+    }
+
+    /// Switches the put's contents in; returns the file's size.
+    pub fn put_finish(&self) -> Result<u64, FsError> {
+        self.simple(FsRequest::PutFinish {}, &[]).map(|w| w[0])
+    }
+
+    /// Drops this client's put; the file keeps its old contents.
+    pub fn put_abort(&self) -> Result<(), FsError> {
+        self.simple(FsRequest::PutAbort {}, &[]).map(|_| ())
+    }
+
     // ---- blobs ----
 
     /// Stores a whole blob in one call; returns its size.

@@ -36,9 +36,11 @@ protocol! {
         List = 2 { limit: u64 },
         /// L0 path, L1 out: bytes from `offset`. Replies `[bytes, file size]`.
         Read = 3 { offset: u64 },
-        /// L0 path: creates the file (and its parents) or empties it.
+        /// L0 path: creates the file (and its parents) or empties it. To
+        /// replace contents, use `PutBegin`/`PutWrite`/`PutFinish`: a crash
+        /// between `Create` and the last `Append` leaves a prefix.
         Create = 4 {},
-        /// L0 path, L1 data: appended. Replies `[new size]`.
+        /// L0 path, L1 data: appended (one transaction). Replies `[new size]`.
         Append = 5 {},
         /// L0 path: removes a file or an empty directory (`recursive`: a tree).
         Remove = 6 { recursive: bool },
@@ -105,6 +107,19 @@ protocol! {
         /// L1 out: the message of this client's last failed call, or the
         /// text result of its last `ManifestPut`.
         LastText = 33 {},
+        /// L0 path: starts this client's put of `length` bytes, which will
+        /// replace the file's contents all or nothing (an earlier
+        /// unfinished put of this client is dropped). Fails at once if the
+        /// path cannot become a file.
+        PutBegin = 34 { length: u64 },
+        /// L1 data: the next bytes of this client's put (staged, invisible).
+        /// Replies `[received]`.
+        PutWrite = 35 {},
+        /// Switches the staged contents in at the path in one transaction
+        /// (parents created, an existing file replaced). Replies `[size]`.
+        PutFinish = 36 {},
+        /// Drops this client's put (if any); the file keeps its contents.
+        PutAbort = 37 {},
         // ---- Resumable upload sessions (the registry HTTP service) ----
         // A session is `repositories/<repo>/_uploads/<id>/`; it outlives
         // the client's connection, the service and a power cut.
@@ -156,7 +171,9 @@ pub mod status {
     /// The block layer or the device failed.
     pub const IO: u64 = 10;
     pub const TOO_LARGE: u64 = 11;
-    /// `BlobWrite`/`BlobFinish` without `BlobBegin`, or more bytes than announced.
+    /// `BlobWrite`/`BlobFinish` without `BlobBegin` (or `PutWrite`/`PutFinish`
+    /// without `PutBegin`), more bytes than announced, or a put abandoned
+    /// by a snapshot restore.
     pub const NO_UPLOAD: u64 = 12;
     /// The request did not decode, or its text arguments are not UTF-8.
     pub const BAD_REQUEST: u64 = 13;
@@ -230,6 +247,9 @@ mod tests {
             FsRequest::Remove { recursive: true },
             FsRequest::Gc { dry_run: false },
             FsRequest::BlobBegin { length: 5 },
+            FsRequest::PutBegin { length: 1 << 33 },
+            FsRequest::PutWrite {},
+            FsRequest::PutFinish {},
             FsRequest::LastText {},
             FsRequest::UploadAppend {
                 id: u64::MAX,

@@ -1,5 +1,6 @@
 //! The filesystem's error type. Each variant names the values seen.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use core::fmt;
 
@@ -94,6 +95,20 @@ pub enum FsError {
         reason: &'static str,
     },
     Source(SourceError),
+    /// A file's chunk failed its read or its BLAKE3 check: `offset` is the
+    /// chunk's first byte in the file, `len` its length, `problem` why.
+    /// Every byte before `offset` was returned verified.
+    ChunkUnreadable {
+        ino: u64,
+        offset: u64,
+        len: u32,
+        problem: Box<FsError>,
+    },
+    /// A put session's staging file is gone: the live tree was restored
+    /// from a snapshot (or the session was finished or aborted) meanwhile.
+    PutAbandoned {
+        path: String,
+    },
 }
 
 impl From<block::Error> for FsError {
@@ -147,7 +162,7 @@ impl fmt::Display for FsError {
         match self {
             FsError::Block(e) => write!(f, "block layer: {e:?}"),
             FsError::Tree(e) => write!(f, "tree: {e}"),
-            FsError::Content(e) => write!(f, "content store: {e:?}"),
+            FsError::Content(e) => write!(f, "content store: {e}"),
             FsError::InvalidPath { path, reason } => write!(f, "invalid path {path:?}: {reason}"),
             FsError::NameTooLong { name, max } => {
                 write!(f, "name of {} bytes exceeds {max}: {name:?}", name.len())
@@ -187,6 +202,26 @@ impl fmt::Display for FsError {
                 write!(f, "snapshot name {name:?}: {reason}")
             }
             FsError::Source(e) => write!(f, "{e}"),
+            FsError::ChunkUnreadable {
+                ino,
+                offset,
+                len,
+                problem,
+            } => {
+                let what = match **problem {
+                    FsError::Block(block::Error::Corrupt { .. }) => "is corrupt",
+                    FsError::Block(_) | FsError::ContentUnreachable { .. } => "cannot be read",
+                    _ => "is corrupt",
+                };
+                write!(
+                    f,
+                    "chunk at offset {offset} ({len} bytes) of inode {ino} {what} ({problem})"
+                )
+            }
+            FsError::PutAbandoned { path } => write!(
+                f,
+                "put of {path} abandoned: its staging file is gone (the live tree was restored from a snapshot meanwhile)"
+            ),
         }
     }
 }

@@ -32,7 +32,7 @@ use crate::chunks::{ChunkRef, ChunkStore, Chunks};
 use crate::error::FsError;
 use crate::records::{
     self, dirent_key, extent_key, inode_key, DirentValue, ExtentValue, Inode, Kind, NAME_MAX,
-    ROOT_INO,
+    ROOT_INO, STAGING_DIR,
 };
 use crate::root::{RootBlock, BLOCK_LEN, CONTENT_ROOT_MAX, TREE_ROOT_LEN};
 
@@ -118,7 +118,7 @@ impl ChunkCache {
 }
 
 /// Bytes written at a file offset: a run of literal bytes or of zeros.
-enum Part<'a> {
+pub(crate) enum Part<'a> {
     Bytes(&'a [u8]),
     Zeros(u64),
 }
@@ -173,7 +173,7 @@ pub(crate) fn components(path: &str) -> Result<Vec<&str>, FsError> {
     Ok(out)
 }
 
-fn parent_and_name(path: &str) -> Result<(String, &str), FsError> {
+pub(crate) fn parent_and_name(path: &str) -> Result<(String, &str), FsError> {
     let comps = components(path)?;
     let Some((name, dirs)) = comps.split_last() else {
         return Err(FsError::InvalidPath {
@@ -264,6 +264,16 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             m.next_ino
         );
         fs.event(text);
+        // No put session survives a remount: its staging file is garbage.
+        match fs.reap_staging() {
+            Ok(0) => {}
+            Ok(n) => fs.event(alloc::format!(
+                "removed {n} staging file(s) of puts that did not finish"
+            )),
+            Err(e) => fs.event(alloc::format!(
+                "could not remove the staging files of unfinished puts: {e}"
+            )),
+        }
         Ok(fs)
     }
 
@@ -488,12 +498,16 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         self.resolve_in(&root, path)
     }
 
-    fn get_inode(&mut self, ino: u64) -> Result<Inode, FsError> {
+    pub(crate) fn get_inode(&mut self, ino: u64) -> Result<Inode, FsError> {
         let root = self.state.live;
         self.get_inode_in(&root, ino)
     }
 
-    fn lookup(&mut self, parent: u64, name: &str) -> Result<Option<DirentValue>, FsError> {
+    pub(crate) fn lookup(
+        &mut self,
+        parent: u64,
+        name: &str,
+    ) -> Result<Option<DirentValue>, FsError> {
         let root = self.state.live;
         self.lookup_in(&root, parent, name)
     }
@@ -586,7 +600,11 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     }
 
     /// Reads into `buf` from `offset` of the file `ino`; returns the bytes
-    /// read (0 at or past the end). Each chunk's BLAKE3 is verified.
+    /// read (0 at or past the end). Each chunk's BLAKE3 is verified before
+    /// any of its bytes are copied out. A chunk that fails (corrupt or
+    /// unreadable) ends the read early with the verified bytes before it;
+    /// a read starting in that chunk fails with
+    /// [`FsError::ChunkUnreadable`], which names the chunk's file offset.
     pub fn read_at(&mut self, ino: u64, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
         let root = self.state.live;
         let mut cache = ChunkCache::default();
@@ -653,12 +671,26 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 hash: ext.hash,
                 len: ext.len,
             };
-            let scratch = cache.load(
+            let scratch = match cache.load(
                 &mut self.dev,
                 &mut self.state.content,
                 &mut self.read_buf,
                 &r,
-            )?;
+            ) {
+                Ok(s) => s,
+                // The verified bytes before a bad chunk are returned first
+                // (a short read); the next read, which starts at this
+                // chunk, fails and names it.
+                Err(_) if done > 0 => return Ok(done),
+                Err(e) => {
+                    return Err(FsError::ChunkUnreadable {
+                        ino,
+                        offset: start,
+                        len: ext.len,
+                        problem: alloc::boxed::Box::new(e),
+                    })
+                }
+            };
             let from = usize::try_from(pos - start).unwrap_or(usize::MAX);
             let n = (want - done).min(scratch.len().saturating_sub(from));
             // Keys sort by end offset, so `from` lies inside the chunk; a
@@ -733,13 +765,13 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
 
     // ---- changes ----
 
-    fn alloc_ino(&mut self) -> u64 {
+    pub(crate) fn alloc_ino(&mut self) -> u64 {
         let ino = self.state.meta.next_ino;
         self.state.meta.next_ino = ino.saturating_add(1);
         ino
     }
 
-    fn put_inode(&mut self, ino: u64, inode: &Inode) -> Result<(), FsError> {
+    pub(crate) fn put_inode(&mut self, ino: u64, inode: &Inode) -> Result<(), FsError> {
         cowbtree::insert(
             &mut self.dev,
             &mut self.state.live,
@@ -749,7 +781,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         Ok(())
     }
 
-    fn touch_dir(&mut self, ino: u64, now: u64) -> Result<(), FsError> {
+    pub(crate) fn touch_dir(&mut self, ino: u64, now: u64) -> Result<(), FsError> {
         let mut d = self.get_inode(ino)?;
         d.mtime = now;
         d.ctime = now;
@@ -920,11 +952,13 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         self.put_extents(ino, start_of_new, &new_refs)?;
         let now = self.now();
         let mut inode = inode;
-        self.state.meta.logical_bytes = self
-            .state
-            .meta
-            .logical_bytes
-            .saturating_sub(inode.size - size);
+        if counted(&inode) {
+            self.state.meta.logical_bytes = self
+                .state
+                .meta
+                .logical_bytes
+                .saturating_sub(inode.size - size);
+        }
         inode.size = size;
         inode.mtime = now;
         inode.ctime = now;
@@ -986,7 +1020,12 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     }
 
     /// The write primitive: `parts` land at `offset` of file `ino`.
-    fn write_parts(&mut self, ino: u64, offset: u64, parts: &[Part<'_>]) -> Result<(), FsError> {
+    pub(crate) fn write_parts(
+        &mut self,
+        ino: u64,
+        offset: u64,
+        parts: &[Part<'_>],
+    ) -> Result<(), FsError> {
         let mut inode = self.get_inode(ino)?;
         if inode.kind != Kind::File {
             return Err(FsError::Corrupt {
@@ -1093,11 +1132,13 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         self.state.content.finish(&mut self.dev, w, &mut refs)?;
         self.put_extents(ino, region_start, &refs)?;
         let new_size = inode.size.max(end);
-        self.state.meta.logical_bytes = self
-            .state
-            .meta
-            .logical_bytes
-            .saturating_add(new_size - inode.size);
+        if counted(&inode) {
+            self.state.meta.logical_bytes = self
+                .state
+                .meta
+                .logical_bytes
+                .saturating_add(new_size - inode.size);
+        }
         let now = self.now();
         inode.size = new_size;
         inode.mtime = now;
@@ -1106,14 +1147,17 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     }
 
     /// Removes a file and its extents (its chunks become garbage for GC).
-    fn remove_file_ino(&mut self, ino: u64) -> Result<(), FsError> {
+    pub(crate) fn remove_file_ino(&mut self, ino: u64) -> Result<(), FsError> {
         let inode = self.get_inode(ino)?;
         let extents = self.extents_from(ino, 0, u64::MAX)?;
         for (end, _) in extents {
             cowbtree::remove(&mut self.dev, &mut self.state.live, &extent_key(ino, end))?;
         }
         cowbtree::remove(&mut self.dev, &mut self.state.live, &inode_key(ino))?;
-        self.state.meta.logical_bytes = self.state.meta.logical_bytes.saturating_sub(inode.size);
+        if counted(&inode) {
+            self.state.meta.logical_bytes =
+                self.state.meta.logical_bytes.saturating_sub(inode.size);
+        }
         Ok(())
     }
 
@@ -1328,6 +1372,12 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         self.state.meta.next_upload = id.wrapping_add(1);
         id
     }
+}
+
+/// Whether a file's size counts in `logical_bytes`: staging files of puts
+/// in progress ([`crate::put`]) do not, until they are switched in.
+pub(crate) fn counted(inode: &Inode) -> bool {
+    inode.parent != STAGING_DIR
 }
 
 fn feed_zeros<T: Transactional, C: Chunks<T>>(

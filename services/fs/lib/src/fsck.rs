@@ -27,7 +27,7 @@ use crate::fs::{ChunkCache, Fs};
 use crate::layout;
 use crate::link;
 use crate::names::{Algorithm, Digest};
-use crate::records::{self, Inode, Kind, ROOT_INO};
+use crate::records::{self, Inode, Kind, ROOT_INO, STAGING_DIR};
 
 /// Problems listed at most; the count keeps going.
 pub const MAX_LISTED: usize = 100;
@@ -212,7 +212,35 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 }
             }
         }
-        // Orphans: records not reached from the root.
+        // Staging files of puts in progress (crate::put): reached through
+        // the staging directory, not counted in the tree's bytes.
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.list_ino(root, STAGING_DIR, after.as_deref(), 256)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.name.clone());
+            for e in page {
+                reached_inodes += 1;
+                match self.get_inode_in(root, e.ino) {
+                    Ok(i)
+                        if i.kind == Kind::File
+                            && e.kind == Kind::File
+                            && i.parent == STAGING_DIR
+                            && i.name == e.name.as_bytes() =>
+                    {
+                        reached_extents += self.check_file(label, root, e.ino, i.size, report)?;
+                    }
+                    Ok(_) => report.problem(format!(
+                        "{label}: staging entry {:?} names inode {} that is not its staging file",
+                        e.name, e.ino
+                    )),
+                    Err(err) => {
+                        report.problem(format!("{label}: staging entry {:?}: {err}", e.name))
+                    }
+                }
+            }
+        }
+        // Orphans: records not reached from the root or the staging area.
         let count = |fs: &mut Self, tag: u8| -> Result<u64, FsError> {
             let lo = [tag];
             let hi = [tag + 1];

@@ -14,6 +14,9 @@
 //! - Everything a user sends is validated by one grammar ([`names`]) before
 //!   it becomes a path; everything read from the disk is checked before use
 //!   (records, links, roots) and a failure names the values seen.
+//! - Replacing a file is all or nothing at any size: a put session streams
+//!   into a staging file no path reaches and switches it in with one
+//!   transaction ([`put`]).
 //! - Streaming with bounded memory: blobs go in and out a piece at a time;
 //!   reads seek the extent map (keyed by end offset) instead of scanning.
 //! - Snapshots are root copies (O(1)); nothing is freed in place that a
@@ -35,6 +38,7 @@ pub mod io;
 pub mod layout;
 pub mod link;
 pub mod names;
+pub mod put;
 pub mod records;
 pub mod registry;
 pub mod registry_gc;
@@ -50,6 +54,7 @@ pub use fsck::{fsck_blocks, FsckReport, SpaceStats};
 pub use gc::{GcReport, GcSteps};
 pub use io::{Source, SourceError};
 pub use names::{Algorithm, Digest, RepoName, Tag};
+pub use put::PutSession;
 pub use records::Kind;
 pub use registry::{BlobReader, Reference, Registry, RegistryError, Upload};
 pub use registry_gc::{RegistryGcOptions, RegistryGcReport};

@@ -32,10 +32,18 @@
 //!   overlap, each extent one whole content chunk (`end - len` is its start).
 //! - Directories have no extents; the root directory is [`ROOT_INO`] and is
 //!   its own parent.
+//! - Inode number [`STAGING_DIR`] (0) is never allocated and has no inode
+//!   record; its dirents are the staging area of put sessions
+//!   ([`crate::put`]): files being written, whose inodes have `parent` 0.
+//!   Nothing reachable from the root leads there, so lookups, listings,
+//!   walks and diffs never show them, and their sizes are not in the root
+//!   block's `logical_bytes`.
 
 use alloc::vec::Vec;
 
 pub const ROOT_INO: u64 = 1;
+/// The staging directory of put sessions: dirents only (see the invariants).
+pub const STAGING_DIR: u64 = 0;
 /// Longest name of one path component: a dirent key (9 bytes + name) must
 /// fit the tree's 255-byte key limit.
 pub const NAME_MAX: usize = 255 - 9;

@@ -26,7 +26,7 @@ use cowbtree::TreeRoot;
 use crate::chunks::Chunks;
 use crate::error::FsError;
 use crate::fs::Fs;
-use crate::records::{self, DirentValue, Inode, Kind, ROOT_INO};
+use crate::records::{self, DirentValue, Inode, Kind, ROOT_INO, STAGING_DIR};
 pub use crate::snapshot_record::{check_name, SnapshotRecord, SNAPSHOT_NAME_MAX};
 
 /// A snapshot as listed.
@@ -148,7 +148,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
 
     /// Replaces the live tree by snapshot `name`, atomically. The snapshot
     /// stays. Everything written since (uploads in progress included) is
-    /// gone from the live tree; inode numbers are never reused.
+    /// gone from the live tree, and put sessions in progress are abandoned
+    /// (`FsError::PutAbandoned`); inode numbers are never reused.
     pub fn snapshot_restore(&mut self, name: &str) -> Result<(), FsError> {
         self.atomically(|fs| {
             let rec = fs.snapshot_record(name)?;
@@ -158,6 +159,9 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             cowbtree::snapshot(&mut live)?;
             fs.state.live = live;
             fs.state.meta.logical_bytes = rec.logical_bytes;
+            // Staging files the snapshot caught mid-put never finish
+            // (crate::put): dropped, so no session can switch one in.
+            fs.reap_staging()?;
             Ok(())
         })?;
         self.event(alloc::format!("live tree restored from snapshot {name}"));
@@ -290,6 +294,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             &old_root,
             &new_root,
             |e| match records::parse_key(&e.key) {
+                // Staging files are not in the namespace (crate::put).
+                Ok(records::Key::Dirent { parent, .. }) if parent == STAGING_DIR => {}
                 Ok(records::Key::Dirent { .. }) => {
                     let ino_of = |v: &Option<Vec<u8>>| {
                         v.as_ref()
@@ -343,6 +349,11 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             if let (Some(a), Some(b)) = (in_old, in_new) {
                 let a = Inode::decode(&a).map_err(|problem| FsError::BadRecord { ino, problem })?;
                 let b = Inode::decode(&b).map_err(|problem| FsError::BadRecord { ino, problem })?;
+                // A staging file (in either tree) is no path: a finished
+                // put shows through its dirent change above.
+                if a.parent == STAGING_DIR || b.parent == STAGING_DIR {
+                    continue;
+                }
                 if b.kind == Kind::File {
                     let old_path = self.path_of(&old_root, ino)?;
                     let new_path = self.path_of(&new_root, ino)?;

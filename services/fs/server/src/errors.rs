@@ -41,6 +41,8 @@ pub fn fs_status(e: &FsError) -> u64 {
         FsError::ContentService { .. } | FsError::ContentUnreachable { .. } => status::IO,
         FsError::ContentNotLoaded => status::IO,
         FsError::Source(_) => status::BAD_LEASE,
+        FsError::ChunkUnreadable { problem, .. } => fs_status(problem),
+        FsError::PutAbandoned { .. } => status::NO_UPLOAD,
         FsError::Tree(_)
         | FsError::Content(_)
         | FsError::Corrupt { .. }

@@ -12,8 +12,8 @@
 //! the content service's; boot argument = the content service's badge at
 //! the block service. Clients
 //! (the shell, test clients, the benchmark) call with their own badge; the
-//! per-client state (an upload in progress, a sequential blob read, the last
-//! error message) is kept per badge.
+//! per-client state (an upload in progress, a put in progress, a sequential
+//! blob read, the last error message) is kept per badge.
 //!
 //! Clients are served one request at a time, each to completion, so several
 //! clients interleave only between requests and every request sees the

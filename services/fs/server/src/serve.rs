@@ -4,9 +4,13 @@
 //! - Bulk data moves between leases and the filesystem through `piece`
 //!   (`fs_api::PIECE` bytes); nothing sized by a client is allocated except
 //!   a manifest, bounded by `fs_api::MANIFEST_MAX`.
-//! - A client's session holds at most one upload and one sequential blob
-//!   read; a new `BlobBegin` drops the unfinished upload (its data, already
-//!   in `_uploads`, is removed).
+//! - A client's session holds at most one upload, one put and one
+//!   sequential blob read; a new `BlobBegin` drops the unfinished upload
+//!   (its data, already in `_uploads`, is removed), a new `PutBegin` the
+//!   unfinished put (its staging file is removed).
+//! - Reads send only verified bytes: a read that meets a bad chunk after
+//!   sending some bytes answers with those (a short read); the next read,
+//!   starting at the bad chunk, fails and names its offset.
 
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -21,7 +25,8 @@ use content_api::client::ContentClient;
 use filesystem::digest::{Hasher, Verifier};
 use filesystem::layout;
 use filesystem::{
-    Algorithm, ChangeKind, Digest, Reference, Registry, RepoName, Source, SourceError, Upload,
+    Algorithm, ChangeKind, Digest, PutSession, Reference, Registry, RepoName, Source, SourceError,
+    Upload,
 };
 use fs_api::{split_args, status, FsRequest, KIND_DIR, KIND_FILE, MANIFEST_MAX, PIECE};
 use userlib::abi::Message;
@@ -69,6 +74,7 @@ struct BlobReadState {
 #[derive(Default)]
 struct Session {
     upload: Option<UploadState>,
+    put: Option<PutState>,
     read: Option<BlobReadState>,
     text: String,
 }
@@ -79,6 +85,12 @@ pub struct Service {
     sessions: BTreeMap<u64, Session>,
     open_uploads: uploads::OpenUploads,
     piece: Vec<u8>,
+}
+
+/// A client's put in progress.
+struct PutState {
+    session: PutSession,
+    length: u64,
 }
 
 /// Lease 1 of the caller as a byte source for streaming puts.
@@ -293,6 +305,40 @@ impl Service {
                     size = reg.fs().append(m.ino, &self.piece[..n])?;
                     done += n as u64;
                 }
+                Ok([size, 0, 0, 0, 0, 0])
+            }
+            FsRequest::PutBegin { length } => {
+                let [path] = split_args::<1>(args).ok_or_else(bad_args)?;
+                self.drop_put(badge)?;
+                let session = self.reg().fs().put_begin(path)?;
+                self.sessions.entry(badge).or_default().put = Some(PutState { session, length });
+                Ok([0; 6])
+            }
+            FsRequest::PutWrite {} => self.put_write(badge, msg, token),
+            FsRequest::PutAbort {} => {
+                self.drop_put(badge)?;
+                Ok([0; 6])
+            }
+            FsRequest::PutFinish {} => {
+                let put = self
+                    .sessions
+                    .get_mut(&badge)
+                    .and_then(|s| s.put.take())
+                    .ok_or_else(|| Fail::new(status::NO_UPLOAD, "no put in progress"))?;
+                let fs = self.reg().fs();
+                let got = put.session.size();
+                if got != put.length {
+                    let path = String::from(put.session.path());
+                    fs.put_abort(put.session)?;
+                    return Err(Fail::new(
+                        status::NO_UPLOAD,
+                        format!(
+                            "put of {path} has {got} bytes, {} were announced; nothing changed",
+                            put.length
+                        ),
+                    ));
+                }
+                let size = fs.put_finish(put.session)?;
                 Ok([size, 0, 0, 0, 0, 0])
             }
             FsRequest::Remove { recursive } => {
@@ -708,7 +754,13 @@ impl Service {
         while sent < out_len && pos < size {
             let n = (out_len - sent).min(size - pos).min(PIECE as u64) as usize;
             let reg = self.reg.as_mut().expect("checked by handle");
-            let got = reg.fs().read_at(ino, pos, &mut self.piece[..n])?;
+            let got = match reg.fs().read_at(ino, pos, &mut self.piece[..n]) {
+                Ok(got) => got,
+                // The verified bytes already sent go back first; the next
+                // read starts at the bad chunk and gets its error.
+                Err(_) if sent > 0 => break,
+                Err(e) => return Err(e.into()),
+            };
             if got == 0 {
                 break;
             }
@@ -757,6 +809,50 @@ impl Service {
         let received = up.upload.size();
         self.sessions.entry(badge).or_default().upload = Some(up);
         Ok([received, 0, 0, 0, 0, 0])
+    }
+
+    fn put_write(&mut self, badge: u64, msg: &Message, token: &ReplyToken) -> Outcome {
+        let Some(mut put) = self.sessions.get_mut(&badge).and_then(|s| s.put.take()) else {
+            return Err(Fail::new(status::NO_UPLOAD, "no put in progress"));
+        };
+        let len = msg.leases[1].len;
+        let have = put.session.size();
+        if have.saturating_add(len) > put.length {
+            let length = put.length;
+            self.reg().fs().put_abort(put.session)?;
+            return Err(Fail::new(
+                status::NO_UPLOAD,
+                format!("{len} more bytes after {have} exceed the announced {length}; put dropped, nothing changed"),
+            ));
+        }
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(PIECE as u64) as usize;
+            let step = self.lease_in(token, done, n).and_then(|()| {
+                let reg = self.reg.as_mut().expect("checked by handle");
+                reg.fs()
+                    .put_write(&mut put.session, &self.piece[..n])
+                    .map_err(Fail::from)
+            });
+            if let Err(e) = step {
+                // The client died or the store failed: the put is dropped
+                // and the file keeps its old contents.
+                let _ = self.reg().fs().put_abort(put.session);
+                return Err(e);
+            }
+            done += n as u64;
+        }
+        let received = put.session.size();
+        self.sessions.entry(badge).or_default().put = Some(put);
+        Ok([received, 0, 0, 0, 0, 0])
+    }
+
+    /// Drops `badge`'s unfinished put, if any.
+    fn drop_put(&mut self, badge: u64) -> Result<(), Fail> {
+        if let Some(put) = self.sessions.get_mut(&badge).and_then(|s| s.put.take()) {
+            self.reg().fs().put_abort(put.session)?;
+        }
+        Ok(())
     }
 
     /// Drops `badge`'s unfinished upload, if any.
