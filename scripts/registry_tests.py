@@ -58,7 +58,8 @@ def pulled_manifest_digest(path):
 def t_push_pull(shell, port, log):
     """skopeo pushes a plain image, a second image sharing its base layer
     into another repository, and a multi-platform index; pulls each back
-    with --preserve-digests and compares every blob; deletes a manifest."""
+    with --preserve-digests and compares every blob; deletes a manifest,
+    runs registry GC and pulls what remains."""
     reg = f"127.0.0.1:{port}"
     work = tempfile.mkdtemp(prefix="registry-test-")
     try:
@@ -99,6 +100,14 @@ def t_push_pull(shell, port, log):
         out = shell.cmd("tags app")
         if "multi" in out:
             raise Failure(f"tags after delete: {out!r}")
+        # Registry GC: within the grace period nothing goes; with none, the
+        # deleted index's manifest and the layer only its arm64 child named
+        # go, and everything tagged still pulls.
+        out = shell.cmd("gc --registry --dry-run", timeout=300)
+        expect(out, r"would remove 0 of \d+ manifests, 0 of \d+ blobs", "gc --registry --dry-run")
+        out = shell.cmd("gc --registry --grace 0", timeout=300)
+        no_error(out, "gc --registry")
+        expect(out, r"removed [1-9]\d* of \d+ manifests, [1-9]\d* of \d+ blobs", "gc --registry")
         dst = os.path.join(work, "after-delete")
         skopeo(["copy", "--preserve-digests", "--src-tls-verify=false",
                 f"docker://{reg}/app:1", f"oci:{dst}:1"], log)

@@ -94,7 +94,7 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     (
         "gc",
-        "gc [--dry-run]: free what no tree or snapshot references",
+        "gc [--dry-run] [--registry [--grace <seconds>]]: free what no tree or snapshot references; --registry first removes untagged manifests and blobs no manifest names, sparing what was written within the grace (default 3600 s: pushes in progress)",
     ),
     ("fsck", "fsck: check every structure and verify every blob"),
     ("df", "df: logical vs stored bytes, dedup ratio, free space"),
@@ -144,11 +144,7 @@ pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
         "blob" => blob(&words, input),
         "manifest" => manifest(&words, input),
         "snap" => snap(&words),
-        "gc" => match words[..] {
-            [] => text("gc", |out| FS.gc(false, out)),
-            ["--dry-run"] => text("gc", |out| FS.gc(true, out)),
-            _ => usage(name),
-        },
+        "gc" => gc(&words),
         "fsck" => text("fsck", |out| FS.fsck(out)),
         "df" => text("df", |out| FS.df(out)),
         "stats" => text("stats", |out| FS.stats(out)),
@@ -156,6 +152,30 @@ pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
         _ => return false,
     }
     true
+}
+
+/// `gc [--dry-run] [--registry [--grace <seconds>]]`.
+fn gc(words: &[&str]) {
+    let (mut dry_run, mut registry, mut grace) = (false, false, None);
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        match *w {
+            "--dry-run" => dry_run = true,
+            "--registry" => registry = true,
+            "--grace" => match it.next().and_then(|g| g.parse::<u64>().ok()) {
+                Some(g) => grace = Some(g),
+                None => return usage("gc"),
+            },
+            _ => return usage("gc"),
+        }
+    }
+    match (registry, grace) {
+        (false, Some(_)) => usage("gc"),
+        (false, None) => text("gc", |out| FS.gc(dry_run, out)),
+        (true, g) => text("gc", |out| {
+            FS.registry_gc(dry_run, g.unwrap_or(fs_api::REGISTRY_GC_GRACE_SECS), out)
+        }),
+    }
 }
 
 /// Before `poweroff`: makes everything durable and empties the journal.

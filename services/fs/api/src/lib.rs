@@ -146,6 +146,11 @@ protocol! {
         /// L0 "repo\0digest": removes the repository's link to the blob
         /// (the blob itself stays for other repositories and GC).
         BlobUnlink = 47 {},
+        /// Registry GC (`garbage-collect --delete-untagged`): untagged
+        /// manifests, blobs no manifest names and idle upload sessions go,
+        /// whatever was written in the last `grace_secs` stays; then the
+        /// chunk GC. L1 out: the report.
+        RegistryGc = 48 { dry_run: bool, grace_secs: u64 },
     }
 }
 
@@ -184,6 +189,10 @@ pub mod status {
     /// `UploadAppend` at an offset other than the session's size.
     pub const WRONG_OFFSET: u64 = 16;
 }
+
+/// The registry GC's default grace period: an hour, as a push takes
+/// minutes between its first layer and its manifest.
+pub const REGISTRY_GC_GRACE_SECS: u64 = 3600;
 
 /// Entry kinds in `Stat` replies.
 pub const KIND_FILE: u64 = 0;

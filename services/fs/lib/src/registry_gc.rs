@@ -58,9 +58,6 @@ pub struct RegistryGcOptions {
     pub upload_max_idle_secs: u64,
 }
 
-/// The grace period of `make run`: an hour, as a push of a large image
-/// takes minutes between its first layer and its manifest.
-pub const DEFAULT_GRACE_SECS: u64 = 3600;
 /// Upload sessions idle for a day are abandoned.
 pub const DEFAULT_UPLOAD_MAX_IDLE_SECS: u64 = 86_400;
 

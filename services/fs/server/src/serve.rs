@@ -34,6 +34,7 @@ use userlib::ipc::{recv, Incoming, ReplyToken};
 
 use crate::errors::{lease_fail, Fail};
 
+mod registry_gc;
 mod uploads;
 
 type Reg = Registry<BlockClient, ContentClient>;
@@ -174,6 +175,11 @@ impl Service {
             };
             let t0 = userlib::sys::rdtsc();
             REQUESTS.fetch_add(1, Ordering::Relaxed);
+            // Files get wall-clock mtimes (registry GC's grace period
+            // reads them); without a clock, the filesystem's logical one.
+            if let Some(reg) = self.reg.as_mut() {
+                reg.fs().set_time(userlib::sys::unix_time());
+            }
             let outcome = match Incoming::decode::<FsRequest>(&msg) {
                 Ok(FsRequest::LastText {}) => {
                     let text = self
@@ -719,6 +725,10 @@ impl Service {
             | FsRequest::BlobMount {}
             | FsRequest::BlobLinked {}
             | FsRequest::BlobUnlink {} => self.handle_upload(request, args, msg, token),
+            FsRequest::RegistryGc {
+                dry_run,
+                grace_secs,
+            } => self.registry_gc(dry_run, grace_secs, msg, token),
         }
     }
 

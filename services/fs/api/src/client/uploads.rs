@@ -1,7 +1,7 @@
 //! Client stubs of the resumable upload sessions and repository-scoped blob
 //! calls (the registry HTTP service's needs).
 
-use super::{lend, FsClient, FsError};
+use super::{lend, FsClient, FsError, TextReply};
 use crate::{join_args, FsRequest};
 
 impl FsClient {
@@ -63,5 +63,22 @@ impl FsClient {
     pub fn blob_unlink(&self, repo: &str, digest: &str) -> Result<(), FsError> {
         self.simple(FsRequest::BlobUnlink {}, &[repo, digest])
             .map(|_| ())
+    }
+
+    /// Registry GC; the report is written into `out`.
+    pub fn registry_gc(
+        &self,
+        dry_run: bool,
+        grace_secs: u64,
+        out: &mut [u8],
+    ) -> Result<TextReply, FsError> {
+        self.text(
+            FsRequest::RegistryGc {
+                dry_run,
+                grace_secs,
+            },
+            &[],
+            out,
+        )
     }
 }
