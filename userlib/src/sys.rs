@@ -56,12 +56,22 @@ pub fn nop() -> Result<(), Error> {
     call_raw(sys::NOP, [0; 6]).map(|_| ())
 }
 
+/// Prints all of `bytes`: the kernel prints at most
+/// `abi::CONSOLE_WRITE_MAX` bytes per call, so longer writes take several.
 pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
-    call_raw(
-        sys::CONSOLE_WRITE,
-        [bytes.as_ptr() as u64, bytes.len() as u64, 0, 0, 0, 0],
-    )
-    .map(|r| r[0] as usize)
+    let mut done = 0;
+    while done < bytes.len() {
+        let rest = &bytes[done..];
+        let r = call_raw(
+            sys::CONSOLE_WRITE,
+            [rest.as_ptr() as u64, rest.len() as u64, 0, 0, 0, 0],
+        )?;
+        if r[0] == 0 {
+            break;
+        }
+        done += r[0] as usize;
+    }
+    Ok(done)
 }
 
 /// Reads buffered serial input (0 bytes when none is waiting).

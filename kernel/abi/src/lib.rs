@@ -190,6 +190,13 @@ pub mod mint_kind {
     pub const NOTIFICATION: u64 = 1;
 }
 
+/// Most bytes one `CONSOLE_WRITE` prints; a longer write is short (the
+/// result says how many went out) and the caller writes the rest in a next
+/// call. The kernel runs with interrupts off, so this bounds how long one
+/// process's printing can hold them off (256 bytes are ~22 ms at 115200 baud
+/// on a real UART); between calls the process is preemptible.
+pub const CONSOLE_WRITE_MAX: u64 = 256;
+
 /// Notification bit the kernel sets on the console-owning process when
 /// serial input arrives.
 pub const CONSOLE_INPUT_BIT: u64 = 1 << 63;
