@@ -249,6 +249,8 @@ impl Kernel {
             }
         }
         for p in 0..self.procs.len() {
+            // Capabilities it sent with calls still open go with it.
+            self.procs[p].caps.release_client(pid);
             match self.procs[p].state {
                 State::Sending { server, .. } | State::AwaitingReply { server, .. }
                     if server == pid =>

@@ -72,6 +72,11 @@ impl Kernel {
                 .remove(a0)
                 .map(|_| [0; 4])
                 .map_err(Error::from),
+            sys::CAP_KEEP => self.procs[cur]
+                .caps
+                .keep(a0)
+                .map(|_| [0; 4])
+                .map_err(Error::from),
             sys::POWEROFF => self.sys_poweroff(a0),
             sys::TICKS => Ok([self.ticks, crate::interrupts::TIMER_HZ as u64, 0, 0]),
             sys::MMIO_MAP => self.sys_mmio_map(a0, a1),

@@ -155,6 +155,12 @@ pub fn lease_write(token: u64, index: u64, offset: u64, data: &[u8]) -> Result<u
     call_raw(sys::LEASE_WRITE, args).map(|r| r[0] as usize)
 }
 
+/// Keeps the capability a call brought (`Message::cap` of the received
+/// message) beyond the reply; otherwise the kernel drops it at the reply.
+pub fn cap_keep(slot: u64) -> Result<(), Error> {
+    call_raw(sys::CAP_KEEP, [slot, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
 pub fn notify(cap: u64) -> Result<(), Error> {
     call_raw(sys::NOTIFY, [cap, 0, 0, 0, 0, 0]).map(|_| ())
 }

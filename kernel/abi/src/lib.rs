@@ -42,8 +42,9 @@ pub mod sys {
     pub const VIRT_TO_PHYS: u64 = 23;
     pub const DMA_FREE: u64 = 24;
     pub const LEASE_PHYS: u64 = 25;
+    pub const CAP_KEEP: u64 = 26;
     /// One past the highest syscall number.
-    pub const COUNT: u64 = 26;
+    pub const COUNT: u64 = 27;
 }
 
 /// Why a syscall failed (returned in `rax`; 0 is success).

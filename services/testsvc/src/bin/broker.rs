@@ -42,10 +42,10 @@ fn main() {
             },
             Ok(BrokerRequest::WhoAmI {}) => token.reply_ok(&[badge]),
             Ok(BrokerRequest::Signal {}) if msg.cap != NO_CAP => {
-                let sent = token.reply_ok(&[]);
+                // The capability is ours until the reply (the kernel drops
+                // it then), so it is used first.
                 let _ = sys::notify(msg.cap);
-                let _ = sys::cap_drop(msg.cap);
-                sent
+                token.reply_ok(&[])
             }
             _ => token.reply_err(1),
         };
