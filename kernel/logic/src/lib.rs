@@ -20,6 +20,7 @@ pub mod caps;
 pub mod elf;
 pub mod frames;
 pub mod grants;
+pub mod imagemap;
 pub mod layout;
 pub mod paging;
 pub mod umem;
