@@ -151,6 +151,7 @@ TESTS = {
         r"hostile: DMA_ALLOC gave \d+ KiB, then NoMemory \(mem= 4096 KiB\); 1 TiB DMA Err\(NoMemory\), 1 TiB heap Err\(NoMemory\)",
         r"hostile: 200 calls carrying a capability, 0 refused",
         r"hostile: kernel text as a syscall buffer: 4 cases, 0 not refused",
+        r"hostile: MMIO_MAP of one page 16384 times, then NoMemory",
         r"hostile: echo after all that: Ok\(42\)",
         r"pingpong: sent 10000 received 10000 matching replies",
         r"judge: 2/2 verdicts passed; TEST PASS"], ["-cpu", "qemu64,+smep,+smap"]),

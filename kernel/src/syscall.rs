@@ -8,8 +8,9 @@ use crate::process::{Kernel, State};
 use crate::serial;
 use crate::usermem::{UserSlice, UserSliceMut};
 use abi::{mint_kind, sys, Error};
+use kernel_logic::budget::MMIO_MAP_MAX;
 use kernel_logic::caps::Cap;
-use kernel_logic::layout::{page_ceil, PAGE_SIZE, USER_DMA_BASE, USER_MMIO_BASE, USER_REGION_SIZE};
+use kernel_logic::layout::{page_ceil, PAGE_SIZE, USER_DMA_BASE, USER_MMIO_BASE};
 use kernel_logic::paging::{
     self, CACHE_DISABLE, DEVICE, NO_EXECUTE, USER, WRITABLE, WRITE_THROUGH,
 };
@@ -172,7 +173,8 @@ impl Kernel {
         // Inside a granted window, which cannot wrap (checked at boot).
         let end = page_ceil(phys + len).ok_or(Error::BadArgument)?;
         let base = p.mmio_next;
-        if base + (end - first) > USER_MMIO_BASE + USER_REGION_SIZE {
+        // Bounded so the page tables stay within the boot-time reservation.
+        if base + (end - first) > USER_MMIO_BASE + MMIO_MAP_MAX {
             return Err(Error::NoMemory);
         }
         let flags = USER | WRITABLE | NO_EXECUTE | CACHE_DISABLE | WRITE_THROUGH | DEVICE;

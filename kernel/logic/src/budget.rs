@@ -17,9 +17,14 @@ use crate::layout::PAGE_SIZE;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-/// Frames kept for the kernel beyond the reservations: page tables of
-/// device windows (`MMIO_MAP`) and of the boot-time mappings' growth.
+/// Frames kept for the kernel beyond the reservations (a margin: after boot
+/// the kernel allocates only the page tables counted here).
 pub const KERNEL_SPARE_FRAMES: u64 = 256;
+
+/// Most bytes of device windows one process may map in all (`MMIO_MAP` of
+/// the same window twice maps it twice); bounds the page tables a driver
+/// can make the kernel allocate.
+pub const MMIO_MAP_MAX: u64 = 64 << 20;
 
 /// Bytes one page table (4 KiB) maps.
 const PT_SPAN: u64 = 2 << 20;
@@ -34,6 +39,16 @@ pub fn reserved_frames(mem_limit: u64) -> u64 {
     let tables = mem_limit.div_ceil(PT_SPAN) + 2 + 2 * (2 + mem_limit.div_ceil(1 << 30));
     pages + tables
 }
+
+/// Page-table frames for `MMIO_MAP_MAX` of device windows (a process with
+/// `mmio=` grants): one per 2 MiB, one partial, a page directory and PDPT.
+pub fn mmio_table_frames() -> u64 {
+    MMIO_MAP_MAX.div_ceil(PT_SPAN) + 1 + 2
+}
+
+/// What one process reserves: its name, its `mem=` in bytes, and whether
+/// the boot configuration grants it device windows.
+pub type Reservation<'a> = (&'a str, u64, bool);
 
 /// A boot configuration that reserves more than there is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,15 +87,22 @@ impl core::fmt::Display for OverCommitted {
 
 /// Checks that the limits `(name, mem_limit bytes)` fit in `free_frames`;
 /// returns the frames reserved.
-pub fn check_reservations(limits: &[(&str, u64)], free_frames: u64) -> Result<u64, OverCommitted> {
-    let need = limits.iter().fold(KERNEL_SPARE_FRAMES, |acc, &(_, l)| {
-        acc.saturating_add(reserved_frames(l))
-    });
+pub fn check_reservations(limits: &[Reservation], free_frames: u64) -> Result<u64, OverCommitted> {
+    let need = limits
+        .iter()
+        .fold(KERNEL_SPARE_FRAMES, |acc, &(_, l, mmio)| {
+            let tables = if mmio { mmio_table_frames() } else { 0 };
+            acc.saturating_add(reserved_frames(l))
+                .saturating_add(tables)
+        });
     if need > free_frames {
         return Err(OverCommitted {
             need_frames: need,
             free_frames,
-            by_process: limits.iter().map(|&(n, l)| (String::from(n), l)).collect(),
+            by_process: limits
+                .iter()
+                .map(|&(n, l, _)| (String::from(n), l))
+                .collect(),
         });
     }
     Ok(need - KERNEL_SPARE_FRAMES)
@@ -105,26 +127,37 @@ mod tests {
 
     #[test]
     fn limits_that_fit_are_accepted() {
-        let limits = [("block", 32 * MIB), ("fs", 48 * MIB), ("echo", 4 * MIB)];
-        let need: u64 = limits.iter().map(|&(_, l)| reserved_frames(l)).sum();
+        let limits = [
+            ("virtio-blk", 16 * MIB, true),
+            ("block", 32 * MIB, false),
+            ("fs", 48 * MIB, false),
+            ("echo", 4 * MIB, false),
+        ];
+        let need: u64 = limits
+            .iter()
+            .map(|&(_, l, _)| reserved_frames(l))
+            .sum::<u64>()
+            + mmio_table_frames();
         assert_eq!(
             check_reservations(&limits, need + KERNEL_SPARE_FRAMES),
             Ok(need)
         );
+        // The driver's device-window tables count.
+        assert!(check_reservations(&limits, need + KERNEL_SPARE_FRAMES - 1).is_err());
     }
 
     #[test]
     fn overcommitted_configuration_is_refused_with_the_numbers() {
         // Today's test-storage-clients.cfg: 368 MiB of limits on a 256 MiB machine.
         let limits = [
-            ("virtio-blk", 16 * MIB),
-            ("block", 32 * MIB),
-            ("content", 16 * MIB),
-            ("fs", 48 * MIB),
-            ("echo", 64 * MIB),
-            ("shell", 64 * MIB),
-            ("crasher", 64 * MIB),
-            ("worker", 64 * MIB),
+            ("virtio-blk", 16 * MIB, true),
+            ("block", 32 * MIB, false),
+            ("content", 16 * MIB, false),
+            ("fs", 48 * MIB, false),
+            ("echo", 64 * MIB, false),
+            ("shell", 64 * MIB, false),
+            ("crasher", 64 * MIB, false),
+            ("worker", 64 * MIB, false),
         ];
         let free = 60_000; // ~234 MiB
         let err = check_reservations(&limits, free).unwrap_err();
@@ -135,7 +168,7 @@ mod tests {
         assert!(text.contains("fs mem=48"), "{text}");
         assert!(text.contains("worker mem=64"), "{text}");
         // One frame short is refused too.
-        let limits = [("a", 8 * MIB)];
+        let limits = [("a", 8 * MIB, false)];
         let exact = reserved_frames(8 * MIB) + KERNEL_SPARE_FRAMES;
         assert!(check_reservations(&limits, exact).is_ok());
         assert!(check_reservations(&limits, exact - 1).is_err());
@@ -144,8 +177,12 @@ mod tests {
     #[test]
     fn huge_limits_are_summed_without_wrapping() {
         let one = reserved_frames(u64::MAX) + KERNEL_SPARE_FRAMES;
-        assert!(check_reservations(&[("a", u64::MAX)], one).is_ok());
-        let limits = [("a", u64::MAX), ("b", u64::MAX), ("c", u64::MAX)];
+        assert!(check_reservations(&[("a", u64::MAX, false)], one).is_ok());
+        let limits = [
+            ("a", u64::MAX, true),
+            ("b", u64::MAX, true),
+            ("c", u64::MAX, true),
+        ];
         assert!(check_reservations(&limits, one).is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! through the kernel, checks that each is refused or bounded, and reports.
 //! A well-behaved client (pingpong) uses the same server meanwhile and must
 //! keep its service; the kernel must not panic. Slot 0 = echo, slot 1 =
-//! judge; the boot configuration grants `dma` and `mem=4`.
+//! judge; the boot configuration grants `dma`, `mem=4` and the HPET page.
 //!
 //! 1. One huge `CONSOLE_WRITE`: at most `CONSOLE_WRITE_MAX` bytes go out.
 //! 2. `DMA_ALLOC` (and `MEM_ALLOC`) until refused: never beyond `mem=`.
@@ -10,6 +10,8 @@
 //!    table never fills (the kernel drops each at the reply).
 //! 4. The kernel's text (and its direct-map alias) as a syscall buffer the
 //!    kernel would write: refused.
+//! 5. `MMIO_MAP` of its one granted page (the HPET) again and again: each
+//!    mapping costs the kernel page tables, so it stops at `MMIO_MAP_MAX`.
 #![no_std]
 #![no_main]
 
@@ -30,6 +32,9 @@ const MEM_LIMIT: u64 = 4 << 20;
 const KERNEL_TEXT: u64 = 0xFFFF_FFFF_8010_8000;
 const DIRECT_MAP_TEXT: u64 = 0xFFFF_8000_0010_8000;
 const CAP_CALLS: u64 = 200;
+const HPET: u64 = 0xFED0_0000;
+/// `kernel_logic::budget::MMIO_MAP_MAX` in pages.
+const MMIO_MAX_PAGES: u64 = (64 << 20) / 4096;
 
 fn raw(n: u64, args: [u64; 6]) -> Result<[u64; 4], Error> {
     sys::call_raw(n, args)
@@ -116,19 +121,38 @@ fn kernel_text_as_buffer() -> bool {
     wrong == 0
 }
 
+fn map_device_forever() -> bool {
+    let mut maps = 0u64;
+    let refused = loop {
+        match raw(nr::MMIO_MAP, [HPET, 4096, 0, 0, 0, 0]) {
+            Ok(_) => maps += 1,
+            Err(e) => break e,
+        }
+        if maps > 2 * MMIO_MAX_PAGES {
+            break Error::BadArgument; // unbounded: fail below
+        }
+    };
+    println!("hostile: MMIO_MAP of one page {maps} times, then {refused:?}");
+    maps == MMIO_MAX_PAGES && refused == Error::NoMemory
+}
+
 fn main() {
     let judge = userlib::ipc::Endpoint(1);
     let console = huge_console_write();
     let memory = exhaust_memory();
     let caps = flood_caps();
     let text = kernel_text_as_buffer();
+    let mmio = map_device_forever();
     // Still served afterwards.
     let after = userlib::ipc::Endpoint(0)
         .call(&EchoRequest::Ping { value: 41 }, &[])
         .map(|r| r.words[0]);
     println!("hostile: echo after all that: {:?}", after);
-    let pass = console && memory && caps && text && after == Ok(42);
-    let code =
-        u64::from(console) | u64::from(memory) << 1 | u64::from(caps) << 2 | u64::from(text) << 3;
+    let pass = console && memory && caps && text && mmio && after == Ok(42);
+    let code = u64::from(console)
+        | u64::from(memory) << 1
+        | u64::from(caps) << 2
+        | u64::from(text) << 3
+        | u64::from(mmio) << 4;
     report(judge, "hostile", pass, code, VERDICTS);
 }
