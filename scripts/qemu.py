@@ -91,6 +91,10 @@ TESTS = {
     "caps": ("test-caps.cfg", None, 60, [
         r"capclient: echo via transferred cap Ok\(10\), boot badge Ok\(5\), session badge Ok\(77\), signalled true",
         r"TEST PASS"]),
+    # A server keeps capabilities past the reply only with CAP_KEEP, 8 per client.
+    "caps-keep": ("test-caps.cfg", None, 60, [
+        r"capclient: broker kept 8 capabilities, 1 refused; used them after the replies: Ok\(8\), notified true",
+        r"TEST PASS"]),
     "nocap": ("test-nocap.cfg", None, 60, [r"nocap: PASS", r"TEST PASS"]),
     "badptr": ("test-badptr.cfg", None, 60, [
         r"badptr: 20 cases, 0 wrong; a normal call afterwards: Ok\(2\)", r"TEST PASS"]),
