@@ -93,6 +93,10 @@ TESTS = {
     "caps": ("test-caps.cfg", None, 60, [
         r"capclient: echo via transferred cap Ok\(10\), boot badge Ok\(5\), session badge Ok\(77\), signalled true",
         r"TEST PASS"]),
+    # A server keeps capabilities past the reply only with CAP_KEEP, 8 per client.
+    "caps-keep": ("test-caps.cfg", None, 60, [
+        r"capclient: broker kept 8 capabilities, 1 refused; used them after the replies: Ok\(8\), notified true",
+        r"TEST PASS"]),
     "nocap": ("test-nocap.cfg", None, 60, [r"nocap: PASS", r"TEST PASS"]),
     "badptr": ("test-badptr.cfg", None, 60, [
         r"badptr: 20 cases, 0 wrong; a normal call afterwards: Ok\(2\)", r"TEST PASS"]),
@@ -145,6 +149,18 @@ TESTS = {
         r"blktest: client 1: 20 rounds, \d+ blocks .* 0 wrong, 0 failed calls",
         r"blktest: client 2: 20 rounds, \d+ blocks .* 0 wrong, 0 failed calls",
         r"judge: 3/3 verdicts passed; TEST PASS"], disk_args("clients0")),
+    # Every abuse of the kernel by one client is refused or bounded while a
+    # well-behaved client keeps its service (SMEP and SMAP on).
+    "hostile": ("test-hostile.cfg", None, 120, [
+        r"cpu: SMEP on, SMAP on", r"paging: kernel image W\^X: text \d+ KiB r-x",
+        r"hostile: console write of 65536 bytes printed Ok\(256\) \(cap 256\)",
+        r"hostile: DMA_ALLOC gave \d+ KiB, then NoMemory \(mem= 4096 KiB\); 1 TiB DMA Err\(NoMemory\), 1 TiB heap Err\(NoMemory\)",
+        r"hostile: 200 calls carrying a capability, 0 refused",
+        r"hostile: kernel text as a syscall buffer: 4 cases, 0 not refused",
+        r"hostile: MMIO_MAP of one page 16384 times, then NoMemory",
+        r"hostile: echo after all that: Ok\(42\)",
+        r"pingpong: sent 10000 received 10000 matching replies",
+        r"judge: 2/2 verdicts passed; TEST PASS"], ["-cpu", "qemu64,+smep,+smap"]),
     "blk-persist": ("test-blk-persist1.cfg", None, 60, [
         r"blktest: ok boot 1: wrote 300 blocks and the last block", r"blktest: ok boot 1: flush",
         r"blktest: PASS"], disk_args("persist0")),

@@ -117,11 +117,19 @@ impl Kernel {
             l.addr = 0;
         }
         if msg.cap != NO_CAP {
+            // The server holds it for this call only (dropped at the reply
+            // unless kept: kernel_logic::caps).
+            let seq = self.procs[caller].call_seq;
             let granted = self.procs[caller]
                 .caps
                 .get(msg.cap)
                 .map_err(Error::from)
-                .and_then(|cap| self.procs[server].caps.insert(cap).map_err(Error::from));
+                .and_then(|cap| {
+                    self.procs[server]
+                        .caps
+                        .insert_received(cap, caller, seq)
+                        .map_err(Error::from)
+                });
             msg.cap = granted?;
         }
         let srv_root = self.procs[server].root;
@@ -204,6 +212,8 @@ impl Kernel {
         if let Err(e) = reply_buf.write_value(&mut DirectMap, self.procs[caller].root, &msg) {
             log::error!("reply to {}: {e:?}", self.procs[caller].name);
         }
+        // The call is over: a capability it brought goes unless kept.
+        self.procs[cur].caps.release_call(caller, tok >> 8);
         self.stats.replies += 1;
         let c = &mut self.procs[caller];
         c.set_result(Ok([0; 4]));

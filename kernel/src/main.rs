@@ -38,6 +38,7 @@ mod usermem;
 use alloc::vec::Vec;
 use boot::{StartInfo, START_INFO_MAGIC};
 use kernel_logic::bootimg::{parse_config, BootImage, CapSpec, CONFIG_NAME};
+use kernel_logic::budget::{check_reservations, Reservation};
 use kernel_logic::caps::Cap;
 use process::{Kernel, Process};
 use x86_64::instructions::port::Port;
@@ -195,6 +196,19 @@ fn load_boot_image(info: &StartInfo, cmdline: &str) -> Result<Vec<Process>, allo
         );
         procs.push(p);
     }
+    // Every mem= is a reservation: refuse a configuration whose limits do
+    // not fit in the frames left after loading (kernel_logic::budget).
+    let limits: Vec<Reservation> = specs
+        .iter()
+        .map(|s| (s.name.as_str(), s.mem_limit, !s.grants.mmio.is_empty()))
+        .collect();
+    let free = memory::free_frames();
+    let reserved = check_reservations(&limits, free).map_err(|e| format!("{config_name}: {e}"))?;
+    log::info!(
+        "memory: {} KiB reserved for the processes' mem= limits, {} KiB free",
+        reserved * 4,
+        free * 4
+    );
     Ok(procs)
 }
 

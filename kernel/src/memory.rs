@@ -1,9 +1,11 @@
 //! Physical memory: the kernel heap, the frame allocator built from the PVH
 //! E820 map, and the kernel's page tables (all RAM direct-mapped at
-//! `PHYS_OFFSET`, the image at `KERNEL_VMA`, nothing in the lower half).
+//! `PHYS_OFFSET`, the image at `KERNEL_VMA` mapped W^X, nothing in the
+//! lower half), and SMEP/SMAP.
 
 use crate::boot::{MemmapEntry, ModlistEntry, StartInfo};
 use kernel_logic::frames::{FrameAllocator, Region};
+use kernel_logic::imagemap::{writable_and_executable, ImageSections};
 use kernel_logic::layout::{KERNEL_VMA, PHYS_OFFSET};
 use kernel_logic::paging::{self, PhysMem, GLOBAL, NO_EXECUTE, WRITABLE};
 use linked_list_allocator::LockedHeap;
@@ -29,7 +31,98 @@ static KERNEL_ROOT: spin::Once<u64> = spin::Once::new();
 const PHYS_LIMIT: u64 = 4 << 30;
 
 extern "C" {
+    static kernel_image_start: u8;
+    static kernel_text_end: u8;
+    static kernel_rodata_end: u8;
     static kernel_image_end: u8;
+}
+
+/// The image's parts, from the linker script's symbols.
+fn image_sections() -> ImageSections {
+    let s = ImageSections {
+        start: core::ptr::addr_of!(kernel_image_start) as u64,
+        text_end: core::ptr::addr_of!(kernel_text_end) as u64,
+        rodata_end: core::ptr::addr_of!(kernel_rodata_end) as u64,
+        end: core::ptr::addr_of!(kernel_image_end) as u64,
+    };
+    assert!(s.well_formed(), "kernel image sections {s:?}");
+    s
+}
+
+/// Walks the new tables over the image and its direct-map alias: no page
+/// may be writable and executable, text must not be writable. A failure is
+/// a kernel bug found at boot, before any process runs.
+fn check_wx(mem: &mut DirectMap, root: u64, s: &ImageSections) {
+    let mut pages = 0;
+    let mut va = s.start;
+    while va < s.end {
+        for addr in [va, PHYS_OFFSET + (va - KERNEL_VMA)] {
+            let t = paging::translate(mem, root, addr).expect("image mapped");
+            assert!(
+                !writable_and_executable(t.flags),
+                "W^X: {addr:#x} is writable and executable ({:#x})",
+                t.flags
+            );
+            if va < s.rodata_end {
+                assert!(
+                    t.flags & WRITABLE == 0,
+                    "W^X: {addr:#x} (text/rodata) is writable"
+                );
+            }
+        }
+        pages += 1;
+        va += 4096;
+    }
+    log::info!(
+        "paging: kernel image W^X: text {} KiB r-x, rodata {} KiB r--, data+bss {} KiB rw- ({} pages and their direct-map alias checked)",
+        (s.text_end - s.start) >> 10,
+        (s.rodata_end - s.text_end) >> 10,
+        (s.end - s.rodata_end) >> 10,
+        pages
+    );
+}
+
+/// Set when CR4.SMAP is on; the trap entry then clears RFLAGS.AC, which an
+/// interrupt from ring 3 leaves as the process set it.
+#[no_mangle]
+static mut SMAP_ON: u8 = 0;
+
+/// SMEP (the kernel never executes user pages) and SMAP (it never reads or
+/// writes them through user addresses: every copy goes through the direct
+/// map, `usermem.rs`), when the CPU has them. QEMU's default CPU model has
+/// neither: `-cpu qemu64,+smep,+smap` (or `max`) turns them on.
+fn enable_smep_smap() {
+    const CR4_SMEP: u64 = 1 << 20;
+    const CR4_SMAP: u64 = 1 << 21;
+    let ebx = core::arch::x86_64::__cpuid_count(7, 0).ebx;
+    let (smep, smap) = (ebx & (1 << 7) != 0, ebx & (1 << 20) != 0);
+    let mut cr4: u64;
+    // Safety: reading CR4.
+    unsafe { core::arch::asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack)) };
+    if smep {
+        cr4 |= CR4_SMEP;
+    }
+    if smap {
+        cr4 |= CR4_SMAP;
+        // Safety: single-threaded boot; read by the trap entry only.
+        unsafe { core::ptr::addr_of_mut!(SMAP_ON).write(1) };
+    }
+    // Safety: only bits the CPU reports are set; the kernel touches no
+    // user page through a user address, and runs no code from one.
+    unsafe { core::arch::asm!("mov cr4, {}", in(reg) cr4, options(nostack)) };
+    log::info!(
+        "cpu: SMEP {}, SMAP {}",
+        if smep {
+            "on"
+        } else {
+            "not offered by this CPU"
+        },
+        if smap {
+            "on"
+        } else {
+            "not offered by this CPU"
+        }
+    );
 }
 
 /// Pointer to physical address `phys` through the direct map.
@@ -122,28 +215,48 @@ pub fn init(info: &StartInfo) {
     *FRAMES.lock() = Some(fa);
 
     // The whole first 4 GiB (RAM the frame allocator manages, and the MMIO
-    // holes, which the kernel does not touch but costs nothing to cover).
+    // holes, which the kernel does not touch but costs nothing to cover),
+    // never executable; 4 KiB pages where the image's text and rodata are,
+    // which the direct map shows read-only (W^X, kernel_logic::imagemap).
+    let sections = image_sections();
     let direct_top = PHYS_LIMIT;
     let mut mem = DirectMap;
     let root = alloc_zeroed_frame().expect("a frame for the kernel PML4");
+    let (ro_lo, ro_hi) = (
+        sections.start - KERNEL_VMA,
+        sections.rodata_end - KERNEL_VMA,
+    );
     let mut phys = 0;
     while phys < direct_top {
-        paging::map_2m(
-            &mut mem,
-            root,
-            PHYS_OFFSET + phys,
-            phys,
-            WRITABLE | GLOBAL | NO_EXECUTE,
-        )
-        .expect("direct map");
-        phys += 2 << 20;
+        let span = 2u64 << 20;
+        if phys < ro_hi && ro_lo < phys + span {
+            let mut p = phys;
+            while p < phys + span {
+                let flags = sections.direct_map_flags(KERNEL_VMA, p);
+                paging::map_4k(&mut mem, root, PHYS_OFFSET + p, p, flags).expect("direct map");
+                p += 4096;
+            }
+        } else {
+            paging::map_2m(
+                &mut mem,
+                root,
+                PHYS_OFFSET + phys,
+                phys,
+                WRITABLE | GLOBAL | NO_EXECUTE,
+            )
+            .expect("direct map");
+        }
+        phys += span;
     }
-    let mut phys = 0;
-    while phys < image_end {
-        paging::map_2m(&mut mem, root, KERNEL_VMA + phys, phys, WRITABLE | GLOBAL)
-            .expect("kernel image map");
-        phys += 2 << 20;
+    // The image: text read-execute, rodata read-only, data and bss
+    // read-write no-execute, in 4 KiB pages.
+    let mut va = sections.start;
+    while va < sections.end {
+        let flags = sections.page_flags(va).expect("inside the image");
+        paging::map_4k(&mut mem, root, va, va - KERNEL_VMA, flags).expect("kernel image map");
+        va += 4096;
     }
+    check_wx(&mut mem, root, &sections);
     // Pre-create every upper-half PDPT so process tables can share them by
     // copying PML4 entries 256..512 once.
     for i in 256..512 {
@@ -160,6 +273,7 @@ pub fn init(info: &StartInfo) {
         "paging: kernel tables at {root:#x}, direct map of {} MiB",
         direct_top >> 20
     );
+    enable_smep_smap();
 }
 
 pub fn modules(info: &StartInfo) -> &'static [ModlistEntry] {

@@ -75,6 +75,8 @@ pub struct Process {
     pub poweroff: bool,
     pub mem_limit: u64,
     pub mem_used: u64,
+    /// Most of `mem_limit` ever in use (printed at poweroff, to size `mem=`).
+    pub mem_peak: u64,
     pub alloc_next: u64,
     /// Device rights from the boot configuration.
     pub grants: Grants,
@@ -172,6 +174,7 @@ impl Process {
             poweroff: spec.poweroff,
             mem_limit: spec.mem_limit,
             mem_used: 0,
+            mem_peak: 0,
             alloc_next: USER_ALLOC_BASE,
             grants: spec.grants.clone(),
             mmio_next: USER_MMIO_BASE,
@@ -246,6 +249,8 @@ impl Kernel {
             }
         }
         for p in 0..self.procs.len() {
+            // Capabilities it sent with calls still open go with it.
+            self.procs[p].caps.release_client(pid);
             match self.procs[p].state {
                 State::Sending { server, .. } | State::AwaitingReply { server, .. }
                     if server == pid =>
@@ -286,9 +291,11 @@ impl Kernel {
         }
         memory::free_frame(root);
         log::info!(
-            "process {}: {} frames returned",
+            "process {}: {} frames returned (memory peak {} KiB of its {} KiB)",
             self.procs[pid].name,
-            frames.len() + 1
+            frames.len() + 1,
+            self.procs[pid].mem_peak >> 10,
+            self.procs[pid].mem_limit >> 10
         );
         if self.procs.iter().all(|p| p.state == State::Dead) {
             log::warn!("no processes left");

@@ -8,8 +8,9 @@ use crate::process::{Kernel, State};
 use crate::serial;
 use crate::usermem::{UserSlice, UserSliceMut};
 use abi::{mint_kind, sys, Error};
+use kernel_logic::budget::MMIO_MAP_MAX;
 use kernel_logic::caps::Cap;
-use kernel_logic::layout::{page_ceil, PAGE_SIZE, USER_DMA_BASE, USER_MMIO_BASE, USER_REGION_SIZE};
+use kernel_logic::layout::{page_ceil, PAGE_SIZE, USER_DMA_BASE, USER_MMIO_BASE};
 use kernel_logic::paging::{
     self, CACHE_DISABLE, DEVICE, NO_EXECUTE, USER, WRITABLE, WRITE_THROUGH,
 };
@@ -33,7 +34,7 @@ pub fn init() {
 
 type SysResult = Result<[u64; 4], Error>;
 
-/// Largest single console write or read.
+/// Largest single console read.
 const CONSOLE_CHUNK: usize = 1024;
 
 impl Kernel {
@@ -72,6 +73,11 @@ impl Kernel {
                 .remove(a0)
                 .map(|_| [0; 4])
                 .map_err(Error::from),
+            sys::CAP_KEEP => self.procs[cur]
+                .caps
+                .keep(a0)
+                .map(|_| [0; 4])
+                .map_err(Error::from),
             sys::POWEROFF => self.sys_poweroff(a0),
             sys::TICKS => Ok([
                 self.ticks,
@@ -95,21 +101,18 @@ impl Kernel {
         }
     }
 
+    /// Prints up to `CONSOLE_WRITE_MAX` bytes and says how many: every
+    /// process may print (each service logs through it), but one call holds
+    /// interrupts off only for a bounded piece; the caller loops for more.
     fn sys_console_write(&mut self, addr: u64, len: u64) -> SysResult {
         let root = self.procs[self.current].root;
-        let src = UserSlice::<u8>::new(addr, len)?;
-        // All of it checked first: a bad tail prints nothing.
-        src.check(&mut DirectMap, root)?;
-        let mut buf = [0u8; CONSOLE_CHUNK];
-        let mut done = 0;
-        while done < len {
-            let n = (len - done).min(CONSOLE_CHUNK as u64);
-            src.sub(done, n)?
-                .read_into(&mut DirectMap, root, &mut buf[..n as usize])?;
-            serial::write_bytes(&buf[..n as usize]);
-            done += n;
-        }
-        Ok([len, 0, 0, 0])
+        let n = len.min(abi::CONSOLE_WRITE_MAX);
+        // The piece is checked whole first: a bad byte in it prints nothing.
+        let src = UserSlice::<u8>::new(addr, len)?.sub(0, n)?;
+        let mut buf = [0u8; abi::CONSOLE_WRITE_MAX as usize];
+        src.read_into(&mut DirectMap, root, &mut buf[..n as usize])?;
+        serial::write_bytes(&buf[..n as usize]);
+        Ok([n, 0, 0, 0])
     }
 
     fn sys_console_read(&mut self, addr: u64, len: u64) -> SysResult {
@@ -160,6 +163,7 @@ impl Kernel {
             p.alloc_next += PAGE_SIZE;
             off += PAGE_SIZE;
         }
+        p.mem_peak = p.mem_peak.max(p.mem_used);
         Ok([base, size, 0, 0])
     }
 
@@ -174,7 +178,8 @@ impl Kernel {
         // Inside a granted window, which cannot wrap (checked at boot).
         let end = page_ceil(phys + len).ok_or(Error::BadArgument)?;
         let base = p.mmio_next;
-        if base + (end - first) > USER_MMIO_BASE + USER_REGION_SIZE {
+        // Bounded so the page tables stay within the boot-time reservation.
+        if base + (end - first) > USER_MMIO_BASE + MMIO_MAP_MAX {
             return Err(Error::NoMemory);
         }
         let flags = USER | WRITABLE | NO_EXECUTE | CACHE_DISABLE | WRITE_THROUGH | DEVICE;
@@ -238,6 +243,7 @@ impl Kernel {
             }
         }
         p.mem_used += size;
+        p.mem_peak = p.mem_peak.max(p.mem_used);
         p.dma_next += size;
         Ok([base, phys, size, 0])
     }
@@ -385,6 +391,14 @@ impl Kernel {
             code
         );
         log::info!("kernel stats: {:?}, {} ticks", self.stats, self.ticks);
+        for p in &self.procs {
+            log::info!(
+                "memory of {}: peak {} KiB of its {} KiB (mem=)",
+                p.name,
+                p.mem_peak >> 10,
+                p.mem_limit >> 10
+            );
+        }
         crate::poweroff(code)
     }
 }

@@ -258,6 +258,12 @@ trap_common:
     push r14
     push r15
     cld
+    /* SMAP: ring 3 may have set AC, which would let the kernel touch user
+       pages; clear it (clac exists only where SMAP does). */
+    cmp byte ptr [rip + SMAP_ON], 0
+    je 6f
+    clac
+6:
     mov rdi, rsp
     call trap_entry
     jmp trap_return

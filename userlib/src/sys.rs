@@ -56,12 +56,22 @@ pub fn nop() -> Result<(), Error> {
     call_raw(sys::NOP, [0; 6]).map(|_| ())
 }
 
+/// Prints all of `bytes`: the kernel prints at most
+/// `abi::CONSOLE_WRITE_MAX` bytes per call, so longer writes take several.
 pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
-    call_raw(
-        sys::CONSOLE_WRITE,
-        [bytes.as_ptr() as u64, bytes.len() as u64, 0, 0, 0, 0],
-    )
-    .map(|r| r[0] as usize)
+    let mut done = 0;
+    while done < bytes.len() {
+        let rest = &bytes[done..];
+        let r = call_raw(
+            sys::CONSOLE_WRITE,
+            [rest.as_ptr() as u64, rest.len() as u64, 0, 0, 0, 0],
+        )?;
+        if r[0] == 0 {
+            break;
+        }
+        done += r[0] as usize;
+    }
+    Ok(done)
 }
 
 /// Reads buffered serial input (0 bytes when none is waiting).
@@ -143,6 +153,12 @@ pub fn lease_write(token: u64, index: u64, offset: u64, data: &[u8]) -> Result<u
         0,
     ];
     call_raw(sys::LEASE_WRITE, args).map(|r| r[0] as usize)
+}
+
+/// Keeps the capability a call brought (`Message::cap` of the received
+/// message) beyond the reply; otherwise the kernel drops it at the reply.
+pub fn cap_keep(slot: u64) -> Result<(), Error> {
+    call_raw(sys::CAP_KEEP, [slot, 0, 0, 0, 0, 0]).map(|_| ())
 }
 
 pub fn notify(cap: u64) -> Result<(), Error> {

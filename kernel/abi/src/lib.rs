@@ -42,8 +42,9 @@ pub mod sys {
     pub const VIRT_TO_PHYS: u64 = 23;
     pub const DMA_FREE: u64 = 24;
     pub const LEASE_PHYS: u64 = 25;
+    pub const CAP_KEEP: u64 = 26;
     /// One past the highest syscall number.
-    pub const COUNT: u64 = 26;
+    pub const COUNT: u64 = 27;
 }
 
 /// Why a syscall failed (returned in `rax`; 0 is success).
@@ -189,6 +190,13 @@ pub mod mint_kind {
     /// A notification capability that sets bits `value` on the caller.
     pub const NOTIFICATION: u64 = 1;
 }
+
+/// Most bytes one `CONSOLE_WRITE` prints; a longer write is short (the
+/// result says how many went out) and the caller writes the rest in a next
+/// call. The kernel runs with interrupts off, so this bounds how long one
+/// process's printing can hold them off (256 bytes are ~22 ms at 115200 baud
+/// on a real UART); between calls the process is preemptible.
+pub const CONSOLE_WRITE_MAX: u64 = 256;
 
 /// Notification bit the kernel sets on the console-owning process when
 /// serial input arrives.

@@ -45,8 +45,10 @@ const ENTRY_OFF_LENGTH: usize = 40;
 const _: () = assert!(ENTRY_OFF_LENGTH + 8 == ENTRY_SIZE);
 pub const CONFIG_NAME: &str = "boot.cfg";
 pub const MAX_PROCS: usize = 32;
-/// `MEM_ALLOC` limit when the configuration gives none.
-pub const DEFAULT_MEM_LIMIT_MIB: u64 = 64;
+/// `mem=` when the configuration gives none: enough for a small service
+/// or test program (each is reserved at boot, so the default must be small;
+/// a process that needs more says so).
+pub const DEFAULT_MEM_LIMIT_MIB: u64 = 8;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImageError {

@@ -1,7 +1,7 @@
 //! The kernel's pure logic, kept apart from the hardware so that it runs
 //! under plain `cargo test` on the host: the physical frame allocator, page
 //! table construction, ELF loading plans, capability tables, the boot image
-//! and its configuration, and typed user memory checked before every copy.
+//! and its configuration, memory reservations, and typed user memory checked before every copy.
 //!
 //! Design principles:
 //! - Simple and clear algorithms over fast and clever ones (a bitmap, a
@@ -15,10 +15,12 @@
 extern crate alloc;
 
 pub mod bootimg;
+pub mod budget;
 pub mod caps;
 pub mod elf;
 pub mod frames;
 pub mod grants;
+pub mod imagemap;
 pub mod layout;
 pub mod paging;
 pub mod rtc;

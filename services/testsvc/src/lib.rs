@@ -36,6 +36,10 @@ protocol! {
         Session = 2 {},
         WhoAmI = 3 {},
         Signal = 4 {},
+        /// Keep the notification capability the call carries (`CAP_KEEP`).
+        Remember = 5 {},
+        /// Notify every kept capability, drop them; replies how many.
+        Poke = 6 {},
     }
 }
 

@@ -4,9 +4,14 @@
 //!   replies with it;
 //! - `WhoAmI`: replies with the badge the call arrived with;
 //! - `Signal`: the call carries a notification capability; the broker
-//!   notifies it after replying.
+//!   notifies it, then replies (the kernel drops it at the reply);
+//! - `Remember`: keeps the call's notification capability (`CAP_KEEP`;
+//!   error 2 when the kernel refuses: 8 per client at most);
+//! - `Poke`: notifies every kept capability, drops them, replies how many.
 #![no_std]
 #![no_main]
+
+extern crate alloc;
 
 use testsvc::BrokerRequest;
 use userlib::abi::{Message, NO_CAP};
@@ -19,6 +24,7 @@ pub const SESSION_BADGE: u64 = 77;
 
 fn main() {
     println!("broker: running");
+    let mut kept = alloc::vec::Vec::new();
     loop {
         let Ok(Incoming::Call { badge, token, msg }) = recv(0) else {
             continue;
@@ -42,10 +48,25 @@ fn main() {
             },
             Ok(BrokerRequest::WhoAmI {}) => token.reply_ok(&[badge]),
             Ok(BrokerRequest::Signal {}) if msg.cap != NO_CAP => {
-                let sent = token.reply_ok(&[]);
+                // The capability is ours until the reply (the kernel drops
+                // it then), so it is used first.
                 let _ = sys::notify(msg.cap);
-                let _ = sys::cap_drop(msg.cap);
-                sent
+                token.reply_ok(&[])
+            }
+            Ok(BrokerRequest::Remember {}) if msg.cap != NO_CAP => match sys::cap_keep(msg.cap) {
+                Ok(()) => {
+                    kept.push(msg.cap);
+                    token.reply_ok(&[])
+                }
+                Err(_) => token.reply_err(2),
+            },
+            Ok(BrokerRequest::Poke {}) => {
+                let n = kept.len() as u64;
+                for slot in kept.drain(..) {
+                    let _ = sys::notify(slot);
+                    let _ = sys::cap_drop(slot);
+                }
+                token.reply_ok(&[n])
             }
             _ => token.reply_err(1),
         };
