@@ -1,0 +1,254 @@
+"""A disk whose writes the crash harness controls: an NBD server in memory.
+
+QEMU attaches it with `-drive driver=nbd,server.type=unix,...,cache=writeback`
+and sends the guest's writes and flushes to it as NBD requests. The image is
+the durable base plus the list of writes not yet flushed:
+
+- READ answers from the current image (base + every pending write);
+- WRITE appends to the pending list (with the FUA flag it is durable at once);
+- FLUSH makes every pending write durable, in order.
+
+At a cut (`PowerCut`) the pending writes are dropped, kept, kept in part in
+another order, or torn at 512-byte sectors, as a seeded choice; the result
+is the durable image the next boot sees. A trigger can freeze the server
+after the n-th write or flush request: it stops answering, so the harness
+cuts at a point that does not depend on timing.
+
+Protocol: the fixed newstyle handshake, NBD_OPT_EXPORT_NAME and NBD_OPT_GO
+(simple replies only: structured replies and everything else answer
+NBD_REP_ERR_UNSUP), commands READ, WRITE (+FUA), FLUSH, DISC
+(https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md).
+Hand-written because the harness may use the Python standard library only.
+"""
+import os
+import socket
+import struct
+import threading
+
+SECTOR = 512
+NBDMAGIC = 0x4E42444D41474943
+IHAVEOPT = 0x49484156454F5054
+REPLY_MAGIC = 0x0003E889045565A9
+REQUEST_MAGIC = 0x25609513
+SIMPLE_REPLY_MAGIC = 0x67446698
+FLAG_FIXED_NEWSTYLE, FLAG_NO_ZEROES = 1, 2
+OPT_EXPORT_NAME, OPT_ABORT, OPT_GO = 1, 2, 7
+REP_ACK, REP_INFO, REP_ERR_UNSUP = 1, 3, (1 << 31) + 1
+INFO_EXPORT = 0
+TFLAG_HAS_FLAGS, TFLAG_SEND_FLUSH, TFLAG_SEND_FUA = 1, 4, 8
+CMD_READ, CMD_WRITE, CMD_DISC, CMD_FLUSH = 0, 1, 2, 3
+CMD_FLAG_FUA = 1
+EINVAL, ENOSPC = 22, 28
+
+CUT_MODES = ("drop", "keep", "prefix", "reorder", "torn")
+
+
+def _recv(conn, n):
+    out = bytearray()
+    while len(out) < n:
+        b = conn.recv(n - len(out))
+        if not b:
+            raise EOFError
+        out += b
+    return bytes(out)
+
+
+class NbdDisk:
+    """An in-memory disk of `size` bytes served on a unix socket."""
+
+    def __init__(self, path, size, image=None, export="crash"):
+        self.path, self.size, self.export = path, size, export
+        self.durable = bytearray(image) if image is not None else bytearray(size)
+        assert len(self.durable) == size
+        self.current = bytearray(self.durable)
+        self.pending = []  # [(offset, bytes)] not yet flushed, in order
+        self.lock = threading.Lock()
+        self.counts = {"read": 0, "write": 0, "flush": 0, "fua": 0}
+        self.trigger = None  # requests (writes and flushes) left before freezing
+        self.frozen = threading.Event()
+        self.conn_done = threading.Event()
+        self.conn_done.set()
+        self.error = None
+        if os.path.exists(path):
+            os.remove(path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(1)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    # ---- control by the harness ----
+
+    def arm(self, n):
+        """Freeze the server at the n-th write/flush request from now (n >= 1)."""
+        with self.lock:
+            self.trigger = n
+
+    def disarm(self):
+        with self.lock:
+            self.trigger = None
+
+    def cut(self, rng, mode):
+        """Power cut: decides the fate of the pending writes (mode in
+        CUT_MODES), makes the result durable and returns a short description.
+        Call after QEMU is dead."""
+        self.conn_done.wait(10)
+        with self.lock:
+            pending = self.pending
+            image = self.durable
+            kept = 0
+            if mode == "keep":
+                order = [(o, d) for o, d in pending]
+            elif mode == "drop":
+                order = []
+            elif mode == "prefix":
+                # Writes reach the media in order; the one at the cut is torn.
+                k = rng.randint(0, len(pending)) if pending else 0
+                order = list(pending[:k])
+                if k < len(pending):
+                    order += self._torn_sectors(rng, *pending[k])
+            elif mode == "reorder":
+                order = [w for w in pending if rng.random() < 0.5]
+                rng.shuffle(order)
+            else:  # torn: every sector of every write independently, any order
+                order = []
+                for w in pending:
+                    order += self._torn_sectors(rng, *w)
+                rng.shuffle(order)
+            for off, data in order:
+                image[off:off + len(data)] = data
+                kept += len(data)
+            self.current = bytearray(image)
+            self.pending = []
+            self.trigger = None
+            self.frozen.clear()
+            return f"{mode}: {len(pending)} unflushed writes, {kept} bytes kept"
+
+    @staticmethod
+    def _torn_sectors(rng, off, data):
+        out = []
+        for s in range(0, len(data), SECTOR):
+            if rng.random() < 0.5:
+                out.append((off + s, data[s:s + SECTOR]))
+        return out
+
+    def image(self):
+        with self.lock:
+            return bytes(self.durable)
+
+    def set_image(self, image):
+        with self.lock:
+            self.durable = bytearray(image)
+            self.current = bytearray(image)
+            self.pending = []
+
+    def close(self):
+        try:
+            self.sock.close()
+        finally:
+            if os.path.exists(self.path):
+                os.remove(self.path)
+
+    # ---- the server ----
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conn_done.clear()
+            try:
+                self._serve(conn)
+            except (EOFError, OSError):
+                pass
+            except Exception as e:  # a protocol surprise: reported by the harness
+                self.error = f"nbd server: {e!r}"
+            finally:
+                conn.close()
+                self.conn_done.set()
+
+    def _option_reply(self, conn, opt, rtype, data=b""):
+        conn.sendall(struct.pack(">QIII", REPLY_MAGIC, opt, rtype, len(data)) + data)
+
+    def _serve(self, conn):
+        conn.sendall(struct.pack(">QQH", NBDMAGIC, IHAVEOPT, FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES))
+        (cflags,) = struct.unpack(">I", _recv(conn, 4))
+        tflags = TFLAG_HAS_FLAGS | TFLAG_SEND_FLUSH | TFLAG_SEND_FUA
+        while True:
+            magic, opt, length = struct.unpack(">QII", _recv(conn, 16))
+            if magic != IHAVEOPT:
+                raise ValueError(f"option magic {magic:#x}")
+            data = _recv(conn, length)
+            if opt == OPT_EXPORT_NAME:
+                reply = struct.pack(">QH", self.size, tflags)
+                if not cflags & FLAG_NO_ZEROES:
+                    reply += bytes(124)
+                conn.sendall(reply)
+                break
+            if opt == OPT_GO:
+                info = struct.pack(">HQH", INFO_EXPORT, self.size, tflags)
+                self._option_reply(conn, opt, REP_INFO, info)
+                self._option_reply(conn, opt, REP_ACK)
+                break
+            if opt == OPT_ABORT:
+                self._option_reply(conn, opt, REP_ACK)
+                return
+            self._option_reply(conn, opt, REP_ERR_UNSUP)
+        self._transmission(conn)
+
+    def _transmission(self, conn):
+        while True:
+            magic, flags, cmd, handle, off, length = struct.unpack(">IHHQQI", _recv(conn, 28))
+            if magic != REQUEST_MAGIC:
+                raise ValueError(f"request magic {magic:#x}")
+            data = _recv(conn, length) if cmd == CMD_WRITE else b""
+            if cmd == CMD_DISC:
+                return
+            if cmd in (CMD_WRITE, CMD_FLUSH) and self._tick():
+                # Frozen: this request is never answered. A write is in the
+                # device's cache (pending); an unanswered flush did nothing.
+                if cmd == CMD_WRITE and off + length <= self.size:
+                    with self.lock:
+                        self.current[off:off + length] = data
+                        self.pending.append((off, data))
+                self.frozen.set()
+                while True:  # until QEMU dies and the socket closes
+                    if not conn.recv(65536):
+                        return
+            err, payload = 0, b""
+            with self.lock:
+                if off + length > self.size and cmd in (CMD_READ, CMD_WRITE):
+                    err = EINVAL if cmd == CMD_READ else ENOSPC
+                elif cmd == CMD_READ:
+                    self.counts["read"] += 1
+                    payload = bytes(self.current[off:off + length])
+                elif cmd == CMD_WRITE:
+                    self.counts["write"] += 1
+                    self.current[off:off + length] = data
+                    if flags & CMD_FLAG_FUA:
+                        self.counts["fua"] += 1
+                        self._flush_locked()
+                        self.durable[off:off + length] = data
+                    else:
+                        self.pending.append((off, data))
+                elif cmd == CMD_FLUSH:
+                    self.counts["flush"] += 1
+                    self._flush_locked()
+                else:
+                    err = EINVAL
+            conn.sendall(struct.pack(">IIQ", SIMPLE_REPLY_MAGIC, err, handle) + payload)
+
+    def _flush_locked(self):
+        for off, data in self.pending:
+            self.durable[off:off + len(data)] = data
+        self.pending = []
+
+    def _tick(self):
+        with self.lock:
+            if self.trigger is None:
+                return False
+            self.trigger -= 1
+            if self.trigger > 0:
+                return False
+            self.trigger = None
+            return True
