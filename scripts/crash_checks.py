@@ -114,16 +114,17 @@ def view_of(state, names):
 
 def match(observed, candidates, names):
     """Index of the first candidate state the observation equals, or None
-    and the differences to the closest one."""
+    and the differences to each candidate (`before:`/`after:` the in-flight
+    operation when there are two)."""
     got = {"tree": observed.tree, "registry": observed.registry, "snaps": observed.snaps}
-    best = None
+    diffs = []
     for i, s in enumerate(candidates):
-        diff = model.differences(view_of(s, names), got)
+        diff = model.differences(view_of(s, names), got, limit=2)
         if not diff:
             return i, []
-        if best is None or len(diff) < len(best):
-            best = diff
-    return None, best
+        label = ("before: ", "after: ")[i] if len(candidates) == 2 else ""
+        diffs += [label + d for d in diff]
+    return None, diffs
 
 
 def snapshot_diffs(m, state):

@@ -312,7 +312,7 @@ def run_faults(run, mode, kernel, image):
     with tempfile.TemporaryDirectory(prefix="crash-faults-") as tmp:
         img, state, names = populate(kernel, image, tmp)
         names = names.as_dict()
-        if mode in ("corrupt", "all"):
+        if mode in ("corrupt", "faults", "all"):
             run_corrupt(run, kernel, image, tmp, img, state, names)
-        if mode in ("ioerror", "all"):
+        if mode in ("ioerror", "faults", "all"):
             run_ioerror(run, kernel, image, tmp, img, state, names)

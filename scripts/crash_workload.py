@@ -73,11 +73,15 @@ class Generator:
                 return p
         return f"{ROOT}/n{self.counter}"
 
-    def make(self, s):
-        """A valid operation for state s (the model predicts success)."""
+    def make(self, s, want=None):
+        """A valid operation for state s (the model predicts success); of
+        kind `want` when that kind has something to work on."""
         r = self.rng
-        for _ in range(50):
-            kind = r.choices(self.kinds, [WEIGHTS[k] for k in self.kinds])[0]
+        for attempt in range(50):
+            if want in self.kinds and attempt < 3:
+                kind = want
+            else:
+                kind = r.choices(self.kinds, [WEIGHTS[k] for k in self.kinds])[0]
             if s.user_bytes() > BYTE_BUDGET and kind in ("put", "put-big", "write") and s.files:
                 kind = "rm" if "rm" in self.kinds else kind
             op = getattr(self, "op_" + kind.replace("-", "_"))(s)
