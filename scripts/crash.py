@@ -48,6 +48,7 @@ class Run:
         self.violations = []  # (cut, category, text)
         self.known = []       # the same, in an allowed (known, not yet fixed) category
         self.cuts = 0
+        self.cases = 0        # fault-mode cases (crash_faults.py)
 
     def violation(self, cut, category, text):
         # `inflight-put` is allowed by `inflight`, or by `inflight-put`.
@@ -249,6 +250,8 @@ def main():
     if args.mode != "crash":
         import crash_faults
         crash_faults.run_faults(run, args.mode, kernel, image)
+    if run.cases:
+        print(f"fault cases: {run.cases} (replay one: --mode {args.mode} --cuts <case>)")
     print(f"crash cuts: {run.cuts}, violations: {len(run.violations)}")
     for label, items in (("violations", run.violations), ("known (allowed)", run.known)):
         cats = {}

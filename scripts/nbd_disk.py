@@ -38,7 +38,7 @@ INFO_EXPORT = 0
 TFLAG_HAS_FLAGS, TFLAG_SEND_FLUSH, TFLAG_SEND_FUA = 1, 4, 8
 CMD_READ, CMD_WRITE, CMD_DISC, CMD_FLUSH = 0, 1, 2, 3
 CMD_FLAG_FUA = 1
-EINVAL, ENOSPC = 22, 28
+EIO, EINVAL, ENOSPC = 5, 22, 28
 
 CUT_MODES = ("drop", "keep", "prefix", "reorder", "torn")
 
@@ -65,6 +65,7 @@ class NbdDisk:
         self.lock = threading.Lock()
         self.counts = {"read": 0, "write": 0, "flush": 0, "fua": 0}
         self.trigger = None  # requests (writes and flushes) left before freezing
+        self.faults = []  # injected errors: {"cmd", "once", "start", "end", "hits"}
         self.frozen = threading.Event()
         self.conn_done = threading.Event()
         self.conn_done.set()
@@ -82,6 +83,23 @@ class NbdDisk:
         """Freeze the server at the n-th write/flush request from now (n >= 1)."""
         with self.lock:
             self.trigger = n
+
+    def inject(self, cmd, once, start=0, end=None):
+        """Fail `cmd` requests ("read", "write", "flush") touching bytes
+        [start, end) with EIO, once or always, from now on."""
+        with self.lock:
+            self.faults.append({"cmd": cmd, "once": once, "start": start,
+                                "end": self.size if end is None else end, "hits": 0})
+
+    def _fault(self, cmd, off, length):
+        name = {CMD_READ: "read", CMD_WRITE: "write", CMD_FLUSH: "flush"}.get(cmd)
+        for f in self.faults:
+            if f["cmd"] == name and (cmd == CMD_FLUSH or off < f["end"] and off + length > f["start"]):
+                f["hits"] += 1
+                if f["once"]:
+                    self.faults.remove(f)
+                return True
+        return False
 
     def disarm(self):
         with self.lock:
@@ -120,6 +138,7 @@ class NbdDisk:
             self.current = bytearray(image)
             self.pending = []
             self.trigger = None
+            self.faults = []
             self.frozen.clear()
             return f"{mode}: {len(pending)} unflushed writes, {kept} bytes kept"
 
@@ -217,7 +236,9 @@ class NbdDisk:
                         return
             err, payload = 0, b""
             with self.lock:
-                if off + length > self.size and cmd in (CMD_READ, CMD_WRITE):
+                if self._fault(cmd, off, length):
+                    err = EIO
+                elif off + length > self.size and cmd in (CMD_READ, CMD_WRITE):
                     err = EINVAL if cmd == CMD_READ else ENOSPC
                 elif cmd == CMD_READ:
                     self.counts["read"] += 1
