@@ -82,7 +82,9 @@ CRASH_SEED ?= 1
 CRASH_TEST_CUTS ?= 30
 CRASH_TEST_SEED ?= 7
 CRASH_TEST_KINDS ?=
-CRASH_TEST_ALLOW ?=
+# Known today (issue #9, point 1): a cut inside `put`/`write` leaves the file
+# empty or a prefix. Empty this once the atomic put/write fix has landed.
+CRASH_TEST_ALLOW ?= inflight-put,inflight-write
 
 crash: bare
 	python3 scripts/crash.py --mode all --seed $(CRASH_SEED) --cuts $(CRASH_CUTS)

@@ -275,8 +275,10 @@ def run_corrupt(run, kernel, image, tmp, pop):
             base = block * BLOCK + off
             for i in range(64):
                 bad[base + i] ^= 0xA5
-        disk = NbdDisk(os.path.join(tmp, "c.sock"), DISK_BYTES, bad)
         run.cases += 1
+        if run.only_case not in (None, run.cases):
+            continue
+        disk = NbdDisk(os.path.join(tmp, "c.sock"), DISK_BYTES, bad)
         case = f"corrupt {region} ({which} image, blocks {blocks[:4]}, bytes {off}..{off + 64})"
         run.note(case)
         for cat, text in boot_check(run, case, nbd_drive(disk.path), kernel, image, state,
@@ -334,6 +336,8 @@ def run_ioerror(run, kernel, image, tmp, pop):
         # there); the journal and writes on the image with live transactions.
         img, state = (pop.home, pop.home_state) if kind == "read-home" else (pop.live, pop.live_state)
         run.cases += 1
+        if run.only_case not in (None, run.cases):
+            continue
         run.note(f"ioerror {case}")
         acked, maybe = [], []
         disk = None
