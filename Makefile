@@ -87,9 +87,11 @@ CRASH_TEST_KINDS ?=
 CRASH_TEST_ALLOW ?= inflight-put,inflight-write
 
 crash: bare
+	python3 scripts/nbd_disk.py
 	python3 scripts/crash.py --mode all --seed $(CRASH_SEED) --cuts $(CRASH_CUTS)
 
 crash-test: bare
+	python3 scripts/nbd_disk.py
 	CRASH_KINDS="$(CRASH_TEST_KINDS)" CRASH_ALLOW="$(CRASH_TEST_ALLOW)" \
 		timeout 900 python3 scripts/crash.py --seed $(CRASH_TEST_SEED) --cuts $(CRASH_TEST_CUTS)
 

@@ -116,8 +116,10 @@ class CrashSession:
         # Mostly a cut at the n-th disk request of the command (inside it,
         # whatever the timing); timers mostly land after the acknowledgement.
         x = rng.random()
-        if x < 0.7:
+        if x < 0.5:
             return ("nbd", rng.randint(1, max(2, self.io_per_kind.get(op["kind"], 6))))
+        if x < 0.7:
+            return ("flush", rng.randint(1, 3))
         if x < 0.85:
             return ("ack",)
         return ("timer", rng.uniform(0.0, 1.5))

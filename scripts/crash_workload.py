@@ -241,6 +241,7 @@ def run_op(machine, disk, op, plan=None, rng=None):
     """Types `op` at the shell. `plan` places a power cut in it:
       None               run to the prompt
       ("nbd", n)         freeze the disk at the n-th write/flush request from the start
+      ("flush", n)       freeze it at the n-th flush (all writes since the last one pending)
       ("ack",)           right after the acknowledgement
       ("stream", frac)   after `frac` of the data lines (mid base64 stream)
       ("timer", secs)    `secs` after the command line was sent
@@ -248,8 +249,8 @@ def run_op(machine, disk, op, plan=None, rng=None):
     `error:` line. After a cut QEMU is dead (killed here)."""
     deadline = [None]
     machine.abort = None
-    if plan and plan[0] == "nbd":
-        disk.arm(plan[1])
+    if plan and plan[0] in ("nbd", "flush"):
+        disk.arm(plan[1], flushes_only=plan[0] == "flush")
         machine.abort = disk.frozen.is_set
     elif plan and plan[0] == "timer":
         deadline[0] = time.time() + plan[1]

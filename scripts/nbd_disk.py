@@ -65,6 +65,7 @@ class NbdDisk:
         self.lock = threading.Lock()
         self.counts = {"read": 0, "write": 0, "flush": 0, "fua": 0}
         self.trigger = None  # requests (writes and flushes) left before freezing
+        self.trigger_flushes_only = False
         self.faults = []  # injected errors: {"cmd", "once", "start", "end", "hits"}
         self.frozen = threading.Event()
         self.conn_done = threading.Event()
@@ -79,10 +80,12 @@ class NbdDisk:
 
     # ---- control by the harness ----
 
-    def arm(self, n):
-        """Freeze the server at the n-th write/flush request from now (n >= 1)."""
+    def arm(self, n, flushes_only=False):
+        """Freeze the server at the n-th write/flush request from now (n >= 1),
+        or at the n-th flush: then every write since the last flush is pending."""
         with self.lock:
             self.trigger = n
+            self.trigger_flushes_only = flushes_only
 
     def inject(self, cmd, once, start=0, end=None):
         """Fail `cmd` requests ("read", "write", "flush") touching bytes
@@ -223,7 +226,7 @@ class NbdDisk:
             data = _recv(conn, length) if cmd == CMD_WRITE else b""
             if cmd == CMD_DISC:
                 return
-            if cmd in (CMD_WRITE, CMD_FLUSH) and self._tick():
+            if cmd in (CMD_WRITE, CMD_FLUSH) and self._tick(cmd):
                 # Frozen: this request is never answered. A write is in the
                 # device's cache (pending); an unanswered flush did nothing.
                 if cmd == CMD_WRITE and off + length <= self.size:
@@ -264,12 +267,90 @@ class NbdDisk:
             self.durable[off:off + len(data)] = data
         self.pending = []
 
-    def _tick(self):
+    def _tick(self, cmd):
         with self.lock:
-            if self.trigger is None:
+            if self.trigger is None or (self.trigger_flushes_only and cmd != CMD_FLUSH):
                 return False
             self.trigger -= 1
             if self.trigger > 0:
                 return False
             self.trigger = None
             return True
+
+
+def self_test():
+    """`python3 scripts/nbd_disk.py`: a client in this process speaks the
+    protocol to the server and checks what survives each kind of cut."""
+    import random
+    import tempfile
+
+    def request(c, cmd, off=0, data=b"", length=None, flags=0, handle=[0]):
+        handle[0] += 1
+        n = len(data) if length is None else length
+        c.sendall(struct.pack(">IHHQQI", REQUEST_MAGIC, flags, cmd, handle[0], off, n) + data)
+        if cmd == CMD_DISC:
+            return None
+        magic, err, h = struct.unpack(">IIQ", _recv(c, 16))
+        assert magic == SIMPLE_REPLY_MAGIC and h == handle[0], (magic, h)
+        assert err == 0, err
+        return _recv(c, n) if cmd == CMD_READ else b""
+
+    def connect(path):
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(path)
+        nbdmagic, opt, hflags = struct.unpack(">QQH", _recv(c, 18))
+        assert (nbdmagic, opt) == (NBDMAGIC, IHAVEOPT) and hflags & FLAG_FIXED_NEWSTYLE
+        c.sendall(struct.pack(">I", FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES))
+        name = b"crash"
+        c.sendall(struct.pack(">QII", IHAVEOPT, OPT_GO, 4 + len(name) + 2)
+                  + struct.pack(">I", len(name)) + name + struct.pack(">H", 0))
+        replies = []
+        while True:
+            magic, opt, rtype, n = struct.unpack(">QIII", _recv(c, 20))
+            assert magic == REPLY_MAGIC and opt == OPT_GO
+            replies.append((rtype, _recv(c, n)))
+            if rtype == REP_ACK:
+                break
+        info = [d for t, d in replies if t == REP_INFO][0]
+        _, size, tflags = struct.unpack(">HQH", info)
+        assert tflags & TFLAG_SEND_FLUSH
+        return c, size
+
+    with tempfile.TemporaryDirectory() as tmp:
+        disk = NbdDisk(os.path.join(tmp, "t.sock"), 1 << 20)
+        a, b = b"A" * 4096, b"B" * 4096
+        for mode, want in (("drop", {0: a, 1: bytes(4096)}), ("keep", {0: a, 1: b})):
+            c, size = connect(disk.path)
+            assert size == 1 << 20
+            request(c, CMD_WRITE, 0, a)
+            request(c, CMD_FLUSH)
+            request(c, CMD_WRITE, 4096, b)
+            assert request(c, CMD_READ, 4096, length=4096) == b, "a read sees pending writes"
+            request(c, CMD_DISC)
+            c.close()
+            disk.cut(random.Random(1), mode)
+            img = disk.image()
+            for blk, data in want.items():
+                assert img[blk * 4096:(blk + 1) * 4096] == data, (mode, blk)
+            disk.set_image(bytes(1 << 20))
+        c, _ = connect(disk.path)
+        request(c, CMD_WRITE, 0, b"C" * 65536)
+        request(c, CMD_DISC)
+        c.close()
+        disk.cut(random.Random(2), "torn")
+        img = disk.image()
+        kept = sum(img[s:s + SECTOR] == b"C" * SECTOR for s in range(0, 65536, SECTOR))
+        assert 0 < kept < 128, f"torn kept {kept} of 128 sectors"
+        assert all(img[s:s + SECTOR] in (b"C" * SECTOR, bytes(SECTOR)) for s in range(0, 65536, SECTOR))
+        c, _ = connect(disk.path)
+        request(c, CMD_WRITE, 0, b"D" * 512, flags=CMD_FLAG_FUA)
+        request(c, CMD_DISC)
+        c.close()
+        disk.cut(random.Random(3), "drop")
+        assert disk.image()[:512] == b"D" * 512, "a FUA write survives a cut"
+        disk.close()
+    print("nbd_disk self-test: ok (handshake, read of pending writes, drop, keep, torn, FUA)")
+
+
+if __name__ == "__main__":
+    self_test()
