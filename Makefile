@@ -84,7 +84,7 @@ CRASH_TEST_SEED ?= 7
 CRASH_TEST_KINDS ?=
 # Known today (issue #9, point 1): a cut inside `put`/`write` leaves the file
 # empty or a prefix. Empty this once the atomic put/write fix has landed.
-CRASH_TEST_ALLOW ?= inflight-put,inflight-write
+CRASH_TEST_ALLOW ?= inflight-put,inflight-write,inflight-blob-put
 
 crash: bare
 	python3 scripts/nbd_disk.py

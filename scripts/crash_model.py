@@ -154,7 +154,8 @@ def describe(op):
     """One line naming an operation (its size for data)."""
     k = op["kind"]
     if "data" in op:
-        what = op.get("path") or op.get("digest") or f"{op['repo']} {op['ref']}"
+        what = op.get("path") or (f"{op['repo']} {op['digest']}" if "digest" in op
+                                  else f"{op['repo']} {op['ref']}")
         return f"{k} {what} ({len(op['data'])} bytes)"
     return op["line"]
 

@@ -62,6 +62,7 @@ class Machine:
         pos = self.wait_for(b"\nfs: ", 0, boot_timeout)
         self.wait_for(b"\n", pos, 10)
         self.boot_seconds = time.time() - self.t0
+        self.boot_end = len(self.buf)  # what the services said while starting
 
     def _read(self):
         while True:
