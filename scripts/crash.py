@@ -129,7 +129,7 @@ class CrashSession:
         rng = random.Random(f"{self.run.seed}:{cut}")
         self.gen.rng = rng
         m = self.machine
-        n_ops = rng.randint(1, 6)
+        n_ops = rng.randint(1, 4)
         candidates, inflight = None, None
         for j in range(n_ops):
             last = j == n_ops - 1
@@ -268,7 +268,7 @@ def main():
         for cut, cat, _ in items:
             cats.setdefault(cat, []).append(cut)
         for cat, cs in sorted(cats.items()):
-            print(f"  {label} {cat}: {len(cs)} (cuts {' '.join(map(str, cs[:10]))})")
+            print(f"  {label} {cat}: {len(cs)} (at {' '.join(map(str, cs[:10]))})")
     print(f"crash: {time.time() - t0:.0f} s in all")
     sys.exit(1 if run.violations else 0)
 

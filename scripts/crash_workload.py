@@ -27,7 +27,7 @@ TAGS = ("v1", "v2", "latest")
 SNAPS = ("s0", "s1", "s2", "s3")
 NAMES = ("a", "b", "c", "d", "e")
 # The whole user tree stays small, so the check after a cut reads it quickly.
-BYTE_BUDGET = 300 * 1024
+BYTE_BUDGET = 200 * 1024
 PIECE = 48 * 1024  # the shell's put piece: a bigger put is several commits
 
 
