@@ -105,8 +105,9 @@ class CrashSession:
                 self.run.violation(0, "no-flush", "a durable mkdir sent no NBD_CMD_FLUSH: "
                                    "guest flushes do not reach the disk")
             else:
-                self.run.note(f"nbd: mkdir sent {self.disk.counts['write'] - before['write']} writes, "
-                              f"{self.disk.counts['flush'] - before['flush']} flushes")
+                print(f"nbd: a durable mkdir reached the disk as "
+                      f"{self.disk.counts['write'] - before['write']} writes and "
+                      f"{self.disk.counts['flush'] - before['flush']} NBD_CMD_FLUSH", flush=True)
 
     def plan_for(self, op, rng):
         if op["kind"] == "gc":

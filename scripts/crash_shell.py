@@ -58,9 +58,13 @@ class Machine:
         self.t0 = time.time()
         # Ready: the shell's banner, and the fs service's mount report (so no
         # startup line lands in the middle of an answer).
-        self.wait_for(b"shell: ready", 0, boot_timeout)
-        pos = self.wait_for(b"\nfs: ", 0, boot_timeout)
-        self.wait_for(b"\n", pos, 10)
+        try:
+            self.wait_for(b"shell: ready", 0, boot_timeout)
+            pos = self.wait_for(b"\nfs: ", 0, boot_timeout)
+            self.wait_for(b"\n", pos, 10)
+        except BootFailure:
+            self.kill()  # never leave a QEMU behind
+            raise
         self.boot_seconds = time.time() - self.t0
         self.boot_end = len(self.buf)  # what the services said while starting
 
