@@ -9,7 +9,6 @@ model needs (crash_model.apply).
 """
 import base64
 import hashlib
-import random
 import time
 
 import crash_model as model
