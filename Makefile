@@ -4,7 +4,8 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export RUSTC_BOOTSTRAP := 1
 
-.PHONY: all setup run test host-test lint qemu-test bench host-bench qemu-bench fmt clean bare lint-bare
+.PHONY: all setup run test host-test lint qemu-test bench host-bench qemu-bench fmt clean bare lint-bare \
+	crash crash-test
 
 all: setup
 
@@ -26,7 +27,7 @@ lint: setup
 fmt: setup
 	$(CARGO) fmt --all
 
-test: lint host-test qemu-test
+test: lint host-test qemu-test crash-test
 
 ## Benchmarks print one `name: value unit` line per figure.
 host-bench: setup
@@ -68,6 +69,32 @@ lint-bare: setup
 ## QEMU tests: each boots its own configuration, with a time limit.
 qemu-test: bare lint-bare
 	python3 scripts/qemu.py test $(KERNEL_ELF) $(BOOT_IMAGE)
+
+## The crash-recovery harness (scripts/crash.py, services/README.md):
+## power cuts through its own NBD disk, then device errors and corrupt
+## images. `make crash` is the long run (CRASH_CUTS cuts, seed CRASH_SEED);
+## `crash-test`, part of `make test`, a short seeded one with every mutating
+## command. CRASH_TEST_KINDS narrows its workload (default: every kind);
+## CRASH_TEST_ALLOW names violation categories of bugs whose fix has not
+## landed: they are printed as `known:` lines and do not fail the run.
+CRASH_CUTS ?= 500
+CRASH_SEED ?= 1
+CRASH_TEST_CUTS ?= 30
+CRASH_TEST_SEED ?= 7
+CRASH_TEST_KINDS ?=
+# Known today: a cut inside `put`/`write` leaves the file empty or a prefix
+# (issue #9, point 1); a cut inside `blob put` can leave the blob stored but
+# not linked into its repository. Remove each once its fix has landed.
+CRASH_TEST_ALLOW ?= inflight-put,inflight-write,inflight-blob-put
+
+crash: bare
+	python3 scripts/nbd_disk.py
+	python3 scripts/crash.py --mode all --seed $(CRASH_SEED) --cuts $(CRASH_CUTS)
+
+crash-test: bare
+	python3 scripts/nbd_disk.py
+	CRASH_KINDS="$(CRASH_TEST_KINDS)" CRASH_ALLOW="$(CRASH_TEST_ALLOW)" \
+		timeout 900 python3 scripts/crash.py --seed $(CRASH_TEST_SEED) --cuts $(CRASH_TEST_CUTS)
 
 qemu-bench: bare
 	@python3 scripts/qemu.py bench $(KERNEL_ELF) $(BOOT_IMAGE)
