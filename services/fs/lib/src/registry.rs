@@ -301,6 +301,18 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
     /// Checks the digest and moves the upload into `blobs/` atomically; on
     /// a mismatch removes the upload and returns `Mismatch`.
     pub fn finish_upload(&mut self, up: Upload, expected: &Digest) -> Result<u64, RegistryError> {
+        self.finish_upload_into(up, expected, None)
+    }
+
+    /// [`Registry::finish_upload`], linking the blob into `repo` in the same
+    /// transaction: a crash leaves no stored blob that its repository
+    /// does not list.
+    pub fn finish_upload_into(
+        &mut self,
+        up: Upload,
+        expected: &Digest,
+        repo: Option<&RepoName>,
+    ) -> Result<u64, RegistryError> {
         let got = up.hasher.finish();
         let dir = layout::upload_dir(up.repo.as_ref(), &up.id);
         if &got != expected {
@@ -320,11 +332,12 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             let target = layout::blob_data(expected);
             fs.mkdir_all(&layout::blob_dir(expected))?;
             // Same digest already stored: same bytes, keep the old file.
-            if fs.exists(&target)? {
-                fs.remove_all(&dir)?;
-            } else {
+            if !fs.exists(&target)? {
                 fs.rename(&data, &target)?;
-                fs.remove_all(&dir)?;
+            }
+            fs.remove_all(&dir)?;
+            if let Some(repo) = repo {
+                fs.write_file(&layout::layer_link(repo, expected), &link::encode(expected))?;
             }
             Ok(())
         })?;
@@ -364,6 +377,17 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         d: &Digest,
         src: &mut S,
     ) -> Result<u64, RegistryError> {
+        self.put_blob_into(d, src, None)
+    }
+
+    /// [`Registry::put_blob`], linking the blob into `repo` in the same
+    /// transaction as it becomes visible.
+    pub fn put_blob_into<S: Source + ?Sized>(
+        &mut self,
+        d: &Digest,
+        src: &mut S,
+        repo: Option<&RepoName>,
+    ) -> Result<u64, RegistryError> {
         let mut buf = vec![0u8; self.piece];
         let first = read_full(src, &mut buf).map_err(FsError::Source)?;
         if first < buf.len() {
@@ -379,6 +403,9 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
                 let target = layout::blob_data(d);
                 if !fs.exists(&target)? {
                     fs.write_file(&target, data)?;
+                }
+                if let Some(repo) = repo {
+                    fs.write_file(&layout::layer_link(repo, d), &link::encode(d))?;
                 }
                 Ok(())
             })?;
@@ -399,7 +426,7 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
                 }
             };
         }
-        self.finish_upload(up, d)
+        self.finish_upload_into(up, d, repo)
     }
 
     /// Deletes blob `d`; `false` if it was not there.

@@ -385,8 +385,7 @@ impl Service {
                     len: msg.leases[1].len,
                 };
                 let reg = self.reg();
-                let size = reg.put_blob(&d, &mut src)?;
-                reg.link_blob(&repo, &d)?;
+                let size = reg.put_blob_into(&d, &mut src, Some(&repo))?;
                 Ok([size, 0, 0, 0, 0, 0])
             }
             FsRequest::BlobBegin { length } => {
@@ -419,8 +418,7 @@ impl Service {
                         format!("upload has {got} bytes, {} were announced", up.length),
                     ));
                 }
-                let size = reg.finish_upload(up.upload, &up.digest)?;
-                reg.link_blob(&up.repo, &up.digest)?;
+                let size = reg.finish_upload_into(up.upload, &up.digest, Some(&up.repo))?;
                 Ok([size, 0, 0, 0, 0, 0])
             }
             FsRequest::BlobRead { offset } => {

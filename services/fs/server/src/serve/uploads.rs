@@ -114,8 +114,7 @@ impl Service {
                 let d = parse_digest(digest)?;
                 let up = self.open_upload(&repo, id, d.algorithm())?;
                 let reg = self.reg();
-                let size = reg.finish_upload(up, &d)?;
-                reg.link_blob(&repo, &d)?;
+                let size = reg.finish_upload_into(up, &d, Some(&repo))?;
                 Ok([size, 0, 0, 0, 0, 0])
             }
             FsRequest::UploadCancel { id } => {
