@@ -82,10 +82,9 @@ CRASH_SEED ?= 1
 CRASH_TEST_CUTS ?= 30
 CRASH_TEST_SEED ?= 7
 CRASH_TEST_KINDS ?=
-# Known today: a cut inside `put`/`write` leaves the file empty or a prefix
-# (issue #9, point 1); a cut inside `blob put` can leave the blob stored but
-# not linked into its repository. Remove each once its fix has landed.
-CRASH_TEST_ALLOW ?= inflight-put,inflight-write,inflight-blob-put
+# Empty: the categories it found (non-atomic put/write, a blob stored
+# before its repository link) are fixed.
+CRASH_TEST_ALLOW ?=
 
 crash: bare
 	python3 scripts/nbd_disk.py
