@@ -65,7 +65,7 @@ pub mod crash;
 mod file_device;
 
 pub use device::{BlockDevice, DeviceError, IoRequest, MemDevice};
-pub use error::{Corruption, Error};
+pub use error::{Corruption, Error, FaultOp, WriteFault};
 #[cfg(feature = "std")]
 pub use file_device::FileDevice;
 pub use fsck::{check_device, Finding, FindingKind, Fsck, FsckReport};

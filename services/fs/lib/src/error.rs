@@ -142,8 +142,27 @@ impl From<SourceError> for FsError {
     }
 }
 
+impl FsError {
+    /// The block layer's error inside this one, directly or via the content store.
+    pub fn block_error(&self) -> Option<&block::Error> {
+        match self {
+            FsError::Block(e)
+            | FsError::Content(content::Error::Put(content::PutError::Block(e)))
+            | FsError::Content(content::Error::Get(content::GetError::Block(e)))
+            | FsError::Content(content::Error::Gc(content::GcError::Block(e))) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for FsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A failing disk is told in the block layer's own plain sentence
+        // ("the disk failed a write at block 95; the store is read-only ...").
+        if let Some(e @ (block::Error::ReadOnly(_) | block::Error::Device(_))) = self.block_error()
+        {
+            return write!(f, "{e}");
+        }
         match self {
             FsError::Block(e) => write!(f, "block layer: {e:?}"),
             FsError::Tree(e) => write!(f, "tree: {e}"),
