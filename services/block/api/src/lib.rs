@@ -107,6 +107,7 @@ const CORRUPT_CHECKSUM: u64 = 10;
 const CORRUPT_MAGIC: u64 = 11;
 const CORRUPT_FIELD: u64 = 12;
 const CORRUPT_UPPER: u64 = 13;
+const CORRUPT_JOURNAL_GAP: u64 = 14;
 const NO_SPACE: u64 = 20;
 const OUT_OF_RANGE: u64 = 21;
 const BAD_LENGTH: u64 = 22;
@@ -144,6 +145,9 @@ pub fn encode_error(error: &Error) -> (u64, [u64; 4]) {
             }
             Corruption::Field { value, .. } => (CORRUPT_FIELD, [*block, *value, 0, 0]),
             Corruption::Upper { .. } => (CORRUPT_UPPER, [*block, 0, 0, 0]),
+            Corruption::JournalGap { seq, later_seq } => {
+                (CORRUPT_JOURNAL_GAP, [*block, *seq, *later_seq, 0])
+            }
         },
         Error::NoSpace => (NO_SPACE, [0; 4]),
         Error::OutOfRange {
@@ -231,6 +235,13 @@ pub fn decode_error(label: u64, w: [u64; 4]) -> Error {
             block: w[0],
             detail: Corruption::Upper { what: REMOTE_NAME },
         },
+        CORRUPT_JOURNAL_GAP => Error::Corrupt {
+            block: w[0],
+            detail: Corruption::JournalGap {
+                seq: w[1],
+                later_seq: w[2],
+            },
+        },
         NO_SPACE => Error::NoSpace,
         OUT_OF_RANGE => Error::OutOfRange {
             first: w[0],
@@ -316,6 +327,13 @@ mod tests {
             Error::Corrupt {
                 block: 9,
                 detail: Corruption::Upper { what: REMOTE_NAME },
+            },
+            Error::Corrupt {
+                block: 300,
+                detail: Corruption::JournalGap {
+                    seq: 12,
+                    later_seq: 14,
+                },
             },
             Error::NoSpace,
             Error::OutOfRange {

@@ -16,6 +16,10 @@ pub enum Corruption {
     Field { name: &'static str, value: u64 },
     /// A structure owned by an upper layer failed its own check.
     Upper { what: &'static str },
+    /// Journal transaction `seq` is damaged beyond repair, yet the commit
+    /// of the later `later_seq` vouches that it was durable: replaying only
+    /// the transactions before it would roll back acknowledged work.
+    JournalGap { seq: u64, later_seq: u64 },
 }
 
 impl fmt::Display for Corruption {
@@ -30,6 +34,10 @@ impl fmt::Display for Corruption {
             }
             Self::Field { name, value } => write!(f, "field {name} has impossible value {value}"),
             Self::Upper { what } => write!(f, "{what}"),
+            Self::JournalGap { seq, later_seq } => write!(
+                f,
+                "journal transaction {seq} was durable (transaction {later_seq} after it says so) but is damaged beyond repair; refusing to mount rather than roll back acknowledged work"
+            ),
         }
     }
 }

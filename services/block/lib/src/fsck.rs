@@ -17,7 +17,7 @@ use core::fmt;
 use crate::bitmap::{self, Allocator};
 use crate::checksums;
 use crate::error::Error;
-use crate::journal;
+use crate::replay;
 use crate::superblock::{Superblock, SUPERBLOCK_BLOCKS};
 use crate::{BlockDevice, BlockStore, Extent, BLOCK_SIZE};
 
@@ -224,6 +224,20 @@ impl<D: BlockDevice> BlockStore<D> {
             None => self.checkpoint()?,
         }
         let sb = *self.superblock();
+        // Journal blocks mount repaired: damage where a later commit proves
+        // the transaction durable, a note where it may be a torn write.
+        for r in self.journal_repairs() {
+            let text = crate::store::repair_text(&sb, r);
+            if r.durable {
+                report.push(
+                    FindingKind::Journal,
+                    Some(sb.journal_start + r.offset),
+                    text,
+                );
+            } else {
+                report.notes.push(text);
+            }
+        }
         let committed = self.allocator().words().to_vec();
         let dev = self.device_mut();
         let mut buf = vec![0u8; BLOCK_SIZE];
@@ -281,7 +295,7 @@ impl<D: BlockDevice> BlockStore<D> {
         // After a checkpoint the record at the tail must not be a live transaction.
         let start = sb.journal_start;
         let dev = self.device_mut();
-        let live = journal::read_transaction(
+        let live = replay::read_transaction(
             |o, n| {
                 let mut b = vec![0u8; n as usize * BLOCK_SIZE];
                 dev.read(start + o, &mut b).map(|_| b)
@@ -412,29 +426,41 @@ pub fn check_device<D: BlockDevice>(dev: &mut D) -> Result<FsckReport, Error> {
         return Ok(report);
     }
     let start = sb.journal_start;
-    let (mut at, mut seq, mut scanned, mut waiting) =
-        (sb.journal_tail, sb.journal_tail_seq, 0u64, 0u64);
-    loop {
-        let t = journal::read_transaction(
-            |o, n| {
-                let mut b = vec![0u8; n as usize * BLOCK_SIZE];
-                dev.read(start + o, &mut b).map(|_| b)
-            },
-            sb.journal_blocks,
-            at,
-            sb.journal_blocks - scanned,
-            sb.journal_epoch,
-            seq,
-        )?;
-        match t {
-            Ok(t) => {
-                at = (at + t.blocks) % sb.journal_blocks;
-                scanned += t.blocks;
-                seq += 1;
-                waiting += 1;
-            }
-            Err(_) => break,
+    let scan = replay::scan_log(
+        |o, n| {
+            let mut b = vec![0u8; n as usize * BLOCK_SIZE];
+            dev.read(start + o, &mut b).map(|_| b)
+        },
+        &sb,
+        |_| true,
+    )?;
+    let waiting = scan.replayed;
+    for r in &scan.repairs {
+        let text =
+            crate::store::repair_text(&sb, r).replace("replay repaired", "mount will repair");
+        if r.durable {
+            report.push(
+                FindingKind::Journal,
+                Some(sb.journal_start + r.offset),
+                text,
+            );
+        } else {
+            report.notes.push(text);
         }
+    }
+    if let Some(gap) = scan.gap {
+        report.push(
+            FindingKind::Journal,
+            Some(sb.journal_start + gap.offset),
+            format!(
+                "journal block {}: {}",
+                sb.journal_start + gap.offset,
+                crate::Corruption::JournalGap {
+                    seq: gap.seq,
+                    later_seq: gap.later_seq
+                }
+            ),
+        );
     }
     if waiting > 0 {
         report.notes.push(format!(

@@ -55,6 +55,7 @@ mod error;
 mod fresh;
 pub mod fsck;
 mod journal;
+mod replay;
 mod store;
 mod superblock;
 mod table_block;

@@ -18,7 +18,9 @@ use crate::checksums;
 use crate::device::{check_request, write_sorted};
 use crate::error::{Corruption, Error, FaultOp, WriteFault};
 use crate::fresh::FreshBuffer;
-use crate::journal::{self, LogEnd};
+use crate::journal;
+use crate::replay::LogEnd;
+use crate::replay::{self, Repair};
 use crate::superblock::{self, Superblock, SUPERBLOCK_BLOCKS};
 use crate::{
     BlockDevice, DeviceError, Durability, Extent, IoRequest, Transactional, BLOCK_SIZE, ROOT_SLOTS,
@@ -290,6 +292,8 @@ pub struct BlockStore<D: BlockDevice> {
     fresh_limit_blocks: u64,
     /// Blocks freed by committed transactions wait for a checkpoint.
     reserved_waiting: bool,
+    /// Journal blocks mount found bad and repaired (fsck reports them).
+    journal_repairs: Vec<Repair>,
     stats: Stats,
     events: VecDeque<String>,
 }
@@ -410,52 +414,51 @@ impl<D: BlockDevice> BlockStore<D> {
 
         // Replay: collect the images of every valid transaction (later wins),
         // then write them home at once. Bounded by the journal size.
-        let jb = sb.journal_blocks;
-        let (mut at, mut seq, mut scanned) = (sb.journal_tail, sb.journal_tail_seq, 0u64);
         let mut images: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
-        loop {
-            let start = sb.journal_start;
-            let txn = journal::read_transaction(
-                |o, n| {
-                    let mut b = vec![0u8; n as usize * BLOCK_SIZE];
-                    dev.read(start + o, &mut b).map(|_| b)
+        let start = sb.journal_start;
+        let scan = replay::scan_log(
+            |o, n| {
+                let mut b = vec![0u8; n as usize * BLOCK_SIZE];
+                dev.read(start + o, &mut b).map(|_| b)
+            },
+            &sb,
+            |t| {
+                if let Some((home, _)) = t
+                    .images
+                    .iter()
+                    .find(|(h, _)| !Self::journaled_home(&sb, *h))
+                {
+                    log_event(&mut events, format!(
+                        "journal replay stopped at transaction {}: it names block {home}, which no transaction may write",
+                        t.seq
+                    ));
+                    return false;
+                }
+                images.extend(t.images);
+                true
+            },
+        )?;
+        let (at, seq) = (scan.end, scan.next_seq);
+        stats.transactions_replayed = scan.replayed;
+        if let Some(gap) = scan.gap {
+            return Err(Error::Corrupt {
+                block: sb.journal_start + gap.offset,
+                detail: Corruption::JournalGap {
+                    seq: gap.seq,
+                    later_seq: gap.later_seq,
                 },
-                jb,
-                at,
-                jb - scanned,
-                sb.journal_epoch,
-                seq,
-            )?;
-            match txn {
-                Ok(t) => {
-                    if let Some((home, _)) = t
-                        .images
-                        .iter()
-                        .find(|(h, _)| !Self::journaled_home(&sb, *h))
-                    {
-                        log_event(&mut events, format!(
-                            "journal replay stopped at transaction {seq}: it names block {home}, which no transaction may write"
-                        ));
-                        break;
-                    }
-                    for (home, image) in t.images {
-                        images.insert(home, image);
-                    }
-                    at = (at + t.blocks) % jb;
-                    scanned += t.blocks;
-                    seq += 1;
-                    stats.transactions_replayed += 1;
-                }
-                Err(end) => {
-                    if !matches!(end, LogEnd::NotARecord { .. } | LogEnd::Stale { .. }) {
-                        log_event(
-                            &mut events,
-                            format!("journal replay stopped at transaction {seq}: {end:?}"),
-                        );
-                    }
-                    break;
-                }
+            });
+        }
+        if let Some(end) = &scan.stop {
+            if !matches!(end, LogEnd::NotARecord { .. } | LogEnd::Stale { .. }) {
+                log_event(
+                    &mut events,
+                    format!("journal replay stopped at transaction {seq}: {end:?}"),
+                );
             }
+        }
+        for r in &scan.repairs {
+            log_event(&mut events, repair_text(&sb, r));
         }
         if !images.is_empty() {
             let mut set: Vec<(u64, &[u8])> = images.iter().map(|(b, d)| (*b, &d[..])).collect();
@@ -517,6 +520,7 @@ impl<D: BlockDevice> BlockStore<D> {
             fresh: FreshBuffer::default(),
             fresh_limit_blocks: DEFAULT_FRESH_BUFFER_BLOCKS,
             reserved_waiting: false,
+            journal_repairs: scan.repairs,
             stats,
             events,
         })
@@ -652,6 +656,9 @@ impl<D: BlockDevice> BlockStore<D> {
     /// through it bypasses the journal and the cache.
     pub fn device_mut_unchecked(&mut self) -> &mut D {
         &mut self.dev.dev
+    }
+    pub(crate) fn journal_repairs(&self) -> &[Repair] {
+        &self.journal_repairs
     }
     pub(crate) fn in_transaction(&self) -> bool {
         self.txn.is_some()
@@ -996,7 +1003,8 @@ impl<D: BlockDevice> BlockStore<D> {
         if !txn.writes.is_empty() {
             let seq = self.next_seq;
             let images: Vec<(u64, &[u8])> = txn.writes.iter().map(|(b, d)| (*b, &d[..])).collect();
-            let records = journal::encode_transaction(self.sb.journal_epoch, seq, &images);
+            let records =
+                journal::encode_transaction(self.sb.journal_epoch, seq, self.durable_seq, &images);
             if txn.wrote_fresh {
                 self.fresh_unflushed = true;
             }
@@ -1028,6 +1036,22 @@ impl<D: BlockDevice> BlockStore<D> {
         }
         self.cache.evict_clean();
         Ok(())
+    }
+}
+
+/// A repaired journal block in words (for the event log and fsck).
+pub(crate) fn repair_text(sb: &Superblock, r: &Repair) -> String {
+    let block = sb.journal_start + r.offset;
+    if r.durable {
+        format!(
+            "journal block {block} of durable transaction {} was damaged; replay repaired it from its redundant copy, nothing was lost",
+            r.seq
+        )
+    } else {
+        format!(
+            "journal block {block} of transaction {} was bad (a write torn by a power cut, or damage); replay repaired it from its redundant copy",
+            r.seq
+        )
     }
 }
 
