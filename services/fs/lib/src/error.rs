@@ -194,6 +194,10 @@ impl fmt::Display for FsError {
             FsError::BadTreeRoot { which, problem } => write!(f, "{which} root: {problem}"),
             FsError::BadContentRoot(e) => write!(f, "{e}"),
             FsError::ContentNotLoaded => write!(f, "content store used before it was loaded"),
+            // The content service relays a failing disk in plain words.
+            FsError::ContentService { message, .. } if message.starts_with("the disk failed") => {
+                write!(f, "{message}")
+            }
             FsError::ContentService { code, message } => {
                 write!(f, "content service (status {code}): {message}")
             }
