@@ -33,7 +33,7 @@ extern crate alloc;
 pub mod client;
 
 use abi::protocol;
-use block::{Corruption, DeviceError, Error};
+use block::{Corruption, DeviceError, Error, FaultOp, WriteFault};
 
 protocol! {
     /// Requests to the block service. `lease 0` is the data buffer where a
@@ -107,6 +107,7 @@ const CORRUPT_CHECKSUM: u64 = 10;
 const CORRUPT_MAGIC: u64 = 11;
 const CORRUPT_FIELD: u64 = 12;
 const CORRUPT_UPPER: u64 = 13;
+const CORRUPT_JOURNAL_GAP: u64 = 14;
 const NO_SPACE: u64 = 20;
 const OUT_OF_RANGE: u64 = 21;
 const BAD_LENGTH: u64 = 22;
@@ -120,7 +121,8 @@ const NOT_FORMATTED: u64 = 29;
 const UNSUPPORTED_VERSION: u64 = 30;
 const TOO_SMALL: u64 = 31;
 const BAD_CONFIG: u64 = 32;
-const FAILED: u64 = 33;
+// 33 was `Failed` (the store stopped after any device error); retired.
+const READ_ONLY: u64 = 34;
 
 /// `error` as a reply label and up to four words.
 pub fn encode_error(error: &Error) -> (u64, [u64; 4]) {
@@ -143,6 +145,9 @@ pub fn encode_error(error: &Error) -> (u64, [u64; 4]) {
             }
             Corruption::Field { value, .. } => (CORRUPT_FIELD, [*block, *value, 0, 0]),
             Corruption::Upper { .. } => (CORRUPT_UPPER, [*block, 0, 0, 0]),
+            Corruption::JournalGap { seq, later_seq } => {
+                (CORRUPT_JOURNAL_GAP, [*block, *seq, *later_seq, 0])
+            }
         },
         Error::NoSpace => (NO_SPACE, [0; 4]),
         Error::OutOfRange {
@@ -170,7 +175,18 @@ pub fn encode_error(error: &Error) -> (u64, [u64; 4]) {
             needed,
         } => (TOO_SMALL, [*block_count, *needed, 0, 0]),
         Error::BadConfig { value, .. } => (BAD_CONFIG, [*value, 0, 0, 0]),
-        Error::Failed => (FAILED, [0; 4]),
+        Error::ReadOnly(WriteFault { op, block, code }) => (
+            READ_ONLY,
+            [
+                match op {
+                    FaultOp::Write => 0,
+                    FaultOp::Flush => 1,
+                },
+                *block,
+                *code as u64,
+                0,
+            ],
+        ),
     }
 }
 
@@ -219,6 +235,13 @@ pub fn decode_error(label: u64, w: [u64; 4]) -> Error {
             block: w[0],
             detail: Corruption::Upper { what: REMOTE_NAME },
         },
+        CORRUPT_JOURNAL_GAP => Error::Corrupt {
+            block: w[0],
+            detail: Corruption::JournalGap {
+                seq: w[1],
+                later_seq: w[2],
+            },
+        },
         NO_SPACE => Error::NoSpace,
         OUT_OF_RANGE => Error::OutOfRange {
             first: w[0],
@@ -250,7 +273,15 @@ pub fn decode_error(label: u64, w: [u64; 4]) -> Error {
             name: REMOTE_NAME,
             value: w[0],
         },
-        FAILED => Error::Failed,
+        READ_ONLY => Error::ReadOnly(WriteFault {
+            op: if w[0] == 1 {
+                FaultOp::Flush
+            } else {
+                FaultOp::Write
+            },
+            block: w[1],
+            code: w[2] as i32,
+        }),
         other => Error::Device(DeviceError::Io {
             first: w[0],
             code: -(i32::try_from(other).unwrap_or(i32::MAX)),
@@ -297,6 +328,13 @@ mod tests {
                 block: 9,
                 detail: Corruption::Upper { what: REMOTE_NAME },
             },
+            Error::Corrupt {
+                block: 300,
+                detail: Corruption::JournalGap {
+                    seq: 12,
+                    later_seq: 14,
+                },
+            },
             Error::NoSpace,
             Error::OutOfRange {
                 first: 5,
@@ -326,7 +364,16 @@ mod tests {
                 name: REMOTE_NAME,
                 value: 0,
             },
-            Error::Failed,
+            Error::ReadOnly(WriteFault {
+                op: FaultOp::Write,
+                block: 95,
+                code: 1,
+            }),
+            Error::ReadOnly(WriteFault {
+                op: FaultOp::Flush,
+                block: 0,
+                code: -5,
+            }),
         ]
     }
 

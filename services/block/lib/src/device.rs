@@ -43,7 +43,9 @@ impl fmt::Display for DeviceError {
             Self::BadLength { len } => {
                 write!(f, "buffer of {len} bytes is not a non-zero multiple of {BLOCK_SIZE}")
             }
-            Self::Io { first, code } => write!(f, "I/O error {code} at block {first}"),
+            Self::Io { first, code } => {
+                write!(f, "the disk failed a request at block {first} (device code {code})")
+            }
             Self::PoweredOff => write!(f, "device is powered off"),
         }
     }

@@ -16,6 +16,10 @@ pub enum Corruption {
     Field { name: &'static str, value: u64 },
     /// A structure owned by an upper layer failed its own check.
     Upper { what: &'static str },
+    /// Journal transaction `seq` is damaged beyond repair, yet the commit
+    /// of the later `later_seq` vouches that it was durable: replaying only
+    /// the transactions before it would roll back acknowledged work.
+    JournalGap { seq: u64, later_seq: u64 },
 }
 
 impl fmt::Display for Corruption {
@@ -30,6 +34,10 @@ impl fmt::Display for Corruption {
             }
             Self::Field { name, value } => write!(f, "field {name} has impossible value {value}"),
             Self::Upper { what } => write!(f, "{what}"),
+            Self::JournalGap { seq, later_seq } => write!(
+                f,
+                "journal transaction {seq} was durable (transaction {later_seq} after it says so) but is damaged beyond repair; refusing to mount rather than roll back acknowledged work"
+            ),
         }
     }
 }
@@ -75,8 +83,53 @@ pub enum Error {
     DeviceTooSmall { block_count: u64, needed: u64 },
     /// A configuration value out of its allowed range.
     BadConfig { name: &'static str, value: u64 },
-    /// An earlier device error left the in-memory state uncertain: remount.
-    Failed,
+    /// The device failed a write or a flush, so what is on the disk may
+    /// lag behind what was committed: the store refuses every change until
+    /// it is mounted again (like ext4's `errors=remount-ro`). Reads of
+    /// committed data still work.
+    ReadOnly(WriteFault),
+}
+
+/// Which device request failed and turned the store read-only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultOp {
+    Write,
+    Flush,
+}
+
+/// The device failure that turned the store read-only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteFault {
+    pub op: FaultOp,
+    /// First block of the failed write (0 for a flush).
+    pub block: u64,
+    /// The device's `DeviceError::Io` code; 0 when the device refused the
+    /// request for another reason (out of range, bad length, powered off).
+    pub code: i32,
+}
+
+impl WriteFault {
+    pub fn new(op: FaultOp, block: u64, e: &DeviceError) -> Self {
+        let (block, code) = match *e {
+            DeviceError::Io { first, code } => (first, code),
+            DeviceError::OutOfRange { first, .. } => (first, 0),
+            _ => (block, 0),
+        };
+        WriteFault {
+            op,
+            block: if op == FaultOp::Flush { 0 } else { block },
+            code,
+        }
+    }
+}
+
+impl fmt::Display for WriteFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.op {
+            FaultOp::Write => write!(f, "the disk failed a write at block {}", self.block),
+            FaultOp::Flush => write!(f, "the disk failed a flush"),
+        }
+    }
 }
 
 impl From<DeviceError> for Error {
@@ -88,7 +141,7 @@ impl From<DeviceError> for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Device(e) => write!(f, "device error: {e}"),
+            Self::Device(e) => write!(f, "{e}"),
             Self::Corrupt { block, detail } => write!(f, "block {block} is corrupt: {detail}"),
             Self::NoSpace => write!(f, "no free run of blocks that long"),
             Self::OutOfRange { first, blocks, block_count } => write!(
@@ -117,7 +170,9 @@ impl fmt::Display for Error {
                 write!(f, "device has {block_count} blocks, {needed} needed")
             }
             Self::BadConfig { name, value } => write!(f, "configuration {name} = {value} is out of range"),
-            Self::Failed => write!(f, "an earlier device error stopped the store; remount it"),
+            Self::ReadOnly(fault) => {
+                write!(f, "{fault}; the store is read-only until the next boot")
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use core::fmt;
 use crate::bitmap::{self, Allocator};
 use crate::checksums;
 use crate::error::Error;
-use crate::journal;
+use crate::replay;
 use crate::superblock::{Superblock, SUPERBLOCK_BLOCKS};
 use crate::{BlockDevice, BlockStore, Extent, BLOCK_SIZE};
 
@@ -213,9 +213,31 @@ impl<D: BlockDevice> BlockStore<D> {
         if self.in_transaction() {
             return Err(Error::TransactionOpen);
         }
-        self.checkpoint()?;
-        let sb = *self.superblock();
         let mut report = FsckReport::default();
+        // A read-only store cannot checkpoint: the disk may lag the committed
+        // state, so only what the disk must hold whatever it lags is checked.
+        let lagging = self.read_only();
+        match lagging {
+            Some(fault) => report.notes.push(format!(
+                "the store is read-only ({fault}); the bitmap, journal and data checksums on the disk may lag the committed state and are not compared with it"
+            )),
+            None => self.checkpoint()?,
+        }
+        let sb = *self.superblock();
+        // Journal blocks mount repaired: damage where a later commit proves
+        // the transaction durable, a note where it may be a torn write.
+        for r in self.journal_repairs() {
+            let text = crate::store::repair_text(&sb, r);
+            if r.durable {
+                report.push(
+                    FindingKind::Journal,
+                    Some(sb.journal_start + r.offset),
+                    text,
+                );
+            } else {
+                report.notes.push(text);
+            }
+        }
         let committed = self.allocator().words().to_vec();
         let dev = self.device_mut();
         let mut buf = vec![0u8; BLOCK_SIZE];
@@ -247,7 +269,7 @@ impl<D: BlockDevice> BlockStore<D> {
             dev.read(block, &mut buf)?;
             match bitmap::decode_block(block, i, &buf) {
                 Ok(w) => {
-                    if w != block_words(&committed, i) {
+                    if lagging.is_none() && w != block_words(&committed, i) {
                         report.push(FindingKind::Bitmap, Some(block), format!("bitmap block {block} on disk differs from the committed allocation state"));
                     }
                     words.extend(w);
@@ -273,7 +295,7 @@ impl<D: BlockDevice> BlockStore<D> {
         // After a checkpoint the record at the tail must not be a live transaction.
         let start = sb.journal_start;
         let dev = self.device_mut();
-        let live = journal::read_transaction(
+        let live = replay::read_transaction(
             |o, n| {
                 let mut b = vec![0u8; n as usize * BLOCK_SIZE];
                 dev.read(start + o, &mut b).map(|_| b)
@@ -284,7 +306,7 @@ impl<D: BlockDevice> BlockStore<D> {
             sb.journal_epoch,
             sb.journal_tail_seq,
         )?;
-        if let Ok(t) = live {
+        if let (Ok(t), None) = (live, lagging) {
             report.push(
                 FindingKind::Journal,
                 Some(sb.journal_start + sb.journal_tail),
@@ -294,7 +316,7 @@ impl<D: BlockDevice> BlockStore<D> {
                 ),
             );
         }
-        if sb.data_checksums() {
+        if sb.data_checksums() && lagging.is_none() {
             check_data_checksums(self.device_mut(), &sb, &committed, &mut report)?;
         }
         let alloc = self.allocator().clone();
@@ -404,29 +426,41 @@ pub fn check_device<D: BlockDevice>(dev: &mut D) -> Result<FsckReport, Error> {
         return Ok(report);
     }
     let start = sb.journal_start;
-    let (mut at, mut seq, mut scanned, mut waiting) =
-        (sb.journal_tail, sb.journal_tail_seq, 0u64, 0u64);
-    loop {
-        let t = journal::read_transaction(
-            |o, n| {
-                let mut b = vec![0u8; n as usize * BLOCK_SIZE];
-                dev.read(start + o, &mut b).map(|_| b)
-            },
-            sb.journal_blocks,
-            at,
-            sb.journal_blocks - scanned,
-            sb.journal_epoch,
-            seq,
-        )?;
-        match t {
-            Ok(t) => {
-                at = (at + t.blocks) % sb.journal_blocks;
-                scanned += t.blocks;
-                seq += 1;
-                waiting += 1;
-            }
-            Err(_) => break,
+    let scan = replay::scan_log(
+        |o, n| {
+            let mut b = vec![0u8; n as usize * BLOCK_SIZE];
+            dev.read(start + o, &mut b).map(|_| b)
+        },
+        &sb,
+        |_| true,
+    )?;
+    let waiting = scan.replayed;
+    for r in &scan.repairs {
+        let text =
+            crate::store::repair_text(&sb, r).replace("replay repaired", "mount will repair");
+        if r.durable {
+            report.push(
+                FindingKind::Journal,
+                Some(sb.journal_start + r.offset),
+                text,
+            );
+        } else {
+            report.notes.push(text);
         }
+    }
+    if let Some(gap) = scan.gap {
+        report.push(
+            FindingKind::Journal,
+            Some(sb.journal_start + gap.offset),
+            format!(
+                "journal block {}: {}",
+                sb.journal_start + gap.offset,
+                crate::Corruption::JournalGap {
+                    seq: gap.seq,
+                    later_seq: gap.later_seq
+                }
+            ),
+        );
     }
     if waiting > 0 {
         report.notes.push(format!(

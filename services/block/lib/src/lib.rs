@@ -55,6 +55,7 @@ mod error;
 mod fresh;
 pub mod fsck;
 mod journal;
+mod replay;
 mod store;
 mod superblock;
 mod table_block;
@@ -65,7 +66,7 @@ pub mod crash;
 mod file_device;
 
 pub use device::{BlockDevice, DeviceError, IoRequest, MemDevice};
-pub use error::{Corruption, Error};
+pub use error::{Corruption, Error, FaultOp, WriteFault};
 #[cfg(feature = "std")]
 pub use file_device::FileDevice;
 pub use fsck::{check_device, Finding, FindingKind, Fsck, FsckReport};

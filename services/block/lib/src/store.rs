@@ -16,9 +16,11 @@ use crate::bitmap::{self, Allocator};
 use crate::cache::Cache;
 use crate::checksums;
 use crate::device::{check_request, write_sorted};
-use crate::error::{Corruption, Error};
+use crate::error::{Corruption, Error, FaultOp, WriteFault};
 use crate::fresh::FreshBuffer;
-use crate::journal::{self, LogEnd};
+use crate::journal;
+use crate::replay::LogEnd;
+use crate::replay::{self, Repair};
 use crate::superblock::{self, Superblock, SUPERBLOCK_BLOCKS};
 use crate::{
     BlockDevice, DeviceError, Durability, Extent, IoRequest, Transactional, BLOCK_SIZE, ROOT_SLOTS,
@@ -107,6 +109,8 @@ pub struct Stats {
     pub blocks_read: u64,
     pub blocks_written: u64,
     pub free_blocks: u64,
+    /// Set once a write or flush failed: the store refuses changes.
+    pub read_only: Option<WriteFault>,
 }
 
 impl core::fmt::Display for Stats {
@@ -135,11 +139,20 @@ impl core::fmt::Display for Stats {
             self.blocks_written,
             self.device_flushes
         )?;
-        writeln!(f, "space: {} blocks free", self.free_blocks)
+        writeln!(f, "space: {} blocks free", self.free_blocks)?;
+        match self.read_only {
+            None => writeln!(f, "state: read-write"),
+            Some(fault) => writeln!(
+                f,
+                "state: read-only until the next boot: {fault} (device code {}); reads of committed data still work",
+                fault.code
+            ),
+        }
     }
 }
 
-/// Counts every request the store makes of its device.
+/// Counts every request the store makes of its device, and keeps the first
+/// failed write or flush: from then on the store is read-only.
 struct Counted<D> {
     dev: D,
     reads: u64,
@@ -147,6 +160,34 @@ struct Counted<D> {
     flushes: u64,
     blocks_read: u64,
     blocks_written: u64,
+    fault: Option<WriteFault>,
+}
+
+impl<D> Counted<D> {
+    fn new(dev: D) -> Self {
+        Counted {
+            dev,
+            reads: 0,
+            writes: 0,
+            flushes: 0,
+            blocks_read: 0,
+            blocks_written: 0,
+            fault: None,
+        }
+    }
+
+    /// Records a failed write or flush (the first one is kept).
+    fn note<T>(
+        &mut self,
+        op: FaultOp,
+        block: u64,
+        r: Result<T, DeviceError>,
+    ) -> Result<T, DeviceError> {
+        if let Err(e) = &r {
+            self.fault.get_or_insert(WriteFault::new(op, block, e));
+        }
+        r
+    }
 }
 
 impl<D: BlockDevice> BlockDevice for Counted<D> {
@@ -161,13 +202,16 @@ impl<D: BlockDevice> BlockDevice for Counted<D> {
     fn write(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
         self.writes += 1;
         self.blocks_written += (data.len() / BLOCK_SIZE) as u64;
-        self.dev.write(first, data)
+        let r = self.dev.write(first, data);
+        self.note(FaultOp::Write, first, r)
     }
     fn flush(&mut self) -> Result<(), DeviceError> {
         self.flushes += 1;
-        self.dev.flush()
+        let r = self.dev.flush();
+        self.note(FaultOp::Flush, 0, r)
     }
     fn submit(&mut self, batch: &mut [IoRequest<'_>]) -> Result<(), DeviceError> {
+        let mut first_write = None;
         for r in batch.iter() {
             match r {
                 IoRequest::Read { .. } => {
@@ -177,10 +221,17 @@ impl<D: BlockDevice> BlockDevice for Counted<D> {
                 IoRequest::Write { .. } => {
                     self.writes += 1;
                     self.blocks_written += r.blocks();
+                    first_write.get_or_insert(r.first());
                 }
             }
         }
-        self.dev.submit(batch)
+        let r = self.dev.submit(batch);
+        match first_write {
+            // A batch with a write may have changed the disk: read-only.
+            Some(block) => self.note(FaultOp::Write, block, r),
+            // A failed read changes nothing: it fails that read alone.
+            None => r,
+        }
     }
 }
 
@@ -241,7 +292,8 @@ pub struct BlockStore<D: BlockDevice> {
     fresh_limit_blocks: u64,
     /// Blocks freed by committed transactions wait for a checkpoint.
     reserved_waiting: bool,
-    failed: bool,
+    /// Journal blocks mount found bad and repaired (fsck reports them).
+    journal_repairs: Vec<Repair>,
     stats: Stats,
     events: VecDeque<String>,
 }
@@ -355,66 +407,58 @@ impl<D: BlockDevice> BlockStore<D> {
                 value: config.cache_blocks as u64,
             });
         }
-        let mut dev = Counted {
-            dev: device,
-            reads: 0,
-            writes: 0,
-            flushes: 0,
-            blocks_read: 0,
-            blocks_written: 0,
-        };
+        let mut dev = Counted::new(device);
         let mut events = VecDeque::new();
         let (sb, other) = Self::pick_superblock(&mut dev, &mut events)?;
         let mut stats = Stats::default();
 
         // Replay: collect the images of every valid transaction (later wins),
         // then write them home at once. Bounded by the journal size.
-        let jb = sb.journal_blocks;
-        let (mut at, mut seq, mut scanned) = (sb.journal_tail, sb.journal_tail_seq, 0u64);
         let mut images: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
-        loop {
-            let start = sb.journal_start;
-            let txn = journal::read_transaction(
-                |o, n| {
-                    let mut b = vec![0u8; n as usize * BLOCK_SIZE];
-                    dev.read(start + o, &mut b).map(|_| b)
+        let start = sb.journal_start;
+        let scan = replay::scan_log(
+            |o, n| {
+                let mut b = vec![0u8; n as usize * BLOCK_SIZE];
+                dev.read(start + o, &mut b).map(|_| b)
+            },
+            &sb,
+            |t| {
+                if let Some((home, _)) = t
+                    .images
+                    .iter()
+                    .find(|(h, _)| !Self::journaled_home(&sb, *h))
+                {
+                    log_event(&mut events, format!(
+                        "journal replay stopped at transaction {}: it names block {home}, which no transaction may write",
+                        t.seq
+                    ));
+                    return false;
+                }
+                images.extend(t.images);
+                true
+            },
+        )?;
+        let (at, seq) = (scan.end, scan.next_seq);
+        stats.transactions_replayed = scan.replayed;
+        if let Some(gap) = scan.gap {
+            return Err(Error::Corrupt {
+                block: sb.journal_start + gap.offset,
+                detail: Corruption::JournalGap {
+                    seq: gap.seq,
+                    later_seq: gap.later_seq,
                 },
-                jb,
-                at,
-                jb - scanned,
-                sb.journal_epoch,
-                seq,
-            )?;
-            match txn {
-                Ok(t) => {
-                    if let Some((home, _)) = t
-                        .images
-                        .iter()
-                        .find(|(h, _)| !Self::journaled_home(&sb, *h))
-                    {
-                        log_event(&mut events, format!(
-                            "journal replay stopped at transaction {seq}: it names block {home}, which no transaction may write"
-                        ));
-                        break;
-                    }
-                    for (home, image) in t.images {
-                        images.insert(home, image);
-                    }
-                    at = (at + t.blocks) % jb;
-                    scanned += t.blocks;
-                    seq += 1;
-                    stats.transactions_replayed += 1;
-                }
-                Err(end) => {
-                    if !matches!(end, LogEnd::NotARecord { .. } | LogEnd::Stale { .. }) {
-                        log_event(
-                            &mut events,
-                            format!("journal replay stopped at transaction {seq}: {end:?}"),
-                        );
-                    }
-                    break;
-                }
+            });
+        }
+        if let Some(end) = &scan.stop {
+            if !matches!(end, LogEnd::NotARecord { .. } | LogEnd::Stale { .. }) {
+                log_event(
+                    &mut events,
+                    format!("journal replay stopped at transaction {seq}: {end:?}"),
+                );
             }
+        }
+        for r in &scan.repairs {
+            log_event(&mut events, repair_text(&sb, r));
         }
         if !images.is_empty() {
             let mut set: Vec<(u64, &[u8])> = images.iter().map(|(b, d)| (*b, &d[..])).collect();
@@ -476,7 +520,7 @@ impl<D: BlockDevice> BlockStore<D> {
             fresh: FreshBuffer::default(),
             fresh_limit_blocks: DEFAULT_FRESH_BUFFER_BLOCKS,
             reserved_waiting: false,
-            failed: false,
+            journal_repairs: scan.repairs,
             stats,
             events,
         })
@@ -564,6 +608,7 @@ impl<D: BlockDevice> BlockStore<D> {
             blocks_read: self.dev.blocks_read,
             blocks_written: self.dev.blocks_written,
             free_blocks: self.alloc.free_blocks(),
+            read_only: self.dev.fault,
             ..self.stats
         }
     }
@@ -612,6 +657,9 @@ impl<D: BlockDevice> BlockStore<D> {
     pub fn device_mut_unchecked(&mut self) -> &mut D {
         &mut self.dev.dev
     }
+    pub(crate) fn journal_repairs(&self) -> &[Repair] {
+        &self.journal_repairs
+    }
     pub(crate) fn in_transaction(&self) -> bool {
         self.txn.is_some()
     }
@@ -631,22 +679,38 @@ impl<D: BlockDevice> BlockStore<D> {
         })
     }
 
+    /// `Err(ReadOnly)` once a write or flush has failed: every change is
+    /// refused from then on. Reads never check it.
     fn usable(&self) -> Result<(), Error> {
-        if self.failed {
-            Err(Error::Failed)
-        } else {
-            Ok(())
+        match self.dev.fault {
+            Some(fault) => Err(Error::ReadOnly(fault)),
+            None => Ok(()),
         }
     }
 
-    /// Runs `f`; a device error leaves the in-memory state uncertain, so the
-    /// store refuses further work until remounted.
+    /// The failed write or flush that made the store read-only, if any.
+    pub fn read_only(&self) -> Option<WriteFault> {
+        self.dev.fault
+    }
+
+    /// Runs `f`. A failed write or flush leaves the disk behind the
+    /// committed state in memory (which blocks reached it is unknown), so
+    /// the store turns read-only: the caller gets `ReadOnly`, and reads keep
+    /// serving the committed state from the cache and the disk. A failed
+    /// read changes nothing and is returned as it is.
     fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, Error>) -> Result<T, Error> {
+        let before = self.dev.fault.is_some();
         let r = f(self);
-        if let Err(Error::Device(_)) = r {
-            self.failed = true;
+        match (r, self.dev.fault) {
+            (Err(Error::Device(_)), Some(fault)) if !before => {
+                log_event(
+                    &mut self.events,
+                    format!("{fault}: the store is read-only until the next boot"),
+                );
+                Err(Error::ReadOnly(fault))
+            }
+            (r, _) => r,
         }
-        r
     }
 
     /// Gathers one `write_fresh` in the fresh buffer, first sending what is
@@ -939,7 +1003,8 @@ impl<D: BlockDevice> BlockStore<D> {
         if !txn.writes.is_empty() {
             let seq = self.next_seq;
             let images: Vec<(u64, &[u8])> = txn.writes.iter().map(|(b, d)| (*b, &d[..])).collect();
-            let records = journal::encode_transaction(self.sb.journal_epoch, seq, &images);
+            let records =
+                journal::encode_transaction(self.sb.journal_epoch, seq, self.durable_seq, &images);
             if txn.wrote_fresh {
                 self.fresh_unflushed = true;
             }
@@ -974,6 +1039,22 @@ impl<D: BlockDevice> BlockStore<D> {
     }
 }
 
+/// A repaired journal block in words (for the event log and fsck).
+pub(crate) fn repair_text(sb: &Superblock, r: &Repair) -> String {
+    let block = sb.journal_start + r.offset;
+    if r.durable {
+        format!(
+            "journal block {block} of durable transaction {} was damaged; replay repaired it from its redundant copy, nothing was lost",
+            r.seq
+        )
+    } else {
+        format!(
+            "journal block {block} of transaction {} was bad (a write torn by a power cut, or damage); replay repaired it from its redundant copy",
+            r.seq
+        )
+    }
+}
+
 fn log_event(events: &mut VecDeque<String>, event: String) {
     if events.len() == EVENT_LOG_LEN {
         events.pop_front();
@@ -992,7 +1073,7 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
     }
 
     fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
-        self.usable()?;
+        // Reads work in a read-only store: committed data stays readable.
         self.check_range(first, buf.len())?;
         self.guarded(|s| {
             // Blocks neither in the transaction nor cached are read from the
@@ -1168,7 +1249,6 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
     }
 
     fn is_allocated(&mut self, block: u64) -> Result<bool, Error> {
-        self.usable()?;
         if block >= self.sb.block_count {
             return Err(Error::OutOfRange {
                 first: block,

@@ -7,7 +7,7 @@
 //! ```text
 //! offset size field
 //!  0     8    magic            "BLKSTOR\0" = 0x0052_4F54_534B_4C42
-//!  8     4    version          FORMAT_VERSION (1)
+//!  8     4    version          FORMAT_VERSION (2; 1 had no journal redundancy)
 //! 12     4    block_size       4096
 //! 16     8    block_count      blocks in the store
 //! 24     8    generation       +1 on every superblock write
@@ -52,7 +52,9 @@ use crate::error::{Corruption, Error};
 use crate::{BLOCK_SIZE, ROOT_SLOTS};
 
 pub const MAGIC: u64 = u64::from_le_bytes(*b"BLKSTOR\0");
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: journal records with copies and parity (`journal.rs`). Version 1
+/// disks are refused with `UnsupportedVersion` (no converter: reformat).
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes of a superblock that carry meaning (one sector).
 pub const SUPERBLOCK_BYTES: usize = 512;
 

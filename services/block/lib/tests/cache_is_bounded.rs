@@ -7,7 +7,8 @@ use block::{BlockStore, Config, Durability, MemDevice, Transactional, BLOCK_SIZE
 fn cache_stays_bounded_and_counts() {
     let config = Config {
         cache_blocks: 32,
-        journal_blocks: 64,
+        // A one-image transaction takes 6 journal blocks (copies, parity).
+        journal_blocks: 128,
         group_commit_blocks: 16,
     };
     let mut s = BlockStore::format(MemDevice::new(1000), config).unwrap();

@@ -1,7 +1,7 @@
 //! Fault injection through the device trait: whenever the device starts
-//! failing, the store returns the error, refuses further work until
-//! remounted, and a remount shows a consistent state with every returned
-//! Durable commit.
+//! failing writes and flushes, the store turns read-only (refuses every
+//! change until remounted, reads still work), and a remount shows a
+//! consistent state with every returned Durable commit.
 
 use block::{
     BlockDevice, BlockStore, Config, DeviceError, Durability, Error, MemDevice, Transactional,
@@ -74,7 +74,7 @@ fn failing_device_stops_the_store_and_remount_recovers() {
             match r {
                 Ok(()) if v % 2 == 0 => durable = v,
                 Ok(()) => {}
-                Err(Error::Device(DeviceError::Io { code: 5, .. })) => {
+                Err(Error::ReadOnly(fault)) if fault.code == 5 => {
                     failed = true;
                     break;
                 }
@@ -82,7 +82,14 @@ fn failing_device_stops_the_store_and_remount_recovers() {
             }
         }
         if failed {
-            assert_eq!(s.begin(), Err(Error::Failed), "budget {budget}");
+            assert!(
+                matches!(s.begin(), Err(Error::ReadOnly(_))),
+                "budget {budget}"
+            );
+            // Reads still serve the committed state.
+            let mut buf = vec![0u8; BLOCK_SIZE];
+            s.read(root, &mut buf).unwrap();
+            assert!(buf[0] >= durable, "budget {budget}");
         }
         let image = s.into_device().inner;
         let mut s = BlockStore::mount(image, config).unwrap();

@@ -32,14 +32,18 @@ fn records_after_a_torn_transaction_stay_dead() {
     let s = BlockStore::format(MemDevice::new(128), config()).unwrap();
     let mut s = BlockStore::mount(s.into_device(), config()).unwrap();
     let journal = s.geometry().journal;
-    write_root(&mut s, 0, 1, Durability::Durable); // X: journal offsets 0..3
-    write_root(&mut s, 0, 2, Durability::Batched); // A: offsets 3..6
-    write_root(&mut s, 1, 3, Durability::Batched); // B: offsets 6..9
+    // One image each: [D D' image parity C C'], 6 journal blocks.
+    write_root(&mut s, 0, 1, Durability::Durable); // X: journal offsets 0..6
+    write_root(&mut s, 0, 2, Durability::Batched); // A: offsets 6..12
+    write_root(&mut s, 1, 3, Durability::Batched); // B: offsets 12..18
     s.sync().unwrap();
     let mut dev = s.into_device();
-    // Tear A's commit block (offset 5) as a power cut could have.
-    let at = (journal.start as usize + 5) * BLOCK_SIZE + 100;
-    dev.image_mut()[at] ^= 0xFF;
+    // Tear both copies of A's commit block (offsets 10, 11) as a power cut
+    // could have (one torn copy would be repaired from the other).
+    for offset in [10usize, 11] {
+        let at = (journal.start as usize + offset) * BLOCK_SIZE + 100;
+        dev.image_mut()[at] ^= 0xFF;
+    }
 
     let mut s = BlockStore::mount(dev, config()).unwrap();
     assert_eq!(

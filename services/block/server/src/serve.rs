@@ -208,8 +208,8 @@ impl<D: BlockDevice> Service<D> {
             Durability::Batched
         };
         let result = self.store.commit(d);
-        // A failed commit ends the transaction too (the store refuses work
-        // until remounted); make sure none stays open.
+        // A failed commit ends the transaction too (after a failed write or
+        // flush the store is read-only); make sure none stays open.
         if result.is_err() {
             self.store.abort();
         }

@@ -58,12 +58,26 @@ struct Fail(u64, String);
 
 type Outcome = Result<[u64; 6], Fail>;
 
+/// A failing disk in the block layer's own plain sentence ("the disk
+/// failed a write at block 95; the store is read-only ..."), else `None`.
+fn disk_failure(e: &block::Error) -> Option<String> {
+    matches!(e, block::Error::ReadOnly(_) | block::Error::Device(_)).then(|| format!("{e}"))
+}
+
 fn content_fail(e: impl Into<content::Error>) -> Fail {
-    Fail(status::CONTENT, format!("{}", e.into()))
+    let e = e.into();
+    let block = match &e {
+        content::Error::Put(content::PutError::Block(b))
+        | content::Error::Get(content::GetError::Block(b))
+        | content::Error::Gc(content::GcError::Block(b)) => disk_failure(b),
+        _ => None,
+    };
+    Fail(status::CONTENT, block.unwrap_or_else(|| format!("{e}")))
 }
 
 fn content_fail_block(e: block::Error) -> Fail {
-    Fail(status::CONTENT, format!("block service: {e:?}"))
+    let text = disk_failure(&e).unwrap_or_else(|| format!("block service: {e:?}"));
+    Fail(status::CONTENT, text)
 }
 
 fn lease_fail(what: &str, e: userlib::Error) -> Fail {

@@ -157,8 +157,27 @@ impl From<SourceError> for FsError {
     }
 }
 
+impl FsError {
+    /// The block layer's error inside this one, directly or via the content store.
+    pub fn block_error(&self) -> Option<&block::Error> {
+        match self {
+            FsError::Block(e)
+            | FsError::Content(content::Error::Put(content::PutError::Block(e)))
+            | FsError::Content(content::Error::Get(content::GetError::Block(e)))
+            | FsError::Content(content::Error::Gc(content::GcError::Block(e))) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for FsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A failing disk is told in the block layer's own plain sentence
+        // ("the disk failed a write at block 95; the store is read-only ...").
+        if let Some(e @ (block::Error::ReadOnly(_) | block::Error::Device(_))) = self.block_error()
+        {
+            return write!(f, "{e}");
+        }
         match self {
             FsError::Block(e) => write!(f, "block layer: {e:?}"),
             FsError::Tree(e) => write!(f, "tree: {e}"),
@@ -190,6 +209,10 @@ impl fmt::Display for FsError {
             FsError::BadTreeRoot { which, problem } => write!(f, "{which} root: {problem}"),
             FsError::BadContentRoot(e) => write!(f, "{e}"),
             FsError::ContentNotLoaded => write!(f, "content store used before it was loaded"),
+            // The content service relays a failing disk in plain words.
+            FsError::ContentService { message, .. } if message.starts_with("the disk failed") => {
+                write!(f, "{message}")
+            }
             FsError::ContentService { code, message } => {
                 write!(f, "content service (status {code}): {message}")
             }

@@ -665,6 +665,21 @@ impl Service {
                     s.free_bytes,
                     s.total_bytes
                 );
+                // The block store's state line ("state: read-write" or
+                // "state: read-only until the next boot: why").
+                let mut buf = vec![0u8; 4096];
+                let n = self
+                    .reg()
+                    .fs()
+                    .device_mut()
+                    .report(block_api::report::STATS, &mut buf)?;
+                let mut text = text;
+                if let Some(state) = String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .find(|l| l.starts_with("state: "))
+                {
+                    let _ = writeln!(text, "{state}");
+                }
                 let [a, b] = send_text(token, out_len, &text)?;
                 Ok([
                     a,
