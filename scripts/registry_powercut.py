@@ -93,3 +93,121 @@ def t_powercut(boot, port, log):
 
 
 t_powercut.reboots = True
+
+
+# ---- the benchmark ----
+
+BENCH_BLOB = 64 << 20
+SMALL_BLOB = 4096
+SMALL_OPS = 200
+
+
+def push_streamed(c, repo, data):
+    """What skopeo does for a layer: POST, one PATCH with the whole blob, PUT."""
+    r = c.request("POST", f"/v2/{repo}/blobs/uploads/")
+    if r.status != 202:
+        raise Failure(f"bench: session start: {r!r}")
+    r = c.request("PATCH", r.h("Location"), body=data,
+                  headers={"Content-Type": "application/octet-stream"})
+    if r.status != 202:
+        raise Failure(f"bench: PATCH of {len(data)} bytes: {r!r}")
+    r = c.request("PUT", f"{r.h('Location')}?digest={digest_of(data)}")
+    if r.status != 201:
+        raise Failure(f"bench: PUT: {r!r}")
+
+
+def pull(c, repo, d, size):
+    r = c.request("GET", f"/v2/{repo}/blobs/{d}")
+    if r.status != 200 or len(r.body) != size:
+        raise Failure(f"bench: GET {d}: {r.status}, {len(r.body)} bytes")
+    return r.body
+
+
+def parallel(fn, n):
+    """Runs fn(i) in n threads at once; returns the wall time."""
+    errors = []
+
+    def run(i):
+        try:
+            fn(i)
+        except Exception as e:  # reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(900)
+    secs = time.perf_counter() - t0
+    if errors:
+        raise Failure(f"bench: {errors[0]}")
+    return secs
+
+
+def bench(qemu_cmd):
+    """The registry over the network, timed on the HTTP side only (after the
+    boot): `net_push_MBps`/`net_pull_MBps` for a 64 MiB blob with one client
+    (a POST, one streamed PATCH, the PUT that verifies the digest; one GET),
+    `net_push_MBps_4clients`/`net_pull_MBps_4clients` with four connections
+    at once (four different 64 MiB blobs, total MB/s), `net_small_blob_ops`
+    (a 4 KiB blob POSTed with its digest + a manifest PUT naming it, per
+    second, one connection). MB = 10^6 bytes. Returns (lines, log text)."""
+    port = net_tests.free_port()
+    disk = storage_tests.fresh_disk("bench-registry", 1536)
+    log, lines, shell = [], [], None
+    try:
+        shell = storage_tests.Shell(
+            qemu_cmd("test-registry.cfg", storage_tests.disk_args(disk) + net_tests.net_args(port)),
+            log)
+        timer = threading.Timer(1200, shell.kill)
+        timer.start()
+        shell.wait_for(b"registry: serving", 0, 180)
+        blobs = [data_of(f"bench{i}", BENCH_BLOB) for i in range(5)]
+        digests = [digest_of(b) for b in blobs]
+        c = Http(port, timeout=600)
+        t0 = time.perf_counter()
+        push_streamed(c, "bench/one", blobs[0])
+        secs = time.perf_counter() - t0
+        lines.append(f"net_push_MBps: {round(BENCH_BLOB / secs / 1e6)} MB/s")
+        t0 = time.perf_counter()
+        body = pull(c, "bench/one", digests[0], BENCH_BLOB)
+        secs = time.perf_counter() - t0
+        if digest_of(body) != digests[0]:
+            raise Failure("bench: the pulled blob differs")
+        lines.append(f"net_pull_MBps: {round(BENCH_BLOB / secs / 1e6)} MB/s")
+        del body
+        secs = parallel(lambda i: push_streamed(Http(port, timeout=900), f"bench/p{i}",
+                                                blobs[i + 1]), 4)
+        lines.append(f"net_push_MBps_4clients: {round(4 * BENCH_BLOB / secs / 1e6)} MB/s")
+        got = [None] * 4
+
+        def pull_one(i):
+            got[i] = digest_of(pull(Http(port, timeout=900), f"bench/p{i}", digests[i + 1],
+                                    BENCH_BLOB))
+
+        secs = parallel(pull_one, 4)
+        if got != digests[1:]:
+            raise Failure("bench: a blob pulled by four clients differs")
+        lines.append(f"net_pull_MBps_4clients: {round(4 * BENCH_BLOB / secs / 1e6)} MB/s")
+        cfg = b'{"architecture":"amd64","os":"linux","bench":1}'
+        push_blob(c, "bench/small", cfg)
+        small = [data_of(f"small{i}", SMALL_BLOB) for i in range(SMALL_OPS)]
+        t0 = time.perf_counter()
+        for i, b in enumerate(small):
+            push_blob(c, "bench/small", b)
+            r = c.request("PUT", f"/v2/bench/small/manifests/s{i}", body=image_manifest(cfg, [b]),
+                          headers={"Content-Type": OCI_MANIFEST})
+            if r.status != 201:
+                raise Failure(f"bench: manifest PUT s{i}: {r!r}")
+        secs = time.perf_counter() - t0
+        lines.append(f"net_small_blob_ops: {round(SMALL_OPS / secs)} ops/s")
+        timer.cancel()
+        shell.poweroff()
+    except (Failure, OSError) as e:
+        print(f"qemu-bench: registry bench failed: {e}")
+        log.append(f"failed: {e}")
+    finally:
+        if shell is not None:
+            shell.kill()
+    return lines, "\n".join(log) + "\n--- serial ---\n" + (shell.output() if shell else "")
