@@ -8,6 +8,7 @@ it expected and what it got (scripts/registry_client.py `Checks`), and the
 test fails if any check failed. Used by scripts/registry_tests.py.
 """
 import http.client
+import re
 import threading
 import time
 
@@ -368,6 +369,13 @@ def t_protocol(shell, port, log):
             ck.failed.append(f"{s.__name__} stopped: {e!r}")
             log.append(f"FAIL {s.__name__} stopped: {e!r}")
         log.append(f"    ({time.time() - t0:.1f} s)")
+    # Every session was finished, cancelled or dropped: none is left on disk
+    # (a killed one would stay until the abandoned-session cleanup).
+    for repo in ("proto/bad", "proto/session", "proto/chunked", "proto/mount-dst2",
+                 "proto/conc0"):
+        out = shell.cmd(f"ls /docker/registry/v2/repositories/{repo}/_uploads")
+        ck.true(f"no upload session left in {repo}",
+                re.search(r"(?m)^0 entries|not found|no such", out, re.I), out.strip()[-200:])
     out = shell.cmd("repos")
     ck.true("the shell lists the pushed repositories", "proto/conc3" in out and "proto/tags" in out, out)
     out = shell.cmd("fsck", timeout=600)
