@@ -9,6 +9,7 @@ test fails if any check failed. Used by scripts/registry_tests.py.
 """
 import http.client
 import re
+import socket
 import threading
 import time
 
@@ -30,6 +31,18 @@ def s_base(port, ck):
     ck.answer("HEAD /v2/", c.request("HEAD", "/v2/"), 200)
     ck.answer("GET /v3/", c.request("GET", "/v3/"), 404, "UNSUPPORTED")
     ck.answer("POST /v2/", c.request("POST", "/v2/", body=b""), 405, "UNSUPPORTED")
+    # A client that half-closes after its request still gets the answer.
+    raw = Raw(port)
+    raw.send(head_bytes("GET", "/v2/", {"Connection": "close"}))
+    raw.sock.shutdown(socket.SHUT_WR)
+    ck.answer("GET /v2/ from a client that half-closed", raw.response(), 200)
+    raw.close()
+    # Two pipelined requests in one write: two answers, in order.
+    raw = Raw(port)
+    raw.send(head_bytes("GET", "/v2/", {}) + head_bytes("GET", f"/v2/proto/x/blobs/{MISSING}", {}))
+    ck.eq("pipelined requests: statuses in order", (200, 404),
+          (raw.response().status, raw.response().status))
+    raw.close()
 
 
 def s_blobs(port, ck):
