@@ -1,7 +1,11 @@
 """QEMU tests of the registry over the network: skopeo, the real registry
 client, pushes OCI images built offline (scripts/oci_layout.py) into the
 system through QEMU's user network, pulls them back and checks every
-digest; the shell beside it sees the same content and fsck stays clean.
+digest; the shell beside it sees the same content and fsck stays clean
+(registry-push-pull). registry-protocol speaks every endpoint and its
+error cases byte by byte (scripts/registry_protocol.py); registry-powercut
+kills QEMU mid-push and resumes after a reboot (scripts/registry_powercut.py,
+which also holds the `make bench` figures of the registry).
 
 Used by scripts/qemu.py (`test` with the names in TESTS).
 """
