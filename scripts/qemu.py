@@ -22,6 +22,7 @@ import sys
 import time
 
 import net_tests
+import registry_powercut
 import registry_tests
 import storage_tests
 
@@ -308,6 +309,13 @@ def cmd_bench(kernel, image):
         print(l, flush=True)
     if not lines:
         print(f"qemu-bench: bench-net.cfg failed\n{out[-2000:]}", file=sys.stderr)
+        failed = 1
+    # The registry over the network (scripts/registry_powercut.py).
+    lines, out = registry_powercut.bench(lambda config, extra: qemu_cmd(kernel, image, config, extra))
+    for l in lines:
+        print(l, flush=True)
+    if not lines:
+        print(f"qemu-bench: registry bench failed\n{out[-2000:]}", file=sys.stderr)
         failed = 1
     return failed
 

@@ -1,7 +1,11 @@
 """QEMU tests of the registry over the network: skopeo, the real registry
 client, pushes OCI images built offline (scripts/oci_layout.py) into the
 system through QEMU's user network, pulls them back and checks every
-digest; the shell beside it sees the same content and fsck stays clean.
+digest; the shell beside it sees the same content and fsck stays clean
+(registry-push-pull). registry-protocol speaks every endpoint and its
+error cases byte by byte (scripts/registry_protocol.py); registry-powercut
+kills QEMU mid-push and resumes after a reboot (scripts/registry_powercut.py,
+which also holds the `make bench` figures of the registry).
 
 Used by scripts/qemu.py (`test` with the names in TESTS).
 """
@@ -10,10 +14,13 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 
 import net_tests
 import oci_layout
+import registry_powercut
+import registry_protocol
 import storage_tests
 from storage_tests import Failure, expect, no_error
 
@@ -118,9 +125,13 @@ def t_push_pull(shell, port, log):
         shutil.rmtree(work, ignore_errors=True)
 
 
-# name: (function, config, time limit in seconds)
+# name: (function, config, time limit in seconds). A function takes
+# (shell, port, log); one with `reboots` set takes (boot, port, log), where
+# boot() starts the system again on the same disk and port.
 TESTS = {
     "registry-push-pull": (t_push_pull, "test-registry.cfg", 900),
+    "registry-protocol": (registry_protocol.t_protocol, "test-registry.cfg", 1200),
+    "registry-powercut": (registry_powercut.t_powercut, "test-registry.cfg", 1200),
 }
 
 
@@ -132,19 +143,32 @@ def run_test(name, qemu_cmd):
     disk = storage_tests.fresh_disk(name, 256)
     log = []
     problems = []
-    shell = None
+    shells = []
+
+    def boot():
+        if shells:
+            shells[-1].kill()
+        shells.append(storage_tests.Shell(
+            qemu_cmd(config, storage_tests.disk_args(disk) + net_tests.net_args(port)), log))
+        shells[-1].wait_for(b"registry: serving", 0, 180)
+        return shells[-1]
+
+    # The whole test, boots included, ends within its limit.
+    watchdog = threading.Timer(limit, lambda: shells and shells[-1].kill())
+    watchdog.start()
     try:
-        shell = storage_tests.Shell(
-            qemu_cmd(config, storage_tests.disk_args(disk) + net_tests.net_args(port)), log)
-        shell.wait_for(b"registry: serving", 0, 120)
-        func(shell, port, log)
-        shell.poweroff()
+        if getattr(func, "reboots", False):
+            func(boot, port, log)
+        else:
+            func(boot(), port, log)
+        shells[-1].poweroff()
     except (Failure, subprocess.TimeoutExpired, OSError, ValueError, KeyError) as e:
         problems.append(str(e))
     finally:
-        if shell is not None:
+        watchdog.cancel()
+        for shell in shells:
             shell.kill()
-    serial = shell.output() if shell is not None else ""
+    serial = "\n--- next boot ---\n".join(s.output() for s in shells)
     for bad in ("panic", "page fault", "general protection"):
         if bad in serial.lower():
             problems.append(f"serial output mentions {bad!r}")

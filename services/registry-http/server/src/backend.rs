@@ -269,6 +269,19 @@ impl Backend for FsBackend {
         let all = self
             .listing(|fs, out| fs.tags(repo, out))
             .map_err(|e| fail(e, BackendError::NameUnknown))?;
+        if all.is_empty() {
+            // The fs service lists a missing repository as no tags; the
+            // spec (and the reference registry) answer NAME_UNKNOWN when
+            // the repository has no tags directory.
+            let dir = alloc::format!("/docker/registry/v2/repositories/{repo}/_manifests/tags");
+            match self.fs.list(&dir, "", 1, &mut self.buf) {
+                Ok(_) => {}
+                Err(e) if status_of(&e) == Some(status::NOT_FOUND) => {
+                    return Err(BackendError::NameUnknown)
+                }
+                Err(e) => return Err(fail(e, BackendError::NameUnknown)),
+            }
+        }
         Ok(page(all, last, n))
     }
 
