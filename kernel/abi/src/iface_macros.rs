@@ -366,7 +366,8 @@ macro_rules! words {
 
 /// Declares a typed service error: each variant's code (the reply label,
 /// `1..REFUSED_BASE`), its values (words, at most six in all) and the plain
-/// words a user reads (a format string over the values).
+/// words a user reads (a format string over the values). The enum derives
+/// `Clone, Debug, PartialEq, Eq` (add `#[derive(Copy)]` when the values are).
 ///
 /// ```
 /// abi::errors! {
@@ -391,7 +392,7 @@ macro_rules! errors {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[derive(Clone, Debug, PartialEq, Eq)]
         $vis enum $name {
             $( $(#[$vmeta])* $variant { $( $field: $fty ),* } ),*
         }

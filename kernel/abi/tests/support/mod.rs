@@ -18,6 +18,7 @@ abi::words! {
 }
 
 abi::errors! {
+    #[derive(Copy)]
     pub enum DemoError {
         /// A value over the limit, with both values.
         TooBig = 1 { value: u64, max: u64 } => "{value} is more than {max}",
