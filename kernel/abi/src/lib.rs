@@ -18,6 +18,8 @@
 //! errors are documented in `kernel/SYSCALLS.md`.
 #![cfg_attr(not(test), no_std)]
 
+#[cfg(feature = "fake")]
+pub mod fake;
 pub mod iface;
 mod iface_macros;
 pub mod proto;

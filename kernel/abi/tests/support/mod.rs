@@ -1,14 +1,12 @@
-//! A small interface (`demo`) with every operation shape, a server for it,
-//! and a fake kernel: `Loopback` is the client's transport and calls the
-//! dispatch directly; `FakeCaller` gives the server the client's leases
-//! with the kernel's checks (bounds, permission).
+//! A small interface (`demo`) with every operation shape and a server for
+//! it, run through `abi::fake` (the loopback transport calls the dispatch
+//! directly; the fake caller gives the server the client's leases with the
+//! kernel's checks).
 #![allow(dead_code)] // each test file uses part of it
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
-use abi::iface::{Caller, Dispatched, LeaseIn, LeaseInOut, LeaseOut, Pending, Transport};
-use abi::{Error, Lease, Message};
+pub use abi::fake::{FakeCaller, Loopback, Serve};
+use abi::iface::{Caller, Dispatched, LeaseIn, LeaseInOut, LeaseOut, Pending};
+use abi::{Lease, Message};
 
 pub const MAX_IN: u64 = 64;
 
@@ -137,96 +135,27 @@ impl DemoServer {
     }
 }
 
-/// The server's view of one call: the leases as the kernel checked them.
-pub struct FakeCaller {
-    leases: [Lease; abi::MAX_LEASES],
-    reply: Rc<RefCell<Option<Message>>>,
-}
-
-impl FakeCaller {
-    pub fn new(msg: &Message) -> (FakeCaller, Rc<RefCell<Option<Message>>>) {
-        let slot = Rc::new(RefCell::new(None));
-        let caller = FakeCaller {
-            leases: msg.leases,
-            reply: slot.clone(),
-        };
-        (caller, slot)
+impl Serve for DemoServer {
+    fn dispatch(
+        &mut self,
+        badge: u64,
+        caller: FakeCaller,
+        msg: &Message,
+    ) -> Dispatched<FakeCaller> {
+        demo::dispatch(self, badge, caller, msg)
     }
-
-    fn lease(&self, index: usize, need: u64) -> Result<Lease, Error> {
-        let lease = *self.leases.get(index).ok_or(Error::BadLease)?;
-        if lease.len == 0 || lease.flags & need == 0 {
-            return Err(Error::BadLease);
-        }
-        Ok(lease)
-    }
-}
-
-impl Caller for FakeCaller {
-    fn lease_read(&self, index: usize, offset: u64, buf: &mut [u8]) -> Result<usize, Error> {
-        let lease = self.lease(index, abi::lease::READ)?;
-        let start = offset.min(lease.len) as usize;
-        let n = buf.len().min(lease.len as usize - start);
-        // Safety: the lease was made by `lend`/`lend_mut` from a slice the
-        // client stub borrows for the whole (synchronous) call, and the
-        // range lies inside it.
-        let src =
-            unsafe { std::slice::from_raw_parts(lease.addr as *const u8, lease.len as usize) };
-        buf[..n].copy_from_slice(&src[start..start + n]);
-        Ok(n)
-    }
-
-    fn lease_write(&self, index: usize, offset: u64, data: &[u8]) -> Result<usize, Error> {
-        let lease = self.lease(index, abi::lease::WRITE)?;
-        let start = offset.min(lease.len) as usize;
-        let n = data.len().min(lease.len as usize - start);
-        // Safety: a WRITE lease comes only from `lend_mut` of a `&mut [u8]`
-        // the client stub borrows for the whole call; the range lies inside.
-        let dst =
-            unsafe { std::slice::from_raw_parts_mut(lease.addr as *mut u8, lease.len as usize) };
-        dst[start..start + n].copy_from_slice(&data[..n]);
-        Ok(n)
-    }
-
-    fn reply(self, msg: &Message) -> Result<(), Error> {
-        *self.reply.borrow_mut() = Some(*msg);
-        Ok(())
-    }
-}
-
-/// The client's transport: runs the dispatch in the same process, then
-/// lets the server answer its deferred calls.
-pub struct Loopback {
-    pub server: RefCell<DemoServer>,
-}
-
-impl Loopback {
-    pub fn new() -> Loopback {
-        Loopback {
-            server: RefCell::new(DemoServer::default()),
-        }
-    }
-}
-
-impl Transport for Loopback {
-    fn call(&self, msg: &Message) -> Result<Message, Error> {
-        Ok(serve(&mut self.server.borrow_mut(), msg))
+    fn complete(&mut self) {
+        self.complete_all()
     }
 }
 
 /// Dispatches `msg` on `server` as the kernel would deliver it (lease
 /// addresses kept: the fake copies through them) and returns the reply.
 pub fn serve(server: &mut DemoServer, msg: &Message) -> Message {
-    let (caller, slot) = FakeCaller::new(msg);
-    match demo::dispatch(server, 1, caller, msg) {
-        Dispatched::Reply(caller, reply) => caller.reply(&reply).expect("fake reply"),
-        Dispatched::Deferred => server.complete_all(),
-    }
-    let reply = slot.borrow_mut().take();
-    reply.expect("every call is answered")
+    abi::fake::serve(server, 1, msg).expect("every call is answered")
 }
 
 /// A client over a fresh loopback server.
-pub fn client() -> demo::Client<Loopback> {
-    demo::Client::new(Loopback::new())
+pub fn client() -> demo::Client<Loopback<DemoServer>> {
+    demo::Client::new(Loopback::new(DemoServer::default()))
 }
