@@ -36,8 +36,8 @@
 //!     96     4  COUNT       u32 LE: references that follow
 //!    100  36*n  REFS        ChunkRef::encode each (hash 32, len u32 LE)
 //! ```
-//! Requests that name one chunk (`ReadChunk`, `Contains`, `Mark`) send it
-//! as the first reference; `Push` and `Finish` get the completed chunks'
+//! Requests that name one chunk (`read_chunk`, `contains`, `mark`) send it
+//! as the first reference; `push` and `finish` get the completed chunks'
 //! references back there.
 #![cfg_attr(not(test), no_std)]
 
@@ -133,7 +133,7 @@ pub const VISIT_MAX: usize = 1024;
 /// Largest `check` text buffer.
 pub const CHECK_TEXT_MAX: usize = 64 * 1024;
 
-/// Largest data piece of one `Push` (and the chunk data of `ReadChunk` is at
+/// Largest data piece of one `push` (and the chunk data of `read_chunk` is at
 /// most `MAX_CHUNK`).
 pub const PIECE: usize = 256 * 1024;
 
@@ -142,7 +142,7 @@ pub const ROOT_LEN: usize = ContentRoot::ENCODED_LEN;
 const OFF_COUNT: usize = ROOT_LEN;
 const OFF_REFS: usize = OFF_COUNT + 4;
 
-/// Most references a `Push` or `Finish` can complete: the piece plus the
+/// Most references a `push` or `finish` can complete: the piece plus the
 /// bytes held from earlier calls (under `MAX_CHUNK`), cut no shorter than
 /// `MIN_CHUNK` except the last.
 pub const MAX_REFS: usize = (PIECE + MAX_CHUNK).div_ceil(MIN_CHUNK) + 1;
@@ -150,7 +150,7 @@ pub const MAX_REFS: usize = (PIECE + MAX_CHUNK).div_ceil(MIN_CHUNK) + 1;
 /// Bytes of a frame (lease 0).
 pub const FRAME_LEN: usize = OFF_REFS + MAX_REFS * ChunkRef::ENCODED_LEN;
 
-/// Bytes of one extent in `VisitBlocks`' output.
+/// Bytes of one extent in `visit_blocks`' output.
 pub const EXTENT_LEN: usize = 16;
 
 /// Why a frame does not decode.

@@ -1,5 +1,5 @@
 //! The block protocol of the virtio-blk driver (`virtio-blk-server`) and its
-//! client, [`BlkClient`], which implements `block::BlockDevice` so the block
+//! client, `BlkClient` ([`DiskClient`] over an IPC endpoint), which implements `block::BlockDevice` so the block
 //! service can mount its journal store on a real disk.
 //!
 //! Design principles:
