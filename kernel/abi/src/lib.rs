@@ -4,7 +4,7 @@
 //! An IPC interface is declared once with [`interface!`] (operations, their
 //! argument words, leases, reply and error types), [`words!`] (reply
 //! structs) and [`errors!`] (typed errors): see [`iface`] for the scheme
-//! and `docs/architecture.md` for a worked example. [`protocol!`](crate::protocol) is the
+//! and `docs/architecture.md` for a worked example. [`protocol!`](macro@crate::protocol) is the
 //! older request-only encoding, kept until every service is converted.
 //!
 //! Design principles:
