@@ -1,8 +1,13 @@
 //! Typed IPC on top of the raw calls.
 //!
-//! Client: `Endpoint(slot).call(&request, &leases)` sends a request declared
-//! with `abi::protocol!` and returns the reply words, or the kernel's error,
-//! or the service's error code (a non-zero reply label).
+//! Declared interfaces (`abi::interface!`): `Endpoint` is the client stubs'
+//! `Transport` (`Client::new(endpoint)`), and `ReplyToken` is the dispatch's
+//! `Caller` (`dispatch(&mut server, badge, token, &msg).send()`).
+//!
+//! Older hand-written clients: `Endpoint(slot).call(&request, &leases)`
+//! sends a request declared with `abi::protocol!` and returns the reply
+//! words, or the kernel's error, or the service's error code (a non-zero
+//! reply label).
 //!
 //! Server: `recv(mask)` yields [`Incoming`]; a call carries a [`ReplyToken`]
 //! that is consumed by `reply`, so each call is answered at most once. Tokens
@@ -27,22 +32,8 @@ impl From<Error> for CallError {
     }
 }
 
-/// A lease of a buffer for the duration of one call.
-pub fn lend(buf: &[u8]) -> Lease {
-    Lease {
-        addr: buf.as_ptr() as u64,
-        len: buf.len() as u64,
-        flags: abi::lease::READ,
-    }
-}
-
-pub fn lend_mut(buf: &mut [u8]) -> Lease {
-    Lease {
-        addr: buf.as_mut_ptr() as u64,
-        len: buf.len() as u64,
-        flags: abi::lease::READ | abi::lease::WRITE,
-    }
-}
+/// Leases of a buffer for one call (defined once, in `abi::iface`).
+pub use abi::iface::{lend, lend_mut};
 
 /// An endpoint capability (a slot in this process's capability table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +71,16 @@ impl Endpoint {
     }
 }
 
+/// The client transport of declared interfaces (`abi::interface!`): a
+/// stub's call is one `CALL` syscall.
+impl abi::iface::Transport for Endpoint {
+    fn call(&self, msg: &Message) -> Result<Message, Error> {
+        let mut reply = Message::default();
+        sys::call(self.0, msg, &mut reply)?;
+        Ok(reply)
+    }
+}
+
 /// The right to answer one call. Not `Clone`: `reply` consumes it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ReplyToken(u64);
@@ -111,6 +112,22 @@ impl ReplyToken {
 
     /// Answers with a full message (e.g. to pass a capability).
     pub fn reply_message(self, msg: &Message) -> Result<(), Error> {
+        sys::reply(self.0, msg)
+    }
+}
+
+/// The server side of declared interfaces: the generated dispatch reads
+/// and writes leases through the kernel's checked copy, and answers once.
+impl abi::iface::Caller for ReplyToken {
+    fn lease_read(&self, index: usize, offset: u64, buf: &mut [u8]) -> Result<usize, Error> {
+        sys::lease_read(self.0, index as u64, offset, buf)
+    }
+
+    fn lease_write(&self, index: usize, offset: u64, data: &[u8]) -> Result<usize, Error> {
+        sys::lease_write(self.0, index as u64, offset, data)
+    }
+
+    fn reply(self, msg: &Message) -> Result<(), Error> {
         sys::reply(self.0, msg)
     }
 }

@@ -1,6 +1,12 @@
 //! The kernel/user ABI, shared by the kernel and `userlib`: syscall numbers,
 //! error codes, the IPC message layout and typed protocols on top of it.
 //!
+//! An IPC interface is declared once with [`interface!`] (operations, their
+//! argument words, leases, reply and error types), [`words!`] (reply
+//! structs) and [`errors!`] (typed errors): see [`iface`] for the scheme
+//! and `docs/architecture.md` for a worked example. [`protocol!`](macro@crate::protocol) is the
+//! older request-only encoding, kept until every service is converted.
+//!
 //! Design principles:
 //! - One place defines every number that crosses the user/kernel boundary;
 //!   both sides import it, so they cannot drift.
@@ -12,6 +18,10 @@
 //! errors are documented in `kernel/SYSCALLS.md`.
 #![cfg_attr(not(test), no_std)]
 
+#[cfg(feature = "fake")]
+pub mod fake;
+pub mod iface;
+mod iface_macros;
 pub mod proto;
 
 /// Syscall numbers (passed in `rax`). See `kernel/SYSCALLS.md`.

@@ -34,15 +34,33 @@ use crate::grants::Grants;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::str;
+use zerocopy::little_endian::{U32, U64};
+use zerocopy::{FromBytes, Immutable, KnownLayout, Unaligned};
 
 pub const MAGIC: &[u8; 8] = b"BOOTIMG1";
 pub const HEADER_SIZE: usize = 16;
 pub const ENTRY_SIZE: usize = 48;
 pub const NAME_SIZE: usize = 32;
-const OFF_COUNT: usize = 8;
-const ENTRY_OFF_OFFSET: usize = 32;
-const ENTRY_OFF_LENGTH: usize = 40;
-const _: () = assert!(ENTRY_OFF_LENGTH + 8 == ENTRY_SIZE);
+
+/// The header, as laid out above.
+#[derive(FromBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct Header {
+    magic: [u8; 8],
+    count: U32,
+    reserved: U32,
+}
+
+/// One entry of the table, as laid out above.
+#[derive(FromBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct Entry {
+    name: [u8; NAME_SIZE],
+    offset: U64,
+    length: U64,
+}
+const _: () = assert!(core::mem::size_of::<Header>() == HEADER_SIZE);
+const _: () = assert!(core::mem::size_of::<Entry>() == ENTRY_SIZE);
 pub const CONFIG_NAME: &str = "boot.cfg";
 pub const MAX_PROCS: usize = 32;
 /// `mem=` when the configuration gives none: enough for a small service
@@ -73,45 +91,26 @@ pub struct BootImage<'a> {
     entries: Vec<(&'a str, &'a [u8])>,
 }
 
-fn le_u64(b: &[u8], at: usize) -> u64 {
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(v)
-}
-
 impl<'a> BootImage<'a> {
     pub fn parse(image: &'a [u8]) -> Result<BootImage<'a>, ImageError> {
         let have = image.len() as u64;
-        if image.len() < HEADER_SIZE {
-            return Err(ImageError::Truncated {
-                need: HEADER_SIZE as u64,
-                have,
-            });
+        let truncated = |need: u64| ImageError::Truncated { need, have };
+        let (header, table) =
+            Header::ref_from_prefix(image).map_err(|_| truncated(HEADER_SIZE as u64))?;
+        if &header.magic != MAGIC {
+            return Err(ImageError::BadMagic(header.magic));
         }
-        let mut magic = [0u8; 8];
-        magic.copy_from_slice(&image[..8]);
-        if &magic != MAGIC {
-            return Err(ImageError::BadMagic(magic));
-        }
-        let count = u32::from_le_bytes([
-            image[OFF_COUNT],
-            image[OFF_COUNT + 1],
-            image[OFF_COUNT + 2],
-            image[OFF_COUNT + 3],
-        ]);
+        let count = header.count.get();
         let need = HEADER_SIZE as u64 + count as u64 * ENTRY_SIZE as u64;
-        if need > have {
-            return Err(ImageError::Truncated { need, have });
-        }
+        let (table, _) = <[Entry]>::ref_from_prefix_with_elems(table, count as usize)
+            .map_err(|_| truncated(need))?;
         let mut entries = Vec::new();
-        for index in 0..count {
-            let at = HEADER_SIZE + index as usize * ENTRY_SIZE;
-            let raw = &image[at..at + NAME_SIZE];
+        for (index, entry) in (0..count).zip(table) {
+            let raw = &entry.name;
             let name_len = raw.iter().position(|&b| b == 0).unwrap_or(NAME_SIZE);
             let name =
                 str::from_utf8(&raw[..name_len]).map_err(|_| ImageError::BadName { index })?;
-            let offset = le_u64(image, at + ENTRY_OFF_OFFSET);
-            let length = le_u64(image, at + ENTRY_OFF_LENGTH);
+            let (offset, length) = (entry.offset.get(), entry.length.get());
             let end = offset.checked_add(length).filter(|&e| e <= have);
             let Some(end) = end else {
                 return Err(ImageError::EntryOutOfImage {
@@ -398,7 +397,7 @@ mod tests {
             Err(ImageError::BadMagic(_))
         ));
         let mut wrap = img.clone();
-        wrap[HEADER_SIZE + ENTRY_OFF_LENGTH..HEADER_SIZE + ENTRY_SIZE]
+        wrap[HEADER_SIZE + core::mem::offset_of!(Entry, length)..HEADER_SIZE + ENTRY_SIZE]
             .copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(matches!(
             BootImage::parse(&wrap),

@@ -1,52 +1,51 @@
-//! `ContentClient`: `filesystem::Chunks` over IPC to the content service.
-//!
-//! The client keeps the store's root (96 bytes) as the filesystem's state:
-//! cloning the client is how the filesystem undoes a failed operation.
-//! Every request sends the root in the frame (lease 0); mutating ones take
-//! the new root from it. `stats` and `begin_gc` need no I/O and are
-//! answered from the root in-process.
+//! [`ContentClient`]: the content service's client, over the `chunk_store`
+//! stubs. It keeps the store's root (96 bytes) as its caller's state:
+//! cloning the client is how the caller undoes a failed operation. Every
+//! call sends the root in the frame (lease 0); mutating ones take the new
+//! root from it. Generic over the transport, so it runs on the host.
 //!
 //! The caller must have delegated its open block transaction to the
-//! content service before a mutating call (`block_api` `Delegate`): the
-//! filesystem service's `BlockClient` does so after each `Begin`.
+//! content service before a mutating call (`block_api` `Delegate`).
 
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use abi::Message;
-use block::{Extent, Transactional};
-use content::{ChunkRef, ContentStats, ContentStore, GcEpoch, SweepReport, MAX_CHUNK};
-use filesystem::{Chunks, FsError};
-use userlib::ipc::{lend, lend_mut};
-use userlib::sys;
+use abi::iface::{CallError, Transport};
+use content::{ChunkRef, MAX_CHUNK};
 
 use crate::{
-    encode_frame, frame_refs, frame_root, status, ContentRequest, FRAME_LEN, PIECE, ROOT_LEN,
+    chunk_store as stub, encode_frame, frame_refs, frame_root, ContentError, FrameError,
+    SweepStepped, CHECK_TEXT_MAX, EXTENT_LEN, FRAME_LEN, PIECE, ROOT_LEN, VISIT_MAX,
 };
-use abi::proto::Wire;
 
-/// Extents fetched per `VisitBlocks` call.
-const VISIT_BATCH: usize = 1024;
+/// What a call returns: the value, or the service's typed error, a
+/// refusal, or the kernel's error (the service died).
+pub type Result<V> = core::result::Result<V, CallError<ContentError>>;
 
-/// A connection to the content service through endpoint capability `slot`,
-/// with the store's root as of the caller's state.
-#[derive(Clone)]
-pub struct ContentClient {
-    slot: u64,
+/// The transport `ContentClient` uses unless told otherwise: the IPC
+/// endpoint in the system (the host has none; tests name their fake).
+#[cfg(target_os = "none")]
+pub type DefaultTransport = userlib::ipc::Endpoint;
+#[cfg(not(target_os = "none"))]
+pub type DefaultTransport = ();
+
+/// A connection to the content service with the store's root as of the
+/// caller's state.
+#[derive(Clone, Debug)]
+pub struct ContentClient<T = DefaultTransport> {
+    stub: stub::Client<T>,
     root: [u8; ROOT_LEN],
 }
 
-/// The service's chunk writer session (the unfinished chunk is held
-/// there), started by its first `push` or `finish`.
-pub struct RemoteWriter {
-    started: bool,
-}
-
-/// The service's collection session; the sweep totals so far.
-pub struct RemoteGc {
-    report: SweepReport,
+#[cfg(target_os = "none")]
+impl ContentClient<userlib::ipc::Endpoint> {
+    /// A client of the service at capability `slot`; the root comes from
+    /// `format` or `set_root`.
+    pub fn new(slot: u64) -> Self {
+        ContentClient::over(userlib::ipc::Endpoint(slot))
+    }
 }
 
 /// The frame buffer: one per call, sized for the most references a call
@@ -55,290 +54,156 @@ fn frame() -> Box<[u8]> {
     vec![0u8; FRAME_LEN].into_boxed_slice()
 }
 
-impl ContentClient {
-    /// A client of the service at `slot`; the root comes from
-    /// [`Chunks::format`] or [`Chunks::load`].
-    pub fn new(slot: u64) -> ContentClient {
+fn bad_frame(problem: FrameError) -> CallError<ContentError> {
+    CallError::Service(ContentError::BadFrame { problem })
+}
+
+impl<T: Transport> ContentClient<T> {
+    pub fn over(transport: T) -> Self {
         ContentClient {
-            slot,
+            stub: stub::Client::new(transport),
             root: [0; ROOT_LEN],
         }
     }
 
-    fn local(&self) -> Result<ContentStore, FsError> {
-        ContentStore::open(&self.root).map_err(FsError::BadContentRoot)
+    /// The store's root as of the last call.
+    pub fn root(&self) -> &[u8; ROOT_LEN] {
+        &self.root
     }
 
-    /// One call: `frame` as lease 0, `data` as lease 1.
-    fn call(
-        &mut self,
-        request: ContentRequest,
-        frame: &mut [u8],
-        data: Option<abi::Lease>,
-    ) -> Result<[u64; 6], FsError> {
-        let mut msg = request.to_message();
-        msg.leases[0] = lend_mut(frame);
-        if let Some(l) = data {
-            msg.leases[1] = l;
-        }
-        let mut reply = Message::default();
-        sys::call(self.slot, &msg, &mut reply)
-            .map_err(|e| FsError::ContentUnreachable { code: e as u64 })?;
-        if reply.label != 0 {
-            return Err(self.failure(reply.label));
-        }
-        Ok(reply.words)
+    /// Takes a root the caller persisted (checked by the service on use).
+    pub fn set_root(&mut self, root: [u8; ROOT_LEN]) {
+        self.root = root;
     }
 
-    /// The error of a failed call, with the service's text.
-    fn failure(&mut self, code: u64) -> FsError {
-        let mut text = vec![0u8; 512];
-        let mut msg = ContentRequest::LastError {}.to_message();
-        msg.leases[1] = lend_mut(&mut text);
-        let mut reply = Message::default();
-        let message = match sys::call(self.slot, &msg, &mut reply) {
-            Ok(()) if reply.label == 0 => {
-                let n = usize::try_from(reply.words[0]).unwrap_or(0).min(text.len());
-                String::from_utf8_lossy(&text[..n]).into_owned()
-            }
-            Ok(()) => alloc::format!("(no text: status {})", reply.label),
-            Err(e) => return FsError::ContentUnreachable { code: e as u64 },
-        };
-        FsError::ContentService { code, message }
-    }
-
-    /// Starts the service's writer session for `w` (once).
-    fn start(&mut self, w: &mut RemoteWriter) -> Result<(), FsError> {
-        if !w.started {
-            self.call_with_ref(ContentRequest::WriterStart {}, None, None)?;
-            w.started = true;
-        }
-        Ok(())
-    }
-
-    /// A request naming one chunk (or none) that does not change the root.
-    fn call_with_ref(
-        &mut self,
-        request: ContentRequest,
-        r: Option<&ChunkRef>,
-        data: Option<abi::Lease>,
-    ) -> Result<[u64; 6], FsError> {
+    /// A frame holding the root and `r` (if any).
+    fn frame_with(&self, r: Option<&ChunkRef>) -> Result<Box<[u8]>> {
         let mut f = frame();
-        let refs: &[ChunkRef] = match r {
-            Some(r) => core::slice::from_ref(r),
-            None => &[],
-        };
-        encode_frame(&mut f, &self.root, refs).map_err(|e| FsError::ContentService {
-            code: status::BAD_FRAME,
-            message: alloc::format!("{e}"),
-        })?;
-        self.call(request, &mut f, data)
+        let refs: &[ChunkRef] = r.map_or(&[], core::slice::from_ref);
+        encode_frame(&mut f, &self.root, refs).map_err(bad_frame)?;
+        Ok(f)
     }
 
-    /// A request that changes the root: takes the new root and references.
-    fn call_mutating(
-        &mut self,
-        request: ContentRequest,
-        data: Option<abi::Lease>,
-        refs: Option<&mut Vec<ChunkRef>>,
-    ) -> Result<[u64; 6], FsError> {
-        let mut f = frame();
-        encode_frame(&mut f, &self.root, &[]).map_err(|e| FsError::ContentService {
-            code: status::BAD_FRAME,
-            message: alloc::format!("{e}"),
-        })?;
-        let words = self.call(request, &mut f, data)?;
-        let bad = |e: crate::FrameError| FsError::ContentService {
-            code: status::BAD_FRAME,
-            message: alloc::format!("reply: {e}"),
-        };
-        let root = frame_root(&f).map_err(bad)?;
+    /// Takes the new root (and the references, if asked) from a frame the
+    /// service returned.
+    fn take_frame(&mut self, f: &[u8], refs: Option<&mut Vec<ChunkRef>>) -> Result<()> {
+        let root = frame_root(f).map_err(bad_frame)?;
         if let Some(refs) = refs {
-            frame_refs(&f, |r| refs.push(r)).map_err(bad)?;
+            frame_refs(f, |r| refs.push(r)).map_err(bad_frame)?;
         }
         self.root = root;
-        Ok(words)
-    }
-}
-
-impl<T: Transactional> Chunks<T> for ContentClient {
-    type Writer = RemoteWriter;
-    type ReadBuf = ();
-    type Gc = RemoteGc;
-
-    fn format(&mut self, _dev: &mut T) -> Result<(), FsError> {
-        self.call_mutating(ContentRequest::Format {}, None, None)?;
         Ok(())
     }
 
-    fn load(&mut self, _dev: &mut T, root: &[u8]) -> Result<(), FsError> {
-        // Checked here so a bad root is reported at mount, as in-process.
-        let store = ContentStore::open(root).map_err(FsError::BadContentRoot)?;
-        self.root = store.encode_root();
-        Ok(())
+    /// Creates an empty store in the delegated transaction.
+    pub fn format(&mut self) -> Result<()> {
+        let mut f = self.frame_with(None)?;
+        self.stub.format(&mut f)?;
+        self.take_frame(&f, None)
     }
 
-    fn encode_root(&self) -> Vec<u8> {
-        self.root.to_vec()
+    /// Starts the service's chunk writer for this client.
+    pub fn writer_start(&mut self) -> Result<()> {
+        let mut f = self.frame_with(None)?;
+        self.stub.writer_start(&mut f)
     }
 
-    fn stats(&self) -> ContentStats {
-        self.local().map(|s| s.stats()).unwrap_or_default()
-    }
-
-    fn writer(&mut self) -> RemoteWriter {
-        RemoteWriter { started: false }
-    }
-
-    fn push(
-        &mut self,
-        _dev: &mut T,
-        w: &mut RemoteWriter,
-        data: &[u8],
-        refs: &mut Vec<ChunkRef>,
-    ) -> Result<(), FsError> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        self.start(w)?;
+    /// Feeds `data` to the writer in pieces; appends completed chunks'
+    /// references to `refs`.
+    pub fn push(&mut self, data: &[u8], refs: &mut Vec<ChunkRef>) -> Result<()> {
         for piece in data.chunks(PIECE) {
-            self.call_mutating(ContentRequest::Push {}, Some(lend(piece)), Some(refs))?;
+            let mut f = self.frame_with(None)?;
+            self.stub.push(&mut f, piece)?;
+            self.take_frame(&f, Some(refs))?;
         }
         Ok(())
     }
 
-    fn finish(
-        &mut self,
-        _dev: &mut T,
-        mut w: RemoteWriter,
-        refs: &mut Vec<ChunkRef>,
-    ) -> Result<(), FsError> {
-        self.start(&mut w)?;
-        self.call_mutating(ContentRequest::Finish {}, None, Some(refs))?;
-        Ok(())
+    /// Stores the writer's last chunk.
+    pub fn finish(&mut self, refs: &mut Vec<ChunkRef>) -> Result<()> {
+        let mut f = self.frame_with(None)?;
+        self.stub.finish(&mut f)?;
+        self.take_frame(&f, Some(refs))
     }
 
-    fn read_chunk(
-        &mut self,
-        _dev: &mut T,
-        _rb: &mut (),
-        r: &ChunkRef,
-        out: &mut Vec<u8>,
-    ) -> Result<(), FsError> {
+    /// Chunk `r` into `out` (replacing its contents), verified by the
+    /// service.
+    pub fn read_chunk(&mut self, r: &ChunkRef, out: &mut Vec<u8>) -> Result<()> {
         let len = (r.len as usize).min(MAX_CHUNK);
         out.clear();
         out.resize(len, 0);
-        let w = self.call_with_ref(ContentRequest::ReadChunk {}, Some(r), Some(lend_mut(out)))?;
-        if w[0] != u64::from(r.len) {
-            return Err(FsError::ContentService {
-                code: status::BAD_LEASE,
-                message: alloc::format!(
-                    "chunk {} of {} bytes came back with {} bytes",
-                    content::Hex(&r.hash),
-                    r.len,
-                    w[0]
-                ),
-            });
+        let mut f = self.frame_with(Some(r))?;
+        let n = self.stub.read_chunk(&mut f, out)?;
+        if n != u64::from(r.len) {
+            return Err(CallError::Service(ContentError::LengthMismatch {
+                hash: crate::Hash(r.hash),
+                indexed: u32::try_from(n).unwrap_or(u32::MAX),
+                referenced: r.len,
+            }));
         }
         Ok(())
     }
 
-    fn contains(&mut self, _dev: &mut T, hash: &[u8; 32]) -> Result<bool, FsError> {
+    /// Whether a chunk with this hash is stored.
+    pub fn contains(&mut self, hash: &[u8; 32]) -> Result<bool> {
         // The length is not looked at: any non-zero one encodes.
         let r = ChunkRef {
             hash: *hash,
             len: 1,
         };
-        let w = self.call_with_ref(ContentRequest::Contains {}, Some(&r), None)?;
-        Ok(w[0] == 1)
+        let mut f = self.frame_with(Some(&r))?;
+        self.stub.contains(&mut f)
     }
 
-    fn begin_gc(&mut self) -> Result<GcEpoch, FsError> {
-        let mut store = self.local()?;
-        let epoch = store.begin_gc().map_err(content::Error::from)?;
-        self.root = store.encode_root();
-        Ok(epoch)
+    /// Starts a collection over `block_count` blocks: of `epoch`, or a dry
+    /// run.
+    pub fn gc_start(&mut self, epoch: Option<u64>, block_count: u64) -> Result<()> {
+        let mut f = self.frame_with(None)?;
+        self.stub
+            .gc_start(epoch.unwrap_or(0), epoch.is_none(), block_count, &mut f)
     }
 
-    fn gc(&mut self, epoch: Option<GcEpoch>, block_count: u64) -> Result<RemoteGc, FsError> {
-        let request = ContentRequest::GcStart {
-            epoch: epoch.map_or(0, |e| e.0),
-            dry_run: epoch.is_none(),
-            block_count,
-        };
-        self.call_with_ref(request, None, None)?;
-        Ok(RemoteGc {
-            report: SweepReport::default(),
-        })
+    /// Marks chunk `r` in the collection.
+    pub fn mark(&mut self, r: &ChunkRef) -> Result<()> {
+        let mut f = self.frame_with(Some(r))?;
+        self.stub.mark(&mut f)
     }
 
-    fn mark(&mut self, _dev: &mut T, _gc: &mut RemoteGc, r: &ChunkRef) -> Result<(), FsError> {
-        self.call_with_ref(ContentRequest::Mark {}, Some(r), None)?;
-        Ok(())
+    /// One sweep step; the totals so far.
+    pub fn sweep_step(&mut self, max_scan: u64) -> Result<SweepStepped> {
+        let mut f = self.frame_with(None)?;
+        let stepped = self.stub.sweep_step(max_scan, &mut f)?;
+        self.take_frame(&f, None)?;
+        Ok(stepped)
     }
 
-    fn sweep_step(
-        &mut self,
-        _dev: &mut T,
-        gc: &mut RemoteGc,
-        max_scan: usize,
-    ) -> Result<bool, FsError> {
-        let w = self.call_mutating(
-            ContentRequest::SweepStep {
-                max_scan: max_scan as u64,
-            },
-            None,
-            None,
-        )?;
-        gc.report = SweepReport {
-            scanned: w[1],
-            chunks: w[2],
-            bytes: w[3],
-            blocks: w[4],
-        };
-        Ok(w[0] == 1)
-    }
-
-    fn sweep_report(&self, gc: &RemoteGc) -> SweepReport {
-        gc.report
-    }
-
-    fn visit_blocks(&mut self, _dev: &mut T, f: &mut dyn FnMut(Extent)) -> Result<(), FsError> {
-        let mut buf = vec![0u8; VISIT_BATCH * crate::EXTENT_LEN];
+    /// Calls `f(start, len)` with every extent the store occupies.
+    pub fn visit_blocks(&mut self, f: &mut dyn FnMut(u64, u64)) -> Result<()> {
+        let mut buf = vec![0u8; VISIT_MAX * EXTENT_LEN];
         let mut skip = 0u64;
         loop {
-            let w = self.call_with_ref(
-                ContentRequest::VisitBlocks { skip },
-                None,
-                Some(lend_mut(&mut buf)),
-            )?;
-            let n = usize::try_from(w[0]).unwrap_or(0).min(VISIT_BATCH);
-            for e in buf[..n * crate::EXTENT_LEN].chunks_exact(crate::EXTENT_LEN) {
-                let mut s = [0u8; 8];
-                let mut l = [0u8; 8];
-                s.copy_from_slice(&e[..8]);
-                l.copy_from_slice(&e[8..]);
-                f(Extent::new(u64::from_le_bytes(s), u64::from_le_bytes(l)));
+            let mut frame = self.frame_with(None)?;
+            let v = self.stub.visit_blocks(skip, &mut frame, &mut buf)?;
+            let n = usize::try_from(v.written).unwrap_or(0).min(VISIT_MAX);
+            for e in buf[..n * EXTENT_LEN].chunks_exact(EXTENT_LEN) {
+                let (s, l) = e.split_at(8);
+                let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+                f(word(s), word(l));
             }
             skip += n as u64;
-            if w[1] == 1 || n == 0 {
+            if v.last || n == 0 {
                 return Ok(());
             }
         }
     }
 
-    fn check(&mut self, _dev: &mut T, verify_data: bool) -> Result<Option<String>, FsError> {
-        let mut text = vec![0u8; 4096];
-        let w = self.call_with_ref(
-            ContentRequest::Check { verify_data },
-            None,
-            Some(lend_mut(&mut text)),
-        )?;
-        let n = usize::try_from(w[0]).unwrap_or(0).min(text.len());
-        Ok(if n == 0 {
-            None
-        } else {
-            Some(String::from_utf8_lossy(&text[..n]).into_owned())
-        })
+    /// The store's check: `None` when clean, else the problems as text
+    /// (cut at `CHECK_TEXT_MAX` bytes).
+    pub fn check(&mut self, verify_data: bool) -> Result<Option<String>> {
+        let mut text = vec![0u8; CHECK_TEXT_MAX];
+        let mut f = self.frame_with(None)?;
+        let t = self.stub.check(verify_data, &mut f, &mut text)?;
+        let n = usize::try_from(t.written).unwrap_or(0).min(text.len());
+        Ok((n > 0).then(|| String::from_utf8_lossy(&text[..n]).into_owned()))
     }
 }

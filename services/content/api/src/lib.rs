@@ -1,4 +1,8 @@
-//! The content-store service's IPC protocol and its client.
+//! The content-store service's IPC interface (declared once, [`chunk_store`]:
+//! client stubs, the server's dispatch, typed errors [`ContentError`]) and
+//! its client [`ContentClient`], which keeps the store's root for its
+//! caller. It depends on the content store's own types only: the
+//! filesystem adapts this client to its `Chunks` trait, not the other way.
 //!
 //! The content service runs `content::ContentStore` in its own process. It
 //! never begins or commits a block transaction: the filesystem service
@@ -19,9 +23,10 @@
 //!   one collection (its marks and sweep position).
 //! - Bulk data in lease 1, at most [`PIECE`] bytes per call: memory is
 //!   bounded in both processes whatever the object size.
-//! - A failed call answers with a status ([`status`]) and the service keeps
-//!   the error's text, which names the values seen, per client:
-//!   [`ContentRequest::LastError`] fetches it.
+//! - A failed call answers with a [`ContentError`] and its values in the
+//!   same reply (no second call for the text); it reads as plain words.
+//! - The client is generic over its transport (`abi::iface::Transport`),
+//!   so it builds and is tested on the host.
 //!
 //! # Lease 0 layout (the "frame")
 //! ```text
@@ -31,61 +36,104 @@
 //!     96     4  COUNT       u32 LE: references that follow
 //!    100  36*n  REFS        ChunkRef::encode each (hash 32, len u32 LE)
 //! ```
-//! Requests that name one chunk (`ReadChunk`, `Contains`, `Mark`) send it
-//! as the first reference; `Push` and `Finish` get the completed chunks'
+//! Requests that name one chunk (`read_chunk`, `contains`, `mark`) send it
+//! as the first reference; `push` and `finish` get the completed chunks'
 //! references back there.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
-#[cfg(target_os = "none")]
 pub mod client;
+mod error;
 
-use abi::protocol;
+pub use client::ContentClient;
+pub use error::{BlockFault, ContentError, Hash, IndexProblem, RootProblem, TreeFault};
+
+use abi::iface::Words;
 use content::{ChunkRef, ContentRoot, MAX_CHUNK, MIN_CHUNK};
 
-protocol! {
-    /// Requests to the content service. L0 = the frame (see the crate
-    /// doc), L1 = data.
-    pub enum ContentRequest {
-        /// Creates an empty store inside the delegated transaction; the
-        /// new root comes back in L0.
-        Format = 1 {},
-        /// Starts this client's chunk writer (an unfinished one is dropped).
-        WriterStart = 2 {},
-        /// L1: the next bytes (at most `PIECE`). Completed chunks are stored
-        /// in the delegated transaction; L0 gets the new root and their
-        /// references. Replies `[references]`.
-        Push = 3 {},
-        /// Stores the writer's last chunk; as `Push`.
-        Finish = 4 {},
-        /// L1 out: the chunk named in L0, BLAKE3-verified. Replies `[len]`.
-        ReadChunk = 5 {},
-        /// Replies `[1]` when the chunk whose hash is in L0 is stored.
-        Contains = 6 {},
-        /// Starts this client's collection over `block_count` blocks: of
-        /// `epoch`, or a dry run (`dry_run`: then `epoch` is ignored).
-        GcStart = 7 { epoch: u64, dry_run: bool, block_count: u64 },
-        /// Marks the chunk named in L0 in this client's collection.
-        Mark = 8 {},
-        /// One sweep step of at most `max_scan` entries (inside the
-        /// delegated transaction unless a dry run). L0 gets the new root.
-        /// Replies `[done, scanned, chunks, bytes, blocks]` (totals so far).
-        SweepStep = 9 { max_scan: u64 },
-        /// L1 out: the extents the store occupies, as (start, len) u64 LE
-        /// pairs, skipping the first `skip`. Replies `[extents written,
-        /// 1 when that was the last of them]`.
-        VisitBlocks = 10 { skip: u64 },
-        /// L1 out: the store's check as text (empty when clean). Replies
-        /// `[bytes written, bytes the full text needs]`.
-        Check = 11 { verify_data: bool },
-        /// L1 out: the text of this client's last error. Replies
-        /// `[bytes written, bytes the full text needs]`.
-        LastError = 12 {},
+abi::words! {
+    /// What `sweep_step` answers: done, and the totals so far.
+    pub struct SweepStepped {
+        pub done: bool,
+        pub scanned: u64,
+        pub chunks: u64,
+        pub bytes: u64,
+        pub blocks: u64,
     }
 }
 
-/// Largest data piece of one `Push` (and the chunk data of `ReadChunk` is at
+abi::words! {
+    /// What `visit_blocks` answers.
+    pub struct Visited {
+        /// Extents written into lease 1.
+        pub written: u64,
+        /// That was the last of them.
+        pub last: bool,
+    }
+}
+
+abi::words! {
+    /// What an operation answering text (`check`) wrote into lease 1.
+    pub struct Text {
+        pub written: u64,
+        /// Bytes the full text needs.
+        pub needed: u64,
+    }
+}
+
+abi::interface! {
+    /// The content service. Lease 0 is always the frame (see the crate
+    /// doc), read and written; lease 1 the data, when an operation has any.
+    pub mod chunk_store {
+        /// Creates an empty store inside the delegated transaction; the new
+        /// root comes back in the frame.
+        fn format = 1 () [0 frame: ReadWrite(FRAME_LEN as u64)] -> Result<(), ContentError>;
+        /// Starts this client's chunk writer (an unfinished one is dropped).
+        fn writer_start = 2 () [0 frame: ReadWrite(FRAME_LEN as u64)]
+            -> Result<(), ContentError>;
+        /// The next bytes; completed chunks are stored in the delegated
+        /// transaction, the frame gets the new root and their references.
+        /// Answers how many references.
+        fn push = 3 () [0 frame: ReadWrite(FRAME_LEN as u64), 1 data: Read(PIECE as u64)]
+            -> Result<u64, ContentError>;
+        /// Stores the writer's last chunk; as `push`.
+        fn finish = 4 () [0 frame: ReadWrite(FRAME_LEN as u64)] -> Result<u64, ContentError>;
+        /// The chunk named in the frame, BLAKE3-verified, into lease 1.
+        /// Answers its length.
+        fn read_chunk = 5 () [0 frame: ReadWrite(FRAME_LEN as u64), 1 data: Write(MAX_CHUNK as u64)]
+            -> Result<u64, ContentError>;
+        /// Whether the chunk whose hash is in the frame is stored.
+        fn contains = 6 () [0 frame: ReadWrite(FRAME_LEN as u64)] -> Result<bool, ContentError>;
+        /// Starts this client's collection over `block_count` blocks: of
+        /// `epoch`, or a dry run (then `epoch` is ignored).
+        fn gc_start = 7 (epoch: u64, dry_run: bool, block_count: u64)
+            [0 frame: ReadWrite(FRAME_LEN as u64)] -> Result<(), ContentError>;
+        /// Marks the chunk named in the frame in this client's collection.
+        fn mark = 8 () [0 frame: ReadWrite(FRAME_LEN as u64)] -> Result<(), ContentError>;
+        /// One sweep step of at most `max_scan` entries (inside the
+        /// delegated transaction unless a dry run); the frame gets the root.
+        fn sweep_step = 9 (max_scan: u64) [0 frame: ReadWrite(FRAME_LEN as u64)]
+            -> Result<SweepStepped, ContentError>;
+        /// The extents the store occupies, as (start, len) u64 LE pairs in
+        /// lease 1, skipping the first `skip`.
+        fn visit_blocks = 10 (skip: u64)
+            [0 frame: ReadWrite(FRAME_LEN as u64), 1 out: Write((VISIT_MAX * EXTENT_LEN) as u64)]
+            -> Result<Visited, ContentError>;
+        /// The store's check as text in lease 1 (empty when clean).
+        fn check = 11 (verify_data: bool)
+            [0 frame: ReadWrite(FRAME_LEN as u64), 1 out: Write(CHECK_TEXT_MAX as u64)]
+            -> Result<Text, ContentError>;
+    }
+}
+
+/// Most extents one `visit_blocks` call returns.
+pub const VISIT_MAX: usize = 1024;
+
+/// Largest `check` text buffer.
+pub const CHECK_TEXT_MAX: usize = 64 * 1024;
+
+/// Largest data piece of one `push` (and the chunk data of `read_chunk` is at
 /// most `MAX_CHUNK`).
 pub const PIECE: usize = 256 * 1024;
 
@@ -94,7 +142,7 @@ pub const ROOT_LEN: usize = ContentRoot::ENCODED_LEN;
 const OFF_COUNT: usize = ROOT_LEN;
 const OFF_REFS: usize = OFF_COUNT + 4;
 
-/// Most references a `Push` or `Finish` can complete: the piece plus the
+/// Most references a `push` or `finish` can complete: the piece plus the
 /// bytes held from earlier calls (under `MAX_CHUNK`), cut no shorter than
 /// `MIN_CHUNK` except the last.
 pub const MAX_REFS: usize = (PIECE + MAX_CHUNK).div_ceil(MIN_CHUNK) + 1;
@@ -102,30 +150,45 @@ pub const MAX_REFS: usize = (PIECE + MAX_CHUNK).div_ceil(MIN_CHUNK) + 1;
 /// Bytes of a frame (lease 0).
 pub const FRAME_LEN: usize = OFF_REFS + MAX_REFS * ChunkRef::ENCODED_LEN;
 
-/// Bytes of one extent in `VisitBlocks`' output.
+/// Bytes of one extent in `visit_blocks`' output.
 pub const EXTENT_LEN: usize = 16;
 
-/// Reply statuses (the reply label) of a failed request.
-pub mod status {
-    /// The request did not decode.
-    pub const BAD_REQUEST: u64 = 100;
-    /// A lease was missing, too short, or the caller died.
-    pub const BAD_LEASE: u64 = 101;
-    /// The frame's root or references did not decode.
-    pub const BAD_FRAME: u64 = 102;
-    /// `Push`/`Finish` without `WriterStart`, `Mark`/`SweepStep` without
-    /// `GcStart`.
-    pub const NO_SESSION: u64 = 103;
-    /// The content store failed (`content::Error`; text by `LastError`).
-    pub const CONTENT: u64 = 104;
-}
-
 /// Why a frame does not decode.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameError {
     TooShort { len: usize, need: usize },
     TooManyRefs { count: u32, max: usize },
     BadRef { index: usize },
+}
+
+/// A frame error crosses in three words: kind, two values.
+impl Words for FrameError {
+    const COUNT: usize = 3;
+    fn put(&self, out: &mut [u64]) {
+        let w = match *self {
+            FrameError::TooShort { len, need } => [1, len as u64, need as u64],
+            FrameError::TooManyRefs { count, max } => [2, u64::from(count), max as u64],
+            FrameError::BadRef { index } => [3, index as u64, 0],
+        };
+        out.copy_from_slice(&w);
+    }
+    fn take(words: &[u64]) -> Option<Self> {
+        let size = |v: &u64| usize::try_from(*v).ok();
+        match words {
+            [1, len, need] => Some(FrameError::TooShort {
+                len: size(len)?,
+                need: size(need)?,
+            }),
+            [2, count, max] => Some(FrameError::TooManyRefs {
+                count: u32::try_from(*count).ok()?,
+                max: size(max)?,
+            }),
+            [3, index, _] => Some(FrameError::BadRef {
+                index: size(index)?,
+            }),
+            _ => None,
+        }
+    }
 }
 
 impl core::fmt::Display for FrameError {
@@ -212,7 +275,6 @@ pub fn frame_refs(frame: &[u8], mut f: impl FnMut(ChunkRef)) -> Result<usize, Fr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use abi::proto::Wire;
     use alloc::vec;
     use alloc::vec::Vec;
 
@@ -265,20 +327,19 @@ mod tests {
     }
 
     #[test]
-    fn requests_round_trip() {
-        for r in [
-            ContentRequest::Format {},
-            ContentRequest::Push {},
-            ContentRequest::GcStart {
-                epoch: 9,
-                dry_run: true,
-                block_count: 16384,
+    fn frame_errors_cross_in_their_words() {
+        for e in [
+            FrameError::TooShort { len: 3, need: 100 },
+            FrameError::TooManyRefs {
+                count: u32::MAX,
+                max: MAX_REFS,
             },
-            ContentRequest::SweepStep { max_scan: 64 },
-            ContentRequest::VisitBlocks { skip: 4096 },
-            ContentRequest::Check { verify_data: true },
+            FrameError::BadRef { index: 7 },
         ] {
-            assert_eq!(ContentRequest::decode(&r.to_message()).unwrap(), r);
+            let mut w = [0u64; 3];
+            e.put(&mut w);
+            assert_eq!(FrameError::take(&w), Some(e));
         }
+        assert_eq!(FrameError::take(&[9, 0, 0]), None);
     }
 }

@@ -9,11 +9,19 @@
 
 use core::fmt;
 
+use zerocopy::little_endian::U32;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
 use crate::chunker::MAX_CHUNK;
 
-const OFF_HASH: usize = 0;
-const OFF_LEN: usize = 32;
-const _: () = assert!(OFF_LEN + 4 == ChunkRef::ENCODED_LEN);
+/// The layout above, field by field.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct RefBytes {
+    hash: [u8; 32],
+    len: U32,
+}
+const _: () = assert!(core::mem::size_of::<RefBytes>() == ChunkRef::ENCODED_LEN);
 const _: () = assert!(MAX_CHUNK <= u32::MAX as usize);
 
 /// A chunk named by its content: BLAKE3 hash and length.
@@ -65,24 +73,19 @@ impl ChunkRef {
     pub const ENCODED_LEN: usize = 36;
 
     pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
+        let bytes = RefBytes {
+            hash: self.hash,
+            len: self.len.into(),
+        };
         let mut out = [0u8; Self::ENCODED_LEN];
-        out[OFF_HASH..OFF_HASH + 32].copy_from_slice(&self.hash);
-        out[OFF_LEN..OFF_LEN + 4].copy_from_slice(&self.len.to_le_bytes());
+        out.copy_from_slice(bytes.as_bytes());
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, ChunkRefDecodeError> {
-        let b: &[u8; Self::ENCODED_LEN] = bytes
-            .try_into()
+        let b = RefBytes::ref_from_bytes(bytes)
             .map_err(|_| ChunkRefDecodeError::WrongSize { len: bytes.len() })?;
-        let (hash, rest) = b.split_at(OFF_LEN);
-        let hash: [u8; 32] = hash
-            .try_into()
-            .map_err(|_| ChunkRefDecodeError::WrongSize { len: bytes.len() })?;
-        let len = u32::from_le_bytes(
-            rest.try_into()
-                .map_err(|_| ChunkRefDecodeError::WrongSize { len: bytes.len() })?,
-        );
+        let (hash, len) = (b.hash, b.len.get());
         if len == 0 || len as usize > MAX_CHUNK {
             return Err(ChunkRefDecodeError::BadLength { len });
         }

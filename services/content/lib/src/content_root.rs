@@ -23,21 +23,31 @@ use core::fmt;
 
 use cowbtree::{RootDecodeError, TreeRoot};
 use crc::{Crc, Table, CRC_32_ISCSI};
+use zerocopy::little_endian::{U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// CRC-32C, the checksum of every persistent structure of the system.
 const CRC32C: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISCSI);
 
 const MAGIC: [u8; 4] = *b"CSR1";
-const OFF_MAGIC: usize = 0;
-const OFF_INDEX: usize = 8;
-const OFF_CHUNKS: usize = 56;
-const OFF_CHUNK_BYTES: usize = 64;
-const OFF_DATA_BLOCKS: usize = 72;
-const OFF_EPOCH: usize = 80;
-const OFF_CHECKSUM: usize = 88;
-const OFF_RESERVED2: usize = 92;
-const _: () = assert!(OFF_INDEX + TreeRoot::ENCODED_LEN == OFF_CHUNKS);
-const _: () = assert!(OFF_RESERVED2 + 4 == ContentRoot::ENCODED_LEN);
+
+/// The layout above, field by field (little-endian integers).
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct RootBytes {
+    magic: [u8; 4],
+    reserved1: [u8; 4],
+    index: [u8; TreeRoot::ENCODED_LEN],
+    chunks: U64,
+    chunk_bytes: U64,
+    data_blocks: U64,
+    epoch: U64,
+    checksum: U32,
+    reserved2: [u8; 4],
+}
+const OFF_CHECKSUM: usize = core::mem::offset_of!(RootBytes, checksum);
+const _: () = assert!(OFF_CHECKSUM == 88);
+const _: () = assert!(core::mem::size_of::<RootBytes>() == ContentRoot::ENCODED_LEN);
 
 /// The content store's persistent state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,63 +87,53 @@ impl fmt::Display for ContentRootDecodeError {
     }
 }
 
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut v = [0u8; 8];
-    if let Some(s) = b.get(at..at + 8) {
-        v.copy_from_slice(s);
-    }
-    u64::from_le_bytes(v)
-}
-
 impl ContentRoot {
     pub const ENCODED_LEN: usize = 96;
 
     pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut root = RootBytes {
+            magic: MAGIC,
+            reserved1: [0; 4],
+            index: self.index.encode(),
+            chunks: self.chunks.into(),
+            chunk_bytes: self.chunk_bytes.into(),
+            data_blocks: self.data_blocks.into(),
+            epoch: self.epoch.into(),
+            checksum: 0.into(),
+            reserved2: [0; 4],
+        };
+        root.checksum = CRC32C.checksum(&root.as_bytes()[..OFF_CHECKSUM]).into();
         let mut out = [0u8; Self::ENCODED_LEN];
-        out[OFF_MAGIC..OFF_MAGIC + 4].copy_from_slice(&MAGIC);
-        out[OFF_INDEX..OFF_CHUNKS].copy_from_slice(&self.index.encode());
-        out[OFF_CHUNKS..OFF_CHUNKS + 8].copy_from_slice(&self.chunks.to_le_bytes());
-        out[OFF_CHUNK_BYTES..OFF_CHUNK_BYTES + 8].copy_from_slice(&self.chunk_bytes.to_le_bytes());
-        out[OFF_DATA_BLOCKS..OFF_DATA_BLOCKS + 8].copy_from_slice(&self.data_blocks.to_le_bytes());
-        out[OFF_EPOCH..OFF_EPOCH + 8].copy_from_slice(&self.epoch.to_le_bytes());
-        let sum = CRC32C.checksum(&out[..OFF_CHECKSUM]);
-        out[OFF_CHECKSUM..OFF_CHECKSUM + 4].copy_from_slice(&sum.to_le_bytes());
+        out.copy_from_slice(root.as_bytes());
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, ContentRootDecodeError> {
-        if bytes.len() != Self::ENCODED_LEN {
-            return Err(ContentRootDecodeError::WrongSize { len: bytes.len() });
+        let wrong_size = ContentRootDecodeError::WrongSize { len: bytes.len() };
+        let root = RootBytes::ref_from_bytes(bytes).map_err(|_| wrong_size)?;
+        if root.magic != MAGIC {
+            return Err(ContentRootDecodeError::BadMagic { found: root.magic });
         }
-        let magic: [u8; 4] = bytes
-            .get(..4)
-            .and_then(|s| s.try_into().ok())
-            .unwrap_or_default();
-        if magic != MAGIC {
-            return Err(ContentRootDecodeError::BadMagic { found: magic });
-        }
-        let stored: [u8; 4] = bytes
-            .get(OFF_CHECKSUM..OFF_CHECKSUM + 4)
-            .and_then(|s| s.try_into().ok())
-            .unwrap_or_default();
-        let stored = u32::from_le_bytes(stored);
-        let computed = CRC32C.checksum(bytes.get(..OFF_CHECKSUM).unwrap_or_default());
+        let stored = root.checksum.get();
+        let computed = CRC32C.checksum(&bytes[..OFF_CHECKSUM]);
         if stored != computed {
             return Err(ContentRootDecodeError::ChecksumMismatch { stored, computed });
         }
-        let reserved1 = bytes.get(4..OFF_INDEX).unwrap_or_default();
-        let reserved2 = bytes.get(OFF_RESERVED2..).unwrap_or_default();
-        if reserved1.iter().chain(reserved2).any(|&b| b != 0) {
+        if root
+            .reserved1
+            .iter()
+            .chain(&root.reserved2)
+            .any(|&b| b != 0)
+        {
             return Err(ContentRootDecodeError::ReservedNotZero);
         }
-        let index = TreeRoot::decode(bytes.get(OFF_INDEX..OFF_CHUNKS).unwrap_or_default())
-            .map_err(ContentRootDecodeError::Index)?;
+        let index = TreeRoot::decode(&root.index).map_err(ContentRootDecodeError::Index)?;
         Ok(ContentRoot {
             index,
-            chunks: u64_at(bytes, OFF_CHUNKS),
-            chunk_bytes: u64_at(bytes, OFF_CHUNK_BYTES),
-            data_blocks: u64_at(bytes, OFF_DATA_BLOCKS),
-            epoch: u64_at(bytes, OFF_EPOCH),
+            chunks: root.chunks.get(),
+            chunk_bytes: root.chunk_bytes.get(),
+            data_blocks: root.data_blocks.get(),
+            epoch: root.epoch.get(),
         })
     }
 }

@@ -16,14 +16,21 @@
 use core::fmt;
 
 use block::BLOCK_SIZE;
+use zerocopy::little_endian::{U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::chunker::MAX_CHUNK;
 
-const OFF_START: usize = 0;
-const OFF_LEN: usize = 8;
-const OFF_FLAGS: usize = 12;
-const OFF_EPOCH: usize = 16;
-const _: () = assert!(OFF_EPOCH + 8 == IndexEntry::ENCODED_LEN);
+/// The layout above, field by field (little-endian integers).
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct EntryBytes {
+    start: U64,
+    len: U32,
+    flags: U32,
+    epoch: U64,
+}
+const _: () = assert!(core::mem::size_of::<EntryBytes>() == IndexEntry::ENCODED_LEN);
 const _: () = assert!(IndexEntry::ENCODED_LEN <= cowbtree::MAX_VALUE_LEN);
 
 /// Where a stored chunk lives.
@@ -71,33 +78,26 @@ impl IndexEntry {
     }
 
     pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
+        let bytes = EntryBytes {
+            start: self.start.into(),
+            len: self.len.into(),
+            flags: 0.into(),
+            epoch: self.epoch.into(),
+        };
         let mut out = [0u8; Self::ENCODED_LEN];
-        out[OFF_START..OFF_START + 8].copy_from_slice(&self.start.to_le_bytes());
-        out[OFF_LEN..OFF_LEN + 4].copy_from_slice(&self.len.to_le_bytes());
-        out[OFF_EPOCH..OFF_EPOCH + 8].copy_from_slice(&self.epoch.to_le_bytes());
+        out.copy_from_slice(bytes.as_bytes());
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, IndexEntryDecodeError> {
-        let b: &[u8; Self::ENCODED_LEN] = bytes
-            .try_into()
+        let b = EntryBytes::ref_from_bytes(bytes)
             .map_err(|_| IndexEntryDecodeError::WrongSize { len: bytes.len() })?;
-        let u64_at = |at: usize| {
-            let mut v = [0u8; 8];
-            v.copy_from_slice(b.get(at..at + 8).unwrap_or(&[0; 8]));
-            u64::from_le_bytes(v)
-        };
-        let u32_at = |at: usize| {
-            let mut v = [0u8; 4];
-            v.copy_from_slice(b.get(at..at + 4).unwrap_or(&[0; 4]));
-            u32::from_le_bytes(v)
-        };
         let entry = IndexEntry {
-            start: u64_at(OFF_START),
-            len: u32_at(OFF_LEN),
-            epoch: u64_at(OFF_EPOCH),
+            start: b.start.get(),
+            len: b.len.get(),
+            epoch: b.epoch.get(),
         };
-        let flags = u32_at(OFF_FLAGS);
+        let flags = b.flags.get();
         if flags != 0 {
             return Err(IndexEntryDecodeError::UnknownFlags { flags });
         }
@@ -140,7 +140,7 @@ mod tests {
             epoch: 0,
         }
         .encode();
-        b[OFF_FLAGS] = 1;
+        b[core::mem::offset_of!(EntryBytes, flags)] = 1;
         assert_eq!(
             IndexEntry::decode(&b),
             Err(IndexEntryDecodeError::UnknownFlags { flags: 1 })

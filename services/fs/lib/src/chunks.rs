@@ -7,9 +7,11 @@
 //! implementations:
 //! - [`ChunkStore`]: the `content` library in-process (the host tests, and
 //!   any single-process use);
-//! - `content_api::client::ContentClient`: the content service over IPC,
-//!   which works inside the same block transaction (the block service lets
-//!   the fs service delegate its open transaction to it).
+//! - `content_api::ContentClient`: the content service over IPC, which
+//!   works inside the same block transaction (the block service lets the fs
+//!   service delegate its open transaction to it). The adapter is here, at
+//!   the end: the content service's client knows nothing of the filesystem
+//!   (its errors are its own `ContentError`, turned into `FsError` here).
 //!
 //! # Invariants
 //! - A `Chunks` value is the content store's state as of the filesystem's
@@ -18,7 +20,7 @@
 //!   writer and a collection are separate values: [`Chunks::Writer`],
 //!   [`Chunks::Gc`]).
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use block::{Extent, Transactional};
@@ -27,6 +29,8 @@ pub use content::SweepReport;
 use content::{ChunkBuf, ChunkMarks, ChunkWriter, ContentStats, ContentStore, GcEpoch, Sweep};
 
 use crate::error::FsError;
+use abi::iface::{CallError, ServiceError, Transport};
+use content_api::{ContentClient, ContentError};
 
 /// The content store as the filesystem uses it, over the block store `T`.
 pub trait Chunks<T: Transactional>: Clone {
@@ -265,5 +269,156 @@ impl<T: Transactional> Chunks<T> for ChunkStore {
         } else {
             Some(alloc::format!("{report:?}"))
         })
+    }
+}
+
+/// The content service's chunk writer session (the unfinished chunk is
+/// held there), started by its first `push` or `finish`.
+pub struct RemoteWriter {
+    started: bool,
+}
+
+/// The content service's collection session; the sweep totals so far.
+pub struct RemoteGc {
+    report: SweepReport,
+}
+
+/// A failed content-service call as the filesystem reports it.
+fn service_error(e: CallError<ContentError>) -> FsError {
+    match e {
+        CallError::Kernel(k) => FsError::ContentUnreachable { code: k as u64 },
+        CallError::Service(e) => FsError::ContentService {
+            code: e.code(),
+            message: e.to_string(),
+        },
+        CallError::Refused(r) => FsError::ContentService {
+            code: r.to_message().label,
+            message: alloc::format!("request refused: {r}"),
+        },
+    }
+}
+
+/// The local view of a remote store's root (no I/O: counters, epochs).
+fn local<X: Transport>(c: &ContentClient<X>) -> Result<ContentStore, FsError> {
+    ContentStore::open(c.root()).map_err(FsError::BadContentRoot)
+}
+
+impl<T: Transactional, X: Transport + Clone> Chunks<T> for ContentClient<X> {
+    type Writer = RemoteWriter;
+    type ReadBuf = ();
+    type Gc = RemoteGc;
+
+    fn format(&mut self, _dev: &mut T) -> Result<(), FsError> {
+        ContentClient::format(self).map_err(service_error)
+    }
+
+    fn load(&mut self, _dev: &mut T, root: &[u8]) -> Result<(), FsError> {
+        // Checked here so a bad root is reported at mount, as in-process.
+        let store = ContentStore::open(root).map_err(FsError::BadContentRoot)?;
+        self.set_root(store.encode_root());
+        Ok(())
+    }
+
+    fn encode_root(&self) -> Vec<u8> {
+        self.root().to_vec()
+    }
+
+    fn stats(&self) -> ContentStats {
+        local(self).map(|s| s.stats()).unwrap_or_default()
+    }
+
+    fn writer(&mut self) -> RemoteWriter {
+        RemoteWriter { started: false }
+    }
+
+    fn push(
+        &mut self,
+        _dev: &mut T,
+        w: &mut RemoteWriter,
+        data: &[u8],
+        refs: &mut Vec<ChunkRef>,
+    ) -> Result<(), FsError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        if !w.started {
+            self.writer_start().map_err(service_error)?;
+            w.started = true;
+        }
+        ContentClient::push(self, data, refs).map_err(service_error)
+    }
+
+    fn finish(
+        &mut self,
+        _dev: &mut T,
+        w: RemoteWriter,
+        refs: &mut Vec<ChunkRef>,
+    ) -> Result<(), FsError> {
+        if !w.started {
+            self.writer_start().map_err(service_error)?;
+        }
+        ContentClient::finish(self, refs).map_err(service_error)
+    }
+
+    fn read_chunk(
+        &mut self,
+        _dev: &mut T,
+        _rb: &mut (),
+        r: &ChunkRef,
+        out: &mut Vec<u8>,
+    ) -> Result<(), FsError> {
+        ContentClient::read_chunk(self, r, out).map_err(service_error)
+    }
+
+    fn contains(&mut self, _dev: &mut T, hash: &[u8; 32]) -> Result<bool, FsError> {
+        ContentClient::contains(self, hash).map_err(service_error)
+    }
+
+    fn begin_gc(&mut self) -> Result<GcEpoch, FsError> {
+        let mut store = local(self)?;
+        let epoch = store.begin_gc().map_err(content::Error::from)?;
+        self.set_root(store.encode_root());
+        Ok(epoch)
+    }
+
+    fn gc(&mut self, epoch: Option<GcEpoch>, block_count: u64) -> Result<RemoteGc, FsError> {
+        self.gc_start(epoch.map(|e| e.0), block_count)
+            .map_err(service_error)?;
+        Ok(RemoteGc {
+            report: SweepReport::default(),
+        })
+    }
+
+    fn mark(&mut self, _dev: &mut T, _gc: &mut RemoteGc, r: &ChunkRef) -> Result<(), FsError> {
+        ContentClient::mark(self, r).map_err(service_error)
+    }
+
+    fn sweep_step(
+        &mut self,
+        _dev: &mut T,
+        gc: &mut RemoteGc,
+        max_scan: usize,
+    ) -> Result<bool, FsError> {
+        let s = ContentClient::sweep_step(self, max_scan as u64).map_err(service_error)?;
+        gc.report = SweepReport {
+            scanned: s.scanned,
+            chunks: s.chunks,
+            bytes: s.bytes,
+            blocks: s.blocks,
+        };
+        Ok(s.done)
+    }
+
+    fn sweep_report(&self, gc: &RemoteGc) -> SweepReport {
+        gc.report
+    }
+
+    fn visit_blocks(&mut self, _dev: &mut T, f: &mut dyn FnMut(Extent)) -> Result<(), FsError> {
+        ContentClient::visit_blocks(self, &mut |start, len| f(Extent::new(start, len)))
+            .map_err(service_error)
+    }
+
+    fn check(&mut self, _dev: &mut T, verify_data: bool) -> Result<Option<String>, FsError> {
+        ContentClient::check(self, verify_data).map_err(service_error)
     }
 }

@@ -1,4 +1,5 @@
-//! The client: a `block::BlockDevice` over IPC calls to the driver.
+//! The client: a `block::BlockDevice` over the driver's interface (`blk`
+//! stubs), over any transport, so it is tested on the host.
 //!
 //! Single requests lend the caller's own buffer (no copy in the client). A
 //! `submit` batch of several requests goes out as `Batch` calls: the
@@ -7,39 +8,29 @@
 //! goes out on its own, lending its buffer directly.
 
 use crate::{
-    device_error, info_flags, io_code, write_flags, BatchEntry, BatchOp, DriverStats, Request,
+    blk, info_flags, io_code, write_flags, BatchEntry, BatchOp, BlkError, DriverStats,
     BATCH_ENTRY_SIZE, BLOCK_SIZE, MAX_BATCH_ENTRIES,
 };
-use abi::proto::Wire;
-use abi::{Lease, Message};
+use abi::iface::{CallError, Transport};
 use alloc::vec;
 use alloc::vec::Vec;
 use block::{BlockDevice, DeviceError, IoRequest};
-use userlib::ipc::{lend, lend_mut, Endpoint};
 
 /// Largest staging buffer a batch call gathers its data in.
 pub const STAGING_BYTES: usize = 512 * 1024;
 
-/// Why `BlkClient::connect` failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConnectError {
-    /// The kernel refused the call (no such endpoint, driver dead).
-    Kernel(abi::Error),
-    /// The driver answered `Info` with this status (e.g. no device for the
-    /// badge).
-    Status(u64),
-}
+/// Why `DiskClient::connect` failed: the kernel refused (no such
+/// endpoint, driver dead) or the driver did (e.g. no disk for the badge).
+pub type ConnectError = CallError<BlkError>;
 
-/// A disk served by the virtio-blk driver.
-pub struct BlkClient {
-    endpoint: Endpoint,
+/// A disk served by the virtio-blk driver, over transport `T` (an IPC
+/// endpoint in the system, a fake on the host).
+pub struct DiskClient<T> {
+    stub: blk::Client<T>,
     block_count: u64,
     read_only: bool,
     staging: Vec<u8>,
 }
-
-/// Outcome of one call: Ok(reply words) or Err((status, words)).
-type Outcome = Result<[u64; 6], (u64, [u64; 6])>;
 
 /// Checks a request against the device size; returns its length in blocks.
 fn check_request(first: u64, len: usize, block_count: u64) -> Result<u64, DeviceError> {
@@ -64,31 +55,34 @@ fn request_len(request: &IoRequest<'_>) -> usize {
     }
 }
 
-fn kernel_error(first: u64, e: abi::Error) -> DeviceError {
-    DeviceError::Io {
-        first,
-        code: io_code::KERNEL_BASE - e as i32,
+/// The block layer's error for a failed call about `blocks` blocks at
+/// `first`. A kernel error (the driver died) is `Io` with code
+/// `-(abi::Error)`.
+fn device_error(e: CallError<BlkError>, first: u64, blocks: u64) -> DeviceError {
+    match e {
+        CallError::Service(e) => e.to_device_error(blocks),
+        CallError::Refused(_) => DeviceError::Io {
+            first,
+            code: io_code::PROTOCOL,
+        },
+        CallError::Kernel(k) => DeviceError::Io {
+            first,
+            code: io_code::KERNEL_BASE - k as i32,
+        },
     }
 }
 
-impl BlkClient {
-    /// Asks the driver for the disk's size through `endpoint`.
-    pub fn connect(endpoint: Endpoint) -> Result<BlkClient, ConnectError> {
-        let mut client = BlkClient {
-            endpoint,
-            block_count: 0,
-            read_only: false,
+impl<T: Transport> DiskClient<T> {
+    /// Asks the driver for the disk's size through `transport`.
+    pub fn connect(transport: T) -> Result<DiskClient<T>, ConnectError> {
+        let stub = blk::Client::new(transport);
+        let info = stub.info()?;
+        Ok(DiskClient {
+            stub,
+            block_count: info.block_count,
+            read_only: info.flags & info_flags::READ_ONLY != 0,
             staging: Vec::new(),
-        };
-        match client.call(&Request::Info {}, &[]) {
-            Ok(Ok(words)) => {
-                client.block_count = words[0];
-                client.read_only = words[2] & info_flags::READ_ONLY != 0;
-                Ok(client)
-            }
-            Ok(Err((status, _))) => Err(ConnectError::Status(status)),
-            Err(e) => Err(ConnectError::Kernel(e)),
-        }
+        })
     }
 
     pub fn read_only(&self) -> bool {
@@ -97,60 +91,36 @@ impl BlkClient {
 
     /// The driver's counters.
     pub fn stats(&mut self) -> Result<DriverStats, DeviceError> {
-        match self.call(&Request::Stats {}, &[]) {
-            Ok(Ok(w)) => {
-                let mut stats = DriverStats::from_words(&w);
-                if let Ok(Ok(more)) = self.call(&Request::MoreStats {}, &[]) {
-                    stats.direct_pieces = more[0];
-                    stats.copied_pieces = more[1];
-                    stats.bounced_bytes = more[2];
-                }
-                Ok(stats)
-            }
-            Ok(Err((status, words))) => Err(device_error(status, &words, 0)),
-            Err(e) => Err(kernel_error(0, e)),
-        }
+        let s = self.stub.stats().map_err(|e| device_error(e, 0, 0))?;
+        let more = self.stub.more_stats().unwrap_or(crate::MoreStats {
+            direct_pieces: 0,
+            copied_pieces: 0,
+            bounced_bytes: 0,
+        });
+        Ok(DriverStats {
+            requests: s.requests,
+            blocks_read: s.blocks_read,
+            blocks_written: s.blocks_written,
+            interrupts: s.interrupts,
+            most_in_flight: s.most_in_flight,
+            copy_cycles: s.copy_cycles,
+            direct_pieces: more.direct_pieces,
+            copied_pieces: more.copied_pieces,
+            bounced_bytes: more.bounced_bytes,
+        })
     }
 
     /// Writes `data` at `first`; with `fua` it is durable when this returns.
     pub fn write_with(&mut self, first: u64, data: &[u8], fua: bool) -> Result<(), DeviceError> {
         let blocks = check_request(first, data.len(), self.block_count)?;
         let flags = if fua { write_flags::FUA } else { 0 };
-        let request = Request::Write {
-            first,
-            blocks,
-            flags,
-        };
-        self.expect_ok(first, blocks, &request, &[lend(data)])
-    }
-
-    fn call(&mut self, request: &Request, leases: &[Lease]) -> Result<Outcome, abi::Error> {
-        let mut msg = request.to_message();
-        msg.leases[..leases.len()].copy_from_slice(leases);
-        let mut reply = Message::default();
-        userlib::sys::call(self.endpoint.0, &msg, &mut reply)?;
-        Ok(match reply.label {
-            0 => Ok(reply.words),
-            status => Err((status, reply.words)),
-        })
-    }
-
-    fn expect_ok(
-        &mut self,
-        first: u64,
-        blocks: u64,
-        request: &Request,
-        leases: &[Lease],
-    ) -> Result<(), DeviceError> {
-        match self.call(request, leases) {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err((status, words))) => Err(device_error(status, &words, blocks)),
-            Err(e) => Err(kernel_error(first, e)),
-        }
+        self.stub
+            .write(first, blocks, flags, data)
+            .map_err(|e| device_error(e, first, blocks))
     }
 
     /// Sends requests `batch[..]` (all of which fit the staging buffer) as
-    /// one `Batch` call.
+    /// one `batch` call.
     fn batch_call(&mut self, batch: &mut [IoRequest<'_>]) -> Result<(), DeviceError> {
         let total: usize = batch.iter().map(request_len).sum();
         if self.staging.len() < total {
@@ -178,21 +148,22 @@ impl BlkClient {
             offset += request_len(request);
         }
         let entries = batch.len();
-        let request = Request::Batch {
-            entries: entries as u64,
-        };
-        let table_lease = lend(&table[..entries * BATCH_ENTRY_SIZE]);
-        let data_lease = lend_mut(&mut self.staging[..total]);
-        match self.call(&request, &[table_lease, data_lease]) {
-            Ok(Ok(_)) => {}
-            Ok(Err((status, words))) => {
-                let blocks = usize::try_from(words[0])
-                    .ok()
-                    .and_then(|i| batch.get(i))
-                    .map_or(0, |r| r.blocks());
-                return Err(device_error(status, &words, blocks));
-            }
-            Err(e) => return Err(kernel_error(batch[0].first(), e)),
+        let result = self.stub.batch(
+            entries as u64,
+            &table[..entries * BATCH_ENTRY_SIZE],
+            &mut self.staging[..total],
+        );
+        if let Err(e) = result {
+            // The failed entry's size, for the block layer's error.
+            let failed = match e {
+                CallError::Service(e) => e.entry(),
+                _ => None,
+            };
+            let (first, blocks) = failed
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| batch.get(i))
+                .map_or((batch[0].first(), 0), |r| (r.first(), r.blocks()));
+            return Err(device_error(e, first, blocks));
         }
         let mut offset = 0usize;
         for request in batch.iter_mut() {
@@ -206,15 +177,16 @@ impl BlkClient {
     }
 }
 
-impl BlockDevice for BlkClient {
+impl<T: Transport> BlockDevice for DiskClient<T> {
     fn block_count(&self) -> u64 {
         self.block_count
     }
 
     fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
         let blocks = check_request(first, buf.len(), self.block_count)?;
-        let request = Request::Read { first, blocks };
-        self.expect_ok(first, blocks, &request, &[lend_mut(buf)])
+        self.stub
+            .read(first, blocks, buf)
+            .map_err(|e| device_error(e, first, blocks))
     }
 
     fn write(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
@@ -222,7 +194,7 @@ impl BlockDevice for BlkClient {
     }
 
     fn flush(&mut self) -> Result<(), DeviceError> {
-        self.expect_ok(0, 0, &Request::Flush {}, &[])
+        self.stub.flush().map_err(|e| device_error(e, 0, 0))
     }
 
     /// Runs the batch with as many requests in flight at the driver as the

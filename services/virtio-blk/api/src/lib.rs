@@ -1,5 +1,5 @@
 //! The block protocol of the virtio-blk driver (`virtio-blk-server`) and its
-//! client, [`BlkClient`], which implements `block::BlockDevice` so the block
+//! client, `BlkClient` ([`DiskClient`] over an IPC endpoint), which implements `block::BlockDevice` so the block
 //! service can mount its journal store on a real disk.
 //!
 //! Design principles:
@@ -11,35 +11,38 @@
 //!   order, so a client can reach only the disk it was given.
 //! - Blocks are `block::BLOCK_SIZE` (4096) bytes; the 512-byte sectors of the
 //!   device never show in the protocol.
-//! - Every failure is a status code with the values seen in the reply words;
-//!   nothing here panics on what the driver sends.
+//! - One declaration ([`blk`], `abi::interface!`) gives the client stubs
+//!   and the driver's dispatch; every failure is a typed [`BlkError`] with
+//!   the values seen, in the same reply (see `abi::iface`).
 //!
-//! # Requests (`Request`, label = operation)
+//! # Operations (`blk`, see the declaration for the leases and limits)
 //!
-//! | request | words | leases | reply words |
+//! | operation | arguments | leases | reply |
 //! |---|---|---|---|
-//! | `Info` | — | — | block count, sector count, flags (`info_flags`), largest request in blocks |
-//! | `Read` | first, blocks | 0: buffer, WRITE, ≥ blocks·4096 bytes | — |
-//! | `Write` | first, blocks, flags (`write_flags::FUA`) | 0: data, READ | — |
-//! | `Flush` | — | — | — |
-//! | `Batch` | entries | 0: table of [`BatchEntry`], READ; 1: data, READ+WRITE | — |
-//! | `Stats` | — | — | requests, blocks read, blocks written, interrupts, most in flight, TSC cycles spent copying data |
-//! | `MoreStats` | — | — | device requests with zero-copy data, device requests copied through DMA buffers, bytes bounced by the HAL |
+//! | `info` | — | — | [`Info`] |
+//! | `read` | first, blocks | 0: buffer, written by the driver, ≥ blocks·4096 bytes | — |
+//! | `write` | first, blocks, flags (`write_flags::FUA`) | 0: data, read by the driver | — |
+//! | `flush` | — | — | — |
+//! | `batch` | entries | 0: table of [`BatchEntry`], read; 1: data, read and written | — |
+//! | `stats` | — | — | [`Stats`] |
+//! | `more_stats` | — | — | [`MoreStats`] |
 //!
-//! A `Batch` runs its entries concurrently (the device may complete them in
-//! any order); each entry names a byte offset into lease 1. An error reply's
-//! label is a `status` code and its words are `[entry index, first block,
-//! detail]` (detail: the device's block count for `OUT_OF_RANGE`, the
-//! virtio status for `IO_ERROR`).
+//! A `batch` runs its entries concurrently (the device may complete them in
+//! any order); each entry names a byte offset into lease 1. Its errors name
+//! the entry (`entry`, 0 for single requests) and its first block.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
 pub mod check;
-#[cfg(target_os = "none")]
 mod client;
+mod error;
+pub use client::{ConnectError, DiskClient, STAGING_BYTES};
+pub use error::BlkError;
+
+/// The driver over its IPC endpoint (the bare-metal client).
 #[cfg(target_os = "none")]
-pub use client::{BlkClient, ConnectError};
+pub type BlkClient = DiskClient<userlib::ipc::Endpoint>;
 
 /// The driver's counters (`Request::Stats`), since it started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,36 +66,69 @@ pub struct DriverStats {
     pub bounced_bytes: u64,
 }
 
-impl DriverStats {
-    pub fn from_words(w: &[u64; 6]) -> DriverStats {
-        DriverStats {
-            requests: w[0],
-            blocks_read: w[1],
-            blocks_written: w[2],
-            interrupts: w[3],
-            most_in_flight: w[4],
-            copy_cycles: w[5],
-            ..DriverStats::default()
-        }
-    }
-}
-
 pub use block::BLOCK_SIZE;
 
-abi::protocol! {
-    /// A request to the driver; see the table in the crate documentation.
-    pub enum Request {
-        Info = 1 {},
-        Read = 2 { first: u64, blocks: u64 },
-        Write = 3 { first: u64, blocks: u64, flags: u64 },
-        Flush = 4 {},
-        Batch = 5 { entries: u64 },
-        Stats = 6 {},
-        MoreStats = 7 {},
+/// Largest transfer the protocol can name (the `Info` limit, in bytes).
+pub const MAX_TRANSFER: u64 = u32::MAX as u64 * BLOCK_SIZE as u64;
+
+abi::words! {
+    /// The disk, as `info` answers.
+    pub struct Info {
+        pub block_count: u64,
+        /// 512-byte sectors.
+        pub sectors: u64,
+        /// `info_flags`.
+        pub flags: u64,
+        /// Largest request in blocks.
+        pub max_blocks: u64,
     }
 }
 
-/// Flags of `Request::Write`.
+abi::words! {
+    /// The driver's counters, as `stats` answers.
+    pub struct Stats {
+        pub requests: u64,
+        pub blocks_read: u64,
+        pub blocks_written: u64,
+        pub interrupts: u64,
+        pub most_in_flight: u64,
+        pub copy_cycles: u64,
+    }
+}
+
+abi::words! {
+    /// The rest of the counters, as `more_stats` answers.
+    pub struct MoreStats {
+        pub direct_pieces: u64,
+        pub copied_pieces: u64,
+        pub bounced_bytes: u64,
+    }
+}
+
+abi::interface! {
+    /// The driver's interface; see the table in the crate documentation.
+    pub mod blk {
+        /// The disk's size and flags.
+        fn info = 1 () -> Result<Info, BlkError>;
+        /// Reads `blocks` blocks from `first` into `buf`.
+        fn read = 2 (first: u64, blocks: u64) [0 buf: Write(MAX_TRANSFER)]
+            -> Result<(), BlkError>, deferred;
+        /// Writes `blocks` blocks at `first` from `data`; with
+        /// `write_flags::FUA` durable when answered.
+        fn write = 3 (first: u64, blocks: u64, flags: u64) [0 data: Read(MAX_TRANSFER)]
+            -> Result<(), BlkError>, deferred;
+        /// Empties the device's write cache.
+        fn flush = 4 () -> Result<(), BlkError>, deferred;
+        /// `entries` requests at once (table in lease 0, data in lease 1).
+        fn batch = 5 (entries: u64)
+            [0 table: Read(BATCH_TABLE_MAX), 1 data: ReadWrite(MAX_TRANSFER)]
+            -> Result<(), BlkError>, deferred;
+        fn stats = 6 () -> Result<Stats, BlkError>;
+        fn more_stats = 7 () -> Result<MoreStats, BlkError>;
+    }
+}
+
+/// Flags of `write`.
 pub mod write_flags {
     /// Force unit access: the write is durable when the reply comes (the
     /// driver flushes the device's write cache after it).
@@ -108,9 +144,10 @@ pub mod info_flags {
     pub const FLUSH: u64 = 2;
 }
 
-/// Status codes: the label of an error reply.
+/// The codes of [`BlkError`]'s variants (the label of an error reply), as
+/// the driver's checks and scheduler name them.
 pub mod status {
-    /// The request's label or fields are not valid (`Request` decoding).
+    /// A field of the request (flags, a batch entry) is not valid.
     pub const BAD_REQUEST: u64 = 1;
     /// The request reaches past the end of the device.
     pub const OUT_OF_RANGE: u64 = 2;
@@ -130,6 +167,8 @@ pub mod status {
 
 /// Longest batch table the driver accepts.
 pub const MAX_BATCH_ENTRIES: usize = 64;
+/// Largest batch table (lease 0 of `batch`).
+pub const BATCH_TABLE_MAX: u64 = (MAX_BATCH_ENTRIES * BATCH_ENTRY_SIZE) as u64;
 
 /// The `DeviceError::Io` codes the client reports (`code` field).
 pub mod io_code {
@@ -232,66 +271,9 @@ impl BatchEntry {
     }
 }
 
-/// Converts an error reply (label `status`, words `[index, first, detail]`)
-/// into the block layer's error for a request of `blocks` blocks.
-pub fn device_error(status: u64, words: &[u64; 6], blocks: u64) -> block::DeviceError {
-    let first = words[1];
-    match status {
-        status::OUT_OF_RANGE => block::DeviceError::OutOfRange {
-            first,
-            blocks,
-            block_count: words[2],
-        },
-        status::BAD_LENGTH => block::DeviceError::BadLength {
-            len: usize::try_from(blocks)
-                .unwrap_or(usize::MAX)
-                .saturating_mul(BLOCK_SIZE),
-        },
-        status::IO_ERROR => block::DeviceError::Io {
-            first,
-            code: io_code::DEVICE,
-        },
-        status::READ_ONLY => block::DeviceError::Io {
-            first,
-            code: io_code::READ_ONLY,
-        },
-        status::UNSUPPORTED => block::DeviceError::Io {
-            first,
-            code: io_code::UNSUPPORTED,
-        },
-        _ => block::DeviceError::Io {
-            first,
-            code: io_code::PROTOCOL,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use abi::proto::Wire;
-
-    #[test]
-    fn requests_round_trip() {
-        for r in [
-            Request::Info {},
-            Request::Read {
-                first: 7,
-                blocks: 256,
-            },
-            Request::Write {
-                first: u64::MAX,
-                blocks: 1,
-                flags: write_flags::FUA,
-            },
-            Request::Flush {},
-            Request::Batch { entries: 64 },
-            Request::Stats {},
-            Request::MoreStats {},
-        ] {
-            assert_eq!(Request::decode(&r.to_message()), Ok(r));
-        }
-    }
 
     #[test]
     fn batch_entries_round_trip_at_fixed_offsets() {
@@ -327,32 +309,5 @@ mod tests {
         bytes[0] = 1;
         bytes[16] = 0;
         assert_eq!(BatchEntry::decode(&bytes), Err(EntryError::NoBlocks));
-    }
-
-    #[test]
-    fn error_replies_become_device_errors_with_the_values_seen() {
-        let words = [0, 100, 64, 0, 0, 0];
-        assert_eq!(
-            device_error(status::OUT_OF_RANGE, &words, 2),
-            block::DeviceError::OutOfRange {
-                first: 100,
-                blocks: 2,
-                block_count: 64
-            }
-        );
-        assert_eq!(
-            device_error(status::READ_ONLY, &words, 1),
-            block::DeviceError::Io {
-                first: 100,
-                code: io_code::READ_ONLY
-            }
-        );
-        assert_eq!(
-            device_error(999, &words, 1),
-            block::DeviceError::Io {
-                first: 100,
-                code: io_code::PROTOCOL
-            }
-        );
     }
 }

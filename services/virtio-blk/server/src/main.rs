@@ -21,9 +21,14 @@
 //! - Rights come from the boot configuration: the ECAM pages and BARs this
 //!   process may map (`mmio=`), DMA memory (`dma`) and the interrupt lines
 //!   (`irq=`). The disk a client reaches is the badge of its endpoint.
+//! - The interface is declared once (`virtio_blk_api::blk`): this process
+//!   implements its `Server` trait; the generated dispatch decodes and
+//!   checks each call (arguments, leases) and the reads, writes, flushes and
+//!   batches are `deferred` operations, answered by the scheduler through
+//!   their `Pending` when the device completes them.
 //! - Everything a client sends is checked before use
-//!   (`virtio_blk_api::check`, host-tested); failures are status codes with
-//!   the values seen (`virtio_blk_api::status`).
+//!   (`virtio_blk_api::check`, host-tested); failures are typed
+//!   `BlkError`s with the values seen.
 #![no_std]
 #![no_main]
 
@@ -35,13 +40,14 @@ use virtio_hal::{hal, pci};
 
 use alloc::vec::Vec;
 use disk::{Disk, CHUNK_BLOCKS};
-use userlib::abi::proto::Wire;
-use userlib::abi::Message;
+use userlib::abi::iface::Pending;
+use userlib::abi::Lease;
 use userlib::ipc::{self, Incoming, ReplyToken};
 use userlib::println;
 use virtio_blk_api::check;
 use virtio_blk_api::{
-    info_flags, status, Request, BATCH_ENTRY_SIZE, BLOCK_SIZE, MAX_BATCH_ENTRIES,
+    blk, info_flags, BlkError, Info, MoreStats, Stats as StatsReply, BATCH_ENTRY_SIZE, BLOCK_SIZE,
+    MAX_BATCH_ENTRIES,
 };
 use virtio_blk_sched::{Device, Failure, Op, Piece, Refusal, Scheduler};
 use virtio_drivers::transport::pci::bus::{Command, ConfigurationAccess, DeviceFunction, PciRoot};
@@ -74,7 +80,7 @@ struct Stats {
 struct Driver {
     disks: Vec<Disk>,
     /// Per disk: its jobs, queue and slots.
-    scheds: Vec<Scheduler<ReplyToken>>,
+    scheds: Vec<Scheduler<Job>>,
     stats: Stats,
     /// Fault injection for the `blk-crash` test (`arg=<n>` in the boot
     /// configuration, bits 0..16): the driver panics right after starting its
@@ -96,9 +102,8 @@ struct Port<'a> {
     started: &'a mut u64,
 }
 
-fn reply_status(token: ReplyToken, code: u64, entry: u64, first: u64, detail: u64) {
-    let _ = token.reply_message(&Message::new(code, &[entry, first, detail]));
-}
+/// A read, write, flush or batch call, answered when the device is done.
+type Job = Pending<ReplyToken, (), BlkError>;
 
 fn find_disks() -> Vec<Disk> {
     let mut root = PciRoot::new(pci::GrantedEcam::new());
@@ -196,7 +201,10 @@ fn main() {
         }
         match ipc::recv(mask) {
             Ok(Incoming::Notification(bits)) => driver.interrupt(bits),
-            Ok(Incoming::Call { badge, token, msg }) => driver.call(badge, token, &msg),
+            Ok(Incoming::Call { badge, token, msg }) => {
+                driver.stats.requests += 1;
+                blk::dispatch(&mut driver, badge, token, &msg).send();
+            }
             Err(e) => println!("virtio-blk: recv failed: {e:?}"),
         }
     }
@@ -204,7 +212,7 @@ fn main() {
 
 impl Driver {
     /// Disk `d`'s scheduler and the port it drives the disk through.
-    fn parts(&mut self, d: usize) -> (&mut Scheduler<ReplyToken>, Port<'_>) {
+    fn parts(&mut self, d: usize) -> (&mut Scheduler<Job>, Port<'_>) {
         let port = Port {
             disk: &mut self.disks[d],
             stats: &mut self.stats,
@@ -215,72 +223,32 @@ impl Driver {
         (&mut self.scheds[d], port)
     }
 
-    fn call(&mut self, badge: u64, token: ReplyToken, msg: &Message) {
-        self.stats.requests += 1;
-        let request = match Request::decode(msg) {
-            Ok(r) => r,
-            Err(_) => return reply_status(token, status::BAD_REQUEST, 0, 0, msg.label),
-        };
-        let Some(disk) = usize::try_from(badge)
+    /// The disk the badge names (its index in PCI order).
+    fn disk(&self, badge: u64) -> Result<usize, BlkError> {
+        usize::try_from(badge)
             .ok()
             .filter(|&d| d < self.disks.len())
-        else {
-            return reply_status(token, status::NO_DEVICE, 0, 0, badge);
-        };
-        let d = &self.disks[disk];
-        match request {
-            Request::Info {} => {
-                let mut flags = if d.read_only {
-                    info_flags::READ_ONLY
-                } else {
-                    0
-                };
-                if d.has_flush {
-                    flags |= info_flags::FLUSH;
-                }
-                let _ = token.reply_ok(&[d.block_count, d.sectors, flags, u32::MAX as u64]);
-            }
-            Request::Stats {} => {
-                let s = &self.stats;
-                let c = self.scheds.iter().map(|s| s.counters);
-                let (read, written, most) = c.fold((0, 0, 0), |(r, w, m), c| {
-                    (
-                        r + c.blocks_read,
-                        w + c.blocks_written,
-                        m.max(c.most_in_flight),
-                    )
-                });
-                let _ =
-                    token.reply_ok(&[s.requests, read, written, s.interrupts, most, s.copy_cycles]);
-            }
-            Request::MoreStats {} => {
-                let s = &self.stats;
-                let bounced = hal::BOUNCED_BYTES.load(core::sync::atomic::Ordering::Relaxed);
-                let _ = token.reply_ok(&[s.direct_pieces, s.copied_pieces, bounced]);
-            }
-            Request::Flush {} => self.scheds[disk].submit_flush(token),
-            Request::Read { first, blocks } | Request::Write { first, blocks, .. } => {
-                let (write, flags) = match request {
-                    Request::Write { flags, .. } => (true, flags),
-                    _ => (false, 0),
-                };
+            .ok_or(BlkError::NoDevice { badge })
+    }
+
+    #[allow(clippy::too_many_arguments)] // the request's own fields
+    fn transfer(
+        &mut self,
+        badge: u64,
+        job: Job,
+        write: bool,
+        first: u64,
+        blocks: u64,
+        flags: u64,
+        lease: &Lease,
+    ) {
+        match self.disk(badge) {
+            Ok(disk) => {
                 let (sched, mut port) = self.parts(disk);
-                sched.submit_transfer(
-                    &mut port,
-                    token,
-                    write,
-                    first,
-                    blocks,
-                    flags,
-                    &msg.leases[0],
-                );
+                sched.submit_transfer(&mut port, job, write, first, blocks, flags, lease);
             }
-            Request::Batch { entries } => {
-                let mut table = [0u8; MAX_BATCH_ENTRIES * BATCH_ENTRY_SIZE];
-                let want = (entries as usize).min(MAX_BATCH_ENTRIES) * BATCH_ENTRY_SIZE;
-                let got = token.lease_read(0, 0, &mut table[..want]).unwrap_or(0);
-                let (sched, mut port) = self.parts(disk);
-                sched.submit_batch(&mut port, token, entries, &table[..got], &msg.leases[1]);
+            Err(e) => {
+                let _ = job.reply(Err(e));
             }
         }
     }
@@ -309,8 +277,93 @@ impl Driver {
     }
 }
 
+impl blk::Server<ReplyToken> for Driver {
+    fn info(&mut self, badge: u64) -> Result<Info, BlkError> {
+        let d = &self.disks[self.disk(badge)?];
+        let mut flags = if d.read_only {
+            info_flags::READ_ONLY
+        } else {
+            0
+        };
+        if d.has_flush {
+            flags |= info_flags::FLUSH;
+        }
+        Ok(Info {
+            block_count: d.block_count,
+            sectors: d.sectors,
+            flags,
+            max_blocks: u32::MAX as u64,
+        })
+    }
+
+    fn read(&mut self, badge: u64, job: Job, first: u64, blocks: u64, buf: Lease) {
+        self.transfer(badge, job, false, first, blocks, 0, &buf);
+    }
+
+    fn write(&mut self, badge: u64, job: Job, first: u64, blocks: u64, flags: u64, data: Lease) {
+        self.transfer(badge, job, true, first, blocks, flags, &data);
+    }
+
+    fn flush(&mut self, badge: u64, job: Job) {
+        match self.disk(badge) {
+            Ok(disk) => self.scheds[disk].submit_flush(job),
+            Err(e) => {
+                let _ = job.reply(Err(e));
+            }
+        }
+    }
+
+    fn batch(&mut self, badge: u64, job: Job, entries: u64, _table: Lease, data: Lease) {
+        let disk = match self.disk(badge) {
+            Ok(disk) => disk,
+            Err(e) => {
+                let _ = job.reply(Err(e));
+                return;
+            }
+        };
+        let mut table = [0u8; MAX_BATCH_ENTRIES * BATCH_ENTRY_SIZE];
+        let want = (entries as usize).min(MAX_BATCH_ENTRIES) * BATCH_ENTRY_SIZE;
+        let got = job
+            .caller()
+            .lease_read(0, 0, &mut table[..want])
+            .unwrap_or(0);
+        let (sched, mut port) = self.parts(disk);
+        sched.submit_batch(&mut port, job, entries, &table[..got], &data);
+    }
+
+    fn stats(&mut self, badge: u64) -> Result<StatsReply, BlkError> {
+        self.disk(badge)?;
+        let s = &self.stats;
+        let c = self.scheds.iter().map(|s| s.counters);
+        let (read, written, most) = c.fold((0, 0, 0), |(r, w, m), c| {
+            (
+                r + c.blocks_read,
+                w + c.blocks_written,
+                m.max(c.most_in_flight),
+            )
+        });
+        Ok(StatsReply {
+            requests: s.requests,
+            blocks_read: read,
+            blocks_written: written,
+            interrupts: s.interrupts,
+            most_in_flight: most,
+            copy_cycles: s.copy_cycles,
+        })
+    }
+
+    fn more_stats(&mut self, badge: u64) -> Result<MoreStats, BlkError> {
+        self.disk(badge)?;
+        Ok(MoreStats {
+            direct_pieces: self.stats.direct_pieces,
+            copied_pieces: self.stats.copied_pieces,
+            bounced_bytes: hal::BOUNCED_BYTES.load(core::sync::atomic::Ordering::Relaxed),
+        })
+    }
+}
+
 impl Device for Port<'_> {
-    type Client = ReplyToken;
+    type Client = Job;
 
     fn has_flush(&self) -> bool {
         self.disk.has_flush
@@ -319,7 +372,8 @@ impl Device for Port<'_> {
     /// Zero copy for pieces of `ZERO_COPY_MIN_BLOCKS` and more (when the
     /// kernel gives the lease's physical runs), else through the slot's
     /// DMA buffer.
-    fn start(&mut self, slot: usize, piece: &Piece, token: &ReplyToken) -> Result<(), Failure> {
+    fn start(&mut self, slot: usize, piece: &Piece, job: &Job) -> Result<(), Failure> {
+        let token = job.caller();
         let direct = match piece.op {
             Op::Read | Op::Write if self.zero_copy && piece.blocks >= ZERO_COPY_MIN_BLOCKS => {
                 direct_segments(token, piece)
@@ -353,7 +407,8 @@ impl Device for Port<'_> {
         Ok(())
     }
 
-    fn deliver(&mut self, slot: usize, piece: &Piece, token: &ReplyToken) -> Result<(), Failure> {
+    fn deliver(&mut self, slot: usize, piece: &Piece, job: &Job) -> Result<(), Failure> {
+        let token = job.caller();
         let len = piece.blocks as usize * BLOCK_SIZE;
         let data = &self.disk.buffer(slot)[..len];
         let t0 = userlib::sys::rdtsc();
@@ -365,13 +420,9 @@ impl Device for Port<'_> {
         }
     }
 
-    fn reply(&mut self, token: ReplyToken, result: Result<(), Refusal>) {
-        match result {
-            Ok(()) => {
-                let _ = token.reply_ok(&[]);
-            }
-            Err(r) => reply_status(token, r.status, r.entry, r.first, r.detail),
-        }
+    fn reply(&mut self, job: Job, result: Result<(), Refusal>) {
+        // A caller that died meanwhile is not the driver's problem.
+        let _ = job.reply(result.map_err(BlkError::from_refusal));
     }
 }
 

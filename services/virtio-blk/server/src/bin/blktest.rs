@@ -27,10 +27,11 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 use block::{BlockDevice, DeviceError, IoRequest};
+use userlib::abi::iface::CallError;
 use userlib::abi::{POWEROFF_TEST_FAIL, POWEROFF_TEST_PASS};
 use userlib::ipc::Endpoint;
 use userlib::{println, sys};
-use virtio_blk_api::{io_code, BlkClient, BLOCK_SIZE};
+use virtio_blk_api::{blk, io_code, BlkClient, BlkError, BLOCK_SIZE};
 
 userlib::entry!(main);
 
@@ -163,22 +164,22 @@ fn main_scenario(c: &mut Checks) {
         matches!(e, Err(DeviceError::OutOfRange { first, blocks: 2, block_count }) if first == n - 1 && block_count == n),
         "read past the end -> OutOfRange (client check)",
     );
-    // Bypass the client's own check: a raw call must be refused by the driver.
-    let mut msg = userlib::abi::Message::new(2, &[n, 1]);
-    msg.leases[0] = userlib::ipc::lend_mut(&mut one);
-    let mut reply = userlib::abi::Message::default();
-    let raw = sys::call(0, &msg, &mut reply);
+    // Bypass the client's own check: a raw stub call must be refused by the
+    // driver, with the device size in the typed error.
+    let stub = blk::Client::new(Endpoint(0));
+    let e = stub.read(n, 1, &mut one);
     c.check(
-        raw.is_ok() && reply.label == virtio_blk_api::status::OUT_OF_RANGE && reply.words[2] == n,
+        matches!(e, Err(CallError::Service(BlkError::OutOfRange { first, block_count, .. })) if first == n && block_count == n),
         "raw read at block_count -> driver says OUT_OF_RANGE with the device size",
     );
-    let mut msg = userlib::abi::Message::new(2, &[0, 4]);
-    msg.leases[0] = userlib::ipc::lend_mut(&mut one); // 1 block lent, 4 asked
-    let raw = sys::call(0, &msg, &mut reply);
+    let e = stub.read(0, 4, &mut one); // 1 block lent, 4 asked
     c.check(
-        raw.is_ok() && reply.label == virtio_blk_api::status::BAD_LENGTH,
+        matches!(e, Err(CallError::Service(BlkError::BadLength { .. }))),
         "raw read with a lease shorter than the request -> BAD_LENGTH",
     );
+    if let Err(e) = e {
+        println!("blktest: the driver says: {e}");
+    }
     c.check(
         matches!(dev.write(n, &one), Err(DeviceError::OutOfRange { .. })),
         "write at block_count -> OutOfRange",
