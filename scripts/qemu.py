@@ -144,6 +144,20 @@ TESTS = {
         r"process virtio-blk: bus mastering and INTx off for 1 PCI functions, \d+ DMA frames quarantined",
         r"blktest: ok read during the driver's death -> PeerDead",
         r"blktest: ok 8 MiB allocated after the crash stay intact", r"blktest: PASS"], disk_args("crash0")),
+    # Death notices: the server is told each dead client's badge, once.
+    "death": ("test-death.cfg", None, 60, [
+        r"mortal: told that client badge 7 died", r"mortal: told that client badge 9 died",
+        r"mortal: both clients' deaths told; then Err\(WouldBlock\)",
+        r"judge: 1/1 verdicts passed; TEST PASS"]),
+    # Restart: the supervisor restarts a dead server in its slot; the
+    # client's failed call is retried and reaches the new incarnation.
+    "restart": ("test-restart.cfg", None, 60, [
+        r"mortal: panic at .*fault injection: dying at call 3",
+        r"process mortal \(pid 2\) restarted by supervisor \(incarnation 1",
+        r"supervisor: restarted slot 2 \(incarnation 1\)",
+        r"mortal: slot 2, incarnation 1",
+        r"mortalclient: [1-9]\d* failed calls, 0 wrong answers, last incarnation 1",
+        r"judge: 1/1 verdicts passed; TEST PASS"]),
     "blk-clients": ("test-blk-clients.cfg", None, 120, [
         r"blktest: client 0: 20 rounds, \d+ blocks in requests of 1..200 and 320 batched, 0 wrong, 0 failed calls",
         r"blktest: client 1: 20 rounds, \d+ blocks .* 0 wrong, 0 failed calls",
