@@ -30,7 +30,7 @@ fn main() {
         1 => {
             println!("mortalclient: ping {:?}, faulting", ping(1));
             // Safety: a deliberate write to the null page; the kernel ends us.
-            unsafe { core::ptr::write_volatile(8 as *mut u64, 1) };
+            unsafe { core::ptr::write_volatile(core::ptr::null_mut::<u64>().wrapping_add(1), 1) };
         }
         _ => restart_client(),
     }

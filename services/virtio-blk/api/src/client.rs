@@ -20,6 +20,11 @@ use userlib::ipc::{lend, lend_mut, Endpoint};
 /// Largest staging buffer a batch call gathers its data in.
 pub const STAGING_BYTES: usize = 512 * 1024;
 
+/// How long a request waits for a dead driver to come back (its
+/// supervisor restarts it in the same slot, so the same endpoint reaches
+/// the new incarnation) before it fails with `PeerDead`, in milliseconds.
+pub const RECONNECT_WAIT_MS: u64 = 3000;
+
 /// Why `BlkClient::connect` failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnectError {
@@ -124,11 +129,43 @@ impl BlkClient {
         self.expect_ok(first, blocks, &request, &[lend(data)])
     }
 
+    /// One call to the driver. If the driver is dead the request is sent
+    /// again until a restarted driver answers or `RECONNECT_WAIT_MS` pass:
+    /// every request is idempotent (a read, a write of the same data to the
+    /// same blocks, a flush), and what the dead driver acknowledged had
+    /// reached the device, so resending loses and reorders nothing the
+    /// block layer relies on (writes are unordered until a flush anyway).
     fn call(&mut self, request: &Request, leases: &[Lease]) -> Result<Outcome, abi::Error> {
         let mut msg = request.to_message();
         msg.leases[..leases.len()].copy_from_slice(leases);
         let mut reply = Message::default();
-        userlib::sys::call(self.endpoint.0, &msg, &mut reply)?;
+        let mut dead_since: Option<u64> = None;
+        loop {
+            match userlib::sys::call(self.endpoint.0, &msg, &mut reply) {
+                Ok(()) => break,
+                Err(abi::Error::PeerDead) => {
+                    let (now, hz) = userlib::sys::ticks();
+                    let since = *dead_since.get_or_insert_with(|| {
+                        userlib::println!(
+                            "virtio-blk client: the driver died; resending the request until it is back (up to {RECONNECT_WAIT_MS} ms)"
+                        );
+                        now
+                    });
+                    if (now - since) * 1000 >= RECONNECT_WAIT_MS * hz.max(1) {
+                        return Err(abi::Error::PeerDead);
+                    }
+                    userlib::sys::yield_now();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(since) = dead_since {
+            let (now, hz) = userlib::sys::ticks();
+            userlib::println!(
+                "virtio-blk client: the driver is back; request resent after {} ms",
+                (now - since) * 1000 / hz.max(1)
+            );
+        }
         Ok(match reply.label {
             0 => Ok(reply.words),
             status => Err((status, reply.words)),
