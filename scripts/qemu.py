@@ -147,8 +147,12 @@ TESTS = {
     # Death notices: the server is told each dead client's badge, once.
     "death": ("test-death.cfg", None, 60, [
         r"mortal: told that client badge 7 died", r"mortal: told that client badge 9 died",
-        r"mortal: both clients' deaths told; then Err\(WouldBlock\)",
-        r"judge: 1/1 verdicts passed; TEST PASS"]),
+        r"mortal: told that client badge 11 died",
+        r"mortal: reply to its held call: Some\(Err\(PeerDead\)\)",
+        r"process client11 \(pid 4\) ended: killed by killer",
+        r"killer: KILL of slot 4: Ok\(\(\)\), again: Err\(BadArgument\), unsupervised slot 0: Err\(NotPermitted\)",
+        r"mortal: all three clients' deaths told; then Err\(WouldBlock\)",
+        r"judge: 2/2 verdicts passed; TEST PASS"]),
     # Restart: the supervisor restarts a dead server in its slot; the
     # client's failed call is retried and reaches the new incarnation.
     "restart": ("test-restart.cfg", None, 60, [

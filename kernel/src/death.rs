@@ -1,6 +1,6 @@
 //! Death and restart: who is told when a process ends (`DEATH_WATCH`,
 //! `DEATH_NEXT`), and how a supervisor starts a dead process again from its
-//! boot-image entry (`RESTART`). The rules are in kernel/SYSCALLS.md
+//! boot-image entry (`RESTART`) or ends it (`KILL`). The rules are in kernel/SYSCALLS.md
 //! ("Death and restart"); the pure parts (whom to tell, the bounded queue)
 //! are `kernel_logic::deaths`, host-tested.
 //!
@@ -80,15 +80,35 @@ impl Kernel {
         Ok([cur as u64, self.procs[cur].incarnation, 0, 0])
     }
 
+    /// The process in `slot` if the caller supervises it.
+    fn supervised(&self, slot: u64) -> Result<Pid, Error> {
+        let cur = self.current;
+        usize::try_from(slot)
+            .ok()
+            .filter(|&p| self.procs[cur].supervises.contains(&p))
+            .ok_or(Error::NotPermitted)
+    }
+
+    /// KILL: ends a process the caller supervises (fault injection in the
+    /// tests; a supervisor ending a stuck service), exactly as a fault
+    /// would: its callers get `PeerDead`, its servers and supervisors are
+    /// told.
+    pub fn sys_kill(&mut self, slot: u64) -> SysResult {
+        let pid = self.supervised(slot)?;
+        if self.procs[pid].state == State::Dead {
+            return Err(Error::BadArgument);
+        }
+        let by = self.procs[self.current].name.clone();
+        self.kill(pid, format_args!("killed by {by}"));
+        Ok([0; 4])
+    }
+
     /// RESTART: starts dead process `slot` again from its boot-image entry
     /// with the same configuration line (capabilities, grants, `mem=`),
     /// for a caller that supervises it. Returns the new incarnation.
     pub fn sys_restart(&mut self, slot: u64) -> SysResult {
         let cur = self.current;
-        let pid = usize::try_from(slot)
-            .ok()
-            .filter(|&p| self.procs[cur].supervises.contains(&p))
-            .ok_or(Error::NotPermitted)?;
+        let pid = self.supervised(slot)?;
         if self.procs[pid].state != State::Dead {
             return Err(Error::BadArgument);
         }

@@ -32,7 +32,9 @@ use kernel_logic::paging::{self, MapError, NO_EXECUTE, USER, WRITABLE};
 ///   with the token of the current `call_seq`, or by `server`'s death
 ///   (result `PeerDead`).
 /// - A `Dead` process is in no queue, owns no interrupt line, and its
-///   frames are back in the allocator; its pid is never reused.
+///   frames are back in the allocator (a driver's DMA frames quarantined);
+///   its pid is reused only by `RESTART` of the same boot-configuration
+///   line, whose call sequence continues the dead one's (death.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     Runnable,

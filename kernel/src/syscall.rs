@@ -97,6 +97,7 @@ impl Kernel {
             sys::DEATH_NEXT => self.sys_death_next(),
             sys::RESTART => self.sys_restart(a0),
             sys::WHOAMI => self.sys_whoami(),
+            sys::KILL => self.sys_kill(a0),
             _ => Err(Error::BadSyscall),
         };
         let p = &mut self.procs[cur];

@@ -290,6 +290,12 @@ pub fn restart(slot: u64) -> Result<u64, Error> {
     call_raw(sys::RESTART, [slot, 0, 0, 0, 0, 0]).map(|r| r[0])
 }
 
+/// Ends the process in `slot` (only for its supervisor, `supervise=`), as
+/// a fault would.
+pub fn kill(slot: u64) -> Result<(), Error> {
+    call_raw(sys::KILL, [slot, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
 /// (this process's slot, its incarnation: 0 at boot, +1 per restart).
 pub fn whoami() -> (u64, u64) {
     call_raw(sys::WHOAMI, [0; 6])

@@ -47,8 +47,9 @@ pub mod sys {
     pub const DEATH_NEXT: u64 = 28;
     pub const RESTART: u64 = 29;
     pub const WHOAMI: u64 = 30;
+    pub const KILL: u64 = 31;
     /// One past the highest syscall number.
-    pub const COUNT: u64 = 31;
+    pub const COUNT: u64 = 32;
 }
 
 /// Why a syscall failed (returned in `rax`; 0 is success).

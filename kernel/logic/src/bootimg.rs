@@ -30,7 +30,8 @@
 //! (see `grants.rs`); each may be repeated. `arg` is passed to the program's
 //! entry point (`userlib::boot_arg()`), so one image can serve several roles.
 //! `supervise` (repeatable) makes the process the supervisor of another: it
-//! is told when that one ends and may `RESTART` it from its boot-image entry.
+//! is told when that one ends and may `RESTART` it from its boot-image entry
+//! (or `KILL` it).
 
 use crate::caps::Pid;
 use crate::grants::Grants;

@@ -34,6 +34,8 @@ protocol! {
     pub enum MortalRequest {
         /// Replies `value + 1` and the server's incarnation.
         Ping = 1 { value: u64 },
+        /// Never answered (until the caller dies): an open call.
+        Hold = 2 {},
     }
 }
 

@@ -2,6 +2,8 @@
 //!
 //! - `arg=0`: one ping, then exits (the `death` test's badge 7).
 //! - `arg=1`: one ping, then a page fault (badge 9).
+//! - `arg=3`: a `Hold` call, which the server never answers; the `killer`
+//!   ends us while it is open (badge 11).
 //! - `arg=2` (`restart` test): 20 pings; a call that fails with `PeerDead`
 //!   (the server died holding it) is retried until the restarted server
 //!   answers (within 10 s); reports to the judge (slot 1) whether every
@@ -31,6 +33,10 @@ fn main() {
             println!("mortalclient: ping {:?}, faulting", ping(1));
             // Safety: a deliberate write to the null page; the kernel ends us.
             unsafe { core::ptr::write_volatile(core::ptr::null_mut::<u64>().wrapping_add(1), 1) };
+        }
+        3 => {
+            let r = Endpoint(0).call(&MortalRequest::Hold {}, &[]);
+            println!("mortalclient: the held call returned {r:?}, which it must not");
         }
         _ => restart_client(),
     }
