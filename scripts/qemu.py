@@ -145,6 +145,23 @@ TESTS = {
         r"process virtio-blk: bus mastering and INTx off for 1 PCI functions, \d+ DMA frames quarantined",
         r"blktest: ok read during the driver's death -> PeerDead",
         r"blktest: ok 8 MiB allocated after the crash stay intact", r"blktest: PASS"], disk_args("crash0")),
+    # Death notices: the server is told each dead client's badge, once.
+    "death": ("test-death.cfg", None, 60, [
+        r"mortal: told that client badge 7 died", r"mortal: told that client badge 9 died",
+        r"mortal: told that client badge 11 died",
+        r"mortal: reply to its held call: Some\(Err\(PeerDead\)\)",
+        r"process client11 \(pid 4\) ended: killed by killer",
+        r"killer: KILL of slot 4: Ok\(\(\)\), again: Err\(BadArgument\), unsupervised slot 0: Err\(NotPermitted\)",
+        r"mortal: all three clients' deaths told; then Err\(WouldBlock\)",
+        r"judge: 2/2 verdicts passed; TEST PASS"]),
+    # Restart: the supervisor restarts a dead server in its slot; the
+    # client's failed call is retried and reaches the new incarnation.
+    "restart": ("test-restart.cfg", None, 60, [
+        r"mortal: panic at .*fault injection: dying at call 3",
+        r"process mortal \(pid 2\) restarted by supervisor \(incarnation 1",
+        r"mortal: slot 2, incarnation 1",
+        r"mortalclient: [1-9]\d* failed calls, 0 wrong answers, last incarnation 1",
+        r"judge: 1/1 verdicts passed; TEST PASS"]),
     "blk-clients": ("test-blk-clients.cfg", None, 120, [
         r"blktest: client 0: 20 rounds, \d+ blocks in requests of 1..200 and 320 batched, 0 wrong, 0 failed calls",
         r"blktest: client 1: 20 rounds, \d+ blocks .* 0 wrong, 0 failed calls",

@@ -429,6 +429,51 @@ def t_content_dies(boot):
     s.poweroff()
 
 
+def t_driver_restart(boot):
+    """The virtio-blk driver dies (fault injection, requests in flight) in
+    the middle of a stream of puts; the supervisor restarts it from the boot
+    image, the block service's driver client resends what the dead driver
+    held, the shell goes on, every acknowledged put reads back, fsck is
+    clean, and again after a reboot."""
+    s = boot()
+    acked = {}
+    died_at = None
+    for i in range(80):
+        data = data_of(f"restart{i}", 16 * 1024)
+        out = s.cmd(f"put /stream/f{i}.bin {len(data)}", data_lines=b64_lines(data))
+        if "error:" not in out:
+            acked[i] = data
+        if died_at is None and "fault injection: dying" in s.output():
+            died_at = i
+        if died_at is not None and i >= died_at + 4:
+            break
+    if died_at is None:
+        raise Failure("the driver never died during the puts")
+    out = s.output()
+    expect(out, r"process virtio-blk \(pid 0\) ended: exited with code 0xdead", "the driver died")
+    expect(out, r"DMA frames quarantined", "its DMA memory was quarantined")
+    expect(out, r"process virtio-blk \(pid 0\) restarted by supervisor \(incarnation 1, [1-9]\d* quarantined DMA frames returned\)",
+           "the supervisor restarted it")
+    expect(out, r"virtio-blk: ready, 1 disk\(s\), incarnation 1", "the new driver found the disk")
+    m = re.search(r"virtio-blk client: the driver is back; request resent after (\d+) ms", out)
+    if not m:
+        raise Failure("the block service's request was not resent")
+    s.log.append(f"driver died during put {died_at}; recovery {m.group(1)} ms; {len(acked)} puts acknowledged")
+    if len(acked) < died_at + 4:
+        raise Failure(f"only {len(acked)} of {died_at + 5} puts acknowledged")
+    for i, data in acked.items():
+        if decode_get(s.cmd(f"get /stream/f{i}.bin")) != data:
+            raise Failure(f"acknowledged put {i} does not read back")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck after the restart")
+    s.poweroff()
+    s = boot()
+    for i, data in acked.items():
+        if decode_get(s.cmd(f"get /stream/f{i}.bin")) != data:
+            raise Failure(f"after reboot: acknowledged put {i} does not read back")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck after reboot")
+    s.poweroff()
+
+
 def send_partial(s, line, data_lines):
     """Types a command and some of its data lines, without waiting for the end."""
     start = len(s.buf)
@@ -611,6 +656,7 @@ TESTS = {
     "storage-kill": (t_kill, "boot.cfg", 200),
     "storage-nodisk": (t_nodisk, "boot.cfg", 100),
     "storage-content-dies": (t_content_dies, "test-storage-content-dies.cfg", 120),
+    "storage-driver-restart": (t_driver_restart, "test-storage-driver-restart.cfg", 400),
     "storage-atomic-put": (t_atomic_put, "boot.cfg", 300),
     "storage-corrupt-get": (t_corrupt_get, "boot.cfg", 300),
 }

@@ -22,6 +22,7 @@
 extern crate alloc;
 
 mod boot;
+mod death;
 mod dispatch;
 mod gdt;
 mod interrupts;
@@ -37,9 +38,8 @@ mod usermem;
 
 use alloc::vec::Vec;
 use boot::{StartInfo, START_INFO_MAGIC};
-use kernel_logic::bootimg::{parse_config, BootImage, CapSpec, CONFIG_NAME};
+use kernel_logic::bootimg::{parse_config, BootImage, CONFIG_NAME};
 use kernel_logic::budget::{check_reservations, Reservation};
-use kernel_logic::caps::Cap;
 use process::{Kernel, Process};
 use x86_64::instructions::port::Port;
 
@@ -99,7 +99,11 @@ pub extern "C" fn kernel_main(start_info_phys: u32) -> ! {
 
     let cmdline = boot_cmdline(&info);
     log::info!("command line: {cmdline:?}");
-    let procs = load_boot_image(&info, cmdline).unwrap_or_else(|why| {
+    let BootProcs {
+        procs,
+        specs,
+        images,
+    } = load_boot_image(&info, cmdline).unwrap_or_else(|why| {
         log::error!("boot image: {why}");
         poweroff(EXIT_KERNEL_FAILURE)
     });
@@ -119,6 +123,8 @@ pub extern "C" fn kernel_main(start_info_phys: u32) -> ! {
         ticks: 0,
         irq_owner: [None; 16],
         stats: Default::default(),
+        specs,
+        images,
     });
 
     // Enter user space through the common exit path with the first frame
@@ -151,14 +157,14 @@ fn boot_cmdline(info: &StartInfo) -> &'static str {
 
 /// Parses the boot image and loads every configured process. The command
 /// line may name another configuration file in the image: `config=<file>`.
-fn load_boot_image(info: &StartInfo, cmdline: &str) -> Result<Vec<Process>, alloc::string::String> {
+fn load_boot_image(info: &StartInfo, cmdline: &str) -> Result<BootProcs, alloc::string::String> {
     use alloc::format;
     let module = *memory::modules(info)
         .first()
         .ok_or("no boot module (pass the boot image with -initrd)")?;
     // Safety: QEMU loaded the module at `paddr` (reserved from the frame
     // allocator); the direct map covers it.
-    let image = unsafe {
+    let image: &'static [u8] = unsafe {
         core::slice::from_raw_parts(memory::phys_to_virt(module.paddr), module.size as usize)
     };
     let archive = BootImage::parse(image).map_err(|e| format!("{e:?}"))?;
@@ -172,21 +178,13 @@ fn load_boot_image(info: &StartInfo, cmdline: &str) -> Result<Vec<Process>, allo
     let specs = parse_config(config, &|name| archive.file(name).is_some())
         .map_err(|e| format!("{config_name}: {e:?}"))?;
     let mut procs = Vec::new();
+    let mut images = Vec::new();
     for spec in &specs {
         let elf = archive
             .file(&spec.image)
             .ok_or_else(|| format!("image {} missing", spec.image))?;
-        let mut p =
-            Process::load(spec, elf).map_err(|e| format!("loading {}: {e:?}", spec.name))?;
-        for cap in &spec.caps {
-            let cap = match *cap {
-                CapSpec::Endpoint { server, badge } => Cap::Endpoint { server, badge },
-                CapSpec::Notification { target, bits } => Cap::Notification { target, bits },
-            };
-            p.caps
-                .insert(cap)
-                .map_err(|e| format!("caps of {}: {e:?}", spec.name))?;
-        }
+        let p = Process::from_spec(spec, elf)?;
+        images.push(elf);
         log::info!(
             "loaded {} from {} ({} bytes, {} capabilities)",
             spec.name,
@@ -209,7 +207,19 @@ fn load_boot_image(info: &StartInfo, cmdline: &str) -> Result<Vec<Process>, allo
         reserved * 4,
         free * 4
     );
-    Ok(procs)
+    Ok(BootProcs {
+        procs,
+        specs,
+        images,
+    })
+}
+
+/// What the boot image gave: the processes, and for `RESTART` each one's
+/// configuration line and ELF.
+struct BootProcs {
+    procs: Vec<Process>,
+    specs: Vec<kernel_logic::bootimg::ProcSpec>,
+    images: Vec<&'static [u8]>,
 }
 
 #[panic_handler]

@@ -13,8 +13,9 @@ use abi::{Error, Message};
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
-use kernel_logic::bootimg::ProcSpec;
-use kernel_logic::caps::{CapTable, Pid};
+use kernel_logic::bootimg::{CapSpec, ProcSpec};
+use kernel_logic::caps::{Cap, CapTable, Pid};
+use kernel_logic::deaths::DeathQueue;
 use kernel_logic::elf::{self, ElfError};
 use kernel_logic::grants::Grants;
 use kernel_logic::layout::{
@@ -31,7 +32,9 @@ use kernel_logic::paging::{self, MapError, NO_EXECUTE, USER, WRITABLE};
 ///   with the token of the current `call_seq`, or by `server`'s death
 ///   (result `PeerDead`).
 /// - A `Dead` process is in no queue, owns no interrupt line, and its
-///   frames are back in the allocator; its pid is never reused.
+///   frames are back in the allocator (a driver's DMA frames quarantined);
+///   its pid is reused only by `RESTART` of the same boot-configuration
+///   line, whose call sequence continues the dead one's (death.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     Runnable,
@@ -82,6 +85,17 @@ pub struct Process {
     pub grants: Grants,
     pub mmio_next: u64,
     pub dma_next: u64,
+    /// Notification bits posted when a death notice is queued (0: the
+    /// process did not ask, `DEATH_WATCH`).
+    pub death_bits: u64,
+    pub deaths: DeathQueue,
+    /// Processes this one supervises (`supervise=`).
+    pub supervises: Vec<Pid>,
+    /// 0 for the boot-time process, +1 at each `RESTART` of its slot.
+    pub incarnation: u64,
+    /// Physical frames of a dead driver's DMA memory, kept out of the
+    /// allocator until its slot is restarted (`death.rs`).
+    pub quarantine: Vec<u64>,
 }
 
 /// Why a boot-image program could not be loaded (printed with `{:?}`).
@@ -113,6 +127,70 @@ impl Process {
     pub fn load(spec: &ProcSpec, image: &[u8]) -> Result<Process, LoadError> {
         let plan = elf::plan(image).map_err(LoadError::Elf)?;
         let root = memory::new_address_space().ok_or(LoadError::NoMemory)?;
+        if let Err(e) = Self::populate(root, &plan, image) {
+            // A failed load (a RESTART short of frames) leaks nothing.
+            for f in paging::user_frames(&mut DirectMap, root) {
+                memory::free_frame(f);
+            }
+            memory::free_frame(root);
+            return Err(e);
+        }
+        let frame = TrapFrame {
+            rdi: spec.arg,
+            rip: plan.entry,
+            cs: USER_CS,
+            ss: USER_SS,
+            rsp: USER_STACK_TOP - 8,
+            rflags: 0x202,
+            ..TrapFrame::default()
+        };
+        Ok(Process {
+            name: spec.name.clone(),
+            root,
+            frame,
+            state: State::Runnable,
+            caps: CapTable::default(),
+            notify_pending: 0,
+            senders: VecDeque::new(),
+            outgoing: Message::default(),
+            outgoing_badge: 0,
+            call_seq: 0,
+            console: spec.console,
+            poweroff: spec.poweroff,
+            mem_limit: spec.mem_limit,
+            mem_used: 0,
+            mem_peak: 0,
+            alloc_next: USER_ALLOC_BASE,
+            grants: spec.grants.clone(),
+            mmio_next: USER_MMIO_BASE,
+            dma_next: USER_DMA_BASE,
+            death_bits: 0,
+            deaths: DeathQueue::default(),
+            supervises: spec.supervises.clone(),
+            incarnation: 0,
+            quarantine: Vec::new(),
+        })
+    }
+
+    /// Loads the process `spec` describes and grants its capabilities, as
+    /// at boot (and at `RESTART`).
+    pub fn from_spec(spec: &ProcSpec, image: &[u8]) -> Result<Process, String> {
+        let mut p = Process::load(spec, image)
+            .map_err(|e| alloc::format!("loading {}: {e:?}", spec.name))?;
+        for cap in &spec.caps {
+            let cap = match *cap {
+                CapSpec::Endpoint { server, badge } => Cap::Endpoint { server, badge },
+                CapSpec::Notification { target, bits } => Cap::Notification { target, bits },
+            };
+            p.caps
+                .insert(cap)
+                .map_err(|e| alloc::format!("caps of {}: {e:?}", spec.name))?;
+        }
+        Ok(p)
+    }
+
+    /// Maps and fills the segments and the stack of a new address space.
+    fn populate(root: u64, plan: &elf::LoadPlan, image: &[u8]) -> Result<(), LoadError> {
         for page in &plan.pages {
             let mut flags = USER;
             if page.writable {
@@ -150,36 +228,7 @@ impl Process {
             map_zeroed(root, va, USER | WRITABLE | NO_EXECUTE)?;
             va += PAGE_SIZE;
         }
-        let frame = TrapFrame {
-            rdi: spec.arg,
-            rip: plan.entry,
-            cs: USER_CS,
-            ss: USER_SS,
-            rsp: USER_STACK_TOP - 8,
-            rflags: 0x202,
-            ..TrapFrame::default()
-        };
-        Ok(Process {
-            name: spec.name.clone(),
-            root,
-            frame,
-            state: State::Runnable,
-            caps: CapTable::default(),
-            notify_pending: 0,
-            senders: VecDeque::new(),
-            outgoing: Message::default(),
-            outgoing_badge: 0,
-            call_seq: 0,
-            console: spec.console,
-            poweroff: spec.poweroff,
-            mem_limit: spec.mem_limit,
-            mem_used: 0,
-            mem_peak: 0,
-            alloc_next: USER_ALLOC_BASE,
-            grants: spec.grants.clone(),
-            mmio_next: USER_MMIO_BASE,
-            dma_next: USER_DMA_BASE,
-        })
+        Ok(())
     }
 
     /// Sets the syscall result registers of this (saved) process.
@@ -208,6 +257,10 @@ pub struct Kernel {
     /// Interrupt line -> (process, notification bits) bound by `IRQ_BIND`.
     pub irq_owner: [Option<(Pid, u64)>; 16],
     pub stats: Stats,
+    /// Each slot's boot configuration line and ELF (in the boot image,
+    /// which stays reserved), for `RESTART`.
+    pub specs: Vec<ProcSpec>,
+    pub images: Vec<&'static [u8]>,
 }
 
 /// Counters printed when the machine powers off.
@@ -221,6 +274,7 @@ pub struct Stats {
     pub replies: u64,
     pub notifications: u64,
     pub processes_ended: u64,
+    pub processes_restarted: u64,
 }
 
 impl Kernel {
@@ -237,6 +291,12 @@ impl Kernel {
             pid,
             why
         );
+        let open_call = match self.procs[pid].state {
+            State::Sending { server, .. } | State::AwaitingReply { server, .. } => {
+                Some((server, self.procs[pid].outgoing_badge))
+            }
+            _ => None,
+        };
         if let State::Sending { server, .. } = self.procs[pid].state {
             self.procs[server].senders.retain(|&p| p != pid);
         }
@@ -270,14 +330,17 @@ impl Kernel {
             // Its devices may still write into its DMA memory (requests in
             // flight): stop them, and never hand those frames out again.
             let stopped = crate::pci::quiesce_granted_functions(&self.procs[pid].grants);
-            let mut kept = 0;
+            let mut quarantine = Vec::new();
             let mut va = USER_DMA_BASE;
             while va < self.procs[pid].dma_next {
-                if paging::unmap_4k(&mut DirectMap, root, va).is_some() {
-                    kept += 1;
+                if let Some(entry) = paging::unmap_4k(&mut DirectMap, root, va) {
+                    quarantine.push(entry & 0x000F_FFFF_FFFF_F000);
                 }
                 va += PAGE_SIZE;
             }
+            let kept = quarantine.len();
+            // Freed only if the slot is restarted (death.rs says why then).
+            self.procs[pid].quarantine = quarantine;
             log::warn!(
                 "process {}: bus mastering and INTx off for {} PCI functions, {} DMA frames quarantined",
                 self.procs[pid].name,
@@ -297,6 +360,7 @@ impl Kernel {
             self.procs[pid].mem_peak >> 10,
             self.procs[pid].mem_limit >> 10
         );
+        self.tell_deaths(pid, open_call);
         if self.procs.iter().all(|p| p.state == State::Dead) {
             log::warn!("no processes left");
         }

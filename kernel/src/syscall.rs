@@ -93,6 +93,11 @@ impl Kernel {
             sys::PORT_OUT => self.sys_port_out(a0, a1, a2),
             sys::VIRT_TO_PHYS => self.sys_virt_to_phys(a0),
             sys::DMA_FREE => self.sys_dma_free(a0, a1),
+            sys::DEATH_WATCH => self.sys_death_watch(a0),
+            sys::DEATH_NEXT => self.sys_death_next(),
+            sys::RESTART => self.sys_restart(a0),
+            sys::WHOAMI => self.sys_whoami(),
+            sys::KILL => self.sys_kill(a0),
             _ => Err(Error::BadSyscall),
         };
         let p = &mut self.procs[cur];

@@ -258,3 +258,47 @@ pub fn dma_free(vaddr: u64, len: u64) -> Result<(), Error> {
 pub fn lease_phys(token: u64, index: u64, offset: u64, access: u64) -> Result<(u64, u64), Error> {
     call_raw(sys::LEASE_PHYS, [token, index, offset, access, 0, 0]).map(|r| (r[0], r[1]))
 }
+
+/// Asks to be told of deaths: the kernel posts `bits` whenever a death
+/// notice is queued for this process (0 stops it). See `death_next`.
+pub fn death_watch(bits: u64) -> Result<(), Error> {
+    call_raw(sys::DEATH_WATCH, [bits, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// A death notice: a client's badge (`abi::death_kind::CLIENT`) or a
+/// supervised process's slot (`WATCHED`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeathNotice {
+    pub kind: u64,
+    pub value: u64,
+    /// Notices dropped (queue full) before this one.
+    pub lost: u64,
+}
+
+/// The oldest waiting death notice; `Err(WouldBlock)` when there is none.
+pub fn death_next() -> Result<DeathNotice, Error> {
+    call_raw(sys::DEATH_NEXT, [0; 6]).map(|r| DeathNotice {
+        kind: r[0],
+        value: r[1],
+        lost: r[2],
+    })
+}
+
+/// Starts the dead process in `slot` again from its boot-image entry (only
+/// for its supervisor, `supervise=`); returns its new incarnation.
+pub fn restart(slot: u64) -> Result<u64, Error> {
+    call_raw(sys::RESTART, [slot, 0, 0, 0, 0, 0]).map(|r| r[0])
+}
+
+/// Ends the process in `slot` (only for its supervisor, `supervise=`), as
+/// a fault would.
+pub fn kill(slot: u64) -> Result<(), Error> {
+    call_raw(sys::KILL, [slot, 0, 0, 0, 0, 0]).map(|_| ())
+}
+
+/// (this process's slot, its incarnation: 0 at boot, +1 per restart).
+pub fn whoami() -> (u64, u64) {
+    call_raw(sys::WHOAMI, [0; 6])
+        .map(|r| (r[0], r[1]))
+        .unwrap_or((0, 0))
+}

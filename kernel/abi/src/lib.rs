@@ -53,8 +53,13 @@ pub mod sys {
     pub const DMA_FREE: u64 = 24;
     pub const LEASE_PHYS: u64 = 25;
     pub const CAP_KEEP: u64 = 26;
+    pub const DEATH_WATCH: u64 = 27;
+    pub const DEATH_NEXT: u64 = 28;
+    pub const RESTART: u64 = 29;
+    pub const WHOAMI: u64 = 30;
+    pub const KILL: u64 = 31;
     /// One past the highest syscall number.
-    pub const COUNT: u64 = 27;
+    pub const COUNT: u64 = 32;
 }
 
 /// Why a syscall failed (returned in `rax`; 0 is success).
@@ -192,6 +197,21 @@ pub mod recv_flags {
     /// device's interrupt in the middle of serving a call).
     pub const NOTIFICATIONS_ONLY: u64 = 2;
 }
+
+/// What a `DEATH_NEXT` notice is about (`rdi` of the result).
+pub mod death_kind {
+    /// A process that held an endpoint capability to the caller ended:
+    /// `rsi` = that capability's badge (the client's identity).
+    pub const CLIENT: u64 = 0;
+    /// A process the caller supervises (`supervise=` in the boot
+    /// configuration) ended: `rsi` = its process slot, for `RESTART`.
+    pub const WATCHED: u64 = 1;
+}
+
+/// Death notices a process can have waiting; beyond it they are counted as
+/// lost (`DEATH_NEXT` reports the count) and the server must treat every
+/// client as suspect.
+pub const DEATH_QUEUE: usize = 32;
 
 /// `CAP_MINT` kinds.
 pub mod mint_kind {

@@ -20,6 +20,7 @@
 //! ```text
 //! proc <name> <image> [ep=<proc>:<badge>] [notify=<proc>:<bits>] [console] [poweroff] [mem=<MiB>]
 //!                     [mmio=<phys>:<len>] [ioport=<first>:<count>] [irq=<line>] [dma] [arg=<number>]
+//!                     [supervise=<proc>]
 //! ```
 //!
 //! Capabilities land in slots 0, 1, 2, ... in the order written. `console`
@@ -28,6 +29,9 @@
 //! `DMA_ALLOC` total. `mmio`, `ioport`, `irq` and `dma` are driver rights
 //! (see `grants.rs`); each may be repeated. `arg` is passed to the program's
 //! entry point (`userlib::boot_arg()`), so one image can serve several roles.
+//! `supervise` (repeatable) makes the process the supervisor of another: it
+//! is told when that one ends and may `RESTART` it from its boot-image entry
+//! (or `KILL` it).
 
 use crate::caps::Pid;
 use crate::grants::Grants;
@@ -153,6 +157,8 @@ pub struct ProcSpec {
     pub mem_limit: u64,
     pub grants: Grants,
     pub arg: u64,
+    /// Processes this one is told of when they end and may `RESTART`.
+    pub supervises: Vec<Pid>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -263,6 +269,7 @@ pub fn parse_config(
             mem_limit: DEFAULT_MEM_LIMIT_MIB << 20,
             grants: Grants::default(),
             arg: 0,
+            supervises: Vec::new(),
         };
         for attr in &words[3..] {
             let syntax = |what| ConfigError::Syntax {
@@ -318,6 +325,15 @@ pub fn parse_config(
                             spec.grants
                                 .add_irq(irq)
                                 .map_err(|_| syntax("interrupt line not grantable"))?;
+                        }
+                        "supervise" => {
+                            let pid = pid_of(line, value)?;
+                            if names[pid] == words[1] {
+                                return Err(syntax("a process cannot supervise itself"));
+                            }
+                            if !spec.supervises.contains(&pid) {
+                                spec.supervises.push(pid);
+                            }
                         }
                         "arg" => {
                             spec.arg = parse_number(value).ok_or_else(|| syntax("bad number"))?
@@ -431,6 +447,24 @@ mod tests {
         assert_eq!((procs[0].arg, procs[1].arg), (42, 0));
         assert!(procs[1].console);
         assert_eq!(procs[1].mem_limit, DEFAULT_MEM_LIMIT_MIB << 20);
+    }
+
+    #[test]
+    fn config_supervise_names_processes_and_not_itself() {
+        let cfg = b"proc drv d\nproc sup s supervise=drv supervise=blk supervise=drv\nproc blk b\n";
+        let procs = parse_config(cfg, &|_| true).unwrap();
+        assert_eq!(procs[1].supervises, vec![0, 2]);
+        assert!(procs[0].supervises.is_empty());
+        let own = b"proc sup s supervise=sup\n";
+        assert!(matches!(
+            parse_config(own, &|_| true),
+            Err(ConfigError::Syntax { line: 1, .. })
+        ));
+        let unknown = b"proc sup s supervise=nobody\n";
+        assert!(matches!(
+            parse_config(unknown, &|_| true),
+            Err(ConfigError::UnknownProcess { line: 1, .. })
+        ));
     }
 
     #[test]

@@ -150,6 +150,22 @@ impl CapTable {
         }
     }
 
+    /// Client `from` was restarted: what its dead incarnation sent and the
+    /// server kept stays the server's, but no longer counts against the
+    /// new incarnation's share.
+    pub fn forget_client(&mut self, from: Pid) {
+        for o in self.origin.iter_mut() {
+            if *o == (Origin::Kept { from }) {
+                *o = Origin::Own;
+            }
+        }
+    }
+
+    /// Every capability in the table, lowest slot first.
+    pub fn iter(&self) -> impl Iterator<Item = Cap> + '_ {
+        self.slots.iter().filter_map(|s| *s)
+    }
+
     /// Keeps the capability in `slot`, received with a call still open,
     /// beyond the reply. `Full` when its sender's share is used up.
     pub fn keep(&mut self, slot: u64) -> Result<(), CapError> {
@@ -235,6 +251,21 @@ mod tests {
         // Dropping a kept one frees a share.
         t.remove(0).unwrap();
         assert_eq!(t.keep(extra), Ok(()));
+    }
+
+    #[test]
+    fn a_restarted_client_starts_with_a_fresh_share() {
+        let mut t = CapTable::default();
+        for seq in 0..KEPT_PER_CLIENT as u64 {
+            let s = t.insert_received(EP, 5, seq).unwrap();
+            t.keep(s).unwrap();
+        }
+        let extra = t.insert_received(EP, 5, 99).unwrap();
+        assert_eq!(t.keep(extra), Err(CapError::Full));
+        t.forget_client(5);
+        assert_eq!(t.keep(extra), Ok(()));
+        // What the dead incarnation sent stays the holder's.
+        assert_eq!(t.iter().count(), KEPT_PER_CLIENT + 1);
     }
 
     #[test]

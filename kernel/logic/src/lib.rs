@@ -1,6 +1,6 @@
 //! The kernel's pure logic, kept apart from the hardware so that it runs
 //! under plain `cargo test` on the host: the physical frame allocator, page
-//! table construction, ELF loading plans, capability tables, the boot image
+//! table construction, ELF loading plans, capability tables, death notices, the boot image
 //! and its configuration, memory reservations, and typed user memory checked before every copy.
 //!
 //! Design principles:
@@ -17,6 +17,7 @@ extern crate alloc;
 pub mod bootimg;
 pub mod budget;
 pub mod caps;
+pub mod deaths;
 pub mod elf;
 pub mod frames;
 pub mod grants;

@@ -30,6 +30,16 @@ protocol! {
 }
 
 protocol! {
+    /// What the `mortal` test server (death notices, restart) understands.
+    pub enum MortalRequest {
+        /// Replies `value + 1` and the server's incarnation.
+        Ping = 1 { value: u64 },
+        /// Never answered (until the caller dies): an open call.
+        Hold = 2 {},
+    }
+}
+
+protocol! {
     /// What the `broker` (capability transfer test) understands.
     pub enum BrokerRequest {
         GetEcho = 1 {},

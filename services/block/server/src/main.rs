@@ -34,7 +34,7 @@ fn config() -> Config {
 /// The disk the driver serves for our capability; with none, the error
 /// clients get is a device of 0 blocks (what is there to mount).
 fn connect() -> Result<BlkClient, Error> {
-    BlkClient::connect(Endpoint(0)).map_err(|e| {
+    BlkClient::connect(virtio_blk_api::Resending(Endpoint(0))).map_err(|e| {
         println!("block: no disk: {e:?}");
         Error::DeviceTooSmall {
             block_count: 0,

@@ -258,6 +258,10 @@ abi::errors! {
 }
 
 impl ContentError {
+    /// The code of `ContentError::Block` (a client tells a failing disk
+    /// from a corrupt chunk by it).
+    pub const BLOCK_CODE: u64 = 12;
+
     /// A block error, through the block service's codec.
     pub fn block(e: block::Error) -> ContentError {
         ContentError::Block {
@@ -354,5 +358,17 @@ impl From<content::Error> for ContentError {
             content::Error::Get(e) => e.into(),
             content::Error::Gc(e) => e.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod block_code_tests {
+    use super::*;
+    use abi::iface::ServiceError;
+
+    #[test]
+    fn block_code_is_the_block_variants_code() {
+        let e = ContentError::block(block::Error::NoSpace);
+        assert_eq!(e.code(), ContentError::BLOCK_CODE);
     }
 }

@@ -97,9 +97,11 @@ fn errors_read_as_plain_words_with_their_values() {
     let e = ContentError::Block {
         fault: BlockFault(block::Error::NoSpace),
     };
+    // The block layer's own sentence, unprefixed: a failing disk reads
+    // "the disk failed a write at block 95; ..." on the shell's error line.
     assert_eq!(
         e.to_string(),
-        format!("block layer: {}", block::Error::NoSpace)
+        format!("{}", block::Error::NoSpace)
     );
 }
 

@@ -231,8 +231,22 @@ impl fmt::Display for FsError {
                 len,
                 problem,
             } => {
+                // A failing disk is not a corrupt chunk: its sentence first
+                // ("the disk failed a request at block N ..."), then where.
+                let disk = match &**problem {
+                    FsError::Block(block::Error::Device(_) | block::Error::ReadOnly(_)) => true,
+                    FsError::ContentService { code, .. } => {
+                        *code == content_api::ContentError::BLOCK_CODE
+                    }
+                    _ => false,
+                };
+                if disk {
+                    return write!(
+                        f,
+                        "{problem} (reading the chunk at offset {offset}, {len} bytes, of inode {ino})"
+                    );
+                }
                 let what = match **problem {
-                    FsError::Block(block::Error::Corrupt { .. }) => "is corrupt",
                     FsError::Block(_) | FsError::ContentUnreachable { .. } => "cannot be read",
                     _ => "is corrupt",
                 };

@@ -37,12 +37,17 @@ extern crate alloc;
 pub mod check;
 mod client;
 mod error;
+#[cfg(target_os = "none")]
+mod resend;
 pub use client::{ConnectError, DiskClient, STAGING_BYTES};
 pub use error::BlkError;
-
-/// The driver over its IPC endpoint (the bare-metal client).
 #[cfg(target_os = "none")]
-pub type BlkClient = DiskClient<userlib::ipc::Endpoint>;
+pub use resend::{Resending, RECONNECT_WAIT_MS};
+
+/// The driver over its IPC endpoint (the bare-metal client), resending a
+/// request that met a dead driver until a restarted one answers.
+#[cfg(target_os = "none")]
+pub type BlkClient = DiskClient<Resending>;
 
 /// The driver's counters (`Request::Stats`), since it started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

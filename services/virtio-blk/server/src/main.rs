@@ -52,7 +52,7 @@ use virtio_blk_api::{
 use virtio_blk_sched::{Device, Failure, Op, Piece, Refusal, Scheduler};
 use virtio_drivers::transport::pci::bus::{Command, ConfigurationAccess, DeviceFunction, PciRoot};
 use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
-use virtio_drivers::transport::DeviceType;
+use virtio_drivers::transport::{DeviceStatus, DeviceType, Transport};
 
 userlib::entry!(main);
 
@@ -84,7 +84,8 @@ struct Driver {
     stats: Stats,
     /// Fault injection for the `blk-crash` test (`arg=<n>` in the boot
     /// configuration, bits 0..16): the driver panics right after starting its
-    /// n-th device request, with requests in flight. 0 = never.
+    /// n-th device request, with requests in flight. 0 = never; a restarted
+    /// incarnation (`WHOAMI`) never dies this way.
     die_after: u64,
     /// Zero copy: let the device move data straight to or from the
     /// client's lease (`LEASE_PHYS`). Boot argument bit `ARG_COPY_ONLY`
@@ -119,17 +120,23 @@ fn find_disks() -> Vec<Disk> {
     for (df, _) in found {
         // Interrupt line as programmed by the firmware (config 0x3C).
         let line = (config.read_word(df, 0x3C) & 0xFF) as u8;
-        root.set_command(
-            df,
-            Command::MEMORY_SPACE | Command::BUS_MASTER | Command::IO_SPACE,
-        );
-        let transport = match PciTransport::new::<hal::DmaHal, _>(&mut root, df) {
+        // Bus mastering only after a device reset: a restarted driver's
+        // device may still hold requests of the dead incarnation, whose
+        // DMA memory the kernel has handed out again; the reset drains them
+        // (kernel/SYSCALLS.md, "Death and restart").
+        root.set_command(df, Command::MEMORY_SPACE | Command::IO_SPACE);
+        let mut transport = match PciTransport::new::<hal::DmaHal, _>(&mut root, df) {
             Ok(t) => t,
             Err(e) => {
                 println!("virtio-blk: {df}: transport failed: {e:?}");
                 continue;
             }
         };
+        transport.set_status(DeviceStatus::empty());
+        root.set_command(
+            df,
+            Command::MEMORY_SPACE | Command::BUS_MASTER | Command::IO_SPACE,
+        );
         match Disk::new(transport, line) {
             Ok(d) => {
                 println!(
@@ -175,7 +182,11 @@ fn main() {
             mask |= irq_bit(d.irq);
         }
     }
-    println!("virtio-blk: ready, {} disk(s)", disks.len());
+    let (_, incarnation) = userlib::sys::whoami();
+    println!(
+        "virtio-blk: ready, {} disk(s), incarnation {incarnation}",
+        disks.len()
+    );
     let scheds = disks
         .iter()
         .map(|d| {
@@ -190,7 +201,12 @@ fn main() {
         disks,
         scheds,
         stats: Stats::default(),
-        die_after: userlib::boot_arg() & 0xFFFF,
+        // Only the boot-time incarnation dies: a restarted one serves on.
+        die_after: if incarnation == 0 {
+            userlib::boot_arg() & 0xFFFF
+        } else {
+            0
+        },
         zero_copy: userlib::boot_arg() & ARG_COPY_ONLY == 0,
         started: 0,
     };

@@ -65,7 +65,7 @@ fn breakdown(
 }
 
 fn main() {
-    let mut dev = match BlkClient::connect(Endpoint(0)) {
+    let mut dev = match BlkClient::connect(virtio_blk_api::Resending(Endpoint(0))) {
         Ok(d) => d,
         Err(e) => {
             println!("blkbench: connect failed: {e:?}");

@@ -96,7 +96,7 @@ fn read_wrong(
 }
 
 fn connect(slot: u64) -> Option<BlkClient> {
-    match BlkClient::connect(Endpoint(slot)) {
+    match BlkClient::connect(virtio_blk_api::Resending(Endpoint(slot))) {
         Ok(c) => Some(c),
         Err(e) => {
             println!("blktest: connect to slot {slot} failed: {e:?}");
