@@ -70,6 +70,16 @@ pub enum FsError {
         problem: cowbtree::RootDecodeError,
     },
     BadContentRoot(content::ContentRootDecodeError),
+    /// The content store handed back a root that fails its checks
+    /// ([`crate::received`]); nothing was stored.
+    ContentRootRejected {
+        problem: String,
+    },
+    /// The content store handed back bytes that are not chunk `hash`.
+    ChunkRejected {
+        hash: [u8; 32],
+        problem: String,
+    },
     /// A content store used before it was formatted or loaded (a bug of
     /// the caller of [`crate::Fs::open_with`]).
     ContentNotLoaded,
@@ -189,6 +199,15 @@ impl fmt::Display for FsError {
             ),
             FsError::BadTreeRoot { which, problem } => write!(f, "{which} root: {problem}"),
             FsError::BadContentRoot(e) => write!(f, "{e}"),
+            FsError::ContentRootRejected { problem } => write!(
+                f,
+                "the content store handed back a bad root, not stored: {problem}"
+            ),
+            FsError::ChunkRejected { hash, problem } => write!(
+                f,
+                "the content store handed back a bad chunk {}: {problem}",
+                content::Hex(hash)
+            ),
             FsError::ContentNotLoaded => write!(f, "content store used before it was loaded"),
             FsError::ContentService { code, message } => {
                 write!(f, "content service (status {code}): {message}")

@@ -104,10 +104,14 @@ impl ChunkCache {
         content: &mut C,
         rb: &mut C::ReadBuf,
         r: &ChunkRef,
+        check: bool,
     ) -> Result<&[u8], FsError> {
         if self.key.as_ref() != Some(r) {
             self.key = None;
             content.read_chunk(dev, rb, r, &mut self.data)?;
+            if check {
+                crate::received::check_chunk(r, &self.data)?;
+            }
             self.key = Some(*r);
         }
         Ok(&self.data)
@@ -131,6 +135,9 @@ pub struct Fs<T: Transactional, C: Chunks<T> = ChunkStore> {
     time: Option<u64>,
     read_buf: C::ReadBuf,
     events: VecDeque<String>,
+    /// Check every chunk's bytes the content store returns (on when it is
+    /// another process: [`Fs::check_received_chunks`]).
+    check_chunks: bool,
 }
 
 /// Recent events kept for `stats` and crash reports.
@@ -251,6 +258,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             in_txn: false,
             time: None,
             read_buf: C::ReadBuf::default(),
+            check_chunks: false,
             events: VecDeque::new(),
         };
         let m = &fs.state.meta;
@@ -323,6 +331,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             in_txn: true,
             time: None,
             read_buf: C::ReadBuf::default(),
+            check_chunks: false,
             events: VecDeque::new(),
         };
         if let Err(e) = fs.write_root() {
@@ -393,6 +402,11 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         s.meta.fs_tree = s.live.encode();
         s.meta.snapshots = s.snaps.encode();
         let content = s.content.encode_root();
+        crate::received::check_content_root(
+            &content,
+            Some(s.meta.content_root()),
+            self.dev.block_count(),
+        )?;
         s.meta
             .set_content_root(&content)
             .map_err(FsError::BadRootBlock)?;
@@ -687,6 +701,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 &mut self.state.content,
                 &mut self.read_buf,
                 &r,
+                self.check_chunks,
             ) {
                 Ok(s) => s,
                 // The verified bytes before a bad chunk are returned first
@@ -1401,7 +1416,18 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         };
         self.state
             .content
-            .read_chunk(&mut self.dev, &mut self.read_buf, &r, buf)
+            .read_chunk(&mut self.dev, &mut self.read_buf, &r, buf)?;
+        if self.check_chunks {
+            crate::received::check_chunk(&r, buf)?;
+        }
+        Ok(())
+    }
+
+    /// Checks every chunk's bytes the content store hands back (BLAKE3 and
+    /// length) before use: for a content store in another process, whose
+    /// answers are not trusted (the fs service turns it on).
+    pub fn check_received_chunks(&mut self, on: bool) {
+        self.check_chunks = on;
     }
 
     /// Sum of the sizes of the live tree's files.

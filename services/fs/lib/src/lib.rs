@@ -39,6 +39,7 @@ pub mod layout;
 pub mod link;
 pub mod names;
 pub mod put;
+pub mod received;
 pub mod records;
 pub mod registry;
 pub mod registry_gc;
