@@ -43,6 +43,9 @@ pub fn fs_status(e: &FsError) -> u64 {
         FsError::Source(_) => status::BAD_LEASE,
         FsError::ChunkUnreadable { problem, .. } => fs_status(problem),
         FsError::PutAbandoned { .. } => status::NO_UPLOAD,
+        // The content service answered with something that is not what
+        // it claims (its root or a chunk's bytes): an I/O failure to us.
+        FsError::ContentRootRejected { .. } | FsError::ChunkRejected { .. } => status::IO,
         FsError::Tree(_)
         | FsError::Content(_)
         | FsError::Corrupt { .. }
