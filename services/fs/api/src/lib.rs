@@ -156,6 +156,11 @@ protocol! {
 
 /// Bytes the service moves per step between a lease and the filesystem.
 pub const PIECE: usize = 1024 * 1024;
+
+/// Longest length one put, append, blob put or upload append may announce
+/// (the service also refuses more than the disk has free). Set at build
+/// time: one system-wide value, not per client.
+pub const REQUEST_MAX: u64 = 1 << 40;
 /// Largest manifest accepted (the registry library's limit).
 pub const MANIFEST_MAX: usize = 4 << 20;
 

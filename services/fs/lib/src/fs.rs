@@ -138,6 +138,8 @@ pub struct Fs<T: Transactional, C: Chunks<T> = ChunkStore> {
     /// Check every chunk's bytes the content store returns (on when it is
     /// another process: [`Fs::check_received_chunks`]).
     check_chunks: bool,
+    /// Longest length one request may announce ([`crate::limits`]).
+    pub(crate) request_limit: u64,
 }
 
 /// Recent events kept for `stats` and crash reports.
@@ -259,6 +261,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             time: None,
             read_buf: C::ReadBuf::default(),
             check_chunks: false,
+            request_limit: u64::MAX,
             events: VecDeque::new(),
         };
         let m = &fs.state.meta;
@@ -332,6 +335,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             time: None,
             read_buf: C::ReadBuf::default(),
             check_chunks: false,
+            request_limit: u64::MAX,
             events: VecDeque::new(),
         };
         if let Err(e) = fs.write_root() {

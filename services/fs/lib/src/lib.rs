@@ -36,6 +36,7 @@ pub mod fsck;
 pub mod gc;
 pub mod io;
 pub mod layout;
+pub mod limits;
 pub mod link;
 pub mod names;
 pub mod put;

@@ -33,7 +33,8 @@ pub fn fs_status(e: &FsError) -> u64 {
         | FsError::NameTooLong { .. }
         | FsError::InvalidRename { .. }
         | FsError::BadSnapshotName { .. } => status::INVALID,
-        FsError::FileTooLarge { .. } => status::TOO_LARGE,
+        FsError::FileTooLarge { .. } | FsError::RequestTooLarge { .. } => status::TOO_LARGE,
+        FsError::NoRoom { .. } => status::NO_SPACE,
         FsError::Block(block::Error::NoSpace) => status::NO_SPACE,
         FsError::Block(block::Error::Corrupt { .. }) => status::CORRUPT,
         FsError::Block(_) => status::IO,

@@ -48,6 +48,7 @@ fn main() {
             // The content service is another process: its chunk bytes are
             // checked before they reach a client (its roots always are).
             fs.check_received_chunks(true);
+            fs.set_request_limit(fs_api::REQUEST_MAX);
             for e in fs.events() {
                 println!("fs: {e}");
             }

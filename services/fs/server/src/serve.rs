@@ -302,6 +302,7 @@ impl Service {
                     ));
                 }
                 let len = msg.leases[1].len;
+                self.reg().fs().check_request_length("append", len)?;
                 let mut done = 0u64;
                 let mut size = m.size;
                 while done < len {
@@ -316,6 +317,7 @@ impl Service {
             FsRequest::PutBegin { length } => {
                 let [path] = split_args::<1>(args).ok_or_else(bad_args)?;
                 self.drop_put(badge)?;
+                self.reg().fs().check_request_length("put", length)?;
                 let session = self.reg().fs().put_begin(path)?;
                 self.sessions.entry(badge).or_default().put = Some(PutState { session, length });
                 Ok([0; 6])
@@ -385,6 +387,7 @@ impl Service {
                     len: msg.leases[1].len,
                 };
                 let reg = self.reg();
+                reg.fs().check_request_length("blob put", src.len)?;
                 let size = reg.put_blob(&d, &mut src)?;
                 reg.link_blob(&repo, &d)?;
                 Ok([size, 0, 0, 0, 0, 0])
@@ -394,6 +397,7 @@ impl Service {
                 let repo = parse_repo(repo)?;
                 let digest = parse_digest(digest)?;
                 self.drop_upload(badge)?;
+                self.reg().fs().check_request_length("blob put", length)?;
                 let upload = self.reg().begin_upload(Some(&repo), digest.algorithm())?;
                 self.sessions.entry(badge).or_default().upload = Some(UploadState {
                     upload,
