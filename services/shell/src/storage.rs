@@ -431,8 +431,14 @@ fn read_base64(
     let mut decoded = [0u8; 3 * 1024];
     let mut failed: Option<String> = None;
     while got < length {
-        if input.read_line(&mut line).is_none() {
-            return Err(String::from("console input ended"));
+        match input.read_line(&mut line) {
+            None => return Err(String::from("console input ended")),
+            Some(crate::Line::TooLong(len)) => {
+                return Err(alloc::format!(
+                    "base64 line of {len} characters is too long"
+                ))
+            }
+            Some(crate::Line::Ok) => {}
         }
         let text = line.trim();
         if text.is_empty() {
