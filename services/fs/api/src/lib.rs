@@ -77,9 +77,13 @@ protocol! {
         ManifestGet = 18 {},
         /// L0 "repo\0reference".
         ManifestRemove = 19 {},
-        /// L1 out: repository names, one per line.
+        /// L0 after (may be empty), L1 out: repository names after it in
+        /// path order, one per line, as many whole lines as fit. Replies
+        /// `[bytes, bytes all names after it need]`: page on from the last
+        /// line. The service holds one page of names, never the list.
         Repos = 20 {},
-        /// L0 repo, L1 out: tags, one per line.
+        /// L0 "repo\0after" (after optional), L1 out: tags after it, one per
+        /// line, paged like `Repos`.
         Tags = 21 {},
         /// L0 name.
         SnapCreate = 22 {},

@@ -38,6 +38,7 @@ pub mod io;
 pub mod layout;
 pub mod limits;
 pub mod link;
+pub mod listing;
 pub mod names;
 pub mod put;
 pub mod received;
