@@ -645,6 +645,39 @@ def t_diskfaults(boot):
     s.poweroff()
 
 
+def t_bounds(boot):
+    """Per-request work and input are bounded: a 1 PiB truncate stores a hole
+    and returns at once, an over-long input line is refused and discarded,
+    and the shell goes on losing nothing."""
+    s = boot()
+    no_error(s.cmd("write /keep.txt still-here"), "write")
+    no_error(s.cmd("write /sparse.bin head"), "write sparse")
+    t0 = time.time()
+    no_error(s.cmd("truncate /sparse.bin 1125899906842624", timeout=30), "1 PiB truncate")
+    took = time.time() - t0
+    s.log.append(f"1 PiB truncate took {took:.2f} s")
+    if took > 10:
+        raise Failure(f"1 PiB truncate took {took:.1f} s")
+    expect(s.cmd("stat /sparse.bin"), r"1125899906842624", "sparse size")
+    no_error(s.cmd("fsck"), "fsck after truncate")
+    # Lengths beyond the free space are refused before any data moves.
+    expect(s.cmd("put /huge.bin 1099511627776", data_lines=["."]),
+           r"error: put: put of 1099511627776 bytes refused: only \d+ bytes are free",
+           "put longer than the free space")
+    expect(s.cmd(f"blob put library/app {sha256(b'x')} 1099511627776", data_lines=["."]),
+           r"error: blob put: .*1099511627776 bytes refused", "blob put longer than the free space")
+    expect(s.cmd("stat /huge.bin"), r"not found", "refused put left nothing")
+    # An over-long line: the first 4096 bytes echo, the rest is dropped.
+    start = len(s.buf)
+    s._send("write /long.txt " + "x" * 20000 + "\n")
+    s.wait_for(b"is longer than 4096; discarded", start, 60)
+    s.wait_for(PROMPT, start, 30)
+    expect(s.cmd("stat /long.txt"), r"error: stat: /long.txt: not found", "long line ignored")
+    expect(s.cmd("cat /keep.txt"), r"still-here", "nothing lost")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck")
+    s.poweroff()
+
+
 TESTS = {
     "storage-diskfaults": (t_diskfaults, "boot.cfg", 300),
     "storage-files": (t_files, "boot.cfg", 300),
@@ -659,6 +692,7 @@ TESTS = {
     "storage-driver-restart": (t_driver_restart, "test-storage-driver-restart.cfg", 400),
     "storage-atomic-put": (t_atomic_put, "boot.cfg", 300),
     "storage-corrupt-get": (t_corrupt_get, "boot.cfg", 300),
+    "storage-bounds": (t_bounds, "boot.cfg", 200),
 }
 
 

@@ -110,6 +110,21 @@ fn cmd_poweroff(_: &str) {
     println!("poweroff failed: {:?}", e);
 }
 
+/// Longest input line kept (a command, or a base64 data line: 76
+/// characters as `base64` prints them, at most 4096 as the shell decodes
+/// them). A longer line is discarded up to its end, with an error.
+pub const LINE_MAX: usize = 4096;
+
+/// What [`Input::read_line`] got.
+#[derive(PartialEq, Eq)]
+pub enum Line {
+    /// A whole line of at most [`LINE_MAX`] bytes.
+    Ok,
+    /// A line of this many bytes, longer than [`LINE_MAX`]: discarded
+    /// (`line` is empty) and the error printed.
+    TooLong(usize),
+}
+
 /// Console input with the bytes read but not yet consumed (a read may return
 /// several lines at once, e.g. piped input).
 struct Input {
@@ -141,10 +156,12 @@ impl Input {
 
     /// Reads one line (without its terminator) into `line`, echoing it.
     /// The echo goes out once per console read, not once per byte (base64
-    /// data lines arrive by the thousand).
-    fn read_line(&mut self, line: &mut String) -> Option<()> {
+    /// data lines arrive by the thousand). Memory is bounded: past
+    /// [`LINE_MAX`] bytes the rest of the line is read and dropped.
+    fn read_line(&mut self, line: &mut String) -> Option<Line> {
         line.clear();
         let mut echoed = 0;
+        let mut dropped = 0usize;
         loop {
             if self.start == self.end && echoed < line.len() {
                 let _ = sys::console_write(&line.as_bytes()[echoed..]);
@@ -154,7 +171,15 @@ impl Input {
                 b'\r' | b'\n' => {
                     let _ = sys::console_write(&line.as_bytes()[echoed..]);
                     println!();
-                    return Some(());
+                    if dropped > 0 {
+                        let len = line.len() + dropped;
+                        line.clear();
+                        println!(
+                            "error: input line of {len} bytes is longer than {LINE_MAX}; discarded"
+                        );
+                        return Some(Line::TooLong(len));
+                    }
+                    return Some(Line::Ok);
                 }
                 0x08 | 0x7f => {
                     if echoed < line.len() {
@@ -166,7 +191,10 @@ impl Input {
                         print!("\x08 \x08");
                     }
                 }
-                b if b.is_ascii_graphic() || b == b' ' => line.push(b as char),
+                b if (b.is_ascii_graphic() || b == b' ') && line.len() < LINE_MAX => {
+                    line.push(b as char)
+                }
+                b if b.is_ascii_graphic() || b == b' ' => dropped = dropped.saturating_add(1),
                 _ => {}
             }
         }
@@ -183,8 +211,10 @@ fn main() {
     };
     loop {
         print!("> ");
-        if input.read_line(&mut line).is_none() {
-            return;
+        match input.read_line(&mut line) {
+            None => return,
+            Some(Line::TooLong(_)) => continue,
+            Some(Line::Ok) => {}
         }
         let text = line.trim();
         if text.is_empty() {

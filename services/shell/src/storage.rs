@@ -76,7 +76,7 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     (
         "truncate",
-        "truncate <path> <size>: cut or zero-extend a file",
+        "truncate <path> <size>: cut a file, or extend it with zeros (stored as a hole: any size, at once)",
     ),
     ("repos", "repos: list repositories"),
     ("tags", "tags <repo>: list a repository's tags"),
@@ -139,8 +139,10 @@ pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
             },
             _ => usage(name),
         },
-        "repos" => text("repos", |out| FS.repos(out)),
-        "tags" => one(name, &words, |r| text("tags", |out| FS.tags(r, out))),
+        "repos" => paged("repos", |after, out| FS.repos_after(after, out)),
+        "tags" => one(name, &words, |r| {
+            paged("tags", |after, out| FS.tags_after(r, after, out))
+        }),
         "blob" => blob(&words, input),
         "manifest" => manifest(&words, input),
         "snap" => snap(&words),
@@ -218,6 +220,29 @@ fn text(what: &str, f: impl FnOnce(&mut [u8]) -> Result<TextReply, FsError>) {
     }
 }
 
+/// Prints a listing page by page (each call: the names after `after`, as
+/// many whole lines as the buffer holds), so no list is held whole.
+fn paged(what: &str, mut f: impl FnMut(&str, &mut [u8]) -> Result<TextReply, FsError>) {
+    let mut out = vec![0u8; 16 * 1024];
+    let mut after = String::new();
+    loop {
+        let r = match f(&after, &mut out) {
+            Ok(r) => r,
+            Err(e) => return fail(what, e),
+        };
+        let page = &out[..r.written];
+        print_bytes(page);
+        let text = String::from_utf8_lossy(page);
+        match text.lines().last() {
+            Some(last) if r.needed > r.written => {
+                after.clear();
+                after.push_str(last);
+            }
+            _ => return,
+        }
+    }
+}
+
 /// Every entry of directory `path` as (is_dir, name), page by page.
 fn entries(path: &str, mut each: impl FnMut(bool, &str)) -> Result<(), FsError> {
     // 128 entries of names up to 255 bytes, as "d name\n" lines.
@@ -257,7 +282,6 @@ fn ls(path: &str) {
 
 fn tree(path: &str) {
     fn walk(path: &str, depth: usize) -> Result<(), FsError> {
-        let mut dirs: Vec<String> = Vec::new();
         entries(path, |dir, name| {
             println!(
                 "{:indent$}{name}{}",
@@ -265,21 +289,43 @@ fn tree(path: &str) {
                 if dir { "/" } else { "" },
                 indent = 2 * depth
             );
-            if dir {
-                dirs.push(String::from(name));
-            }
         })?;
-        // Depth is bounded by the path length limit of the filesystem.
-        for d in dirs {
-            let child = if path == "/" {
-                alloc::format!("/{d}")
-            } else {
-                alloc::format!("{path}/{d}")
+        // Then into each subdirectory, listing again a few at a time: a
+        // directory may hold any number of them, so they are not collected
+        // (each level of the walk holds at most 8 names). Depth is bounded
+        // by the path length limit of the filesystem.
+        const PAGE: u64 = 8;
+        let mut after = String::new();
+        loop {
+            let (count, dirs) = {
+                let mut out = vec![0u8; PAGE as usize * 260];
+                let (count, bytes) = FS.list(path, &after, PAGE, &mut out)?;
+                let text = String::from_utf8_lossy(&out[..bytes]);
+                let mut dirs: Vec<String> = Vec::new();
+                for line in text.lines() {
+                    if let Some((kind, d)) = line.split_once(' ') {
+                        after.clear();
+                        after.push_str(d);
+                        if kind == "d" {
+                            dirs.push(String::from(d));
+                        }
+                    }
+                }
+                (count, dirs)
             };
-            println!("{:indent$}{d}:", "", indent = 2 * depth);
-            walk(&child, depth + 1)?;
+            for d in dirs {
+                let child = if path == "/" {
+                    alloc::format!("/{d}")
+                } else {
+                    alloc::format!("{path}/{d}")
+                };
+                println!("{:indent$}{d}:", "", indent = 2 * depth);
+                walk(&child, depth + 1)?;
+            }
+            if count < PAGE {
+                return Ok(());
+            }
         }
-        Ok(())
     }
     println!("{path}");
     if let Err(e) = walk(path, 1) {
@@ -431,8 +477,14 @@ fn read_base64(
     let mut decoded = [0u8; 3 * 1024];
     let mut failed: Option<String> = None;
     while got < length {
-        if input.read_line(&mut line).is_none() {
-            return Err(String::from("console input ended"));
+        match input.read_line(&mut line) {
+            None => return Err(String::from("console input ended")),
+            Some(crate::Line::TooLong(len)) => {
+                return Err(alloc::format!(
+                    "base64 line of {len} characters is too long"
+                ))
+            }
+            Some(crate::Line::Ok) => {}
         }
         let text = line.trim();
         if text.is_empty() {

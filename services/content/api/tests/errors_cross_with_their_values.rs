@@ -99,10 +99,7 @@ fn errors_read_as_plain_words_with_their_values() {
     };
     // The block layer's own sentence, unprefixed: a failing disk reads
     // "the disk failed a write at block 95; ..." on the shell's error line.
-    assert_eq!(
-        e.to_string(),
-        format!("{}", block::Error::NoSpace)
-    );
+    assert_eq!(e.to_string(), format!("{}", block::Error::NoSpace));
 }
 
 #[test]

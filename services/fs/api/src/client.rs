@@ -307,8 +307,23 @@ impl FsClient {
         self.text(FsRequest::Repos {}, &[], out)
     }
 
+    /// Repository names after `after` (a page: as many lines as `out` holds).
+    pub fn repos_after(&self, after: &str, out: &mut [u8]) -> Result<TextReply, FsError> {
+        self.text(FsRequest::Repos {}, &[after], out)
+    }
+
     pub fn tags(&self, repo: &str, out: &mut [u8]) -> Result<TextReply, FsError> {
         self.text(FsRequest::Tags {}, &[repo], out)
+    }
+
+    /// Tags of `repo` after `after` (a page, like [`FsClient::repos_after`]).
+    pub fn tags_after(
+        &self,
+        repo: &str,
+        after: &str,
+        out: &mut [u8],
+    ) -> Result<TextReply, FsError> {
+        self.text(FsRequest::Tags {}, &[repo, after], out)
     }
 
     // ---- snapshots ----

@@ -77,9 +77,13 @@ protocol! {
         ManifestGet = 18 {},
         /// L0 "repo\0reference".
         ManifestRemove = 19 {},
-        /// L1 out: repository names, one per line.
+        /// L0 after (may be empty), L1 out: repository names after it in
+        /// path order, one per line, as many whole lines as fit. Replies
+        /// `[bytes, bytes all names after it need]`: page on from the last
+        /// line. The service holds one page of names, never the list.
         Repos = 20 {},
-        /// L0 repo, L1 out: tags, one per line.
+        /// L0 "repo\0after" (after optional), L1 out: tags after it, one per
+        /// line, paged like `Repos`.
         Tags = 21 {},
         /// L0 name.
         SnapCreate = 22 {},
@@ -156,6 +160,11 @@ protocol! {
 
 /// Bytes the service moves per step between a lease and the filesystem.
 pub const PIECE: usize = 1024 * 1024;
+
+/// Longest length one put, append, blob put or upload append may announce
+/// (the service also refuses more than the disk has free). Set at build
+/// time: one system-wide value, not per client.
+pub const REQUEST_MAX: u64 = 1 << 40;
 /// Largest manifest accepted (the registry library's limit).
 pub const MANIFEST_MAX: usize = 4 << 20;
 

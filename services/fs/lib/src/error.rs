@@ -70,6 +70,28 @@ pub enum FsError {
         problem: cowbtree::RootDecodeError,
     },
     BadContentRoot(content::ContentRootDecodeError),
+    /// A request announced more bytes than the per-request limit.
+    RequestTooLarge {
+        what: &'static str,
+        len: u64,
+        limit: u64,
+    },
+    /// A request announced more bytes than the disk has free.
+    NoRoom {
+        what: &'static str,
+        len: u64,
+        free: u64,
+    },
+    /// The content store handed back a root that fails its checks
+    /// ([`crate::received`]); nothing was stored.
+    ContentRootRejected {
+        problem: String,
+    },
+    /// The content store handed back bytes that are not chunk `hash`.
+    ChunkRejected {
+        hash: [u8; 32],
+        problem: String,
+    },
     /// A content store used before it was formatted or loaded (a bug of
     /// the caller of [`crate::Fs::open_with`]).
     ContentNotLoaded,
@@ -208,6 +230,23 @@ impl fmt::Display for FsError {
             ),
             FsError::BadTreeRoot { which, problem } => write!(f, "{which} root: {problem}"),
             FsError::BadContentRoot(e) => write!(f, "{e}"),
+            FsError::RequestTooLarge { what, len, limit } => write!(
+                f,
+                "{what} of {len} bytes refused: the limit per request is {limit} bytes"
+            ),
+            FsError::NoRoom { what, len, free } => write!(
+                f,
+                "{what} of {len} bytes refused: only {free} bytes are free"
+            ),
+            FsError::ContentRootRejected { problem } => write!(
+                f,
+                "the content store handed back a bad root, not stored: {problem}"
+            ),
+            FsError::ChunkRejected { hash, problem } => write!(
+                f,
+                "the content store handed back a bad chunk {}: {problem}",
+                content::Hex(hash)
+            ),
             FsError::ContentNotLoaded => write!(f, "content store used before it was loaded"),
             // The content service relays a failing disk in plain words.
             FsError::ContentService { message, .. } if message.starts_with("the disk failed") => {

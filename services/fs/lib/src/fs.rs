@@ -31,8 +31,8 @@ use cowbtree::TreeRoot;
 use crate::chunks::{ChunkRef, ChunkStore, Chunks};
 use crate::error::FsError;
 use crate::records::{
-    self, dirent_key, extent_key, inode_key, DirentValue, ExtentValue, Inode, Kind, NAME_MAX,
-    ROOT_INO, STAGING_DIR,
+    self, dirent_key, extent_key, inode_key, DirentValue, Extent, ExtentValue, Inode, Kind,
+    NAME_MAX, ROOT_INO, STAGING_DIR,
 };
 use crate::root::{RootBlock, BLOCK_LEN, CONTENT_ROOT_MAX, TREE_ROOT_LEN};
 
@@ -43,9 +43,6 @@ pub const DIR_MODE: u16 = 0o755;
 
 /// Block-layer root slot the filesystem owns by default.
 pub const DEFAULT_ROOT_SLOT: usize = 0;
-
-/// Zeros fed to the chunker per step when a write extends a file past EOF.
-const ZERO_STEP: usize = 64 * 1024;
 
 /// An inode together with its number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,20 +104,24 @@ impl ChunkCache {
         content: &mut C,
         rb: &mut C::ReadBuf,
         r: &ChunkRef,
+        check: bool,
     ) -> Result<&[u8], FsError> {
         if self.key.as_ref() != Some(r) {
             self.key = None;
             content.read_chunk(dev, rb, r, &mut self.data)?;
+            if check {
+                crate::received::check_chunk(r, &self.data)?;
+            }
             self.key = Some(*r);
         }
         Ok(&self.data)
     }
 }
 
-/// Bytes written at a file offset: a run of literal bytes or of zeros.
+/// Bytes written at a file offset (zeros are never written: a gap
+/// becomes a hole record, see [`records`]).
 pub(crate) enum Part<'a> {
     Bytes(&'a [u8]),
-    Zeros(u64),
 }
 
 /// A mounted filesystem over a transactional block store `T`, its file
@@ -134,6 +135,11 @@ pub struct Fs<T: Transactional, C: Chunks<T> = ChunkStore> {
     time: Option<u64>,
     read_buf: C::ReadBuf,
     events: VecDeque<String>,
+    /// Check every chunk's bytes the content store returns (on when it is
+    /// another process: [`Fs::check_received_chunks`]).
+    check_chunks: bool,
+    /// Longest length one request may announce ([`crate::limits`]).
+    pub(crate) request_limit: u64,
 }
 
 /// Recent events kept for `stats` and crash reports.
@@ -254,6 +260,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             in_txn: false,
             time: None,
             read_buf: C::ReadBuf::default(),
+            check_chunks: false,
+            request_limit: u64::MAX,
             events: VecDeque::new(),
         };
         let m = &fs.state.meta;
@@ -326,6 +334,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             in_txn: true,
             time: None,
             read_buf: C::ReadBuf::default(),
+            check_chunks: false,
+            request_limit: u64::MAX,
             events: VecDeque::new(),
         };
         if let Err(e) = fs.write_root() {
@@ -396,6 +406,11 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         s.meta.fs_tree = s.live.encode();
         s.meta.snapshots = s.snaps.encode();
         let content = s.content.encode_root();
+        crate::received::check_content_root(
+            &content,
+            Some(s.meta.content_root()),
+            self.dev.block_count(),
+        )?;
         s.meta
             .set_content_root(&content)
             .map_err(FsError::BadRootBlock)?;
@@ -655,18 +670,32 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             }
         }
         for (end, ext) in extents {
-            let start = end
-                .checked_sub(u64::from(ext.len))
-                .ok_or(FsError::Corrupt {
-                    what: "extent starts before 0",
-                    ino,
-                })?;
+            let start = end.checked_sub(ext.len()).ok_or(FsError::Corrupt {
+                what: "extent starts before 0",
+                ino,
+            })?;
             if start > pos {
                 return Err(FsError::Corrupt {
-                    what: "hole in extent map",
+                    what: "gap in extent map",
                     ino,
                 });
             }
+            let ext = match ext {
+                Extent::Chunk(c) => c,
+                Extent::Hole(_) => {
+                    // A hole reads as zeros; nothing is stored to verify.
+                    let n = usize::try_from(end - pos)
+                        .unwrap_or(usize::MAX)
+                        .min(want - done);
+                    buf[done..done + n].fill(0);
+                    done += n;
+                    pos += n as u64;
+                    if done == want {
+                        break;
+                    }
+                    continue;
+                }
+            };
             let r = ChunkRef {
                 hash: ext.hash,
                 len: ext.len,
@@ -676,6 +705,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 &mut self.state.content,
                 &mut self.read_buf,
                 &r,
+                self.check_chunks,
             ) {
                 Ok(s) => s,
                 // The verified bytes before a bad chunk are returned first
@@ -923,7 +953,9 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     fn truncate_ino(&mut self, ino: u64, size: u64) -> Result<(), FsError> {
         let inode = self.get_inode(ino)?;
         if size >= inode.size {
-            return self.write_parts(ino, inode.size, &[Part::Zeros(size - inode.size)]);
+            // Growing stores one hole record, whatever the length: no
+            // zeros are hashed or written.
+            return self.write_parts(ino, size, &[]);
         }
         // Extents ending after `size`: drop them, keep the head of the one
         // that straddles `size`.
@@ -931,14 +963,16 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         let mut head = None;
         for (end, ext) in &doomed {
             cowbtree::remove(&mut self.dev, &mut self.state.live, &extent_key(ino, *end))?;
-            let start = end - u64::from(ext.len);
+            let start = end - ext.len();
             if start < size {
                 head = Some((start, *ext));
             }
         }
         let mut new_refs = Vec::new();
         let mut start_of_new = size;
-        if let Some((start, ext)) = head {
+        if let Some((start, Extent::Hole(_))) = head {
+            self.put_hole(ino, start, size)?;
+        } else if let Some((start, Extent::Chunk(ext))) = head {
             let mut buf = Vec::new();
             self.read_extent(&ext, &mut buf)?;
             let keep = usize::try_from(size - start).unwrap_or(0).min(buf.len());
@@ -971,7 +1005,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         ino: u64,
         from: u64,
         to: u64,
-    ) -> Result<Vec<(u64, ExtentValue)>, FsError> {
+    ) -> Result<Vec<(u64, Extent)>, FsError> {
         let (lo, hi) = records::extent_range_after(ino, from);
         let mut cursor = cowbtree::range(
             &mut self.dev,
@@ -982,12 +1016,10 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         let mut out = Vec::new();
         while let Some((k, v)) = cursor.next_entry()? {
             let (end, ext) = decode_extent(ino, &k, &v)?;
-            let start = end
-                .checked_sub(u64::from(ext.len))
-                .ok_or(FsError::Corrupt {
-                    what: "extent starts before 0",
-                    ino,
-                })?;
+            let start = end.checked_sub(ext.len()).ok_or(FsError::Corrupt {
+                what: "extent starts before 0",
+                ino,
+            })?;
             if start >= to {
                 break;
             }
@@ -1019,7 +1051,21 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         Ok(())
     }
 
-    /// The write primitive: `parts` land at `offset` of file `ino`.
+    /// Records `[from, to)` of file `ino` as a hole (nothing if empty).
+    fn put_hole(&mut self, ino: u64, from: u64, to: u64) -> Result<(), FsError> {
+        if to > from {
+            cowbtree::insert(
+                &mut self.dev,
+                &mut self.state.live,
+                &extent_key(ino, to),
+                &Extent::Hole(to - from).encode(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The write primitive: `parts` land at `offset` of file `ino`; a gap
+    /// between the end of file and `offset` becomes a hole.
     pub(crate) fn write_parts(
         &mut self,
         ino: u64,
@@ -1037,7 +1083,6 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         for p in parts {
             len = len.saturating_add(match p {
                 Part::Bytes(b) => b.len() as u64,
-                Part::Zeros(n) => *n,
             });
         }
         if len == 0 && offset <= inode.size {
@@ -1062,10 +1107,10 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             write_from
         };
         let old = self.extents_from(ino, scan_from, end)?;
-        let mut head: Option<(u64, ExtentValue)> = None;
-        let mut tail: Option<(u64, ExtentValue)> = None;
+        let mut head: Option<(u64, Extent)> = None;
+        let mut tail: Option<(u64, Extent)> = None;
         if let Some(&(e_end, ext)) = old.first() {
-            let start = e_end - u64::from(ext.len);
+            let start = e_end - ext.len();
             if start < write_from {
                 head = Some((start, ext));
             }
@@ -1082,27 +1127,42 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 &extent_key(ino, *e_end),
             )?;
         }
-        let region_start = head.map(|(s, _)| s).unwrap_or(write_from);
+        // `at`: where the chunks being cut into `refs` start.
+        let mut at = write_from;
         let mut refs = Vec::new();
         let mut w = self.state.content.writer();
         let mut buf = Vec::new();
-        if let Some((start, ext)) = head {
-            self.read_extent(&ext, &mut buf)?;
-            let keep = usize::try_from(write_from - start)
-                .unwrap_or(0)
-                .min(buf.len());
-            self.state
-                .content
-                .push(&mut self.dev, &mut w, &buf[..keep], &mut refs)?;
+        // Where a hole before the new bytes starts (a head hole's kept
+        // part, and/or the gap past the end of file).
+        let mut hole_from = None;
+        match head {
+            Some((start, Extent::Chunk(ext))) => {
+                self.read_extent(&ext, &mut buf)?;
+                let keep = usize::try_from(write_from - start)
+                    .unwrap_or(0)
+                    .min(buf.len());
+                self.state
+                    .content
+                    .push(&mut self.dev, &mut w, &buf[..keep], &mut refs)?;
+                at = start;
+            }
+            Some((start, Extent::Hole(_))) => hole_from = Some(start),
+            None => {}
         }
-        if offset > inode.size {
-            feed_zeros(
-                &mut w,
-                &mut self.dev,
-                &mut self.state.content,
-                offset - inode.size,
-                &mut refs,
-            )?;
+        if offset > inode.size && hole_from.is_none() {
+            if matches!(head, Some((_, Extent::Chunk(_)))) {
+                // The head chunk is cut at the old end of file, as it was.
+                self.state.content.finish(&mut self.dev, w, &mut refs)?;
+                self.put_extents(ino, at, &refs)?;
+                refs.clear();
+                w = self.state.content.writer();
+            }
+            hole_from = Some(inode.size);
+        }
+        if let Some(h) = hole_from {
+            let to = offset.max(write_from);
+            self.put_hole(ino, h, to)?;
+            at = to;
         }
         for p in parts {
             match p {
@@ -1110,27 +1170,28 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     .state
                     .content
                     .push(&mut self.dev, &mut w, b, &mut refs)?,
-                Part::Zeros(n) => feed_zeros(
-                    &mut w,
-                    &mut self.dev,
-                    &mut self.state.content,
-                    *n,
-                    &mut refs,
-                )?,
             }
         }
-        if let Some((e_end, ext)) = tail {
-            self.read_extent(&ext, &mut buf)?;
-            let start = e_end - u64::from(ext.len);
-            let from = usize::try_from(end - start)
-                .unwrap_or(usize::MAX)
-                .min(buf.len());
-            self.state
-                .content
-                .push(&mut self.dev, &mut w, &buf[from..], &mut refs)?;
+        let mut tail_hole = None;
+        match tail {
+            Some((e_end, Extent::Chunk(ext))) => {
+                self.read_extent(&ext, &mut buf)?;
+                let start = e_end - u64::from(ext.len);
+                let from = usize::try_from(end - start)
+                    .unwrap_or(usize::MAX)
+                    .min(buf.len());
+                self.state
+                    .content
+                    .push(&mut self.dev, &mut w, &buf[from..], &mut refs)?;
+            }
+            Some((e_end, Extent::Hole(_))) => tail_hole = Some(e_end),
+            None => {}
         }
         self.state.content.finish(&mut self.dev, w, &mut refs)?;
-        self.put_extents(ino, region_start, &refs)?;
+        self.put_extents(ino, at, &refs)?;
+        if let Some(e_end) = tail_hole {
+            self.put_hole(ino, end, e_end)?;
+        }
         let new_size = inode.size.max(end);
         if counted(&inode) {
             self.state.meta.logical_bytes = self
@@ -1359,7 +1420,18 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         };
         self.state
             .content
-            .read_chunk(&mut self.dev, &mut self.read_buf, &r, buf)
+            .read_chunk(&mut self.dev, &mut self.read_buf, &r, buf)?;
+        if self.check_chunks {
+            crate::received::check_chunk(&r, buf)?;
+        }
+        Ok(())
+    }
+
+    /// Checks every chunk's bytes the content store hands back (BLAKE3 and
+    /// length) before use: for a content store in another process, whose
+    /// answers are not trusted (the fs service turns it on).
+    pub fn check_received_chunks(&mut self, on: bool) {
+        self.check_chunks = on;
     }
 
     /// Sum of the sizes of the live tree's files.
@@ -1380,27 +1452,11 @@ pub(crate) fn counted(inode: &Inode) -> bool {
     inode.parent != STAGING_DIR
 }
 
-fn feed_zeros<T: Transactional, C: Chunks<T>>(
-    w: &mut C::Writer,
-    dev: &mut T,
-    content: &mut C,
-    mut n: u64,
-    refs: &mut Vec<ChunkRef>,
-) -> Result<(), FsError> {
-    let zeros = [0u8; ZERO_STEP];
-    while n > 0 {
-        let step = usize::try_from(n).unwrap_or(ZERO_STEP).min(ZERO_STEP);
-        content.push(dev, w, &zeros[..step], refs)?;
-        n -= step as u64;
-    }
-    Ok(())
-}
-
-pub(crate) fn decode_extent(ino: u64, k: &[u8], v: &[u8]) -> Result<(u64, ExtentValue), FsError> {
+pub(crate) fn decode_extent(ino: u64, k: &[u8], v: &[u8]) -> Result<(u64, Extent), FsError> {
     match records::parse_key(k) {
         Ok(records::Key::Extent { ino: i, end }) if i == ino => {
-            let ext = ExtentValue::decode(v).map_err(|e| FsError::BadRecord { ino, problem: e })?;
-            if ext.len == 0 || u64::from(ext.len) > end {
+            let ext = Extent::decode(v).map_err(|e| FsError::BadRecord { ino, problem: e })?;
+            if ext.is_empty() || ext.len() > end {
                 return Err(FsError::Corrupt {
                     what: "extent length 0 or past offset 0",
                     ino,

@@ -296,14 +296,16 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 n += 1;
                 match crate::fs::decode_extent(ino, &k, &v) {
                     Ok((end, ext)) => {
-                        let start = end - u64::from(ext.len);
+                        let start = end - ext.len();
                         if start != expect {
                             report.problem(format!(
                                 "{label}: inode {ino} extent at {start}, expected {expect}"
                             ));
                         }
                         expect = end;
-                        refs.push(ext.hash);
+                        if let records::Extent::Chunk(c) = ext {
+                            refs.push(c.hash);
+                        }
                     }
                     Err(e) => report.problem(format!("{label}: inode {ino}: {e}")),
                 }

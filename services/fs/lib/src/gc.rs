@@ -33,7 +33,7 @@ use cowbtree::TreeRoot;
 
 use crate::error::FsError;
 use crate::fs::Fs;
-use crate::records::{self, ExtentValue};
+use crate::records::{self, Extent as FileExtent};
 
 /// Chunk index entries looked at per sweep transaction.
 pub const SWEEP_STEP: usize = 512;
@@ -102,7 +102,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         root: &TreeRoot,
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, ExtentValue)>, FsError> {
+    ) -> Result<Vec<(Vec<u8>, FileExtent)>, FsError> {
         let lo = [records::TAG_EXTENT];
         let hi = [records::TAG_EXTENT + 1];
         let start = match after {
@@ -125,7 +125,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 }
             };
             let ext =
-                ExtentValue::decode(&v).map_err(|problem| FsError::BadRecord { ino, problem })?;
+                FileExtent::decode(&v).map_err(|problem| FsError::BadRecord { ino, problem })?;
             out.push((k, ext));
         }
         Ok(out)
@@ -141,6 +141,10 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 let Some((last, _)) = batch.last() else { break };
                 after = Some(last.clone());
                 for (_, ext) in &batch {
+                    // A hole has no chunk to keep.
+                    let FileExtent::Chunk(ext) = ext else {
+                        continue;
+                    };
                     let r = ChunkRef {
                         hash: ext.hash,
                         len: ext.len,

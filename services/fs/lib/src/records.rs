@@ -23,13 +23,21 @@
 //!         rebuilt from an inode number by walking parents (diff output).
 //! dirent  0 ino u64 | 8 kind u8                                  (9 bytes)
 //! extent  0 BLAKE3 chunk hash [32] | 32 chunk length u32         (36 bytes)
+//! hole    0 hole length u64                                      (8 bytes)
 //! ```
+//! An extent key's value is a chunk (36 bytes) or a hole (8 bytes), told
+//! apart by the value's length. A hole is a run of zeros that is not
+//! stored: `truncate` growing a file, or a write past the end, records one
+//! hole whatever its length (1 PiB is one record), reads return zeros for
+//! it, GC and fsck have no chunk to mark or check. Disks written before
+//! holes have only 36-byte values and read unchanged.
 //!
 //! # Invariants
 //! - Every dirent names an existing inode whose `parent` is the dirent's
 //!   directory and whose kind equals the dirent's kind.
 //! - A file's extents tile `[0, size)` exactly: consecutive, no gaps, no
-//!   overlap, each extent one whole content chunk (`end - len` is its start).
+//!   overlap, each extent one whole content chunk or one hole (`end - len`
+//!   is its start; a hole's length is never 0).
 //! - Directories have no extents; the root directory is [`ROOT_INO`] and is
 //!   its own parent.
 //! - Inode number [`STAGING_DIR`] (0) is never allocated and has no inode
@@ -68,6 +76,7 @@ const _: () = assert!(INODE_CTIME + 8 == INODE_LEN);
 
 pub const DIRENT_LEN: usize = 9;
 pub const EXTENT_LEN: usize = 36;
+pub const HOLE_LEN: usize = 8;
 pub const HASH_LEN: usize = 32;
 
 /// What a record's bytes failed to be.
@@ -252,6 +261,41 @@ impl ExtentValue {
     }
 }
 
+/// What an extent key names: a stored chunk or a hole of zeros.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extent {
+    Chunk(ExtentValue),
+    Hole(u64),
+}
+
+impl Extent {
+    /// Bytes of the file the extent covers.
+    pub fn len(&self) -> u64 {
+        match self {
+            Extent::Chunk(c) => u64::from(c.len),
+            Extent::Hole(n) => *n,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Extent::Chunk(c) => c.encode().to_vec(),
+            Extent::Hole(n) => n.to_le_bytes().to_vec(),
+        }
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Extent, RecordError> {
+        if b.len() == HOLE_LEN {
+            return Ok(Extent::Hole(u64_at(b, 0)));
+        }
+        ExtentValue::decode(b).map(Extent::Chunk)
+    }
+}
+
 pub fn inode_key(ino: u64) -> [u8; INODE_KEY_LEN] {
     let mut k = [0u8; INODE_KEY_LEN];
     k[0] = TAG_INODE;
@@ -366,6 +410,10 @@ mod tests {
         };
         assert_eq!(ExtentValue::decode(&e.encode()), Ok(e));
         assert!(ExtentValue::decode(&[0; 37]).is_err());
+        let h = Extent::Hole(1 << 50);
+        assert_eq!(Extent::decode(&h.encode()), Ok(h));
+        assert_eq!(Extent::decode(&e.encode()), Ok(Extent::Chunk(e)));
+        assert!(Extent::decode(&[0; 9]).is_err());
     }
 
     #[test]

@@ -168,7 +168,7 @@ pub struct Registry<T: Transactional, C: Chunks<T> = ChunkStore> {
     piece: usize,
 }
 
-fn is_not_found(e: &FsError) -> bool {
+pub(crate) fn is_not_found(e: &FsError) -> bool {
     matches!(e, FsError::NotFound { .. } | FsError::NotADirectory { .. })
 }
 

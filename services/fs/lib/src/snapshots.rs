@@ -233,9 +233,12 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 Ok(records::Key::Extent { ino, .. }) => ino,
                 _ => 0,
             };
-            let ext = records::ExtentValue::decode(&v)
+            let ext = records::Extent::decode(&v)
                 .map_err(|problem| FsError::BadRecord { ino, problem })?;
-            f(&ext.hash, ext.len);
+            // A hole stores nothing: no chunk, no bytes.
+            if let records::Extent::Chunk(c) = ext {
+                f(&c.hash, c.len);
+            }
         }
         Ok(())
     }

@@ -33,7 +33,8 @@ pub fn fs_status(e: &FsError) -> u64 {
         | FsError::NameTooLong { .. }
         | FsError::InvalidRename { .. }
         | FsError::BadSnapshotName { .. } => status::INVALID,
-        FsError::FileTooLarge { .. } => status::TOO_LARGE,
+        FsError::FileTooLarge { .. } | FsError::RequestTooLarge { .. } => status::TOO_LARGE,
+        FsError::NoRoom { .. } => status::NO_SPACE,
         FsError::Block(block::Error::NoSpace) => status::NO_SPACE,
         FsError::Block(block::Error::Corrupt { .. }) => status::CORRUPT,
         FsError::Block(_) => status::IO,
@@ -43,6 +44,9 @@ pub fn fs_status(e: &FsError) -> u64 {
         FsError::Source(_) => status::BAD_LEASE,
         FsError::ChunkUnreadable { problem, .. } => fs_status(problem),
         FsError::PutAbandoned { .. } => status::NO_UPLOAD,
+        // The content service answered with something that is not what
+        // it claims (its root or a chunk's bytes): an I/O failure to us.
+        FsError::ContentRootRejected { .. } | FsError::ChunkRejected { .. } => status::IO,
         FsError::Tree(_)
         | FsError::Content(_)
         | FsError::Corrupt { .. }

@@ -44,7 +44,11 @@ fn main() {
             Fs::open_with(dev, 0, ContentClient::new(1)).map_err(|e| alloc::format!("mount: {e}"))
         });
     match mounted {
-        Ok(fs) => {
+        Ok(mut fs) => {
+            // The content service is another process: its chunk bytes are
+            // checked before they reach a client (its roots always are).
+            fs.check_received_chunks(true);
+            fs.set_request_limit(fs_api::REQUEST_MAX);
             for e in fs.events() {
                 println!("fs: {e}");
             }

@@ -157,6 +157,44 @@ fn text_reply(token: &ReplyToken, msg: &Message, text: &str) -> Outcome {
     Ok([a, b, 0, 0, 0, 0])
 }
 
+/// Names fetched per page of a listing.
+const LIST_PAGE: usize = 128;
+
+/// Answers a listing one page of names at a time: lines go into lease 1
+/// while they fit; the rest are only counted (the reply's second word is
+/// what the whole text needs). Nothing holds the whole list.
+fn paged_reply(
+    token: &ReplyToken,
+    msg: &Message,
+    after: &str,
+    mut page: impl FnMut(Option<&str>) -> Result<Vec<String>, Fail>,
+) -> Outcome {
+    let room = msg.leases[1].len;
+    let mut written = 0u64;
+    let mut needed = 0u64;
+    let mut after = (!after.is_empty()).then(|| String::from(after));
+    loop {
+        let names = page(after.as_deref())?;
+        let Some(last) = names.last() else { break };
+        let mut text = String::new();
+        for n in &names {
+            let line = n.len() as u64 + 1;
+            if needed == written && written + line <= room {
+                let _ = writeln!(text, "{n}");
+                written += line;
+            }
+            needed += line;
+        }
+        if !text.is_empty() {
+            token
+                .lease_write(1, written - text.len() as u64, text.as_bytes())
+                .map_err(|e| lease_fail(1, e))?;
+        }
+        after = Some(last.clone());
+    }
+    Ok([written, needed, 0, 0, 0, 0])
+}
+
 impl Service {
     pub fn new(reg: Option<Reg>, unavailable: String) -> Service {
         Service {
@@ -302,6 +340,7 @@ impl Service {
                     ));
                 }
                 let len = msg.leases[1].len;
+                self.reg().fs().check_request_length("append", len)?;
                 let mut done = 0u64;
                 let mut size = m.size;
                 while done < len {
@@ -316,6 +355,7 @@ impl Service {
             FsRequest::PutBegin { length } => {
                 let [path] = split_args::<1>(args).ok_or_else(bad_args)?;
                 self.drop_put(badge)?;
+                self.reg().fs().check_request_length("put", length)?;
                 let session = self.reg().fs().put_begin(path)?;
                 self.sessions.entry(badge).or_default().put = Some(PutState { session, length });
                 Ok([0; 6])
@@ -385,6 +425,7 @@ impl Service {
                     len: msg.leases[1].len,
                 };
                 let reg = self.reg();
+                reg.fs().check_request_length("blob put", src.len)?;
                 let size = reg.put_blob_into(&d, &mut src, Some(&repo))?;
                 Ok([size, 0, 0, 0, 0, 0])
             }
@@ -393,6 +434,7 @@ impl Service {
                 let repo = parse_repo(repo)?;
                 let digest = parse_digest(digest)?;
                 self.drop_upload(badge)?;
+                self.reg().fs().check_request_length("blob put", length)?;
                 let upload = self.reg().begin_upload(Some(&repo), digest.algorithm())?;
                 self.sessions.entry(badge).or_default().upload = Some(UploadState {
                     upload,
@@ -546,20 +588,19 @@ impl Service {
                 }
             }
             FsRequest::Repos {} => {
-                let mut text = String::new();
-                for r in self.reg().list_repositories()? {
-                    let _ = writeln!(text, "{r}");
-                }
-                text_reply(token, msg, &text)
+                let [after] = split_args::<1>(args).ok_or_else(bad_args)?;
+                let reg = self.reg();
+                paged_reply(token, msg, after, |after| {
+                    Ok(reg.list_repositories_page(after, LIST_PAGE)?)
+                })
             }
             FsRequest::Tags {} => {
-                let [repo] = split_args::<1>(args).ok_or_else(bad_args)?;
+                let [repo, after] = split_args::<2>(args).ok_or_else(bad_args)?;
                 let repo = parse_repo(repo)?;
-                let mut text = String::new();
-                for t in self.reg().list_tags(&repo)? {
-                    let _ = writeln!(text, "{t}");
-                }
-                text_reply(token, msg, &text)
+                let reg = self.reg();
+                paged_reply(token, msg, after, |after| {
+                    Ok(reg.list_tags_page(&repo, after, LIST_PAGE)?)
+                })
             }
             FsRequest::SnapCreate {} => {
                 let [name] = split_args::<1>(args).ok_or_else(bad_args)?;

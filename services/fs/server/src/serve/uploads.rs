@@ -94,6 +94,9 @@ impl Service {
             FsRequest::UploadAppend { id, offset } => {
                 let [repo] = split_args::<1>(args).ok_or_else(bad_args)?;
                 let repo = parse_repo(repo)?;
+                self.reg()
+                    .fs()
+                    .check_request_length("upload append", msg.leases[1].len)?;
                 let mut up = self.open_upload(&repo, id, Algorithm::Sha256)?;
                 let r = self.append_lease(&mut up, offset, msg.leases[1].len, token);
                 self.open_uploads.keep(repo, id, up);

@@ -1,0 +1,114 @@
+//! Registry listings a page at a time: the fs service answers `repos` and
+//! `tags` from pages of [`Registry::list_tags_page`] and
+//! [`Registry::list_repositories_page`], so it never holds a whole list.
+//!
+//! Repository names are paged in path order: component by component, each
+//! directory's children in byte order (`a`, `a/b`, `a-c`), the order a
+//! depth-first walk of `repositories/` meets them. A page after `after`
+//! skips every subtree wholly before it unread.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cmp::Ordering;
+
+use block::Transactional;
+
+use crate::chunks::Chunks;
+use crate::layout;
+use crate::names::RepoName;
+use crate::registry::{Registry, RegistryError};
+
+/// Entries read per directory listing call.
+const DIR_PAGE: usize = 256;
+
+/// Compares two repository names in path order (component-wise).
+pub fn path_order(a: &str, b: &str) -> Ordering {
+    a.split('/').cmp(b.split('/'))
+}
+
+impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
+    /// Up to `limit` tags of `repo` that sort after `after`, in order.
+    pub fn list_tags_page(
+        &mut self,
+        repo: &RepoName,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, RegistryError> {
+        match self.fs().list(&layout::tags_dir(repo), after, limit) {
+            Ok(page) => Ok(page.into_iter().map(|e| e.name).collect()),
+            Err(e) if crate::registry::is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Up to `limit` repository names (directories under `repositories/`
+    /// with a `_layers` child) after `after` in path order. Memory: the page
+    /// and one directory page per level of the path being walked.
+    pub fn list_repositories_page(
+        &mut self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, RegistryError> {
+        let mut out = Vec::new();
+        self.walk_repos(String::new(), after, limit, &mut out)?;
+        Ok(out)
+    }
+
+    /// Depth-first from repository prefix `name` ("" for the top).
+    fn walk_repos(
+        &mut self,
+        name: String,
+        after: Option<&str>,
+        limit: usize,
+        out: &mut Vec<String>,
+    ) -> Result<(), RegistryError> {
+        let dir = if name.is_empty() {
+            String::from(layout::REPOSITORIES)
+        } else {
+            alloc::format!("{}/{name}", layout::REPOSITORIES)
+        };
+        // The repository itself comes before its children (looked up, not
+        // listed: digits sort before the `_layers` marker).
+        if !name.is_empty()
+            && after.is_none_or(|a| path_order(&name, a).is_gt())
+            && self.fs().exists(&alloc::format!("{dir}/_layers"))?
+        {
+            out.push(name.clone());
+        }
+        let mut cursor: Option<String> = None;
+        while out.len() < limit {
+            let page = match self.fs().list(&dir, cursor.as_deref(), DIR_PAGE) {
+                Ok(p) => p,
+                Err(e) if crate::registry::is_not_found(&e) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            let Some(last) = page.last() else {
+                break;
+            };
+            cursor = Some(last.name.clone());
+            for c in page {
+                if c.name.starts_with('_') || c.kind != crate::records::Kind::Dir {
+                    continue;
+                }
+                let child = if name.is_empty() {
+                    c.name
+                } else {
+                    alloc::format!("{name}/{}", c.name)
+                };
+                // Skip a subtree wholly before `after`: it sorts before
+                // `after` and is not a prefix of it.
+                if let Some(a) = after {
+                    let prefix = a == child || a.starts_with(&alloc::format!("{child}/"));
+                    if path_order(&child, a).is_le() && !prefix {
+                        continue;
+                    }
+                }
+                self.walk_repos(child, after, limit, out)?;
+                if out.len() >= limit {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
