@@ -35,6 +35,7 @@ fn seq(ok: &mut bool) {
     }
     let digest = digest_text(&hash.finalize());
 
+    println!("fsbench: mark begin seq_write {BLOB_BYTES}");
     let t0 = seconds();
     let mut r = FS.blob_begin("bench/large", &digest, BLOB_BYTES as u64);
     for i in 0..BLOB_BYTES / PIECE {
@@ -46,6 +47,7 @@ fn seq(ok: &mut bool) {
     }
     let r = r.and_then(|()| FS.blob_finish()).and_then(|_| FS.sync());
     let secs = seconds() - t0;
+    println!("fsbench: mark end seq_write");
     if let Err(e) = r {
         println!("fsbench: large blob put failed: {e}");
         *ok = false;
@@ -58,6 +60,7 @@ fn seq(ok: &mut bool) {
 
     breakdown("after the large write");
     let mut want = vec![0u8; PIECE];
+    println!("fsbench: mark begin seq_read {BLOB_BYTES}");
     let t0 = seconds();
     let mut offset = 0u64;
     let mut wrong = 0u64;
@@ -83,6 +86,7 @@ fn seq(ok: &mut bool) {
         }
     }
     let secs = seconds() - t0;
+    println!("fsbench: mark end seq_read");
     if offset != BLOB_BYTES as u64 || wrong != 0 {
         println!("fsbench: read {offset} bytes, {wrong} pieces wrong");
         *ok = false;
@@ -152,6 +156,9 @@ fn hashing() {
     let _ = Sha256::digest(warm);
     let _ = blake3::hash(warm);
     let bytes = (data.len() * HASH_PASSES) as f64;
+    // The marks let a host-side harness read the QEMU thread's CPU time at
+    // both ends (a figure the host's load does not move; docs/speed.md).
+    println!("fsbench: mark begin sha256 {}", bytes as u64);
     let t0 = seconds();
     let mut sha = Sha256::new();
     for _ in 0..HASH_PASSES {
@@ -159,7 +166,9 @@ fn hashing() {
     }
     let d = sha.finalize();
     let secs = seconds() - t0;
+    println!("fsbench: mark end sha256");
     println!("fs_guest_sha256_MBps: {} MB/s", (bytes / secs / 1e6) as u64);
+    println!("fsbench: mark begin blake3 {}", bytes as u64);
     let t0 = seconds();
     let mut b3 = blake3::Hasher::new();
     for _ in 0..HASH_PASSES {
@@ -167,6 +176,7 @@ fn hashing() {
     }
     let h = b3.finalize();
     let secs = seconds() - t0;
+    println!("fsbench: mark end blake3");
     println!("fs_guest_blake3_MBps: {} MB/s", (bytes / secs / 1e6) as u64);
     // Used, so neither hash is optimised away.
     if d[0] == h.as_bytes()[0] {
