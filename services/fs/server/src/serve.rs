@@ -4,13 +4,16 @@
 //! - Bulk data moves between leases and the filesystem through `piece`
 //!   (`fs_api::PIECE` bytes); nothing sized by a client is allocated except
 //!   a manifest, bounded by `fs_api::MANIFEST_MAX`.
-//! - A client's session holds at most one upload, one put and one
-//!   sequential blob read; a new `BlobBegin` drops the unfinished upload
+//! - A client's session holds at most one upload and one put; a new `BlobBegin` drops the unfinished upload
 //!   (its data, already in `_uploads`, is removed), a new `PutBegin` the
 //!   unfinished put (its staging file is removed).
 //! - Reads send only verified bytes: a read that meets a bad chunk after
 //!   sending some bytes answers with those (a short read); the next read,
 //!   starting at the bad chunk, fails and names its offset.
+//! - A blob is hashed with SHA-256 once, at upload (`finish_upload` checks
+//!   the digest the client named). Reads verify each chunk's BLAKE3 against
+//!   the id the tree holds, which those checked bytes fixed; they do not
+//!   hash SHA-256 again. `fsck` re-checks every blob's SHA-256 in full.
 
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -22,7 +25,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use block_api::client::BlockClient;
 use content_api::client::ContentClient;
-use filesystem::digest::{Hasher, Verifier};
+use filesystem::digest::Hasher;
 use filesystem::layout;
 use filesystem::{
     Algorithm, ChangeKind, Digest, PutSession, Reference, Registry, RepoName, Source, SourceError,
@@ -64,19 +67,10 @@ struct UploadState {
     length: u64,
 }
 
-/// Where a client's sequential read of a blob is.
-struct BlobReadState {
-    digest: Digest,
-    ino: u64,
-    pos: u64,
-    verifier: Verifier,
-}
-
 #[derive(Default)]
 struct Session {
     upload: Option<UploadState>,
     put: Option<PutState>,
-    read: Option<BlobReadState>,
     text: String,
 }
 
@@ -322,7 +316,7 @@ impl Service {
                         format!("{path}: is a directory"),
                     ));
                 }
-                let (n, _) = self.read_file(token, m.ino, offset, m.size, out_len, None)?;
+                let n = self.read_file(token, m.ino, offset, m.size, out_len)?;
                 Ok([n, m.size, 0, 0, 0, 0])
             }
             FsRequest::Create {} => {
@@ -477,35 +471,10 @@ impl Service {
                     }
                     Err(e) => return Err(e.into()),
                 };
-                // Sequential reads from 0 are verified against the digest.
-                let session = self.sessions.entry(badge).or_default();
-                let verifier = match session.read.take() {
-                    _ if offset == 0 => Some(Verifier::new(d.clone())),
-                    Some(r) if r.digest == d && r.ino == m.ino && r.pos == offset => {
-                        Some(r.verifier)
-                    }
-                    _ => None,
-                };
-                let (n, verifier) =
-                    self.read_file(token, m.ino, offset, m.size, out_len, verifier)?;
-                let end = offset.saturating_add(n);
-                if let Some(v) = verifier {
-                    if end >= m.size {
-                        v.finish().map_err(|e| {
-                            Fail::new(
-                                status::CORRUPT,
-                                format!("stored blob no longer matches: {e}"),
-                            )
-                        })?;
-                    } else {
-                        self.sessions.entry(badge).or_default().read = Some(BlobReadState {
-                            digest: d,
-                            ino: m.ino,
-                            pos: end,
-                            verifier: v,
-                        });
-                    }
-                }
+                // Chunks are verified (BLAKE3) as they are read; the
+                // blob's SHA-256 was checked once, at upload (see the
+                // invariants above).
+                let n = self.read_file(token, m.ino, offset, m.size, out_len)?;
                 Ok([n, m.size, 0, 0, 0, 0])
             }
             FsRequest::BlobStat {} => {
@@ -803,7 +772,7 @@ impl Service {
     }
 
     /// Streams file `ino` from `offset` into lease 1 (`out_len` bytes at
-    /// most), feeding `verifier`; returns the bytes sent.
+    /// most), each chunk verified by the filesystem; returns the bytes sent.
     fn read_file(
         &mut self,
         token: &ReplyToken,
@@ -811,8 +780,7 @@ impl Service {
         offset: u64,
         size: u64,
         out_len: u64,
-        mut verifier: Option<Verifier>,
-    ) -> Result<(u64, Option<Verifier>), Fail> {
+    ) -> Result<u64, Fail> {
         let mut sent = 0u64;
         let mut pos = offset;
         while sent < out_len && pos < size {
@@ -828,15 +796,12 @@ impl Service {
             if got == 0 {
                 break;
             }
-            if let Some(v) = verifier.as_mut() {
-                v.update(&self.piece[..got]);
-            }
             let piece = &self.piece[..got];
             timed_lease(|| token.lease_write(1, sent, piece)).map_err(|e| lease_fail(1, e))?;
             sent += got as u64;
             pos += got as u64;
         }
-        Ok((sent, verifier))
+        Ok(sent)
     }
 
     fn blob_write(&mut self, badge: u64, msg: &Message, token: &ReplyToken) -> Outcome {
