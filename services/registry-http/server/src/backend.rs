@@ -113,10 +113,15 @@ impl Backend for FsBackend {
         offset: u64,
         buf: &mut [u8],
     ) -> Result<usize, BackendError> {
+        // A failure here cuts the response short of its Content-Length (the
+        // head is sent): say why on the console, where an operator looks.
         self.fs
             .blob_read(digest.as_str(), offset, buf)
             .map(|(n, _)| n)
-            .map_err(|e| fail(e, BackendError::BlobUnknown))
+            .map_err(|e| {
+                userlib::println!("registry: reading {digest} at {offset}: {e}");
+                fail(e, BackendError::BlobUnknown)
+            })
     }
 
     fn blob_delete(&mut self, repo: &str, digest: &Digest) -> Result<(), BackendError> {

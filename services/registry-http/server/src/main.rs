@@ -34,16 +34,10 @@ use backend::FsBackend;
 
 userlib::entry!(main);
 
-/// Bytes read from a socket per call.
+/// Bytes moved per socket call.
 const IO_PIECE: usize = 64 * 1024;
-/// Response bytes produced per step: a blob body is read from the fs
-/// service this much at a time. Each fs read fetches and verifies whole
-/// chunks (64 KiB on average), so a larger step fetches the chunks at its
-/// two ends twice less often (64 KiB steps fetched about twice the bytes).
-/// Memory: one such buffer per open connection.
-const OUT_PIECE: usize = 256 * 1024;
 /// Connections served at once; more wait in the listener's backlog.
-const MAX_CONNECTIONS: usize = 16;
+const MAX_CONNECTIONS: usize = 32;
 
 struct Client {
     http: Connection,
@@ -103,7 +97,7 @@ impl Service {
             }
             // 2. More response bytes.
             if c.http.has_output() {
-                c.pending_out.resize(OUT_PIECE, 0);
+                c.pending_out.resize(IO_PIECE, 0);
                 let n = c.http.write_output(&mut self.backend, &mut c.pending_out);
                 c.pending_out.truncate(n);
                 c.out_pos = 0;
