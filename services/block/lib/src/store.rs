@@ -482,8 +482,8 @@ impl<D: BlockDevice> BlockStore<D> {
             journal_tail_seq: seq,
             ..sb
         };
-        dev.write(sb.home(), &sb.encode())?;
-        dev.flush()?;
+        // Both copies, so a damaged one later loses nothing (superblock.rs).
+        let sb = superblock::write_pair(&mut dev, sb)?;
 
         let mut words = Vec::with_capacity(sb.bitmap_blocks as usize * bitmap::WORDS_PER_BLOCK);
         let mut buf = vec![0u8; BLOCK_SIZE];
@@ -554,7 +554,7 @@ impl<D: BlockDevice> BlockStore<D> {
             if let Err(e) = copy {
                 log_event(
                     events,
-                    format!("superblock copy in block {block} not used: {e}"),
+                    format!("superblock copy in block {block} is damaged ({e}): mounted from the other copy (generation {}), which names the same journal; both copies are rewritten", best.generation),
                 );
             }
         }
@@ -822,9 +822,8 @@ impl<D: BlockDevice> BlockStore<D> {
                 journal_tail_seq: s.next_seq,
                 ..s.sb
             };
-            s.dev.write(sb.home(), &sb.encode())?;
-            s.dev.flush()?;
-            s.sb = sb;
+            // Both copies before any journal space is reused (superblock.rs).
+            s.sb = superblock::write_pair(&mut s.dev, sb)?;
             s.used = 0;
             s.stats.checkpoints += 1;
             // Frees of committed transactions are durable and no journal
