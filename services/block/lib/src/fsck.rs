@@ -259,6 +259,14 @@ impl<D: BlockDevice> BlockStore<D> {
                     Some(block),
                     format!("superblock copy in block {block} describes a different geometry"),
                 ),
+                // Both copies name one journal after every update
+                // (superblock.rs); a read-only store may have stopped between
+                // the two writes, so it is only held to that when writable.
+                Ok(copy) if lagging.is_none() && (copy.journal_tail, copy.journal_tail_seq, copy.journal_epoch) != (sb.journal_tail, sb.journal_tail_seq, sb.journal_epoch) => report.push(
+                    FindingKind::Superblock,
+                    Some(block),
+                    format!("superblock copy in block {block} names another journal position (tail {}, seq {}, epoch {}) than the current copy (tail {}, seq {}, epoch {}): were the current copy damaged, acknowledged work would be rolled back", copy.journal_tail, copy.journal_tail_seq, copy.journal_epoch, sb.journal_tail, sb.journal_tail_seq, sb.journal_epoch),
+                ),
                 Ok(_) => {}
                 Err(e) => report.push(FindingKind::Superblock, Some(block), format!("superblock copy in block {block} is unusable: {e}")),
             }

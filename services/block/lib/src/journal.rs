@@ -67,8 +67,8 @@
 //! # Invariants
 //! - Live transactions occupy `[tail, head)` with consecutive sequence
 //!   numbers of the current epoch; a transaction's records are never
-//!   overwritten before every block it images is durable at home and a
-//!   superblock naming a later tail is durable (checkpoint).
+//!   overwritten before every block it images is durable at home and BOTH
+//!   superblock copies naming a later tail are durable (checkpoint).
 //! - A dirty cached block never reaches its home before the commit record
 //!   covering it is durable (`BlockStore::write_home`).
 //! - A block freed by a live transaction is not reused until the journal has
@@ -101,8 +101,11 @@
 //!    whole and applies it.
 //! 4. Cut during a checkpoint's home writes: the journal still holds every
 //!    live transaction; replay rewrites all their images (idempotent).
-//! 5. Cut during the superblock write that moves the tail: the old tail is
+//! 5. Cut during the superblock writes that move the tail: the old tail is
 //!    replayed again (case 4) or the new one is used; see `superblock.rs`.
+//!    A checkpoint writes both superblock copies (flushing after each)
+//!    before the space behind the new tail is reused, so neither copy ever
+//!    names a tail whose records a later lap overwrote.
 //! 6. Cut during recovery: recovery writes only home blocks, then the
 //!    superblock; the journal is unchanged, so the next mount replays the
 //!    same transactions again.

@@ -294,6 +294,9 @@ pub struct BlockStore<D: BlockDevice> {
     reserved_waiting: bool,
     /// Journal blocks mount found bad and repaired (fsck reports them).
     journal_repairs: Vec<Repair>,
+    /// Replayed images a read-only mount could not write home (empty
+    /// unless the disk failed a write or flush during recovery).
+    overlay: BTreeMap<u64, Vec<u8>>,
     stats: Stats,
     events: VecDeque<String>,
 }
@@ -460,35 +463,50 @@ impl<D: BlockDevice> BlockStore<D> {
         for r in &scan.repairs {
             log_event(&mut events, repair_text(&sb, r));
         }
-        if !images.is_empty() {
-            let mut set: Vec<(u64, &[u8])> = images.iter().map(|(b, d)| (*b, &d[..])).collect();
-            write_sorted(&mut dev, &mut set)?;
-            log_event(
-                &mut events,
-                format!(
-                    "replayed {} transactions ({} blocks)",
-                    stats.transactions_replayed,
-                    images.len()
-                ),
-            );
-        }
-        drop(images);
-        dev.flush()?;
-        // New epoch: records past `at` written before the cut are now stale.
-        let sb = Superblock {
+        let new = Superblock {
             generation: sb.generation.max(other) + 1,
             journal_epoch: sb.journal_epoch + 1,
             journal_tail: at,
             journal_tail_seq: seq,
             ..sb
         };
-        dev.write(sb.home(), &sb.encode())?;
-        dev.flush()?;
+        let (sb, overlay) = match Self::finish_recovery(&mut dev, &images, new) {
+            Ok(sb) => {
+                if !images.is_empty() {
+                    log_event(
+                        &mut events,
+                        format!(
+                            "replayed {} transactions ({} blocks)",
+                            stats.transactions_replayed,
+                            images.len()
+                        ),
+                    );
+                }
+                (sb, BTreeMap::new())
+            }
+            // The disk failed a write or flush: mount read-only, serving the
+            // replayed images from memory (as many as the journal holds, the
+            // bound mount already has). The journal on the disk is untouched,
+            // so the next mount replays it again.
+            Err(Error::Device(_)) if dev.fault.is_some() => {
+                if let Some(fault) = dev.fault {
+                    log_event(&mut events, format!(
+                        "{fault} while recovering: the store is read-only until the next boot; the {} replayed transactions are served from memory",
+                        stats.transactions_replayed
+                    ));
+                }
+                (sb, images)
+            }
+            Err(e) => return Err(e),
+        };
 
         let mut words = Vec::with_capacity(sb.bitmap_blocks as usize * bitmap::WORDS_PER_BLOCK);
         let mut buf = vec![0u8; BLOCK_SIZE];
         for i in 0..sb.bitmap_blocks {
-            dev.read(sb.bitmap_start + i, &mut buf)?;
+            match overlay.get(&(sb.bitmap_start + i)) {
+                Some(image) => buf.copy_from_slice(image),
+                None => dev.read(sb.bitmap_start + i, &mut buf)?,
+            }
             words.extend(bitmap::decode_block(sb.bitmap_start + i, i, &buf)?);
         }
         let alloc = Allocator::from_words(sb.block_count, sb.data_start, sb.bitmap_start, words)?;
@@ -521,9 +539,27 @@ impl<D: BlockDevice> BlockStore<D> {
             fresh_limit_blocks: DEFAULT_FRESH_BUFFER_BLOCKS,
             reserved_waiting: false,
             journal_repairs: scan.repairs,
+            overlay,
             stats,
             events,
         })
+    }
+
+    /// Writes the replayed images home, flushes and writes both superblock
+    /// copies of the new epoch (records past the log's end, written before
+    /// the cut, become stale). Returns the superblock now current.
+    fn finish_recovery(
+        dev: &mut Counted<D>,
+        images: &BTreeMap<u64, Vec<u8>>,
+        sb: Superblock,
+    ) -> Result<Superblock, Error> {
+        if !images.is_empty() {
+            let mut set: Vec<(u64, &[u8])> = images.iter().map(|(b, d)| (*b, &d[..])).collect();
+            write_sorted(dev, &mut set)?;
+        }
+        dev.flush()?;
+        // Both copies, so a damaged one later loses nothing (superblock.rs).
+        Ok(superblock::write_pair(dev, sb)?)
     }
 
     /// The current superblock and the generation of the other copy (0 if invalid).
@@ -554,7 +590,7 @@ impl<D: BlockDevice> BlockStore<D> {
             if let Err(e) = copy {
                 log_event(
                     events,
-                    format!("superblock copy in block {block} not used: {e}"),
+                    format!("superblock copy in block {block} is damaged ({e}): mounted from the other copy (generation {}), which names the same journal; both copies are rewritten", best.generation),
                 );
             }
         }
@@ -822,9 +858,8 @@ impl<D: BlockDevice> BlockStore<D> {
                 journal_tail_seq: s.next_seq,
                 ..s.sb
             };
-            s.dev.write(sb.home(), &sb.encode())?;
-            s.dev.flush()?;
-            s.sb = sb;
+            // Both copies before any journal space is reused (superblock.rs).
+            s.sb = superblock::write_pair(&mut s.dev, sb)?;
             s.used = 0;
             s.stats.checkpoints += 1;
             // Frees of committed transactions are durable and no journal
@@ -889,7 +924,10 @@ impl<D: BlockDevice> BlockStore<D> {
             return Ok(t);
         }
         let mut buf = vec![0u8; BLOCK_SIZE];
-        self.dev.read(home, &mut buf)?;
+        match self.overlay.get(&home) {
+            Some(image) => buf.copy_from_slice(image),
+            None => self.dev.read(home, &mut buf)?,
+        }
         checksums::check(home, index, &buf)?;
         self.cache.insert_clean(home, &buf);
         Ok(buf.into_boxed_slice())
@@ -1088,6 +1126,8 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
                     // Fresh data of the open transaction not yet sent.
                     slot.copy_from_slice(data);
                 } else if let Some(data) = s.cache.get(block) {
+                    slot.copy_from_slice(data);
+                } else if let Some(data) = s.overlay.get(&block) {
                     slot.copy_from_slice(data);
                 } else {
                     match misses.last_mut() {

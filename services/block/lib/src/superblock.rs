@@ -37,17 +37,39 @@
 //! - The regions are in the order above, do not overlap, and end at
 //!   `block_count`; `journal_tail < journal_blocks`.
 //!
-//! # Crash cases of a superblock update (generation g -> g+1)
-//! 1. Power cut before the write reaches the disk: copy g is current; the
-//!    journal tail it names is still valid because the journal is not reused
-//!    before g+1 is flushed.
-//! 2. The write is torn: copy g+1 fails its checksum; copy g is current (case 1).
-//! 3. The write is complete: copy g+1 is current.
+//! # Two copies, one journal
+//! Every superblock update (checkpoint, mount) writes BOTH copies, as two
+//! generations with the same contents: copy `g+1`, flush, copy `g+2`,
+//! flush ([`write_pair`]). Only then does anything reuse journal space or
+//! write records of a new epoch. So once an update returns, both copies
+//! name the same journal tail, sequence number and epoch, and a single
+//! damaged copy (at rest: a bit flip, a bad sector) loses nothing: mount
+//! uses the other one, says so, and rewrites both. Before this rule a
+//! checkpoint wrote one copy, the older copy kept naming a tail whose space
+//! the next lap of the journal overwrote, and a damaged newest copy rolled
+//! acknowledged transactions back (issue #9, `rollback-fsck-only`).
 //!
-//! Mount always writes the next generation into the other slot, so a torn
-//! copy is overwritten at once.
+//! # Crash cases of a superblock update (generations g, g-1 -> g+1, g+2)
+//! 1. Cut before copy g+1 reaches the disk: copy g is current; the journal
+//!    tail it names is still valid because no journal space is reused and
+//!    no record of a new epoch is written before the update returns.
+//! 2. Copy g+1 torn: it fails its checksum; copy g is current (case 1).
+//! 3. Copy g+1 whole, cut before or during copy g+2: g+1 is current (a torn
+//!    g+2 fails its checksum). The older copy g still names the old tail,
+//!    whose space is not yet reused: were g+1 damaged later too (a second
+//!    fault), mount from g replays already checkpointed transactions again,
+//!    which is idempotent (`journal.rs`, case 4), and loses nothing.
+//! 4. Both written: g+2 is current, g+1 names the same journal.
+//! 5. One copy damaged later: the other names the same journal (rule above);
+//!    mount logs "superblock copy in block N is damaged" and writes both
+//!    copies again, so the damage is repaired at once.
+//!
+//! A store written before this rule may have copies naming different
+//! tails; its first mount writes both, and fsck reports a copy that
+//! names another journal than the current one.
 
 use crate::checksum::crc32c_skipping;
+use crate::device::{BlockDevice, DeviceError};
 use crate::error::{Corruption, Error};
 use crate::{BLOCK_SIZE, ROOT_SLOTS};
 
@@ -265,6 +287,21 @@ impl Superblock {
         }
         Ok(())
     }
+}
+
+/// Writes `sb` as generation `sb.generation` into its home copy, flushes,
+/// then as the next generation into the other copy, and flushes again
+/// ("Two copies, one journal"). Returns the second, now current, one.
+pub fn write_pair(dev: &mut impl BlockDevice, sb: Superblock) -> Result<Superblock, DeviceError> {
+    dev.write(sb.home(), &sb.encode())?;
+    dev.flush()?;
+    let second = Superblock {
+        generation: sb.generation + 1,
+        ..sb
+    };
+    dev.write(second.home(), &second.encode())?;
+    dev.flush()?;
+    Ok(second)
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ fn one_bad_superblock_copy_is_survived_and_repaired() {
         let mut s = BlockStore::mount(dev, config()).unwrap();
         assert!(
             s.events()
-                .any(|e| e.contains(&format!("superblock copy in block {copy} not used"))),
+                .any(|e| e.contains(&format!("superblock copy in block {copy} is damaged"))),
             "{:?}",
             s.events().collect::<Vec<_>>()
         );

@@ -55,6 +55,11 @@ fn open() -> Result<BlockStore<serve::Timed<BlkClient>>, Error> {
                 s.geometry().block_count,
                 s.stats().transactions_replayed
             );
+            // What mount found and repaired (a damaged superblock copy or
+            // journal block) is said at boot, not left for fsck to find.
+            for e in s.events() {
+                println!("block: {e}");
+            }
             Ok(s)
         }
         Err(Error::NotFormatted) => {
