@@ -99,41 +99,21 @@ impl Calls {
                 a.map(|(c, r)| [c, u32::from_be_bytes(r.ip) as u64, r.port as u64, 0, 0, 0])
             }),
             Kind::Read => {
-                let mut off = 0u64;
-                let mut bad = false;
+                let mut c = LeaseCursor::default();
                 let r = stack.read(badge, h, w.lease_len, |data| {
-                    match w.token.lease_write(0, off, data) {
-                        Ok(n) => {
-                            off += n as u64;
-                            n
-                        }
-                        Err(_) => {
-                            bad = true;
-                            0
-                        }
-                    }
+                    c.step(w.token.lease_write(0, c.off, data))
                 });
-                if bad && off == 0 {
+                if c.refused() {
                     return Outcome::Failed(status::BAD_LEASE);
                 }
                 r.map(|n| n.map(|n| [n as u64, 0, 0, 0, 0, 0]))
             }
             Kind::Write => {
-                let mut off = 0u64;
-                let mut bad = false;
+                let mut c = LeaseCursor::default();
                 let r = stack.write(badge, h, w.lease_len, |room| {
-                    match w.token.lease_read(0, off, room) {
-                        Ok(n) => {
-                            off += n as u64;
-                            n
-                        }
-                        Err(_) => {
-                            bad = true;
-                            0
-                        }
-                    }
+                    c.step(w.token.lease_read(0, c.off, room))
                 });
-                if bad && off == 0 {
+                if c.refused() {
                     return Outcome::Failed(status::BAD_LEASE);
                 }
                 r.map(|n| n.map(|n| [n as u64, 0, 0, 0, 0, 0]))
@@ -274,5 +254,34 @@ impl Calls {
             Outcome::Wait => self.waiting.push(w),
             outcome => self.answer(stack, badge, w.token, outcome),
         }
+    }
+}
+
+/// Where a copy through the caller's lease is, across the socket buffer's
+/// pieces: a kernel refusal stops it, and is the call's error only when
+/// no byte moved.
+#[derive(Default)]
+struct LeaseCursor {
+    off: u64,
+    bad: bool,
+}
+
+impl LeaseCursor {
+    /// Counts one lease copy's result; returns the bytes it moved.
+    fn step(&mut self, copied: Result<usize, userlib::Error>) -> usize {
+        match copied {
+            Ok(n) => {
+                self.off += n as u64;
+                n
+            }
+            Err(_) => {
+                self.bad = true;
+                0
+            }
+        }
+    }
+
+    fn refused(&self) -> bool {
+        self.bad && self.off == 0
     }
 }
