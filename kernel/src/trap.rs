@@ -285,8 +285,9 @@ syscall_entry:
 trap_return_to:
     mov rsp, rdi
 trap_return:
+    # The flags of this compare choose the way out below: `pop` and `lea`
+    # leave flags alone, so the registers are restored once for both ways.
     cmp qword ptr [rsp + 15*8], 0x100
-    jne 5f
     pop r15
     pop r14
     pop r13
@@ -302,28 +303,13 @@ trap_return:
     pop rcx
     pop rbx
     pop rax
-    add rsp, 16
+    lea rsp, [rsp + 16]
+    jne 5f
     mov rcx, [rsp]
     mov r11, [rsp + 16]
     mov rsp, [rsp + 24]
     sysretq
 5:
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
-    add rsp, 16
     iretq
 
     .section .rodata.isr_table, "a"

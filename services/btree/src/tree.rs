@@ -97,6 +97,17 @@ impl fmt::Display for TreeError {
     }
 }
 
+impl TreeError {
+    /// The node at `block` claims level `found` where `expected` was due.
+    fn wrong_level(block: u64, expected: u8, found: u8) -> Self {
+        TreeError::WrongLevel {
+            block,
+            expected,
+            found,
+        }
+    }
+}
+
 /// Reads and verifies the node at `block`, which must be at `level`.
 pub(crate) fn read_node<T: Transactional>(
     tx: &mut T,
@@ -108,11 +119,7 @@ pub(crate) fn read_node<T: Transactional>(
     let node =
         Node::decode(block, &buf).map_err(|problem| TreeError::Corrupt { block, problem })?;
     if node.level != level {
-        return Err(TreeError::WrongLevel {
-            block,
-            expected: level,
-            found: node.level,
-        });
+        return Err(TreeError::wrong_level(block, level, node.level));
     }
     Ok(node)
 }
@@ -129,11 +136,7 @@ pub(crate) fn read_view<'b, T: Transactional>(
     let view =
         NodeView::parse(block, buf).map_err(|problem| TreeError::Corrupt { block, problem })?;
     if view.level != level {
-        return Err(TreeError::WrongLevel {
-            block,
-            expected: level,
-            found: view.level,
-        });
+        return Err(TreeError::wrong_level(block, level, view.level));
     }
     Ok(view)
 }
@@ -376,11 +379,7 @@ fn insert_at<T: Transactional>(
         }
         let mut node = view.to_node();
         let Entries::Leaf(v) = &mut node.entries else {
-            return Err(TreeError::WrongLevel {
-                block,
-                expected: level,
-                found: node.level,
-            });
+            return Err(TreeError::wrong_level(block, level, node.level));
         };
         let old_value = match found {
             Some(i) => Some(core::mem::replace(&mut v[i].value, value.to_vec())),
@@ -409,11 +408,7 @@ fn insert_at<T: Transactional>(
         }
         let mut node = view.to_node();
         let Entries::Branch(v) = &mut node.entries else {
-            return Err(TreeError::WrongLevel {
-                block,
-                expected: level,
-                found: node.level,
-            });
+            return Err(TreeError::wrong_level(block, level, node.level));
         };
         v[i].child = w.block;
         if let Some((sep, right)) = w.split {
@@ -489,11 +484,7 @@ fn remove_at<T: Transactional>(
         };
         let mut node = view.to_node();
         let Entries::Leaf(v) = &mut node.entries else {
-            return Err(TreeError::WrongLevel {
-                block,
-                expected: level,
-                found: node.level,
-            });
+            return Err(TreeError::wrong_level(block, level, node.level));
         };
         let value = v.remove(i).value;
         (node, value)
@@ -514,11 +505,7 @@ fn remove_at<T: Transactional>(
         }
         let mut node = view.to_node();
         let Entries::Branch(v) = &mut node.entries else {
-            return Err(TreeError::WrongLevel {
-                block,
-                expected: level,
-                found: node.level,
-            });
+            return Err(TreeError::wrong_level(block, level, node.level));
         };
         v[i].child = r.block;
         if rebalance_needed {
@@ -568,11 +555,11 @@ fn rebalance<T: Transactional>(
         }
         // Both were read at `child_level`, so both are of the same kind.
         _ => {
-            return Err(TreeError::WrongLevel {
-                block: parent[r].child,
-                expected: child_level,
-                found: child_level,
-            })
+            return Err(TreeError::wrong_level(
+                parent[r].child,
+                child_level,
+                child_level,
+            ))
         }
     };
     let mut merged = Node {

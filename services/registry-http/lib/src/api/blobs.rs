@@ -102,12 +102,7 @@ pub fn delete<B: Backend>(cx: &mut Ctx<'_, B>, repo: &str, digest: &str) -> Outc
         Ok(d) => d,
         Err(e) => return e.into(),
     };
-    match cx.backend.blob_delete(repo, &digest) {
-        Ok(()) => Response::new(202)
-            .header("Docker-Content-Digest", digest.as_str())
-            .into(),
-        Err(e) => ApiError::from(e).into(),
-    }
+    super::deleted(cx.backend.blob_delete(repo, &digest), &digest)
 }
 
 #[cfg(test)]

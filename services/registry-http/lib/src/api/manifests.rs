@@ -162,12 +162,7 @@ pub fn delete<B: Backend>(cx: &mut Ctx<'_, B>, repo: &str, r: &str) -> Outcome {
         Ok(m) => m.digest,
         Err(e) => return ApiError::from(e).into(),
     };
-    match cx.backend.manifest_delete(repo, &reference) {
-        Ok(()) => Response::new(202)
-            .header("Docker-Content-Digest", digest.as_str())
-            .into(),
-        Err(e) => ApiError::from(e).into(),
-    }
+    super::deleted(cx.backend.manifest_delete(repo, &reference), &digest)
 }
 
 #[cfg(test)]
