@@ -474,6 +474,62 @@ def t_driver_restart(boot):
     s.poweroff()
 
 
+def t_content_restart(boot):
+    """The content service dies (its boot argument: at its 60th request) in
+    the middle of a stream of puts; the supervisor restarts it from the boot
+    image. The put in flight fails once with a clear error and changes
+    nothing; the next puts work, every acknowledged put reads back, fsck is
+    clean, and again after a reboot."""
+    s = boot()
+    acked = {}
+    failed = []
+    died_at = None
+    recovery = None
+    for i in range(60):
+        data = data_of(f"content{i}", 16 * 1024)
+        t0 = time.monotonic()
+        out = s.cmd(f"put /stream/f{i}.bin {len(data)}", data_lines=b64_lines(data))
+        if "error:" in out:
+            failed.append((i, out.strip().splitlines()[-1]))
+            died_seen = t0
+        else:
+            acked[i] = data
+            if failed and recovery is None:
+                recovery = time.monotonic() - died_seen
+        if died_at is None and "content: exiting at request" in s.output():
+            died_at = i
+        if died_at is not None and i >= died_at + 4:
+            break
+    if died_at is None:
+        raise Failure("the content service never died during the puts")
+    out = s.output()
+    expect(out, r"process content \(pid \d+\) restarted by supervisor \(incarnation 1",
+           "the supervisor restarted the content service")
+    if len(failed) > 1:
+        raise Failure(f"more than one put failed around the restart: {failed}")
+    for i, line in failed:
+        if not re.search(r"error: .*content service", line):
+            raise Failure(f"put {i} failed without naming the content service: {line!r}")
+        # The failed put left nothing behind.
+        expect(s.cmd(f"stat /stream/f{i}.bin"), r"error: ", f"failed put {i} left no file")
+    s.log.append(f"content died during put {died_at}; {len(failed)} put failed; "
+                 f"recovery (failed put to the next acknowledged one) "
+                 f"{recovery * 1000 if recovery else 0:.0f} ms; {len(acked)} puts acknowledged")
+    if len(acked) < died_at + 3:
+        raise Failure(f"only {len(acked)} puts acknowledged by put {died_at + 4}")
+    for i, data in acked.items():
+        if decode_get(s.cmd(f"get /stream/f{i}.bin")) != data:
+            raise Failure(f"acknowledged put {i} does not read back")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck after the restart")
+    s.poweroff()
+    s = boot()
+    for i, data in acked.items():
+        if decode_get(s.cmd(f"get /stream/f{i}.bin")) != data:
+            raise Failure(f"after reboot: acknowledged put {i} does not read back")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck after reboot")
+    s.poweroff()
+
+
 def send_partial(s, line, data_lines):
     """Types a command and some of its data lines, without waiting for the end."""
     start = len(s.buf)
@@ -690,6 +746,7 @@ TESTS = {
     "storage-nodisk": (t_nodisk, "boot.cfg", 100),
     "storage-content-dies": (t_content_dies, "test-storage-content-dies.cfg", 120),
     "storage-driver-restart": (t_driver_restart, "test-storage-driver-restart.cfg", 400),
+    "storage-content-restart": (t_content_restart, "test-storage-content-restart.cfg", 400),
     "storage-atomic-put": (t_atomic_put, "boot.cfg", 300),
     "storage-corrupt-get": (t_corrupt_get, "boot.cfg", 300),
     "storage-bounds": (t_bounds, "boot.cfg", 200),

@@ -12,9 +12,12 @@
 //!
 //! Capabilities (boot.cfg): slot 0 = the block service's endpoint (the
 //! badge given there is the one the filesystem service delegates to).
-//! Boot argument: 0, or (a fault-injection hook for the QEMU test
-//! `storage-content-dies`) the number of the request at which the service
-//! exits without answering, as a crash would.
+//! Boot argument: 0, or (a fault-injection hook for the QEMU tests
+//! `storage-content-dies` and `storage-content-restart`) the number of the
+//! request at which the boot-time incarnation exits without answering, as a
+//! crash would. A restarted incarnation needs nothing from the dead one: it
+//! holds no root, and a lost session (an unfinished chunk writer) fails the
+//! fs's operation once, which the fs's transaction abort undoes.
 //!
 //! # Invariants
 //! - Memory is bounded: one data piece (`PIECE`), one chunk buffer, one
@@ -79,7 +82,13 @@ fn main() {
                 piece: vec![0u8; PIECE],
                 chunk: ChunkBuf::new(),
                 received: 0,
-                die_at: userlib::boot_arg(),
+                // Only the boot-time incarnation dies this way: one the
+                // supervisor restarted serves on.
+                die_at: if userlib::sys::whoami().1 == 0 {
+                    userlib::boot_arg()
+                } else {
+                    0
+                },
             }
             .run()
         }
