@@ -100,10 +100,7 @@ fn main() {
             verdict = false;
         }
     }
-    println!(
-        "blockdeath: {}",
-        if verdict { "PASS" } else { "FAIL" }
-    );
+    println!("blockdeath: {}", if verdict { "PASS" } else { "FAIL" });
     sys::poweroff(if verdict {
         POWEROFF_TEST_PASS
     } else {
