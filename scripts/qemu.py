@@ -57,7 +57,9 @@ def make_disks(disks):
 # Disks created fresh before a test's (first) boot.
 FRESH_DISKS = {"blk": [("blk0", 64), ("blk1", 1)], "blk-persist": [("persist0", 16)],
                "blk-crash": [("crash0", 16)], "blk-clients": [("clients0", 64)],
-               "blk-copy": [("copy0", 64), ("copy1", 1)], "storage-defer": [("defer0", 16)]}
+               "blk-copy": [("copy0", 64), ("copy1", 1)], "storage-defer": [("defer0", 16)],
+               "storage-block-death": [("bdeath0", 16)],
+               "storage-block-delegate-death": [("bdeath1", 16)]}
 # Tests that boot a second time on the same disks: name -> (config, patterns).
 SECOND_BOOT = {"blk-persist": ("test-blk-persist2.cfg", [
     r"blktest: boot 2: Ok\(0\) of 300 blocks wrong, last block Ok\(0\) wrong",
@@ -73,6 +75,29 @@ TESTS = {
         r"blockclient: second: begin returned after the first's commit: true",
         r"blockclient: service: transaction closed, 1 begin calls waited"],
         disk_args("defer0")),
+    # A client that dies holding the block service's transaction does not
+    # hold the service: it is aborted, the Begin queued behind it answered.
+    "storage-block-death": ("test-storage-block-death.cfg", None, 60, [
+        r"blockdeath: holder: transaction \d+ open and written; exiting without commit",
+        r"blockdeath: second: calling begin[\s\S]*block: client 1 died holding transaction \d+: aborted",
+        r"blockdeath: second: begin returned transaction \d+",
+        r"blockdeath: second: nothing of the aborted transaction is visible: true",
+        r"blockdeath: second: own transaction committed: true",
+        r"blockdeath: service: transaction closed, 1 begin calls waited, 0 waiting now;.* 1 transactions aborted at a client's death",
+        r"blockdeath: PASS"],
+        disk_args("bdeath0")),
+    # The same when the delegate dies: the holder's transaction is aborted,
+    # the holder told why (typed), the queued Begin answered.
+    "storage-block-delegate-death": ("test-block-delegate-dies.cfg", None, 60, [
+        r"blockdeath: holder: transaction \d+ open, delegated to client 3",
+        r"blockdeath: delegate: wrote in transaction \d+; exiting",
+        r"block: client 3 died as the delegate in client 1's transaction \d+: aborted",
+        r"blockdeath: second: begin returned transaction \d+",
+        r"blockdeath: second: nothing of the aborted transaction is visible: true",
+        r"blockdeath: second: own transaction committed: true",
+        r"blockdeath: holder: write after its delegate died: transaction \d+ was aborted by the block service: its delegate \(client 3\) died",
+        r"blockdeath: PASS"],
+        disk_args("bdeath1")),
     "boot": ("test-boot.cfg", None, 60, [
         r"echo: running", r"loaded bootcheck from bootcheck",
         r"bootcheck: 3/3 services answered", r"TEST PASS"]),

@@ -1,8 +1,9 @@
-//! `BlockClient`: `block::Transactional` over IPC to the block service.
+//! `BlockClient`: `block::Transactional` over the `block_store` stubs.
 //!
-//! Each trait call is one IPC round trip; data moves through a lease of the
-//! caller's buffer (no copy in the client). `is_allocated` is answered from a
-//! window of allocation bits fetched in one call and dropped at the next
+//! Each trait call is one IPC round trip (a read or write of more than
+//! [`MAX_TRANSFER`] bytes is a few); data moves through a lease of the
+//! caller's buffer (no copy in the client). `is_allocated` is answered from
+//! a window of allocation bits fetched in one call and dropped at the next
 //! call of any other kind (fsck and `df` ask for every block in order).
 //!
 //! Unjournaled writes (`write_fresh`) of consecutive blocks are gathered in
@@ -12,92 +13,195 @@
 //! of one per chunk. `abort` drops the gathered bytes; an error of a
 //! gathered write is reported by the call that sends it (at the latest the
 //! commit, which then fails: the transaction is all or nothing either way).
+//!
+//! The transaction a call is for: the holder names the number `begin`
+//! answered; a delegate names 0 on its first transactional call of a
+//! request (the service answers the number of the transaction it is
+//! delegated) and that number until the request ends (`send_gathered` /
+//! `drop_gathered`), so a late write of an ended transaction is refused.
+//!
+//! Generic over the transport, so it runs on the host against a fake.
 
-use abi::{lease, Lease, Message};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use abi::iface::{CallError, Transport};
 use block::{DeviceError, Durability, Error, Extent, Transactional, BLOCK_SIZE};
-use core::sync::atomic::{AtomicU64, Ordering};
-use userlib::sys;
 
-use crate::{decode_error, BlockRequest};
-use abi::proto::Wire;
-
-/// TSC cycles this process spent waiting for the block service (all calls),
-/// and the number of calls: where the filesystem service's time goes.
-pub static CALL_CYCLES: AtomicU64 = AtomicU64::new(0);
-pub static CALLS: AtomicU64 = AtomicU64::new(0);
+use crate::{block_store as stub, BlockError, Geometry, BITS_BYTES, MAX_TRANSFER, REPORT_MAX};
 
 /// Largest run of unjournaled writes gathered into one request.
 pub const FRESH_GATHER: usize = 1 << 20;
 
-/// Blocks per allocation-bit window (one 4 KiB lease of bits).
-const BITS_WINDOW: u64 = 8 * 4096;
+/// Blocks per allocation-bit window.
+const BITS_WINDOW: u64 = 8 * BITS_BYTES as u64;
 
-/// A kernel-level failure of a call (the service died, a bad capability) as
-/// the block error the layers above understand: a device failure whose code
-/// is `-(1000 + kernel error code)`.
-fn kernel_error(e: abi::Error) -> Error {
-    Error::Device(DeviceError::Io {
-        first: 0,
-        code: -(1000 + e as i32),
-    })
+/// The transport `BlockClient` uses unless told otherwise: the IPC endpoint,
+/// with the time spent waiting counted (the host has none; tests name
+/// their fake).
+#[cfg(target_os = "none")]
+pub type DefaultTransport = Counted;
+#[cfg(not(target_os = "none"))]
+pub type DefaultTransport = ();
+
+#[cfg(target_os = "none")]
+pub use counted::{Counted, CALLS, CALL_CYCLES};
+
+#[cfg(target_os = "none")]
+mod counted {
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    use abi::{Error, Message};
+    use userlib::ipc::Endpoint;
+    use userlib::sys;
+
+    /// TSC cycles this process spent waiting for the block service (all
+    /// calls), and the number of calls: where the filesystem's time goes.
+    pub static CALL_CYCLES: AtomicU64 = AtomicU64::new(0);
+    pub static CALLS: AtomicU64 = AtomicU64::new(0);
+
+    /// An endpoint whose calls are timed into [`CALL_CYCLES`].
+    #[derive(Clone, Copy, Debug)]
+    pub struct Counted(pub Endpoint);
+
+    impl abi::iface::Transport for Counted {
+        fn call(&self, msg: &Message) -> Result<Message, Error> {
+            let t0 = sys::rdtsc();
+            let reply = abi::iface::Transport::call(&self.0, msg);
+            CALL_CYCLES.fetch_add(sys::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
+            CALLS.fetch_add(1, Ordering::Relaxed);
+            reply
+        }
+    }
 }
 
-/// A connection to the block service through endpoint capability `slot`.
-pub struct BlockClient {
-    slot: u64,
-    block_count: u64,
-    root_start: u64,
-    root_slots: u64,
-    data_start: u64,
+/// A failed call as the block error the layers above understand. The
+/// store's error is itself; a transaction the caller no longer holds (ended,
+/// aborted at a delegate's death, someone else's) is `NoTransaction`; the
+/// kernel's error (the service died, a bad capability) is a device failure
+/// with code `-(1000 + kernel error)`, a refusal `-(2000 + its number)`, a
+/// bad buffer or report number `-(3000 + the error's code)`.
+pub fn block_error(e: CallError<BlockError>) -> Error {
+    let io = |code: i64| {
+        Error::Device(DeviceError::Io {
+            first: 0,
+            code: i32::try_from(code).unwrap_or(i32::MIN),
+        })
+    };
+    match e {
+        CallError::Service(BlockError::Store { fault }) => fault.0,
+        CallError::Service(
+            BlockError::NotOwner { .. }
+            | BlockError::StaleTransaction { .. }
+            | BlockError::Aborted { .. },
+        ) => Error::NoTransaction,
+        CallError::Service(e @ (BlockError::LeaseCopy { .. } | BlockError::NoReport { .. })) => {
+            io(-(3000 + abi::iface::ServiceError::code(&e) as i64))
+        }
+        CallError::Refused(r) => {
+            let n = r.to_message().label - abi::iface::REFUSED_BASE;
+            io(-(2000 + n as i64))
+        }
+        CallError::Kernel(k) => io(-(1000 + k as i64)),
+    }
+}
+
+/// A connection to the block service.
+pub struct BlockClient<T = DefaultTransport> {
+    stub: stub::Client<T>,
+    geometry: Geometry,
     bits_first: u64,
     bits_len: u64,
-    bits: alloc::boxed::Box<[u8; 4096]>,
+    bits: Box<[u8; BITS_BYTES]>,
     /// Gathered `write_fresh` data for blocks `fresh_first..`.
-    fresh: alloc::vec::Vec<u8>,
+    fresh: Vec<u8>,
     fresh_first: u64,
-    /// Badge to which each transaction is delegated right after `Begin`.
+    /// Badge to which each transaction is delegated right after `begin`.
     delegate: Option<u64>,
+    /// The transaction this client's calls are for (0: not known yet).
+    tx: u64,
+    /// This client began `tx` (else it is a delegate in it, or none).
+    holds: bool,
 }
 
-impl BlockClient {
-    /// Connects: asks the service for the store's geometry.
-    pub fn connect(slot: u64) -> Result<BlockClient, Error> {
-        let mut c = BlockClient {
-            slot,
-            block_count: 0,
-            root_start: 0,
-            root_slots: 0,
-            data_start: 0,
+#[cfg(target_os = "none")]
+impl BlockClient<Counted> {
+    /// Connects through endpoint capability `slot`: asks the service for
+    /// the store's geometry.
+    pub fn connect(slot: u64) -> Result<Self, Error> {
+        BlockClient::connect_over(Counted(userlib::ipc::Endpoint(slot)))
+    }
+}
+
+fn check_len(len: usize) -> Result<(), Error> {
+    if len == 0 || !len.is_multiple_of(BLOCK_SIZE) {
+        return Err(Error::BadLength { len });
+    }
+    Ok(())
+}
+
+impl<T: Transport> BlockClient<T> {
+    /// Connects over `transport`: asks the service for the geometry.
+    pub fn connect_over(transport: T) -> Result<Self, Error> {
+        let stub = stub::Client::new(transport);
+        let geometry = stub.info().map_err(block_error)?;
+        Ok(BlockClient {
+            stub,
+            geometry,
             bits_first: 0,
             bits_len: 0,
-            bits: alloc::boxed::Box::new([0u8; 4096]),
-            fresh: alloc::vec::Vec::new(),
+            bits: Box::new([0u8; BITS_BYTES]),
+            fresh: Vec::new(),
             fresh_first: 0,
             delegate: None,
-        };
-        let w = c.call(BlockRequest::Info {}, None)?;
-        c.block_count = w[0];
-        c.root_start = w[1];
-        c.root_slots = w[2];
-        c.data_start = w[3];
-        Ok(c)
+            tx: 0,
+            holds: false,
+        })
+    }
+
+    /// The stubs, for calls the trait does not cover.
+    pub fn stub(&self) -> &stub::Client<T> {
+        &self.stub
     }
 
     /// First block after the block layer's own regions and the root slots.
     pub fn data_start(&self) -> u64 {
-        self.data_start
+        self.geometry.data_start
     }
 
-    /// Sends the gathered unjournaled writes now. A delegate (the content
-    /// service) calls it before it answers its caller, who may commit next.
+    /// The transaction this client's calls are for (0: none known).
+    pub fn transaction(&self) -> u64 {
+        self.tx
+    }
+
+    /// Sends the gathered unjournaled writes now and ends the delegate's
+    /// request: its next call learns the transaction again. A delegate (the
+    /// content service) calls it before it answers its caller, who may
+    /// commit next.
     pub fn send_gathered(&mut self) -> Result<(), Error> {
-        self.send_fresh()
+        let sent = self.send_fresh();
+        self.end_request();
+        sent
     }
 
     /// Drops the gathered unjournaled writes: a delegate whose request
     /// failed (its caller aborts the transaction they belong to).
     pub fn drop_gathered(&mut self) {
         self.fresh.clear();
+        self.end_request();
+    }
+
+    fn end_request(&mut self) {
+        if !self.holds {
+            self.tx = 0;
+        }
+    }
+
+    /// Takes note of the transaction a call went into.
+    fn went_into(&mut self, tx: u64) {
+        if self.tx == 0 {
+            self.tx = tx;
+        }
     }
 
     /// Sends the gathered unjournaled writes, if any.
@@ -105,42 +209,27 @@ impl BlockClient {
         if self.fresh.is_empty() {
             return Ok(());
         }
-        let first = self.fresh_first;
-        let data = lend(&self.fresh);
-        let sent = self.call(BlockRequest::WriteFresh { first }, Some(data));
+        let sent = self
+            .stub
+            .write_fresh(self.tx, self.fresh_first, &self.fresh);
         self.fresh.clear();
-        sent.map(|_| ())
+        self.went_into(sent.map_err(block_error)?);
+        Ok(())
     }
 
-    fn call(&mut self, request: BlockRequest, lent: Option<Lease>) -> Result<[u64; 6], Error> {
-        if !matches!(request, BlockRequest::WriteFresh { .. }) {
-            self.send_fresh()?;
-        }
-        if !matches!(request, BlockRequest::AllocationBits { .. }) {
-            self.bits_len = 0;
-        }
-        let mut msg = request.to_message();
-        if let Some(l) = lent {
-            msg.leases[0] = l;
-        }
-        let mut reply = Message::default();
-        let t0 = sys::rdtsc();
-        let called = sys::call(self.slot, &msg, &mut reply);
-        CALL_CYCLES.fetch_add(sys::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        called.map_err(kernel_error)?;
-        if reply.label != 0 {
-            let w = &reply.words;
-            return Err(decode_error(reply.label, [w[0], w[1], w[2], w[3]]));
-        }
-        Ok(reply.words)
+    /// What every call but `write_fresh` and `allocation_bits` does first.
+    fn before(&mut self) -> Result<(), Error> {
+        self.bits_len = 0;
+        self.send_fresh()
     }
 
-    /// Text report `what` (see `crate::report`) into `out`; returns the
-    /// bytes written.
+    /// Text report `what` (see `crate::report`) into `out` (at most
+    /// `REPORT_MAX` bytes of it are used); returns the bytes written.
     pub fn report(&mut self, what: u64, out: &mut [u8]) -> Result<usize, Error> {
-        let w = self.call(BlockRequest::Report { what }, Some(lend_mut(out)))?;
-        Ok(usize::try_from(w[0]).unwrap_or(0).min(out.len()))
+        self.before()?;
+        let n = out.len().min(REPORT_MAX);
+        let r = self.stub.report(what, &mut out[..n]).map_err(block_error)?;
+        Ok(usize::try_from(r.written).unwrap_or(0).min(n))
     }
 
     /// Delegates every transaction this client begins from now on to the
@@ -152,64 +241,56 @@ impl BlockClient {
     /// Lets the client with `badge` write, allocate and free in this
     /// client's open transaction until it ends (see the crate doc).
     pub fn delegate(&mut self, badge: u64) -> Result<(), Error> {
-        self.call(BlockRequest::Delegate { badge }, None)
-            .map(|_| ())
+        self.before()?;
+        self.stub.delegate(self.tx, badge).map_err(block_error)
     }
 
     /// Makes everything durable and empties the journal (before poweroff).
     pub fn checkpoint(&mut self) -> Result<(), Error> {
-        self.call(BlockRequest::Checkpoint {}, None).map(|_| ())
+        self.before()?;
+        self.stub.checkpoint().map_err(block_error)
+    }
+
+    /// The transaction is over for this client (committed, aborted, gone).
+    fn ended(&mut self) {
+        self.tx = 0;
+        self.holds = false;
     }
 }
 
-fn lend(data: &[u8]) -> Lease {
-    Lease {
-        addr: data.as_ptr() as u64,
-        len: data.len() as u64,
-        flags: lease::READ,
-    }
-}
-
-fn lend_mut(buf: &mut [u8]) -> Lease {
-    Lease {
-        addr: buf.as_mut_ptr() as u64,
-        len: buf.len() as u64,
-        flags: lease::READ | lease::WRITE,
-    }
-}
-
-fn check_len(len: usize) -> Result<(), Error> {
-    if len == 0 || !len.is_multiple_of(BLOCK_SIZE) {
-        return Err(Error::BadLength { len });
-    }
-    Ok(())
-}
-
-impl Transactional for BlockClient {
+impl<T: Transport> Transactional for BlockClient<T> {
     fn block_count(&self) -> u64 {
-        self.block_count
+        self.geometry.block_count
     }
 
     fn root_block(&self, slot: usize) -> u64 {
         assert!(
-            (slot as u64) < self.root_slots,
+            (slot as u64) < self.geometry.root_slots,
             "root slot {slot} out of 0..{}",
-            self.root_slots
+            self.geometry.root_slots
         );
-        self.root_start + slot as u64
+        self.geometry.root_start + slot as u64
     }
 
     fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
         check_len(buf.len())?;
-        self.call(BlockRequest::Read { first }, Some(lend_mut(buf)))
-            .map(|_| ())
+        self.before()?;
+        for (i, piece) in buf.chunks_mut(MAX_TRANSFER).enumerate() {
+            let at = first + (i * MAX_TRANSFER / BLOCK_SIZE) as u64;
+            self.stub.read(at, piece).map_err(block_error)?;
+        }
+        Ok(())
     }
 
     fn begin(&mut self) -> Result<(), Error> {
-        self.call(BlockRequest::Begin {}, None)?;
+        self.before()?;
+        let tx = self.stub.begin().map_err(block_error)?;
+        self.tx = tx;
+        self.holds = true;
         if let Some(badge) = self.delegate {
             if let Err(e) = self.delegate(badge) {
-                let _ = self.call(BlockRequest::Abort {}, None);
+                let _ = self.stub.abort(tx);
+                self.ended();
                 return Err(e);
             }
         }
@@ -218,8 +299,13 @@ impl Transactional for BlockClient {
 
     fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
         check_len(data.len())?;
-        self.call(BlockRequest::Write { first }, Some(lend(data)))
-            .map(|_| ())
+        self.before()?;
+        for (i, piece) in data.chunks(MAX_TRANSFER).enumerate() {
+            let at = first + (i * MAX_TRANSFER / BLOCK_SIZE) as u64;
+            let tx = self.stub.write(self.tx, at, piece).map_err(block_error)?;
+            self.went_into(tx);
+        }
+        Ok(())
     }
 
     fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
@@ -230,9 +316,15 @@ impl Transactional for BlockClient {
             self.send_fresh()?;
         }
         if data.len() >= FRESH_GATHER {
-            return self
-                .call(BlockRequest::WriteFresh { first }, Some(lend(data)))
-                .map(|_| ());
+            for (i, piece) in data.chunks(MAX_TRANSFER).enumerate() {
+                let at = first + (i * MAX_TRANSFER / BLOCK_SIZE) as u64;
+                let tx = self
+                    .stub
+                    .write_fresh(self.tx, at, piece)
+                    .map_err(block_error)?;
+                self.went_into(tx);
+            }
+            return Ok(());
         }
         if self.fresh.is_empty() {
             self.fresh_first = first;
@@ -242,34 +334,36 @@ impl Transactional for BlockClient {
     }
 
     fn allocate(&mut self, count: u64) -> Result<Extent, Error> {
-        let w = self.call(BlockRequest::Allocate { count }, None)?;
-        Ok(Extent::new(w[0], w[1]))
+        self.before()?;
+        let a = self.stub.allocate(self.tx, count).map_err(block_error)?;
+        self.went_into(a.tx);
+        Ok(Extent::new(a.start, a.len))
     }
 
     fn free(&mut self, extent: Extent) -> Result<(), Error> {
-        self.call(
-            BlockRequest::Free {
-                start: extent.start,
-                len: extent.len,
-            },
-            None,
-        )
-        .map(|_| ())
+        self.before()?;
+        let tx = self
+            .stub
+            .free(self.tx, extent.start, extent.len)
+            .map_err(block_error)?;
+        self.went_into(tx);
+        Ok(())
     }
 
     fn is_allocated(&mut self, block: u64) -> Result<bool, Error> {
         if block < self.bits_first || block >= self.bits_first + self.bits_len {
-            let first = block;
-            // The lease is plain data (address, length): no borrow is held.
-            let bits = lend_mut(&mut self.bits[..]);
-            let w = self.call(BlockRequest::AllocationBits { first }, Some(bits))?;
-            self.bits_first = first;
-            self.bits_len = w[0].min(BITS_WINDOW);
+            self.send_fresh()?;
+            let n = self
+                .stub
+                .allocation_bits(block, &mut self.bits[..])
+                .map_err(block_error)?;
+            self.bits_first = block;
+            self.bits_len = n.min(BITS_WINDOW);
             if self.bits_len == 0 {
                 return Err(Error::OutOfRange {
                     first: block,
                     blocks: 1,
-                    block_count: self.block_count,
+                    block_count: self.geometry.block_count,
                 });
             }
         }
@@ -278,20 +372,31 @@ impl Transactional for BlockClient {
     }
 
     fn commit(&mut self, durability: Durability) -> Result<(), Error> {
+        let sent = self.before();
+        let tx = self.tx;
+        self.ended();
+        if let Err(e) = sent {
+            // The service still holds the transaction: drop it there.
+            let _ = self.stub.abort(tx);
+            return Err(e);
+        }
         let durable = durability == Durability::Durable;
-        self.call(BlockRequest::Commit { durable }, None)
-            .map(|_| ())
+        self.stub.commit(tx, durable).map_err(block_error)
     }
 
     fn abort(&mut self) {
         // The gathered writes belong to the aborted transaction.
         self.fresh.clear();
+        self.bits_len = 0;
+        let tx = self.tx;
+        self.ended();
         // Nothing to report: the service drops the transaction either way
         // (an error here means it is gone already).
-        let _ = self.call(BlockRequest::Abort {}, None);
+        let _ = self.stub.abort(tx);
     }
 
     fn sync(&mut self) -> Result<(), Error> {
-        self.call(BlockRequest::Sync {}, None).map(|_| ())
+        self.before()?;
+        self.stub.sync().map_err(block_error)
     }
 }

@@ -1,78 +1,122 @@
-//! The block service's IPC protocol and its client.
-//!
-//! The block service owns the `block::BlockStore` on the disk; its clients
-//! (the filesystem service) see it through [`client::BlockClient`], which
-//! implements `block::Transactional` by IPC, so the storage libraries run
-//! unchanged above it.
+//! The block service's IPC interface, declared once ([`block_store`]:
+//! client stubs, the server's trait and dispatch, typed errors
+//! [`BlockError`]), and its client [`client::BlockClient`], which implements
+//! `block::Transactional` by IPC so the storage libraries run unchanged
+//! above it.
 //!
 //! # Design principles
-//! - The protocol is declared once ([`BlockRequest`]); block data never
-//!   travels in messages but through leases of the client's buffer, which
-//!   the server copies in bounded pieces ([`MAX_PIECE_BLOCKS`]).
-//! - At most one transaction is open in the service. `Begin` from a second
+//! - Block data never travels in words: it is lease 0 of the caller's
+//!   buffer (at most [`MAX_TRANSFER`] bytes per call; the client splits
+//!   larger requests), which the server copies in bounded pieces
+//!   ([`MAX_PIECE_BLOCKS`]).
+//! - At most one transaction is open in the service. `begin` from a second
 //!   client is answered only when the first commits or aborts (a deferred
 //!   reply), so clients need no retry loop.
 //! - A transaction belongs to the client that began it (its badge, which
-//!   the kernel vouches for). That client may **delegate** it with
-//!   `Delegate { badge }`: until the transaction ends, the client with that
-//!   badge may `Write`, `WriteFresh`, `Allocate` and `Free` in it too (it can
-//!   never `Commit` or `Abort` it, and never `Begin` while it is open: its
-//!   `Begin` would wait like anyone's). This is how the filesystem service
-//!   lets the content service store chunks inside the filesystem's own
-//!   transaction, so chunk data, chunk index and namespace commit together.
-//!   Anyone else's transaction call gets `NOT_OWNER`.
-//! - Every `block::Error` crosses the boundary with its values
-//!   ([`encode_error`] / [`decode_error`]): a client sees the same error the
-//!   store produced (only `&'static str` names are replaced by
-//!   [`REMOTE_NAME`]).
+//!   the kernel vouches for) and has a number (`begin` answers it). The
+//!   holder may **delegate** it (`delegate`): until it ends, the client with
+//!   that badge may `write`, `write_fresh`, `allocate` and `free` in it too
+//!   (never commit or abort it, never `begin` while it is open: its `begin`
+//!   waits like anyone's). This is how the filesystem service lets the
+//!   content service store chunks inside the filesystem's own transaction.
+//! - Delegation is bound to the transaction: every transactional call names
+//!   the transaction it is for (`tx`; 0 = "the one I hold or am delegated
+//!   now", answered with its number, which the client then names). A call
+//!   naming a transaction that has ended gets
+//!   [`BlockError::StaleTransaction`], so a delegate's late writes never land
+//!   in a later transaction, even one delegated to it again.
+//! - A client that dies no longer holds the service: the server watches its
+//!   clients' deaths, aborts the transaction a dead holder or delegate was
+//!   in (its holder then gets [`BlockError::Aborted`]) and answers the
+//!   `begin` calls waiting behind it. Nothing the dead one wrote is kept.
+//! - Every failure is a [`BlockError`] with its values in the same reply;
+//!   a store error carries the whole `block::Error` ([`encode_error`] /
+//!   [`decode_error`]; only `&'static str` names become [`REMOTE_NAME`]).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
-#[cfg(target_os = "none")]
 pub mod client;
+mod codec;
 
-use abi::protocol;
-use block::{Corruption, DeviceError, Error, FaultOp, WriteFault};
+pub use client::BlockClient;
+pub use codec::{decode_error, encode_error, REMOTE_NAME};
 
-protocol! {
-    /// Requests to the block service. `lease 0` is the data buffer where a
-    /// request moves blocks (a multiple of `block::BLOCK_SIZE`).
-    pub enum BlockRequest {
-        /// Replies `[block_count, first root block, root slots, data start]`.
-        Info = 1 {},
-        /// Reads blocks `first..` into lease 0 (write permission needed).
-        Read = 2 { first: u64 },
-        /// Opens this client's transaction; waits while another client's is open.
-        Begin = 3 {},
-        /// Journaled write of lease 0 to blocks `first..`.
-        Write = 4 { first: u64 },
-        /// Unjournaled write of lease 0 to blocks allocated in this transaction.
-        WriteFresh = 5 { first: u64 },
-        /// Replies `[start, len]` of a run of `count` free blocks.
-        Allocate = 6 { count: u64 },
-        Free = 7 { start: u64, len: u64 },
-        /// Lease 0 receives one bit per block from `first` (bit i of byte
-        /// i/8 = block first+i allocated); replies the number of bits written.
-        AllocationBits = 8 { first: u64 },
-        Commit = 9 { durable: bool },
-        Abort = 10 {},
-        /// Makes every commit durable.
-        Sync = 11 {},
-        /// Writes report `what` (see [`report`]) as text into lease 0;
-        /// replies `[bytes written, bytes the full text needs]`.
-        Report = 12 { what: u64 },
-        /// Makes everything durable and writes journaled blocks home (the
-        /// journal is empty afterwards): the shutdown step before poweroff.
-        Checkpoint = 13 {},
-        /// The caller (holding the open transaction) lets the client with
-        /// `badge` write, allocate and free in it until it ends; one
-        /// delegate at a time (a new `Delegate` replaces the old one).
-        Delegate = 14 { badge: u64 },
+use abi::iface::Words;
+
+abi::words! {
+    /// What `info` answers: the store's geometry.
+    pub struct Geometry {
+        pub block_count: u64,
+        /// First root block, and how many root slots follow it.
+        pub root_start: u64,
+        pub root_slots: u64,
+        /// First block after the block layer's regions and the root slots.
+        pub data_start: u64,
     }
 }
 
-/// Values of `BlockRequest::Report::what`.
+abi::words! {
+    /// What `allocate` answers: the run, and the transaction it is in.
+    pub struct Allocated {
+        pub start: u64,
+        pub len: u64,
+        pub tx: u64,
+    }
+}
+
+abi::words! {
+    /// What `report` wrote into lease 0.
+    pub struct Reported {
+        pub written: u64,
+        /// Bytes the full text needs.
+        pub needed: u64,
+    }
+}
+
+abi::interface! {
+    /// The block service. Transactional calls name their transaction `tx`
+    /// (0: the one the caller holds or is delegated now) and answer the
+    /// number of the transaction they went into.
+    pub mod block_store {
+        /// The store's geometry.
+        fn info = 1 () -> Result<Geometry, BlockError>;
+        /// Reads blocks `first..` into lease 0 (whole blocks); answers the
+        /// blocks read.
+        fn read = 2 (first: u64) [0 buf: Write(MAX_TRANSFER as u64)] -> Result<u64, BlockError>;
+        /// Opens this client's transaction; waits while another client's is
+        /// open. Answers its number.
+        fn begin = 3 () -> Result<u64, BlockError>, deferred;
+        /// Journaled write of lease 0 to blocks `first..`.
+        fn write = 4 (tx: u64, first: u64) [0 data: Read(MAX_TRANSFER as u64)]
+            -> Result<u64, BlockError>;
+        /// Unjournaled write of lease 0 to blocks allocated in this transaction.
+        fn write_fresh = 5 (tx: u64, first: u64) [0 data: Read(MAX_TRANSFER as u64)]
+            -> Result<u64, BlockError>;
+        /// A run of `count` free blocks, allocated in the transaction.
+        fn allocate = 6 (tx: u64, count: u64) -> Result<Allocated, BlockError>;
+        fn free = 7 (tx: u64, start: u64, len: u64) -> Result<u64, BlockError>;
+        /// Lease 0 receives one bit per block from `first` (bit i of byte
+        /// i/8 = block first+i allocated); answers the number of bits.
+        fn allocation_bits = 8 (first: u64) [0 bits: Write(BITS_BYTES as u64)]
+            -> Result<u64, BlockError>;
+        fn commit = 9 (tx: u64, durable: bool) -> Result<(), BlockError>;
+        fn abort = 10 (tx: u64) -> Result<(), BlockError>;
+        /// Makes every commit durable.
+        fn sync = 11 () -> Result<(), BlockError>;
+        /// Writes report `what` (see [`report`]) as text into lease 0.
+        fn report = 12 (what: u64) [0 text: Write(REPORT_MAX as u64)] -> Result<Reported, BlockError>;
+        /// Makes everything durable and writes journaled blocks home (the
+        /// journal is empty afterwards): the shutdown step before poweroff.
+        fn checkpoint = 13 () -> Result<(), BlockError>;
+        /// The caller (holding transaction `tx`) lets the client with
+        /// `badge` write, allocate and free in it until it ends; one
+        /// delegate at a time (a new one replaces the old).
+        fn delegate = 14 (tx: u64, badge: u64) -> Result<(), BlockError>;
+    }
+}
+
+/// Values of `report`'s `what`.
 pub mod report {
     /// `block::Stats` (cache, journal, device I/O counts, free blocks).
     pub const STATS: u64 = 0;
@@ -85,329 +129,102 @@ pub mod report {
 /// Largest run of blocks the server moves through its buffer at once.
 pub const MAX_PIECE_BLOCKS: usize = 256;
 
-/// Name given to `&'static str` fields that cannot cross the boundary.
-pub const REMOTE_NAME: &str = "(named by the block service)";
+/// Largest data lease of one `read`, `write` or `write_fresh` (16 MiB).
+pub const MAX_TRANSFER: usize = 4096 * block::BLOCK_SIZE;
 
-/// Service error codes (the reply label) beyond the `block::Error` ones.
-pub mod code {
-    /// The request did not decode (unknown label, bad field).
-    pub const BAD_REQUEST: u64 = 100;
-    /// A lease was missing, too short or not writable (`a` = kernel error code).
-    pub const BAD_LEASE: u64 = 101;
-    /// A transaction call from a client that does not hold the transaction.
-    pub const NOT_OWNER: u64 = 102;
-}
+/// Bytes of one `allocation_bits` window.
+pub const BITS_BYTES: usize = 4096;
 
-// The error codec: label = code, words = the variant's values.
-const DEV_IO: u64 = 1;
-const DEV_RANGE: u64 = 2;
-const DEV_LENGTH: u64 = 3;
-const DEV_POWERED_OFF: u64 = 4;
-const CORRUPT_CHECKSUM: u64 = 10;
-const CORRUPT_MAGIC: u64 = 11;
-const CORRUPT_FIELD: u64 = 12;
-const CORRUPT_UPPER: u64 = 13;
-const CORRUPT_JOURNAL_GAP: u64 = 14;
-const NO_SPACE: u64 = 20;
-const OUT_OF_RANGE: u64 = 21;
-const BAD_LENGTH: u64 = 22;
-const NO_TRANSACTION: u64 = 23;
-const TRANSACTION_OPEN: u64 = 24;
-const TOO_LARGE: u64 = 25;
-const RESERVED: u64 = 26;
-const NOT_ALLOCATED: u64 = 27;
-const NOT_FRESH: u64 = 28;
-const NOT_FORMATTED: u64 = 29;
-const UNSUPPORTED_VERSION: u64 = 30;
-const TOO_SMALL: u64 = 31;
-const BAD_CONFIG: u64 = 32;
-// 33 was `Failed` (the store stopped after any device error); retired.
-const READ_ONLY: u64 = 34;
+/// Largest `report` text buffer.
+pub const REPORT_MAX: usize = 64 * 1024;
 
-/// `error` as a reply label and up to four words.
-pub fn encode_error(error: &Error) -> (u64, [u64; 4]) {
-    match error {
-        Error::Device(DeviceError::Io { first, code }) => (DEV_IO, [*first, *code as u64, 0, 0]),
-        Error::Device(DeviceError::OutOfRange {
-            first,
-            blocks,
-            block_count,
-        }) => (DEV_RANGE, [*first, *blocks, *block_count, 0]),
-        Error::Device(DeviceError::BadLength { len }) => (DEV_LENGTH, [*len as u64, 0, 0, 0]),
-        Error::Device(DeviceError::PoweredOff) => (DEV_POWERED_OFF, [0; 4]),
-        Error::Corrupt { block, detail } => match detail {
-            Corruption::Checksum { stored, computed } => (
-                CORRUPT_CHECKSUM,
-                [*block, *stored as u64, *computed as u64, 0],
-            ),
-            Corruption::Magic { expected, found } => {
-                (CORRUPT_MAGIC, [*block, *expected as u64, *found as u64, 0])
-            }
-            Corruption::Field { value, .. } => (CORRUPT_FIELD, [*block, *value, 0, 0]),
-            Corruption::Upper { .. } => (CORRUPT_UPPER, [*block, 0, 0, 0]),
-            Corruption::JournalGap { seq, later_seq } => {
-                (CORRUPT_JOURNAL_GAP, [*block, *seq, *later_seq, 0])
-            }
-        },
-        Error::NoSpace => (NO_SPACE, [0; 4]),
-        Error::OutOfRange {
-            first,
-            blocks,
-            block_count,
-        } => (OUT_OF_RANGE, [*first, *blocks, *block_count, 0]),
-        Error::BadLength { len } => (BAD_LENGTH, [*len as u64, 0, 0, 0]),
-        Error::NoTransaction => (NO_TRANSACTION, [0; 4]),
-        Error::TransactionOpen => (TRANSACTION_OPEN, [0; 4]),
-        Error::TransactionTooLarge {
-            journal_blocks_needed,
-            journal_blocks,
-        } => (TOO_LARGE, [*journal_blocks_needed, *journal_blocks, 0, 0]),
-        Error::Reserved { block } => (RESERVED, [*block, 0, 0, 0]),
-        Error::NotAllocated { block } => (NOT_ALLOCATED, [*block, 0, 0, 0]),
-        Error::NotFresh { block } => (NOT_FRESH, [*block, 0, 0, 0]),
-        Error::NotFormatted => (NOT_FORMATTED, [0; 4]),
-        Error::UnsupportedVersion { found, supported } => (
-            UNSUPPORTED_VERSION,
-            [*found as u64, *supported as u64, 0, 0],
-        ),
-        Error::DeviceTooSmall {
-            block_count,
-            needed,
-        } => (TOO_SMALL, [*block_count, *needed, 0, 0]),
-        Error::BadConfig { value, .. } => (BAD_CONFIG, [*value, 0, 0, 0]),
-        Error::ReadOnly(WriteFault { op, block, code }) => (
-            READ_ONLY,
-            [
-                match op {
-                    FaultOp::Write => 0,
-                    FaultOp::Flush => 1,
-                },
-                *block,
-                *code as u64,
-                0,
-            ],
-        ),
+/// A `block::Error` as it crosses: its code and four words ([`encode_error`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreFault(pub block::Error);
+
+impl Words for StoreFault {
+    const COUNT: usize = 5;
+    fn put(&self, out: &mut [u64]) {
+        let (code, w) = encode_error(&self.0);
+        out[0] = code;
+        out[1..5].copy_from_slice(&w);
+    }
+    fn take(words: &[u64]) -> Option<Self> {
+        let w: [u64; 4] = words.get(1..5)?.try_into().ok()?;
+        Some(StoreFault(decode_error(*words.first()?, w)))
     }
 }
 
-/// The `block::Error` a reply with status `label` and `words` stands for.
-/// Protocol-level codes ([`code`]) and unknown labels become
-/// `Error::Device(DeviceError::Io { code: -(label) })`: the client cannot
-/// tell more, and the store above treats it as a device failure.
-pub fn decode_error(label: u64, w: [u64; 4]) -> Error {
-    let u32_of = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
-    match label {
-        DEV_IO => Error::Device(DeviceError::Io {
-            first: w[0],
-            code: w[1] as i32,
-        }),
-        DEV_RANGE => Error::Device(DeviceError::OutOfRange {
-            first: w[0],
-            blocks: w[1],
-            block_count: w[2],
-        }),
-        DEV_LENGTH => Error::Device(DeviceError::BadLength {
-            len: usize::try_from(w[0]).unwrap_or(usize::MAX),
-        }),
-        DEV_POWERED_OFF => Error::Device(DeviceError::PoweredOff),
-        CORRUPT_CHECKSUM => Error::Corrupt {
-            block: w[0],
-            detail: Corruption::Checksum {
-                stored: u32_of(w[1]),
-                computed: u32_of(w[2]),
-            },
-        },
-        CORRUPT_MAGIC => Error::Corrupt {
-            block: w[0],
-            detail: Corruption::Magic {
-                expected: u32_of(w[1]),
-                found: u32_of(w[2]),
-            },
-        },
-        CORRUPT_FIELD => Error::Corrupt {
-            block: w[0],
-            detail: Corruption::Field {
-                name: REMOTE_NAME,
-                value: w[1],
-            },
-        },
-        CORRUPT_UPPER => Error::Corrupt {
-            block: w[0],
-            detail: Corruption::Upper { what: REMOTE_NAME },
-        },
-        CORRUPT_JOURNAL_GAP => Error::Corrupt {
-            block: w[0],
-            detail: Corruption::JournalGap {
-                seq: w[1],
-                later_seq: w[2],
-            },
-        },
-        NO_SPACE => Error::NoSpace,
-        OUT_OF_RANGE => Error::OutOfRange {
-            first: w[0],
-            blocks: w[1],
-            block_count: w[2],
-        },
-        BAD_LENGTH => Error::BadLength {
-            len: usize::try_from(w[0]).unwrap_or(usize::MAX),
-        },
-        NO_TRANSACTION => Error::NoTransaction,
-        TRANSACTION_OPEN => Error::TransactionOpen,
-        TOO_LARGE => Error::TransactionTooLarge {
-            journal_blocks_needed: w[0],
-            journal_blocks: w[1],
-        },
-        RESERVED => Error::Reserved { block: w[0] },
-        NOT_ALLOCATED => Error::NotAllocated { block: w[0] },
-        NOT_FRESH => Error::NotFresh { block: w[0] },
-        NOT_FORMATTED => Error::NotFormatted,
-        UNSUPPORTED_VERSION => Error::UnsupportedVersion {
-            found: u32_of(w[0]),
-            supported: u32_of(w[1]),
-        },
-        TOO_SMALL => Error::DeviceTooSmall {
-            block_count: w[0],
-            needed: w[1],
-        },
-        BAD_CONFIG => Error::BadConfig {
-            name: REMOTE_NAME,
-            value: w[0],
-        },
-        READ_ONLY => Error::ReadOnly(WriteFault {
-            op: if w[0] == 1 {
-                FaultOp::Flush
-            } else {
-                FaultOp::Write
-            },
-            block: w[1],
-            code: w[2] as i32,
-        }),
-        other => Error::Device(DeviceError::Io {
-            first: w[0],
-            code: -(i32::try_from(other).unwrap_or(i32::MAX)),
-        }),
+impl core::fmt::Display for StoreFault {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+abi::errors! {
+    /// Everything a block-service call can fail with, in plain words.
+    pub enum BlockError {
+        /// The store's own error.
+        Store = 1 { fault: StoreFault } => "{fault}",
+        NotOwner = 2 { owner: u64 }
+            => "the open transaction belongs to client {owner}, which has not delegated it to this client",
+        StaleTransaction = 3 { tx: u64, open: u64 }
+            => "transaction {tx} has ended (open now: {open}, 0 = none); a delegate writes only in the transaction it was delegated",
+        Aborted = 4 { tx: u64, delegate: u64 }
+            => "transaction {tx} was aborted by the block service: its delegate (client {delegate}) died; nothing of it was kept",
+        LeaseCopy = 5 { kernel: u64 }
+            => "the caller's buffer could not be copied (kernel error {kernel})",
+        NoReport = 6 { what: u64 } => "the block service has no report {what}",
+    }
+}
+
+impl BlockError {
+    /// The store's error `e`.
+    pub fn store(e: block::Error) -> BlockError {
+        BlockError::Store {
+            fault: StoreFault(e),
+        }
+    }
+}
+
+impl From<block::Error> for BlockError {
+    fn from(e: block::Error) -> Self {
+        BlockError::store(e)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use abi::iface::ServiceError;
 
-    fn every_error() -> Vec<Error> {
-        vec![
-            Error::Device(DeviceError::Io { first: 7, code: -5 }),
-            Error::Device(DeviceError::OutOfRange {
-                first: 1,
-                blocks: 2,
-                block_count: 3,
-            }),
-            Error::Device(DeviceError::BadLength { len: 100 }),
-            Error::Device(DeviceError::PoweredOff),
-            Error::Corrupt {
-                block: 9,
-                detail: Corruption::Checksum {
-                    stored: 1,
-                    computed: 2,
-                },
-            },
-            Error::Corrupt {
-                block: 9,
-                detail: Corruption::Magic {
-                    expected: 3,
-                    found: 4,
-                },
-            },
-            Error::Corrupt {
-                block: 9,
-                detail: Corruption::Field {
-                    name: REMOTE_NAME,
-                    value: 77,
-                },
-            },
-            Error::Corrupt {
-                block: 9,
-                detail: Corruption::Upper { what: REMOTE_NAME },
-            },
-            Error::Corrupt {
-                block: 300,
-                detail: Corruption::JournalGap {
-                    seq: 12,
-                    later_seq: 14,
-                },
-            },
-            Error::NoSpace,
-            Error::OutOfRange {
-                first: 5,
-                blocks: 6,
-                block_count: 7,
-            },
-            Error::BadLength { len: 4095 },
-            Error::NoTransaction,
-            Error::TransactionOpen,
-            Error::TransactionTooLarge {
+    #[test]
+    fn every_block_error_crosses_with_its_values() {
+        for e in [
+            BlockError::store(block::Error::TransactionTooLarge {
                 journal_blocks_needed: 900,
                 journal_blocks: 64,
-            },
-            Error::Reserved { block: 1 },
-            Error::NotAllocated { block: 2 },
-            Error::NotFresh { block: 3 },
-            Error::NotFormatted,
-            Error::UnsupportedVersion {
-                found: 2,
-                supported: 1,
-            },
-            Error::DeviceTooSmall {
-                block_count: 10,
-                needed: 100,
-            },
-            Error::BadConfig {
-                name: REMOTE_NAME,
-                value: 0,
-            },
-            Error::ReadOnly(WriteFault {
-                op: FaultOp::Write,
-                block: 95,
-                code: 1,
             }),
-            Error::ReadOnly(WriteFault {
-                op: FaultOp::Flush,
-                block: 0,
-                code: -5,
-            }),
-        ]
-    }
-
-    #[test]
-    fn every_error_round_trips_with_its_values() {
-        for e in every_error() {
-            let (label, words) = encode_error(&e);
-            assert_ne!(label, 0, "{e:?} must not look like success");
-            assert_eq!(decode_error(label, words), e);
-        }
-    }
-
-    #[test]
-    fn protocol_codes_become_device_errors() {
-        let e = decode_error(code::NOT_OWNER, [0; 4]);
-        assert_eq!(
-            e,
-            Error::Device(DeviceError::Io {
-                first: 0,
-                code: -(code::NOT_OWNER as i32)
-            })
-        );
-    }
-
-    #[test]
-    fn requests_round_trip() {
-        use abi::proto::Wire;
-        for r in [
-            BlockRequest::Read { first: 12 },
-            BlockRequest::Commit { durable: true },
-            BlockRequest::Free { start: 4, len: 9 },
-            BlockRequest::Report { what: report::FSCK },
+            BlockError::NotOwner { owner: 3 },
+            BlockError::StaleTransaction { tx: 7, open: 8 },
+            BlockError::Aborted { tx: 7, delegate: 2 },
+            BlockError::LeaseCopy { kernel: 5 },
+            BlockError::NoReport { what: 9 },
         ] {
-            assert_eq!(BlockRequest::decode(&r.to_message()), Ok(r));
+            let mut w = [0u64; abi::MSG_WORDS];
+            e.put(&mut w);
+            assert_eq!(BlockError::take(e.code(), &w), Some(e));
         }
+    }
+
+    #[test]
+    fn a_stale_transaction_reads_as_plain_words() {
+        let e = BlockError::StaleTransaction { tx: 7, open: 8 };
+        assert_eq!(
+            e.to_string(),
+            "transaction 7 has ended (open now: 8, 0 = none); a delegate writes only in the transaction it was delegated"
+        );
+        let s = BlockError::store(block::Error::NoSpace);
+        assert_eq!(s.to_string(), "no free run of blocks that long");
     }
 }

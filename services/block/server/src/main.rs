@@ -1,7 +1,11 @@
 //! The block service (ring 3): mounts `block::BlockStore` on the disk that
 //! the virtio-blk driver serves (mount replays the journal; a blank disk is
-//! formatted) and serves `block::Transactional` over IPC
-//! (`block_api::BlockRequest`).
+//! formatted) and serves it through `block_api::block_store` (the logic is
+//! `block_server::Service`, this file the loop around it).
+//!
+//! It asks the kernel for its clients' deaths (`DEATH_WATCH`): a client that
+//! dies holding the transaction, or as its delegate, has it aborted and the
+//! `begin` calls waiting behind it are answered.
 //!
 //! Capabilities (boot.cfg): slot 0 = the virtio-blk driver's endpoint (its
 //! badge picks the disk). Clients call this process with their own badge.
@@ -10,11 +14,15 @@
 
 extern crate alloc;
 
-mod serve;
+use core::sync::atomic::Ordering;
 
-use block::{BlockStore, Config, Error};
-use userlib::ipc::Endpoint;
-use userlib::println;
+use block::{BlockDevice, BlockStore, Config, DeviceError, Error, IoRequest};
+use block_api::{block_store, BlockError};
+use block_server::{Death, Service, DEVICE_CYCLES, HANDLE_CYCLES};
+use userlib::abi::death_kind;
+use userlib::abi::iface::{reply_message, Dispatched};
+use userlib::ipc::{recv, Endpoint, Incoming, ReplyToken};
+use userlib::{println, sys};
 use virtio_blk_api::BlkClient;
 
 userlib::entry!(main);
@@ -46,8 +54,8 @@ fn connect() -> Result<BlkClient, Error> {
 /// Mounts the store, formatting the disk first when it holds none (both
 /// superblocks blank). Any other failure is reported and not "repaired" by
 /// formatting: the data may still be recoverable.
-fn open() -> Result<BlockStore<serve::Timed<BlkClient>>, Error> {
-    let device = serve::Timed(connect()?);
+fn open() -> Result<BlockStore<Timed<BlkClient>>, Error> {
+    let device = Timed(connect()?);
     match BlockStore::mount(device, config()) {
         Ok(s) => {
             println!(
@@ -63,7 +71,7 @@ fn open() -> Result<BlockStore<serve::Timed<BlkClient>>, Error> {
             Ok(s)
         }
         Err(Error::NotFormatted) => {
-            let device = serve::Timed(connect()?);
+            let device = Timed(connect()?);
             let s = BlockStore::format(device, config())?;
             println!(
                 "block: formatted a blank disk of {} blocks",
@@ -75,12 +83,115 @@ fn open() -> Result<BlockStore<serve::Timed<BlkClient>>, Error> {
     }
 }
 
+/// The notification bit death notices are posted with.
+const DEATH_BIT: u64 = 1;
+
+/// The disk with the cycles spent in its calls counted (for `stats`).
+pub struct Timed<D>(pub D);
+
+impl<D: BlockDevice> Timed<D> {
+    fn timed<R>(&mut self, f: impl FnOnce(&mut D) -> R) -> R {
+        let t0 = sys::rdtsc();
+        let r = f(&mut self.0);
+        DEVICE_CYCLES.fetch_add(sys::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
+        r
+    }
+}
+
+impl<D: BlockDevice> BlockDevice for Timed<D> {
+    fn block_count(&self) -> u64 {
+        self.0.block_count()
+    }
+    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        self.timed(|d| d.read(first, buf))
+    }
+    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
+        self.timed(|d| d.write(first, data))
+    }
+    fn flush(&mut self) -> Result<(), DeviceError> {
+        self.timed(|d| d.flush())
+    }
+    fn submit(&mut self, batch: &mut [IoRequest<'_>]) -> Result<(), DeviceError> {
+        self.timed(|d| d.submit(batch))
+    }
+}
+
+type Served = Service<Timed<BlkClient>, ReplyToken>;
+
+/// Takes every waiting death notice; aborts what the dead held.
+fn deaths(service: &mut Served) {
+    loop {
+        let notice = match sys::death_next() {
+            Ok(n) => n,
+            Err(userlib::Error::WouldBlock) => return,
+            Err(e) => return println!("block: DEATH_NEXT failed: {e:?}"),
+        };
+        if notice.lost > 0 {
+            // Which clients died is unknown: a transaction whose holder is
+            // gone is still aborted when the answer to its next waiter
+            // or its holder's next call fails.
+            println!("block: {} death notices lost", notice.lost);
+        }
+        if notice.kind != death_kind::CLIENT {
+            continue;
+        }
+        let badge = notice.value;
+        match service.client_died(badge) {
+            Death::Holder { tx } => println!(
+                "block: client {badge} died holding transaction {tx}: aborted, nothing of it kept"
+            ),
+            Death::Delegate { tx, holder } => println!(
+                "block: client {badge} died as the delegate in client {holder}'s transaction {tx}: aborted, nothing of it kept"
+            ),
+            Death::Nothing => {}
+        }
+    }
+}
+
+fn run(mut service: Served) -> ! {
+    if let Err(e) = sys::death_watch(DEATH_BIT) {
+        println!("block: DEATH_WATCH refused ({e:?}): a dead client's transaction stays open");
+    }
+    loop {
+        let (badge, token, msg) = match recv(DEATH_BIT) {
+            Ok(Incoming::Call { badge, token, msg }) => (badge, token, msg),
+            Ok(Incoming::Notification(_)) => {
+                deaths(&mut service);
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let t0 = sys::rdtsc();
+        let dispatched = block_store::dispatch(&mut service, badge, token, &msg);
+        if let Dispatched::Reply(_, reply) = &dispatched {
+            if msg.label == block_store::label::checkpoint && reply.label == 0 {
+                println!("block: checkpoint done, journal empty");
+            }
+        }
+        // A caller that died meanwhile is not our problem (rule 6).
+        dispatched.send();
+        HANDLE_CYCLES.fetch_add(sys::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
+    }
+}
+
+/// Serves a store that could not be opened: every call gets `error`, so
+/// clients report it instead of hanging.
+fn serve_failure(error: Error) -> ! {
+    let refusal = reply_message::<(), BlockError>(&Err(BlockError::store(error)));
+    loop {
+        if let Ok(Incoming::Call { token, .. }) = recv(0) {
+            let _ = token.reply_message(&refusal);
+        }
+    }
+}
+
 fn main() {
     match open() {
-        Ok(store) => serve::Service::new(store).run(),
+        // Transaction numbers of each incarnation are distinct.
+        Ok(store) => run(Service::new(store, (sys::whoami().1 + 1) << 32)),
         Err(e) => {
             println!("block: cannot open the store: {e}");
-            serve::serve_failure(e)
+            serve_failure(e)
         }
     }
 }

@@ -1,16 +1,32 @@
-//! The client: blocking socket calls to the network service.
+//! The client: blocking socket calls through the `sockets` stubs. Generic
+//! over the transport, so it runs on the host against a fake.
 
-use crate::{flags, status, Request, POLL_MAX};
-use abi::proto::Wire;
-use abi::Message;
-use userlib::ipc::{lend, lend_mut, Endpoint};
+use abi::iface::{CallError, Refused, ServiceError, Transport};
+
+use crate::{flags, sockets, status, Accepted, NetError, MAX_IO, POLL_MAX};
 
 /// Why a call failed: the kernel's error (the service died: `PeerDead`) or
-/// a `status` code.
+/// a `status` code (a [`NetError`]'s, or `BAD_REQUEST` / `BAD_LEASE` for a
+/// call the service's dispatch refused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SocketError {
     Kernel(abi::Error),
     Status(u64),
+}
+
+impl From<CallError<NetError>> for SocketError {
+    fn from(e: CallError<NetError>) -> Self {
+        match e {
+            CallError::Service(e) => SocketError::Status(e.code()),
+            CallError::Refused(
+                Refused::MissingLease { .. }
+                | Refused::LeaseTooLong { .. }
+                | Refused::LeaseNotPermitted { .. },
+            ) => SocketError::Status(status::BAD_LEASE),
+            CallError::Refused(_) => SocketError::Status(status::BAD_REQUEST),
+            CallError::Kernel(k) => SocketError::Kernel(k),
+        }
+    }
 }
 
 impl core::fmt::Display for SocketError {
@@ -22,39 +38,41 @@ impl core::fmt::Display for SocketError {
     }
 }
 
+/// The transport `Net` uses unless told otherwise: the IPC endpoint (the
+/// host has none; tests name their fake).
+#[cfg(target_os = "none")]
+pub type DefaultTransport = userlib::ipc::Endpoint;
+#[cfg(not(target_os = "none"))]
+pub type DefaultTransport = ();
+
 /// A connection to the network service.
 #[derive(Clone, Copy)]
-pub struct Net {
-    endpoint: Endpoint,
+pub struct Net<T = DefaultTransport> {
+    stub: sockets::Client<T>,
 }
 
-/// An accepted connection: its handle and the peer.
-#[derive(Clone, Copy, Debug)]
-pub struct Accepted {
-    pub conn: u64,
-    pub peer_ip: [u8; 4],
-    pub peer_port: u16,
-}
-
-impl Net {
-    pub fn new(endpoint: Endpoint) -> Self {
-        Net { endpoint }
+/// Named as `Net::NONBLOCK`, `Net::would_block` (on the default transport,
+/// so the path needs no type).
+impl Net<DefaultTransport> {
+    /// True if `e` is `WOULD_BLOCK` (a `NONBLOCK` call that would wait).
+    pub fn would_block(e: &SocketError) -> bool {
+        *e == SocketError::Status(status::WOULD_BLOCK)
     }
 
-    fn call(&self, request: &Request, leases: &[abi::Lease]) -> Result<[u64; 6], SocketError> {
-        let mut msg = request.to_message();
-        msg.leases[..leases.len()].copy_from_slice(leases);
-        let mut reply = Message::default();
-        userlib::sys::call(self.endpoint.0, &msg, &mut reply).map_err(SocketError::Kernel)?;
-        match reply.label {
-            0 => Ok(reply.words),
-            s => Err(SocketError::Status(s)),
+    /// Flags for the `*_with` calls.
+    pub const NONBLOCK: u64 = flags::NONBLOCK;
+}
+
+impl<T: Transport> Net<T> {
+    pub fn new(transport: T) -> Self {
+        Net {
+            stub: sockets::Client::new(transport),
         }
     }
 
     /// Listens on `port`; returns the listener handle.
     pub fn listen(&self, port: u16, backlog: u32) -> Result<u64, SocketError> {
-        Ok(self.call(&Request::Listen { port, backlog }, &[])?[0])
+        Ok(self.stub.listen(port, backlog)?)
     }
 
     /// Waits for the next connection on `listener`.
@@ -64,12 +82,7 @@ impl Net {
 
     /// `accept` with `flags` (`flags::NONBLOCK`).
     pub fn accept_with(&self, listener: u64, flags: u64) -> Result<Accepted, SocketError> {
-        let w = self.call(&Request::Accept { listener, flags }, &[])?;
-        Ok(Accepted {
-            conn: w[0],
-            peer_ip: (w[1] as u32).to_be_bytes(),
-            peer_port: w[2] as u16,
-        })
+        Ok(self.stub.accept(listener, flags)?)
     }
 
     /// Waits for data; returns the bytes read (0 = end of stream).
@@ -77,9 +90,11 @@ impl Net {
         self.read_with(conn, buf, 0)
     }
 
-    /// `read` with `flags` (`flags::NONBLOCK`).
+    /// `read` with `flags` (`flags::NONBLOCK`). At most `MAX_IO` bytes.
     pub fn read_with(&self, conn: u64, buf: &mut [u8], flags: u64) -> Result<usize, SocketError> {
-        Ok(self.call(&Request::Read { conn, flags }, &[lend_mut(buf)])?[0] as usize)
+        let n = buf.len().min(MAX_IO);
+        let got = self.stub.read(conn, flags, &mut buf[..n])?;
+        Ok(usize::try_from(got).unwrap_or(0).min(n))
     }
 
     /// Waits for room; returns the bytes accepted (at least one).
@@ -87,9 +102,15 @@ impl Net {
         self.write_with(conn, data, 0)
     }
 
-    /// `write` with `flags` (`flags::NONBLOCK`).
+    /// `write` with `flags` (`flags::NONBLOCK`). At most `MAX_IO` bytes;
+    /// nothing to write is written at once (no call).
     pub fn write_with(&self, conn: u64, data: &[u8], flags: u64) -> Result<usize, SocketError> {
-        Ok(self.call(&Request::Write { conn, flags }, &[lend(data)])?[0] as usize)
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = data.len().min(MAX_IO);
+        let put = self.stub.write(conn, flags, &data[..n])?;
+        Ok(usize::try_from(put).unwrap_or(0).min(n))
     }
 
     /// Writes all of `data`.
@@ -102,38 +123,38 @@ impl Net {
     }
 
     pub fn close(&self, handle: u64) -> Result<(), SocketError> {
-        self.call(&Request::Close { handle }, &[]).map(|_| ())
+        Ok(self.stub.close(handle)?)
     }
 
     /// The service's counters (see the crate documentation).
     pub fn stats(&self) -> Result<[u64; 6], SocketError> {
-        self.call(&Request::Stats {}, &[])
+        Ok(self.stub.stats()?.0)
     }
 
     /// The virtio-net driver's counters, through the service.
     pub fn driver_stats(&self) -> Result<[u64; 6], SocketError> {
-        self.call(&Request::DriverStats {}, &[])
+        Ok(self.stub.driver_stats()?.0)
     }
 
     /// Waits until one of this client's handles is ready; fills `ready`
     /// with up to `POLL_MAX` of them and returns how many it filled.
     pub fn poll(&self, ready: &mut [u64; POLL_MAX]) -> Result<usize, SocketError> {
-        let w = self.call(&Request::Poll {}, &[])?;
-        let n = (w[0] as usize).min(POLL_MAX);
-        ready[..n].copy_from_slice(&w[1..1 + n]);
+        let r = self.stub.poll()?;
+        let n = usize::try_from(r.n).unwrap_or(POLL_MAX).min(POLL_MAX);
+        ready[..n].copy_from_slice(&r.handles[..n]);
         Ok(n)
     }
 
-    /// True if `e` is `WOULD_BLOCK` (a `NONBLOCK` call that would wait).
-    pub fn would_block(e: &SocketError) -> bool {
-        *e == SocketError::Status(status::WOULD_BLOCK)
-    }
-
-    /// Flags for the `*_with` calls.
-    pub const NONBLOCK: u64 = flags::NONBLOCK;
-
     /// (IPv4 address, MAC word, listeners, connections, frames in, frames out).
     pub fn info(&self) -> Result<[u64; 6], SocketError> {
-        self.call(&Request::Info {}, &[])
+        let i = self.stub.info()?;
+        Ok([
+            u64::from(i.ip),
+            i.mac,
+            i.listeners,
+            i.connections,
+            i.frames_in,
+            i.frames_out,
+        ])
     }
 }

@@ -1,5 +1,6 @@
-//! The network service's socket protocol (`net-server`, binary `net`) and
-//! its client, [`Net`].
+//! The network service's socket interface (`net-server`, binary `net`),
+//! declared once ([`sockets`]: client stubs, the server's trait and
+//! dispatch, typed errors [`NetError`]), and its client, [`Net`].
 //!
 //! Design principles:
 //! - A few blocking calls, like BSD sockets without `select`: `Accept`,
@@ -9,19 +10,22 @@
 //! - Data travels in leases only: `Read` lends the caller's buffer for
 //!   writing, `Write` lends the data for reading; the service copies straight
 //!   between the lease and the TCP socket buffers.
+//! - Errors are [`NetError`]s in the same reply (their codes are the
+//!   [`status`] values callers compare with); a malformed call is refused
+//!   by the generated dispatch before the service sees it.
 //! - Handles are per client (the badge of its endpoint): a handle of another
 //!   client is `BAD_HANDLE`.
 //! - One waiting call per handle and direction: a second `Read` on a
 //!   connection that already has one waiting is `BUSY`; one `Poll` per client.
 //!
-//! # Requests (`Request`, label = operation)
+//! # Operations (label = operation)
 //!
 //! | request | words | leases | reply words | waits |
 //! |---|---|---|---|---|
 //! | `Listen` | port, backlog (1..=16) | — | listener handle | no |
 //! | `Accept` | listener | — | connection handle, peer IPv4 (u32, big-endian order), peer port | until a connection arrives |
-//! | `Read` | connection | 0: buffer, WRITE | bytes (0 = end of stream) | until data or end of stream |
-//! | `Write` | connection | 0: data, READ | bytes accepted (≥ 1 unless the lease is empty) | while the send buffer is full |
+//! | `Read` | connection | 0: buffer, WRITE (1..=`MAX_IO` bytes) | bytes (0 = end of stream) | until data or end of stream |
+//! | `Write` | connection | 0: data, READ (1..=`MAX_IO` bytes) | bytes accepted (≥ 1 unless the lease is empty) | while the send buffer is full |
 //! | `Close` | handle | — | — | no |
 //! | `Info` | — | — | IPv4 address, MAC (as in virtio-net-api), listeners, connections, frames received, frames sent |
 //! | `Poll` | — | — | n, then up to `POLL_MAX` ready handles | until one of the caller's handles is ready |
@@ -38,54 +42,144 @@
 //! calls with `NONBLOCK`.
 //!
 //! `Write` accepts what fits in the socket's send buffer now (128 KiB per
-//! connection); `Net::write_all` loops. `Close` of a connection sends FIN
+//! connection); `Net::write_all` loops. The client lends at most [`MAX_IO`]
+//! bytes per call (a larger buffer reads or writes in part, as it may anyway). `Close` of a connection sends FIN
 //! after the data already written; a waiting `Read` or `Write` on it is
-//! answered `CLOSED`. Errors are `status` codes in the reply label.
+//! answered `CLOSED`.
 #![cfg_attr(not(test), no_std)]
 
-#[cfg(target_os = "none")]
 mod client;
-#[cfg(target_os = "none")]
-pub use client::{Accepted, Net, SocketError};
+pub use client::{Net, SocketError};
 
-abi::protocol! {
-    /// A request to the network service; see the table in the crate documentation.
-    pub enum Request {
-        Listen = 1 { port: u16, backlog: u32 },
-        Accept = 2 { listener: u64, flags: u64 },
-        Read = 3 { conn: u64, flags: u64 },
-        Write = 4 { conn: u64, flags: u64 },
-        Close = 5 { handle: u64 },
-        Info = 6 {},
-        Poll = 7 {},
-        Stats = 8 {},
-        DriverStats = 9 {},
+use abi::iface::Words;
+
+/// An accepted connection: its handle and the peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub conn: u64,
+    pub peer_ip: [u8; 4],
+    pub peer_port: u16,
+}
+
+/// Three words: the handle, the IPv4 address (u32, big-endian order), the port.
+impl Words for Accepted {
+    const COUNT: usize = 3;
+    fn put(&self, out: &mut [u64]) {
+        out[0] = self.conn;
+        out[1] = u64::from(u32::from_be_bytes(self.peer_ip));
+        out[2] = u64::from(self.peer_port);
+    }
+    fn take(words: &[u64]) -> Option<Self> {
+        Some(Accepted {
+            conn: *words.first()?,
+            peer_ip: u32::try_from(*words.get(1)?).ok()?.to_be_bytes(),
+            peer_port: u16::try_from(*words.get(2)?).ok()?,
+        })
     }
 }
 
-/// Status codes: the label of an error reply.
+abi::words! {
+    /// What `info` answers.
+    pub struct Info {
+        /// IPv4 address (u32, big-endian order).
+        pub ip: u32,
+        /// MAC as in virtio-net-api (`mac_to_word`).
+        pub mac: u64,
+        pub listeners: u64,
+        pub connections: u64,
+        pub frames_in: u64,
+        pub frames_out: u64,
+    }
+}
+
+/// What `poll` answers: how many handles are ready, and up to
+/// [`POLL_MAX`] of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ready {
+    pub n: u64,
+    pub handles: [u64; POLL_MAX],
+}
+
+impl Words for Ready {
+    const COUNT: usize = 1 + POLL_MAX;
+    fn put(&self, out: &mut [u64]) {
+        out[0] = self.n;
+        out[1..1 + POLL_MAX].copy_from_slice(&self.handles);
+    }
+    fn take(words: &[u64]) -> Option<Self> {
+        let mut handles = [0u64; POLL_MAX];
+        handles.copy_from_slice(words.get(1..1 + POLL_MAX)?);
+        Some(Ready {
+            n: *words.first()?,
+            handles,
+        })
+    }
+}
+
+/// Six counters (`stats`, `driver_stats`; see the table above).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters(pub [u64; 6]);
+
+impl Words for Counters {
+    const COUNT: usize = 6;
+    fn put(&self, out: &mut [u64]) {
+        out[..6].copy_from_slice(&self.0);
+    }
+    fn take(words: &[u64]) -> Option<Self> {
+        let mut c = [0u64; 6];
+        c.copy_from_slice(words.get(..6)?);
+        Some(Counters(c))
+    }
+}
+
+abi::errors! {
+    /// Why a socket call failed, in plain words. The codes are [`status`]'s.
+    pub enum NetError {
+        BadHandle = 2 {} => "not a handle of this client, closed, or of the wrong kind",
+        BadPort = 3 {} => "port 0 cannot be listened on",
+        PortInUse = 4 {} => "another listener has the port",
+        TooMany = 5 {} => "too many handles in the network service",
+        Reset = 6 {} => "the connection was reset or timed out",
+        Closed = 7 {} => "the connection was closed",
+        BadLease = 8 {} => "the buffer could not be copied, or a read lent no room",
+        NetDown = 9 {} => "the network driver is gone: the network is down",
+        Busy = 10 {} => "a call of the same kind is already waiting on this handle",
+        WouldBlock = 11 {} => "the call would have waited",
+    }
+}
+
+abi::interface! {
+    /// The network service's sockets; see the table in the crate doc.
+    /// `accept`, `read`, `write` and `poll` may wait (deferred replies).
+    pub mod sockets {
+        fn listen = 1 (port: u16, backlog: u32) -> Result<u64, NetError>;
+        fn accept = 2 (listener: u64, flags: u64) -> Result<Accepted, NetError>, deferred;
+        fn read = 3 (conn: u64, flags: u64) [0 buf: Write(MAX_IO as u64)]
+            -> Result<u64, NetError>, deferred;
+        fn write = 4 (conn: u64, flags: u64) [0 data: Read(MAX_IO as u64)]
+            -> Result<u64, NetError>, deferred;
+        fn close = 5 (handle: u64) -> Result<(), NetError>;
+        fn info = 6 () -> Result<Info, NetError>;
+        fn poll = 7 () -> Result<Ready, NetError>, deferred;
+        fn stats = 8 () -> Result<Counters, NetError>;
+        fn driver_stats = 9 () -> Result<Counters, NetError>;
+    }
+}
+
+/// Status codes: the codes of [`NetError`] (and `BAD_REQUEST` for a call
+/// the dispatch refused), as callers compare them.
 pub mod status {
-    /// The request's label or fields are not valid.
+    /// The request's label or fields are not valid (refused by the dispatch).
     pub const BAD_REQUEST: u64 = 1;
-    /// Not a handle of this client, closed, or of the wrong kind.
     pub const BAD_HANDLE: u64 = 2;
-    /// Port 0.
     pub const BAD_PORT: u64 = 3;
-    /// Another listener has the port.
     pub const PORT_IN_USE: u64 = 4;
-    /// Too many handles in the service.
     pub const TOO_MANY: u64 = 5;
-    /// The connection was reset or timed out.
     pub const RESET: u64 = 6;
-    /// The connection was closed (by this client, or for sending).
     pub const CLOSED: u64 = 7;
-    /// The kernel refused a lease copy, or a `Read` lent no room.
     pub const BAD_LEASE: u64 = 8;
-    /// The network driver is gone: nothing moves any more.
     pub const NET_DOWN: u64 = 9;
-    /// A call of the same kind is already waiting on this handle.
     pub const BUSY: u64 = 10;
-    /// `flags::NONBLOCK` and the call would have waited.
     pub const WOULD_BLOCK: u64 = 11;
 
     /// A short name for logs.
@@ -107,14 +201,17 @@ pub mod status {
     }
 }
 
-/// Flags of `Accept`, `Read` and `Write`.
+/// Flags of `accept`, `read` and `write`.
 pub mod flags {
-    /// Answer `status::WOULD_BLOCK` instead of waiting.
+    /// Answer `NetError::WouldBlock` instead of waiting.
     pub const NONBLOCK: u64 = 1;
 }
 
-/// Handles a `Poll` reply names at most (words 1..6).
+/// Handles a `poll` reply names at most.
 pub const POLL_MAX: usize = 5;
+
+/// Largest buffer one `read` or `write` lends (1 MiB).
+pub const MAX_IO: usize = 1 << 20;
 
 /// The port `make run` forwards from the host (`REGISTRY_PORT`, default 5000).
 pub const REGISTRY_PORT: u16 = 5000;
@@ -122,39 +219,48 @@ pub const REGISTRY_PORT: u16 = 5000;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use abi::proto::Wire;
+    use abi::iface::ServiceError;
 
     #[test]
-    fn requests_round_trip() {
-        for r in [
-            Request::Listen {
-                port: 5000,
-                backlog: 8,
-            },
-            Request::Accept {
-                listener: 1 << 32,
-                flags: flags::NONBLOCK,
-            },
-            Request::Read { conn: 3, flags: 0 },
-            Request::Write { conn: 4, flags: 0 },
-            Request::Close { handle: 5 },
-            Request::Info {},
-            Request::Poll {},
-            Request::Stats {},
-            Request::DriverStats {},
-        ] {
-            assert_eq!(Request::decode(&r.to_message()), Ok(r));
+    fn error_codes_are_the_status_codes() {
+        let pairs = [
+            (NetError::BadHandle {}, status::BAD_HANDLE),
+            (NetError::BadPort {}, status::BAD_PORT),
+            (NetError::PortInUse {}, status::PORT_IN_USE),
+            (NetError::TooMany {}, status::TOO_MANY),
+            (NetError::Reset {}, status::RESET),
+            (NetError::Closed {}, status::CLOSED),
+            (NetError::BadLease {}, status::BAD_LEASE),
+            (NetError::NetDown {}, status::NET_DOWN),
+            (NetError::Busy {}, status::BUSY),
+            (NetError::WouldBlock {}, status::WOULD_BLOCK),
+        ];
+        for (e, code) in pairs {
+            assert_eq!(e.code(), code, "{e:?}");
+            assert_eq!(NetError::take(code, &[0; abi::MSG_WORDS]), Some(e));
         }
     }
 
     #[test]
-    fn a_port_beyond_u16_is_refused() {
-        let mut m = Request::Listen {
-            port: 1,
-            backlog: 1,
-        }
-        .to_message();
-        m.words[0] = 70000;
-        assert!(Request::decode(&m).is_err());
+    fn replies_cross_in_their_words() {
+        let a = Accepted {
+            conn: 1 << 33,
+            peer_ip: [10, 0, 2, 2],
+            peer_port: 40000,
+        };
+        let mut w = [0u64; 3];
+        a.put(&mut w);
+        assert_eq!(w[1], 0x0a00_0202);
+        assert_eq!(Accepted::take(&w), Some(a));
+        // A port beyond u16 does not decode.
+        w[2] = 70000;
+        assert_eq!(Accepted::take(&w), None);
+        let r = Ready {
+            n: 7,
+            handles: [1, 2, 3, 4, 5],
+        };
+        let mut w = [0u64; 6];
+        r.put(&mut w);
+        assert_eq!(Ready::take(&w), Some(r));
     }
 }

@@ -1,64 +1,96 @@
-//! Client calls: each is tried at once; one that cannot progress keeps its
-//! reply token in `Calls::waiting` and is retried after every poll of the
-//! stack (a deferred reply).
+//! Client calls: `net_api::sockets::Server` over the stack. Each call is
+//! tried at once; an `accept`, `read`, `write` or `poll` that cannot
+//! progress keeps its `Pending` (the caller, answered later with its typed
+//! result) in `Calls::waiting` and is retried after every poll of the stack
+//! (a deferred reply).
 //!
 //! # Invariants
-//! - At most one waiting call per (client, handle, kind), and one `Poll`
-//!   per client: a second one is answered `BUSY`.
+//! - At most one waiting call per (client, handle, kind), and one `poll`
+//!   per client: a second one is answered `Busy`.
 //! - A waiting call is answered exactly once: when it progresses, fails, its
-//!   handle is closed (`CLOSED`), or the network goes down (`NET_DOWN`).
+//!   handle is closed (`Closed`), or the network goes down (`NetDown`).
 
 use alloc::vec::Vec;
-use net_api::{flags, status, Request, POLL_MAX};
+use net_api::{flags, sockets, Accepted, Counters, Info, NetError, Ready, POLL_MAX};
 use netstack::{Handle, SockError, Stack};
-use userlib::abi::proto::Wire;
-use userlib::abi::{Error, Message};
+use userlib::abi::iface::Pending;
+use userlib::abi::{Error, Lease};
 use userlib::ipc::ReplyToken;
 use userlib::println;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
-    Accept,
-    Read,
-    Write,
-    Poll,
+/// A waiting call: the caller, to answer with its operation's reply type.
+enum Held {
+    Accept(Pending<ReplyToken, Accepted, NetError>),
+    Read(Pending<ReplyToken, u64, NetError>),
+    Write(Pending<ReplyToken, u64, NetError>),
+    Poll(Pending<ReplyToken, Ready, NetError>),
+}
+
+impl Held {
+    fn kind(&self) -> u8 {
+        match self {
+            Held::Accept(_) => 0,
+            Held::Read(_) => 1,
+            Held::Write(_) => 2,
+            Held::Poll(_) => 3,
+        }
+    }
 }
 
 struct Waiting {
-    kind: Kind,
+    held: Held,
     badge: u64,
     handle: Handle,
-    token: ReplyToken,
     lease_len: usize,
+}
+
+/// What trying a call gave.
+enum Progress {
+    Accepted(Accepted),
+    Bytes(u64),
+    Ready(Ready),
 }
 
 pub struct Calls {
     /// The driver's counters, fetched by the main loop when asked for.
     pub driver_stats: Option<[u64; 6]>,
-    /// The `Stats` reply, kept up to date by the main loop.
+    /// The `stats` reply, kept up to date by the main loop.
     pub stats: [u64; 6],
     waiting: Vec<Waiting>,
     /// (client, connection) pairs whose `NONBLOCK` write would have waited:
-    /// `Poll` reports them when they have room again.
+    /// `poll` reports them when they have room again.
     want_write: Vec<(u64, Handle)>,
 }
 
-fn status_of(e: SockError) -> u64 {
+fn net_error(e: SockError) -> NetError {
     match e {
-        SockError::BadHandle => status::BAD_HANDLE,
-        SockError::BadPort => status::BAD_PORT,
-        SockError::PortInUse => status::PORT_IN_USE,
-        SockError::TooMany => status::TOO_MANY,
-        SockError::Reset => status::RESET,
-        SockError::Closed => status::CLOSED,
+        SockError::BadHandle => NetError::BadHandle {},
+        SockError::BadPort => NetError::BadPort {},
+        SockError::PortInUse => NetError::PortInUse {},
+        SockError::TooMany => NetError::TooMany {},
+        SockError::Reset => NetError::Reset {},
+        SockError::Closed => NetError::Closed {},
     }
 }
 
-/// What trying a call gave: reply words, an error status, or "wait".
-enum Outcome {
-    Done([u64; 6]),
-    Failed(u64),
-    Wait,
+/// Answers a waiting call with `result` (its progress or an error).
+fn answer(held: Held, result: Result<Progress, NetError>) -> Result<(), Error> {
+    // Each kind's attempt gives its own progress; another is impossible.
+    let mismatch = || NetError::BadLease {};
+    match held {
+        Held::Accept(p) => p.reply(result.and_then(|r| match r {
+            Progress::Accepted(a) => Ok(a),
+            _ => Err(mismatch()),
+        })),
+        Held::Read(p) | Held::Write(p) => p.reply(result.and_then(|r| match r {
+            Progress::Bytes(n) => Ok(n),
+            _ => Err(mismatch()),
+        })),
+        Held::Poll(p) => p.reply(result.and_then(|r| match r {
+            Progress::Ready(r) => Ok(r),
+            _ => Err(mismatch()),
+        })),
+    }
 }
 
 impl Calls {
@@ -75,70 +107,84 @@ impl Calls {
         !self.waiting.is_empty()
     }
 
-    /// Answers `token`; a client that died has its handles closed.
-    fn answer(&mut self, stack: &mut Stack, badge: u64, token: ReplyToken, outcome: Outcome) {
-        let r = match outcome {
-            Outcome::Done(w) => token.reply_ok(&w),
-            Outcome::Failed(s) => token.reply_err(s),
-            Outcome::Wait => return,
-        };
-        if r == Err(Error::PeerDead) {
-            let n = stack.close_all(badge);
-            self.waiting.retain(|w| w.badge != badge);
-            println!("net: client {badge} died; closed its {n} handle(s)");
+    /// A client whose answer could not be delivered (it died): its handles
+    /// are closed and its waiting calls dropped.
+    pub fn client_gone(&mut self, stack: &mut Stack, badge: u64) {
+        let n = stack.close_all(badge);
+        self.waiting.retain(|w| w.badge != badge);
+        self.want_write.retain(|&(b, _)| b != badge);
+        println!("net: client {badge} died; closed its {n} handle(s)");
+    }
+
+    fn finish(&mut self, stack: &mut Stack, w: Waiting, result: Result<Progress, NetError>) {
+        let badge = w.badge;
+        if answer(w.held, result) == Err(Error::PeerDead) {
+            self.client_gone(stack, badge);
         }
     }
 
-    fn attempt(&mut self, stack: &mut Stack, down: bool, w: &Waiting) -> Outcome {
+    /// Tries `w`: `None` while it must wait.
+    fn attempt(
+        &mut self,
+        stack: &mut Stack,
+        down: bool,
+        w: &Waiting,
+    ) -> Option<Result<Progress, NetError>> {
         if down {
-            return Outcome::Failed(status::NET_DOWN);
+            return Some(Err(NetError::NetDown {}));
         }
         let (badge, h) = (w.badge, w.handle);
-        let r = match w.kind {
-            Kind::Accept => stack.accept(badge, h).map(|a| {
-                a.map(|(c, r)| [c, u32::from_be_bytes(r.ip) as u64, r.port as u64, 0, 0, 0])
+        let r = match &w.held {
+            Held::Accept(_) => stack.accept(badge, h).map(|a| {
+                a.map(|(conn, r)| {
+                    Progress::Accepted(Accepted {
+                        conn,
+                        peer_ip: r.ip,
+                        peer_port: r.port,
+                    })
+                })
             }),
-            Kind::Read => {
+            Held::Read(p) => {
                 let mut c = LeaseCursor::default();
                 let r = stack.read(badge, h, w.lease_len, |data| {
-                    c.step(w.token.lease_write(0, c.off, data))
+                    c.step(p.caller().lease_write(0, c.off, data))
                 });
                 if c.refused() {
-                    return Outcome::Failed(status::BAD_LEASE);
+                    return Some(Err(NetError::BadLease {}));
                 }
-                r.map(|n| n.map(|n| [n as u64, 0, 0, 0, 0, 0]))
+                r.map(|n| n.map(|n| Progress::Bytes(n as u64)))
             }
-            Kind::Write => {
+            Held::Write(p) => {
                 let mut c = LeaseCursor::default();
                 let r = stack.write(badge, h, w.lease_len, |room| {
-                    c.step(w.token.lease_read(0, c.off, room))
+                    c.step(p.caller().lease_read(0, c.off, room))
                 });
                 if c.refused() {
-                    return Outcome::Failed(status::BAD_LEASE);
+                    return Some(Err(NetError::BadLease {}));
                 }
-                r.map(|n| n.map(|n| [n as u64, 0, 0, 0, 0, 0]))
+                r.map(|n| n.map(|n| Progress::Bytes(n as u64)))
             }
-            Kind::Poll => {
-                let mut words = [0u64; 6];
+            Held::Poll(_) => {
+                let mut ready = Ready::default();
                 let mut n = 0;
                 for h in stack.handles(badge) {
                     let want = self.want_write.contains(&(badge, h));
                     if stack.is_ready(badge, h, want) {
                         if n < POLL_MAX {
-                            words[1 + n] = h;
+                            ready.handles[n] = h;
                         }
                         n += 1;
                         self.want_write.retain(|&x| x != (badge, h));
                     }
                 }
-                words[0] = n as u64;
-                Ok((n > 0).then_some(words))
+                ready.n = n as u64;
+                Ok((n > 0).then_some(Progress::Ready(ready)))
             }
         };
         match r {
-            Ok(Some(words)) => Outcome::Done(words),
-            Ok(None) => Outcome::Wait,
-            Err(e) => Outcome::Failed(status_of(e)),
+            Ok(Some(p)) => Some(Ok(p)),
+            Ok(None) => None,
+            Err(e) => Some(Err(net_error(e))),
         }
     }
 
@@ -147,113 +193,141 @@ impl Calls {
         let mut any = false;
         for w in core::mem::take(&mut self.waiting) {
             match self.attempt(stack, down, &w) {
-                Outcome::Wait => self.waiting.push(w),
-                outcome => {
+                None => self.waiting.push(w),
+                Some(result) => {
                     any = true;
-                    self.answer(stack, w.badge, w.token, outcome);
+                    self.finish(stack, w, result);
                 }
             }
         }
         any
     }
 
-    pub fn call(
-        &mut self,
-        stack: &mut Stack,
-        down: bool,
-        badge: u64,
-        token: ReplyToken,
-        msg: &Message,
-        mac: [u8; 6],
-    ) {
-        let request = match Request::decode(msg) {
-            Ok(r) => r,
-            Err(_) => {
-                return self.answer(stack, badge, token, Outcome::Failed(status::BAD_REQUEST))
-            }
-        };
-        let lease_len = msg.leases[0].len as usize;
-        let (kind, handle, call_flags) = match request {
-            Request::Listen { port, backlog } => {
-                let outcome = match stack.listen(badge, port, backlog as usize) {
-                    Ok(h) => Outcome::Done([h, 0, 0, 0, 0, 0]),
-                    Err(e) => Outcome::Failed(status_of(e)),
-                };
-                return self.answer(stack, badge, token, outcome);
-            }
-            Request::Close { handle } => {
-                let outcome = match stack.close(badge, handle) {
-                    Ok(()) => Outcome::Done([0; 6]),
-                    Err(e) => Outcome::Failed(status_of(e)),
-                };
-                self.want_write.retain(|&x| x != (badge, handle));
-                let mut i = 0;
-                while i < self.waiting.len() {
-                    if self.waiting[i].badge == badge && self.waiting[i].handle == handle {
-                        let w = self.waiting.swap_remove(i);
-                        self.answer(stack, badge, w.token, Outcome::Failed(status::CLOSED));
-                    } else {
-                        i += 1;
-                    }
-                }
-                return self.answer(stack, badge, token, outcome);
-            }
-            Request::Info {} => {
-                let (l, c, _) = stack.counts();
-                let words = [
-                    u32::from_be_bytes(crate::IP) as u64,
-                    virtio_net_api::mac_to_word(mac),
-                    l as u64,
-                    c as u64,
-                    stack.stats.frames_in,
-                    stack.stats.frames_out,
-                ];
-                return self.answer(stack, badge, token, Outcome::Done(words));
-            }
-            Request::DriverStats {} => {
-                let outcome = match self.driver_stats {
-                    Some(w) => Outcome::Done(w),
-                    None => Outcome::Failed(status::NET_DOWN),
-                };
-                return self.answer(stack, badge, token, outcome);
-            }
-            Request::Stats {} => {
-                let words = self.stats;
-                return self.answer(stack, badge, token, Outcome::Done(words));
-            }
-            Request::Accept { listener, flags } => (Kind::Accept, listener, flags),
-            Request::Read { conn, flags } => (Kind::Read, conn, flags),
-            Request::Write { conn, flags } => (Kind::Write, conn, flags),
-            Request::Poll {} => (Kind::Poll, 0, 0),
-        };
-        if kind == Kind::Read && lease_len == 0 {
-            // Nothing could be read into it, and 0 would mean end of stream.
-            return self.answer(stack, badge, token, Outcome::Failed(status::BAD_LEASE));
-        }
+    /// A new waiting-capable call: answered now, refused as `Busy` or
+    /// `WouldBlock`, or kept.
+    fn start(&mut self, stack: &mut Stack, down: bool, w: Waiting, call_flags: u64) {
         let busy = self
             .waiting
             .iter()
-            .any(|w| w.badge == badge && w.kind == kind && w.handle == handle);
+            .any(|o| o.badge == w.badge && o.held.kind() == w.held.kind() && o.handle == w.handle);
         if busy {
-            return self.answer(stack, badge, token, Outcome::Failed(status::BUSY));
+            return self.finish(stack, w, Err(NetError::Busy {}));
         }
+        match self.attempt(stack, down, &w) {
+            None if call_flags & flags::NONBLOCK != 0 => {
+                let key = (w.badge, w.handle);
+                if matches!(w.held, Held::Write(_)) && !self.want_write.contains(&key) {
+                    self.want_write.push(key);
+                }
+                self.finish(stack, w, Err(NetError::WouldBlock {}))
+            }
+            None => self.waiting.push(w),
+            Some(result) => self.finish(stack, w, result),
+        }
+    }
+}
+
+/// One call's view of the service: what the interface's methods need.
+pub struct Serving<'a> {
+    pub calls: &'a mut Calls,
+    pub stack: &'a mut Stack,
+    pub down: bool,
+    pub mac: [u8; 6],
+}
+
+impl Serving<'_> {
+    fn start(&mut self, badge: u64, held: Held, handle: Handle, lease_len: usize, f: u64) {
         let w = Waiting {
-            kind,
+            held,
             badge,
             handle,
-            token,
             lease_len,
         };
-        match self.attempt(stack, down, &w) {
-            Outcome::Wait if call_flags & flags::NONBLOCK != 0 => {
-                if kind == Kind::Write && !self.want_write.contains(&(badge, handle)) {
-                    self.want_write.push((badge, handle));
-                }
-                self.answer(stack, badge, w.token, Outcome::Failed(status::WOULD_BLOCK))
+        self.calls.start(self.stack, self.down, w, f);
+    }
+}
+
+impl sockets::Server<ReplyToken> for Serving<'_> {
+    fn listen(&mut self, badge: u64, port: u16, backlog: u32) -> Result<u64, NetError> {
+        self.stack
+            .listen(badge, port, backlog as usize)
+            .map_err(net_error)
+    }
+
+    fn accept(
+        &mut self,
+        badge: u64,
+        pending: Pending<ReplyToken, Accepted, NetError>,
+        listener: u64,
+        f: u64,
+    ) {
+        self.start(badge, Held::Accept(pending), listener, 0, f);
+    }
+
+    fn read(
+        &mut self,
+        badge: u64,
+        pending: Pending<ReplyToken, u64, NetError>,
+        conn: u64,
+        f: u64,
+        buf: Lease,
+    ) {
+        // The dispatch refused an empty lease: 0 would mean end of stream.
+        self.start(badge, Held::Read(pending), conn, buf.len as usize, f);
+    }
+
+    fn write(
+        &mut self,
+        badge: u64,
+        pending: Pending<ReplyToken, u64, NetError>,
+        conn: u64,
+        f: u64,
+        data: Lease,
+    ) {
+        self.start(badge, Held::Write(pending), conn, data.len as usize, f);
+    }
+
+    fn close(&mut self, badge: u64, handle: u64) -> Result<(), NetError> {
+        let closed = self.stack.close(badge, handle).map_err(net_error);
+        self.calls.want_write.retain(|&x| x != (badge, handle));
+        let mut i = 0;
+        while i < self.calls.waiting.len() {
+            let w = &self.calls.waiting[i];
+            if w.badge == badge && w.handle == handle {
+                let w = self.calls.waiting.swap_remove(i);
+                self.calls.finish(self.stack, w, Err(NetError::Closed {}));
+            } else {
+                i += 1;
             }
-            Outcome::Wait => self.waiting.push(w),
-            outcome => self.answer(stack, badge, w.token, outcome),
         }
+        closed
+    }
+
+    fn info(&mut self, _badge: u64) -> Result<Info, NetError> {
+        let (listeners, connections, _) = self.stack.counts();
+        Ok(Info {
+            ip: u32::from_be_bytes(crate::IP),
+            mac: virtio_net_api::mac_to_word(self.mac),
+            listeners: listeners as u64,
+            connections: connections as u64,
+            frames_in: self.stack.stats.frames_in,
+            frames_out: self.stack.stats.frames_out,
+        })
+    }
+
+    fn poll(&mut self, badge: u64, pending: Pending<ReplyToken, Ready, NetError>) {
+        self.start(badge, Held::Poll(pending), 0, 0, 0);
+    }
+
+    fn stats(&mut self, _badge: u64) -> Result<Counters, NetError> {
+        Ok(Counters(self.calls.stats))
+    }
+
+    fn driver_stats(&mut self, _badge: u64) -> Result<Counters, NetError> {
+        self.calls
+            .driver_stats
+            .map(Counters)
+            .ok_or(NetError::NetDown {})
     }
 }
 

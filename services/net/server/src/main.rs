@@ -1,6 +1,8 @@
 //! The network service: TCP/IPv4 (smoltcp, in the host-tested `netstack`
 //! library) over the virtio-net driver, offering clients the socket
-//! protocol of `net-api` (listen, accept, read, write, close, poll).
+//! interface of `net-api` (listen, accept, read, write, close, poll): the
+//! generated dispatch decodes and checks each call, `calls.rs` implements
+//! its server trait.
 //!
 //! Design principles:
 //! - One process, one loop: it sleeps in `RECV` until a client calls, the
@@ -29,9 +31,9 @@ mod rtc;
 
 use alloc::vec;
 use alloc::vec::Vec;
-use calls::Calls;
+use calls::{Calls, Serving};
 use netstack::{Config, Stack};
-use userlib::abi::proto::Wire;
+use userlib::abi::iface::{Caller, Dispatched};
 use userlib::abi::Error;
 use userlib::ipc::{self, Endpoint, Incoming};
 use userlib::println;
@@ -243,13 +245,24 @@ fn main() {
                 }
             }
             Ok(Incoming::Call { badge, token, msg }) => {
-                if net_api::Request::decode(&msg) == Ok(net_api::Request::DriverStats {}) {
+                if msg.label == net_api::sockets::label::driver_stats {
                     calls.driver_stats = match link.down {
                         true => None,
                         false => link.driver.stats().ok(),
                     };
                 }
-                calls.call(&mut stack, link.down, badge, token, &msg, mac);
+                let mut serving = Serving {
+                    calls: &mut calls,
+                    stack: &mut stack,
+                    down: link.down,
+                    mac,
+                };
+                let dispatched = net_api::sockets::dispatch(&mut serving, badge, token, &msg);
+                if let Dispatched::Reply(token, reply) = dispatched {
+                    if token.reply(&reply) == Err(Error::PeerDead) {
+                        calls.client_gone(&mut stack, badge);
+                    }
+                }
                 lap(2, &mut cycles);
             }
             Err(e) => println!("net: recv failed: {e:?}"),

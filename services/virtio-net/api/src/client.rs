@@ -1,16 +1,35 @@
-//! The client: calls to the driver through an endpoint capability.
+//! The client: calls to the driver through the `frames` stubs. Generic over
+//! the transport, so it runs on the host against a fake.
 
-use crate::{mac_from_word, Request};
-use abi::proto::Wire;
-use abi::Message;
-use userlib::ipc::{lend, lend_mut, Endpoint};
+use abi::iface::{CallError, ServiceError, Transport};
+
+use crate::{frames, mac_from_word, status, DriverError, MAX_BATCH_BYTES};
 
 /// Why a call failed: the kernel's error (the driver died: `PeerDead`) or
-/// the driver's status with its reply words.
+/// the driver's status with its values (a [`DriverError`]'s code and
+/// words; `BAD_REQUEST` and the refused label for a call the dispatch
+/// refused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NetError {
     Kernel(abi::Error),
     Status(u64, [u64; 2]),
+}
+
+impl From<CallError<DriverError>> for NetError {
+    fn from(e: CallError<DriverError>) -> Self {
+        match e {
+            CallError::Service(e) => {
+                let mut w = [0u64; abi::MSG_WORDS];
+                e.put(&mut w);
+                NetError::Status(e.code(), [w[0], w[1]])
+            }
+            CallError::Refused(r) => {
+                let msg = r.to_message();
+                NetError::Status(status::BAD_REQUEST, [msg.label, msg.words[0]])
+            }
+            CallError::Kernel(k) => NetError::Kernel(k),
+        }
+    }
 }
 
 /// The device behind the driver.
@@ -22,56 +41,53 @@ pub struct Info {
     pub tx_buffers: u64,
 }
 
+/// The transport `NetClient` uses unless told otherwise: the IPC endpoint
+/// (the host has none; tests name their fake).
+#[cfg(target_os = "none")]
+pub type DefaultTransport = userlib::ipc::Endpoint;
+#[cfg(not(target_os = "none"))]
+pub type DefaultTransport = ();
+
 /// A connection to the virtio-net driver.
-pub struct NetClient {
-    endpoint: Endpoint,
+pub struct NetClient<T = DefaultTransport> {
+    stub: frames::Client<T>,
 }
 
-impl NetClient {
-    pub fn new(endpoint: Endpoint) -> Self {
-        NetClient { endpoint }
-    }
-
-    fn call(&self, request: &Request, leases: &[abi::Lease]) -> Result<[u64; 6], NetError> {
-        let mut msg = request.to_message();
-        msg.leases[..leases.len()].copy_from_slice(leases);
-        let mut reply = Message::default();
-        userlib::sys::call(self.endpoint.0, &msg, &mut reply).map_err(NetError::Kernel)?;
-        match reply.label {
-            0 => Ok(reply.words),
-            s => Err(NetError::Status(s, [reply.words[0], reply.words[1]])),
+impl<T: Transport> NetClient<T> {
+    pub fn new(transport: T) -> Self {
+        NetClient {
+            stub: frames::Client::new(transport),
         }
     }
 
     pub fn info(&self) -> Result<Info, NetError> {
-        let w = self.call(&Request::Info {}, &[])?;
+        let i = self.stub.info()?;
         Ok(Info {
-            mac: mac_from_word(w[0]),
-            max_frame: w[1],
-            rx_buffers: w[2],
-            tx_buffers: w[3],
+            mac: mac_from_word(i.mac),
+            max_frame: i.max_frame,
+            rx_buffers: i.rx_buffers,
+            tx_buffers: i.tx_buffers,
         })
     }
 
-    /// Queues the `frames` records of `batch` for transmission.
+    /// Queues the `frames` records of `batch` (at most `MAX_BATCH_BYTES`)
+    /// for transmission.
     pub fn send(&self, batch: &[u8], frames: usize) -> Result<(), NetError> {
-        self.call(
-            &Request::Send {
-                frames: frames as u64,
-            },
-            &[lend(batch)],
-        )
-        .map(|_| ())
+        self.stub.send(frames as u64, batch)?;
+        Ok(())
     }
 
-    /// Fetches waiting frames into `buf`: (frames, bytes, frames still waiting).
+    /// Fetches waiting frames into `buf` (at most `MAX_BATCH_BYTES` of it):
+    /// (frames, bytes, frames still waiting).
     pub fn receive(&self, buf: &mut [u8]) -> Result<(usize, usize, usize), NetError> {
-        let w = self.call(&Request::Receive {}, &[lend_mut(buf)])?;
-        Ok((w[0] as usize, w[1] as usize, w[2] as usize))
+        let n = buf.len().min(MAX_BATCH_BYTES);
+        let r = self.stub.receive(&mut buf[..n])?;
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        Ok((size(r.frames), size(r.bytes).min(n), size(r.waiting)))
     }
 
     /// The driver's counters (see the crate documentation).
     pub fn stats(&self) -> Result<[u64; 6], NetError> {
-        self.call(&Request::Stats {}, &[])
+        Ok(self.stub.stats()?.0)
     }
 }

@@ -1,5 +1,7 @@
-//! The frame protocol of the virtio-net driver (`virtio-net-server`, binary
-//! `virtio-net`) and its client, [`NetClient`].
+//! The frame interface of the virtio-net driver (`virtio-net-server`, binary
+//! `virtio-net`), declared once ([`frames`]: client stubs, the server's
+//! trait and dispatch, typed errors [`DriverError`]), and its client,
+//! [`NetClient`] (generic over its transport).
 //!
 //! Design principles:
 //! - Frames never travel in message words: a batch of frames is one lease in
@@ -14,24 +16,25 @@
 //! - A `Send` is answered once every frame of it is on the device's transmit
 //!   queue (a deferred reply while the queue is full); the frames' bytes have
 //!   been copied by then, so the caller may reuse its buffer.
-//! - Every failure is a status code (`status`); nothing here panics on what a
-//!   peer sends.
+//! - Every failure is a [`DriverError`] with its values in the same reply
+//!   (its code is the [`status`] value); a malformed call is refused by the
+//!   generated dispatch. Nothing here panics on what a peer sends.
 //!
-//! # Requests (`Request`, label = operation)
+//! # Operations (label = operation)
 //!
 //! | request | words | leases | reply words |
 //! |---|---|---|---|
 //! | `Info` | — | — | MAC address (6 bytes, first byte in the top of the low 48 bits), largest frame, receive buffers, transmit buffers |
 //! | `Send` | frames | 0: batch, READ, ≤ `MAX_BATCH_BYTES` | frames queued |
-//! | `Receive` | — | 0: buffer, WRITE | frames, bytes, frames still waiting |
+//! | `Receive` | — | 0: buffer, WRITE, ≤ `MAX_BATCH_BYTES` | frames, bytes, frames still waiting |
 //! | `Stats` | — | — | frames received, frames sent, interrupts, most received frames waiting at once, most transmit buffers on the device at once, `Send` calls |
 #![cfg_attr(not(test), no_std)]
 
 pub mod batch;
-#[cfg(target_os = "none")]
 mod client;
-#[cfg(target_os = "none")]
 pub use client::{Info, NetClient, NetError};
+
+use abi::iface::Words;
 
 /// Largest Ethernet frame without its FCS (no VLAN tag): 14 + 1500.
 pub const MAX_FRAME: usize = 1514;
@@ -40,27 +43,80 @@ pub const MIN_FRAME: usize = 14;
 /// Largest batch lease the driver reads for one `Send`.
 pub const MAX_BATCH_BYTES: usize = 64 * 1024;
 
-abi::protocol! {
-    /// A request to the driver; see the table in the crate documentation.
-    pub enum Request {
-        Info = 1 {},
-        Send = 2 { frames: u64 },
-        Receive = 3 {},
-        Stats = 4 {},
+abi::words! {
+    /// What `info` answers.
+    pub struct InfoWords {
+        /// MAC address (see [`mac_to_word`]).
+        pub mac: u64,
+        pub max_frame: u64,
+        pub rx_buffers: u64,
+        pub tx_buffers: u64,
     }
 }
 
-/// Status codes: the label of an error reply.
+abi::words! {
+    /// What `receive` answers.
+    pub struct Received {
+        pub frames: u64,
+        pub bytes: u64,
+        /// Frames still waiting in the driver.
+        pub waiting: u64,
+    }
+}
+
+/// The driver's six counters (see the table above).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters(pub [u64; 6]);
+
+impl Words for Counters {
+    const COUNT: usize = 6;
+    fn put(&self, out: &mut [u64]) {
+        out[..6].copy_from_slice(&self.0);
+    }
+    fn take(words: &[u64]) -> Option<Self> {
+        let mut c = [0u64; 6];
+        c.copy_from_slice(words.get(..6)?);
+        Some(Counters(c))
+    }
+}
+
+abi::errors! {
+    /// Why a driver call failed, with its values. The codes are [`status`]'s.
+    pub enum DriverError {
+        BadBatch = 2 { record: u64, len: u64 }
+            => "record {record} of the batch is malformed (length {len})",
+        BadLease = 3 { frames: u64 }
+            => "the caller's buffer could not be copied ({frames} received frames lost)",
+        Device = 4 { queued: u64 }
+            => "the device refused a transmit after {queued} frames were queued",
+        NoDevice = 5 {} => "no virtio-net device (QEMU started without one)",
+    }
+}
+
+abi::interface! {
+    /// The driver; see the table in the crate documentation.
+    pub mod frames {
+        fn info = 1 () -> Result<InfoWords, DriverError>;
+        /// Answered once every frame is on the transmit queue.
+        fn send = 2 (count: u64) [0 batch: Read(MAX_BATCH_BYTES as u64)]
+            -> Result<u64, DriverError>, deferred;
+        fn receive = 3 () [0 buf: Write(MAX_BATCH_BYTES as u64)] -> Result<Received, DriverError>;
+        fn stats = 4 () -> Result<Counters, DriverError>;
+    }
+}
+
+/// Status codes: the codes of [`DriverError`] (and `BAD_REQUEST` for a
+/// call the dispatch refused).
 pub mod status {
-    /// The request's label or fields are not valid.
+    /// The request's label or fields are not valid (refused by the dispatch).
     pub const BAD_REQUEST: u64 = 1;
     /// The batch is malformed: a record runs past the lease or the
     /// announced count, or a frame is shorter than `MIN_FRAME` or longer
-    /// than `MAX_FRAME` (reply words: index of the bad record, its length).
+    /// than `MAX_FRAME` (values: index of the bad record, its length).
     pub const BAD_BATCH: u64 = 2;
     /// The kernel refused a lease copy.
     pub const BAD_LEASE: u64 = 3;
-    /// The device refused a transmit (reply word: frames queued before it).
+    /// The device refused a transmit (value: frames queued before it).
     pub const DEVICE: u64 = 4;
     /// The driver found no virtio-net device among the PCI functions it
     /// was granted (QEMU started without one); every call gets this.
@@ -83,7 +139,6 @@ pub fn mac_to_word(mac: [u8; 6]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use abi::proto::Wire;
 
     #[test]
     fn mac_round_trips_through_a_word() {
@@ -93,14 +148,18 @@ mod tests {
     }
 
     #[test]
-    fn requests_round_trip() {
-        for r in [
-            Request::Info {},
-            Request::Send { frames: 7 },
-            Request::Receive {},
-            Request::Stats {},
-        ] {
-            assert_eq!(Request::decode(&r.to_message()), Ok(r));
-        }
+    fn error_codes_are_the_status_codes() {
+        use abi::iface::ServiceError;
+        let e = DriverError::BadBatch { record: 3, len: 9 };
+        assert_eq!(e.code(), status::BAD_BATCH);
+        let mut w = [0u64; abi::MSG_WORDS];
+        e.put(&mut w);
+        assert_eq!(w[..2], [3, 9]);
+        assert_eq!(DriverError::NoDevice {}.code(), status::NO_DEVICE);
+        assert_eq!(DriverError::Device { queued: 1 }.code(), status::DEVICE);
+        assert_eq!(
+            DriverError::BadLease { frames: 1 }.code(),
+            status::BAD_LEASE
+        );
     }
 }

@@ -33,8 +33,8 @@ extern crate alloc;
 use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
-use userlib::abi::proto::Wire;
-use userlib::abi::Message;
+use userlib::abi::iface::{reply_message, LeaseOut, Pending};
+use userlib::abi::Lease;
 use userlib::ipc::{self, Incoming, ReplyToken};
 use userlib::println;
 use virtio_drivers::device::net::VirtIONetRaw;
@@ -43,7 +43,10 @@ use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
 use virtio_drivers::transport::DeviceType;
 use virtio_hal::hal::{self, DmaHal};
 use virtio_hal::pci::GrantedEcam;
-use virtio_net_api::{batch, mac_to_word, status, Request, MAX_BATCH_BYTES, MAX_FRAME};
+use virtio_net_api::{
+    batch, frames, mac_to_word, Counters, DriverError, InfoWords, Received, MAX_BATCH_BYTES,
+    MAX_FRAME,
+};
 
 userlib::entry!(main);
 
@@ -74,7 +77,7 @@ struct Stats {
 
 /// A `Send` call whose frames are not all on the device yet.
 struct Sending {
-    token: ReplyToken,
+    pending: Pending<ReplyToken, u64, DriverError>,
     batch: Vec<u8>,
     frames: usize,
     /// Frames queued so far, and the batch offset of the next.
@@ -187,7 +190,9 @@ fn main() {
     loop {
         match ipc::recv(bit) {
             Ok(Incoming::Notification(_)) => d.interrupt(),
-            Ok(Incoming::Call { token, msg, .. }) => d.call(token, &msg),
+            Ok(Incoming::Call { badge, token, msg }) => {
+                frames::dispatch(&mut d, badge, token, &msg).send()
+            }
             Err(e) => println!("virtio-net: recv failed: {e:?}"),
         }
     }
@@ -198,7 +203,9 @@ fn main() {
 fn serve_no_device() {
     loop {
         if let Ok(Incoming::Call { token, .. }) = ipc::recv(0) {
-            let _ = token.reply_err(status::NO_DEVICE);
+            let _ = token.reply_message(&reply_message::<(), DriverError>(&Err(
+                DriverError::NoDevice {},
+            )));
         }
     }
 }
@@ -275,105 +282,6 @@ impl Driver {
         }
     }
 
-    fn call(&mut self, token: ReplyToken, msg: &Message) {
-        let request = match Request::decode(msg) {
-            Ok(r) => r,
-            Err(_) => {
-                let _ = token.reply_message(&Message::new(status::BAD_REQUEST, &[msg.label]));
-                return;
-            }
-        };
-        match request {
-            Request::Info {} => {
-                let mac = mac_to_word(self.dev.mac_address());
-                let _ =
-                    token.reply_ok(&[mac, MAX_FRAME as u64, RX_BUFFERS as u64, TX_BUFFERS as u64]);
-            }
-            Request::Stats {} => {
-                let s = &self.stats;
-                let _ = token.reply_ok(&[
-                    s.frames_received,
-                    s.frames_sent,
-                    s.interrupts,
-                    s.most_waiting,
-                    s.most_tx_in_flight,
-                    s.send_calls,
-                ]);
-            }
-            Request::Receive {} => self.receive(token, msg.leases[0].len as usize),
-            Request::Send { frames } => self.send(token, frames, msg.leases[0].len as usize),
-        }
-    }
-
-    /// Copies waiting frames into the caller's lease and reposts their buffers.
-    fn receive(&mut self, token: ReplyToken, lease_len: usize) {
-        let room = lease_len.min(self.staging.len());
-        let mut staging = core::mem::take(&mut self.staging);
-        let mut w = batch::Writer::new(&mut staging[..room]);
-        let mut taken = Vec::new();
-        while let Some(&(i, hdr, len)) = self.ready.front() {
-            if !w.fits(len) {
-                break;
-            }
-            let frame = &self.rx_buf(i)[hdr..hdr + len];
-            w.push_frame(frame);
-            taken.push(i);
-            self.ready.pop_front();
-        }
-        let (frames, bytes) = w.finish();
-        let copied = token.lease_write(0, 0, &staging[..bytes]);
-        self.staging = staging;
-        for i in taken {
-            if let Err(e) = self.post_rx(i) {
-                println!("virtio-net: reposting receive buffer {i} failed: {e:?}");
-            }
-        }
-        if self.ready.is_empty() {
-            self.client_notified = false;
-        }
-        match copied {
-            Ok(n) if n == bytes => {
-                let _ = token.reply_ok(&[frames as u64, bytes as u64, self.ready.len() as u64]);
-            }
-            // The frames are lost to a client that lent a bad buffer.
-            _ => {
-                let _ = token.reply_message(&Message::new(status::BAD_LEASE, &[frames as u64]));
-            }
-        }
-    }
-
-    fn send(&mut self, token: ReplyToken, frames: u64, lease_len: usize) {
-        self.stats.send_calls += 1;
-        let len = lease_len.min(MAX_BATCH_BYTES);
-        let mut data = vec![0u8; len];
-        match token.lease_read(0, 0, &mut data) {
-            Ok(n) if n == len => {}
-            _ => {
-                let _ = token.reply_err(status::BAD_LEASE);
-                return;
-            }
-        }
-        // Check the whole batch before queueing any of it.
-        let frames = frames as usize;
-        for r in batch::frames(&data, frames) {
-            if let Err(bad) = r {
-                let _ = token.reply_message(&Message::new(
-                    status::BAD_BATCH,
-                    &[bad.index as u64, bad.len as u64],
-                ));
-                return;
-            }
-        }
-        self.sending.push_back(Sending {
-            token,
-            batch: data,
-            frames,
-            done: 0,
-            at: 0,
-        });
-        self.pump_sends();
-    }
-
     /// Moves frames of the waiting `Send` calls onto free transmit buffers.
     fn pump_sends(&mut self) {
         while let Some(mut s) = self.sending.pop_front() {
@@ -403,9 +311,9 @@ impl Driver {
                     }
                     Err(e) => {
                         println!("virtio-net: transmit failed: {e:?}");
-                        let _ = s
-                            .token
-                            .reply_message(&Message::new(status::DEVICE, &[s.done as u64]));
+                        let _ = s.pending.reply(Err(DriverError::Device {
+                            queued: s.done as u64,
+                        }));
                         return;
                     }
                 }
@@ -419,7 +327,114 @@ impl Driver {
                     );
                 }
             }
-            let _ = s.token.reply_ok(&[s.done as u64]);
+            let _ = s.pending.reply(Ok(s.done as u64));
         }
+    }
+}
+
+/// The interface's operations (the generated dispatch decodes and checks
+/// each call; a `send` waits for transmit buffers as a `Pending`).
+impl frames::Server<ReplyToken> for Driver {
+    fn info(&mut self, _badge: u64) -> Result<InfoWords, DriverError> {
+        Ok(InfoWords {
+            mac: mac_to_word(self.dev.mac_address()),
+            max_frame: MAX_FRAME as u64,
+            rx_buffers: RX_BUFFERS as u64,
+            tx_buffers: TX_BUFFERS as u64,
+        })
+    }
+
+    fn stats(&mut self, _badge: u64) -> Result<Counters, DriverError> {
+        let s = &self.stats;
+        Ok(Counters([
+            s.frames_received,
+            s.frames_sent,
+            s.interrupts,
+            s.most_waiting,
+            s.most_tx_in_flight,
+            s.send_calls,
+        ]))
+    }
+
+    /// Copies waiting frames into the caller's lease and reposts their buffers.
+    fn receive(
+        &mut self,
+        _badge: u64,
+        buf: LeaseOut<'_, ReplyToken>,
+    ) -> Result<Received, DriverError> {
+        let room = (buf.len() as usize).min(self.staging.len());
+        let mut staging = core::mem::take(&mut self.staging);
+        let mut w = batch::Writer::new(&mut staging[..room]);
+        let mut taken = Vec::new();
+        while let Some(&(i, hdr, len)) = self.ready.front() {
+            if !w.fits(len) {
+                break;
+            }
+            let frame = &self.rx_buf(i)[hdr..hdr + len];
+            w.push_frame(frame);
+            taken.push(i);
+            self.ready.pop_front();
+        }
+        let (frames, bytes) = w.finish();
+        let copied = buf.write(0, &staging[..bytes]);
+        self.staging = staging;
+        for i in taken {
+            if let Err(e) = self.post_rx(i) {
+                println!("virtio-net: reposting receive buffer {i} failed: {e:?}");
+            }
+        }
+        if self.ready.is_empty() {
+            self.client_notified = false;
+        }
+        match copied {
+            Ok(n) if n == bytes => Ok(Received {
+                frames: frames as u64,
+                bytes: bytes as u64,
+                waiting: self.ready.len() as u64,
+            }),
+            // The frames are lost to a client that lent a bad buffer.
+            _ => Err(DriverError::BadLease {
+                frames: frames as u64,
+            }),
+        }
+    }
+
+    fn send(
+        &mut self,
+        _badge: u64,
+        pending: Pending<ReplyToken, u64, DriverError>,
+        count: u64,
+        lease: Lease,
+    ) {
+        self.stats.send_calls += 1;
+        // The dispatch checked the lease: readable, at most MAX_BATCH_BYTES.
+        let len = (lease.len as usize).min(MAX_BATCH_BYTES);
+        let mut data = vec![0u8; len];
+        match pending.caller().lease_read(0, 0, &mut data) {
+            Ok(n) if n == len => {}
+            _ => {
+                let _ = pending.reply(Err(DriverError::BadLease { frames: 0 }));
+                return;
+            }
+        }
+        // Check the whole batch before queueing any of it.
+        let frames = count as usize;
+        for r in batch::frames(&data, frames) {
+            if let Err(bad) = r {
+                let _ = pending.reply(Err(DriverError::BadBatch {
+                    record: bad.index as u64,
+                    len: bad.len as u64,
+                }));
+                return;
+            }
+        }
+        self.sending.push_back(Sending {
+            pending,
+            batch: data,
+            frames,
+            done: 0,
+            at: 0,
+        });
+        self.pump_sends();
     }
 }

@@ -1,0 +1,477 @@
+//! The block service's logic: `block_api::block_store::Server` over a
+//! `BlockStore` (the generated dispatch decodes and checks every call; this
+//! answers it with a typed result). Plain `no_std` code with no syscalls, so
+//! it runs on the host under the fake kernel (`block-api`'s tests); the
+//! process around it is `main.rs`.
+//!
+//! # Invariants
+//! - `open` is `Some` exactly when the store has a transaction open; its
+//!   holder, number and delegate (the one client besides the holder that may
+//!   write, allocate and free in it, never end it) are there.
+//! - Transaction numbers only grow (from the `first_tx` the process gives,
+//!   distinct per incarnation), so a number names one transaction.
+//! - `waiting` holds the `begin` calls of other clients, oldest first; each
+//!   is answered when the transaction before it ends (commit, abort, or the
+//!   death of its holder or delegate).
+//! - `aborted` remembers the holder whose transaction the service aborted
+//!   because its delegate died, until that holder calls again: it learns
+//!   why ([`BlockError::Aborted`]) instead of a bare "no transaction".
+//! - Block data moves through `piece`, at most `MAX_PIECE_BLOCKS` blocks:
+//!   the service's memory does not depend on request sizes.
+#![no_std]
+
+extern crate alloc;
+
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt::Write as _;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use abi::iface::{Caller, LeaseIn, LeaseOut, Pending};
+use block::{BlockDevice, BlockStore, Durability, Error, Extent, Transactional, BLOCK_SIZE};
+use block_api::{block_store, report, Allocated, BlockError, Geometry, Reported, MAX_PIECE_BLOCKS};
+
+/// TSC cycles spent handling requests, and inside the disk driver's calls
+/// (kept by the process; reported by `report(STATS)`).
+pub static HANDLE_CYCLES: AtomicU64 = AtomicU64::new(0);
+pub static DEVICE_CYCLES: AtomicU64 = AtomicU64::new(0);
+
+struct Open {
+    tx: u64,
+    holder: u64,
+    delegate: Option<u64>,
+}
+
+struct Aborted {
+    holder: u64,
+    tx: u64,
+    delegate: u64,
+}
+
+/// What a client's death did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Death {
+    /// It held transaction `tx`, which was aborted.
+    Holder { tx: u64 },
+    /// It was the delegate in `holder`'s transaction `tx`, which was aborted.
+    Delegate { tx: u64, holder: u64 },
+    /// It held nothing (its waiting `begin` calls, if any, are dropped).
+    Nothing,
+}
+
+pub struct Service<D: BlockDevice, C: Caller> {
+    store: BlockStore<D>,
+    open: Option<Open>,
+    next_tx: u64,
+    waiting: VecDeque<(u64, Pending<C, u64, BlockError>)>,
+    aborted: Option<Aborted>,
+    piece: Vec<u8>,
+    /// Begin calls that had to wait (for `stats`).
+    deferred_begins: u64,
+    /// Transactions aborted at their holder's or delegate's death.
+    death_aborts: u64,
+}
+
+fn lease_error(e: abi::Error) -> BlockError {
+    BlockError::LeaseCopy { kernel: e as u64 }
+}
+
+/// A lease's length in whole blocks.
+fn whole_blocks(len: u64) -> Result<u64, BlockError> {
+    if len == 0 || !len.is_multiple_of(BLOCK_SIZE as u64) {
+        return Err(BlockError::store(Error::BadLength {
+            len: usize::try_from(len).unwrap_or(usize::MAX),
+        }));
+    }
+    Ok(len / BLOCK_SIZE as u64)
+}
+
+impl<D: BlockDevice, C: Caller> Service<D, C> {
+    /// Serves `store`; transactions are numbered from `first_tx` (not 0).
+    pub fn new(store: BlockStore<D>, first_tx: u64) -> Self {
+        Service {
+            store,
+            open: None,
+            next_tx: first_tx.max(1),
+            waiting: VecDeque::new(),
+            aborted: None,
+            piece: vec![0u8; MAX_PIECE_BLOCKS * BLOCK_SIZE],
+            deferred_begins: 0,
+            death_aborts: 0,
+        }
+    }
+
+    /// The number of the open transaction, if any.
+    pub fn open_transaction(&self) -> Option<u64> {
+        self.open.as_ref().map(|o| o.tx)
+    }
+
+    /// `begin` calls waiting now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// The client with `badge` has died: drops its waiting `begin` calls and
+    /// aborts the transaction it held or was the delegate in (nothing it
+    /// wrote is kept), then answers the next waiting `begin`.
+    pub fn client_died(&mut self, badge: u64) -> Death {
+        self.waiting.retain(|(b, _)| *b != badge);
+        if self.aborted.as_ref().is_some_and(|a| a.holder == badge) {
+            self.aborted = None;
+        }
+        let death = match &self.open {
+            Some(o) if o.holder == badge => Death::Holder { tx: o.tx },
+            Some(o) if o.delegate == Some(badge) => {
+                self.aborted = Some(Aborted {
+                    holder: o.holder,
+                    tx: o.tx,
+                    delegate: badge,
+                });
+                Death::Delegate {
+                    tx: o.tx,
+                    holder: o.holder,
+                }
+            }
+            _ => return Death::Nothing,
+        };
+        self.store.abort();
+        self.open = None;
+        self.death_aborts += 1;
+        self.start_next();
+        death
+    }
+
+    /// Opens a transaction for `badge`.
+    fn open_for(&mut self, badge: u64) -> Result<u64, BlockError> {
+        self.store.begin()?;
+        let tx = self.next_tx;
+        self.next_tx += 1;
+        self.open = Some(Open {
+            tx,
+            holder: badge,
+            delegate: None,
+        });
+        Ok(tx)
+    }
+
+    /// Answers a `begin` with a new transaction. A caller that cannot be
+    /// told (it died meanwhile) would hold it for ever: it is aborted.
+    fn grant(&mut self, badge: u64, pending: Pending<C, u64, BlockError>) {
+        let opened = self.open_for(badge);
+        let failed = opened.is_err();
+        if pending.reply(opened).is_err() && !failed {
+            self.store.abort();
+            self.open = None;
+        }
+    }
+
+    /// Opens the transaction of the oldest waiting `begin`, if any.
+    fn start_next(&mut self) {
+        while self.open.is_none() {
+            let Some((badge, pending)) = self.waiting.pop_front() else {
+                return;
+            };
+            self.grant(badge, pending);
+        }
+    }
+
+    /// The holder's earlier transaction was aborted at its delegate's
+    /// death: said once, on its next call naming it (or naming none).
+    fn check_aborted(&mut self, badge: u64, tx: u64) -> Result<(), BlockError> {
+        match &self.aborted {
+            Some(a) if a.holder == badge && (tx == 0 || tx == a.tx) => {
+                let e = BlockError::Aborted {
+                    tx: a.tx,
+                    delegate: a.delegate,
+                };
+                self.aborted = None;
+                Err(e)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The open transaction if `badge` may write in it (holder or
+    /// delegate) and `tx` names it (or is 0).
+    fn writable(&mut self, badge: u64, tx: u64) -> Result<u64, BlockError> {
+        self.check_aborted(badge, tx)?;
+        let Some(o) = &self.open else {
+            return Err(match tx {
+                0 => BlockError::store(Error::NoTransaction),
+                tx => BlockError::StaleTransaction { tx, open: 0 },
+            });
+        };
+        if tx != 0 && tx != o.tx {
+            return Err(BlockError::StaleTransaction { tx, open: o.tx });
+        }
+        if o.holder == badge || o.delegate == Some(badge) {
+            Ok(o.tx)
+        } else {
+            Err(BlockError::NotOwner { owner: o.holder })
+        }
+    }
+
+    /// As `writable`, for the holder only (commit, abort, delegate).
+    fn held(&mut self, badge: u64, tx: u64) -> Result<&mut Open, BlockError> {
+        self.writable(badge, tx)?;
+        match self.open.as_mut() {
+            Some(o) if o.holder == badge => Ok(o),
+            Some(o) => Err(BlockError::NotOwner { owner: o.holder }),
+            None => Err(BlockError::store(Error::NoTransaction)),
+        }
+    }
+
+    fn end(&mut self) {
+        self.open = None;
+        self.start_next();
+    }
+
+    fn report_text(&mut self, what: u64) -> Result<String, BlockError> {
+        let mut text = String::new();
+        match what {
+            report::STATS => {
+                let _ = write!(text, "{}", self.store.stats());
+                let _ = writeln!(
+                    text,
+                    "service: transaction {}, {} begin calls waited, {} waiting now; {} Mcycles handling requests, {} of them in the disk driver; {} transactions aborted at a client's death",
+                    if self.open.is_some() { "open" } else { "closed" },
+                    self.deferred_begins,
+                    self.waiting.len(),
+                    HANDLE_CYCLES.load(Ordering::Relaxed) / 1_000_000,
+                    DEVICE_CYCLES.load(Ordering::Relaxed) / 1_000_000,
+                    self.death_aborts,
+                );
+            }
+            report::EVENTS => {
+                for e in self.store.events() {
+                    let _ = writeln!(text, "{e}");
+                }
+            }
+            report::FSCK => {
+                if self.open.is_some() {
+                    return Err(BlockError::store(Error::TransactionOpen));
+                }
+                let r = self.store.check()?;
+                let _ = write!(text, "{r}");
+                if r.is_clean() {
+                    text = format!("block layer clean\n{text}");
+                }
+            }
+            what => return Err(BlockError::NoReport { what }),
+        }
+        Ok(text)
+    }
+
+    /// Writes lease data to blocks `first..` (journaled or fresh), piece by piece.
+    fn write_blocks(
+        &mut self,
+        first: u64,
+        data: &LeaseIn<'_, C>,
+        fresh: bool,
+    ) -> Result<(), BlockError> {
+        let blocks = whole_blocks(data.len())?;
+        let mut done = 0u64;
+        while done < blocks {
+            let n = (blocks - done).min(MAX_PIECE_BLOCKS as u64);
+            let bytes = n as usize * BLOCK_SIZE;
+            let got = data
+                .read(done * BLOCK_SIZE as u64, &mut self.piece[..bytes])
+                .map_err(lease_error)?;
+            if got != bytes {
+                return Err(BlockError::LeaseCopy { kernel: 0 });
+            }
+            let at = first.checked_add(done).ok_or(Error::OutOfRange {
+                first,
+                blocks,
+                block_count: self.store.block_count(),
+            })?;
+            if fresh {
+                self.store.write_fresh(at, &self.piece[..bytes])?;
+            } else {
+                self.store.write(at, &self.piece[..bytes])?;
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+impl<D: BlockDevice, C: Caller> block_store::Server<C> for Service<D, C> {
+    fn info(&mut self, _badge: u64) -> Result<Geometry, BlockError> {
+        let g = self.store.geometry();
+        Ok(Geometry {
+            block_count: g.block_count,
+            root_start: g.roots.start,
+            root_slots: g.roots.len,
+            data_start: g.data_start,
+        })
+    }
+
+    fn read(&mut self, _badge: u64, first: u64, buf: LeaseOut<'_, C>) -> Result<u64, BlockError> {
+        let blocks = whole_blocks(buf.len())?;
+        let mut done = 0u64;
+        while done < blocks {
+            let n = (blocks - done).min(MAX_PIECE_BLOCKS as u64);
+            let bytes = n as usize * BLOCK_SIZE;
+            let at = first.checked_add(done).ok_or(Error::OutOfRange {
+                first,
+                blocks,
+                block_count: self.store.block_count(),
+            })?;
+            self.store.read(at, &mut self.piece[..bytes])?;
+            buf.write(done * BLOCK_SIZE as u64, &self.piece[..bytes])
+                .map_err(lease_error)?;
+            done += n;
+        }
+        Ok(blocks)
+    }
+
+    fn begin(&mut self, badge: u64, pending: Pending<C, u64, BlockError>) {
+        // A holder told of its aborted transaction by beginning anew.
+        if self.aborted.as_ref().is_some_and(|a| a.holder == badge) {
+            self.aborted = None;
+        }
+        match &self.open {
+            None => self.grant(badge, pending),
+            Some(o) if o.holder == badge => {
+                let _ = pending.reply(Err(BlockError::store(Error::TransactionOpen)));
+            }
+            Some(_) => {
+                // Deferred: answered when the current transaction ends.
+                self.deferred_begins += 1;
+                self.waiting.push_back((badge, pending));
+            }
+        }
+    }
+
+    fn write(
+        &mut self,
+        badge: u64,
+        tx: u64,
+        first: u64,
+        data: LeaseIn<'_, C>,
+    ) -> Result<u64, BlockError> {
+        let tx = self.writable(badge, tx)?;
+        self.write_blocks(first, &data, false)?;
+        Ok(tx)
+    }
+
+    fn write_fresh(
+        &mut self,
+        badge: u64,
+        tx: u64,
+        first: u64,
+        data: LeaseIn<'_, C>,
+    ) -> Result<u64, BlockError> {
+        let tx = self.writable(badge, tx)?;
+        self.write_blocks(first, &data, true)?;
+        Ok(tx)
+    }
+
+    fn allocate(&mut self, badge: u64, tx: u64, count: u64) -> Result<Allocated, BlockError> {
+        let tx = self.writable(badge, tx)?;
+        let e = self.store.allocate(count)?;
+        Ok(Allocated {
+            start: e.start,
+            len: e.len,
+            tx,
+        })
+    }
+
+    fn free(&mut self, badge: u64, tx: u64, start: u64, len: u64) -> Result<u64, BlockError> {
+        let tx = self.writable(badge, tx)?;
+        self.store.free(Extent::new(start, len))?;
+        Ok(tx)
+    }
+
+    fn allocation_bits(
+        &mut self,
+        _badge: u64,
+        first: u64,
+        out: LeaseOut<'_, C>,
+    ) -> Result<u64, BlockError> {
+        let count = self.store.block_count();
+        if first >= count {
+            return Err(BlockError::store(Error::OutOfRange {
+                first,
+                blocks: 1,
+                block_count: count,
+            }));
+        }
+        let bits = (out.len().min(self.piece.len() as u64) * 8).min(count - first);
+        let bytes = bits.div_ceil(8) as usize;
+        self.piece[..bytes].fill(0);
+        for i in 0..bits {
+            if self.store.is_allocated(first + i)? {
+                self.piece[(i / 8) as usize] |= 1 << (i % 8);
+            }
+        }
+        out.write(0, &self.piece[..bytes]).map_err(lease_error)?;
+        Ok(bits)
+    }
+
+    fn commit(&mut self, badge: u64, tx: u64, durable: bool) -> Result<(), BlockError> {
+        self.held(badge, tx)?;
+        let d = if durable {
+            Durability::Durable
+        } else {
+            Durability::Batched
+        };
+        let result = self.store.commit(d);
+        // A failed commit ends the transaction too (after a failed write or
+        // flush the store is read-only); make sure none stays open.
+        if result.is_err() {
+            self.store.abort();
+        }
+        self.end();
+        Ok(result?)
+    }
+
+    fn abort(&mut self, badge: u64, tx: u64) -> Result<(), BlockError> {
+        match self.held(badge, tx) {
+            // Aborted already at its delegate's death: done.
+            Err(BlockError::Aborted { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        self.store.abort();
+        self.end();
+        Ok(())
+    }
+
+    fn sync(&mut self, _badge: u64) -> Result<(), BlockError> {
+        Ok(self.store.sync()?)
+    }
+
+    fn report(
+        &mut self,
+        _badge: u64,
+        what: u64,
+        out: LeaseOut<'_, C>,
+    ) -> Result<Reported, BlockError> {
+        let text = self.report_text(what)?;
+        let n = text
+            .len()
+            .min(usize::try_from(out.len()).unwrap_or(usize::MAX));
+        out.write(0, &text.as_bytes()[..n]).map_err(lease_error)?;
+        Ok(Reported {
+            written: n as u64,
+            needed: text.len() as u64,
+        })
+    }
+
+    fn checkpoint(&mut self, _badge: u64) -> Result<(), BlockError> {
+        if self.open.is_some() {
+            return Err(BlockError::store(Error::TransactionOpen));
+        }
+        Ok(self.store.checkpoint()?)
+    }
+
+    fn delegate(&mut self, badge: u64, tx: u64, to: u64) -> Result<(), BlockError> {
+        self.held(badge, tx)?.delegate = Some(to);
+        Ok(())
+    }
+}
