@@ -291,7 +291,6 @@ code_enum! {
         UploadId = 11 => "an upload's id is not 16 hex digits",
         RootLost = 12 => "the root slot is blank but blocks are in use: refusing to format over data",
         ContentNotLoaded = 13 => "the content store was used before it was loaded",
-        DataSource = 14 => "the caller's data could not be read (it died or lent too little)",
     }
 }
 

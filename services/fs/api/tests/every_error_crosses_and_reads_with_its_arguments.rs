@@ -310,3 +310,23 @@ impl Idle for support::Client {
         self.stub().transport.server.borrow().seen.is_empty()
     }
 }
+
+/// A service that has died: every call ends with the kernel's `PeerDead`.
+struct Dead;
+
+impl abi::iface::Transport for Dead {
+    fn call(&self, _msg: &abi::Message) -> Result<abi::Message, abi::Error> {
+        Err(abi::Error::PeerDead)
+    }
+}
+
+#[test]
+fn a_dead_service_reads_as_unreachable() {
+    let c = fs_api::FsClient::over(Dead);
+    let e = c.stat("/a").unwrap_err();
+    assert_eq!(e.error, CallError::Kernel(abi::Error::PeerDead));
+    assert_eq!(
+        e.to_string(),
+        "filesystem service unreachable: it has stopped (restart the system)"
+    );
+}
