@@ -350,7 +350,8 @@ macro_rules! lease_view {
             pub fn len(&self) -> u64 {
                 self.len
             }
-            /// Never true: the dispatch refuses empty leases.
+            /// True only for a lease declared `may_be_empty` (the dispatch
+            /// refuses other empty leases).
             pub fn is_empty(&self) -> bool {
                 self.len == 0
             }
@@ -484,11 +485,27 @@ pub fn put_arg<T: Words>(words: &mut [u64; MSG_WORDS], at: &mut usize, value: &T
 /// present, permitted as `dir`, at most `max` bytes. Returns its length.
 #[doc(hidden)]
 pub fn check_lease(msg: &Message, index: usize, dir: Dir, max: u64) -> Result<u64, Refused> {
+    check_lease_of(msg, index, dir, max, false)
+}
+
+/// [`check_lease`], where `may_be_empty` lets an empty lease through as
+/// length 0 (a lease declared `may_be_empty`: data of no bytes).
+#[doc(hidden)]
+pub fn check_lease_of(
+    msg: &Message,
+    index: usize,
+    dir: Dir,
+    max: u64,
+    may_be_empty: bool,
+) -> Result<u64, Refused> {
     let Some(lease) = msg.leases.get(index).filter(|_| index < MAX_LEASES) else {
         return Err(Refused::MissingLease {
             index: index as u64,
         });
     };
+    if lease.len == 0 && may_be_empty {
+        return Ok(0);
+    }
     if lease.len == 0 {
         return Err(Refused::MissingLease {
             index: index as u64,

@@ -37,7 +37,9 @@
 /// [`Words`](crate::iface::Words) types; the error is a
 /// [`ServiceError`](crate::iface::ServiceError) (from `errors!`). A lease is
 /// `index name: Read|Write|ReadWrite(maximum bytes)`, the direction seen
-/// from the server; every declared lease is required.
+/// from the server; every declared lease is required and non-empty, unless
+/// declared `Read(maximum, may_be_empty)`: then an empty buffer (data of no
+/// bytes) reaches the server as a lease of length 0 (it must not read it).
 ///
 /// The module gets:
 /// - `Client<T: Transport>` with one method per operation: the arguments,
@@ -60,7 +62,7 @@ macro_rules! interface {
             $(
                 $(#[$ometa:meta])*
                 fn $op:ident = $label:literal ( $( $arg:ident : $aty:ty ),* $(,)? )
-                    $( [ $( $li:literal $lname:ident : $dir:ident ( $max:expr ) ),* $(,)? ] )?
+                    $( [ $( $li:literal $lname:ident : $dir:ident ( $max:expr $(, $empty:ident)? ) ),* $(,)? ] )?
                     -> Result<$rty:ty, $ety:ty> $( , $defer:ident )? ;
             )*
         }
@@ -163,7 +165,7 @@ macro_rules! interface {
                         $label => $crate::__iface_dispatch! {
                             [$($defer)?] server, badge, caller, msg,
                             $op ( $( $arg : $aty ),* )
-                            [ $($( $li $lname $dir ($max) ),*)? ] $rty, $ety
+                            [ $($( $li $lname $dir ($max $(, $empty)?) ),*)? ] $rty, $ety
                         },
                     )*
                     other => Dispatched::Reply(
@@ -228,6 +230,17 @@ macro_rules! __iface_view_new {
 
 #[doc(hidden)]
 #[macro_export]
+macro_rules! __iface_may_be_empty {
+    () => {
+        false
+    };
+    (may_be_empty) => {
+        true
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
 macro_rules! __iface_method {
     (
         [] $(#[$m:meta])* $op:ident ( $( $arg:ident : $aty:ty ),* )
@@ -264,7 +277,7 @@ macro_rules! __iface_dispatch {
     (
         [$($defer:ident)?] $server:ident, $badge:ident, $caller:ident, $msg:ident,
         $op:ident ( $( $arg:ident : $aty:ty ),* )
-        [ $( $li:literal $lname:ident $dir:ident ($max:expr) ),* ] $rty:ty, $ety:ty
+        [ $( $li:literal $lname:ident $dir:ident ($max:expr $(, $empty:ident)?) ),* ] $rty:ty, $ety:ty
     ) => {{
         let mut at = 0usize;
         $(
@@ -275,7 +288,9 @@ macro_rules! __iface_dispatch {
         )*
         let _ = at;
         $(
-            let $lname = match $crate::iface::check_lease($msg, $li, $crate::iface::Dir::$dir, $max) {
+            let $lname = match $crate::iface::check_lease_of(
+                $msg, $li, $crate::iface::Dir::$dir, $max, $crate::__iface_may_be_empty!($($empty)?),
+            ) {
                 Ok(len) => len,
                 Err(r) => return $crate::iface::Dispatched::Reply($caller, r.to_message()),
             };

@@ -174,8 +174,11 @@ impl Input {
                     if dropped > 0 {
                         let len = line.len() + dropped;
                         line.clear();
-                        println!(
-                            "error: input line of {len} bytes is longer than {LINE_MAX}; discarded"
+                        storage::fail(
+                            "input",
+                            format_args!(
+                                "line of {len} bytes is longer than {LINE_MAX}; discarded"
+                            ),
                         );
                         return Some(Line::TooLong(len));
                     }

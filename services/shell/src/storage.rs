@@ -20,8 +20,10 @@
 //! SHA-256 at the end). If a chunk fails after some output, the last line
 //! says how many bytes were printed and that the output is incomplete.
 //!
-//! Every failure prints one line starting with `error:` and the shell goes
-//! on; a dead filesystem service is reported as unreachable.
+//! Every failure prints one line through [`fail`], `error: <what>: <why>`,
+//! and the shell goes on. The service's errors are typed
+//! (`fs_api::FsError`) and read in plain words with the path or name the
+//! command gave; a dead filesystem service is reported as unreachable.
 
 use alloc::string::String;
 use alloc::vec;
@@ -29,10 +31,14 @@ use alloc::vec::Vec;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use fs_api::client::{FsClient, FsError, TextReply};
+use core::fmt::Display;
+
+use fs_api::client::{Error as FsError, FsClient, TextReply};
 use userlib::{println, sys};
 
 use crate::Input;
+
+mod registry;
 
 /// Capability slot of the filesystem service.
 pub const FS_SLOT: u64 = 1;
@@ -102,8 +108,9 @@ pub const HELP: &[(&str, &str)] = &[
     ("sync", "sync: make everything durable"),
 ];
 
-fn fail(what: &str, e: FsError) {
-    println!("error: {what}: {e}");
+/// The one place a failure is printed: one line, `error: <what>: <why>`.
+pub fn fail(what: &str, why: impl Display) {
+    println!("error: {what}: {why}");
 }
 
 fn usage(name: &str) {
@@ -112,7 +119,7 @@ fn usage(name: &str) {
         .find(|(n, _)| *n == name)
         .map(|(_, u)| *u)
         .unwrap_or("see help");
-    println!("error: usage: {text}");
+    fail("usage", text);
 }
 
 /// Runs storage command `name`; `false` if it is not one.
@@ -135,7 +142,7 @@ pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
         "truncate" => match words[..] {
             [path, size] => match size.parse::<u64>() {
                 Ok(size) => report("truncate", FS.truncate(path, size)),
-                Err(_) => println!("error: truncate: size {size:?} is not a number"),
+                Err(_) => fail("truncate", format_args!("size {size:?} is not a number")),
             },
             _ => usage(name),
         },
@@ -143,8 +150,8 @@ pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
         "tags" => one(name, &words, |r| {
             paged("tags", |after, out| FS.tags_after(r, after, out))
         }),
-        "blob" => blob(&words, input),
-        "manifest" => manifest(&words, input),
+        "blob" => registry::blob(&words, input),
+        "manifest" => registry::manifest(&words, input),
         "snap" => snap(&words),
         "gc" => gc(&words),
         "fsck" => text("fsck", |out| FS.fsck(out)),
@@ -406,7 +413,7 @@ fn print_base64(data: &[u8]) {
                 line[n] = b'\n';
                 print_bytes(&line[..=n]);
             }
-            Err(_) => println!("error: base64 encoding failed"),
+            Err(_) => fail("base64", "encoding failed"),
         }
     }
 }
@@ -447,12 +454,14 @@ fn incomplete(what: &str, name: &str, printed: u64, size: u64, e: FsError) {
         fail(what, e)
     } else if printed >= size {
         // Every chunk verified, but the whole blob's digest did not.
-        println!(
-            "error: {what} {name}: output is not the blob: all {printed} bytes printed passed their chunk checks, but {e}"
+        fail(
+            &alloc::format!("{what} {name}"),
+            format_args!("output is not the blob: all {printed} bytes printed passed their chunk checks, but {e}"),
         )
     } else {
-        println!(
-            "error: {what} {name}: output incomplete: {printed} of {size} bytes verified and printed; {e}"
+        fail(
+            &alloc::format!("{what} {name}"),
+            format_args!("output incomplete: {printed} of {size} bytes verified and printed; {e}"),
         )
     }
 }
@@ -540,7 +549,7 @@ fn put(words: &[&str], input: &mut Input) {
         return usage("put");
     };
     let Some(length) = parse_length(length) else {
-        return println!("error: put: length {length:?} is not a number");
+        return fail("put", format_args!("length {length:?} is not a number"));
     };
     // A put session: the file keeps its old contents until the finish
     // switches the new ones in, whole. The data lines follow whatever the
@@ -554,7 +563,7 @@ fn put(words: &[&str], input: &mut Input) {
         (Err(e), _) => fail("put", e),
         (Ok(()), Err(e)) => {
             let _ = FS.put_abort();
-            println!("error: put: {e}; {path} is unchanged")
+            fail("put", format_args!("{e}; {path} is unchanged"))
         }
         (Ok(()), Ok(())) => match FS.put_finish() {
             Ok(size) => println!("stored {size} bytes in {path}"),
@@ -568,85 +577,6 @@ fn rm(words: &[&str]) {
         ["-r", path] => report("rm", FS.remove(path, true)),
         [path] => report("rm", FS.remove(path, false)),
         _ => usage("rm"),
-    }
-}
-
-fn blob(words: &[&str], input: &mut Input) {
-    match words {
-        ["put", repo, digest, length] => {
-            let Some(length) = parse_length(length) else {
-                return println!("error: blob put: length {length:?} is not a number");
-            };
-            let begun = FS.blob_begin(repo, digest, length);
-            let r = read_base64(input, length, |piece| {
-                begun.clone()?;
-                FS.blob_write(piece).map(|_| ())
-            });
-            match (begun, r) {
-                (Err(e), _) => fail("blob put", e),
-                (Ok(()), Err(e)) => println!("error: blob put: {e}"),
-                (Ok(()), Ok(())) => match FS.blob_finish() {
-                    Ok(size) => println!("stored blob {digest} ({size} bytes) in {repo}"),
-                    Err(e) => fail("blob put", e),
-                },
-            }
-        }
-        ["get", digest] => get_stream("blob get", digest, |off, buf| {
-            FS.blob_read(digest, off, buf)
-        }),
-        ["stat", digest] => match FS.blob_stat(digest) {
-            Ok(size) => println!("{digest}: {size} bytes"),
-            Err(e) => fail("blob stat", e),
-        },
-        ["rm", digest] => report("blob rm", FS.blob_remove(digest)),
-        _ => usage("blob"),
-    }
-}
-
-fn manifest(words: &[&str], input: &mut Input) {
-    match words {
-        ["put", repo, reference, length] => {
-            let Some(length) = parse_length(length) else {
-                return println!("error: manifest put: length {length:?} is not a number");
-            };
-            if length > MANIFEST_MAX {
-                println!(
-                    "error: manifest put: {length} bytes, the shell takes at most {MANIFEST_MAX}"
-                );
-                // Consume the data lines so they do not run as commands.
-                let _ = read_base64(input, length, |_| Ok(()));
-                return;
-            }
-            let mut content: Vec<u8> = Vec::new();
-            let r = read_base64(input, length, |piece| {
-                content.extend_from_slice(piece);
-                Ok(())
-            });
-            if let Err(e) = r {
-                return println!("error: manifest put: {e}");
-            }
-            match FS.manifest_put(repo, reference, &content) {
-                Ok(d) => println!("stored manifest {d} as {repo}:{reference}"),
-                Err(e) => fail("manifest put", e),
-            }
-        }
-        ["get", repo, reference] => {
-            let mut buf = vec![0u8; MANIFEST_MAX as usize];
-            match FS.manifest_get(repo, reference, &mut buf) {
-                Ok((n, size)) => {
-                    print_bytes(&buf[..n]);
-                    if n > 0 && buf[n - 1] != b'\n' {
-                        println!();
-                    }
-                    if size > n as u64 {
-                        println!("... ({} more bytes not shown)", size - n as u64);
-                    }
-                }
-                Err(e) => fail("manifest get", e),
-            }
-        }
-        ["rm", repo, reference] => report("manifest rm", FS.manifest_remove(repo, reference)),
-        _ => usage("manifest"),
     }
 }
 

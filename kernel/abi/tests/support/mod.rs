@@ -37,6 +37,8 @@ abi::interface! {
         fn increment = 5 () [0 buf: ReadWrite(MAX_IN)] -> Result<(), DemoError>;
         fn name = 6 (hash: [u8; 32]) -> Result<[u8; 32], DemoError>;
         fn later = 7 (value: u64) [0 data: Read(MAX_IN)] -> Result<u64, DemoError>, deferred;
+        /// Data that may be empty: its length back.
+        fn count = 20 () [1 data: Read(MAX_IN, may_be_empty)] -> Result<u64, DemoError>;
     }
 }
 
@@ -97,6 +99,16 @@ impl demo::Server<FakeCaller> for DemoServer {
         }
         buf.write(0, &bytes).map_err(|_| DemoError::Empty {})?;
         Ok(())
+    }
+
+    fn count(&mut self, _badge: u64, data: LeaseIn<'_, FakeCaller>) -> Result<u64, DemoError> {
+        self.calls += 1;
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let mut buf = vec![0u8; data.len() as usize];
+        let n = data.read(0, &mut buf).map_err(|_| DemoError::Empty {})?;
+        Ok(n as u64)
     }
 
     fn name(&mut self, _badge: u64, hash: [u8; 32]) -> Result<[u8; 32], DemoError> {

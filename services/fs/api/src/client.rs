@@ -1,151 +1,137 @@
-//! Client stubs: one method per request, leases made from the caller's
-//! buffers, failures turned into [`FsError`] with the service's message.
+//! [`FsClient`]: the service's client over the `fs` stubs. It joins the
+//! text arguments into lease 0, turns the typed replies into the values
+//! callers use, and keeps the arguments of a failed call in its [`Error`],
+//! so the message names the path or name the caller sent. Generic over the
+//! transport, so it runs on the host.
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 use core::fmt;
 
-use abi::proto::Wire;
-use abi::{lease, Lease, Message};
-use userlib::sys;
+use abi::iface::{CallError, Transport};
 
-use crate::{join_args, FsRequest};
+use crate::{describe, fs as stub, join_args, FsError};
 
-mod uploads;
+pub use crate::Stat;
 
-/// Why a call failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FsError {
-    /// The service could not be reached or died (kernel error).
-    Unreachable(abi::Error),
-    /// The service refused: `status` (see [`crate::status`]) and its message.
-    Service { status: u64, message: String },
+/// Why a call failed: the service's typed error (or a refusal, or the
+/// kernel's error), with the text arguments the call sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    pub error: CallError<FsError>,
+    args: Vec<String>,
 }
 
-impl fmt::Display for FsError {
+impl Error {
+    /// The service's own error, if it answered with one.
+    pub fn service(&self) -> Option<&FsError> {
+        match &self.error {
+            CallError::Service(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The call's text arguments, in the declaration's order.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+}
+
+impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FsError::Unreachable(e) => write!(f, "filesystem service unreachable ({e:?})"),
-            FsError::Service { message, status } if message.is_empty() => {
-                write!(f, "filesystem service error {status}")
+        match &self.error {
+            CallError::Service(e) => describe(e, &self.args, f),
+            CallError::Kernel(abi::Error::PeerDead) => {
+                f.write_str("filesystem service unreachable: it has stopped (restart the system)")
             }
-            FsError::Service { message, .. } => write!(f, "{message}"),
+            CallError::Kernel(e) => write!(f, "filesystem service unreachable ({e:?})"),
+            other => write!(f, "{other}"),
         }
     }
 }
 
-/// Metadata returned by `stat`.
+/// What a call returns.
+pub type Result<V> = core::result::Result<V, Error>;
+
+/// A text answer: bytes written into the caller's buffer, and bytes the
+/// whole text needs (more than written: it was cut).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stat {
-    pub is_dir: bool,
-    pub size: u64,
-    pub ino: u64,
-    pub mtime: u64,
-    pub mode: u64,
-}
-
-/// The filesystem service through endpoint capability `slot`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FsClient {
-    slot: u64,
-}
-
-fn lend(data: &[u8]) -> Lease {
-    Lease {
-        addr: data.as_ptr() as u64,
-        len: data.len() as u64,
-        flags: lease::READ,
-    }
-}
-
-fn lend_mut(buf: &mut [u8]) -> Lease {
-    Lease {
-        addr: buf.as_mut_ptr() as u64,
-        len: buf.len() as u64,
-        flags: lease::READ | lease::WRITE,
-    }
-}
-
-/// A text result: bytes written into the caller's buffer, bytes the whole
-/// text needs (more than written: it was cut), and the reply's other words.
-#[derive(Debug, Clone, Copy)]
 pub struct TextReply {
     pub written: usize,
     pub needed: usize,
-    pub words: [u64; 6],
 }
 
-impl FsClient {
-    pub const fn new(slot: u64) -> FsClient {
-        FsClient { slot }
-    }
-
-    fn raw(&self, request: FsRequest, l0: &[u8], l1: Option<Lease>) -> Result<Message, FsError> {
-        let mut msg = request.to_message();
-        if !l0.is_empty() {
-            msg.leases[0] = lend(l0);
-        }
-        if let Some(l) = l1 {
-            msg.leases[1] = l;
-        }
-        let mut reply = Message::default();
-        sys::call(self.slot, &msg, &mut reply).map_err(FsError::Unreachable)?;
-        Ok(reply)
-    }
-
-    /// One call; on a service error, fetches its message.
-    fn call(&self, request: FsRequest, l0: &[u8], l1: Option<Lease>) -> Result<[u64; 6], FsError> {
-        let reply = self.raw(request, l0, l1)?;
-        if reply.label == 0 {
-            return Ok(reply.words);
-        }
-        Err(FsError::Service {
-            status: reply.label,
-            message: self.last_text(),
-        })
-    }
-
-    /// The message of this client's last failure (or last text result).
-    pub fn last_text(&self) -> String {
-        let mut buf = [0u8; 512];
-        match self.raw(FsRequest::LastText {}, &[], Some(lend_mut(&mut buf))) {
-            Ok(r) if r.label == 0 => {
-                let n = usize::try_from(r.words[0]).unwrap_or(0).min(buf.len());
-                String::from_utf8_lossy(&buf[..n]).into_owned()
-            }
-            _ => String::new(),
+impl TextReply {
+    fn of(t: crate::Text, out: &[u8]) -> TextReply {
+        TextReply {
+            written: usize::try_from(t.written).unwrap_or(0).min(out.len()),
+            needed: usize::try_from(t.needed).unwrap_or(usize::MAX),
         }
     }
+}
 
-    fn text(
+/// The transport `FsClient` uses unless told otherwise: the IPC endpoint
+/// in the system (the host has none; tests name their fake).
+#[cfg(target_os = "none")]
+pub type DefaultTransport = userlib::ipc::Endpoint;
+#[cfg(not(target_os = "none"))]
+pub type DefaultTransport = ();
+
+/// The filesystem service through a transport.
+#[derive(Debug, Clone, Copy)]
+pub struct FsClient<T = DefaultTransport> {
+    stub: stub::Client<T>,
+}
+
+#[cfg(target_os = "none")]
+impl FsClient<userlib::ipc::Endpoint> {
+    /// The service at endpoint capability `slot`.
+    pub const fn new(slot: u64) -> Self {
+        FsClient::over(userlib::ipc::Endpoint(slot))
+    }
+}
+
+fn count(n: u64, buf: &[u8]) -> usize {
+    usize::try_from(n).unwrap_or(0).min(buf.len())
+}
+
+impl<T: Transport> FsClient<T> {
+    pub const fn over(transport: T) -> Self {
+        FsClient {
+            stub: stub::Client::new(transport),
+        }
+    }
+
+    /// The generated stubs, for the replies' every word.
+    pub fn stub(&self) -> &stub::Client<T> {
+        &self.stub
+    }
+
+    /// Runs `f` with the text arguments in lease 0; a failure keeps them.
+    fn with<R>(
         &self,
-        request: FsRequest,
         args: &[&str],
-        out: &mut [u8],
-    ) -> Result<TextReply, FsError> {
+        f: impl FnOnce(&stub::Client<T>, &[u8]) -> core::result::Result<R, CallError<FsError>>,
+    ) -> Result<R> {
         let l0 = join_args(args);
-        let words = self.call(request, &l0, Some(lend_mut(out)))?;
-        Ok(TextReply {
-            written: usize::try_from(words[0]).unwrap_or(0).min(out.len()),
-            needed: usize::try_from(words[1]).unwrap_or(usize::MAX),
-            words,
+        f(&self.stub, &l0).map_err(|error| Error {
+            error,
+            args: args.iter().map(|a| a.to_string()).collect(),
         })
     }
 
-    fn simple(&self, request: FsRequest, args: &[&str]) -> Result<[u64; 6], FsError> {
-        self.call(request, &join_args(args), None)
+    /// A call without text arguments.
+    fn bare<R>(&self, r: core::result::Result<R, CallError<FsError>>) -> Result<R> {
+        r.map_err(|error| Error {
+            error,
+            args: Vec::new(),
+        })
     }
 
     // ---- files ----
 
-    pub fn stat(&self, path: &str) -> Result<Stat, FsError> {
-        let w = self.simple(FsRequest::Stat {}, &[path])?;
-        Ok(Stat {
-            is_dir: w[0] == crate::KIND_DIR,
-            size: w[1],
-            ino: w[2],
-            mtime: w[3],
-            mode: w[4],
-        })
+    pub fn stat(&self, path: &str) -> Result<Stat> {
+        self.with(&[path], |s, a| s.stat(a))
     }
 
     /// Up to `limit` entries of `path` after `after` as "d name"/"f name"
@@ -156,134 +142,107 @@ impl FsClient {
         after: &str,
         limit: u64,
         out: &mut [u8],
-    ) -> Result<(u64, usize), FsError> {
-        let r = self.text(FsRequest::List { limit }, &[path, after], out)?;
-        Ok((
-            r.words[0],
-            usize::try_from(r.words[1]).unwrap_or(0).min(out.len()),
-        ))
+    ) -> Result<(u64, usize)> {
+        let l = self.with(&[path, after], |s, a| s.list(limit, a, out))?;
+        Ok((l.entries, count(l.bytes, out)))
     }
 
     /// Reads from `offset` of file `path`; returns (bytes read, file size).
-    pub fn read(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<(usize, u64), FsError> {
-        let w = self.call(
-            FsRequest::Read { offset },
-            path.as_bytes(),
-            Some(lend_mut(buf)),
-        )?;
-        Ok((usize::try_from(w[0]).unwrap_or(0).min(buf.len()), w[1]))
+    pub fn read(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<(usize, u64)> {
+        let r = self.with(&[path], |s, a| s.read(offset, a, buf))?;
+        Ok((count(r.bytes, buf), r.size))
     }
 
-    pub fn create(&self, path: &str) -> Result<(), FsError> {
-        self.simple(FsRequest::Create {}, &[path]).map(|_| ())
+    pub fn create(&self, path: &str) -> Result<()> {
+        self.with(&[path], |s, a| s.create(a))
     }
 
     /// Appends `data`; returns the new size.
-    pub fn append(&self, path: &str, data: &[u8]) -> Result<u64, FsError> {
-        self.call(FsRequest::Append {}, path.as_bytes(), Some(lend(data)))
-            .map(|w| w[0])
+    pub fn append(&self, path: &str, data: &[u8]) -> Result<u64> {
+        self.with(&[path], |s, a| s.append(a, data))
     }
 
-    pub fn remove(&self, path: &str, recursive: bool) -> Result<(), FsError> {
-        self.simple(FsRequest::Remove { recursive }, &[path])
-            .map(|_| ())
+    pub fn remove(&self, path: &str, recursive: bool) -> Result<()> {
+        self.with(&[path], |s, a| s.remove(recursive, a))
     }
 
-    pub fn mkdir(&self, path: &str) -> Result<(), FsError> {
-        self.simple(FsRequest::Mkdir {}, &[path]).map(|_| ())
+    pub fn mkdir(&self, path: &str) -> Result<()> {
+        self.with(&[path], |s, a| s.mkdir(a))
     }
 
-    pub fn rename(&self, from: &str, to: &str) -> Result<(), FsError> {
-        self.simple(FsRequest::Rename {}, &[from, to]).map(|_| ())
+    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        self.with(&[from, to], |s, a| s.rename(a))
     }
 
-    pub fn truncate(&self, path: &str, size: u64) -> Result<(), FsError> {
-        self.simple(FsRequest::Truncate { size }, &[path])
-            .map(|_| ())
+    pub fn truncate(&self, path: &str, size: u64) -> Result<()> {
+        self.with(&[path], |s, a| s.truncate(size, a))
     }
 
     /// Starts replacing `path`'s contents with `length` bytes (see
     /// [`FsClient::put_write`], [`FsClient::put_finish`]): all or nothing.
-    pub fn put_begin(&self, path: &str, length: u64) -> Result<(), FsError> {
-        self.simple(FsRequest::PutBegin { length }, &[path])
-            .map(|_| ())
+    pub fn put_begin(&self, path: &str, length: u64) -> Result<()> {
+        self.with(&[path], |s, a| s.put_begin(length, a))
     }
 
     /// The next bytes of this client's put; returns the bytes received so far.
-    pub fn put_write(&self, data: &[u8]) -> Result<u64, FsError> {
-        self.call(FsRequest::PutWrite {}, &[], Some(lend(data)))
-            .map(|w| w[0])
+    pub fn put_write(&self, data: &[u8]) -> Result<u64> {
+        self.bare(self.stub.put_write(data))
     }
 
     /// Switches the put's contents in; returns the file's size.
-    pub fn put_finish(&self) -> Result<u64, FsError> {
-        self.simple(FsRequest::PutFinish {}, &[]).map(|w| w[0])
+    pub fn put_finish(&self) -> Result<u64> {
+        self.bare(self.stub.put_finish())
     }
 
     /// Drops this client's put; the file keeps its old contents.
-    pub fn put_abort(&self) -> Result<(), FsError> {
-        self.simple(FsRequest::PutAbort {}, &[]).map(|_| ())
+    pub fn put_abort(&self) -> Result<()> {
+        self.bare(self.stub.put_abort())
     }
 
     // ---- blobs ----
 
     /// Stores a whole blob in one call; returns its size.
-    pub fn blob_put(&self, repo: &str, digest: &str, data: &[u8]) -> Result<u64, FsError> {
-        let l0 = join_args(&[repo, digest]);
-        self.call(FsRequest::BlobPut {}, &l0, Some(lend(data)))
-            .map(|w| w[0])
+    pub fn blob_put(&self, repo: &str, digest: &str, data: &[u8]) -> Result<u64> {
+        self.with(&[repo, digest], |s, a| s.blob_put(a, data))
     }
 
-    pub fn blob_begin(&self, repo: &str, digest: &str, length: u64) -> Result<(), FsError> {
-        self.simple(FsRequest::BlobBegin { length }, &[repo, digest])
-            .map(|_| ())
+    pub fn blob_begin(&self, repo: &str, digest: &str, length: u64) -> Result<()> {
+        self.with(&[repo, digest], |s, a| s.blob_begin(length, a))
     }
 
     /// Returns the bytes received so far.
-    pub fn blob_write(&self, data: &[u8]) -> Result<u64, FsError> {
-        self.call(FsRequest::BlobWrite {}, &[], Some(lend(data)))
-            .map(|w| w[0])
+    pub fn blob_write(&self, data: &[u8]) -> Result<u64> {
+        self.bare(self.stub.blob_write(data))
     }
 
-    pub fn blob_finish(&self) -> Result<u64, FsError> {
-        self.simple(FsRequest::BlobFinish {}, &[]).map(|w| w[0])
+    pub fn blob_finish(&self) -> Result<u64> {
+        self.bare(self.stub.blob_finish())
     }
 
     /// Reads from `offset` of blob `digest`; returns (bytes, blob size).
-    pub fn blob_read(
-        &self,
-        digest: &str,
-        offset: u64,
-        buf: &mut [u8],
-    ) -> Result<(usize, u64), FsError> {
-        let w = self.call(
-            FsRequest::BlobRead { offset },
-            digest.as_bytes(),
-            Some(lend_mut(buf)),
-        )?;
-        Ok((usize::try_from(w[0]).unwrap_or(0).min(buf.len()), w[1]))
+    pub fn blob_read(&self, digest: &str, offset: u64, buf: &mut [u8]) -> Result<(usize, u64)> {
+        let r = self.with(&[digest], |s, a| s.blob_read(offset, a, buf))?;
+        Ok((count(r.bytes, buf), r.size))
     }
 
-    pub fn blob_stat(&self, digest: &str) -> Result<u64, FsError> {
-        self.simple(FsRequest::BlobStat {}, &[digest]).map(|w| w[0])
+    pub fn blob_stat(&self, digest: &str) -> Result<u64> {
+        self.with(&[digest], |s, a| s.blob_stat(a))
     }
 
-    pub fn blob_remove(&self, digest: &str) -> Result<(), FsError> {
-        self.simple(FsRequest::BlobRemove {}, &[digest]).map(|_| ())
+    pub fn blob_remove(&self, digest: &str) -> Result<()> {
+        self.with(&[digest], |s, a| s.blob_remove(a))
     }
 
     // ---- manifests and the catalog ----
 
-    /// Stores a manifest; returns its digest.
-    pub fn manifest_put(
-        &self,
-        repo: &str,
-        reference: &str,
-        content: &[u8],
-    ) -> Result<String, FsError> {
-        let l0 = join_args(&[repo, reference]);
-        self.call(FsRequest::ManifestPut {}, &l0, Some(lend(content)))?;
-        Ok(self.last_text())
+    /// Stores a manifest; returns its digest (`sha256:<hex>`).
+    pub fn manifest_put(&self, repo: &str, reference: &str, content: &[u8]) -> Result<String> {
+        let hash = self.with(&[repo, reference], |s, a| s.manifest_put(a, content))?;
+        let mut text = String::from("sha256:");
+        for b in hash {
+            text.push_str(&alloc::format!("{b:02x}"));
+        }
+        Ok(text)
     }
 
     /// Reads a manifest into `buf`; returns (bytes, manifest size).
@@ -292,87 +251,137 @@ impl FsClient {
         repo: &str,
         reference: &str,
         buf: &mut [u8],
-    ) -> Result<(usize, u64), FsError> {
-        let l0 = join_args(&[repo, reference]);
-        let w = self.call(FsRequest::ManifestGet {}, &l0, Some(lend_mut(buf)))?;
-        Ok((usize::try_from(w[0]).unwrap_or(0).min(buf.len()), w[1]))
+    ) -> Result<(usize, u64)> {
+        let r = self.with(&[repo, reference], |s, a| s.manifest_get(a, buf))?;
+        Ok((count(r.bytes, buf), r.size))
     }
 
-    pub fn manifest_remove(&self, repo: &str, reference: &str) -> Result<(), FsError> {
-        self.simple(FsRequest::ManifestRemove {}, &[repo, reference])
-            .map(|_| ())
+    pub fn manifest_remove(&self, repo: &str, reference: &str) -> Result<()> {
+        self.with(&[repo, reference], |s, a| s.manifest_remove(a))
     }
 
-    pub fn repos(&self, out: &mut [u8]) -> Result<TextReply, FsError> {
-        self.text(FsRequest::Repos {}, &[], out)
+    pub fn repos(&self, out: &mut [u8]) -> Result<TextReply> {
+        self.repos_after("", out)
     }
 
     /// Repository names after `after` (a page: as many lines as `out` holds).
-    pub fn repos_after(&self, after: &str, out: &mut [u8]) -> Result<TextReply, FsError> {
-        self.text(FsRequest::Repos {}, &[after], out)
+    pub fn repos_after(&self, after: &str, out: &mut [u8]) -> Result<TextReply> {
+        let t = self.with(&[after], |s, a| s.repos(a, out))?;
+        Ok(TextReply::of(t, out))
     }
 
-    pub fn tags(&self, repo: &str, out: &mut [u8]) -> Result<TextReply, FsError> {
-        self.text(FsRequest::Tags {}, &[repo], out)
+    pub fn tags(&self, repo: &str, out: &mut [u8]) -> Result<TextReply> {
+        self.tags_after(repo, "", out)
     }
 
     /// Tags of `repo` after `after` (a page, like [`FsClient::repos_after`]).
-    pub fn tags_after(
-        &self,
-        repo: &str,
-        after: &str,
-        out: &mut [u8],
-    ) -> Result<TextReply, FsError> {
-        self.text(FsRequest::Tags {}, &[repo, after], out)
+    pub fn tags_after(&self, repo: &str, after: &str, out: &mut [u8]) -> Result<TextReply> {
+        let t = self.with(&[repo, after], |s, a| s.tags(a, out))?;
+        Ok(TextReply::of(t, out))
     }
 
     // ---- snapshots ----
 
-    pub fn snap_create(&self, name: &str) -> Result<(), FsError> {
-        self.simple(FsRequest::SnapCreate {}, &[name]).map(|_| ())
+    pub fn snap_create(&self, name: &str) -> Result<()> {
+        self.with(&[name], |s, a| s.snap_create(a))
     }
 
-    pub fn snap_list(&self, out: &mut [u8]) -> Result<TextReply, FsError> {
-        self.text(FsRequest::SnapList {}, &[], out)
+    pub fn snap_list(&self, out: &mut [u8]) -> Result<TextReply> {
+        let t = self.bare(self.stub.snap_list(out))?;
+        Ok(TextReply::of(t, out))
     }
 
     /// Changes from snapshot `a` to snapshot `b` (empty: the live tree).
-    pub fn snap_diff(&self, a: &str, b: &str, out: &mut [u8]) -> Result<TextReply, FsError> {
-        self.text(FsRequest::SnapDiff {}, &[a, b], out)
+    pub fn snap_diff(&self, a: &str, b: &str, out: &mut [u8]) -> Result<TextReply> {
+        let t = self.with(&[a, b], |s, l0| s.snap_diff(l0, out))?;
+        Ok(TextReply::of(t, out))
     }
 
-    pub fn snap_restore(&self, name: &str) -> Result<(), FsError> {
-        self.simple(FsRequest::SnapRestore {}, &[name]).map(|_| ())
+    pub fn snap_restore(&self, name: &str) -> Result<()> {
+        self.with(&[name], |s, a| s.snap_restore(a))
     }
 
-    pub fn snap_remove(&self, name: &str) -> Result<(), FsError> {
-        self.simple(FsRequest::SnapRemove {}, &[name]).map(|_| ())
+    pub fn snap_remove(&self, name: &str) -> Result<()> {
+        self.with(&[name], |s, a| s.snap_remove(a))
     }
 
     // ---- maintenance ----
 
-    pub fn gc(&self, dry_run: bool, out: &mut [u8]) -> Result<TextReply, FsError> {
-        self.text(FsRequest::Gc { dry_run }, &[], out)
+    pub fn gc(&self, dry_run: bool, out: &mut [u8]) -> Result<TextReply> {
+        let t = self.bare(self.stub.gc(dry_run, out))?;
+        Ok(TextReply::of(t, out))
     }
 
-    /// `words[2]` of the reply is the number of problems found.
-    pub fn fsck(&self, out: &mut [u8]) -> Result<TextReply, FsError> {
-        self.text(FsRequest::Fsck {}, &[], out)
+    /// The report; the number of problems is in the stub's full reply.
+    pub fn fsck(&self, out: &mut [u8]) -> Result<TextReply> {
+        let c = self.bare(self.stub.fsck(out))?;
+        Ok(TextReply::of(c.text, out))
     }
 
-    pub fn df(&self, out: &mut [u8]) -> Result<TextReply, FsError> {
-        self.text(FsRequest::Df {}, &[], out)
+    pub fn df(&self, out: &mut [u8]) -> Result<TextReply> {
+        let s = self.bare(self.stub.df(out))?;
+        Ok(TextReply::of(s.text, out))
     }
 
-    pub fn stats(&self, out: &mut [u8]) -> Result<TextReply, FsError> {
-        self.text(FsRequest::Stats {}, &[], out)
+    pub fn stats(&self, out: &mut [u8]) -> Result<TextReply> {
+        let t = self.bare(self.stub.stats(out))?;
+        Ok(TextReply::of(t, out))
     }
 
-    pub fn sync(&self) -> Result<(), FsError> {
-        self.simple(FsRequest::Sync {}, &[]).map(|_| ())
+    pub fn sync(&self) -> Result<()> {
+        self.bare(self.stub.sync())
     }
 
-    pub fn shutdown(&self) -> Result<(), FsError> {
-        self.simple(FsRequest::Shutdown {}, &[]).map(|_| ())
+    pub fn shutdown(&self) -> Result<()> {
+        self.bare(self.stub.shutdown())
+    }
+
+    // ---- resumable upload sessions and repository-scoped blob calls ----
+
+    /// Starts an upload session in `repo`; returns its id.
+    pub fn upload_start(&self, repo: &str) -> Result<u64> {
+        self.with(&[repo], |s, a| s.upload_start(a))
+    }
+
+    /// Appends `data` at `offset`; durable when it returns the new size.
+    /// `FsError::WrongOffset` when `offset` is not the session's size.
+    pub fn upload_append(&self, repo: &str, id: u64, offset: u64, data: &[u8]) -> Result<u64> {
+        self.with(&[repo], |s, a| s.upload_append(id, offset, a, data))
+    }
+
+    /// The bytes the session holds.
+    pub fn upload_status(&self, repo: &str, id: u64) -> Result<u64> {
+        self.with(&[repo], |s, a| s.upload_status(id, a))
+    }
+
+    /// Verifies the session against `digest`, stores and links the blob;
+    /// returns its size.
+    pub fn upload_finish(&self, repo: &str, id: u64, digest: &str) -> Result<u64> {
+        self.with(&[repo, digest], |s, a| s.upload_finish(id, a))
+    }
+
+    pub fn upload_cancel(&self, repo: &str, id: u64) -> Result<()> {
+        self.with(&[repo], |s, a| s.upload_cancel(id, a))
+    }
+
+    /// Links blob `digest`, which `from` holds, into `repo`; returns its size.
+    pub fn blob_mount(&self, repo: &str, from: &str, digest: &str) -> Result<u64> {
+        self.with(&[repo, from, digest], |s, a| s.blob_mount(a))
+    }
+
+    /// The size of blob `digest` if it is stored and linked into `repo`.
+    pub fn blob_linked(&self, repo: &str, digest: &str) -> Result<u64> {
+        self.with(&[repo, digest], |s, a| s.blob_linked(a))
+    }
+
+    /// Removes `repo`'s link to blob `digest`.
+    pub fn blob_unlink(&self, repo: &str, digest: &str) -> Result<()> {
+        self.with(&[repo, digest], |s, a| s.blob_unlink(a))
+    }
+
+    /// Registry GC; the report is written into `out`.
+    pub fn registry_gc(&self, dry_run: bool, grace_secs: u64, out: &mut [u8]) -> Result<TextReply> {
+        let t = self.bare(self.stub.registry_gc(dry_run, grace_secs, out))?;
+        Ok(TextReply::of(t, out))
     }
 }

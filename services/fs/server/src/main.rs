@@ -1,6 +1,7 @@
 //! The filesystem/registry service (ring 3): mounts `filesystem::Registry`
 //! over the block service (`block_api::client::BlockClient`, root slot 0;
-//! a never-written slot is formatted) and serves `fs_api::FsRequest`.
+//! a never-written slot is formatted) and serves the `fs_api::fs`
+//! interface (`serve.rs`: the server trait, one method per operation).
 //!
 //! The content store runs in its own process (`content-server`): the
 //! filesystem is `Fs<BlockClient, ContentClient>`, and every block
@@ -12,8 +13,9 @@
 //! the content service's; boot argument = the content service's badge at
 //! the block service. Clients
 //! (the shell, test clients, the benchmark) call with their own badge; the
-//! per-client state (an upload in progress, a put in progress, a sequential
-//! blob read, the last error message) is kept per badge.
+//! per-client state (an upload in progress, a put in progress) is kept per
+//! badge. A failed call answers with `fs_api::FsError` and its values in
+//! the same reply (`errors.rs` maps the library's errors onto it).
 //!
 //! Clients are served one request at a time, each to completion, so several
 //! clients interleave only between requests and every request sees the
@@ -31,6 +33,7 @@ mod serve;
 use block_api::client::BlockClient;
 use content_api::client::ContentClient;
 use filesystem::{Fs, Registry};
+use fs_api::MountStage;
 use userlib::println;
 
 userlib::entry!(main);
@@ -38,10 +41,16 @@ userlib::entry!(main);
 fn main() {
     let content_badge = userlib::boot_arg();
     let mounted = BlockClient::connect(0)
-        .map_err(|e| alloc::format!("block service: {e}"))
+        .map_err(|e| {
+            (
+                MountStage::BlockService,
+                alloc::format!("block service: {e}"),
+            )
+        })
         .and_then(|mut dev| {
             dev.set_delegate(Some(content_badge));
-            Fs::open_with(dev, 0, ContentClient::new(1)).map_err(|e| alloc::format!("mount: {e}"))
+            Fs::open_with(dev, 0, ContentClient::new(1))
+                .map_err(|e| (MountStage::Mount, alloc::format!("mount: {e}")))
         });
     match mounted {
         Ok(mut fs) => {
@@ -54,11 +63,12 @@ fn main() {
             }
             let mut registry = Registry::new(fs);
             registry.set_piece_size(fs_api::PIECE);
-            serve::Service::new(Some(registry), alloc::string::String::new()).run()
+            serve::Service::new(Ok(registry)).run()
         }
-        Err(why) => {
+        Err((stage, why)) => {
+            // Every call is answered `NotMounted` from now on; the why is here.
             println!("fs: cannot mount the filesystem: {why}");
-            serve::Service::new(None, why).run()
+            serve::Service::new(Err(stage)).run()
         }
     }
 }

@@ -10,8 +10,8 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
-use fs_api::client::{FsClient, FsError};
-use fs_api::status;
+use fs_api::client::{Error as FsError, FsClient};
+use fs_api::FsError as E;
 use registry_http::error::BackendError;
 use registry_http::names::{Digest, Reference};
 use registry_http::{Backend, ManifestPut, StoredManifest};
@@ -55,21 +55,43 @@ impl FsBackend {
     }
 }
 
-fn status_of(e: &FsError) -> Option<u64> {
-    match e {
-        FsError::Service { status, .. } => Some(*status),
-        FsError::Unreachable(_) => None,
-    }
+/// A missing object (file, blob, link, manifest).
+fn not_found(e: &FsError) -> bool {
+    e.service().is_some_and(E::is_not_found)
+}
+
+/// A text argument (a repository name, reference, digest) the fs service's
+/// grammar refused.
+fn invalid(e: &FsError) -> bool {
+    matches!(
+        e.service(),
+        Some(E::BadArgument { .. } | E::InvalidPath { .. } | E::NameTooLong { .. })
+    )
 }
 
 /// The fs service's failure as the API's: `not_found` for a missing object.
-fn fail(e: FsError, not_found: BackendError) -> BackendError {
-    match status_of(&e) {
-        Some(status::NOT_FOUND) => not_found,
-        Some(status::NO_UPLOAD) => BackendError::UploadUnknown,
-        Some(status::NO_SPACE) | Some(status::TOO_LARGE) => {
-            BackendError::SizeInvalid(e.to_string())
-        }
+fn fail(e: FsError, not_found_as: BackendError) -> BackendError {
+    match e.service() {
+        _ if not_found(&e) => not_found_as,
+        Some(
+            E::NoUpload {}
+            | E::NoPut {}
+            | E::PutShort { .. }
+            | E::PutOverrun { .. }
+            | E::PutAbandoned {}
+            | E::UploadUnknown { .. }
+            | E::UploadShort { .. }
+            | E::UploadOverrun { .. },
+        ) => BackendError::UploadUnknown,
+        Some(
+            E::NoRoom { .. }
+            | E::RequestTooLarge { .. }
+            | E::FileTooLarge { .. }
+            | E::ManifestTooLarge { .. }
+            | E::Disk {
+                fault: fs_api::BlockFault(block::Error::NoSpace),
+            },
+        ) => BackendError::SizeInvalid(e.to_string()),
         _ => BackendError::Internal(e.to_string()),
     }
 }
@@ -138,9 +160,9 @@ impl Backend for FsBackend {
     ) -> Result<bool, BackendError> {
         match self.fs.blob_mount(repo, from, digest.as_str()) {
             Ok(_) => Ok(true),
-            Err(e) if status_of(&e) == Some(status::NOT_FOUND) => Ok(false),
+            Err(e) if not_found(&e) => Ok(false),
             // An invalid `from` name: the client uploads instead.
-            Err(e) if status_of(&e) == Some(status::INVALID) => Ok(false),
+            Err(e) if invalid(&e) => Ok(false),
             Err(e) => Err(fail(e, BackendError::BlobUnknown)),
         }
     }
@@ -163,7 +185,7 @@ impl Backend for FsBackend {
         let n = upload_id(id)?;
         match self.fs.upload_append(repo, n, offset, data) {
             Ok(size) => Ok(size),
-            Err(e) if status_of(&e) == Some(status::WRONG_OFFSET) => {
+            Err(e) if matches!(e.service(), Some(E::WrongOffset { .. })) => {
                 let current = self
                     .fs
                     .upload_status(repo, n)
@@ -188,7 +210,7 @@ impl Backend for FsBackend {
     ) -> Result<u64, BackendError> {
         match self.fs.upload_finish(repo, upload_id(id)?, digest.as_str()) {
             Ok(size) => Ok(size),
-            Err(e) if status_of(&e) == Some(status::DIGEST_MISMATCH) => {
+            Err(e) if matches!(e.service(), Some(E::DigestMismatch { .. })) => {
                 Err(BackendError::DigestMismatch {
                     actual: e.to_string(),
                 })
@@ -281,9 +303,7 @@ impl Backend for FsBackend {
             let dir = alloc::format!("/docker/registry/v2/repositories/{repo}/_manifests/tags");
             match self.fs.list(&dir, "", 1, &mut self.buf) {
                 Ok(_) => {}
-                Err(e) if status_of(&e) == Some(status::NOT_FOUND) => {
-                    return Err(BackendError::NameUnknown)
-                }
+                Err(e) if not_found(&e) => return Err(BackendError::NameUnknown),
                 Err(e) => return Err(fail(e, BackendError::NameUnknown)),
             }
         }
@@ -310,7 +330,7 @@ impl Backend for FsBackend {
                     .map(|l| l.to_string())
                     .collect::<Vec<String>>(),
                 // No revisions yet: no referrers.
-                Err(e) if status_of(&e) == Some(status::NOT_FOUND) => return Ok(out),
+                Err(e) if not_found(&e) => return Ok(out),
                 Err(e) => return Err(fail(e, BackendError::NameUnknown)),
             };
             let Some(last) = entries.last() else {

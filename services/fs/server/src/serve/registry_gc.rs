@@ -6,28 +6,19 @@ use core::fmt::Write as _;
 
 use filesystem::registry_gc::DEFAULT_UPLOAD_MAX_IDLE_SECS;
 use filesystem::RegistryGcOptions;
-use fs_api::status;
-use userlib::abi::Message;
-use userlib::ipc::ReplyToken;
+use fs_api::{FsError, Text};
 
-use super::{text_reply, Outcome, Service};
-use crate::errors::Fail;
+use super::{send_text, Out, Outcome, Service};
 
 impl Service {
     pub(super) fn registry_gc(
         &mut self,
         dry_run: bool,
         grace_secs: u64,
-        msg: &Message,
-        token: &ReplyToken,
-    ) -> Outcome {
-        let now = userlib::sys::unix_time().ok_or_else(|| {
-            Fail::new(
-                status::UNAVAILABLE,
-                "the time is unknown (the RTC gave no date); registry GC needs it to spare pushes in progress",
-            )
-        })?;
-        let r = self.reg().registry_gc(&RegistryGcOptions {
+        out: &Out<'_>,
+    ) -> Outcome<Text> {
+        let now = userlib::sys::unix_time().ok_or(FsError::NoClock {})?;
+        let r = self.reg()?.registry_gc(&RegistryGcOptions {
             dry_run,
             delete_untagged: true,
             now,
@@ -60,6 +51,6 @@ impl Service {
                 c.sweep.chunks, c.sweep.bytes, c.sweep.blocks
             );
         }
-        text_reply(token, msg, &text)
+        send_text(out, &text)
     }
 }

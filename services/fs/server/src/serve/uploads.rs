@@ -10,14 +10,12 @@
 //! - A cached session is used only for the repository it was opened in.
 
 use alloc::collections::BTreeMap;
-use alloc::format;
 
 use filesystem::{upload_id_text, Algorithm, Digest, RepoName, SessionError, Upload};
-use fs_api::{split_args, status, FsRequest, PIECE};
-use userlib::abi::Message;
-use userlib::ipc::ReplyToken;
+use fs_api::{Damage, FsError, PIECE};
 
-use super::{bad_args, parse_digest, parse_repo, Outcome, Service};
+use super::blobs::{parse_digest, parse_repo};
+use super::{mounted, In, Outcome, Service};
 use crate::errors::Fail;
 
 /// Sessions whose running hash is kept in memory.
@@ -52,154 +50,127 @@ impl OpenUploads {
 
 fn session_fail(e: SessionError) -> Fail {
     match e {
-        SessionError::WrongOffset { offset, size } => Fail::new(
-            status::WRONG_OFFSET,
-            format!("the upload holds {size} bytes; data was sent for offset {offset}"),
-        ),
+        SessionError::WrongOffset { offset, size } => {
+            Fail::Api(FsError::WrongOffset { offset, size })
+        }
         SessionError::Registry(e) => e.into(),
     }
 }
 
 impl Service {
     /// Session `id` of `repo` with its running hash in `algorithm`.
-    fn open_upload(
-        &mut self,
-        repo: &RepoName,
-        id: u64,
-        algorithm: Algorithm,
-    ) -> Result<Upload, Fail> {
+    fn open_upload(&mut self, repo: &RepoName, id: u64, algorithm: Algorithm) -> Outcome<Upload> {
         match self.open_uploads.take(repo, id) {
             Some(up) if up.algorithm() == algorithm => Ok(up),
-            _ => Ok(self.reg().resume_upload(repo, id, algorithm)?),
+            _ => Ok(self.reg()?.resume_upload(repo, id, algorithm)?),
         }
     }
 
-    pub(super) fn handle_upload(
+    pub(super) fn upload_start(&mut self, repo: &str) -> Outcome<u64> {
+        let repo = parse_repo(repo, 0)?;
+        let up = self.reg()?.begin_upload(Some(&repo), Algorithm::Sha256)?;
+        let id = filesystem::parse_upload_id(up.id()).ok_or(FsError::Damaged {
+            what: Damage::UploadId,
+            ino: 0,
+        })?;
+        self.open_uploads.keep(repo, id, up);
+        Ok(id)
+    }
+
+    pub(super) fn upload_append(
         &mut self,
-        request: FsRequest,
-        args: &[u8],
-        msg: &Message,
-        token: &ReplyToken,
-    ) -> Outcome {
-        match request {
-            FsRequest::UploadStart {} => {
-                let [repo] = split_args::<1>(args).ok_or_else(bad_args)?;
-                let repo = parse_repo(repo)?;
-                let up = self.reg().begin_upload(Some(&repo), Algorithm::Sha256)?;
-                let id = filesystem::parse_upload_id(up.id())
-                    .ok_or_else(|| Fail::new(status::IO, "upload id is not 16 hex digits"))?;
-                self.open_uploads.keep(repo, id, up);
-                Ok([id, 0, 0, 0, 0, 0])
-            }
-            FsRequest::UploadAppend { id, offset } => {
-                let [repo] = split_args::<1>(args).ok_or_else(bad_args)?;
-                let repo = parse_repo(repo)?;
-                self.reg()
-                    .fs()
-                    .check_request_length("upload append", msg.leases[1].len)?;
-                let mut up = self.open_upload(&repo, id, Algorithm::Sha256)?;
-                let r = self.append_lease(&mut up, offset, msg.leases[1].len, token);
-                self.open_uploads.keep(repo, id, up);
-                let size = r?;
-                Ok([size, 0, 0, 0, 0, 0])
-            }
-            FsRequest::UploadStatus { id } => {
-                let [repo] = split_args::<1>(args).ok_or_else(bad_args)?;
-                let repo = parse_repo(repo)?;
-                let up = self.open_upload(&repo, id, Algorithm::Sha256)?;
-                let size = up.size();
-                self.open_uploads.keep(repo, id, up);
-                Ok([size, 0, 0, 0, 0, 0])
-            }
-            FsRequest::UploadFinish { id } => {
-                let [repo, digest] = split_args::<2>(args).ok_or_else(bad_args)?;
-                let repo = parse_repo(repo)?;
-                let d = parse_digest(digest)?;
-                let up = self.open_upload(&repo, id, d.algorithm())?;
-                let reg = self.reg();
-                let size = reg.finish_upload_into(up, &d, Some(&repo))?;
-                Ok([size, 0, 0, 0, 0, 0])
-            }
-            FsRequest::UploadCancel { id } => {
-                let [repo] = split_args::<1>(args).ok_or_else(bad_args)?;
-                let repo = parse_repo(repo)?;
-                self.open_uploads.take(&repo, id);
-                if !self.reg().remove_upload(Some(&repo), &upload_id_text(id))? {
-                    return Err(Fail::new(
-                        status::NO_UPLOAD,
-                        format!("no upload {} in {repo}", upload_id_text(id)),
-                    ));
-                }
-                Ok([0; 6])
-            }
-            FsRequest::BlobMount {} => {
-                let [repo, from, digest] = split_args::<3>(args).ok_or_else(bad_args)?;
-                let (repo, from) = (parse_repo(repo)?, parse_repo(from)?);
-                let d = parse_digest(digest)?;
-                let size = self.linked_size(&from, &d)?;
-                self.reg().link_blob(&repo, &d)?;
-                Ok([size, 0, 0, 0, 0, 0])
-            }
-            FsRequest::BlobLinked {} => {
-                let [repo, digest] = split_args::<2>(args).ok_or_else(bad_args)?;
-                let (repo, d) = (parse_repo(repo)?, parse_digest(digest)?);
-                Ok([self.linked_size(&repo, &d)?, 0, 0, 0, 0, 0])
-            }
-            FsRequest::BlobUnlink {} => {
-                let [repo, digest] = split_args::<2>(args).ok_or_else(bad_args)?;
-                let (repo, d) = (parse_repo(repo)?, parse_digest(digest)?);
-                if !self.reg().unlink_blob(&repo, &d)? {
-                    return Err(Fail::new(
-                        status::NOT_FOUND,
-                        format!("blob {d} is not linked into {repo}"),
-                    ));
-                }
-                Ok([0; 6])
-            }
-            _ => Err(Fail::new(status::BAD_REQUEST, "not an upload request")),
+        repo: &str,
+        id: u64,
+        offset: u64,
+        data: &In<'_>,
+    ) -> Outcome<u64> {
+        let repo = parse_repo(repo, 0)?;
+        self.reg()?
+            .fs()
+            .check_request_length("upload append", data.len())?;
+        let mut up = self.open_upload(&repo, id, Algorithm::Sha256)?;
+        let r = self.append_lease(&mut up, offset, data);
+        self.open_uploads.keep(repo, id, up);
+        r
+    }
+
+    pub(super) fn upload_status(&mut self, repo: &str, id: u64) -> Outcome<u64> {
+        let repo = parse_repo(repo, 0)?;
+        let up = self.open_upload(&repo, id, Algorithm::Sha256)?;
+        let size = up.size();
+        self.open_uploads.keep(repo, id, up);
+        Ok(size)
+    }
+
+    pub(super) fn upload_finish(&mut self, repo: &str, id: u64, digest: &str) -> Outcome<u64> {
+        let repo = parse_repo(repo, 0)?;
+        let d = parse_digest(digest, 1)?;
+        let up = self.open_upload(&repo, id, d.algorithm())?;
+        Ok(self.reg()?.finish_upload_into(up, &d, Some(&repo))?)
+    }
+
+    pub(super) fn upload_cancel(&mut self, repo: &str, id: u64) -> Outcome<()> {
+        let repo = parse_repo(repo, 0)?;
+        self.open_uploads.take(&repo, id);
+        if !self
+            .reg()?
+            .remove_upload(Some(&repo), &upload_id_text(id))?
+        {
+            return Err(FsError::UploadUnknown { id }.into());
         }
+        Ok(())
+    }
+
+    pub(super) fn blob_mount(&mut self, repo: &str, from: &str, digest: &str) -> Outcome<u64> {
+        let (repo, from) = (parse_repo(repo, 0)?, parse_repo(from, 1)?);
+        let d = parse_digest(digest, 2)?;
+        let size = self.linked_size(&from, &d)?;
+        self.reg()?.link_blob(&repo, &d)?;
+        Ok(size)
+    }
+
+    pub(super) fn blob_linked(&mut self, repo: &str, digest: &str) -> Outcome<u64> {
+        let (repo, d) = (parse_repo(repo, 0)?, parse_digest(digest, 1)?);
+        self.linked_size(&repo, &d)
+    }
+
+    pub(super) fn blob_unlink(&mut self, repo: &str, digest: &str) -> Outcome<()> {
+        let (repo, d) = (parse_repo(repo, 0)?, parse_digest(digest, 1)?);
+        if !self.reg()?.unlink_blob(&repo, &d)? {
+            return Err(FsError::BlobNotInRepository {}.into());
+        }
+        Ok(())
     }
 
     /// The size of blob `d` when it is stored and linked into `repo`.
-    fn linked_size(&mut self, repo: &RepoName, d: &Digest) -> Result<u64, Fail> {
-        let reg = self.reg();
+    fn linked_size(&mut self, repo: &RepoName, d: &Digest) -> Outcome<u64> {
+        let reg = self.reg()?;
         match (reg.is_linked(repo, d)?, reg.blob_size(d)?) {
             (true, Some(size)) => Ok(size),
-            _ => Err(Fail::new(
-                status::NOT_FOUND,
-                format!("blob {d} is not in repository {repo}"),
-            )),
+            _ => Err(FsError::BlobNotInRepository {}.into()),
         }
     }
 
-    /// Streams lease 1 (`len` bytes) into the session at `offset`, one
-    /// piece per batched transaction, then makes it durable.
-    fn append_lease(
-        &mut self,
-        up: &mut Upload,
-        offset: u64,
-        len: u64,
-        token: &ReplyToken,
-    ) -> Result<u64, Fail> {
+    /// Streams `data` into the session at `offset`, one piece per batched
+    /// transaction, then makes it durable.
+    fn append_lease(&mut self, up: &mut Upload, offset: u64, data: &In<'_>) -> Outcome<u64> {
         if offset != up.size() {
             return Err(session_fail(SessionError::WrongOffset {
                 offset,
                 size: up.size(),
             }));
         }
+        let len = data.len();
         let mut done = 0u64;
         while done < len {
             let n = (len - done).min(PIECE as u64) as usize;
-            self.lease_in(token, done, n)?;
-            let reg = self
-                .reg
-                .as_mut()
-                .ok_or_else(|| Fail::new(status::UNAVAILABLE, "not mounted"))?;
+            self.lease_in(data, done, n)?;
+            let reg = mounted(&mut self.reg)?;
             reg.append_piece(up, offset + done, &self.piece[..n])
                 .map_err(session_fail)?;
             done += n as u64;
         }
-        self.reg().sync_uploads()?;
+        self.reg()?.sync_uploads()?;
         Ok(up.size())
     }
 }

@@ -1,0 +1,137 @@
+//! Maintenance: chunk GC, fsck, space figures, statistics, shutdown.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use core::fmt::Write as _;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use fs_api::{Checked, Space, Text};
+
+use super::{send_text, Out, Outcome, Service, HANDLE_CYCLES, LEASE_CYCLES, REQUESTS};
+
+impl Service {
+    pub(super) fn gc(&mut self, dry_run: bool, out: &Out<'_>) -> Outcome<Text> {
+        let r = self.reg()?.fs().gc(dry_run)?;
+        let verb = if dry_run { "would free" } else { "freed" };
+        let text = format!(
+            "gc{}: marked {} roots, {} extents ({} bytes); {verb} {} chunks ({} bytes, {} blocks) of {} scanned and {} unreachable blocks; {} blocks reachable\n",
+            if dry_run { " (dry run)" } else { "" },
+            r.roots,
+            r.extents_scanned,
+            r.bytes_scanned,
+            r.sweep.chunks,
+            r.sweep.bytes,
+            r.sweep.blocks,
+            r.sweep.scanned,
+            r.blocks_freed,
+            r.blocks_reachable
+        );
+        send_text(out, &text)
+    }
+
+    pub(super) fn fsck(&mut self, out: &Out<'_>) -> Outcome<Checked> {
+        let fs = self.reg()?.fs();
+        let r = fs.fsck(true)?;
+        let mut text = format!(
+            "filesystem: {} trees, {} dirs, {} files, {} extents, {} blobs verified, {} links checked: {} problems\n",
+            r.trees, r.dirs, r.files, r.extents, r.blobs_verified, r.links_checked, r.problem_count
+        );
+        for p in &r.problems {
+            let _ = writeln!(text, "  {p}");
+        }
+        let mut block_text = vec![0u8; 8192];
+        let n = fs
+            .device_mut()
+            .report(block_api::report::FSCK, &mut block_text)?;
+        let block_text = String::from_utf8_lossy(&block_text[..n]);
+        let block_clean = block_text.starts_with("block layer clean");
+        if block_clean {
+            text.push_str("block layer: clean\n");
+        } else {
+            text.push_str(&block_text);
+        }
+        let problems = r.problem_count + u64::from(!block_clean);
+        if problems == 0 {
+            text.push_str("fsck: clean\n");
+        } else {
+            let _ = writeln!(text, "fsck: {problems} problems");
+        }
+        Ok(Checked {
+            text: send_text(out, &text)?,
+            problems,
+        })
+    }
+
+    pub(super) fn df(&mut self, out: &Out<'_>) -> Outcome<Space> {
+        let fs = self.reg()?.fs();
+        let s = fs.stats()?;
+        let ratio_x100 = (s.dedup_ratio * 100.0) as u64;
+        let mut text = format!(
+            "logical {} bytes (file sizes)\nstored {} bytes in {} distinct chunks, {} bytes on disk\ndedup ratio {}.{:02}\nfree {} of {} bytes\n",
+            s.logical_bytes,
+            s.chunk_bytes,
+            s.chunks,
+            s.physical_bytes,
+            ratio_x100 / 100,
+            ratio_x100 % 100,
+            s.free_bytes,
+            s.total_bytes
+        );
+        // The block store's state line ("state: read-write" or
+        // "state: read-only until the next boot: why").
+        let mut buf = vec![0u8; 4096];
+        let n = fs.device_mut().report(block_api::report::STATS, &mut buf)?;
+        if let Some(state) = String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .find(|l| l.starts_with("state: "))
+        {
+            let _ = writeln!(text, "{state}");
+        }
+        Ok(Space {
+            text: send_text(out, &text)?,
+            logical_bytes: s.logical_bytes,
+            chunk_bytes: s.chunk_bytes,
+            physical_bytes: s.physical_bytes,
+            free_bytes: s.free_bytes,
+        })
+    }
+
+    pub(super) fn stats(&mut self, out: &Out<'_>) -> Outcome<Text> {
+        let fs = self.reg()?.fs();
+        let mut text = String::new();
+        let mut buf = vec![0u8; 4096];
+        let n = fs.device_mut().report(block_api::report::STATS, &mut buf)?;
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        text.push_str("recent events:\n");
+        let n = fs
+            .device_mut()
+            .report(block_api::report::EVENTS, &mut buf)?;
+        for line in String::from_utf8_lossy(&buf[..n]).lines() {
+            let _ = writeln!(text, "  block: {line}");
+        }
+        for e in fs.events() {
+            let _ = writeln!(text, "  fs: {e}");
+        }
+        let m = |c: &AtomicU64| c.load(Ordering::Relaxed) / 1_000_000;
+        let total = m(&HANDLE_CYCLES);
+        let block = m(&block_api::client::CALL_CYCLES);
+        let lease = m(&LEASE_CYCLES);
+        let _ = writeln!(
+            text,
+            "fs service: {} requests, {total} Mcycles handling them: {block} waiting for the block service ({} calls), {lease} copying leases, {} in the filesystem code (chunking, hashing, trees)",
+            REQUESTS.load(Ordering::Relaxed),
+            block_api::client::CALLS.load(Ordering::Relaxed),
+            total.saturating_sub(block + lease)
+        );
+        send_text(out, &text)
+    }
+
+    /// Sync, then the block service writes everything home.
+    pub(super) fn shutdown(&mut self) -> Outcome<()> {
+        let fs = self.reg()?.fs();
+        fs.sync()?;
+        fs.device_mut().checkpoint()?;
+        Ok(())
+    }
+}

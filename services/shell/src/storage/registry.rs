@@ -1,0 +1,98 @@
+//! The shell's registry commands: `blob` and `manifest` (put streams
+//! base64 lines into the service; get prints only verified bytes).
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use userlib::println;
+
+use super::{
+    fail, get_stream, parse_length, print_bytes, read_base64, report, usage, Input, FS,
+    MANIFEST_MAX,
+};
+
+pub(super) fn blob(words: &[&str], input: &mut Input) {
+    match words {
+        ["put", repo, digest, length] => {
+            let Some(length) = parse_length(length) else {
+                return fail(
+                    "blob put",
+                    format_args!("length {length:?} is not a number"),
+                );
+            };
+            let begun = FS.blob_begin(repo, digest, length);
+            let r = read_base64(input, length, |piece| {
+                begun.clone()?;
+                FS.blob_write(piece).map(|_| ())
+            });
+            match (begun, r) {
+                (Err(e), _) => fail("blob put", e),
+                (Ok(()), Err(e)) => fail("blob put", e),
+                (Ok(()), Ok(())) => match FS.blob_finish() {
+                    Ok(size) => println!("stored blob {digest} ({size} bytes) in {repo}"),
+                    Err(e) => fail("blob put", e),
+                },
+            }
+        }
+        ["get", digest] => get_stream("blob get", digest, |off, buf| {
+            FS.blob_read(digest, off, buf)
+        }),
+        ["stat", digest] => match FS.blob_stat(digest) {
+            Ok(size) => println!("{digest}: {size} bytes"),
+            Err(e) => fail("blob stat", e),
+        },
+        ["rm", digest] => report("blob rm", FS.blob_remove(digest)),
+        _ => usage("blob"),
+    }
+}
+
+pub(super) fn manifest(words: &[&str], input: &mut Input) {
+    match words {
+        ["put", repo, reference, length] => {
+            let Some(length) = parse_length(length) else {
+                return fail(
+                    "manifest put",
+                    format_args!("length {length:?} is not a number"),
+                );
+            };
+            if length > MANIFEST_MAX {
+                fail(
+                    "manifest put",
+                    format_args!("{length} bytes, the shell takes at most {MANIFEST_MAX}"),
+                );
+                // Consume the data lines so they do not run as commands.
+                let _ = read_base64(input, length, |_| Ok(()));
+                return;
+            }
+            let mut content: Vec<u8> = Vec::new();
+            let r = read_base64(input, length, |piece| {
+                content.extend_from_slice(piece);
+                Ok(())
+            });
+            if let Err(e) = r {
+                return fail("manifest put", e);
+            }
+            match FS.manifest_put(repo, reference, &content) {
+                Ok(d) => println!("stored manifest {d} as {repo}:{reference}"),
+                Err(e) => fail("manifest put", e),
+            }
+        }
+        ["get", repo, reference] => {
+            let mut buf = vec![0u8; MANIFEST_MAX as usize];
+            match FS.manifest_get(repo, reference, &mut buf) {
+                Ok((n, size)) => {
+                    print_bytes(&buf[..n]);
+                    if n > 0 && buf[n - 1] != b'\n' {
+                        println!();
+                    }
+                    if size > n as u64 {
+                        println!("... ({} more bytes not shown)", size - n as u64);
+                    }
+                }
+                Err(e) => fail("manifest get", e),
+            }
+        }
+        ["rm", repo, reference] => report("manifest rm", FS.manifest_remove(repo, reference)),
+        _ => usage("manifest"),
+    }
+}
