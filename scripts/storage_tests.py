@@ -474,45 +474,45 @@ def t_driver_restart(boot):
     s.poweroff()
 
 
-def t_content_restart(boot):
-    """The content service dies (its boot argument: at its 60th request) in
-    the middle of a stream of puts; the supervisor restarts it from the boot
-    image. The put in flight fails once with a clear error and changes
-    nothing; the next puts work, every acknowledged put reads back, fsck is
-    clean, and again after a reboot."""
+def service_restart(boot, service, failure_re):
+    """A storage service dies (fault injection by its boot argument) in the
+    middle of a stream of puts; the supervisor restarts it from the boot
+    image. The put in flight fails once with a clear error (matching
+    `failure_re`) and changes nothing; the next puts work, every
+    acknowledged put reads back, fsck is clean, and again after a reboot."""
     s = boot()
     acked = {}
     failed = []
     died_at = None
     recovery = None
     for i in range(60):
-        data = data_of(f"content{i}", 16 * 1024)
+        data = data_of(f"{service}{i}", 16 * 1024)
         t0 = time.monotonic()
         out = s.cmd(f"put /stream/f{i}.bin {len(data)}", data_lines=b64_lines(data))
         if "error:" in out:
             failed.append((i, out.strip().splitlines()[-1]))
-            died_seen = t0
+            failed_at = t0
         else:
             acked[i] = data
             if failed and recovery is None:
-                recovery = time.monotonic() - died_seen
-        if died_at is None and "content: exiting at request" in s.output():
+                recovery = time.monotonic() - failed_at
+        if died_at is None and f"{service}: exiting at request" in s.output():
             died_at = i
         if died_at is not None and i >= died_at + 4:
             break
     if died_at is None:
-        raise Failure("the content service never died during the puts")
+        raise Failure(f"the {service} service never died during the puts")
     out = s.output()
-    expect(out, r"process content \(pid \d+\) restarted by supervisor \(incarnation 1",
-           "the supervisor restarted the content service")
+    expect(out, rf"process {service} \(pid \d+\) restarted by supervisor \(incarnation 1",
+           f"the supervisor restarted the {service} service")
     if len(failed) > 1:
         raise Failure(f"more than one put failed around the restart: {failed}")
     for i, line in failed:
-        if not re.search(r"error: .*content service", line):
-            raise Failure(f"put {i} failed without naming the content service: {line!r}")
+        if not re.search(failure_re, line):
+            raise Failure(f"put {i} failed without a clear reason: {line!r}")
         # The failed put left nothing behind.
         expect(s.cmd(f"stat /stream/f{i}.bin"), r"error: ", f"failed put {i} left no file")
-    s.log.append(f"content died during put {died_at}; {len(failed)} put failed; "
+    s.log.append(f"{service} died during put {died_at}; {len(failed)} put failed; "
                  f"recovery (failed put to the next acknowledged one) "
                  f"{recovery * 1000 if recovery else 0:.0f} ms; {len(acked)} puts acknowledged")
     if len(acked) < died_at + 3:
@@ -528,6 +528,24 @@ def t_content_restart(boot):
             raise Failure(f"after reboot: acknowledged put {i} does not read back")
     expect(s.cmd("fsck"), r"fsck: clean", "fsck after reboot")
     s.poweroff()
+
+
+def t_content_restart(boot):
+    """The content service dies at its 60th request, mid-stream (see
+    `service_restart`)."""
+    service_restart(boot, "content", r"error: .*content service")
+
+
+def t_block_restart(boot):
+    """The block service dies at its 400th request, mid-stream; the fs
+    mounts again over the new one (see `service_restart`)."""
+    service_restart(boot, "block", r"error: .*(block service|service died)")
+
+
+def t_fs_restart(boot):
+    """The fs service dies at its 40th request, mid-stream; the shell's next
+    call reaches the new one (see `service_restart`)."""
+    service_restart(boot, "fs", r"error: .*(unreachable|service died)")
 
 
 def send_partial(s, line, data_lines):
@@ -747,6 +765,8 @@ TESTS = {
     "storage-content-dies": (t_content_dies, "test-storage-content-dies.cfg", 120),
     "storage-driver-restart": (t_driver_restart, "test-storage-driver-restart.cfg", 400),
     "storage-content-restart": (t_content_restart, "test-storage-content-restart.cfg", 400),
+    "storage-block-restart": (t_block_restart, "test-storage-block-restart.cfg", 400),
+    "storage-fs-restart": (t_fs_restart, "test-storage-fs-restart.cfg", 400),
     "storage-atomic-put": (t_atomic_put, "boot.cfg", 300),
     "storage-corrupt-get": (t_corrupt_get, "boot.cfg", 300),
     "storage-bounds": (t_bounds, "boot.cfg", 200),

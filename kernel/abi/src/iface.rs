@@ -301,7 +301,7 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
             CallError::Kernel(Error::PeerDead) => {
                 f.write_str("service unreachable: it has stopped (restart the system)")
             }
-            CallError::Kernel(e) => write!(f, "service unreachable: kernel error {e:?}"),
+            CallError::Kernel(e) => write!(f, "service unreachable: {e}"),
         }
     }
 }

@@ -111,6 +111,37 @@ impl Error {
     }
 }
 
+/// In plain words, for messages a user reads ("content service unreachable:
+/// the service died").
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Error::BadSyscall => "no such system call",
+            Error::BadAddress => "a buffer outside the caller's memory",
+            Error::BadCap => "no such capability",
+            Error::PeerDead => "the service died",
+            Error::BadToken => "no caller waiting for that reply",
+            Error::BadLease => "a buffer lent without the needed access or size",
+            Error::NoMemory => "out of memory",
+            Error::NotPermitted => "not permitted by the boot configuration",
+            Error::BadArgument => "an argument out of range",
+            Error::WouldBlock => "nothing to receive",
+            Error::CapTableFull => "the capability table is full",
+        })
+    }
+}
+
+/// A kernel error crosses in one word, its code.
+impl iface::Words for Error {
+    const COUNT: usize = 1;
+    fn put(&self, out: &mut [u64]) {
+        out[0] = *self as u64;
+    }
+    fn take(words: &[u64]) -> Option<Self> {
+        Error::from_code(*words.first()?)
+    }
+}
+
 /// Data words carried by a message besides its label.
 pub const MSG_WORDS: usize = 6;
 /// Leases a message may carry.

@@ -45,11 +45,11 @@ pub type DefaultTransport = Counted;
 pub type DefaultTransport = ();
 
 #[cfg(target_os = "none")]
-pub use counted::{Counted, CALLS, CALL_CYCLES};
+pub use counted::{service_died, Counted, CALLS, CALL_CYCLES};
 
 #[cfg(target_os = "none")]
 mod counted {
-    use core::sync::atomic::{AtomicU64, Ordering};
+    use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     use abi::{Error, Message};
     use userlib::ipc::Endpoint;
@@ -59,6 +59,16 @@ mod counted {
     /// calls), and the number of calls: where the filesystem's time goes.
     pub static CALL_CYCLES: AtomicU64 = AtomicU64::new(0);
     pub static CALLS: AtomicU64 = AtomicU64::new(0);
+    /// A call found the block service dead since [`service_died`] last looked.
+    static DIED: AtomicBool = AtomicBool::new(false);
+
+    /// Whether a call of this process found the block service dead since
+    /// the last time this was asked. The supervisor restarts it in the same
+    /// slot; state built on the dead incarnation (a mounted filesystem,
+    /// an open transaction) must be built again.
+    pub fn service_died() -> bool {
+        DIED.swap(false, Ordering::Relaxed)
+    }
 
     /// An endpoint whose calls are timed into [`CALL_CYCLES`].
     #[derive(Clone, Copy, Debug)]
@@ -70,6 +80,9 @@ mod counted {
             let reply = abi::iface::Transport::call(&self.0, msg);
             CALL_CYCLES.fetch_add(sys::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
             CALLS.fetch_add(1, Ordering::Relaxed);
+            if matches!(reply, Err(Error::PeerDead)) {
+                DIED.store(true, Ordering::Relaxed);
+            }
             reply
         }
     }

@@ -172,8 +172,8 @@ abi::errors! {
             => "transaction {tx} has ended (open now: {open}, 0 = none); a delegate writes only in the transaction it was delegated",
         Aborted = 4 { tx: u64, delegate: u64 }
             => "transaction {tx} was aborted by the block service: its delegate (client {delegate}) died; nothing of it was kept",
-        LeaseCopy = 5 { kernel: u64 }
-            => "the caller's buffer could not be copied (kernel error {kernel})",
+        LeaseCopy = 5 { kernel: abi::Error }
+            => "the caller's buffer could not be copied: {kernel}",
         NoReport = 6 { what: u64 } => "the block service has no report {what}",
     }
 }
@@ -208,7 +208,9 @@ mod tests {
             BlockError::NotOwner { owner: 3 },
             BlockError::StaleTransaction { tx: 7, open: 8 },
             BlockError::Aborted { tx: 7, delegate: 2 },
-            BlockError::LeaseCopy { kernel: 5 },
+            BlockError::LeaseCopy {
+                kernel: abi::Error::BadLease,
+            },
             BlockError::NoReport { what: 9 },
         ] {
             let mut w = [0u64; abi::MSG_WORDS];

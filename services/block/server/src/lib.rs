@@ -76,7 +76,7 @@ pub struct Service<D: BlockDevice, C: Caller> {
 }
 
 fn lease_error(e: abi::Error) -> BlockError {
-    BlockError::LeaseCopy { kernel: e as u64 }
+    BlockError::LeaseCopy { kernel: e }
 }
 
 /// A lease's length in whole blocks.
@@ -281,7 +281,10 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
                 .read(done * BLOCK_SIZE as u64, &mut self.piece[..bytes])
                 .map_err(lease_error)?;
             if got != bytes {
-                return Err(BlockError::LeaseCopy { kernel: 0 });
+                // The lease is shorter than its declared blocks.
+                return Err(BlockError::LeaseCopy {
+                    kernel: abi::Error::BadLease,
+                });
             }
             let at = first.checked_add(done).ok_or(Error::OutOfRange {
                 first,

@@ -149,6 +149,16 @@ fn deaths(service: &mut Served) {
 }
 
 fn run(mut service: Served) -> ! {
+    // Fault injection for the QEMU test `storage-block-restart`: the boot
+    // argument is the request at which the boot-time incarnation exits
+    // without answering, as a crash would (0: never); a restarted one
+    // serves on.
+    let die_at = if sys::whoami().1 == 0 {
+        userlib::boot_arg()
+    } else {
+        0
+    };
+    let mut received = 0u64;
     if let Err(e) = sys::death_watch(DEATH_BIT) {
         println!("block: DEATH_WATCH refused ({e:?}): a dead client's transaction stays open");
     }
@@ -161,6 +171,11 @@ fn run(mut service: Served) -> ! {
             }
             Err(_) => continue,
         };
+        received += 1;
+        if received == die_at {
+            println!("block: exiting at request {received} (boot argument)");
+            sys::exit(1);
+        }
         let t0 = sys::rdtsc();
         let dispatched = block_store::dispatch(&mut service, badge, token, &msg);
         if let Dispatched::Reply(_, reply) = &dispatched {

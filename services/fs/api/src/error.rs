@@ -419,13 +419,13 @@ abi::errors! {
         /// The content service failed with its error `code` (`content_api::ContentError`).
         ContentService = 35 { code: u64 }
             => "the content service failed (its error {code}); run fsck",
-        ContentUnreachable = 36 { kernel: u64 }
-            => "content service unreachable (kernel error {kernel})",
+        ContentUnreachable = 36 { kernel: abi::Error }
+            => "content service unreachable: {kernel}",
         NotMounted = 37 { stage: MountStage } => "the filesystem is not mounted: {stage}",
         NoClock = 38 {}
             => "the time is unknown (the RTC gave no date); registry GC needs it to spare pushes in progress",
-        LeaseCopy = 39 { lease: u64, kernel: u64 }
-            => "the caller's buffer {lease} could not be copied (kernel error {kernel})",
+        LeaseCopy = 39 { lease: u64, kernel: abi::Error }
+            => "the caller's buffer {lease} could not be copied: {kernel}",
         BufferTooSmall = 40 { needed: u64, have: u64 }
             => "the answer needs {needed} bytes, the buffer has {have}",
         /// Lease 0 is not UTF-8 or has the wrong number of arguments.
@@ -445,7 +445,7 @@ impl FsError {
     pub fn lease(index: u64, e: abi::Error) -> FsError {
         FsError::LeaseCopy {
             lease: index,
-            kernel: e as u64,
+            kernel: e,
         }
     }
 

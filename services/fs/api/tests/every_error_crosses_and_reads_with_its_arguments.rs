@@ -106,7 +106,9 @@ fn every_variant() -> Vec<FsError> {
             ino: 12,
         },
         FsError::ContentService { code: 6 },
-        FsError::ContentUnreachable { kernel: 3 },
+        FsError::ContentUnreachable {
+            kernel: abi::Error::PeerDead,
+        },
         FsError::NotMounted {
             stage: MountStage::BlockService,
         },

@@ -253,7 +253,9 @@ fn lib_error(e: LibError, args: &[&str]) -> FsError {
         },
         LibError::PutAbandoned { .. } => FsError::PutAbandoned {},
         LibError::ContentService { code, .. } => FsError::ContentService { code },
-        LibError::ContentUnreachable { code } => FsError::ContentUnreachable { kernel: code },
+        LibError::ContentUnreachable { code } => FsError::ContentUnreachable {
+            kernel: abi::Error::from_code(code).unwrap_or(abi::Error::PeerDead),
+        },
         LibError::Source(_) => FsError::lease(1, abi::Error::BadLease),
         LibError::Block(b) => FsError::disk(b),
         LibError::Tree(_) => damaged(Damage::Tree),

@@ -11,7 +11,12 @@
 //!
 //! Capabilities (boot.cfg): slot 0 = the block service's endpoint, slot 1 =
 //! the content service's; boot argument = the content service's badge at
-//! the block service. Clients
+//! the block service (bits 0-15; bits 16 and up: a fault-injection hook for
+//! tests, see `main`). When a call finds the block service dead (the
+//! supervisor restarts it in the same slot), the filesystem is mounted again
+//! before the next request: the new block service has replayed its
+//! journal, and nothing built on the dead one (an open transaction, a put
+//! or upload half-sent) is kept. Clients
 //! (the shell, test clients, the benchmark) call with their own badge; the
 //! per-client state (an upload in progress, a put in progress) is kept per
 //! badge. A failed call answers with `fs_api::FsError` and its values in
@@ -39,7 +44,23 @@ use userlib::println;
 userlib::entry!(main);
 
 fn main() {
-    let content_badge = userlib::boot_arg();
+    let arg = userlib::boot_arg();
+    // Fault injection for the QEMU test `storage-fs-restart`: bits 16 and up
+    // of the boot argument are the request at which the boot-time
+    // incarnation exits without answering, as a crash would (0: never); a
+    // restarted one serves on.
+    let die_at = if userlib::sys::whoami().1 == 0 {
+        arg >> 16
+    } else {
+        0
+    };
+    let content_badge = arg & 0xFFFF;
+    serve::Service::new(mount(content_badge), content_badge, die_at).run()
+}
+
+/// Mounts the filesystem over the block and content services (at boot, and
+/// again after the block service was restarted); why not, as a mount stage.
+pub fn mount(content_badge: u64) -> Result<serve::Reg, MountStage> {
     let mounted = BlockClient::connect(0)
         .map_err(|e| {
             (
@@ -63,12 +84,12 @@ fn main() {
             }
             let mut registry = Registry::new(fs);
             registry.set_piece_size(fs_api::PIECE);
-            serve::Service::new(Ok(registry)).run()
+            Ok(registry)
         }
         Err((stage, why)) => {
             // Every call is answered `NotMounted` from now on; the why is here.
             println!("fs: cannot mount the filesystem: {why}");
-            serve::Service::new(Err(stage)).run()
+            Err(stage)
         }
     }
 }

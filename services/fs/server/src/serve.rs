@@ -47,7 +47,7 @@ mod registry_gc;
 mod snapshots;
 mod uploads;
 
-type Reg = Registry<BlockClient, ContentClient>;
+pub type Reg = Registry<BlockClient, ContentClient>;
 /// What the service's code returns; the reply's error is made at the end.
 type Outcome<R> = Result<R, Fail>;
 type In<'a> = LeaseIn<'a, ReplyToken>;
@@ -92,12 +92,22 @@ pub struct Service {
     sessions: BTreeMap<u64, Session>,
     open_uploads: uploads::OpenUploads,
     piece: Vec<u8>,
+    /// The content service's badge at the block service (for a remount).
+    content_badge: u64,
+    /// The request at which this process exits (fault injection; 0: never).
+    die_at: u64,
+    /// The block service died: mount again before the next request (until
+    /// it succeeds: the restarted service may not be up yet).
+    remount_due: bool,
 }
 
 impl Service {
-    pub fn new(reg: Result<Reg, MountStage>) -> Service {
+    pub fn new(reg: Result<Reg, MountStage>, content_badge: u64, die_at: u64) -> Service {
         Service {
             reg,
+            content_badge,
+            die_at,
+            remount_due: false,
             sessions: BTreeMap::new(),
             open_uploads: uploads::OpenUploads::default(),
             piece: vec![0u8; PIECE],
@@ -110,7 +120,14 @@ impl Service {
                 continue;
             };
             let t0 = userlib::sys::rdtsc();
-            REQUESTS.fetch_add(1, Ordering::Relaxed);
+            let n = REQUESTS.fetch_add(1, Ordering::Relaxed) + 1;
+            if n == self.die_at {
+                userlib::println!("fs: exiting at request {n} (boot argument)");
+                userlib::sys::exit(1);
+            }
+            if self.remount_due {
+                self.remount();
+            }
             // Files get wall-clock mtimes (registry GC's grace period
             // reads them); without a clock, the filesystem's logical one.
             if let Ok(reg) = self.reg.as_mut() {
@@ -120,7 +137,29 @@ impl Service {
             if let Dispatched::Reply(token, reply) = fs::dispatch(&mut self, badge, token, &msg) {
                 let _ = token.reply_message(&reply);
             }
+            if block_api::client::service_died() {
+                userlib::println!("fs: the block service died; mounting again");
+                self.remount_due = true;
+            }
             HANDLE_CYCLES.fetch_add(userlib::sys::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
+        }
+    }
+
+    /// The block service died (and the supervisor restarted it): the
+    /// mounted state was built on the dead incarnation, so mount again from
+    /// what the new one replayed, and drop every client's put or upload in
+    /// progress (their next call says there is none; uploads resume from
+    /// their durable bytes).
+    fn remount(&mut self) {
+        self.sessions.clear();
+        self.open_uploads = uploads::OpenUploads::default();
+        self.reg = Err(MountStage::BlockService);
+        self.reg = crate::mount(self.content_badge);
+        // A call that found the dead service again is not a new death.
+        let _ = block_api::client::service_died();
+        self.remount_due = self.reg.is_err();
+        if !self.remount_due {
+            userlib::println!("fs: mounted again after the block service's restart");
         }
     }
 
