@@ -33,7 +33,8 @@
 //! 24     4    record_blocks   blocks of the transaction before the commit pair
 //! 28     4    txn_checksum    CRC-32C of its descriptor blocks (first copies), in order
 //! 32     8    durable_through every transaction with a smaller or equal seq
-//!                             was durable (flushed) when this one was encoded
+//!                             was durable (flushed) when this one was encoded;
+//!                             always < seq (a larger one is not a record)
 //! 40  4056    zero
 //! ```
 //! The superblock names the tail (offset of the oldest live transaction),
@@ -139,6 +140,10 @@ pub const TAGS_PER_DESCRIPTOR: usize = (BLOCK_SIZE - OFF_TAGS) / TAG_BYTES;
 const _: () = assert!(TAGS_PER_DESCRIPTOR == 338);
 /// The smallest journal the format allows.
 pub const MIN_JOURNAL_BLOCKS: u64 = 16;
+/// The largest journal the format allows (64 MiB): mount holds the images
+/// of every live transaction in memory while it replays them, so this
+/// bounds replay's memory (the block service's journal is 1,024 blocks).
+pub const MAX_JOURNAL_BLOCKS: u64 = 16 * 1024;
 
 /// Journal blocks a transaction of `images` block images occupies: the
 /// images, per group a descriptor pair and a parity block, a commit pair.
@@ -281,12 +286,21 @@ pub fn decode_record(b: &[u8]) -> Result<Record, Corruption> {
     let seq = get_u64(b, OFF_SEQ);
     let count = get_u32(b, OFF_COUNT);
     if magic == COMMIT_MAGIC {
+        let durable_through = get_u64(b, OFF_DURABLE_THROUGH);
+        // Written as the highest seq durable before this one: a commit
+        // vouching for itself or later ones is no record this code wrote.
+        if durable_through >= seq {
+            return Err(Corruption::Field {
+                name: "durable_through",
+                value: durable_through,
+            });
+        }
         return Ok(Record::Commit {
             epoch,
             seq,
             record_blocks: count,
             txn_checksum: get_u32(b, OFF_TXN_CHECKSUM),
-            durable_through: get_u64(b, OFF_DURABLE_THROUGH),
+            durable_through,
         });
     }
     if count == 0 || count as usize > TAGS_PER_DESCRIPTOR {

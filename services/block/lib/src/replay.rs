@@ -467,6 +467,29 @@ mod tests {
     }
 
     #[test]
+    fn commit_vouching_for_itself_is_not_a_record() {
+        // A valid checksum, but `durable_through` is not below its own seq:
+        // it would vouch for transactions that were never written.
+        let refs: Vec<(u64, &[u8])> = vec![(100, &[1u8; BLOCK_SIZE][..])];
+        let log = encode_transaction(1, 5, 5, &refs);
+        let commit = &log[log.len() - BLOCK_SIZE..];
+        assert_eq!(
+            decode_record(commit),
+            Err(Corruption::Field {
+                name: "durable_through",
+                value: 5
+            })
+        );
+        let jb = (log.len() / BLOCK_SIZE) as u64;
+        assert!(matches!(
+            replay(&log, jb, 1, 5),
+            Err(LogEnd::TornTransaction { seq: 5, .. })
+        ));
+        let good = encode_transaction(1, 5, 4, &refs);
+        assert!(decode_record(&good[good.len() - BLOCK_SIZE..]).is_ok());
+    }
+
+    #[test]
     fn wraps_around_the_region_end() {
         let imgs = images(4);
         let log = encode(1, 1, &imgs);

@@ -35,7 +35,13 @@
 //!   flush made everything it points to durable, and it is flushed before
 //!   anything that depends on it is written.
 //! - The regions are in the order above, do not overlap, and end at
-//!   `block_count`; `journal_tail < journal_blocks`.
+//!   `block_count`; `journal_tail < journal_blocks <= MAX_JOURNAL_BLOCKS`
+//!   (`journal.rs`: replay's memory bound).
+//! - `1 <= journal_tail_seq`, and `generation`, `journal_epoch` and
+//!   `journal_tail_seq` are at most `MAX_COUNTER`, so counting them up never
+//!   wraps. A copy breaking any of these is refused (with the field and its
+//!   value) even when its checksum is right: a bug or a crafted disk, never
+//!   arithmetic.
 //!
 //! # Two copies, one journal
 //! Every superblock update (checkpoint, mount) writes BOTH copies, as two
@@ -105,6 +111,12 @@ const OFF_CHECKSUM: usize = 508;
 const _: () = assert!(OFF_END_OF_FIELDS <= OFF_CHECKSUM);
 const _: () = assert!(OFF_CHECKSUM + 4 == SUPERBLOCK_BYTES);
 const _: () = assert!(SUPERBLOCK_BYTES <= BLOCK_SIZE);
+
+/// The largest `generation`, `journal_epoch` and `journal_tail_seq` a
+/// superblock may hold: room to count up by one per commit, mount and
+/// superblock write for longer than any device lives (2^62 commits at a
+/// billion a second take 146 years), so that counting never wraps.
+pub const MAX_COUNTER: u64 = 1 << 62;
 
 /// The two superblock copies live in these blocks.
 pub const SUPERBLOCK_BLOCKS: [u64; 2] = [0, 1];
@@ -240,7 +252,8 @@ impl Superblock {
         Ok(sb)
     }
 
-    /// The region invariants, checked before any arithmetic relies on them.
+    /// The region invariants and the bounds of the counters, checked
+    /// before any arithmetic relies on them.
     pub fn check_geometry(&self) -> Result<(), Corruption> {
         let field = |name, value| Err(Corruption::Field { name, value });
         if self.bitmap_start != SUPERBLOCK_BLOCKS.len() as u64 {
@@ -284,6 +297,22 @@ impl Superblock {
         }
         if self.journal_tail >= self.journal_blocks {
             return field("journal_tail", self.journal_tail);
+        }
+        // Replay holds the images of the whole live journal in memory.
+        if self.journal_blocks > crate::journal::MAX_JOURNAL_BLOCKS {
+            return field("journal_blocks", self.journal_blocks);
+        }
+        // Mount computes `journal_tail_seq - 1` (the last durable commit)
+        // and counts the three counters up: zero, or a value too close to
+        // the end of u64, would wrap.
+        if self.journal_tail_seq == 0 || self.journal_tail_seq > MAX_COUNTER {
+            return field("journal_tail_seq", self.journal_tail_seq);
+        }
+        if self.journal_epoch > MAX_COUNTER {
+            return field("journal_epoch", self.journal_epoch);
+        }
+        if self.generation > MAX_COUNTER {
+            return field("generation", self.generation);
         }
         Ok(())
     }

@@ -27,7 +27,7 @@ impl<D: BlockDevice> BlockStore<D> {
     ) -> Result<Self, Error> {
         let block_count = device.block_count();
         if config.journal_blocks < journal::MIN_JOURNAL_BLOCKS
-            || config.journal_blocks > u32::MAX as u64
+            || config.journal_blocks > journal::MAX_JOURNAL_BLOCKS
         {
             return Err(Error::BadConfig {
                 name: "journal_blocks",

@@ -76,6 +76,7 @@ impl<D: BlockDevice> BlockStore<D> {
             next_seq: seq,
             pending: Vec::new(),
             pending_at: at,
+            // `seq >= journal_tail_seq >= 1` (superblock.rs bounds it).
             written_seq: seq - 1,
             durable_seq: seq - 1,
             fresh_unflushed: false,
