@@ -29,6 +29,9 @@ use alloc::collections::BTreeSet;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use zerocopy::little_endian::U64;
+use zerocopy::FromBytes;
+
 use crate::error::{Corruption, Error};
 use crate::table_block::{self, OFF_PAYLOAD};
 use crate::{Extent, BLOCK_SIZE};
@@ -50,8 +53,10 @@ pub const fn bitmap_blocks_for(block_count: u64) -> u64 {
 /// Encodes bitmap block `index` from its words.
 pub fn encode_block(index: u64, words: &[u64]) -> [u8; BLOCK_SIZE] {
     let mut b = table_block::new_block(MAGIC, index);
-    for (slot, word) in b[OFF_BITS..].chunks_exact_mut(8).zip(words) {
-        slot.copy_from_slice(&word.to_le_bytes());
+    if let Ok(slots) = <[U64]>::mut_from_bytes(&mut b[OFF_BITS..]) {
+        for (slot, word) in slots.iter_mut().zip(words) {
+            *slot = (*word).into();
+        }
     }
     table_block::seal(&mut b);
     b
@@ -60,14 +65,12 @@ pub fn encode_block(index: u64, words: &[u64]) -> [u8; BLOCK_SIZE] {
 /// Decodes and checks bitmap block `index` read from device block `block`.
 pub fn decode_block(block: u64, index: u64, bytes: &[u8]) -> Result<Vec<u64>, Error> {
     table_block::check(block, bytes, MAGIC, index, "bitmap index")?;
-    Ok(bytes[OFF_BITS..]
-        .chunks_exact(8)
-        .map(|c| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            u64::from_le_bytes(w)
-        })
-        .collect())
+    // `check` found the block whole: its payload is WORDS_PER_BLOCK words.
+    let words = bytes
+        .get(OFF_BITS..)
+        .and_then(|bits| <[U64]>::ref_from_bytes(bits).ok())
+        .unwrap_or(&[]);
+    Ok(words.iter().map(|w| w.get()).collect())
 }
 
 /// The in-memory allocator: the bitmap of the committed state plus the open

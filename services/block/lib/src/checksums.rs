@@ -21,6 +21,9 @@
 //! - Entries of the block layer's own region and of free blocks are not
 //!   checked (the former carry their own checksums).
 
+use zerocopy::little_endian::U32;
+use zerocopy::FromBytes;
+
 use crate::checksum::Crc32c;
 use crate::error::Error;
 use crate::table_block::{self, OFF_PAYLOAD};
@@ -71,16 +74,27 @@ pub fn check(block: u64, index: u64, bytes: &[u8]) -> Result<(), Error> {
     table_block::check(block, bytes, MAGIC, index, "checksum table index")
 }
 
-/// Entry `slot` of a checked table block.
+/// The entries of a table block (empty if `table` is not a whole block).
+fn entries(table: &[u8]) -> &[U32] {
+    table
+        .get(OFF_ENTRIES..)
+        .and_then(|e| <[U32]>::ref_from_bytes(e).ok())
+        .unwrap_or(&[])
+}
+
+/// Entry `slot` of a checked table block (`slot < ENTRIES_PER_BLOCK`).
 pub fn entry(table: &[u8], slot: usize) -> u32 {
-    let at = OFF_ENTRIES + slot * 4;
-    u32::from_le_bytes([table[at], table[at + 1], table[at + 2], table[at + 3]])
+    entries(table)[slot].get()
 }
 
 /// Sets entry `slot` (the caller seals the block afterwards).
 pub fn set_entry(table: &mut [u8], slot: usize, value: u32) {
-    let at = OFF_ENTRIES + slot * 4;
-    table[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    if let Some(e) = table
+        .get_mut(OFF_ENTRIES..)
+        .and_then(|e| <[U32]>::mut_from_bytes(e).ok())
+    {
+        e[slot] = value.into();
+    }
 }
 
 #[cfg(test)]

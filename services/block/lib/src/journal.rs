@@ -33,7 +33,8 @@
 //! 24     4    record_blocks   blocks of the transaction before the commit pair
 //! 28     4    txn_checksum    CRC-32C of its descriptor blocks (first copies), in order
 //! 32     8    durable_through every transaction with a smaller or equal seq
-//!                             was durable (flushed) when this one was encoded
+//!                             was durable (flushed) when this one was encoded;
+//!                             always < seq (a larger one is not a record)
 //! 40  4056    zero
 //! ```
 //! The superblock names the tail (offset of the oldest live transaction),
@@ -117,6 +118,10 @@
 //!    for it: mount refuses with `JournalGap`, fsck reports it.
 
 use alloc::vec::Vec;
+use core::mem::{offset_of, size_of};
+
+use zerocopy::little_endian::{U32, U64};
+use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::checksum::{crc32c, crc32c_skipping, Crc32c};
 use crate::error::Corruption;
@@ -124,21 +129,63 @@ use crate::BLOCK_SIZE;
 
 pub const DESCRIPTOR_MAGIC: u32 = u32::from_le_bytes(*b"JDSC");
 pub const COMMIT_MAGIC: u32 = u32::from_le_bytes(*b"JCMT");
-const OFF_MAGIC: usize = 0;
-const OFF_CHECKSUM: usize = 4;
-const OFF_EPOCH: usize = 8;
-const OFF_SEQ: usize = 16;
-const OFF_COUNT: usize = 24;
-const OFF_PARITY_CRC: usize = 28;
-const OFF_TXN_CHECKSUM: usize = 28;
-const OFF_DURABLE_THROUGH: usize = 32;
-const OFF_TAGS: usize = 32;
-const TAG_BYTES: usize = 12;
+
+/// A descriptor block, field by field (little-endian integers).
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct DescriptorBytes {
+    magic: U32,
+    checksum: U32,
+    epoch: U64,
+    seq: U64,
+    tag_count: U32,
+    parity_crc: U32,
+    tags: [Tag; TAGS_PER_DESCRIPTOR],
+    zero: [u8; 8],
+}
+
+/// One image of a descriptor: its home block and its CRC-32C.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct Tag {
+    home: U64,
+    crc: U32,
+}
+
+/// A commit block, field by field (little-endian integers).
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct CommitBytes {
+    magic: U32,
+    checksum: U32,
+    epoch: U64,
+    seq: U64,
+    record_blocks: U32,
+    txn_checksum: U32,
+    durable_through: U64,
+    zero: [u8; 4056],
+}
+
 /// Images described by one descriptor block.
-pub const TAGS_PER_DESCRIPTOR: usize = (BLOCK_SIZE - OFF_TAGS) / TAG_BYTES;
-const _: () = assert!(TAGS_PER_DESCRIPTOR == 338);
+pub const TAGS_PER_DESCRIPTOR: usize = 338;
+/// Where both kinds of record keep their checksum.
+const OFF_CHECKSUM: usize = offset_of!(DescriptorBytes, checksum);
+// The diagrams' offsets, checked against the structs.
+const _: () = assert!(size_of::<Tag>() == 12);
+const _: () = assert!(offset_of!(DescriptorBytes, tags) == 32);
+const _: () = assert!(offset_of!(DescriptorBytes, zero) == 4088);
+const _: () = assert!(TAGS_PER_DESCRIPTOR == (BLOCK_SIZE - 32) / size_of::<Tag>());
+const _: () = assert!(size_of::<DescriptorBytes>() == BLOCK_SIZE);
+const _: () = assert!(offset_of!(CommitBytes, checksum) == OFF_CHECKSUM);
+const _: () = assert!(offset_of!(CommitBytes, record_blocks) == 24);
+const _: () = assert!(offset_of!(CommitBytes, durable_through) == 32);
+const _: () = assert!(size_of::<CommitBytes>() == BLOCK_SIZE);
 /// The smallest journal the format allows.
 pub const MIN_JOURNAL_BLOCKS: u64 = 16;
+/// The largest journal the format allows (64 MiB): mount holds the images
+/// of every live transaction in memory while it replays them, so this
+/// bounds replay's memory (the block service's journal is 1,024 blocks).
+pub const MAX_JOURNAL_BLOCKS: u64 = 16 * 1024;
 
 /// Journal blocks a transaction of `images` block images occupies: the
 /// images, per group a descriptor pair and a parity block, a commit pair.
@@ -146,27 +193,13 @@ pub const fn blocks_needed(images: u64) -> u64 {
     images + 3 * images.div_ceil(TAGS_PER_DESCRIPTOR as u64) + 2
 }
 
-fn put_u32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
-}
-fn put_u64(b: &mut [u8], at: usize, v: u64) {
-    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
-}
-/// Reads at a fixed offset of a block whose length the caller checked.
-fn get_u32(b: &[u8], at: usize) -> u32 {
-    let mut v = [0u8; 4];
-    v.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(v)
-}
-fn get_u64(b: &[u8], at: usize) -> u64 {
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(v)
-}
-
+/// Sets the checksum field of a record block (at the same offset in both
+/// kinds).
 fn seal(b: &mut [u8]) {
     let crc = crc32c_skipping(b, OFF_CHECKSUM);
-    put_u32(b, OFF_CHECKSUM, crc);
+    if let Ok(record) = CommitBytes::mut_from_bytes(b) {
+        record.checksum = crc.into();
+    }
 }
 
 pub(crate) fn xor_into(acc: &mut [u8], block: &[u8]) {
@@ -192,38 +225,39 @@ pub fn encode_transaction(
         let desc_at = at;
         at += 2 * BLOCK_SIZE;
         let mut parity = alloc::vec![0u8; BLOCK_SIZE];
-        {
-            let desc = &mut out[desc_at..desc_at + BLOCK_SIZE];
-            put_u32(desc, OFF_MAGIC, DESCRIPTOR_MAGIC);
-            put_u64(desc, OFF_EPOCH, epoch);
-            put_u64(desc, OFF_SEQ, seq);
-            put_u32(desc, OFF_COUNT, group.len() as u32);
-        }
-        for (i, (home, image)) in group.iter().enumerate() {
-            let tag = desc_at + OFF_TAGS + i * TAG_BYTES;
-            put_u64(&mut out, tag, *home);
-            put_u32(&mut out, tag + 8, crc32c(image));
+        let mut desc = DescriptorBytes::new_zeroed();
+        desc.magic = DESCRIPTOR_MAGIC.into();
+        desc.epoch = epoch.into();
+        desc.seq = seq.into();
+        desc.tag_count = (group.len() as u32).into();
+        for ((home, image), tag) in group.iter().zip(desc.tags.iter_mut()) {
+            tag.home = (*home).into();
+            tag.crc = crc32c(image).into();
             out[at..at + BLOCK_SIZE].copy_from_slice(image);
             xor_into(&mut parity, image);
             at += BLOCK_SIZE;
         }
         out[at..at + BLOCK_SIZE].copy_from_slice(&parity);
         at += BLOCK_SIZE;
-        let desc = &mut out[desc_at..desc_at + BLOCK_SIZE];
-        put_u32(desc, OFF_PARITY_CRC, crc32c(&parity));
-        seal(desc);
-        txn_crc.update(desc);
+        desc.parity_crc = crc32c(&parity).into();
+        let block = &mut out[desc_at..desc_at + BLOCK_SIZE];
+        block.copy_from_slice(desc.as_bytes());
+        seal(block);
+        txn_crc.update(block);
         out.copy_within(desc_at..desc_at + BLOCK_SIZE, desc_at + BLOCK_SIZE);
     }
     let record_blocks = at / BLOCK_SIZE;
-    let commit = &mut out[at..at + BLOCK_SIZE];
-    put_u32(commit, OFF_MAGIC, COMMIT_MAGIC);
-    put_u64(commit, OFF_EPOCH, epoch);
-    put_u64(commit, OFF_SEQ, seq);
-    put_u32(commit, OFF_COUNT, record_blocks as u32);
-    put_u32(commit, OFF_TXN_CHECKSUM, txn_crc.finish());
-    put_u64(commit, OFF_DURABLE_THROUGH, durable_through);
-    seal(commit);
+    let mut commit = CommitBytes::new_zeroed();
+    commit.magic = COMMIT_MAGIC.into();
+    commit.epoch = epoch.into();
+    commit.seq = seq.into();
+    // At most the journal's size (MAX_JOURNAL_BLOCKS fits in u32).
+    commit.record_blocks = (record_blocks as u32).into();
+    commit.txn_checksum = txn_crc.finish().into();
+    commit.durable_through = durable_through.into();
+    let block = &mut out[at..at + BLOCK_SIZE];
+    block.copy_from_slice(commit.as_bytes());
+    seal(block);
     out.copy_within(at..at + BLOCK_SIZE, at + BLOCK_SIZE);
     out
 }
@@ -259,52 +293,59 @@ impl Record {
 
 /// Decodes one journal block; `Err` says why it is not a valid record.
 pub fn decode_record(b: &[u8]) -> Result<Record, Corruption> {
-    if b.len() != BLOCK_SIZE {
-        return Err(Corruption::Field {
-            name: "length",
-            value: b.len() as u64,
-        });
-    }
-    let magic = get_u32(b, OFF_MAGIC);
+    let length = Corruption::Field {
+        name: "length",
+        value: b.len() as u64,
+    };
+    // A block of the right size is either record, read field by field.
+    let (Ok(desc), Ok(commit)) = (
+        DescriptorBytes::ref_from_bytes(b),
+        CommitBytes::ref_from_bytes(b),
+    ) else {
+        return Err(length);
+    };
+    let magic = commit.magic.get();
     if magic != DESCRIPTOR_MAGIC && magic != COMMIT_MAGIC {
         return Err(Corruption::Magic {
             expected: COMMIT_MAGIC,
             found: magic,
         });
     }
-    let stored = get_u32(b, OFF_CHECKSUM);
+    let stored = commit.checksum.get();
     let computed = crc32c_skipping(b, OFF_CHECKSUM);
     if stored != computed {
         return Err(Corruption::Checksum { stored, computed });
     }
-    let epoch = get_u64(b, OFF_EPOCH);
-    let seq = get_u64(b, OFF_SEQ);
-    let count = get_u32(b, OFF_COUNT);
+    let (epoch, seq) = (commit.epoch.get(), commit.seq.get());
     if magic == COMMIT_MAGIC {
+        let durable_through = commit.durable_through.get();
+        // Written as the highest seq durable before this one: a commit
+        // vouching for itself or later ones is no record this code wrote.
+        if durable_through >= seq {
+            return Err(Corruption::Field {
+                name: "durable_through",
+                value: durable_through,
+            });
+        }
         return Ok(Record::Commit {
             epoch,
             seq,
-            record_blocks: count,
-            txn_checksum: get_u32(b, OFF_TXN_CHECKSUM),
-            durable_through: get_u64(b, OFF_DURABLE_THROUGH),
+            record_blocks: commit.record_blocks.get(),
+            txn_checksum: commit.txn_checksum.get(),
+            durable_through,
         });
     }
-    if count == 0 || count as usize > TAGS_PER_DESCRIPTOR {
+    let count = desc.tag_count.get();
+    let Some(tags) = desc.tags.get(..count as usize).filter(|_| count > 0) else {
         return Err(Corruption::Field {
             name: "tag_count",
             value: count.into(),
         });
-    }
-    let tags = (0..count as usize)
-        .map(|i| {
-            let at = OFF_TAGS + i * TAG_BYTES;
-            (get_u64(b, at), get_u32(b, at + 8))
-        })
-        .collect();
+    };
     Ok(Record::Descriptor {
         epoch,
         seq,
-        tags,
-        parity_crc: get_u32(b, OFF_PARITY_CRC),
+        tags: tags.iter().map(|t| (t.home.get(), t.crc.get())).collect(),
+        parity_crc: desc.parity_crc.get(),
     })
 }

@@ -467,6 +467,48 @@ mod tests {
     }
 
     #[test]
+    fn encoded_records_follow_the_diagrams() {
+        let imgs = images(2);
+        let log = encode(3, 9, &imgs); // D D' I I P C C'
+        let u64_at = |at: usize| u64::from_le_bytes(log[at..at + 8].try_into().unwrap());
+        let u32_at = |at: usize| u32::from_le_bytes(log[at..at + 4].try_into().unwrap());
+        assert_eq!(&log[..4], b"JDSC");
+        assert_eq!((u64_at(8), u64_at(16), u32_at(24)), (3, 9, 2));
+        assert_eq!(u32_at(28), crc32c(&log[4 * BLOCK_SIZE..5 * BLOCK_SIZE]));
+        assert_eq!((u64_at(32), u32_at(40)), (100, crc32c(&imgs[0].1)));
+        assert_eq!((u64_at(44), u32_at(52)), (101, crc32c(&imgs[1].1)));
+        let c = 5 * BLOCK_SIZE;
+        assert_eq!(&log[c..c + 4], b"JCMT");
+        assert_eq!((u64_at(c + 8), u64_at(c + 16), u32_at(c + 24)), (3, 9, 5));
+        assert_eq!(u32_at(c + 28), crc32c(&log[..BLOCK_SIZE]));
+        assert_eq!(u64_at(c + 32), 8);
+        assert!(log[c + 40..c + BLOCK_SIZE].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn commit_vouching_for_itself_is_not_a_record() {
+        // A valid checksum, but `durable_through` is not below its own seq:
+        // it would vouch for transactions that were never written.
+        let refs: Vec<(u64, &[u8])> = vec![(100, &[1u8; BLOCK_SIZE][..])];
+        let log = encode_transaction(1, 5, 5, &refs);
+        let commit = &log[log.len() - BLOCK_SIZE..];
+        assert_eq!(
+            decode_record(commit),
+            Err(Corruption::Field {
+                name: "durable_through",
+                value: 5
+            })
+        );
+        let jb = (log.len() / BLOCK_SIZE) as u64;
+        assert!(matches!(
+            replay(&log, jb, 1, 5),
+            Err(LogEnd::TornTransaction { seq: 5, .. })
+        ));
+        let good = encode_transaction(1, 5, 4, &refs);
+        assert!(decode_record(&good[good.len() - BLOCK_SIZE..]).is_ok());
+    }
+
+    #[test]
     fn wraps_around_the_region_end() {
         let imgs = images(4);
         let log = encode(1, 1, &imgs);

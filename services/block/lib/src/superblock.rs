@@ -35,7 +35,13 @@
 //!   flush made everything it points to durable, and it is flushed before
 //!   anything that depends on it is written.
 //! - The regions are in the order above, do not overlap, and end at
-//!   `block_count`; `journal_tail < journal_blocks`.
+//!   `block_count`; `journal_tail < journal_blocks <= MAX_JOURNAL_BLOCKS`
+//!   (`journal.rs`: replay's memory bound).
+//! - `1 <= journal_tail_seq`, and `generation`, `journal_epoch` and
+//!   `journal_tail_seq` are at most `MAX_COUNTER`, so counting them up never
+//!   wraps. A copy breaking any of these is refused (with the field and its
+//!   value) even when its checksum is right: a bug or a crafted disk, never
+//!   arithmetic.
 //!
 //! # Two copies, one journal
 //! Every superblock update (checkpoint, mount) writes BOTH copies, as two
@@ -68,6 +74,11 @@
 //! tails; its first mount writes both, and fsck reports a copy that
 //! names another journal than the current one.
 
+use core::mem::{offset_of, size_of};
+
+use zerocopy::little_endian::{U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
 use crate::checksum::crc32c_skipping;
 use crate::device::{BlockDevice, DeviceError};
 use crate::error::{Corruption, Error};
@@ -80,31 +91,50 @@ pub const FORMAT_VERSION: u32 = 2;
 /// Bytes of a superblock that carry meaning (one sector).
 pub const SUPERBLOCK_BYTES: usize = 512;
 
-const OFF_MAGIC: usize = 0;
-const OFF_VERSION: usize = 8;
-const OFF_BLOCK_SIZE: usize = 12;
-const OFF_BLOCK_COUNT: usize = 16;
-const OFF_GENERATION: usize = 24;
-const OFF_BITMAP_START: usize = 32;
-const OFF_BITMAP_BLOCKS: usize = 40;
-const OFF_JOURNAL_START: usize = 48;
-const OFF_JOURNAL_BLOCKS: usize = 56;
-const OFF_ROOT_START: usize = 64;
-const OFF_ROOT_SLOTS: usize = 72;
-const OFF_DATA_START: usize = 80;
-const OFF_JOURNAL_EPOCH: usize = 88;
-const OFF_JOURNAL_TAIL: usize = 96;
-const OFF_JOURNAL_TAIL_SEQ: usize = 104;
-const OFF_FEATURES: usize = 112;
-const OFF_CHECKSUM_START: usize = 120;
-const OFF_CHECKSUM_BLOCKS: usize = 128;
-const OFF_END_OF_FIELDS: usize = 136;
+/// The layout above, field by field (little-endian integers).
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct SuperblockBytes {
+    magic: U64,
+    version: U32,
+    block_size: U32,
+    block_count: U64,
+    generation: U64,
+    bitmap_start: U64,
+    bitmap_blocks: U64,
+    journal_start: U64,
+    journal_blocks: U64,
+    root_start: U64,
+    root_slots: U64,
+    data_start: U64,
+    journal_epoch: U64,
+    journal_tail: U64,
+    journal_tail_seq: U64,
+    features: U64,
+    checksum_start: U64,
+    checksum_blocks: U64,
+    zero: [u8; 372],
+    checksum: U32,
+}
+const OFF_CHECKSUM: usize = offset_of!(SuperblockBytes, checksum);
+// The diagram's offsets, checked against the struct.
+const _: () = assert!(offset_of!(SuperblockBytes, version) == 8);
+const _: () = assert!(offset_of!(SuperblockBytes, block_count) == 16);
+const _: () = assert!(offset_of!(SuperblockBytes, journal_blocks) == 56);
+const _: () = assert!(offset_of!(SuperblockBytes, journal_tail_seq) == 104);
+const _: () = assert!(offset_of!(SuperblockBytes, checksum_blocks) == 128);
+const _: () = assert!(offset_of!(SuperblockBytes, zero) == 136);
+const _: () = assert!(OFF_CHECKSUM == 508);
+const _: () = assert!(size_of::<SuperblockBytes>() == SUPERBLOCK_BYTES);
 /// `features` bit: blocks outside the block layer's region have checksums.
 pub const FEATURE_DATA_CHECKSUMS: u64 = 1;
-const OFF_CHECKSUM: usize = 508;
-const _: () = assert!(OFF_END_OF_FIELDS <= OFF_CHECKSUM);
-const _: () = assert!(OFF_CHECKSUM + 4 == SUPERBLOCK_BYTES);
 const _: () = assert!(SUPERBLOCK_BYTES <= BLOCK_SIZE);
+
+/// The largest `generation`, `journal_epoch` and `journal_tail_seq` a
+/// superblock may hold: room to count up by one per commit, mount and
+/// superblock write for longer than any device lives (2^62 commits at a
+/// billion a second take 146 years), so that counting never wraps.
+pub const MAX_COUNTER: u64 = 1 << 62;
 
 /// The two superblock copies live in these blocks.
 pub const SUPERBLOCK_BLOCKS: [u64; 2] = [0, 1];
@@ -129,17 +159,6 @@ pub struct Superblock {
     pub checksum_blocks: u64,
 }
 
-fn get_u64(b: &[u8], at: usize) -> u64 {
-    let mut v = [0u8; 8];
-    v.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(v)
-}
-fn get_u32(b: &[u8], at: usize) -> u32 {
-    let mut v = [0u8; 4];
-    v.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(v)
-}
-
 impl Superblock {
     pub fn data_checksums(&self) -> bool {
         self.features & FEATURE_DATA_CHECKSUMS != 0
@@ -152,31 +171,31 @@ impl Superblock {
 
     /// Encodes into a whole block (the unused part zero).
     pub fn encode(&self) -> [u8; BLOCK_SIZE] {
+        let mut sb = SuperblockBytes {
+            magic: MAGIC.into(),
+            version: FORMAT_VERSION.into(),
+            block_size: (BLOCK_SIZE as u32).into(),
+            block_count: self.block_count.into(),
+            generation: self.generation.into(),
+            bitmap_start: self.bitmap_start.into(),
+            bitmap_blocks: self.bitmap_blocks.into(),
+            journal_start: self.journal_start.into(),
+            journal_blocks: self.journal_blocks.into(),
+            root_start: self.root_start.into(),
+            root_slots: self.root_slots.into(),
+            data_start: self.data_start.into(),
+            journal_epoch: self.journal_epoch.into(),
+            journal_tail: self.journal_tail.into(),
+            journal_tail_seq: self.journal_tail_seq.into(),
+            features: self.features.into(),
+            checksum_start: self.checksum_start.into(),
+            checksum_blocks: self.checksum_blocks.into(),
+            zero: [0; 372],
+            checksum: 0.into(),
+        };
+        sb.checksum = crc32c_skipping(sb.as_bytes(), OFF_CHECKSUM).into();
         let mut b = [0u8; BLOCK_SIZE];
-        b[OFF_MAGIC..OFF_MAGIC + 8].copy_from_slice(&MAGIC.to_le_bytes());
-        b[OFF_VERSION..OFF_VERSION + 4].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        b[OFF_BLOCK_SIZE..OFF_BLOCK_SIZE + 4].copy_from_slice(&(BLOCK_SIZE as u32).to_le_bytes());
-        for (at, v) in [
-            (OFF_BLOCK_COUNT, self.block_count),
-            (OFF_GENERATION, self.generation),
-            (OFF_BITMAP_START, self.bitmap_start),
-            (OFF_BITMAP_BLOCKS, self.bitmap_blocks),
-            (OFF_JOURNAL_START, self.journal_start),
-            (OFF_JOURNAL_BLOCKS, self.journal_blocks),
-            (OFF_ROOT_START, self.root_start),
-            (OFF_ROOT_SLOTS, self.root_slots),
-            (OFF_DATA_START, self.data_start),
-            (OFF_JOURNAL_EPOCH, self.journal_epoch),
-            (OFF_JOURNAL_TAIL, self.journal_tail),
-            (OFF_JOURNAL_TAIL_SEQ, self.journal_tail_seq),
-            (OFF_FEATURES, self.features),
-            (OFF_CHECKSUM_START, self.checksum_start),
-            (OFF_CHECKSUM_BLOCKS, self.checksum_blocks),
-        ] {
-            b[at..at + 8].copy_from_slice(&v.to_le_bytes());
-        }
-        let crc = crc32c_skipping(&b[..SUPERBLOCK_BYTES], OFF_CHECKSUM);
-        b[OFF_CHECKSUM..OFF_CHECKSUM + 4].copy_from_slice(&crc.to_le_bytes());
+        b[..SUPERBLOCK_BYTES].copy_from_slice(sb.as_bytes());
         b
     }
 
@@ -193,26 +212,33 @@ impl Superblock {
         if b.iter().all(|&x| x == 0) {
             return Err(Error::NotFormatted);
         }
-        let magic = get_u64(b, OFF_MAGIC);
+        let Ok(raw) = SuperblockBytes::ref_from_bytes(b) else {
+            // Unreachable: `b` is exactly the struct's size, unaligned.
+            return Err(corrupt(Corruption::Field {
+                name: "length",
+                value: b.len() as u64,
+            }));
+        };
+        let magic = raw.magic.get();
         if magic != MAGIC {
             return Err(corrupt(Corruption::Magic {
                 expected: MAGIC as u32,
                 found: magic as u32,
             }));
         }
-        let stored = get_u32(b, OFF_CHECKSUM);
+        let stored = raw.checksum.get();
         let computed = crc32c_skipping(b, OFF_CHECKSUM);
         if stored != computed {
             return Err(corrupt(Corruption::Checksum { stored, computed }));
         }
-        let version = get_u32(b, OFF_VERSION);
+        let version = raw.version.get();
         if version != FORMAT_VERSION {
             return Err(Error::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
             });
         }
-        let block_size = get_u32(b, OFF_BLOCK_SIZE);
+        let block_size = raw.block_size.get();
         if block_size as usize != BLOCK_SIZE {
             return Err(corrupt(Corruption::Field {
                 name: "block_size",
@@ -220,27 +246,28 @@ impl Superblock {
             }));
         }
         let sb = Superblock {
-            block_count: get_u64(b, OFF_BLOCK_COUNT),
-            generation: get_u64(b, OFF_GENERATION),
-            bitmap_start: get_u64(b, OFF_BITMAP_START),
-            bitmap_blocks: get_u64(b, OFF_BITMAP_BLOCKS),
-            journal_start: get_u64(b, OFF_JOURNAL_START),
-            journal_blocks: get_u64(b, OFF_JOURNAL_BLOCKS),
-            root_start: get_u64(b, OFF_ROOT_START),
-            root_slots: get_u64(b, OFF_ROOT_SLOTS),
-            data_start: get_u64(b, OFF_DATA_START),
-            journal_epoch: get_u64(b, OFF_JOURNAL_EPOCH),
-            journal_tail: get_u64(b, OFF_JOURNAL_TAIL),
-            journal_tail_seq: get_u64(b, OFF_JOURNAL_TAIL_SEQ),
-            features: get_u64(b, OFF_FEATURES),
-            checksum_start: get_u64(b, OFF_CHECKSUM_START),
-            checksum_blocks: get_u64(b, OFF_CHECKSUM_BLOCKS),
+            block_count: raw.block_count.get(),
+            generation: raw.generation.get(),
+            bitmap_start: raw.bitmap_start.get(),
+            bitmap_blocks: raw.bitmap_blocks.get(),
+            journal_start: raw.journal_start.get(),
+            journal_blocks: raw.journal_blocks.get(),
+            root_start: raw.root_start.get(),
+            root_slots: raw.root_slots.get(),
+            data_start: raw.data_start.get(),
+            journal_epoch: raw.journal_epoch.get(),
+            journal_tail: raw.journal_tail.get(),
+            journal_tail_seq: raw.journal_tail_seq.get(),
+            features: raw.features.get(),
+            checksum_start: raw.checksum_start.get(),
+            checksum_blocks: raw.checksum_blocks.get(),
         };
         sb.check_geometry().map_err(corrupt)?;
         Ok(sb)
     }
 
-    /// The region invariants, checked before any arithmetic relies on them.
+    /// The region invariants and the bounds of the counters, checked
+    /// before any arithmetic relies on them.
     pub fn check_geometry(&self) -> Result<(), Corruption> {
         let field = |name, value| Err(Corruption::Field { name, value });
         if self.bitmap_start != SUPERBLOCK_BLOCKS.len() as u64 {
@@ -284,6 +311,22 @@ impl Superblock {
         }
         if self.journal_tail >= self.journal_blocks {
             return field("journal_tail", self.journal_tail);
+        }
+        // Replay holds the images of the whole live journal in memory.
+        if self.journal_blocks > crate::journal::MAX_JOURNAL_BLOCKS {
+            return field("journal_blocks", self.journal_blocks);
+        }
+        // Mount computes `journal_tail_seq - 1` (the last durable commit)
+        // and counts the three counters up: zero, or a value too close to
+        // the end of u64, would wrap.
+        if self.journal_tail_seq == 0 || self.journal_tail_seq > MAX_COUNTER {
+            return field("journal_tail_seq", self.journal_tail_seq);
+        }
+        if self.journal_epoch > MAX_COUNTER {
+            return field("journal_epoch", self.journal_epoch);
+        }
+        if self.generation > MAX_COUNTER {
+            return field("generation", self.generation);
         }
         Ok(())
     }
@@ -339,6 +382,20 @@ mod tests {
     }
 
     #[test]
+    fn encoded_bytes_follow_the_diagram() {
+        let b = sample().encode();
+        let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+        let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+        assert_eq!(&b[..8], b"BLKSTOR\0");
+        assert_eq!((u32_at(8), u32_at(12)), (FORMAT_VERSION, 4096));
+        assert_eq!((u64_at(16), u64_at(24)), (1000, 7));
+        assert_eq!((u64_at(56), u64_at(96), u64_at(104)), (64, 10, 99));
+        assert_eq!((u64_at(112), u64_at(128)), (FEATURE_DATA_CHECKSUMS, 1));
+        assert!(b[136..508].iter().chain(&b[512..]).all(|&x| x == 0));
+        assert_eq!(u32_at(508), crc32c_skipping(&b[..512], 508));
+    }
+
+    #[test]
     fn every_bit_flip_in_the_used_sector_is_caught() {
         let good = sample().encode();
         for bit in 0..SUPERBLOCK_BYTES * 8 {
@@ -355,7 +412,8 @@ mod tests {
             Err(Error::NotFormatted)
         );
         let mut b = sample().encode();
-        b[OFF_VERSION..OFF_VERSION + 4].copy_from_slice(&9u32.to_le_bytes());
+        let at = offset_of!(SuperblockBytes, version);
+        b[at..at + 4].copy_from_slice(&9u32.to_le_bytes());
         let crc = crc32c_skipping(&b[..SUPERBLOCK_BYTES], OFF_CHECKSUM);
         b[OFF_CHECKSUM..OFF_CHECKSUM + 4].copy_from_slice(&crc.to_le_bytes());
         assert_eq!(

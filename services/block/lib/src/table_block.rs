@@ -16,29 +16,48 @@
 //! index right: a block written to the wrong place (misdirected write) or
 //! torn fails the index or checksum check and is reported with its number.
 
+use core::mem::{offset_of, size_of};
+
+use zerocopy::little_endian::{U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
 use crate::checksum::crc32c_skipping;
 use crate::error::{Corruption, Error};
 use crate::BLOCK_SIZE;
 
-const OFF_MAGIC: usize = 0;
-const OFF_CHECKSUM: usize = 4;
-const OFF_INDEX: usize = 8;
+/// The header above, field by field (little-endian integers).
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct Header {
+    magic: U32,
+    checksum: U32,
+    index: U64,
+}
+const OFF_CHECKSUM: usize = offset_of!(Header, checksum);
 /// Where the payload starts.
-pub const OFF_PAYLOAD: usize = 16;
+pub const OFF_PAYLOAD: usize = size_of::<Header>();
+const _: () = assert!(OFF_CHECKSUM == 4 && offset_of!(Header, index) == 8);
+const _: () = assert!(OFF_PAYLOAD == 16);
 
 /// A zeroed table block with its magic and index written; fill the payload,
 /// then `seal` it.
 pub fn new_block(magic: u32, index: u64) -> [u8; BLOCK_SIZE] {
     let mut b = [0u8; BLOCK_SIZE];
-    b[OFF_MAGIC..OFF_MAGIC + 4].copy_from_slice(&magic.to_le_bytes());
-    b[OFF_INDEX..OFF_INDEX + 8].copy_from_slice(&index.to_le_bytes());
+    let header = Header {
+        magic: magic.into(),
+        checksum: 0.into(),
+        index: index.into(),
+    };
+    b[..OFF_PAYLOAD].copy_from_slice(header.as_bytes());
     b
 }
 
 /// Recomputes the block's checksum after its payload changed.
 pub fn seal(b: &mut [u8]) {
     let crc = crc32c_skipping(b, OFF_CHECKSUM);
-    b[OFF_CHECKSUM..OFF_CHECKSUM + 4].copy_from_slice(&crc.to_le_bytes());
+    if let Ok((header, _)) = Header::mut_from_prefix(b) {
+        header.checksum = crc.into();
+    }
 }
 
 /// Checks the header of table block `index` read from device block `block`;
@@ -51,30 +70,28 @@ pub fn check(
     index_name: &'static str,
 ) -> Result<(), Error> {
     let corrupt = |detail| Error::Corrupt { block, detail };
-    if bytes.len() != BLOCK_SIZE {
-        return Err(corrupt(Corruption::Field {
-            name: "length",
-            value: bytes.len() as u64,
-        }));
-    }
-    // Fixed offsets inside a buffer just checked to be BLOCK_SIZE long.
-    let u32_at =
-        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-    let found_magic = u32_at(OFF_MAGIC);
+    let header = match Header::ref_from_prefix(bytes) {
+        Ok((header, _)) if bytes.len() == BLOCK_SIZE => header,
+        _ => {
+            return Err(corrupt(Corruption::Field {
+                name: "length",
+                value: bytes.len() as u64,
+            }))
+        }
+    };
+    let found_magic = header.magic.get();
     if found_magic != magic {
         return Err(corrupt(Corruption::Magic {
             expected: magic,
             found: found_magic,
         }));
     }
-    let stored = u32_at(OFF_CHECKSUM);
+    let stored = header.checksum.get();
     let computed = crc32c_skipping(bytes, OFF_CHECKSUM);
     if stored != computed {
         return Err(corrupt(Corruption::Checksum { stored, computed }));
     }
-    let mut idx = [0u8; 8];
-    idx.copy_from_slice(&bytes[OFF_INDEX..OFF_INDEX + 8]);
-    let found = u64::from_le_bytes(idx);
+    let found = header.index.get();
     if found != index {
         return Err(corrupt(Corruption::Field {
             name: index_name,

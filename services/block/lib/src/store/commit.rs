@@ -1,0 +1,221 @@
+//! How commits reach the disk: fresh (unjournaled) data gathered and sent
+//! in batches, journal records buffered for group commit and written,
+//! flushes in the order the journal's rules demand, journaled blocks
+//! written home only once durable, and checkpoints that move the tail.
+
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::txn::AllocOp;
+use super::BlockStore;
+use crate::bitmap;
+use crate::device::write_sorted;
+use crate::error::Error;
+use crate::journal;
+use crate::superblock::{self, Superblock};
+use crate::{BlockDevice, Durability, IoRequest, Transactional, BLOCK_SIZE};
+
+impl<D: BlockDevice> BlockStore<D> {
+    /// Gathers one `write_fresh` in the fresh buffer, first sending what is
+    /// buffered when the new write overlaps it (the later write must land
+    /// last) or would take the buffer past its bound. A write larger than
+    /// the bound goes to the device at once.
+    pub(super) fn buffer_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
+        let limit = usize::try_from(self.fresh_limit_blocks)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(BLOCK_SIZE);
+        let blocks = (data.len() / BLOCK_SIZE) as u64;
+        if self.fresh.overlaps(first, blocks)
+            || self.fresh.bytes().saturating_add(data.len()) > limit
+        {
+            self.send_fresh()?;
+        }
+        if data.len() > limit {
+            self.dev.write(first, data)?;
+        } else {
+            self.fresh.push(first, data, limit);
+        }
+        Ok(())
+    }
+
+    /// Sends the fresh buffer to the device as one batch and empties it.
+    pub(super) fn send_fresh(&mut self) -> Result<(), Error> {
+        if self.fresh.is_empty() {
+            return Ok(());
+        }
+        let mut batch = self.fresh.requests();
+        self.dev.submit(&mut batch)?;
+        drop(batch);
+        self.fresh.clear();
+        Ok(())
+    }
+
+    /// Writes buffered journal records (after making fresh data durable).
+    fn write_pending(&mut self) -> Result<(), Error> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if self.fresh_unflushed {
+            // Ordered data: fresh blocks are durable before any commit record
+            // that makes them reachable is written.
+            self.dev.flush()?;
+            self.fresh_unflushed = false;
+        }
+        let jb = self.sb.journal_blocks;
+        let blocks = (self.pending.len() / BLOCK_SIZE) as u64;
+        let first_part = blocks.min(jb - self.pending_at);
+        let (a, b) = self.pending.split_at(first_part as usize * BLOCK_SIZE);
+        let mut batch = vec![IoRequest::Write {
+            first: self.sb.journal_start + self.pending_at,
+            data: a,
+        }];
+        if !b.is_empty() {
+            batch.push(IoRequest::Write {
+                first: self.sb.journal_start,
+                data: b,
+            });
+        }
+        self.dev.submit(&mut batch)?;
+        self.pending.clear();
+        self.pending_at = self.head;
+        self.written_seq = self.next_seq - 1;
+        Ok(())
+    }
+
+    /// Makes every commit so far durable.
+    pub(super) fn sync_journal(&mut self) -> Result<(), Error> {
+        self.write_pending()?;
+        if self.durable_seq < self.written_seq {
+            self.dev.flush()?;
+            self.durable_seq = self.written_seq;
+        }
+        Ok(())
+    }
+
+    /// THE ordering rule, in the one place that writes journaled blocks to
+    /// their home: only images whose commit is durable are written.
+    fn write_home(&mut self) -> Result<(), Error> {
+        let mut set = self.cache.dirty_through(self.durable_seq);
+        if set.is_empty() {
+            return Ok(());
+        }
+        write_sorted(&mut self.dev, &mut set)?;
+        let blocks: Vec<u64> = set.iter().map(|(b, _)| *b).collect();
+        for b in blocks {
+            self.cache.mark_clean(b);
+        }
+        Ok(())
+    }
+
+    /// Makes every commit durable, writes every journaled block home and
+    /// moves the journal tail to the head: the journal is empty afterwards
+    /// and blocks freed by committed transactions become reusable.
+    pub fn checkpoint(&mut self) -> Result<(), Error> {
+        self.usable()?;
+        self.guarded(|s| {
+            s.sync_journal()?;
+            s.write_home()?;
+            if s.used == 0 && !s.reserved_waiting {
+                return Ok(());
+            }
+            s.dev.flush()?;
+            let sb = Superblock {
+                generation: s.sb.generation + 1,
+                journal_tail: s.head,
+                journal_tail_seq: s.next_seq,
+                ..s.sb
+            };
+            // Both copies before any journal space is reused (superblock.rs).
+            s.sb = superblock::write_pair(&mut s.dev, sb)?;
+            s.used = 0;
+            s.stats.checkpoints += 1;
+            // Frees of committed transactions are durable and no journal
+            // record older than them is live: their blocks may be reused.
+            s.alloc.release_all_reserved();
+            s.reserved_waiting = false;
+            if let Some(txn) = &s.txn {
+                for op in &txn.ops {
+                    if let AllocOp::Freed(e) = op {
+                        s.alloc.reserve(*e, true);
+                    }
+                }
+            }
+            s.cache.evict_clean();
+            Ok(())
+        })
+    }
+
+    pub(super) fn do_commit(&mut self, durability: Durability) -> Result<(), Error> {
+        let bitmap_start = self.sb.bitmap_start;
+        let dirty_bitmap = self.alloc.take_dirty();
+        let Some(txn) = self.txn.as_mut() else {
+            return Err(Error::NoTransaction);
+        };
+        for i in dirty_bitmap {
+            let image = bitmap::encode_block(i, self.alloc.block_words(i));
+            txn.writes.insert(bitmap_start + i, Box::new(image));
+        }
+        let need = journal::blocks_needed(txn.writes.len() as u64);
+        if need > self.sb.journal_blocks {
+            self.abort();
+            return Err(Error::TransactionTooLarge {
+                journal_blocks_needed: need,
+                journal_blocks: self.sb.journal_blocks,
+            });
+        }
+        // Ordered data: the transaction's fresh blocks reach the device now,
+        // so the flush before its commit record (`write_pending`) covers them.
+        self.send_fresh()?;
+        let Some(txn) = self.txn.as_ref() else {
+            return Err(Error::NoTransaction);
+        };
+        if !txn.writes.is_empty() && self.used + need > self.sb.journal_blocks {
+            // Still open during this checkpoint, so its own frees stay
+            // reserved: they are not durable until its records are.
+            self.checkpoint()?;
+        }
+        let Some(txn) = self.txn.take() else {
+            return Err(Error::NoTransaction);
+        };
+        if txn.ops.iter().any(|op| matches!(op, AllocOp::Freed(_))) {
+            self.reserved_waiting = true;
+        }
+        if !txn.writes.is_empty() {
+            let seq = self.next_seq;
+            let images: Vec<(u64, &[u8])> = txn.writes.iter().map(|(b, d)| (*b, &d[..])).collect();
+            let records =
+                journal::encode_transaction(self.sb.journal_epoch, seq, self.durable_seq, &images);
+            if txn.wrote_fresh {
+                self.fresh_unflushed = true;
+            }
+            self.pending.extend_from_slice(&records);
+            self.head = (self.head + need) % self.sb.journal_blocks;
+            self.used += need;
+            self.next_seq += 1;
+            for (block, image) in &txn.writes {
+                self.cache.insert_dirty(*block, image, seq);
+            }
+        }
+        match durability {
+            Durability::Durable => {
+                self.sync_journal()?;
+                self.stats.commits_durable += 1;
+            }
+            Durability::Batched => {
+                if self.pending.len() as u64 >= self.config.group_commit_blocks * BLOCK_SIZE as u64
+                {
+                    self.write_pending()?;
+                }
+                self.stats.commits_batched += 1;
+            }
+        }
+        if self.cache.dirty_count() > self.cache.capacity() / 2
+            || self.used > self.sb.journal_blocks / 4 * 3
+        {
+            self.checkpoint()?;
+        }
+        self.cache.evict_clean();
+        Ok(())
+    }
+}

@@ -1,0 +1,326 @@
+//! The open transaction and the `Transactional` operations on it: reads
+//! through the transaction, the cache and the device; journaled and fresh
+//! writes; allocation and frees (undone by `abort`); the size bound that
+//! keeps a transaction within the journal.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use super::BlockStore;
+use crate::checksums;
+use crate::device::check_request;
+use crate::error::Error;
+use crate::journal;
+use crate::{
+    BlockDevice, DeviceError, Durability, Extent, IoRequest, Transactional, BLOCK_SIZE, ROOT_SLOTS,
+};
+
+#[derive(Clone, Copy)]
+pub(super) enum AllocOp {
+    Allocated(Extent),
+    Freed(Extent),
+}
+
+/// The open transaction.
+#[derive(Default)]
+pub(super) struct Txn {
+    /// Journaled writes: home block -> image.
+    pub(super) writes: BTreeMap<u64, Box<[u8]>>,
+    /// Allocation changes in order (undone in reverse by `abort`).
+    pub(super) ops: Vec<AllocOp>,
+    pub(super) wrote_fresh: bool,
+}
+
+impl Txn {
+    fn allocated_here(&self, block: u64) -> bool {
+        self.ops
+            .iter()
+            .any(|op| matches!(op, AllocOp::Allocated(e) if e.contains(block)))
+    }
+}
+
+impl<D: BlockDevice> BlockStore<D> {
+    fn check_range(&self, first: u64, len: usize) -> Result<u64, Error> {
+        check_request(first, len, self.sb.block_count).map_err(|e| match e {
+            DeviceError::OutOfRange {
+                first,
+                blocks,
+                block_count,
+            } => Error::OutOfRange {
+                first,
+                blocks,
+                block_count,
+            },
+            _ => Error::BadLength { len },
+        })
+    }
+
+    /// Refuses a change that would make the open transaction too large for
+    /// the journal: `range` written (journaled or not) plus the checksum
+    /// table blocks it touches, plus every bitmap block in the worst case.
+    fn check_txn_size(&self, range: Extent, journaled: bool) -> Result<(), Error> {
+        let txn = self.txn.as_ref().ok_or(Error::NoTransaction)?;
+        let new = if journaled {
+            (range.start..range.end())
+                .filter(|b| !txn.writes.contains_key(b))
+                .count() as u64
+        } else {
+            0
+        };
+        let tables = if self.sb.data_checksums() && range.len > 0 {
+            let first = checksums::locate(range.start).0;
+            let last = checksums::locate(range.end() - 1).0;
+            (first..=last)
+                .filter(|t| !txn.writes.contains_key(&(self.sb.checksum_start + t)))
+                .count() as u64
+        } else {
+            0
+        };
+        let jb = self.sb.journal_blocks;
+        let needed =
+            journal::blocks_needed(txn.writes.len() as u64 + new + tables + self.sb.bitmap_blocks);
+        if needed > jb {
+            return Err(Error::TransactionTooLarge {
+                journal_blocks_needed: needed,
+                journal_blocks: jb,
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn txn_mut(&mut self) -> Result<&mut Txn, Error> {
+        self.usable()?;
+        self.txn.as_mut().ok_or(Error::NoTransaction)
+    }
+}
+
+impl<D: BlockDevice> Transactional for BlockStore<D> {
+    fn block_count(&self) -> u64 {
+        self.sb.block_count
+    }
+
+    fn root_block(&self, slot: usize) -> u64 {
+        assert!(slot < ROOT_SLOTS, "root slot {slot} out of 0..{ROOT_SLOTS}");
+        self.sb.root_start + slot as u64
+    }
+
+    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
+        // Reads work in a read-only store: committed data stays readable.
+        self.check_range(first, buf.len())?;
+        self.guarded(|s| {
+            // Blocks neither in the transaction nor cached are read from the
+            // device: one request per run of consecutive misses, all runs
+            // submitted as one batch (several in flight on a queued device).
+            let mut misses: Vec<(u64, u64)> = Vec::new();
+            for (i, slot) in buf.chunks_exact_mut(BLOCK_SIZE).enumerate() {
+                let block = first + i as u64;
+                if let Some(data) = s.txn.as_ref().and_then(|t| t.writes.get(&block)) {
+                    slot.copy_from_slice(data);
+                } else if let Some(data) = s.fresh.get(block) {
+                    // Fresh data of the open transaction not yet sent.
+                    slot.copy_from_slice(data);
+                } else if let Some(data) = s.cache.get(block) {
+                    slot.copy_from_slice(data);
+                } else if let Some(data) = s.overlay.get(&block) {
+                    slot.copy_from_slice(data);
+                } else {
+                    match misses.last_mut() {
+                        Some((start, len)) if *start + *len == i as u64 => *len += 1,
+                        _ => misses.push((i as u64, 1)),
+                    }
+                }
+            }
+            if misses.is_empty() {
+                return Ok(());
+            }
+            let mut batch: Vec<IoRequest<'_>> = Vec::with_capacity(misses.len());
+            let mut rest: &mut [u8] = buf;
+            let mut consumed = 0u64;
+            for &(start, len) in &misses {
+                let (_, from_run) = core::mem::take(&mut rest)
+                    .split_at_mut((start - consumed) as usize * BLOCK_SIZE);
+                let (run, after) = from_run.split_at_mut(len as usize * BLOCK_SIZE);
+                batch.push(IoRequest::Read {
+                    first: first + start,
+                    buf: run,
+                });
+                rest = after;
+                consumed = start + len;
+            }
+            s.dev.submit(&mut batch)?;
+            for request in &batch {
+                // Long runs are bulk data: keep them out of the cache.
+                if let IoRequest::Read { first, buf } = request {
+                    if buf.len() <= 8 * BLOCK_SIZE {
+                        for (k, data) in buf.chunks_exact(BLOCK_SIZE).enumerate() {
+                            s.cache.insert_clean(first + k as u64, data);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        self.verify_checksums(first, buf)
+    }
+
+    fn begin(&mut self) -> Result<(), Error> {
+        self.usable()?;
+        if self.txn.is_some() {
+            return Err(Error::TransactionOpen);
+        }
+        self.alloc.take_dirty();
+        self.txn = Some(Txn::default());
+        Ok(())
+    }
+
+    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
+        self.txn_mut()?;
+        let blocks = self.check_range(first, data.len())?;
+        let root_start = self.sb.root_start;
+        for b in first..first + blocks {
+            if b < root_start {
+                return Err(Error::Reserved { block: b });
+            }
+            if !self.alloc.is_allocated(b) {
+                return Err(Error::NotAllocated { block: b });
+            }
+        }
+        self.check_txn_size(Extent::new(first, blocks), true)?;
+        self.guarded(|s| {
+            // Table entries first: loading a table block can fail, the
+            // insertion of the data cannot, so the two never disagree.
+            s.set_checksums(Extent::new(first, blocks), |b| {
+                let at = (b - first) as usize * BLOCK_SIZE;
+                checksums::data_checksum(&data[at..at + BLOCK_SIZE])
+            })?;
+            let txn = s.txn_mut()?;
+            for (i, chunk) in data.chunks_exact(BLOCK_SIZE).enumerate() {
+                txn.writes.insert(first + i as u64, chunk.into());
+            }
+            Ok(())
+        })
+    }
+
+    fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
+        let blocks = self.check_range(first, data.len())?;
+        let txn = self.txn.as_ref().ok_or(Error::NoTransaction)?;
+        for b in first..first + blocks {
+            if !txn.allocated_here(b) || !self.alloc.is_allocated(b) {
+                return Err(Error::NotFresh { block: b });
+            }
+        }
+        self.usable()?;
+        self.check_txn_size(Extent::new(first, blocks), false)?;
+        self.guarded(|s| {
+            s.set_checksums(Extent::new(first, blocks), |b| {
+                let at = (b - first) as usize * BLOCK_SIZE;
+                checksums::data_checksum(&data[at..at + BLOCK_SIZE])
+            })?;
+            if let Some(txn) = s.txn.as_mut() {
+                txn.wrote_fresh = true;
+                for b in first..first + blocks {
+                    // A later unjournaled write replaces an earlier journaled one.
+                    txn.writes.remove(&b);
+                }
+            }
+            for b in first..first + blocks {
+                s.cache.remove(b);
+            }
+            s.buffer_fresh(first, data)
+        })
+    }
+
+    fn allocate(&mut self, count: u64) -> Result<Extent, Error> {
+        self.txn_mut()?;
+        if count == 0 {
+            return Err(Error::BadLength { len: 0 });
+        }
+        let extent = match self.alloc.find_free_run(count) {
+            Some(e) => e,
+            None if self.reserved_waiting => {
+                // Blocks freed by committed transactions come back after a checkpoint.
+                self.checkpoint()?;
+                self.alloc.find_free_run(count).ok_or(Error::NoSpace)?
+            }
+            None => return Err(Error::NoSpace),
+        };
+        self.check_txn_size(extent, false)?;
+        // Until its first write the new block's old contents have no checksum.
+        self.guarded(|s| s.set_checksums(extent, |_| checksums::NONE))?;
+        self.alloc.set(extent, true);
+        self.txn_mut()?.ops.push(AllocOp::Allocated(extent));
+        Ok(extent)
+    }
+
+    fn free(&mut self, extent: Extent) -> Result<(), Error> {
+        self.txn_mut()?;
+        if extent.len == 0 {
+            return Err(Error::BadLength { len: 0 });
+        }
+        if extent
+            .start
+            .checked_add(extent.len)
+            .is_none_or(|end| end > self.sb.block_count)
+        {
+            return Err(Error::OutOfRange {
+                first: extent.start,
+                blocks: extent.len,
+                block_count: self.sb.block_count,
+            });
+        }
+        for b in extent.start..extent.end() {
+            if b < self.sb.data_start {
+                return Err(Error::Reserved { block: b });
+            }
+            if !self.alloc.is_allocated(b) {
+                return Err(Error::NotAllocated { block: b });
+            }
+        }
+        self.alloc.set(extent, false);
+        self.alloc.reserve(extent, true);
+        self.txn_mut()?.ops.push(AllocOp::Freed(extent));
+        Ok(())
+    }
+
+    fn is_allocated(&mut self, block: u64) -> Result<bool, Error> {
+        if block >= self.sb.block_count {
+            return Err(Error::OutOfRange {
+                first: block,
+                blocks: 1,
+                block_count: self.sb.block_count,
+            });
+        }
+        Ok(self.alloc.is_allocated(block))
+    }
+
+    fn commit(&mut self, durability: Durability) -> Result<(), Error> {
+        self.usable()?;
+        self.guarded(|s| s.do_commit(durability))
+    }
+
+    fn abort(&mut self) {
+        // Fresh data of an aborted transaction lands in blocks it freed: drop it.
+        self.fresh.clear();
+        if let Some(txn) = self.txn.take() {
+            for op in txn.ops.iter().rev() {
+                match *op {
+                    AllocOp::Allocated(e) => self.alloc.set(e, false),
+                    AllocOp::Freed(e) => {
+                        self.alloc.reserve(e, false);
+                        self.alloc.set(e, true);
+                    }
+                }
+            }
+            self.alloc.take_dirty();
+        }
+    }
+
+    fn sync(&mut self) -> Result<(), Error> {
+        self.usable()?;
+        if self.txn.is_some() {
+            return Err(Error::TransactionOpen);
+        }
+        self.guarded(|s| s.sync_journal())
+    }
+}
