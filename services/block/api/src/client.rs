@@ -91,8 +91,8 @@ mod counted {
 /// A failed call as the block error the layers above understand. The
 /// store's error is itself; a transaction the caller no longer holds (ended,
 /// aborted at a delegate's death, someone else's) is `NoTransaction`; the
-/// kernel's error (the service died, a bad capability) is a device failure
-/// with code `-(1000 + kernel error)`, a refusal `-(2000 + its number)`, a
+/// service's death is `DeviceError::ServiceDied`; another kernel error (a
+/// bad capability) is a device failure with code `-(1000 + kernel error)`, a refusal `-(2000 + its number)`, a
 /// bad buffer or report number `-(3000 + the error's code)`.
 pub fn block_error(e: CallError<BlockError>) -> Error {
     let io = |code: i64| {
@@ -115,6 +115,7 @@ pub fn block_error(e: CallError<BlockError>) -> Error {
             let n = r.to_message().label - abi::iface::REFUSED_BASE;
             io(-(2000 + n as i64))
         }
+        CallError::Kernel(abi::Error::PeerDead) => Error::Device(DeviceError::ServiceDied),
         CallError::Kernel(k) => io(-(1000 + k as i64)),
     }
 }

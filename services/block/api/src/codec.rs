@@ -13,6 +13,7 @@ const DEV_IO: u64 = 1;
 const DEV_RANGE: u64 = 2;
 const DEV_LENGTH: u64 = 3;
 const DEV_POWERED_OFF: u64 = 4;
+const DEV_SERVICE_DIED: u64 = 5;
 const CORRUPT_CHECKSUM: u64 = 10;
 const CORRUPT_MAGIC: u64 = 11;
 const CORRUPT_FIELD: u64 = 12;
@@ -45,6 +46,7 @@ pub fn encode_error(error: &Error) -> (u64, [u64; 4]) {
         }) => (DEV_RANGE, [*first, *blocks, *block_count, 0]),
         Error::Device(DeviceError::BadLength { len }) => (DEV_LENGTH, [*len as u64, 0, 0, 0]),
         Error::Device(DeviceError::PoweredOff) => (DEV_POWERED_OFF, [0; 4]),
+        Error::Device(DeviceError::ServiceDied) => (DEV_SERVICE_DIED, [0; 4]),
         Error::Corrupt { block, detail } => match detail {
             Corruption::Checksum { stored, computed } => (
                 CORRUPT_CHECKSUM,
@@ -119,6 +121,7 @@ pub fn decode_error(label: u64, w: [u64; 4]) -> Error {
             len: usize::try_from(w[0]).unwrap_or(usize::MAX),
         }),
         DEV_POWERED_OFF => Error::Device(DeviceError::PoweredOff),
+        DEV_SERVICE_DIED => Error::Device(DeviceError::ServiceDied),
         CORRUPT_CHECKSUM => Error::Corrupt {
             block: w[0],
             detail: Corruption::Checksum {
@@ -212,6 +215,7 @@ mod tests {
             }),
             Error::Device(DeviceError::BadLength { len: 100 }),
             Error::Device(DeviceError::PoweredOff),
+            Error::Device(DeviceError::ServiceDied),
             Error::Corrupt {
                 block: 9,
                 detail: Corruption::Checksum {

@@ -31,6 +31,10 @@ pub enum DeviceError {
     Io { first: u64, code: i32 },
     /// The simulated power has been cut (test devices only).
     PoweredOff,
+    /// The process serving the device (the block service, seen from its
+    /// clients) died with the request unanswered; the supervisor restarts
+    /// it, and the request's transaction is gone.
+    ServiceDied,
 }
 
 impl fmt::Display for DeviceError {
@@ -47,6 +51,10 @@ impl fmt::Display for DeviceError {
                 write!(f, "the disk failed a request at block {first} (device code {code})")
             }
             Self::PoweredOff => write!(f, "device is powered off"),
+            Self::ServiceDied => write!(
+                f,
+                "the block service died before answering (it is restarted; try again)"
+            ),
         }
     }
 }
