@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use block::{BlockStore, Config, MemDevice};
 
 use super::Fs;
-use crate::records::{dirent_key, extent_key, inode_key, DirentValue, ExtentValue, Inode, Kind};
+use crate::records::{dirent_key, extent_key, inode_key, ChunkRef, DirentValue, Inode, Kind};
 
 struct Rng(u64);
 impl Rng {
@@ -68,7 +68,7 @@ fn crafted(rng: &mut Rng) -> (Vec<u8>, Vec<u8>) {
         }
         .encode()
         .to_vec(),
-        2 => ExtentValue {
+        2 => ChunkRef {
             hash: [rng.below(256) as u8; 32],
             len: rng.below(300_000) as u32,
         }

@@ -11,7 +11,7 @@ use block::Transactional;
 use super::Fs;
 use crate::chunks::{ChunkRef, Chunks};
 use crate::error::FsError;
-use crate::records::{self, extent_key, Extent, ExtentValue};
+use crate::records::{self, extent_key, Extent};
 
 impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// Extents of `ino` that end after `from` and start before `to`, in order.
@@ -57,15 +57,11 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     size: at,
                     max: u64::MAX,
                 })?;
-            let v = ExtentValue {
-                hash: r.hash,
-                len: r.len,
-            };
             cowbtree::insert(
                 &mut self.dev,
                 &mut self.state.live,
                 &extent_key(ino, at),
-                &v.encode(),
+                &r.encode(),
             )?;
         }
         Ok(())

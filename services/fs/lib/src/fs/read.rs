@@ -12,7 +12,7 @@ use cowbtree::TreeRoot;
 use super::{decode_extent, Fs};
 use crate::chunks::{ChunkRef, Chunks};
 use crate::error::FsError;
-use crate::records::{self, Extent, ExtentValue, Kind};
+use crate::records::{self, Extent, Kind};
 
 /// The last chunk a reader fetched, so a sequential reader whose buffer
 /// ends inside a chunk does not fetch (and verify) it twice.
@@ -110,7 +110,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     ino,
                 });
             }
-            let ext = match ext {
+            let r = match ext {
                 Extent::Chunk(c) => c,
                 Extent::Hole(_) => {
                     // A hole reads as zeros; nothing is stored to verify.
@@ -125,10 +125,6 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     }
                     continue;
                 }
-            };
-            let r = ChunkRef {
-                hash: ext.hash,
-                len: ext.len,
             };
             let scratch = match cache.load(
                 &mut self.dev,
@@ -146,7 +142,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     return Err(FsError::ChunkUnreadable {
                         ino,
                         offset: start,
-                        len: ext.len,
+                        len: r.len,
                         problem: alloc::boxed::Box::new(e),
                     })
                 }
@@ -224,20 +220,12 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     }
 
     /// Reads the whole chunk an extent names into `buf`, verified.
-    pub(super) fn read_extent(
-        &mut self,
-        ext: &ExtentValue,
-        buf: &mut Vec<u8>,
-    ) -> Result<(), FsError> {
-        let r = ChunkRef {
-            hash: ext.hash,
-            len: ext.len,
-        };
+    pub(super) fn read_extent(&mut self, r: &ChunkRef, buf: &mut Vec<u8>) -> Result<(), FsError> {
         self.state
             .content
-            .read_chunk(&mut self.dev, &mut self.read_buf, &r, buf)?;
+            .read_chunk(&mut self.dev, &mut self.read_buf, r, buf)?;
         if self.check_chunks {
-            crate::received::check_chunk(&r, buf)?;
+            crate::received::check_chunk(r, buf)?;
         }
         Ok(())
     }
