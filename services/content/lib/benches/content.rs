@@ -7,18 +7,10 @@ use std::time::Instant;
 use block::{BlockStore, Config, Durability, MemDevice, Transactional};
 use content::{ChunkMarks, ChunkRef, ChunkWriter, Chunker, ContentStore, ObjectReader, Sweep};
 
-/// Deterministic incompressible bytes.
+/// Deterministic incompressible bytes ([`testkit::noise`], in this
+/// bench's argument order).
 fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    out.truncate(len);
-    out
+    testkit::noise(seed, len)
 }
 
 fn mb_per_s(bytes: usize, secs: f64) -> f64 {

@@ -13,9 +13,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use block::crash::{CutMode, RecordingDevice, SplitMix};
 use block::{BlockStore, Durability, MemDevice, Transactional};
 use content::{ChunkMarks, ChunkRef, ChunkWriter, ContentRoot, ContentStore, Sweep};
+use testkit::{crash_image, record_from, CutMode, Cuts, RecordingDevice};
 
 /// A committed state: the root bytes and the chunk hashes in the index.
 struct State {
@@ -81,7 +81,7 @@ impl Run {
 fn run_workload() -> (Run, Vec<u8>) {
     let (tx, store) = common::new_store(4096);
     let base = tx.unmount().unwrap().into_image();
-    let tx = BlockStore::mount(RecordingDevice::new(base.clone()), common::config()).unwrap();
+    let tx = record_from(base.clone(), common::config());
     let mut run = Run {
         tx,
         store,
@@ -195,14 +195,11 @@ fn every_crash_state_is_a_committed_state() {
     let (run, _base) = run_workload();
     let dev = run.tx.device();
     let ops = dev.ops().len();
-    let mut cuts: Vec<usize> = dev.flush_points();
-    cuts.extend((0..ops).step_by((ops / 60).max(1)));
-    cuts.push(ops);
+    let cuts = Cuts::at_flushes(dev).every_nth(ops / 60).to_vec();
     let mut checked = 0;
     for (i, &cut) in cuts.iter().enumerate() {
         for mode in [CutMode::DropAll, CutMode::KeepAll, CutMode::Random] {
-            let mut rng = SplitMix(i as u64 * 31 + 7);
-            let image = dev.crash_image(cut, mode, &mut rng);
+            let image = crash_image(dev, cut, mode, i as u64 * 31 + 7);
             verify_image(
                 &run,
                 image,

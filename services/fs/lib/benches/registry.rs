@@ -6,6 +6,7 @@ use std::time::Instant;
 use block::{BlockStore, Config, MemDevice};
 use filesystem::digest::Hasher;
 use filesystem::{Algorithm, Digest, Fs, Reference, Registry, RepoName};
+use testkit::noise;
 
 type Reg = Registry<BlockStore<MemDevice>>;
 
@@ -17,19 +18,6 @@ fn registry(blocks: u64) -> Reg {
     };
     let store = BlockStore::format(MemDevice::new(blocks), config).expect("format");
     Registry::new(Fs::open(store, 0).expect("mkfs"))
-}
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 fn sha(data: &[u8]) -> Digest {

@@ -26,7 +26,7 @@ use alloc::vec::Vec;
 use core::ops::Bound;
 
 use block::{Extent, Transactional, ROOT_SLOTS};
-use content::{ChunkMarks, ChunkRef, SweepReport};
+use content::{ChunkMarks, SweepReport};
 
 use crate::chunks::Chunks;
 use cowbtree::TreeRoot;
@@ -145,11 +145,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     let FileExtent::Chunk(ext) = ext else {
                         continue;
                     };
-                    let r = ChunkRef {
-                        hash: ext.hash,
-                        len: ext.len,
-                    };
-                    self.state.content.mark(&mut self.dev, gc, &r)?;
+                    self.state.content.mark(&mut self.dev, gc, ext)?;
                     report.extents_scanned += 1;
                     report.bytes_scanned += u64::from(ext.len);
                 }

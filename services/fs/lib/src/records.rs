@@ -23,6 +23,7 @@
 //!         rebuilt from an inode number by walking parents (diff output).
 //! dirent  0 ino u64 | 8 kind u8                                  (9 bytes)
 //! extent  0 BLAKE3 chunk hash [32] | 32 chunk length u32         (36 bytes)
+//!         (a `content::ChunkRef` in its own encoding: one layout, one copy)
 //! hole    0 hole length u64                                      (8 bytes)
 //! ```
 //! An extent key's value is a chunk (36 bytes) or a hole (8 bytes), told
@@ -48,6 +49,12 @@
 //!   block's `logical_bytes`.
 
 use alloc::vec::Vec;
+use core::mem::{offset_of, size_of};
+
+pub use content::ChunkRef;
+use content::ChunkRefDecodeError;
+use zerocopy::byteorder::{big_endian, little_endian};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 pub const ROOT_INO: u64 = 1;
 /// The staging directory of put sessions: dirents only (see the invariants).
@@ -66,18 +73,74 @@ pub const DIRENT_KEY_MAX: usize = 9 + NAME_MAX;
 
 /// Fixed part of an inode value; the name follows.
 pub const INODE_LEN: usize = 40;
-const INODE_KIND: usize = 0;
-const INODE_MODE: usize = 2;
-const INODE_PARENT: usize = 8;
-const INODE_SIZE: usize = 16;
-const INODE_MTIME: usize = 24;
-const INODE_CTIME: usize = 32;
-const _: () = assert!(INODE_CTIME + 8 == INODE_LEN);
-
 pub const DIRENT_LEN: usize = 9;
-pub const EXTENT_LEN: usize = 36;
+pub const EXTENT_LEN: usize = ChunkRef::ENCODED_LEN;
 pub const HOLE_LEN: usize = 8;
 pub const HASH_LEN: usize = 32;
+
+/// The fixed part of an inode value, field by field.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct InodeBytes {
+    kind: u8,
+    zero1: u8,
+    mode: little_endian::U16,
+    zero4: [u8; 4],
+    parent: little_endian::U64,
+    size: little_endian::U64,
+    mtime: little_endian::U64,
+    ctime: little_endian::U64,
+}
+const _: () = assert!(size_of::<InodeBytes>() == INODE_LEN);
+const _: () = assert!(
+    offset_of!(InodeBytes, mode) == 2
+        && offset_of!(InodeBytes, parent) == 8
+        && offset_of!(InodeBytes, size) == 16
+        && offset_of!(InodeBytes, mtime) == 24
+        && offset_of!(InodeBytes, ctime) == 32
+);
+
+/// A dirent value.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct DirentBytes {
+    ino: little_endian::U64,
+    kind: u8,
+}
+const _: () = assert!(size_of::<DirentBytes>() == DIRENT_LEN);
+
+/// A hole's value: its length.
+type HoleBytes = little_endian::U64;
+const _: () = assert!(size_of::<HoleBytes>() == HOLE_LEN);
+const _: () = assert!(EXTENT_LEN == 36 && EXTENT_LEN != HOLE_LEN);
+
+/// An inode key.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct InodeKey {
+    tag: u8,
+    ino: big_endian::U64,
+}
+const _: () = assert!(size_of::<InodeKey>() == INODE_KEY_LEN);
+
+/// The fixed head of a dirent key; the name follows.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct DirentKeyHead {
+    tag: u8,
+    parent: big_endian::U64,
+}
+const _: () = assert!(size_of::<DirentKeyHead>() == 9);
+
+/// An extent key.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct ExtentKey {
+    tag: u8,
+    ino: big_endian::U64,
+    end: big_endian::U64,
+}
+const _: () = assert!(size_of::<ExtentKey>() == EXTENT_KEY_LEN);
 
 /// What a record's bytes failed to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +160,8 @@ pub enum RecordError {
     NonZeroReserved {
         record: &'static str,
     },
+    /// An extent's chunk reference is no valid `ChunkRef`.
+    BadChunk(ChunkRefDecodeError),
 }
 
 impl core::fmt::Display for RecordError {
@@ -119,6 +184,7 @@ impl core::fmt::Display for RecordError {
             RecordError::NonZeroReserved { record } => {
                 write!(f, "{record} record has non-zero reserved bytes")
             }
+            RecordError::BadChunk(e) => write!(f, "extent record: {e}"),
         }
     }
 }
@@ -152,27 +218,20 @@ pub struct Inode {
     pub name: Vec<u8>,
 }
 
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
-
-fn be64_at(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_be_bytes(a)
-}
-
 impl Inode {
     pub fn encode(&self) -> Vec<u8> {
-        let mut b = alloc::vec![0u8; INODE_LEN];
-        b[INODE_KIND] = self.kind as u8;
-        b[INODE_MODE..INODE_MODE + 2].copy_from_slice(&self.mode.to_le_bytes());
-        b[INODE_PARENT..INODE_PARENT + 8].copy_from_slice(&self.parent.to_le_bytes());
-        b[INODE_SIZE..INODE_SIZE + 8].copy_from_slice(&self.size.to_le_bytes());
-        b[INODE_MTIME..INODE_MTIME + 8].copy_from_slice(&self.mtime.to_le_bytes());
-        b[INODE_CTIME..INODE_CTIME + 8].copy_from_slice(&self.ctime.to_le_bytes());
+        let fixed = InodeBytes {
+            kind: self.kind as u8,
+            zero1: 0,
+            mode: self.mode.into(),
+            zero4: [0; 4],
+            parent: self.parent.into(),
+            size: self.size.into(),
+            mtime: self.mtime.into(),
+            ctime: self.ctime.into(),
+        };
+        let mut b = Vec::with_capacity(INODE_LEN + self.name.len());
+        b.extend_from_slice(fixed.as_bytes());
         b.extend_from_slice(&self.name);
         b
     }
@@ -185,18 +244,22 @@ impl Inode {
                 expected: INODE_LEN,
             });
         }
-        // Length checked above: every fixed offset below is in bounds.
-        if b[1] != 0 || b[4..8] != [0; 4] {
+        let (fixed, name) = InodeBytes::ref_from_prefix(b).map_err(|_| RecordError::BadLength {
+            record: "inode",
+            len: b.len(),
+            expected: INODE_LEN,
+        })?;
+        if fixed.zero1 != 0 || fixed.zero4 != [0; 4] {
             return Err(RecordError::NonZeroReserved { record: "inode" });
         }
         Ok(Inode {
-            kind: Kind::from_u8(b[INODE_KIND])?,
-            mode: u16::from_le_bytes([b[INODE_MODE], b[INODE_MODE + 1]]),
-            parent: u64_at(b, INODE_PARENT),
-            size: u64_at(b, INODE_SIZE),
-            mtime: u64_at(b, INODE_MTIME),
-            ctime: u64_at(b, INODE_CTIME),
-            name: b[INODE_LEN..].to_vec(),
+            kind: Kind::from_u8(fixed.kind)?,
+            mode: fixed.mode.get(),
+            parent: fixed.parent.get(),
+            size: fixed.size.get(),
+            mtime: fixed.mtime.get(),
+            ctime: fixed.ctime.get(),
+            name: name.to_vec(),
         })
     }
 }
@@ -210,61 +273,33 @@ pub struct DirentValue {
 
 impl DirentValue {
     pub fn encode(&self) -> [u8; DIRENT_LEN] {
+        let fields = DirentBytes {
+            ino: self.ino.into(),
+            kind: self.kind as u8,
+        };
         let mut b = [0u8; DIRENT_LEN];
-        b[..8].copy_from_slice(&self.ino.to_le_bytes());
-        b[8] = self.kind as u8;
+        b.copy_from_slice(fields.as_bytes());
         b
     }
 
     pub fn decode(b: &[u8]) -> Result<DirentValue, RecordError> {
-        if b.len() != DIRENT_LEN {
-            return Err(RecordError::BadLength {
-                record: "dirent",
-                len: b.len(),
-                expected: DIRENT_LEN,
-            });
-        }
+        let d = DirentBytes::ref_from_bytes(b).map_err(|_| RecordError::BadLength {
+            record: "dirent",
+            len: b.len(),
+            expected: DIRENT_LEN,
+        })?;
         Ok(DirentValue {
-            ino: u64_at(b, 0),
-            kind: Kind::from_u8(b[8])?,
+            ino: d.ino.get(),
+            kind: Kind::from_u8(d.kind)?,
         })
-    }
-}
-
-/// An extent's value: one whole content chunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExtentValue {
-    pub hash: [u8; HASH_LEN],
-    pub len: u32,
-}
-
-impl ExtentValue {
-    pub fn encode(&self) -> [u8; EXTENT_LEN] {
-        let mut b = [0u8; EXTENT_LEN];
-        b[..HASH_LEN].copy_from_slice(&self.hash);
-        b[HASH_LEN..].copy_from_slice(&self.len.to_le_bytes());
-        b
-    }
-
-    pub fn decode(b: &[u8]) -> Result<ExtentValue, RecordError> {
-        if b.len() != EXTENT_LEN {
-            return Err(RecordError::BadLength {
-                record: "extent",
-                len: b.len(),
-                expected: EXTENT_LEN,
-            });
-        }
-        let mut hash = [0u8; HASH_LEN];
-        hash.copy_from_slice(&b[..HASH_LEN]);
-        let len = u32::from_le_bytes([b[32], b[33], b[34], b[35]]);
-        Ok(ExtentValue { hash, len })
     }
 }
 
 /// What an extent key names: a stored chunk or a hole of zeros.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Extent {
-    Chunk(ExtentValue),
+    /// One whole content chunk, stored as its [`ChunkRef`].
+    Chunk(ChunkRef),
     Hole(u64),
 }
 
@@ -284,29 +319,44 @@ impl Extent {
     pub fn encode(&self) -> Vec<u8> {
         match self {
             Extent::Chunk(c) => c.encode().to_vec(),
-            Extent::Hole(n) => n.to_le_bytes().to_vec(),
+            Extent::Hole(n) => HoleBytes::new(*n).as_bytes().to_vec(),
         }
     }
 
     pub fn decode(b: &[u8]) -> Result<Extent, RecordError> {
-        if b.len() == HOLE_LEN {
-            return Ok(Extent::Hole(u64_at(b, 0)));
+        if let Ok(hole) = HoleBytes::read_from_bytes(b) {
+            return Ok(Extent::Hole(hole.get()));
         }
-        ExtentValue::decode(b).map(Extent::Chunk)
+        if b.len() != EXTENT_LEN {
+            return Err(RecordError::BadLength {
+                record: "extent",
+                len: b.len(),
+                expected: EXTENT_LEN,
+            });
+        }
+        ChunkRef::decode(b)
+            .map(Extent::Chunk)
+            .map_err(RecordError::BadChunk)
     }
 }
 
 pub fn inode_key(ino: u64) -> [u8; INODE_KEY_LEN] {
+    let fields = InodeKey {
+        tag: TAG_INODE,
+        ino: ino.into(),
+    };
     let mut k = [0u8; INODE_KEY_LEN];
-    k[0] = TAG_INODE;
-    k[1..].copy_from_slice(&ino.to_be_bytes());
+    k.copy_from_slice(fields.as_bytes());
     k
 }
 
 pub fn dirent_key(parent: u64, name: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(9 + name.len());
-    k.push(TAG_DIRENT);
-    k.extend_from_slice(&parent.to_be_bytes());
+    let head = DirentKeyHead {
+        tag: TAG_DIRENT,
+        parent: parent.into(),
+    };
+    let mut k = Vec::with_capacity(size_of::<DirentKeyHead>() + name.len());
+    k.extend_from_slice(head.as_bytes());
     k.extend_from_slice(name);
     k
 }
@@ -320,10 +370,13 @@ pub fn dirent_range(parent: u64) -> (Vec<u8>, Vec<u8>) {
 }
 
 pub fn extent_key(ino: u64, end: u64) -> [u8; EXTENT_KEY_LEN] {
+    let fields = ExtentKey {
+        tag: TAG_EXTENT,
+        ino: ino.into(),
+        end: end.into(),
+    };
     let mut k = [0u8; EXTENT_KEY_LEN];
-    k[0] = TAG_EXTENT;
-    k[1..9].copy_from_slice(&ino.to_be_bytes());
-    k[9..].copy_from_slice(&end.to_be_bytes());
+    k.copy_from_slice(fields.as_bytes());
     k
 }
 
@@ -349,15 +402,22 @@ pub fn parse_key(k: &[u8]) -> Result<Key<'_>, RecordError> {
         first: k.first().copied(),
     };
     match k.first() {
-        Some(&TAG_INODE) if k.len() == INODE_KEY_LEN => Ok(Key::Inode(be64_at(k, 1))),
-        Some(&TAG_DIRENT) if k.len() > 9 && k.len() <= DIRENT_KEY_MAX => Ok(Key::Dirent {
-            parent: be64_at(k, 1),
-            name: &k[9..],
-        }),
-        Some(&TAG_EXTENT) if k.len() == EXTENT_KEY_LEN => Ok(Key::Extent {
-            ino: be64_at(k, 1),
-            end: be64_at(k, 9),
-        }),
+        Some(&TAG_INODE) => InodeKey::ref_from_bytes(k)
+            .map(|f| Key::Inode(f.ino.get()))
+            .map_err(|_| bad()),
+        Some(&TAG_DIRENT) if k.len() > 9 && k.len() <= DIRENT_KEY_MAX => {
+            let (head, name) = DirentKeyHead::ref_from_prefix(k).map_err(|_| bad())?;
+            Ok(Key::Dirent {
+                parent: head.parent.get(),
+                name,
+            })
+        }
+        Some(&TAG_EXTENT) => ExtentKey::ref_from_bytes(k)
+            .map(|f| Key::Extent {
+                ino: f.ino.get(),
+                end: f.end.get(),
+            })
+            .map_err(|_| bad()),
         _ => Err(bad()),
     }
 }
@@ -404,16 +464,58 @@ mod tests {
         };
         assert_eq!(DirentValue::decode(&d.encode()), Ok(d));
         assert!(DirentValue::decode(&[0; 8]).is_err());
-        let e = ExtentValue {
+        let e = ChunkRef {
             hash: [9; 32],
             len: 65536,
         };
-        assert_eq!(ExtentValue::decode(&e.encode()), Ok(e));
-        assert!(ExtentValue::decode(&[0; 37]).is_err());
+        assert_eq!(ChunkRef::decode(&e.encode()), Ok(e));
+        assert!(Extent::decode(&[0; 37]).is_err());
         let h = Extent::Hole(1 << 50);
         assert_eq!(Extent::decode(&h.encode()), Ok(h));
         assert_eq!(Extent::decode(&e.encode()), Ok(Extent::Chunk(e)));
         assert!(Extent::decode(&[0; 9]).is_err());
+    }
+
+    /// The bytes sit where the layouts at the top say (disks written
+    /// before the typed layout still read).
+    #[test]
+    fn bytes_match_the_diagrams() {
+        let i = Inode {
+            kind: Kind::Dir,
+            mode: 0o755,
+            parent: 0x0102_0304_0506_0708,
+            size: 9,
+            mtime: 10,
+            ctime: 11,
+            name: b"n".to_vec(),
+        };
+        let mut want = vec![Kind::Dir as u8, 0];
+        want.extend_from_slice(&0o755u16.to_le_bytes());
+        want.extend_from_slice(&[0; 4]);
+        for v in [0x0102_0304_0506_0708u64, 9, 10, 11] {
+            want.extend_from_slice(&v.to_le_bytes());
+        }
+        want.push(b'n');
+        assert_eq!(i.encode(), want);
+        let d = DirentValue {
+            ino: 0x1122,
+            kind: Kind::File,
+        };
+        assert_eq!(d.encode(), [0x22, 0x11, 0, 0, 0, 0, 0, 0, 2]);
+        let c = ChunkRef {
+            hash: [5; 32],
+            len: 0x0001_0203,
+        };
+        let mut want = vec![5; 32];
+        want.extend_from_slice(&[3, 2, 1, 0]);
+        assert_eq!(Extent::Chunk(c).encode(), want);
+        assert_eq!(Extent::Hole(0x0102).encode(), [2, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(inode_key(0x0102), [b'I', 0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(dirent_key(3, b"ab"), b"D\0\0\0\0\0\0\0\x03ab");
+        let mut want = vec![b'X'];
+        want.extend_from_slice(&7u64.to_be_bytes());
+        want.extend_from_slice(&0x0102u64.to_be_bytes());
+        assert_eq!(extent_key(7, 0x0102).to_vec(), want);
     }
 
     #[test]

@@ -28,6 +28,11 @@
 //! - `NEXT_INO` is above every inode number in the live tree and in every
 //!   snapshot (it is never rolled back by a restore).
 
+use core::mem::{offset_of, size_of};
+
+use zerocopy::little_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
 use crate::records::ROOT_INO;
 
 /// CRC-32C (Castagnoli) through the `crc` crate, which builds without std
@@ -45,21 +50,50 @@ pub const BLOCK_LEN: usize = 4096;
 pub const TREE_ROOT_LEN: usize = 48;
 pub const CONTENT_ROOT_MAX: usize = 256;
 
-const OFF_MAGIC: usize = 0;
-const OFF_VERSION: usize = 8;
-const OFF_CHECKSUM: usize = 12;
-const OFF_SEQUENCE: usize = 16;
-const OFF_NEXT_INO: usize = 24;
-const OFF_CLOCK: usize = 32;
-const OFF_NEXT_UPLOAD: usize = 40;
-const OFF_LOGICAL: usize = 48;
-const OFF_FS_TREE: usize = 56;
-const OFF_SNAPSHOTS: usize = OFF_FS_TREE + TREE_ROOT_LEN;
-const OFF_CONTENT_LEN: usize = OFF_SNAPSHOTS + TREE_ROOT_LEN;
-const OFF_CONTENT: usize = OFF_CONTENT_LEN + 2;
-const END: usize = OFF_CONTENT + CONTENT_ROOT_MAX;
-const _: () = assert!(OFF_SNAPSHOTS == 104 && OFF_CONTENT_LEN == 152 && END == 410);
-const _: () = assert!(END <= BLOCK_LEN);
+/// The layout above, field by field.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct Fields {
+    magic: [u8; 8],
+    version: U32,
+    checksum: U32,
+    sequence: U64,
+    next_ino: U64,
+    clock: U64,
+    next_upload: U64,
+    logical_bytes: U64,
+    fs_tree: [u8; TREE_ROOT_LEN],
+    snapshots: [u8; TREE_ROOT_LEN],
+    content_len: U16,
+    content: [u8; CONTENT_ROOT_MAX],
+}
+
+/// The whole block: the fields, then zeros.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct BlockBytes {
+    fields: Fields,
+    zero: [u8; BLOCK_LEN - END],
+}
+
+/// Where the checksummed bytes start.
+const OFF_SEQUENCE: usize = offset_of!(Fields, sequence);
+const END: usize = size_of::<Fields>();
+const _: () = assert!(
+    offset_of!(Fields, version) == 8
+        && offset_of!(Fields, checksum) == 12
+        && OFF_SEQUENCE == 16
+        && offset_of!(Fields, next_ino) == 24
+        && offset_of!(Fields, clock) == 32
+        && offset_of!(Fields, next_upload) == 40
+        && offset_of!(Fields, logical_bytes) == 48
+        && offset_of!(Fields, fs_tree) == 56
+        && offset_of!(Fields, snapshots) == 104
+        && offset_of!(Fields, content_len) == 152
+        && offset_of!(Fields, content) == 154
+        && END == 410
+);
+const _: () = assert!(size_of::<BlockBytes>() == BLOCK_LEN);
 
 /// Why a root block was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,12 +146,6 @@ pub struct RootBlock {
     pub content: [u8; CONTENT_ROOT_MAX],
 }
 
-fn u64_at(b: &[u8; BLOCK_LEN], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
-
 impl RootBlock {
     pub fn content_root(&self) -> &[u8] {
         &self.content[..usize::from(self.content_len).min(CONTENT_ROOT_MAX)]
@@ -138,24 +166,27 @@ impl RootBlock {
     }
 
     pub fn encode(&self) -> [u8; BLOCK_LEN] {
-        let mut b = [0u8; BLOCK_LEN];
-        b[OFF_MAGIC..OFF_MAGIC + 8].copy_from_slice(&MAGIC);
-        b[OFF_VERSION..OFF_VERSION + 4].copy_from_slice(&VERSION.to_le_bytes());
-        for (off, v) in [
-            (OFF_SEQUENCE, self.sequence),
-            (OFF_NEXT_INO, self.next_ino),
-            (OFF_CLOCK, self.clock),
-            (OFF_NEXT_UPLOAD, self.next_upload),
-            (OFF_LOGICAL, self.logical_bytes),
-        ] {
-            b[off..off + 8].copy_from_slice(&v.to_le_bytes());
-        }
-        b[OFF_FS_TREE..OFF_FS_TREE + TREE_ROOT_LEN].copy_from_slice(&self.fs_tree);
-        b[OFF_SNAPSHOTS..OFF_SNAPSHOTS + TREE_ROOT_LEN].copy_from_slice(&self.snapshots);
-        b[OFF_CONTENT_LEN..OFF_CONTENT_LEN + 2].copy_from_slice(&self.content_len.to_le_bytes());
-        b[OFF_CONTENT..END].copy_from_slice(&self.content);
+        let block = BlockBytes {
+            fields: Fields {
+                magic: MAGIC,
+                version: VERSION.into(),
+                checksum: 0.into(),
+                sequence: self.sequence.into(),
+                next_ino: self.next_ino.into(),
+                clock: self.clock.into(),
+                next_upload: self.next_upload.into(),
+                logical_bytes: self.logical_bytes.into(),
+                fs_tree: self.fs_tree,
+                snapshots: self.snapshots,
+                content_len: self.content_len.into(),
+                content: self.content,
+            },
+            zero: [0; BLOCK_LEN - END],
+        };
+        let mut b: [u8; BLOCK_LEN] = zerocopy::transmute!(block);
         let sum = crc32c(&b[OFF_SEQUENCE..]);
-        b[OFF_CHECKSUM..OFF_CHECKSUM + 4].copy_from_slice(&sum.to_le_bytes());
+        let block: &mut BlockBytes = zerocopy::transmute_mut!(&mut b);
+        block.fields.checksum = sum.into();
         b
     }
 
@@ -164,50 +195,44 @@ impl RootBlock {
         if b.iter().all(|&x| x == 0) {
             return Ok(None);
         }
-        let mut magic = [0u8; 8];
-        magic.copy_from_slice(&b[OFF_MAGIC..OFF_MAGIC + 8]);
-        if magic != MAGIC {
-            return Err(RootError::BadMagic { found: magic });
+        let block: &BlockBytes = zerocopy::transmute_ref!(b);
+        let f = &block.fields;
+        if f.magic != MAGIC {
+            return Err(RootError::BadMagic { found: f.magic });
         }
-        let version = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
+        let version = f.version.get();
         if version != VERSION {
             return Err(RootError::BadVersion { found: version });
         }
-        let stored = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
+        let stored = f.checksum.get();
         let computed = crc32c(&b[OFF_SEQUENCE..]);
         if stored != computed {
             return Err(RootError::ChecksumMismatch { stored, computed });
         }
-        if b[END..].iter().any(|&x| x != 0) {
+        if block.zero.iter().any(|&x| x != 0) {
             return Err(RootError::TrailingBytes);
         }
-        let content_len = u16::from_le_bytes([b[OFF_CONTENT_LEN], b[OFF_CONTENT_LEN + 1]]);
+        let content_len = f.content_len.get();
         if usize::from(content_len) > CONTENT_ROOT_MAX {
             return Err(RootError::ContentTooLong {
                 len: usize::from(content_len),
                 max: CONTENT_ROOT_MAX,
             });
         }
-        let next_ino = u64_at(b, OFF_NEXT_INO);
+        let next_ino = f.next_ino.get();
         if next_ino <= ROOT_INO {
             return Err(RootError::BadNextIno { next_ino });
         }
-        let mut fs_tree = [0u8; TREE_ROOT_LEN];
-        fs_tree.copy_from_slice(&b[OFF_FS_TREE..OFF_FS_TREE + TREE_ROOT_LEN]);
-        let mut snapshots = [0u8; TREE_ROOT_LEN];
-        snapshots.copy_from_slice(&b[OFF_SNAPSHOTS..OFF_SNAPSHOTS + TREE_ROOT_LEN]);
-        let mut content = [0u8; CONTENT_ROOT_MAX];
-        content.copy_from_slice(&b[OFF_CONTENT..END]);
         Ok(Some(RootBlock {
-            sequence: u64_at(b, OFF_SEQUENCE),
+            sequence: f.sequence.get(),
             next_ino,
-            clock: u64_at(b, OFF_CLOCK),
-            next_upload: u64_at(b, OFF_NEXT_UPLOAD),
-            logical_bytes: u64_at(b, OFF_LOGICAL),
-            fs_tree,
-            snapshots,
+            clock: f.clock.get(),
+            next_upload: f.next_upload.get(),
+            logical_bytes: f.logical_bytes.get(),
+            fs_tree: f.fs_tree,
+            snapshots: f.snapshots,
             content_len,
-            content,
+            content: f.content,
         }))
     }
 }
@@ -240,6 +265,26 @@ mod tests {
         assert_eq!(back, r);
         assert_eq!(back.content_root(), &[7; 100][..]);
         assert_eq!(RootBlock::decode(&[0; BLOCK_LEN]), Ok(None));
+    }
+
+    /// The bytes sit where the diagram at the top says (disks written
+    /// before the typed layout still mount).
+    #[test]
+    fn bytes_match_the_diagram() {
+        let b = sample().encode();
+        let le64 = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+        assert_eq!(&b[0..8], b"OCIFSRB1");
+        assert_eq!(b[8..12], 1u32.to_le_bytes());
+        assert_eq!(b[12..16], crc32c(&b[16..]).to_le_bytes());
+        assert_eq!(
+            [le64(16), le64(24), le64(32), le64(40), le64(48)],
+            [5, 10, 77, 3, 1 << 33]
+        );
+        assert_eq!(b[56..104], [1; 48]);
+        assert_eq!(b[104..152], [2; 48]);
+        assert_eq!(b[152..154], 100u16.to_le_bytes());
+        assert_eq!(b[154..254], [7; 100]);
+        assert!(b[254..].iter().all(|&x| x == 0));
     }
 
     #[test]

@@ -15,18 +15,28 @@
 //!   at or below its `snapshot_generation`: never written again.
 
 use alloc::string::ToString;
+use core::mem::{offset_of, size_of};
 
 use cowbtree::TreeRoot;
+use zerocopy::little_endian::U64;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::error::FsError;
 
 pub const SNAPSHOT_NAME_MAX: usize = 128;
 pub const RECORD_LEN: usize = 64;
-const OFF_ROOT: usize = 0;
-const OFF_CREATED: usize = 48;
-const OFF_LOGICAL: usize = 56;
-const _: () = assert!(OFF_ROOT + TreeRoot::ENCODED_LEN == OFF_CREATED);
-const _: () = assert!(OFF_LOGICAL + 8 == RECORD_LEN);
+
+/// The layout above, field by field.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct RecordBytes {
+    root: [u8; TreeRoot::ENCODED_LEN],
+    created: U64,
+    logical_bytes: U64,
+}
+const _: () = assert!(size_of::<RecordBytes>() == RECORD_LEN);
+const _: () =
+    assert!(offset_of!(RecordBytes, created) == 48 && offset_of!(RecordBytes, logical_bytes) == 56);
 
 /// One snapshot table record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,36 +48,29 @@ pub struct SnapshotRecord {
 
 impl SnapshotRecord {
     pub fn encode(&self) -> [u8; RECORD_LEN] {
+        let fields = RecordBytes {
+            root: self.root.encode(),
+            created: self.created.into(),
+            logical_bytes: self.logical_bytes.into(),
+        };
         let mut b = [0u8; RECORD_LEN];
-        b[OFF_ROOT..OFF_CREATED].copy_from_slice(&self.root.encode());
-        b[OFF_CREATED..OFF_LOGICAL].copy_from_slice(&self.created.to_le_bytes());
-        b[OFF_LOGICAL..].copy_from_slice(&self.logical_bytes.to_le_bytes());
+        b.copy_from_slice(fields.as_bytes());
         b
     }
 
     pub fn decode(name: &str, b: &[u8]) -> Result<SnapshotRecord, FsError> {
-        let bad = |_| FsError::BadSnapshotName {
+        let r = RecordBytes::ref_from_bytes(b).map_err(|_| FsError::BadSnapshotName {
             name: name.to_string(),
-            reason: "corrupt record",
-        };
-        if b.len() != RECORD_LEN {
-            return Err(FsError::BadSnapshotName {
-                name: name.to_string(),
-                reason: "record has the wrong length",
-            });
-        }
-        let root = TreeRoot::decode(&b[OFF_ROOT..OFF_CREATED]).map_err(|problem| {
-            FsError::BadTreeRoot {
-                which: "snapshot",
-                problem,
-            }
+            reason: "record has the wrong length",
         })?;
-        let created = u64::from_le_bytes(b[OFF_CREATED..OFF_LOGICAL].try_into().map_err(bad)?);
-        let logical_bytes = u64::from_le_bytes(b[OFF_LOGICAL..].try_into().map_err(bad)?);
+        let root = TreeRoot::decode(&r.root).map_err(|problem| FsError::BadTreeRoot {
+            which: "snapshot",
+            problem,
+        })?;
         Ok(SnapshotRecord {
             root,
-            created,
-            logical_bytes,
+            created: r.created.get(),
+            logical_bytes: r.logical_bytes.get(),
         })
     }
 }
@@ -125,5 +128,25 @@ mod tests {
         for bad in ["", ".x", "-x", "a/b", "a b", &"x".repeat(129)] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
+    }
+
+    /// The bytes sit where the diagram at the top says.
+    #[test]
+    fn bytes_match_the_diagram() {
+        let rec = SnapshotRecord {
+            root: TreeRoot {
+                block: 9,
+                height: 2,
+                generation: 5,
+                snapshot_generation: 4,
+                entries: 3,
+            },
+            created: 77,
+            logical_bytes: 1 << 35,
+        };
+        let b = rec.encode();
+        assert_eq!(b[..48], rec.root.encode());
+        assert_eq!(b[48..56], 77u64.to_le_bytes());
+        assert_eq!(b[56..], (1u64 << 35).to_le_bytes());
     }
 }

@@ -6,30 +6,14 @@
 
 mod common;
 
-use block::crash::{CutMode, RecordingDevice, SplitMix};
-use block::{BlockStore, Config, MemDevice};
-use common::{noise, sha256};
+use block::{BlockStore, MemDevice};
+use common::{crash_config, noise, sha256};
 use filesystem::{Fs, Registry, RepoName};
-
-fn config() -> Config {
-    Config {
-        cache_blocks: 64,
-        journal_blocks: 512,
-        group_commit_blocks: 32,
-    }
-}
+use testkit::{crash_image, CutMode};
 
 #[test]
 fn a_stored_blob_is_always_linked_into_its_repository() {
-    let formatted = BlockStore::format(MemDevice::new(4096), config()).unwrap();
-    let image = Fs::open(formatted, 0)
-        .unwrap()
-        .into_device()
-        .unmount()
-        .unwrap()
-        .into_image();
-    let store = BlockStore::mount(RecordingDevice::new(image), config()).unwrap();
-    let mut reg = Registry::new(Fs::open(store, 0).unwrap());
+    let mut reg = Registry::new(common::recording_fs(4096));
     reg.set_piece_size(64 * 1024);
     let repo = RepoName::parse("team/app").unwrap();
     // One blob through the multi-piece upload path, one in a single piece.
@@ -44,8 +28,8 @@ fn a_stored_blob_is_always_linked_into_its_repository() {
     let mut checked = 0;
     for cut in 0..=n {
         for mode in [CutMode::DropAll, CutMode::KeepAll] {
-            let image = device.crash_image(cut, mode, &mut SplitMix(cut as u64));
-            let store = BlockStore::mount(MemDevice::from_image(image), config()).unwrap();
+            let image = crash_image(&device, cut, mode, cut as u64);
+            let store = BlockStore::mount(MemDevice::from_image(image), crash_config()).unwrap();
             let mut reg = Registry::new(Fs::open(store, 0).unwrap());
             for data in [&big, &small] {
                 let d = sha256(data);

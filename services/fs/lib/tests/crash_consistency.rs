@@ -12,20 +12,12 @@
 
 mod common;
 
-use block::crash::{CutMode, RecordingDevice, SplitMix};
-use block::{BlockStore, Config, MemDevice};
-use common::{noise, sha256};
+use block::{BlockStore, MemDevice};
+use common::{crash_config, noise, sha256};
 use filesystem::{fsck_blocks, Algorithm, Fs, GcSteps, Kind, Reference, Registry, RepoName};
+use testkit::{crash_image, CutMode, Cuts, RecordingDevice, SplitMix};
 
 const BLOCKS: u64 = 3072;
-
-fn config() -> Config {
-    Config {
-        cache_blocks: 64,
-        journal_blocks: 512,
-        group_commit_blocks: 32,
-    }
-}
 
 type Rec = BlockStore<RecordingDevice>;
 
@@ -78,11 +70,7 @@ fn ops_len(reg: &mut Registry<Rec>) -> usize {
 /// `batched`: every operation commits `Batched`; explicit `sync` steps are
 /// the only durable acknowledgements.
 fn run_workload(batched: bool) -> Run {
-    let formatted = BlockStore::format(MemDevice::new(BLOCKS), config()).unwrap();
-    let fs = Fs::open(formatted, 0).unwrap();
-    let image = fs.into_device().unmount().unwrap().into_image();
-    let store = BlockStore::mount(RecordingDevice::new(image), config()).unwrap();
-    let mut reg = Registry::new(Fs::open(store, 0).unwrap());
+    let mut reg = Registry::new(common::recording_fs(BLOCKS));
     reg.set_piece_size(64 * 1024);
     if batched {
         reg.fs().set_durability(block::Durability::Batched);
@@ -228,9 +216,9 @@ fn run_workload(batched: bool) -> Run {
 
 /// Checks one crash image; returns the state index it recovered to.
 fn check(run: &Run, cut: usize, mode: CutMode, seed: u64) -> usize {
-    let image = run.device.crash_image(cut, mode, &mut SplitMix(seed));
+    let image = crash_image(&run.device, cut, mode, seed);
     let ctx = format!("cut {cut} mode {mode:?} seed {seed}");
-    let store = BlockStore::mount(MemDevice::from_image(image), config())
+    let store = BlockStore::mount(MemDevice::from_image(image), crash_config())
         .unwrap_or_else(|e| panic!("{ctx}: block mount: {e:?}"));
     let mut fs = Fs::open(store, 0).unwrap_or_else(|e| panic!("{ctx}: fs mount: {e}"));
     let got = fingerprint(&mut fs);
@@ -272,27 +260,15 @@ fn check(run: &Run, cut: usize, mode: CutMode, seed: u64) -> usize {
 }
 
 fn cut_points(run: &Run, every_write: bool) -> Vec<usize> {
-    let n = run.device.ops().len();
     if every_write {
-        return (0..=n).collect();
+        return Cuts::every(&run.device).to_vec();
     }
-    let mut cuts = run.device.flush_points();
-    // Plus points just before each flush (commit records in flight) and a
-    // deterministic sample in between.
-    cuts.extend(
-        run.device
-            .flush_points()
-            .iter()
-            .map(|p| p.saturating_sub(2)),
-    );
-    let mut rng = SplitMix(42);
-    for _ in 0..60 {
-        cuts.push(rng.below(n as u64 + 1) as usize);
-    }
-    cuts.push(n);
-    cuts.sort_unstable();
-    cuts.dedup();
-    cuts
+    // Flush points, points just before each flush (commit records in
+    // flight) and a deterministic sample in between.
+    Cuts::at_flushes(&run.device)
+        .before_flushes(2)
+        .random(60, &mut SplitMix(42))
+        .to_vec()
 }
 
 #[test]

@@ -13,10 +13,10 @@
 
 mod common;
 
-use block::crash::{CutMode, RecordingDevice, SplitMix};
 use block::{BlockStore, Config, MemDevice};
 use common::noise;
 use filesystem::{fsck_blocks, Fs};
+use testkit::{crash_image, record_from, CutMode, RecordingDevice};
 
 const BLOCKS: u64 = 3072;
 /// The shell's piece size.
@@ -82,8 +82,7 @@ fn run(overwrite: Overwrite) -> Run {
     fs.write_file("/d/big", &big_old).unwrap();
     fs.write_file("/d/small", &small_old).unwrap();
     let image = fs.into_device().unmount().unwrap().into_image();
-    let store = BlockStore::mount(RecordingDevice::new(image), config()).unwrap();
-    let mut fs = Fs::open(store, 0).unwrap();
+    let mut fs = Fs::open(record_from(image, config()), 0).unwrap();
     let mut targets = vec![
         Target {
             path: "/d/big",
@@ -121,7 +120,7 @@ fn run(overwrite: Overwrite) -> Run {
 /// Checks one crash image; `Err` names the first violation, `Ok(true)`:
 /// the mount found (and removed) a staging file of an unfinished put.
 fn check(run: &Run, cut: usize, mode: CutMode, seed: u64) -> Result<bool, String> {
-    let image = run.device.crash_image(cut, mode, &mut SplitMix(seed));
+    let image = crash_image(&run.device, cut, mode, seed);
     let ctx = format!("cut {cut} mode {mode:?} seed {seed}");
     let store = BlockStore::mount(MemDevice::from_image(image), config())
         .map_err(|e| format!("{ctx}: block mount: {e:?}"))?;

@@ -6,20 +6,12 @@
 
 mod common;
 
-use block::crash::{CutMode, RecordingDevice, SplitMix};
-use block::{BlockStore, Config, MemDevice};
-use common::{noise, sha256};
+use block::{BlockStore, MemDevice};
+use common::{crash_config, noise, sha256};
 use filesystem::{fsck_blocks, Algorithm, Fs, Registry, RepoName, SessionError};
+use testkit::{crash_image, CutMode, Cuts, RecordingDevice, SplitMix};
 
 const BLOCKS: u64 = 4096;
-
-fn config() -> Config {
-    Config {
-        cache_blocks: 64,
-        journal_blocks: 512,
-        group_commit_blocks: 32,
-    }
-}
 
 /// The bytes of the whole blob and the pieces the client sends.
 fn blob() -> Vec<u8> {
@@ -35,15 +27,7 @@ struct Run {
 }
 
 fn run_uploads() -> Run {
-    let formatted = BlockStore::format(MemDevice::new(BLOCKS), config()).unwrap();
-    let image = Fs::open(formatted, 0)
-        .unwrap()
-        .into_device()
-        .unmount()
-        .unwrap()
-        .into_image();
-    let store = BlockStore::mount(RecordingDevice::new(image), config()).unwrap();
-    let mut reg = Registry::new(Fs::open(store, 0).unwrap());
+    let mut reg = Registry::new(common::recording_fs(BLOCKS));
     let repo = RepoName::parse("app/web").unwrap();
     let mut up = reg.begin_upload(Some(&repo), Algorithm::Sha256).unwrap();
     let id = filesystem::parse_upload_id(up.id()).unwrap();
@@ -71,15 +55,9 @@ fn acknowledged_upload_bytes_survive_every_cut_and_the_session_resumes() {
     let data = blob();
     let digest = sha256(&data);
     let repo = RepoName::parse("app/web").unwrap();
-    let n = run.device.ops().len();
-    let mut cuts = run.device.flush_points();
-    let mut rng = SplitMix(11);
-    for _ in 0..24 {
-        cuts.push(rng.below(n as u64 + 1) as usize);
-    }
-    cuts.push(n);
-    cuts.sort_unstable();
-    cuts.dedup();
+    let cuts = Cuts::at_flushes(&run.device)
+        .random(24, &mut SplitMix(11))
+        .to_vec();
     let mut checked = 0;
     for &cut in &cuts {
         // The cut may fall before the session itself was durable.
@@ -91,8 +69,8 @@ fn acknowledged_upload_bytes_survive_every_cut_and_the_session_resumes() {
             .max();
         for (mode, seed) in [(CutMode::DropAll, 0), (CutMode::Random, cut as u64)] {
             let ctx = format!("cut {cut} {mode:?} seed {seed}");
-            let image = run.device.crash_image(cut, mode, &mut SplitMix(seed));
-            let store = BlockStore::mount(MemDevice::from_image(image), config())
+            let image = crash_image(&run.device, cut, mode, seed);
+            let store = BlockStore::mount(MemDevice::from_image(image), crash_config())
                 .unwrap_or_else(|e| panic!("{ctx}: mount: {e:?}"));
             let mut reg = Registry::new(Fs::open(store, 0).unwrap());
             let mut up = match reg.resume_upload(&repo, run.id, Algorithm::Sha256) {

@@ -6,8 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use block::crash::{CutMode, RecordingDevice, SplitMix};
 use std::sync::atomic::{AtomicBool, Ordering};
+use testkit::{crash_image, record_from, CutMode, Cuts, RecordingDevice, SplitMix};
 
 use block::{
     BlockStore, Config, Durability, Error, Extent, FormatOptions, MemDevice, Transactional,
@@ -92,7 +92,7 @@ pub const ROOTS_USED: usize = 4;
 /// Runs `txns` random transactions on `base` (which may need recovery),
 /// whose committed state is `start`, recording from the mount on.
 pub fn run_workload_from(seed: u64, base: Vec<u8>, start: State, txns: usize) -> Workload {
-    let mut store = BlockStore::mount(RecordingDevice::new(base.clone()), config()).unwrap();
+    let mut store = record_from(base.clone(), config());
     let roots: Vec<u64> = (0..ROOT_SLOTS.min(ROOTS_USED))
         .map(|i| store.root_block(i))
         .collect();
@@ -323,29 +323,24 @@ pub fn check_workload(
     sample: usize,
     random_per_cut: usize,
 ) -> usize {
-    let n = w.device.ops().len();
-    let mut cuts: BTreeSet<usize> = w.device.flush_points().into_iter().collect();
-    cuts.insert(n);
     let mut rng = SplitMix(w.seed ^ 0xC0FF_EE00);
-    if every_cut {
-        cuts.extend(0..=n);
+    let cuts = if every_cut {
+        Cuts::every(&w.device)
     } else {
-        for _ in 0..sample {
-            cuts.insert(rng.below(n as u64 + 1) as usize);
-        }
-    }
-    let flushes: BTreeSet<usize> = w.device.flush_points().into_iter().collect();
+        Cuts::at_flushes(&w.device).random(sample, &mut rng)
+    };
+    let n = cuts.ops();
     let mut checked = 0;
-    for cut in cuts {
+    for cut in cuts.to_vec() {
         let mut modes = vec![(CutMode::DropAll, 0u64)];
-        if !flushes.contains(&cut) {
+        if !cuts.is_flush_point(cut) {
             modes.push((CutMode::KeepAll, 0));
             for _ in 0..random_per_cut {
                 modes.push((CutMode::Random, rng.next_u64()));
             }
         }
         for (mode, rseed) in modes {
-            let image = w.device.crash_image(cut, mode, &mut SplitMix(rseed));
+            let image = crash_image(&w.device, cut, mode, rseed);
             if let Err(why) = w.check_image(image, cut) {
                 if std::env::var("CRASH_DEBUG").is_ok() {
                     for (i, op) in w.device.ops().iter().enumerate() {

@@ -14,18 +14,10 @@ pub fn config() -> Config {
     }
 }
 
-/// Deterministic incompressible bytes.
+/// Deterministic incompressible bytes ([`testkit::noise`], in this
+/// suite's argument order).
 pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    out.truncate(len);
-    out
+    testkit::noise(seed, len)
 }
 
 /// Writes the content root into root slot 0, as an owner would.

@@ -1,10 +1,36 @@
 //! Shared helpers of the integration tests.
-#![allow(dead_code)]
+// Each test binary uses a part of this module (a re-export counts as an import).
+#![allow(dead_code, unused_imports)]
 
 use block::{BlockStore, Config, MemDevice};
 use filesystem::{Digest, Fs, Registry};
+pub use testkit::noise;
+use testkit::{record_from, RecordingDevice};
 
 pub type Store = BlockStore<MemDevice>;
+
+/// The block layer's configuration of the power-cut tests.
+pub fn crash_config() -> Config {
+    Config {
+        cache_blocks: 64,
+        journal_blocks: 512,
+        group_commit_blocks: 32,
+    }
+}
+
+/// A filesystem formatted on `blocks` blocks (with [`crash_config`]),
+/// then mounted on a recording device: every write and flush from the
+/// mount on is recorded for the crash images.
+pub fn recording_fs(blocks: u64) -> Fs<BlockStore<RecordingDevice>> {
+    let formatted = BlockStore::format(MemDevice::new(blocks), crash_config()).unwrap();
+    let image = Fs::open(formatted, 0)
+        .unwrap()
+        .into_device()
+        .unmount()
+        .unwrap()
+        .into_image();
+    Fs::open(record_from(image, crash_config()), 0).unwrap()
+}
 
 /// A fresh block store of `blocks` 4 KiB blocks with a filesystem on it.
 pub fn fresh_fs(blocks: u64) -> Fs<Store> {
@@ -18,20 +44,6 @@ pub fn fresh_registry(blocks: u64) -> Registry<Store> {
 
 pub fn sha256(data: &[u8]) -> Digest {
     filesystem::digest::Hasher::digest_of(filesystem::Algorithm::Sha256, data)
-}
-
-/// Deterministic pseudo-random bytes (xorshift), distinct per seed.
-pub fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 pub fn read_all(fs: &mut Fs<Store>, path: &str) -> Vec<u8> {

@@ -1,0 +1,101 @@
+//! The extent map of a file: records keyed by (inode, end offset), each
+//! a chunk or a hole; ranging over them, inserting chunks and holes, and
+//! decoding (checked) what the tree holds.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::ops::Bound;
+
+use block::Transactional;
+
+use super::Fs;
+use crate::chunks::{ChunkRef, Chunks};
+use crate::error::FsError;
+use crate::records::{self, extent_key, Extent};
+
+impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
+    /// Extents of `ino` that end after `from` and start before `to`, in order.
+    pub(super) fn extents_from(
+        &mut self,
+        ino: u64,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, Extent)>, FsError> {
+        let (lo, hi) = records::extent_range_after(ino, from);
+        let mut cursor = cowbtree::range(
+            &mut self.dev,
+            &self.state.live,
+            Bound::Included(&lo),
+            Bound::Excluded(&hi),
+        )?;
+        let mut out = Vec::new();
+        while let Some((k, v)) = cursor.next_entry()? {
+            let (end, ext) = decode_extent(ino, &k, &v)?;
+            let start = end.checked_sub(ext.len()).ok_or(FsError::Corrupt {
+                what: "extent starts before 0",
+                ino,
+            })?;
+            if start >= to {
+                break;
+            }
+            out.push((end, ext));
+        }
+        Ok(out)
+    }
+
+    pub(super) fn put_extents(
+        &mut self,
+        ino: u64,
+        mut at: u64,
+        refs: &[ChunkRef],
+    ) -> Result<(), FsError> {
+        for r in refs {
+            at = at
+                .checked_add(u64::from(r.len))
+                .ok_or(FsError::FileTooLarge {
+                    path: String::new(),
+                    size: at,
+                    max: u64::MAX,
+                })?;
+            cowbtree::insert(
+                &mut self.dev,
+                &mut self.state.live,
+                &extent_key(ino, at),
+                &r.encode(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records `[from, to)` of file `ino` as a hole (nothing if empty).
+    pub(super) fn put_hole(&mut self, ino: u64, from: u64, to: u64) -> Result<(), FsError> {
+        if to > from {
+            cowbtree::insert(
+                &mut self.dev,
+                &mut self.state.live,
+                &extent_key(ino, to),
+                &Extent::Hole(to - from).encode(),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn decode_extent(ino: u64, k: &[u8], v: &[u8]) -> Result<(u64, Extent), FsError> {
+    match records::parse_key(k) {
+        Ok(records::Key::Extent { ino: i, end }) if i == ino => {
+            let ext = Extent::decode(v).map_err(|e| FsError::BadRecord { ino, problem: e })?;
+            if ext.is_empty() || ext.len() > end {
+                return Err(FsError::Corrupt {
+                    what: "extent length 0 or past offset 0",
+                    ino,
+                });
+            }
+            Ok((end, ext))
+        }
+        _ => Err(FsError::Corrupt {
+            what: "foreign key in extent range",
+            ino,
+        }),
+    }
+}

@@ -1,0 +1,202 @@
+//! Writing file data: `write_at`, `append`, `write_file` and the write
+//! primitive they share, which re-chunks only the chunks a write touches
+//! and stores a gap as a hole.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use block::Transactional;
+
+use super::{counted, parent_and_name, Fs, FILE_MODE};
+use crate::chunks::Chunks;
+use crate::error::FsError;
+use crate::records::{extent_key, Extent, Kind};
+
+/// Bytes written at a file offset (zeros are never written: a gap
+/// becomes a hole record, see [`records`]).
+pub(crate) enum Part<'a> {
+    Bytes(&'a [u8]),
+}
+
+impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
+    /// Writes `data` at `offset` of file `ino` (zero-filling any gap past
+    /// the end). The chunks the write touches are rewritten whole.
+    pub fn write_at(&mut self, ino: u64, offset: u64, data: &[u8]) -> Result<(), FsError> {
+        self.atomically(|fs| fs.write_parts(ino, offset, &[Part::Bytes(data)]))
+    }
+
+    /// Appends `data` to file `ino`; returns the new size.
+    pub fn append(&mut self, ino: u64, data: &[u8]) -> Result<u64, FsError> {
+        self.atomically(|fs| {
+            let size = fs.get_inode(ino)?.size;
+            fs.write_parts(ino, size, &[Part::Bytes(data)])?;
+            Ok(size + data.len() as u64)
+        })
+    }
+
+    /// Replaces the contents of `path` with `data`, creating the file (and
+    /// its parents) if needed: one transaction, old or new contents.
+    pub fn write_file(&mut self, path: &str, data: &[u8]) -> Result<u64, FsError> {
+        self.atomically(|fs| {
+            let (parent, name) = parent_and_name(path)?;
+            let pino = fs.mkdir_all(&parent)?;
+            let ino = match fs.lookup(pino, name)? {
+                Some(d) if d.kind == Kind::File => {
+                    fs.truncate_ino(d.ino, 0)?;
+                    d.ino
+                }
+                Some(_) => {
+                    return Err(FsError::IsADirectory {
+                        path: path.to_string(),
+                    })
+                }
+                None => fs.create_in(pino, name, Kind::File, FILE_MODE, path)?,
+            };
+            fs.write_parts(ino, 0, &[Part::Bytes(data)])?;
+            Ok(ino)
+        })
+    }
+
+    /// The write primitive: `parts` land at `offset` of file `ino`; a gap
+    /// between the end of file and `offset` becomes a hole.
+    pub(crate) fn write_parts(
+        &mut self,
+        ino: u64,
+        offset: u64,
+        parts: &[Part<'_>],
+    ) -> Result<(), FsError> {
+        let mut inode = self.get_inode(ino)?;
+        if inode.kind != Kind::File {
+            return Err(FsError::Corrupt {
+                what: "write to a directory inode",
+                ino,
+            });
+        }
+        let mut len: u64 = 0;
+        for p in parts {
+            len = len.saturating_add(match p {
+                Part::Bytes(b) => b.len() as u64,
+            });
+        }
+        if len == 0 && offset <= inode.size {
+            return Ok(());
+        }
+        let end = offset.checked_add(len).ok_or(FsError::FileTooLarge {
+            path: String::new(),
+            size: offset,
+            max: u64::MAX,
+        })?;
+        // Region rewritten: from the start of the chunk holding
+        // min(offset, size) to the end of the chunk holding `end`.
+        let write_from = offset.min(inode.size);
+        // An append re-chunks the file's last chunk too: it was cut by the
+        // end of the file, not by the content, and chunking it again with
+        // the new bytes gives exactly the chunks a one-shot write would
+        // (content-defined cuts depend only on the bytes since the chunk's
+        // start). So a blob dedups the same whatever pieces it came in.
+        let scan_from = if offset >= inode.size && inode.size > 0 {
+            inode.size - 1
+        } else {
+            write_from
+        };
+        let old = self.extents_from(ino, scan_from, end)?;
+        let mut head: Option<(u64, Extent)> = None;
+        let mut tail: Option<(u64, Extent)> = None;
+        if let Some(&(e_end, ext)) = old.first() {
+            let start = e_end - ext.len();
+            if start < write_from {
+                head = Some((start, ext));
+            }
+        }
+        if let Some(&(e_end, ext)) = old.last() {
+            if e_end > end {
+                tail = Some((e_end, ext));
+            }
+        }
+        for (e_end, _) in &old {
+            cowbtree::remove(
+                &mut self.dev,
+                &mut self.state.live,
+                &extent_key(ino, *e_end),
+            )?;
+        }
+        // `at`: where the chunks being cut into `refs` start.
+        let mut at = write_from;
+        let mut refs = Vec::new();
+        let mut w = self.state.content.writer();
+        let mut buf = Vec::new();
+        // Where a hole before the new bytes starts (a head hole's kept
+        // part, and/or the gap past the end of file).
+        let mut hole_from = None;
+        match head {
+            Some((start, Extent::Chunk(ext))) => {
+                self.read_extent(&ext, &mut buf)?;
+                let keep = usize::try_from(write_from - start)
+                    .unwrap_or(0)
+                    .min(buf.len());
+                self.state
+                    .content
+                    .push(&mut self.dev, &mut w, &buf[..keep], &mut refs)?;
+                at = start;
+            }
+            Some((start, Extent::Hole(_))) => hole_from = Some(start),
+            None => {}
+        }
+        if offset > inode.size && hole_from.is_none() {
+            if matches!(head, Some((_, Extent::Chunk(_)))) {
+                // The head chunk is cut at the old end of file, as it was.
+                self.state.content.finish(&mut self.dev, w, &mut refs)?;
+                self.put_extents(ino, at, &refs)?;
+                refs.clear();
+                w = self.state.content.writer();
+            }
+            hole_from = Some(inode.size);
+        }
+        if let Some(h) = hole_from {
+            let to = offset.max(write_from);
+            self.put_hole(ino, h, to)?;
+            at = to;
+        }
+        for p in parts {
+            match p {
+                Part::Bytes(b) => self
+                    .state
+                    .content
+                    .push(&mut self.dev, &mut w, b, &mut refs)?,
+            }
+        }
+        let mut tail_hole = None;
+        match tail {
+            Some((e_end, Extent::Chunk(ext))) => {
+                self.read_extent(&ext, &mut buf)?;
+                let start = e_end - u64::from(ext.len);
+                let from = usize::try_from(end - start)
+                    .unwrap_or(usize::MAX)
+                    .min(buf.len());
+                self.state
+                    .content
+                    .push(&mut self.dev, &mut w, &buf[from..], &mut refs)?;
+            }
+            Some((e_end, Extent::Hole(_))) => tail_hole = Some(e_end),
+            None => {}
+        }
+        self.state.content.finish(&mut self.dev, w, &mut refs)?;
+        self.put_extents(ino, at, &refs)?;
+        if let Some(e_end) = tail_hole {
+            self.put_hole(ino, end, e_end)?;
+        }
+        let new_size = inode.size.max(end);
+        if counted(&inode) {
+            self.state.meta.logical_bytes = self
+                .state
+                .meta
+                .logical_bytes
+                .saturating_add(new_size - inode.size);
+        }
+        let now = self.now();
+        inode.size = new_size;
+        inode.mtime = now;
+        inode.ctime = now;
+        self.put_inode(ino, &inode)
+    }
+}
