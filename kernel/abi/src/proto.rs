@@ -1,7 +1,13 @@
-//! Typed IPC protocols: a service declares its requests once, as a Rust enum
-//! through [`protocol!`], and both the client stubs and the server loop use
-//! the generated [`Wire`] encoding into a [`Message`] (label = the variant's
-//! number, fields = data words in order).
+//! The raw request layer below [`interface!`](crate::interface): a request
+//! enum declared with [`protocol!`] and its [`Wire`] encoding into a
+//! [`Message`] (label = the variant's number, fields = data words in order),
+//! and [`Word`], the one-word values both layers are built from.
+//!
+//! Services do not use `protocol!`: every service interface is declared with
+//! `interface!` (typed replies, leases, errors in the same reply). Only the
+//! kernel's own IPC tests (`services/testsvc`) use it, because they test the
+//! message layer itself: labels, words, leases and kernel errors as they
+//! cross, with nothing between them and the system calls.
 
 use crate::Message;
 
