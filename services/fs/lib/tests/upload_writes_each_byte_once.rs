@@ -79,3 +79,30 @@ fn one_byte_pieces_cut_the_same_chunks_as_one_write() {
     assert!(whole.len() > 2, "{} chunks", whole.len());
     assert_eq!(bytewise, whole);
 }
+
+#[test]
+fn durable_patches_rewrite_one_tail_each_and_cut_the_same_chunks() {
+    let data = noise(15, 3 << 20);
+    let (_, whole, _) = put_in_pieces(&data, data.len());
+    let mut reg = fresh_registry(16_384);
+    let mut up = reg
+        .begin_upload(None, filesystem::Algorithm::Sha256)
+        .unwrap();
+    // Five PATCHes of 48 KiB pieces, each durable before it "answers".
+    for patch in data.chunks(data.len() / 5 + 1) {
+        for piece in patch.chunks(48 << 10) {
+            let at = up.size();
+            reg.append_piece(&mut up, at, piece).unwrap();
+        }
+        reg.sync_upload(&mut up).unwrap();
+        // Durable means stored: the data file holds every byte.
+        let path = layout::upload_data(None, up.id());
+        assert_eq!(reg.fs().stat(&path).unwrap().size, up.size());
+    }
+    let d = sha256(&data);
+    reg.finish_upload(up, &d).unwrap();
+    let fs = reg.fs();
+    let ino = fs.stat(&layout::blob_data(&d)).unwrap().ino;
+    assert_eq!(fs.file_chunks(ino).unwrap(), whole);
+    assert!(fs.fsck(true).unwrap().is_clean());
+}
