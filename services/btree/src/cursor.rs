@@ -23,6 +23,9 @@ pub struct Cursor<'t, T: Transactional> {
     /// (leaf) or next child (branch) to visit.
     path: Vec<(Node, usize)>,
     end: Bound<Vec<u8>>,
+    /// With [`range_recording`]: blocks of the nodes read and not yet
+    /// taken ([`Cursor::take_entered`]).
+    entered: Option<Vec<u64>>,
 }
 
 /// Opens a cursor over the keys within `(start, end)` of the tree at `root`.
@@ -32,6 +35,32 @@ pub fn range<'t, T: Transactional>(
     start: Bound<&[u8]>,
     end: Bound<&[u8]>,
 ) -> Result<Cursor<'t, T>, TreeError> {
+    open(tx, root, start, end, false)
+}
+
+/// [`range`], recording the block of every node the cursor reads: the path
+/// down to `start`, then each node as the walk enters it. A walk of the
+/// whole tree in pages, each resuming after the last key of the previous
+/// one, enters every node exactly once if it drops each later page's
+/// path down (those nodes hold the previous key, so were entered before):
+/// the way to visit node blocks in bounded pages, linear in the tree.
+pub fn range_recording<'t, T: Transactional>(
+    tx: &'t mut T,
+    root: &TreeRoot,
+    start: Bound<&[u8]>,
+    end: Bound<&[u8]>,
+) -> Result<Cursor<'t, T>, TreeError> {
+    open(tx, root, start, end, true)
+}
+
+fn open<'t, T: Transactional>(
+    tx: &'t mut T,
+    root: &TreeRoot,
+    start: Bound<&[u8]>,
+    end: Bound<&[u8]>,
+    record: bool,
+) -> Result<Cursor<'t, T>, TreeError> {
+    let mut entered = record.then(Vec::new);
     let mut level = root.height.checked_sub(1).ok_or(TreeError::TooDeep {
         height: root.height,
     })?;
@@ -39,6 +68,9 @@ pub fn range<'t, T: Transactional>(
     let mut path = Vec::with_capacity(usize::from(root.height));
     loop {
         let node = read_node(tx, block, level)?;
+        if let Some(e) = &mut entered {
+            e.push(block);
+        }
         match &node.entries {
             Entries::Leaf(v) => {
                 let pos = match start {
@@ -65,10 +97,24 @@ pub fn range<'t, T: Transactional>(
         Bound::Included(k) => Bound::Included(k.to_vec()),
         Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
     };
-    Ok(Cursor { tx, path, end })
+    Ok(Cursor {
+        tx,
+        path,
+        end,
+        entered,
+    })
 }
 
 impl<T: Transactional> Cursor<'_, T> {
+    /// Hands the blocks of the nodes read since the last call to `f`, in
+    /// the order they were read (nothing unless opened by
+    /// [`range_recording`]).
+    pub fn take_entered(&mut self, mut f: impl FnMut(u64)) {
+        if let Some(e) = &mut self.entered {
+            e.drain(..).for_each(&mut f);
+        }
+    }
+
     /// The next pair, or `None` at the end of the range.
     pub fn next_entry(&mut self) -> Result<Option<Pair>, TreeError> {
         loop {
@@ -101,6 +147,9 @@ impl<T: Transactional> Cursor<'_, T> {
             match next_child {
                 Some((block, level)) => {
                     let child = read_node(self.tx, block, level)?;
+                    if let Some(e) = &mut self.entered {
+                        e.push(block);
+                    }
                     self.path.push((child, 0));
                 }
                 None => {

@@ -66,7 +66,7 @@ mod root;
 mod tree;
 
 pub use check::{check, CheckReport, MAX_LISTED_PROBLEMS};
-pub use cursor::{range, Cursor, Pair};
+pub use cursor::{range, range_recording, Cursor, Pair};
 pub use diff::{diff, DiffEntry, DiffStats};
 pub use node::{MAX_KEY_LEN, MAX_LEVEL, MAX_VALUE_LEN, NODE_SIZE};
 pub use root::{RootDecodeError, TreeRoot};

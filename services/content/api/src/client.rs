@@ -102,28 +102,33 @@ impl<T: Transport> ContentClient<T> {
         self.take_frame(&f, None)
     }
 
-    /// Starts the service's chunk writer for this client.
-    pub fn writer_start(&mut self) -> Result<()> {
+    /// Starts a chunk writer in the service; its id.
+    pub fn writer_start(&mut self) -> Result<u64> {
         let mut f = self.frame_with(None)?;
         self.stub.writer_start(&mut f)
     }
 
-    /// Feeds `data` to the writer in pieces; appends completed chunks'
+    /// Feeds `data` to writer `id` in pieces; appends completed chunks'
     /// references to `refs`.
-    pub fn push(&mut self, data: &[u8], refs: &mut Vec<ChunkRef>) -> Result<()> {
+    pub fn push(&mut self, id: u64, data: &[u8], refs: &mut Vec<ChunkRef>) -> Result<()> {
         for piece in data.chunks(PIECE) {
             let mut f = self.frame_with(None)?;
-            self.stub.push(&mut f, piece)?;
+            self.stub.push(id, &mut f, piece)?;
             self.take_frame(&f, Some(refs))?;
         }
         Ok(())
     }
 
-    /// Stores the writer's last chunk.
-    pub fn finish(&mut self, refs: &mut Vec<ChunkRef>) -> Result<()> {
+    /// Stores writer `id`'s last chunk and ends the writer.
+    pub fn finish(&mut self, id: u64, refs: &mut Vec<ChunkRef>) -> Result<()> {
         let mut f = self.frame_with(None)?;
-        self.stub.finish(&mut f)?;
+        self.stub.finish(id, &mut f)?;
         self.take_frame(&f, Some(refs))
+    }
+
+    /// Ends writer `id` without storing its unfinished chunk.
+    pub fn writer_drop(&mut self, id: u64) -> Result<()> {
+        self.stub.writer_drop(id)
     }
 
     /// Chunk `r` into `out` (replacing its contents), verified by the
@@ -180,20 +185,33 @@ impl<T: Transport> ContentClient<T> {
     /// Calls `f(start, len)` with every extent the store occupies.
     pub fn visit_blocks(&mut self, f: &mut dyn FnMut(u64, u64)) -> Result<()> {
         let mut buf = vec![0u8; VISIT_MAX * EXTENT_LEN];
-        let mut skip = 0u64;
+        // The cursor: the last index key of the previous page.
+        let mut after: Option<crate::Hash> = None;
         loop {
             let mut frame = self.frame_with(None)?;
-            let v = self.stub.visit_blocks(skip, &mut frame, &mut buf)?;
+            let v = self.stub.visit_blocks(
+                after.is_some(),
+                after.unwrap_or(crate::Hash([0; 32])),
+                &mut frame,
+                &mut buf,
+            )?;
             let n = usize::try_from(v.written).unwrap_or(0).min(VISIT_MAX);
             for e in buf[..n * EXTENT_LEN].chunks_exact(EXTENT_LEN) {
                 let (s, l) = e.split_at(8);
                 let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
                 f(word(s), word(l));
             }
-            skip += n as u64;
-            if v.last || n == 0 {
+            if v.last {
                 return Ok(());
             }
+            if after == Some(v.next) {
+                // A service that does not advance would loop forever.
+                return Err(CallError::Service(ContentError::IndexKeyCorrupt {
+                    key_len: 32,
+                    problem: crate::IndexProblem(None),
+                }));
+            }
+            after = Some(v.next);
         }
     }
 

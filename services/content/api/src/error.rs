@@ -247,13 +247,16 @@ abi::errors! {
         Block = 12 { fault: BlockFault } => "{fault}",
         BadFrame = 13 { problem: FrameError } => "the request's frame is invalid: {problem}",
         BadRoot = 14 { problem: RootProblem } => "the store's root is invalid: {problem}",
-        NoWriter = 15 {} => "no chunk writer started (a push or finish without writer_start)",
+        NoWriter = 15 { writer: u64 }
+            => "no chunk writer {writer} is open (never started, finished, or dropped after an error)",
         NoCollection = 16 {} => "no collection started (a mark or sweep without gc_start)",
         WrongBlockCount = 17 { asked: u64, has: u64 }
             => "a collection over {asked} blocks was asked, the store has {has}",
         LeaseCopy = 18 { lease: u64, kernel: u64 }
             => "the caller's buffer {lease} could not be copied (kernel error {kernel})",
         NoBlockService = 19 {} => "the content service cannot reach the block service",
+        TooManyWriters = 20 { max: u64 }
+            => "this client already has {max} chunk writers open (uploads in progress); finish or abort one",
     }
 }
 

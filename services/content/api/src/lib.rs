@@ -18,9 +18,12 @@
 //!   and gets the new one back there. The filesystem keeps the root in its
 //!   own state, so undoing a failed operation is what it was in-process
 //!   (restore the old root; the block transaction's abort undoes the rest).
-//! - Per-client sessions, keyed by the caller's badge: one chunk writer
-//!   (the bytes of the unfinished chunk, at most `content::MAX_CHUNK`) and
-//!   one collection (its marks and sweep position).
+//! - Per-client sessions, keyed by the caller's badge: up to
+//!   [`MAX_WRITERS`] chunk writers, each named by the id `writer_start`
+//!   answers (the bytes of its unfinished chunk, at most
+//!   `content::MAX_CHUNK`), so one client (the filesystem service) can keep
+//!   several uploads' chunkers open across their pieces; and one collection
+//!   (its marks and sweep position).
 //! - Bulk data in lease 1, at most [`PIECE`] bytes per call: memory is
 //!   bounded in both processes whatever the object size.
 //! - A failed call answers with a [`ContentError`] and its values in the
@@ -70,6 +73,9 @@ abi::words! {
         pub written: u64,
         /// That was the last of them.
         pub last: bool,
+        /// Unless `last`: the cursor of the next page (the last index key
+        /// visited).
+        pub next: Hash,
     }
 }
 
@@ -89,16 +95,20 @@ abi::interface! {
         /// Creates an empty store inside the delegated transaction; the new
         /// root comes back in the frame.
         fn format = 1 () [0 frame: ReadWrite(FRAME_LEN as u64)] -> Result<(), ContentError>;
-        /// Starts this client's chunk writer (an unfinished one is dropped).
+        /// Starts a chunk writer of this client; answers its id (at most
+        /// `MAX_WRITERS` open at once, else `TooManyWriters`).
         fn writer_start = 2 () [0 frame: ReadWrite(FRAME_LEN as u64)]
-            -> Result<(), ContentError>;
-        /// The next bytes; completed chunks are stored in the delegated
-        /// transaction, the frame gets the new root and their references.
-        /// Answers how many references.
-        fn push = 3 () [0 frame: ReadWrite(FRAME_LEN as u64), 1 data: Read(PIECE as u64)]
             -> Result<u64, ContentError>;
-        /// Stores the writer's last chunk; as `push`.
-        fn finish = 4 () [0 frame: ReadWrite(FRAME_LEN as u64)] -> Result<u64, ContentError>;
+        /// The next bytes of `writer`'s object; completed chunks are stored
+        /// in the delegated transaction, the frame gets the new root and
+        /// their references. Answers how many references. After an error
+        /// the writer is gone.
+        fn push = 3 (writer: u64)
+            [0 frame: ReadWrite(FRAME_LEN as u64), 1 data: Read(PIECE as u64)]
+            -> Result<u64, ContentError>;
+        /// Stores `writer`'s last chunk and ends it; as `push`.
+        fn finish = 4 (writer: u64) [0 frame: ReadWrite(FRAME_LEN as u64)]
+            -> Result<u64, ContentError>;
         /// The chunk named in the frame, BLAKE3-verified, into lease 1.
         /// Answers its length.
         fn read_chunk = 5 () [0 frame: ReadWrite(FRAME_LEN as u64), 1 data: Write(MAX_CHUNK as u64)]
@@ -116,16 +126,24 @@ abi::interface! {
         fn sweep_step = 9 (max_scan: u64) [0 frame: ReadWrite(FRAME_LEN as u64)]
             -> Result<SweepStepped, ContentError>;
         /// The extents the store occupies, as (start, len) u64 LE pairs in
-        /// lease 1, skipping the first `skip`.
-        fn visit_blocks = 10 (skip: u64)
+        /// lease 1: from the start, or (`resume`) after index key `after`,
+        /// the `next` of the previous page (the same root in the frame).
+        fn visit_blocks = 10 (resume: bool, after: Hash)
             [0 frame: ReadWrite(FRAME_LEN as u64), 1 out: Write((VISIT_MAX * EXTENT_LEN) as u64)]
             -> Result<Visited, ContentError>;
         /// The store's check as text in lease 1 (empty when clean).
         fn check = 11 (verify_data: bool)
             [0 frame: ReadWrite(FRAME_LEN as u64), 1 out: Write(CHECK_TEXT_MAX as u64)]
             -> Result<Text, ContentError>;
+        /// Ends `writer` without storing its unfinished chunk (its
+        /// session was abandoned); an unknown id is not an error.
+        fn writer_drop = 12 (writer: u64) -> Result<(), ContentError>;
     }
 }
+
+/// Chunk writers one client can have open at once (each holds at most
+/// `MAX_CHUNK` bytes in the service).
+pub const MAX_WRITERS: usize = 8;
 
 /// Most extents one `visit_blocks` call returns.
 pub const VISIT_MAX: usize = 1024;

@@ -55,7 +55,8 @@ fn every_variant() -> Vec<ContentError> {
                 b: 2,
             },
         },
-        ContentError::NoWriter {},
+        ContentError::NoWriter { writer: 3 },
+        ContentError::TooManyWriters { max: 8 },
         ContentError::NoCollection {},
         ContentError::WrongBlockCount { asked: 1, has: 2 },
         ContentError::LeaseCopy {

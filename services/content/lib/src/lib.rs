@@ -80,5 +80,5 @@ pub use error::{Error, GcError, GetError, PutError};
 pub use gc::{ChunkMarks, GcEpoch, Sweep, SweepReport};
 pub use index_entry::{IndexEntry, IndexEntryDecodeError};
 pub use reader::ObjectReader;
-pub use store::{ChunkBuf, ContentCheckReport, ContentStats, ContentStore};
+pub use store::{ChunkBuf, ContentCheckReport, ContentStats, ContentStore, VISIT_PAGE};
 pub use writer::ChunkWriter;

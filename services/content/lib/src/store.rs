@@ -12,9 +12,12 @@ use cowbtree::{CheckReport, TreeRoot};
 use crate::chunk_ref::{ChunkRef, Hex};
 use crate::chunker::MAX_CHUNK;
 use crate::content_root::{ContentRoot, ContentRootDecodeError};
-use crate::error::{GetError, PutError};
+use crate::error::{Error, GcError, GetError, PutError};
 use crate::gc::ChunkMarks;
 use crate::index_entry::{blocks_for, IndexEntry};
+
+/// Index entries per page of [`ContentStore::visit_blocks`] in-process.
+pub const VISIT_PAGE: usize = 1024;
 
 /// Space used by the store, from its counters (no I/O).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -232,21 +235,81 @@ impl ContentStore {
 
     /// Calls `f` with every extent the store occupies: each index node (one
     /// block) and each chunk's data. For the owner's block-level GC marking
-    /// and space accounting.
+    /// and space accounting. One walk of the index, in pages of
+    /// [`VISIT_PAGE`] entries (the same walk a caller in another process
+    /// does page by page with [`ContentStore::visit_blocks_page`]).
     pub fn visit_blocks<T: Transactional>(
         &self,
         tx: &mut T,
         mut f: impl FnMut(Extent),
-    ) -> Result<(), GetError> {
-        cowbtree::visit_node_blocks(tx, &self.root.index, |b| f(Extent::new(b, 1)))?;
-        let mut cursor = cowbtree::range(tx, &self.root.index, Bound::Unbounded, Bound::Unbounded)?;
-        while let Some((key, value)) = cursor.next_entry()? {
-            let hash: [u8; 32] = key.as_slice().try_into().unwrap_or([0; 32]);
+    ) -> Result<(), Error> {
+        let mut after = None;
+        loop {
+            match self.visit_blocks_page(tx, after.as_ref(), VISIT_PAGE, &mut f)? {
+                Some(last) => after = Some(last),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// One page of [`ContentStore::visit_blocks`]: the extents of the index
+    /// entries after key `after` (from the start if `None`) and of the index
+    /// nodes the walk enters, at most `max_extents` of them. Returns the
+    /// last key visited, the cursor for the next page, or `None` when the
+    /// walk is complete.
+    ///
+    /// Linear: a page seeks to `after` (one path down the tree, whose
+    /// nodes the earlier pages reported already: they hold `after`) and
+    /// then reads each node once, so a whole walk reads every node about
+    /// once plus one path per page. Pages must walk the same root (the
+    /// caller's state does not change between them); a later root is a
+    /// new walk.
+    pub fn visit_blocks_page<T: Transactional>(
+        &self,
+        tx: &mut T,
+        after: Option<&[u8; 32]>,
+        max_extents: usize,
+        mut f: impl FnMut(Extent),
+    ) -> Result<Option<[u8; 32]>, Error> {
+        let start = match after {
+            Some(k) => Bound::Excluded(k.as_slice()),
+            None => Bound::Unbounded,
+        };
+        let mut cursor = cowbtree::range_recording(tx, &self.root.index, start, Bound::Unbounded)
+            .map_err(GetError::from)?;
+        if after.is_some() {
+            // The path down to `after`: reported by the page that entered it.
+            cursor.take_entered(|_| {});
+        }
+        // An entry brings at most one node per level with it.
+        let per_entry = usize::from(self.root.index.height) + 1;
+        let mut emitted = 0usize;
+        let mut last = None;
+        loop {
+            if emitted + per_entry > max_extents.max(per_entry) {
+                return Ok(last);
+            }
+            let next = cursor.next_entry().map_err(GetError::from)?;
+            cursor.take_entered(|b| {
+                f(Extent::new(b, 1));
+                emitted += 1;
+            });
+            let Some((key, value)) = next else {
+                return Ok(None);
+            };
+            let Ok(hash) = <[u8; 32]>::try_from(key.as_slice()) else {
+                return Err(GcError::CorruptIndex {
+                    key_len: key.len(),
+                    problem: None,
+                }
+                .into());
+            };
             let entry = IndexEntry::decode(&value)
                 .map_err(|problem| GetError::CorruptIndex { hash, problem })?;
             f(entry.extent());
+            emitted += 1;
+            last = Some(hash);
         }
-        Ok(())
     }
 
     /// Fsck of the store: the index tree's own check, every entry's key and

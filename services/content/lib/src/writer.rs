@@ -12,7 +12,9 @@ use crate::store::ContentStore;
 
 /// Streaming writer of one object.
 ///
-/// Working set: one chunk buffer of [`MAX_CHUNK`] bytes. The caller decides
+/// Working set: one chunk buffer of [`MAX_CHUNK`] bytes, allocated when
+/// the writer first holds bytes (a service keeps several writers open; most
+/// are idle between pieces or hold nothing). The caller decides
 /// transaction boundaries: every `write` and `finish` runs in the
 /// transaction open at the time, and the chunks completed by that call are
 /// stored in it and handed to `emit`, so an object of many GiB spans as many
@@ -40,9 +42,15 @@ impl ChunkWriter {
     pub fn new() -> Self {
         ChunkWriter {
             chunker: Chunker::new(),
-            buf: Vec::with_capacity(MAX_CHUNK),
+            buf: Vec::new(),
             total: 0,
         }
+    }
+
+    /// Bytes held of the unfinished chunk (stored by the next cut or by
+    /// `finish`).
+    pub fn pending(&self) -> usize {
+        self.buf.len()
     }
 
     /// Bytes fed so far.
@@ -68,6 +76,8 @@ impl ChunkWriter {
                         // The whole chunk is in the caller's slice: no copy.
                         store.put_chunk(tx, head)?
                     } else {
+                        self.buf
+                            .reserve_exact(MAX_CHUNK.saturating_sub(self.buf.len()));
                         self.buf.extend_from_slice(head);
                         let c = store.put_chunk(tx, &self.buf)?;
                         self.buf.clear();
@@ -76,6 +86,8 @@ impl ChunkWriter {
                     emit(chunk);
                 }
                 None => {
+                    self.buf
+                        .reserve_exact(MAX_CHUNK.saturating_sub(self.buf.len()));
                     self.buf.extend_from_slice(data);
                     data = &[];
                 }

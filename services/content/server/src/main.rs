@@ -21,8 +21,12 @@
 //!
 //! # Invariants
 //! - Memory is bounded: one data piece (`PIECE`), one chunk buffer, one
-//!   frame, and per client (at most [`MAX_SESSIONS`]) one writer (under
-//!   `MAX_CHUNK` bytes) and one collection's marks (a bit per block).
+//!   frame, and per client (at most [`MAX_SESSIONS`]) up to `MAX_WRITERS`
+//!   writers (each under `MAX_CHUNK` bytes, allocated when it holds bytes)
+//!   and one collection's marks (a bit per block).
+//! - A writer id is never reused (ids count up over all clients), so a
+//!   stale id (a writer dropped after an error) finds nothing rather than
+//!   another upload's writer.
 #![no_std]
 #![no_main]
 
@@ -38,8 +42,8 @@ use block::Transactional;
 use block_api::client::BlockClient;
 use content::{ChunkBuf, ChunkMarks, ChunkRef, ChunkWriter, ContentStore, GcEpoch, Sweep};
 use content_api::{
-    chunk_store, encode_frame, frame_refs, frame_root, ContentError, RootProblem, SweepStepped,
-    Text, Visited, EXTENT_LEN, FRAME_LEN, PIECE, ROOT_LEN, VISIT_MAX,
+    chunk_store, encode_frame, frame_refs, frame_root, ContentError, Hash, RootProblem,
+    SweepStepped, Text, Visited, EXTENT_LEN, FRAME_LEN, MAX_WRITERS, PIECE, ROOT_LEN, VISIT_MAX,
 };
 use userlib::abi::iface::{reply_message, Dispatched, LeaseIn, LeaseInOut, LeaseOut};
 use userlib::ipc::{recv, Incoming, ReplyToken};
@@ -56,13 +60,16 @@ type Outcome<T> = Result<T, ContentError>;
 
 #[derive(Default)]
 struct Session {
-    writer: Option<ChunkWriter>,
+    /// Open writers by id.
+    writers: BTreeMap<u64, ChunkWriter>,
     gc: Option<(ChunkMarks, Sweep)>,
 }
 
 struct Service {
     dev: BlockClient,
     sessions: BTreeMap<u64, Session>,
+    /// The next writer id (of any client: never reused).
+    next_writer: u64,
     frame: Vec<u8>,
     piece: Vec<u8>,
     chunk: ChunkBuf,
@@ -78,6 +85,7 @@ fn main() {
             Service {
                 dev,
                 sessions: BTreeMap::new(),
+                next_writer: 1,
                 frame: vec![0u8; FRAME_LEN],
                 piece: vec![0u8; PIECE],
                 chunk: ChunkBuf::new(),
@@ -193,10 +201,11 @@ impl Service {
         Ok(())
     }
 
-    /// `push` (with data) or `finish` (without).
+    /// `push` (with data) or `finish` (without) of writer `id`.
     fn write_chunks(
         &mut self,
         badge: u64,
+        id: u64,
         frame: Frame,
         data: Option<LeaseIn<'_, ReplyToken>>,
     ) -> Outcome<u64> {
@@ -208,8 +217,8 @@ impl Service {
                 .map_err(|e| ContentError::lease(1, e))?,
             None => 0,
         };
-        let Some(mut writer) = self.session(badge).writer.take() else {
-            return Err(ContentError::NoWriter {});
+        let Some(mut writer) = self.session(badge).writers.remove(&id) else {
+            return Err(ContentError::NoWriter { writer: id });
         };
         let mut refs = Vec::new();
         // An error leaves the writer unusable: it stays dropped.
@@ -219,7 +228,7 @@ impl Service {
             writer.write(&mut store, &mut self.dev, &self.piece[..got], |c| {
                 refs.push(c)
             })?;
-            self.session(badge).writer = Some(writer);
+            self.session(badge).writers.insert(id, writer);
         }
         self.write_frame(&frame, &store, &refs)?;
         Ok(refs.len() as u64)
@@ -238,18 +247,37 @@ impl chunk_store::Server<ReplyToken> for Service {
         self.write_frame(&frame, &store, &[])
     }
 
-    fn writer_start(&mut self, badge: u64, frame: Frame) -> Outcome<()> {
+    fn writer_start(&mut self, badge: u64, frame: Frame) -> Outcome<u64> {
         self.read_frame(&frame)?;
-        self.session(badge).writer = Some(ChunkWriter::new());
+        let id = self.next_writer;
+        let session = self.session(badge);
+        if session.writers.len() >= MAX_WRITERS {
+            return Err(ContentError::TooManyWriters {
+                max: MAX_WRITERS as u64,
+            });
+        }
+        session.writers.insert(id, ChunkWriter::new());
+        self.next_writer += 1;
+        Ok(id)
+    }
+
+    fn push(
+        &mut self,
+        badge: u64,
+        writer: u64,
+        frame: Frame,
+        data: LeaseIn<'_, ReplyToken>,
+    ) -> Outcome<u64> {
+        self.write_chunks(badge, writer, frame, Some(data))
+    }
+
+    fn finish(&mut self, badge: u64, writer: u64, frame: Frame) -> Outcome<u64> {
+        self.write_chunks(badge, writer, frame, None)
+    }
+
+    fn writer_drop(&mut self, badge: u64, writer: u64) -> Outcome<()> {
+        self.session(badge).writers.remove(&writer);
         Ok(())
-    }
-
-    fn push(&mut self, badge: u64, frame: Frame, data: LeaseIn<'_, ReplyToken>) -> Outcome<u64> {
-        self.write_chunks(badge, frame, Some(data))
-    }
-
-    fn finish(&mut self, badge: u64, frame: Frame) -> Outcome<u64> {
-        self.write_chunks(badge, frame, None)
     }
 
     fn read_chunk(
@@ -334,23 +362,18 @@ impl chunk_store::Server<ReplyToken> for Service {
     fn visit_blocks(
         &mut self,
         _badge: u64,
-        skip: u64,
+        resume: bool,
+        after: Hash,
         frame: Frame,
         out: LeaseOut<'_, ReplyToken>,
     ) -> Outcome<Visited> {
         let store = self.read_frame(&frame)?;
         let cap = (usize::try_from(out.len()).unwrap_or(0) / EXTENT_LEN).min(VISIT_MAX);
         let mut bytes: Vec<u8> = Vec::with_capacity(cap * EXTENT_LEN);
-        let mut seen = 0u64;
-        let mut written = 0usize;
-        store
-            .visit_blocks(&mut self.dev, |e| {
-                if seen >= skip && written < cap {
-                    bytes.extend_from_slice(&e.start.to_le_bytes());
-                    bytes.extend_from_slice(&e.len.to_le_bytes());
-                    written += 1;
-                }
-                seen += 1;
+        let next = store
+            .visit_blocks_page(&mut self.dev, resume.then_some(&after.0), cap, |e| {
+                bytes.extend_from_slice(&e.start.to_le_bytes());
+                bytes.extend_from_slice(&e.len.to_le_bytes());
             })
             .map_err(fail)?;
         if !bytes.is_empty() {
@@ -358,8 +381,9 @@ impl chunk_store::Server<ReplyToken> for Service {
                 .map_err(|e| ContentError::lease(1, e))?;
         }
         Ok(Visited {
-            written: written as u64,
-            last: seen <= skip + written as u64,
+            written: (bytes.len() / EXTENT_LEN) as u64,
+            last: next.is_none(),
+            next: Hash(next.unwrap_or([0; 32])),
         })
     }
 

@@ -148,7 +148,33 @@ fn gc() {
     println!("gc_freed: {} bytes", r.sweep.bytes);
 }
 
+/// Device bytes written / blob bytes for an 8 MiB blob uploaded in pieces
+/// of `piece` bytes (journal, checkpoints and chunk data; after a sync and
+/// a checkpoint, so nothing is left unwritten). Deterministic: the same
+/// figure as `tests/upload_writes_each_byte_once.rs` asserts.
+fn upload_write_amplification(label: &str, piece: usize) {
+    let mut reg = registry(16_384);
+    let blob = noise(13, 8 << 20);
+    let d = sha(&blob);
+    reg.fs().sync().expect("sync");
+    let written = |reg: &mut Reg| reg.fs().device_mut().stats().blocks_written * 4096;
+    reg.fs().device_mut().checkpoint().expect("checkpoint");
+    let before = written(&mut reg);
+    let mut up = reg.begin_upload(None, Algorithm::Sha256).expect("begin");
+    for p in blob.chunks(piece) {
+        reg.upload_write(&mut up, p).expect("write");
+    }
+    reg.finish_upload(up, &d).expect("finish");
+    reg.fs().sync().expect("sync");
+    reg.fs().device_mut().checkpoint().expect("checkpoint");
+    let amp = (written(&mut reg) - before) as f64 / blob.len() as f64;
+    println!("upload_write_amplification_{label}: {amp:.3} x");
+}
+
 fn main() {
+    upload_write_amplification("48k", 48 << 10);
+    upload_write_amplification("1m", 1 << 20);
+    upload_write_amplification("odd12345", 12_345);
     put_get("4k", 4096, 2000);
     put_get("64m", 64 << 20, 2);
     dedup();

@@ -17,9 +17,14 @@
 //! - A `Chunks` value is the content store's state as of the filesystem's
 //!   in-memory state: cloning it is how a failed operation is undone, so an
 //!   implementation keeps no other per-operation state in itself (a chunk
-//!   writer and a collection are separate values: [`Chunks::Writer`],
+//!   writer and a collection are separate values: [`Writer`],
 //!   [`Chunks::Gc`]).
+//! - A [`Writer`] may stay open across transactions (an upload keeps its
+//!   chunker open across pieces: `crate::stream`); after any error in a
+//!   transaction that used it, it is dropped, never fed again. Dropping an
+//!   unfinished remote writer ends it in the content service too.
 
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -34,8 +39,6 @@ use content_api::{ContentClient, ContentError};
 
 /// The content store as the filesystem uses it, over the block store `T`.
 pub trait Chunks<T: Transactional>: Clone {
-    /// A streaming writer of one region of a file.
-    type Writer;
     /// Working memory for chunk reads (kept by the filesystem, not cloned).
     type ReadBuf: Default;
     /// A collection in progress: its marks and sweep position.
@@ -50,23 +53,19 @@ pub trait Chunks<T: Transactional>: Clone {
     /// Space used, from the store's counters.
     fn stats(&self) -> ContentStats;
 
-    fn writer(&mut self) -> Self::Writer;
+    /// A new streaming writer of one object (or region of a file).
+    fn writer(&mut self) -> Writer;
     /// Feeds `data`; every chunk it completes is stored and its reference
     /// appended to `refs`.
     fn push(
         &mut self,
         dev: &mut T,
-        w: &mut Self::Writer,
+        w: &mut Writer,
         data: &[u8],
         refs: &mut Vec<ChunkRef>,
     ) -> Result<(), FsError>;
     /// Stores the last, possibly short, chunk.
-    fn finish(
-        &mut self,
-        dev: &mut T,
-        w: Self::Writer,
-        refs: &mut Vec<ChunkRef>,
-    ) -> Result<(), FsError>;
+    fn finish(&mut self, dev: &mut T, w: Writer, refs: &mut Vec<ChunkRef>) -> Result<(), FsError>;
 
     /// Reads chunk `r` into `out` (replacing its contents), BLAKE3-verified.
     fn read_chunk(
@@ -100,6 +99,32 @@ pub trait Chunks<T: Transactional>: Clone {
     fn visit_blocks(&mut self, dev: &mut T, f: &mut dyn FnMut(Extent)) -> Result<(), FsError>;
     /// The store's own check; `None` when clean, else the problems as text.
     fn check(&mut self, dev: &mut T, verify_data: bool) -> Result<Option<String>, FsError>;
+}
+
+/// A streaming chunk writer: the chunker's state and the bytes of the
+/// unfinished chunk, wherever the store keeps them.
+pub enum Writer {
+    /// In-process ([`ChunkStore`]).
+    Local(Box<ChunkWriter>),
+    /// In the content service ([`ContentClient`]).
+    Remote(RemoteWriter),
+}
+
+impl core::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Writer::Local(w) => write!(f, "Writer::Local({} bytes)", w.bytes_written()),
+            Writer::Remote(w) => write!(f, "Writer::Remote({:?})", w.id),
+        }
+    }
+}
+
+/// A writer of one store handed to another: a bug of the caller.
+fn foreign_writer() -> FsError {
+    FsError::Corrupt {
+        what: "a chunk writer of another kind of content store",
+        ino: 0,
+    }
 }
 
 /// The content store in-process: its state is the `ContentStore` (96 bytes
@@ -142,7 +167,6 @@ pub struct LocalGc {
 pub struct ReadBuf(Option<ChunkBuf>);
 
 impl<T: Transactional> Chunks<T> for ChunkStore {
-    type Writer = ChunkWriter;
     type ReadBuf = ReadBuf;
     type Gc = LocalGc;
 
@@ -167,28 +191,29 @@ impl<T: Transactional> Chunks<T> for ChunkStore {
         self.0.as_ref().map(ContentStore::stats).unwrap_or_default()
     }
 
-    fn writer(&mut self) -> ChunkWriter {
-        ChunkWriter::new()
+    fn writer(&mut self) -> Writer {
+        Writer::Local(Box::new(ChunkWriter::new()))
     }
 
     fn push(
         &mut self,
         dev: &mut T,
-        w: &mut ChunkWriter,
+        w: &mut Writer,
         data: &[u8],
         refs: &mut Vec<ChunkRef>,
     ) -> Result<(), FsError> {
+        let Writer::Local(w) = w else {
+            return Err(foreign_writer());
+        };
         w.write(self.inner_mut()?, dev, data, |c| refs.push(c))
             .map_err(content::Error::from)?;
         Ok(())
     }
 
-    fn finish(
-        &mut self,
-        dev: &mut T,
-        w: ChunkWriter,
-        refs: &mut Vec<ChunkRef>,
-    ) -> Result<(), FsError> {
+    fn finish(&mut self, dev: &mut T, w: Writer, refs: &mut Vec<ChunkRef>) -> Result<(), FsError> {
+        let Writer::Local(w) = w else {
+            return Err(foreign_writer());
+        };
         w.finish(self.inner_mut()?, dev, |c| refs.push(c))
             .map_err(content::Error::from)?;
         Ok(())
@@ -256,9 +281,7 @@ impl<T: Transactional> Chunks<T> for ChunkStore {
     }
 
     fn visit_blocks(&mut self, dev: &mut T, f: &mut dyn FnMut(Extent)) -> Result<(), FsError> {
-        self.inner()?
-            .visit_blocks(dev, f)
-            .map_err(content::Error::from)?;
+        self.inner()?.visit_blocks(dev, f)?;
         Ok(())
     }
 
@@ -272,10 +295,22 @@ impl<T: Transactional> Chunks<T> for ChunkStore {
     }
 }
 
-/// The content service's chunk writer session (the unfinished chunk is
-/// held there), started by its first `push` or `finish`.
+/// A chunk writer in the content service (the unfinished chunk is held
+/// there), started by its first `push` or `finish`: its id there.
 pub struct RemoteWriter {
-    started: bool,
+    id: Option<u64>,
+    /// Ends the service's writer (`writer_drop`) when this value is dropped
+    /// unfinished: its upload was abandoned or failed. Best effort: a
+    /// service that does not answer has lost its writers anyway.
+    release: Option<Box<dyn FnMut(u64)>>,
+}
+
+impl Drop for RemoteWriter {
+    fn drop(&mut self) {
+        if let (Some(id), Some(release)) = (self.id.take(), self.release.as_mut()) {
+            release(id);
+        }
+    }
 }
 
 /// The content service's collection session; the sweep totals so far.
@@ -303,8 +338,7 @@ fn local<X: Transport>(c: &ContentClient<X>) -> Result<ContentStore, FsError> {
     ContentStore::open(c.root()).map_err(FsError::BadContentRoot)
 }
 
-impl<T: Transactional, X: Transport + Clone> Chunks<T> for ContentClient<X> {
-    type Writer = RemoteWriter;
+impl<T: Transactional, X: Transport + Clone + 'static> Chunks<T> for ContentClient<X> {
     type ReadBuf = ();
     type Gc = RemoteGc;
 
@@ -327,37 +361,53 @@ impl<T: Transactional, X: Transport + Clone> Chunks<T> for ContentClient<X> {
         local(self).map(|s| s.stats()).unwrap_or_default()
     }
 
-    fn writer(&mut self) -> RemoteWriter {
-        RemoteWriter { started: false }
+    fn writer(&mut self) -> Writer {
+        let mut owner = self.clone();
+        Writer::Remote(RemoteWriter {
+            id: None,
+            release: Some(Box::new(move |id| {
+                let _ = owner.writer_drop(id);
+            })),
+        })
     }
 
     fn push(
         &mut self,
         _dev: &mut T,
-        w: &mut RemoteWriter,
+        w: &mut Writer,
         data: &[u8],
         refs: &mut Vec<ChunkRef>,
     ) -> Result<(), FsError> {
+        let Writer::Remote(w) = w else {
+            return Err(foreign_writer());
+        };
         if data.is_empty() {
             return Ok(());
         }
-        if !w.started {
-            self.writer_start().map_err(service_error)?;
-            w.started = true;
-        }
-        ContentClient::push(self, data, refs).map_err(service_error)
+        let id = match w.id {
+            Some(id) => id,
+            None => {
+                let id = self.writer_start().map_err(service_error)?;
+                w.id = Some(id);
+                id
+            }
+        };
+        ContentClient::push(self, id, data, refs).map_err(|e| {
+            // The service dropped the writer with the error.
+            w.id = None;
+            service_error(e)
+        })
     }
 
-    fn finish(
-        &mut self,
-        _dev: &mut T,
-        w: RemoteWriter,
-        refs: &mut Vec<ChunkRef>,
-    ) -> Result<(), FsError> {
-        if !w.started {
-            self.writer_start().map_err(service_error)?;
-        }
-        ContentClient::finish(self, refs).map_err(service_error)
+    fn finish(&mut self, _dev: &mut T, w: Writer, refs: &mut Vec<ChunkRef>) -> Result<(), FsError> {
+        let Writer::Remote(mut w) = w else {
+            return Err(foreign_writer());
+        };
+        // Nothing was pushed: nothing to store, no writer to end.
+        let Some(id) = w.id.take() else {
+            return Ok(());
+        };
+        ContentClient::finish(self, id, refs).map_err(service_error)
     }
 
     fn read_chunk(

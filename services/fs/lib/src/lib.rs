@@ -48,6 +48,7 @@ pub mod registry_gc;
 pub mod root;
 pub mod snapshot_record;
 pub mod snapshots;
+pub mod stream;
 pub mod upload_session;
 
 pub use chunks::{ChunkStore, Chunks};
@@ -62,4 +63,5 @@ pub use records::Kind;
 pub use registry::{BlobReader, Reference, Registry, RegistryError, Upload};
 pub use registry_gc::{RegistryGcOptions, RegistryGcReport};
 pub use snapshots::{Change, ChangeKind, SnapshotInfo, WalkEntry};
+pub use stream::{AppendStream, StreamError};
 pub use upload_session::{parse_upload_id, upload_id_text, SessionError};

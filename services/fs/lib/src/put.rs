@@ -4,7 +4,10 @@
 //! dirent `put-<id>` in the staging directory ([`STAGING_DIR`], inode 0,
 //! which nothing reachable from the root leads to). [`Fs::put_write`]
 //! appends a piece to it, one batched transaction per piece, so memory and
-//! transaction size stay bounded whatever the file's size.
+//! transaction size stay bounded whatever the file's size. The pieces go
+//! through the session's open chunk stream (`crate::stream`): each byte is
+//! chunked, hashed and written once whatever the piece size, and the
+//! unfinished chunk is stored by the finish, in its transaction.
 //! [`Fs::put_finish`] then, in ONE transaction, creates the missing parent
 //! directories, removes the file at the target path (if any) and moves the
 //! staging inode there. [`Fs::put_abort`] removes the staging file.
@@ -34,16 +37,18 @@ use block::{Durability, Transactional};
 
 use crate::chunks::Chunks;
 use crate::error::FsError;
-use crate::fs::{components, parent_and_name, Fs, Part, FILE_MODE};
+use crate::fs::{components, parent_and_name, Fs, FILE_MODE};
 use crate::records::{dirent_key, DirentValue, Inode, Kind, ROOT_INO, STAGING_DIR};
+use crate::stream::{AppendStream, StreamError};
 
-/// A put in progress: the target path and the staging file growing for it.
+/// A put in progress: the target path and the staging file growing for it
+/// (through its open chunk stream).
 #[derive(Debug)]
 pub struct PutSession {
     target: String,
     name: String,
     ino: u64,
-    size: u64,
+    stream: AppendStream,
 }
 
 impl PutSession {
@@ -53,7 +58,17 @@ impl PutSession {
     }
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
-        self.size
+        self.stream.size()
+    }
+}
+
+/// A stream that cannot go on is an abandoned put.
+fn abandoned(e: StreamError, target: &str) -> FsError {
+    match e {
+        StreamError::Fs(e) => e,
+        StreamError::Stale => FsError::PutAbandoned {
+            path: target.to_string(),
+        },
     }
 }
 
@@ -100,34 +115,47 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             target: path.to_string(),
             name,
             ino,
-            size: 0,
+            stream: AppendStream::new(ino, 0),
         })
     }
 
-    /// Appends `data` to the session's staging file: one batched
+    /// Appends `data` to the session's staging file: gathered in memory
+    /// until a step (`stream::STREAM_STEP`) is due, then one batched
     /// transaction (durable with the finish, or a later sync).
     pub fn put_write(&mut self, s: &mut PutSession, data: &[u8]) -> Result<(), FsError> {
         if data.is_empty() {
             return Ok(());
         }
+        // A lookup, no transaction: a restore meanwhile fails the put now.
+        self.check_staged(s)?;
+        if s.stream.gather(data) {
+            return Ok(());
+        }
         let mode = self.durability();
         self.set_durability(Durability::Batched);
+        let (name, ino, target) = (&s.name, s.ino, &s.target);
+        let stream = &mut s.stream;
         let r = self.atomically(|fs| {
-            fs.check_staged(s)?;
-            fs.write_parts(s.ino, s.size, &[Part::Bytes(data)])
+            fs.check_staged_parts(name, ino, target)?;
+            fs.stream_push(stream, data)
+                .map_err(|e| abandoned(e, target))
         });
         self.set_durability(mode);
-        r?;
-        s.size += data.len() as u64;
-        Ok(())
+        if r.is_err() {
+            // Its transaction was undone: the stream cannot go on.
+            s.stream.poison();
+        }
+        r
     }
 
     /// Switches the staging file in at the session's path, in one
     /// transaction (creating missing parents, replacing a file there);
     /// returns the file's size. On failure the staging file is removed.
-    pub fn put_finish(&mut self, s: PutSession) -> Result<u64, FsError> {
+    pub fn put_finish(&mut self, mut s: PutSession) -> Result<u64, FsError> {
         let r = self.atomically(|fs| {
             fs.check_staged(&s)?;
+            fs.stream_flush(&mut s.stream)
+                .map_err(|e| abandoned(e, &s.target))?;
             let (parent, name) = parent_and_name(&s.target)?;
             let pino = fs.mkdir_all(&parent)?;
             if let Some(old) = fs.lookup(pino, name)? {
@@ -228,10 +256,14 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
 
     /// The session's staging dirent still names its inode.
     fn check_staged(&mut self, s: &PutSession) -> Result<(), FsError> {
-        match self.lookup(STAGING_DIR, &s.name)? {
-            Some(d) if d.ino == s.ino && d.kind == Kind::File => Ok(()),
+        self.check_staged_parts(&s.name, s.ino, &s.target)
+    }
+
+    fn check_staged_parts(&mut self, name: &str, ino: u64, target: &str) -> Result<(), FsError> {
+        match self.lookup(STAGING_DIR, name)? {
+            Some(d) if d.ino == ino && d.kind == Kind::File => Ok(()),
             _ => Err(FsError::PutAbandoned {
-                path: s.target.clone(),
+                path: target.to_string(),
             }),
         }
     }

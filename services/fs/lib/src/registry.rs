@@ -34,6 +34,7 @@ use crate::layout;
 use crate::link::{self, LinkError};
 use crate::names::{Digest, DigestError, NameError, RepoName, Tag, TagError};
 use crate::records::Kind;
+use crate::stream::{AppendStream, StreamError};
 
 /// Largest manifest accepted (the reference's limit is 4 MiB).
 pub const MANIFEST_MAX: u64 = 4 << 20;
@@ -123,13 +124,14 @@ impl Reference {
     }
 }
 
-/// An upload in progress: `_uploads/<id>/data` plus the running hash.
+/// An upload in progress: `_uploads/<id>/data` plus the running hash and
+/// the data file's open chunk stream (`crate::stream`: each byte chunked
+/// and written once).
 pub struct Upload {
     repo: Option<RepoName>,
     id: String,
-    ino: u64,
     hasher: Hasher,
-    size: u64,
+    pub(crate) stream: AppendStream,
 }
 
 impl Upload {
@@ -144,18 +146,24 @@ impl Upload {
         Upload {
             repo,
             id,
-            ino,
             hasher,
-            size,
+            stream: AppendStream::new(ino, size),
         }
     }
 
     pub fn id(&self) -> &str {
         &self.id
     }
+    /// Bytes received (stored, or held by the open chunk stream).
     pub fn size(&self) -> u64 {
-        self.size
+        self.stream.size()
     }
+    /// Starts over from a rebuilt hash and stream (`upload_session`).
+    pub(crate) fn reset(&mut self, hasher: Hasher, stream: AppendStream) {
+        self.hasher = hasher;
+        self.stream = stream;
+    }
+
     /// The algorithm of the running hash.
     pub fn algorithm(&self) -> crate::names::Algorithm {
         self.hasher.algorithm()
@@ -277,25 +285,52 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         Ok(Upload {
             repo: repo.cloned(),
             id,
-            ino,
             hasher: Hasher::new(algorithm),
-            size: 0,
+            stream: AppendStream::new(ino, 0),
         })
     }
 
-    /// Appends `data` to the upload: one (batched) transaction.
+    /// Appends `data` to the upload: gathered in memory until a step of
+    /// `stream::STREAM_STEP` bytes is due, then one (batched) transaction
+    /// storing the chunks the step completes; the unfinished chunk waits in
+    /// the upload's stream until the next step or the finish. After an error
+    /// the upload cannot go on (abort it, or resume it from its file).
     pub fn upload_write(&mut self, up: &mut Upload, data: &[u8]) -> Result<(), RegistryError> {
         if data.is_empty() {
             return Ok(());
         }
+        if !up.stream.gather(data) {
+            self.upload_step(up, |fs, s| fs.stream_push(s, data))?;
+        }
+        up.hasher.update(data);
+        Ok(())
+    }
+
+    /// Runs `f` on the upload's stream in one batched transaction; an
+    /// error poisons the stream (its transaction was undone).
+    pub(crate) fn upload_step(
+        &mut self,
+        up: &mut Upload,
+        f: impl FnOnce(&mut Fs<T, C>, &mut AppendStream) -> Result<(), StreamError>,
+    ) -> Result<(), RegistryError> {
         let mode = self.fs.durability();
         self.fs.set_durability(Durability::Batched);
-        let r = self.fs.append(up.ino, data);
+        let id = up.id.clone();
+        let stream = &mut up.stream;
+        let r = self.fs.atomically(|fs| match f(fs, stream) {
+            Ok(()) => Ok(Ok(())),
+            Err(StreamError::Fs(e)) => Err(e),
+            Err(StreamError::Stale) => Ok(Err(RegistryError::NoSuchUpload { id })),
+        });
         self.fs.set_durability(mode);
-        r?;
-        up.hasher.update(data);
-        up.size += data.len() as u64;
-        Ok(())
+        let r = match r {
+            Ok(inner) => inner,
+            Err(e) => Err(e.into()),
+        };
+        if r.is_err() {
+            up.stream.poison();
+        }
+        r
     }
 
     /// Checks the digest and moves the upload into `blobs/` atomically; on
@@ -326,8 +361,17 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
                 got,
             }));
         }
-        let size = up.size;
+        let size = up.stream.size();
+        let mut stream = up.stream;
+        let id = up.id.clone();
         self.fs.atomically(|fs| {
+            // The held bytes: the blob's last chunk, with the rename.
+            fs.stream_flush(&mut stream).map_err(|e| match e {
+                StreamError::Fs(e) => e,
+                StreamError::Stale => FsError::PutAbandoned {
+                    path: alloc::format!("upload {id}"),
+                },
+            })?;
             let data = layout::upload_data(up.repo.as_ref(), &up.id);
             let target = layout::blob_data(expected);
             fs.mkdir_all(&layout::blob_dir(expected))?;

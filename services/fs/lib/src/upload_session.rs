@@ -9,9 +9,21 @@
 //! rebuilt by [`Registry::resume_upload`], which hashes `data` again, when
 //! the caller has lost it (a restart, an evicted cache entry).
 //!
+//! # Write once, and one tail rewrite per `PATCH`
+//! The pieces of one `PATCH` go through the upload's open chunk stream
+//! (`crate::stream`): each byte is chunked, hashed and written once, and
+//! only the chunks the pieces complete are stored as they come. A `PATCH`
+//! must be durable when it answers, so [`Registry::sync_upload`] stores the
+//! stream's unfinished chunk (cut by the end of the data so far) before the
+//! flush; the next `PATCH` reads that one chunk back and chunks it again
+//! with its own bytes, so the blob's chunks are still those of one write.
+//! That costs one chunk (64 KiB on average) rewritten per `PATCH`, not per
+//! piece: the price of answering "durable" in the middle of a chunk.
+//!
 //! # Guarantees
-//! - [`Registry::append_durable`] returns after the bytes are durable: a
-//!   client told "202, Range: 0-N" finds at least N+1 bytes after any crash.
+//! - [`Registry::append_durable`] and [`Registry::sync_upload`] return
+//!   after the bytes are durable: a client told "202, Range: 0-N" finds at
+//!   least N+1 bytes after any crash.
 //! - An append at an offset other than the session's size is refused
 //!   ([`SessionError::WrongOffset`] with the size), and nothing is written:
 //!   a client resumes from the size the status call reports.
@@ -30,6 +42,7 @@ use crate::layout;
 use crate::names::{Algorithm, RepoName};
 use crate::records::Kind;
 use crate::registry::{Registry, RegistryError, Upload};
+use crate::stream::AppendStream;
 
 /// Why a session operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,8 +124,10 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
 
     /// Appends one piece at `offset` (which must be the session's size)
     /// in a batched transaction; returns the new size. A caller streaming
-    /// several pieces of one request calls [`Registry::sync_uploads`] once
-    /// at the end, before it acknowledges.
+    /// several pieces of one request calls [`Registry::sync_upload`] once
+    /// at the end, before it acknowledges. After a failure the session is
+    /// rebuilt from its file (what the failed request stored stays, the
+    /// rest is gone), so its size is again what the file holds.
     pub fn append_piece(
         &mut self,
         up: &mut Upload,
@@ -125,8 +140,36 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
                 size: up.size(),
             });
         }
-        self.upload_write(up, data)?;
+        if let Err(e) = self.upload_write(up, data) {
+            self.reload_upload(up);
+            return Err(e.into());
+        }
         Ok(up.size())
+    }
+
+    /// Rebuilds `up` from its data file after a failed piece; if even that
+    /// fails the session stays poisoned (every later append fails; a
+    /// restart resumes it from the file).
+    fn reload_upload(&mut self, up: &mut Upload) {
+        let ino = up.stream.ino();
+        let fs: &mut Fs<T, C> = self.fs();
+        let Ok(m) = fs.get_inode(ino).map(|i| i.size) else {
+            return;
+        };
+        let mut hasher = Hasher::new(up.algorithm());
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut pos = 0u64;
+        while pos < m {
+            match fs.read_at(ino, pos, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    pos += n as u64;
+                }
+                Err(_) => return,
+            }
+        }
+        up.reset(hasher, AppendStream::new(ino, pos));
     }
 
     /// [`Registry::append_piece`], durable before it returns.
@@ -137,12 +180,19 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         data: &[u8],
     ) -> Result<u64, SessionError> {
         let size = self.append_piece(up, offset, data)?;
-        self.sync_uploads()?;
+        self.sync_upload(up)?;
         Ok(size)
     }
 
-    /// Makes every appended piece (every commit so far) durable.
-    pub fn sync_uploads(&mut self) -> Result<(), RegistryError> {
+    /// Makes every byte appended to `up` durable (and every commit so
+    /// far): stores the stream's unfinished chunk, then flushes.
+    pub fn sync_upload(&mut self, up: &mut Upload) -> Result<(), RegistryError> {
+        if up.stream.held() > 0 {
+            if let Err(e) = self.upload_step(up, |fs, s| fs.stream_flush(s)) {
+                self.reload_upload(up);
+                return Err(e);
+            }
+        }
         Ok(self.fs().sync()?)
     }
 }

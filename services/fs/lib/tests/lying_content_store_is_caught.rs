@@ -34,7 +34,6 @@ struct Liar {
 }
 
 impl<T: Transactional> Chunks<T> for Liar {
-    type Writer = content::ChunkWriter;
     type ReadBuf = ReadBuf;
     type Gc = LocalGc;
 
@@ -60,13 +59,13 @@ impl<T: Transactional> Chunks<T> for Liar {
     fn stats(&self) -> ContentStats {
         Chunks::<T>::stats(&self.inner)
     }
-    fn writer(&mut self) -> Self::Writer {
+    fn writer(&mut self) -> filesystem::chunks::Writer {
         Chunks::<T>::writer(&mut self.inner)
     }
     fn push(
         &mut self,
         dev: &mut T,
-        w: &mut Self::Writer,
+        w: &mut filesystem::chunks::Writer,
         data: &[u8],
         refs: &mut Vec<content::ChunkRef>,
     ) -> Result<(), FsError> {
@@ -75,7 +74,7 @@ impl<T: Transactional> Chunks<T> for Liar {
     fn finish(
         &mut self,
         dev: &mut T,
-        w: Self::Writer,
+        w: filesystem::chunks::Writer,
         refs: &mut Vec<content::ChunkRef>,
     ) -> Result<(), FsError> {
         self.inner.finish(dev, w, refs)

@@ -170,7 +170,7 @@ impl Service {
                 .map_err(session_fail)?;
             done += n as u64;
         }
-        self.reg()?.sync_uploads()?;
+        self.reg()?.sync_upload(up)?;
         Ok(up.size())
     }
 }
