@@ -53,7 +53,6 @@ use crate::root::RootBlock;
 pub(crate) use extents::decode_extent;
 pub(crate) use paths::{components, parent_and_name};
 pub(crate) use read::ChunkCache;
-pub(crate) use write::Part;
 
 /// Default permission bits of new files and directories (the reference
 /// registry's 0644 / 0755).

@@ -48,7 +48,7 @@ use content::ChunkRef;
 use crate::chunks::{Chunks, Writer};
 use crate::error::FsError;
 use crate::fs::{counted, decode_extent, Fs};
-use crate::records::{self, extent_key, Extent, ExtentValue, Kind};
+use crate::records::{self, extent_key, Extent, Kind};
 
 /// Bytes a stream gathers before it feeds them to its writer in one
 /// transaction. Every transaction costs the journal about 5 blocks of
@@ -331,15 +331,11 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     size: at,
                     max: u64::MAX,
                 })?;
-            let v = ExtentValue {
-                hash: r.hash,
-                len: r.len,
-            };
             cowbtree::insert(
                 &mut self.dev,
                 &mut self.state.live,
                 &extent_key(s.ino, at),
-                &v.encode(),
+                &r.encode(),
             )?;
         }
         let added = at - s.stored;
