@@ -322,6 +322,9 @@ pub struct RemoteGc {
 fn service_error(e: CallError<ContentError>) -> FsError {
     match e {
         CallError::Kernel(k) => FsError::ContentUnreachable { code: k as u64 },
+        // The disk failed under the content service: the block layer's own
+        // typed error, as if the filesystem had met it itself.
+        CallError::Service(ContentError::Block { fault }) => FsError::Block(fault.0),
         CallError::Service(e) => FsError::ContentService {
             code: e.code(),
             message: e.to_string(),

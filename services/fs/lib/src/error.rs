@@ -248,10 +248,6 @@ impl fmt::Display for FsError {
                 content::Hex(hash)
             ),
             FsError::ContentNotLoaded => write!(f, "content store used before it was loaded"),
-            // The content service relays a failing disk in plain words.
-            FsError::ContentService { message, .. } if message.starts_with("the disk failed") => {
-                write!(f, "{message}")
-            }
             FsError::ContentService { code, message } => {
                 write!(f, "content service (status {code}): {message}")
             }
@@ -272,13 +268,10 @@ impl fmt::Display for FsError {
             } => {
                 // A failing disk is not a corrupt chunk: its sentence first
                 // ("the disk failed a request at block N ..."), then where.
-                let disk = match &**problem {
-                    FsError::Block(block::Error::Device(_) | block::Error::ReadOnly(_)) => true,
-                    FsError::ContentService { code, .. } => {
-                        *code == content_api::ContentError::BLOCK_CODE
-                    }
-                    _ => false,
-                };
+                let disk = matches!(
+                    &**problem,
+                    FsError::Block(block::Error::Device(_) | block::Error::ReadOnly(_))
+                );
                 if disk {
                     return write!(
                         f,

@@ -279,46 +279,7 @@ fn lib_error(e: LibError, args: &[&str]) -> FsError {
 }
 
 /// The disk's failure inside `e`: a block error of ours, or one the
-/// content service relayed. The library keeps the content service's error
-/// only as its text (`FsError::ContentService`), so the block error is
-/// recovered from it: the candidates its numbers allow are formatted and
-/// compared with the text, never guessed.
+/// content service relayed (the library keeps it typed, as `Block`).
 fn disk_fault(e: &LibError) -> Option<BlockFault> {
-    match e {
-        LibError::Block(b @ (block::Error::Device(_) | block::Error::ReadOnly(_))) => {
-            Some(BlockFault(b.clone()))
-        }
-        LibError::ContentService { code, message }
-            if *code == content_api::ContentError::BLOCK_CODE =>
-        {
-            block_error_of_text(message).map(BlockFault)
-        }
-        _ => e.block_error().map(|b| BlockFault(b.clone())),
-    }
-}
-
-fn block_error_of_text(text: &str) -> Option<block::Error> {
-    use block::{DeviceError, FaultOp, WriteFault};
-    let mut numbers = text
-        .split(|c: char| !(c.is_ascii_digit() || c == '-'))
-        .filter_map(|w| w.parse::<i64>().ok());
-    let a = numbers.next().unwrap_or(0);
-    let b = numbers.next().unwrap_or(0);
-    let first = u64::try_from(a).unwrap_or(0);
-    let code = i32::try_from(b).unwrap_or(0);
-    let candidates = [
-        block::Error::Device(DeviceError::Io { first, code }),
-        block::Error::ReadOnly(WriteFault {
-            op: FaultOp::Write,
-            block: first,
-            code: 0,
-        }),
-        block::Error::ReadOnly(WriteFault {
-            op: FaultOp::Flush,
-            block: 0,
-            code: 0,
-        }),
-        block::Error::NoSpace,
-    ];
-    candidates.into_iter().find(|c| c.to_string() == text)
+    e.block_error().map(|b| BlockFault(b.clone()))
 }
