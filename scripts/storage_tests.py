@@ -370,6 +370,39 @@ def t_clients(boot):
     s.poweroff()
 
 
+def t_rights(boot):
+    """A client the boot configuration gives read only reads, and its
+    changes, snapshots and maintenance calls are refused with a clear error
+    before they run; the shell (all rights) works on in the same boot."""
+    s = boot()
+    write, snap = "write", "create, restore or remove snapshots"
+    admin = "run gc, registry gc, fsck or shutdown"
+    refusals = [("create", write), ("append", write), ("mkdir", write), ("put", write),
+                ("blob put", write), ("snap create", snap), ("snap restore", snap), ("gc", admin),
+                ("registry gc", admin), ("fsck", admin), ("sync", write), ("shutdown", admin)]
+    s.wait_for(b"fsclient: read-only: stat / (directory: true) and df allowed", 0, 60)
+    for what, right in refusals:
+        expect(s.output(), rf"fsclient: read-only: {what} refused: not permitted: this client "
+               rf"may not {right} \(its boot configuration gives it read only; \w+ refused\)",
+               f"{what} by the read-only client")
+    # The refused calls changed nothing, and the shell may do all of them.
+    expect(s.cmd("stat /ro.txt"), r"error: stat: /ro.txt: not found", "no file by the reader")
+    expect(s.cmd("stat /ro"), r"error: stat: /ro: not found", "no directory by the reader")
+    expect(s.cmd(f"blob get {sha256(b'not-allowed')}"), r"error: blob get: .*not stored",
+           "no blob by the reader")
+    if "ro-snap" in s.cmd("snap list"):
+        raise Failure("the read-only client's snapshot was created")
+    no_error(s.cmd("write /rights/seed.txt written-by-the-shell"), "shell write")
+    s.wait_for(b"fsclient: read-only: PASS read allowed, 12 changes refused", 0, 60)
+    no_error(s.cmd("snap create shell-snap"), "shell snap create")
+    expect(s.cmd("snap list"), r"shell-snap", "shell snapshot")
+    no_error(s.cmd("gc"), "shell gc")
+    expect(s.cmd("cat /rights/seed.txt"), r"written-by-the-shell", "shell read")
+    expect(s.cmd("ls /rights"), r"seed.txt", "shell listing")
+    expect(s.cmd("fsck"), r"fsck: clean", "fsck")
+    s.poweroff()
+
+
 def t_kill(boot):
     """QEMU killed right after acknowledgements: every acknowledged operation
     is there after the journal's recovery at the next mount."""
@@ -760,6 +793,7 @@ TESTS = {
     "storage-gc": (t_gc, "boot.cfg", 300),
     "storage-errors": (t_errors, "boot.cfg", 200),
     "storage-clients": (t_clients, "test-storage-clients.cfg", 300),
+    "storage-rights": (t_rights, "test-storage-rights.cfg", 200),
     "storage-kill": (t_kill, "boot.cfg", 200),
     "storage-nodisk": (t_nodisk, "boot.cfg", 100),
     "storage-content-dies": (t_content_dies, "test-storage-content-dies.cfg", 120),

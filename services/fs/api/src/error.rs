@@ -17,6 +17,8 @@ use core::fmt;
 use abi::iface::Words;
 pub use content_api::BlockFault;
 
+use crate::rights::{Needed, Op, Rights};
+
 /// Declares a field-less enum that crosses as one word (its code), with the
 /// plain words each value reads as.
 macro_rules! code_enum {
@@ -430,6 +432,10 @@ abi::errors! {
             => "the answer needs {needed} bytes, the buffer has {have}",
         /// Lease 0 is not UTF-8 or has the wrong number of arguments.
         BadArguments = 41 {} => "text arguments are not UTF-8 or have the wrong number of parts",
+        /// The caller's badge lacks the right the operation needs
+        /// (`crate::rights`; the boot configuration gives the badge).
+        NotPermitted = 42 { op: Op, needed: Needed, has: Rights }
+            => "not permitted: this client may not {needed} (its boot configuration gives it {has}; {op} refused)",
     }
 }
 

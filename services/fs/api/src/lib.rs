@@ -20,8 +20,18 @@
 //!   says which argument ([`At`]); the client re-attaches the text it sent
 //!   ([`client::Error`]), so the user reads `"/a/b: not found"`.
 //! - Uploads, puts and blob reads that span several calls are per-client
-//!   state in the service, keyed by the caller's badge (which the kernel
-//!   vouches for).
+//!   state in the service, keyed by the client number in the caller's
+//!   badge (which the kernel vouches for).
+//! - Rights per client ([`rights`]): the badge the boot configuration
+//!   gives a client (`ep=fs:<badge>`) is its client number (bits 0-15)
+//!   and its rights (bits 16-19: [`Rights::READ`] `0x1_0000`,
+//!   [`Rights::WRITE`] `0x2_0000`, [`Rights::SNAPSHOT`] `0x4_0000`,
+//!   [`Rights::ADMIN`] `0x8_0000`). No rights bits: no rights. Each
+//!   operation's right is declared once, in [`needed`] below the
+//!   interface; the service checks it before the operation runs
+//!   ([`rights::dispatch`]) and refuses with [`FsError::NotPermitted`]
+//!   ("not permitted: this client may not write (its boot configuration
+//!   gives it read only; append refused)").
 //! - The client is generic over its transport (`abi::iface::Transport`):
 //!   it builds and is tested on the host against a fake server.
 #![cfg_attr(not(test), no_std)]
@@ -30,11 +40,13 @@ extern crate alloc;
 
 pub mod client;
 mod error;
+pub mod rights;
 
 pub use client::FsClient;
 pub use error::{
     describe, why, ArgKind, At, BlockFault, Cause, Damage, FsError, Hash, MountStage, Request, Why,
 };
+pub use rights::Rights;
 
 use alloc::vec::Vec;
 
@@ -254,6 +266,49 @@ abi::interface! {
         fn registry_gc = 48 (dry_run: bool, grace_secs: u64) [1 out: Write(TEXT_MAX)]
             -> Result<Text, FsError>;
     }
+}
+
+/// Declares which right each operation needs: [`needed`] and
+/// [`op_name`]. Every name must be an operation of [`fs`] (else it does not
+/// compile), none may appear twice (an unreachable pattern), and every
+/// operation must appear (the host test
+/// `every_operation_declares_its_right` dispatches each label).
+macro_rules! rights_table {
+    ( $( $right:ident : $( $op:ident )|+ ; )* ) => {
+        /// The rights the operation labelled `label` needs; `None`: no
+        /// such operation (it is not served).
+        pub fn needed(label: u64) -> Option<Rights> {
+            match label {
+                $( $( fs::label::$op )|+ => Some(Rights::$right), )*
+                _ => None,
+            }
+        }
+
+        /// The operation's name in the interface (what a refusal names).
+        pub fn op_name(label: u64) -> Option<&'static str> {
+            match label {
+                $( $( fs::label::$op => Some(stringify!($op)), )+ )*
+                _ => None,
+            }
+        }
+    };
+}
+
+// The right each operation needs: add a new operation here, under the
+// right it needs. `sync` is WRITE: it only makes a writer's own
+// acknowledged changes durable sooner; `fsck` is ADMIN: it walks the whole
+// store; listings and space figures are READ.
+rights_table! {
+    READ: stat | list | read | blob_read | blob_stat | blob_linked | manifest_get
+        | repos | tags | snap_list | snap_diff | df | stats | upload_status;
+    WRITE: create | append | remove | mkdir | rename | truncate
+        | put_begin | put_write | put_finish | put_abort
+        | blob_put | blob_begin | blob_write | blob_finish | blob_remove
+        | manifest_put | manifest_remove
+        | upload_start | upload_append | upload_finish | upload_cancel
+        | blob_mount | blob_unlink | sync;
+    SNAPSHOT: snap_create | snap_restore | snap_remove;
+    ADMIN: gc | registry_gc | fsck | shutdown;
 }
 
 /// Text arguments for lease 0: each followed by a NUL.

@@ -4,8 +4,10 @@
 mod support;
 
 use abi::iface::{reply_message, reply_result, CallError, ServiceError};
+use fs_api::rights::{Needed, Op};
 use fs_api::{
-    why, ArgKind, At, BlockFault, Cause, Damage, FsError, Hash, MountStage, Request, Why,
+    fs, why, ArgKind, At, BlockFault, Cause, Damage, FsError, Hash, MountStage, Request, Rights,
+    Why,
 };
 use support::{client, FakeFs};
 
@@ -119,6 +121,11 @@ fn every_variant() -> Vec<FsError> {
             have: 4,
         },
         FsError::BadArguments {},
+        FsError::NotPermitted {
+            op: Op(fs::label::append),
+            needed: Needed(Rights::WRITE),
+            has: Rights::READ,
+        },
     ]
 }
 

@@ -17,9 +17,11 @@
 //! before the next request: the new block service has replayed its
 //! journal, and nothing built on the dead one (an open transaction, a put
 //! or upload half-sent) is kept. Clients
-//! (the shell, test clients, the benchmark) call with their own badge; the
-//! per-client state (an upload in progress, a put in progress) is kept per
-//! badge. A failed call answers with `fs_api::FsError` and its values in
+//! (the shell, test clients, the benchmark) call with their own badge: a
+//! client number and the rights the boot configuration gives it
+//! (`fs_api::rights`), checked before each operation runs. The per-client
+//! state (an upload in progress, a put in progress) is kept per client
+//! number. A failed call answers with `fs_api::FsError` and its values in
 //! the same reply (`errors.rs` maps the library's errors onto it).
 //!
 //! Clients are served one request at a time, each to completion, so several

@@ -1,6 +1,8 @@
-//! The request loop and the interface's server trait: `fs_api::fs::dispatch`
-//! decodes and checks each call, `fs::Server` (one method per operation,
-//! below) reads the text arguments and runs the operation in its room:
+//! The request loop and the interface's server trait:
+//! `fs_api::rights::dispatch` checks the caller's rights (its badge) and
+//! `fs_api::fs::dispatch` decodes and checks each call, `fs::Server` (one
+//! method per operation, below, called with the caller's client number)
+//! reads the text arguments and runs the operation in its room:
 //! [`files`], [`puts`], [`blobs`], [`manifests`], [`snapshots`],
 //! [`admin`], [`uploads`], [`registry_gc`].
 //!
@@ -133,8 +135,11 @@ impl Service {
             if let Ok(reg) = self.reg.as_mut() {
                 reg.fs().set_time(userlib::sys::unix_time());
             }
-            // A caller that died meanwhile gets nothing; we go on.
-            if let Dispatched::Reply(token, reply) = fs::dispatch(&mut self, badge, token, &msg) {
+            // The rights the caller's badge carries are checked here, once,
+            // before any operation runs; the operations see its client
+            // number. A caller that died meanwhile gets nothing; we go on.
+            let answer = fs_api::rights::dispatch(&mut self, badge, token, &msg);
+            if let Dispatched::Reply(token, reply) = answer {
                 let _ = token.reply_message(&reply);
             }
             if block_api::client::service_died() {

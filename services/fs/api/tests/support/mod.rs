@@ -26,6 +26,8 @@ pub struct FakeFs {
     pub seen: Vec<Vec<String>>,
     /// Data lengths the service was lent.
     pub data_lens: Vec<u64>,
+    /// The badge each `stat` arrived with.
+    pub stat_badges: Vec<u64>,
 }
 
 impl Serve for FakeFs {
@@ -93,7 +95,8 @@ impl FakeFs {
 }
 
 impl fs::Server<FakeCaller> for FakeFs {
-    fn stat(&mut self, _b: u64, args: In<'_>) -> Result<Stat, FsError> {
+    fn stat(&mut self, badge: u64, args: In<'_>) -> Result<Stat, FsError> {
+        self.stat_badges.push(badge);
         let [path] = self.take(&args)?;
         Ok(Stat {
             is_dir: path == "/",

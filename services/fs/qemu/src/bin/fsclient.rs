@@ -3,6 +3,9 @@
 //! a page fault (the service must drop nothing else and keep serving).
 //! `arg=1`: stores and reads back blobs and files while the shell works,
 //! and leaves its verdict in `/worker/result`.
+//! `arg=2`: a client the boot configuration gives read only: it reads, and
+//! every change, snapshot and maintenance call it tries is refused before
+//! it runs (`read_only`; scripts/storage_tests.py `storage-rights`).
 #![no_std]
 #![no_main]
 
@@ -73,9 +76,97 @@ fn work() -> alloc::string::String {
     format!("PASS {ROUNDS} blobs and files stored and read back intact")
 }
 
+/// The file the shell writes for the read-only client to read.
+const SEED: &str = "/rights/seed.txt";
+/// What the shell writes into it (scripts/storage_tests.py).
+const SEED_TEXT: &[u8] = b"written-by-the-shell";
+
+/// Runs as a client with read only: first reads what a fresh filesystem
+/// has and tries each kind of change (every one must be refused in plain
+/// words), then waits for the shell to write `SEED` and reads it back.
+/// Its lines go to the console while the test driver waits for them.
+fn read_only() {
+    let verdict = match refusals().and_then(|n| read_seed().map(|()| n)) {
+        Ok(n) => format!("PASS read allowed, {n} changes refused"),
+        Err(why) => format!("FAIL {why}"),
+    };
+    println!("fsclient: read-only: {verdict}");
+}
+
+/// Reads allowed, then every change refused; the number refused.
+fn refusals() -> Result<usize, alloc::string::String> {
+    let mut text = vec![0u8; 4096];
+    let root = FS.stat("/").map_err(|e| format!("stat / failed: {e}"))?;
+    FS.df(&mut text).map_err(|e| format!("df failed: {e}"))?;
+    let data = b"not-allowed";
+    let digest = sha256_digest(data);
+    let attempts: [(&str, fs_api::client::Result<()>); 12] = [
+        ("create", FS.create("/ro.txt")),
+        ("append", FS.append(SEED, data).map(drop)),
+        ("mkdir", FS.mkdir("/ro")),
+        ("put", FS.put_begin("/ro.txt", 3)),
+        ("blob put", FS.blob_put("ro/test", &digest, data).map(drop)),
+        ("snap create", FS.snap_create("ro-snap")),
+        ("snap restore", FS.snap_restore("ro-snap")),
+        ("gc", FS.gc(false, &mut text).map(drop)),
+        ("registry gc", FS.registry_gc(false, 0, &mut text).map(drop)),
+        ("fsck", FS.fsck(&mut text).map(drop)),
+        ("sync", FS.sync()),
+        ("shutdown", FS.shutdown()),
+    ];
+    for (what, result) in &attempts {
+        match result {
+            Err(e) if matches!(e.service(), Some(fs_api::FsError::NotPermitted { .. })) => {
+                println!("fsclient: read-only: {what} refused: {e}");
+            }
+            Err(e) => return Err(format!("{what} failed otherwise: {e}")),
+            Ok(()) => return Err(format!("{what} was allowed")),
+        }
+    }
+    println!(
+        "fsclient: read-only: stat / (directory: {}) and df allowed; waiting for {SEED}",
+        root.is_dir
+    );
+    Ok(attempts.len())
+}
+
+/// Waits (up to 60 s) for the shell's `SEED` and reads it back.
+fn read_seed() -> Result<(), alloc::string::String> {
+    let start = fs_qemu::seconds();
+    let mut next = start;
+    loop {
+        // One stat every 50 ms; the test driver writes the seed as soon
+        // as it has seen the refusals.
+        if fs_qemu::seconds() >= next {
+            if FS.stat(SEED).is_ok() {
+                break;
+            }
+            next = fs_qemu::seconds() + 0.05;
+        }
+        if fs_qemu::seconds() - start > 60.0 {
+            return Err(format!("{SEED} did not appear in 60 s"));
+        }
+        userlib::sys::yield_now();
+    }
+    let mut back = vec![0u8; 256];
+    let (n, size) = FS
+        .read(SEED, 0, &mut back)
+        .map_err(|e| format!("read {SEED} failed: {e}"))?;
+    if back[..n] != *SEED_TEXT || size != SEED_TEXT.len() as u64 {
+        return Err(format!(
+            "{SEED} read back {n} of {size} bytes, not the shell's"
+        ));
+    }
+    let mut list = vec![0u8; 4096];
+    FS.list("/rights", "", 16, &mut list)
+        .map_err(|e| format!("list /rights failed: {e}"))?;
+    Ok(())
+}
+
 fn main() {
     match userlib::boot_arg() {
         0 => crash_mid_upload(),
+        2 => read_only(),
         _ => worker(),
     }
 }
