@@ -187,7 +187,12 @@ abi::interface! {
         fn snap_create = 22 () [0 args: Read(ARGS_MAX)] -> Result<(), FsError>;
         /// One line per snapshot.
         fn snap_list = 23 () [1 out: Write(TEXT_MAX)] -> Result<Text, FsError>;
-        /// `a`, `b` (empty: the live tree): one change per line.
+        /// `a`, `b` (empty: the live tree), `after` (empty: from the
+        /// start; else the last line of the previous page): the changes
+        /// after it, one per line ("+ path", "- path", "M path") in path
+        /// order, as many whole lines as fit; `needed` > `written` when
+        /// more follow: page on from the last line. The service holds one
+        /// page of changes, never the list.
         fn snap_diff = 24 () [0 args: Read(ARGS_MAX), 1 out: Write(TEXT_MAX)]
             -> Result<Text, FsError>;
         /// `name`.

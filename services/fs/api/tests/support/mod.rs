@@ -217,8 +217,8 @@ impl fs::Server<FakeCaller> for FakeFs {
         self.text(&out, "a\n")
     }
     fn snap_diff(&mut self, _b: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
-        self.take::<2>(&args)?;
-        self.text(&out, "0 changes\n")
+        self.take::<3>(&args)?;
+        self.text(&out, "M /a\n")
     }
     fn snap_restore(&mut self, _b: u64, args: In<'_>) -> Result<(), FsError> {
         self.take::<1>(&args).map(drop)
