@@ -95,6 +95,10 @@ pub const HELP: &[(&str, &str)] = &[
         "manifest put <repo> <ref> <length> + base64 lines | manifest get|rm <repo> <ref>",
     ),
     (
+        "uploads",
+        "uploads [<repo>]: open upload sessions (id, bytes, idle seconds) | uploads rm <repo> <id>: remove one",
+    ),
+    (
         "snap",
         "snap create <name> | list | diff <a> [<b>] | restore <name> | rm <name>",
     ),
@@ -152,6 +156,7 @@ pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
         }),
         "blob" => registry::blob(&words, input),
         "manifest" => registry::manifest(&words, input),
+        "uploads" => registry::uploads(&words),
         "snap" => snap(&words),
         "gc" => gc(&words),
         "fsck" => text("fsck", |out| FS.fsck(out)),

@@ -381,6 +381,13 @@ impl<T: Transport> FsClient<T> {
         self.with(&[repo, digest], |s, a| s.blob_unlink(a))
     }
 
+    /// `repo`'s open upload sessions after line `after` (empty: from the
+    /// start): a page, as many whole lines as `out` holds.
+    pub fn uploads_after(&self, repo: &str, after: &str, out: &mut [u8]) -> Result<TextReply> {
+        let t = self.with(&[repo, after], |s, a| s.uploads(a, out))?;
+        Ok(TextReply::of(t, out))
+    }
+
     /// Registry GC; the report is written into `out`.
     pub fn registry_gc(&self, dry_run: bool, grace_secs: u64, out: &mut [u8]) -> Result<TextReply> {
         let t = self.bare(self.stub.registry_gc(dry_run, grace_secs, out))?;

@@ -404,6 +404,9 @@ impl fs::Server<ReplyToken> for Service {
     fn upload_cancel(&mut self, _: u64, id: u64, args: In<'_>) -> Result<(), FsError> {
         self.with_args(&args, |s, [repo]| s.upload_cancel(repo, id))
     }
+    fn uploads(&mut self, _: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
+        self.with_args(&args, |s, [repo, after]| s.uploads(repo, after, &out))
+    }
     fn blob_mount(&mut self, _: u64, args: In<'_>) -> Result<u64, FsError> {
         self.with_args(&args, |s, [repo, from, digest]| {
             s.blob_mount(repo, from, digest)

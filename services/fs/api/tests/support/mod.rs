@@ -305,4 +305,8 @@ impl fs::Server<FakeCaller> for FakeFs {
     ) -> Result<Text, FsError> {
         self.text(&out, "registry gc\n")
     }
+    fn uploads(&mut self, _b: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
+        self.take::<2>(&args)?;
+        self.text(&out, "0000000000000001 0 bytes, idle 0 s\n")
+    }
 }
