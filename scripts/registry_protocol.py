@@ -369,6 +369,33 @@ SCENARIOS = [s_base, s_blobs, s_session, s_chunked_and_continue, s_killed_and_re
              s_bad_input, s_concurrent, registry_manifests.s_listing]
 
 
+def uploads_listed(shell, port, ck):
+    """An open session shows in the shell's `uploads` (one repository's and
+    every repository's) with its bytes; `uploads rm` removes it, after which
+    the registry no longer knows it."""
+    repo = "proto/session"
+    c = Http(port)
+    r = c.request("POST", f"/v2/{repo}/blobs/uploads/")
+    loc, uuid = r.h("Location"), r.h("Docker-Upload-UUID")
+    ck.answer("PATCH of a session left open", c.request("PATCH", loc, body=b"u" * 1234), 202)
+    out = shell.cmd(f"uploads {repo}")
+    ck.true("`uploads <repo>` lists the open session with its bytes",
+            re.search(rf"(?m)^{uuid} 1234 bytes, idle \d+ s$", out), out.strip()[-300:])
+    out = shell.cmd("uploads")
+    ck.true("`uploads` lists it under its repository",
+            re.search(rf"(?m)^{re.escape(repo)} {uuid} 1234 bytes", out), out.strip()[-300:])
+    out = shell.cmd(f"uploads rm {repo} {uuid}")
+    ck.true("`uploads rm` removes it", re.search(r"(?m)^ok$", out), out.strip()[-200:])
+    out = shell.cmd(f"uploads {repo}")
+    ck.true("the removed session is no longer listed", uuid not in out, out.strip()[-300:])
+    ck.answer("status of the session the shell removed", c.request("GET", loc), 404,
+              "BLOB_UPLOAD_UNKNOWN")
+    out = shell.cmd(f"uploads rm {repo} {uuid}")
+    ck.true("`uploads rm` of a removed session is an error", "ok" not in out.split(), out.strip()[-200:])
+    out = shell.cmd(f"uploads rm {repo} xyz")
+    ck.true("`uploads rm` of a malformed id is an error", "16 hexadecimal" in out, out.strip()[-200:])
+
+
 def t_protocol(shell, port, log):
     """Every endpoint and its error cases (SCENARIOS), then the shell sees
     the content and fsck is clean."""
@@ -389,6 +416,7 @@ def t_protocol(shell, port, log):
         out = shell.cmd(f"ls /docker/registry/v2/repositories/{repo}/_uploads")
         ck.true(f"no upload session left in {repo}",
                 re.search(r"(?m)^0 entries|not found|no such", out, re.I), out.strip()[-200:])
+    uploads_listed(shell, port, ck)
     out = shell.cmd("repos")
     ck.true("the shell lists the pushed repositories", "proto/conc3" in out and "proto/tags" in out, out)
     out = shell.cmd("fsck", timeout=600)

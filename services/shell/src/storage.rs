@@ -95,6 +95,10 @@ pub const HELP: &[(&str, &str)] = &[
         "manifest put <repo> <ref> <length> + base64 lines | manifest get|rm <repo> <ref>",
     ),
     (
+        "uploads",
+        "uploads [<repo>]: open upload sessions (id, bytes, idle seconds) | uploads rm <repo> <id>: remove one",
+    ),
+    (
         "snap",
         "snap create <name> | list | diff <a> [<b>] | restore <name> | rm <name>",
     ),
@@ -152,6 +156,7 @@ pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
         }),
         "blob" => registry::blob(&words, input),
         "manifest" => registry::manifest(&words, input),
+        "uploads" => registry::uploads(&words),
         "snap" => snap(&words),
         "gc" => gc(&words),
         "fsck" => text("fsck", |out| FS.fsck(out)),
@@ -227,25 +232,38 @@ fn text(what: &str, f: impl FnOnce(&mut [u8]) -> Result<TextReply, FsError>) {
     }
 }
 
-/// Prints a listing page by page (each call: the names after `after`, as
+/// Prints a listing page by page (each call: the lines after `after`, as
 /// many whole lines as the buffer holds), so no list is held whole.
-fn paged(what: &str, mut f: impl FnMut(&str, &mut [u8]) -> Result<TextReply, FsError>) {
+fn paged(what: &str, f: impl FnMut(&str, &mut [u8]) -> Result<TextReply, FsError>) {
+    let _ = paged_lines(what, f);
+}
+
+/// [`paged`], answering the number of lines printed (`None`: it failed).
+fn paged_lines(
+    what: &str,
+    mut f: impl FnMut(&str, &mut [u8]) -> Result<TextReply, FsError>,
+) -> Option<u64> {
     let mut out = vec![0u8; 16 * 1024];
     let mut after = String::new();
+    let mut lines = 0u64;
     loop {
         let r = match f(&after, &mut out) {
             Ok(r) => r,
-            Err(e) => return fail(what, e),
+            Err(e) => {
+                fail(what, e);
+                return None;
+            }
         };
         let page = &out[..r.written];
         print_bytes(page);
         let text = String::from_utf8_lossy(page);
+        lines += text.lines().count() as u64;
         match text.lines().last() {
             Some(last) if r.needed > r.written => {
                 after.clear();
                 after.push_str(last);
             }
-            _ => return,
+            _ => return Some(lines),
         }
     }
 }
@@ -584,10 +602,17 @@ fn snap(words: &[&str]) {
     match words {
         ["create", name] => report("snap create", FS.snap_create(name)),
         ["list"] => text("snap list", |out| FS.snap_list(out)),
-        ["diff", a] => text("snap diff", |out| FS.snap_diff(a, "", out)),
-        ["diff", a, b] => text("snap diff", |out| FS.snap_diff(a, b, out)),
+        ["diff", a] => snap_diff(a, ""),
+        ["diff", a, b] => snap_diff(a, b),
         ["restore", name] => report("snap restore", FS.snap_restore(name)),
         ["rm", name] => report("snap rm", FS.snap_remove(name)),
         _ => usage("snap"),
+    }
+}
+
+/// The changes page by page, then their count.
+fn snap_diff(a: &str, b: &str) {
+    if let Some(n) = paged_lines("snap diff", |after, out| FS.snap_diff(a, b, after, out)) {
+        println!("{n} changes");
     }
 }

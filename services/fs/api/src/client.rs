@@ -291,9 +291,11 @@ impl<T: Transport> FsClient<T> {
         Ok(TextReply::of(t, out))
     }
 
-    /// Changes from snapshot `a` to snapshot `b` (empty: the live tree).
-    pub fn snap_diff(&self, a: &str, b: &str, out: &mut [u8]) -> Result<TextReply> {
-        let t = self.with(&[a, b], |s, l0| s.snap_diff(l0, out))?;
+    /// Changes from snapshot `a` to snapshot `b` (empty: the live tree)
+    /// after line `after` (empty: from the start): a page, as many whole
+    /// lines as `out` holds; `needed > written` when more follow.
+    pub fn snap_diff(&self, a: &str, b: &str, after: &str, out: &mut [u8]) -> Result<TextReply> {
+        let t = self.with(&[a, b, after], |s, l0| s.snap_diff(l0, out))?;
         Ok(TextReply::of(t, out))
     }
 
@@ -377,6 +379,13 @@ impl<T: Transport> FsClient<T> {
     /// Removes `repo`'s link to blob `digest`.
     pub fn blob_unlink(&self, repo: &str, digest: &str) -> Result<()> {
         self.with(&[repo, digest], |s, a| s.blob_unlink(a))
+    }
+
+    /// `repo`'s open upload sessions after line `after` (empty: from the
+    /// start): a page, as many whole lines as `out` holds.
+    pub fn uploads_after(&self, repo: &str, after: &str, out: &mut [u8]) -> Result<TextReply> {
+        let t = self.with(&[repo, after], |s, a| s.uploads(a, out))?;
+        Ok(TextReply::of(t, out))
     }
 
     /// Registry GC; the report is written into `out`.

@@ -199,7 +199,12 @@ abi::interface! {
         fn snap_create = 22 () [0 args: Read(ARGS_MAX)] -> Result<(), FsError>;
         /// One line per snapshot.
         fn snap_list = 23 () [1 out: Write(TEXT_MAX)] -> Result<Text, FsError>;
-        /// `a`, `b` (empty: the live tree): one change per line.
+        /// `a`, `b` (empty: the live tree), `after` (empty: from the
+        /// start; else the last line of the previous page): the changes
+        /// after it, one per line ("+ path", "- path", "M path") in path
+        /// order, as many whole lines as fit; `needed` > `written` when
+        /// more follow: page on from the last line. The service holds one
+        /// page of changes, never the list.
         fn snap_diff = 24 () [0 args: Read(ARGS_MAX), 1 out: Write(TEXT_MAX)]
             -> Result<Text, FsError>;
         /// `name`.
@@ -265,6 +270,16 @@ abi::interface! {
         /// chunk GC. The report.
         fn registry_gc = 48 (dry_run: bool, grace_secs: u64) [1 out: Write(TEXT_MAX)]
             -> Result<Text, FsError>;
+        // ---- added by branch `paging` (issue 12): listing upload sessions ----
+        /// `repo`, `after` (empty: from the start; else the last line of
+        /// the previous page): `repo`'s open upload sessions with higher
+        /// ids, one per line ("<id> <bytes> bytes, idle <s> s", the id in
+        /// 16 hex digits, as `upload_cancel` takes it) in id order, as many
+        /// whole lines as fit; `needed` > `written` when more may follow.
+        /// The service holds one page. Remove one with `upload_cancel`.
+        fn uploads = 49 () [0 args: Read(ARGS_MAX), 1 out: Write(TEXT_MAX)]
+            -> Result<Text, FsError>;
+        // ---- end of `paging`'s operations ----
     }
 }
 

@@ -1,6 +1,7 @@
-//! Registry listings a page at a time: the fs service answers `repos` and
-//! `tags` from pages of [`Registry::list_tags_page`] and
-//! [`Registry::list_repositories_page`], so it never holds a whole list.
+//! Registry listings a page at a time: the fs service answers `repos`,
+//! `tags` and `uploads` from pages of [`Registry::list_tags_page`],
+//! [`Registry::list_repositories_page`] and [`Registry::list_uploads_page`],
+//! so it never holds a whole list.
 //!
 //! Repository names are paged in path order: component by component, each
 //! directory's children in byte order (`a`, `a/b`, `a-c`), the order a
@@ -17,6 +18,17 @@ use crate::chunks::Chunks;
 use crate::layout;
 use crate::names::RepoName;
 use crate::registry::{Registry, RegistryError};
+
+/// An open resumable upload session as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadInfo {
+    pub id: u64,
+    /// Bytes received so far.
+    pub bytes: u64,
+    /// When it was last written (its data file's mtime; its directory's
+    /// when a crash left no data file): what idle time counts from.
+    pub mtime: u64,
+}
 
 /// Entries read per directory listing call.
 const DIR_PAGE: usize = 256;
@@ -39,6 +51,49 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             Err(e) if crate::registry::is_not_found(&e) => Ok(Vec::new()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Up to `limit` upload sessions of `repo` with ids above `after`, in id
+    /// order. Names under `_uploads/` that are no session id are skipped.
+    pub fn list_uploads_page(
+        &mut self,
+        repo: &RepoName,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<UploadInfo>, RegistryError> {
+        let dir = layout::uploads_dir(Some(repo));
+        let mut out = Vec::new();
+        let mut cursor = after.map(crate::upload_id_text);
+        while out.len() < limit {
+            let want = limit - out.len();
+            let page = match self.fs().list(&dir, cursor.as_deref(), want) {
+                Ok(p) => p,
+                Err(e) if crate::registry::is_not_found(&e) => break,
+                Err(e) => return Err(e.into()),
+            };
+            let Some(last) = page.last() else {
+                break;
+            };
+            cursor = Some(last.name.clone());
+            for e in page {
+                let Some(id) = crate::parse_upload_id(&e.name) else {
+                    continue;
+                };
+                let data = layout::upload_data(Some(repo), &e.name);
+                let (bytes, mtime) = match self.fs().stat(&data) {
+                    Ok(m) => (m.size, m.mtime),
+                    Err(crate::error::FsError::NotFound { .. }) => (
+                        0,
+                        self.fs()
+                            .stat(&layout::upload_dir(Some(repo), &e.name))?
+                            .mtime,
+                    ),
+                    Err(e) => return Err(e.into()),
+                };
+                out.push(UploadInfo { id, bytes, mtime });
+            }
+        }
+        Ok(out)
     }
 
     /// Up to `limit` repository names (directories under `repositories/`

@@ -56,6 +56,45 @@ pub struct Change {
     pub kind: ChangeKind,
 }
 
+impl Change {
+    /// The change as a listing line (without its newline): `+ /path`
+    /// (added), `- /path` (removed), `M /path` (modified).
+    pub fn line(&self) -> String {
+        let k = match self.kind {
+            ChangeKind::Added => '+',
+            ChangeKind::Removed => '-',
+            ChangeKind::Modified => 'M',
+        };
+        alloc::format!("{k} {}", self.path)
+    }
+
+    /// A listing line back (a page's cursor); `None` if it is no such line.
+    pub fn parse_line(line: &str) -> Option<Change> {
+        let (k, path) = line.split_once(' ')?;
+        let kind = match k {
+            "+" => ChangeKind::Added,
+            "-" => ChangeKind::Removed,
+            "M" => ChangeKind::Modified,
+            _ => return None,
+        };
+        if !path.starts_with('/') {
+            return None;
+        }
+        Some(Change {
+            path: path.to_string(),
+            kind,
+        })
+    }
+}
+
+/// One page of a diff: the changes after a cursor, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffPage {
+    pub changes: Vec<Change>,
+    /// More changes follow the last one.
+    pub more: bool,
+}
+
 /// One file or directory found by a tree walk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalkEntry {
@@ -280,11 +319,62 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// (snapshot names; `None` is the live tree). Shared subtrees are
     /// skipped unread. A file counts as modified when its contents or
     /// metadata changed; a directory only when it was added or removed.
+    ///
+    /// The whole list: for a listing of any size use
+    /// [`Fs::snapshot_diff_page`], which holds one page.
     pub fn snapshot_diff(
         &mut self,
         old: Option<&str>,
         new: Option<&str>,
     ) -> Result<Vec<Change>, FsError> {
+        let mut out: BTreeSet<Change> = BTreeSet::new();
+        self.for_each_change(old, new, |c| {
+            out.insert(c);
+        })?;
+        Ok(out.into_iter().collect())
+    }
+
+    /// Up to `limit` changes from `old` to `new` that sort after `after`
+    /// (path, then kind), in order, and whether more follow. Memory: the
+    /// page (`limit` + 1 changes) and the diff's changed inode numbers
+    /// (16 bytes per changed record, no paths); each page walks the diff
+    /// again, so a listing of D changes in pages of P costs D/P walks.
+    pub fn snapshot_diff_page(
+        &mut self,
+        old: Option<&str>,
+        new: Option<&str>,
+        after: Option<&Change>,
+        limit: usize,
+    ) -> Result<DiffPage, FsError> {
+        let keep = limit.saturating_add(1);
+        let mut page: BTreeSet<Change> = BTreeSet::new();
+        self.for_each_change(old, new, |c| {
+            if after.is_some_and(|a| &c <= a) {
+                return;
+            }
+            page.insert(c);
+            if page.len() > keep {
+                page.pop_last();
+            }
+        })?;
+        let more = page.len() > limit;
+        if more {
+            page.pop_last();
+        }
+        Ok(DiffPage {
+            changes: page.into_iter().collect(),
+            more,
+        })
+    }
+
+    /// Calls `sink` for each change from `old` to `new`, in no order and
+    /// possibly more than once for one change.
+    fn for_each_change(
+        &mut self,
+        old: Option<&str>,
+        new: Option<&str>,
+        mut sink: impl FnMut(Change),
+    ) -> Result<(), FsError> {
         let old_root = self.tree_of(old)?;
         let new_root = self.tree_of(new)?;
         // Collected compactly inside the callback (which cannot do I/O):
@@ -319,26 +409,25 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 ino: 0,
             });
         }
-        let mut out: BTreeSet<Change> = BTreeSet::new();
         for (was, now) in &dirents {
             match (was, now) {
                 (None, Some(ino)) => {
                     let path = self.path_of(&new_root, *ino)?;
-                    out.insert(Change {
+                    sink(Change {
                         path,
                         kind: ChangeKind::Added,
                     });
                 }
                 (Some(ino), None) => {
                     let path = self.path_of(&old_root, *ino)?;
-                    out.insert(Change {
+                    sink(Change {
                         path,
                         kind: ChangeKind::Removed,
                     });
                 }
                 (Some(a), Some(b)) if a != b => {
                     let path = self.path_of(&new_root, *b)?;
-                    out.insert(Change {
+                    sink(Change {
                         path,
                         kind: ChangeKind::Modified,
                     });
@@ -362,22 +451,22 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     let new_path = self.path_of(&new_root, ino)?;
                     if old_path != new_path {
                         // Moved: removed here, added there.
-                        out.insert(Change {
+                        sink(Change {
                             path: old_path,
                             kind: ChangeKind::Removed,
                         });
-                        out.insert(Change {
+                        sink(Change {
                             path: new_path,
                             kind: ChangeKind::Added,
                         });
                     } else if a.size != b.size || a.mtime != b.mtime || a.mode != b.mode {
-                        out.insert(Change {
+                        sink(Change {
                             path: new_path,
                             kind: ChangeKind::Modified,
                         });
                     } else {
                         // Only extents changed (same size rewrite in place).
-                        out.insert(Change {
+                        sink(Change {
                             path: new_path,
                             kind: ChangeKind::Modified,
                         });
@@ -385,7 +474,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 }
             }
         }
-        Ok(out.into_iter().collect())
+        Ok(())
     }
 
     /// Every file and directory of snapshot `name` (`None`: live tree), in

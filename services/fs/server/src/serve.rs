@@ -344,7 +344,7 @@ impl fs::Server<ReplyToken> for Service {
         self.bare(|s| s.snap_list(&out))
     }
     fn snap_diff(&mut self, _: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
-        self.with_args(&args, |s, [a, b]| s.snap_diff(a, b, &out))
+        self.with_args(&args, |s, [a, b, after]| s.snap_diff(a, b, after, &out))
     }
     fn snap_restore(&mut self, _: u64, args: In<'_>) -> Result<(), FsError> {
         self.with_args(&args, |s, [name]| {
@@ -408,6 +408,9 @@ impl fs::Server<ReplyToken> for Service {
     }
     fn upload_cancel(&mut self, _: u64, id: u64, args: In<'_>) -> Result<(), FsError> {
         self.with_args(&args, |s, [repo]| s.upload_cancel(repo, id))
+    }
+    fn uploads(&mut self, _: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
+        self.with_args(&args, |s, [repo, after]| s.uploads(repo, after, &out))
     }
     fn blob_mount(&mut self, _: u64, args: In<'_>) -> Result<u64, FsError> {
         self.with_args(&args, |s, [repo, from, digest]| {

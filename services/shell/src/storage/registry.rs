@@ -1,14 +1,16 @@
 //! The shell's registry commands: `blob` and `manifest` (put streams
-//! base64 lines into the service; get prints only verified bytes).
+//! base64 lines into the service; get prints only verified bytes), and
+//! `uploads` (open upload sessions, listed a page at a time, removed).
 
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use userlib::println;
 
 use super::{
-    fail, get_stream, parse_length, print_bytes, read_base64, report, usage, Input, FS,
-    MANIFEST_MAX,
+    fail, get_stream, paged_lines, parse_length, print_bytes, read_base64, report, usage, Input,
+    FS, MANIFEST_MAX,
 };
 
 pub(super) fn blob(words: &[&str], input: &mut Input) {
@@ -94,5 +96,77 @@ pub(super) fn manifest(words: &[&str], input: &mut Input) {
         }
         ["rm", repo, reference] => report("manifest rm", FS.manifest_remove(repo, reference)),
         _ => usage("manifest"),
+    }
+}
+
+/// `uploads [<repo>]`: open upload sessions (id, bytes, idle time), of one
+/// repository or of each; `uploads rm <repo> <id>` removes one.
+pub(super) fn uploads(words: &[&str]) {
+    match words {
+        [] => all_uploads(),
+        ["rm", repo, id] => match filesystem_id(id) {
+            Some(id) => report("uploads rm", FS.upload_cancel(repo, id)),
+            None => fail(
+                "uploads rm",
+                format_args!("id {id:?} is not 16 hexadecimal digits"),
+            ),
+        },
+        [repo] => {
+            if let Some(n) = paged_lines("uploads", |after, out| FS.uploads_after(repo, after, out))
+            {
+                println!("{n} open upload sessions");
+            }
+        }
+        _ => usage("uploads"),
+    }
+}
+
+/// An upload id as listed: 16 hexadecimal digits.
+fn filesystem_id(text: &str) -> Option<u64> {
+    if text.len() != 16 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(text, 16).ok()
+}
+
+/// Every repository's sessions as "<repo> <id> ..." lines: a page of
+/// repository names at a time, each repository's sessions a page at a time.
+fn all_uploads() {
+    let mut names = vec![0u8; 16 * 1024];
+    let mut out = vec![0u8; 16 * 1024];
+    let mut after_repo = String::new();
+    loop {
+        let r = match FS.repos_after(&after_repo, &mut names) {
+            Ok(r) => r,
+            Err(e) => return fail("uploads", e),
+        };
+        let page = String::from_utf8_lossy(&names[..r.written]).into_owned();
+        for repo in page.lines() {
+            let mut after = String::new();
+            loop {
+                let u = match FS.uploads_after(repo, &after, &mut out) {
+                    Ok(u) => u,
+                    Err(e) => return fail("uploads", e),
+                };
+                let text = String::from_utf8_lossy(&out[..u.written]);
+                for line in text.lines() {
+                    println!("{repo} {line}");
+                }
+                match text.lines().last() {
+                    Some(last) if u.needed > u.written => {
+                        after.clear();
+                        after.push_str(last);
+                    }
+                    _ => break,
+                }
+            }
+        }
+        match page.lines().last() {
+            Some(last) if r.needed > r.written => {
+                after_repo.clear();
+                after_repo.push_str(last);
+            }
+            _ => return,
+        }
     }
 }

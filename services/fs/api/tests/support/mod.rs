@@ -220,8 +220,8 @@ impl fs::Server<FakeCaller> for FakeFs {
         self.text(&out, "a\n")
     }
     fn snap_diff(&mut self, _b: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
-        self.take::<2>(&args)?;
-        self.text(&out, "0 changes\n")
+        self.take::<3>(&args)?;
+        self.text(&out, "M /a\n")
     }
     fn snap_restore(&mut self, _b: u64, args: In<'_>) -> Result<(), FsError> {
         self.take::<1>(&args).map(drop)
@@ -307,5 +307,9 @@ impl fs::Server<FakeCaller> for FakeFs {
         out: Out<'_>,
     ) -> Result<Text, FsError> {
         self.text(&out, "registry gc\n")
+    }
+    fn uploads(&mut self, _b: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
+        self.take::<2>(&args)?;
+        self.text(&out, "0000000000000001 0 bytes, idle 0 s\n")
     }
 }

@@ -10,13 +10,17 @@
 //! - A cached session is used only for the repository it was opened in.
 
 use alloc::collections::BTreeMap;
+use alloc::string::String;
 
 use filesystem::{upload_id_text, Algorithm, Digest, RepoName, SessionError, Upload};
-use fs_api::{Damage, FsError, PIECE};
+use fs_api::{Damage, FsError, Text, PIECE};
 
 use super::blobs::{parse_digest, parse_repo};
-use super::{mounted, In, Outcome, Service};
+use super::{mounted, In, Out, Outcome, Service};
 use crate::errors::Fail;
+
+/// Sessions one `uploads` page holds.
+pub const UPLOADS_PAGE: usize = 256;
 
 /// Sessions whose running hash is kept in memory.
 pub const OPEN_UPLOADS: usize = 16;
@@ -119,6 +123,45 @@ impl Service {
             return Err(FsError::UploadUnknown { id }.into());
         }
         Ok(())
+    }
+
+    /// A page of `repo`'s open sessions after line `after` (empty: from
+    /// the start): whole lines as `out` holds, at most [`UPLOADS_PAGE`].
+    pub(super) fn uploads(&mut self, repo: &str, after: &str, out: &Out<'_>) -> Outcome<Text> {
+        let repo = parse_repo(repo, 0)?;
+        let after = match after.split(' ').next().unwrap_or("") {
+            "" => None,
+            id => Some(filesystem::parse_upload_id(id).ok_or(FsError::BadArguments {})?),
+        };
+        let now = userlib::sys::unix_time().ok_or(FsError::NoClock {})?;
+        let page = self.reg()?.list_uploads_page(&repo, after, UPLOADS_PAGE)?;
+        let room = out.len();
+        let mut text = String::new();
+        let mut needed = 0u64;
+        for u in &page {
+            let line = alloc::format!(
+                "{} {} bytes, idle {} s\n",
+                upload_id_text(u.id),
+                u.bytes,
+                now.saturating_sub(u.mtime)
+            );
+            if needed == text.len() as u64 && needed + line.len() as u64 <= room {
+                text.push_str(&line);
+            }
+            needed += line.len() as u64;
+        }
+        if page.len() == UPLOADS_PAGE {
+            // A full page: more may follow the last line.
+            needed += 1;
+        }
+        if !text.is_empty() {
+            out.write(0, text.as_bytes())
+                .map_err(|e| FsError::lease(1, e))?;
+        }
+        Ok(Text {
+            written: text.len() as u64,
+            needed,
+        })
     }
 
     pub(super) fn blob_mount(&mut self, repo: &str, from: &str, digest: &str) -> Outcome<u64> {
