@@ -270,7 +270,7 @@ abi::interface! {
         /// chunk GC. The report.
         fn registry_gc = 48 (dry_run: bool, grace_secs: u64) [1 out: Write(TEXT_MAX)]
             -> Result<Text, FsError>;
-        // ---- added by branch `paging` (issue 12): listing upload sessions ----
+        // ---- Open upload sessions, listed (abandoned ones removed with `upload_cancel`) ----
         /// `repo`, `after` (empty: from the start; else the last line of
         /// the previous page): `repo`'s open upload sessions with higher
         /// ids, one per line ("<id> <bytes> bytes, idle <s> s", the id in
@@ -279,7 +279,6 @@ abi::interface! {
         /// The service holds one page. Remove one with `upload_cancel`.
         fn uploads = 49 () [0 args: Read(ARGS_MAX), 1 out: Write(TEXT_MAX)]
             -> Result<Text, FsError>;
-        // ---- end of `paging`'s operations ----
     }
 }
 
@@ -315,7 +314,7 @@ macro_rules! rights_table {
 // store; listings and space figures are READ.
 rights_table! {
     READ: stat | list | read | blob_read | blob_stat | blob_linked | manifest_get
-        | repos | tags | snap_list | snap_diff | df | stats | upload_status;
+        | repos | tags | snap_list | snap_diff | df | stats | upload_status | uploads;
     WRITE: create | append | remove | mkdir | rename | truncate
         | put_begin | put_write | put_finish | put_abort
         | blob_put | blob_begin | blob_write | blob_finish | blob_remove
