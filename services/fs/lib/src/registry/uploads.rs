@@ -1,0 +1,214 @@
+//! Blob uploads: streamed into `_uploads/<id>/data` while hashed, checked
+//! against their digest and renamed into `blobs/` in one transaction (with
+//! the repository's link when asked); leftovers listed and removed.
+
+use super::*;
+
+impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
+    /// Starts an upload under `repo`'s `_uploads` (or the global one).
+    pub fn begin_upload(
+        &mut self,
+        repo: Option<&RepoName>,
+        algorithm: crate::names::Algorithm,
+    ) -> Result<Upload, RegistryError> {
+        let (id, ino) = self.fs.atomically(|fs| {
+            let id = alloc::format!("{:016x}", fs.alloc_upload_id());
+            let now = fs.now();
+            fs.write_file(
+                &layout::upload_startedat(repo, &id),
+                now.to_string().as_bytes(),
+            )?;
+            let ino = fs.create(&layout::upload_data(repo, &id))?;
+            Ok((id, ino))
+        })?;
+        Ok(Upload {
+            repo: repo.cloned(),
+            id,
+            hasher: Hasher::new(algorithm),
+            stream: AppendStream::new(ino, 0),
+        })
+    }
+
+    /// Appends `data` to the upload: gathered in memory until a step of
+    /// `stream::STREAM_STEP` bytes is due, then one (batched) transaction
+    /// storing the chunks the step completes; the unfinished chunk waits in
+    /// the upload's stream until the next step or the finish. After an error
+    /// the upload cannot go on (abort it, or resume it from its file).
+    pub fn upload_write(&mut self, up: &mut Upload, data: &[u8]) -> Result<(), RegistryError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        if !up.stream.gather(data) {
+            self.upload_step(up, |fs, s| fs.stream_push(s, data))?;
+        }
+        up.hasher.update(data);
+        Ok(())
+    }
+
+    /// Runs `f` on the upload's stream in one batched transaction; an
+    /// error poisons the stream (its transaction was undone).
+    pub(crate) fn upload_step(
+        &mut self,
+        up: &mut Upload,
+        f: impl FnOnce(&mut Fs<T, C>, &mut AppendStream) -> Result<(), StreamError>,
+    ) -> Result<(), RegistryError> {
+        let mode = self.fs.durability();
+        self.fs.set_durability(Durability::Batched);
+        let id = up.id.clone();
+        let stream = &mut up.stream;
+        let r = self.fs.atomically(|fs| match f(fs, stream) {
+            Ok(()) => Ok(Ok(())),
+            Err(StreamError::Fs(e)) => Err(e),
+            Err(StreamError::Stale) => Ok(Err(RegistryError::NoSuchUpload { id })),
+        });
+        self.fs.set_durability(mode);
+        let r = match r {
+            Ok(inner) => inner,
+            Err(e) => Err(e.into()),
+        };
+        if r.is_err() {
+            up.stream.poison();
+        }
+        r
+    }
+
+    /// Checks the digest and moves the upload into `blobs/` atomically; on
+    /// a mismatch removes the upload and returns `Mismatch`.
+    pub fn finish_upload(&mut self, up: Upload, expected: &Digest) -> Result<u64, RegistryError> {
+        self.finish_upload_into(up, expected, None)
+    }
+
+    /// [`Registry::finish_upload`], linking the blob into `repo` in the same
+    /// transaction: a crash leaves no stored blob that its repository
+    /// does not list.
+    pub fn finish_upload_into(
+        &mut self,
+        up: Upload,
+        expected: &Digest,
+        repo: Option<&RepoName>,
+    ) -> Result<u64, RegistryError> {
+        let got = up.hasher.finish();
+        let dir = layout::upload_dir(up.repo.as_ref(), &up.id);
+        if &got != expected {
+            self.fs.remove_all(&dir)?;
+            self.fs.event(alloc::format!(
+                "upload {} refused: {expected} != {got}",
+                up.id
+            ));
+            return Err(RegistryError::Mismatch(DigestMismatch {
+                expected: expected.clone(),
+                got,
+            }));
+        }
+        let size = up.stream.size();
+        let mut stream = up.stream;
+        let id = up.id.clone();
+        self.fs.atomically(|fs| {
+            // The held bytes: the blob's last chunk, with the rename.
+            fs.stream_flush(&mut stream).map_err(|e| match e {
+                StreamError::Fs(e) => e,
+                StreamError::Stale => FsError::PutAbandoned {
+                    path: alloc::format!("upload {id}"),
+                },
+            })?;
+            let data = layout::upload_data(up.repo.as_ref(), &up.id);
+            let target = layout::blob_data(expected);
+            fs.mkdir_all(&layout::blob_dir(expected))?;
+            // Same digest already stored: same bytes, keep the old file.
+            if !fs.exists(&target)? {
+                fs.rename(&data, &target)?;
+            }
+            fs.remove_all(&dir)?;
+            if let Some(repo) = repo {
+                fs.write_file(&layout::layer_link(repo, expected), &link::encode(expected))?;
+            }
+            Ok(())
+        })?;
+        Ok(size)
+    }
+
+    /// Drops an upload and everything it wrote.
+    pub fn abort_upload(&mut self, up: Upload) -> Result<(), RegistryError> {
+        self.fs
+            .remove_all(&layout::upload_dir(up.repo.as_ref(), &up.id))?;
+        Ok(())
+    }
+
+    /// Upload ids left in `repo`'s (or the global) `_uploads`, e.g. by a crash.
+    pub fn list_uploads(&mut self, repo: Option<&RepoName>) -> Result<Vec<String>, RegistryError> {
+        self.list_names(&layout::uploads_dir(repo))
+    }
+
+    /// Removes a leftover upload by id; `false` if there was none.
+    pub fn remove_upload(
+        &mut self,
+        repo: Option<&RepoName>,
+        id: &str,
+    ) -> Result<bool, RegistryError> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RegistryError::NoSuchUpload { id: id.to_string() });
+        }
+        Ok(self.fs.remove_all(&layout::upload_dir(repo, id))?)
+    }
+
+    /// Streams `src` into blob `d`, verifying the digest; returns its size.
+    /// Memory: one piece (see [`Registry::set_piece_size`]). A blob that
+    /// fits in one piece is verified in memory and written in a single
+    /// transaction; a larger one goes through `_uploads/<id>/data`.
+    pub fn put_blob<S: Source + ?Sized>(
+        &mut self,
+        d: &Digest,
+        src: &mut S,
+    ) -> Result<u64, RegistryError> {
+        self.put_blob_into(d, src, None)
+    }
+
+    /// [`Registry::put_blob`], linking the blob into `repo` in the same
+    /// transaction as it becomes visible.
+    pub fn put_blob_into<S: Source + ?Sized>(
+        &mut self,
+        d: &Digest,
+        src: &mut S,
+        repo: Option<&RepoName>,
+    ) -> Result<u64, RegistryError> {
+        let mut buf = vec![0u8; self.piece];
+        let first = read_full(src, &mut buf).map_err(FsError::Source)?;
+        if first < buf.len() {
+            let data = &buf[..first];
+            let got = Hasher::digest_of(d.algorithm(), data);
+            if &got != d {
+                return Err(RegistryError::Mismatch(DigestMismatch {
+                    expected: d.clone(),
+                    got,
+                }));
+            }
+            self.fs.atomically(|fs| {
+                let target = layout::blob_data(d);
+                if !fs.exists(&target)? {
+                    fs.write_file(&target, data)?;
+                }
+                if let Some(repo) = repo {
+                    fs.write_file(&layout::layer_link(repo, d), &link::encode(d))?;
+                }
+                Ok(())
+            })?;
+            return Ok(first as u64);
+        }
+        let mut up = self.begin_upload(None, d.algorithm())?;
+        let mut n = first;
+        while n > 0 {
+            if let Err(e) = self.upload_write(&mut up, &buf[..n]) {
+                self.abort_upload(up)?;
+                return Err(e);
+            }
+            n = match read_full(src, &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.abort_upload(up)?;
+                    return Err(FsError::Source(e).into());
+                }
+            };
+        }
+        self.finish_upload_into(up, d, repo)
+    }
+}
