@@ -34,7 +34,6 @@ pub mod batch;
 mod client;
 pub use client::{Info, NetClient, NetError};
 
-
 /// Largest Ethernet frame without its FCS (no VLAN tag): 14 + 1500.
 pub const MAX_FRAME: usize = 1514;
 /// Smallest frame the driver sends: an Ethernet header.
