@@ -4,7 +4,7 @@
 //! `rdi rsi rdx r10`. `kernel/SYSCALLS.md` documents each call.
 
 use crate::memory::DirectMap;
-use crate::process::{Kernel, State};
+use crate::process::{Kernel, Process, State};
 use crate::serial;
 use crate::usermem::{UserSlice, UserSliceMut};
 use abi::{mint_kind, sys, Error};
@@ -204,9 +204,9 @@ impl Kernel {
         Ok([base + (phys - first), 0, 0, 0])
     }
 
-    /// Physically contiguous zeroed memory for device DMA; returns (virtual
-    /// address, physical address, size).
-    fn sys_dma_alloc(&mut self, len: u64) -> SysResult {
+    /// The calling process, if it holds the DMA grant, and `len` rounded up
+    /// to whole pages (a DMA call's checks before it looks at memory).
+    fn dma_caller(&mut self, len: u64) -> Result<(&mut Process, u64), Error> {
         let p = &mut self.procs[self.current];
         if !p.grants.dma {
             return Err(Error::NotPermitted);
@@ -214,6 +214,13 @@ impl Kernel {
         let size = page_ceil(len)
             .filter(|&s| s > 0)
             .ok_or(Error::BadArgument)?;
+        Ok((p, size))
+    }
+
+    /// Physically contiguous zeroed memory for device DMA; returns (virtual
+    /// address, physical address, size).
+    fn sys_dma_alloc(&mut self, len: u64) -> SysResult {
+        let (p, size) = self.dma_caller(len)?;
         if p.mem_used
             .checked_add(size)
             .is_none_or(|total| total > p.mem_limit)
@@ -257,13 +264,7 @@ impl Kernel {
     /// `DMA_ALLOC` handed out) to the frame allocator. Every page is checked
     /// before any is freed, so a refused call changes nothing.
     fn sys_dma_free(&mut self, vaddr: u64, len: u64) -> SysResult {
-        let p = &mut self.procs[self.current];
-        if !p.grants.dma {
-            return Err(Error::NotPermitted);
-        }
-        let size = page_ceil(len)
-            .filter(|&s| s > 0)
-            .ok_or(Error::BadArgument)?;
+        let (p, size) = self.dma_caller(len)?;
         let end = vaddr.checked_add(size).ok_or(Error::BadArgument)?;
         if !vaddr.is_multiple_of(PAGE_SIZE) || vaddr < USER_DMA_BASE || end > p.dma_next {
             return Err(Error::BadArgument);

@@ -69,6 +69,17 @@ impl Words for () {
     }
 }
 
+/// `N` words as themselves (a set of counters).
+impl<const N: usize> Words for [u64; N] {
+    const COUNT: usize = N;
+    fn put(&self, out: &mut [u64]) {
+        out[..N].copy_from_slice(self);
+    }
+    fn take(words: &[u64]) -> Option<Self> {
+        words.get(..N)?.try_into().ok()
+    }
+}
+
 /// 32 bytes (a hash) as four little-endian words.
 impl Words for [u8; 32] {
     const COUNT: usize = 4;

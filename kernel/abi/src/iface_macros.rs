@@ -334,9 +334,33 @@ macro_rules! __iface_call {
 }
 
 /// Declares a struct of [`Words`](crate::iface::Words) fields that travels
-/// as their words in order (a reply or an argument).
+/// as their words in order (a reply or an argument); or a newtype of one
+/// `Words` value that travels as its words (e.g. `struct Counters(pub [u64; 6]);`).
 #[macro_export]
 macro_rules! words {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident ( $fvis:vis $fty:ty );
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        $vis struct $name($fvis $fty);
+
+        impl $crate::iface::Words for $name {
+            const COUNT: usize = <$fty as $crate::iface::Words>::COUNT;
+            fn put(&self, out: &mut [u64]) {
+                $crate::iface::Words::put(&self.0, out);
+            }
+            fn take(words: &[u64]) -> Option<Self> {
+                Some($name(<$fty as $crate::iface::Words>::take(words)?))
+            }
+        }
+
+        const _: () = assert!(
+            <$name as $crate::iface::Words>::COUNT <= $crate::MSG_WORDS,
+            concat!("`", stringify!($name), "` exceeds a message's words"),
+        );
+    };
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident {

@@ -17,7 +17,7 @@ use core::fmt;
 use crate::bitmap::{self, Allocator};
 use crate::checksums;
 use crate::error::Error;
-use crate::replay;
+use crate::replay::{self, Repair};
 use crate::superblock::{Superblock, SUPERBLOCK_BLOCKS};
 use crate::{BlockDevice, BlockStore, Extent, BLOCK_SIZE};
 
@@ -77,6 +77,20 @@ impl FsckReport {
             block,
             message,
         });
+    }
+    /// A repaired journal block, told as `text`: damage where a later
+    /// commit proves the transaction durable, a note where it may be a
+    /// torn write.
+    fn push_repair(&mut self, sb: &Superblock, r: &Repair, text: String) {
+        if r.durable {
+            self.push(
+                FindingKind::Journal,
+                Some(sb.journal_start + r.offset),
+                text,
+            );
+        } else {
+            self.notes.push(text);
+        }
     }
     pub fn findings(&self) -> &[Finding] {
         &self.findings
@@ -228,15 +242,7 @@ impl<D: BlockDevice> BlockStore<D> {
         // the transaction durable, a note where it may be a torn write.
         for r in self.journal_repairs() {
             let text = crate::store::repair_text(&sb, r);
-            if r.durable {
-                report.push(
-                    FindingKind::Journal,
-                    Some(sb.journal_start + r.offset),
-                    text,
-                );
-            } else {
-                report.notes.push(text);
-            }
+            report.push_repair(&sb, r, text);
         }
         let committed = self.allocator().words().to_vec();
         let dev = self.device_mut();
@@ -446,15 +452,7 @@ pub fn check_device<D: BlockDevice>(dev: &mut D) -> Result<FsckReport, Error> {
     for r in &scan.repairs {
         let text =
             crate::store::repair_text(&sb, r).replace("replay repaired", "mount will repair");
-        if r.durable {
-            report.push(
-                FindingKind::Journal,
-                Some(sb.journal_start + r.offset),
-                text,
-            );
-        } else {
-            report.notes.push(text);
-        }
+        report.push_repair(&sb, r, text);
     }
     if let Some(gap) = scan.gap {
         report.push(

@@ -65,7 +65,7 @@ pub mod crash;
 #[cfg(feature = "std")]
 mod file_device;
 
-pub use device::{BlockDevice, DeviceError, IoRequest, MemDevice};
+pub use device::{check_request, BlockDevice, DeviceError, IoRequest, MemDevice};
 pub use error::{Corruption, Error, FaultOp, WriteFault};
 #[cfg(feature = "std")]
 pub use file_device::FileDevice;

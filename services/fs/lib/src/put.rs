@@ -38,7 +38,7 @@ use block::{Durability, Transactional};
 use crate::chunks::Chunks;
 use crate::error::FsError;
 use crate::fs::{components, parent_and_name, Fs, FILE_MODE};
-use crate::records::{dirent_key, DirentValue, Inode, Kind, ROOT_INO, STAGING_DIR};
+use crate::records::{DirentValue, Inode, Kind, ROOT_INO, STAGING_DIR};
 use crate::stream::{AppendStream, StreamError};
 
 /// A put in progress: the target path and the staging file growing for it
@@ -101,12 +101,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 ino,
                 kind: Kind::File,
             };
-            cowbtree::insert(
-                &mut fs.dev,
-                &mut fs.state.live,
-                &dirent_key(STAGING_DIR, name.as_bytes()),
-                &d.encode(),
-            )?;
+            fs.insert_dirent(STAGING_DIR, &name, &d)?;
             Ok((name, ino))
         });
         self.set_durability(mode);
@@ -166,21 +161,12 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 }
                 fs.remove_file_ino(old.ino)?;
             }
-            cowbtree::remove(
-                &mut fs.dev,
-                &mut fs.state.live,
-                &dirent_key(STAGING_DIR, s.name.as_bytes()),
-            )?;
+            fs.remove_dirent(STAGING_DIR, &s.name)?;
             let d = DirentValue {
                 ino: s.ino,
                 kind: Kind::File,
             };
-            cowbtree::insert(
-                &mut fs.dev,
-                &mut fs.state.live,
-                &dirent_key(pino, name.as_bytes()),
-                &d.encode(),
-            )?;
+            fs.insert_dirent(pino, name, &d)?;
             let now = fs.now();
             let mut inode = fs.get_inode(s.ino)?;
             inode.parent = pino;
@@ -277,12 +263,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             });
         }
         self.remove_file_ino(ino)?;
-        cowbtree::remove(
-            &mut self.dev,
-            &mut self.state.live,
-            &dirent_key(STAGING_DIR, name.as_bytes()),
-        )?;
-        Ok(())
+        self.remove_dirent(STAGING_DIR, name)
     }
 
     /// Refuses a target that cannot become a file, before any data moves.

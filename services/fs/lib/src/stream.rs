@@ -40,7 +40,6 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
-use core::ops::Bound;
 
 use block::Transactional;
 use content::ChunkRef;
@@ -230,12 +229,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     pub fn file_chunks(&mut self, ino: u64) -> Result<Vec<ChunkRef>, FsError> {
         let (lo, hi) = records::extent_range_after(ino, 0);
         let lo = extent_key(ino, 0).min(lo);
-        let mut cursor = cowbtree::range(
-            &mut self.dev,
-            &self.state.live,
-            Bound::Included(&lo),
-            Bound::Excluded(&hi),
-        )?;
+        let mut cursor = self.live_range(&lo, &hi)?;
         let mut out = Vec::new();
         while let Some((k, v)) = cursor.next_entry()? {
             if let (_, Extent::Chunk(c)) = decode_extent(ino, &k, &v)? {
@@ -268,15 +262,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             return Ok(w);
         }
         let (lo, hi) = records::extent_range_after(s.ino, s.stored - 1);
-        let last = {
-            let mut cursor = cowbtree::range(
-                &mut self.dev,
-                &self.state.live,
-                Bound::Included(&lo),
-                Bound::Excluded(&hi),
-            )?;
-            cursor.next_entry()?
-        };
+        let last = self.live_range(&lo, &hi)?.next_entry()?;
         let Some((k, v)) = last else {
             return Err(FsError::Corrupt {
                 what: "a file's extents end before its size",
@@ -322,22 +308,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         if refs.is_empty() {
             return Ok(());
         }
-        let mut at = s.stored;
-        for r in refs {
-            at = at
-                .checked_add(u64::from(r.len))
-                .ok_or(FsError::FileTooLarge {
-                    path: alloc::string::String::new(),
-                    size: at,
-                    max: u64::MAX,
-                })?;
-            cowbtree::insert(
-                &mut self.dev,
-                &mut self.state.live,
-                &extent_key(s.ino, at),
-                &r.encode(),
-            )?;
-        }
+        let at = self.put_extents(s.ino, s.stored, refs)?;
         let added = at - s.stored;
         if added > s.held {
             return Err(FsError::Corrupt {

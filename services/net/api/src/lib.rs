@@ -116,20 +116,10 @@ impl Words for Ready {
     }
 }
 
-/// Six counters (`stats`, `driver_stats`; see the table above).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counters(pub [u64; 6]);
-
-impl Words for Counters {
-    const COUNT: usize = 6;
-    fn put(&self, out: &mut [u64]) {
-        out[..6].copy_from_slice(&self.0);
-    }
-    fn take(words: &[u64]) -> Option<Self> {
-        let mut c = [0u64; 6];
-        c.copy_from_slice(words.get(..6)?);
-        Some(Counters(c))
-    }
+abi::words! {
+    /// Six counters (`stats`, `driver_stats`; see the table above).
+    #[derive(Default)]
+    pub struct Counters(pub [u64; 6]);
 }
 
 abi::errors! {

@@ -9,12 +9,12 @@
 
 use crate::{
     blk, info_flags, io_code, write_flags, BatchEntry, BatchOp, BlkError, DriverStats,
-    BATCH_ENTRY_SIZE, BLOCK_SIZE, MAX_BATCH_ENTRIES,
+    BATCH_ENTRY_SIZE, MAX_BATCH_ENTRIES,
 };
 use abi::iface::{CallError, Transport};
 use alloc::vec;
 use alloc::vec::Vec;
-use block::{BlockDevice, DeviceError, IoRequest};
+use block::{check_request, BlockDevice, DeviceError, IoRequest};
 
 /// Largest staging buffer a batch call gathers its data in.
 pub const STAGING_BYTES: usize = 512 * 1024;
@@ -30,22 +30,6 @@ pub struct DiskClient<T> {
     block_count: u64,
     read_only: bool,
     staging: Vec<u8>,
-}
-
-/// Checks a request against the device size; returns its length in blocks.
-fn check_request(first: u64, len: usize, block_count: u64) -> Result<u64, DeviceError> {
-    if len == 0 || !len.is_multiple_of(BLOCK_SIZE) {
-        return Err(DeviceError::BadLength { len });
-    }
-    let blocks = (len / BLOCK_SIZE) as u64;
-    match first.checked_add(blocks) {
-        Some(end) if end <= block_count => Ok(blocks),
-        _ => Err(DeviceError::OutOfRange {
-            first,
-            blocks,
-            block_count,
-        }),
-    }
 }
 
 fn request_len(request: &IoRequest<'_>) -> usize {

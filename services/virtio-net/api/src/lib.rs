@@ -34,8 +34,6 @@ pub mod batch;
 mod client;
 pub use client::{Info, NetClient, NetError};
 
-use abi::iface::Words;
-
 /// Largest Ethernet frame without its FCS (no VLAN tag): 14 + 1500.
 pub const MAX_FRAME: usize = 1514;
 /// Smallest frame the driver sends: an Ethernet header.
@@ -64,20 +62,10 @@ abi::words! {
     }
 }
 
-/// The driver's six counters (see the table above).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counters(pub [u64; 6]);
-
-impl Words for Counters {
-    const COUNT: usize = 6;
-    fn put(&self, out: &mut [u64]) {
-        out[..6].copy_from_slice(&self.0);
-    }
-    fn take(words: &[u64]) -> Option<Self> {
-        let mut c = [0u64; 6];
-        c.copy_from_slice(words.get(..6)?);
-        Some(Counters(c))
-    }
+abi::words! {
+    /// The driver's six counters (see the table above).
+    #[derive(Default)]
+    pub struct Counters(pub [u64; 6]);
 }
 
 abi::errors! {

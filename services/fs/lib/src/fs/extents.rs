@@ -14,6 +14,21 @@ use crate::error::FsError;
 use crate::records::{self, extent_key, Extent};
 
 impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
+    /// A cursor over the live tree's keys from `lo` up to (not including)
+    /// `hi`: an extent map, or a part of one.
+    pub(crate) fn live_range(
+        &mut self,
+        lo: &[u8],
+        hi: &[u8],
+    ) -> Result<cowbtree::Cursor<'_, T>, FsError> {
+        Ok(cowbtree::range(
+            &mut self.dev,
+            &self.state.live,
+            Bound::Included(lo),
+            Bound::Excluded(hi),
+        )?)
+    }
+
     /// Extents of `ino` that end after `from` and start before `to`, in order.
     pub(super) fn extents_from(
         &mut self,
@@ -22,12 +37,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         to: u64,
     ) -> Result<Vec<(u64, Extent)>, FsError> {
         let (lo, hi) = records::extent_range_after(ino, from);
-        let mut cursor = cowbtree::range(
-            &mut self.dev,
-            &self.state.live,
-            Bound::Included(&lo),
-            Bound::Excluded(&hi),
-        )?;
+        let mut cursor = self.live_range(&lo, &hi)?;
         let mut out = Vec::new();
         while let Some((k, v)) = cursor.next_entry()? {
             let (end, ext) = decode_extent(ino, &k, &v)?;
@@ -43,12 +53,14 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         Ok(out)
     }
 
-    pub(super) fn put_extents(
+    /// Records chunks `refs` as the extents of `ino` from offset `at` on;
+    /// returns the offset after the last.
+    pub(crate) fn put_extents(
         &mut self,
         ino: u64,
         mut at: u64,
         refs: &[ChunkRef],
-    ) -> Result<(), FsError> {
+    ) -> Result<u64, FsError> {
         for r in refs {
             at = at
                 .checked_add(u64::from(r.len))
@@ -64,7 +76,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 &r.encode(),
             )?;
         }
-        Ok(())
+        Ok(at)
     }
 
     /// Records `[from, to)` of file `ino` as a hole (nothing if empty).

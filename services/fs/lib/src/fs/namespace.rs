@@ -56,12 +56,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         };
         self.put_inode(ino, &inode)?;
         let d = DirentValue { ino, kind };
-        cowbtree::insert(
-            &mut self.dev,
-            &mut self.state.live,
-            &dirent_key(parent, name.as_bytes()),
-            &d.encode(),
-        )?;
+        self.insert_dirent(parent, name, &d)?;
         self.touch_dir(parent, now)?;
         Ok(ino)
     }
@@ -131,36 +126,68 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         Ok(self.list_ino(&root, ino, None, 1)?.is_empty())
     }
 
+    /// The parent directory, name and entry of `path`; `NotFound` if
+    /// there is none.
+    fn existing(&mut self, path: &str) -> Result<(u64, String, DirentValue), FsError> {
+        let (pino, name) = self.parent_dir(path)?;
+        let d = self.lookup(pino, &name)?.ok_or_else(|| FsError::NotFound {
+            path: path.to_string(),
+        })?;
+        Ok((pino, name, d))
+    }
+
+    /// Enters `d` in directory `pino` as `name`.
+    pub(crate) fn insert_dirent(
+        &mut self,
+        pino: u64,
+        name: &str,
+        d: &DirentValue,
+    ) -> Result<(), FsError> {
+        cowbtree::insert(
+            &mut self.dev,
+            &mut self.state.live,
+            &dirent_key(pino, name.as_bytes()),
+            &d.encode(),
+        )?;
+        Ok(())
+    }
+
+    /// Removes entry `name` from directory `pino`.
+    pub(crate) fn remove_dirent(&mut self, pino: u64, name: &str) -> Result<(), FsError> {
+        cowbtree::remove(
+            &mut self.dev,
+            &mut self.state.live,
+            &dirent_key(pino, name.as_bytes()),
+        )?;
+        Ok(())
+    }
+
+    /// Removes entry `name` from directory `pino` and stamps the
+    /// directory's times.
+    fn drop_dirent(&mut self, pino: u64, name: &str) -> Result<(), FsError> {
+        self.remove_dirent(pino, name)?;
+        let now = self.now();
+        self.touch_dir(pino, now)
+    }
+
     /// Deletes the file at `path`.
     pub fn unlink(&mut self, path: &str) -> Result<(), FsError> {
         self.atomically(|fs| {
-            let (pino, name) = fs.parent_dir(path)?;
-            let d = fs.lookup(pino, &name)?.ok_or_else(|| FsError::NotFound {
-                path: path.to_string(),
-            })?;
+            let (pino, name, d) = fs.existing(path)?;
             if d.kind != Kind::File {
                 return Err(FsError::IsADirectory {
                     path: path.to_string(),
                 });
             }
             fs.remove_file_ino(d.ino)?;
-            cowbtree::remove(
-                &mut fs.dev,
-                &mut fs.state.live,
-                &dirent_key(pino, name.as_bytes()),
-            )?;
-            let now = fs.now();
-            fs.touch_dir(pino, now)
+            fs.drop_dirent(pino, &name)
         })
     }
 
     /// Removes the empty directory at `path`.
     pub fn rmdir(&mut self, path: &str) -> Result<(), FsError> {
         self.atomically(|fs| {
-            let (pino, name) = fs.parent_dir(path)?;
-            let d = fs.lookup(pino, &name)?.ok_or_else(|| FsError::NotFound {
-                path: path.to_string(),
-            })?;
+            let (pino, name, d) = fs.existing(path)?;
             if d.kind != Kind::Dir {
                 return Err(FsError::NotADirectory {
                     path: path.to_string(),
@@ -172,13 +199,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 });
             }
             cowbtree::remove(&mut fs.dev, &mut fs.state.live, &inode_key(d.ino))?;
-            cowbtree::remove(
-                &mut fs.dev,
-                &mut fs.state.live,
-                &dirent_key(pino, name.as_bytes()),
-            )?;
-            let now = fs.now();
-            fs.touch_dir(pino, now)
+            fs.drop_dirent(pino, &name)
         })
     }
 
@@ -221,11 +242,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 } else {
                     fs.remove_file_ino(e.ino)?;
                 }
-                cowbtree::remove(
-                    &mut fs.dev,
-                    &mut fs.state.live,
-                    &dirent_key(parent, n.as_bytes()),
-                )?;
+                fs.remove_dirent(parent, &n)?;
             }
             let now = fs.now();
             fs.touch_dir(pino, now)?;
@@ -292,17 +309,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     }
                 }
             }
-            cowbtree::remove(
-                &mut fs.dev,
-                &mut fs.state.live,
-                &dirent_key(fp, fname.as_bytes()),
-            )?;
-            cowbtree::insert(
-                &mut fs.dev,
-                &mut fs.state.live,
-                &dirent_key(tp, tname.as_bytes()),
-                &src.encode(),
-            )?;
+            fs.remove_dirent(fp, &fname)?;
+            fs.insert_dirent(tp, &tname, &src)?;
             let now = fs.now();
             let mut inode = fs.get_inode(src.ino)?;
             inode.parent = tp;

@@ -4,9 +4,9 @@
 
 use filesystem::layout;
 use filesystem::{Digest, Reference, RepoName, Source, SourceError};
-use fs_api::{ArgKind, At, FsError, Read, PIECE};
+use fs_api::{ArgKind, At, FsError, Read};
 
-use super::{mounted, timed_lease, In, Out, Outcome, Service, UploadState};
+use super::{timed_lease, In, Out, Outcome, Service, UploadState};
 use crate::errors::bad_argument;
 
 /// Text argument `arg` as a repository name.
@@ -98,21 +98,15 @@ impl Service {
             }
             .into());
         }
-        let mut done = 0u64;
-        while done < len {
-            let n = (len - done).min(PIECE as u64) as usize;
-            let step = self.lease_in(data, done, n).and_then(|()| {
-                let reg = mounted(&mut self.reg)?;
-                Ok(reg.upload_write(&mut up.upload, &self.piece[..n])?)
-            });
-            if let Err(e) = step {
-                // The client died or the store failed: the upload is dropped.
-                if let Ok(reg) = self.reg() {
-                    let _ = reg.abort_upload(up.upload);
-                }
-                return Err(e);
+        let step = self.write_pieces(data, |reg, piece| {
+            Ok(reg.upload_write(&mut up.upload, piece)?)
+        });
+        if let Err(e) = step {
+            // The client died or the store failed: the upload is dropped.
+            if let Ok(reg) = self.reg() {
+                let _ = reg.abort_upload(up.upload);
             }
-            done += n as u64;
+            return Err(e);
         }
         let received = up.upload.size();
         self.sessions.entry(badge).or_default().upload = Some(up);

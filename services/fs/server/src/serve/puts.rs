@@ -4,7 +4,7 @@
 
 use fs_api::{FsError, PIECE};
 
-use super::{mounted, In, Outcome, PutState, Service};
+use super::{mounted, In, Outcome, PutState, Reg, Service};
 
 impl Service {
     pub(super) fn put_begin(&mut self, badge: u64, path: &str, length: u64) -> Outcome<()> {
@@ -32,22 +32,16 @@ impl Service {
             }
             .into());
         }
-        let mut done = 0u64;
-        while done < len {
-            let n = (len - done).min(PIECE as u64) as usize;
-            let step = self.lease_in(data, done, n).and_then(|()| {
-                let reg = mounted(&mut self.reg)?;
-                Ok(reg.fs().put_write(&mut put.session, &self.piece[..n])?)
-            });
-            if let Err(e) = step {
-                // The client died or the store failed: the put is dropped
-                // and the file keeps its old contents.
-                if let Ok(reg) = self.reg() {
-                    let _ = reg.fs().put_abort(put.session);
-                }
-                return Err(e);
+        let step = self.write_pieces(data, |reg, piece| {
+            Ok(reg.fs().put_write(&mut put.session, piece)?)
+        });
+        if let Err(e) = step {
+            // The client died or the store failed: the put is dropped
+            // and the file keeps its old contents.
+            if let Ok(reg) = self.reg() {
+                let _ = reg.fs().put_abort(put.session);
             }
-            done += n as u64;
+            return Err(e);
         }
         let received = put.session.size();
         self.sessions.entry(badge).or_default().put = Some(put);
@@ -71,6 +65,25 @@ impl Service {
             .into());
         }
         Ok(fs.put_finish(put.session)?)
+    }
+
+    /// Copies all of `data` into the store through `write`, a piece
+    /// (`PIECE` bytes at most) at a time: the loop of a put and of a blob
+    /// upload. On failure the caller drops its session.
+    pub(super) fn write_pieces(
+        &mut self,
+        data: &In<'_>,
+        mut write: impl FnMut(&mut Reg, &[u8]) -> Outcome<()>,
+    ) -> Outcome<()> {
+        let len = data.len();
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(PIECE as u64) as usize;
+            self.lease_in(data, done, n)?;
+            write(mounted(&mut self.reg)?, &self.piece[..n])?;
+            done += n as u64;
+        }
+        Ok(())
     }
 
     /// Drops `badge`'s unfinished put, if any.
