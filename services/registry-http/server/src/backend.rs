@@ -231,18 +231,25 @@ impl Backend for FsBackend {
         reference: &Reference,
         manifest: &ManifestPut<'_>,
     ) -> Result<Digest, BackendError> {
-        let computed = sha256_digest(manifest.body);
-        if let Reference::Digest(d) = reference {
-            if *d != computed {
-                return Err(BackendError::DigestMismatch {
-                    actual: computed.as_str().to_string(),
-                });
-            }
-        }
-        self.fs
+        // The fs service hashes the manifest once: it refuses a digest
+        // reference the bytes do not match (before storing anything) and
+        // answers the digest it stored them under.
+        match self
+            .fs
             .manifest_put(repo, reference.as_str(), manifest.body)
-            .map_err(|e| fail(e, BackendError::ManifestUnknown))?;
-        Ok(computed)
+        {
+            Ok(digest) => Digest::parse(&digest).ok_or_else(|| {
+                BackendError::Internal(alloc::format!("fs answered digest {digest:?}"))
+            }),
+            Err(e) => match e.service() {
+                Some(E::DigestMismatch { got, .. }) if got.algorithm == 0 => {
+                    Err(BackendError::DigestMismatch {
+                        actual: Digest::from_sha256(&got.bytes).as_str().to_string(),
+                    })
+                }
+                _ => Err(fail(e, BackendError::ManifestUnknown)),
+            },
+        }
     }
 
     fn manifest_get(
