@@ -97,13 +97,10 @@ fn observed(fs: &mut Fs<BlockStore<MemDevice>>, ctx: &str) -> Vec<Option<bool>> 
     let mut out = Vec::new();
     // The shared file's content names the last overwrite in the prefix:
     // that one counts as there, earlier ones as superseded (there too).
-    let last_shared = (0..GROUPS * PER_GROUP)
-        .filter(|i| matches!(op(*i), Op::File(ref p, _) if p == SHARED))
-        .filter(|i| match op(*i) {
-            Op::File(_, data) => shared_seen.as_deref() == Some(&data[..]),
-            Op::Blob(_) => false,
-        })
-        .last();
+    let last_shared = (0..GROUPS * PER_GROUP).rfind(|i| match op(*i) {
+        Op::File(p, data) => p == SHARED && shared_seen.as_deref() == Some(&data[..]),
+        Op::Blob(_) => false,
+    });
     if shared_seen.is_some() && last_shared.is_none() {
         panic!("{ctx}: {SHARED} holds bytes no operation wrote");
     }
@@ -175,7 +172,9 @@ fn replied_group_operations_survive_every_cut_all_or_nothing_in_order() {
     }
     // The cuts reached inside groups, not only their ends.
     assert!(
-        prefixes.iter().any(|&k| k as u64 % PER_GROUP != 0),
+        prefixes
+            .iter()
+            .any(|&k| !(k as u64).is_multiple_of(PER_GROUP)),
         "no cut recovered a partial group: {prefixes:?}"
     );
     assert!(prefixes.len() > GROUPS as usize, "{prefixes:?}");
