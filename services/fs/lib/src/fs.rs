@@ -12,8 +12,9 @@
 //! # Crash guarantee
 //! After a crash the filesystem is exactly as it was after some prefix of
 //! the acknowledged operations: an operation whose commit returned in
-//! `Durable` mode is in that prefix; in `Batched` mode it is once a later
-//! durable commit or [`Fs::sync`] returned. Never a half-done operation.
+//! `Durable` mode is in that prefix; in `Batched` mode, or with group
+//! commit on ([`crate::group`]), it is once a later durable commit or
+//! [`Fs::sync`] returned. Never a half-done operation.
 //!
 //! # Invariants
 //! See [`crate::records`] for the tree's invariants; in addition the root

@@ -11,6 +11,11 @@
 //! `putter n: acked <digest>` after each durable reply, then
 //! `putter n: done` (scripts/storage_tests.py `storage-group-commit`
 //! kills QEMU meanwhile and checks every acknowledged blob after a reboot).
+//!
+//! Test uploader (`arg` = [`UPLOAD`]): uploads a [`UPLOAD_PIECES`] MiB blob
+//! in 1 MiB `blob_write` requests beside the putters, printing `uploader:
+//! piece i stored` after each: the putters' acknowledgements between those
+//! lines show a long upload does not hold the small puts for its duration.
 
 use alloc::format;
 use alloc::string::String;
@@ -35,6 +40,9 @@ pub const DONE: u64 = 2;
 pub const TEST: u64 = 0x100;
 /// Blobs each test client puts.
 pub const TEST_PUTS: u64 = 24;
+/// Boot argument of the test uploader, and its blob's size in MiB.
+pub const UPLOAD: u64 = 0x200;
+pub const UPLOAD_PIECES: u64 = 16;
 
 /// Bench clients and the 4 KiB blobs each puts.
 pub const CLIENTS: usize = 4;
@@ -55,6 +63,10 @@ fn blobs(n: u64, count: u64) -> Vec<(Vec<u8>, String)> {
 
 /// A small-put client (see the module's text).
 pub fn putter(arg: u64) {
+    if arg == UPLOAD {
+        upload();
+        return;
+    }
     let n = arg & 0xFF;
     let repo = format!("group/c{n}");
     if arg & TEST != 0 {
@@ -87,6 +99,37 @@ pub fn putter(arg: u64) {
         }
     }
     let _ = BENCH.call_message(&mut Message::new(DONE, &[stored, failed]), &[]);
+}
+
+/// The test uploader (see the module's text).
+fn upload() {
+    use sha2::{Digest as _, Sha256};
+    let mut piece = vec![0u8; 1 << 20];
+    let mut hash = Sha256::new();
+    for i in 0..UPLOAD_PIECES {
+        fill(0x0B16_0000 + i, &mut piece);
+        hash.update(&piece);
+    }
+    let digest = crate::digest_text(&hash.finalize());
+    let total = UPLOAD_PIECES << 20;
+    if let Err(e) = FS.blob_begin("group/large", &digest, total) {
+        println!("uploader: begin failed: {e}");
+        return;
+    }
+    for i in 0..UPLOAD_PIECES {
+        fill(0x0B16_0000 + i, &mut piece);
+        match FS.blob_write(&piece) {
+            Ok(_) => println!("uploader: piece {i} stored"),
+            Err(e) => {
+                println!("uploader: piece {i} failed: {e}");
+                return;
+            }
+        }
+    }
+    match FS.blob_finish() {
+        Ok(_) => println!("uploader: blob stored {digest}"),
+        Err(e) => println!("uploader: finish failed: {e}"),
+    }
 }
 
 /// The device's flush count, from the service's `stats` (0 if unreadable).
