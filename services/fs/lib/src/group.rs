@@ -42,7 +42,9 @@ pub struct Limits {
 
 impl Default for Limits {
     /// 16 replies: 16 small puts journal ~160 blocks, under the block
-    /// service's group bound (256); 64 KiB: 16 pieces of a 4 KiB put.
+    /// service's group bound (256). 64 KiB: small puts, manifests and
+    /// names pass; an upload piece (1 MiB) or a large read buffer does not
+    /// (closing a group early is always safe, it costs only a sync).
     fn default() -> Limits {
         Limits {
             max_held: 16,
@@ -135,7 +137,7 @@ impl<R> Group<R> {
     /// Closes the group: the held replies, in arrival order, to send once
     /// `synced` (whether the sync succeeded) is known.
     pub fn close(&mut self, synced: bool) -> Vec<R> {
-        let held = core::mem::take(&mut self.held);
+        let held = core::mem::replace(&mut self.held, Vec::with_capacity(self.limits.max_held));
         if !held.is_empty() {
             self.stats.groups += 1;
             self.stats.replies += held.len() as u64;
@@ -144,7 +146,6 @@ impl<R> Group<R> {
                 self.stats.failed_syncs += 1;
             }
         }
-        self.held = Vec::with_capacity(self.limits.max_held);
         held
     }
 }
