@@ -12,8 +12,9 @@
 //! # Crash guarantee
 //! After a crash the filesystem is exactly as it was after some prefix of
 //! the acknowledged operations: an operation whose commit returned in
-//! `Durable` mode is in that prefix; in `Batched` mode it is once a later
-//! durable commit or [`Fs::sync`] returned. Never a half-done operation.
+//! `Durable` mode is in that prefix; in `Batched` mode, or with group
+//! commit on ([`crate::group`]), it is once a later durable commit or
+//! [`Fs::sync`] returned. Never a half-done operation.
 //!
 //! # Invariants
 //! See [`crate::records`] for the tree's invariants; in addition the root
@@ -114,6 +115,10 @@ pub struct Fs<T: Transactional, C: Chunks<T> = ChunkStore> {
     slot: usize,
     pub(crate) state: State<C>,
     durability: Durability,
+    /// Group commit ([`crate::group`]): `Durable` commits are made
+    /// `Batched` and counted in `unsynced` until a sync.
+    group_commit: bool,
+    unsynced: u64,
     in_txn: bool,
     time: Option<u64>,
     read_buf: C::ReadBuf,
@@ -141,7 +146,22 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
 
     /// Makes every operation so far durable.
     pub fn sync(&mut self) -> Result<(), FsError> {
-        Ok(self.dev.sync()?)
+        self.dev.sync()?;
+        self.unsynced = 0;
+        Ok(())
+    }
+
+    /// Group commit ([`crate::group`]): while on, an operation that would
+    /// commit `Durable` commits `Batched` and counts in
+    /// [`Fs::unsynced_operations`]; it is durable at the next [`Fs::sync`].
+    pub fn set_group_commit(&mut self, on: bool) {
+        self.group_commit = on;
+    }
+
+    /// Operations promised durable (committed in group mode) since the
+    /// last sync or durable commit: their replies must wait for a sync.
+    pub fn unsynced_operations(&self) -> u64 {
+        self.unsynced
     }
 
     /// Use `t` as the time of later operations; `None`: a logical clock

@@ -34,6 +34,7 @@ pub mod error;
 pub mod fs;
 pub mod fsck;
 pub mod gc;
+pub mod group;
 pub mod io;
 pub mod layout;
 pub mod limits;

@@ -1,8 +1,11 @@
 //! Helpers shared by the storage stack's QEMU test clients and benchmark:
-//! deterministic test data and OCI digests of it.
+//! deterministic test data and OCI digests of it, and the small-put
+//! clients several of which run at once ([`putters`]).
 #![no_std]
 
 extern crate alloc;
+
+pub mod putters;
 
 use alloc::string::String;
 use core::fmt::Write as _;

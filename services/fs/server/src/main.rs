@@ -26,7 +26,8 @@
 //!
 //! Clients are served one request at a time, each to completion, so several
 //! clients interleave only between requests and every request sees the
-//! filesystem as one operation left it. A client that dies mid-request
+//! filesystem as one operation left it. Replies of durable operations wait
+//! for a group commit: one sync for all the requests queued meanwhile. A client that dies mid-request
 //! makes the lease copies fail: the request ends with an error (any upload
 //! piece not yet committed is dropped) and the service goes on.
 #![no_std]
@@ -81,6 +82,8 @@ pub fn mount(content_badge: u64) -> Result<serve::Reg, MountStage> {
             // checked before they reach a client (its roots always are).
             fs.check_received_chunks(true);
             fs.set_request_limit(fs_api::REQUEST_MAX);
+            // Durable operations share syncs (serve.rs, `filesystem::group`).
+            fs.set_group_commit(true);
             for e in fs.events() {
                 println!("fs: {e}");
             }

@@ -23,6 +23,11 @@
 //!   hash SHA-256 again. `fsck` re-checks every blob's SHA-256 in full.
 //! - Without a mounted filesystem every operation that needs it fails with
 //!   `FsError::NotMounted`, from one place ([`mounted`]).
+//! - Group commit ([`group`], rules in `filesystem::group`): a reply is
+//!   sent only once what it reports is durable. Operations promised durable
+//!   commit batched and their replies are held, with every reply after them,
+//!   until one sync closes the group: when nothing more is queued, the
+//!   group is full, a long request is next, or the block service died.
 
 use alloc::collections::BTreeMap;
 use alloc::vec;
@@ -32,17 +37,19 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use abi::iface::{Dispatched, LeaseIn, LeaseOut};
 use block_api::client::BlockClient;
 use content_api::client::ContentClient;
+use filesystem::group::{Group, Limits};
 use filesystem::{Digest, PutSession, Registry, RepoName, Upload};
 use fs_api::{
     fs, split_args, Checked, FsError, Listed, MountStage, Read, Space, Stat, Text, ARGS_MAX, PIECE,
 };
-use userlib::ipc::{recv, Incoming, ReplyToken};
+use userlib::ipc::{recv, try_recv, Incoming, ReplyToken};
 
 use crate::errors::Fail;
 
 mod admin;
 mod blobs;
 mod files;
+mod group;
 mod manifests;
 mod puts;
 mod registry_gc;
@@ -101,6 +108,8 @@ pub struct Service {
     /// The block service died: mount again before the next request (until
     /// it succeeds: the restarted service may not be up yet).
     remount_due: bool,
+    /// The replies held until the open group's sync.
+    group: Group<group::Held>,
 }
 
 impl Service {
@@ -110,6 +119,7 @@ impl Service {
             content_badge,
             die_at,
             remount_due: false,
+            group: Group::new(Limits::default()),
             sessions: BTreeMap::new(),
             open_uploads: uploads::OpenUploads::default(),
             piece: vec![0u8; PIECE],
@@ -118,9 +128,29 @@ impl Service {
 
     pub fn run(mut self) -> ! {
         loop {
-            let Ok(Incoming::Call { badge, token, msg }) = recv(0) else {
+            // With a group open, take what is queued without waiting;
+            // nothing queued closes the group (its clients wait on us).
+            let incoming = if self.group.is_open() {
+                match try_recv(0) {
+                    Ok(incoming) => incoming,
+                    Err(_) => {
+                        self.close_group();
+                        continue;
+                    }
+                }
+            } else {
+                match recv(0) {
+                    Ok(incoming) => incoming,
+                    Err(_) => continue,
+                }
+            };
+            let Incoming::Call { badge, token, msg } = incoming else {
                 continue;
             };
+            // A long request waits for the group, not the group for it.
+            if self.group.close_before(group::next_of(&msg)) {
+                self.close_group();
+            }
             let t0 = userlib::sys::rdtsc();
             let n = REQUESTS.fetch_add(1, Ordering::Relaxed) + 1;
             if n == self.die_at {
@@ -140,11 +170,18 @@ impl Service {
             // number. A caller that died meanwhile gets nothing; we go on.
             let answer = fs_api::rights::dispatch(&mut self, badge, token, &msg);
             if let Dispatched::Reply(token, reply) = answer {
-                let _ = token.reply_message(&reply);
+                let owed = self.owed();
+                if let Some((token, reply)) = self.group.after((token, reply), owed) {
+                    let _ = token.reply_message(&reply);
+                }
             }
             if block_api::client::service_died() {
                 userlib::println!("fs: the block service died; mounting again");
+                // Its sync fails: every held call gets the error.
+                self.close_group();
                 self.remount_due = true;
+            } else if self.group.is_full() {
+                self.close_group();
             }
             HANDLE_CYCLES.fetch_add(userlib::sys::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
         }

@@ -3,7 +3,7 @@
 //! is written last in each one, with the counters it carries (clock, next
 //! inode, next upload id).
 
-use block::Transactional;
+use block::{Durability, Transactional};
 
 use super::Fs;
 use crate::chunks::Chunks;
@@ -52,9 +52,24 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             Ok(r)
         });
         self.in_txn = false;
+        // Group commit: a commit promised durable is batched and owed.
+        let grouped = self.group_commit && self.durability == Durability::Durable;
+        let mode = if grouped {
+            Durability::Batched
+        } else {
+            self.durability
+        };
         match result {
-            Ok(r) => match self.dev.commit(self.durability) {
-                Ok(()) => Ok(r),
+            Ok(r) => match self.dev.commit(mode) {
+                Ok(()) => {
+                    match mode {
+                        // Every commit before a durable one is durable too.
+                        Durability::Durable => self.unsynced = 0,
+                        Durability::Batched if grouped => self.unsynced += 1,
+                        Durability::Batched => {}
+                    }
+                    Ok(r)
+                }
                 Err(e) => {
                     // The commit may or may not have reached the disk; the
                     // caller should remount. Keep memory at the old state.

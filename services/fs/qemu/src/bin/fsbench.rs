@@ -1,8 +1,15 @@
 //! End-to-end benchmark of the storage stack (slot 0 = the filesystem
 //! service): a large blob written and read back through every process
-//! (fsbench -> fs -> block -> virtio-blk -> disk), and 4 KiB blob puts.
+//! (fsbench -> fs -> block -> virtio-blk -> disk), and 4 KiB blob puts,
+//! from one client and then from four at once (group commit).
 //! Prints `name: value unit` lines; powers off with PASS when every step
 //! succeeded and read back intact.
+//!
+//! `arg=0`: the benchmark. `arg=1..`: a small-put client (slot 1 = the
+//! benchmark's endpoint): it calls the benchmark `READY` and is answered
+//! when all clients should start, puts its blobs, each waiting for its
+//! durable reply, and calls `DONE` with the count stored
+//! (`fs_qemu::putters`).
 #![no_std]
 #![no_main]
 
@@ -18,6 +25,8 @@ use userlib::abi::{POWEROFF_TEST_FAIL, POWEROFF_TEST_PASS};
 use userlib::{println, sys};
 
 userlib::entry!(main);
+
+use fs_qemu::putters;
 
 const FS: FsClient = FsClient::new(0);
 /// The large blob, sent and read in pieces of `PIECE` bytes.
@@ -108,6 +117,7 @@ fn small(ok: &mut bool) {
         let d = sha256_digest(&data);
         blobs.push((data, d));
     }
+    let flushes0 = putters::device_flushes();
     let t0 = seconds();
     for (data, d) in &blobs {
         if let Err(e) = FS.blob_put("bench/small", d, data) {
@@ -121,6 +131,7 @@ fn small(ok: &mut bool) {
         "fs_small_put_ops: {} ops/s",
         (SMALL_BLOBS as f64 / secs) as u64
     );
+    putters::flushes_line("fs_flushes_per_small_put", flushes0, SMALL_BLOBS);
 }
 
 /// Where the time went so far (cumulative counters of the services; not
@@ -130,6 +141,7 @@ fn breakdown(when: &str) {
     if let Ok(r) = FS.stats(&mut text) {
         for line in String::from_utf8_lossy(&text[..r.written]).lines() {
             if line.starts_with("fs service")
+                || line.starts_with("group commit")
                 || line.starts_with("service")
                 || line.starts_with("device")
             {
@@ -185,6 +197,10 @@ fn hashing() {
 }
 
 fn main() {
+    if userlib::boot_arg() != 0 {
+        putters::putter(userlib::boot_arg());
+        return;
+    }
     let mut ok = true;
     // One round trip first: it returns once the filesystem is mounted, so
     // the services' start-up (disk format, mount) no longer shares the CPU
@@ -198,6 +214,8 @@ fn main() {
     breakdown("after the large blob");
     small(&mut ok);
     breakdown("after the small puts");
+    putters::four_clients(&mut ok);
+    breakdown("after four clients' small puts");
     match FS.shutdown() {
         Ok(()) => {}
         Err(e) => {

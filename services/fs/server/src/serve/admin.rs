@@ -113,6 +113,7 @@ impl Service {
         for e in fs.events() {
             let _ = writeln!(text, "  fs: {e}");
         }
+        text.push_str(&self.group_line());
         let m = |c: &AtomicU64| c.load(Ordering::Relaxed) / 1_000_000;
         let total = m(&HANDLE_CYCLES);
         let block = m(&block_api::client::CALL_CYCLES);

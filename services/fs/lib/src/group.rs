@@ -1,0 +1,225 @@
+//! Group commit: several clients' operations share one durable commit and
+//! its flushes, as jbd2 and every database with a write-ahead log do.
+//!
+//! The fs service serves one request at a time. With group commit on
+//! ([`crate::Fs::set_group_commit`]) an operation that would commit
+//! `Durable` commits `Batched` instead (still its own transaction: all or
+//! nothing on its own) and is counted as owing a sync
+//! ([`crate::Fs::unsynced_operations`]). Its reply is held in a [`Group`];
+//! the server goes on taking queued requests without blocking, and when the
+//! group closes one `sync` (flush the fresh data, write the journal records,
+//! flush) makes every operation of the group durable, then every held reply
+//! is sent. A sync that fails answers every held request with its error.
+//!
+//! # The guarantee, unchanged
+//! A successful reply leaves the server only when what it reports is
+//! durable: while a group is open *every* reply is held, also those of
+//! reads and failed calls, because they may have seen the group's
+//! undurable state (a read of a blob another client just put, a "blob
+//! exists" refusal). A reply is sent at once only when nothing is owed.
+//!
+//! # When a group closes ([`Group::close_before`], [`Group::is_full`])
+//! 1. Nothing more is queued: waiting would only delay the held clients.
+//! 2. [`Limits::max_held`] replies are held: bounds the latency of the
+//!    first one and the journal records buffered (a batched commit past the
+//!    block service's group bound is written early, costing a flush).
+//! 3. The next request is long (maintenance, or its leases carry more than
+//!    [`Limits::small_bytes`]): it is served after the group is durable, so
+//!    a long request never holds the small ones' replies for its duration.
+//! 4. The block service died: the sync fails and every held request gets
+//!    the error; the server then mounts again (its remount logic).
+
+use alloc::vec::Vec;
+
+/// Bounds of a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Replies held at most before the group closes.
+    pub max_held: usize,
+    /// A request whose leases carry more bytes than this is long.
+    pub small_bytes: u64,
+}
+
+impl Default for Limits {
+    /// 16 replies: 16 small puts journal ~160 blocks, under the block
+    /// service's group bound (256). 64 KiB: small puts, manifests and
+    /// names pass; an upload piece (1 MiB) or a large read buffer does not
+    /// (closing a group early is always safe, it costs only a sync).
+    fn default() -> Limits {
+        Limits {
+            max_held: 16,
+            small_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// What the server knows of the next request before serving it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Next {
+    /// Maintenance (fsck, gc, snapshots, shutdown, ...): long by nature.
+    pub maintenance: bool,
+    /// Bytes its leases carry (in and out).
+    pub lease_bytes: u64,
+}
+
+/// Counters of the groups closed so far (for `stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupStats {
+    /// Groups closed (each with at most one sync).
+    pub groups: u64,
+    /// Replies sent from groups.
+    pub replies: u64,
+    /// Syncs that failed (their groups answered with the error).
+    pub failed_syncs: u64,
+    /// Largest group seen.
+    pub largest: u64,
+}
+
+/// The held replies of one open group (`R`: a reply token and its message
+/// in the server; anything in tests).
+///
+/// # Invariants
+/// - At most `limits.max_held` replies are held (the server closes the
+///   group when [`Group::is_full`]).
+/// - The group is open exactly while a reply is held.
+pub struct Group<R> {
+    held: Vec<R>,
+    limits: Limits,
+    stats: GroupStats,
+}
+
+impl<R> Group<R> {
+    pub fn new(limits: Limits) -> Group<R> {
+        Group {
+            held: Vec::with_capacity(limits.max_held),
+            limits: Limits {
+                max_held: limits.max_held.max(1),
+                ..limits
+            },
+            stats: GroupStats::default(),
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    pub fn stats(&self) -> GroupStats {
+        self.stats
+    }
+
+    /// Whether the open group must close before `next` is served (rule 3).
+    pub fn close_before(&self, next: Next) -> bool {
+        self.is_open() && (next.maintenance || next.lease_bytes > self.limits.small_bytes)
+    }
+
+    /// After a request was served: `Some(reply)` to send now (nothing is
+    /// owed and no group is open), or `None`: held until the group closes.
+    /// `owed`: operations committed since the last sync that were promised
+    /// durable.
+    pub fn after(&mut self, reply: R, owed: u64) -> Option<R> {
+        if owed == 0 && !self.is_open() {
+            return Some(reply);
+        }
+        self.held.push(reply);
+        None
+    }
+
+    /// Whether the group must close now (rule 2).
+    pub fn is_full(&self) -> bool {
+        self.held.len() >= self.limits.max_held
+    }
+
+    /// Closes the group: the held replies, in arrival order, to send once
+    /// `synced` (whether the sync succeeded) is known.
+    pub fn close(&mut self, synced: bool) -> Vec<R> {
+        let held = core::mem::replace(&mut self.held, Vec::with_capacity(self.limits.max_held));
+        if !held.is_empty() {
+            self.stats.groups += 1;
+            self.stats.replies += held.len() as u64;
+            self.stats.largest = self.stats.largest.max(held.len() as u64);
+            if !synced {
+                self.stats.failed_syncs += 1;
+            }
+        }
+        held
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: Next = Next {
+        maintenance: false,
+        lease_bytes: 4096,
+    };
+
+    #[test]
+    fn nothing_owed_and_no_group_sends_at_once() {
+        let mut g = Group::new(Limits::default());
+        assert_eq!(g.after(1, 0), Some(1));
+        assert!(!g.is_open());
+    }
+
+    #[test]
+    fn an_owed_reply_opens_the_group_and_later_replies_join_it() {
+        let mut g = Group::new(Limits::default());
+        assert_eq!(g.after(1, 1), None);
+        // A read served while the group is open may have seen its state.
+        assert_eq!(g.after(2, 0), None);
+        assert_eq!(g.held(), 2);
+        assert_eq!(g.close(true), vec![1, 2]);
+        assert!(!g.is_open());
+        assert_eq!(g.after(3, 0), Some(3));
+        let s = g.stats();
+        assert_eq!(
+            (s.groups, s.replies, s.largest, s.failed_syncs),
+            (1, 2, 2, 0)
+        );
+    }
+
+    #[test]
+    fn the_group_is_full_at_its_bound() {
+        let mut g = Group::new(Limits {
+            max_held: 3,
+            small_bytes: 1,
+        });
+        for i in 0..3 {
+            assert!(!g.is_full());
+            assert_eq!(g.after(i, 1), None);
+        }
+        assert!(g.is_full());
+        assert_eq!(g.close(false).len(), 3);
+        assert_eq!(g.stats().failed_syncs, 1);
+    }
+
+    #[test]
+    fn a_long_request_closes_an_open_group_first() {
+        let mut g = Group::new(Limits::default());
+        let big = Next {
+            maintenance: false,
+            lease_bytes: 1 << 20,
+        };
+        let fsck = Next {
+            maintenance: true,
+            lease_bytes: 0,
+        };
+        assert!(!g.close_before(big), "no group open: nothing to close");
+        g.after(0, 1);
+        assert!(!g.close_before(SMALL));
+        assert!(g.close_before(big));
+        assert!(g.close_before(fsck));
+    }
+
+    #[test]
+    fn closing_an_empty_group_counts_nothing() {
+        let mut g: Group<u8> = Group::new(Limits::default());
+        assert!(g.close(true).is_empty());
+        assert_eq!(g.stats(), GroupStats::default());
+    }
+}

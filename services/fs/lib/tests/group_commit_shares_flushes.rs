@@ -1,0 +1,86 @@
+//! Group commit's cost, counted (deterministic, never timed): N small
+//! durable puts one at a time cost two device flushes each (fresh data,
+//! then the journal record); the same N puts committed in group mode and
+//! made durable by one sync cost the two flushes of that sync, so
+//! `flushes_per_small_put` is 2/N. Operations batched by design (an upload
+//! step) are not counted as owed.
+
+mod common;
+
+use filesystem::{Algorithm, Registry, RepoName};
+
+/// The 4 KiB blobs of the figure `fs_small_put_ops`.
+fn small_blob(i: u64) -> Vec<u8> {
+    common::noise(0x5A11 + i, 4096)
+}
+
+fn flushes(reg: &mut Registry<common::Store>) -> u64 {
+    reg.fs().device_mut().stats().device_flushes
+}
+
+fn put(reg: &mut Registry<common::Store>, i: u64) {
+    let data = small_blob(i);
+    let d = common::sha256(&data);
+    let repo = RepoName::parse("bench/small").unwrap();
+    reg.put_blob_into(&d, &mut &data[..], Some(&repo)).unwrap();
+}
+
+#[test]
+fn one_durable_put_at_a_time_costs_two_flushes_each() {
+    let mut reg = common::fresh_registry(8192);
+    let before = flushes(&mut reg);
+    for i in 0..8 {
+        put(&mut reg, i);
+    }
+    assert_eq!(flushes(&mut reg) - before, 2 * 8);
+    assert_eq!(reg.fs().unsynced_operations(), 0);
+}
+
+#[test]
+fn a_group_of_puts_costs_the_two_flushes_of_one_sync() {
+    for n in [1u64, 4, 16] {
+        let mut reg = common::fresh_registry(8192);
+        reg.fs().set_group_commit(true);
+        let before = flushes(&mut reg);
+        for i in 0..n {
+            put(&mut reg, i);
+            assert_eq!(reg.fs().unsynced_operations(), i + 1);
+        }
+        assert_eq!(flushes(&mut reg), before, "no flush before the sync");
+        reg.fs().sync().unwrap();
+        assert_eq!(reg.fs().unsynced_operations(), 0);
+        let spent = flushes(&mut reg) - before;
+        assert_eq!(spent, 2, "{n} puts");
+        let per_put = spent as f64 / n as f64;
+        assert!(per_put <= 2.0 / n as f64 + 1e-9, "{n} puts: {per_put}");
+        // Every put is there.
+        for i in 0..n {
+            let d = common::sha256(&small_blob(i));
+            assert_eq!(reg.read_blob(&d, 1 << 20).unwrap(), Some(small_blob(i)));
+        }
+    }
+}
+
+#[test]
+fn a_sync_with_nothing_owed_costs_no_flush() {
+    let mut reg = common::fresh_registry(8192);
+    reg.fs().set_group_commit(true);
+    put(&mut reg, 0);
+    reg.fs().sync().unwrap();
+    let before = flushes(&mut reg);
+    reg.fs().sync().unwrap();
+    assert_eq!(flushes(&mut reg), before);
+}
+
+#[test]
+fn upload_steps_are_batched_by_design_and_owe_nothing() {
+    let mut reg = common::fresh_registry(8192);
+    reg.fs().set_group_commit(true);
+    let mut up = reg.begin_upload(None, Algorithm::Sha256).unwrap();
+    // begin_upload is a promise (its session is durable when it returns):
+    let owed = reg.fs().unsynced_operations();
+    reg.upload_write(&mut up, &common::noise(3, 5 << 20))
+        .unwrap();
+    assert_eq!(reg.fs().unsynced_operations(), owed, "a step owes nothing");
+    reg.abort_upload(up).unwrap();
+}

@@ -1,0 +1,93 @@
+//! Group commit in the request loop (the rules are `filesystem::group`'s):
+//! what the loop knows of a request before serving it, and closing a
+//! group: one sync, then every held reply (or the sync's error).
+
+use alloc::string::String;
+use core::fmt::Write as _;
+
+use abi::Message;
+use filesystem::group::Next;
+use fs_api::{FsError, Rights};
+use userlib::ipc::ReplyToken;
+
+use super::Service;
+use crate::errors::Fail;
+
+/// A reply held until its group is durable.
+pub type Held = (ReplyToken, Message);
+
+/// What the group rules need of a request, from its message alone:
+/// snapshot and admin operations are maintenance (long by nature), and the
+/// bytes its leases carry bound the rest.
+pub fn next_of(msg: &Message) -> Next {
+    let maintenance =
+        fs_api::needed(msg.label).is_some_and(|r| r.intersects(Rights::SNAPSHOT | Rights::ADMIN));
+    let lease_bytes = msg
+        .leases
+        .iter()
+        .fold(0u64, |sum, l| sum.saturating_add(l.len));
+    Next {
+        maintenance,
+        lease_bytes,
+    }
+}
+
+impl Service {
+    /// Operations of the open group not yet durable (0 when not mounted).
+    pub(super) fn owed(&mut self) -> u64 {
+        self.reg
+            .as_mut()
+            .map_or(0, |r| r.fs().unsynced_operations())
+    }
+
+    /// Closes the open group: one sync makes all its operations durable,
+    /// then every held reply goes out. A failed sync answers each held
+    /// call with its error, and the filesystem is mounted again before the
+    /// next request (as after the block service's death: what the
+    /// undurable operations built in memory may not be on the disk).
+    pub(super) fn close_group(&mut self) {
+        if !self.group.is_open() {
+            return;
+        }
+        let synced = match self.reg.as_mut() {
+            Ok(reg) => reg.fs().sync().map_err(|e| Fail::from(e).into_api(&[])),
+            Err(stage) => Err(FsError::NotMounted { stage: *stage }),
+        };
+        let held = self.group.close(synced.is_ok());
+        match synced {
+            Ok(()) => {
+                for (token, reply) in held {
+                    // A caller that died meanwhile gets nothing; we go on.
+                    let _ = token.reply_message(&reply);
+                }
+            }
+            Err(e) => {
+                userlib::println!(
+                    "fs: a group commit's sync failed ({e}); {} calls answered with it, mounting again",
+                    held.len()
+                );
+                let reply = abi::iface::reply_message::<(), FsError>(&Err(e));
+                for (token, _) in held {
+                    let _ = token.reply_message(&reply);
+                }
+                self.remount_due = true;
+            }
+        }
+    }
+
+    /// One line of `stats`: how the group commits went.
+    pub(super) fn group_line(&self) -> String {
+        let s = self.group.stats();
+        let mut line = String::new();
+        let _ = writeln!(
+            line,
+            "group commit: {} groups, {} replies ({:.2} per group, largest {}), {} failed syncs",
+            s.groups,
+            s.replies,
+            s.replies as f64 / s.groups.max(1) as f64,
+            s.largest,
+            s.failed_syncs
+        );
+        line
+    }
+}
