@@ -67,8 +67,21 @@ fn round(s: &mut [u32; 16], m: &[u32; 16], r: usize) {
     g(s, 3, 4, 9, 14, m[p[14]], m[p[15]]);
 }
 
-/// Compresses one block `m` into the chaining value `cv`.
-pub(crate) fn compress(cv: &mut [u32; 8], m: &[u32; 16], block_len: u32, counter: u64, flags: u32) {
+/// Compresses one 64-byte block into the chaining value `cv`. Takes the
+/// bytes, not words: the words are then loaded straight from the caller's
+/// block (x86 loads little-endian), not copied to the stack first.
+pub(crate) fn compress(
+    cv: &mut [u32; 8],
+    block: &[u8; 64],
+    block_len: u32,
+    counter: u64,
+    flags: u32,
+) {
+    let mut m = [0u32; 16];
+    for (word, bytes) in m.iter_mut().zip(block.chunks_exact(4)) {
+        *word = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    }
+    let m = &m;
     let mut s = [
         cv[0],
         cv[1],

@@ -87,35 +87,34 @@ fn chunk_cv(chunk: &[u8], counter: u64, root: u32) -> [u32; 8] {
     let mut flags = CHUNK_START;
     let mut rest = chunk;
     // Full blocks that are not the chunk's last.
-    while rest.len() > BLOCK_LEN {
-        let (block, tail) = rest.split_at(BLOCK_LEN);
-        compress(&mut cv, &words(block), BLOCK_LEN as u32, counter, flags);
+    while let Some((block, tail)) = rest.split_first_chunk::<BLOCK_LEN>() {
+        if tail.is_empty() {
+            break;
+        }
+        compress(&mut cv, block, BLOCK_LEN as u32, counter, flags);
         flags = 0;
         rest = tail;
     }
-    let mut last = [0u8; BLOCK_LEN];
-    last[..rest.len()].copy_from_slice(rest);
     let flags = flags | CHUNK_END | root;
-    compress(&mut cv, &words(&last), rest.len() as u32, counter, flags);
+    if let Ok(block) = <&[u8; BLOCK_LEN]>::try_from(rest) {
+        // A full last block (every chunk but the input's last): no copy.
+        compress(&mut cv, block, BLOCK_LEN as u32, counter, flags);
+    } else {
+        let mut last = [0u8; BLOCK_LEN];
+        last[..rest.len()].copy_from_slice(rest);
+        compress(&mut cv, &last, rest.len() as u32, counter, flags);
+    }
     cv
 }
 
 fn parent_cv(left: &[u32; 8], right: &[u32; 8], root: u32) -> [u32; 8] {
-    let mut m = [0u32; 16];
-    m[..8].copy_from_slice(left);
-    m[8..].copy_from_slice(right);
-    let mut cv = IV;
-    compress(&mut cv, &m, BLOCK_LEN as u32, 0, PARENT | root);
-    cv
-}
-
-/// The 16 little-endian message words of a 64-byte block.
-fn words(block: &[u8]) -> [u32; 16] {
-    let mut m = [0u32; 16];
-    for (word, bytes) in m.iter_mut().zip(block.chunks_exact(4)) {
-        *word = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let mut block = [0u8; BLOCK_LEN];
+    for (bytes, word) in block.chunks_exact_mut(4).zip(left.iter().chain(right)) {
+        bytes.copy_from_slice(&word.to_le_bytes());
     }
-    m
+    let mut cv = IV;
+    compress(&mut cv, &block, BLOCK_LEN as u32, 0, PARENT | root);
+    cv
 }
 
 #[cfg(test)]
