@@ -2,16 +2,16 @@
 //! TCG: the content store's chunk ids and chunk verification.
 //!
 //! Why hand-written (issue #13, docs/speed.md "BLAKE3 under TCG"): the
-//! `blake3` crate's portable code ran at 86–88 MB per CPU-second of QEMU
-//! against 129–146 for BLAKE3's portable C in the same Linux guest. The
-//! cause is one instruction: x86 `rol`/`ror` leave the carry and overflow
-//! flags defined, and TCG computes a rotate's flags with a helper call
-//! (`cc_compute_all`) unless a later flag-setting instruction makes them
-//! dead first. LLVM schedules a spill or reload (a memory access, where TCG
-//! must have the flags ready) right after 126 of the 224 rotates of a
-//! block; gcc after 17. Here each rotate is `ror` followed by `test` in one
-//! `asm!` block, so its flags are always dead: 197 MB/cpu-s in the same
-//! guest and boot (2.2x the crate, 1.4x the C).
+//! `blake3` crate's portable compression ran at 86–91 MB per CPU-second of
+//! QEMU against 129–153 for BLAKE3's portable C in the same Linux guest.
+//! The cause is one instruction: x86 `rol`/`ror` leave the carry and
+//! overflow flags defined, and TCG computes a rotate's flags with a helper
+//! call (`cc_compute_all`) unless a later flag-setting instruction makes
+//! them dead first. LLVM schedules a spill or reload (a memory access,
+//! where TCG must have the flags ready) right after 126 of the 224 rotates
+//! of a block; gcc after 17. Here each rotate is `ror` followed by `test`
+//! in one `asm!` block, so its flags are always dead: 186–197 MB/cpu-s for
+//! the compression (2.2x the crate), the whole hash 1.1–1.5x the C.
 //!
 //! # Design principles
 //! - Only what the store needs: the default hash mode, 32 bytes out, one
