@@ -71,11 +71,12 @@ pub fn check_chunk(r: &ChunkRef, data: &[u8]) -> Result<(), FsError> {
             problem: alloc::format!("{} bytes received, {} expected", data.len(), r.len),
         });
     }
-    let got = blake3::hash(data);
-    if got.as_bytes() != &r.hash {
+    // The content store's chunk-id hash (blake3tcg, docs/speed.md).
+    let got = blake3tcg::hash(data);
+    if got != r.hash {
         return Err(FsError::ChunkRejected {
             hash: r.hash,
-            problem: alloc::format!("received bytes hash to {}", content::Hex(got.as_bytes())),
+            problem: alloc::format!("received bytes hash to {}", content::Hex(&got)),
         });
     }
     Ok(())
