@@ -138,6 +138,10 @@ abi::interface! {
         /// Ends `writer` without storing its unfinished chunk (its
         /// session was abandoned); an unknown id is not an error.
         fn writer_drop = 12 (writer: u64) -> Result<(), ContentError>;
+        /// The service's deterministic counters as text in lease 0: calls
+        /// received, bytes copied, calls made to the block service (a
+        /// `counters content:` line and a `content calls to block:` line).
+        fn stats = 13 () [0 out: Write(CHECK_TEXT_MAX as u64)] -> Result<Text, ContentError>;
     }
 }
 
