@@ -888,6 +888,7 @@ def bench(run_captured, raw_lines):
     status, out = run_captured("bench-fs.cfg", disk_args(disk))
     figures = {}
     for l in out.splitlines():
+        # Decimals for ratios such as fs_copies_per_byte_put (2 places).
         m = re.match(r"^(fs_[A-Za-z0-9_]+): (\d+(?:\.\d+)?) ([A-Za-z/]+)\s*$", l.strip())
         if m:
             figures[m.group(1)] = (m.group(2), m.group(3))
@@ -900,5 +901,5 @@ def bench(run_captured, raw_lines):
     for kind in ("read", "write"):
         fs = figures.get(f"fs_seq_{kind}_MBps")
         if fs and raw.get(kind):
-            lines.append(f"fs_vs_raw_{kind}_ratio: {int(fs[0]) / raw[kind]:.4f} ratio")
+            lines.append(f"fs_vs_raw_{kind}_ratio: {float(fs[0]) / raw[kind]:.4f} ratio")
     return status, out, lines

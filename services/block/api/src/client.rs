@@ -7,12 +7,17 @@
 //! call of any other kind (fsck and `df` ask for every block in order).
 //!
 //! Unjournaled writes (`write_fresh`) of consecutive blocks are gathered in
-//! a buffer of up to [`FRESH_GATHER`] bytes and sent as one request before
-//! the next call of any other kind (or when the run breaks), so the store
-//! writes a transaction's chunks to the disk as a few large requests instead
-//! of one per chunk. `abort` drops the gathered bytes; an error of a
-//! gathered write is reported by the call that sends it (at the latest the
-//! commit, which then fails: the transaction is all or nothing either way).
+//! a buffer of up to [`FRESH_GATHER`] bytes and sent as one request when
+//! the run breaks, before a read, write or free of a gathered block, and
+//! before any call that ends or reports on the transaction (commit, abort,
+//! sync, delegate, report, checkpoint, `send_gathered`), so the store
+//! writes a transaction's chunks to the disk as a few large requests
+//! instead of one per chunk. Allocations and calls about other blocks do
+//! not send it: the content store allocates each chunk's extent just
+//! before writing it, and sending there made every chunk its own call
+//! (issue #13). `abort` drops the gathered bytes; an error of a gathered
+//! write is reported by the call that sends it (at the latest the commit,
+//! which then fails: the transaction is all or nothing either way).
 //!
 //! The transaction a call is for: the holder names the number `begin`
 //! answered; a delegate names 0 on its first transactional call of a
@@ -24,6 +29,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::cell::Cell;
 
 use abi::iface::{CallError, Transport};
 use block::{DeviceError, Durability, Error, Extent, Transactional, BLOCK_SIZE};
@@ -88,6 +94,61 @@ mod counted {
     }
 }
 
+/// Labels [`Tally`] counts one by one (the interface's are below it).
+const TALLIED_LABELS: usize = 32;
+
+/// A transport with every call counted by its operation label, and the
+/// bytes the client copied into its gather buffer: deterministic figures
+/// of the stack's calls and copies (issue #13), on the host as in the
+/// system.
+#[derive(Debug)]
+pub struct Tally<T> {
+    pub inner: T,
+    calls: [Cell<u64>; TALLIED_LABELS],
+    gathered: Cell<u64>,
+}
+
+impl<T> Tally<T> {
+    fn new(inner: T) -> Self {
+        Tally {
+            inner,
+            calls: Default::default(),
+            gathered: Cell::new(0),
+        }
+    }
+}
+
+impl<T: Transport> Transport for Tally<T> {
+    fn call(&self, msg: &abi::Message) -> Result<abi::Message, abi::Error> {
+        let i = usize::try_from(msg.label)
+            .unwrap_or(0)
+            .min(TALLIED_LABELS - 1);
+        self.calls[i].set(self.calls[i].get() + 1);
+        self.inner.call(msg)
+    }
+}
+
+/// What a [`BlockClient`] did so far: calls by operation, and bytes copied.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientCounters {
+    pub read: u64,
+    pub write: u64,
+    pub write_fresh: u64,
+    pub allocate: u64,
+    pub free: u64,
+    /// Every other operation (begin, commit, delegate, bits, reports...).
+    pub other: u64,
+    /// `write_fresh` bytes copied into the gather buffer.
+    pub gathered_bytes: u64,
+}
+
+impl ClientCounters {
+    /// All calls.
+    pub fn calls(&self) -> u64 {
+        self.read + self.write + self.write_fresh + self.allocate + self.free + self.other
+    }
+}
+
 /// A failed call as the block error the layers above understand. The
 /// store's error is itself; a transaction the caller no longer holds (ended,
 /// aborted at a delegate's death, someone else's) is `NoTransaction`; the
@@ -122,7 +183,7 @@ pub fn block_error(e: CallError<BlockError>) -> Error {
 
 /// A connection to the block service.
 pub struct BlockClient<T = DefaultTransport> {
-    stub: stub::Client<T>,
+    stub: stub::Client<Tally<T>>,
     geometry: Geometry,
     bits_first: u64,
     bits_len: u64,
@@ -157,7 +218,7 @@ fn check_len(len: usize) -> Result<(), Error> {
 impl<T: Transport> BlockClient<T> {
     /// Connects over `transport`: asks the service for the geometry.
     pub fn connect_over(transport: T) -> Result<Self, Error> {
-        let stub = stub::Client::new(transport);
+        let stub = stub::Client::new(Tally::new(transport));
         let geometry = stub.info().map_err(block_error)?;
         Ok(BlockClient {
             stub,
@@ -174,8 +235,26 @@ impl<T: Transport> BlockClient<T> {
     }
 
     /// The stubs, for calls the trait does not cover.
-    pub fn stub(&self) -> &stub::Client<T> {
+    pub fn stub(&self) -> &stub::Client<Tally<T>> {
         &self.stub
+    }
+
+    /// The calls this client made and the bytes it copied, so far.
+    pub fn counters(&self) -> ClientCounters {
+        let t = &self.stub.transport;
+        let n = |label: u64| t.calls[label as usize].get();
+        let all: u64 = t.calls.iter().map(Cell::get).sum();
+        let mut c = ClientCounters {
+            read: n(stub::label::read),
+            write: n(stub::label::write),
+            write_fresh: n(stub::label::write_fresh),
+            allocate: n(stub::label::allocate),
+            free: n(stub::label::free),
+            other: 0,
+            gathered_bytes: t.gathered.get(),
+        };
+        c.other = all - c.calls();
+        c
     }
 
     /// First block after the block layer's own regions and the root slots.
@@ -231,10 +310,25 @@ impl<T: Transport> BlockClient<T> {
         Ok(())
     }
 
-    /// What every call but `write_fresh` and `allocation_bits` does first.
+    /// What every call but `write_fresh`, `allocate` and `allocation_bits`
+    /// does first (a read, write or free first does [`Self::before_touching`]).
     fn before(&mut self) -> Result<(), Error> {
         self.bits_len = 0;
         self.send_fresh()
+    }
+
+    /// What a read, write or free of `blocks` blocks from `first` does
+    /// first: the gathered writes are sent when they cover any of them (the
+    /// read sees them, the later write lands last, a freed block is not
+    /// written after its free).
+    fn before_touching(&mut self, first: u64, blocks: u64) -> Result<(), Error> {
+        self.bits_len = 0;
+        let gathered = (self.fresh.len() / BLOCK_SIZE) as u64;
+        let end = first.saturating_add(blocks);
+        if gathered > 0 && first < self.fresh_first + gathered && self.fresh_first < end {
+            self.send_fresh()?;
+        }
+        Ok(())
     }
 
     /// Text report `what` (see `crate::report`) into `out` (at most
@@ -288,7 +382,7 @@ impl<T: Transport> Transactional for BlockClient<T> {
 
     fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
         check_len(buf.len())?;
-        self.before()?;
+        self.before_touching(first, (buf.len() / BLOCK_SIZE) as u64)?;
         for (i, piece) in buf.chunks_mut(MAX_TRANSFER).enumerate() {
             let at = first + (i * MAX_TRANSFER / BLOCK_SIZE) as u64;
             self.stub.read(at, piece).map_err(block_error)?;
@@ -313,7 +407,7 @@ impl<T: Transport> Transactional for BlockClient<T> {
 
     fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
         check_len(data.len())?;
-        self.before()?;
+        self.before_touching(first, (data.len() / BLOCK_SIZE) as u64)?;
         for (i, piece) in data.chunks(MAX_TRANSFER).enumerate() {
             let at = first + (i * MAX_TRANSFER / BLOCK_SIZE) as u64;
             let tx = self.stub.write(self.tx, at, piece).map_err(block_error)?;
@@ -344,18 +438,21 @@ impl<T: Transport> Transactional for BlockClient<T> {
             self.fresh_first = first;
         }
         self.fresh.extend_from_slice(data);
+        let g = &self.stub.transport.gathered;
+        g.set(g.get() + data.len() as u64);
         Ok(())
     }
 
     fn allocate(&mut self, count: u64) -> Result<Extent, Error> {
-        self.before()?;
+        // The gathered blocks are allocated: a new extent never overlaps them.
+        self.bits_len = 0;
         let a = self.stub.allocate(self.tx, count).map_err(block_error)?;
         self.went_into(a.tx);
         Ok(Extent::new(a.start, a.len))
     }
 
     fn free(&mut self, extent: Extent) -> Result<(), Error> {
-        self.before()?;
+        self.before_touching(extent.start, extent.len)?;
         let tx = self
             .stub
             .free(self.tx, extent.start, extent.len)

@@ -30,6 +30,17 @@ pub(crate) struct FreshBuffer {
     tail: Option<u64>,
 }
 
+/// What [`FreshBuffer::undo`] needs to take a push back.
+#[derive(Clone, Copy)]
+pub(crate) struct Pushed {
+    first: u64,
+    blocks: u64,
+    /// It extended the extent that was the tail.
+    extended: bool,
+    /// The tail before it.
+    tail: Option<u64>,
+}
+
 /// Where one buffered extent's bytes are.
 #[derive(Clone, Copy)]
 struct Span {
@@ -65,11 +76,60 @@ impl FreshBuffer {
     /// so the buffer never reallocates past it.
     pub(crate) fn push(&mut self, first: u64, data: &[u8], capacity: usize) {
         debug_assert!(data.len().is_multiple_of(BLOCK_SIZE) && !data.is_empty());
-        debug_assert!(!self.overlaps(first, (data.len() / BLOCK_SIZE) as u64));
-        if self.data.capacity() < capacity {
-            self.data.reserve_exact(capacity - self.data.len());
+        self.data
+            .reserve_exact(capacity.saturating_sub(self.data.len()));
+        self.data.extend_from_slice(data);
+        self.record(first, (data.len() / BLOCK_SIZE) as u64);
+    }
+
+    /// As [`FreshBuffer::push`] of `len` bytes that `fill` writes straight
+    /// into the buffer (no copy through the caller's own buffer). When
+    /// `fill` fails the buffer is as before and its error is returned.
+    pub(crate) fn push_with<E>(
+        &mut self,
+        first: u64,
+        len: usize,
+        capacity: usize,
+        fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+    ) -> Result<Pushed, E> {
+        debug_assert!(len.is_multiple_of(BLOCK_SIZE) && len > 0);
+        self.data
+            .reserve_exact(capacity.saturating_sub(self.data.len()));
+        let at = self.data.len();
+        self.data.resize(at + len, 0);
+        if let Err(e) = fill(&mut self.data[at..]) {
+            self.data.truncate(at);
+            return Err(e);
         }
-        let blocks = (data.len() / BLOCK_SIZE) as u64;
+        let tail = self.tail;
+        let extended = self.record(first, (len / BLOCK_SIZE) as u64);
+        Ok(Pushed {
+            first,
+            blocks: (len / BLOCK_SIZE) as u64,
+            extended,
+            tail,
+        })
+    }
+
+    /// Takes back the last push (`pushed`, from [`FreshBuffer::push_with`]
+    /// with nothing pushed since): the buffer is as before it.
+    pub(crate) fn undo(&mut self, pushed: Pushed) {
+        let len = pushed.blocks as usize * BLOCK_SIZE;
+        self.data.truncate(self.data.len().saturating_sub(len));
+        if pushed.extended {
+            if let Some(span) = pushed.tail.and_then(|t| self.extents.get_mut(&t)) {
+                span.blocks -= pushed.blocks;
+            }
+        } else {
+            self.extents.remove(&pushed.first);
+        }
+        self.tail = pushed.tail;
+    }
+
+    /// Records the `blocks` blocks just appended to `data` as the image of
+    /// `first..`; true when they extended the last extent.
+    fn record(&mut self, first: u64, blocks: u64) -> bool {
+        debug_assert!(!self.overlaps(first, blocks));
         // A write that continues the last one on disk and in memory extends
         // it: one request instead of two, without copying.
         if let Some(span) = self
@@ -79,17 +139,13 @@ impl FreshBuffer {
             .map(|(_, s)| s)
         {
             span.blocks += blocks;
+            true
         } else {
-            self.extents.insert(
-                first,
-                Span {
-                    blocks,
-                    offset: self.data.len(),
-                },
-            );
+            let offset = self.data.len() - blocks as usize * BLOCK_SIZE;
+            self.extents.insert(first, Span { blocks, offset });
             self.tail = Some(first);
+            false
         }
-        self.data.extend_from_slice(data);
     }
 
     /// The buffered image of `block`, if it is buffered.
@@ -159,6 +215,47 @@ mod tests {
         assert_eq!(b.get(12).unwrap()[0], 2);
         assert_eq!(b.get(5).unwrap()[0], 4);
         assert!(b.get(13).is_none() && b.get(4).is_none() && b.get(21).is_none());
+    }
+
+    #[test]
+    fn a_filled_push_is_a_push_and_undo_takes_it_back() {
+        let mut b = FreshBuffer::default();
+        b.push(10, &image(1, 2), 64 * BLOCK_SIZE);
+        // Continues the tail on disk and in memory: extends it.
+        let p = b
+            .push_with(12, 2 * BLOCK_SIZE, 64 * BLOCK_SIZE, |buf| {
+                buf.fill(2);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        assert_eq!(b.get(13).unwrap()[0], 2);
+        assert_eq!(b.requests().len(), 1);
+        b.undo(p);
+        assert!(b.get(12).is_none() && b.bytes() == 2 * BLOCK_SIZE);
+        // Elsewhere: its own extent; undone, the old tail is extended again.
+        let p = b
+            .push_with(30, BLOCK_SIZE, 64 * BLOCK_SIZE, |buf| {
+                buf.fill(3);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        assert_eq!(b.get(30).unwrap()[0], 3);
+        b.undo(p);
+        assert!(b.get(30).is_none());
+        b.push(12, &image(4, 1), 64 * BLOCK_SIZE);
+        let shape: Vec<(u64, u64)> = b
+            .requests()
+            .iter()
+            .map(|r| (r.first(), r.blocks()))
+            .collect();
+        assert_eq!(shape, vec![(10, 3)]);
+        // A failed fill leaves nothing behind.
+        assert_eq!(
+            b.push_with(40, BLOCK_SIZE, 64 * BLOCK_SIZE, |_| Err("lease gone"))
+                .err(),
+            Some("lease gone")
+        );
+        assert!(b.get(40).is_none() && b.bytes() == 3 * BLOCK_SIZE);
     }
 
     #[test]

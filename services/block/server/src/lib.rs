@@ -22,7 +22,7 @@
 
 extern crate alloc;
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -38,6 +38,23 @@ use block_api::{block_store, report, Allocated, BlockError, Geometry, Reported, 
 /// (kept by the process; reported by `report(STATS)`).
 pub static HANDLE_CYCLES: AtomicU64 = AtomicU64::new(0);
 pub static DEVICE_CYCLES: AtomicU64 = AtomicU64::new(0);
+/// Calls this process made to the disk driver, and bytes its disk client
+/// copied into its staging buffer (kept by the process; issue #13).
+pub static DEVICE_CALLS: AtomicU64 = AtomicU64::new(0);
+pub static DEVICE_STAGED_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Deterministic counters of the service (`report(STATS)`, line
+/// `counters block:`): what the stack's `copies_per_byte` and
+/// `ipc_calls_per_mib` figures are made of.
+#[derive(Default)]
+struct Counters {
+    /// Calls received, by (client badge, operation label).
+    calls: BTreeMap<(u64, u64), u64>,
+    /// Bytes copied in from clients' leases (`write`, `write_fresh`).
+    lease_in: u64,
+    /// Bytes copied out to clients' leases (`read`).
+    lease_out: u64,
+}
 
 struct Open {
     tx: u64,
@@ -73,10 +90,34 @@ pub struct Service<D: BlockDevice, C: Caller> {
     deferred_begins: u64,
     /// Transactions aborted at their holder's or delegate's death.
     death_aborts: u64,
+    counters: Counters,
 }
 
 fn lease_error(e: abi::Error) -> BlockError {
     BlockError::LeaseCopy { kernel: e }
+}
+
+/// An operation's name in the counters (its label when unknown).
+fn op_name(label: u64) -> String {
+    use block_store::label as l;
+    let name = match label {
+        l::info => "info",
+        l::read => "read",
+        l::begin => "begin",
+        l::write => "write",
+        l::write_fresh => "write_fresh",
+        l::allocate => "allocate",
+        l::free => "free",
+        l::allocation_bits => "allocation_bits",
+        l::commit => "commit",
+        l::abort => "abort",
+        l::sync => "sync",
+        l::report => "report",
+        l::checkpoint => "checkpoint",
+        l::delegate => "delegate",
+        other => return format!("op{other}"),
+    };
+    String::from(name)
 }
 
 /// A lease's length in whole blocks.
@@ -101,6 +142,45 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
             piece: vec![0u8; MAX_PIECE_BLOCKS * BLOCK_SIZE],
             deferred_begins: 0,
             death_aborts: 0,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Counts a call received from `badge` for operation `label` (the
+    /// process's loop calls it for every call it dispatches).
+    pub fn count_call(&mut self, badge: u64, label: u64) {
+        *self.counters.calls.entry((badge, label)).or_default() += 1;
+    }
+
+    /// The `counters block:` line and the calls by client and operation.
+    fn counters_text(&self, text: &mut String) {
+        let c = &self.counters;
+        let st = self.store.stats();
+        let _ = writeln!(
+            text,
+            "counters block: calls={} lease_in={} lease_out={} fresh_copied={} fresh_direct={} staged={} device_calls={}",
+            c.calls.values().sum::<u64>(),
+            c.lease_in,
+            c.lease_out,
+            st.fresh_copied_bytes,
+            st.fresh_direct_bytes,
+            DEVICE_STAGED_BYTES.load(Ordering::Relaxed),
+            DEVICE_CALLS.load(Ordering::Relaxed),
+        );
+        let mut badge = None;
+        for (&(b, label), n) in &c.calls {
+            if badge != Some(b) {
+                let _ = write!(
+                    text,
+                    "{}calls from client {b}:",
+                    if badge.is_some() { "\n" } else { "" }
+                );
+                badge = Some(b);
+            }
+            let _ = write!(text, " {}={n}", op_name(label));
+        }
+        if badge.is_some() {
+            let _ = writeln!(text);
         }
     }
 
@@ -244,6 +324,7 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
                     DEVICE_CYCLES.load(Ordering::Relaxed) / 1_000_000,
                     self.death_aborts,
                 );
+                self.counters_text(&mut text);
             }
             report::EVENTS => {
                 for e in self.store.events() {
@@ -265,7 +346,9 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
         Ok(text)
     }
 
-    /// Writes lease data to blocks `first..` (journaled or fresh), piece by piece.
+    /// Writes lease data to blocks `first..` (journaled or fresh), piece by
+    /// piece. Fresh data is read from the lease straight into the store's
+    /// fresh buffer (`write_fresh_with`): no copy through `piece`.
     fn write_blocks(
         &mut self,
         first: u64,
@@ -277,25 +360,37 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
         while done < blocks {
             let n = (blocks - done).min(MAX_PIECE_BLOCKS as u64);
             let bytes = n as usize * BLOCK_SIZE;
+            let at = first.checked_add(done).ok_or(Error::OutOfRange {
+                first,
+                blocks,
+                block_count: self.store.block_count(),
+            })?;
+            let from = done * BLOCK_SIZE as u64;
+            if fresh {
+                self.store.write_fresh_with(at, bytes, |buf| {
+                    match data.read(from, buf).map_err(lease_error)? {
+                        got if got == bytes => Ok(()),
+                        // The lease is shorter than its declared blocks.
+                        _ => Err(BlockError::LeaseCopy {
+                            kernel: abi::Error::BadLease,
+                        }),
+                    }
+                })??;
+                self.counters.lease_in += bytes as u64;
+                done += n;
+                continue;
+            }
             let got = data
                 .read(done * BLOCK_SIZE as u64, &mut self.piece[..bytes])
                 .map_err(lease_error)?;
+            self.counters.lease_in += got as u64;
             if got != bytes {
                 // The lease is shorter than its declared blocks.
                 return Err(BlockError::LeaseCopy {
                     kernel: abi::Error::BadLease,
                 });
             }
-            let at = first.checked_add(done).ok_or(Error::OutOfRange {
-                first,
-                blocks,
-                block_count: self.store.block_count(),
-            })?;
-            if fresh {
-                self.store.write_fresh(at, &self.piece[..bytes])?;
-            } else {
-                self.store.write(at, &self.piece[..bytes])?;
-            }
+            self.store.write(at, &self.piece[..bytes])?;
             done += n;
         }
         Ok(())
@@ -327,6 +422,7 @@ impl<D: BlockDevice, C: Caller> block_store::Server<C> for Service<D, C> {
             self.store.read(at, &mut self.piece[..bytes])?;
             buf.write(done * BLOCK_SIZE as u64, &self.piece[..bytes])
                 .map_err(lease_error)?;
+            self.counters.lease_out += bytes as u64;
             done += n;
         }
         Ok(blocks)

@@ -18,12 +18,14 @@ use core::sync::atomic::Ordering;
 
 use block::{BlockDevice, BlockStore, Config, DeviceError, Error, IoRequest};
 use block_api::{block_store, BlockError};
-use block_server::{Death, Service, DEVICE_CYCLES, HANDLE_CYCLES};
+use block_server::{
+    Death, Service, DEVICE_CALLS, DEVICE_CYCLES, DEVICE_STAGED_BYTES, HANDLE_CYCLES,
+};
 use userlib::abi::death_kind;
 use userlib::abi::iface::{reply_message, Dispatched};
 use userlib::ipc::{recv, Endpoint, Incoming, ReplyToken};
 use userlib::{println, sys};
-use virtio_blk_api::BlkClient;
+use virtio_blk_api::{blk, DiskClient, Resending};
 
 userlib::entry!(main);
 
@@ -39,10 +41,28 @@ fn config() -> Config {
     }
 }
 
+/// The driver's endpoint with every call counted, and the bytes a batch
+/// call's staging buffer carries (for `stats`: the stack's call and copy
+/// counts, issue #13).
+#[derive(Clone, Copy, Debug)]
+struct CountedDisk(Resending);
+
+impl userlib::abi::iface::Transport for CountedDisk {
+    fn call(&self, msg: &userlib::abi::Message) -> Result<userlib::abi::Message, userlib::Error> {
+        DEVICE_CALLS.fetch_add(1, Ordering::Relaxed);
+        if msg.label == blk::label::batch {
+            DEVICE_STAGED_BYTES.fetch_add(msg.leases[1].len, Ordering::Relaxed);
+        }
+        self.0.call(msg)
+    }
+}
+
+type BlkClient = DiskClient<CountedDisk>;
+
 /// The disk the driver serves for our capability; with none, the error
 /// clients get is a device of 0 blocks (what is there to mount).
 fn connect() -> Result<BlkClient, Error> {
-    BlkClient::connect(virtio_blk_api::Resending(Endpoint(0))).map_err(|e| {
+    BlkClient::connect(CountedDisk(Resending(Endpoint(0)))).map_err(|e| {
         println!("block: no disk: {e:?}");
         Error::DeviceTooSmall {
             block_count: 0,
@@ -177,6 +197,7 @@ fn run(mut service: Served) -> ! {
             sys::exit(1);
         }
         let t0 = sys::rdtsc();
+        service.count_call(badge, msg.label);
         let dispatched = block_store::dispatch(&mut service, badge, token, &msg);
         if let Dispatched::Reply(_, reply) = &dispatched {
             if msg.label == block_store::label::checkpoint && reply.label == 0 {

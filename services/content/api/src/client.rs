@@ -215,6 +215,14 @@ impl<T: Transport> ContentClient<T> {
         }
     }
 
+    /// The service's counters as text (see `chunk_store::stats`).
+    pub fn stats(&mut self) -> Result<String> {
+        let mut text = vec![0u8; 4096];
+        let t = self.stub.stats(&mut text)?;
+        let n = usize::try_from(t.written).unwrap_or(0).min(text.len());
+        Ok(String::from_utf8_lossy(&text[..n]).into_owned())
+    }
+
     /// The store's check: `None` when clean, else the problems as text
     /// (cut at `CHECK_TEXT_MAX` bytes).
     pub fn check(&mut self, verify_data: bool) -> Result<Option<String>> {

@@ -30,6 +30,8 @@ pub struct ChunkWriter {
     chunker: Chunker,
     buf: Vec<u8>,
     total: u64,
+    /// Bytes copied into `buf` (a chunk that spans the caller's slices).
+    copied: u64,
 }
 
 impl Default for ChunkWriter {
@@ -44,6 +46,7 @@ impl ChunkWriter {
             chunker: Chunker::new(),
             buf: Vec::new(),
             total: 0,
+            copied: 0,
         }
     }
 
@@ -51,6 +54,12 @@ impl ChunkWriter {
     /// `finish`).
     pub fn pending(&self) -> usize {
         self.buf.len()
+    }
+
+    /// Bytes copied into the writer's chunk buffer so far: those of the
+    /// chunks that did not lie whole in one slice given to `write`.
+    pub fn copied_bytes(&self) -> u64 {
+        self.copied
     }
 
     /// Bytes fed so far.
@@ -79,6 +88,7 @@ impl ChunkWriter {
                         self.buf
                             .reserve_exact(MAX_CHUNK.saturating_sub(self.buf.len()));
                         self.buf.extend_from_slice(head);
+                        self.copied += head.len() as u64;
                         let c = store.put_chunk(tx, &self.buf)?;
                         self.buf.clear();
                         c
@@ -89,6 +99,7 @@ impl ChunkWriter {
                     self.buf
                         .reserve_exact(MAX_CHUNK.saturating_sub(self.buf.len()));
                     self.buf.extend_from_slice(data);
+                    self.copied += data.len() as u64;
                     data = &[];
                 }
             }

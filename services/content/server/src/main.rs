@@ -21,7 +21,8 @@
 //!
 //! # Invariants
 //! - Memory is bounded: one data piece (`PIECE`), one chunk buffer, one
-//!   frame, and per client (at most [`MAX_SESSIONS`]) up to `MAX_WRITERS`
+//!   frame, one request's block cache (`cache::CACHE_BLOCKS` blocks, see
+//!   `cache.rs`), and per client (at most [`MAX_SESSIONS`]) up to `MAX_WRITERS`
 //!   writers (each under `MAX_CHUNK` bytes, allocated when it holds bytes)
 //!   and one collection's marks (a bit per block).
 //! - A writer id is never reused (ids count up over all clients), so a
@@ -32,6 +33,8 @@
 
 extern crate alloc;
 
+mod cache;
+
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
@@ -40,6 +43,7 @@ use alloc::vec::Vec;
 
 use block::Transactional;
 use block_api::client::BlockClient;
+use cache::RequestCache;
 use content::{ChunkBuf, ChunkMarks, ChunkRef, ChunkWriter, ContentStore, GcEpoch, Sweep};
 use content_api::{
     chunk_store, encode_frame, frame_refs, frame_root, ContentError, Hash, RootProblem,
@@ -65,8 +69,25 @@ struct Session {
     gc: Option<(ChunkMarks, Sweep)>,
 }
 
+/// Deterministic counters (the `stats` operation; issue #13).
+#[derive(Default)]
+struct Counters {
+    /// Calls received.
+    calls: u64,
+    /// Bytes copied in from `push` leases.
+    lease_in: u64,
+    /// Bytes copied out to `read_chunk` leases.
+    lease_out: u64,
+    /// Bytes the chunk writers copied into their chunk buffers.
+    chunk_buf: u64,
+    /// Bytes of chunks' last blocks copied to pad them (`put_chunk`).
+    pad: u64,
+}
+
 struct Service {
-    dev: BlockClient,
+    /// The block service, through a cache of one request's blocks.
+    dev: RequestCache,
+    counters: Counters,
     sessions: BTreeMap<u64, Session>,
     /// The next writer id (of any client: never reused).
     next_writer: u64,
@@ -83,7 +104,8 @@ fn main() {
         Ok(dev) => {
             println!("content: serving over {} blocks", dev.block_count());
             Service {
-                dev,
+                dev: RequestCache::new(dev),
+                counters: Counters::default(),
                 sessions: BTreeMap::new(),
                 next_writer: 1,
                 frame: vec![0u8; FRAME_LEN],
@@ -120,6 +142,7 @@ impl Service {
                 continue;
             };
             self.received += 1;
+            self.counters.calls += 1;
             if self.received == self.die_at {
                 println!(
                     "content: exiting at request {} (boot argument)",
@@ -132,16 +155,12 @@ impl Service {
             else {
                 continue; // no deferred operations
             };
-            // Chunk data the block client gathered must reach the block
-            // service before our caller can commit; after a failure the
-            // caller aborts, and the data must never leak into a later
-            // transaction.
-            if reply.label == 0 {
-                if let Err(e) = self.dev.send_gathered() {
-                    reply = reply_message::<(), ContentError>(&Err(ContentError::block(e)));
-                }
-            } else {
-                self.dev.drop_gathered();
+            // The request's held index writes and the chunk data the block
+            // client gathered must reach the block service before our
+            // caller can commit; after a failure the caller aborts, and
+            // they must never leak into a later transaction.
+            if let Err(e) = self.dev.end(reply.label == 0) {
+                reply = reply_message::<(), ContentError>(&Err(ContentError::block(e)));
             }
             // A caller that died meanwhile is not our problem.
             let _ = token.reply_message(&reply);
@@ -220,7 +239,9 @@ impl Service {
         let Some(mut writer) = self.session(badge).writers.remove(&id) else {
             return Err(ContentError::NoWriter { writer: id });
         };
+        self.counters.lease_in += got as u64;
         let mut refs = Vec::new();
+        let copied = writer.copied_bytes();
         // An error leaves the writer unusable: it stays dropped.
         if data.is_none() {
             writer.finish(&mut store, &mut self.dev, |c| refs.push(c))?;
@@ -228,7 +249,12 @@ impl Service {
             writer.write(&mut store, &mut self.dev, &self.piece[..got], |c| {
                 refs.push(c)
             })?;
+            self.counters.chunk_buf += writer.copied_bytes() - copied;
             self.session(badge).writers.insert(id, writer);
+        }
+        for r in &refs {
+            // `put_chunk` copies a chunk's partial last block to pad it.
+            self.counters.pad += u64::from(r.len) % block::BLOCK_SIZE as u64;
         }
         self.write_frame(&frame, &store, &refs)?;
         Ok(refs.len() as u64)
@@ -292,7 +318,38 @@ impl chunk_store::Server<ReplyToken> for Service {
             .read_chunk(&mut self.dev, &r, &mut self.chunk)
             .map_err(fail)?;
         let n = out.write(0, data).map_err(|e| ContentError::lease(1, e))?;
+        self.counters.lease_out += n as u64;
         Ok(n as u64)
+    }
+
+    fn stats(&mut self, _badge: u64, out: LeaseOut<'_, ReplyToken>) -> Outcome<Text> {
+        let c = &self.counters;
+        let b = self.dev.dev.counters();
+        let text = format!(
+            "counters content: calls={} lease_in={} lease_out={} chunk_buf={} pad={} gathered={} block_calls={}\ncontent calls to block: read={} write={} write_fresh={} allocate={} free={} other={}\n",
+            c.calls,
+            c.lease_in,
+            c.lease_out,
+            c.chunk_buf,
+            c.pad,
+            b.gathered_bytes,
+            b.calls(),
+            b.read,
+            b.write,
+            b.write_fresh,
+            b.allocate,
+            b.free,
+            b.other,
+        );
+        let n = text
+            .len()
+            .min(usize::try_from(out.len()).unwrap_or(usize::MAX));
+        out.write(0, &text.as_bytes()[..n])
+            .map_err(|e| ContentError::lease(0, e))?;
+        Ok(Text {
+            written: n as u64,
+            needed: text.len() as u64,
+        })
     }
 
     fn contains(&mut self, _badge: u64, frame: Frame) -> Outcome<bool> {

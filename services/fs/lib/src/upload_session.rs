@@ -147,6 +147,33 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         Ok(up.size())
     }
 
+    /// As [`Registry::append_piece`] of `n` bytes that `fill` writes
+    /// straight into the session's step buffer (the service's lease copy
+    /// with no buffer between: issue #13). `fill`'s error is the inner one;
+    /// nothing of the piece is appended then.
+    pub fn append_piece_with<E>(
+        &mut self,
+        up: &mut Upload,
+        offset: u64,
+        n: usize,
+        fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+    ) -> Result<Result<u64, E>, SessionError> {
+        if offset != up.size() {
+            return Err(SessionError::WrongOffset {
+                offset,
+                size: up.size(),
+            });
+        }
+        match self.upload_write_with(up, n, fill) {
+            Ok(Ok(())) => Ok(Ok(up.size())),
+            Ok(Err(e)) => Ok(Err(e)),
+            Err(e) => {
+                self.reload_upload(up);
+                Err(e.into())
+            }
+        }
+    }
+
     /// Rebuilds `up` from its data file after a failed piece; if even that
     /// fails the session stays poisoned (every later append fails; a
     /// restart resumes it from the file).

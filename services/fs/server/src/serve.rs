@@ -234,6 +234,7 @@ impl Service {
     fn lease_in(&mut self, data: &In<'_>, offset: u64, n: usize) -> Outcome<()> {
         let piece = &mut self.piece[..n];
         let got = timed_lease(|| data.read(offset, piece)).map_err(|e| FsError::lease(1, e))?;
+        blobs::count(&blobs::LEASE_IN_BYTES, got);
         if got != n {
             return Err(FsError::lease(1, abi::Error::BadLease).into());
         }

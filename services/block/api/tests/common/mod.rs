@@ -20,6 +20,8 @@ impl Serve for Svc {
         caller: FakeCaller,
         msg: &Message,
     ) -> Dispatched<FakeCaller> {
+        // As the process's loop does.
+        self.0.count_call(badge, msg.label);
         block_store::dispatch(&mut self.0, badge, caller, msg)
     }
 }

@@ -22,19 +22,39 @@ impl<D: BlockDevice> BlockStore<D> {
     /// last) or would take the buffer past its bound. A write larger than
     /// the bound goes to the device at once.
     pub(super) fn buffer_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
-        let limit = usize::try_from(self.fresh_limit_blocks)
-            .unwrap_or(usize::MAX)
-            .saturating_mul(BLOCK_SIZE);
+        let limit = self.fresh_limit_bytes();
         let blocks = (data.len() / BLOCK_SIZE) as u64;
-        if self.fresh.overlaps(first, blocks)
-            || self.fresh.bytes().saturating_add(data.len()) > limit
-        {
-            self.send_fresh()?;
-        }
+        self.make_room_for_fresh(first, blocks, data.len())?;
         if data.len() > limit {
             self.dev.write(first, data)?;
+            self.stats.fresh_direct_bytes += data.len() as u64;
         } else {
             self.fresh.push(first, data, limit);
+            self.stats.fresh_copied_bytes += data.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// The fresh buffer's bound in bytes.
+    pub(super) fn fresh_limit_bytes(&self) -> usize {
+        usize::try_from(self.fresh_limit_blocks)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(BLOCK_SIZE)
+    }
+
+    /// Sends what is buffered when a write of `len` bytes to `first..`
+    /// (`blocks` blocks) overlaps it (the later write must land last) or
+    /// would take the buffer past its bound.
+    pub(super) fn make_room_for_fresh(
+        &mut self,
+        first: u64,
+        blocks: u64,
+        len: usize,
+    ) -> Result<(), Error> {
+        if self.fresh.overlaps(first, blocks)
+            || self.fresh.bytes().saturating_add(len) > self.fresh_limit_bytes()
+        {
+            self.send_fresh()?;
         }
         Ok(())
     }

@@ -121,6 +121,14 @@ pub struct Stats {
     pub device_flushes: u64,
     pub blocks_read: u64,
     pub blocks_written: u64,
+    /// `write_fresh` bytes copied into the fresh buffer (a memcpy each).
+    pub fresh_copied_bytes: u64,
+    /// `write_fresh` bytes that went to the device from the caller's own
+    /// buffer (a write larger than the buffer's bound: no copy).
+    pub fresh_direct_bytes: u64,
+    /// `write_fresh_with` bytes filled straight into the fresh buffer (by
+    /// the block service, from its client's lease: no copy of its own).
+    pub fresh_filled_bytes: u64,
     pub free_blocks: u64,
     /// Set once a write or flush failed: the store refuses changes.
     pub read_only: Option<WriteFault>,
@@ -151,6 +159,11 @@ impl core::fmt::Display for Stats {
             self.device_writes,
             self.blocks_written,
             self.device_flushes
+        )?;
+        writeln!(
+            f,
+            "fresh data: {} bytes copied into the fresh buffer, {} filled in place, {} bytes written from the caller's buffer",
+            self.fresh_copied_bytes, self.fresh_filled_bytes, self.fresh_direct_bytes
         )?;
         writeln!(f, "space: {} blocks free", self.free_blocks)?;
         match self.read_only {

@@ -45,6 +45,43 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         Ok(())
     }
 
+    /// As [`Registry::upload_write`] of `n` bytes that `fill` writes
+    /// straight into the upload's step buffer (the filesystem service's
+    /// lease copy, with no buffer between: issue #13). When the step is
+    /// full, the gathered bytes are stored first (one batched transaction,
+    /// as `upload_write` does). `fill`'s error is the inner one; the upload
+    /// is then as before the call.
+    pub fn upload_write_with<E>(
+        &mut self,
+        up: &mut Upload,
+        n: usize,
+        fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+    ) -> Result<Result<(), E>, RegistryError> {
+        if n == 0 {
+            return Ok(Ok(()));
+        }
+        if !up.stream.has_room(n) {
+            self.upload_step(up, |fs, s| fs.stream_push(s, &[]))?;
+        }
+        if !up.stream.has_room(n) && !up.stream.is_broken() {
+            // Larger than a step: through a buffer of its own.
+            let mut data = alloc::vec![0u8; n];
+            if let Err(e) = fill(&mut data) {
+                return Ok(Err(e));
+            }
+            return self.upload_write(up, &data).map(Ok);
+        }
+        match up.stream.gather_with(n, fill) {
+            Some(Ok(bytes)) => {
+                up.hasher.update(bytes);
+                Ok(Ok(()))
+            }
+            Some(Err(e)) => Ok(Err(e)),
+            // Only a broken stream has no room after a step.
+            None => Err(RegistryError::NoSuchUpload { id: up.id.clone() }),
+        }
+    }
+
     /// Runs `f` on the upload's stream in one batched transaction; an
     /// error poisons the stream (its transaction was undone).
     pub(crate) fn upload_step(

@@ -44,6 +44,7 @@ fn seq(ok: &mut bool) {
     }
     let digest = digest_text(&hash.finalize());
 
+    let before = counters();
     println!("fsbench: mark begin seq_write {BLOB_BYTES}");
     let t0 = seconds();
     let mut r = FS.blob_begin("bench/large", &digest, BLOB_BYTES as u64);
@@ -68,6 +69,8 @@ fn seq(ok: &mut bool) {
     );
 
     breakdown("after the large write");
+    let written = counters();
+    amplification("put", &before, &written, ok);
     let mut want = vec![0u8; PIECE];
     println!("fsbench: mark begin seq_read {BLOB_BYTES}");
     let t0 = seconds();
@@ -107,6 +110,103 @@ fn seq(ok: &mut bool) {
         "fs_seq_read_MBps: {} MB/s",
         (BLOB_BYTES as f64 / secs / 1e6) as u64
     );
+    amplification("get", &written, &counters(), ok);
+}
+
+/// The services' deterministic counters (`counters <layer>: key=value ...`
+/// lines of `stats`), as (`layer.key`, value).
+fn counters() -> Vec<(String, u64)> {
+    let mut text = vec![0u8; 16 * 1024];
+    let mut out = Vec::new();
+    let Ok(r) = FS.stats(&mut text) else {
+        return out;
+    };
+    for line in String::from_utf8_lossy(&text[..r.written]).lines() {
+        let Some(rest) = line.strip_prefix("counters ") else {
+            continue;
+        };
+        let Some((layer, pairs)) = rest.split_once(": ") else {
+            continue;
+        };
+        for pair in pairs.split(' ') {
+            if let Some((k, v)) = pair.split_once('=') {
+                if let Ok(v) = v.parse() {
+                    out.push((alloc::format!("{layer}.{k}"), v));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Counters whose bytes are a copy of bulk data (a lease copied across a
+/// process boundary, or a memcpy inside a process): see the table in
+/// services/README.md.
+const COPIES: &[&str] = &[
+    "fs.lease_in",
+    "fs.lease_out",
+    "fs.gathered",
+    "fs.read_copy",
+    "content.lease_in",
+    "content.lease_out",
+    "content.chunk_buf",
+    "content.pad",
+    "content.gathered",
+    "block.lease_in",
+    "block.lease_out",
+    "block.fresh_copied",
+    "block.staged",
+];
+/// Counters of IPC calls: those each service received, and the block
+/// service's calls to the disk driver.
+const CALLS: &[&str] = &[
+    "fs.calls",
+    "content.calls",
+    "block.calls",
+    "block.device_calls",
+];
+
+/// Upper bounds the figures must stay under (deterministic counts, not
+/// times: a regression fails the bench). Measured: put 4.42 copies per
+/// byte and 88 calls per MiB, get 4.44 and 114 (services/README.md); the
+/// bounds leave ~10% room.
+const MAX_COPIES_PER_BYTE: [(&str, f64); 2] = [("put", 4.9), ("get", 4.9)];
+const MAX_CALLS_PER_MIB: [(&str, f64); 2] = [("put", 97.0), ("get", 125.0)];
+
+/// Prints `fs_copies_per_byte_<what>` and `fs_ipc_calls_per_mib_<what>`: the
+/// counters' growth from `a` to `b` over the large blob's bytes; fails the
+/// run when one is over its bound.
+fn amplification(what: &str, a: &[(String, u64)], b: &[(String, u64)], ok: &mut bool) {
+    let get = |c: &[(String, u64)], k: &str| c.iter().find(|(n, _)| n == k).map_or(0, |p| p.1);
+    let grown = |keys: &[&str]| -> u64 {
+        keys.iter()
+            .map(|k| get(b, k).saturating_sub(get(a, k)))
+            .sum()
+    };
+    for k in COPIES.iter().chain(CALLS) {
+        println!(
+            "fsbench: {what}: {k} +{}",
+            get(b, k).saturating_sub(get(a, k))
+        );
+    }
+    let copies = grown(COPIES) as f64 / BLOB_BYTES as f64;
+    let calls = grown(CALLS) as f64 / (BLOB_BYTES >> 20) as f64;
+    // Two decimals: a figure line holds an integer or a decimal.
+    println!(
+        "fs_copies_per_byte_{what}: {}.{:02} copies",
+        copies as u64,
+        ((copies * 100.0) as u64) % 100
+    );
+    println!("fs_ipc_calls_per_mib_{what}: {} calls", calls as u64);
+    let bound = |t: &[(&str, f64); 2]| t.iter().find(|(w, _)| *w == what).map_or(f64::MAX, |p| p.1);
+    if copies > bound(&MAX_COPIES_PER_BYTE) || calls > bound(&MAX_CALLS_PER_MIB) {
+        println!(
+            "fsbench: {what}: {copies:.2} copies per byte, {calls:.0} calls per MiB: over the bounds {} and {}",
+            bound(&MAX_COPIES_PER_BYTE),
+            bound(&MAX_CALLS_PER_MIB)
+        );
+        *ok = false;
+    }
 }
 
 fn small(ok: &mut bool) {
@@ -144,6 +244,9 @@ fn breakdown(when: &str) {
                 || line.starts_with("group commit")
                 || line.starts_with("service")
                 || line.starts_with("device")
+                || line.starts_with("fresh data")
+                || line.contains("calls to block")
+                || line.starts_with("calls from client")
             {
                 println!("fsbench: {when}: {line}");
             }

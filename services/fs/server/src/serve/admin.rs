@@ -125,7 +125,38 @@ impl Service {
             block_api::client::CALLS.load(Ordering::Relaxed),
             total.saturating_sub(block + lease)
         );
+        self.counters_text(&mut text);
         send_text(out, &text)
+    }
+
+    /// The deterministic counters of the data path (issue #13): this
+    /// process's (`counters fs:`, its calls to the block service) and the
+    /// content service's. A content service that does not answer leaves
+    /// its lines out.
+    fn counters_text(&mut self, text: &mut String) {
+        use super::blobs::{LEASE_IN_BYTES, LEASE_OUT_BYTES, READ_COPY_BYTES};
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let Ok(reg) = self.reg() else { return };
+        let b = reg.fs().device_mut().counters();
+        let _ = writeln!(
+            text,
+            "counters fs: calls={} lease_in={} lease_out={} gathered={} read_copy={} block_calls={}\nfs calls to block: read={} write={} write_fresh={} allocate={} free={} other={}",
+            n(&REQUESTS),
+            n(&LEASE_IN_BYTES),
+            n(&LEASE_OUT_BYTES),
+            n(&filesystem::stream::GATHERED_BYTES),
+            n(&READ_COPY_BYTES),
+            b.calls(),
+            b.read,
+            b.write,
+            b.write_fresh,
+            b.allocate,
+            b.free,
+            b.other,
+        );
+        if let Ok(t) = content_api::ContentClient::new(1).stats() {
+            text.push_str(&t);
+        }
     }
 
     /// Sync, then the block service writes everything home.

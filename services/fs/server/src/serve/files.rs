@@ -124,6 +124,9 @@ impl Service {
             }
             let piece = &self.piece[..got];
             timed_lease(|| out.write(sent, piece)).map_err(|e| FsError::lease(1, e))?;
+            // `read_at` copied the bytes from its chunk buffer into `piece`.
+            super::blobs::count(&super::blobs::READ_COPY_BYTES, got);
+            super::blobs::count(&super::blobs::LEASE_OUT_BYTES, got);
             sent += got as u64;
             pos += got as u64;
         }

@@ -16,7 +16,7 @@ use filesystem::{upload_id_text, Algorithm, Digest, RepoName, SessionError, Uplo
 use fs_api::{Damage, FsError, Text, PIECE};
 
 use super::blobs::{parse_digest, parse_repo};
-use super::{mounted, In, Out, Outcome, Service};
+use super::{mounted, timed_lease, In, Out, Outcome, Service};
 use crate::errors::Fail;
 
 /// Sessions one `uploads` page holds.
@@ -207,10 +207,18 @@ impl Service {
         let mut done = 0u64;
         while done < len {
             let n = (len - done).min(PIECE as u64) as usize;
-            self.lease_in(data, done, n)?;
             let reg = mounted(&mut self.reg)?;
-            reg.append_piece(up, offset + done, &self.piece[..n])
-                .map_err(session_fail)?;
+            // Read from the lease straight into the session's step buffer
+            // (no copy through `piece`: issue #13).
+            reg.append_piece_with(up, offset + done, n, |buf| {
+                let got = timed_lease(|| data.read(done, buf)).map_err(|e| FsError::lease(1, e))?;
+                if got != n {
+                    return Err(Fail::from(FsError::lease(1, abi::Error::BadLease)));
+                }
+                super::blobs::count(&super::blobs::LEASE_IN_BYTES, got);
+                Ok(())
+            })
+            .map_err(session_fail)??;
             done += n as u64;
         }
         self.reg()?.sync_upload(up)?;
