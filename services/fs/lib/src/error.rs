@@ -85,7 +85,7 @@ pub enum FsError {
     /// The write would take `target` ("repository a/b", "directory /x")
     /// to `would` bytes, past its quota of `limit` ([`crate::quota`]).
     QuotaExceeded {
-        target: String,
+        target: crate::quota::QuotaTarget,
         would: u64,
         limit: u64,
     },

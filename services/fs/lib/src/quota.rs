@@ -324,7 +324,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         }
         match self.quota_get(target)? {
             Some(u) if u.used.saturating_add(growth) > u.limit => Err(FsError::QuotaExceeded {
-                target: target.to_string(),
+                target: target.clone(),
                 would: u.used.saturating_add(growth),
                 limit: u.limit,
             }),

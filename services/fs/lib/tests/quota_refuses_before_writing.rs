@@ -23,7 +23,7 @@ fn quota_error(e: &FsError) -> (String, u64, u64) {
             target,
             would,
             limit,
-        } => (target.clone(), *would, *limit),
+        } => (target.to_string(), *would, *limit),
         other => panic!("expected QuotaExceeded, got {other}"),
     }
 }

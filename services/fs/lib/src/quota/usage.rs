@@ -168,7 +168,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         let used = (i128::from(u.used) + delta).clamp(0, i128::from(u64::MAX)) as u64;
         if delta > 0 && used > u.limit {
             return Err(FsError::QuotaExceeded {
-                target: alloc::string::ToString::to_string(target),
+                target: target.clone(),
                 would: used,
                 limit: u.limit,
             });
@@ -287,7 +287,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             let used = self.quota_recount(&t)?;
             if used > u.used && used > u.limit {
                 return Err(FsError::QuotaExceeded {
-                    target: alloc::string::ToString::to_string(&t),
+                    target: t.clone(),
                     would: used,
                     limit: u.limit,
                 });
