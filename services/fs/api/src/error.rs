@@ -184,6 +184,8 @@ const WHY_PHRASES: &[(u64, &str)] = &[
     (3, "'.' or '..' component"),
     (4, "NUL byte"),
     (5, "is the root"),
+    // Quotas (the filesystem's `quota::QuotaTarget::dir`).
+    (6, "a quota is set on a top-level directory (/name)"),
     // Snapshot names.
     (10, "empty"),
     (11, "longer than 128 bytes"),
