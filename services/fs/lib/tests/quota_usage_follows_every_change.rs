@@ -1,7 +1,7 @@
 //! Scenario: with limits on two top-level directories and two
 //! repositories, usage follows every change (write, append, truncate both
 //! ways, put sessions, rename of files and directories across top-level
-//! directories, unlink, remove_all; blob puts, mounts, unlinks, manifests
+//! directories, unlink, remove_all, snapshot restore; blob puts, mounts, unlinks, manifests
 //! put and deleted, uploads written, cancelled and finished) and equals a
 //! recount after each; a layer two repositories link counts in both; it
 //! all survives a remount, and fsck finds nothing to report.
@@ -71,6 +71,12 @@ fn quota_usage_follows_every_change() {
         &[(&a, 10)],
         "a top-level directory moved below another",
     );
+    // A snapshot restore brings back the tree with its usage (and limits).
+    fs.snapshot_create("before-growth").unwrap();
+    fs.write_file("/b/extra", &noise(9, 4000)).unwrap();
+    usage(&mut fs, &[(&b, 6300)], "written after the snapshot");
+    fs.snapshot_restore("before-growth").unwrap();
+    usage(&mut fs, &[(&a, 10), (&b, 2300)], "snapshot restored");
     fs.unlink("/b/put").unwrap();
     usage(&mut fs, &[(&b, 300)], "unlink");
     fs.remove_all("/b/x").unwrap();
@@ -157,6 +163,12 @@ fn quota_usage_follows_every_change() {
     usage(reg.fs(), &[(&ra, 9000)], "blob removed under a link");
     reg.put_blob_into(&ld, &mut &layer[..], None).unwrap();
     usage(reg.fs(), &[(&ra, 29_000)], "blob stored again");
+    // The whole registry moved away and back: its repositories count
+    // nothing while it is elsewhere.
+    reg.fs().rename("/docker", "/moved").unwrap();
+    usage(reg.fs(), &[(&ra, 0), (&docker, 0)], "registry moved away");
+    reg.fs().rename("/moved", "/docker").unwrap();
+    usage(reg.fs(), &[(&ra, 29_000)], "registry moved back");
     // A whole repository removed.
     reg.fs()
         .remove_all("/docker/registry/v2/repositories/library/alpine")

@@ -248,7 +248,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         if !self.has_quotas(None)? {
             return Ok(false);
         }
-        let registry = |p: &[&str]| p.len() >= 2 && p[0] == "docker";
+        // `/docker` itself moving takes the whole registry along.
+        let registry = |p: &[&str]| p.first() == Some(&"docker");
         let dirs_differ = from.first() != to.first() || from.len() < 2 || to.len() < 2;
         let dirs_matter = dirs_differ && self.has_quotas(Some(KIND_DIR))?;
         let repos_matter = (registry(from) || registry(to)) && self.has_quotas(Some(KIND_REPO))?;
