@@ -396,6 +396,41 @@ def uploads_listed(shell, port, ck):
     ck.true("`uploads rm` of a malformed id is an error", "16 hexadecimal" in out, out.strip()[-200:])
 
 
+def quota_refused(shell, port, ck):
+    """A repository with a quota (set from the shell): a push over it is
+    refused DENIED 403 with the limit named, before anything is stored; an
+    open session keeps what it held; a push within it passes."""
+    repo = "proto/quota"
+    c = Http(port)
+    out = shell.cmd(f"quota set repo {repo} 100K")
+    ck.true("`quota set repo` from the shell", re.search(r"(?m)^ok$", out), out.strip()[-200:])
+    big = data_of("quota-big", 150_000)
+    r = c.request("POST", f"/v2/{repo}/blobs/uploads/?digest={digest_of(big)}", body=big)
+    ck.answer("monolithic push over the quota", r, 403, "DENIED")
+    ck.true("the refusal names the repository and its limit",
+            re.search(rb"quota exceeded: repository proto/quota would store [\d.]+ KiB of its "
+                      rb"100\.0 KiB limit", r.body), r.body[:300])
+    ck.answer("the refused blob is not stored",
+              c.request("HEAD", f"/v2/{repo}/blobs/{digest_of(big)}"), 404)
+    r = c.request("POST", f"/v2/{repo}/blobs/uploads/")
+    loc = r.h("Location")
+    ck.answer("PATCH within the quota", c.request("PATCH", loc, body=b"q" * 60_000), 202)
+    r = c.request("PATCH", loc, body=b"q" * 60_000)
+    ck.answer("PATCH past the quota", r, 403, "DENIED")
+    r = c.request("GET", loc)
+    ck.eq("the session keeps what it held", "0-59999", r.h("Range"))
+    ck.answer("cancel that session", c.request("DELETE", loc), 204)
+    small = data_of("quota-small", 50_000)
+    push_blob(c, repo, small)
+    ck.answer("a push within the quota", c.request("HEAD", f"/v2/{repo}/blobs/{digest_of(small)}"),
+              200)
+    out = shell.cmd("quota")
+    ck.true("`quota` lists the repository's usage",
+            re.search(r"repository proto/quota: .* 50000 of 102400 bytes", out), out.strip()[-300:])
+    out = shell.cmd(f"quota rm repo {repo}")
+    ck.true("`quota rm repo`", re.search(r"(?m)^ok$", out), out.strip()[-200:])
+
+
 def t_protocol(shell, port, log):
     """Every endpoint and its error cases (SCENARIOS), then the shell sees
     the content and fsck is clean."""
@@ -417,6 +452,7 @@ def t_protocol(shell, port, log):
         ck.true(f"no upload session left in {repo}",
                 re.search(r"(?m)^0 entries|not found|no such", out, re.I), out.strip()[-200:])
     uploads_listed(shell, port, ck)
+    quota_refused(shell, port, ck)
     out = shell.cmd("repos")
     ck.true("the shell lists the pushed repositories", "proto/conc3" in out and "proto/tags" in out, out)
     out = shell.cmd("fsck", timeout=600)

@@ -376,7 +376,7 @@ def t_rights(boot):
     before they run; the shell (all rights) works on in the same boot."""
     s = boot()
     write, snap = "write", "create, restore or remove snapshots"
-    admin = "run gc, registry gc, fsck or shutdown"
+    admin = "run gc, registry gc, fsck, shutdown or set quotas"
     refusals = [("create", write), ("append", write), ("mkdir", write), ("put", write),
                 ("blob put", write), ("snap create", snap), ("snap restore", snap), ("gc", admin),
                 ("registry gc", admin), ("fsck", admin), ("sync", write), ("shutdown", admin)]

@@ -38,6 +38,7 @@ use userlib::{println, sys};
 
 use crate::Input;
 
+mod quota;
 mod registry;
 
 /// Capability slot of the filesystem service.
@@ -106,6 +107,10 @@ pub const HELP: &[(&str, &str)] = &[
         "gc",
         "gc [--dry-run] [--registry [--grace <seconds>]]: free what no tree or snapshot references; --registry first removes untagged manifests and blobs no manifest names, sparing what was written within the grace (default 3600 s: pushes in progress)",
     ),
+    (
+        "quota",
+        "quota: limits with usage | quota set repo <name> <bytes> | quota set dir /<top> <bytes> (bytes: 500, 64K, 10M, 2G) | quota rm repo <name> | quota rm dir /<top>",
+    ),
     ("fsck", "fsck: check every structure and verify every blob"),
     ("df", "df: logical vs stored bytes, dedup ratio, free space"),
     ("stats", "stats: cache, journal, I/O counts, recent events"),
@@ -159,6 +164,7 @@ pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
         "uploads" => registry::uploads(&words),
         "snap" => snap(&words),
         "gc" => gc(&words),
+        "quota" => quota::quota(&words),
         "fsck" => text("fsck", |out| FS.fsck(out)),
         "df" => text("df", |out| FS.df(out)),
         "stats" => text("stats", |out| FS.stats(out)),

@@ -388,6 +388,26 @@ impl<T: Transport> FsClient<T> {
         Ok(TextReply::of(t, out))
     }
 
+    // ---- quotas ----
+
+    /// Sets the limit on repository `name` (`repo`) or on the top-level
+    /// directory `name` (`/top`) to `limit` bytes.
+    pub fn quota_set(&self, repo: bool, name: &str, limit: u64) -> Result<()> {
+        self.with(&[name], |s, a| s.quota_set(repo, limit, a))
+    }
+
+    /// Removes the limit on repository or directory `name`.
+    pub fn quota_remove(&self, repo: bool, name: &str) -> Result<()> {
+        self.with(&[name], |s, a| s.quota_remove(repo, a))
+    }
+
+    /// Every limit with its usage, one line each (`dir /top <limit>
+    /// <used>`, `repo <name> <limit> <used>`), written into `out`.
+    pub fn quotas(&self, out: &mut [u8]) -> Result<TextReply> {
+        let t = self.bare(self.stub.quotas(out))?;
+        Ok(TextReply::of(t, out))
+    }
+
     /// Registry GC; the report is written into `out`.
     pub fn registry_gc(&self, dry_run: bool, grace_secs: u64, out: &mut [u8]) -> Result<TextReply> {
         let t = self.bare(self.stub.registry_gc(dry_run, grace_secs, out))?;

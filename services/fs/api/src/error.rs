@@ -184,6 +184,8 @@ const WHY_PHRASES: &[(u64, &str)] = &[
     (3, "'.' or '..' component"),
     (4, "NUL byte"),
     (5, "is the root"),
+    // Quotas (the filesystem's `quota::QuotaTarget::dir`).
+    (6, "a quota is set on a top-level directory (/name)"),
     // Snapshot names.
     (10, "empty"),
     (11, "longer than 128 bytes"),
@@ -313,6 +315,47 @@ code_enum! {
     }
 }
 
+code_enum! {
+    /// What a quota limits.
+    pub enum QuotaKind {
+        Directory = 1 => "directory",
+        Repository = 2 => "repository",
+    }
+}
+
+/// A number of bytes that reads plainly: "812 bytes", "12.3 MiB" (the
+/// filesystem library's `quota::Bytes` says the same; this crate does not
+/// depend on it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl Words for Size {
+    const COUNT: usize = 1;
+    fn put(&self, out: &mut [u64]) {
+        out[0] = self.0;
+    }
+    fn take(words: &[u64]) -> Option<Self> {
+        Some(Size(*words.first()?))
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+        if self.0 < 1024 {
+            return write!(f, "{} bytes", self.0);
+        }
+        let mut unit = 1024u128;
+        let mut i = 0;
+        while i + 1 < UNITS.len() && u128::from(self.0) >= unit * 1024 {
+            unit *= 1024;
+            i += 1;
+        }
+        let tenths = u128::from(self.0) * 10 / unit;
+        write!(f, "{}.{} {}", tenths / 10, tenths % 10, UNITS[i])
+    }
+}
+
 /// A SHA-256 (or the first 32 bytes of a longer) hash, with its algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hash {
@@ -436,6 +479,13 @@ abi::errors! {
         /// (`crate::rights`; the boot configuration gives the badge).
         NotPermitted = 42 { op: Op, needed: Needed, has: Rights }
             => "not permitted: this client may not {needed} (its boot configuration gives it {has}; {op} refused)",
+        /// The write would take a repository or top-level directory (`at`:
+        /// the argument naming it, or none) past its quota.
+        QuotaExceeded = 43 { at: At, kind: QuotaKind, would: Size, limit: Size }
+            => "quota exceeded: the {kind} would store {would} of its {limit} limit",
+        /// `quota_remove` of a target that has no limit.
+        QuotaNotSet = 44 { at: At } => "no quota is set",
+        TooManyQuotas = 45 { max: u64 } => "too many quotas: at most {max} can be set",
     }
 }
 
@@ -518,6 +568,22 @@ pub fn describe(e: &FsError, args: &[String], f: &mut fmt::Formatter<'_>) -> fmt
             ),
             None => write!(f, "{e}"),
         },
+        FsError::QuotaExceeded {
+            at,
+            kind,
+            would,
+            limit,
+        } => match at.text(args) {
+            Some(name) => write!(
+                f,
+                "quota exceeded: {kind} {name} would store {would} of its {limit} limit"
+            ),
+            None => write!(f, "{e}"),
+        },
+        FsError::QuotaNotSet { at } => match at.text(args) {
+            Some(name) => write!(f, "no quota is set on {name}"),
+            None => write!(f, "{e}"),
+        },
         FsError::BlobNotStored { at } => match at.text(args) {
             Some(d) => write!(f, "blob {d} is not stored"),
             None => write!(f, "{e}"),
@@ -548,6 +614,43 @@ mod tests {
         let sent = vec![String::from("/a/b/c")];
         assert_eq!(At { arg: 0, depth: 2 }.text(&sent).as_deref(), Some("/a/b"));
         assert_eq!(At::NONE.text(&sent), None);
+    }
+
+    #[test]
+    fn a_quota_refusal_names_its_target_and_both_sizes() {
+        struct Described<'a>(&'a FsError, &'a [String]);
+        impl fmt::Display for Described<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                describe(self.0, self.1, f)
+            }
+        }
+        let e = FsError::QuotaExceeded {
+            at: At::arg(0),
+            kind: QuotaKind::Repository,
+            would: Size(12_897_485),
+            limit: Size(10 << 20),
+        };
+        let args = vec![String::from("library/alpine")];
+        assert_eq!(
+            alloc::format!("{}", Described(&e, &args)),
+            "quota exceeded: repository library/alpine would store 12.3 MiB of its 10.0 MiB limit"
+        );
+        let e = FsError::QuotaExceeded {
+            at: At { arg: 0, depth: 1 },
+            kind: QuotaKind::Directory,
+            would: Size(1500),
+            limit: Size(1000),
+        };
+        let args = vec![String::from("/data/sub/file")];
+        assert_eq!(
+            alloc::format!("{}", Described(&e, &args)),
+            "quota exceeded: directory /data would store 1.4 KiB of its 1000 bytes limit"
+        );
+        // Round trip through the reply's words.
+        use abi::iface::ServiceError;
+        let mut words = [0u64; abi::MSG_WORDS];
+        e.put(&mut words);
+        assert_eq!(FsError::take(e.code(), &words), Some(e));
     }
 
     #[test]

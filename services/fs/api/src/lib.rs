@@ -44,7 +44,8 @@ pub mod rights;
 
 pub use client::FsClient;
 pub use error::{
-    describe, why, ArgKind, At, BlockFault, Cause, Damage, FsError, Hash, MountStage, Request, Why,
+    describe, why, ArgKind, At, BlockFault, Cause, Damage, FsError, Hash, MountStage, QuotaKind,
+    Request, Size, Why,
 };
 pub use rights::Rights;
 
@@ -279,6 +280,13 @@ abi::interface! {
         /// The service holds one page. Remove one with `upload_cancel`.
         fn uploads = 49 () [0 args: Read(ARGS_MAX), 1 out: Write(TEXT_MAX)]
             -> Result<Text, FsError>;
+        // ---- quotas: a limit on a repository's or a top-level directory's bytes ----
+        // Argument: the repository name (`repo`) or `/top`. `limit` in bytes.
+        fn quota_set = 50 (repo: bool, limit: u64) [0 args: Read(ARGS_MAX)]
+            -> Result<(), FsError>;
+        fn quota_remove = 51 (repo: bool) [0 args: Read(ARGS_MAX)] -> Result<(), FsError>;
+        // One line per limit: `dir /top <limit> <used>` or `repo <name> <limit> <used>`.
+        fn quotas = 52 () [1 out: Write(TEXT_MAX)] -> Result<Text, FsError>;
     }
 }
 
@@ -314,7 +322,8 @@ macro_rules! rights_table {
 // store; listings and space figures are READ.
 rights_table! {
     READ: stat | list | read | blob_read | blob_stat | blob_linked | manifest_get
-        | repos | tags | snap_list | snap_diff | df | stats | upload_status | uploads;
+        | repos | tags | snap_list | snap_diff | df | stats | upload_status | uploads
+        | quotas;
     WRITE: create | append | remove | mkdir | rename | truncate
         | put_begin | put_write | put_finish | put_abort
         | blob_put | blob_begin | blob_write | blob_finish | blob_remove
@@ -322,7 +331,7 @@ rights_table! {
         | upload_start | upload_append | upload_finish | upload_cancel
         | blob_mount | blob_unlink | sync;
     SNAPSHOT: snap_create | snap_restore | snap_remove;
-    ADMIN: gc | registry_gc | fsck | shutdown;
+    ADMIN: gc | registry_gc | fsck | shutdown | quota_set | quota_remove;
 }
 
 /// Text arguments for lease 0: each followed by a NUL.

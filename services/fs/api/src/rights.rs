@@ -72,7 +72,7 @@ impl Rights {
         (
             Rights::ADMIN,
             "admin",
-            "run gc, registry gc, fsck or shutdown",
+            "run gc, registry gc, fsck, shutdown or set quotas",
         ),
     ];
 }
@@ -291,7 +291,7 @@ mod tests {
             panic!("gc without admin must be refused");
         };
         assert!(e.to_string().contains(
-            "may not run gc, registry gc, fsck or shutdown (its boot configuration \
+            "may not run gc, registry gc, fsck, shutdown or set quotas (its boot configuration \
              gives it read, write and snapshot; gc refused)"
         ));
         let Some(CallError::Service(e)) = refusal(4, fs::label::stat) else {

@@ -126,6 +126,14 @@ fn every_variant() -> Vec<FsError> {
             needed: Needed(Rights::WRITE),
             has: Rights::READ,
         },
+        FsError::QuotaExceeded {
+            at: At::arg(0),
+            kind: fs_api::QuotaKind::Repository,
+            would: fs_api::Size(11 << 20),
+            limit: fs_api::Size(10 << 20),
+        },
+        FsError::QuotaNotSet { at: At::arg(0) },
+        FsError::TooManyQuotas { max: 1024 },
     ]
 }
 

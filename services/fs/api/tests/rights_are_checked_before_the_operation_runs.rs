@@ -53,7 +53,7 @@ fn every_operation_declares_its_right() {
         assert_eq!(served, fs_api::op_name(label).is_some());
         operations += usize::from(served);
     }
-    assert_eq!(operations, 46, "the interface's operations");
+    assert_eq!(operations, 49, "the interface's operations");
 }
 
 #[test]
@@ -79,7 +79,14 @@ fn a_read_only_client_reads_and_is_refused_the_rest() {
     assert!(refused(c.snap_create("s")).contains("may not create, restore or remove snapshots"));
     let mut out = [0u8; 64];
     assert!(refused(c.gc(false, &mut out).map(drop))
-        .contains("may not run gc, registry gc, fsck or shutdown"));
+        .contains("may not run gc, registry gc, fsck, shutdown or set quotas"));
+    assert!(refused(c.quota_set(true, "library/a", 1 << 20))
+        .ends_with("set quotas (its boot configuration gives it read only; quota_set refused)"));
+    assert!(refused(c.quota_remove(false, "/data")).contains("quota_remove refused"));
+    // Reading the limits and their usage is a read.
+    let mut out = [0u8; 64];
+    let listed = c.quotas(&mut out).unwrap();
+    assert_eq!(&out[..listed.written], b"repo library/alpine 10485760 0\n");
     // The refused calls never reached the service.
     let fake = &c.stub().transport.server.borrow().0;
     assert_eq!(fake.seen, vec![vec![String::from("/a")]]);

@@ -82,6 +82,17 @@ pub enum FsError {
         len: u64,
         free: u64,
     },
+    /// The write would take `target` ("repository a/b", "directory /x")
+    /// to `would` bytes, past its quota of `limit` ([`crate::quota`]).
+    QuotaExceeded {
+        target: crate::quota::QuotaTarget,
+        would: u64,
+        limit: u64,
+    },
+    /// A new quota past the most one filesystem holds.
+    TooManyQuotas {
+        max: usize,
+    },
     /// The content store handed back a root that fails its checks
     /// ([`crate::received`]); nothing was stored.
     ContentRootRejected {
@@ -238,6 +249,19 @@ impl fmt::Display for FsError {
                 f,
                 "{what} of {len} bytes refused: only {free} bytes are free"
             ),
+            FsError::QuotaExceeded {
+                target,
+                would,
+                limit,
+            } => write!(
+                f,
+                "quota exceeded: {target} would store {} of its {} limit",
+                crate::quota::Bytes(*would),
+                crate::quota::Bytes(*limit)
+            ),
+            FsError::TooManyQuotas { max } => {
+                write!(f, "too many quotas: at most {max} can be set")
+            }
             FsError::ContentRootRejected { problem } => write!(
                 f,
                 "the content store handed back a bad root, not stored: {problem}"

@@ -52,7 +52,7 @@ impl FsckReport {
     pub fn is_clean(&self) -> bool {
         self.problem_count == 0
     }
-    fn problem(&mut self, text: String) {
+    pub(crate) fn problem(&mut self, text: String) {
         self.problem_count += 1;
         if self.problems.len() < MAX_LISTED {
             self.problems.push(text);
@@ -139,6 +139,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         }
         let live = self.state.live;
         self.check_registry(&live, verify_data, &mut report)?;
+        self.fsck_quotas(&mut report);
         Ok(report)
     }
 

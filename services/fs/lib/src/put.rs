@@ -174,6 +174,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             inode.mtime = now;
             inode.ctime = now;
             fs.put_inode(s.ino, &inode)?;
+            fs.quota_file_changed(&inode, None, Some(inode.size))?;
             fs.state.meta.logical_bytes = fs.state.meta.logical_bytes.saturating_add(inode.size);
             fs.touch_dir(pino, now)?;
             Ok(inode.size)

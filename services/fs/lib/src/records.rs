@@ -9,6 +9,7 @@
 //! inode   'I' | ino u64 BE                          (9 bytes)
 //! dirent  'D' | parent ino u64 BE | name bytes      (10..=9+NAME_MAX bytes)
 //! extent  'X' | ino u64 BE | end offset u64 BE      (17 bytes)
+//! quota   'Q' | ...  a limit and its usage, laid out in crate::quota
 //! ```
 //! Extents are keyed by their *exclusive end* offset: the chunk covering
 //! file offset `o` is the first extent key greater than `(ino, o)`, one
@@ -392,8 +393,16 @@ pub fn extent_range_after(ino: u64, offset: u64) -> ([u8; EXTENT_KEY_LEN], [u8; 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Key<'a> {
     Inode(u64),
-    Dirent { parent: u64, name: &'a [u8] },
-    Extent { ino: u64, end: u64 },
+    Dirent {
+        parent: u64,
+        name: &'a [u8],
+    },
+    Extent {
+        ino: u64,
+        end: u64,
+    },
+    /// A quota record ([`crate::quota`]): not part of the namespace.
+    Quota,
 }
 
 pub fn parse_key(k: &[u8]) -> Result<Key<'_>, RecordError> {
@@ -418,6 +427,7 @@ pub fn parse_key(k: &[u8]) -> Result<Key<'_>, RecordError> {
                 end: f.end.get(),
             })
             .map_err(|_| bad()),
+        Some(&crate::quota::TAG_QUOTA) if k.len() > 2 => Ok(Key::Quota),
         _ => Err(bad()),
     }
 }
@@ -541,7 +551,8 @@ mod tests {
         );
         assert!(parse_key(b"").is_err());
         assert!(parse_key(&dirent_key(5, b"")).is_err());
-        assert!(parse_key(b"Q12345678").is_err());
+        assert!(parse_key(b"Z12345678").is_err());
+        assert_eq!(parse_key(b"Qdx"), Ok(Key::Quota));
         let (after_lo, _) = extent_range_after(3, 9);
         assert!(extent_key(3, 9) < after_lo && after_lo <= extent_key(3, 10));
     }

@@ -43,6 +43,7 @@ use crate::stream::{AppendStream, StreamError};
 mod blobs;
 mod catalog;
 mod manifests;
+mod quotas;
 mod uploads;
 
 pub use blobs::BlobReader;

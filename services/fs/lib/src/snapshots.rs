@@ -389,6 +389,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             |e| match records::parse_key(&e.key) {
                 // Staging files are not in the namespace (crate::put).
                 Ok(records::Key::Dirent { parent, .. }) if parent == STAGING_DIR => {}
+                // Quotas are no paths (crate::quota).
+                Ok(records::Key::Quota) => {}
                 Ok(records::Key::Dirent { .. }) => {
                     let ino_of = |v: &Option<Vec<u8>>| {
                         v.as_ref()

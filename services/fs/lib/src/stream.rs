@@ -363,6 +363,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// The file's size (and the live tree's byte count) follow `stored`.
     fn set_stored(&mut self, s: &mut AppendStream, stored: u64) -> Result<(), StreamError> {
         let mut inode = self.get_inode(s.ino)?;
+        self.quota_file_changed(&inode, Some(inode.size), Some(stored))?;
         if counted(&inode) {
             let m = &mut self.state.meta;
             m.logical_bytes = m

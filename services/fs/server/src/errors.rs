@@ -6,8 +6,10 @@
 use alloc::string::ToString;
 
 use filesystem::names::{DigestError, NameError, TagError};
-use filesystem::{Digest, FsError as LibError, RegistryError};
-use fs_api::{why, ArgKind, At, BlockFault, Cause, Damage, FsError, Hash, Request, Why};
+use filesystem::{Digest, FsError as LibError, QuotaTarget, RegistryError};
+use fs_api::{
+    why, ArgKind, At, BlockFault, Cause, Damage, FsError, Hash, QuotaKind, Request, Size, Why,
+};
 
 /// A failure inside the service, before it becomes the reply's error.
 pub enum Fail {
@@ -275,6 +277,26 @@ fn lib_error(e: LibError, args: &[&str]) -> FsError {
         LibError::ContentRootRejected { .. } => damaged(Damage::ContentRootRejected),
         LibError::ChunkRejected { .. } => damaged(Damage::ChunkRejected),
         LibError::ContentNotLoaded => damaged(Damage::ContentNotLoaded),
+        LibError::QuotaExceeded {
+            target,
+            would,
+            limit,
+        } => {
+            let (kind, at) = match &target {
+                QuotaTarget::Dir(n) => (
+                    QuotaKind::Directory,
+                    At::find(&alloc::format!("/{n}"), args),
+                ),
+                QuotaTarget::Repo(r) => (QuotaKind::Repository, At::find(r.as_str(), args)),
+            };
+            FsError::QuotaExceeded {
+                at,
+                kind,
+                would: Size(would),
+                limit: Size(limit),
+            }
+        }
+        LibError::TooManyQuotas { max } => FsError::TooManyQuotas { max: max as u64 },
     }
 }
 

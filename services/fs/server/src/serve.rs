@@ -52,6 +52,7 @@ mod files;
 mod group;
 mod manifests;
 mod puts;
+mod quotas;
 mod registry_gc;
 mod snapshots;
 mod uploads;
@@ -460,5 +461,16 @@ impl fs::Server<ReplyToken> for Service {
     }
     fn blob_unlink(&mut self, _: u64, args: In<'_>) -> Result<(), FsError> {
         self.with_args(&args, |s, [repo, digest]| s.blob_unlink(repo, digest))
+    }
+
+    // ---- quotas (quotas.rs) ----
+    fn quota_set(&mut self, _: u64, repo: bool, limit: u64, args: In<'_>) -> Result<(), FsError> {
+        self.with_args(&args, |s, [name]| s.quota_set(repo, name, limit))
+    }
+    fn quota_remove(&mut self, _: u64, repo: bool, args: In<'_>) -> Result<(), FsError> {
+        self.with_args(&args, |s, [name]| s.quota_remove(repo, name))
+    }
+    fn quotas(&mut self, _: u64, out: Out<'_>) -> Result<Text, FsError> {
+        self.bare(|s| s.quotas(&out))
     }
 }

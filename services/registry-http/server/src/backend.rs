@@ -92,6 +92,14 @@ fn fail(e: FsError, not_found_as: BackendError) -> BackendError {
                 fault: fs_api::BlockFault(block::Error::NoSpace),
             },
         ) => BackendError::SizeInvalid(e.to_string()),
+        // A quota is a policy refusal, not a malformed or oversized
+        // request: DENIED (403), the spec's code for "access to the
+        // resource is denied", which clients show with its message and do
+        // not retry. The refusal comes before anything is written, so an
+        // upload session keeps what it held (SIZE_INVALID would drop it).
+        Some(E::QuotaExceeded { .. } | E::TooManyQuotas { .. }) => {
+            BackendError::Denied(e.to_string())
+        }
         _ => BackendError::Internal(e.to_string()),
     }
 }

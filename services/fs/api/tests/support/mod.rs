@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use abi::fake::{FakeCaller, Loopback, Serve};
 use abi::iface::{Dispatched, LeaseIn, LeaseOut};
 use abi::Message;
-use fs_api::{fs, split_args, Checked, FsClient, FsError, Listed, Read, Space, Stat, Text};
+use fs_api::{fs, split_args, At, Checked, FsClient, FsError, Listed, Read, Space, Stat, Text};
 
 type In<'a> = LeaseIn<'a, FakeCaller>;
 type Out<'a> = LeaseOut<'a, FakeCaller>;
@@ -307,6 +307,22 @@ impl fs::Server<FakeCaller> for FakeFs {
         out: Out<'_>,
     ) -> Result<Text, FsError> {
         self.text(&out, "registry gc\n")
+    }
+    fn quota_set(
+        &mut self,
+        _b: u64,
+        _repo: bool,
+        _limit: u64,
+        args: In<'_>,
+    ) -> Result<(), FsError> {
+        self.take::<1>(&args).map(drop)
+    }
+    fn quota_remove(&mut self, _b: u64, _repo: bool, args: In<'_>) -> Result<(), FsError> {
+        self.take::<1>(&args)?;
+        Err(FsError::QuotaNotSet { at: At::arg(0) })
+    }
+    fn quotas(&mut self, _b: u64, out: Out<'_>) -> Result<Text, FsError> {
+        self.text(&out, "repo library/alpine 10485760 0\n")
     }
     fn uploads(&mut self, _b: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
         self.take::<2>(&args)?;

@@ -58,6 +58,9 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         let d = DirentValue { ino, kind };
         self.insert_dirent(parent, name, &d)?;
         self.touch_dir(parent, now)?;
+        if kind == Kind::File {
+            self.quota_file_changed(&inode, None, Some(0))?;
+        }
         Ok(ino)
     }
 
@@ -109,6 +112,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// Removes a file and its extents (its chunks become garbage for GC).
     pub(crate) fn remove_file_ino(&mut self, ino: u64) -> Result<(), FsError> {
         let inode = self.get_inode(ino)?;
+        self.quota_file_changed(&inode, Some(inode.size), None)?;
         let extents = self.extents_from(ino, 0, u64::MAX)?;
         for (end, _) in extents {
             cowbtree::remove(&mut self.dev, &mut self.state.live, &extent_key(ino, end))?;
@@ -309,10 +313,14 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     }
                 }
             }
+            let moved = fs.get_inode(src.ino)?;
+            if src.kind == Kind::File {
+                fs.quota_file_changed(&moved, Some(moved.size), None)?;
+            }
             fs.remove_dirent(fp, &fname)?;
             fs.insert_dirent(tp, &tname, &src)?;
             let now = fs.now();
-            let mut inode = fs.get_inode(src.ino)?;
+            let mut inode = moved;
             inode.parent = tp;
             inode.name = tname.as_bytes().to_vec();
             inode.ctime = now;
@@ -320,6 +328,14 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             fs.touch_dir(fp, now)?;
             if tp != fp {
                 fs.touch_dir(tp, now)?;
+            }
+            if src.kind == Kind::File {
+                fs.quota_file_changed(&inode, None, Some(inode.size))?;
+            } else {
+                let (f, t) = (components(from)?, components(to)?);
+                if fs.quota_move_matters(&f, &t)? {
+                    fs.quota_recount_after_move(&f, &t)?;
+                }
             }
             Ok(())
         })

@@ -13,6 +13,9 @@ use crate::records::{extent_key, Extent, Kind};
 
 impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     pub fn truncate(&mut self, path: &str, size: u64) -> Result<(), FsError> {
+        if let Ok(m) = self.stat(path) {
+            self.check_quota(path, size.saturating_sub(m.size))?;
+        }
         self.atomically(|fs| {
             let (ino, inode) = fs.resolve(path)?;
             if inode.kind != Kind::File {
@@ -60,6 +63,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         self.put_extents(ino, start_of_new, &new_refs)?;
         let now = self.now();
         let mut inode = inode;
+        self.quota_file_changed(&inode, Some(inode.size), Some(size))?;
         if counted(&inode) {
             self.state.meta.logical_bytes = self
                 .state

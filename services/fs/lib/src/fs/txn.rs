@@ -85,6 +85,11 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         }
     }
 
+    /// Whether an operation is running inside an enclosing transaction.
+    pub(crate) fn in_txn(&self) -> bool {
+        self.in_txn
+    }
+
     pub(crate) fn alloc_ino(&mut self) -> u64 {
         let ino = self.state.meta.next_ino;
         self.state.meta.next_ino = ino.saturating_add(1);

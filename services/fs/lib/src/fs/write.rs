@@ -22,11 +22,15 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// Writes `data` at `offset` of file `ino` (zero-filling any gap past
     /// the end). The chunks the write touches are rewritten whole.
     pub fn write_at(&mut self, ino: u64, offset: u64, data: &[u8]) -> Result<(), FsError> {
+        let end = offset.saturating_add(data.len() as u64);
+        self.check_quota_ino(ino, end)?;
         self.atomically(|fs| fs.write_parts(ino, offset, &[Part::Bytes(data)]))
     }
 
     /// Appends `data` to file `ino`; returns the new size.
     pub fn append(&mut self, ino: u64, data: &[u8]) -> Result<u64, FsError> {
+        let size = self.get_inode(ino)?.size;
+        self.check_quota_ino(ino, size.saturating_add(data.len() as u64))?;
         self.atomically(|fs| {
             let size = fs.get_inode(ino)?.size;
             fs.write_parts(ino, size, &[Part::Bytes(data)])?;
@@ -37,6 +41,13 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// Replaces the contents of `path` with `data`, creating the file (and
     /// its parents) if needed: one transaction, old or new contents.
     pub fn write_file(&mut self, path: &str, data: &[u8]) -> Result<u64, FsError> {
+        if !self.in_txn() {
+            let old = match self.stat(path) {
+                Ok(m) if !m.is_dir() => m.size,
+                _ => 0,
+            };
+            self.check_quota(path, (data.len() as u64).saturating_sub(old))?;
+        }
         self.atomically(|fs| {
             let (parent, name) = parent_and_name(path)?;
             let pino = fs.mkdir_all(&parent)?;
@@ -86,6 +97,9 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             size: offset,
             max: u64::MAX,
         })?;
+        // Refused before any chunk is written (the caller checked the
+        // same already when it could; this holds for every path here).
+        self.check_quota_ino(ino, end)?;
         // Region rewritten: from the start of the chunk holding
         // min(offset, size) to the end of the chunk holding `end`.
         let write_from = offset.min(inode.size);
@@ -186,6 +200,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             self.put_hole(ino, end, e_end)?;
         }
         let new_size = inode.size.max(end);
+        self.quota_file_changed(&inode, Some(inode.size), Some(new_size))?;
         if counted(&inode) {
             self.state.meta.logical_bytes = self
                 .state

@@ -44,6 +44,10 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
 
     /// Links blob `d` into `repo` (`_layers/<alg>/<hex>/link`).
     pub fn link_blob(&mut self, repo: &RepoName, d: &Digest) -> Result<(), RegistryError> {
+        if let Some(size) = self.blob_size(d)? {
+            let link = layout::layer_link(repo, d);
+            self.check_store(Some(repo), d, size, Some(&link))?;
+        }
         Ok(self.write_link(&layout::layer_link(repo, d), d)?)
     }
 
@@ -91,6 +95,8 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
                 }));
             }
         }
+        let revision = layout::revision_link(repo, d);
+        self.check_store(Some(repo), d, content.len() as u64, Some(&revision))?;
         let fs = &mut self.fs;
         fs.atomically(|fs| {
             let blob = layout::blob_data(d);

@@ -38,6 +38,10 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         if data.is_empty() {
             return Ok(());
         }
+        // Before the piece is taken: the session's bytes count toward its
+        // repository's and /docker's quotas (crate::quota).
+        let new_size = up.size().saturating_add(data.len() as u64);
+        self.fs.check_quota_ino(up.stream.ino(), new_size)?;
         if !up.stream.gather(data) {
             self.upload_step(up, |fs, s| fs.stream_push(s, data))?;
         }
@@ -211,6 +215,7 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         let mut buf = vec![0u8; self.piece];
         let first = read_full(src, &mut buf).map_err(FsError::Source)?;
         if first < buf.len() {
+            self.check_blob_quota(repo, d, first as u64)?;
             let data = &buf[..first];
             let got = Hasher::digest_of(d.algorithm(), data);
             if &got != d {

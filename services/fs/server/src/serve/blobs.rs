@@ -71,6 +71,7 @@ impl Service {
         let d = parse_digest(digest, 1)?;
         let reg = self.reg()?;
         reg.fs().check_request_length("blob put", data.len())?;
+        reg.check_blob_quota(Some(&repo), &d, data.len())?;
         let mut src = LeaseSource { data, pos: 0 };
         Ok(reg.put_blob_into(&d, &mut src, Some(&repo))?)
     }
@@ -87,6 +88,8 @@ impl Service {
         self.drop_upload(badge)?;
         let reg = self.reg()?;
         reg.fs().check_request_length("blob put", length)?;
+        // The session's bytes count toward the repository while it is open.
+        reg.check_upload_quota(Some(&repo), length)?;
         let upload = reg.begin_upload(Some(&repo), digest.algorithm())?;
         self.sessions.entry(badge).or_default().upload = Some(UploadState {
             upload,

@@ -72,6 +72,7 @@ impl Service {
         }
         let len = data.len();
         self.reg()?.fs().check_request_length("append", len)?;
+        self.reg()?.fs().check_quota(path, len)?;
         let mut done = 0u64;
         let mut size = m.size;
         while done < len {

@@ -11,6 +11,11 @@ impl Service {
         self.drop_put(badge)?;
         let fs = self.reg()?.fs();
         fs.check_request_length("put", length)?;
+        let old = match fs.stat(path) {
+            Ok(m) if !m.is_dir() => m.size,
+            _ => 0,
+        };
+        fs.check_quota(path, length.saturating_sub(old))?;
         let session = fs.put_begin(path)?;
         self.sessions.entry(badge).or_default().put = Some(PutState { session, length });
         Ok(())

@@ -92,6 +92,7 @@ impl Service {
         self.reg()?
             .fs()
             .check_request_length("upload append", data.len())?;
+        self.reg()?.check_upload_quota(Some(&repo), data.len())?;
         let mut up = self.open_upload(&repo, id, Algorithm::Sha256)?;
         let r = self.append_lease(&mut up, offset, data);
         self.open_uploads.keep(repo, id, up);
