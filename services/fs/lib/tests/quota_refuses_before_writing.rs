@@ -115,6 +115,20 @@ fn quota_refuses_before_writing() {
         after_begin,
         "a refused piece reached the device"
     );
+    // The same piece filled in place (the service's lease path) is refused
+    // before `fill` runs.
+    let r = reg.upload_write_with(&mut up, big.len(), |_buf: &mut [u8]| -> Result<(), ()> {
+        panic!("a refused piece was filled")
+    });
+    assert!(matches!(
+        r,
+        Err(RegistryError::Fs(FsError::QuotaExceeded { .. }))
+    ));
+    assert_eq!(
+        ops(reg.fs()),
+        after_begin,
+        "a refused filled piece reached the device"
+    );
     reg.abort_upload(up).unwrap();
     // A manifest of 6000 bytes.
     let before = ops(reg.fs());

@@ -64,6 +64,9 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         if n == 0 {
             return Ok(Ok(()));
         }
+        // Before the piece is taken, as in `upload_write`.
+        let new_size = up.size().saturating_add(n as u64);
+        self.fs.check_quota_ino(up.stream.ino(), new_size)?;
         if !up.stream.has_room(n) {
             self.upload_step(up, |fs, s| fs.stream_push(s, &[]))?;
         }
