@@ -175,6 +175,7 @@ def t_files(boot):
     manifest = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}'
     s = boot()
     expect(s.cmd("ls /"), r"0 entries", "empty disk")
+    expect(s.cmd("uploads"), r"(?m)^0 open upload sessions$", "uploads with nothing open")
     no_error(s.cmd("write /notes/hello.txt hello world"), "write")
     expect(s.cmd("cat /notes/hello.txt"), r"hello world", "cat")
     no_error(s.cmd(f"put /data/small.bin {len(small)}", data_lines=b64_lines(small)), "put small")
