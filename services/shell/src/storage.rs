@@ -159,7 +159,16 @@ pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
         "uploads" => registry::uploads(&words),
         "snap" => snap(&words),
         "gc" => gc(&words),
-        "fsck" => text("fsck", |out| FS.fsck(out)),
+        // In bounded steps: the service answers other clients between them.
+        "fsck" => text("fsck", |out| {
+            let mut restart = true;
+            loop {
+                if let Some(r) = FS.fsck_step(restart, out)? {
+                    return Ok(r);
+                }
+                restart = false;
+            }
+        }),
         "df" => text("df", |out| FS.df(out)),
         "stats" => text("stats", |out| FS.stats(out)),
         "sync" => report("sync", FS.sync()),

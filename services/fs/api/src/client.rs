@@ -320,6 +320,13 @@ impl<T: Transport> FsClient<T> {
         Ok(TextReply::of(c.text, out))
     }
 
+    /// One step of this client's fsck run (`restart`: a new run): the
+    /// report once the run is done (`Some`), else `None`: step again.
+    pub fn fsck_step(&self, restart: bool, out: &mut [u8]) -> Result<Option<TextReply>> {
+        let s = self.bare(self.stub.fsck_step(restart, out))?;
+        Ok((s.done != 0).then(|| TextReply::of(s.checked.text, out)))
+    }
+
     pub fn df(&self, out: &mut [u8]) -> Result<TextReply> {
         let s = self.bare(self.stub.df(out))?;
         Ok(TextReply::of(s.text, out))

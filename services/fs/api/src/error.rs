@@ -436,6 +436,8 @@ abi::errors! {
         /// (`crate::rights`; the boot configuration gives the badge).
         NotPermitted = 42 { op: Op, needed: Needed, has: Rights }
             => "not permitted: this client may not {needed} (its boot configuration gives it {has}; {op} refused)",
+        NoFsckRun = 55 {}
+            => "this client's fsck run is gone (another client started one, or the service mounted again): start it again",
     }
 }
 

@@ -118,6 +118,16 @@ abi::words! {
 }
 
 abi::words! {
+    /// What `fsck_step` answers: the report once `done` (1), nothing
+    /// written before.
+    pub struct FsckStepped {
+        pub checked: Checked,
+        /// 1: the run is over and `checked` holds its report; 0: call again.
+        pub done: u64,
+    }
+}
+
+abi::words! {
     /// What `df` answers: the text and its figures.
     pub struct Space {
         pub text: Text,
@@ -214,7 +224,8 @@ abi::interface! {
         // ---- maintenance ----
         /// The collection's report.
         fn gc = 27 (dry_run: bool) [1 out: Write(TEXT_MAX)] -> Result<Text, FsError>;
-        /// The check's report and the number of problems.
+        /// The check's report and the number of problems, in one request
+        /// (every other client waits for it; `fsck_step` does not).
         fn fsck = 28 () [1 out: Write(TEXT_MAX)] -> Result<Checked, FsError>;
         /// Space figures, as text and words.
         fn df = 29 () [1 out: Write(TEXT_MAX)] -> Result<Space, FsError>;
@@ -279,6 +290,15 @@ abi::interface! {
         /// The service holds one page. Remove one with `upload_cancel`.
         fn uploads = 49 () [0 args: Read(ARGS_MAX), 1 out: Write(TEXT_MAX)]
             -> Result<Text, FsError>;
+        // ---- long operations in bounded steps ----
+        /// fsck a bounded step at a time, other clients' requests (writes
+        /// too) served between steps: `restart` starts this client's run
+        /// (dropping any run in progress: the service keeps one) over a
+        /// pinned view of the store, else the step continues this client's
+        /// run (`NoFsckRun` when it is gone). Call until `done`; the last
+        /// step answers `fsck`'s report.
+        fn fsck_step = 55 (restart: bool) [1 out: Write(TEXT_MAX)]
+            -> Result<FsckStepped, FsError>;
     }
 }
 
@@ -322,7 +342,7 @@ rights_table! {
         | upload_start | upload_append | upload_finish | upload_cancel
         | blob_mount | blob_unlink | sync;
     SNAPSHOT: snap_create | snap_restore | snap_remove;
-    ADMIN: gc | registry_gc | fsck | shutdown;
+    ADMIN: gc | registry_gc | fsck | fsck_step | shutdown;
 }
 
 /// Text arguments for lease 0: each followed by a NUL.

@@ -34,7 +34,8 @@ use block_api::client::BlockClient;
 use content_api::client::ContentClient;
 use filesystem::{Digest, PutSession, Registry, RepoName, Upload};
 use fs_api::{
-    fs, split_args, Checked, FsError, Listed, MountStage, Read, Space, Stat, Text, ARGS_MAX, PIECE,
+    fs, split_args, Checked, FsError, FsckStepped, Listed, MountStage, Read, Space, Stat, Text,
+    ARGS_MAX, PIECE,
 };
 use userlib::ipc::{recv, Incoming, ReplyToken};
 
@@ -101,6 +102,8 @@ pub struct Service {
     /// The block service died: mount again before the next request (until
     /// it succeeds: the restarted service may not be up yet).
     remount_due: bool,
+    /// The stepped fsck in progress (admin.rs).
+    fsck_job: Option<admin::FsckJob>,
 }
 
 impl Service {
@@ -110,6 +113,7 @@ impl Service {
             content_badge,
             die_at,
             remount_due: false,
+            fsck_job: None,
             sessions: BTreeMap::new(),
             open_uploads: uploads::OpenUploads::default(),
             piece: vec![0u8; PIECE],
@@ -363,6 +367,14 @@ impl fs::Server<ReplyToken> for Service {
     }
     fn fsck(&mut self, _: u64, out: Out<'_>) -> Result<Checked, FsError> {
         self.bare(|s| s.fsck(&out))
+    }
+    fn fsck_step(
+        &mut self,
+        badge: u64,
+        restart: bool,
+        out: Out<'_>,
+    ) -> Result<FsckStepped, FsError> {
+        self.bare(|s| s.fsck_step(badge, restart, &out))
     }
     fn df(&mut self, _: u64, out: Out<'_>) -> Result<Space, FsError> {
         self.bare(|s| s.df(&out))
