@@ -160,15 +160,16 @@ pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
         "snap" => snap(&words),
         "gc" => gc(&words),
         // In bounded steps: the service answers other clients between them.
-        "fsck" => text("fsck", |out| {
-            let mut restart = true;
-            loop {
-                if let Some(r) = FS.fsck_step(restart, out)? {
+        "fsck" => {
+            let mut steps = 0u64;
+            text("fsck", |out| loop {
+                steps += 1;
+                if let Some(r) = FS.fsck_step(steps == 1, out)? {
                     return Ok(r);
                 }
-                restart = false;
-            }
-        }),
+            });
+            println!("(fsck ran in {steps} requests)");
+        }
         "df" => text("df", |out| FS.df(out)),
         "stats" => text("stats", |out| FS.stats(out)),
         "sync" => report("sync", FS.sync()),

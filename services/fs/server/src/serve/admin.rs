@@ -72,9 +72,17 @@ impl Service {
             job => job,
         };
         let mut job = match job {
-            _ if restart => FsckJob {
-                owner: badge,
-                run: fs.fsck_start(true, true)?,
+            _ if restart => match fs.fsck_start(true, true) {
+                Ok(run) => FsckJob { owner: badge, run },
+                // The store refused the pin's transaction (read-only after
+                // a disk fault): check it in this one request, as `fsck`
+                // does, rather than not at all.
+                Err(_) => {
+                    return Ok(FsckStepped {
+                        checked: self.fsck(out)?,
+                        done: 1,
+                    })
+                }
             },
             // Another client's run stays theirs.
             Some(job) if job.owner != badge && fs.fsck_is_pinned(&job.run) => {
