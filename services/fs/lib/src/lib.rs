@@ -64,7 +64,7 @@ pub use names::{Algorithm, Digest, RepoName, Tag};
 pub use put::PutSession;
 pub use records::Kind;
 pub use registry::{BlobReader, Reference, Registry, RegistryError, Upload};
-pub use registry_gc::{RegistryGcOptions, RegistryGcReport};
+pub use registry_gc::{RegistryGcOptions, RegistryGcReport, RegistryGcRun};
 pub use snapshots::{Change, ChangeKind, DiffPage, SnapshotInfo, WalkEntry};
 pub use stream::{AppendStream, StreamError};
 pub use upload_session::{parse_upload_id, upload_id_text, SessionError};

@@ -124,6 +124,9 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             }
             Ok(())
         })?;
+        if repo.is_some() {
+            self.gc_touch(expected);
+        }
         Ok(size)
     }
 
@@ -192,6 +195,9 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
                 }
                 Ok(())
             })?;
+            if repo.is_some() {
+                self.gc_touch(d);
+            }
             return Ok(first as u64);
         }
         let mut up = self.begin_upload(None, d.algorithm())?;
