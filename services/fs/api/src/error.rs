@@ -438,6 +438,8 @@ abi::errors! {
             => "not permitted: this client may not {needed} (its boot configuration gives it {has}; {op} refused)",
         NoFsckRun = 55 {}
             => "this client's fsck run is gone (another client started one, or the service mounted again): start it again",
+        NoRegistryGcRun = 56 {}
+            => "this client's registry gc run is gone (another client started one, or the service mounted again): start it again",
     }
 }
 

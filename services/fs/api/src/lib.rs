@@ -128,6 +128,15 @@ abi::words! {
 }
 
 abi::words! {
+    /// What `registry_gc_step` answers: the report once `done` (1).
+    pub struct Stepped {
+        pub text: Text,
+        /// 1: the run is over and `text` is its report; 0: call again.
+        pub done: u64,
+    }
+}
+
+abi::words! {
     /// What `df` answers: the text and its figures.
     pub struct Space {
         pub text: Text,
@@ -299,6 +308,15 @@ abi::interface! {
         /// step answers `fsck`'s report.
         fn fsck_step = 55 (restart: bool) [1 out: Write(TEXT_MAX)]
             -> Result<FsckStepped, FsError>;
+        /// `registry_gc` a bounded step at a time (a repository or a page
+        /// of blobs), other clients' requests served between steps; what
+        /// they push or link meanwhile is kept. `restart` starts this
+        /// client's run with `dry_run` and `grace_secs` (dropping any run
+        /// in progress), else the step continues it (`NoRegistryGcRun`
+        /// when it is gone). Call until `done`: the last step answers the
+        /// report.
+        fn registry_gc_step = 56 (restart: bool, dry_run: bool, grace_secs: u64)
+            [1 out: Write(TEXT_MAX)] -> Result<Stepped, FsError>;
     }
 }
 
@@ -342,7 +360,7 @@ rights_table! {
         | upload_start | upload_append | upload_finish | upload_cancel
         | blob_mount | blob_unlink | sync;
     SNAPSHOT: snap_create | snap_restore | snap_remove;
-    ADMIN: gc | registry_gc | fsck | fsck_step | shutdown;
+    ADMIN: gc | registry_gc | registry_gc_step | fsck | fsck_step | shutdown;
 }
 
 /// Text arguments for lease 0: each followed by a NUL.

@@ -188,7 +188,9 @@ pub struct Registry<T: Transactional, C: Chunks<T> = ChunkStore> {
     /// While a stepped registry GC runs (`registry_gc`): every digest a
     /// manifest put or a repository link named since it started; its
     /// sweep keeps them.
-    pub(crate) gc_touched: Option<alloc::collections::BTreeSet<Digest>>,
+    pub(crate) gc_touched: Option<(u64, alloc::collections::BTreeSet<Digest>)>,
+    /// The id of the last stepped registry GC run started.
+    pub(crate) gc_runs: u64,
 }
 
 pub(crate) fn is_not_found(e: &FsError) -> bool {
@@ -201,6 +203,7 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             fs,
             piece: DEFAULT_PIECE,
             gc_touched: None,
+            gc_runs: 0,
         }
     }
 
@@ -219,7 +222,7 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
 
     /// Notes `d` for a stepped registry GC in progress (if any).
     pub(crate) fn gc_touch(&mut self, d: &Digest) {
-        if let Some(t) = &mut self.gc_touched {
+        if let Some((_, t)) = &mut self.gc_touched {
             t.insert(d.clone());
         }
     }

@@ -163,6 +163,8 @@ const SWEEP_PAGE: usize = 64;
 
 /// A registry GC in bounded steps (see "In bounded steps").
 pub struct RegistryGcRun {
+    /// Its id in `Registry::gc_touched` (0: a one-call run).
+    id: u64,
     o: RegistryGcOptions,
     repos: Vec<String>,
     next_repo: usize,
@@ -205,8 +207,19 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
 
     /// Ends a stepped run (done or not).
     pub fn registry_gc_finish(&mut self, run: RegistryGcRun) -> RegistryGcReport {
-        self.gc_touched = None;
+        if self.registry_gc_is_current(&run) {
+            self.gc_touched = None;
+        }
         run.report
+    }
+
+    /// Whether `run` is this registry's open stepped run (one started
+    /// before a newer run, or on an earlier mount, is not: stepping it
+    /// would sweep without the touched set).
+    pub fn registry_gc_is_current(&self, run: &RegistryGcRun) -> bool {
+        self.gc_touched
+            .as_ref()
+            .is_some_and(|(id, _)| *id == run.id)
     }
 
     fn registry_gc_begin(
@@ -215,10 +228,15 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         stepped: bool,
     ) -> Result<RegistryGcRun, RegistryError> {
         let repos = self.repository_dirs()?;
-        if stepped {
-            self.gc_touched = Some(BTreeSet::new());
-        }
+        let id = if stepped {
+            self.gc_runs += 1;
+            self.gc_touched = Some((self.gc_runs, BTreeSet::new()));
+            self.gc_runs
+        } else {
+            0
+        };
         Ok(RegistryGcRun {
+            id,
             o: o.clone(),
             repos,
             next_repo: 0,
@@ -285,9 +303,12 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             return Ok(true);
         }
         run.next_blob += page.len();
+        // A stepped run a newer one (or a new mount) replaced has lost its
+        // touched set: it removes nothing more.
+        let stale = run.id != 0 && !self.registry_gc_is_current(run);
         for d in page {
-            let touched = self.gc_touched.as_ref().is_some_and(|t| t.contains(&d));
-            if run.marked.contains(&d) || touched {
+            let touched = self.gc_touched.as_ref().is_some_and(|t| t.1.contains(&d));
+            if stale || run.marked.contains(&d) || touched {
                 run.report.blobs_kept += 1;
                 continue;
             }

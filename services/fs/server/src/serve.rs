@@ -34,8 +34,8 @@ use block_api::client::BlockClient;
 use content_api::client::ContentClient;
 use filesystem::{Digest, PutSession, Registry, RepoName, Upload};
 use fs_api::{
-    fs, split_args, Checked, FsError, FsckStepped, Listed, MountStage, Read, Space, Stat, Text,
-    ARGS_MAX, PIECE,
+    fs, split_args, Checked, FsError, FsckStepped, Listed, MountStage, Read, Space, Stat, Stepped,
+    Text, ARGS_MAX, PIECE,
 };
 use userlib::ipc::{recv, Incoming, ReplyToken};
 
@@ -104,6 +104,8 @@ pub struct Service {
     remount_due: bool,
     /// The stepped fsck in progress (admin.rs).
     fsck_job: Option<admin::FsckJob>,
+    /// The stepped registry GC in progress (registry_gc.rs).
+    registry_gc_job: Option<registry_gc::RegistryGcJob>,
 }
 
 impl Service {
@@ -114,6 +116,7 @@ impl Service {
             die_at,
             remount_due: false,
             fsck_job: None,
+            registry_gc_job: None,
             sessions: BTreeMap::new(),
             open_uploads: uploads::OpenUploads::default(),
             piece: vec![0u8; PIECE],
@@ -396,6 +399,16 @@ impl fs::Server<ReplyToken> for Service {
         out: Out<'_>,
     ) -> Result<Text, FsError> {
         self.bare(|s| s.registry_gc(dry_run, grace_secs, &out))
+    }
+    fn registry_gc_step(
+        &mut self,
+        badge: u64,
+        restart: bool,
+        dry_run: bool,
+        grace_secs: u64,
+        out: Out<'_>,
+    ) -> Result<Stepped, FsError> {
+        self.bare(|s| s.registry_gc_step(badge, restart, dry_run, grace_secs, &out))
     }
 
     // ---- upload sessions and repository-scoped blobs (uploads.rs) ----

@@ -12,7 +12,8 @@ use abi::fake::{FakeCaller, Loopback, Serve};
 use abi::iface::{Dispatched, LeaseIn, LeaseOut};
 use abi::Message;
 use fs_api::{
-    fs, split_args, Checked, FsClient, FsError, FsckStepped, Listed, Read, Space, Stat, Text,
+    fs, split_args, Checked, FsClient, FsError, FsckStepped, Listed, Read, Space, Stat, Stepped,
+    Text,
 };
 
 type In<'a> = LeaseIn<'a, FakeCaller>;
@@ -244,6 +245,17 @@ impl fs::Server<FakeCaller> for FakeFs {
             checked: Checked { text, problems: 2 },
             done: 1,
         })
+    }
+    fn registry_gc_step(
+        &mut self,
+        _b: u64,
+        _restart: bool,
+        _dry_run: bool,
+        _grace_secs: u64,
+        out: Out<'_>,
+    ) -> Result<Stepped, FsError> {
+        let text = self.text(&out, "registry gc\n")?;
+        Ok(Stepped { text, done: 1 })
     }
     fn df(&mut self, _b: u64, out: Out<'_>) -> Result<Space, FsError> {
         let text = self.text(&out, "df\n")?;
