@@ -388,6 +388,10 @@ def uploads_listed(shell, port, ck):
     ck.true("`uploads rm` removes it", re.search(r"(?m)^ok$", out), out.strip()[-200:])
     out = shell.cmd(f"uploads {repo}")
     ck.true("the removed session is no longer listed", uuid not in out, out.strip()[-300:])
+    out = shell.cmd("uploads")
+    listed = len(re.findall(r"(?m)^\S+ [0-9a-f]{16} \d+ bytes", out))
+    ck.true("`uploads` ends with a count line matching the sessions listed (also when none)",
+            re.search(rf"(?m)^{listed} open upload sessions$", out), out.strip()[-300:])
     ck.answer("status of the session the shell removed", c.request("GET", loc), 404,
               "BLOB_UPLOAD_UNKNOWN")
     out = shell.cmd(f"uploads rm {repo} {uuid}")

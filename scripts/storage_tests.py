@@ -175,6 +175,7 @@ def t_files(boot):
     manifest = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}'
     s = boot()
     expect(s.cmd("ls /"), r"0 entries", "empty disk")
+    expect(s.cmd("uploads"), r"(?m)^0 open upload sessions$", "uploads with nothing open")
     no_error(s.cmd("write /notes/hello.txt hello world"), "write")
     expect(s.cmd("cat /notes/hello.txt"), r"hello world", "cat")
     no_error(s.cmd(f"put /data/small.bin {len(small)}", data_lines=b64_lines(small)), "put small")
@@ -825,6 +826,30 @@ def t_bounds(boot):
     s.poweroff()
 
 
+def t_fsck_steps(boot):
+    """Another client's stepped fsck is in progress while the shell writes,
+    reads, removes, snapshots and collects: each is answered while the run
+    is open, and the run then ends clean (it checks the view it pinned)."""
+    s = boot()
+    for i in range(12):
+        no_error(s.cmd(f"write /fill/d{i}/f{i} content-{i}"), "fill")
+    no_error(s.cmd("write /stepper/ready yes"), "ready")
+    s.wait_for(b"fsclient: stepper: fsck run in progress", 0, 60)
+    no_error(s.cmd("write /fill/d0/new added-while-the-run-is-open"), "write during the run")
+    expect(s.cmd("cat /fill/d1/f1"), r"content-1", "read during the run")
+    no_error(s.cmd("rm /fill/d2/f2"), "rm during the run")
+    no_error(s.cmd("snap create mid-run"), "snapshot during the run")
+    no_error(s.cmd("gc"), "gc during the run")
+    no_error(s.cmd("write /stepper/go yes"), "go")
+    deadline = time.time() + 120
+    while time.time() < deadline and not re.search(r"stepper: (done in|FAIL)", s.output()):
+        time.sleep(0.5)
+    expect(s.output(), r"fsclient: stepper: done in \d+ steps, the shell's changes between: "
+           r"fsck: clean", "the stepped run ends clean")
+    expect(s.cmd("fsck"), r"fsck: clean", "the shell's own fsck after")
+    s.poweroff()
+
+
 TESTS = {
     "storage-diskfaults": (t_diskfaults, "boot.cfg", 300),
     "storage-files": (t_files, "boot.cfg", 300),
@@ -845,6 +870,7 @@ TESTS = {
     "storage-atomic-put": (t_atomic_put, "boot.cfg", 300),
     "storage-corrupt-get": (t_corrupt_get, "boot.cfg", 300),
     "storage-bounds": (t_bounds, "boot.cfg", 200),
+    "storage-fsck-steps": (t_fsck_steps, "test-storage-fsck-steps.cfg", 300),
 }
 
 

@@ -165,7 +165,17 @@ pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
         "snap" => snap(&words),
         "gc" => gc(&words),
         "quota" => quota::quota(&words),
-        "fsck" => text("fsck", |out| FS.fsck(out)),
+        // In bounded steps: the service answers other clients between them.
+        "fsck" => {
+            let mut steps = 0u64;
+            text("fsck", |out| loop {
+                steps += 1;
+                if let Some(r) = FS.fsck_step(steps == 1, out)? {
+                    return Ok(r);
+                }
+            });
+            println!("(fsck ran in {steps} requests)");
+        }
         "df" => text("df", |out| FS.df(out)),
         "stats" => text("stats", |out| FS.stats(out)),
         "sync" => report("sync", FS.sync()),
@@ -192,9 +202,18 @@ fn gc(words: &[&str]) {
     match (registry, grace) {
         (false, Some(_)) => usage("gc"),
         (false, None) => text("gc", |out| FS.gc(dry_run, out)),
-        (true, g) => text("gc", |out| {
-            FS.registry_gc(dry_run, g.unwrap_or(fs_api::REGISTRY_GC_GRACE_SECS), out)
-        }),
+        // In bounded steps: the service answers other clients between them.
+        (true, g) => {
+            let grace = g.unwrap_or(fs_api::REGISTRY_GC_GRACE_SECS);
+            let mut steps = 0u64;
+            text("gc", |out| loop {
+                steps += 1;
+                if let Some(r) = FS.registry_gc_step(steps == 1, dry_run, grace, out)? {
+                    return Ok(r);
+                }
+            });
+            println!("(registry gc ran in {steps} requests)");
+        }
     }
 }
 

@@ -34,6 +34,7 @@ const TOO_SMALL: u64 = 31;
 const BAD_CONFIG: u64 = 32;
 // 33 was `Failed` (the store stopped after any device error); retired.
 const READ_ONLY: u64 = 34;
+const REPLAY_TOO_LARGE: u64 = 35;
 
 /// `error` as a code and up to four words.
 pub fn encode_error(error: &Error) -> (u64, [u64; 4]) {
@@ -87,6 +88,7 @@ pub fn encode_error(error: &Error) -> (u64, [u64; 4]) {
             needed,
         } => (TOO_SMALL, [*block_count, *needed, 0, 0]),
         Error::BadConfig { value, .. } => (BAD_CONFIG, [*value, 0, 0, 0]),
+        Error::ReplayTooLarge { blocks, limit } => (REPLAY_TOO_LARGE, [*blocks, *limit, 0, 0]),
         Error::ReadOnly(WriteFault { op, block, code }) => (
             READ_ONLY,
             [
@@ -185,6 +187,10 @@ pub fn decode_error(label: u64, w: [u64; 4]) -> Error {
             name: REMOTE_NAME,
             value: w[0],
         },
+        REPLAY_TOO_LARGE => Error::ReplayTooLarge {
+            blocks: w[0],
+            limit: w[1],
+        },
         READ_ONLY => Error::ReadOnly(WriteFault {
             op: if w[0] == 1 {
                 FaultOp::Flush
@@ -276,6 +282,10 @@ mod tests {
             Error::BadConfig {
                 name: REMOTE_NAME,
                 value: 0,
+            },
+            Error::ReplayTooLarge {
+                blocks: 2049,
+                limit: 2048,
             },
             Error::ReadOnly(WriteFault {
                 op: FaultOp::Write,

@@ -88,6 +88,10 @@ pub enum Error {
     /// it is mounted again (like ext4's `errors=remount-ro`). Reads of
     /// committed data still work.
     ReadOnly(WriteFault),
+    /// Mount could not write the replayed journal home (the disk failed a
+    /// write) and holding its `blocks` distinct images in memory for a
+    /// read-only mount would pass the `limit`.
+    ReplayTooLarge { blocks: u64, limit: u64 },
 }
 
 /// Which device request failed and turned the store read-only.
@@ -153,6 +157,10 @@ impl fmt::Display for Error {
             }
             Self::NoTransaction => write!(f, "no transaction is open"),
             Self::TransactionOpen => write!(f, "a transaction is already open"),
+            Self::ReplayTooLarge { blocks, limit } => write!(
+                f,
+                "the disk failed a write while replaying the journal, and a read-only mount would hold {blocks} or more replayed blocks in memory, more than its limit of {limit}; the journal is untouched"
+            ),
             Self::TransactionTooLarge { journal_blocks_needed, journal_blocks } => write!(
                 f,
                 "transaction needs {journal_blocks_needed} journal blocks, the journal has {journal_blocks}"

@@ -317,8 +317,8 @@ impl<D: BlockDevice> BlockStore<D> {
             sb.journal_blocks,
             sb.journal_tail,
             sb.journal_blocks,
-            sb.journal_epoch,
-            sb.journal_tail_seq,
+            (sb.journal_epoch, sb.journal_tail_seq),
+            |_| Ok(()),
         )?;
         if let (Ok(t), None) = (live, lagging) {
             report.push(

@@ -70,7 +70,10 @@ pub use error::{Corruption, Error, FaultOp, WriteFault};
 #[cfg(feature = "std")]
 pub use file_device::FileDevice;
 pub use fsck::{check_device, Finding, FindingKind, Fsck, FsckReport};
-pub use store::{BlockStore, Config, FormatOptions, Geometry, Stats, DEFAULT_FRESH_BUFFER_BLOCKS};
+pub use store::{
+    BlockStore, Config, FormatOptions, Geometry, Stats, DEFAULT_FRESH_BUFFER_BLOCKS,
+    READ_ONLY_REPLAY_BLOCKS,
+};
 
 /// Bytes per block: the unit of every read, write, allocation and journal record.
 pub const BLOCK_SIZE: usize = 4096;

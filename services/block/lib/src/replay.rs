@@ -4,6 +4,14 @@
 //! until a transaction cannot be read whole, records the blocks it
 //! repaired, and tells a torn tail from a durable transaction lost in the
 //! middle of the log ("Torn tail or corruption" in `journal.rs`).
+//!
+//! Replay streams: a transaction's images are handed on one group (at
+//! most `MAX_TAGS` images, 1.4 MiB) at a time and never gathered, so the
+//! memory replay needs does not grow with the journal, and a journal
+//! written by a bigger configuration (up to `MAX_JOURNAL_BLOCKS`, 64 MiB)
+//! mounts in a service that holds much less. Mount reads the log twice:
+//! once to check it whole (torn tail, gaps, homes it may write), then to
+//! write each group home in log order (a later image wins).
 
 use alloc::vec::Vec;
 
@@ -32,13 +40,14 @@ pub enum LogEnd {
     Full,
 }
 
-/// One transaction read back from the log.
+/// One transaction read back from the log (its images went to the
+/// caller's `on_group`, a group at a time).
 pub struct Replayed {
     pub seq: u64,
     /// Journal blocks it occupies.
     pub blocks: u64,
-    /// (home block, image) in log order; a later image of a block wins.
-    pub images: Vec<(u64, Vec<u8>)>,
+    /// The home blocks of its images, in log order (8 bytes each).
+    pub homes: Vec<u64>,
     /// Its commit's `durable_through`.
     pub durable_through: u64,
     /// Journal offsets of its blocks that were bad and were repaired from
@@ -96,17 +105,19 @@ fn read_header<E>(
 /// redundancy rule). `read(offset, count)` fetches `count` journal blocks
 /// from `offset` (never past the region's end: runs are split where the
 /// log wraps). Never reads more than `limit` blocks. `Ok(Err(end))` when
-/// the log ends here.
+/// the log ends here. Each group of checked (or repaired) (home, image)
+/// pairs goes to `on_group` as it is read, before the commit record is:
+/// a caller that must act only on whole transactions reads it twice.
 pub fn read_transaction<E>(
     mut read: impl FnMut(u64, u64) -> Result<Vec<u8>, E>,
     journal_blocks: u64,
     at: u64,
     limit: u64,
-    epoch: u64,
-    seq: u64,
+    (epoch, seq): (u64, u64),
+    mut on_group: impl FnMut(&[(u64, Vec<u8>)]) -> Result<(), E>,
 ) -> Result<Result<Replayed, LogEnd>, E> {
     let jb = journal_blocks;
-    let mut images: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut homes: Vec<u64> = Vec::new();
     let mut damaged = Vec::new();
     let mut used = 0u64;
     let mut txn_crc = Crc32c::new();
@@ -167,7 +178,7 @@ pub fn read_transaction<E>(
                 return Ok(Ok(Replayed {
                     seq,
                     blocks: used,
-                    images,
+                    homes,
                     durable_through,
                     damaged,
                 }));
@@ -225,7 +236,9 @@ pub fn read_transaction<E>(
                         }));
                     }
                 }
-                images.extend(tags.iter().map(|t| t.0).zip(group));
+                let group: Vec<(u64, Vec<u8>)> = tags.iter().map(|t| t.0).zip(group).collect();
+                on_group(&group)?;
+                homes.extend(tags.iter().map(|t| t.0));
                 used += count + 1;
             }
         }
@@ -284,7 +297,14 @@ pub fn scan_log<E>(
     let mut repairs = Vec::new();
     let mut vouched = 0u64;
     let stop = loop {
-        let t = read_transaction(&mut read, jb, at, jb - scanned, sb.journal_epoch, seq)?;
+        let t = read_transaction(
+            &mut read,
+            jb,
+            at,
+            jb - scanned,
+            (sb.journal_epoch, seq),
+            |_| Ok(()),
+        )?;
         match t {
             Ok(t) => {
                 let (blocks, durable_through) = (t.blocks, t.durable_through);
@@ -330,6 +350,31 @@ pub fn scan_log<E>(
         repairs,
         gap,
     })
+}
+
+/// Reads the first `transactions` transactions of the log of `sb` again
+/// (after `scan_log` checked them), handing every group of images to
+/// `on_group` in log order. `Ok(Err(seq))`: transaction `seq` no longer
+/// reads whole (the disk changed between the two reads).
+pub fn replay_images<E>(
+    mut read: impl FnMut(u64, u64) -> Result<Vec<u8>, E>,
+    sb: &Superblock,
+    transactions: u64,
+    mut on_group: impl FnMut(&[(u64, Vec<u8>)]) -> Result<(), E>,
+) -> Result<Result<(), u64>, E> {
+    let jb = sb.journal_blocks;
+    let (mut at, mut scanned) = (sb.journal_tail, 0u64);
+    for seq in sb.journal_tail_seq..sb.journal_tail_seq + transactions {
+        let id = (sb.journal_epoch, seq);
+        match read_transaction(&mut read, jb, at, jb - scanned, id, &mut on_group)? {
+            Ok(t) => {
+                at = (at + t.blocks) % jb;
+                scanned += t.blocks;
+            }
+            Err(_) => return Ok(Err(seq)),
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Scans `count` journal blocks from `at` for commits of the current epoch
@@ -388,16 +433,34 @@ mod tests {
         encode_transaction(epoch, seq, seq - 1, &refs)
     }
 
-    fn replay(log: &[u8], jb: u64, epoch: u64, seq: u64) -> Result<Replayed, LogEnd> {
+    /// A replayed transaction and the images its groups handed on.
+    struct Read {
+        t: Replayed,
+        images: Vec<(u64, Vec<u8>)>,
+    }
+
+    impl core::ops::Deref for Read {
+        type Target = Replayed;
+        fn deref(&self) -> &Replayed {
+            &self.t
+        }
+    }
+
+    fn replay(log: &[u8], jb: u64, epoch: u64, seq: u64) -> Result<Read, LogEnd> {
+        let mut images = Vec::new();
         read_transaction::<()>(
             |o, n| Ok(log[o as usize * BLOCK_SIZE..(o + n) as usize * BLOCK_SIZE].to_vec()),
             jb,
             0,
             jb,
-            epoch,
-            seq,
+            (epoch, seq),
+            |g| {
+                images.extend_from_slice(g);
+                Ok(())
+            },
         )
         .unwrap()
+        .map(|t| Read { t, images })
     }
 
     #[test]
@@ -521,17 +584,22 @@ mod tests {
             region[o * BLOCK_SIZE..(o + 1) * BLOCK_SIZE]
                 .copy_from_slice(&log[i * BLOCK_SIZE..(i + 1) * BLOCK_SIZE]);
         }
+        let mut got = Vec::new();
         let r = read_transaction::<()>(
             |o, n| Ok(region[o as usize * BLOCK_SIZE..(o + n) as usize * BLOCK_SIZE].to_vec()),
             jb,
             5,
             jb,
-            1,
-            1,
+            (1, 1),
+            |g| {
+                got.extend_from_slice(g);
+                Ok(())
+            },
         )
         .unwrap()
         .unwrap();
-        assert_eq!(r.images, imgs);
+        assert_eq!(got, imgs);
+        assert_eq!(r.homes, imgs.iter().map(|i| i.0).collect::<Vec<_>>());
     }
 
     proptest! {

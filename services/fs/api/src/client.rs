@@ -320,6 +320,29 @@ impl<T: Transport> FsClient<T> {
         Ok(TextReply::of(c.text, out))
     }
 
+    /// One step of this client's fsck run (`restart`: a new run): the
+    /// report once the run is done (`Some`), else `None`: step again.
+    pub fn fsck_step(&self, restart: bool, out: &mut [u8]) -> Result<Option<TextReply>> {
+        let s = self.bare(self.stub.fsck_step(restart, out))?;
+        Ok((s.done != 0).then(|| TextReply::of(s.checked.text, out)))
+    }
+
+    /// One step of this client's registry GC run (`restart`: a new run
+    /// with `dry_run` and `grace_secs`): the report once done (`Some`).
+    pub fn registry_gc_step(
+        &self,
+        restart: bool,
+        dry_run: bool,
+        grace_secs: u64,
+        out: &mut [u8],
+    ) -> Result<Option<TextReply>> {
+        let s = self.bare(
+            self.stub
+                .registry_gc_step(restart, dry_run, grace_secs, out),
+        )?;
+        Ok((s.done != 0).then(|| TextReply::of(s.text, out)))
+    }
+
     pub fn df(&self, out: &mut [u8]) -> Result<TextReply> {
         let s = self.bare(self.stub.df(out))?;
         Ok(TextReply::of(s.text, out))

@@ -486,6 +486,10 @@ abi::errors! {
         /// `quota_remove` of a target that has no limit.
         QuotaNotSet = 44 { at: At } => "no quota is set",
         TooManyQuotas = 45 { max: u64 } => "too many quotas: at most {max} can be set",
+        NoFsckRun = 55 {}
+            => "this client's fsck run is gone (another client started one, or the service mounted again): start it again",
+        NoRegistryGcRun = 56 {}
+            => "this client's registry gc run is gone (another client started one, or the service mounted again): start it again",
     }
 }
 

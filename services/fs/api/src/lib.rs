@@ -119,6 +119,25 @@ abi::words! {
 }
 
 abi::words! {
+    /// What `fsck_step` answers: the report once `done` (1), nothing
+    /// written before.
+    pub struct FsckStepped {
+        pub checked: Checked,
+        /// 1: the run is over and `checked` holds its report; 0: call again.
+        pub done: u64,
+    }
+}
+
+abi::words! {
+    /// What `registry_gc_step` answers: the report once `done` (1).
+    pub struct Stepped {
+        pub text: Text,
+        /// 1: the run is over and `text` is its report; 0: call again.
+        pub done: u64,
+    }
+}
+
+abi::words! {
     /// What `df` answers: the text and its figures.
     pub struct Space {
         pub text: Text,
@@ -215,7 +234,8 @@ abi::interface! {
         // ---- maintenance ----
         /// The collection's report.
         fn gc = 27 (dry_run: bool) [1 out: Write(TEXT_MAX)] -> Result<Text, FsError>;
-        /// The check's report and the number of problems.
+        /// The check's report and the number of problems, in one request
+        /// (every other client waits for it; `fsck_step` does not).
         fn fsck = 28 () [1 out: Write(TEXT_MAX)] -> Result<Checked, FsError>;
         /// Space figures, as text and words.
         fn df = 29 () [1 out: Write(TEXT_MAX)] -> Result<Space, FsError>;
@@ -287,6 +307,25 @@ abi::interface! {
         fn quota_remove = 51 (repo: bool) [0 args: Read(ARGS_MAX)] -> Result<(), FsError>;
         // One line per limit: `dir /top <limit> <used>` or `repo <name> <limit> <used>`.
         fn quotas = 52 () [1 out: Write(TEXT_MAX)] -> Result<Text, FsError>;
+
+        // ---- long operations in bounded steps ----
+        /// fsck a bounded step at a time, other clients' requests (writes
+        /// too) served between steps: `restart` starts this client's run
+        /// (dropping any run in progress: the service keeps one) over a
+        /// pinned view of the store, else the step continues this client's
+        /// run (`NoFsckRun` when it is gone). Call until `done`; the last
+        /// step answers `fsck`'s report.
+        fn fsck_step = 55 (restart: bool) [1 out: Write(TEXT_MAX)]
+            -> Result<FsckStepped, FsError>;
+        /// `registry_gc` a bounded step at a time (a repository or a page
+        /// of blobs), other clients' requests served between steps; what
+        /// they push or link meanwhile is kept. `restart` starts this
+        /// client's run with `dry_run` and `grace_secs` (dropping any run
+        /// in progress), else the step continues it (`NoRegistryGcRun`
+        /// when it is gone). Call until `done`: the last step answers the
+        /// report.
+        fn registry_gc_step = 56 (restart: bool, dry_run: bool, grace_secs: u64)
+            [1 out: Write(TEXT_MAX)] -> Result<Stepped, FsError>;
     }
 }
 
@@ -331,7 +370,7 @@ rights_table! {
         | upload_start | upload_append | upload_finish | upload_cancel
         | blob_mount | blob_unlink | sync;
     SNAPSHOT: snap_create | snap_restore | snap_remove;
-    ADMIN: gc | registry_gc | fsck | shutdown | quota_set | quota_remove;
+    ADMIN: gc | registry_gc | registry_gc_step | fsck | fsck_step | shutdown | quota_set | quota_remove;
 }
 
 /// Text arguments for lease 0: each followed by a NUL.

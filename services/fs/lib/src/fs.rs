@@ -42,6 +42,7 @@ mod write;
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use block::{Durability, Transactional};
 use cowbtree::TreeRoot;
@@ -128,6 +129,10 @@ pub struct Fs<T: Transactional, C: Chunks<T> = ChunkStore> {
     check_chunks: bool,
     /// Longest length one request may announce ([`crate::limits`]).
     pub(crate) request_limit: u64,
+    /// Trees pinned by stepped fsck runs (`fsck_run`), by run: GC keeps
+    /// them like snapshots.
+    pub(crate) pinned: Vec<(u64, Vec<TreeRoot>)>,
+    pub(crate) next_pin: u64,
 }
 
 /// Recent events kept for `stats` and crash reports.

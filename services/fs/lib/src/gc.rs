@@ -85,13 +85,19 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         self.dev.root_block(ROOT_SLOTS - 1) + 1
     }
 
-    /// Roots of every tree that references chunks: snapshots, then live.
+    /// Roots of every tree that references chunks: snapshots, the trees
+    /// stepped fsck runs have pinned (`fsck_run`), then live.
     pub(crate) fn all_roots(&mut self) -> Result<Vec<TreeRoot>, FsError> {
         let mut roots: Vec<TreeRoot> = self
             .snapshot_records()?
             .into_iter()
             .map(|(_, r)| r.root)
             .collect();
+        roots.extend(
+            self.pinned
+                .iter()
+                .flat_map(|(_, trees)| trees.iter().copied()),
+        );
         roots.push(self.state.live);
         Ok(roots)
     }

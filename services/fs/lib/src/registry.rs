@@ -186,6 +186,12 @@ impl Upload {
 pub struct Registry<T: Transactional, C: Chunks<T> = ChunkStore> {
     fs: Fs<T, C>,
     piece: usize,
+    /// While a stepped registry GC runs (`registry_gc`): every digest a
+    /// manifest put or a repository link named since it started; its
+    /// sweep keeps them.
+    pub(crate) gc_touched: Option<(u64, alloc::collections::BTreeSet<Digest>)>,
+    /// The id of the last stepped registry GC run started.
+    pub(crate) gc_runs: u64,
 }
 
 pub(crate) fn is_not_found(e: &FsError) -> bool {
@@ -197,6 +203,8 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         Registry {
             fs,
             piece: DEFAULT_PIECE,
+            gc_touched: None,
+            gc_runs: 0,
         }
     }
 
@@ -211,5 +219,12 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
 
     pub fn into_fs(self) -> Fs<T, C> {
         self.fs
+    }
+
+    /// Notes `d` for a stepped registry GC in progress (if any).
+    pub(crate) fn gc_touch(&mut self, d: &Digest) {
+        if let Some((_, t)) = &mut self.gc_touched {
+            t.insert(d.clone());
+        }
     }
 }

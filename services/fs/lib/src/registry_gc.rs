@@ -25,6 +25,20 @@
 //!
 //! Each removal is its own transaction, so a crash in the middle leaves a
 //! state that a later GC finishes; nothing referenced is ever removed.
+//!
+//! # In bounded steps
+//! [`Registry::registry_gc_start`] / `registry_gc_step` / `_finish` run
+//! the same collection a repository (or a page of blobs) per unit, other
+//! requests served between steps. Invariant: the sweep removes nothing a
+//! manifest put or a repository link made since the run started names.
+//! While a run is open the registry notes every such digest
+//! (`Registry::gc_touched`: `put_manifest` notes the manifest and all it
+//! names, every repository link notes its blob), and the sweep keeps
+//! them, rechecking each candidate in the step that removes it. A
+//! repository marked in an earlier step that gains a manifest later thus
+//! loses nothing; the collection equals one run at its start, minus what
+//! was touched since. One stepped run per registry at a time: starting
+//! one ends the previous. The chunk GC at the end is one unit.
 //! A manifest that does not parse keeps everything it might name: its
 //! blobs are not marked, but it is kept itself (only an untagged one is
 //! deleted), and an error in the report names it.
@@ -109,6 +123,20 @@ struct ManifestRefs {
     subject: Option<Descriptor>,
 }
 
+/// Every digest a manifest's bytes name (blobs, children, subject);
+/// nothing when they do not parse.
+pub(crate) fn referenced(bytes: &[u8]) -> Vec<Digest> {
+    match parse_refs(bytes) {
+        Some(r) => r
+            .blobs
+            .into_iter()
+            .chain(r.children)
+            .chain(r.subject)
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
 struct Refs {
     blobs: Vec<Digest>,
     children: Vec<Digest>,
@@ -130,64 +158,185 @@ fn parse_refs(bytes: &[u8]) -> Option<Refs> {
     })
 }
 
+/// Blobs looked at per unit of a stepped run's sweep.
+const SWEEP_PAGE: usize = 64;
+
+/// A registry GC in bounded steps (see "In bounded steps").
+pub struct RegistryGcRun {
+    /// Its id in `Registry::gc_touched` (0: a one-call run).
+    id: u64,
+    o: RegistryGcOptions,
+    repos: Vec<String>,
+    next_repo: usize,
+    marked: BTreeSet<Digest>,
+    /// Newest write of each blob's links, over every repository.
+    link_mtime: BTreeMap<Digest, u64>,
+    linked_in: BTreeMap<Digest, Vec<RepoName>>,
+    /// The blobs to sweep, once the repositories are marked.
+    blobs: Option<Vec<Digest>>,
+    next_blob: usize,
+    report: RegistryGcReport,
+}
+
+impl RegistryGcRun {
+    pub fn report(&self) -> &RegistryGcReport {
+        &self.report
+    }
+}
+
 impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
     /// Runs a registry GC (see the module documentation), then, unless a
-    /// dry run, the chunk GC.
+    /// dry run, the chunk GC; in one call (nothing else runs meanwhile).
     pub fn registry_gc(
         &mut self,
         o: &RegistryGcOptions,
     ) -> Result<RegistryGcReport, RegistryError> {
-        let mut report = RegistryGcReport {
-            dry_run: o.dry_run,
-            ..RegistryGcReport::default()
-        };
-        let recent = |mtime: u64| o.now.saturating_sub(mtime) < o.grace_secs;
-        let mut marked: BTreeSet<Digest> = BTreeSet::new();
-        // Newest write of each blob's links, over every repository.
-        let mut link_mtime: BTreeMap<Digest, u64> = BTreeMap::new();
-        let mut linked_in: BTreeMap<Digest, Vec<RepoName>> = BTreeMap::new();
-        let repos = self.repository_dirs()?;
-        for name in &repos {
-            let Ok(repo) = RepoName::parse(name) else {
-                continue;
-            };
-            report.repositories += 1;
-            for (d, mtime) in self.links_under(&layout::layers_dir(&repo))? {
-                let m = link_mtime.entry(d.clone()).or_insert(0);
-                *m = (*m).max(mtime);
-                linked_in.entry(d).or_default().push(repo.clone());
-            }
-            self.mark_repository(&repo, o, &recent, &mut marked, &mut report)?;
-            self.reap_uploads(Some(&repo), o, &mut report)?;
+        let mut run = self.registry_gc_begin(o, false)?;
+        while !self.registry_gc_step(&mut run, usize::MAX)? {}
+        Ok(run.report)
+    }
+
+    /// Starts a stepped registry GC: other operations may run between its
+    /// steps (ending any stepped run before it).
+    pub fn registry_gc_start(
+        &mut self,
+        o: &RegistryGcOptions,
+    ) -> Result<RegistryGcRun, RegistryError> {
+        self.registry_gc_begin(o, true)
+    }
+
+    /// Ends a stepped run (done or not).
+    pub fn registry_gc_finish(&mut self, run: RegistryGcRun) -> RegistryGcReport {
+        if self.registry_gc_is_current(&run) {
+            self.gc_touched = None;
         }
-        self.reap_uploads(None, o, &mut report)?;
-        for d in self.list_blobs()? {
-            if marked.contains(&d) {
-                report.blobs_kept += 1;
+        run.report
+    }
+
+    /// Whether `run` is this registry's open stepped run (one started
+    /// before a newer run, or on an earlier mount, is not: stepping it
+    /// would sweep without the touched set).
+    pub fn registry_gc_is_current(&self, run: &RegistryGcRun) -> bool {
+        self.gc_touched
+            .as_ref()
+            .is_some_and(|(id, _)| *id == run.id)
+    }
+
+    fn registry_gc_begin(
+        &mut self,
+        o: &RegistryGcOptions,
+        stepped: bool,
+    ) -> Result<RegistryGcRun, RegistryError> {
+        let repos = self.repository_dirs()?;
+        let id = if stepped {
+            self.gc_runs += 1;
+            self.gc_touched = Some((self.gc_runs, BTreeSet::new()));
+            self.gc_runs
+        } else {
+            0
+        };
+        Ok(RegistryGcRun {
+            id,
+            o: o.clone(),
+            repos,
+            next_repo: 0,
+            marked: BTreeSet::new(),
+            link_mtime: BTreeMap::new(),
+            linked_in: BTreeMap::new(),
+            blobs: None,
+            next_blob: 0,
+            report: RegistryGcReport {
+                dry_run: o.dry_run,
+                ..RegistryGcReport::default()
+            },
+        })
+    }
+
+    /// Up to `budget` units (a repository, the global uploads, a page of
+    /// `SWEEP_PAGE` blobs, the chunk GC); `true` when the run is done.
+    pub fn registry_gc_step(
+        &mut self,
+        run: &mut RegistryGcRun,
+        budget: usize,
+    ) -> Result<bool, RegistryError> {
+        for _ in 0..budget.max(1) {
+            if self.registry_gc_unit(run)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn registry_gc_unit(&mut self, run: &mut RegistryGcRun) -> Result<bool, RegistryError> {
+        let o = run.o.clone();
+        let recent = |mtime: u64| o.now.saturating_sub(mtime) < o.grace_secs;
+        if let Some(name) = run.repos.get(run.next_repo).cloned() {
+            run.next_repo += 1;
+            let Ok(repo) = RepoName::parse(&name) else {
+                return Ok(false);
+            };
+            run.report.repositories += 1;
+            for (d, mtime) in self.links_under(&layout::layers_dir(&repo))? {
+                let m = run.link_mtime.entry(d.clone()).or_insert(0);
+                *m = (*m).max(mtime);
+                run.linked_in.entry(d).or_default().push(repo.clone());
+            }
+            self.mark_repository(&repo, &o, &recent, &mut run.marked, &mut run.report)?;
+            self.reap_uploads(Some(&repo), &o, &mut run.report)?;
+            return Ok(false);
+        }
+        let Some(blobs) = &run.blobs else {
+            self.reap_uploads(None, &o, &mut run.report)?;
+            run.blobs = Some(self.list_blobs()?);
+            return Ok(false);
+        };
+        let page: Vec<Digest> = blobs
+            .iter()
+            .skip(run.next_blob)
+            .take(SWEEP_PAGE)
+            .cloned()
+            .collect();
+        if page.is_empty() {
+            if !o.dry_run && run.report.chunks.is_none() {
+                run.report.chunks = Some(self.fs().gc(false)?);
+            }
+            return Ok(true);
+        }
+        run.next_blob += page.len();
+        // A stepped run a newer one (or a new mount) replaced has lost its
+        // touched set: it removes nothing more.
+        let stale = run.id != 0 && !self.registry_gc_is_current(run);
+        for d in page {
+            let touched = self.gc_touched.as_ref().is_some_and(|t| t.1.contains(&d));
+            if stale || run.marked.contains(&d) || touched {
+                run.report.blobs_kept += 1;
                 continue;
             }
-            let data_mtime = self.fs().stat(&layout::blob_data(&d))?.mtime;
-            let newest = data_mtime.max(link_mtime.get(&d).copied().unwrap_or(0));
+            // Checked again now, in the step that removes it: gone
+            // meanwhile (another client removed it) is nothing to do.
+            let data_mtime = match self.fs().stat(&layout::blob_data(&d)) {
+                Ok(m) => m.mtime,
+                Err(FsError::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let newest = data_mtime.max(run.link_mtime.get(&d).copied().unwrap_or(0));
             if recent(newest) {
-                report.kept_in_grace += 1;
-                report.blobs_kept += 1;
+                run.report.kept_in_grace += 1;
+                run.report.blobs_kept += 1;
                 continue;
             }
             let size = self.blob_size(&d)?.unwrap_or(0);
-            report.blobs_removed += 1;
-            report.blob_bytes_removed += size;
-            report.line(alloc::format!("blob {d} ({size} bytes)"));
+            run.report.blobs_removed += 1;
+            run.report.blob_bytes_removed += size;
+            run.report.line(alloc::format!("blob {d} ({size} bytes)"));
             if !o.dry_run {
-                for repo in linked_in.get(&d).map(Vec::as_slice).unwrap_or(&[]) {
+                for repo in run.linked_in.get(&d).map(Vec::as_slice).unwrap_or(&[]) {
                     self.unlink_blob(repo, &d)?;
                 }
                 self.delete_blob(&d)?;
             }
         }
-        if !o.dry_run {
-            report.chunks = Some(self.fs().gc(false)?);
-        }
-        Ok(report)
+        Ok(false)
     }
 
     /// Marks what `repo` keeps; removes its untagged manifests.

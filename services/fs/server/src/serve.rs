@@ -40,7 +40,8 @@ use content_api::client::ContentClient;
 use filesystem::group::{Group, Limits};
 use filesystem::{Digest, PutSession, Registry, RepoName, Upload};
 use fs_api::{
-    fs, split_args, Checked, FsError, Listed, MountStage, Read, Space, Stat, Text, ARGS_MAX, PIECE,
+    fs, split_args, Checked, FsError, FsckStepped, Listed, MountStage, Read, Space, Stat, Stepped,
+    Text, ARGS_MAX, PIECE,
 };
 use userlib::ipc::{recv, try_recv, Incoming, ReplyToken};
 
@@ -111,6 +112,10 @@ pub struct Service {
     remount_due: bool,
     /// The replies held until the open group's sync.
     group: Group<group::Held>,
+    /// The stepped fsck in progress (admin.rs).
+    fsck_job: Option<admin::FsckJob>,
+    /// The stepped registry GC in progress (registry_gc.rs).
+    registry_gc_job: Option<registry_gc::RegistryGcJob>,
 }
 
 impl Service {
@@ -121,6 +126,8 @@ impl Service {
             die_at,
             remount_due: false,
             group: Group::new(Limits::default()),
+            fsck_job: None,
+            registry_gc_job: None,
             sessions: BTreeMap::new(),
             open_uploads: uploads::OpenUploads::default(),
             piece: vec![0u8; PIECE],
@@ -403,6 +410,14 @@ impl fs::Server<ReplyToken> for Service {
     fn fsck(&mut self, _: u64, out: Out<'_>) -> Result<Checked, FsError> {
         self.bare(|s| s.fsck(&out))
     }
+    fn fsck_step(
+        &mut self,
+        badge: u64,
+        restart: bool,
+        out: Out<'_>,
+    ) -> Result<FsckStepped, FsError> {
+        self.bare(|s| s.fsck_step(badge, restart, &out))
+    }
     fn df(&mut self, _: u64, out: Out<'_>) -> Result<Space, FsError> {
         self.bare(|s| s.df(&out))
     }
@@ -423,6 +438,16 @@ impl fs::Server<ReplyToken> for Service {
         out: Out<'_>,
     ) -> Result<Text, FsError> {
         self.bare(|s| s.registry_gc(dry_run, grace_secs, &out))
+    }
+    fn registry_gc_step(
+        &mut self,
+        badge: u64,
+        restart: bool,
+        dry_run: bool,
+        grace_secs: u64,
+        out: Out<'_>,
+    ) -> Result<Stepped, FsError> {
+        self.bare(|s| s.registry_gc_step(badge, restart, dry_run, grace_secs, &out))
     }
 
     // ---- upload sessions and repository-scoped blobs (uploads.rs) ----

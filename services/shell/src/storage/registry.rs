@@ -130,8 +130,10 @@ fn filesystem_id(text: &str) -> Option<u64> {
 }
 
 /// Every repository's sessions as "<repo> <id> ..." lines: a page of
-/// repository names at a time, each repository's sessions a page at a time.
+/// repository names at a time, each repository's sessions a page at a time;
+/// then a count line, so that no sessions at all still answers something.
 fn all_uploads() {
+    let mut sessions = 0u64;
     let mut names = vec![0u8; 16 * 1024];
     let mut out = vec![0u8; 16 * 1024];
     let mut after_repo = String::new();
@@ -151,6 +153,7 @@ fn all_uploads() {
                 let text = String::from_utf8_lossy(&out[..u.written]);
                 for line in text.lines() {
                     println!("{repo} {line}");
+                    sessions += 1;
                 }
                 match text.lines().last() {
                     Some(last) if u.needed > u.written => {
@@ -166,7 +169,8 @@ fn all_uploads() {
                 after_repo.clear();
                 after_repo.push_str(last);
             }
-            _ => return,
+            _ => break,
         }
     }
+    println!("{sessions} open upload sessions");
 }

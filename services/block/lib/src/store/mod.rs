@@ -21,6 +21,7 @@ mod data_checksums;
 mod format;
 mod io;
 mod mount;
+pub use mount::READ_ONLY_REPLAY_BLOCKS;
 mod txn;
 
 use alloc::collections::{BTreeMap, VecDeque};

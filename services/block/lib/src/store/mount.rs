@@ -1,14 +1,21 @@
-//! Mounting, in named steps: pick the newest valid superblock copy, replay
+//! Mounting, in named steps: pick the newest valid superblock copy, check
 //! the journal from its tail (`replay.rs` reads it, `journal.rs` gives the
-//! rules), write the replayed images home and both superblock copies of a
-//! new epoch (or, when the disk fails a write, mount read-only with the
-//! images in memory), then load the bitmap.
+//! rules), read it again writing the replayed images home a group at a
+//! time, then both superblock copies of a new epoch (or, when the disk
+//! fails a write, mount read-only with the images in memory, up to
+//! `READ_ONLY_REPLAY_BLOCKS`), then load the bitmap.
+//!
+//! Replay memory is bounded by one group of images (1.4 MiB), whatever
+//! the journal's size: the images are never gathered (writing them home
+//! twice is harmless: until the new superblock is durable the next mount
+//! replays the same log again).
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::cell::RefCell;
 
 use super::io::Counted;
 use super::{log_event, repair_text, BlockStore, Config, Stats, DEFAULT_FRESH_BUFFER_BLOCKS};
@@ -21,12 +28,10 @@ use crate::replay::{self, LogEnd, LogScan};
 use crate::superblock::{self, Superblock, SUPERBLOCK_BLOCKS};
 use crate::{BlockDevice, BLOCK_SIZE};
 
-/// What replaying the journal found: the images to write home (later wins)
-/// and the scan that read them.
-struct Replay {
-    images: BTreeMap<u64, Vec<u8>>,
-    scan: LogScan,
-}
+/// Replayed blocks a read-only mount (the disk failed a write while
+/// recovering) holds in memory, 8 MiB: a bigger replay refuses the mount
+/// with `Error::ReplayTooLarge` rather than outgrow the service.
+pub const READ_ONLY_REPLAY_BLOCKS: u64 = 2048;
 
 impl<D: BlockDevice> BlockStore<D> {
     /// Mounts the store on `device`: picks the newest valid superblock,
@@ -42,7 +47,7 @@ impl<D: BlockDevice> BlockStore<D> {
         let mut events = VecDeque::new();
         let (sb, other) = Self::pick_superblock(&mut dev, &mut events)?;
         let mut stats = Stats::default();
-        let Replay { images, scan } = Self::replay_journal(&mut dev, &sb, &mut events)?;
+        let scan = Self::check_journal(&mut dev, &sb, &mut events)?;
         let (at, seq) = (scan.end, scan.next_seq);
         stats.transactions_replayed = scan.replayed;
         let new = Superblock {
@@ -52,7 +57,7 @@ impl<D: BlockDevice> BlockStore<D> {
             journal_tail_seq: seq,
             ..sb
         };
-        let (sb, overlay) = Self::recover(&mut dev, images, new, sb, &stats, &mut events)?;
+        let (sb, overlay) = Self::recover(&mut dev, new, sb, &stats, &mut events)?;
         let alloc = Self::load_allocator(&mut dev, &sb, &overlay)?;
         log_event(
             &mut events,
@@ -90,16 +95,15 @@ impl<D: BlockDevice> BlockStore<D> {
         })
     }
 
-    /// Replay: collects the images of every valid transaction from the
-    /// tail (later wins), bounded by the journal size. Refuses the mount
-    /// when a durable transaction was lost in the middle of the log
-    /// (`JournalGap`); logs where and why replay stopped, and the repairs.
-    fn replay_journal(
+    /// Replay's first read: finds the valid transactions from the tail,
+    /// keeping none of their images. Refuses the mount when a durable
+    /// transaction was lost in the middle of the log (`JournalGap`); logs
+    /// where and why replay stopped, and the repairs.
+    fn check_journal(
         dev: &mut Counted<D>,
         sb: &Superblock,
         events: &mut VecDeque<String>,
-    ) -> Result<Replay, Error> {
-        let mut images: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+    ) -> Result<LogScan, Error> {
         let start = sb.journal_start;
         let scan = replay::scan_log(
             |o, n| {
@@ -108,16 +112,13 @@ impl<D: BlockDevice> BlockStore<D> {
             },
             sb,
             |t| {
-                if let Some((home, _)) =
-                    t.images.iter().find(|(h, _)| !Self::journaled_home(sb, *h))
-                {
+                if let Some(home) = t.homes.iter().find(|h| !Self::journaled_home(sb, **h)) {
                     log_event(events, format!(
                         "journal replay stopped at transaction {}: it names block {home}, which no transaction may write",
                         t.seq
                     ));
                     return false;
                 }
-                images.extend(t.images);
                 true
             },
         )?;
@@ -144,7 +145,39 @@ impl<D: BlockDevice> BlockStore<D> {
         for r in &scan.repairs {
             log_event(events, repair_text(sb, r));
         }
-        Ok(Replay { images, scan })
+        Ok(scan)
+    }
+
+    /// Replay's second read: hands every group of images of the first
+    /// `transactions` transactions of `sb`'s log (checked by
+    /// `check_journal`) to `on_group`, in log order.
+    fn replay_groups(
+        dev: &mut Counted<D>,
+        sb: &Superblock,
+        transactions: u64,
+        mut on_group: impl FnMut(&mut Counted<D>, &[(u64, Vec<u8>)]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let start = sb.journal_start;
+        // Reading the journal and acting on a group both use the device,
+        // never at the same time.
+        let dev = RefCell::new(dev);
+        let whole = replay::replay_images(
+            |o, n| {
+                let mut b = vec![0u8; n as usize * BLOCK_SIZE];
+                dev.borrow_mut().read(start + o, &mut b)?;
+                Ok::<_, Error>(b)
+            },
+            sb,
+            transactions,
+            |group| on_group(&mut dev.borrow_mut(), group),
+        )?;
+        whole.map_err(|seq| Error::Corrupt {
+            block: start + sb.journal_tail,
+            detail: Corruption::Field {
+                name: "journal transaction that no longer reads whole on replay's second read",
+                value: seq,
+            },
+        })
     }
 
     /// Writes the replayed images home and the superblock `new` of the new
@@ -153,35 +186,43 @@ impl<D: BlockDevice> BlockStore<D> {
     /// write or flush; then `old` stays current).
     fn recover(
         dev: &mut Counted<D>,
-        images: BTreeMap<u64, Vec<u8>>,
         new: Superblock,
         old: Superblock,
         stats: &Stats,
         events: &mut VecDeque<String>,
     ) -> Result<(Superblock, BTreeMap<u64, Vec<u8>>), Error> {
-        match Self::finish_recovery(dev, &images, new) {
-            Ok(sb) => {
-                if !images.is_empty() {
+        let replayed = stats.transactions_replayed;
+        match Self::finish_recovery(dev, &old, replayed, new) {
+            Ok((sb, blocks)) => {
+                if replayed > 0 {
                     log_event(
                         events,
-                        format!(
-                            "replayed {} transactions ({} blocks)",
-                            stats.transactions_replayed,
-                            images.len()
-                        ),
+                        format!("replayed {replayed} transactions ({blocks} block images)"),
                     );
                 }
                 Ok((sb, BTreeMap::new()))
             }
             // The disk failed a write or flush: mount read-only, serving the
-            // replayed images from memory (as many as the journal holds, the
-            // bound mount already has). The journal on the disk is untouched,
-            // so the next mount replays it again.
+            // replayed images from memory (up to `READ_ONLY_REPLAY_BLOCKS`).
+            // The journal on the disk is untouched, so the next mount
+            // replays it again.
             Err(Error::Device(_)) if dev.fault.is_some() => {
+                let mut images: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+                Self::replay_groups(dev, &old, replayed, |_, group| {
+                    for (home, image) in group {
+                        images.insert(*home, image.clone());
+                    }
+                    match images.len() as u64 {
+                        n if n > READ_ONLY_REPLAY_BLOCKS => Err(Error::ReplayTooLarge {
+                            blocks: n,
+                            limit: READ_ONLY_REPLAY_BLOCKS,
+                        }),
+                        _ => Ok(()),
+                    }
+                })?;
                 if let Some(fault) = dev.fault {
                     log_event(events, format!(
-                        "{fault} while recovering: the store is read-only until the next boot; the {} replayed transactions are served from memory",
-                        stats.transactions_replayed
+                        "{fault} while recovering: the store is read-only until the next boot; the {replayed} replayed transactions are served from memory",
                     ));
                 }
                 Ok((old, images))
@@ -209,20 +250,26 @@ impl<D: BlockDevice> BlockStore<D> {
         Allocator::from_words(sb.block_count, sb.data_start, sb.bitmap_start, words)
     }
 
-    /// copies of the new epoch (records past the log's end, written before
-    /// the cut, become stale). Returns the superblock now current.
+    /// Writes the images of `old`'s first `transactions` home a group at
+    /// a time, flushes, then writes both superblock copies of the new
+    /// epoch (records past the log's end, written before the cut, become
+    /// stale). Returns the superblock now current and the images written.
     fn finish_recovery(
         dev: &mut Counted<D>,
-        images: &BTreeMap<u64, Vec<u8>>,
+        old: &Superblock,
+        transactions: u64,
         sb: Superblock,
-    ) -> Result<Superblock, Error> {
-        if !images.is_empty() {
-            let mut set: Vec<(u64, &[u8])> = images.iter().map(|(b, d)| (*b, &d[..])).collect();
+    ) -> Result<(Superblock, u64), Error> {
+        let mut blocks = 0u64;
+        Self::replay_groups(dev, old, transactions, |dev, group| {
+            let mut set: Vec<(u64, &[u8])> = group.iter().map(|(b, d)| (*b, &d[..])).collect();
+            blocks += set.len() as u64;
             write_sorted(dev, &mut set)?;
-        }
+            Ok(())
+        })?;
         dev.flush()?;
         // Both copies, so a damaged one later loses nothing (superblock.rs).
-        Ok(superblock::write_pair(dev, sb)?)
+        Ok((superblock::write_pair(dev, sb)?, blocks))
     }
 
     /// The current superblock and the generation of the other copy (0 if invalid).

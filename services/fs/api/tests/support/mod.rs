@@ -11,7 +11,10 @@ use std::collections::VecDeque;
 use abi::fake::{FakeCaller, Loopback, Serve};
 use abi::iface::{Dispatched, LeaseIn, LeaseOut};
 use abi::Message;
-use fs_api::{fs, split_args, At, Checked, FsClient, FsError, Listed, Read, Space, Stat, Text};
+use fs_api::{
+    fs, split_args, At, Checked, FsClient, FsError, FsckStepped, Listed, Read, Space, Stat,
+    Stepped, Text,
+};
 
 type In<'a> = LeaseIn<'a, FakeCaller>;
 type Out<'a> = LeaseOut<'a, FakeCaller>;
@@ -235,6 +238,24 @@ impl fs::Server<FakeCaller> for FakeFs {
     fn fsck(&mut self, _b: u64, out: Out<'_>) -> Result<Checked, FsError> {
         let text = self.text(&out, "fsck: 2 problems\n")?;
         Ok(Checked { text, problems: 2 })
+    }
+    fn fsck_step(&mut self, _b: u64, _restart: bool, out: Out<'_>) -> Result<FsckStepped, FsError> {
+        let text = self.text(&out, "fsck: 2 problems\n")?;
+        Ok(FsckStepped {
+            checked: Checked { text, problems: 2 },
+            done: 1,
+        })
+    }
+    fn registry_gc_step(
+        &mut self,
+        _b: u64,
+        _restart: bool,
+        _dry_run: bool,
+        _grace_secs: u64,
+        out: Out<'_>,
+    ) -> Result<Stepped, FsError> {
+        let text = self.text(&out, "registry gc\n")?;
+        Ok(Stepped { text, done: 1 })
     }
     fn df(&mut self, _b: u64, out: Out<'_>) -> Result<Space, FsError> {
         let text = self.text(&out, "df\n")?;

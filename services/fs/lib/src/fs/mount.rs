@@ -81,6 +81,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             read_buf: C::ReadBuf::default(),
             check_chunks: false,
             request_limit: u64::MAX,
+            pinned: Vec::new(),
+            next_pin: 1,
             events: VecDeque::new(),
         };
         let m = &fs.state.meta;
@@ -157,6 +159,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             read_buf: C::ReadBuf::default(),
             check_chunks: false,
             request_limit: u64::MAX,
+            pinned: Vec::new(),
+            next_pin: 1,
             events: VecDeque::new(),
         };
         if let Err(e) = fs.write_root() {

@@ -48,7 +48,9 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             let link = layout::layer_link(repo, d);
             self.check_store(Some(repo), d, size, Some(&link))?;
         }
-        Ok(self.write_link(&layout::layer_link(repo, d), d)?)
+        self.write_link(&layout::layer_link(repo, d), d)?;
+        self.gc_touch(d);
+        Ok(())
     }
 
     /// Unlinks blob `d` from `repo`; `false` if it was not linked.
@@ -110,6 +112,13 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             }
             Ok(())
         })?;
+        if self.gc_touched.is_some() {
+            // A registry GC is stepping: what this manifest names is kept.
+            self.gc_touch(d);
+            for r in crate::registry_gc::referenced(content) {
+                self.gc_touch(&r);
+            }
+        }
         Ok(())
     }
 

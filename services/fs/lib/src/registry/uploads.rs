@@ -168,6 +168,9 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             }
             Ok(())
         })?;
+        if repo.is_some() {
+            self.gc_touch(expected);
+        }
         Ok(size)
     }
 
@@ -237,6 +240,9 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
                 }
                 Ok(())
             })?;
+            if repo.is_some() {
+                self.gc_touch(d);
+            }
             return Ok(first as u64);
         }
         let mut up = self.begin_upload(None, d.algorithm())?;

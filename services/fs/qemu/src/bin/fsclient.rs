@@ -6,6 +6,9 @@
 //! `arg=2`: a client the boot configuration gives read only: it reads, and
 //! every change, snapshot and maintenance call it tries is refused before
 //! it runs (`read_only`; scripts/storage_tests.py `storage-rights`).
+//! `arg=3`: an admin client that starts a stepped fsck, does one step,
+//! and takes the rest only once the shell has changed the store in the
+//! middle of its run (`fsck_stepper`; `storage-fsck-steps`).
 #![no_std]
 #![no_main]
 
@@ -163,10 +166,67 @@ fn read_seed() -> Result<(), alloc::string::String> {
     Ok(())
 }
 
+/// Waits (up to 120 s) until `path` exists.
+fn wait_for(path: &str) -> Result<(), alloc::string::String> {
+    let start = fs_qemu::seconds();
+    let mut next = start;
+    loop {
+        if fs_qemu::seconds() >= next {
+            if FS.stat(path).is_ok() {
+                return Ok(());
+            }
+            next = fs_qemu::seconds() + 0.05;
+        }
+        if fs_qemu::seconds() - start > 120.0 {
+            return Err(format!("{path} did not appear in 120 s"));
+        }
+        userlib::sys::yield_now();
+    }
+}
+
+/// Starts a stepped fsck once the shell has filled the store
+/// (`/stepper/ready`), does one step, says so, and waits for the shell's
+/// changes in the middle of the run (`/stepper/go`); then steps to the end.
+fn fsck_stepper() {
+    let mut text = vec![0u8; 16 * 1024];
+    let verdict = (|| {
+        wait_for("/stepper/ready")?;
+        match FS.fsck_step(true, &mut text) {
+            Ok(None) => {}
+            Ok(Some(_)) => return Err("the run ended in its first step".into()),
+            Err(e) => return Err(format!("first step: {e}")),
+        }
+        println!("fsclient: stepper: fsck run in progress; waiting for /stepper/go");
+        wait_for("/stepper/go")?;
+        let mut steps = 1u64;
+        loop {
+            steps += 1;
+            match FS.fsck_step(false, &mut text) {
+                Ok(None) => {}
+                Ok(Some(r)) => {
+                    let report = alloc::string::String::from_utf8_lossy(&text[..r.written]);
+                    let last = alloc::string::String::from(report.lines().last().unwrap_or(""));
+                    return Ok::<_, alloc::string::String>((steps, last));
+                }
+                Err(e) => return Err(format!("step {steps}: {e}")),
+            }
+        }
+    })();
+    match verdict {
+        Ok((steps, last)) => {
+            println!(
+                "fsclient: stepper: done in {steps} steps, the shell's changes between: {last}"
+            )
+        }
+        Err(why) => println!("fsclient: stepper: FAIL {why}"),
+    }
+}
+
 fn main() {
     match userlib::boot_arg() {
         0 => crash_mid_upload(),
         2 => read_only(),
+        3 => fsck_stepper(),
         _ => worker(),
     }
 }

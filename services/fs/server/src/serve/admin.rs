@@ -1,4 +1,13 @@
-//! Maintenance: chunk GC, fsck, space figures, statistics, shutdown.
+//! Maintenance: chunk GC, fsck (in one request, or stepped), space
+//! figures, statistics, shutdown.
+//!
+//! A stepped fsck (`fsck_step`) is driven by its client: each request does
+//! at most `FSCK_STEP_UNITS` units of `filesystem::fsck_run` work, so the
+//! other clients' requests, writes included, are served between two of
+//! its steps. The run checks a view the fs library pinned when it started
+//! (see `fsck_run`'s invariants: nothing changed meanwhile can make it
+//! report a false error). The service keeps one run, its owner's: a
+//! client's restart replaces it, and a gone run is `NoFsckRun`.
 
 use alloc::format;
 use alloc::string::String;
@@ -6,9 +15,20 @@ use alloc::vec;
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use fs_api::{Checked, Space, Text};
+use filesystem::{FsckReport, FsckRun};
+use fs_api::{Checked, FsError, FsckStepped, Space, Text};
 
 use super::{send_text, Out, Outcome, Service, HANDLE_CYCLES, LEASE_CYCLES, REQUESTS};
+
+/// Units of fsck work per `fsck_step` request: a unit is a page of 256
+/// directory entries, 4096 records counted or 256 KiB of a blob hashed.
+const FSCK_STEP_UNITS: usize = 8;
+
+/// The service's stepped fsck run and the badge of the client driving it.
+pub(super) struct FsckJob {
+    owner: u64,
+    run: FsckRun,
+}
 
 impl Service {
     pub(super) fn gc(&mut self, dry_run: bool, out: &Out<'_>) -> Outcome<Text> {
@@ -31,8 +51,82 @@ impl Service {
     }
 
     pub(super) fn fsck(&mut self, out: &Out<'_>) -> Outcome<Checked> {
+        let r = self.reg()?.fs().fsck(true)?;
+        self.fsck_text(&r, out)
+    }
+
+    /// One step of `badge`'s stepped fsck (`restart`: a new run).
+    pub(super) fn fsck_step(
+        &mut self,
+        badge: u64,
+        restart: bool,
+        out: &Out<'_>,
+    ) -> Outcome<FsckStepped> {
+        let job = self.fsck_job.take();
         let fs = self.reg()?.fs();
-        let r = fs.fsck(true)?;
+        let job = match job {
+            Some(old) if restart => {
+                fs.fsck_abandon(old.run);
+                None
+            }
+            job => job,
+        };
+        let mut job = match job {
+            _ if restart => match fs.fsck_start(true, true) {
+                Ok(run) => FsckJob { owner: badge, run },
+                // The store refused the pin's transaction (read-only after
+                // a disk fault): check it in this one request, as `fsck`
+                // does, rather than not at all.
+                Err(_) => {
+                    return Ok(FsckStepped {
+                        checked: self.fsck(out)?,
+                        done: 1,
+                    })
+                }
+            },
+            // Another client's run stays theirs.
+            Some(job) if job.owner != badge && fs.fsck_is_pinned(&job.run) => {
+                self.fsck_job = Some(job);
+                return Err(FsError::NoFsckRun {}.into());
+            }
+            // A run from before the service mounted again is not pinned
+            // in this filesystem: gone.
+            Some(job) if job.owner == badge && fs.fsck_is_pinned(&job.run) => job,
+            _ => return Err(FsError::NoFsckRun {}.into()),
+        };
+        let step = fs.fsck_step(&mut job.run, FSCK_STEP_UNITS);
+        match step {
+            Ok(false) => {
+                let problems = job.run.report().problem_count;
+                self.fsck_job = Some(job);
+                Ok(FsckStepped {
+                    checked: Checked {
+                        text: Text {
+                            written: 0,
+                            needed: 0,
+                        },
+                        problems,
+                    },
+                    done: 0,
+                })
+            }
+            Ok(true) => {
+                let r = fs.fsck_finish(job.run);
+                Ok(FsckStepped {
+                    checked: self.fsck_text(&r, out)?,
+                    done: 1,
+                })
+            }
+            Err(e) => {
+                fs.fsck_abandon(job.run);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// `fsck`'s report: the filesystem's findings, then the block layer's.
+    fn fsck_text(&mut self, r: &FsckReport, out: &Out<'_>) -> Outcome<Checked> {
+        let fs = self.reg()?.fs();
         let mut text = format!(
             "filesystem: {} trees, {} dirs, {} files, {} extents, {} blobs verified, {} links checked: {} problems\n",
             r.trees, r.dirs, r.files, r.extents, r.blobs_verified, r.links_checked, r.problem_count

@@ -1,12 +1,27 @@
 //! `RegistryGc`: the registry's garbage collection with the caller's grace
-//! period, the service's idle-upload limit and the wall-clock time.
+//! period, the service's idle-upload limit and the wall-clock time; in one
+//! request, or (`registry_gc_step`) a bounded step per request, driven by
+//! its client, other clients served between steps (what they push or link
+//! meanwhile is kept: `filesystem::registry_gc`, "In bounded steps"). The
+//! service keeps one stepped run, its owner's.
 
 use alloc::string::String;
 use core::fmt::Write as _;
 
 use filesystem::registry_gc::DEFAULT_UPLOAD_MAX_IDLE_SECS;
-use filesystem::RegistryGcOptions;
-use fs_api::{FsError, Text};
+use filesystem::{RegistryGcOptions, RegistryGcReport, RegistryGcRun};
+use fs_api::{FsError, Stepped, Text};
+
+/// Units of registry GC work per `registry_gc_step` request: a unit is a
+/// repository, the global uploads, 64 blobs swept, or the chunk GC.
+const STEP_UNITS: usize = 4;
+
+/// The service's stepped registry GC and the badge of its client.
+pub(super) struct RegistryGcJob {
+    owner: u64,
+    grace_secs: u64,
+    run: RegistryGcRun,
+}
 
 use super::{send_text, Out, Outcome, Service};
 
@@ -17,20 +32,87 @@ impl Service {
         grace_secs: u64,
         out: &Out<'_>,
     ) -> Outcome<Text> {
-        let now = userlib::sys::unix_time().ok_or(FsError::NoClock {})?;
-        let r = self.reg()?.registry_gc(&RegistryGcOptions {
-            dry_run,
-            delete_untagged: true,
-            now,
-            grace_secs,
-            upload_max_idle_secs: DEFAULT_UPLOAD_MAX_IDLE_SECS,
-        })?;
-        let verb = if dry_run { "would remove" } else { "removed" };
-        let mut text = String::new();
-        for line in &r.lines {
-            let _ = writeln!(text, "{verb} {line}");
+        let r = self.reg()?.registry_gc(&options(dry_run, grace_secs)?)?;
+        send_text(out, &report_text(&r, grace_secs))
+    }
+
+    /// One step of `badge`'s stepped registry GC (`restart`: a new run).
+    pub(super) fn registry_gc_step(
+        &mut self,
+        badge: u64,
+        restart: bool,
+        dry_run: bool,
+        grace_secs: u64,
+        out: &Out<'_>,
+    ) -> Outcome<Stepped> {
+        let job = self.registry_gc_job.take();
+        let reg = self.reg()?;
+        let mut job = match job {
+            _ if restart => {
+                if let Some(old) = job {
+                    reg.registry_gc_finish(old.run);
+                }
+                RegistryGcJob {
+                    owner: badge,
+                    grace_secs,
+                    run: reg.registry_gc_start(&options(dry_run, grace_secs)?)?,
+                }
+            }
+            Some(job) if job.owner != badge && reg.registry_gc_is_current(&job.run) => {
+                self.registry_gc_job = Some(job);
+                return Err(FsError::NoRegistryGcRun {}.into());
+            }
+            Some(job) if reg.registry_gc_is_current(&job.run) => job,
+            _ => return Err(FsError::NoRegistryGcRun {}.into()),
+        };
+        match reg.registry_gc_step(&mut job.run, STEP_UNITS) {
+            Ok(false) => {
+                self.registry_gc_job = Some(job);
+                Ok(Stepped {
+                    text: Text {
+                        written: 0,
+                        needed: 0,
+                    },
+                    done: 0,
+                })
+            }
+            Ok(true) => {
+                let grace = job.grace_secs;
+                let r = reg.registry_gc_finish(job.run);
+                Ok(Stepped {
+                    text: send_text(out, &report_text(&r, grace))?,
+                    done: 1,
+                })
+            }
+            Err(e) => {
+                reg.registry_gc_finish(job.run);
+                Err(e.into())
+            }
         }
-        let _ = writeln!(
+    }
+}
+
+/// The options of a registry GC now.
+fn options(dry_run: bool, grace_secs: u64) -> Result<RegistryGcOptions, FsError> {
+    let now = userlib::sys::unix_time().ok_or(FsError::NoClock {})?;
+    Ok(RegistryGcOptions {
+        dry_run,
+        delete_untagged: true,
+        now,
+        grace_secs,
+        upload_max_idle_secs: DEFAULT_UPLOAD_MAX_IDLE_SECS,
+    })
+}
+
+/// The report's text: one line per removal, then the counts.
+fn report_text(r: &RegistryGcReport, grace_secs: u64) -> String {
+    let dry_run = r.dry_run;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    let mut text = String::new();
+    for line in &r.lines {
+        let _ = writeln!(text, "{verb} {line}");
+    }
+    let _ = writeln!(
             text,
             "registry gc{}: {} repositories; {verb} {} of {} manifests, {} of {} blobs ({} bytes), {} idle uploads; kept {} unreferenced objects younger than {} s",
             if dry_run { " (dry run)" } else { "" },
@@ -44,13 +126,12 @@ impl Service {
             r.kept_in_grace,
             grace_secs,
         );
-        if let Some(c) = &r.chunks {
-            let _ = writeln!(
-                text,
-                "gc: freed {} chunks ({} bytes, {} blocks)",
-                c.sweep.chunks, c.sweep.bytes, c.sweep.blocks
-            );
-        }
-        send_text(out, &text)
+    if let Some(c) = &r.chunks {
+        let _ = writeln!(
+            text,
+            "gc: freed {} chunks ({} bytes, {} blocks)",
+            c.sweep.chunks, c.sweep.bytes, c.sweep.blocks
+        );
     }
+    text
 }

@@ -1,0 +1,588 @@
+//! fsck in bounded steps: the checks of [`Fs::fsck`] (module `fsck`) as a
+//! resumable run, so that a service can answer other clients' requests,
+//! writes included, between two steps of a long check.
+//!
+//! A step does at most `budget` units of work: one tree's shape check, one
+//! page of directory entries (`PAGE` entries, each file's extent map
+//! included), `COUNT_PAGE` records counted, or `VERIFY_PIECE` bytes of a
+//! blob hashed. The run's memory is bounded by one page of pending blob
+//! checks and the directory stack (plus the set of directories seen, for
+//! the cycle check, as the one-call fsck always had).
+//!
+//! # Invariants: why changes between steps give no false errors
+//! - A pinned run ([`Fs::fsck_start`] with `pin`) checks a fixed view: in
+//!   its own transaction it takes a copy-on-write snapshot of the live tree
+//!   (`cowbtree::snapshot`, as `snapshot_create` does) and reads
+//!   `logical_bytes`; it copies every snapshot's root. Nodes those roots
+//!   reach are never written again (cowbtree's generation rule).
+//! - While the run is pinned its roots are in `Fs::pinned`, and GC takes
+//!   its roots from `all_roots`, which includes them: the pinned trees'
+//!   nodes stay allocated and every chunk they name stays in the content
+//!   store, like a snapshot's, whatever is written, deleted, restored or
+//!   collected between steps. So a step never reads a reused block and
+//!   never misses a chunk a pinned file names.
+//! - [`Fs::fsck_finish`] or [`Fs::fsck_abandon`] unpins; the copied root's
+//!   own nodes then go at the next GC.
+//!
+//! An unpinned run (the one-call `fsck`) must not be interleaved with
+//! changes.
+
+use alloc::collections::{BTreeSet, VecDeque};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::ops::Bound;
+
+use block::Transactional;
+use cowbtree::TreeRoot;
+
+use crate::chunks::Chunks;
+use crate::digest::Verifier;
+use crate::error::FsError;
+use crate::fs::{ChunkCache, Fs};
+use crate::fsck::FsckReport;
+use crate::layout;
+use crate::link;
+use crate::names::{Algorithm, Digest};
+use crate::records::{self, Kind, ROOT_INO, STAGING_DIR};
+
+/// Directory entries listed per unit of work.
+const PAGE: usize = 256;
+/// Records counted per unit of work (the orphan check).
+const COUNT_PAGE: usize = 4096;
+/// Blob bytes hashed per unit of work.
+const VERIFY_PIECE: usize = 256 * 1024;
+
+/// Label of the live tree in problems.
+const LIVE: &str = "live tree";
+
+/// A resumable fsck (see the module comment). Drive it with
+/// [`Fs::fsck_step`] until that returns `true`, then [`Fs::fsck_finish`].
+pub struct FsckRun {
+    /// Its key in `Fs::pinned` (0: not pinned).
+    pin: u64,
+    verify_data: bool,
+    /// Snapshots, then the live tree (last).
+    trees: Vec<(String, TreeRoot)>,
+    /// `logical_bytes` when the live tree was pinned.
+    live_bytes: u64,
+    tree: usize,
+    phase: Phase,
+    /// Blobs of the page just listed, checked before the next page.
+    blobs: VecDeque<(String, u64, u64, Digest)>,
+    verifying: Option<BlobCheck>,
+    report: FsckReport,
+}
+
+/// A blob being hashed, a piece per unit.
+struct BlobCheck {
+    path: String,
+    ino: u64,
+    size: u64,
+    pos: u64,
+    verifier: Verifier,
+    cache: ChunkCache,
+}
+
+/// What one tree's walk has reached so far.
+#[derive(Clone, Copy)]
+struct Reached {
+    inodes: u64,
+    extents: u64,
+    bytes: u64,
+}
+
+enum Phase {
+    /// The snapshot table and the content store.
+    Start,
+    /// `cowbtree::check` of the current tree.
+    Shape,
+    /// Directories to list: (ino, path, listed after this name).
+    Dirs {
+        stack: Vec<(u64, String, Option<String>)>,
+        seen: BTreeSet<u64>,
+        reached: Reached,
+    },
+    Staging {
+        after: Option<String>,
+        reached: Reached,
+    },
+    /// Counting the tree's records of `tag` (inodes, then extents).
+    Count {
+        tag: u8,
+        after: Option<Vec<u8>>,
+        counted: u64,
+        inodes: u64,
+        reached: Reached,
+    },
+    Done,
+}
+
+impl FsckRun {
+    /// The report so far (complete once the run is done).
+    pub fn report(&self) -> &FsckReport {
+        &self.report
+    }
+    fn live(&self) -> bool {
+        self.tree + 1 == self.trees.len()
+    }
+    fn label(&self) -> String {
+        self.trees
+            .get(self.tree)
+            .map(|t| t.0.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
+    /// Starts a run. With `pin`, its view is pinned in one transaction
+    /// (see the module comment) so other operations may run between its
+    /// steps; without, nothing may change until it is done.
+    pub fn fsck_start(&mut self, verify_data: bool, pin: bool) -> Result<FsckRun, FsError> {
+        let mut trees: Vec<(String, TreeRoot)> = self
+            .snapshot_records()?
+            .into_iter()
+            .map(|(n, r)| (format!("snapshot {n}"), r.root))
+            .collect();
+        let (live, live_bytes, key) = if pin {
+            let key = self.next_pin;
+            self.next_pin += 1;
+            let (live, bytes) = self.atomically(|fs| {
+                let live = cowbtree::snapshot(&mut fs.state.live)?;
+                Ok((live, fs.state.meta.logical_bytes))
+            })?;
+            (live, bytes, key)
+        } else {
+            (self.state.live, self.logical_bytes(), 0)
+        };
+        trees.push((String::from(LIVE), live));
+        if pin {
+            self.pinned.push((key, trees.iter().map(|t| t.1).collect()));
+        }
+        Ok(FsckRun {
+            pin: key,
+            verify_data,
+            trees,
+            live_bytes,
+            tree: 0,
+            phase: Phase::Start,
+            blobs: VecDeque::new(),
+            verifying: None,
+            report: FsckReport::default(),
+        })
+    }
+
+    /// Whether `run` is pinned in this filesystem (a run started on an
+    /// earlier mount is not, and must not be stepped here).
+    pub fn fsck_is_pinned(&self, run: &FsckRun) -> bool {
+        self.pinned.iter().any(|(k, _)| *k == run.pin)
+    }
+
+    /// Ends a run early (a client gone): unpins its trees.
+    pub fn fsck_abandon(&mut self, run: FsckRun) {
+        self.pinned.retain(|(k, _)| *k != run.pin);
+    }
+
+    /// The finished run's report; unpins its trees. The quota counters
+    /// are checked here, against the live tree in this one step (a recount
+    /// of the limited targets: it must see the counters and the files of
+    /// one moment, which a pinned view of an older moment would not give).
+    pub fn fsck_finish(&mut self, mut run: FsckRun) -> FsckReport {
+        self.pinned.retain(|(k, _)| *k != run.pin);
+        self.fsck_quotas(&mut run.report);
+        run.report
+    }
+
+    /// Does up to `budget` units of work (at least one); `true` when the
+    /// run is done. An error (the device's) ends the run: abandon it.
+    pub fn fsck_step(&mut self, run: &mut FsckRun, budget: usize) -> Result<bool, FsError> {
+        for _ in 0..budget.max(1) {
+            if self.fsck_unit(run)? {
+                return Ok(true);
+            }
+        }
+        Ok(matches!(run.phase, Phase::Done))
+    }
+
+    /// One unit of work; `true` when the run is done.
+    fn fsck_unit(&mut self, run: &mut FsckRun) -> Result<bool, FsError> {
+        if run.verifying.is_some() || !run.blobs.is_empty() {
+            self.verify_piece(run)?;
+            return Ok(false);
+        }
+        let phase = core::mem::replace(&mut run.phase, Phase::Done);
+        run.phase = match phase {
+            Phase::Start => {
+                let snaps = self.state.snaps;
+                let table = cowbtree::check(&mut self.dev, &snaps);
+                for p in table.problems {
+                    run.report.problem(format!("snapshot table: {p}"));
+                }
+                if let Some(problems) = self.state.content.check(&mut self.dev, run.verify_data)? {
+                    run.report.problem(format!("content store: {problems}"));
+                }
+                Phase::Shape
+            }
+            Phase::Shape => self.shape_unit(run)?,
+            Phase::Dirs {
+                stack,
+                seen,
+                reached,
+            } => self.dirs_unit(run, stack, seen, reached)?,
+            Phase::Staging { after, reached } => self.staging_unit(run, after, reached)?,
+            Phase::Count {
+                tag,
+                after,
+                counted,
+                inodes,
+                reached,
+            } => self.count_unit(run, tag, after, counted, inodes, reached)?,
+            Phase::Done => Phase::Done,
+        };
+        Ok(matches!(run.phase, Phase::Done) && run.blobs.is_empty() && run.verifying.is_none())
+    }
+
+    /// The current tree's shape; its namespace next (or the next tree's
+    /// shape when the shape is broken).
+    fn shape_unit(&mut self, run: &mut FsckRun) -> Result<Phase, FsError> {
+        let Some((label, root)) = run.trees.get(run.tree).cloned() else {
+            return Ok(Phase::Done);
+        };
+        run.report.trees += 1;
+        let check = cowbtree::check(&mut self.dev, &root);
+        for p in check.problems {
+            run.report.problem(format!("{label}: {p}"));
+        }
+        if check.problem_count != 0 {
+            return Ok(next_tree(run));
+        }
+        let reached = Reached {
+            inodes: 1, // the root
+            extents: 0,
+            bytes: 0,
+        };
+        match self.get_inode_in(&root, ROOT_INO) {
+            Ok(i) if i.kind == Kind::Dir => {}
+            Ok(_) => run
+                .report
+                .problem(format!("{label}: root inode is not a directory")),
+            Err(e) => {
+                run.report.problem(format!("{label}: root inode: {e}"));
+                return Ok(next_tree(run));
+            }
+        }
+        Ok(Phase::Dirs {
+            stack: vec![(ROOT_INO, String::new(), None)],
+            seen: BTreeSet::new(),
+            reached,
+        })
+    }
+
+    /// One page of the directory on top of the stack.
+    fn dirs_unit(
+        &mut self,
+        run: &mut FsckRun,
+        mut stack: Vec<(u64, String, Option<String>)>,
+        mut seen: BTreeSet<u64>,
+        mut reached: Reached,
+    ) -> Result<Phase, FsError> {
+        let Some((dir, path, after)) = stack.pop() else {
+            return Ok(Phase::Staging {
+                after: None,
+                reached,
+            });
+        };
+        let (label, root) = (run.label(), run.trees[run.tree].1);
+        if after.is_none() {
+            if !seen.insert(dir) {
+                run.report.problem(format!(
+                    "{label}: directory {dir} is reached twice (a cycle)"
+                ));
+                return Ok(Phase::Dirs {
+                    stack,
+                    seen,
+                    reached,
+                });
+            }
+            run.report.dirs += 1;
+        }
+        let page = self.list_ino(&root, dir, after.as_deref(), PAGE)?;
+        if let Some(last) = page.last() {
+            stack.push((dir, path.clone(), Some(last.name.clone())));
+        }
+        for e in page {
+            reached.inodes += 1;
+            let inode = match self.get_inode_in(&root, e.ino) {
+                Ok(i) => i,
+                Err(err) => {
+                    run.report
+                        .problem(format!("{label}: entry {:?} in dir {dir}: {err}", e.name));
+                    continue;
+                }
+            };
+            if inode.kind != e.kind || inode.parent != dir || inode.name != e.name.as_bytes() {
+                run.report.problem(format!(
+                    "{label}: entry {:?} in dir {dir} names inode {} whose kind/parent/name are {:?}/{}/{:?}",
+                    e.name,
+                    e.ino,
+                    inode.kind,
+                    inode.parent,
+                    String::from_utf8_lossy(&inode.name)
+                ));
+            }
+            let child = format!("{path}/{}", e.name);
+            match e.kind {
+                Kind::Dir => stack.push((e.ino, child, None)),
+                Kind::File => {
+                    run.report.files += 1;
+                    reached.bytes = reached.bytes.saturating_add(inode.size);
+                    reached.extents +=
+                        self.check_file(&label, &root, e.ino, inode.size, &mut run.report)?;
+                    if run.live() {
+                        self.check_registry_file(run, &root, &child, e.ino, inode.size)?;
+                    }
+                }
+            }
+        }
+        Ok(Phase::Dirs {
+            stack,
+            seen,
+            reached,
+        })
+    }
+
+    /// One page of the staging directory (puts in progress: reached, not
+    /// counted in the tree's bytes).
+    fn staging_unit(
+        &mut self,
+        run: &mut FsckRun,
+        after: Option<String>,
+        mut reached: Reached,
+    ) -> Result<Phase, FsError> {
+        let (label, root) = (run.label(), run.trees[run.tree].1);
+        let page = self.list_ino(&root, STAGING_DIR, after.as_deref(), PAGE)?;
+        let Some(last) = page.last().map(|e| e.name.clone()) else {
+            return Ok(Phase::Count {
+                tag: records::TAG_INODE,
+                after: None,
+                counted: 0,
+                inodes: 0,
+                reached,
+            });
+        };
+        for e in page {
+            reached.inodes += 1;
+            match self.get_inode_in(&root, e.ino) {
+                Ok(i)
+                    if i.kind == Kind::File
+                        && e.kind == Kind::File
+                        && i.parent == STAGING_DIR
+                        && i.name == e.name.as_bytes() =>
+                {
+                    reached.extents +=
+                        self.check_file(&label, &root, e.ino, i.size, &mut run.report)?;
+                }
+                Ok(_) => run.report.problem(format!(
+                    "{label}: staging entry {:?} names inode {} that is not its staging file",
+                    e.name, e.ino
+                )),
+                Err(err) => run
+                    .report
+                    .problem(format!("{label}: staging entry {:?}: {err}", e.name)),
+            }
+        }
+        Ok(Phase::Staging {
+            after: Some(last),
+            reached,
+        })
+    }
+
+    /// Counts up to `COUNT_PAGE` records of `tag`; when both counts are
+    /// done, compares them with what the walk reached (orphans).
+    fn count_unit(
+        &mut self,
+        run: &mut FsckRun,
+        tag: u8,
+        after: Option<Vec<u8>>,
+        mut counted: u64,
+        inodes: u64,
+        reached: Reached,
+    ) -> Result<Phase, FsError> {
+        let root = run.trees[run.tree].1;
+        let lo = [tag];
+        let hi = [tag + 1];
+        let start = match &after {
+            Some(k) => Bound::Excluded(&k[..]),
+            None => Bound::Included(&lo[..]),
+        };
+        let mut last = None;
+        {
+            let mut c = cowbtree::range(&mut self.dev, &root, start, Bound::Excluded(&hi[..]))?;
+            for _ in 0..COUNT_PAGE {
+                let Some((k, _)) = c.next_entry()? else { break };
+                counted += 1;
+                last = Some(k);
+            }
+        }
+        if last.is_some() {
+            return Ok(Phase::Count {
+                tag,
+                after: last,
+                counted,
+                inodes,
+                reached,
+            });
+        }
+        if tag == records::TAG_INODE {
+            return Ok(Phase::Count {
+                tag: records::TAG_EXTENT,
+                after: None,
+                counted: 0,
+                inodes: counted,
+                reached,
+            });
+        }
+        let (label, extents) = (run.label(), counted);
+        if inodes != reached.inodes {
+            run.report.problem(format!(
+                "{label}: {inodes} inodes stored, {} reachable",
+                reached.inodes
+            ));
+        }
+        if extents != reached.extents {
+            run.report.problem(format!(
+                "{label}: {extents} extents stored, {} reachable",
+                reached.extents
+            ));
+        }
+        run.report.extents += extents;
+        if run.live() && reached.bytes != run.live_bytes {
+            run.report.problem(format!(
+                "live tree: files hold {} bytes, the root block says {}",
+                reached.bytes, run.live_bytes
+            ));
+        }
+        Ok(next_tree(run))
+    }
+
+    /// A file of the live tree: a blob verifies against its name (queued,
+    /// hashed a piece per unit), a link decodes and matches its path.
+    fn check_registry_file(
+        &mut self,
+        run: &mut FsckRun,
+        root: &TreeRoot,
+        path: &str,
+        ino: u64,
+        size: u64,
+    ) -> Result<(), FsError> {
+        let blobs = format!("{}/", layout::BLOBS);
+        let repos = format!("{}/", layout::REPOSITORIES);
+        if let Some(rest) = path.strip_prefix(&blobs) {
+            // <alg>/<2 hex>/<hex>/data
+            let parts: Vec<&str> = rest.split('/').collect();
+            let digest = match parts.as_slice() {
+                [alg, pre, hex, "data"] => Algorithm::from_name(alg)
+                    .and_then(|a| Digest::from_hex(a, hex).ok())
+                    .filter(|d| d.hex().get(..2) == Some(*pre)),
+                _ => None,
+            };
+            match digest {
+                None => run.report.problem(format!("{path}: not a blob path")),
+                Some(d) if run.verify_data => {
+                    run.blobs.push_back((String::from(path), ino, size, d));
+                }
+                Some(_) => {}
+            }
+        } else if path.starts_with(&repos) && path.ends_with("/link") {
+            run.report.links_checked += 1;
+            let bytes = if size > link::MAX_LINK_LEN as u64 {
+                Err(FsError::FileTooLarge {
+                    path: String::from(path),
+                    size,
+                    max: link::MAX_LINK_LEN as u64,
+                })
+            } else {
+                self.read_whole(root, ino, size)
+            };
+            let bytes = match bytes {
+                Ok(b) => b,
+                Err(e) => {
+                    run.report.problem(format!("{path}: {e}"));
+                    return Ok(());
+                }
+            };
+            let parts: Vec<&str> = path.rsplitn(4, '/').collect();
+            // [link, hex, alg, ...] for digest-named links.
+            let named = match parts.as_slice() {
+                ["link", hex, alg, _] => {
+                    Algorithm::from_name(alg).and_then(|a| Digest::from_hex(a, hex).ok())
+                }
+                _ => None,
+            };
+            let r = match &named {
+                Some(d) => link::decode_expecting(&bytes, d),
+                None => link::decode(&bytes),
+            };
+            if let Err(e) = r {
+                run.report.problem(format!("{path}: {e}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hashes the next piece of the blob being verified (starting the next
+    /// queued one if none is).
+    fn verify_piece(&mut self, run: &mut FsckRun) -> Result<(), FsError> {
+        let mut b = match run.verifying.take() {
+            Some(b) => b,
+            None => {
+                let Some((path, ino, size, d)) = run.blobs.pop_front() else {
+                    return Ok(());
+                };
+                BlobCheck {
+                    path,
+                    ino,
+                    size,
+                    pos: 0,
+                    verifier: Verifier::new(d),
+                    cache: ChunkCache::default(),
+                }
+            }
+        };
+        let live = run.trees[run.trees.len() - 1].1;
+        let mut buf = vec![0u8; VERIFY_PIECE];
+        if b.pos < b.size {
+            match self.read_at_in(&live, b.ino, b.pos, &mut buf, &mut b.cache) {
+                Ok(0) => b.size = b.pos,
+                Ok(n) => {
+                    b.verifier.update(&buf[..n]);
+                    b.pos += n as u64;
+                }
+                Err(e) => {
+                    run.report.problem(format!("{}: {e}", b.path));
+                    return Ok(());
+                }
+            }
+        }
+        if b.pos < b.size {
+            run.verifying = Some(b);
+            return Ok(());
+        }
+        match b.verifier.finish() {
+            Ok(()) => run.report.blobs_verified += 1,
+            Err(m) => run.report.problem(format!("{}: {m}", b.path)),
+        }
+        Ok(())
+    }
+}
+
+/// The next tree's shape check, or the end.
+fn next_tree(run: &mut FsckRun) -> Phase {
+    run.tree += 1;
+    if run.tree < run.trees.len() {
+        Phase::Shape
+    } else {
+        Phase::Done
+    }
+}
