@@ -424,7 +424,7 @@ mod tests {
         assert_eq!(read(&mut c, fresh), node(fresh, 3));
         c.abort();
         assert_eq!(read(&mut c, b), node(b, 1));
-        assert!(c.index.get(&fresh).is_none(), "aborted image dropped");
+        assert!(!c.index.contains_key(&fresh), "aborted image dropped");
     }
 
     #[test]
