@@ -49,6 +49,7 @@ use cowbtree::TreeRoot;
 
 use crate::chunks::{ChunkStore, Chunks};
 use crate::error::FsError;
+use crate::node_cache::{NodeCache, NodeCacheStats};
 use crate::records::{Inode, Kind, STAGING_DIR};
 use crate::root::RootBlock;
 
@@ -112,7 +113,9 @@ pub(crate) struct State<C> {
 /// A mounted filesystem over a transactional block store `T`, its file
 /// contents in the content store `C` (in-process by default).
 pub struct Fs<T: Transactional, C: Chunks<T> = ChunkStore> {
-    pub(crate) dev: T,
+    /// The block store behind a cache of committed tree nodes
+    /// ([`crate::node_cache`]); the content store's calls bypass the cache.
+    pub(crate) dev: NodeCache<T>,
     slot: usize,
     pub(crate) state: State<C>,
     durability: Durability,
@@ -190,11 +193,23 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
 
     /// Gives the block store back (tests reopen it after a simulated crash).
     pub fn into_device(self) -> T {
-        self.dev
+        self.dev.into_inner()
     }
 
+    /// The block store itself (reports, counters); drops the node cache,
+    /// since the caller may change blocks behind its back.
     pub fn device_mut(&mut self) -> &mut T {
-        &mut self.dev
+        self.dev.inner_mut()
+    }
+
+    /// The block store, read-only (counters): keeps the node cache.
+    pub fn device(&self) -> &T {
+        &self.dev
+    }
+
+    /// Hits and misses of the cache of tree nodes ([`crate::node_cache`]).
+    pub fn node_cache_stats(&self) -> NodeCacheStats {
+        self.dev.stats()
     }
 
     pub fn root_slot(&self) -> usize {

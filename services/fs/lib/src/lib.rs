@@ -23,7 +23,11 @@
 //!   snapshot could still see: garbage is reclaimed by mark and sweep from
 //!   every root, which also pins uploads in progress.
 //! - Simple over clever: directory listings, diffs and walks are cursors
-//!   over the same tree; there is no cache above the block layer's.
+//!   over the same tree. One cache above the block layer's, for speed: a
+//!   bounded cache of committed tree nodes ([`node_cache`]), since each
+//!   block read is an IPC call in the service; its invariant (an image is
+//!   its block's committed contents; writes, frees, aborts drop it) is
+//!   enforced in one place, the device wrapper.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -42,6 +46,7 @@ pub mod limits;
 pub mod link;
 pub mod listing;
 pub mod names;
+pub mod node_cache;
 pub mod put;
 pub mod quota;
 pub mod received;

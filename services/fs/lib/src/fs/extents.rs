@@ -11,6 +11,7 @@ use block::Transactional;
 use super::Fs;
 use crate::chunks::{ChunkRef, Chunks};
 use crate::error::FsError;
+use crate::node_cache::NodeCache;
 use crate::records::{self, extent_key, Extent};
 
 impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
@@ -20,7 +21,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         &mut self,
         lo: &[u8],
         hi: &[u8],
-    ) -> Result<cowbtree::Cursor<'_, T>, FsError> {
+    ) -> Result<cowbtree::Cursor<'_, NodeCache<T>>, FsError> {
         Ok(cowbtree::range(
             &mut self.dev,
             &self.state.live,

@@ -12,6 +12,7 @@ use cowbtree::TreeRoot;
 use super::{Fs, State, DIR_MODE};
 use crate::chunks::{ChunkStore, Chunks};
 use crate::error::FsError;
+use crate::node_cache::NodeCache;
 use crate::records::{inode_key, Inode, Kind, ROOT_INO};
 use crate::root::{RootBlock, BLOCK_LEN, CONTENT_ROOT_MAX, TREE_ROOT_LEN};
 
@@ -70,7 +71,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             }
         };
         let mut fs = Fs {
-            dev,
+            dev: NodeCache::new(dev),
             slot,
             state,
             durability: Durability::Durable,
@@ -148,7 +149,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             }
         };
         let mut fs = Fs {
-            dev,
+            dev: NodeCache::new(dev),
             slot,
             state,
             durability: Durability::Durable,

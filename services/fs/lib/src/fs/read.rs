@@ -127,7 +127,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 }
             };
             let scratch = match cache.load(
-                &mut self.dev,
+                &mut *self.dev,
                 &mut self.state.content,
                 &mut self.read_buf,
                 &r,
