@@ -185,6 +185,14 @@ impl Usage {
     }
 }
 
+/// The key range of the limits of kind `kind` (`None`: every kind).
+fn quota_key_range(kind: Option<u8>) -> ([u8; 2], [u8; 2]) {
+    match kind {
+        Some(k) => ([TAG_QUOTA, k], [TAG_QUOTA, k + 1]),
+        None => ([TAG_QUOTA, 0], [TAG_QUOTA + 1, 0]),
+    }
+}
+
 /// `n` bytes in plain words: "812 bytes", "12.3 MiB".
 pub struct Bytes(pub u64);
 
@@ -225,10 +233,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
 
     /// Every limit of kind `kind` (`None`: all), in key order.
     fn quota_records(&mut self, kind: Option<u8>) -> Result<Vec<(QuotaTarget, Usage)>, FsError> {
-        let (lo, hi) = match kind {
-            Some(k) => ([TAG_QUOTA, k], [TAG_QUOTA, k + 1]),
-            None => ([TAG_QUOTA, 0], [TAG_QUOTA + 1, 0]),
-        };
+        let (lo, hi) = quota_key_range(kind);
         let root = self.state.live;
         let mut c = cowbtree::range(
             &mut self.dev,
@@ -251,10 +256,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
 
     /// Whether any limit of `kind` (`None`: any) is set: one seek.
     pub(crate) fn has_quotas(&mut self, kind: Option<u8>) -> Result<bool, FsError> {
-        let (lo, hi) = match kind {
-            Some(k) => ([TAG_QUOTA, k], [TAG_QUOTA, k + 1]),
-            None => ([TAG_QUOTA, 0], [TAG_QUOTA + 1, 0]),
-        };
+        let (lo, hi) = quota_key_range(kind);
         let root = self.state.live;
         let mut c = cowbtree::range(
             &mut self.dev,
