@@ -21,6 +21,11 @@ import time
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 DISK_DIR = os.path.join(ROOT, "build", "disks")
 PROMPT = b"\n> "
+# A whole log line of the kernel or a service. The console is shared, so
+# such a line may land inside the shell's echo of what a test types (a
+# service restarted mid-put prints while the data lines are echoed).
+LOG_LINE = re.compile(
+    rb"(?:\[(?:INFO|WARN|ERROR) *\] |(?:block|fs|content|supervisor|virtio-blk): )[^\n]*\n")
 
 
 def disk_args(path, blkdebug=None):
@@ -99,6 +104,54 @@ class Shell:
                     raise Failure(f"waited {timeout} s for {pattern[:60]!r}")
                 self.cond.wait(min(left, 0.5))
 
+    def settle(self, quiet=1.5, timeout=30):
+        """Waits until the console has printed nothing for `quiet` seconds
+        (at most `timeout`): after a service's death the supervisor and the
+        restarted service print, and a line landing inside the next
+        command's echo would hide the echo from `cmd`."""
+        deadline = time.time() + timeout
+        seen = -1
+        while time.time() < deadline:
+            with self.cond:
+                n = len(self.buf)
+            if n == seen:
+                return
+            seen = n
+            time.sleep(quiet)
+
+    def wait_for_echo(self, text, start, timeout):
+        """As `wait_for`, for the echo of what the test typed: log lines
+        (`LOG_LINE`) printed into the middle of the echo are skipped."""
+        deadline = time.time() + timeout
+        with self.cond:
+            while True:
+                end = self._find_echo(text, start)
+                if end is not None:
+                    return end
+                left = deadline - time.time()
+                if left <= 0 or self.proc.poll() is not None and not self.reader.is_alive():
+                    raise Failure(f"waited {timeout} s for {text[:60]!r}")
+                self.cond.wait(min(left, 0.5))
+
+    def _find_echo(self, text, start):
+        i = self.buf.find(text, start)
+        if i >= 0:
+            return i + len(text)
+        # The buffer from `start` without log lines, and where each kept
+        # byte was.
+        seg = bytes(self.buf[start:])
+        kept, where, at = bytearray(), [], 0
+        for m in LOG_LINE.finditer(seg):
+            kept += seg[at:m.start()]
+            where.extend(range(start + at, start + m.start()))
+            at = m.end()
+        kept += seg[at:]
+        where.extend(range(start + at, start + len(seg)))
+        i = kept.find(text)
+        if i < 0:
+            return None
+        return where[i + len(text) - 1] + 1
+
     def _send(self, text):
         self.proc.stdin.write(text.encode())
         self.proc.stdin.flush()
@@ -108,12 +161,12 @@ class Shell:
         start = len(self.buf)
         self.log.append(f"$ {line}")
         self._send(line + "\n")
-        pos = self.wait_for(line.encode(), start, 30)
+        pos = self.wait_for_echo(line.encode(), start, 30)
         lines = list(data_lines)
         for i in range(0, len(lines), 12):
             batch = lines[i:i + 12]
             self._send("".join(l + "\n" for l in batch))
-            pos = self.wait_for(batch[-1].encode(), pos, timeout)
+            pos = self.wait_for_echo(batch[-1].encode(), pos, timeout)
         end = self.wait_for(PROMPT, pos, timeout)
         out = self.buf[pos:end - len(PROMPT)].decode(errors="replace").replace("\r", "")
         self.log.append(out.strip("\n"))
@@ -565,7 +618,10 @@ def service_restart(boot, service, failure_re):
         out = s.cmd(f"put /stream/f{i}.bin {len(data)}", data_lines=b64_lines(data))
         if "error:" in out:
             failed.append((i, out.strip().splitlines()[-1]))
-            failed_at = t0
+            # Not part of the recovery time: the test's own wait.
+            t_settle = time.monotonic()
+            s.settle()
+            failed_at = t0 + (time.monotonic() - t_settle)
         else:
             acked[i] = data
             if failed and recovery is None:
