@@ -149,6 +149,18 @@ impl ClientCounters {
     }
 }
 
+/// The calls by operation, as the services' `stats` print them after
+/// "<who> calls to block: ".
+impl core::fmt::Display for ClientCounters {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "read={} write={} write_fresh={} allocate={} free={} other={}",
+            self.read, self.write, self.write_fresh, self.allocate, self.free, self.other
+        )
+    }
+}
+
 /// A failed call as the block error the layers above understand. The
 /// store's error is itself; a transaction the caller no longer holds (ended,
 /// aborted at a delegate's death, someone else's) is `NoTransaction`; the

@@ -326,7 +326,7 @@ impl chunk_store::Server<ReplyToken> for Service {
         let c = &self.counters;
         let b = self.dev.dev.counters();
         let text = format!(
-            "counters content: calls={} lease_in={} lease_out={} chunk_buf={} pad={} gathered={} block_calls={}\ncontent calls to block: read={} write={} write_fresh={} allocate={} free={} other={}\n",
+            "counters content: calls={} lease_in={} lease_out={} chunk_buf={} pad={} gathered={} block_calls={}\ncontent calls to block: {}\n",
             c.calls,
             c.lease_in,
             c.lease_out,
@@ -334,12 +334,7 @@ impl chunk_store::Server<ReplyToken> for Service {
             c.pad,
             b.gathered_bytes,
             b.calls(),
-            b.read,
-            b.write,
-            b.write_fresh,
-            b.allocate,
-            b.free,
-            b.other,
+            b,
         );
         let n = text
             .len()

@@ -234,19 +234,14 @@ impl Service {
         let b = reg.fs().device_mut().counters();
         let _ = writeln!(
             text,
-            "counters fs: calls={} lease_in={} lease_out={} gathered={} read_copy={} block_calls={}\nfs calls to block: read={} write={} write_fresh={} allocate={} free={} other={}",
+            "counters fs: calls={} lease_in={} lease_out={} gathered={} read_copy={} block_calls={}\nfs calls to block: {}",
             n(&REQUESTS),
             n(&LEASE_IN_BYTES),
             n(&LEASE_OUT_BYTES),
             n(&filesystem::stream::GATHERED_BYTES),
             n(&READ_COPY_BYTES),
             b.calls(),
-            b.read,
-            b.write,
-            b.write_fresh,
-            b.allocate,
-            b.free,
-            b.other,
+            b,
         );
         if let Ok(t) = content_api::ContentClient::new(1).stats() {
             text.push_str(&t);
