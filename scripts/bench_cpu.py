@@ -19,7 +19,7 @@ import sys
 import time
 
 import qemu
-import storage_tests
+import storage_shell
 
 
 def process_seconds(pid):
@@ -33,8 +33,8 @@ def main():
     if sys.argv[1] == "--cmd":
         cmd = sys.argv[2:]
     else:
-        disk = storage_tests.fresh_disk("bench-fs", 256)
-        cmd = qemu.qemu_cmd(sys.argv[1], sys.argv[2], "bench-fs.cfg", storage_tests.disk_args(disk))
+        disk = storage_shell.fresh_disk("bench-fs", 256)
+        cmd = qemu.qemu_cmd(sys.argv[1], sys.argv[2], "bench-fs.cfg", storage_shell.disk_args(disk))
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, bufsize=0)
     begun = {}

@@ -25,8 +25,8 @@ import time
 import net_tests
 import registry_powercut
 import registry_tests
+import storage_shell
 import storage_tests
-import quota_tests  # registers storage-quota among storage_tests.TESTS
 
 STATUS_PASS = 33
 QEMU = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-m", "256M", "-display", "none",
@@ -396,7 +396,7 @@ def cmd_run(kernel, image):
     print(f"qemu.py: network: 127.0.0.1:{port} on this machine is forwarded to the guest's "
           f"port {net_tests.GUEST_PORT} (the registry)", file=sys.stderr)
     cmd = qemu_cmd(kernel, image, "boot.cfg",
-                   storage_tests.disk_args(disk) + net_tests.net_args(port))
+                   storage_shell.disk_args(disk) + net_tests.net_args(port))
     status = subprocess.call(cmd)
     # ACPI soft-off gives 0; isa-debug-exit with 0 gives 1: both are a clean poweroff.
     return 0 if status in (0, 1) else status

@@ -3,13 +3,10 @@ directory and a repository, a put and a blob put over the limit refused
 with the limit named (and nothing stored), the usage listing, and after a
 reboot the limits and usage still there and still enforced.
 
-Registered among the shell-driven storage tests (scripts/storage_tests.py:
-same disk, boot and Shell helpers) as `storage-quota`."""
+Collected in scripts/storage_tests.py's TESTS as `storage-quota` (the shell
+driver in scripts/storage_shell.py)."""
 
-import re
-
-import storage_tests
-from storage_tests import Failure, b64_lines, data_of, expect, no_error, sha256
+from storage_shell import Failure, b64_lines, data_of, expect, no_error, sha256
 
 
 def t_quota(boot):
@@ -79,5 +76,3 @@ TESTS = {
     "storage-quota": (t_quota, "boot.cfg", 300),
 }
 
-# Run by storage_tests.run_test like the other shell-driven storage tests.
-storage_tests.TESTS.update(TESTS)

@@ -12,7 +12,7 @@ import http.client
 import json
 import socket
 
-from storage_tests import Failure
+from storage_shell import Failure
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -10,7 +10,7 @@ import re
 from registry_client import (DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, OCI_INDEX,
                              OCI_MANIFEST, Http, descriptor, digest_of, image_manifest,
                              index_manifest, push_blob)
-from storage_tests import data_of
+from storage_shell import data_of
 
 ARTIFACT_SIG = "application/vnd.example.signature.v1"
 ARTIFACT_SBOM = "application/vnd.example.sbom.v1"

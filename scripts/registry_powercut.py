@@ -8,10 +8,10 @@ import threading
 import time
 
 import net_tests
-import storage_tests
+import storage_shell
 from registry_client import (OCI_MANIFEST, Checks, Http, Raw, digest_of, head_bytes,
                              image_manifest, push_blob, push_session)
-from storage_tests import Failure, data_of
+from storage_shell import Failure, data_of
 
 PIECE = 1 << 20
 
@@ -171,14 +171,14 @@ def bench(qemu_cmd):
     (a 4 KiB blob POSTed with its digest + a manifest PUT naming it, per
     second, one connection). MB = 10^6 bytes. Returns (lines, log text)."""
     port = net_tests.free_port()
-    disk = storage_tests.fresh_disk("bench-registry", 1536)
+    disk = storage_shell.fresh_disk("bench-registry", 1536)
     log, lines, shell = [], [], None
     # Made before the boot, so the guest is not left idle meanwhile.
     blobs = [random.Random(i).randbytes(BENCH_BLOB) for i in range(5)]
     digests = [digest_of(b) for b in blobs]
     try:
-        shell = storage_tests.Shell(
-            qemu_cmd("test-registry.cfg", storage_tests.disk_args(disk) + net_tests.net_args(port)),
+        shell = storage_shell.Shell(
+            qemu_cmd("test-registry.cfg", storage_shell.disk_args(disk) + net_tests.net_args(port)),
             log)
         timer = threading.Timer(1500, shell.kill)
         timer.start()

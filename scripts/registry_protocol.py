@@ -16,7 +16,7 @@ import time
 import registry_manifests
 from registry_client import (OCI_MANIFEST, Checks, Http, Raw, chunk, digest_of, head_bytes,
                              image_manifest, push_blob, push_session)
-from storage_tests import Failure, data_of
+from storage_shell import Failure, data_of
 
 # The fs service makes upload bytes durable a piece at a time (fs_api::PIECE).
 PIECE = 1 << 20

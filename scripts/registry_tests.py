@@ -21,8 +21,8 @@ import net_tests
 import oci_layout
 import registry_powercut
 import registry_protocol
-import storage_tests
-from storage_tests import Failure, expect, no_error
+import storage_shell
+from storage_shell import Failure, expect, no_error
 
 SKOPEO = ["skopeo", "--insecure-policy"]
 
@@ -140,7 +140,7 @@ def run_test(name, qemu_cmd):
     returns (problems, log text)."""
     func, config, limit = TESTS[name]
     port = net_tests.free_port()
-    disk = storage_tests.fresh_disk(name, 256)
+    disk = storage_shell.fresh_disk(name, 256)
     log = []
     problems = []
     shells = []
@@ -148,8 +148,8 @@ def run_test(name, qemu_cmd):
     def boot():
         if shells:
             shells[-1].kill()
-        shells.append(storage_tests.Shell(
-            qemu_cmd(config, storage_tests.disk_args(disk) + net_tests.net_args(port)), log))
+        shells.append(storage_shell.Shell(
+            qemu_cmd(config, storage_shell.disk_args(disk) + net_tests.net_args(port)), log))
         shells[-1].wait_for(b"registry: serving", 0, 180)
         return shells[-1]
 
