@@ -47,6 +47,7 @@
 extern crate alloc;
 
 mod bitmap;
+mod byte_size;
 mod cache;
 mod checksum;
 mod checksums;
@@ -65,6 +66,7 @@ pub mod crash;
 #[cfg(feature = "std")]
 mod file_device;
 
+pub use byte_size::ByteSize;
 pub use device::{check_request, BlockDevice, DeviceError, IoRequest, MemDevice};
 pub use error::{Corruption, Error, FaultOp, WriteFault};
 #[cfg(feature = "std")]

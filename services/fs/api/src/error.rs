@@ -323,9 +323,8 @@ code_enum! {
     }
 }
 
-/// A number of bytes that reads plainly: "812 bytes", "12.3 MiB" (the
-/// filesystem library's `quota::Bytes` says the same; this crate does not
-/// depend on it).
+/// A number of bytes on the wire, shown as `block::ByteSize` shows it:
+/// "812 bytes", "12.3 MiB".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Size(pub u64);
 
@@ -341,18 +340,7 @@ impl Words for Size {
 
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-        if self.0 < 1024 {
-            return write!(f, "{} bytes", self.0);
-        }
-        let mut unit = 1024u128;
-        let mut i = 0;
-        while i + 1 < UNITS.len() && u128::from(self.0) >= unit * 1024 {
-            unit *= 1024;
-            i += 1;
-        }
-        let tenths = u128::from(self.0) * 10 / unit;
-        write!(f, "{}.{} {}", tenths / 10, tenths % 10, UNITS[i])
+        block::ByteSize(self.0).fmt(f)
     }
 }
 

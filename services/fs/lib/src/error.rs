@@ -256,8 +256,8 @@ impl fmt::Display for FsError {
             } => write!(
                 f,
                 "quota exceeded: {target} would store {} of its {} limit",
-                crate::quota::Bytes(*would),
-                crate::quota::Bytes(*limit)
+                block::ByteSize(*would),
+                block::ByteSize(*limit)
             ),
             FsError::TooManyQuotas { max } => {
                 write!(f, "too many quotas: at most {max} can be set")

@@ -52,11 +52,13 @@ use core::fmt;
 use core::ops::Bound;
 
 use block::Transactional;
+use cowbtree::Cursor;
 
 use crate::chunks::Chunks;
 use crate::error::FsError;
 use crate::fs::{components, Fs};
 use crate::names::RepoName;
+use crate::node_cache::NodeCache;
 
 pub const TAG_QUOTA: u8 = b'Q';
 const KIND_DIR: u8 = b'd';
@@ -193,26 +195,6 @@ fn quota_key_range(kind: Option<u8>) -> ([u8; 2], [u8; 2]) {
     }
 }
 
-/// `n` bytes in plain words: "812 bytes", "12.3 MiB".
-pub struct Bytes(pub u64);
-
-impl fmt::Display for Bytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-        if self.0 < 1024 {
-            return write!(f, "{} bytes", self.0);
-        }
-        let mut unit = 1024u128;
-        let mut i = 0;
-        while i + 1 < UNITS.len() && u128::from(self.0) >= unit * 1024 {
-            unit *= 1024;
-            i += 1;
-        }
-        let tenths = u128::from(self.0) * 10 / unit;
-        write!(f, "{}.{} {}", tenths / 10, tenths % 10, UNITS[i])
-    }
-}
-
 impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     pub(crate) fn quota_get(&mut self, t: &QuotaTarget) -> Result<Option<Usage>, FsError> {
         let key = t.key();
@@ -233,14 +215,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
 
     /// Every limit of kind `kind` (`None`: all), in key order.
     fn quota_records(&mut self, kind: Option<u8>) -> Result<Vec<(QuotaTarget, Usage)>, FsError> {
-        let (lo, hi) = quota_key_range(kind);
-        let root = self.state.live;
-        let mut c = cowbtree::range(
-            &mut self.dev,
-            &root,
-            Bound::Included(&lo[..]),
-            Bound::Excluded(&hi[..]),
-        )?;
+        let mut c = self.quota_cursor(kind)?;
         let mut out = Vec::new();
         while let Some((k, v)) = c.next_entry()? {
             if out.len() > QUOTAS_MAX {
@@ -256,15 +231,19 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
 
     /// Whether any limit of `kind` (`None`: any) is set: one seek.
     pub(crate) fn has_quotas(&mut self, kind: Option<u8>) -> Result<bool, FsError> {
+        Ok(self.quota_cursor(kind)?.next_entry()?.is_some())
+    }
+
+    /// A cursor over the live tree's limits of `kind` (`None`: every kind).
+    fn quota_cursor(&mut self, kind: Option<u8>) -> Result<Cursor<'_, NodeCache<T>>, FsError> {
         let (lo, hi) = quota_key_range(kind);
         let root = self.state.live;
-        let mut c = cowbtree::range(
+        Ok(cowbtree::range(
             &mut self.dev,
             &root,
             Bound::Included(&lo[..]),
             Bound::Excluded(&hi[..]),
-        )?;
-        Ok(c.next_entry()?.is_some())
+        )?)
     }
 
     /// Sets (or changes) the limit on `target`, counting its usage now
@@ -461,13 +440,5 @@ mod tests {
             report.problems,
             ["quota of directory /b: usage stored as 5001 bytes, the tree holds 5000"]
         );
-    }
-
-    #[test]
-    fn bytes_read_plainly() {
-        assert_eq!(Bytes(812).to_string(), "812 bytes");
-        assert_eq!(Bytes(10 << 20).to_string(), "10.0 MiB");
-        assert_eq!(Bytes(12_897_485).to_string(), "12.3 MiB");
-        assert_eq!(Bytes(3 << 30).to_string(), "3.0 GiB");
     }
 }
