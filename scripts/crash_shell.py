@@ -12,6 +12,7 @@ import threading
 import time
 
 import qemu
+from storage_shell import find_echo
 
 PROMPT = b"\n> "
 # Text that must never appear on the console.
@@ -86,12 +87,25 @@ class Machine:
 
     def wait_for(self, pattern, start, timeout):
         """Position just after the first `pattern` at or after `start`."""
+        return self._wait(lambda: self._found(self.buf.find(pattern, start), pattern),
+                          pattern, timeout)
+
+    def wait_for_echo(self, text, start, timeout):
+        """As `wait_for`, for the echo of what was typed: a service's log
+        line printed into the middle of the echo is skipped."""
+        return self._wait(lambda: find_echo(self.buf, text, start), text, timeout)
+
+    @staticmethod
+    def _found(i, pattern):
+        return i + len(pattern) if i >= 0 else None
+
+    def _wait(self, find, pattern, timeout):
         deadline = time.time() + timeout
         with self.cond:
             while True:
-                i = self.buf.find(pattern, start)
-                if i >= 0:
-                    return i + len(pattern)
+                end = find()
+                if end is not None:
+                    return end
                 if self.abort is not None and self.abort():
                     raise CutNow()
                 left = deadline - time.time()
@@ -114,7 +128,7 @@ class Machine:
         """Types a command line; returns the position after its echo."""
         start = len(self.buf)
         self.send(line + "\n")
-        return self.wait_for(line.encode(), start, timeout)
+        return self.wait_for_echo(line.encode(), start, timeout)
 
     def send_data(self, pos, lines, timeout=120, stop=None):
         """Sends data lines in batches of 12, each waited for by its echo.
@@ -124,7 +138,7 @@ class Machine:
                 return pos, False
             batch = lines[i:i + 12]
             self.send("".join(l + "\n" for l in batch))
-            pos = self.wait_for(batch[-1].encode(), pos, timeout)
+            pos = self.wait_for_echo(batch[-1].encode(), pos, timeout)
         return pos, True
 
     def finish_cmd(self, pos, timeout=180):

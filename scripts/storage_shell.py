@@ -26,6 +26,29 @@ LOG_LINE = re.compile(
     rb"(?:\[(?:INFO|WARN|ERROR) *\] |(?:block|fs|content|supervisor|virtio-blk): )[^\n]*\n")
 
 
+def find_echo(buf, text, start):
+    """Position just after the echo of `text` in `buf` at or after `start`,
+    log lines (`LOG_LINE`) printed into the middle of the echo skipped
+    (services share the console with the shell); None if not there yet."""
+    i = buf.find(text, start)
+    if i >= 0:
+        return i + len(text)
+    # The buffer from `start` without log lines, and where each kept
+    # byte was.
+    seg = bytes(buf[start:])
+    kept, where, at = bytearray(), [], 0
+    for m in LOG_LINE.finditer(seg):
+        kept += seg[at:m.start()]
+        where.extend(range(start + at, start + m.start()))
+        at = m.end()
+    kept += seg[at:]
+    where.extend(range(start + at, start + len(seg)))
+    i = kept.find(text)
+    if i < 0:
+        return None
+    return where[i + len(text) - 1] + 1
+
+
 def disk_args(path, blkdebug=None):
     """The disk image as PCI device 00:03.0 (where the boot configs expect it),
     through QEMU's blkdebug driver with rules file `blkdebug` if given."""
@@ -123,32 +146,13 @@ class Shell:
         deadline = time.time() + timeout
         with self.cond:
             while True:
-                end = self._find_echo(text, start)
+                end = find_echo(self.buf, text, start)
                 if end is not None:
                     return end
                 left = deadline - time.time()
                 if left <= 0 or self.proc.poll() is not None and not self.reader.is_alive():
                     raise Failure(f"waited {timeout} s for {text[:60]!r}")
                 self.cond.wait(min(left, 0.5))
-
-    def _find_echo(self, text, start):
-        i = self.buf.find(text, start)
-        if i >= 0:
-            return i + len(text)
-        # The buffer from `start` without log lines, and where each kept
-        # byte was.
-        seg = bytes(self.buf[start:])
-        kept, where, at = bytearray(), [], 0
-        for m in LOG_LINE.finditer(seg):
-            kept += seg[at:m.start()]
-            where.extend(range(start + at, start + m.start()))
-            at = m.end()
-        kept += seg[at:]
-        where.extend(range(start + at, start + len(seg)))
-        i = kept.find(text)
-        if i < 0:
-            return None
-        return where[i + len(text) - 1] + 1
 
     def _send(self, text):
         self.proc.stdin.write(text.encode())
