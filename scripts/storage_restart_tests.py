@@ -118,6 +118,19 @@ def t_content_dies(boot):
     s.poweroff()
 
 
+def acked_puts_survive(boot, s, acked):
+    """Every acknowledged put of the stream (`acked`: index -> data) reads
+    back and fsck is clean, on shell `s` after the restart and again after
+    a reboot on the same disk; powers both off."""
+    for when, shell in (("after the restart", s), ("after reboot", None)):
+        shell = shell or boot()
+        for i, data in acked.items():
+            if decode_get(shell.cmd(f"get /stream/f{i}.bin")) != data:
+                raise Failure(f"{when}: acknowledged put {i} does not read back")
+        expect(shell.cmd("fsck"), r"fsck: clean", f"fsck {when}")
+        shell.poweroff()
+
+
 def t_driver_restart(boot):
     """The virtio-blk driver dies (fault injection, requests in flight) in
     the middle of a stream of puts; the supervisor restarts it from the boot
@@ -150,17 +163,7 @@ def t_driver_restart(boot):
     s.log.append(f"driver died during put {died_at}; recovery {m.group(1)} ms; {len(acked)} puts acknowledged")
     if len(acked) < died_at + 4:
         raise Failure(f"only {len(acked)} of {died_at + 5} puts acknowledged")
-    for i, data in acked.items():
-        if decode_get(s.cmd(f"get /stream/f{i}.bin")) != data:
-            raise Failure(f"acknowledged put {i} does not read back")
-    expect(s.cmd("fsck"), r"fsck: clean", "fsck after the restart")
-    s.poweroff()
-    s = boot()
-    for i, data in acked.items():
-        if decode_get(s.cmd(f"get /stream/f{i}.bin")) != data:
-            raise Failure(f"after reboot: acknowledged put {i} does not read back")
-    expect(s.cmd("fsck"), r"fsck: clean", "fsck after reboot")
-    s.poweroff()
+    acked_puts_survive(boot, s, acked)
 
 
 def service_restart(boot, service, failure_re):
@@ -209,17 +212,7 @@ def service_restart(boot, service, failure_re):
                  f"{recovery * 1000 if recovery else 0:.0f} ms; {len(acked)} puts acknowledged")
     if len(acked) < died_at + 3:
         raise Failure(f"only {len(acked)} puts acknowledged by put {died_at + 4}")
-    for i, data in acked.items():
-        if decode_get(s.cmd(f"get /stream/f{i}.bin")) != data:
-            raise Failure(f"acknowledged put {i} does not read back")
-    expect(s.cmd("fsck"), r"fsck: clean", "fsck after the restart")
-    s.poweroff()
-    s = boot()
-    for i, data in acked.items():
-        if decode_get(s.cmd(f"get /stream/f{i}.bin")) != data:
-            raise Failure(f"after reboot: acknowledged put {i} does not read back")
-    expect(s.cmd("fsck"), r"fsck: clean", "fsck after reboot")
-    s.poweroff()
+    acked_puts_survive(boot, s, acked)
 
 
 def t_content_restart(boot):
