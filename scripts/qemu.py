@@ -27,6 +27,7 @@ import registry_powercut
 import registry_tests
 import storage_tests
 import quota_tests  # registers storage-quota among storage_tests.TESTS
+import gc_tests  # registers storage-gc-steps among storage_tests.TESTS
 
 STATUS_PASS = 33
 QEMU = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-m", "256M", "-display", "none",
