@@ -89,7 +89,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     }
 
     /// Roots of every tree that references chunks: snapshots, the trees
-    /// stepped fsck runs have pinned (`fsck_run`), then live.
+    /// stepped fsck and GC runs have pinned (`fsck_run`, `gc_run`), then
+    /// live (last).
     pub(crate) fn all_roots(&mut self) -> Result<Vec<TreeRoot>, FsError> {
         let mut roots: Vec<TreeRoot> = self
             .snapshot_records()?

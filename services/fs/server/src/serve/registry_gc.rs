@@ -15,7 +15,8 @@ use filesystem::{RegistryGcOptions, RegistryGcReport, RegistryGcRun};
 use fs_api::{FsError, Stepped, Text};
 
 /// Units of registry GC work per `registry_gc_step` request: a unit is a
-/// repository, the global uploads, 64 blobs swept, or the chunk GC.
+/// repository, the global uploads, 64 blobs swept, or a unit of the chunk
+/// GC (`filesystem::gc_run`).
 const STEP_UNITS: usize = 4;
 
 /// The service's stepped registry GC and the badge of its client.
