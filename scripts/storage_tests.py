@@ -1,8 +1,8 @@
 """QEMU tests and benchmark of the storage stack, driven through the shell.
 
 The scenarios live by group in storage_namespace_tests.py,
-storage_restart_tests.py, storage_fault_tests.py and quota_tests.py (the
-shell driver in storage_shell.py); TESTS collects them for scripts/qemu.py
+storage_restart_tests.py, storage_fault_tests.py, quota_tests.py and
+gc_tests.py (the shell driver in storage_shell.py); TESTS collects them for scripts/qemu.py
 (`test` with these names, `bench`). Each test boots on a fresh disk, and
 several boot twice on the same disk.
 """
@@ -10,6 +10,7 @@ several boot twice on the same disk.
 import re
 import threading
 
+import gc_tests
 import quota_tests
 import storage_fault_tests
 import storage_namespace_tests
@@ -22,6 +23,7 @@ TESTS = {
     **storage_restart_tests.TESTS,
     **storage_fault_tests.TESTS,
     **quota_tests.TESTS,
+    **gc_tests.TESTS,
 }
 
 

@@ -174,7 +174,7 @@ pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
                     return Ok(r);
                 }
             });
-            println!("(fsck ran in {steps} requests)");
+            println!("(fsck ran in {})", requests(steps));
         }
         "df" => text("df", |out| FS.df(out)),
         "stats" => text("stats", |out| FS.stats(out)),
@@ -201,7 +201,17 @@ fn gc(words: &[&str]) {
     }
     match (registry, grace) {
         (false, Some(_)) => usage("gc"),
-        (false, None) => text("gc", |out| FS.gc(dry_run, out)),
+        // In bounded steps: the service answers other clients between them.
+        (false, None) => {
+            let mut steps = 0u64;
+            text("gc", |out| loop {
+                steps += 1;
+                if let Some(r) = FS.gc_step(steps == 1, dry_run, out)? {
+                    return Ok(r);
+                }
+            });
+            println!("(gc ran in {})", requests(steps));
+        }
         // In bounded steps: the service answers other clients between them.
         (true, g) => {
             let grace = g.unwrap_or(fs_api::REGISTRY_GC_GRACE_SECS);
@@ -212,9 +222,14 @@ fn gc(words: &[&str]) {
                     return Ok(r);
                 }
             });
-            println!("(registry gc ran in {steps} requests)");
+            println!("(registry gc ran in {})", requests(steps));
         }
     }
+}
+
+/// "1 request", "N requests".
+fn requests(n: u64) -> String {
+    alloc::format!("{n} request{}", if n == 1 { "" } else { "s" })
 }
 
 /// Before `poweroff`: makes everything durable and empties the journal.

@@ -327,6 +327,18 @@ impl<T: Transport> FsClient<T> {
         Ok((s.done != 0).then(|| TextReply::of(s.checked.text, out)))
     }
 
+    /// One step of this client's chunk GC run (`restart`: a new run with
+    /// `dry_run`): the report once done (`Some`), else `None`: step again.
+    pub fn gc_step(
+        &self,
+        restart: bool,
+        dry_run: bool,
+        out: &mut [u8],
+    ) -> Result<Option<TextReply>> {
+        let s = self.bare(self.stub.gc_step(restart, dry_run, out))?;
+        Ok((s.done != 0).then(|| TextReply::of(s.text, out)))
+    }
+
     /// One step of this client's registry GC run (`restart`: a new run
     /// with `dry_run` and `grace_secs`): the report once done (`Some`).
     pub fn registry_gc_step(

@@ -478,6 +478,8 @@ abi::errors! {
             => "this client's fsck run is gone (another client started one, or the service mounted again): start it again",
         NoRegistryGcRun = 56 {}
             => "this client's registry gc run is gone (another client started one, or the service mounted again): start it again",
+        NoGcRun = 70 {}
+            => "this client's gc run is gone (another client started one, or the service mounted again): start it again",
     }
 }
 

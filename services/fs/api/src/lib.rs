@@ -326,6 +326,16 @@ abi::interface! {
         /// report.
         fn registry_gc_step = 56 (restart: bool, dry_run: bool, grace_secs: u64)
             [1 out: Write(TEXT_MAX)] -> Result<Stepped, FsError>;
+        /// `gc` a bounded step at a time (a page of marks, a sweep or free
+        /// transaction; the block reach is one step), other clients'
+        /// requests, writes too, served between steps: nothing they write
+        /// is lost, what they delete goes at the next GC. `restart` starts
+        /// this client's run with `dry_run` over a pinned view (ending any
+        /// GC run in progress: one runs at a time), else the step continues
+        /// it (`NoGcRun` when it is gone). Call until `done`: the last step
+        /// answers `gc`'s report.
+        fn gc_step = 70 (restart: bool, dry_run: bool) [1 out: Write(TEXT_MAX)]
+            -> Result<Stepped, FsError>;
     }
 }
 
@@ -370,7 +380,8 @@ rights_table! {
         | upload_start | upload_append | upload_finish | upload_cancel
         | blob_mount | blob_unlink | sync;
     SNAPSHOT: snap_create | snap_restore | snap_remove;
-    ADMIN: gc | registry_gc | registry_gc_step | fsck | fsck_step | shutdown | quota_set | quota_remove;
+    ADMIN: gc | gc_step | registry_gc | registry_gc_step | fsck | fsck_step | shutdown | quota_set
+        | quota_remove;
 }
 
 /// Text arguments for lease 0: each followed by a NUL.

@@ -132,8 +132,8 @@ pub struct Fs<T: Transactional, C: Chunks<T> = ChunkStore> {
     check_chunks: bool,
     /// Longest length one request may announce ([`crate::limits`]).
     pub(crate) request_limit: u64,
-    /// Trees pinned by stepped fsck runs (`fsck_run`), by run: GC keeps
-    /// them like snapshots.
+    /// Trees pinned by stepped fsck and GC runs (`fsck_run`, `gc_run`),
+    /// by run: GC keeps them like snapshots.
     pub(crate) pinned: Vec<(u64, Vec<TreeRoot>)>,
     pub(crate) next_pin: u64,
 }

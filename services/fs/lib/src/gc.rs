@@ -16,6 +16,12 @@
 //!
 //! A dry run does steps 2-4 without a transaction and without writing.
 //!
+//! The collection runs as a resumable run ([`crate::gc_run`]): in bounded
+//! steps with other requests between them (`Fs::gc_start`), or in one call
+//! ([`Fs::gc`]). The stepped run pins its view (a dry one too: one
+//! transaction that changes no data); the module says why nothing
+//! reachable is ever freed with writes between its steps.
+//!
 //! # Crash safety
 //! Every step is a transaction that commits the root block with it. A
 //! crash leaves the store as after the last committed step: whatever was
@@ -56,9 +62,6 @@ impl Default for GcSteps {
     }
 }
 
-/// Extent records read per batch while marking.
-const MARK_BATCH: usize = 1024;
-
 /// What a collection did (or, dry, would do).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GcReport {
@@ -86,7 +89,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     }
 
     /// Roots of every tree that references chunks: snapshots, the trees
-    /// stepped fsck runs have pinned (`fsck_run`), then live.
+    /// stepped fsck and GC runs have pinned (`fsck_run`, `gc_run`), then
+    /// live (last).
     pub(crate) fn all_roots(&mut self) -> Result<Vec<TreeRoot>, FsError> {
         let mut roots: Vec<TreeRoot> = self
             .snapshot_records()?
@@ -137,29 +141,6 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         Ok(out)
     }
 
-    /// Marks every chunk of every tree into `marks`.
-    fn mark_chunks(&mut self, gc: &mut C::Gc, report: &mut GcReport) -> Result<(), FsError> {
-        for root in self.all_roots()? {
-            report.roots += 1;
-            let mut after: Option<Vec<u8>> = None;
-            loop {
-                let batch = self.extent_batch(&root, after.as_deref(), MARK_BATCH)?;
-                let Some((last, _)) = batch.last() else { break };
-                after = Some(last.clone());
-                for (_, ext) in &batch {
-                    // A hole has no chunk to keep.
-                    let FileExtent::Chunk(ext) = ext else {
-                        continue;
-                    };
-                    self.state.content.mark(&mut self.dev, gc, ext)?;
-                    report.extents_scanned += 1;
-                    report.bytes_scanned += u64::from(ext.len);
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Marks every block some root reaches.
     pub(crate) fn mark_blocks(&mut self, marks: &mut ChunkMarks) -> Result<(), FsError> {
         let mut trees = self.all_roots()?;
@@ -184,89 +165,20 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         self.gc_with(dry_run, GcSteps::default())
     }
 
-    /// [`Fs::gc`] with explicit transaction sizes.
+    /// [`Fs::gc`] with explicit transaction sizes: the run of
+    /// [`crate::gc_run`] without its pin, stepped to the end in this call
+    /// (nothing else may change meanwhile). Ends any stepped run.
     pub fn gc_with(&mut self, dry_run: bool, steps: GcSteps) -> Result<GcReport, FsError> {
-        let sweep_step = steps.sweep.max(1);
-        let free_step = steps.free.max(1);
-        let mut report = GcReport {
-            dry_run,
-            ..GcReport::default()
-        };
-        let block_count = self.dev.block_count();
-        // 1. New epoch (a real run only).
-        let epoch = if dry_run {
-            None
-        } else {
-            Some(self.atomically(|fs| fs.state.content.begin_gc())?)
-        };
-        let mut gc = self.state.content.gc(epoch, block_count)?;
-        // 2. Mark chunks.
-        self.mark_chunks(&mut gc, &mut report)?;
-        // 3. Sweep.
+        let mut run = self.gc_begin(dry_run, false, steps)?;
         loop {
-            let done = if dry_run {
-                self.state
-                    .content
-                    .sweep_step(&mut self.dev, &mut gc, sweep_step)?
-            } else {
-                self.atomically(|fs| {
-                    fs.state
-                        .content
-                        .sweep_step(&mut fs.dev, &mut gc, sweep_step)
-                })?
-            };
-            if done {
-                break;
-            }
-        }
-        report.sweep = self.state.content.sweep_report(&gc);
-        drop(gc);
-        // 4. Blocks. A dry run's sweep freed nothing, so chunks it would
-        // free still count as reachable here; their blocks are in
-        // `report.sweep.blocks`.
-        let mut reach = ChunkMarks::new(block_count);
-        self.mark_blocks(&mut reach)?;
-        report.blocks_reachable = reach.count();
-        let mut doomed: Vec<Extent> = Vec::new();
-        let mut run: Option<Extent> = None;
-        for b in self.data_start()..block_count {
-            let garbage = !reach.is_marked(b) && self.dev.is_allocated(b)?;
-            match (&mut run, garbage) {
-                (Some(r), true) if r.end() == b => r.len += 1,
-                (_, true) => {
-                    if let Some(r) = run.take() {
-                        doomed.push(r);
-                    }
-                    run = Some(Extent::new(b, 1));
-                }
-                (_, false) => {
-                    if let Some(r) = run.take() {
-                        doomed.push(r);
-                    }
+            match self.gc_step(&mut run, usize::MAX) {
+                Ok(true) => return Ok(self.gc_finish(run)),
+                Ok(false) => {}
+                Err(e) => {
+                    self.gc_abandon(run);
+                    return Err(e);
                 }
             }
         }
-        if let Some(r) = run.take() {
-            doomed.push(r);
-        }
-        report.blocks_freed = doomed.iter().map(|e| e.len).sum();
-        if !dry_run {
-            for batch in doomed.chunks(free_step) {
-                self.atomically(|fs| {
-                    for e in batch {
-                        fs.dev.free(*e)?;
-                    }
-                    Ok(())
-                })?;
-            }
-        }
-        self.event(alloc::format!(
-            "gc{}: {} chunks / {} bytes swept, {} blocks freed",
-            if dry_run { " (dry run)" } else { "" },
-            report.sweep.chunks,
-            report.sweep.bytes,
-            report.blocks_freed
-        ));
-        Ok(report)
     }
 }

@@ -38,7 +38,10 @@
 //! repository marked in an earlier step that gains a manifest later thus
 //! loses nothing; the collection equals one run at its start, minus what
 //! was touched since. One stepped run per registry at a time: starting
-//! one ends the previous. The chunk GC at the end is one unit.
+//! one ends the previous. The chunk GC at the end runs in its own bounded
+//! units (a page of marks, a sweep or free transaction, the block reach:
+//! `crate::gc_run`), one per registry unit, under its own pin; a chunk
+//! GC another client starts meanwhile ends it (that one collects instead).
 //! A manifest that does not parse keeps everything it might name: its
 //! blobs are not marked, but it is kept itself (only an untagged one is
 //! deleted), and an error in the report names it.
@@ -52,7 +55,8 @@ use serde::Deserialize;
 
 use crate::chunks::Chunks;
 use crate::error::FsError;
-use crate::gc::GcReport;
+use crate::gc::{GcReport, GcSteps};
+use crate::gc_run::{GcRun, GcRunOf};
 use crate::layout;
 use crate::names::{Algorithm, Digest, RepoName, Tag};
 use crate::registry::{Registry, RegistryError, MANIFEST_MAX};
@@ -161,8 +165,9 @@ fn parse_refs(bytes: &[u8]) -> Option<Refs> {
 /// Blobs looked at per unit of a stepped run's sweep.
 const SWEEP_PAGE: usize = 64;
 
-/// A registry GC in bounded steps (see "In bounded steps").
-pub struct RegistryGcRun {
+/// A registry GC in bounded steps (see "In bounded steps"), over the
+/// content store's collection state `G` (`Chunks::Gc`).
+pub struct RegistryGcRun<G> {
     /// Its id in `Registry::gc_touched` (0: a one-call run).
     id: u64,
     o: RegistryGcOptions,
@@ -175,10 +180,12 @@ pub struct RegistryGcRun {
     /// The blobs to sweep, once the repositories are marked.
     blobs: Option<Vec<Digest>>,
     next_blob: usize,
+    /// The chunk GC at the end, once started.
+    chunks: Option<GcRun<G>>,
     report: RegistryGcReport,
 }
 
-impl RegistryGcRun {
+impl<G> RegistryGcRun<G> {
     pub fn report(&self) -> &RegistryGcReport {
         &self.report
     }
@@ -192,8 +199,16 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         o: &RegistryGcOptions,
     ) -> Result<RegistryGcReport, RegistryError> {
         let mut run = self.registry_gc_begin(o, false)?;
-        while !self.registry_gc_step(&mut run, usize::MAX)? {}
-        Ok(run.report)
+        loop {
+            match self.registry_gc_step(&mut run, usize::MAX) {
+                Ok(true) => return Ok(self.registry_gc_finish(run)),
+                Ok(false) => {}
+                Err(e) => {
+                    self.registry_gc_finish(run);
+                    return Err(e);
+                }
+            }
+        }
     }
 
     /// Starts a stepped registry GC: other operations may run between its
@@ -201,14 +216,18 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
     pub fn registry_gc_start(
         &mut self,
         o: &RegistryGcOptions,
-    ) -> Result<RegistryGcRun, RegistryError> {
+    ) -> Result<RegistryGcRun<C::Gc>, RegistryError> {
         self.registry_gc_begin(o, true)
     }
 
     /// Ends a stepped run (done or not).
-    pub fn registry_gc_finish(&mut self, run: RegistryGcRun) -> RegistryGcReport {
+    pub fn registry_gc_finish(&mut self, mut run: RegistryGcRun<C::Gc>) -> RegistryGcReport {
         if self.registry_gc_is_current(&run) {
             self.gc_touched = None;
+        }
+        // An unfinished chunk GC ends with it (its done steps stay done).
+        if let Some(chunks) = run.chunks.take() {
+            self.fs().gc_abandon(chunks);
         }
         run.report
     }
@@ -216,7 +235,7 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
     /// Whether `run` is this registry's open stepped run (one started
     /// before a newer run, or on an earlier mount, is not: stepping it
     /// would sweep without the touched set).
-    pub fn registry_gc_is_current(&self, run: &RegistryGcRun) -> bool {
+    pub fn registry_gc_is_current<G>(&self, run: &RegistryGcRun<G>) -> bool {
         self.gc_touched
             .as_ref()
             .is_some_and(|(id, _)| *id == run.id)
@@ -226,7 +245,7 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         &mut self,
         o: &RegistryGcOptions,
         stepped: bool,
-    ) -> Result<RegistryGcRun, RegistryError> {
+    ) -> Result<RegistryGcRun<C::Gc>, RegistryError> {
         let repos = self.repository_dirs()?;
         let id = if stepped {
             self.gc_runs += 1;
@@ -245,6 +264,7 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             linked_in: BTreeMap::new(),
             blobs: None,
             next_blob: 0,
+            chunks: None,
             report: RegistryGcReport {
                 dry_run: o.dry_run,
                 ..RegistryGcReport::default()
@@ -256,7 +276,7 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
     /// `SWEEP_PAGE` blobs, the chunk GC); `true` when the run is done.
     pub fn registry_gc_step(
         &mut self,
-        run: &mut RegistryGcRun,
+        run: &mut RegistryGcRun<C::Gc>,
         budget: usize,
     ) -> Result<bool, RegistryError> {
         for _ in 0..budget.max(1) {
@@ -267,7 +287,7 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         Ok(false)
     }
 
-    fn registry_gc_unit(&mut self, run: &mut RegistryGcRun) -> Result<bool, RegistryError> {
+    fn registry_gc_unit(&mut self, run: &mut RegistryGcRun<C::Gc>) -> Result<bool, RegistryError> {
         let o = run.o.clone();
         let recent = |mtime: u64| o.now.saturating_sub(mtime) < o.grace_secs;
         if let Some(name) = run.repos.get(run.next_repo).cloned() {
@@ -297,10 +317,10 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             .cloned()
             .collect();
         if page.is_empty() {
-            if !o.dry_run && run.report.chunks.is_none() {
-                run.report.chunks = Some(self.fs().gc(false)?);
+            if o.dry_run || run.report.chunks.is_some() {
+                return Ok(true);
             }
-            return Ok(true);
+            return self.chunk_gc_unit(run);
         }
         run.next_blob += page.len();
         // A stepped run a newer one (or a new mount) replaced has lost its
@@ -337,6 +357,30 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             }
         }
         Ok(false)
+    }
+
+    /// One unit of the chunk GC at the end (started by the first); `true`
+    /// once it is done. A stepped run pins its view; a one-call run (id 0)
+    /// has nothing between its units and does not.
+    fn chunk_gc_unit(&mut self, run: &mut RegistryGcRun<C::Gc>) -> Result<bool, RegistryError> {
+        let mut chunks: GcRunOf<T, C> = match run.chunks.take() {
+            Some(c) => c,
+            None => self.fs().gc_begin(false, run.id != 0, GcSteps::default())?,
+        };
+        match self.fs().gc_step(&mut chunks, 1) {
+            Ok(true) => {
+                run.report.chunks = Some(self.fs().gc_finish(chunks));
+                Ok(true)
+            }
+            Ok(false) => {
+                run.chunks = Some(chunks);
+                Ok(false)
+            }
+            Err(e) => {
+                self.fs().gc_abandon(chunks);
+                Err(e.into())
+            }
+        }
     }
 
     /// Marks what `repo` keeps; removes its untagged manifests.

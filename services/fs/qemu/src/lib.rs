@@ -5,6 +5,7 @@
 
 extern crate alloc;
 
+pub mod gc_clients;
 pub mod putters;
 
 use alloc::string::String;

@@ -4,7 +4,7 @@
 //! method per operation, below, called with the caller's client number)
 //! reads the text arguments and runs the operation in its room:
 //! [`files`], [`puts`], [`blobs`], [`manifests`], [`snapshots`],
-//! [`admin`], [`uploads`], [`registry_gc`].
+//! [`admin`], [`gc`], [`uploads`], [`registry_gc`].
 //!
 //! # Invariants
 //! - Bulk data moves between leases and the filesystem through `piece`
@@ -28,6 +28,11 @@
 //!   commit batched and their replies are held, with every reply after them,
 //!   until one sync closes the group: when nothing more is queued, the
 //!   group is full, a long request is next, or the block service died.
+//! - A stepped run (fsck, registry GC, chunk GC) is its client's job, kept
+//!   under its client number: the kernel tells the service of a client's
+//!   death (`DEATH_WATCH`) and [`Service::client_died`] ends the dead
+//!   client's runs, unpinning their views, so a dead client holds nothing
+//!   another must wait for or restart.
 
 use alloc::collections::BTreeMap;
 use alloc::vec;
@@ -43,13 +48,16 @@ use fs_api::{
     fs, split_args, Checked, FsError, FsckStepped, Listed, MountStage, Read, Space, Stat, Stepped,
     Text, ARGS_MAX, PIECE,
 };
+use userlib::abi::death_kind;
 use userlib::ipc::{recv, try_recv, Incoming, ReplyToken};
+use userlib::sys;
 
 use crate::errors::Fail;
 
 mod admin;
 mod blobs;
 mod files;
+mod gc;
 mod group;
 mod manifests;
 mod puts;
@@ -116,7 +124,12 @@ pub struct Service {
     fsck_job: Option<admin::FsckJob>,
     /// The stepped registry GC in progress (registry_gc.rs).
     registry_gc_job: Option<registry_gc::RegistryGcJob>,
+    /// The stepped chunk GC in progress (gc.rs).
+    gc_job: Option<gc::GcJob>,
 }
+
+/// The notification bit death notices are posted with.
+const DEATH_BIT: u64 = 1;
 
 impl Service {
     pub fn new(reg: Result<Reg, MountStage>, content_badge: u64, die_at: u64) -> Service {
@@ -128,6 +141,7 @@ impl Service {
             group: Group::new(Limits::default()),
             fsck_job: None,
             registry_gc_job: None,
+            gc_job: None,
             sessions: BTreeMap::new(),
             open_uploads: uploads::OpenUploads::default(),
             piece: vec![0u8; PIECE],
@@ -135,11 +149,16 @@ impl Service {
     }
 
     pub fn run(mut self) -> ! {
+        if let Err(e) = sys::death_watch(DEATH_BIT) {
+            userlib::println!(
+                "fs: DEATH_WATCH refused ({e:?}): a dead client's stepped run stays until another client starts one"
+            );
+        }
         loop {
             // With a group open, take what is queued without waiting;
             // nothing queued closes the group (its clients wait on us).
             let incoming = if self.group.is_open() {
-                match try_recv(0) {
+                match try_recv(DEATH_BIT) {
                     Ok(incoming) => incoming,
                     Err(_) => {
                         self.close_group();
@@ -147,13 +166,17 @@ impl Service {
                     }
                 }
             } else {
-                match recv(0) {
+                match recv(DEATH_BIT) {
                     Ok(incoming) => incoming,
                     Err(_) => continue,
                 }
             };
-            let Incoming::Call { badge, token, msg } = incoming else {
-                continue;
+            let (badge, token, msg) = match incoming {
+                Incoming::Call { badge, token, msg } => (badge, token, msg),
+                Incoming::Notification(_) => {
+                    self.deaths();
+                    continue;
+                }
             };
             // A long request waits for the group, not the group for it.
             if self.group.close_before(group::next_of(&msg)) {
@@ -199,9 +222,14 @@ impl Service {
     /// mounted state was built on the dead incarnation, so mount again from
     /// what the new one replayed, and drop every client's put or upload in
     /// progress (their next call says there is none; uploads resume from
-    /// their durable bytes).
+    /// their durable bytes) and every stepped run.
     fn remount(&mut self) {
         self.sessions.clear();
+        // Runs pinned in the old mount are gone; the new mount's pin keys
+        // start again, so a kept job could pass for a new run.
+        self.fsck_job = None;
+        self.registry_gc_job = None;
+        self.gc_job = None;
         self.open_uploads = uploads::OpenUploads::default();
         self.reg = Err(MountStage::BlockService);
         self.reg = crate::mount(self.content_badge);
@@ -210,6 +238,57 @@ impl Service {
         self.remount_due = self.reg.is_err();
         if !self.remount_due {
             userlib::println!("fs: mounted again after the block service's restart");
+        }
+    }
+
+    /// Takes every waiting death notice; ends what each dead client ran.
+    fn deaths(&mut self) {
+        loop {
+            let notice = match sys::death_next() {
+                Ok(n) => n,
+                Err(userlib::Error::WouldBlock) => return,
+                Err(e) => return userlib::println!("fs: DEATH_NEXT failed: {e:?}"),
+            };
+            if notice.lost > 0 {
+                // Which clients died is unknown: their runs stay until
+                // another client starts one, which ends them.
+                userlib::println!("fs: {} death notices lost", notice.lost);
+            }
+            if notice.kind == death_kind::CLIENT {
+                self.client_died(fs_api::rights::client(notice.value));
+            }
+        }
+    }
+
+    /// Client `client` is gone: its stepped runs end (their pins go).
+    fn client_died(&mut self, client: u64) {
+        let mut ended: Vec<&str> = Vec::new();
+        if self.fsck_job.as_ref().is_some_and(|j| j.owner == client) {
+            if let (Some(job), Ok(reg)) = (self.fsck_job.take(), self.reg.as_mut()) {
+                reg.fs().fsck_abandon(job.run);
+            }
+            ended.push("fsck");
+        }
+        if self
+            .registry_gc_job
+            .as_ref()
+            .is_some_and(|j| j.owner == client)
+        {
+            if let (Some(job), Ok(reg)) = (self.registry_gc_job.take(), self.reg.as_mut()) {
+                reg.registry_gc_finish(job.run);
+            }
+            ended.push("registry gc");
+        }
+        if self.gc_job.as_ref().is_some_and(|j| j.owner == client) {
+            if let (Some(job), Ok(reg)) = (self.gc_job.take(), self.reg.as_mut()) {
+                reg.fs().gc_abandon(job.run);
+            }
+            ended.push("gc");
+        }
+        for what in ended {
+            userlib::println!(
+                "fs: client {client} died during its {what} run: ended, its pin dropped"
+            );
         }
     }
 
@@ -406,6 +485,15 @@ impl fs::Server<ReplyToken> for Service {
     // ---- maintenance (admin.rs, registry_gc.rs) ----
     fn gc(&mut self, _: u64, dry_run: bool, out: Out<'_>) -> Result<Text, FsError> {
         self.bare(|s| s.gc(dry_run, &out))
+    }
+    fn gc_step(
+        &mut self,
+        badge: u64,
+        restart: bool,
+        dry_run: bool,
+        out: Out<'_>,
+    ) -> Result<Stepped, FsError> {
+        self.bare(|s| s.gc_step(badge, restart, dry_run, &out))
     }
     fn fsck(&mut self, _: u64, out: Out<'_>) -> Result<Checked, FsError> {
         self.bare(|s| s.fsck(&out))

@@ -246,6 +246,16 @@ impl fs::Server<FakeCaller> for FakeFs {
             done: 1,
         })
     }
+    fn gc_step(
+        &mut self,
+        _b: u64,
+        _restart: bool,
+        _dry_run: bool,
+        out: Out<'_>,
+    ) -> Result<Stepped, FsError> {
+        let text = self.text(&out, "gc\n")?;
+        Ok(Stepped { text, done: 1 })
+    }
     fn registry_gc_step(
         &mut self,
         _b: u64,

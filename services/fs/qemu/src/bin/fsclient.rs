@@ -9,6 +9,8 @@
 //! `arg=3`: an admin client that starts a stepped fsck, does one step,
 //! and takes the rest only once the shell has changed the store in the
 //! middle of its run (`fsck_stepper`; `storage-fsck-steps`).
+//! `arg=4`, `arg=5`: the dier and the putter of `storage-gc-steps`
+//! (`fs_qemu::gc_clients`).
 #![no_std]
 #![no_main]
 
@@ -227,6 +229,8 @@ fn main() {
         0 => crash_mid_upload(),
         2 => read_only(),
         3 => fsck_stepper(),
+        4 => fs_qemu::gc_clients::dier(),
+        5 => fs_qemu::gc_clients::putter(),
         _ => worker(),
     }
 }

@@ -1,5 +1,5 @@
-//! Maintenance: chunk GC, fsck (in one request, or stepped), space
-//! figures, statistics, shutdown.
+//! Maintenance: fsck (in one request, or stepped), space figures,
+//! statistics, shutdown. (Chunk GC: gc.rs.)
 //!
 //! A stepped fsck (`fsck_step`) is driven by its client: each request does
 //! at most `FSCK_STEP_UNITS` units of `filesystem::fsck_run` work, so the
@@ -7,7 +7,8 @@
 //! its steps. The run checks a view the fs library pinned when it started
 //! (see `fsck_run`'s invariants: nothing changed meanwhile can make it
 //! report a false error). The service keeps one run, its owner's: a
-//! client's restart replaces it, and a gone run is `NoFsckRun`.
+//! client's restart replaces it, the owner's death drops it
+//! (`Service::client_died`), and a gone run is `NoFsckRun`.
 
 use alloc::format;
 use alloc::string::String;
@@ -26,30 +27,11 @@ const FSCK_STEP_UNITS: usize = 8;
 
 /// The service's stepped fsck run and the badge of the client driving it.
 pub(super) struct FsckJob {
-    owner: u64,
-    run: FsckRun,
+    pub(super) owner: u64,
+    pub(super) run: FsckRun,
 }
 
 impl Service {
-    pub(super) fn gc(&mut self, dry_run: bool, out: &Out<'_>) -> Outcome<Text> {
-        let r = self.reg()?.fs().gc(dry_run)?;
-        let verb = if dry_run { "would free" } else { "freed" };
-        let text = format!(
-            "gc{}: marked {} roots, {} extents ({} bytes); {verb} {} chunks ({} bytes, {} blocks) of {} scanned and {} unreachable blocks; {} blocks reachable\n",
-            if dry_run { " (dry run)" } else { "" },
-            r.roots,
-            r.extents_scanned,
-            r.bytes_scanned,
-            r.sweep.chunks,
-            r.sweep.bytes,
-            r.sweep.blocks,
-            r.sweep.scanned,
-            r.blocks_freed,
-            r.blocks_reachable
-        );
-        send_text(out, &text)
-    }
-
     pub(super) fn fsck(&mut self, out: &Out<'_>) -> Outcome<Checked> {
         let r = self.reg()?.fs().fsck(true)?;
         self.fsck_text(&r, out)

@@ -3,24 +3,27 @@
 //! request, or (`registry_gc_step`) a bounded step per request, driven by
 //! its client, other clients served between steps (what they push or link
 //! meanwhile is kept: `filesystem::registry_gc`, "In bounded steps"). The
-//! service keeps one stepped run, its owner's.
+//! service keeps one stepped run, its owner's; the owner's death drops it
+//! (`Service::client_died`).
 
 use alloc::string::String;
 use core::fmt::Write as _;
 
+use filesystem::chunks::RemoteGc;
 use filesystem::registry_gc::DEFAULT_UPLOAD_MAX_IDLE_SECS;
 use filesystem::{RegistryGcOptions, RegistryGcReport, RegistryGcRun};
 use fs_api::{FsError, Stepped, Text};
 
 /// Units of registry GC work per `registry_gc_step` request: a unit is a
-/// repository, the global uploads, 64 blobs swept, or the chunk GC.
+/// repository, the global uploads, 64 blobs swept, or a unit of the chunk
+/// GC (`filesystem::gc_run`).
 const STEP_UNITS: usize = 4;
 
 /// The service's stepped registry GC and the badge of its client.
 pub(super) struct RegistryGcJob {
-    owner: u64,
+    pub(super) owner: u64,
     grace_secs: u64,
-    run: RegistryGcRun,
+    pub(super) run: RegistryGcRun<RemoteGc>,
 }
 
 use super::{send_text, Out, Outcome, Service};

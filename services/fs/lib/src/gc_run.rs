@@ -1,0 +1,392 @@
+//! Chunk and block GC in bounded steps: the collection of [`crate::gc`] as
+//! a resumable run, so that a service answers other clients' requests,
+//! writes included, between two steps of a long collection.
+//!
+//! [`Fs::gc_start`] / [`Fs::gc_step`] / [`Fs::gc_finish`]. A step does at
+//! most `budget` units of work: a page of `MARK_PAGE` extent records
+//! marked, one sweep transaction (`GcSteps::sweep` index entries), the
+//! block reach (one unit, see below), or one free transaction
+//! (`GcSteps::free` extents). The one-call [`Fs::gc_with`] is the same run
+//! without the pin, stepped to the end.
+//!
+//! # Invariants: why nothing reachable is ever freed
+//! - The chunk marks see a fixed view. In one transaction `gc_start`
+//!   begins the content store's new epoch (`begin_gc`) and takes a
+//!   copy-on-write snapshot of the live tree (`cowbtree::snapshot`, as
+//!   `fsck_run` does); it copies every snapshot's root and the roots
+//!   stepped fsck runs pinned. Those roots stay in `Fs::pinned` until the
+//!   sweep is over, so their nodes are never written again or freed
+//!   (cowbtree's generation rule; nobody frees a snapshot's nodes but GC)
+//!   and every chunk they name is marked.
+//! - A chunk put, or put again (a dedup hit), between two steps carries the
+//!   new epoch and the sweep keeps it whatever the marks say
+//!   (`content::gc`). A chunk whose last reference is deleted between two
+//!   steps is still marked through the pinned view: it goes at the next GC.
+//! - Marks are kept by a chunk's first block. No marked chunk is freed
+//!   during the run (only a sweep frees chunks, and only one run sweeps),
+//!   so no other chunk can take its first block meanwhile.
+//! - One run at a time per filesystem: starting one (stepped, one-call, or
+//!   the registry GC's) ends the one before, whose pin then goes. A run
+//!   that was ended does nothing more: `gc_step` answers done without
+//!   touching anything, since its marks or its doomed blocks may be out of
+//!   date ([`Fs::gc_is_current`] says which).
+//! - The blocks: the reach (every block any current root reaches: the live
+//!   tree, every snapshot, fsck runs' pins, the snapshot table, the content
+//!   index and the chunks) and the scan for allocated blocks outside it
+//!   are ONE unit, in one request: nobody writes between them. This unit
+//!   is not bounded: it walks every tree's nodes and the whole content
+//!   index, as the one-call GC always did. It is not spread over requests
+//!   because the snapshot table and the content index are rewritten in
+//!   place between requests (cowbtree frees and reuses their nodes), so a
+//!   reach taken in pieces would mix states, and a block allocated after
+//!   its piece would be unmarked but live. The unit yields the set D of
+//!   blocks allocated and unreachable at one moment; later units free D,
+//!   a transaction per `GcSteps::free` extents, other requests between.
+//!   That is safe because a block unreachable at that moment stays so:
+//!   every other free frees a block its caller reached from a root
+//!   (cowbtree frees only nodes of the path it rewrites, the content store
+//!   only in a sweep, which is this run's), so no block of D is freed and
+//!   handed out again, and new references only name blocks just allocated
+//!   or already reachable. (The one-call GC assumes the same at every
+//!   request boundary: nothing holds an allocated, unreachable block
+//!   between requests.)
+//! - The pin goes before the reach, so the pinned live tree's nodes that
+//!   writes meanwhile left behind are reclaimed by this very run.
+//!
+//! A dry run pins too (one transaction that changes no data, as a stepped
+//! fsck's), frees nothing, and reports as one-call; chunks written between
+//! its steps may be counted as ones it would free.
+//!
+//! # Crash safety
+//! Every sweep and free unit is a transaction that commits the root block
+//! with it; the pin and the run's position are in memory only. A crash
+//! leaves the store as after the last committed step (whatever was freed
+//! was unreachable, so the trees, the index and the counters agree) and
+//! pins nothing: running GC again finishes the job.
+//!
+//! # Memory
+//! One bit per block of the store for the chunk marks (until the sweep
+//! ends), then for the reach and the doomed set (the reach is dropped once
+//! the doomed set is made), one page of extent records, and the roots.
+
+use alloc::format;
+use alloc::vec::Vec;
+
+use block::{Extent, Transactional};
+use content::ChunkMarks;
+use cowbtree::TreeRoot;
+
+use crate::chunks::Chunks;
+use crate::error::FsError;
+use crate::fs::Fs;
+use crate::gc::{GcReport, GcSteps};
+use crate::records::Extent as FileExtent;
+
+/// Extent records marked per unit of work.
+const MARK_PAGE: usize = 256;
+
+/// Pin keys of GC runs carry this bit (fsck runs' do not): starting a GC
+/// run ends every other GC run by dropping its pin.
+const GC_PIN: u64 = 1 << 63;
+
+/// A resumable chunk and block GC (see the module comment), over the
+/// content store's collection state `G` (`Chunks::Gc`). Drive it with
+/// [`Fs::gc_step`] until that returns `true`, then [`Fs::gc_finish`].
+pub struct GcRun<G> {
+    /// Its key in `Fs::pinned` (with `GC_PIN`).
+    pin: u64,
+    steps: GcSteps,
+    /// The trees whose chunks are marked: snapshots, fsck runs' pins, the
+    /// live tree (last), as they were at the start.
+    roots: Vec<TreeRoot>,
+    phase: Phase<G>,
+    report: GcReport,
+}
+
+/// A run of a filesystem over `T` with content store `C`.
+pub type GcRunOf<T, C> = GcRun<<C as Chunks<T>>::Gc>;
+
+enum Phase<G> {
+    /// Marking the chunks of `roots[tree]` after extent key `after`.
+    Mark {
+        gc: G,
+        tree: usize,
+        after: Option<Vec<u8>>,
+    },
+    Sweep {
+        gc: G,
+    },
+    /// The block reach and the doomed set, in one unit.
+    Reach,
+    /// Freeing the doomed blocks from block `next` on.
+    Free {
+        doomed: ChunkMarks,
+        next: u64,
+    },
+    Done,
+}
+
+impl<G> GcRun<G> {
+    /// The report so far (complete once the run is done).
+    pub fn report(&self) -> &GcReport {
+        &self.report
+    }
+}
+
+impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
+    /// Starts a stepped run with the default transaction sizes: its view
+    /// is pinned (see the module comment), so other operations may run
+    /// between its steps. Ends any other GC run.
+    pub fn gc_start(&mut self, dry_run: bool) -> Result<GcRunOf<T, C>, FsError> {
+        self.gc_begin(dry_run, true, GcSteps::default())
+    }
+
+    /// [`Fs::gc_start`] with explicit transaction sizes.
+    pub fn gc_start_with(
+        &mut self,
+        dry_run: bool,
+        steps: GcSteps,
+    ) -> Result<GcRunOf<T, C>, FsError> {
+        self.gc_begin(dry_run, true, steps)
+    }
+
+    /// A run; with `pin` other operations may run between its steps,
+    /// without nothing may change until it is done.
+    pub(crate) fn gc_begin(
+        &mut self,
+        dry_run: bool,
+        pin: bool,
+        steps: GcSteps,
+    ) -> Result<GcRunOf<T, C>, FsError> {
+        // One run at a time: the previous one's pin goes (it stops).
+        self.pinned.retain(|(k, _)| k & GC_PIN == 0);
+        let mut roots = self.all_roots()?;
+        // The real run's epoch and the pin commit together: from the
+        // moment the view is fixed, every chunk put is kept by the epoch.
+        let epoch = match (pin, dry_run) {
+            (false, true) => None,
+            (false, false) => Some(self.atomically(|fs| fs.state.content.begin_gc())?),
+            (true, _) => {
+                let (epoch, live) = self.atomically(|fs| {
+                    let epoch = if dry_run {
+                        None
+                    } else {
+                        Some(fs.state.content.begin_gc()?)
+                    };
+                    Ok((epoch, cowbtree::snapshot(&mut fs.state.live)?))
+                })?;
+                // `all_roots` puts the live tree last.
+                if let Some(last) = roots.last_mut() {
+                    *last = live;
+                }
+                epoch
+            }
+        };
+        let key = GC_PIN | self.next_pin;
+        self.next_pin += 1;
+        self.pinned.push((key, roots.clone()));
+        let gc = match self.state.content.gc(epoch, self.dev.block_count()) {
+            Ok(gc) => gc,
+            Err(e) => {
+                self.pinned.retain(|(k, _)| *k != key);
+                return Err(e);
+            }
+        };
+        Ok(GcRun {
+            pin: key,
+            steps: GcSteps {
+                sweep: steps.sweep.max(1),
+                free: steps.free.max(1),
+            },
+            roots,
+            phase: Phase::Mark {
+                gc,
+                tree: 0,
+                after: None,
+            },
+            report: GcReport {
+                dry_run,
+                ..GcReport::default()
+            },
+        })
+    }
+
+    /// Whether `run` is this filesystem's current GC run: not ended by a
+    /// newer run, not started on an earlier mount, not finished.
+    pub fn gc_is_current<G>(&self, run: &GcRun<G>) -> bool {
+        self.pinned.iter().any(|(k, _)| *k == run.pin)
+    }
+
+    /// Ends a run early (a client gone, an error): unpins its view. What
+    /// its committed steps did stays done; a later GC finishes the job.
+    pub fn gc_abandon<G>(&mut self, run: GcRun<G>) {
+        self.pinned.retain(|(k, _)| *k != run.pin);
+    }
+
+    /// The run's report (complete if `gc_step` said done); ends the run.
+    pub fn gc_finish<G>(&mut self, run: GcRun<G>) -> GcReport {
+        let report = run.report.clone();
+        self.gc_abandon(run);
+        self.event(format!(
+            "gc{}: {} chunks / {} bytes swept, {} blocks freed",
+            if report.dry_run { " (dry run)" } else { "" },
+            report.sweep.chunks,
+            report.sweep.bytes,
+            report.blocks_freed
+        ));
+        report
+    }
+
+    /// Does up to `budget` units of work (at least one); `true` when the
+    /// run is done, or was ended by a newer run (then it did nothing). An
+    /// error ends the run: abandon it.
+    pub fn gc_step(&mut self, run: &mut GcRunOf<T, C>, budget: usize) -> Result<bool, FsError> {
+        for _ in 0..budget.max(1) {
+            if !self.gc_is_current(run) {
+                run.phase = Phase::Done;
+                return Ok(true);
+            }
+            if self.gc_unit(run)? {
+                return Ok(true);
+            }
+        }
+        Ok(matches!(run.phase, Phase::Done))
+    }
+
+    /// One unit of work; `true` when the run is done.
+    fn gc_unit(&mut self, run: &mut GcRunOf<T, C>) -> Result<bool, FsError> {
+        let phase = core::mem::replace(&mut run.phase, Phase::Done);
+        run.phase = match phase {
+            Phase::Mark { gc, tree, after } => self.mark_unit(run, gc, tree, after)?,
+            Phase::Sweep { mut gc } => {
+                let step = run.steps.sweep;
+                let done = if run.report.dry_run {
+                    self.state
+                        .content
+                        .sweep_step(&mut self.dev, &mut gc, step)?
+                } else {
+                    self.atomically(|fs| fs.state.content.sweep_step(&mut fs.dev, &mut gc, step))?
+                };
+                if done {
+                    run.report.sweep = self.state.content.sweep_report(&gc);
+                    // The view is no longer needed: what writes left of
+                    // it is reclaimed below. The entry stays, empty: it
+                    // is what makes the run current.
+                    for (k, trees) in self.pinned.iter_mut() {
+                        if *k == run.pin {
+                            trees.clear();
+                        }
+                    }
+                    Phase::Reach
+                } else {
+                    Phase::Sweep { gc }
+                }
+            }
+            Phase::Reach => self.reach_unit(run)?,
+            Phase::Free { doomed, next } => self.free_unit(run, doomed, next)?,
+            Phase::Done => Phase::Done,
+        };
+        Ok(matches!(run.phase, Phase::Done))
+    }
+
+    /// Marks one page of extent records of the current tree.
+    fn mark_unit(
+        &mut self,
+        run: &mut GcRunOf<T, C>,
+        mut gc: C::Gc,
+        tree: usize,
+        after: Option<Vec<u8>>,
+    ) -> Result<Phase<C::Gc>, FsError> {
+        let Some(root) = run.roots.get(tree).copied() else {
+            return Ok(Phase::Sweep { gc });
+        };
+        if after.is_none() {
+            run.report.roots += 1;
+        }
+        let batch = self.extent_batch(&root, after.as_deref(), MARK_PAGE)?;
+        for (_, ext) in &batch {
+            // A hole has no chunk to keep.
+            let FileExtent::Chunk(ext) = ext else {
+                continue;
+            };
+            self.state.content.mark(&mut self.dev, &mut gc, ext)?;
+            run.report.extents_scanned += 1;
+            run.report.bytes_scanned += u64::from(ext.len);
+        }
+        Ok(match batch.last() {
+            Some((last, _)) if batch.len() == MARK_PAGE => Phase::Mark {
+                gc,
+                tree,
+                after: Some(last.clone()),
+            },
+            _ => Phase::Mark {
+                gc,
+                tree: tree + 1,
+                after: None,
+            },
+        })
+    }
+
+    /// The reach and the doomed set, in this one unit (see the module
+    /// comment). A dry run's sweep freed nothing, so chunks it would free
+    /// still count as reachable; their blocks are in `report.sweep.blocks`.
+    fn reach_unit(&mut self, run: &mut GcRunOf<T, C>) -> Result<Phase<C::Gc>, FsError> {
+        let block_count = self.dev.block_count();
+        let mut reach = ChunkMarks::new(block_count);
+        self.mark_blocks(&mut reach)?;
+        run.report.blocks_reachable = reach.count();
+        let mut doomed = ChunkMarks::new(block_count);
+        for b in self.data_start()..block_count {
+            if !reach.is_marked(b) && self.dev.is_allocated(b)? {
+                doomed.mark_block(b);
+            }
+        }
+        drop(reach);
+        run.report.blocks_freed = doomed.count();
+        if run.report.dry_run || run.report.blocks_freed == 0 {
+            return Ok(Phase::Done);
+        }
+        let next = self.data_start();
+        Ok(Phase::Free { doomed, next })
+    }
+
+    /// Frees up to `GcSteps::free` runs of doomed blocks from `next`, in
+    /// one transaction.
+    fn free_unit(
+        &mut self,
+        run: &mut GcRunOf<T, C>,
+        doomed: ChunkMarks,
+        next: u64,
+    ) -> Result<Phase<C::Gc>, FsError> {
+        let end = doomed.block_count();
+        let mut batch: Vec<Extent> = Vec::new();
+        let mut b = next;
+        while b < end {
+            if !doomed.is_marked(b) {
+                b += 1;
+                continue;
+            }
+            if batch.len() == run.steps.free {
+                break;
+            }
+            let start = b;
+            while b < end && doomed.is_marked(b) {
+                b += 1;
+            }
+            batch.push(Extent::new(start, b - start));
+        }
+        if !batch.is_empty() {
+            self.atomically(|fs| {
+                for e in &batch {
+                    fs.dev.free(*e)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(if b >= end {
+            Phase::Done
+        } else {
+            Phase::Free { doomed, next: b }
+        })
+    }
+}
