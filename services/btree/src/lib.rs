@@ -67,7 +67,7 @@ mod tree;
 
 pub use check::{check, CheckReport, MAX_LISTED_PROBLEMS};
 pub use cursor::{range, range_recording, Cursor, Pair};
-pub use diff::{diff, DiffEntry, DiffStats};
+pub use diff::{diff, diff_page, DiffEntry, DiffLimits, DiffPageEnd, DiffStats};
 pub use node::{MAX_KEY_LEN, MAX_LEVEL, MAX_VALUE_LEN, NODE_SIZE};
 pub use root::{RootDecodeError, TreeRoot};
 pub use tree::{create, get, insert, remove, snapshot, visit_node_blocks, TreeError};
