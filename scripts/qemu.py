@@ -27,6 +27,7 @@ import registry_powercut
 import registry_tests
 import storage_tests
 import quota_tests  # registers storage-quota among storage_tests.TESTS
+import snapshot_paging_tests  # registers storage-snapshot-pages likewise
 
 STATUS_PASS = 33
 QEMU = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-m", "256M", "-display", "none",

@@ -23,7 +23,8 @@
 //!   (crc32c, bound to its block number) and verified on read, decoders check
 //!   every length before using it, and depth is capped at `MAX_LEVEL + 1`.
 //! - Bounded memory: range scans ([`range`]) and [`diff`] keep one node per
-//!   level, never a list of results.
+//!   level, never a list of results; [`diff_page`] resumes a diff after a
+//!   key and stops after a page, so a paged diff costs work per page.
 //!
 //! # Invariants
 //! - Every node reachable from a root has a generation <= the root's
