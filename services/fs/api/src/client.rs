@@ -313,13 +313,20 @@ impl<T: Transport> FsClient<T> {
         if len == 0 {
             return Ok((lines, None));
         }
-        // A cursor that is not where the reply says is the service's fault:
-        // the listing stops rather than loop.
-        let next = lines
-            .checked_add(len)
-            .and_then(|end| out.get(lines..end))
-            .and_then(|b| core::str::from_utf8(b).ok());
-        Ok((lines, next))
+        // A cursor past the buffer, or not text, is no cursor the service
+        // writes: an error, so the listing neither loops nor stops short
+        // without saying so.
+        let bad = || Error {
+            error: CallError::Service(FsError::BufferTooSmall {
+                needed: t.written.saturating_add(t.cursor),
+                have: out.len() as u64,
+            }),
+            args: Vec::new(),
+        };
+        let end = lines.checked_add(len).ok_or_else(bad)?;
+        let bytes = out.get(lines..end).ok_or_else(bad)?;
+        let next = core::str::from_utf8(bytes).map_err(|_| bad())?;
+        Ok((lines, Some(next)))
     }
 
     pub fn snap_restore(&self, name: &str) -> Result<()> {
