@@ -1,8 +1,8 @@
 """QEMU tests and benchmark of the storage stack, driven through the shell.
 
 The scenarios live by group in storage_namespace_tests.py,
-storage_restart_tests.py, storage_fault_tests.py, quota_tests.py and
-gc_tests.py (the shell driver in storage_shell.py); TESTS collects them for scripts/qemu.py
+storage_restart_tests.py, storage_fault_tests.py, quota_tests.py,
+gc_tests.py and snapshot_paging_tests.py (the shell driver in storage_shell.py); TESTS collects them for scripts/qemu.py
 (`test` with these names, `bench`). Each test boots on a fresh disk, and
 several boot twice on the same disk.
 """
@@ -12,6 +12,7 @@ import threading
 
 import gc_tests
 import quota_tests
+import snapshot_paging_tests
 import storage_fault_tests
 import storage_namespace_tests
 import storage_restart_tests
@@ -24,6 +25,7 @@ TESTS = {
     **storage_fault_tests.TESTS,
     **quota_tests.TESTS,
     **gc_tests.TESTS,
+    **snapshot_paging_tests.TESTS,
 }
 
 

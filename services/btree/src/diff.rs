@@ -6,6 +6,13 @@
 //! front with the same block hold the same pairs and are dropped unread;
 //! otherwise the side whose front is less resolved is expanded. Memory is one
 //! node's entries per level per side.
+//!
+//! A diff can be taken a page at a time ([`diff_page`]): it starts after a
+//! key, dropping every pair and subtree wholly at or below it as nodes are
+//! expanded (so a resumed page reads one path per side down to the key, not
+//! what came before), and stops after a number of differing keys or of
+//! nodes read, answering the key to resume after. Every key up to that key
+//! has been compared on both sides, so pages never repeat or miss a key.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -40,9 +47,11 @@ enum Item {
     },
 }
 
-struct Side {
+struct Side<'a> {
     stack: Vec<Item>,
     nodes_read: u64,
+    /// Pairs and subtrees wholly at or below this key are dropped.
+    after: Option<&'a [u8]>,
 }
 
 /// What a diff cost.
@@ -52,8 +61,36 @@ pub struct DiffStats {
     pub nodes_read: u64,
 }
 
-impl Side {
-    fn new(root: &TreeRoot) -> Result<Self, TreeError> {
+/// Where a page of a diff stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiffLimits {
+    /// Differing keys reported at most.
+    pub entries: usize,
+    /// Nodes read (both trees), at most about: the page stops at the first
+    /// key compared once this many were read. Bounds a page's work where
+    /// many nodes differ but few keys do (rewritten values equal to the old).
+    pub nodes: u64,
+}
+
+impl DiffLimits {
+    /// No limit: the whole diff.
+    pub const NONE: DiffLimits = DiffLimits {
+        entries: usize::MAX,
+        nodes: u64::MAX,
+    };
+}
+
+/// What a page of a diff cost and where the next one starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiffPageEnd {
+    pub stats: DiffStats,
+    /// `Some(k)`: a limit was reached; every key `<= k` has been compared,
+    /// the next page starts after `k`. `None`: the diff is complete.
+    pub resume_after: Option<Vec<u8>>,
+}
+
+impl<'a> Side<'a> {
+    fn new(root: &TreeRoot, after: Option<&'a [u8]>) -> Result<Self, TreeError> {
         let level = root.height.checked_sub(1).ok_or(TreeError::TooDeep {
             height: root.height,
         })?;
@@ -64,6 +101,7 @@ impl Side {
                 lower: None,
             }],
             nodes_read: 0,
+            after,
         })
     }
 
@@ -79,19 +117,35 @@ impl Side {
         };
         let node = read_node(tx, block, level)?;
         self.nodes_read += 1;
+        let after = self.after;
         match node.entries {
             Entries::Leaf(v) => {
-                self.stack.extend(v.into_iter().rev().map(|e| Item::Pair {
-                    key: e.key,
-                    value: e.value,
-                }));
+                // Keys at or below `after` were reported by an earlier page.
+                let from = after.map_or(0, |a| v.partition_point(|e| e.key.as_slice() <= a));
+                self.stack
+                    .extend(v.into_iter().skip(from).rev().map(|e| Item::Pair {
+                        key: e.key,
+                        value: e.value,
+                    }));
             }
             Entries::Branch(v) => {
-                let children = v.into_iter().enumerate().rev().map(|(i, e)| Item::Subtree {
-                    block: e.child,
-                    level: level - 1,
-                    lower: if i == 0 { lower.clone() } else { Some(e.key) },
+                // Child i holds keys below separator i + 1: it is wholly at
+                // or below `after` when that separator is <= `after`, so the
+                // first child kept is the one whose range holds keys above.
+                let from = after.map_or(0, |a| {
+                    v.partition_point(|e| e.key.as_slice() <= a)
+                        .saturating_sub(1)
                 });
+                let children =
+                    v.into_iter()
+                        .enumerate()
+                        .skip(from)
+                        .rev()
+                        .map(|(i, e)| Item::Subtree {
+                            block: e.child,
+                            level: level - 1,
+                            lower: if i == 0 { lower.clone() } else { Some(e.key) },
+                        });
                 self.stack.extend(children.collect::<Vec<_>>());
             }
         }
@@ -113,10 +167,28 @@ pub fn diff<T: Transactional>(
     tx: &mut T,
     old: &TreeRoot,
     new: &TreeRoot,
-    mut f: impl FnMut(DiffEntry),
+    f: impl FnMut(DiffEntry),
 ) -> Result<DiffStats, TreeError> {
-    let mut a = Side::new(old)?;
-    let mut b = Side::new(new)?;
+    Ok(diff_page(tx, old, new, None, DiffLimits::NONE, f)?.stats)
+}
+
+/// One page of [`diff`]: calls `f` for the differing keys above `after`
+/// (`None`: from the first key), in key order, until `limits` is reached.
+/// Subtrees wholly at or below `after` are never read; shared subtrees are
+/// skipped as in [`diff`]. Pages chained through
+/// [`DiffPageEnd::resume_after`] report every differing key exactly once,
+/// whatever the limits.
+pub fn diff_page<T: Transactional>(
+    tx: &mut T,
+    old: &TreeRoot,
+    new: &TreeRoot,
+    after: Option<&[u8]>,
+    limits: DiffLimits,
+    mut f: impl FnMut(DiffEntry),
+) -> Result<DiffPageEnd, TreeError> {
+    let mut a = Side::new(old, after)?;
+    let mut b = Side::new(new, after)?;
+    let mut reported = 0usize;
     loop {
         // What to do next, decided from the two fronts without holding borrows.
         enum Step {
@@ -173,8 +245,11 @@ pub fn diff<T: Transactional>(
         };
         match step {
             Step::Done => {
-                return Ok(DiffStats {
-                    nodes_read: a.nodes_read + b.nodes_read,
+                return Ok(DiffPageEnd {
+                    stats: DiffStats {
+                        nodes_read: a.nodes_read + b.nodes_read,
+                    },
+                    resume_after: None,
                 })
             }
             Step::ExpandA => a.expand(tx)?,
@@ -183,33 +258,45 @@ pub fn diff<T: Transactional>(
                 a.stack.pop();
                 b.stack.pop();
             }
-            Step::OnlyA => {
-                if let Some((key, value)) = a.pop_pair() {
-                    f(DiffEntry {
+            Step::OnlyA | Step::OnlyB | Step::Both => {
+                let entry = match step {
+                    Step::OnlyA => a.pop_pair().map(|(key, value)| DiffEntry {
                         key,
                         old: Some(value),
                         new: None,
-                    });
-                }
-            }
-            Step::OnlyB => {
-                if let Some((key, value)) = b.pop_pair() {
-                    f(DiffEntry {
+                    }),
+                    Step::OnlyB => b.pop_pair().map(|(key, value)| DiffEntry {
                         key,
                         old: None,
                         new: Some(value),
-                    });
-                }
-            }
-            Step::Both => {
-                if let (Some((key, va)), Some((_, vb))) = (a.pop_pair(), b.pop_pair()) {
-                    if va != vb {
-                        f(DiffEntry {
+                    }),
+                    _ => match (a.pop_pair(), b.pop_pair()) {
+                        (Some((key, va)), Some((_, vb))) => Some(DiffEntry {
                             key,
                             old: Some(va),
                             new: Some(vb),
-                        });
-                    }
+                        }),
+                        _ => None,
+                    },
+                };
+                let Some(entry) = entry else { continue };
+                // Every key up to this one is now compared on both sides:
+                // a page may end here.
+                let key = if entry.old != entry.new {
+                    reported += 1;
+                    let key = entry.key.clone();
+                    f(entry);
+                    key
+                } else {
+                    entry.key
+                };
+                if reported >= limits.entries || a.nodes_read + b.nodes_read >= limits.nodes {
+                    return Ok(DiffPageEnd {
+                        stats: DiffStats {
+                            nodes_read: a.nodes_read + b.nodes_read,
+                        },
+                        resume_after: Some(key),
+                    });
                 }
             }
         }

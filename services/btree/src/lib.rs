@@ -23,7 +23,8 @@
 //!   (crc32c, bound to its block number) and verified on read, decoders check
 //!   every length before using it, and depth is capped at `MAX_LEVEL + 1`.
 //! - Bounded memory: range scans ([`range`]) and [`diff`] keep one node per
-//!   level, never a list of results.
+//!   level, never a list of results; [`diff_page`] resumes a diff after a
+//!   key and stops after a page, so a paged diff costs work per page.
 //!
 //! # Invariants
 //! - Every node reachable from a root has a generation <= the root's
@@ -67,7 +68,7 @@ mod tree;
 
 pub use check::{check, CheckReport, MAX_LISTED_PROBLEMS};
 pub use cursor::{range, range_recording, Cursor, Pair};
-pub use diff::{diff, DiffEntry, DiffStats};
+pub use diff::{diff, diff_page, DiffEntry, DiffLimits, DiffPageEnd, DiffStats};
 pub use node::{MAX_KEY_LEN, MAX_LEVEL, MAX_VALUE_LEN, NODE_SIZE};
 pub use root::{RootDecodeError, TreeRoot};
 pub use tree::{create, get, insert, remove, snapshot, visit_node_blocks, TreeError};

@@ -641,7 +641,7 @@ fn rm(words: &[&str]) {
 fn snap(words: &[&str]) {
     match words {
         ["create", name] => report("snap create", FS.snap_create(name)),
-        ["list"] => text("snap list", |out| FS.snap_list(out)),
+        ["list"] => paged("snap list", |after, out| FS.snaps_after(after, out)),
         ["diff", a] => snap_diff(a, ""),
         ["diff", a, b] => snap_diff(a, b),
         ["restore", name] => report("snap restore", FS.snap_restore(name)),
@@ -650,9 +650,26 @@ fn snap(words: &[&str]) {
     }
 }
 
-/// The changes page by page, then their count.
+/// The changes page by page (in the tree's key order: entries added,
+/// removed or replaced by directory, then files modified), then their count.
 fn snap_diff(a: &str, b: &str) {
-    if let Some(n) = paged_lines("snap diff", |after, out| FS.snap_diff(a, b, after, out)) {
-        println!("{n} changes");
+    let mut out = vec![0u8; 16 * 1024];
+    let mut cursor = String::new();
+    let mut lines = 0u64;
+    loop {
+        let (written, next) = match FS.snap_diff_page(a, b, &cursor, &mut out) {
+            Ok((written, next)) => (written, next.map(String::from)),
+            Err(e) => return fail("snap diff", e),
+        };
+        let page = &out[..written];
+        print_bytes(page);
+        lines += page.iter().filter(|&&c| c == b'\n').count() as u64;
+        match next {
+            // A cursor that does not move would repeat the page forever.
+            Some(n) if n != cursor => cursor = n,
+            Some(_) => return fail("snap diff", "the service answered the same page again"),
+            None => break,
+        }
     }
+    println!("{lines} changes");
 }

@@ -286,17 +286,47 @@ impl<T: Transport> FsClient<T> {
         self.with(&[name], |s, a| s.snap_create(a))
     }
 
-    pub fn snap_list(&self, out: &mut [u8]) -> Result<TextReply> {
-        let t = self.bare(self.stub.snap_list(out))?;
+    /// Snapshots named after the first word of `after` (empty: from the
+    /// first): a page, as many whole lines as `out` holds; `needed >
+    /// written` when more follow (page on from the last line).
+    pub fn snaps_after(&self, after: &str, out: &mut [u8]) -> Result<TextReply> {
+        let t = self.with(&[after], |s, a| s.snaps(a, out))?;
         Ok(TextReply::of(t, out))
     }
 
-    /// Changes from snapshot `a` to snapshot `b` (empty: the live tree)
-    /// after line `after` (empty: from the start): a page, as many whole
-    /// lines as `out` holds; `needed > written` when more follow.
-    pub fn snap_diff(&self, a: &str, b: &str, after: &str, out: &mut [u8]) -> Result<TextReply> {
-        let t = self.with(&[a, b, after], |s, l0| s.snap_diff(l0, out))?;
-        Ok(TextReply::of(t, out))
+    /// The next page of changes from snapshot `a` to snapshot `b` (empty:
+    /// the live tree) after `cursor` (empty: from the start): the bytes of
+    /// whole change lines at the start of `out`, and the next page's
+    /// cursor (`None`: the diff is complete).
+    pub fn snap_diff_page<'o>(
+        &self,
+        a: &str,
+        b: &str,
+        cursor: &str,
+        out: &'o mut [u8],
+    ) -> Result<(usize, Option<&'o str>)> {
+        let t = self.with(&[a, b, cursor], |s, l0| s.snap_diff_page(l0, &mut *out))?;
+        let lines = usize::try_from(t.written)
+            .unwrap_or(usize::MAX)
+            .min(out.len());
+        let len = usize::try_from(t.cursor).unwrap_or(usize::MAX);
+        if len == 0 {
+            return Ok((lines, None));
+        }
+        // A cursor past the buffer, or not text, is no cursor the service
+        // writes: an error, so the listing neither loops nor stops short
+        // without saying so.
+        let bad = || Error {
+            error: CallError::Service(FsError::BufferTooSmall {
+                needed: t.written.saturating_add(t.cursor),
+                have: out.len() as u64,
+            }),
+            args: Vec::new(),
+        };
+        let end = lines.checked_add(len).ok_or_else(bad)?;
+        let bytes = out.get(lines..end).ok_or_else(bad)?;
+        let next = core::str::from_utf8(bytes).map_err(|_| bad())?;
+        Ok((lines, Some(next)))
     }
 
     pub fn snap_restore(&self, name: &str) -> Result<()> {

@@ -110,6 +110,17 @@ abi::words! {
 }
 
 abi::words! {
+    /// What `snap_diff_page` answers.
+    pub struct DiffText {
+        /// Bytes of whole change lines at the start of lease 1.
+        pub written: u64,
+        /// Bytes of the next page's cursor (hex digits), written right
+        /// after the lines; 0: the diff is complete.
+        pub cursor: u64,
+    }
+}
+
+abi::words! {
     /// What `fsck` answers.
     pub struct Checked {
         pub text: Text,
@@ -217,16 +228,9 @@ abi::interface! {
         // ---- snapshots ----
         /// `name`.
         fn snap_create = 22 () [0 args: Read(ARGS_MAX)] -> Result<(), FsError>;
-        /// One line per snapshot.
-        fn snap_list = 23 () [1 out: Write(TEXT_MAX)] -> Result<Text, FsError>;
-        /// `a`, `b` (empty: the live tree), `after` (empty: from the
-        /// start; else the last line of the previous page): the changes
-        /// after it, one per line ("+ path", "- path", "M path") in path
-        /// order, as many whole lines as fit; `needed` > `written` when
-        /// more follow: page on from the last line. The service holds one
-        /// page of changes, never the list.
-        fn snap_diff = 24 () [0 args: Read(ARGS_MAX), 1 out: Write(TEXT_MAX)]
-            -> Result<Text, FsError>;
+        // 23 was `snap_list` (the whole list in one reply) and 24 `snap_diff`
+        // (each page walked the whole diff): retired for `snaps` (76) and
+        // `snap_diff_page` (75), which page.
         /// `name`.
         fn snap_restore = 25 () [0 args: Read(ARGS_MAX)] -> Result<(), FsError>;
         /// `name`.
@@ -336,6 +340,26 @@ abi::interface! {
         /// answers `gc`'s report.
         fn gc_step = 70 (restart: bool, dry_run: bool) [1 out: Write(TEXT_MAX)]
             -> Result<Stepped, FsError>;
+
+        // ---- snapshots, listed and compared a page at a time ----
+        /// `a`, `b` (empty: the live tree), `cursor` (empty: from the
+        /// start; else the previous page's cursor): the next page of
+        /// changes from `a` to `b`, one per line ("+ path", "- path",
+        /// "M path") in the tree's key order (entries added, removed or
+        /// replaced, by directory, then files modified, by inode number),
+        /// as many whole lines as fit, then the next page's cursor (hex).
+        /// Every change appears once over the pages. The service holds
+        /// one page and reads in proportion to it, never the whole diff.
+        fn snap_diff_page = 75 () [0 args: Read(ARGS_MAX), 1 out: Write(TEXT_MAX)]
+            -> Result<DiffText, FsError>;
+        /// `after` (empty: from the first; else the last line of the
+        /// previous page, whose first word is a name): the snapshots named
+        /// after it, one line each ("<name> logical <n> bytes, exclusive
+        /// <n> bytes, shared <n> bytes (taken at time <t>)") in name order,
+        /// as many whole lines as fit; `needed` > `written` when more
+        /// follow: page on from the last line. The service holds one page.
+        fn snaps = 76 () [0 args: Read(ARGS_MAX), 1 out: Write(TEXT_MAX)]
+            -> Result<Text, FsError>;
     }
 }
 
@@ -371,7 +395,7 @@ macro_rules! rights_table {
 // store; listings and space figures are READ.
 rights_table! {
     READ: stat | list | read | blob_read | blob_stat | blob_linked | manifest_get
-        | repos | tags | snap_list | snap_diff | df | stats | upload_status | uploads
+        | repos | tags | snaps | snap_diff_page | df | stats | upload_status | uploads
         | quotas;
     WRITE: create | append | remove | mkdir | rename | truncate
         | put_begin | put_write | put_finish | put_abort

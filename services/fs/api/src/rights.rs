@@ -242,7 +242,7 @@ mod tests {
         let read_only = Rights::READ.badge(2);
         assert_eq!(refusal(read_only, fs::label::stat), None);
         assert_eq!(refusal(read_only, fs::label::blob_read), None);
-        assert_eq!(refusal(read_only, fs::label::snap_list), None);
+        assert_eq!(refusal(read_only, fs::label::snaps), None);
         for label in [
             fs::label::append,
             fs::label::put_begin,

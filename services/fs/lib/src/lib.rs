@@ -75,6 +75,9 @@ pub use quota::{Quota, QuotaTarget};
 pub use records::Kind;
 pub use registry::{BlobReader, Reference, Registry, RegistryError, Upload};
 pub use registry_gc::{RegistryGcOptions, RegistryGcReport, RegistryGcRun};
-pub use snapshots::{Change, ChangeKind, DiffPage, SnapshotInfo, WalkEntry};
+pub use snapshots::{
+    Change, ChangeGroup, ChangeKind, DiffCursor, DiffPage, SnapshotInfo, WalkEntry,
+    SNAPSHOT_PAGE_MAX,
+};
 pub use stream::{AppendStream, StreamError};
 pub use upload_session::{parse_upload_id, upload_id_text, SessionError};

@@ -26,8 +26,15 @@ use cowbtree::TreeRoot;
 use crate::chunks::Chunks;
 use crate::error::FsError;
 use crate::fs::Fs;
-use crate::records::{self, DirentValue, Inode, Kind, ROOT_INO, STAGING_DIR};
+use crate::records::{self, Inode, Kind, ROOT_INO};
 pub use crate::snapshot_record::{check_name, SnapshotRecord, SNAPSHOT_NAME_MAX};
+
+mod diff;
+pub use diff::{Change, ChangeGroup, ChangeKind, DiffCursor, DiffPage};
+
+/// Most snapshots one [`Fs::snapshot_list_page`] answers (one bit each in
+/// the page's chunk map).
+pub const SNAPSHOT_PAGE_MAX: usize = 64;
 
 /// A snapshot as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,59 +47,6 @@ pub struct SnapshotInfo {
     pub exclusive_bytes: u64,
     /// Bytes of chunks it shares with the live tree or another snapshot.
     pub shared_bytes: u64,
-}
-
-/// How a path differs between two trees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ChangeKind {
-    Added,
-    Removed,
-    Modified,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Change {
-    pub path: String,
-    pub kind: ChangeKind,
-}
-
-impl Change {
-    /// The change as a listing line (without its newline): `+ /path`
-    /// (added), `- /path` (removed), `M /path` (modified).
-    pub fn line(&self) -> String {
-        let k = match self.kind {
-            ChangeKind::Added => '+',
-            ChangeKind::Removed => '-',
-            ChangeKind::Modified => 'M',
-        };
-        alloc::format!("{k} {}", self.path)
-    }
-
-    /// A listing line back (a page's cursor); `None` if it is no such line.
-    pub fn parse_line(line: &str) -> Option<Change> {
-        let (k, path) = line.split_once(' ')?;
-        let kind = match k {
-            "+" => ChangeKind::Added,
-            "-" => ChangeKind::Removed,
-            "M" => ChangeKind::Modified,
-            _ => return None,
-        };
-        if !path.starts_with('/') {
-            return None;
-        }
-        Some(Change {
-            path: path.to_string(),
-            kind,
-        })
-    }
-}
-
-/// One page of a diff: the changes after a cursor, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiffPage {
-    pub changes: Vec<Change>,
-    /// More changes follow the last one.
-    pub more: bool,
 }
 
 /// One file or directory found by a tree walk.
@@ -207,39 +161,103 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         Ok(())
     }
 
-    /// Snapshots with their exclusive and shared bytes. Cost: one scan of
-    /// every tree's extents; memory: one entry per distinct chunk.
+    /// Every snapshot with its exclusive and shared bytes, in name order
+    /// (pages of [`Fs::snapshot_list_page`] chained: the whole list).
     pub fn snapshot_list(&mut self) -> Result<Vec<SnapshotInfo>, FsError> {
-        let records = self.snapshot_records()?;
-        // Per chunk: length, number of roots referencing it, last root seen.
-        let mut chunks: BTreeMap<[u8; 32], (u32, u32, usize)> = BTreeMap::new();
-        let mut roots: Vec<TreeRoot> = records.iter().map(|(_, r)| r.root).collect();
-        roots.push(self.state.live);
-        for (i, root) in roots.iter().enumerate() {
-            self.for_each_chunk(root, |hash, len| {
-                let e = chunks.entry(*hash).or_insert((len, 0, usize::MAX));
-                if e.2 != i {
-                    e.1 += 1;
-                    e.2 = i;
-                }
+        let mut out: Vec<SnapshotInfo> = Vec::new();
+        loop {
+            let after = out.last().map(|s| s.name.clone());
+            let (page, more) = self.snapshot_list_page(after.as_deref(), SNAPSHOT_PAGE_MAX)?;
+            out.extend(page);
+            if !more {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The first snapshot named after `after` (`None`: the first), read
+    /// afresh: walking the table one name at a time holds no list.
+    fn snapshot_after(
+        &mut self,
+        after: Option<&str>,
+    ) -> Result<Option<(String, SnapshotRecord)>, FsError> {
+        let snaps = self.state.snaps;
+        let start = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.as_bytes()));
+        let mut cursor = cowbtree::range(&mut self.dev, &snaps, start, Bound::Unbounded)?;
+        let Some((k, v)) = cursor.next_entry()? else {
+            return Ok(None);
+        };
+        let name = String::from_utf8(k).map_err(|_| FsError::BadSnapshotName {
+            name: String::new(),
+            reason: "stored name is not UTF-8",
+        })?;
+        let rec = SnapshotRecord::decode(&name, &v)?;
+        Ok(Some((name, rec)))
+    }
+
+    /// Up to `limit` (at most [`SNAPSHOT_PAGE_MAX`]) snapshots named after
+    /// `after` (`None`: from the first), in name order, with their
+    /// exclusive and shared bytes, and whether more follow. Memory: the
+    /// page and one entry per distinct chunk of the page's snapshots (not
+    /// of every tree); cost: one scan of every tree's extents per page.
+    pub fn snapshot_list_page(
+        &mut self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<SnapshotInfo>, bool), FsError> {
+        let limit = limit.clamp(1, SNAPSHOT_PAGE_MAX);
+        let mut page: Vec<(String, SnapshotRecord)> = Vec::new();
+        let mut more = false;
+        let mut at = after.map(String::from);
+        while let Some((name, rec)) = self.snapshot_after(at.as_deref())? {
+            if page.len() == limit {
+                more = true;
+                break;
+            }
+            at = Some(name.clone());
+            page.push((name, rec));
+        }
+        // Per chunk of the page's snapshots: length, which of them
+        // reference it (bit i: page[i]), and whether any other tree does.
+        let mut chunks: BTreeMap<[u8; 32], (u32, u64, bool)> = BTreeMap::new();
+        for (i, (_, rec)) in page.iter().enumerate() {
+            let root = rec.root;
+            self.for_each_chunk(&root, |hash, len| {
+                chunks.entry(*hash).or_insert((len, 0, false)).1 |= 1 << i;
             })?;
         }
-        let mut out = Vec::new();
-        for (i, (name, rec)) in records.into_iter().enumerate() {
-            let mut seen = BTreeSet::new();
-            let mut exclusive = 0u64;
-            let mut shared = 0u64;
+        // Every other tree: the live one and the snapshots off the page.
+        let mark_others = |chunks: &mut BTreeMap<[u8; 32], (u32, u64, bool)>, hash: &[u8; 32]| {
+            if let Some(e) = chunks.get_mut(hash) {
+                e.2 = true;
+            }
+        };
+        let live = self.state.live;
+        self.for_each_chunk(&live, |hash, _| mark_others(&mut chunks, hash))?;
+        let first = page.first().map(|(n, _)| n.clone());
+        let last = page.last().map(|(n, _)| n.clone());
+        let mut at: Option<String> = None;
+        while let Some((name, rec)) = self.snapshot_after(at.as_deref())? {
+            // The page's names are consecutive: jump over them.
+            if first.as_deref() == Some(name.as_str()) {
+                at = last.clone();
+                continue;
+            }
             let root = rec.root;
-            self.for_each_chunk(&root, |hash, _| {
-                seen.insert(*hash);
-            })?;
-            for h in seen {
-                if let Some(&(len, owners, last)) = chunks.get(&h) {
-                    if owners == 1 && last == i {
-                        exclusive += u64::from(len);
-                    } else {
-                        shared += u64::from(len);
-                    }
+            self.for_each_chunk(&root, |hash, _| mark_others(&mut chunks, hash))?;
+            at = Some(name);
+        }
+        let mut out = Vec::with_capacity(page.len());
+        for (i, (name, rec)) in page.into_iter().enumerate() {
+            let (mut exclusive, mut shared) = (0u64, 0u64);
+            for &(len, owners, elsewhere) in chunks.values() {
+                if owners & (1 << i) == 0 {
+                    continue;
+                }
+                if owners == 1 << i && !elsewhere {
+                    exclusive += u64::from(len);
+                } else {
+                    shared += u64::from(len);
                 }
             }
             out.push(SnapshotInfo {
@@ -250,7 +268,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 shared_bytes: shared,
             });
         }
-        Ok(out)
+        Ok((out, more))
     }
 
     /// Calls `f(hash, len)` for every extent of every file in `root`.
@@ -313,170 +331,6 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             path.push('/');
         }
         Ok(path)
-    }
-
-    /// Paths added, removed and modified from tree `old` to tree `new`
-    /// (snapshot names; `None` is the live tree). Shared subtrees are
-    /// skipped unread. A file counts as modified when its contents or
-    /// metadata changed; a directory only when it was added or removed.
-    ///
-    /// The whole list: for a listing of any size use
-    /// [`Fs::snapshot_diff_page`], which holds one page.
-    pub fn snapshot_diff(
-        &mut self,
-        old: Option<&str>,
-        new: Option<&str>,
-    ) -> Result<Vec<Change>, FsError> {
-        let mut out: BTreeSet<Change> = BTreeSet::new();
-        self.for_each_change(old, new, |c| {
-            out.insert(c);
-        })?;
-        Ok(out.into_iter().collect())
-    }
-
-    /// Up to `limit` changes from `old` to `new` that sort after `after`
-    /// (path, then kind), in order, and whether more follow. Memory: the
-    /// page (`limit` + 1 changes) and the diff's changed inode numbers
-    /// (16 bytes per changed record, no paths); each page walks the diff
-    /// again, so a listing of D changes in pages of P costs D/P walks.
-    pub fn snapshot_diff_page(
-        &mut self,
-        old: Option<&str>,
-        new: Option<&str>,
-        after: Option<&Change>,
-        limit: usize,
-    ) -> Result<DiffPage, FsError> {
-        let keep = limit.saturating_add(1);
-        let mut page: BTreeSet<Change> = BTreeSet::new();
-        self.for_each_change(old, new, |c| {
-            if after.is_some_and(|a| &c <= a) {
-                return;
-            }
-            page.insert(c);
-            if page.len() > keep {
-                page.pop_last();
-            }
-        })?;
-        let more = page.len() > limit;
-        if more {
-            page.pop_last();
-        }
-        Ok(DiffPage {
-            changes: page.into_iter().collect(),
-            more,
-        })
-    }
-
-    /// Calls `sink` for each change from `old` to `new`, in no order and
-    /// possibly more than once for one change.
-    fn for_each_change(
-        &mut self,
-        old: Option<&str>,
-        new: Option<&str>,
-        mut sink: impl FnMut(Change),
-    ) -> Result<(), FsError> {
-        let old_root = self.tree_of(old)?;
-        let new_root = self.tree_of(new)?;
-        // Collected compactly inside the callback (which cannot do I/O):
-        // dirent changes and the set of inodes whose records changed.
-        let mut dirents: Vec<(Option<u64>, Option<u64>)> = Vec::new();
-        let mut inodes: BTreeSet<u64> = BTreeSet::new();
-        let mut bad_key = false;
-        cowbtree::diff(
-            &mut self.dev,
-            &old_root,
-            &new_root,
-            |e| match records::parse_key(&e.key) {
-                // Staging files are not in the namespace (crate::put).
-                Ok(records::Key::Dirent { parent, .. }) if parent == STAGING_DIR => {}
-                // Quotas are no paths (crate::quota).
-                Ok(records::Key::Quota) => {}
-                Ok(records::Key::Dirent { .. }) => {
-                    let ino_of = |v: &Option<Vec<u8>>| {
-                        v.as_ref()
-                            .and_then(|b| DirentValue::decode(b).ok())
-                            .map(|d| d.ino)
-                    };
-                    dirents.push((ino_of(&e.old), ino_of(&e.new)));
-                }
-                Ok(records::Key::Inode(ino)) | Ok(records::Key::Extent { ino, .. }) => {
-                    inodes.insert(ino);
-                }
-                Err(_) => bad_key = true,
-            },
-        )?;
-        if bad_key {
-            return Err(FsError::Corrupt {
-                what: "diff met a key that is no fs record",
-                ino: 0,
-            });
-        }
-        for (was, now) in &dirents {
-            match (was, now) {
-                (None, Some(ino)) => {
-                    let path = self.path_of(&new_root, *ino)?;
-                    sink(Change {
-                        path,
-                        kind: ChangeKind::Added,
-                    });
-                }
-                (Some(ino), None) => {
-                    let path = self.path_of(&old_root, *ino)?;
-                    sink(Change {
-                        path,
-                        kind: ChangeKind::Removed,
-                    });
-                }
-                (Some(a), Some(b)) if a != b => {
-                    let path = self.path_of(&new_root, *b)?;
-                    sink(Change {
-                        path,
-                        kind: ChangeKind::Modified,
-                    });
-                }
-                _ => {}
-            }
-        }
-        for ino in inodes {
-            let in_old = cowbtree::get(&mut self.dev, &old_root, &records::inode_key(ino))?;
-            let in_new = cowbtree::get(&mut self.dev, &new_root, &records::inode_key(ino))?;
-            if let (Some(a), Some(b)) = (in_old, in_new) {
-                let a = Inode::decode(&a).map_err(|problem| FsError::BadRecord { ino, problem })?;
-                let b = Inode::decode(&b).map_err(|problem| FsError::BadRecord { ino, problem })?;
-                // A staging file (in either tree) is no path: a finished
-                // put shows through its dirent change above.
-                if a.parent == STAGING_DIR || b.parent == STAGING_DIR {
-                    continue;
-                }
-                if b.kind == Kind::File {
-                    let old_path = self.path_of(&old_root, ino)?;
-                    let new_path = self.path_of(&new_root, ino)?;
-                    if old_path != new_path {
-                        // Moved: removed here, added there.
-                        sink(Change {
-                            path: old_path,
-                            kind: ChangeKind::Removed,
-                        });
-                        sink(Change {
-                            path: new_path,
-                            kind: ChangeKind::Added,
-                        });
-                    } else if a.size != b.size || a.mtime != b.mtime || a.mode != b.mode {
-                        sink(Change {
-                            path: new_path,
-                            kind: ChangeKind::Modified,
-                        });
-                    } else {
-                        // Only extents changed (same size rewrite in place).
-                        sink(Change {
-                            path: new_path,
-                            kind: ChangeKind::Modified,
-                        });
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Every file and directory of snapshot `name` (`None`: live tree), in

@@ -1,31 +1,35 @@
 //! `snap diff` a page at a time: paging a diff of many changes (adds,
 //! removes, modifications, moves onto a freed name) through small pages
-//! yields exactly the whole diff, in order, never more than a page at once.
+//! yields exactly the whole diff, each change once, never more than a page
+//! at once.
 
 mod common;
 
 use common::fresh_fs;
-use filesystem::{Change, ChangeKind};
+use filesystem::{Change, ChangeKind, DiffCursor};
 
-/// Every change from `old` to the live tree, `limit` at a time.
+/// Every change from `old` to the live tree, `limit` records at a time,
+/// in the order the pages give them.
 fn paged(fs: &mut filesystem::Fs<common::Store>, old: &str, limit: usize) -> Vec<Change> {
     let mut all = Vec::new();
-    let mut after: Option<Change> = None;
+    let mut after: Option<DiffCursor> = None;
     loop {
         let page = fs
             .snapshot_diff_page(Some(old), None, after.as_ref(), limit)
             .unwrap();
-        assert!(page.changes.len() <= limit, "a page holds at most `limit`");
-        if page.more {
-            assert_eq!(page.changes.len(), limit, "only a full page has more");
-        }
-        // The cursor travels as the listing line, as the shell sends it.
-        if let Some(last) = page.changes.last() {
-            after = Some(Change::parse_line(&last.line()).unwrap());
-        }
-        all.extend(page.changes);
-        if !page.more {
-            return all;
+        assert!(
+            page.groups.len() <= limit,
+            "a page holds at most `limit` records"
+        );
+        assert!(page
+            .groups
+            .iter()
+            .all(|g| (1..=2).contains(&g.changes.len())));
+        all.extend(page.changes().cloned());
+        // The cursor travels as hex, as the shell sends it back.
+        match page.next {
+            Some(c) => after = Some(DiffCursor::from_hex(&c.to_hex()).unwrap()),
+            None => return all,
         }
     }
 }
@@ -59,8 +63,26 @@ fn small_pages_equal_the_whole_diff() {
     assert!(whole.iter().any(|c| c.kind == ChangeKind::Added));
     assert!(whole.iter().any(|c| c.kind == ChangeKind::Removed));
     assert!(whole.iter().any(|c| c.kind == ChangeKind::Modified));
+    // The move: the old path removed, the name it took over replaced.
+    assert!(whole.contains(&Change {
+        path: "/d3/f003".into(),
+        kind: ChangeKind::Removed
+    }));
+    assert!(whole.contains(&Change {
+        path: "/d0/f000".into(),
+        kind: ChangeKind::Modified
+    }));
+    let mut one_shot = None;
     for limit in [1, 7, 64, whole.len(), whole.len() + 5] {
-        assert_eq!(paged(&mut fs, "s", limit), whole, "pages of {limit}");
+        let got = paged(&mut fs, "s", limit);
+        // The same order whatever the page size, each change once.
+        match &one_shot {
+            None => one_shot = Some(got.clone()),
+            Some(o) => assert_eq!(&got, o, "pages of {limit}"),
+        }
+        let mut sorted = got;
+        sorted.sort();
+        assert_eq!(sorted, whole, "pages of {limit}");
     }
 }
 
@@ -70,7 +92,8 @@ fn no_changes_is_one_empty_page() {
     fs.write_file("/a", b"x").unwrap();
     fs.snapshot_create("s").unwrap();
     let page = fs.snapshot_diff_page(Some("s"), None, None, 10).unwrap();
-    assert!(page.changes.is_empty() && !page.more);
+    assert!(page.groups.is_empty() && page.next.is_none());
+    assert_eq!(page.nodes_read, 0, "the same tree: nothing read");
 }
 
 #[test]

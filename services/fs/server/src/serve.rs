@@ -45,8 +45,8 @@ use content_api::client::ContentClient;
 use filesystem::group::{Group, Limits};
 use filesystem::{Digest, PutSession, Registry, RepoName, Upload};
 use fs_api::{
-    fs, split_args, Checked, FsError, FsckStepped, Listed, MountStage, Read, Space, Stat, Stepped,
-    Text, ARGS_MAX, PIECE,
+    fs, split_args, Checked, DiffText, FsError, FsckStepped, Listed, MountStage, Read, Space, Stat,
+    Stepped, Text, ARGS_MAX, PIECE,
 };
 use userlib::abi::death_kind;
 use userlib::ipc::{recv, try_recv, Incoming, ReplyToken};
@@ -465,11 +465,13 @@ impl fs::Server<ReplyToken> for Service {
             Ok(s.reg()?.fs().snapshot_create(name)?)
         })
     }
-    fn snap_list(&mut self, _: u64, out: Out<'_>) -> Result<Text, FsError> {
-        self.bare(|s| s.snap_list(&out))
+    fn snaps(&mut self, _: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
+        self.with_args(&args, |s, [after]| s.snaps(after, &out))
     }
-    fn snap_diff(&mut self, _: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
-        self.with_args(&args, |s, [a, b, after]| s.snap_diff(a, b, after, &out))
+    fn snap_diff_page(&mut self, _: u64, args: In<'_>, out: Out<'_>) -> Result<DiffText, FsError> {
+        self.with_args(&args, |s, [a, b, cursor]| {
+            s.snap_diff_page(a, b, cursor, &out)
+        })
     }
     fn snap_restore(&mut self, _: u64, args: In<'_>) -> Result<(), FsError> {
         self.with_args(&args, |s, [name]| {

@@ -12,8 +12,8 @@ use abi::fake::{FakeCaller, Loopback, Serve};
 use abi::iface::{Dispatched, LeaseIn, LeaseOut};
 use abi::Message;
 use fs_api::{
-    fs, split_args, At, Checked, FsClient, FsError, FsckStepped, Listed, Read, Space, Stat,
-    Stepped, Text,
+    fs, split_args, At, Checked, DiffText, FsClient, FsError, FsckStepped, Listed, Read, Space,
+    Stat, Stepped, Text,
 };
 
 type In<'a> = LeaseIn<'a, FakeCaller>;
@@ -219,13 +219,6 @@ impl fs::Server<FakeCaller> for FakeFs {
     fn snap_create(&mut self, _b: u64, args: In<'_>) -> Result<(), FsError> {
         self.take::<1>(&args).map(drop)
     }
-    fn snap_list(&mut self, _b: u64, out: Out<'_>) -> Result<Text, FsError> {
-        self.text(&out, "a\n")
-    }
-    fn snap_diff(&mut self, _b: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
-        self.take::<3>(&args)?;
-        self.text(&out, "M /a\n")
-    }
     fn snap_restore(&mut self, _b: u64, args: In<'_>) -> Result<(), FsError> {
         self.take::<1>(&args).map(drop)
     }
@@ -358,5 +351,17 @@ impl fs::Server<FakeCaller> for FakeFs {
     fn uploads(&mut self, _b: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
         self.take::<2>(&args)?;
         self.text(&out, "0000000000000001 0 bytes, idle 0 s\n")
+    }
+    fn snap_diff_page(&mut self, _b: u64, args: In<'_>, out: Out<'_>) -> Result<DiffText, FsError> {
+        self.take::<3>(&args)?;
+        let t = self.text(&out, "M /a\n")?;
+        Ok(DiffText {
+            written: t.written,
+            cursor: 0,
+        })
+    }
+    fn snaps(&mut self, _b: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
+        self.take::<1>(&args)?;
+        self.text(&out, "a\n")
     }
 }
