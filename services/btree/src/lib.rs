@@ -10,8 +10,10 @@
 //! - Simple and clear over clever: a node to be changed is decoded into
 //!   plain vectors, changed, and encoded again; lookups and descents read a
 //!   verified in-place view (`node::NodeView`) instead, so a `get` allocates
-//!   nothing per entry; one node per block; no node cache (the block layer
-//!   caches).
+//!   nothing per entry; one node per block; no node cache here (the owner's
+//!   device may cache: an image its cache verified with `NodeView::parse`
+//!   when it kept it is not checksummed again, see
+//!   `block::Transactional::read_verified`).
 //! - The caller owns the transaction: every operation runs inside the
 //!   transaction the caller opened, so a tree change commits atomically with
 //!   whatever else the caller writes (its roots, data extents).
@@ -20,7 +22,8 @@
 //!   the tree alone owns is changed in place by a journaled write. A
 //!   snapshot is therefore a copy of the root ([`snapshot`]), O(1).
 //! - Nothing on disk can make this crate panic: every node is checksummed
-//!   (crc32c, bound to its block number) and verified on read, decoders check
+//!   (crc32c, bound to its block number) and verified on read (or when a
+//!   cache of verified nodes kept it), decoders check
 //!   every length before using it, and depth is capped at `MAX_LEVEL + 1`.
 //! - Bounded memory: range scans ([`range`]) and [`diff`] keep one node per
 //!   level, never a list of results; [`diff_page`] resumes a diff after a
@@ -69,6 +72,6 @@ mod tree;
 pub use check::{check, CheckReport, MAX_LISTED_PROBLEMS};
 pub use cursor::{range, range_recording, Cursor, Pair};
 pub use diff::{diff, diff_page, DiffEntry, DiffLimits, DiffPageEnd, DiffStats};
-pub use node::{MAX_KEY_LEN, MAX_LEVEL, MAX_VALUE_LEN, NODE_SIZE};
+pub use node::{node_checksums, MAX_KEY_LEN, MAX_LEVEL, MAX_VALUE_LEN, NODE_SIZE};
 pub use root::{RootDecodeError, TreeRoot};
 pub use tree::{create, get, insert, remove, snapshot, visit_node_blocks, TreeError};

@@ -31,6 +31,7 @@
 
 use alloc::vec::Vec;
 use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Bytes per node; equal to the block size.
 pub const NODE_SIZE: usize = 4096;
@@ -203,8 +204,20 @@ impl fmt::Display for NodeDecodeError {
     }
 }
 
+/// Node images checksummed (encoded or verified) since the program
+/// started: a deterministic measure of the tree's CPU cost, which tests
+/// bound per operation (issue #13). Relaxed: only a count.
+static NODE_CHECKSUMS: AtomicU64 = AtomicU64::new(0);
+
+/// How many node images this program has checksummed so far (each
+/// [`Node::encode`] and each verifying [`NodeView::parse`]).
+pub fn node_checksums() -> u64 {
+    NODE_CHECKSUMS.load(Ordering::Relaxed)
+}
+
 /// Checksum of a node image as it should be stored in `CHECKSUM`.
 fn node_checksum(block: u64, image: &[u8; NODE_SIZE]) -> u32 {
+    NODE_CHECKSUMS.fetch_add(1, Ordering::Relaxed);
     crate::checksum::crc32c(&[&block.to_le_bytes(), &image[OFF_GENERATION..]])
 }
 
@@ -318,6 +331,19 @@ static ZEROS: [u8; NODE_SIZE] = [0; NODE_SIZE];
 impl<'a> NodeView<'a> {
     /// Verifies the node stored at `block`. Never panics, whatever the bytes.
     pub fn parse(block: u64, bytes: &'a [u8]) -> Result<Self, NodeDecodeError> {
+        Self::parse_checked(block, bytes, true)
+    }
+
+    /// Locates the entries of an image that [`NodeView::parse`] already
+    /// verified as the node at `block` (a device's cache of verified nodes,
+    /// [`block::Transactional::read_verified`]): the checksum, key order and
+    /// zero tail are not checked again, every bound still is, so this never
+    /// panics either.
+    pub fn parse_verified(block: u64, bytes: &'a [u8]) -> Result<Self, NodeDecodeError> {
+        Self::parse_checked(block, bytes, false)
+    }
+
+    fn parse_checked(block: u64, bytes: &'a [u8], verify: bool) -> Result<Self, NodeDecodeError> {
         let image: &[u8; NODE_SIZE] = bytes
             .try_into()
             .map_err(|_| NodeDecodeError::WrongSize { len: bytes.len() })?;
@@ -330,9 +356,11 @@ impl<'a> NodeView<'a> {
             return Err(NodeDecodeError::BadMagic { found: magic });
         }
         let stored = u32::from_le_bytes(r.array::<4>().unwrap_or_default());
-        let computed = node_checksum(block, image);
-        if stored != computed {
-            return Err(NodeDecodeError::ChecksumMismatch { stored, computed });
+        if verify {
+            let computed = node_checksum(block, image);
+            if stored != computed {
+                return Err(NodeDecodeError::ChecksumMismatch { stored, computed });
+            }
         }
         let generation = u64::from_le_bytes(r.array::<8>().unwrap_or_default());
         let level = r.u8().unwrap_or_default();
@@ -400,7 +428,7 @@ impl<'a> NodeView<'a> {
                     len: usize::from(key_len),
                 });
             }
-            if prev.is_some_and(|p| p >= key) {
+            if verify && prev.is_some_and(|p| p >= key) {
                 return Err(NodeDecodeError::KeysOutOfOrder { index });
             }
             prev = Some(key);
@@ -420,7 +448,7 @@ impl<'a> NodeView<'a> {
         // Bytes past the entries must be zero: the encoder writes them so, and
         // anything else means the node was not written by us.
         let tail = image.get(end..).unwrap_or_default();
-        if tail != ZEROS.get(..tail.len()).unwrap_or_default() {
+        if verify && tail != ZEROS.get(..tail.len()).unwrap_or_default() {
             let at = tail.iter().position(|&b| b != 0).unwrap_or(0);
             return Err(NodeDecodeError::ReservedNotZero { offset: end + at });
         }
@@ -484,6 +512,85 @@ impl<'a> NodeView<'a> {
         lo
     }
 
+    /// Bytes of entries (the header's `USED`).
+    fn used(&self) -> usize {
+        self.spans.last().map_or(HEADER_LEN, |s| {
+            usize::from(s.key_at) + usize::from(s.key_len) + usize::from(s.value_len)
+        }) - HEADER_LEN
+    }
+
+    /// Where entry `i` starts (its length byte); the end of the entries
+    /// for `i == len()`.
+    fn entry_start(&self, i: usize) -> usize {
+        let overhead = if self.is_leaf() {
+            LEAF_ENTRY_OVERHEAD
+        } else {
+            BRANCH_ENTRY_OVERHEAD
+        };
+        self.spans.get(i).map_or(HEADER_LEN + self.used(), |s| {
+            usize::from(s.key_at) - overhead
+        })
+    }
+
+    /// This leaf's image with `key` = `value` put at entry `i` (replacing
+    /// entry `i` when `replace`, else inserted before it), stamped with
+    /// `generation`, to be [`seal`]ed; `None` when it would not fit (the
+    /// caller splits through [`Node`]). The bytes around the entry are
+    /// copied as they are: a change costs no allocation per entry, where
+    /// decoding into a [`Node`] and encoding again allocates two per entry
+    /// (issue #13). The caller keeps `i` in `0..=len()` (`< len()` when
+    /// replacing) and the key order.
+    pub fn leaf_with(
+        &self,
+        i: usize,
+        replace: bool,
+        key: &[u8],
+        value: &[u8],
+        generation: u64,
+    ) -> Option<[u8; NODE_SIZE]> {
+        if !self.is_leaf() || i > self.len() || (replace && i >= self.len()) {
+            return None;
+        }
+        let start = self.entry_start(i);
+        let end = if replace {
+            self.entry_start(i + 1)
+        } else {
+            start
+        };
+        let old_end = HEADER_LEN + self.used();
+        let added = LEAF_ENTRY_OVERHEAD + key.len() + value.len();
+        let used = self.used() - (end - start) + added;
+        if used > CAPACITY || key.len() > MAX_KEY_LEN || value.len() > MAX_VALUE_LEN {
+            return None;
+        }
+        let count = self.len() + usize::from(!replace);
+        let mut out = [0u8; NODE_SIZE];
+        out[..start].copy_from_slice(&self.image[..start]);
+        let mut at = start;
+        out[at] = key.len() as u8;
+        out[at + 1..at + 3].copy_from_slice(&(value.len() as u16).to_le_bytes());
+        at += LEAF_ENTRY_OVERHEAD;
+        out[at..at + key.len()].copy_from_slice(key);
+        at += key.len();
+        out[at..at + value.len()].copy_from_slice(value);
+        at += value.len();
+        out[at..at + (old_end - end)].copy_from_slice(&self.image[end..old_end]);
+        stamp(&mut out, generation, count, used);
+        Some(out)
+    }
+
+    /// This branch's image with child `i` (`< len()`) pointing at `child`,
+    /// stamped with `generation`, to be [`seal`]ed.
+    pub fn branch_with_child(&self, i: usize, child: u64, generation: u64) -> [u8; NODE_SIZE] {
+        let mut out = *self.image;
+        if let Some(s) = self.spans.get(i).filter(|_| !self.is_leaf()) {
+            let at = usize::from(s.key_at) - 8;
+            out[at..at + 8].copy_from_slice(&child.to_le_bytes());
+        }
+        stamp(&mut out, generation, self.len(), self.used());
+        out
+    }
+
     /// Copies the entries out.
     pub fn to_node(&self) -> Node {
         let n = self.len();
@@ -512,6 +619,21 @@ impl<'a> NodeView<'a> {
             entries,
         }
     }
+}
+
+/// Writes the header fields a change moves (the magic and level stay).
+fn stamp(out: &mut [u8; NODE_SIZE], generation: u64, count: usize, used: usize) {
+    out[OFF_GENERATION..OFF_GENERATION + 8].copy_from_slice(&generation.to_le_bytes());
+    out[OFF_COUNT..OFF_COUNT + 2].copy_from_slice(&(count as u16).to_le_bytes());
+    out[OFF_USED..OFF_USED + 2].copy_from_slice(&(used as u16).to_le_bytes());
+}
+
+/// Writes the checksum of an image built by [`NodeView::leaf_with`] or
+/// [`NodeView::branch_with_child`] as it is stored at `block`: the image
+/// is then what [`Node::encode`] makes of the same node.
+pub fn seal(block: u64, image: &mut [u8; NODE_SIZE]) {
+    let sum = node_checksum(block, image);
+    image[OFF_CHECKSUM..OFF_CHECKSUM + 4].copy_from_slice(&sum.to_le_bytes());
 }
 
 /// Encoded size of a leaf entry.

@@ -21,7 +21,7 @@ use core::fmt;
 use block::{Extent, Transactional, BLOCK_SIZE};
 
 use crate::node::{
-    BranchEntry, Entries, LeafEntry, Node, NodeDecodeError, NodeView, CAPACITY, MAX_KEY_LEN,
+    seal, BranchEntry, Entries, LeafEntry, Node, NodeDecodeError, NodeView, CAPACITY, MAX_KEY_LEN,
     MAX_LEVEL, MAX_VALUE_LEN, NODE_SIZE,
 };
 use crate::root::TreeRoot;
@@ -115,9 +115,13 @@ pub(crate) fn read_node<T: Transactional>(
     level: u8,
 ) -> Result<Node, TreeError> {
     let mut buf = [0u8; NODE_SIZE];
-    tx.read(block, &mut buf)?;
-    let node =
-        Node::decode(block, &buf).map_err(|problem| TreeError::Corrupt { block, problem })?;
+    let verified = tx.read_verified(block, &mut buf)?;
+    let node = if verified {
+        NodeView::parse_verified(block, &buf).map(|v| v.to_node())
+    } else {
+        Node::decode(block, &buf)
+    }
+    .map_err(|problem| TreeError::Corrupt { block, problem })?;
     if node.level != level {
         return Err(TreeError::wrong_level(block, level, node.level));
     }
@@ -132,9 +136,12 @@ pub(crate) fn read_view<'b, T: Transactional>(
     level: u8,
     buf: &'b mut [u8],
 ) -> Result<NodeView<'b>, TreeError> {
-    tx.read(block, buf)?;
-    let view =
-        NodeView::parse(block, buf).map_err(|problem| TreeError::Corrupt { block, problem })?;
+    let view = if tx.read_verified(block, buf)? {
+        NodeView::parse_verified(block, buf)
+    } else {
+        NodeView::parse(block, buf)
+    }
+    .map_err(|problem| TreeError::Corrupt { block, problem })?;
     if view.level != level {
         return Err(TreeError::wrong_level(block, level, view.level));
     }
@@ -160,7 +167,7 @@ fn check_key(key: &[u8]) -> Result<(), TreeError> {
 pub fn create<T: Transactional>(tx: &mut T) -> Result<TreeRoot, TreeError> {
     let extent = tx.allocate(1)?;
     let node = Node::empty_leaf(1);
-    tx.write(extent.start, &node.encode(extent.start))?;
+    tx.write_verified(extent.start, &node.encode(extent.start))?;
     Ok(TreeRoot {
         block: extent.start,
         height: 1,
@@ -224,7 +231,24 @@ fn store_node<T: Transactional>(
         Some((block, generation)) if generation > root.snapshot_generation => block,
         _ => tx.allocate(1)?.start,
     };
-    tx.write(block, &node.encode(block))?;
+    tx.write_verified(block, &node.encode(block))?;
+    Ok(block)
+}
+
+/// [`store_node`] of an image built from a view (`NodeView::leaf_with`,
+/// `branch_with_child`), already stamped with the root's generation.
+fn store_image<T: Transactional>(
+    tx: &mut T,
+    root: &TreeRoot,
+    old: Option<(u64, u64)>,
+    mut image: [u8; NODE_SIZE],
+) -> Result<u64, TreeError> {
+    let block = match old {
+        Some((block, generation)) if generation > root.snapshot_generation => block,
+        _ => tx.allocate(1)?.start,
+    };
+    seal(block, &mut image);
+    tx.write_verified(block, &image)?;
     Ok(block)
 }
 
@@ -377,6 +401,14 @@ fn insert_at<T: Transactional>(
                 return Ok((None, Some(value.to_vec())));
             }
         }
+        // The common case, without decoding the leaf: the entry spliced
+        // into a copy of the image.
+        let at = found.unwrap_or(below);
+        if let Some(image) = view.leaf_with(at, found.is_some(), key, value, root.generation) {
+            let old_value = found.map(|i| view.value(i).to_vec());
+            let block = store_image(tx, root, old, image)?;
+            return Ok((Some(Written { block, split: None }), old_value));
+        }
         let mut node = view.to_node();
         let Entries::Leaf(v) = &mut node.entries else {
             return Err(TreeError::wrong_level(block, level, node.level));
@@ -404,6 +436,12 @@ fn insert_at<T: Transactional>(
         };
         if w.block == child && w.split.is_none() {
             // The child was rewritten in place: this node is unchanged.
+            return Ok((Some(Written { block, split: None }), old_value));
+        }
+        if w.split.is_none() {
+            // Only the child pointer moves: patched in a copy of the image.
+            let image = view.branch_with_child(i, w.block, root.generation);
+            let block = store_image(tx, root, old, image)?;
             return Ok((Some(Written { block, split: None }), old_value));
         }
         let mut node = view.to_node();

@@ -126,9 +126,26 @@ pub trait Transactional {
     /// Committed state (including batched commits not yet durable), or the
     /// open transaction's own writes. `buf.len()` a multiple of BLOCK_SIZE.
     fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error>;
+    /// [`Transactional::read`] of one block for a reader that verifies
+    /// what it reads (a cowbtree node), answering whether this device
+    /// already verified the image as such, by the reader's own check, when
+    /// it kept it (a cache of verified nodes: the filesystem's
+    /// `node_cache`); the reader may then skip its checksum. Default:
+    /// never verified.
+    fn read_verified(&mut self, block: u64, buf: &mut [u8]) -> Result<bool, Error> {
+        self.read(block, buf)?;
+        Ok(false)
+    }
     fn begin(&mut self) -> Result<(), Error>;
     /// Journaled write (metadata): atomic with the rest of the transaction.
     fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error>;
+    /// [`Transactional::write`] of one block image its writer built and
+    /// sealed itself (a cowbtree node bound to `block`): a cache of
+    /// verified images may keep it as verified without checking it again.
+    /// Default: a plain write.
+    fn write_verified(&mut self, block: u64, data: &[u8]) -> Result<(), Error> {
+        self.write(block, data)
+    }
     /// Unjournaled write to blocks allocated in this same transaction
     /// (bulk data). Durable before the commit record that covers it.
     fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error>;

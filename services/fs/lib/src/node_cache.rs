@@ -29,8 +29,17 @@
 //!    shares are never written, so their images stay true; GC frees through
 //!    this cache (2).
 //!
-//! Hits are verified again by the tree on every read (`NodeView::parse`),
-//! exactly as a block read is: the cache saves the call, not the check.
+//! Every image is verified when it is kept (`NodeView::parse`: checksum
+//! bound to the block number, bounds, key order), so a hit is served
+//! through [`Transactional::read_verified`] as verified and the tree does
+//! not checksum it again (`NodeView::parse_verified` still checks every
+//! bound). That check was ~75% of a small put's tree CPU: each put reads
+//! ~120 nodes, nearly all hits (issue #13, docs/speed.md). An image in
+//! this process's memory is as trusted as the decoded state next to it; a
+//! block read from the device (a miss) is verified as before, once. A node
+//! the tree writes through [`Transactional::write_verified`] was sealed for
+//! its block by the tree a moment before and is kept without a second
+//! checksum; a plain `write` of a block is verified before it is kept.
 //! The replacement policy is CLOCK (second chance) over a fixed slab: simple,
 //! no hashing, O(1) amortized; hand-written because it is 40 lines and the
 //! crates made for it (`lru`, `quick_cache`) bring a hasher and unbounded
@@ -150,10 +159,20 @@ impl<T: Transactional> NodeCache<T> {
         }
     }
 
-    /// Keeps `image` as block `block`'s if it is a node bound to `block`.
-    fn keep(&mut self, block: u64, image: &[u8]) {
+    /// Keeps `image` as block `block`'s if it is a node bound to `block`;
+    /// returns whether it is (verified, and kept).
+    fn keep(&mut self, block: u64, image: &[u8]) -> bool {
         if self.capacity == 0 || NodeView::parse(block, image).is_err() {
-            return;
+            return false;
+        }
+        self.keep_verified(block, image)
+    }
+
+    /// Keeps `image`, a node bound to `block` (verified by the caller, or
+    /// sealed by the tree for this block: `write_verified`).
+    fn keep_verified(&mut self, block: u64, image: &[u8]) -> bool {
+        if self.capacity == 0 || image.len() != BLOCK_SIZE {
+            return false;
         }
         let pending = self.in_txn;
         if let Some(&i) = self.index.get(&block) {
@@ -161,7 +180,7 @@ impl<T: Transactional> NodeCache<T> {
             s.image.copy_from_slice(image);
             s.pending = pending;
             s.referenced = true;
-            return;
+            return true;
         }
         if self.slots.len() < self.capacity {
             let mut boxed = Box::new([0u8; BLOCK_SIZE]);
@@ -173,7 +192,7 @@ impl<T: Transactional> NodeCache<T> {
                 pending,
                 referenced: false,
             });
-            return;
+            return true;
         }
         // CLOCK: the first slot not referenced since the hand last passed.
         let victim = loop {
@@ -192,6 +211,7 @@ impl<T: Transactional> NodeCache<T> {
         s.pending = pending;
         s.referenced = false;
         self.index.insert(block, victim);
+        true
     }
 
     /// The transaction ended: `committed` images become committed, or
@@ -227,19 +247,29 @@ impl<T: Transactional> Transactional for NodeCache<T> {
 
     fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
         if buf.len() == BLOCK_SIZE {
-            if let Some(&i) = self.index.get(&first) {
-                let s = &mut self.slots[i];
-                s.referenced = true;
-                buf.copy_from_slice(&s.image[..]);
-                self.stats.hits += 1;
-                return Ok(());
-            }
-            self.inner.read(first, buf)?;
-            self.stats.misses += 1;
-            self.keep(first, buf);
+            self.read_verified(first, buf)?;
             return Ok(());
         }
         self.inner.read(first, buf)
+    }
+
+    /// A hit, or a miss whose image verified as the node at `block` (and
+    /// is now kept), is verified: the tree need not checksum it again.
+    fn read_verified(&mut self, block: u64, buf: &mut [u8]) -> Result<bool, Error> {
+        if buf.len() != BLOCK_SIZE {
+            self.inner.read(block, buf)?;
+            return Ok(false);
+        }
+        if let Some(&i) = self.index.get(&block) {
+            let s = &mut self.slots[i];
+            s.referenced = true;
+            buf.copy_from_slice(&s.image[..]);
+            self.stats.hits += 1;
+            return Ok(true);
+        }
+        self.inner.read(block, buf)?;
+        self.stats.misses += 1;
+        Ok(self.keep(block, buf))
     }
 
     fn begin(&mut self) -> Result<(), Error> {
@@ -253,8 +283,18 @@ impl<T: Transactional> Transactional for NodeCache<T> {
         self.drop_range(first, count.max(1));
         self.inner.write(first, data)?;
         if data.len() == BLOCK_SIZE {
-            self.keep(first, data);
+            let _kept = self.keep(first, data);
         }
+        Ok(())
+    }
+
+    /// The tree's own sealed node: kept without checking it again (it was
+    /// checksummed for this block a moment ago, by the same code a read
+    /// verifies with).
+    fn write_verified(&mut self, block: u64, data: &[u8]) -> Result<(), Error> {
+        self.drop_range(block, (data.len() / BLOCK_SIZE).max(1) as u64);
+        self.inner.write(block, data)?;
+        let _kept = self.keep_verified(block, data);
         Ok(())
     }
 
@@ -263,7 +303,7 @@ impl<T: Transactional> Transactional for NodeCache<T> {
         self.drop_range(first, count.max(1));
         self.inner.write_fresh(first, data)?;
         if data.len() == BLOCK_SIZE {
-            self.keep(first, data);
+            let _kept = self.keep(first, data);
         }
         Ok(())
     }

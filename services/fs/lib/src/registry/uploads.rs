@@ -218,7 +218,13 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         src: &mut S,
         repo: Option<&RepoName>,
     ) -> Result<u64, RegistryError> {
-        let mut buf = vec![0u8; self.piece];
+        // One byte more than a source that knows its size has (so a blob
+        // that fits is seen to end), at most a piece: a 4 KiB put zeroes
+        // 4 KiB, not 1 MiB. A wrong hint only changes the piece size.
+        let want = src.size_hint().map_or(self.piece, |n| {
+            n.saturating_add(1).min(self.piece as u64) as usize
+        });
+        let mut buf = vec![0u8; want];
         let first = read_full(src, &mut buf).map_err(FsError::Source)?;
         if first < buf.len() {
             self.check_blob_quota(repo, d, first as u64)?;

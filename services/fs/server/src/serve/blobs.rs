@@ -63,6 +63,10 @@ impl Source for LeaseSource<'_, '_> {
         count(&LEASE_IN_BYTES, n);
         Ok(n)
     }
+
+    fn size_hint(&self) -> Option<u64> {
+        Some(self.data.len() - self.pos)
+    }
 }
 
 impl Service {

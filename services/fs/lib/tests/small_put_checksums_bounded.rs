@@ -1,0 +1,61 @@
+//! The tree's CPU cost of a small durable put, counted (deterministic,
+//! never timed): node images checksummed (crc32c over 4 KiB, each encode
+//! and each verification) per 4 KiB registry blob put with its repository
+//! link, under group commit as the fs service runs it. A put reads ~120
+//! tree nodes, nearly all from the fs's node cache; before the cache
+//! served its images as verified (`Transactional::read_verified`) each of
+//! those reads checksummed its node again: ~163 checksums per put, ~40%
+//! of the put's instructions on the host (docs/speed.md, issue #13).
+//!
+//! One scenario per file: the counter is global to the test binary.
+
+mod common;
+
+use filesystem::{Registry, RepoName};
+
+fn small_blob(i: u64) -> Vec<u8> {
+    common::noise(0x5A11 + i, 4096)
+}
+
+#[test]
+fn a_small_put_checksums_few_nodes() {
+    let mut reg = Registry::new(common::fresh_fs(8192));
+    reg.fs().set_group_commit(true);
+    let repo = RepoName::parse("bench/small").unwrap();
+    let put = |reg: &mut Registry<common::Store>, i: u64| {
+        let data = small_blob(i);
+        let d = common::sha256(&data);
+        reg.put_blob_into(&d, &mut &data[..], Some(&repo)).unwrap();
+        reg.fs().sync().unwrap();
+    };
+    // Warm up: the tree has its directories and a few hundred records.
+    for i in 0..64 {
+        put(&mut reg, i);
+    }
+    const N: u64 = 32;
+    let (c0, s0) = (cowbtree::node_checksums(), reg.fs().node_cache_stats());
+    for i in 64..64 + N {
+        put(&mut reg, i);
+    }
+    let (c1, s1) = (cowbtree::node_checksums(), reg.fs().node_cache_stats());
+    let per_put = |x: u64| x as f64 / N as f64;
+    let reads = (s1.hits + s1.misses) - (s0.hits + s0.misses);
+    println!(
+        "per small put: {:.1} node checksums, {:.1} node reads through the cache",
+        per_put(c1 - c0),
+        per_put(reads)
+    );
+    // Every put is there, and the tree is sound.
+    for i in 0..64 + N {
+        let d = common::sha256(&small_blob(i));
+        assert_eq!(reg.read_blob(&d, 1 << 20).unwrap(), Some(small_blob(i)));
+    }
+    assert!(reg.fs().fsck(true).unwrap().is_clean());
+    // The reads are still made (a cache hit is not a checksum).
+    assert!(reads >= 60 * N, "{reads} reads");
+    assert!(c1 - c0 <= BOUND * N, "{} checksums", c1 - c0);
+}
+
+/// Node checksums per put allowed: a little above what the verified cache
+/// achieves (measured in the message above).
+const BOUND: u64 = 35;
