@@ -88,23 +88,18 @@ impl Chunker {
             self.len += skip;
             i = skip;
         }
-        // Two loops rather than a mask chosen per byte: the hot loop stays
+        // Two scans rather than a mask chosen per byte: the hot loop stays
         // branch-light (this is most of the chunking time).
-        for (mask, limit) in [(STRICT_MASK, AVG_CHUNK - 1), (LOOSE_MASK, MAX_CHUNK)] {
+        for (bound, limit) in [(STRICT_BOUND, AVG_CHUNK - 1), (LOOSE_BOUND, MAX_CHUNK)] {
             if self.len >= limit {
                 continue;
             }
             let room = (limit - self.len).min(data.len() - i);
-            let mut hash = self.hash;
-            for (j, &byte) in data[i..i + room].iter().enumerate() {
-                hash = (hash << 1).wrapping_add(GEAR[usize::from(byte)]);
-                if hash & mask == 0 {
-                    self.len = 0;
-                    self.hash = 0;
-                    return Some(i + j + 1);
-                }
+            if let Some(j) = scan(&mut self.hash, &data[i..i + room], bound) {
+                self.len = 0;
+                self.hash = 0;
+                return Some(i + j + 1);
             }
-            self.hash = hash;
             self.len += room;
             i += room;
         }
@@ -115,6 +110,85 @@ impl Chunker {
         }
         None
     }
+}
+
+/// `hash & STRICT_MASK == 0` is `hash < STRICT_BOUND` (the mask is the top
+/// bits): one comparison, which a minimum over several hashes can share.
+const STRICT_BOUND: u64 = 1 << (64 - STRICT_BITS);
+const LOOSE_BOUND: u64 = 1 << (64 - LOOSE_BITS);
+const _: () = assert!(STRICT_BOUND - 1 == !STRICT_MASK && LOOSE_BOUND - 1 == !LOOSE_MASK);
+
+/// One gear step.
+#[inline(always)]
+fn roll(hash: u64, byte: u8) -> u64 {
+    (hash << 1).wrapping_add(GEAR[usize::from(byte)])
+}
+
+/// Rolls `hash` over `bytes`; the index of the first byte after which it
+/// is below `bound` (the hash then is that byte's), else `None` (the hash
+/// then is the last byte's).
+///
+/// Eight bytes per round, tested once: the round's smallest hash against
+/// the bound, and only a round that holds a cut is rolled again byte by
+/// byte. Under QEMU's TCG every guest branch ends a translated block and
+/// every guest load goes through the soft TLB, so the per-byte loop (a load
+/// of the byte, a load of the table, three branches: end, overflow check,
+/// cut) became one load of eight bytes, eight table loads, and one branch
+/// per eight bytes. The cuts are the same (`tests/chunker_matches_reference.rs`).
+#[inline(always)]
+fn scan(hash: &mut u64, bytes: &[u8], bound: u64) -> Option<usize> {
+    let mut h = *hash;
+    let mut rounds = bytes.chunks_exact(8);
+    let mut at = 0usize;
+    for round in &mut rounds {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(round);
+        let word = u64::from_le_bytes(word);
+        let start = h;
+        let mut low = u64::MAX;
+        let mut k = 0;
+        while k < 8 {
+            h = roll(h, (word >> (8 * k)) as u8);
+            low = low.min(h);
+            k += 1;
+        }
+        if low < bound {
+            let k = cut_in_round(start, round, bound);
+            *hash = roll_all(start, &round[..=k]);
+            return Some(at.wrapping_add(k));
+        }
+        at = at.wrapping_add(8);
+    }
+    for (k, &byte) in rounds.remainder().iter().enumerate() {
+        h = roll(h, byte);
+        if h < bound {
+            *hash = h;
+            return Some(at.wrapping_add(k));
+        }
+    }
+    *hash = h;
+    None
+}
+
+/// Where in `round` (rolled from `start`) the hash first falls below
+/// `bound`: out of line, so the hot loop keeps no copies of the round's
+/// bytes for it (one round in ~8,000 holds a cut).
+#[cold]
+#[inline(never)]
+fn cut_in_round(start: u64, round: &[u8], bound: u64) -> usize {
+    let mut h = start;
+    for (k, &byte) in round.iter().enumerate() {
+        h = roll(h, byte);
+        if h < bound {
+            return k;
+        }
+    }
+    // The caller saw a hash below the bound in this round.
+    round.len() - 1
+}
+
+fn roll_all(start: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(start, |h, &b| roll(h, b))
 }
 
 #[cfg(test)]
