@@ -41,6 +41,6 @@ mod tests {
         assert_eq!(ByteSize(10 << 20).to_string(), "10.0 MiB");
         assert_eq!(ByteSize(12_897_485).to_string(), "12.3 MiB");
         assert_eq!(ByteSize(3 << 30).to_string(), "3.0 GiB");
-        assert_eq!(ByteSize(u64::MAX).to_string(), "16384.0 PiB");
+        assert_eq!(ByteSize(u64::MAX).to_string(), "16383.9 PiB");
     }
 }
