@@ -146,7 +146,6 @@ const COPIES: &[&str] = &[
     "fs.lease_in",
     "fs.lease_out",
     "fs.gathered",
-    "fs.read_copy",
     "content.lease_in",
     "content.lease_out",
     "content.chunk_buf",
