@@ -17,7 +17,7 @@ use content::{ChunkRef, MAX_CHUNK};
 
 use crate::{
     chunk_store as stub, encode_frame, frame_refs, frame_root, ContentError, FrameError,
-    SweepStepped, CHECK_TEXT_MAX, EXTENT_LEN, FRAME_LEN, PIECE, ROOT_LEN, VISIT_MAX,
+    SweepStepped, CHECK_TEXT_MAX, EXTENT_LEN, FRAME_LEN, MAX_REFS, PIECE, ROOT_LEN, VISIT_MAX,
 };
 
 /// What a call returns: the value, or the service's typed error, a
@@ -145,6 +145,29 @@ impl<T: Transport> ContentClient<T> {
                 indexed: u32::try_from(n).unwrap_or(u32::MAX),
                 referenced: r.len,
             }));
+        }
+        Ok(())
+    }
+
+    /// Where the chunks `refs` are stored: appends the extents (start
+    /// block, blocks) of the longest prefix the service finds to `out`, at
+    /// most `MAX_REFS` references per call. No data moves: the caller reads
+    /// the blocks and verifies each chunk's BLAKE3 itself.
+    pub fn locate(&mut self, refs: &[ChunkRef], out: &mut Vec<(u64, u64)>) -> Result<()> {
+        let mut buf = vec![0u8; MAX_REFS * EXTENT_LEN];
+        for group in refs.chunks(MAX_REFS) {
+            let mut f = frame();
+            encode_frame(&mut f, &self.root, group).map_err(bad_frame)?;
+            let n = self.stub.locate(&mut f, &mut buf)?;
+            let n = usize::try_from(n).unwrap_or(0).min(group.len());
+            for e in buf[..n * EXTENT_LEN].chunks_exact(EXTENT_LEN) {
+                let (s, l) = e.split_at(8);
+                let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+                out.push((word(s), word(l)));
+            }
+            if n < group.len() {
+                break;
+            }
         }
         Ok(())
     }

@@ -40,7 +40,7 @@
 //!    100  36*n  REFS        ChunkRef::encode each (hash 32, len u32 LE)
 //! ```
 //! Requests that name one chunk (`read_chunk`, `contains`, `mark`) send it
-//! as the first reference; `push` and `finish` get the completed chunks'
+//! as the first reference; `locate` sends up to `MAX_REFS`; `push` and `finish` get the completed chunks'
 //! references back there.
 #![cfg_attr(not(test), no_std)]
 
@@ -142,6 +142,15 @@ abi::interface! {
         /// received, bytes copied, calls made to the block service (a
         /// `counters content:` line and a `content calls to block:` line).
         fn stats = 13 () [0 out: Write(CHECK_TEXT_MAX as u64)] -> Result<Text, ContentError>;
+        /// Where the chunks named in the frame are stored, for a caller
+        /// that reads their blocks itself and verifies them (the
+        /// filesystem's batched read path): the extents of the longest
+        /// prefix of the references that are stored with their length, as
+        /// (start, blocks) u64 LE pairs in lease 1. Answers how many; the
+        /// first reference not located is left for `read_chunk`, whose
+        /// error names what is wrong with it. No chunk data is read.
+        fn locate = 20 () [0 frame: ReadWrite(FRAME_LEN as u64), 1 out: Write((MAX_REFS * EXTENT_LEN) as u64)]
+            -> Result<u64, ContentError>;
     }
 }
 
@@ -174,7 +183,7 @@ pub const MAX_REFS: usize = (PIECE + MAX_CHUNK).div_ceil(MIN_CHUNK) + 1;
 /// Bytes of a frame (lease 0).
 pub const FRAME_LEN: usize = OFF_REFS + MAX_REFS * ChunkRef::ENCODED_LEN;
 
-/// Bytes of one extent in `visit_blocks`' output.
+/// Bytes of one extent in `visit_blocks`' and `locate`'s output.
 pub const EXTENT_LEN: usize = 16;
 
 /// Why a frame does not decode.

@@ -69,6 +69,7 @@ mod content_root;
 mod error;
 mod gc;
 mod index_entry;
+mod locate;
 mod reader;
 mod store;
 mod writer;

@@ -194,6 +194,29 @@ impl ContentStore {
         Ok(chunk)
     }
 
+    /// Where chunk `chunk` is stored: its extent (whole blocks, the chunk's
+    /// bytes first, zero-padded), for a reader that reads the blocks itself
+    /// and verifies them against `chunk.hash` (the filesystem's batched
+    /// read path). Checks what `read_chunk` checks before reading: present,
+    /// and indexed with the length the reference names. The bytes are not
+    /// read, so not verified here: the caller must hash them.
+    pub fn locate<T: Transactional>(
+        &self,
+        tx: &mut T,
+        chunk: &ChunkRef,
+    ) -> Result<Extent, GetError> {
+        let hash = chunk.hash;
+        let entry = self.lookup(tx, &hash)?.ok_or(GetError::NotFound { hash })?;
+        if entry.len != chunk.len {
+            return Err(GetError::LengthMismatch {
+                hash,
+                indexed: entry.len,
+                referenced: chunk.len,
+            });
+        }
+        Ok(entry.extent())
+    }
+
     /// Reads the chunk `chunk` into `buf` and verifies its BLAKE3 before
     /// returning any of its bytes.
     pub fn read_chunk<'b, T: Transactional>(

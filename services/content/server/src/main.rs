@@ -82,6 +82,11 @@ struct Counters {
     chunk_buf: u64,
     /// Bytes of chunks' last blocks copied to pad them (`put_chunk`).
     pad: u64,
+    /// Chunks located for a reader that reads them itself (`locate`).
+    located: u64,
+    /// TSC cycles spent handling requests (not a deterministic count:
+    /// printed on its own line, for where the time goes).
+    cycles: u64,
 }
 
 struct Service {
@@ -150,6 +155,7 @@ impl Service {
                 );
                 userlib::sys::exit(1);
             }
+            let t0 = userlib::sys::rdtsc();
             let Dispatched::Reply(token, mut reply) =
                 chunk_store::dispatch(&mut self, badge, token, &msg)
             else {
@@ -162,6 +168,7 @@ impl Service {
             if let Err(e) = self.dev.end(reply.label == 0) {
                 reply = reply_message::<(), ContentError>(&Err(ContentError::block(e)));
             }
+            self.counters.cycles += userlib::sys::rdtsc().wrapping_sub(t0);
             // A caller that died meanwhile is not our problem.
             let _ = token.reply_message(&reply);
         }
@@ -322,11 +329,31 @@ impl chunk_store::Server<ReplyToken> for Service {
         Ok(n as u64)
     }
 
+    fn locate(&mut self, _badge: u64, frame: Frame, out: LeaseOut<'_, ReplyToken>) -> Outcome<u64> {
+        let store = self.read_frame(&frame)?;
+        let mut refs = Vec::new();
+        frame_refs(&self.frame, |r| refs.push(r))
+            .map_err(|problem| ContentError::BadFrame { problem })?;
+        let mut bytes: Vec<u8> = Vec::with_capacity(refs.len() * EXTENT_LEN);
+        // Up to the first reference not found (or not readable): the caller
+        // reads that one with `read_chunk`, whose error says what is wrong.
+        store.locate_many(&mut self.dev, &refs, |e| {
+            bytes.extend_from_slice(&e.start.to_le_bytes());
+            bytes.extend_from_slice(&e.len.to_le_bytes());
+        });
+        if !bytes.is_empty() {
+            out.write(0, &bytes)
+                .map_err(|e| ContentError::lease(1, e))?;
+        }
+        self.counters.located += (bytes.len() / EXTENT_LEN) as u64;
+        Ok((bytes.len() / EXTENT_LEN) as u64)
+    }
+
     fn stats(&mut self, _badge: u64, out: LeaseOut<'_, ReplyToken>) -> Outcome<Text> {
         let c = &self.counters;
         let b = self.dev.dev.counters();
         let text = format!(
-            "counters content: calls={} lease_in={} lease_out={} chunk_buf={} pad={} gathered={} block_calls={}\ncontent calls to block: {}\n",
+            "counters content: calls={} lease_in={} lease_out={} chunk_buf={} pad={} gathered={} block_calls={} located={}\ncontent calls to block: {}\ncontent service: {} Mcycles handling requests, {} waiting for the block service\n",
             c.calls,
             c.lease_in,
             c.lease_out,
@@ -334,7 +361,10 @@ impl chunk_store::Server<ReplyToken> for Service {
             c.pad,
             b.gathered_bytes,
             b.calls(),
+            c.located,
             b,
+            c.cycles / 1_000_000,
+            block_api::client::CALL_CYCLES.load(core::sync::atomic::Ordering::Relaxed) / 1_000_000,
         );
         let n = text
             .len()

@@ -75,6 +75,20 @@ pub trait Chunks<T: Transactional>: Clone {
         r: &ChunkRef,
         out: &mut Vec<u8>,
     ) -> Result<(), FsError>;
+    /// Where chunks are stored, for a reader that reads their blocks
+    /// itself (`Fs::read_to`): appends the extents of the longest prefix
+    /// of `refs` the store finds (stored, with the referenced length) to
+    /// `out`. Nothing is read or verified here: the reader must hash what
+    /// it reads against each reference. The default locates nothing, so
+    /// every chunk goes through [`Chunks::read_chunk`].
+    fn locate(
+        &mut self,
+        _dev: &mut T,
+        _refs: &[ChunkRef],
+        _out: &mut Vec<Extent>,
+    ) -> Result<(), FsError> {
+        Ok(())
+    }
     /// True when a chunk with this hash is stored.
     fn contains(&mut self, dev: &mut T, hash: &[u8; 32]) -> Result<bool, FsError>;
 
@@ -233,6 +247,18 @@ impl<T: Transactional> Chunks<T> for ChunkStore {
             .map_err(content::Error::from)?;
         out.clear();
         out.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn locate(
+        &mut self,
+        dev: &mut T,
+        refs: &[ChunkRef],
+        out: &mut Vec<Extent>,
+    ) -> Result<(), FsError> {
+        // Up to the first chunk not found (or unreadable): its
+        // `read_chunk` reports why.
+        self.inner()?.locate_many(dev, refs, |e| out.push(e));
         Ok(())
     }
 
@@ -421,6 +447,22 @@ impl<T: Transactional, X: Transport + Clone + 'static> Chunks<T> for ContentClie
         out: &mut Vec<u8>,
     ) -> Result<(), FsError> {
         ContentClient::read_chunk(self, r, out).map_err(service_error)
+    }
+
+    fn locate(
+        &mut self,
+        _dev: &mut T,
+        refs: &[ChunkRef],
+        out: &mut Vec<Extent>,
+    ) -> Result<(), FsError> {
+        let mut pairs = Vec::with_capacity(refs.len());
+        ContentClient::locate(self, refs, &mut pairs).map_err(service_error)?;
+        out.extend(
+            pairs
+                .into_iter()
+                .map(|(start, len)| Extent::new(start, len)),
+        );
+        Ok(())
     }
 
     fn contains(&mut self, _dev: &mut T, hash: &[u8; 32]) -> Result<bool, FsError> {

@@ -36,6 +36,7 @@ mod mount;
 mod namespace;
 mod paths;
 mod read;
+mod stage;
 mod truncate;
 mod txn;
 mod write;
@@ -55,7 +56,7 @@ use crate::root::RootBlock;
 
 pub(crate) use extents::decode_extent;
 pub(crate) use paths::{components, parent_and_name};
-pub(crate) use read::ChunkCache;
+pub use stage::{ReadCounts, ReadFail};
 
 /// Default permission bits of new files and directories (the reference
 /// registry's 0644 / 0755).
@@ -126,6 +127,8 @@ pub struct Fs<T: Transactional, C: Chunks<T> = ChunkStore> {
     in_txn: bool,
     time: Option<u64>,
     read_buf: C::ReadBuf,
+    /// The read path's buffers and kept chunk ([`stage`]).
+    pub(crate) stage: stage::Stage,
     events: VecDeque<String>,
     /// Check every chunk's bytes the content store returns (on when it is
     /// another process: [`Fs::check_received_chunks`]).

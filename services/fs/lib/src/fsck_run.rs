@@ -40,7 +40,7 @@ use cowbtree::TreeRoot;
 use crate::chunks::Chunks;
 use crate::digest::Verifier;
 use crate::error::FsError;
-use crate::fs::{ChunkCache, Fs};
+use crate::fs::Fs;
 use crate::fsck::FsckReport;
 use crate::layout;
 use crate::link;
@@ -82,7 +82,6 @@ struct BlobCheck {
     size: u64,
     pos: u64,
     verifier: Verifier,
-    cache: ChunkCache,
 }
 
 /// What one tree's walk has reached so far.
@@ -546,14 +545,13 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     size,
                     pos: 0,
                     verifier: Verifier::new(d),
-                    cache: ChunkCache::default(),
                 }
             }
         };
         let live = run.trees[run.trees.len() - 1].1;
         let mut buf = vec![0u8; VERIFY_PIECE];
         if b.pos < b.size {
-            match self.read_at_in(&live, b.ino, b.pos, &mut buf, &mut b.cache) {
+            match self.read_at_in(&live, b.ino, b.pos, &mut buf) {
                 Ok(0) => b.size = b.pos,
                 Ok(n) => {
                     b.verifier.update(&buf[..n]);

@@ -62,7 +62,7 @@ pub mod upload_session;
 
 pub use chunks::{ChunkStore, Chunks};
 pub use error::FsError;
-pub use fs::{DirEntry, Fs, Metadata};
+pub use fs::{DirEntry, Fs, Metadata, ReadCounts, ReadFail};
 pub use fsck::{fsck_blocks, FsckReport, SpaceStats};
 pub use fsck_run::FsckRun;
 pub use gc::{GcReport, GcSteps};

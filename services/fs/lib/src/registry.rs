@@ -31,7 +31,7 @@ use cowbtree::TreeRoot;
 use crate::chunks::{ChunkStore, Chunks};
 use crate::digest::{DigestMismatch, Hasher, Verifier};
 use crate::error::FsError;
-use crate::fs::{ChunkCache, Fs};
+use crate::fs::Fs;
 use crate::io::{read_full, Source};
 use crate::layout;
 use crate::link::{self, LinkError};

@@ -1,9 +1,11 @@
 //! Scenario: the content store (inside the system, another process) hands
 //! back a content root that is not one (bad checksum, an index root past
 //! the end of the device) or chunk bytes that are not the chunk asked for
-//! (right length, wrong bytes). The filesystem must refuse to store such a
-//! root (the operation fails, nothing changes, the old root stays and the
-//! next mount works) and must not return such bytes to a reader.
+//! (right length, wrong bytes), or locates chunks where they are not (the
+//! batched read path reads those blocks itself). The filesystem must refuse
+//! to store such a root (the operation fails, nothing changes, the old root
+//! stays and the next mount works) and must not return such bytes to a
+//! reader.
 
 mod common;
 
@@ -24,6 +26,7 @@ enum Lie {
     RootChecksum,
     RootPastDevice,
     ChunkBytes,
+    Locations,
 }
 
 /// The in-process store, with a switch to lie.
@@ -91,6 +94,25 @@ impl<T: Transactional> Chunks<T> for Liar {
             out[0] ^= 0x55;
         }
         Ok(())
+    }
+    fn locate(
+        &mut self,
+        dev: &mut T,
+        refs: &[content::ChunkRef],
+        out: &mut Vec<Extent>,
+    ) -> Result<(), FsError> {
+        match self.lie.get() {
+            // Nothing located: every chunk goes through `read_chunk`, the
+            // path whose bytes this liar damages.
+            Lie::ChunkBytes => Ok(()),
+            Lie::Locations => {
+                let mut honest = Vec::new();
+                self.inner.locate(dev, refs, &mut honest)?;
+                out.extend(honest.iter().map(|e| Extent::new(e.start + 1, e.len)));
+                Ok(())
+            }
+            _ => self.inner.locate(dev, refs, out),
+        }
     }
     fn contains(&mut self, dev: &mut T, hash: &[u8; 32]) -> Result<bool, FsError> {
         self.inner.contains(dev, hash)
@@ -160,6 +182,19 @@ fn lying_content_store_is_caught() {
     let mut buf = vec![0u8; 1000];
     let e = fs.read_at(ino, 0, &mut buf).unwrap_err();
     assert!(e.to_string().contains("bad chunk"), "{e}");
+
+    // Wrong extents: the blocks read there do not hash to the chunk ids,
+    // so each chunk goes through the store's own read, and the reader gets
+    // the file's bytes.
+    lie.set(Lie::Locations);
+    let fetched_one = fs.read_counts().one_chunk;
+    let mut all = vec![0u8; data.len()];
+    assert_eq!(fs.read_at(ino, 0, &mut all).unwrap(), data.len());
+    assert_eq!(all, data);
+    assert!(
+        fs.read_counts().one_chunk > fetched_one,
+        "fell back to read_chunk"
+    );
 
     // Honest again: the old state is intact and survives a remount.
     lie.set(Lie::None);

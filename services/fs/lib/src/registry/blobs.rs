@@ -34,7 +34,6 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             ino: m.ino,
             size: m.size,
             pos: 0,
-            cache: ChunkCache::default(),
             verifier: Some(Verifier::new(d.clone())),
         }))
     }
@@ -104,7 +103,6 @@ pub struct BlobReader<'a, T: Transactional, C: Chunks<T> = ChunkStore> {
     ino: u64,
     size: u64,
     pos: u64,
-    cache: ChunkCache,
     verifier: Option<Verifier>,
 }
 
@@ -125,9 +123,7 @@ impl<T: Transactional, C: Chunks<T>> BlobReader<'_, T, C> {
             return Ok(0);
         }
         let root = self.root;
-        let n = self
-            .fs
-            .read_at_in(&root, self.ino, self.pos, buf, &mut self.cache)?;
+        let n = self.fs.read_at_in(&root, self.ino, self.pos, buf)?;
         if let Some(v) = self.verifier.as_mut() {
             v.update(&buf[..n]);
         }

@@ -210,18 +210,17 @@ impl Service {
     /// content service's. A content service that does not answer leaves
     /// its lines out.
     fn counters_text(&mut self, text: &mut String) {
-        use super::blobs::{LEASE_IN_BYTES, LEASE_OUT_BYTES, READ_COPY_BYTES};
+        use super::blobs::{LEASE_IN_BYTES, LEASE_OUT_BYTES};
         let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let Ok(reg) = self.reg() else { return };
         let b = reg.fs().device_mut().counters();
         let _ = writeln!(
             text,
-            "counters fs: calls={} lease_in={} lease_out={} gathered={} read_copy={} block_calls={}\nfs calls to block: {}",
+            "counters fs: calls={} lease_in={} lease_out={} gathered={} block_calls={}\nfs calls to block: {}",
             n(&REQUESTS),
             n(&LEASE_IN_BYTES),
             n(&LEASE_OUT_BYTES),
             n(&filesystem::stream::GATHERED_BYTES),
-            n(&READ_COPY_BYTES),
             b.calls(),
             b,
         );

@@ -12,11 +12,11 @@ use super::{mounted, timed_lease, In, Out, Outcome, Service, UploadState};
 use crate::errors::{bad_argument, Fail};
 
 /// Bytes this process copied on the data path, for the `counters fs:` line
-/// of `stats` (issue #13): in from clients' leases, out to them, and from
-/// the read path's chunk buffer into the outgoing piece.
+/// of `stats` (issue #13): in from clients' leases and out to them (reads
+/// go from the filesystem's stage straight into the lease: no copy of
+/// their own in this process).
 pub(super) static LEASE_IN_BYTES: AtomicU64 = AtomicU64::new(0);
 pub(super) static LEASE_OUT_BYTES: AtomicU64 = AtomicU64::new(0);
-pub(super) static READ_COPY_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// Counts `n` bytes into `counter`.
 pub(super) fn count(counter: &AtomicU64, n: usize) {

@@ -4,6 +4,7 @@
 use alloc::string::String;
 use core::fmt::Write as _;
 
+use filesystem::ReadFail;
 use fs_api::{At, FsError, Listed, Read, Stat, PIECE};
 
 use super::{mounted, send_text, timed_lease, In, Out, Outcome, Service};
@@ -99,7 +100,10 @@ impl Service {
     }
 
     /// Streams file `ino` from `offset` into `out`, each chunk verified by
-    /// the filesystem; returns the bytes sent.
+    /// the filesystem; returns the bytes sent. The verified bytes go from
+    /// the filesystem's staging buffer straight into the client's lease
+    /// (`Fs::read_to`: no copy through `piece`), one `PIECE` per step so
+    /// the chunks of a step are located and read in one batch.
     pub(super) fn read_file(
         &mut self,
         ino: u64,
@@ -111,25 +115,28 @@ impl Service {
         let mut sent = 0u64;
         let mut pos = offset;
         while sent < out_len && pos < size {
-            let n = (out_len - sent).min(size - pos).min(PIECE as u64) as usize;
+            let n = (out_len - sent).min(size - pos).min(PIECE as u64);
             let reg = mounted(&mut self.reg)?;
-            let got = match reg.fs().read_at(ino, pos, &mut self.piece[..n]) {
+            let mut at = sent;
+            let mut to_lease = |bytes: &[u8]| -> Result<(), abi::Error> {
+                timed_lease(|| out.write(at, bytes))?;
+                at += bytes.len() as u64;
+                Ok(())
+            };
+            let got = match reg.fs().read_to(ino, pos, n, &mut to_lease) {
                 Ok(got) => got,
+                Err(ReadFail::Sink(e)) => return Err(FsError::lease(1, e).into()),
                 // The verified bytes already sent go back first; the next
                 // read starts at the bad chunk and gets its error.
-                Err(_) if sent > 0 => break,
-                Err(e) => return Err(e.into()),
+                Err(ReadFail::Fs(_)) if sent > 0 => break,
+                Err(ReadFail::Fs(e)) => return Err(e.into()),
             };
             if got == 0 {
                 break;
             }
-            let piece = &self.piece[..got];
-            timed_lease(|| out.write(sent, piece)).map_err(|e| FsError::lease(1, e))?;
-            // `read_at` copied the bytes from its chunk buffer into `piece`.
-            super::blobs::count(&super::blobs::READ_COPY_BYTES, got);
-            super::blobs::count(&super::blobs::LEASE_OUT_BYTES, got);
-            sent += got as u64;
-            pos += got as u64;
+            super::blobs::count(&super::blobs::LEASE_OUT_BYTES, got as usize);
+            sent += got;
+            pos += got;
         }
         Ok(sent)
     }
