@@ -118,7 +118,7 @@ fn changes_between_every_gc_step_lose_nothing_and_the_next_gc_reclaims_the_rest(
             4 => {
                 let name = format!("s{round}");
                 reg.fs().snapshot_create(&name).unwrap();
-                if round % 3 == 0 {
+                if round.is_multiple_of(3) {
                     reg.fs().snapshot_delete(&name).unwrap();
                 }
             }
@@ -140,7 +140,7 @@ fn changes_between_every_gc_step_lose_nothing_and_the_next_gc_reclaims_the_rest(
                 }
             }
         }
-        if round % 16 == 0 {
+        if round.is_multiple_of(16) {
             m.check(&mut reg, &format!("round {round}"));
         }
     }
