@@ -39,6 +39,12 @@ def t_gc_steps(boot):
 
     # The putter puts while the shell collects, several times over.
     no_error(s.cmd("write /putter/go yes"), "go")
+    for _ in range(120):
+        if "error:" not in s.cmd("stat /putter/started"):
+            break
+        time.sleep(0.5)
+    else:
+        raise Failure("the putter never started putting")
     counts = []
     for r in range(3):
         out = s.cmd("gc")

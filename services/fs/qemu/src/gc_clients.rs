@@ -2,7 +2,8 @@
 //! beside the shell, which runs `gc` and `fsck`:
 //!
 //! - [`putter`] (`fsclient arg=5`): once `/putter/go` exists, puts 16 KiB
-//!   blobs one after another, reading each back, until `/putter/stop`
+//!   blobs one after another (creating `/putter/started` after the first,
+//!   which the test waits for before it collects) until `/putter/stop`
 //!   exists; then reads every one back again and leaves its verdict in
 //!   `/putter/result` (not on the console, where it could land in the
 //!   middle of the shell's echo). Its puts are served between the steps of
@@ -76,6 +77,13 @@ fn puts() -> Result<u64, String> {
         FS.blob_put("gc/putter", &d, &data)
             .map_err(|e| format!("put {n}: {e}"))?;
         n += 1;
+        if n == 1 {
+            // The test starts collecting only once puts are flowing (on a
+            // quiet machine its collections can otherwise all end before
+            // the putter first runs).
+            FS.create("/putter/started")
+                .map_err(|e| format!("/putter/started: {e}"))?;
+        }
     }
     // Everything put is still there after the collections.
     for i in 0..n {
