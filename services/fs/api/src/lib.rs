@@ -148,6 +148,22 @@ abi::words! {
     }
 }
 
+impl Text {
+    /// No text: what a step that is not the last answers.
+    pub const EMPTY: Text = Text {
+        written: 0,
+        needed: 0,
+    };
+}
+
+impl Stepped {
+    /// The run goes on: call again.
+    pub const MORE: Stepped = Stepped {
+        text: Text::EMPTY,
+        done: 0,
+    };
+}
+
 abi::words! {
     /// What `df` answers: the text and its figures.
     pub struct Space {

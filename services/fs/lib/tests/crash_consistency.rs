@@ -13,41 +13,13 @@
 mod common;
 
 use block::{BlockStore, MemDevice};
-use common::{crash_config, noise, sha256};
-use filesystem::{fsck_blocks, Algorithm, Fs, GcSteps, Kind, Reference, Registry, RepoName};
+use common::{crash_config, fingerprint, noise, sha256};
+use filesystem::{fsck_blocks, Algorithm, Fs, GcSteps, Reference, Registry, RepoName};
 use testkit::{crash_image, CutMode, Cuts, RecordingDevice, SplitMix};
 
 const BLOCKS: u64 = 3072;
 
 type Rec = BlockStore<RecordingDevice>;
-
-/// Everything a user can observe, hashed: live tree (paths, kinds, sizes,
-/// contents), snapshot names and each snapshot's tree.
-fn fingerprint<T: block::Transactional>(fs: &mut Fs<T>) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    let mut trees: Vec<Option<String>> = vec![None];
-    for s in fs.snapshot_list().expect("snapshot list") {
-        h.update(s.name.as_bytes());
-        trees.push(Some(s.name));
-    }
-    for t in trees {
-        h.update(b"|tree|");
-        for e in fs.walk(t.as_deref()).expect("walk") {
-            h.update(e.path.as_bytes());
-            h.update(&e.size.to_le_bytes());
-            if e.kind == Kind::File {
-                let bytes = fs
-                    .read_file_in(t.as_deref(), &e.path, u64::MAX)
-                    .expect("read");
-                h.update(blake3::hash(&bytes).as_bytes());
-            } else {
-                h.update(b"/");
-            }
-        }
-    }
-    h.update(&fs.logical_bytes().to_le_bytes());
-    *h.finalize().as_bytes()
-}
 
 struct Ack {
     /// Recorded device ops when the operation returned.

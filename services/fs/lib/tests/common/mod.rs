@@ -3,7 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 use block::{BlockStore, Config, MemDevice};
-use filesystem::{Digest, Fs, Registry};
+use filesystem::{Digest, Fs, Kind, Registry};
 pub use testkit::noise;
 use testkit::{record_from, RecordingDevice};
 
@@ -48,4 +48,32 @@ pub fn sha256(data: &[u8]) -> Digest {
 
 pub fn read_all(fs: &mut Fs<Store>, path: &str) -> Vec<u8> {
     fs.read_file(path, u64::MAX).expect("read")
+}
+
+/// Everything a user can observe, hashed: live tree (paths, kinds, sizes,
+/// contents), snapshot names and each snapshot's tree.
+pub fn fingerprint<T: block::Transactional>(fs: &mut Fs<T>) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    let mut trees: Vec<Option<String>> = vec![None];
+    for s in fs.snapshot_list().expect("snapshot list") {
+        h.update(s.name.as_bytes());
+        trees.push(Some(s.name));
+    }
+    for t in trees {
+        h.update(b"|tree|");
+        for e in fs.walk(t.as_deref()).expect("walk") {
+            h.update(e.path.as_bytes());
+            h.update(&e.size.to_le_bytes());
+            if e.kind == Kind::File {
+                let bytes = fs
+                    .read_file_in(t.as_deref(), &e.path, u64::MAX)
+                    .expect("read");
+                h.update(blake3::hash(&bytes).as_bytes());
+            } else {
+                h.update(b"/");
+            }
+        }
+    }
+    h.update(&fs.logical_bytes().to_le_bytes());
+    *h.finalize().as_bytes()
 }

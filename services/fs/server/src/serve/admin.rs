@@ -83,10 +83,7 @@ impl Service {
                 self.fsck_job = Some(job);
                 Ok(FsckStepped {
                     checked: Checked {
-                        text: Text {
-                            written: 0,
-                            needed: 0,
-                        },
+                        text: Text::EMPTY,
                         problems,
                     },
                     done: 0,

@@ -76,13 +76,7 @@ impl Service {
         match fs.gc_step(&mut job.run, GC_STEP_UNITS) {
             Ok(false) => {
                 self.gc_job = Some(job);
-                Ok(Stepped {
-                    text: Text {
-                        written: 0,
-                        needed: 0,
-                    },
-                    done: 0,
-                })
+                Ok(Stepped::MORE)
             }
             Ok(true) => {
                 let current = fs.gc_is_current(&job.run);

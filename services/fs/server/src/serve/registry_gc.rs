@@ -71,13 +71,7 @@ impl Service {
         match reg.registry_gc_step(&mut job.run, STEP_UNITS) {
             Ok(false) => {
                 self.registry_gc_job = Some(job);
-                Ok(Stepped {
-                    text: Text {
-                        written: 0,
-                        needed: 0,
-                    },
-                    done: 0,
-                })
+                Ok(Stepped::MORE)
             }
             Ok(true) => {
                 let grace = job.grace_secs;
