@@ -418,6 +418,7 @@ macro_rules! words {
 /// }
 /// let e = DiskError::OutOfRange { first: 9, block_count: 8 };
 /// assert_eq!(e.to_string(), "block 9 is past the end of the disk (8 blocks)");
+/// assert_eq!(DiskError::name_of(2), Some("ReadOnly"));
 /// ```
 #[macro_export]
 macro_rules! errors {
@@ -482,6 +483,19 @@ macro_rules! errors {
                         $( let $field = $crate::iface::take_arg::<$fty>(words, &mut at).ok()?; )*
                         Some($name::$variant { $( $field ),* })
                     } )*
+                    _ => None,
+                }
+            }
+        }
+
+        impl $name {
+            /// The name of the variant with `code` (`None`: not one of
+            /// this type's): what a client that kept only the code, not
+            /// the values, can still say.
+            #[allow(dead_code)]
+            pub fn name_of(code: u64) -> Option<&'static str> {
+                match code {
+                    $( $code => Some(stringify!($variant)), )*
                     _ => None,
                 }
             }

@@ -344,6 +344,38 @@ impl fmt::Display for Size {
     }
 }
 
+/// A content-service error code (`content_api::ContentError`), shown by
+/// its name in words: "chunk corrupt (content error 6)". Its values stay in
+/// the fs service's log; a reply has no room for them beside the fs code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContentCode(pub u64);
+
+impl Words for ContentCode {
+    const COUNT: usize = 1;
+    fn put(&self, out: &mut [u64]) {
+        out[0] = self.0;
+    }
+    fn take(words: &[u64]) -> Option<Self> {
+        Some(ContentCode(*words.first()?))
+    }
+}
+
+impl fmt::Display for ContentCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(name) = content_api::ContentError::name_of(self.0) else {
+            return write!(f, "an unknown error (content error {})", self.0);
+        };
+        // "ChunkCorrupt" -> "chunk corrupt"
+        for (i, c) in name.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{}", c.to_ascii_lowercase())?;
+        }
+        write!(f, " (content error {})", self.0)
+    }
+}
+
 /// A SHA-256 (or the first 32 bytes of a longer) hash, with its algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hash {
@@ -450,8 +482,8 @@ abi::errors! {
             => "chunk at offset {offset} ({len} bytes) of inode {ino} {cause}",
         Damaged = 34 { what: Damage, ino: u64 } => "{what} (inode {ino}); run fsck",
         /// The content service failed with its error `code` (`content_api::ContentError`).
-        ContentService = 35 { code: u64 }
-            => "the content service failed (its error {code}); run fsck",
+        ContentService = 35 { code: ContentCode }
+            => "the content service failed: {code}; run fsck",
         ContentUnreachable = 36 { kernel: abi::Error }
             => "content service unreachable: {kernel}",
         NotMounted = 37 { stage: MountStage } => "the filesystem is not mounted: {stage}",

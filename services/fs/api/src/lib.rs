@@ -44,8 +44,8 @@ pub mod rights;
 
 pub use client::FsClient;
 pub use error::{
-    describe, why, ArgKind, At, BlockFault, Cause, Damage, FsError, Hash, MountStage, QuotaKind,
-    Request, Size, Why,
+    describe, why, ArgKind, At, BlockFault, Cause, ContentCode, Damage, FsError, Hash, MountStage,
+    QuotaKind, Request, Size, Why,
 };
 pub use rights::Rights;
 

@@ -6,8 +6,8 @@ mod support;
 use abi::iface::{reply_message, reply_result, CallError, ServiceError};
 use fs_api::rights::{Needed, Op};
 use fs_api::{
-    fs, why, ArgKind, At, BlockFault, Cause, Damage, FsError, Hash, MountStage, Request, Rights,
-    Why,
+    fs, why, ArgKind, At, BlockFault, Cause, ContentCode, Damage, FsError, Hash, MountStage,
+    Request, Rights, Why,
 };
 use support::{client, FakeFs};
 
@@ -107,7 +107,9 @@ fn every_variant() -> Vec<FsError> {
             what: Damage::Inode,
             ino: 12,
         },
-        FsError::ContentService { code: 6 },
+        FsError::ContentService {
+            code: ContentCode(6),
+        },
         FsError::ContentUnreachable {
             kernel: abi::Error::PeerDead,
         },
@@ -345,5 +347,28 @@ fn a_dead_service_reads_as_unreachable() {
     assert_eq!(
         e.to_string(),
         "filesystem service unreachable: it has stopped (restart the system)"
+    );
+}
+
+#[test]
+fn a_content_service_error_reads_by_its_name() {
+    let stat = |c: &support::Client| c.stat("/f").map(drop);
+    assert_eq!(
+        reads(
+            FsError::ContentService {
+                code: ContentCode(6)
+            },
+            stat
+        ),
+        "the content service failed: chunk corrupt (content error 6); run fsck"
+    );
+    assert_eq!(
+        reads(
+            FsError::ContentService {
+                code: ContentCode(99)
+            },
+            stat
+        ),
+        "the content service failed: an unknown error (content error 99); run fsck"
     );
 }

@@ -8,7 +8,8 @@ use alloc::string::ToString;
 use filesystem::names::{DigestError, NameError, TagError};
 use filesystem::{Digest, FsError as LibError, QuotaTarget, RegistryError};
 use fs_api::{
-    why, ArgKind, At, BlockFault, Cause, Damage, FsError, Hash, QuotaKind, Request, Size, Why,
+    why, ArgKind, At, BlockFault, Cause, ContentCode, Damage, FsError, Hash, QuotaKind, Request,
+    Size, Why,
 };
 
 /// A failure inside the service, before it becomes the reply's error.
@@ -254,7 +255,9 @@ fn lib_error(e: LibError, args: &[&str]) -> FsError {
             },
         },
         LibError::PutAbandoned { .. } => FsError::PutAbandoned {},
-        LibError::ContentService { code, .. } => FsError::ContentService { code },
+        LibError::ContentService { code, .. } => FsError::ContentService {
+            code: ContentCode(code),
+        },
         LibError::ContentUnreachable { code } => FsError::ContentUnreachable {
             kernel: abi::Error::from_code(code).unwrap_or(abi::Error::PeerDead),
         },
