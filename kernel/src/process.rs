@@ -96,6 +96,9 @@ pub struct Process {
     /// Physical frames of a dead driver's DMA memory, kept out of the
     /// allocator until its slot is restarted (`death.rs`).
     pub quarantine: Vec<u64>,
+    /// TSC cycles this slot has been scheduled on the CPU, syscalls
+    /// included (`cpuclock.rs`; kept across `RESTART`).
+    pub cpu_cycles: u64,
 }
 
 /// Why a boot-image program could not be loaded (printed with `{:?}`).
@@ -169,6 +172,7 @@ impl Process {
             supervises: spec.supervises.clone(),
             incarnation: 0,
             quarantine: Vec::new(),
+            cpu_cycles: 0,
         })
     }
 
@@ -261,6 +265,9 @@ pub struct Kernel {
     /// which stays reserved), for `RESTART`.
     pub specs: Vec<ProcSpec>,
     pub images: Vec<&'static [u8]>,
+    /// Where the CPU's time went: idle, interrupts, the open interval
+    /// (each process's share is `Process::cpu_cycles`).
+    pub clock: crate::cpuclock::CpuClock,
 }
 
 /// Counters printed when the machine powers off.
