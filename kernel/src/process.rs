@@ -64,7 +64,10 @@ pub struct Process {
     pub root: u64,
     pub frame: TrapFrame,
     pub state: State,
-    pub caps: CapTable,
+    /// Boxed: the table is 3 KiB, and every IPC touches the small hot
+    /// fields of two processes; inline it spread them over more pages,
+    /// each a soft-TLB refill after a switch under TCG (docs/speed.md).
+    pub caps: alloc::boxed::Box<CapTable>,
     pub notify_pending: u64,
     /// Callers queued at this process, oldest first.
     pub senders: VecDeque<Pid>,
@@ -152,7 +155,7 @@ impl Process {
             root,
             frame,
             state: State::Runnable,
-            caps: CapTable::default(),
+            caps: alloc::boxed::Box::default(),
             notify_pending: 0,
             senders: VecDeque::new(),
             outgoing: Message::default(),
