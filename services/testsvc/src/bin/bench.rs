@@ -73,7 +73,8 @@ fn main() {
 
 /// Where the round trips' cycles went, per round trip, from the kernel's
 /// CPU accounts (each side's user code and its syscalls, idle, interrupts;
-/// they add up to the wall cycles of the loop).
+/// they add up to the wall cycles of the loop). Means, so a loaded host's
+/// stalls are in them: not a figure line (the medians above are).
 fn split(a: &sys::CpuTimes, b: &sys::CpuTimes) {
     let per = |x: u64, y: u64| y.wrapping_sub(x) / ROUNDS as u64;
     let mut line = alloc::string::String::new();
@@ -89,7 +90,4 @@ fn split(a: &sys::CpuTimes, b: &sys::CpuTimes) {
         per(a.interrupts, b.interrupts),
         per(a.tsc, b.tsc)
     );
-    // The server's share: its REPLY_RECV and its user code, per round trip.
-    let echo = per(a.procs[1].cycles, b.procs[1].cycles);
-    println!("ipc_roundtrip_server_cycles: {echo} cycles");
 }
