@@ -127,7 +127,9 @@ TESTS = {
         r"TEST PASS"]),
     "nocap": ("test-nocap.cfg", None, 60, [r"nocap: PASS", r"TEST PASS"]),
     "badptr": ("test-badptr.cfg", None, 60, [
-        r"badptr: 20 cases, 0 wrong; a normal call afterwards: Ok\(2\)", r"TEST PASS"]),
+        r"badptr: 25 cases, 0 wrong; a normal call afterwards: Ok\(2\)",
+        r"badptr: cpu times: Ok\(3\) slots \[\"judge\", \"echo\", \"badptr\"\], count 1 wrote 1: true, own cycles grew true, accounts grew by the TSC: true",
+        r"TEST PASS"]),
     "fuzz": ("test-fuzz.cfg", None, 180, [
         r"fuzzer: 50000 random syscalls done", r"fuzzer: echo still answers: Ok\(8\)", r"TEST PASS"]),
     "defer": ("test-defer.cfg", None, 60, [

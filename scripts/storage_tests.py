@@ -74,6 +74,9 @@ def bench(run_captured, raw_lines):
         if m:
             figures[m.group(1)] = (m.group(2), m.group(3))
     lines = [f"{k}: {v} {u}" for k, (v, u) in figures.items()]
+    # Where each phase's time went, from the kernel's CPU accounts (their
+    # shares add up to the phase's wall cycles; docs/speed.md).
+    lines += [l.strip() for l in out.splitlines() if l.strip().startswith("fsbench: cpu ")]
     raw = {}
     for l in raw_lines:
         m = re.match(r"^(blk_seq_(read|write)_1m_MBps): (\d+)", l)

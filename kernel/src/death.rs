@@ -135,6 +135,7 @@ impl Kernel {
         // every token of the dead incarnation stale.
         p.call_seq = old.call_seq + 1;
         p.incarnation = old.incarnation + 1;
+        p.cpu_cycles = old.cpu_cycles;
         p.mem_peak = old.mem_peak;
         let incarnation = p.incarnation;
         self.procs[pid] = p;

@@ -2,6 +2,7 @@
 //! process, handles the syscall / fault / interrupt, picks who runs next and
 //! loads its registers into the frame the stub returns through.
 
+use crate::cpuclock::Account;
 use crate::interrupts::{self, IRQ_BASE, IRQ_COM1, IRQ_TIMER};
 use crate::process::Kernel;
 use crate::trap::{TrapFrame, SYSCALL_VECTOR};
@@ -90,7 +91,11 @@ extern "C" fn trap_entry(frame: &mut TrapFrame) {
             let k = guard
                 .as_mut()
                 .expect("kernel state exists once interrupts are on");
+            // The hlt until now was idle time; the handling is the
+            // interrupts' (cpuclock.rs).
+            k.charge(Account::Idle);
             device_interrupt(k, (vector - IRQ_BASE) as u8);
+            k.charge(Account::Interrupts);
             return;
         }
         let name = EXCEPTION_NAMES
@@ -131,9 +136,17 @@ extern "C" fn trap_entry(frame: &mut TrapFrame) {
                 ),
             );
         }
-        v if (IRQ_BASE..IRQ_BASE + 16).contains(&v) => device_interrupt(k, (v - IRQ_BASE) as u8),
+        v if (IRQ_BASE..IRQ_BASE + 16).contains(&v) => {
+            k.charge(Account::Process(cur));
+            device_interrupt(k, (v - IRQ_BASE) as u8);
+            k.charge(Account::Interrupts);
+        }
         _ => log::warn!("unexpected vector {vector}"),
     }
+    // Up to here the CPU worked for `cur`: its code and this trap (a
+    // syscall's work is the caller's). Choosing and entering the next
+    // process is the next one's.
+    k.charge(Account::Process(cur));
 
     // Pick the next process; idle (interrupts on, hlt) while none can run.
     let next = loop {
@@ -152,6 +165,10 @@ extern "C" fn trap_entry(frame: &mut TrapFrame) {
         // Safety: interrupts are enabled only for the hlt, with nothing locked.
         unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) };
         guard = KERNEL.lock();
+        guard
+            .as_mut()
+            .expect("kernel state exists")
+            .charge(Account::Idle);
     };
     let k = guard.as_mut().expect("kernel state exists");
     k.current = next;

@@ -212,8 +212,12 @@ impl Kernel {
         if let Err(e) = reply_buf.write_value(&mut DirectMap, self.procs[caller].root, &msg) {
             log::error!("reply to {}: {e:?}", self.procs[caller].name);
         }
-        // The call is over: a capability it brought goes unless kept.
-        self.procs[cur].caps.release_call(caller, tok >> 8);
+        // The call is over: a capability it brought goes unless kept. Only
+        // a call that carried one can have left one (`deliver`), so the
+        // others skip the scan of the table's 64 slots.
+        if self.procs[caller].outgoing.cap != NO_CAP {
+            self.procs[cur].caps.release_call(caller, tok >> 8);
+        }
         self.stats.replies += 1;
         let c = &mut self.procs[caller];
         c.set_result(Ok([0; 4]));

@@ -22,6 +22,7 @@
 extern crate alloc;
 
 mod boot;
+mod cpuclock;
 mod death;
 mod dispatch;
 mod gdt;
@@ -125,6 +126,7 @@ pub extern "C" fn kernel_main(start_info_phys: u32) -> ! {
         stats: Default::default(),
         specs,
         images,
+        clock: cpuclock::CpuClock::start(),
     });
 
     // Enter user space through the common exit path with the first frame

@@ -64,7 +64,10 @@ pub struct Process {
     pub root: u64,
     pub frame: TrapFrame,
     pub state: State,
-    pub caps: CapTable,
+    /// Boxed: the table is 3 KiB, and every IPC touches the small hot
+    /// fields of two processes; inline it spread them over more pages,
+    /// each a soft-TLB refill after a switch under TCG (docs/speed.md).
+    pub caps: alloc::boxed::Box<CapTable>,
     pub notify_pending: u64,
     /// Callers queued at this process, oldest first.
     pub senders: VecDeque<Pid>,
@@ -96,6 +99,9 @@ pub struct Process {
     /// Physical frames of a dead driver's DMA memory, kept out of the
     /// allocator until its slot is restarted (`death.rs`).
     pub quarantine: Vec<u64>,
+    /// TSC cycles this slot has been scheduled on the CPU, syscalls
+    /// included (`cpuclock.rs`; kept across `RESTART`).
+    pub cpu_cycles: u64,
 }
 
 /// Why a boot-image program could not be loaded (printed with `{:?}`).
@@ -149,7 +155,7 @@ impl Process {
             root,
             frame,
             state: State::Runnable,
-            caps: CapTable::default(),
+            caps: alloc::boxed::Box::default(),
             notify_pending: 0,
             senders: VecDeque::new(),
             outgoing: Message::default(),
@@ -169,6 +175,7 @@ impl Process {
             supervises: spec.supervises.clone(),
             incarnation: 0,
             quarantine: Vec::new(),
+            cpu_cycles: 0,
         })
     }
 
@@ -261,6 +268,9 @@ pub struct Kernel {
     /// which stays reserved), for `RESTART`.
     pub specs: Vec<ProcSpec>,
     pub images: Vec<&'static [u8]>,
+    /// Where the CPU's time went: idle, interrupts, the open interval
+    /// (each process's share is `Process::cpu_cycles`).
+    pub clock: crate::cpuclock::CpuClock,
 }
 
 /// Counters printed when the machine powers off.

@@ -98,6 +98,8 @@ impl Kernel {
             sys::RESTART => self.sys_restart(a0),
             sys::WHOAMI => self.sys_whoami(),
             sys::KILL => self.sys_kill(a0),
+            sys::CPU_TIME => self.sys_cpu_time(),
+            sys::CPU_TIMES => self.sys_cpu_times(a0, a1),
             _ => Err(Error::BadSyscall),
         };
         let p = &mut self.procs[cur];
@@ -397,12 +399,19 @@ impl Kernel {
             code
         );
         log::info!("kernel stats: {:?}, {} ticks", self.stats, self.ticks);
+        self.charge(crate::cpuclock::Account::Process(self.current));
+        log::info!(
+            "cpu since boot (Mcycles scheduled, cpuclock.rs): idle {}, interrupts {}",
+            self.clock.idle / 1_000_000,
+            self.clock.interrupts / 1_000_000
+        );
         for p in &self.procs {
             log::info!(
-                "memory of {}: peak {} KiB of its {} KiB (mem=)",
+                "memory of {}: peak {} KiB of its {} KiB (mem=); cpu {} Mcycles",
                 p.name,
                 p.mem_peak >> 10,
-                p.mem_limit >> 10
+                p.mem_limit >> 10,
+                p.cpu_cycles / 1_000_000
             );
         }
         crate::poweroff(code)

@@ -302,3 +302,60 @@ pub fn whoami() -> (u64, u64) {
         .map(|r| (r[0], r[1]))
         .unwrap_or((0, 0))
 }
+
+/// TSC cycles the kernel has had this process's slot scheduled on the CPU
+/// (its code and its syscalls, not the time other processes or the idle
+/// loop ran): what "own work" means. Costs one syscall.
+pub fn cpu_time() -> u64 {
+    call_raw(sys::CPU_TIME, [0; 6]).map(|r| r[0]).unwrap_or(0)
+}
+
+/// Where the CPU's time went, as the kernel accounts it (`CPU_TIMES`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuTimes {
+    /// Slot i's cycles and name at index i (the first `slots`, at most
+    /// `MAX_SLOTS`).
+    pub procs: [abi::CpuTime; CpuTimes::MAX_SLOTS],
+    pub slots: usize,
+    /// Cycles with nothing runnable (`hlt`).
+    pub idle: u64,
+    /// Cycles handling device interrupts (the timer's included).
+    pub interrupts: u64,
+    /// The TSC at the reading: the accounts add up to it, less the boot.
+    pub tsc: u64,
+}
+
+impl CpuTimes {
+    /// The kernel's limit on processes (`kernel_logic::bootimg::MAX_PROCS`).
+    pub const MAX_SLOTS: usize = 32;
+
+    /// Every slot's scheduled cycles, idle and interrupt cycles, now.
+    pub fn read() -> Result<CpuTimes, Error> {
+        let mut t = CpuTimes::default();
+        let r = call_raw(
+            sys::CPU_TIMES,
+            [
+                t.procs.as_mut_ptr() as u64,
+                CpuTimes::MAX_SLOTS as u64,
+                0,
+                0,
+                0,
+                0,
+            ],
+        )?;
+        t.slots = (r[0] as usize).min(CpuTimes::MAX_SLOTS);
+        t.idle = r[1];
+        t.interrupts = r[2];
+        t.tsc = r[3];
+        Ok(t)
+    }
+
+    /// All accounted cycles (processes, idle, interrupts).
+    pub fn total(&self) -> u64 {
+        self.procs[..self.slots]
+            .iter()
+            .fold(self.idle.wrapping_add(self.interrupts), |a, p| {
+                a.wrapping_add(p.cycles)
+            })
+    }
+}

@@ -58,8 +58,10 @@ pub mod sys {
     pub const RESTART: u64 = 29;
     pub const WHOAMI: u64 = 30;
     pub const KILL: u64 = 31;
+    pub const CPU_TIME: u64 = 32;
+    pub const CPU_TIMES: u64 = 33;
     /// One past the highest syscall number.
-    pub const COUNT: u64 = 32;
+    pub const COUNT: u64 = 34;
 }
 
 /// Why a syscall failed (returned in `rax`; 0 is success).
@@ -258,6 +260,34 @@ pub mod mint_kind {
 /// process's printing can hold them off (256 bytes are ~22 ms at 115200 baud
 /// on a real UART); between calls the process is preemptible.
 pub const CONSOLE_WRITE_MAX: u64 = 256;
+
+/// One process slot's line of `CPU_TIMES`: the TSC cycles the kernel has
+/// had that slot scheduled on the CPU (its code and its syscalls, every
+/// incarnation) and its name from the boot configuration (NUL-padded,
+/// cut at `CPU_NAME_LEN` bytes). The record of slot `i` is at index `i`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuTime {
+    pub cycles: u64,
+    pub name: [u8; CPU_NAME_LEN],
+}
+
+/// Bytes of a process name in a [`CpuTime`] record.
+pub const CPU_NAME_LEN: usize = 24;
+pub const CPU_TIME_SIZE: usize = 32;
+const _: () = assert!(core::mem::size_of::<CpuTime>() == CPU_TIME_SIZE);
+
+impl CpuTime {
+    /// The name as text (up to the first NUL; `?` if not UTF-8).
+    pub fn name(&self) -> &str {
+        let n = self
+            .name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(CPU_NAME_LEN);
+        core::str::from_utf8(&self.name[..n]).unwrap_or("?")
+    }
+}
 
 /// Notification bit the kernel sets on the console-owning process when
 /// serial input arrives.

@@ -57,6 +57,8 @@ pub unsafe trait Plain: Copy + Default {}
 unsafe impl Plain for u8 {}
 // Safety: `repr(C)`, every field a `u64` (asserted 112 bytes in `abi`).
 unsafe impl Plain for abi::Message {}
+// Safety: `repr(C)`, a `u64` then 24 bytes (asserted 32 bytes in `abi`).
+unsafe impl Plain for abi::CpuTime {}
 
 /// Byte access to physical memory: the kernel's direct map, a fake in tests.
 ///

@@ -61,8 +61,9 @@ mod counted {
     use userlib::ipc::Endpoint;
     use userlib::sys;
 
-    /// TSC cycles this process spent waiting for the block service (all
-    /// calls), and the number of calls: where the filesystem's time goes.
+    /// Wall (TSC) cycles this process spent waiting for the block service
+    /// (all calls: the block service's work and whatever else ran
+    /// meanwhile), and the number of calls: where the filesystem's time goes.
     pub static CALL_CYCLES: AtomicU64 = AtomicU64::new(0);
     pub static CALLS: AtomicU64 = AtomicU64::new(0);
     /// A call found the block service dead since [`service_died`] last looked.

@@ -34,7 +34,9 @@ use abi::iface::{Caller, LeaseIn, LeaseOut, Pending};
 use block::{BlockDevice, BlockStore, Durability, Error, Extent, Transactional, BLOCK_SIZE};
 use block_api::{block_store, report, Allocated, BlockError, Geometry, Reported, MAX_PIECE_BLOCKS};
 
-/// TSC cycles spent handling requests, and inside the disk driver's calls
+/// Cycles spent handling requests, scheduled to this process (kernel
+/// `CPU_TIME`: its own code and syscalls, not the driver's or anyone's
+/// meanwhile), and wall (TSC) cycles waiting in the disk driver's calls
 /// (kept by the process; reported by `report(STATS)`).
 pub static HANDLE_CYCLES: AtomicU64 = AtomicU64::new(0);
 pub static DEVICE_CYCLES: AtomicU64 = AtomicU64::new(0);
@@ -316,7 +318,7 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
                 let _ = write!(text, "{}", self.store.stats());
                 let _ = writeln!(
                     text,
-                    "service: transaction {}, {} begin calls waited, {} waiting now; {} Mcycles handling requests, {} of them in the disk driver; {} transactions aborted at a client's death",
+                    "service: transaction {}, {} begin calls waited, {} waiting now; {} Mcycles scheduled to the block process handling requests (its own code and syscalls), {} Mcycles wall waiting for the disk driver; {} transactions aborted at a client's death",
                     if self.open.is_some() { "open" } else { "closed" },
                     self.deferred_begins,
                     self.waiting.len(),

@@ -196,7 +196,7 @@ fn run(mut service: Served) -> ! {
             println!("block: exiting at request {received} (boot argument)");
             sys::exit(1);
         }
-        let t0 = sys::rdtsc();
+        let t0 = sys::cpu_time();
         service.count_call(badge, msg.label);
         let dispatched = block_store::dispatch(&mut service, badge, token, &msg);
         if let Dispatched::Reply(_, reply) = &dispatched {
@@ -206,7 +206,7 @@ fn run(mut service: Served) -> ! {
         }
         // A caller that died meanwhile is not our problem (rule 6).
         dispatched.send();
-        HANDLE_CYCLES.fetch_add(sys::rdtsc().wrapping_sub(t0), Ordering::Relaxed);
+        HANDLE_CYCLES.fetch_add(sys::cpu_time().wrapping_sub(t0), Ordering::Relaxed);
     }
 }
 

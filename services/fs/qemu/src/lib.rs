@@ -5,6 +5,7 @@
 
 extern crate alloc;
 
+pub mod cpu_phase;
 pub mod gc_clients;
 pub mod putters;
 

@@ -1,13 +1,16 @@
 //! User-pointer validation: every syscall that takes a pointer gets kernel
 //! addresses, unmapped and read-only memory, wrapping and oversized lengths,
 //! and must answer each with an error (and then still work normally).
+//! Then the CPU accounts (`CPU_TIMES`, `CPU_TIME`) must read right.
 //! Slot 0 = echo, slot 1 = judge.
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 use testsvc::{report, EchoRequest};
 use userlib::abi::proto::Wire;
-use userlib::abi::{sys as nr, Lease, Message};
+use userlib::abi::{sys as nr, CpuTime, Lease, Message};
 use userlib::{println, sys, Error};
 
 userlib::entry!(main);
@@ -33,7 +36,7 @@ fn main() {
         let mut r = Message::default();
         sys::call(0, &m, &mut r)
     };
-    let cases: [(&str, Result<(), Error>, Error); 20] = [
+    let cases: [(&str, Result<(), Error>, Error); 25] = [
         (
             "write from kernel",
             raw(nr::CONSOLE_WRITE, [KERNEL, 8, 0, 0, 0, 0]).map(|_| ()),
@@ -150,6 +153,31 @@ fn main() {
             raw(nr::MEM_ALLOC, [1 << 40, 0, 0, 0, 0, 0]).map(|_| ()),
             Error::NoMemory,
         ),
+        (
+            "cpu times into kernel",
+            raw(nr::CPU_TIMES, [KERNEL, 4, 0, 0, 0, 0]).map(|_| ()),
+            Error::BadAddress,
+        ),
+        (
+            "cpu times into code",
+            raw(nr::CPU_TIMES, [code, 4, 0, 0, 0, 0]).map(|_| ()),
+            Error::BadAddress,
+        ),
+        (
+            "cpu times unmapped",
+            raw(nr::CPU_TIMES, [UNMAPPED, 4, 0, 0, 0, 0]).map(|_| ()),
+            Error::BadAddress,
+        ),
+        (
+            "cpu times wrapping count",
+            raw(nr::CPU_TIMES, [reply_ptr, u64::MAX / 8, 0, 0, 0, 0]).map(|_| ()),
+            Error::BadAddress,
+        ),
+        (
+            "cpu times across user end",
+            raw(nr::CPU_TIMES, [USER_END - 40, 2, 0, 0, 0, 0]).map(|_| ()),
+            Error::BadAddress,
+        ),
     ];
     let mut wrong = 0;
     for (what, got, want) in &cases {
@@ -166,5 +194,51 @@ fn main() {
         wrong,
         after
     );
-    report(judge, "badptr", wrong == 0 && after == Ok(2), wrong, 1);
+    let cpu = cpu_times_answer();
+    report(
+        judge,
+        "badptr",
+        wrong == 0 && after == Ok(2) && cpu,
+        wrong,
+        1,
+    );
+}
+
+/// The CPU accounts read right: one record asked for is one written (the
+/// next stays untouched), names are the configuration's, a process's own
+/// cycles grow while it works, and between two readings the accounts
+/// grow by exactly the TSC cycles between them (nothing lost, nothing
+/// counted twice).
+fn cpu_times_answer() -> bool {
+    let mut one = [CpuTime::default(); 2];
+    one[1].cycles = 0x5EED;
+    let r = raw(nr::CPU_TIMES, [one.as_mut_ptr() as u64, 1, 0, 0, 0, 0]);
+    let first_only = r.is_ok() && one[0].name() == "judge" && one[1].cycles == 0x5EED;
+    let none = raw(nr::CPU_TIMES, [0, 0, 0, 0, 0, 0]).map(|r| r[0]);
+    let own0 = sys::cpu_time();
+    let (Ok(a), Ok(b)) = (sys::CpuTimes::read(), {
+        let mut x = 0u64;
+        for i in 0..100_000u64 {
+            x = core::hint::black_box(x.wrapping_add(i));
+        }
+        sys::CpuTimes::read()
+    }) else {
+        println!("badptr: CPU_TIMES failed");
+        return false;
+    };
+    let own1 = sys::cpu_time();
+    let names: alloc::vec::Vec<&str> = b.procs[..b.slots].iter().map(|p| p.name()).collect();
+    let adds_up = b.total().wrapping_sub(a.total()) == b.tsc - a.tsc;
+    let mine = b.procs[2].cycles - a.procs[2].cycles;
+    println!(
+        "badptr: cpu times: {:?} slots {:?}, count 1 wrote 1: {}, own cycles grew {}, accounts grew by the TSC: {} ({} of {} cycles ours)",
+        none,
+        names,
+        first_only,
+        own1 > own0,
+        adds_up,
+        mine,
+        b.tsc - a.tsc
+    );
+    first_only && none == Ok(3) && names == ["judge", "echo", "badptr"] && own1 > own0 && adds_up
 }

@@ -29,6 +29,7 @@ fn main() {
     let mut reply = Message::default();
     let mut ipc = Vec::with_capacity(ROUNDS);
     let mut failures = 0;
+    let before = sys::CpuTimes::read();
     for _ in 0..ROUNDS {
         let t0 = sys::rdtsc();
         if sys::call(0, &request, &mut reply).is_err() {
@@ -36,6 +37,7 @@ fn main() {
         }
         ipc.push(sys::rdtsc() - t0);
     }
+    let after = sys::CpuTimes::read();
     let mut null = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
         let t0 = sys::rdtsc();
@@ -58,10 +60,34 @@ fn main() {
         bulk.push(sys::rdtsc() - t0);
     }
     println!("ipc_roundtrip_cycles: {} cycles", median(ipc));
+    if let (Ok(a), Ok(b)) = (before, after) {
+        split(&a, &b);
+    }
     println!("syscall_null_cycles: {} cycles", median(null));
     println!(
         "lease_read_cycles_per_kib: {} cycles",
         median(bulk) / (LEASE_BYTES as u64 / 1024)
     );
     report(judge, "bench", failures == 0, ROUNDS as u64, 1);
+}
+
+/// Where the round trips' cycles went, per round trip, from the kernel's
+/// CPU accounts (each side's user code and its syscalls, idle, interrupts;
+/// they add up to the wall cycles of the loop). Means, so a loaded host's
+/// stalls are in them: not a figure line (the medians above are).
+fn split(a: &sys::CpuTimes, b: &sys::CpuTimes) {
+    let per = |x: u64, y: u64| y.wrapping_sub(x) / ROUNDS as u64;
+    let mut line = alloc::string::String::new();
+    for (x, y) in a.procs[..a.slots].iter().zip(&b.procs[..b.slots]) {
+        let _ = core::fmt::Write::write_fmt(
+            &mut line,
+            format_args!(" {} {}", y.name(), per(x.cycles, y.cycles)),
+        );
+    }
+    println!(
+        "bench: per round trip, scheduled cycles:{line}, idle {}, interrupts {}; wall {}",
+        per(a.idle, b.idle),
+        per(a.interrupts, b.interrupts),
+        per(a.tsc, b.tsc)
+    );
 }

@@ -19,6 +19,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use fs_api::client::FsClient;
+use fs_qemu::cpu_phase::Phase;
 use fs_qemu::{digest_text, fill, seconds, sha256_digest};
 use sha2::{Digest as _, Sha256};
 use userlib::abi::{POWEROFF_TEST_FAIL, POWEROFF_TEST_PASS};
@@ -46,6 +47,7 @@ fn seq(ok: &mut bool) {
 
     let before = counters();
     println!("fsbench: mark begin seq_write {BLOB_BYTES}");
+    let cpu = Phase::begin();
     let t0 = seconds();
     let mut r = FS.blob_begin("bench/large", &digest, BLOB_BYTES as u64);
     for i in 0..BLOB_BYTES / PIECE {
@@ -57,6 +59,9 @@ fn seq(ok: &mut bool) {
     }
     let r = r.and_then(|()| FS.blob_finish()).and_then(|_| FS.sync());
     let secs = seconds() - t0;
+    if let Some(cpu) = cpu {
+        cpu.end("seq_write");
+    }
     println!("fsbench: mark end seq_write");
     if let Err(e) = r {
         println!("fsbench: large blob put failed: {e}");
@@ -73,6 +78,7 @@ fn seq(ok: &mut bool) {
     amplification("put", &before, &written, ok);
     let mut want = vec![0u8; PIECE];
     println!("fsbench: mark begin seq_read {BLOB_BYTES}");
+    let cpu = Phase::begin();
     let t0 = seconds();
     let mut offset = 0u64;
     let mut wrong = 0u64;
@@ -98,6 +104,9 @@ fn seq(ok: &mut bool) {
         }
     }
     let secs = seconds() - t0;
+    if let Some(cpu) = cpu {
+        cpu.end("seq_read");
+    }
     println!("fsbench: mark end seq_read");
     if offset != BLOB_BYTES as u64 || wrong != 0 {
         println!("fsbench: read {offset} bytes, {wrong} pieces wrong");
@@ -218,6 +227,7 @@ fn small(ok: &mut bool) {
         blobs.push((data, d));
     }
     let flushes0 = putters::device_flushes();
+    let cpu = Phase::begin();
     let t0 = seconds();
     for (data, d) in &blobs {
         if let Err(e) = FS.blob_put("bench/small", d, data) {
@@ -227,6 +237,9 @@ fn small(ok: &mut bool) {
         }
     }
     let secs = seconds() - t0;
+    if let Some(cpu) = cpu {
+        cpu.end("small_put");
+    }
     println!(
         "fs_small_put_ops: {} ops/s",
         (SMALL_BLOBS as f64 / secs) as u64

@@ -19,7 +19,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use filesystem::{FsckReport, FsckRun};
 use fs_api::{Checked, FsError, FsckStepped, Space, Text};
 
-use super::{send_text, Out, Outcome, Service, HANDLE_CYCLES, LEASE_CYCLES, REQUESTS};
+use super::{send_text, Out, Outcome, Service, HANDLE_CPU, HANDLE_WALL, LEASE_CPU, REQUESTS};
 
 /// Units of fsck work per `fsck_step` request: a unit is a page of 256
 /// directory entries, 4096 records counted or 256 KiB of a blob hashed.
@@ -188,15 +188,19 @@ impl Service {
         }
         text.push_str(&self.group_line());
         let m = |c: &AtomicU64| c.load(Ordering::Relaxed) / 1_000_000;
-        let total = m(&HANDLE_CYCLES);
+        let wall = m(&HANDLE_WALL);
         let block = m(&block_api::client::CALL_CYCLES);
-        let lease = m(&LEASE_CYCLES);
+        let own = m(&HANDLE_CPU);
+        let lease = m(&LEASE_CPU);
+        // Wall cycles include whatever else ran meanwhile (the block and
+        // content services, other clients, the host's descheduling); the
+        // scheduled ones are the fs process's alone (kernel CPU_TIME).
         let _ = writeln!(
             text,
-            "fs service: {} requests, {total} Mcycles handling them: {block} waiting for the block service ({} calls), {lease} copying leases, {} in the filesystem code (chunking, hashing, trees)",
+            "fs service: {} requests, {wall} Mcycles wall handling them, {block} of them waiting for the block service ({} calls); {own} Mcycles scheduled to the fs process: {lease} copying leases, {} in the filesystem code (chunking, hashing, trees)",
             REQUESTS.load(Ordering::Relaxed),
             block_api::client::CALLS.load(Ordering::Relaxed),
-            total.saturating_sub(block + lease)
+            own.saturating_sub(lease)
         );
         self.counters_text(&mut text);
         send_text(out, &text)
