@@ -53,7 +53,11 @@ fn workload() -> Run {
     fs.snapshot_delete("old").unwrap();
     ack(&mut fs, "delete old".into());
 
-    let steps = GcSteps { sweep: 2, free: 1 };
+    let steps = GcSteps {
+        sweep: 2,
+        free: 1,
+        reach: 4,
+    };
     let mut run = fs.gc_start_with(false, steps).unwrap();
     ack(&mut fs, "gc start".into());
     let mut round = 0u64;
