@@ -88,7 +88,7 @@ fn change(reg: &mut Registry<Store>, m: &mut Model, round: u64) {
             let name = format!("s{round}");
             reg.fs().snapshot_create(&name).unwrap();
             m.snaps.push(name);
-            if round % 3 == 0 {
+            if round.is_multiple_of(3) {
                 let gone = m.snaps.remove(0);
                 reg.fs().snapshot_delete(&gone).unwrap();
             }
