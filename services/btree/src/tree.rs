@@ -108,12 +108,10 @@ impl TreeError {
     }
 }
 
-/// Reads and verifies the node at `block`, which must be at `level`.
-pub(crate) fn read_node<T: Transactional>(
-    tx: &mut T,
-    block: u64,
-    level: u8,
-) -> Result<Node, TreeError> {
+/// Reads and verifies the node at `block`, which must be at `level`: one
+/// node of a walk its owner does in bounded steps (a walk of a snapshot's
+/// nodes, which nobody writes, may be spread over many transactions).
+pub fn read_node<T: Transactional>(tx: &mut T, block: u64, level: u8) -> Result<Node, TreeError> {
     let mut buf = [0u8; NODE_SIZE];
     let verified = tx.read_verified(block, &mut buf)?;
     let node = if verified {

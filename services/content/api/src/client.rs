@@ -238,6 +238,49 @@ impl<T: Transport> ContentClient<T> {
         }
     }
 
+    /// One page of [`ContentClient::visit_blocks`] of the store at `root`
+    /// (not this client's: a pinned copy, `content::ContentStore::pin_index`):
+    /// `f(start, len)` with at most `max` extents (at least one entry's)
+    /// after index key `after`. The cursor of the next page, `None` when
+    /// the walk is complete. For a walk spread over requests: pages of a
+    /// pinned root never mix states.
+    pub fn visit_blocks_page(
+        &mut self,
+        root: &[u8; ROOT_LEN],
+        after: Option<crate::Hash>,
+        max: usize,
+        f: &mut dyn FnMut(u64, u64),
+    ) -> Result<Option<crate::Hash>> {
+        let mut buf = vec![0u8; max.clamp(1, VISIT_MAX) * EXTENT_LEN];
+        let mut frame = frame();
+        encode_frame(&mut frame, root, &[]).map_err(bad_frame)?;
+        let v = self.stub.visit_blocks(
+            after.is_some(),
+            after.unwrap_or(crate::Hash([0; 32])),
+            &mut frame,
+            &mut buf,
+        )?;
+        let n = usize::try_from(v.written)
+            .unwrap_or(0)
+            .min(buf.len() / EXTENT_LEN);
+        for e in buf[..n * EXTENT_LEN].chunks_exact(EXTENT_LEN) {
+            let (s, l) = e.split_at(8);
+            let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+            f(word(s), word(l));
+        }
+        if v.last {
+            return Ok(None);
+        }
+        if after == Some(v.next) {
+            // A service that does not advance would loop forever.
+            return Err(CallError::Service(ContentError::IndexKeyCorrupt {
+                key_len: 32,
+                problem: crate::IndexProblem(None),
+            }));
+        }
+        Ok(Some(v.next))
+    }
+
     /// The service's counters as text (see `chunk_store::stats`).
     pub fn stats(&mut self) -> Result<String> {
         let mut text = vec![0u8; 4096];

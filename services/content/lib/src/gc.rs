@@ -31,6 +31,7 @@ use core::ops::Bound;
 use block::{Transactional, BLOCK_SIZE};
 
 use crate::chunk_ref::ChunkRef;
+use crate::content_root::ContentRoot;
 use crate::error::{GcError, GetError};
 use crate::index_entry::IndexEntry;
 use crate::store::ContentStore;
@@ -154,6 +155,22 @@ impl ContentStore {
             .checked_add(1)
             .ok_or(GcError::EpochOverflow)?;
         Ok(GcEpoch(self.root.epoch))
+    }
+
+    /// Pins the index for its owner's block GC, which walks it in pages
+    /// while chunks are put and swept: a copy-on-write snapshot of the
+    /// index root (`cowbtree::snapshot`). The returned store reads the
+    /// index as it is now; from now on this store copies every node they
+    /// share before changing it and frees none of them, so the pinned
+    /// nodes stay as they are until the owner's block GC finds them
+    /// unreachable. Call inside a transaction and persist the root with
+    /// it (the generations move). The pin itself lives in the returned
+    /// value only: dropping it is the unpin.
+    pub fn pin_index(&mut self) -> Result<ContentStore, GcError> {
+        let index = cowbtree::snapshot(&mut self.root.index)?;
+        Ok(ContentStore {
+            root: ContentRoot { index, ..self.root },
+        })
     }
 
     /// Marks the chunk `chunk` as still referenced. A reference to a chunk

@@ -111,6 +111,25 @@ pub trait Chunks<T: Transactional>: Clone {
 
     /// Calls `f` with every extent the store occupies (index nodes, chunks).
     fn visit_blocks(&mut self, dev: &mut T, f: &mut dyn FnMut(Extent)) -> Result<(), FsError>;
+    /// Pins the index for a walk spread over transactions (the block GC's
+    /// reach, `crate::gc_reach`): a copy-on-write snapshot of its root, so
+    /// that from now on every change copies the nodes it shares with the
+    /// pin instead of rewriting them. Call inside a transaction (the root
+    /// changes). Answers the pinned root, for [`Chunks::visit_blocks_page`];
+    /// dropping it is the unpin.
+    fn pin_index(&mut self) -> Result<Vec<u8>, FsError>;
+    /// One page of [`Chunks::visit_blocks`] of the store at `root` (a
+    /// [`Chunks::pin_index`]): at most `max` extents (at least one index
+    /// entry's) after index key `after`; the cursor of the next page, or
+    /// `None` when the walk is done.
+    fn visit_blocks_page(
+        &mut self,
+        dev: &mut T,
+        root: &[u8],
+        after: Option<&[u8; 32]>,
+        max: usize,
+        f: &mut dyn FnMut(Extent),
+    ) -> Result<Option<[u8; 32]>, FsError>;
     /// The store's own check; `None` when clean, else the problems as text.
     fn check(&mut self, dev: &mut T, verify_data: bool) -> Result<Option<String>, FsError>;
 }
@@ -309,6 +328,26 @@ impl<T: Transactional> Chunks<T> for ChunkStore {
     fn visit_blocks(&mut self, dev: &mut T, f: &mut dyn FnMut(Extent)) -> Result<(), FsError> {
         self.inner()?.visit_blocks(dev, f)?;
         Ok(())
+    }
+
+    fn pin_index(&mut self) -> Result<Vec<u8>, FsError> {
+        let pinned = self
+            .inner_mut()?
+            .pin_index()
+            .map_err(content::Error::from)?;
+        Ok(pinned.encode_root().to_vec())
+    }
+
+    fn visit_blocks_page(
+        &mut self,
+        dev: &mut T,
+        root: &[u8],
+        after: Option<&[u8; 32]>,
+        max: usize,
+        f: &mut dyn FnMut(Extent),
+    ) -> Result<Option<[u8; 32]>, FsError> {
+        let store = ContentStore::open(root).map_err(FsError::BadContentRoot)?;
+        Ok(store.visit_blocks_page(dev, after, max, f)?)
     }
 
     fn check(&mut self, dev: &mut T, verify_data: bool) -> Result<Option<String>, FsError> {
@@ -511,6 +550,38 @@ impl<T: Transactional, X: Transport + Clone + 'static> Chunks<T> for ContentClie
     fn visit_blocks(&mut self, _dev: &mut T, f: &mut dyn FnMut(Extent)) -> Result<(), FsError> {
         ContentClient::visit_blocks(self, &mut |start, len| f(Extent::new(start, len)))
             .map_err(service_error)
+    }
+
+    fn pin_index(&mut self) -> Result<Vec<u8>, FsError> {
+        // The service keeps no root: the pin is a change of ours, which
+        // every later request carries (the service then copies the pinned
+        // nodes instead of rewriting them).
+        let mut store = local(self)?;
+        let pinned = store.pin_index().map_err(content::Error::from)?;
+        self.set_root(store.encode_root());
+        Ok(pinned.encode_root().to_vec())
+    }
+
+    fn visit_blocks_page(
+        &mut self,
+        _dev: &mut T,
+        root: &[u8],
+        after: Option<&[u8; 32]>,
+        max: usize,
+        f: &mut dyn FnMut(Extent),
+    ) -> Result<Option<[u8; 32]>, FsError> {
+        let root = ContentStore::open(root)
+            .map_err(FsError::BadContentRoot)?
+            .encode_root();
+        let next = ContentClient::visit_blocks_page(
+            self,
+            &root,
+            after.map(|h| content_api::Hash(*h)),
+            max,
+            &mut |start, len| f(Extent::new(start, len)),
+        )
+        .map_err(service_error)?;
+        Ok(next.map(|h| h.0))
     }
 
     fn check(&mut self, _dev: &mut T, verify_data: bool) -> Result<Option<String>, FsError> {

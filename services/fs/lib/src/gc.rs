@@ -45,12 +45,18 @@ use crate::records::{self, Extent as FileExtent};
 pub const SWEEP_STEP: usize = 512;
 /// Extents freed per block-GC transaction.
 pub const FREE_STEP: usize = 256;
-/// How much one GC transaction does. Smaller steps: smaller transactions
-/// (and, in tests, more crash points inside a collection).
+pub use crate::gc_reach::REACH_STEP;
+/// How much one GC transaction (or reach unit) does. Smaller steps:
+/// smaller transactions (and, in tests, more crash points inside a
+/// collection, more requests between the reach's units).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GcSteps {
+    /// Chunk index entries per sweep transaction.
     pub sweep: usize,
+    /// Extents per free transaction.
     pub free: usize,
+    /// Nodes read per unit of the block reach (`crate::gc_reach`).
+    pub reach: usize,
 }
 
 impl Default for GcSteps {
@@ -58,6 +64,7 @@ impl Default for GcSteps {
         GcSteps {
             sweep: SWEEP_STEP,
             free: FREE_STEP,
+            reach: REACH_STEP,
         }
     }
 }

@@ -5,9 +5,10 @@
 //! [`Fs::gc_start`] / [`Fs::gc_step`] / [`Fs::gc_finish`]. A step does at
 //! most `budget` units of work: a page of `MARK_PAGE` extent records
 //! marked, one sweep transaction (`GcSteps::sweep` index entries), the
-//! block reach (one unit, see below), or one free transaction
-//! (`GcSteps::free` extents). The one-call [`Fs::gc_with`] is the same run
-//! without the pin, stepped to the end.
+//! reach's pin, one reach unit (`GcSteps::reach` nodes read, see
+//! [`crate::gc_reach`]), or one free transaction (`GcSteps::free`
+//! extents). No unit walks a whole tree or index. The one-call
+//! [`Fs::gc_with`] is the same run without the pins, stepped to the end.
 //!
 //! # Invariants: why nothing reachable is ever freed
 //! - The chunk marks see a fixed view. In one transaction `gc_start`
@@ -26,60 +27,85 @@
 //!   during the run (only a sweep frees chunks, and only one run sweeps),
 //!   so no other chunk can take its first block meanwhile.
 //! - One run at a time per filesystem: starting one (stepped, one-call, or
-//!   the registry GC's) ends the one before, whose pin then goes. A run
+//!   the registry GC's) ends the one before, whose pins then go. A run
 //!   that was ended does nothing more: `gc_step` answers done without
 //!   touching anything, since its marks or its doomed blocks may be out of
 //!   date ([`Fs::gc_is_current`] says which).
-//! - The blocks: the reach (every block any current root reaches: the live
-//!   tree, every snapshot, fsck runs' pins, the snapshot table, the content
-//!   index and the chunks) and the scan for allocated blocks outside it
-//!   are ONE unit, in one request: nobody writes between them. This unit
-//!   is not bounded: it walks every tree's nodes and the whole content
-//!   index, as the one-call GC always did. It is not spread over requests
-//!   because the snapshot table and the content index are rewritten in
-//!   place between requests (cowbtree frees and reuses their nodes), so a
-//!   reach taken in pieces would mix states, and a block allocated after
-//!   its piece would be unmarked but live. The unit yields the set D of
-//!   blocks allocated and unreachable at one moment; later units free D,
-//!   a transaction per `GcSteps::free` extents, other requests between.
-//!   That is safe because a block unreachable at that moment stays so:
-//!   every other free frees a block its caller reached from a root
-//!   (cowbtree frees only nodes of the path it rewrites, the content store
-//!   only in a sweep, which is this run's), so no block of D is freed and
-//!   handed out again, and new references only name blocks just allocated
-//!   or already reachable. (The one-call GC assumes the same at every
-//!   request boundary: nothing holds an allocated, unreachable block
-//!   between requests.)
-//! - The pin goes before the reach, so the pinned live tree's nodes that
-//!   writes meanwhile left behind are reclaimed by this very run.
+//! - The blocks. Once the sweep is done, one unit fixes the moment R: in
+//!   one transaction it pins copy-on-write snapshots of the live tree, of
+//!   the snapshot table and of the content index (`Chunks::pin_index`:
+//!   the index root is the filesystem's state, sent with every content
+//!   request, so the content service's writers copy the pinned nodes
+//!   instead of rewriting them), and in the same request it copies the
+//!   allocation bitmap: A = the blocks allocated at R. The reach units
+//!   then walk only these pinned roots, the fsck runs' pins of R and the
+//!   snapshots the pinned table names, N nodes at a time, other requests
+//!   between: the set P of blocks reachable at R (every root of R is one
+//!   of those, and a pinned node is never written or freed, so pieces of
+//!   the walk taken at different times read the same state). The doomed
+//!   set is D = A \ P (data region only); later units free D, a
+//!   transaction per `GcSteps::free` extents. Why that is safe whatever
+//!   others do after R:
+//!   1. A block allocated after R is not in A: never doomed (a chunk, a
+//!      node or a copy made between the reach's units).
+//!   2. A block reachable at R is reached through a pin: in P, not
+//!      doomed (a file deleted, a snapshot removed, a chunk swept after
+//!      R: it goes at the next GC).
+//!   3. A block unreachable at R stays unreachable until this run frees
+//!      it: every other free frees a block its caller reached from a
+//!      current root (cowbtree frees only nodes of the path it rewrites
+//!      that the tree alone owns, the content store only in a sweep,
+//!      which is this run's and is over), and new references name only
+//!      blocks just allocated or already reachable; so no block of D is
+//!      freed and handed out again before this run frees it. (As before,
+//!      this assumes nothing holds an allocated, unreachable block
+//!      between requests.)
+//!   4. The pinned nodes are themselves reachable at R (the pins are
+//!      copies of R's roots): in P, never doomed; the copies that writes
+//!      after R make of them leave them unreachable, and the next GC
+//!      frees them (1 and 3 at its own R).
+//! - The mark view's pin goes before R, so the nodes that writes left
+//!   behind it, and the sweep's rewritten index nodes, are unreachable at
+//!   R and reclaimed by this very run.
 //!
-//! A dry run pins too (one transaction that changes no data, as a stepped
+//! A dry run pins too (transactions that change no data, as a stepped
 //! fsck's), frees nothing, and reports as one-call; chunks written between
 //! its steps may be counted as ones it would free.
 //!
 //! # Crash safety
 //! Every sweep and free unit is a transaction that commits the root block
-//! with it; the pin and the run's position are in memory only. A crash
-//! leaves the store as after the last committed step (whatever was freed
-//! was unreachable, so the trees, the index and the counters agree) and
-//! pins nothing: running GC again finishes the job.
+//! with it; the pins (the roots' copies) and the run's position are in
+//! memory only, and the pins' transactions change only generations.
+//! Cases:
+//! 1. A crash during the marks or the sweep leaves the store as after the
+//!    last committed step, pinning nothing: the live tree, the snapshot
+//!    table and the index are written in place again once they own their
+//!    nodes (after one copy of each shared path).
+//! 2. A crash during the reach: nothing was freed by it; the nodes that
+//!    writes copied away from the pins are allocated and unreachable
+//!    (from the content index too: the content service keeps no root of
+//!    its own, so none of its nodes stays pinned), and the next GC frees
+//!    them.
+//! 3. A crash during the frees: whatever was freed was in D, unreachable,
+//!    so the trees, the index and the counters agree; running GC again
+//!    finishes the job.
 //!
 //! # Memory
 //! One bit per block of the store for the chunk marks (until the sweep
-//! ends), then for the reach and the doomed set (the reach is dropped once
-//! the doomed set is made), one page of extent records, and the roots.
+//! ends), then two for the reach (allocated at R, reached) until the frees
+//! end, one page of extent records, and the roots.
 
 use alloc::format;
 use alloc::vec::Vec;
 
 use block::{Extent, Transactional};
-use content::ChunkMarks;
 use cowbtree::TreeRoot;
 
 use crate::chunks::Chunks;
 use crate::error::FsError;
 use crate::fs::Fs;
 use crate::gc::{GcReport, GcSteps};
+use crate::gc_reach::{Doomed, Reach, ReachStep};
 use crate::records::Extent as FileExtent;
 
 /// Extent records marked per unit of work.
@@ -95,6 +121,8 @@ const GC_PIN: u64 = 1 << 63;
 pub struct GcRun<G> {
     /// Its key in `Fs::pinned` (with `GC_PIN`).
     pin: u64,
+    /// Other requests may run between its steps: its views are pinned.
+    pinned: bool,
     steps: GcSteps,
     /// The trees whose chunks are marked: snapshots, fsck runs' pins, the
     /// live tree (last), as they were at the start.
@@ -116,13 +144,26 @@ enum Phase<G> {
     Sweep {
         gc: G,
     },
-    /// The block reach and the doomed set, in one unit.
-    Reach,
+    /// The block reach: to pin (`None`), or in progress.
+    Reach(Option<Reach>),
     /// Freeing the doomed blocks from block `next` on.
     Free {
-        doomed: ChunkMarks,
+        doomed: Doomed,
         next: u64,
     },
+    Done,
+}
+
+/// What a run's next unit does (for tests and progress reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GcStage {
+    Mark,
+    Sweep,
+    /// Pins the reach's roots and copies the allocation bitmap.
+    Pin,
+    /// Walks the pinned roots, `GcSteps::reach` nodes per unit.
+    Reach,
+    Free,
     Done,
 }
 
@@ -130,6 +171,18 @@ impl<G> GcRun<G> {
     /// The report so far (complete once the run is done).
     pub fn report(&self) -> &GcReport {
         &self.report
+    }
+
+    /// What the next unit does.
+    pub fn stage(&self) -> GcStage {
+        match self.phase {
+            Phase::Mark { .. } => GcStage::Mark,
+            Phase::Sweep { .. } => GcStage::Sweep,
+            Phase::Reach(None) => GcStage::Pin,
+            Phase::Reach(Some(_)) => GcStage::Reach,
+            Phase::Free { .. } => GcStage::Free,
+            Phase::Done => GcStage::Done,
+        }
     }
 }
 
@@ -194,9 +247,11 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         };
         Ok(GcRun {
             pin: key,
+            pinned: pin,
             steps: GcSteps {
                 sweep: steps.sweep.max(1),
                 free: steps.free.max(1),
+                reach: steps.reach.max(1),
             },
             roots,
             phase: Phase::Mark {
@@ -277,12 +332,16 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                             trees.clear();
                         }
                     }
-                    Phase::Reach
+                    Phase::Reach(None)
                 } else {
                     Phase::Sweep { gc }
                 }
             }
-            Phase::Reach => self.reach_unit(run)?,
+            Phase::Reach(None) => Phase::Reach(Some(self.reach_begin(run.pinned)?)),
+            Phase::Reach(Some(reach)) => match self.reach_unit(reach, run.steps.reach)? {
+                ReachStep::More(reach) => Phase::Reach(Some(reach)),
+                ReachStep::Done(doomed) => self.doomed(run, doomed),
+            },
             Phase::Free { doomed, next } => self.free_unit(run, doomed, next)?,
             Phase::Done => Phase::Done,
         };
@@ -327,27 +386,17 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         })
     }
 
-    /// The reach and the doomed set, in this one unit (see the module
-    /// comment). A dry run's sweep freed nothing, so chunks it would free
-    /// still count as reachable; their blocks are in `report.sweep.blocks`.
-    fn reach_unit(&mut self, run: &mut GcRunOf<T, C>) -> Result<Phase<C::Gc>, FsError> {
-        let block_count = self.dev.block_count();
-        let mut reach = ChunkMarks::new(block_count);
-        self.mark_blocks(&mut reach)?;
-        run.report.blocks_reachable = reach.count();
-        let mut doomed = ChunkMarks::new(block_count);
-        for b in self.data_start()..block_count {
-            if !reach.is_marked(b) && self.dev.is_allocated(b)? {
-                doomed.mark_block(b);
-            }
-        }
-        drop(reach);
+    /// The reach is done: what it found, and the frees to do. A dry
+    /// run's sweep freed nothing, so chunks it would free still count as
+    /// reachable; their blocks are in `report.sweep.blocks`.
+    fn doomed(&mut self, run: &mut GcRunOf<T, C>, doomed: Doomed) -> Phase<C::Gc> {
+        run.report.blocks_reachable = doomed.reached();
         run.report.blocks_freed = doomed.count();
         if run.report.dry_run || run.report.blocks_freed == 0 {
-            return Ok(Phase::Done);
+            return Phase::Done;
         }
         let next = self.data_start();
-        Ok(Phase::Free { doomed, next })
+        Phase::Free { doomed, next }
     }
 
     /// Frees up to `GcSteps::free` runs of doomed blocks from `next`, in
@@ -355,7 +404,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     fn free_unit(
         &mut self,
         run: &mut GcRunOf<T, C>,
-        doomed: ChunkMarks,
+        doomed: Doomed,
         next: u64,
     ) -> Result<Phase<C::Gc>, FsError> {
         let end = doomed.block_count();

@@ -153,7 +153,11 @@ fn run_workload(batched: bool) -> Run {
     });
     // Tiny GC steps: the collection spans many transactions, so the cuts
     // land inside it.
-    let small = GcSteps { sweep: 1, free: 1 };
+    let small = GcSteps {
+        sweep: 1,
+        free: 1,
+        reach: 4,
+    };
     step(&mut reg, "gc", true, &mut |r| {
         r.fs().gc_with(false, small).unwrap();
     });

@@ -137,6 +137,19 @@ impl<T: Transactional> Chunks<T> for Liar {
     fn sweep_report(&self, gc: &LocalGc) -> SweepReport {
         Chunks::<T>::sweep_report(&self.inner, gc)
     }
+    fn pin_index(&mut self) -> Result<Vec<u8>, FsError> {
+        Chunks::<T>::pin_index(&mut self.inner)
+    }
+    fn visit_blocks_page(
+        &mut self,
+        dev: &mut T,
+        root: &[u8],
+        after: Option<&[u8; 32]>,
+        max: usize,
+        f: &mut dyn FnMut(Extent),
+    ) -> Result<Option<[u8; 32]>, FsError> {
+        self.inner.visit_blocks_page(dev, root, after, max, f)
+    }
     fn visit_blocks(&mut self, dev: &mut T, f: &mut dyn FnMut(Extent)) -> Result<(), FsError> {
         self.inner.visit_blocks(dev, f)
     }

@@ -43,7 +43,11 @@ fn garbage_state() -> Registry<Store> {
 
 #[test]
 fn stepped_gc_with_nothing_between_steps_equals_one_call_gc() {
-    let small = GcSteps { sweep: 8, free: 2 };
+    let small = GcSteps {
+        sweep: 8,
+        free: 2,
+        reach: 8,
+    };
     let mut one = garbage_state();
     let whole = one.fs().gc_with(false, small).unwrap();
 

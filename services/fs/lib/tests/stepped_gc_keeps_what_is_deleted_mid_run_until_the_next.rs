@@ -18,7 +18,11 @@ fn chunks_deleted_between_steps_survive_the_run_and_go_at_the_next() {
     }
     let chunks_before = fs.stats().unwrap().chunks;
 
-    let steps = GcSteps { sweep: 16, free: 4 };
+    let steps = GcSteps {
+        sweep: 16,
+        free: 4,
+        reach: 16,
+    };
     let mut run = fs.gc_start_with(false, steps).unwrap();
     // One page of the live tree is marked; then almost everything goes,
     // and new data is written over whatever the deletes freed.

@@ -85,7 +85,11 @@ fn changes_between_every_gc_step_lose_nothing_and_the_next_gc_reclaims_the_rest(
     let mut up = Some(reg.begin_upload(None, Algorithm::Sha256).unwrap());
     let mut sent = 0usize;
 
-    let small = GcSteps { sweep: 4, free: 1 };
+    let small = GcSteps {
+        sweep: 4,
+        free: 1,
+        reach: 4,
+    };
     let mut run = reg.fs().gc_start_with(false, small).unwrap();
     let mut round = 0u64;
     loop {

@@ -1,7 +1,7 @@
 //! Power cuts during a stepped chunk GC whose steps interleave with
-//! writes, overwrites, deletes and snapshots: at flush points and sampled
-//! points between them, with unflushed writes dropped, kept, or reordered
-//! and torn. After recovery the store equals the state after some
+//! writes, overwrites, deletes and snapshots (the block reach's units
+//! included): at flush points and sampled points between them, with
+//! unflushed writes dropped, kept, or reordered and torn. After recovery the store equals the state after some
 //! acknowledged operation (never older than the last durable one), fsck
 //! (filesystem, content store, trees, block layer) is clean, and one more
 //! GC leaves no garbage block.
@@ -10,7 +10,7 @@ mod common;
 
 use block::{BlockStore, MemDevice};
 use common::{crash_config, fingerprint, noise};
-use filesystem::{fsck_blocks, Fs, GcSteps};
+use filesystem::{fsck_blocks, Fs, GcStage, GcSteps};
 use testkit::{crash_image, CutMode, Cuts, RecordingDevice, SplitMix};
 
 type Rec = BlockStore<RecordingDevice>;
@@ -53,13 +53,22 @@ fn workload() -> Run {
     fs.snapshot_delete("old").unwrap();
     ack(&mut fs, "delete old".into());
 
-    let steps = GcSteps { sweep: 2, free: 1 };
+    let steps = GcSteps {
+        sweep: 2,
+        free: 1,
+        reach: 4,
+    };
     let mut run = fs.gc_start_with(false, steps).unwrap();
     ack(&mut fs, "gc start".into());
-    let mut round = 0u64;
-    while !fs.gc_step(&mut run, 1).unwrap() {
+    let (mut round, mut in_reach) = (0u64, 0u64);
+    loop {
+        let stage = run.stage();
+        if fs.gc_step(&mut run, 1).unwrap() {
+            break;
+        }
         ack(&mut fs, format!("gc step {round}"));
         round += 1;
+        in_reach += u64::from(stage == GcStage::Reach);
         let label = match round % 4 {
             0 => {
                 fs.write_file(&format!("/new/n{round}"), &noise(500 + round, 7000))
@@ -88,6 +97,9 @@ fn workload() -> Run {
     fs.gc_finish(run);
     ack(&mut fs, "gc done".into());
     assert!(round > 20, "only {round} steps");
+    // Changes between the block reach's units too (its pins are in
+    // memory only: a cut there pins nothing).
+    assert!(in_reach > 5, "only {in_reach} reach steps");
     let device = fs.into_device().into_device();
     Run {
         device,

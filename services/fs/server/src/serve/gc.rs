@@ -2,7 +2,8 @@
 //! request, driven by its client, other clients' requests, writes too,
 //! served between steps (`filesystem::gc_run`: the run marks a pinned
 //! view; what others write meanwhile is kept, what they delete goes at the
-//! next GC; the block reach is one step). The service keeps one run, its
+//! next GC; the block reach walks roots pinned at one moment, 256 nodes
+//! per unit). The service keeps one run, its
 //! owner's: a client's restart replaces it (one GC runs at a time), the
 //! owner's death drops it (`Service::client_died`), and a gone run is
 //! `NoGcRun`.
@@ -18,8 +19,8 @@ use fs_api::{FsError, Stepped, Text};
 use super::{send_text, Out, Outcome, Service};
 
 /// Units of GC work per `gc_step` request: a unit is 256 extent records
-/// marked, a sweep transaction of 512 index entries, a free transaction of
-/// 256 extents, or the block reach.
+/// marked, a sweep transaction of 512 index entries, the reach's pin, 256
+/// nodes of the block reach, or a free transaction of 256 extents.
 const GC_STEP_UNITS: usize = 4;
 
 /// The service's stepped GC and the badge of the client driving it.
