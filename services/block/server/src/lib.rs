@@ -32,7 +32,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use abi::iface::{Caller, LeaseIn, LeaseOut, Pending};
 use block::{BlockDevice, BlockStore, Durability, Error, Extent, Transactional, BLOCK_SIZE};
-use block_api::{block_store, report, Allocated, BlockError, Geometry, Reported, MAX_PIECE_BLOCKS};
+use block_api::{
+    block_store, report, Allocated, BlockError, Geometry, Reported, MAX_PIECE_BLOCKS, MAX_SCATTER,
+};
 
 /// TSC cycles spent handling requests, and inside the disk driver's calls
 /// (kept by the process; reported by `report(STATS)`).
@@ -115,6 +117,8 @@ fn op_name(label: u64) -> String {
         l::report => "report",
         l::checkpoint => "checkpoint",
         l::delegate => "delegate",
+        l::write_scattered => "write_scattered",
+        l::commit_scattered => "commit_scattered",
         other => return format!("op{other}"),
     };
     String::from(name)
@@ -397,6 +401,77 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
     }
 }
 
+impl<D: BlockDevice, C: Caller> Service<D, C> {
+    /// Journaled writes of the images in `data` to the blocks `at` names
+    /// (`write_scattered`). Every block number is checked before the first
+    /// write, so a bad request writes nothing.
+    fn write_scattered_blocks(
+        &mut self,
+        data: &LeaseIn<'_, C>,
+        at: &LeaseIn<'_, C>,
+    ) -> Result<(), BlockError> {
+        let blocks = whole_blocks(data.len())?;
+        let n = usize::try_from(blocks).unwrap_or(usize::MAX);
+        if n > MAX_SCATTER || at.len() != blocks * 8 {
+            return Err(BlockError::store(Error::BadLength {
+                len: usize::try_from(at.len()).unwrap_or(usize::MAX),
+            }));
+        }
+        let mut numbers = [0u8; MAX_SCATTER * 8];
+        if at.read(0, &mut numbers[..n * 8]).map_err(lease_error)? != n * 8 {
+            return Err(BlockError::LeaseCopy {
+                kernel: abi::Error::BadLease,
+            });
+        }
+        let count = self.store.block_count();
+        let block = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&numbers[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(w)
+        };
+        if let Some(bad) = (0..n).map(block).find(|&b| b >= count) {
+            return Err(BlockError::store(Error::OutOfRange {
+                first: bad,
+                blocks: 1,
+                block_count: count,
+            }));
+        }
+        // MAX_SCATTER blocks fit the piece buffer: one copy from the lease.
+        let bytes = n * BLOCK_SIZE;
+        let got = data
+            .read(0, &mut self.piece[..bytes])
+            .map_err(lease_error)?;
+        self.counters.lease_in += got as u64;
+        if got != bytes {
+            return Err(BlockError::LeaseCopy {
+                kernel: abi::Error::BadLease,
+            });
+        }
+        for i in 0..n {
+            self.store
+                .write(block(i), &self.piece[i * BLOCK_SIZE..(i + 1) * BLOCK_SIZE])?;
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction (held by the caller) and ends it.
+    fn commit_open(&mut self, durable: bool) -> Result<(), BlockError> {
+        let d = if durable {
+            Durability::Durable
+        } else {
+            Durability::Batched
+        };
+        let result = self.store.commit(d);
+        // A failed commit ends the transaction too (after a failed write or
+        // flush the store is read-only); make sure none stays open.
+        if result.is_err() {
+            self.store.abort();
+        }
+        self.end();
+        Ok(result?)
+    }
+}
+
 impl<D: BlockDevice, C: Caller> block_store::Server<C> for Service<D, C> {
     fn info(&mut self, _badge: u64) -> Result<Geometry, BlockError> {
         let g = self.store.geometry();
@@ -514,19 +589,37 @@ impl<D: BlockDevice, C: Caller> block_store::Server<C> for Service<D, C> {
 
     fn commit(&mut self, badge: u64, tx: u64, durable: bool) -> Result<(), BlockError> {
         self.held(badge, tx)?;
-        let d = if durable {
-            Durability::Durable
-        } else {
-            Durability::Batched
-        };
-        let result = self.store.commit(d);
-        // A failed commit ends the transaction too (after a failed write or
-        // flush the store is read-only); make sure none stays open.
-        if result.is_err() {
+        self.commit_open(durable)
+    }
+
+    fn write_scattered(
+        &mut self,
+        badge: u64,
+        tx: u64,
+        data: LeaseIn<'_, C>,
+        at: LeaseIn<'_, C>,
+    ) -> Result<u64, BlockError> {
+        let tx = self.writable(badge, tx)?;
+        self.write_scattered_blocks(&data, &at)?;
+        Ok(tx)
+    }
+
+    fn commit_scattered(
+        &mut self,
+        badge: u64,
+        tx: u64,
+        durable: bool,
+        data: LeaseIn<'_, C>,
+        at: LeaseIn<'_, C>,
+    ) -> Result<(), BlockError> {
+        self.held(badge, tx)?;
+        if let Err(e) = self.write_scattered_blocks(&data, &at) {
+            // All or nothing: the commit's own writes failed.
             self.store.abort();
+            self.end();
+            return Err(e);
         }
-        self.end();
-        Ok(result?)
+        self.commit_open(durable)
     }
 
     fn abort(&mut self, badge: u64, tx: u64) -> Result<(), BlockError> {
