@@ -188,6 +188,16 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
         }
     }
 
+    /// The store served (tests look at its device).
+    pub fn store(&self) -> &BlockStore<D> {
+        &self.store
+    }
+
+    /// Stops serving: the store (tests take its device).
+    pub fn into_store(self) -> BlockStore<D> {
+        self.store
+    }
+
     /// The number of the open transaction, if any.
     pub fn open_transaction(&self) -> Option<u64> {
         self.open.as_ref().map(|o| o.tx)
