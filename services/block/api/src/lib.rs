@@ -116,8 +116,10 @@ abi::interface! {
         /// Journaled writes of scattered blocks in one call: lease 0 holds
         /// whole block images (at most [`MAX_SCATTER`]), lease 1 their
         /// block numbers, one little-endian u64 per image, in the same
-        /// order (a block named twice: the later image). Every number is
-        /// checked before any block is written.
+        /// order (a block named twice: the later image). A number with
+        /// [`SCATTER_FRESH`] set is an unjournaled write (`write_fresh`) of
+        /// the block the other bits name. Every number is checked before
+        /// any block is written.
         fn write_scattered = 25 (tx: u64)
             [0 data: Read(MAX_SCATTER_BYTES as u64), 1 at: Read(MAX_SCATTER_AT as u64)]
             -> Result<u64, BlockError>;
@@ -127,6 +129,11 @@ abi::interface! {
         fn commit_scattered = 26 (tx: u64, durable: bool)
             [0 data: Read(MAX_SCATTER_BYTES as u64), 1 at: Read(MAX_SCATTER_AT as u64)]
             -> Result<(), BlockError>;
+        /// Data blocks free now (the allocator's count).
+        fn free_blocks = 27 () -> Result<u64, BlockError>;
+        /// `begin`, and `delegate` of the new transaction to `badge`, in one
+        /// call; waits like `begin`.
+        fn begin_delegated = 28 (badge: u64) -> Result<u64, BlockError>, deferred;
     }
 }
 
@@ -150,6 +157,8 @@ pub const MAX_TRANSFER: usize = 4096 * block::BLOCK_SIZE;
 /// (256 KiB: the client's gather buffer of journaled writes; a small put
 /// writes ~20 distinct blocks).
 pub const MAX_SCATTER: usize = 64;
+/// Marks a block number of `write_scattered` as an unjournaled write.
+pub const SCATTER_FRESH: u64 = 1 << 63;
 /// Bytes of their images, and of their block numbers.
 pub const MAX_SCATTER_BYTES: usize = MAX_SCATTER * block::BLOCK_SIZE;
 pub const MAX_SCATTER_AT: usize = MAX_SCATTER * 8;

@@ -2,7 +2,8 @@
 //! `write_scattered` / `commit_scattered` -> the service) keeps the block
 //! layer's guarantee: after a power cut at any point the store holds
 //! exactly the blocks of one committed transaction, never a mix, and never
-//! one older than the last Durable commit that returned. Seeded workloads
+//! one older than the last Durable commit that returned, and the
+//! unjournaled data a committed transaction names is there. Seeded workloads
 //! over the service on a recording device, cut at every flush, just
 //! before flushes and at sampled points, each cut tried with the unflushed
 //! writes dropped, kept and torn at random.
@@ -13,6 +14,7 @@ use abi::fake::{self, FakeCaller, Serve};
 use abi::iface::{Dispatched, Transport};
 use abi::Message;
 use block::{BlockStore, Config, Durability, MemDevice, Transactional, BLOCK_SIZE};
+use block_api::client::JOURNALED_FRESH_BLOCKS;
 use block_api::{block_store, BlockClient, MAX_SCATTER};
 use block_server::Service;
 use testkit::{crash_image, record_from, CutMode, Cuts, RecordingDevice, SplitMix};
@@ -50,6 +52,8 @@ fn config() -> Config {
 /// Blocks the workload rewrites: more than one scattered call holds, so a
 /// large transaction sends a full buffer before its commit carries the rest.
 const BLOCKS: u64 = MAX_SCATTER as u64 + 16;
+/// The seed of each transaction's unjournaled block.
+const FRESH: u64 = u64::MAX - 1;
 
 /// Block `b`'s image as transaction `t` wrote it.
 fn image(b: u64, t: u64) -> Vec<u8> {
@@ -72,7 +76,7 @@ struct Run {
 }
 
 fn run(seed: u64, transactions: u64) -> Run {
-    let base = BlockStore::format(MemDevice::new(1024), config()).unwrap();
+    let base = BlockStore::format(MemDevice::new(2048), config()).unwrap();
     let image0 = base.unmount().unwrap().into_image();
     let server = RefCell::new(Svc(Service::new(record_from(image0, config()), 1)));
     let mut c = BlockClient::connect_over(Badged(&server)).unwrap();
@@ -115,8 +119,22 @@ fn run(seed: u64, transactions: u64) -> Run {
                 assert_eq!(back, image(b, t));
             }
         }
+        // Unjournaled data of the transaction, which the marker names: the
+        // client folds it into the commit's call (a few blocks journaled,
+        // more marked `SCATTER_FRESH`), and it must be on the disk with
+        // the commit that makes it reachable.
+        let n = if rng.below(2) == 0 {
+            1
+        } else {
+            JOURNALED_FRESH_BLOCKS as u64 + 4
+        };
+        let fresh = c.allocate(n).unwrap().start;
+        let data: Vec<u8> = (0..n).flat_map(|k| image(FRESH - k, t)).collect();
+        c.write_fresh(fresh, &data).unwrap();
         let mut mark = image(u64::MAX, 0);
         mark[..8].copy_from_slice(&t.to_le_bytes());
+        mark[8..16].copy_from_slice(&fresh.to_le_bytes());
+        mark[16..24].copy_from_slice(&n.to_le_bytes());
         c.write(marker, &mark).unwrap();
         let mode = if rng.below(3) == 0 {
             Durability::Durable
@@ -162,6 +180,18 @@ fn check(r: &Run, disk: Vec<u8>, cut: usize, what: &str) {
         floor.is_none_or(|f| t >= f),
         "{what}: found {t}, durable {floor:?}"
     );
+    if t > 0 {
+        let fresh = u64::from_le_bytes(buf[8..16].try_into().unwrap());
+        let n = u64::from_le_bytes(buf[16..24].try_into().unwrap());
+        for k in 0..n {
+            store.read(fresh + k, &mut buf).unwrap();
+            assert!(
+                buf == image(FRESH - k, t),
+                "{what}: transaction {t}'s fresh block {} is not its data",
+                fresh + k
+            );
+        }
+    }
     let model = &r.models[t as usize];
     for b in 0..BLOCKS {
         store.read(r.first + b, &mut buf).unwrap();

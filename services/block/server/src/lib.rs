@@ -34,6 +34,7 @@ use abi::iface::{Caller, LeaseIn, LeaseOut, Pending};
 use block::{BlockDevice, BlockStore, Durability, Error, Extent, Transactional, BLOCK_SIZE};
 use block_api::{
     block_store, report, Allocated, BlockError, Geometry, Reported, MAX_PIECE_BLOCKS, MAX_SCATTER,
+    SCATTER_FRESH,
 };
 
 /// TSC cycles spent handling requests, and inside the disk driver's calls
@@ -57,6 +58,9 @@ struct Counters {
     /// Bytes copied out to clients' leases (`read`).
     lease_out: u64,
 }
+
+/// A waiting `begin` call: badge, the delegate it asked for, the call.
+type Waiting<C> = (u64, Option<u64>, Pending<C, u64, BlockError>);
 
 struct Open {
     tx: u64,
@@ -85,7 +89,7 @@ pub struct Service<D: BlockDevice, C: Caller> {
     store: BlockStore<D>,
     open: Option<Open>,
     next_tx: u64,
-    waiting: VecDeque<(u64, Pending<C, u64, BlockError>)>,
+    waiting: VecDeque<Waiting<C>>,
     aborted: Option<Aborted>,
     piece: Vec<u8>,
     /// Begin calls that had to wait (for `stats`).
@@ -119,6 +123,8 @@ fn op_name(label: u64) -> String {
         l::delegate => "delegate",
         l::write_scattered => "write_scattered",
         l::commit_scattered => "commit_scattered",
+        l::free_blocks => "free_blocks",
+        l::begin_delegated => "begin_delegated",
         other => return format!("op{other}"),
     };
     String::from(name)
@@ -212,7 +218,7 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
     /// aborts the transaction it held or was the delegate in (nothing it
     /// wrote is kept), then answers the next waiting `begin`.
     pub fn client_died(&mut self, badge: u64) -> Death {
-        self.waiting.retain(|(b, _)| *b != badge);
+        self.waiting.retain(|(b, _, _)| *b != badge);
         if self.aborted.as_ref().is_some_and(|a| a.holder == badge) {
             self.aborted = None;
         }
@@ -238,23 +244,23 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
         death
     }
 
-    /// Opens a transaction for `badge`.
-    fn open_for(&mut self, badge: u64) -> Result<u64, BlockError> {
+    /// Opens a transaction for `badge`, delegated to `delegate`.
+    fn open_for(&mut self, badge: u64, delegate: Option<u64>) -> Result<u64, BlockError> {
         self.store.begin()?;
         let tx = self.next_tx;
         self.next_tx += 1;
         self.open = Some(Open {
             tx,
             holder: badge,
-            delegate: None,
+            delegate,
         });
         Ok(tx)
     }
 
     /// Answers a `begin` with a new transaction. A caller that cannot be
     /// told (it died meanwhile) would hold it for ever: it is aborted.
-    fn grant(&mut self, badge: u64, pending: Pending<C, u64, BlockError>) {
-        let opened = self.open_for(badge);
+    fn grant(&mut self, badge: u64, delegate: Option<u64>, pending: Pending<C, u64, BlockError>) {
+        let opened = self.open_for(badge, delegate);
         let failed = opened.is_err();
         if pending.reply(opened).is_err() && !failed {
             self.store.abort();
@@ -265,10 +271,10 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
     /// Opens the transaction of the oldest waiting `begin`, if any.
     fn start_next(&mut self) {
         while self.open.is_none() {
-            let Some((badge, pending)) = self.waiting.pop_front() else {
+            let Some((badge, delegate, pending)) = self.waiting.pop_front() else {
                 return;
             };
-            self.grant(badge, pending);
+            self.grant(badge, delegate, pending);
         }
     }
 
@@ -439,7 +445,7 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
             w.copy_from_slice(&numbers[i * 8..i * 8 + 8]);
             u64::from_le_bytes(w)
         };
-        if let Some(bad) = (0..n).map(block).find(|&b| b >= count) {
+        if let Some(bad) = (0..n).map(block).find(|&b| b & !SCATTER_FRESH >= count) {
             return Err(BlockError::store(Error::OutOfRange {
                 first: bad,
                 blocks: 1,
@@ -458,10 +464,38 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
             });
         }
         for i in 0..n {
-            self.store
-                .write(block(i), &self.piece[i * BLOCK_SIZE..(i + 1) * BLOCK_SIZE])?;
+            let image = &self.piece[i * BLOCK_SIZE..(i + 1) * BLOCK_SIZE];
+            match block(i) {
+                b if b & SCATTER_FRESH != 0 => self.store.write_fresh(b & !SCATTER_FRESH, image)?,
+                b => self.store.write(b, image)?,
+            }
         }
         Ok(())
+    }
+
+    /// Opens `badge`'s transaction (delegated to `delegate`), or queues
+    /// the call while another client's is open.
+    fn begin_for(
+        &mut self,
+        badge: u64,
+        delegate: Option<u64>,
+        pending: Pending<C, u64, BlockError>,
+    ) {
+        // A holder told of its aborted transaction by beginning anew.
+        if self.aborted.as_ref().is_some_and(|a| a.holder == badge) {
+            self.aborted = None;
+        }
+        match &self.open {
+            None => self.grant(badge, delegate, pending),
+            Some(o) if o.holder == badge => {
+                let _ = pending.reply(Err(BlockError::store(Error::TransactionOpen)));
+            }
+            Some(_) => {
+                // Deferred: answered when the current transaction ends.
+                self.deferred_begins += 1;
+                self.waiting.push_back((badge, delegate, pending));
+            }
+        }
     }
 
     /// Commits the open transaction (held by the caller) and ends it.
@@ -514,21 +548,15 @@ impl<D: BlockDevice, C: Caller> block_store::Server<C> for Service<D, C> {
     }
 
     fn begin(&mut self, badge: u64, pending: Pending<C, u64, BlockError>) {
-        // A holder told of its aborted transaction by beginning anew.
-        if self.aborted.as_ref().is_some_and(|a| a.holder == badge) {
-            self.aborted = None;
-        }
-        match &self.open {
-            None => self.grant(badge, pending),
-            Some(o) if o.holder == badge => {
-                let _ = pending.reply(Err(BlockError::store(Error::TransactionOpen)));
-            }
-            Some(_) => {
-                // Deferred: answered when the current transaction ends.
-                self.deferred_begins += 1;
-                self.waiting.push_back((badge, pending));
-            }
-        }
+        self.begin_for(badge, None, pending);
+    }
+
+    fn begin_delegated(&mut self, badge: u64, pending: Pending<C, u64, BlockError>, to: u64) {
+        self.begin_for(badge, Some(to), pending);
+    }
+
+    fn free_blocks(&mut self, _badge: u64) -> Result<u64, BlockError> {
+        Ok(self.store.stats().free_blocks)
     }
 
     fn write(
