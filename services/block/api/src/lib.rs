@@ -113,6 +113,27 @@ abi::interface! {
         /// `badge` write, allocate and free in it until it ends; one
         /// delegate at a time (a new one replaces the old).
         fn delegate = 14 (tx: u64, badge: u64) -> Result<(), BlockError>;
+        /// Journaled writes of scattered blocks in one call: lease 0 holds
+        /// whole block images (at most [`MAX_SCATTER`]), lease 1 their
+        /// block numbers, one little-endian u64 per image, in the same
+        /// order (a block named twice: the later image). A number with
+        /// [`SCATTER_FRESH`] set is an unjournaled write (`write_fresh`) of
+        /// the block the other bits name. Every number is checked before
+        /// any block is written.
+        fn write_scattered = 25 (tx: u64)
+            [0 data: Read(MAX_SCATTER_BYTES as u64), 1 at: Read(MAX_SCATTER_AT as u64)]
+            -> Result<u64, BlockError>;
+        /// `write_scattered` then `commit`, in one call (the holder's last
+        /// writes ride with its commit). If a write fails the transaction
+        /// is aborted: nothing of it is kept, and the call answers why.
+        fn commit_scattered = 26 (tx: u64, durable: bool)
+            [0 data: Read(MAX_SCATTER_BYTES as u64), 1 at: Read(MAX_SCATTER_AT as u64)]
+            -> Result<(), BlockError>;
+        /// Data blocks free now (the allocator's count).
+        fn free_blocks = 27 () -> Result<u64, BlockError>;
+        /// `begin`, and `delegate` of the new transaction to `badge`, in one
+        /// call; waits like `begin`.
+        fn begin_delegated = 28 (badge: u64) -> Result<u64, BlockError>, deferred;
     }
 }
 
@@ -131,6 +152,16 @@ pub const MAX_PIECE_BLOCKS: usize = 256;
 
 /// Largest data lease of one `read`, `write` or `write_fresh` (16 MiB).
 pub const MAX_TRANSFER: usize = 4096 * block::BLOCK_SIZE;
+
+/// Most block images one `write_scattered` or `commit_scattered` carries
+/// (256 KiB: the client's gather buffer of journaled writes; a small put
+/// writes ~20 distinct blocks).
+pub const MAX_SCATTER: usize = 64;
+/// Marks a block number of `write_scattered` as an unjournaled write.
+pub const SCATTER_FRESH: u64 = 1 << 63;
+/// Bytes of their images, and of their block numbers.
+pub const MAX_SCATTER_BYTES: usize = MAX_SCATTER * block::BLOCK_SIZE;
+pub const MAX_SCATTER_AT: usize = MAX_SCATTER * 8;
 
 /// Bytes of one `allocation_bits` window.
 pub const BITS_BYTES: usize = 4096;

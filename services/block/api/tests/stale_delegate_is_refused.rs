@@ -38,9 +38,13 @@ fn stale_delegate_is_refused() {
         ),
         other => panic!("expected StaleTransaction, got {other:?}"),
     }
-    // Through the trait, the late write (still naming the first) fails too.
+    // Through the trait, the late write (still naming the first) fails too:
+    // the client gathers it, and sending it at the end of the request
+    // (`send_gathered`) is refused.
     assert_eq!(
-        delegate.write(slot, &[2; BLOCK_SIZE]),
+        delegate
+            .write(slot, &[2; BLOCK_SIZE])
+            .and_then(|()| delegate.send_gathered()),
         Err(block::Error::NoTransaction)
     );
     // Its next request learns the open transaction.

@@ -158,4 +158,12 @@ pub trait Transactional {
     fn abort(&mut self);
     /// Makes every commit so far durable.
     fn sync(&mut self) -> Result<(), Error>;
+    /// Data blocks free now, when this device knows the count without a
+    /// scan (one call to the block service instead of a window of
+    /// allocation bits per 32,768 blocks and a test per block: the fs
+    /// checks free space before every put). `None`: count them with
+    /// [`Transactional::is_allocated`]. Default: `None`.
+    fn free_blocks(&mut self) -> Result<Option<u64>, Error> {
+        Ok(None)
+    }
 }

@@ -32,7 +32,10 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use abi::iface::{Caller, LeaseIn, LeaseOut, Pending};
 use block::{BlockDevice, BlockStore, Durability, Error, Extent, Transactional, BLOCK_SIZE};
-use block_api::{block_store, report, Allocated, BlockError, Geometry, Reported, MAX_PIECE_BLOCKS};
+use block_api::{
+    block_store, report, Allocated, BlockError, Geometry, Reported, MAX_PIECE_BLOCKS, MAX_SCATTER,
+    SCATTER_FRESH,
+};
 
 /// Cycles spent handling requests, scheduled to this process (kernel
 /// `CPU_TIME`: its own code and syscalls, not the driver's or anyone's
@@ -57,6 +60,9 @@ struct Counters {
     /// Bytes copied out to clients' leases (`read`).
     lease_out: u64,
 }
+
+/// A waiting `begin` call: badge, the delegate it asked for, the call.
+type Waiting<C> = (u64, Option<u64>, Pending<C, u64, BlockError>);
 
 struct Open {
     tx: u64,
@@ -85,7 +91,7 @@ pub struct Service<D: BlockDevice, C: Caller> {
     store: BlockStore<D>,
     open: Option<Open>,
     next_tx: u64,
-    waiting: VecDeque<(u64, Pending<C, u64, BlockError>)>,
+    waiting: VecDeque<Waiting<C>>,
     aborted: Option<Aborted>,
     piece: Vec<u8>,
     /// Begin calls that had to wait (for `stats`).
@@ -117,6 +123,10 @@ fn op_name(label: u64) -> String {
         l::report => "report",
         l::checkpoint => "checkpoint",
         l::delegate => "delegate",
+        l::write_scattered => "write_scattered",
+        l::commit_scattered => "commit_scattered",
+        l::free_blocks => "free_blocks",
+        l::begin_delegated => "begin_delegated",
         other => return format!("op{other}"),
     };
     String::from(name)
@@ -186,6 +196,16 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
         }
     }
 
+    /// The store served (tests look at its device).
+    pub fn store(&self) -> &BlockStore<D> {
+        &self.store
+    }
+
+    /// Stops serving: the store (tests take its device).
+    pub fn into_store(self) -> BlockStore<D> {
+        self.store
+    }
+
     /// The number of the open transaction, if any.
     pub fn open_transaction(&self) -> Option<u64> {
         self.open.as_ref().map(|o| o.tx)
@@ -200,7 +220,7 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
     /// aborts the transaction it held or was the delegate in (nothing it
     /// wrote is kept), then answers the next waiting `begin`.
     pub fn client_died(&mut self, badge: u64) -> Death {
-        self.waiting.retain(|(b, _)| *b != badge);
+        self.waiting.retain(|(b, _, _)| *b != badge);
         if self.aborted.as_ref().is_some_and(|a| a.holder == badge) {
             self.aborted = None;
         }
@@ -226,23 +246,23 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
         death
     }
 
-    /// Opens a transaction for `badge`.
-    fn open_for(&mut self, badge: u64) -> Result<u64, BlockError> {
+    /// Opens a transaction for `badge`, delegated to `delegate`.
+    fn open_for(&mut self, badge: u64, delegate: Option<u64>) -> Result<u64, BlockError> {
         self.store.begin()?;
         let tx = self.next_tx;
         self.next_tx += 1;
         self.open = Some(Open {
             tx,
             holder: badge,
-            delegate: None,
+            delegate,
         });
         Ok(tx)
     }
 
     /// Answers a `begin` with a new transaction. A caller that cannot be
     /// told (it died meanwhile) would hold it for ever: it is aborted.
-    fn grant(&mut self, badge: u64, pending: Pending<C, u64, BlockError>) {
-        let opened = self.open_for(badge);
+    fn grant(&mut self, badge: u64, delegate: Option<u64>, pending: Pending<C, u64, BlockError>) {
+        let opened = self.open_for(badge, delegate);
         let failed = opened.is_err();
         if pending.reply(opened).is_err() && !failed {
             self.store.abort();
@@ -253,10 +273,10 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
     /// Opens the transaction of the oldest waiting `begin`, if any.
     fn start_next(&mut self) {
         while self.open.is_none() {
-            let Some((badge, pending)) = self.waiting.pop_front() else {
+            let Some((badge, delegate, pending)) = self.waiting.pop_front() else {
                 return;
             };
-            self.grant(badge, pending);
+            self.grant(badge, delegate, pending);
         }
     }
 
@@ -399,6 +419,105 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
     }
 }
 
+impl<D: BlockDevice, C: Caller> Service<D, C> {
+    /// Journaled writes of the images in `data` to the blocks `at` names
+    /// (`write_scattered`). Every block number is checked before the first
+    /// write, so a bad request writes nothing.
+    fn write_scattered_blocks(
+        &mut self,
+        data: &LeaseIn<'_, C>,
+        at: &LeaseIn<'_, C>,
+    ) -> Result<(), BlockError> {
+        let blocks = whole_blocks(data.len())?;
+        let n = usize::try_from(blocks).unwrap_or(usize::MAX);
+        if n > MAX_SCATTER || at.len() != blocks * 8 {
+            return Err(BlockError::store(Error::BadLength {
+                len: usize::try_from(at.len()).unwrap_or(usize::MAX),
+            }));
+        }
+        let mut numbers = [0u8; MAX_SCATTER * 8];
+        if at.read(0, &mut numbers[..n * 8]).map_err(lease_error)? != n * 8 {
+            return Err(BlockError::LeaseCopy {
+                kernel: abi::Error::BadLease,
+            });
+        }
+        let count = self.store.block_count();
+        let block = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&numbers[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(w)
+        };
+        if let Some(bad) = (0..n).map(block).find(|&b| b & !SCATTER_FRESH >= count) {
+            return Err(BlockError::store(Error::OutOfRange {
+                first: bad,
+                blocks: 1,
+                block_count: count,
+            }));
+        }
+        // MAX_SCATTER blocks fit the piece buffer: one copy from the lease.
+        let bytes = n * BLOCK_SIZE;
+        let got = data
+            .read(0, &mut self.piece[..bytes])
+            .map_err(lease_error)?;
+        self.counters.lease_in += got as u64;
+        if got != bytes {
+            return Err(BlockError::LeaseCopy {
+                kernel: abi::Error::BadLease,
+            });
+        }
+        for i in 0..n {
+            let image = &self.piece[i * BLOCK_SIZE..(i + 1) * BLOCK_SIZE];
+            match block(i) {
+                b if b & SCATTER_FRESH != 0 => self.store.write_fresh(b & !SCATTER_FRESH, image)?,
+                b => self.store.write(b, image)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens `badge`'s transaction (delegated to `delegate`), or queues
+    /// the call while another client's is open.
+    fn begin_for(
+        &mut self,
+        badge: u64,
+        delegate: Option<u64>,
+        pending: Pending<C, u64, BlockError>,
+    ) {
+        // A holder told of its aborted transaction by beginning anew.
+        if self.aborted.as_ref().is_some_and(|a| a.holder == badge) {
+            self.aborted = None;
+        }
+        match &self.open {
+            None => self.grant(badge, delegate, pending),
+            Some(o) if o.holder == badge => {
+                let _ = pending.reply(Err(BlockError::store(Error::TransactionOpen)));
+            }
+            Some(_) => {
+                // Deferred: answered when the current transaction ends.
+                self.deferred_begins += 1;
+                self.waiting.push_back((badge, delegate, pending));
+            }
+        }
+    }
+
+    /// Commits the open transaction (held by the caller) and ends it.
+    fn commit_open(&mut self, durable: bool) -> Result<(), BlockError> {
+        let d = if durable {
+            Durability::Durable
+        } else {
+            Durability::Batched
+        };
+        let result = self.store.commit(d);
+        // A failed commit ends the transaction too (after a failed write or
+        // flush the store is read-only); make sure none stays open.
+        if result.is_err() {
+            self.store.abort();
+        }
+        self.end();
+        Ok(result?)
+    }
+}
+
 impl<D: BlockDevice, C: Caller> block_store::Server<C> for Service<D, C> {
     fn info(&mut self, _badge: u64) -> Result<Geometry, BlockError> {
         let g = self.store.geometry();
@@ -431,21 +550,15 @@ impl<D: BlockDevice, C: Caller> block_store::Server<C> for Service<D, C> {
     }
 
     fn begin(&mut self, badge: u64, pending: Pending<C, u64, BlockError>) {
-        // A holder told of its aborted transaction by beginning anew.
-        if self.aborted.as_ref().is_some_and(|a| a.holder == badge) {
-            self.aborted = None;
-        }
-        match &self.open {
-            None => self.grant(badge, pending),
-            Some(o) if o.holder == badge => {
-                let _ = pending.reply(Err(BlockError::store(Error::TransactionOpen)));
-            }
-            Some(_) => {
-                // Deferred: answered when the current transaction ends.
-                self.deferred_begins += 1;
-                self.waiting.push_back((badge, pending));
-            }
-        }
+        self.begin_for(badge, None, pending);
+    }
+
+    fn begin_delegated(&mut self, badge: u64, pending: Pending<C, u64, BlockError>, to: u64) {
+        self.begin_for(badge, Some(to), pending);
+    }
+
+    fn free_blocks(&mut self, _badge: u64) -> Result<u64, BlockError> {
+        Ok(self.store.stats().free_blocks)
     }
 
     fn write(
@@ -516,19 +629,37 @@ impl<D: BlockDevice, C: Caller> block_store::Server<C> for Service<D, C> {
 
     fn commit(&mut self, badge: u64, tx: u64, durable: bool) -> Result<(), BlockError> {
         self.held(badge, tx)?;
-        let d = if durable {
-            Durability::Durable
-        } else {
-            Durability::Batched
-        };
-        let result = self.store.commit(d);
-        // A failed commit ends the transaction too (after a failed write or
-        // flush the store is read-only); make sure none stays open.
-        if result.is_err() {
+        self.commit_open(durable)
+    }
+
+    fn write_scattered(
+        &mut self,
+        badge: u64,
+        tx: u64,
+        data: LeaseIn<'_, C>,
+        at: LeaseIn<'_, C>,
+    ) -> Result<u64, BlockError> {
+        let tx = self.writable(badge, tx)?;
+        self.write_scattered_blocks(&data, &at)?;
+        Ok(tx)
+    }
+
+    fn commit_scattered(
+        &mut self,
+        badge: u64,
+        tx: u64,
+        durable: bool,
+        data: LeaseIn<'_, C>,
+        at: LeaseIn<'_, C>,
+    ) -> Result<(), BlockError> {
+        self.held(badge, tx)?;
+        if let Err(e) = self.write_scattered_blocks(&data, &at) {
+            // All or nothing: the commit's own writes failed.
             self.store.abort();
+            self.end();
+            return Err(e);
         }
-        self.end();
-        Ok(result?)
+        self.commit_open(durable)
     }
 
     fn abort(&mut self, badge: u64, tx: u64) -> Result<(), BlockError> {

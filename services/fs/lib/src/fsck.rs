@@ -79,13 +79,19 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// Space statistics. Free space is counted from the allocator.
     pub fn stats(&mut self) -> Result<SpaceStats, FsError> {
         let c = self.state.content.stats();
-        let mut free = 0u64;
         let count = self.dev.block_count();
-        for b in self.data_start()..count {
-            if !self.dev.is_allocated(b)? {
-                free += 1;
+        let free = match self.dev.free_blocks()? {
+            Some(free) => free,
+            None => {
+                let mut free = 0u64;
+                for b in self.data_start()..count {
+                    if !self.dev.is_allocated(b)? {
+                        free += 1;
+                    }
+                }
+                free
             }
-        }
+        };
         let logical = self.logical_bytes();
         Ok(SpaceStats {
             logical_bytes: logical,

@@ -323,6 +323,10 @@ impl<T: Transactional> Transactional for NodeCache<T> {
         self.inner.is_allocated(block)
     }
 
+    fn free_blocks(&mut self) -> Result<Option<u64>, Error> {
+        self.inner.free_blocks()
+    }
+
     fn commit(&mut self, durability: Durability) -> Result<(), Error> {
         match self.inner.commit(durability) {
             Ok(()) => {

@@ -173,6 +173,12 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
         self.sb.block_count
     }
 
+    /// The allocator's count: every block below the data region is
+    /// allocated, so it is the scan's count of the data region.
+    fn free_blocks(&mut self) -> Result<Option<u64>, Error> {
+        Ok(Some(self.alloc.free_blocks()))
+    }
+
     fn root_block(&self, slot: usize) -> u64 {
         assert!(slot < ROOT_SLOTS, "root slot {slot} out of 0..{ROOT_SLOTS}");
         self.sb.root_start + slot as u64

@@ -41,6 +41,9 @@ fn holder(store: &mut BlockClient, survive: bool) -> Result<(), block::Error> {
     store.set_delegate(Some(3));
     store.begin()?;
     store.write(store.root_block(2), &vec![MARKER; BLOCK_SIZE])?;
+    // The client gathers journaled writes until the commit: send this one
+    // now, so the service holds written data when this client dies.
+    store.send_gathered()?;
     let tx = store.transaction();
     if !survive {
         println!("blockdeath: holder: transaction {tx} open and written; exiting without commit");
