@@ -109,6 +109,11 @@ pub(crate) struct State<C> {
     pub live: TreeRoot,
     pub snaps: TreeRoot,
     pub content: C,
+    /// Which kinds of limit the live tree holds, once looked up: asked
+    /// several times by every write ([`crate::quota`]). Forgotten by
+    /// anything that adds or removes a limit record or swaps the live
+    /// tree; undone with the rest of the state when an operation fails.
+    pub quota_kinds: Option<crate::quota::QuotaKinds>,
 }
 
 /// A mounted filesystem over a transactional block store `T`, its file

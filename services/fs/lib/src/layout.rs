@@ -17,7 +17,11 @@
 
 use crate::names::{Digest, RepoName, Tag};
 use alloc::format;
-use alloc::string::String;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use crate::error::FsError;
+use crate::fs::components;
 
 /// Root of the registry tree inside the filesystem.
 pub const ROOT: &str = "/docker/registry/v2";
@@ -25,6 +29,20 @@ pub const REPOSITORIES: &str = "/docker/registry/v2/repositories";
 pub const BLOBS: &str = "/docker/registry/v2/blobs";
 /// Uploads that belong to no repository (the blob-store style `put_blob`).
 pub const GLOBAL_UPLOADS: &str = "/docker/registry/v2/_uploads";
+
+/// The directories of `path` (a path built here, so under [`ROOT`]) below
+/// [`ROOT`], and its last component: to walk the root once for two paths.
+pub(crate) fn below_root(path: &str) -> Result<(Vec<&str>, &str), FsError> {
+    let comps = components(path)?;
+    let root = components(ROOT)?;
+    match comps.split_last() {
+        Some((name, dirs)) if dirs.starts_with(&root) => Ok((dirs[root.len()..].to_vec(), name)),
+        _ => Err(FsError::InvalidPath {
+            path: path.to_string(),
+            reason: "not below the registry root",
+        }),
+    }
+}
 
 pub fn blob_dir(d: &Digest) -> String {
     let hex = d.hex();

@@ -183,8 +183,11 @@ impl<T: Transactional> NodeCache<T> {
             return true;
         }
         if self.slots.len() < self.capacity {
-            let mut boxed = Box::new([0u8; BLOCK_SIZE]);
-            boxed.copy_from_slice(image);
+            // Copied, not zeroed then copied (the length is checked above).
+            let Ok(boxed) = Box::<[u8; BLOCK_SIZE]>::try_from(image.to_vec().into_boxed_slice())
+            else {
+                return false;
+            };
             self.index.insert(block, self.slots.len());
             self.slots.push(Slot {
                 block,
@@ -291,10 +294,20 @@ impl<T: Transactional> Transactional for NodeCache<T> {
     /// The tree's own sealed node: kept without checking it again (it was
     /// checksummed for this block a moment ago, by the same code a read
     /// verifies with).
+    /// A cached image of `block` is overwritten in its slot (dropping it
+    /// and keeping the node again cost an allocation per node written).
     fn write_verified(&mut self, block: u64, data: &[u8]) -> Result<(), Error> {
-        self.drop_range(block, (data.len() / BLOCK_SIZE).max(1) as u64);
-        self.inner.write(block, data)?;
-        let _kept = self.keep_verified(block, data);
+        if data.len() != BLOCK_SIZE {
+            self.drop_range(block, (data.len() / BLOCK_SIZE).max(1) as u64);
+            return self.inner.write(block, data);
+        }
+        if let Err(e) = self.inner.write(block, data) {
+            self.drop_block(block);
+            return Err(e);
+        }
+        if !self.keep_verified(block, data) {
+            self.drop_block(block);
+        }
         Ok(())
     }
 

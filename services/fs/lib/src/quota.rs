@@ -187,6 +187,21 @@ impl Usage {
     }
 }
 
+/// Which kinds of limit record the live tree holds (`any` counts a record
+/// of an unknown kind too, as a scan of the whole range would): what every
+/// write asks before it looks at limits. Kept in the fs state
+/// (`State::quota_kinds`) and forgotten whenever a limit record is added
+/// ([`Fs::quota_put`] of a new one) or removed ([`Fs::quota_remove`]), or
+/// the live tree is replaced (mount, snapshot restore); a failed
+/// operation restores it with the rest of the state. Before, each write
+/// asked with a range scan, several per small put (issue #13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QuotaKinds {
+    any: bool,
+    dirs: bool,
+    repos: bool,
+}
+
 /// The key range of the limits of kind `kind` (`None`: every kind).
 fn quota_key_range(kind: Option<u8>) -> ([u8; 2], [u8; 2]) {
     match kind {
@@ -209,7 +224,10 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     }
 
     pub(crate) fn quota_put(&mut self, t: &QuotaTarget, u: Usage) -> Result<(), FsError> {
-        cowbtree::insert(&mut self.dev, &mut self.state.live, &t.key(), &u.encode())?;
+        let old = cowbtree::insert(&mut self.dev, &mut self.state.live, &t.key(), &u.encode())?;
+        if old.is_none() {
+            self.state.quota_kinds = None; // a new limit
+        }
         Ok(())
     }
 
@@ -229,9 +247,28 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         Ok(out)
     }
 
-    /// Whether any limit of `kind` (`None`: any) is set: one seek.
+    /// Whether any limit of `kind` (`None`: any) is set: three seeks the
+    /// first time, then remembered until a limit comes or goes
+    /// ([`QuotaKinds`]).
     pub(crate) fn has_quotas(&mut self, kind: Option<u8>) -> Result<bool, FsError> {
-        Ok(self.quota_cursor(kind)?.next_entry()?.is_some())
+        let known = match self.state.quota_kinds {
+            Some(k) => k,
+            None => {
+                let k = QuotaKinds {
+                    any: self.quota_cursor(None)?.next_entry()?.is_some(),
+                    dirs: self.quota_cursor(Some(KIND_DIR))?.next_entry()?.is_some(),
+                    repos: self.quota_cursor(Some(KIND_REPO))?.next_entry()?.is_some(),
+                };
+                self.state.quota_kinds = Some(k);
+                k
+            }
+        };
+        match kind {
+            None => Ok(known.any),
+            Some(KIND_DIR) => Ok(known.dirs),
+            Some(KIND_REPO) => Ok(known.repos),
+            Some(_) => Ok(self.quota_cursor(kind)?.next_entry()?.is_some()),
+        }
     }
 
     /// A cursor over the live tree's limits of `kind` (`None`: every kind).
@@ -271,6 +308,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 return Ok(false);
             }
             cowbtree::remove(&mut fs.dev, &mut fs.state.live, &target.key())?;
+            fs.state.quota_kinds = None;
             Ok(true)
         })
     }

@@ -31,12 +31,12 @@ use cowbtree::TreeRoot;
 use crate::chunks::{ChunkStore, Chunks};
 use crate::digest::{DigestMismatch, Hasher, Verifier};
 use crate::error::FsError;
-use crate::fs::Fs;
+use crate::fs::{components, Fs};
 use crate::io::{read_full, Source};
 use crate::layout;
 use crate::link::{self, LinkError};
 use crate::names::{Digest, DigestError, NameError, RepoName, Tag, TagError};
-use crate::records::Kind;
+use crate::records::{Kind, ROOT_INO};
 use crate::stream::{AppendStream, StreamError};
 
 // The registry's operations, one room per concept (each an `impl Registry`).

@@ -52,6 +52,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     live,
                     snaps,
                     content: chunks,
+                    quota_kinds: None,
                 }
             }
             None => {
@@ -140,6 +141,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 live,
                 snaps,
                 content,
+                quota_kinds: None,
             })
         })();
         let state = match made {

@@ -11,6 +11,14 @@ use crate::chunks::Chunks;
 use crate::error::FsError;
 use crate::records::{dirent_key, extent_key, inode_key, DirentValue, Inode, Kind, ROOT_INO};
 
+/// A directory [`Fs::mkdir_all_in`] reached: its inode, and whether this
+/// call created it (then it is empty: nothing needs looking up in it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DirAt {
+    pub ino: u64,
+    pub empty: bool,
+}
+
 impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     pub(crate) fn put_inode(&mut self, ino: u64, inode: &Inode) -> Result<(), FsError> {
         cowbtree::insert(
@@ -43,6 +51,18 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 path: path.to_string(),
             });
         }
+        self.create_missing_in(parent, name, kind, mode)
+    }
+
+    /// [`Fs::create_in`] of a name the caller has just seen missing from
+    /// `parent` in this transaction (no second lookup).
+    fn create_missing_in(
+        &mut self,
+        parent: u64,
+        name: &str,
+        kind: Kind,
+        mode: u16,
+    ) -> Result<u64, FsError> {
         let now = self.now();
         let ino = self.alloc_ino();
         let inode = Inode {
@@ -93,20 +113,45 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     pub fn mkdir_all(&mut self, path: &str) -> Result<u64, FsError> {
         self.atomically(|fs| {
             let comps = components(path)?;
-            let mut ino = ROOT_INO;
-            for c in comps {
-                ino = match fs.lookup(ino, c)? {
-                    Some(d) if d.kind == Kind::Dir => d.ino,
-                    Some(_) => {
-                        return Err(FsError::NotADirectory {
-                            path: path.to_string(),
-                        })
-                    }
-                    None => fs.create_in(ino, c, Kind::Dir, DIR_MODE, path)?,
-                };
-            }
-            Ok(ino)
+            Ok(fs.mkdir_all_in(ROOT_INO, &comps, path)?.ino)
         })
+    }
+
+    /// The directory `comps` (validated by `components`) below directory
+    /// `base`, each missing one created; `path` names it in errors. Inside
+    /// a transaction. One lookup per component, none below a directory
+    /// created here (it is empty): a caller that walked a shared prefix
+    /// once passes its inode as `base`.
+    pub(crate) fn mkdir_all_in(
+        &mut self,
+        base: u64,
+        comps: &[&str],
+        path: &str,
+    ) -> Result<DirAt, FsError> {
+        let mut at = DirAt {
+            ino: base,
+            empty: false,
+        };
+        for c in comps {
+            let found = if at.empty {
+                None
+            } else {
+                self.lookup(at.ino, c)?
+            };
+            at.ino = match found {
+                Some(d) if d.kind == Kind::Dir => d.ino,
+                Some(_) => {
+                    return Err(FsError::NotADirectory {
+                        path: path.to_string(),
+                    })
+                }
+                None => {
+                    at.empty = true;
+                    self.create_missing_in(at.ino, c, Kind::Dir, DIR_MODE)?
+                }
+            };
+        }
+        Ok(at)
     }
 
     /// Removes a file and its extents (its chunks become garbage for GC).

@@ -7,10 +7,11 @@ use alloc::vec::Vec;
 
 use block::Transactional;
 
-use super::{counted, parent_and_name, Fs, FILE_MODE};
+use super::namespace::DirAt;
+use super::{components, counted, parent_and_name, Fs, FILE_MODE};
 use crate::chunks::Chunks;
 use crate::error::FsError;
-use crate::records::{extent_key, Extent, Kind};
+use crate::records::{extent_key, DirentValue, Extent, Inode, Kind, ROOT_INO};
 
 /// Bytes written at a file offset (zeros are never written: a gap
 /// becomes a hole record, see [`records`]).
@@ -50,22 +51,85 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         }
         self.atomically(|fs| {
             let (parent, name) = parent_and_name(path)?;
-            let pino = fs.mkdir_all(&parent)?;
-            let ino = match fs.lookup(pino, name)? {
-                Some(d) if d.kind == Kind::File => {
-                    fs.truncate_ino(d.ino, 0)?;
-                    d.ino
-                }
-                Some(_) => {
-                    return Err(FsError::IsADirectory {
-                        path: path.to_string(),
-                    })
-                }
-                None => fs.create_in(pino, name, Kind::File, FILE_MODE, path)?,
-            };
-            fs.write_parts(ino, 0, &[Part::Bytes(data)])?;
-            Ok(ino)
+            let dir = fs.mkdir_all_in(ROOT_INO, &components(&parent)?, &parent)?;
+            fs.write_file_in(dir, name, data, path)
         })
+    }
+
+    /// [`Fs::write_file`] of `name` in the directory `dir` (which `path`
+    /// names with `name`), inside a transaction: the caller walked the
+    /// path once. A new file is made with its contents in one go: its
+    /// extents, then its inode once, at its size.
+    pub(crate) fn write_file_in(
+        &mut self,
+        dir: DirAt,
+        name: &str,
+        data: &[u8],
+        path: &str,
+    ) -> Result<u64, FsError> {
+        let found = if dir.empty {
+            None
+        } else {
+            self.lookup(dir.ino, name)?
+        };
+        match found {
+            Some(d) if d.kind == Kind::File => {
+                self.truncate_ino(d.ino, 0)?;
+                self.write_parts(d.ino, 0, &[Part::Bytes(data)])?;
+                Ok(d.ino)
+            }
+            Some(_) => Err(FsError::IsADirectory {
+                path: path.to_string(),
+            }),
+            None => self.create_file_in(dir.ino, name, data, path),
+        }
+    }
+
+    /// Creates file `name` (missing: the caller looked) in directory
+    /// `parent` holding `data`. What `create_in` then `write_parts` did,
+    /// with the same checks: the quota refused before any chunk is
+    /// written, and charged (a second line) in this transaction.
+    pub(crate) fn create_file_in(
+        &mut self,
+        parent: u64,
+        name: &str,
+        data: &[u8],
+        path: &str,
+    ) -> Result<u64, FsError> {
+        let size = data.len() as u64;
+        self.check_quota(path, size)?;
+        let now = self.now();
+        let ino = self.alloc_ino();
+        if !data.is_empty() {
+            let mut refs = Vec::new();
+            let mut w = self.state.content.writer();
+            self.state
+                .content
+                .push(&mut self.dev, &mut w, data, &mut refs)?;
+            self.state.content.finish(&mut self.dev, w, &mut refs)?;
+            self.put_extents(ino, 0, &refs)?;
+        }
+        let inode = Inode {
+            kind: Kind::File,
+            mode: FILE_MODE,
+            parent,
+            size,
+            mtime: now,
+            ctime: now,
+            name: name.as_bytes().to_vec(),
+        };
+        self.put_inode(ino, &inode)?;
+        let d = DirentValue {
+            ino,
+            kind: Kind::File,
+        };
+        self.insert_dirent(parent, name, &d)?;
+        self.touch_dir(parent, now)?;
+        self.quota_file_changed(&inode, None, Some(size))?;
+        if counted(&inode) {
+            self.state.meta.logical_bytes = self.state.meta.logical_bytes.saturating_add(size);
+        }
+        Ok(ino)
     }
 
     /// The write primitive: `parts` land at `offset` of file `ino`; a gap

@@ -237,12 +237,20 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
                 }));
             }
             self.fs.atomically(|fs| {
+                // One walk per path, the registry root's shared by both.
+                let v2 = fs.mkdir_all_in(ROOT_INO, &components(layout::ROOT)?, layout::ROOT)?;
                 let target = layout::blob_data(d);
-                if !fs.exists(&target)? {
-                    fs.write_file(&target, data)?;
+                let (dir, name) = layout::below_root(&target)?;
+                let at = fs.mkdir_all_in(v2.ino, &dir, &target)?;
+                // Same digest already stored (anything at its path): keep it.
+                if at.empty || fs.lookup(at.ino, name)?.is_none() {
+                    fs.create_file_in(at.ino, name, data, &target)?;
                 }
                 if let Some(repo) = repo {
-                    fs.write_file(&layout::layer_link(repo, d), &link::encode(d))?;
+                    let path = layout::layer_link(repo, d);
+                    let (dir, name) = layout::below_root(&path)?;
+                    let at = fs.mkdir_all_in(v2.ino, &dir, &path)?;
+                    fs.write_file_in(at, name, &link::encode(d), &path)?;
                 }
                 Ok(())
             })?;
