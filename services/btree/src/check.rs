@@ -74,6 +74,14 @@ struct Pending {
     upper: Option<Vec<u8>>,
 }
 
+/// What [`TreeCheck::step_visit`] hands its visitor.
+pub enum Visited<'a> {
+    /// A node's block (read, whether or not it decodes).
+    Node(u64),
+    /// A pair of a leaf: key, value.
+    Pair(&'a [u8], &'a [u8]),
+}
+
 /// A resumable [`check`] (see the module comment).
 pub struct TreeCheck {
     root: TreeRoot,
@@ -143,16 +151,17 @@ impl TreeCheck {
     /// when it is done. I/O errors other than corruption are reported as
     /// problems and the walk goes on past that subtree.
     pub fn step<T: Transactional>(&mut self, tx: &mut T, max_nodes: usize) -> bool {
-        self.step_visit(tx, max_nodes, &mut |_, _| {})
+        self.step_visit(tx, max_nodes, &mut |_| {})
     }
 
-    /// [`TreeCheck::step`], handing every pair checked (key >= `from`) to
-    /// `f` in key order.
+    /// [`TreeCheck::step`], handing `f` every node block read whose
+    /// problems are this walk's to report, and every pair checked (key >=
+    /// `from`), pairs in key order.
     pub fn step_visit<T: Transactional>(
         &mut self,
         tx: &mut T,
         max_nodes: usize,
-        f: &mut dyn FnMut(&[u8], &[u8]),
+        f: &mut dyn FnMut(Visited<'_>),
     ) -> bool {
         let mut buf = [0u8; NODE_SIZE];
         let mut read = 0usize;
@@ -195,7 +204,7 @@ impl TreeCheck {
         tx: &mut T,
         p: Pending,
         buf: &mut [u8; NODE_SIZE],
-        f: &mut dyn FnMut(&[u8], &[u8]),
+        f: &mut dyn FnMut(Visited<'_>),
     ) {
         let own = self.reports(&p);
         let problem = |report: &mut CheckReport, text: String| {
@@ -209,6 +218,9 @@ impl TreeCheck {
                 format!("block {}: cannot be read: {e:?}", p.block),
             );
             return;
+        }
+        if own {
+            f(Visited::Node(p.block));
         }
         let node = match Node::decode(p.block, buf) {
             Ok(n) => n,
@@ -294,7 +306,7 @@ impl TreeCheck {
                     .filter(|e| from.is_none_or(|f| e.key.as_slice() >= f))
                 {
                     self.report.pairs += 1;
-                    f(&e.key, &e.value);
+                    f(Visited::Pair(&e.key, &e.value));
                 }
                 if let Some(e) = v.last() {
                     if from.is_none_or(|f| e.key.as_slice() >= f) {
