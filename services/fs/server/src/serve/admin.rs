@@ -16,19 +16,23 @@ use alloc::vec;
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use filesystem::{FsckReport, FsckRun};
+use block_api::client::BlockClient;
+use content_api::client::ContentClient;
+use filesystem::{FsckReport, FsckRunOf};
 use fs_api::{Checked, FsError, FsckStepped, Space, Text};
 
 use super::{send_text, Out, Outcome, Service, HANDLE_CYCLES, LEASE_CYCLES, REQUESTS};
 
-/// Units of fsck work per `fsck_step` request: a unit is a page of 256
-/// directory entries, 4096 records counted or 256 KiB of a blob hashed.
+/// Units of fsck work per `fsck_step` request: a unit is 64 nodes of a
+/// tree's shape check, a page of the content store's check (32 index
+/// nodes), a page of 256 directory entries, 4096 records counted or 256
+/// KiB of a blob hashed.
 const FSCK_STEP_UNITS: usize = 8;
 
 /// The service's stepped fsck run and the badge of the client driving it.
 pub(super) struct FsckJob {
     pub(super) owner: u64,
-    pub(super) run: FsckRun,
+    pub(super) run: FsckRunOf<BlockClient, ContentClient>,
 }
 
 impl Service {
@@ -112,6 +116,9 @@ impl Service {
         );
         for p in &r.problems {
             let _ = writeln!(text, "  {p}");
+        }
+        for n in &r.notes {
+            let _ = writeln!(text, "  note: {n}");
         }
         let mut block_text = vec![0u8; 8192];
         let n = fs
