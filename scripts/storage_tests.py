@@ -11,6 +11,7 @@ import re
 import threading
 
 import gc_tests
+import upload_death_tests
 import quota_tests
 import snapshot_paging_tests
 import storage_fault_tests
@@ -25,6 +26,7 @@ TESTS = {
     **storage_fault_tests.TESTS,
     **quota_tests.TESTS,
     **gc_tests.TESTS,
+    **upload_death_tests.TESTS,
     **snapshot_paging_tests.TESTS,
 }
 

@@ -147,8 +147,7 @@ impl ContentStore {
             run.chunks += 1;
             let (bytes, blocks) = self.check_entry(
                 tx,
-                &key,
-                &value,
+                (&key, &value),
                 run.verify_data,
                 &mut run.used,
                 &mut buf,

@@ -395,8 +395,7 @@ impl ContentStore {
                 report.chunks += 1;
                 let (b, n) = self.check_entry(
                     tx,
-                    &key,
-                    &value,
+                    (&key, &value),
                     verify_data,
                     &mut used,
                     &mut buf,
@@ -426,8 +425,7 @@ impl ContentStore {
     pub(crate) fn check_entry<T: Transactional>(
         &self,
         tx: &mut T,
-        key: &[u8],
-        value: &[u8],
+        (key, value): (&[u8], &[u8]),
         verify_data: bool,
         used: &mut ChunkMarks,
         buf: &mut ChunkBuf,

@@ -7,6 +7,7 @@ extern crate alloc;
 
 pub mod gc_clients;
 pub mod putters;
+pub mod upload_dier;
 
 use alloc::string::String;
 use core::fmt::Write as _;

@@ -110,6 +110,8 @@ pub struct Service {
     reg: Result<Reg, MountStage>,
     sessions: BTreeMap<u64, Session>,
     open_uploads: uploads::OpenUploads,
+    /// Who started each upload session (`uploads::Owners`).
+    upload_owners: uploads::Owners,
     piece: Vec<u8>,
     /// The content service's badge at the block service (for a remount).
     content_badge: u64,
@@ -144,6 +146,7 @@ impl Service {
             gc_job: None,
             sessions: BTreeMap::new(),
             open_uploads: uploads::OpenUploads::default(),
+            upload_owners: uploads::Owners::default(),
             piece: vec![0u8; PIECE],
         }
     }
@@ -290,6 +293,7 @@ impl Service {
                 "fs: client {client} died during its {what} run: ended, its pin dropped"
             );
         }
+        self.drop_uploads_of(client);
     }
 
     /// The registry (see [`mounted`]).
@@ -541,8 +545,9 @@ impl fs::Server<ReplyToken> for Service {
     }
 
     // ---- upload sessions and repository-scoped blobs (uploads.rs) ----
-    fn upload_start(&mut self, _: u64, args: In<'_>) -> Result<u64, FsError> {
-        self.with_args(&args, |s, [repo]| s.upload_start(repo))
+    fn upload_start(&mut self, badge: u64, args: In<'_>) -> Result<u64, FsError> {
+        let client = fs_api::rights::client(badge);
+        self.with_args(&args, |s, [repo]| s.upload_start(client, repo))
     }
     fn upload_append(
         &mut self,
