@@ -53,12 +53,14 @@ use userlib::ipc::{recv, try_recv, Incoming, ReplyToken};
 use userlib::sys;
 
 use crate::errors::Fail;
+use job::Job;
 
 mod admin;
 mod blobs;
 mod files;
 mod gc;
 mod group;
+mod job;
 mod manifests;
 mod puts;
 mod quotas;
@@ -266,25 +268,21 @@ impl Service {
     /// Client `client` is gone: its stepped runs end (their pins go).
     fn client_died(&mut self, client: u64) {
         let mut ended: Vec<&str> = Vec::new();
-        if self.fsck_job.as_ref().is_some_and(|j| j.owner == client) {
-            if let (Some(job), Ok(reg)) = (self.fsck_job.take(), self.reg.as_mut()) {
-                reg.fs().fsck_abandon(job.run);
+        if let Some(run) = Job::take_owned(&mut self.fsck_job, client) {
+            if let Ok(reg) = self.reg.as_mut() {
+                reg.fs().fsck_abandon(run);
             }
             ended.push("fsck");
         }
-        if self
-            .registry_gc_job
-            .as_ref()
-            .is_some_and(|j| j.owner == client)
-        {
-            if let (Some(job), Ok(reg)) = (self.registry_gc_job.take(), self.reg.as_mut()) {
-                reg.registry_gc_finish(job.run);
+        if let Some((_, run)) = Job::take_owned(&mut self.registry_gc_job, client) {
+            if let Ok(reg) = self.reg.as_mut() {
+                reg.registry_gc_finish(run);
             }
             ended.push("registry gc");
         }
-        if self.gc_job.as_ref().is_some_and(|j| j.owner == client) {
-            if let (Some(job), Ok(reg)) = (self.gc_job.take(), self.reg.as_mut()) {
-                reg.fs().gc_abandon(job.run);
+        if let Some(run) = Job::take_owned(&mut self.gc_job, client) {
+            if let Ok(reg) = self.reg.as_mut() {
+                reg.fs().gc_abandon(run);
             }
             ended.push("gc");
         }
