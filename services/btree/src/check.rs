@@ -3,8 +3,32 @@
 //! checksums, levels, key order within nodes and against the parent's
 //! separators, generations newer than the root, nodes reached twice, empty
 //! non-root nodes, and a pair count different from the root's.
+//!
+//! [`TreeCheck`] is the same walk in bounded steps (at most `max_nodes`
+//! nodes read per [`TreeCheck::step`]), for a caller that answers other
+//! requests between steps; [`check`] runs it to the end in one call.
+//!
+//! # Memory
+//! The walk's state is its stack of subtrees still to visit (one node's
+//! children per level, at most `MAX_LEVEL + 1` levels, each with its two
+//! bounding keys), the last leaf key met, and the report (at most
+//! [`MAX_LISTED_PROBLEMS`] texts). There is no set of visited blocks: a
+//! depth-first walk meets leaf keys in ascending order in a sound tree, so
+//! a node reached a second time shows as a key that is not above the last
+//! one met (a repeated branch shows at its first separator, and its
+//! subtree is not walked again); an empty node is reported where it is
+//! met; a pointer back up the tree is caught by the level check.
+//!
+//! # A checker across steps needs a fixed tree
+//! Between two steps the tree at `root` must not change: pass the root of
+//! a snapshot ([`crate::snapshot`]), whose nodes are never written again,
+//! and keep their blocks allocated until the check is done (the owner's
+//! GC must count the root as live). A walk over a changing tree reads
+//! nodes that were freed or rewritten and reports problems that are not
+//! there. [`TreeCheck::from_key`] is the exception: it checks only the
+//! keys from a bound on, for a caller that pages through a changing tree
+//! one request at a time and defines what each page guarantees.
 
-use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -50,93 +74,266 @@ struct Pending {
     upper: Option<Vec<u8>>,
 }
 
-/// Checks the whole tree at `root`. I/O errors other than corruption end the
-/// walk early and are reported as problems too. Memory: the set of visited
-/// node blocks (8 bytes per node) plus one node's children per level.
-pub fn check<T: Transactional>(tx: &mut T, root: &TreeRoot) -> CheckReport {
-    let mut report = CheckReport::default();
-    let Some(top) = root.height.checked_sub(1) else {
-        report.problem(format!("tree root at block {} has height 0", root.block));
-        return report;
-    };
-    let mut seen = BTreeSet::new();
-    let mut pending = vec![Pending {
-        block: root.block,
-        level: top,
-        lower: None,
-        upper: None,
-    }];
-    let mut buf = [0u8; NODE_SIZE];
-    while let Some(p) = pending.pop() {
-        if !seen.insert(p.block) {
-            report.problem(format!("block {} is reached twice in the tree", p.block));
-            continue;
-        }
-        if let Err(e) = tx.read(p.block, &mut buf) {
-            report.problem(format!("block {}: cannot be read: {e:?}", p.block));
-            continue;
-        }
-        let node = match Node::decode(p.block, &buf) {
-            Ok(n) => n,
-            Err(e) => {
-                report.problem(format!("block {}: {e}", p.block));
-                continue;
+/// What [`TreeCheck::step_visit`] hands its visitor.
+pub enum Visited<'a> {
+    /// A node's block (read, whether or not it decodes).
+    Node(u64),
+    /// A pair of a leaf: key, value.
+    Pair(&'a [u8], &'a [u8]),
+}
+
+/// A resumable [`check`] (see the module comment).
+pub struct TreeCheck {
+    root: TreeRoot,
+    /// Only keys >= this are checked ([`TreeCheck::from_key`]).
+    from: Option<Vec<u8>>,
+    pending: Vec<Pending>,
+    /// The greatest leaf key met so far.
+    last_key: Option<Vec<u8>>,
+    report: CheckReport,
+    /// The pair count was compared (or there was nothing to compare).
+    finished: bool,
+}
+
+impl TreeCheck {
+    /// A check of the whole tree at `root`.
+    pub fn new(root: &TreeRoot) -> Self {
+        Self::from_key(root, None)
+    }
+
+    /// A check of the keys >= `from` only: subtrees wholly below it are
+    /// not read, and a node whose range starts below it (the path down to
+    /// `from`, which an earlier page entered) is walked through but its
+    /// own problems are not reported again. Pairs below `from` are not
+    /// counted and the pair count is not compared with the root's.
+    pub fn from_key(root: &TreeRoot, from: Option<&[u8]>) -> Self {
+        let mut report = CheckReport::default();
+        let pending = match root.height.checked_sub(1) {
+            Some(top) => vec![Pending {
+                block: root.block,
+                level: top,
+                lower: None,
+                upper: None,
+            }],
+            None => {
+                report.problem(format!("tree root at block {} has height 0", root.block));
+                Vec::new()
             }
         };
-        report.nodes += 1;
-        if node.level != p.level {
-            report.problem(format!(
-                "block {}: level {} where {} was expected",
-                p.block, node.level, p.level
-            ));
-            continue;
+        TreeCheck {
+            root: *root,
+            from: from.map(<[u8]>::to_vec),
+            pending,
+            last_key: None,
+            report,
+            finished: false,
         }
-        if node.generation > root.generation {
-            report.problem(format!(
-                "block {}: generation {} is newer than the tree's {}",
-                p.block, node.generation, root.generation
-            ));
+    }
+
+    /// Whether the walk is over.
+    pub fn is_done(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// What the walk found so far.
+    pub fn report(&self) -> &CheckReport {
+        &self.report
+    }
+
+    /// Where the keys not yet checked start: the lower bound of the next
+    /// subtree to visit (`None` while that is still the leftmost one, or
+    /// when the walk is done).
+    pub fn next_key(&self) -> Option<&[u8]> {
+        self.pending.last().and_then(|p| p.lower.as_deref())
+    }
+
+    /// Reads at most `max_nodes` nodes (at least one) of the walk; `true`
+    /// when it is done. I/O errors other than corruption are reported as
+    /// problems and the walk goes on past that subtree.
+    pub fn step<T: Transactional>(&mut self, tx: &mut T, max_nodes: usize) -> bool {
+        self.step_visit(tx, max_nodes, &mut |_| {})
+    }
+
+    /// [`TreeCheck::step`], handing `f` every node block read whose
+    /// problems are this walk's to report, and every pair checked (key >=
+    /// `from`), pairs in key order.
+    pub fn step_visit<T: Transactional>(
+        &mut self,
+        tx: &mut T,
+        max_nodes: usize,
+        f: &mut dyn FnMut(Visited<'_>),
+    ) -> bool {
+        let mut buf = [0u8; NODE_SIZE];
+        let mut read = 0usize;
+        while read < max_nodes.max(1) {
+            let Some(p) = self.pending.pop() else { break };
+            read += 1;
+            self.visit(tx, p, &mut buf, f);
         }
-        if node.is_empty() && p.block != root.block {
-            report.problem(format!("block {}: empty node below the root", p.block));
+        if self.pending.is_empty() && !self.finished {
+            self.finished = true;
+            let r = &mut self.report;
+            if self.from.is_none() && r.problem_count == 0 && r.pairs != self.root.entries {
+                r.problem(format!(
+                    "tree at block {} holds {} pairs but its root says {}",
+                    self.root.block, r.pairs, self.root.entries
+                ));
+            }
         }
+        self.pending.is_empty()
+    }
+
+    /// The report of a finished walk (a walk cut short reports what it
+    /// reached, without the pair count comparison).
+    pub fn finish(self) -> CheckReport {
+        self.report
+    }
+
+    /// Whether `p`'s own problems are this walk's to report: not when its
+    /// range starts below `from` (an earlier page reported them).
+    fn reports(&self, p: &Pending) -> bool {
+        match (&self.from, &p.lower) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(from), Some(lower)) => lower >= from,
+        }
+    }
+
+    fn visit<T: Transactional>(
+        &mut self,
+        tx: &mut T,
+        p: Pending,
+        buf: &mut [u8; NODE_SIZE],
+        f: &mut dyn FnMut(Visited<'_>),
+    ) {
+        let own = self.reports(&p);
+        let problem = |report: &mut CheckReport, text: String| {
+            if own {
+                report.problem(text);
+            }
+        };
+        if let Err(e) = tx.read(p.block, buf) {
+            problem(
+                &mut self.report,
+                format!("block {}: cannot be read: {e:?}", p.block),
+            );
+            return;
+        }
+        if own {
+            f(Visited::Node(p.block));
+        }
+        let node = match Node::decode(p.block, buf) {
+            Ok(n) => n,
+            Err(e) => {
+                problem(&mut self.report, format!("block {}: {e}", p.block));
+                return;
+            }
+        };
+        self.report.nodes += 1;
         let keys: Vec<&[u8]> = match &node.entries {
             Entries::Leaf(v) => v.iter().map(|e| e.key.as_slice()).collect(),
             // The first separator is always empty; child 0 inherits `lower`.
             Entries::Branch(v) => v.iter().skip(1).map(|e| e.key.as_slice()).collect(),
         };
+        // Walked in key order, every key met so far is below this node's
+        // keys; one that is not means this node was reached before.
+        let from = self.from.as_deref();
+        let first_new = keys.iter().find(|k| from.is_none_or(|f| **k >= f));
+        if let (Some(last), Some(first)) = (&self.last_key, first_new) {
+            if *first <= last.as_slice() {
+                problem(
+                    &mut self.report,
+                    format!(
+                        "block {}: key {:02x?} is not above key {:02x?} met before it \
+                         (a node reached twice, or keys out of order)",
+                        p.block, first, last
+                    ),
+                );
+                return;
+            }
+        }
+        if node.level != p.level {
+            problem(
+                &mut self.report,
+                format!(
+                    "block {}: level {} where {} was expected",
+                    p.block, node.level, p.level
+                ),
+            );
+            return;
+        }
+        if node.generation > self.root.generation {
+            problem(
+                &mut self.report,
+                format!(
+                    "block {}: generation {} is newer than the tree's {}",
+                    p.block, node.generation, self.root.generation
+                ),
+            );
+        }
+        if node.is_empty() && p.block != self.root.block {
+            problem(
+                &mut self.report,
+                format!("block {}: empty node below the root", p.block),
+            );
+        }
         if let (Some(lower), Some(first)) = (&p.lower, keys.first()) {
             if *first < lower.as_slice() {
-                report.problem(format!(
-                    "block {}: key {:02x?} is below the parent's separator {:02x?}",
-                    p.block, first, lower
-                ));
+                problem(
+                    &mut self.report,
+                    format!(
+                        "block {}: key {:02x?} is below the parent's separator {:02x?}",
+                        p.block, first, lower
+                    ),
+                );
             }
         }
         if let (Some(upper), Some(last)) = (&p.upper, keys.last()) {
             if *last >= upper.as_slice() {
-                report.problem(format!(
-                    "block {}: key {:02x?} is not below the next separator {:02x?}",
-                    p.block, last, upper
-                ));
+                problem(
+                    &mut self.report,
+                    format!(
+                        "block {}: key {:02x?} is not below the next separator {:02x?}",
+                        p.block, last, upper
+                    ),
+                );
             }
         }
         match node.entries {
-            Entries::Leaf(v) => report.pairs += v.len() as u64,
+            Entries::Leaf(v) => {
+                for e in v
+                    .iter()
+                    .filter(|e| from.is_none_or(|f| e.key.as_slice() >= f))
+                {
+                    self.report.pairs += 1;
+                    f(Visited::Pair(&e.key, &e.value));
+                }
+                if let Some(e) = v.last() {
+                    if from.is_none_or(|f| e.key.as_slice() >= f) {
+                        self.last_key = Some(e.key.clone());
+                    }
+                }
+            }
             Entries::Branch(v) => {
                 let n = v.len();
                 for i in (0..n).rev() {
-                    let lower = if i == 0 {
-                        p.lower.clone()
-                    } else {
-                        Some(v[i].key.clone())
-                    };
                     let upper = if i + 1 < n {
                         Some(v[i + 1].key.clone())
                     } else {
                         p.upper.clone()
                     };
-                    pending.push(Pending {
+                    // Wholly below `from`: an earlier page's.
+                    if let (Some(f), Some(u)) = (from, &upper) {
+                        if u.as_slice() <= f {
+                            continue;
+                        }
+                    }
+                    let lower = if i == 0 {
+                        p.lower.clone()
+                    } else {
+                        Some(v[i].key.clone())
+                    };
+                    self.pending.push(Pending {
                         block: v[i].child,
                         level: p.level - 1,
                         lower,
@@ -146,11 +343,13 @@ pub fn check<T: Transactional>(tx: &mut T, root: &TreeRoot) -> CheckReport {
             }
         }
     }
-    if report.problem_count == 0 && report.pairs != root.entries {
-        report.problem(format!(
-            "tree at block {} holds {} pairs but its root says {}",
-            root.block, report.pairs, root.entries
-        ));
-    }
-    report
+}
+
+/// Checks the whole tree at `root` in one call (nothing may change the
+/// tree meanwhile). I/O errors other than corruption are reported as
+/// problems too. Memory: see the module comment.
+pub fn check<T: Transactional>(tx: &mut T, root: &TreeRoot) -> CheckReport {
+    let mut walk = TreeCheck::new(root);
+    while !walk.step(tx, usize::MAX) {}
+    walk.finish()
 }

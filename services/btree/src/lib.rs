@@ -69,7 +69,7 @@ pub mod node;
 mod root;
 mod tree;
 
-pub use check::{check, CheckReport, MAX_LISTED_PROBLEMS};
+pub use check::{check, CheckReport, TreeCheck, Visited, MAX_LISTED_PROBLEMS};
 pub use cursor::{range, range_recording, Cursor, Pair};
 pub use diff::{diff, diff_page, DiffEntry, DiffLimits, DiffPageEnd, DiffStats};
 pub use node::{node_checksums, MAX_KEY_LEN, MAX_LEVEL, MAX_VALUE_LEN, NODE_SIZE};

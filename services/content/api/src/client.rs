@@ -298,4 +298,42 @@ impl<T: Transport> ContentClient<T> {
         let n = usize::try_from(t.written).unwrap_or(0).min(text.len());
         Ok((n > 0).then(|| String::from_utf8_lossy(&text[..n]).into_owned()))
     }
+
+    /// One page of a check of the store (`fresh`: the first); answers
+    /// the page's problems, their count and whether it was the last page.
+    pub fn check_page(
+        &mut self,
+        fresh: bool,
+        verify_data: bool,
+        block_count: u64,
+    ) -> Result<(Vec<String>, u64, bool)> {
+        let mut text = vec![0u8; CHECK_TEXT_MAX];
+        let mut f = self.frame_with(None)?;
+        let p = self
+            .stub
+            .check_page(fresh, verify_data, block_count, &mut f, &mut text)?;
+        Ok((lines(&text, p.written), p.count, p.done))
+    }
+
+    /// Ends a check: the whole-store comparisons' problems and their
+    /// count, or (the store changed meanwhile) a note.
+    pub fn check_end(&mut self, unchanged: bool) -> Result<(Vec<String>, u64, Option<String>)> {
+        let mut text = vec![0u8; CHECK_TEXT_MAX];
+        let mut f = self.frame_with(None)?;
+        let p = self.stub.check_end(unchanged, &mut f, &mut text)?;
+        let lines = lines(&text, p.written);
+        if p.note {
+            return Ok((Vec::new(), 0, Some(lines.join(" "))));
+        }
+        Ok((lines, p.count, None))
+    }
+}
+
+/// The lines of the first `written` bytes of `text`.
+fn lines(text: &[u8], written: u64) -> Vec<String> {
+    let n = usize::try_from(written).unwrap_or(0).min(text.len());
+    String::from_utf8_lossy(&text[..n])
+        .lines()
+        .map(String::from)
+        .collect()
 }

@@ -257,6 +257,7 @@ abi::errors! {
         NoBlockService = 19 {} => "the content service cannot reach the block service",
         TooManyWriters = 20 { max: u64 }
             => "this client already has {max} chunk writers open (uploads in progress); finish or abort one",
+        NoCheck = 25 {} => "no check started (a check page or end without a fresh first page)",
     }
 }
 

@@ -88,6 +88,23 @@ abi::words! {
     }
 }
 
+abi::words! {
+    /// What `check_page` and `check_end` answer: problem lines (one per
+    /// line, the first `cowbtree::MAX_LISTED_PROBLEMS`) written into lease 1.
+    pub struct CheckedPage {
+        pub written: u64,
+        /// Bytes the full text needs.
+        pub needed: u64,
+        /// Problems found (may exceed the lines).
+        pub count: u64,
+        /// `check_page`: that was the last page.
+        pub done: bool,
+        /// `check_end`: the text is a note, not problems (the store
+        /// changed during the run: its totals were not compared).
+        pub note: bool,
+    }
+}
+
 abi::interface! {
     /// The content service. Lease 0 is always the frame (see the crate
     /// doc), read and written; lease 1 the data, when an operation has any.
@@ -149,6 +166,19 @@ abi::interface! {
         /// (start, blocks) u64 LE pairs in lease 1. Answers how many; the
         /// first reference not located is left for `read_chunk`, whose
         /// error names what is wrong with it. No chunk data is read.
+        /// One page of this client's check of the store (`content`'s
+        /// `check_pages`): with `fresh` a new run over `block_count`
+        /// blocks (the last one's state goes), else its next page, on the
+        /// root in the frame (the owner's of this moment).
+        fn check_page = 25 (fresh: bool, verify_data: bool, block_count: u64)
+            [0 frame: ReadWrite(FRAME_LEN as u64), 1 out: Write(CHECK_TEXT_MAX as u64)]
+            -> Result<CheckedPage, ContentError>;
+        /// Ends this client's check: with `unchanged` (the store did not
+        /// change since the first page) the whole-store comparisons'
+        /// problems, else a note that they were not made.
+        fn check_end = 26 (unchanged: bool)
+            [0 frame: ReadWrite(FRAME_LEN as u64), 1 out: Write(CHECK_TEXT_MAX as u64)]
+            -> Result<CheckedPage, ContentError>;
         fn locate = 20 () [0 frame: ReadWrite(FRAME_LEN as u64), 1 out: Write((MAX_REFS * EXTENT_LEN) as u64)]
             -> Result<u64, ContentError>;
     }

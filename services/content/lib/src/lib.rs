@@ -63,6 +63,7 @@
 
 extern crate alloc;
 
+mod check_pages;
 mod chunk_ref;
 pub mod chunker;
 mod content_root;
@@ -74,6 +75,7 @@ mod reader;
 mod store;
 mod writer;
 
+pub use check_pages::{Findings, PagedCheck, CHECK_PAGE_NODES};
 pub use chunk_ref::{ChunkRef, ChunkRefDecodeError, Hex};
 pub use chunker::{Chunker, AVG_CHUNK, MAX_CHUNK, MIN_CHUNK};
 pub use content_root::{ContentRoot, ContentRootDecodeError};

@@ -393,59 +393,16 @@ impl ContentStore {
             resume = Some(last.clone());
             for (key, value) in batch {
                 report.chunks += 1;
-                let Ok(hash) = <[u8; 32]>::try_from(key.as_slice()) else {
-                    report.problem(format!(
-                        "index key of {} bytes is not a 32-byte hash",
-                        key.len()
-                    ));
-                    continue;
-                };
-                let entry = match IndexEntry::decode(&value) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        report.problem(format!("chunk {}: index entry: {e}", Hex(&hash)));
-                        continue;
-                    }
-                };
-                bytes += u64::from(entry.len);
-                blocks += entry.blocks();
-                let extent = entry.extent();
-                if extent.end() > tx.block_count() {
-                    report.problem(format!(
-                        "chunk {}: extent {}..{} is past the end of the store ({} blocks)",
-                        Hex(&hash),
-                        extent.start,
-                        extent.end(),
-                        tx.block_count()
-                    ));
-                    continue;
-                }
-                for b in extent.start..extent.end() {
-                    if !used.mark_block(b) {
-                        report.problem(format!(
-                            "chunk {}: block {b} is also used by another chunk or an index node",
-                            Hex(&hash)
-                        ));
-                    }
-                    match tx.is_allocated(b) {
-                        Ok(true) => {}
-                        Ok(false) => report
-                            .problem(format!("chunk {}: block {b} is not allocated", Hex(&hash))),
-                        Err(e) => report.problem(format!("chunk {}: block {b}: {e:?}", Hex(&hash))),
-                    }
-                }
-                if verify_data {
-                    if let Err(e) = self.read_chunk(
-                        tx,
-                        &ChunkRef {
-                            hash,
-                            len: entry.len,
-                        },
-                        &mut buf,
-                    ) {
-                        report.problem(format!("{e}"));
-                    }
-                }
+                let (b, n) = self.check_entry(
+                    tx,
+                    (&key, &value),
+                    verify_data,
+                    &mut used,
+                    &mut buf,
+                    &mut |_, text| report.problem(text),
+                );
+                bytes += b;
+                blocks += n;
             }
         }
         let r = &self.root;
@@ -456,6 +413,82 @@ impl ContentStore {
             ));
         }
         report
+    }
+}
+
+impl ContentStore {
+    /// One index entry's checks (its key, its value, its extent within
+    /// the store, allocated and not marked already in `used`, and with
+    /// `verify_data` its BLAKE3); answers its (bytes, blocks) for the
+    /// counters. Problems go to `problem`, `true` for an overlap (a block
+    /// marked already), which only a check of one fixed index can trust.
+    pub(crate) fn check_entry<T: Transactional>(
+        &self,
+        tx: &mut T,
+        (key, value): (&[u8], &[u8]),
+        verify_data: bool,
+        used: &mut ChunkMarks,
+        buf: &mut ChunkBuf,
+        problem: &mut dyn FnMut(bool, String),
+    ) -> (u64, u64) {
+        let Ok(hash) = <[u8; 32]>::try_from(key) else {
+            problem(
+                false,
+                format!("index key of {} bytes is not a 32-byte hash", key.len()),
+            );
+            return (0, 0);
+        };
+        let entry = match IndexEntry::decode(value) {
+            Ok(e) => e,
+            Err(e) => {
+                problem(false, format!("chunk {}: index entry: {e}", Hex(&hash)));
+                return (0, 0);
+            }
+        };
+        let counted = (u64::from(entry.len), entry.blocks());
+        let extent = entry.extent();
+        if extent.end() > tx.block_count() {
+            problem(
+                false,
+                format!(
+                    "chunk {}: extent {}..{} is past the end of the store ({} blocks)",
+                    Hex(&hash),
+                    extent.start,
+                    extent.end(),
+                    tx.block_count()
+                ),
+            );
+            return counted;
+        }
+        for b in extent.start..extent.end() {
+            if !used.mark_block(b) {
+                problem(
+                    true,
+                    format!(
+                        "chunk {}: block {b} is also used by another chunk or an index node",
+                        Hex(&hash)
+                    ),
+                );
+            }
+            match tx.is_allocated(b) {
+                Ok(true) => {}
+                Ok(false) => problem(
+                    false,
+                    format!("chunk {}: block {b} is not allocated", Hex(&hash)),
+                ),
+                Err(e) => problem(false, format!("chunk {}: block {b}: {e:?}", Hex(&hash))),
+            }
+        }
+        if verify_data {
+            let r = ChunkRef {
+                hash,
+                len: entry.len,
+            };
+            if let Err(e) = self.read_chunk(tx, &r, buf) {
+                problem(false, format!("{e}"));
+            }
+        }
+        counted
     }
 }
 

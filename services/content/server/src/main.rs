@@ -44,10 +44,14 @@ use alloc::vec::Vec;
 use block::Transactional;
 use block_api::client::BlockClient;
 use cache::RequestCache;
-use content::{ChunkBuf, ChunkMarks, ChunkRef, ChunkWriter, ContentStore, GcEpoch, Sweep};
+use content::{
+    ChunkBuf, ChunkMarks, ChunkRef, ChunkWriter, ContentStore, Findings, GcEpoch, PagedCheck,
+    Sweep, CHECK_PAGE_NODES,
+};
 use content_api::{
-    chunk_store, encode_frame, frame_refs, frame_root, ContentError, Hash, RootProblem,
-    SweepStepped, Text, Visited, EXTENT_LEN, FRAME_LEN, MAX_WRITERS, PIECE, ROOT_LEN, VISIT_MAX,
+    chunk_store, encode_frame, frame_refs, frame_root, CheckedPage, ContentError, Hash,
+    RootProblem, SweepStepped, Text, Visited, EXTENT_LEN, FRAME_LEN, MAX_WRITERS, PIECE, ROOT_LEN,
+    VISIT_MAX,
 };
 use userlib::abi::iface::{reply_message, Dispatched, LeaseIn, LeaseInOut, LeaseOut};
 use userlib::ipc::{recv, Incoming, ReplyToken};
@@ -67,6 +71,8 @@ struct Session {
     /// Open writers by id.
     writers: BTreeMap<u64, ChunkWriter>,
     gc: Option<(ChunkMarks, Sweep)>,
+    /// A check in pages (`check_page`).
+    check: Option<PagedCheck>,
 }
 
 /// Deterministic counters (the `stats` operation; issue #13).
@@ -497,4 +503,83 @@ impl chunk_store::Server<ReplyToken> for Service {
             needed: text.len() as u64,
         })
     }
+
+    fn check_page(
+        &mut self,
+        badge: u64,
+        fresh: bool,
+        verify_data: bool,
+        block_count: u64,
+        frame: Frame,
+        out: LeaseOut<'_, ReplyToken>,
+    ) -> Outcome<CheckedPage> {
+        let store = self.read_frame(&frame)?;
+        if fresh {
+            if block_count != self.dev.block_count() {
+                return Err(ContentError::WrongBlockCount {
+                    asked: block_count,
+                    has: self.dev.block_count(),
+                });
+            }
+            let session = self.session(badge);
+            session.check = None; // the old marks go before the new ones come
+            session.check = Some(PagedCheck::new(block_count, verify_data));
+        }
+        let Some(mut run) = self.session(badge).check.take() else {
+            return Err(ContentError::NoCheck {});
+        };
+        let found = store.check_page(&mut self.dev, &mut run, CHECK_PAGE_NODES);
+        let done = run.is_done();
+        self.session(badge).check = Some(run);
+        write_findings(&out, &found, done, false)
+    }
+
+    fn check_end(
+        &mut self,
+        badge: u64,
+        unchanged: bool,
+        frame: Frame,
+        out: LeaseOut<'_, ReplyToken>,
+    ) -> Outcome<CheckedPage> {
+        let store = self.read_frame(&frame)?;
+        let Some(run) = self.session(badge).check.take() else {
+            return Err(ContentError::NoCheck {});
+        };
+        match store.check_end(&run, unchanged) {
+            (_, Some(note)) => {
+                let mut f = Findings::default();
+                f.push(note);
+                f.count = 0;
+                write_findings(&out, &f, true, true)
+            }
+            (found, None) => write_findings(&out, &found, true, false),
+        }
+    }
+}
+
+/// `found`'s lines into lease 1 (those that fit).
+fn write_findings(
+    out: &LeaseOut<'_, ReplyToken>,
+    found: &Findings,
+    done: bool,
+    note: bool,
+) -> Outcome<CheckedPage> {
+    let mut text = String::new();
+    for t in &found.texts {
+        text.push_str(t);
+        text.push('\n');
+    }
+    let n = if text.is_empty() {
+        0
+    } else {
+        out.write(0, text.as_bytes())
+            .map_err(|e| ContentError::lease(1, e))?
+    };
+    Ok(CheckedPage {
+        written: n as u64,
+        needed: text.len() as u64,
+        count: found.count,
+        done,
+        note,
+    })
 }

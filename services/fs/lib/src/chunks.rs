@@ -30,8 +30,12 @@ use alloc::vec::Vec;
 
 use block::{Extent, Transactional};
 pub use content::ChunkRef;
+pub use content::Findings;
 pub use content::SweepReport;
-use content::{ChunkBuf, ChunkMarks, ChunkWriter, ContentStats, ContentStore, GcEpoch, Sweep};
+use content::{
+    ChunkBuf, ChunkMarks, ChunkWriter, ContentStats, ContentStore, GcEpoch, PagedCheck, Sweep,
+    CHECK_PAGE_NODES,
+};
 
 use crate::error::FsError;
 use abi::iface::{CallError, ServiceError, Transport};
@@ -43,6 +47,9 @@ pub trait Chunks<T: Transactional>: Clone {
     type ReadBuf: Default;
     /// A collection in progress: its marks and sweep position.
     type Gc;
+    /// A check of the store in pages in progress (`content`'s
+    /// `check_pages`: its position and what it keeps for the end).
+    type Check;
 
     /// Creates an empty store in the open transaction.
     fn format(&mut self, dev: &mut T) -> Result<(), FsError>;
@@ -132,6 +139,23 @@ pub trait Chunks<T: Transactional>: Clone {
     ) -> Result<Option<[u8; 32]>, FsError>;
     /// The store's own check; `None` when clean, else the problems as text.
     fn check(&mut self, dev: &mut T, verify_data: bool) -> Result<Option<String>, FsError>;
+    /// Starts a check of the store in pages.
+    fn check_start(&mut self, dev: &mut T, verify_data: bool) -> Result<Self::Check, FsError>;
+    /// The next page of `run` on the store as it is now (a bounded number
+    /// of index nodes); its problems, and whether it was the last page.
+    fn check_page(
+        &mut self,
+        dev: &mut T,
+        run: &mut Self::Check,
+    ) -> Result<(Findings, bool), FsError>;
+    /// Ends `run`: with `unchanged` (the store did not change since its
+    /// first page) the whole-store comparisons' problems, else a note.
+    fn check_end(
+        &mut self,
+        dev: &mut T,
+        run: Self::Check,
+        unchanged: bool,
+    ) -> Result<(Findings, Option<String>), FsError>;
 }
 
 /// A streaming chunk writer: the chunker's state and the bytes of the
@@ -202,6 +226,7 @@ pub struct ReadBuf(Option<ChunkBuf>);
 impl<T: Transactional> Chunks<T> for ChunkStore {
     type ReadBuf = ReadBuf;
     type Gc = LocalGc;
+    type Check = PagedCheck;
 
     fn format(&mut self, dev: &mut T) -> Result<(), FsError> {
         self.0 = Some(ContentStore::create(dev).map_err(content::Error::from)?);
@@ -358,6 +383,29 @@ impl<T: Transactional> Chunks<T> for ChunkStore {
             Some(alloc::format!("{report:?}"))
         })
     }
+
+    fn check_start(&mut self, dev: &mut T, verify_data: bool) -> Result<PagedCheck, FsError> {
+        self.inner()?;
+        Ok(PagedCheck::new(dev.block_count(), verify_data))
+    }
+
+    fn check_page(
+        &mut self,
+        dev: &mut T,
+        run: &mut PagedCheck,
+    ) -> Result<(Findings, bool), FsError> {
+        let found = self.inner()?.check_page(dev, run, CHECK_PAGE_NODES);
+        Ok((found, run.is_done()))
+    }
+
+    fn check_end(
+        &mut self,
+        _dev: &mut T,
+        run: PagedCheck,
+        unchanged: bool,
+    ) -> Result<(Findings, Option<String>), FsError> {
+        Ok(self.inner()?.check_end(&run, unchanged))
+    }
 }
 
 /// A chunk writer in the content service (the unfinished chunk is held
@@ -409,6 +457,7 @@ fn local<X: Transport>(c: &ContentClient<X>) -> Result<ContentStore, FsError> {
 impl<T: Transactional, X: Transport + Clone + 'static> Chunks<T> for ContentClient<X> {
     type ReadBuf = ();
     type Gc = RemoteGc;
+    type Check = RemoteCheck;
 
     fn format(&mut self, _dev: &mut T) -> Result<(), FsError> {
         ContentClient::format(self).map_err(service_error)
@@ -587,4 +636,44 @@ impl<T: Transactional, X: Transport + Clone + 'static> Chunks<T> for ContentClie
     fn check(&mut self, _dev: &mut T, verify_data: bool) -> Result<Option<String>, FsError> {
         ContentClient::check(self, verify_data).map_err(service_error)
     }
+
+    fn check_start(&mut self, dev: &mut T, verify_data: bool) -> Result<RemoteCheck, FsError> {
+        Ok(RemoteCheck {
+            verify_data,
+            block_count: dev.block_count(),
+            started: false,
+        })
+    }
+
+    fn check_page(
+        &mut self,
+        _dev: &mut T,
+        run: &mut RemoteCheck,
+    ) -> Result<(Findings, bool), FsError> {
+        let fresh = !run.started;
+        let (texts, count, done) =
+            ContentClient::check_page(self, fresh, run.verify_data, run.block_count)
+                .map_err(service_error)?;
+        run.started = true;
+        Ok((Findings { count, texts }, done))
+    }
+
+    fn check_end(
+        &mut self,
+        _dev: &mut T,
+        _run: RemoteCheck,
+        unchanged: bool,
+    ) -> Result<(Findings, Option<String>), FsError> {
+        let (texts, count, note) =
+            ContentClient::check_end(self, unchanged).map_err(service_error)?;
+        Ok((Findings { count, texts }, note))
+    }
+}
+
+/// A check in pages in the content service (its state is kept there, by
+/// client): what its first page starts.
+pub struct RemoteCheck {
+    verify_data: bool,
+    block_count: u64,
+    started: bool,
 }

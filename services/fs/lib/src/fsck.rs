@@ -44,6 +44,9 @@ pub struct FsckReport {
     /// Allocated blocks no structure uses: copy-on-write leftovers and
     /// freed data waiting for GC (filled by [`fsck_blocks`]). Not a problem.
     pub garbage_blocks: u64,
+    /// What the check could not do and why (not problems): a stepped
+    /// run's content totals when the store changed during it.
+    pub notes: Vec<String>,
 }
 
 impl FsckReport {

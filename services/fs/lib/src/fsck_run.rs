@@ -2,10 +2,12 @@
 //! resumable run, so that a service can answer other clients' requests,
 //! writes included, between two steps of a long check.
 //!
-//! A step does at most `budget` units of work: one tree's shape check, one
-//! page of directory entries (`PAGE` entries, each file's extent map
-//! included), `COUNT_PAGE` records counted, or `VERIFY_PIECE` bytes of a
-//! blob hashed. The run's memory is bounded by one page of pending blob
+//! A step does at most `budget` units of work: `SHAPE_NODES` nodes of a
+//! tree's shape check (`cowbtree::TreeCheck`), one page of the content
+//! store's check (the content store's `check_pages`: a bounded number of
+//! index nodes), one page of directory entries (`PAGE` entries, each
+//! file's extent map included), `COUNT_PAGE` records counted, or
+//! `VERIFY_PIECE` bytes of a blob hashed. The run's memory is bounded by one page of pending blob
 //! checks and the directory stack (plus the set of directories seen, for
 //! the cycle check, as the one-call fsck always had).
 //!
@@ -24,6 +26,15 @@
 //! - [`Fs::fsck_finish`] or [`Fs::fsck_abandon`] unpins; the copied root's
 //!   own nodes then go at the next GC.
 //!
+//! - The content store is not pinned: each page of its check reads the
+//!   store as it is at that step (nothing changes during a step), so a
+//!   page reports no false problem, and the pages' key ranges cover the
+//!   index without gap. The whole-store comparisons (counters, pair
+//!   count, overlaps across pages) are made at the end only if no
+//!   transaction committed since the first page (the root block's
+//!   `sequence` is unchanged); otherwise the report carries a note saying
+//!   they were not made.
+//!
 //! An unpinned run (the one-call `fsck`) must not be interleaved with
 //! changes.
 
@@ -35,31 +46,36 @@ use alloc::vec::Vec;
 use core::ops::Bound;
 
 use block::Transactional;
-use cowbtree::TreeRoot;
+use cowbtree::{TreeCheck, TreeRoot};
 
 use crate::chunks::Chunks;
 use crate::digest::Verifier;
 use crate::error::FsError;
 use crate::fs::Fs;
 use crate::fsck::FsckReport;
-use crate::layout;
-use crate::link;
-use crate::names::{Algorithm, Digest};
+use crate::names::Digest;
 use crate::records::{self, Kind, ROOT_INO, STAGING_DIR};
+
+mod registry_files;
 
 /// Directory entries listed per unit of work.
 const PAGE: usize = 256;
 /// Records counted per unit of work (the orphan check).
 const COUNT_PAGE: usize = 4096;
+/// Tree nodes a unit of the shape check reads.
+pub const SHAPE_NODES: usize = 64;
 /// Blob bytes hashed per unit of work.
 const VERIFY_PIECE: usize = 256 * 1024;
 
 /// Label of the live tree in problems.
 const LIVE: &str = "live tree";
 
+/// A run over the content store `C` of a filesystem over `T`.
+pub type FsckRunOf<T, C> = FsckRun<<C as Chunks<T>>::Check>;
+
 /// A resumable fsck (see the module comment). Drive it with
 /// [`Fs::fsck_step`] until that returns `true`, then [`Fs::fsck_finish`].
-pub struct FsckRun {
+pub struct FsckRun<K> {
     /// Its key in `Fs::pinned` (0: not pinned).
     pin: u64,
     verify_data: bool,
@@ -73,6 +89,10 @@ pub struct FsckRun {
     blobs: VecDeque<(String, u64, u64, Digest)>,
     verifying: Option<BlobCheck>,
     report: FsckReport,
+    /// The content store's check in pages, while it runs.
+    content: Option<K>,
+    /// The root block's `sequence` at the content check's first page.
+    sequence: u64,
 }
 
 /// A blob being hashed, a piece per unit.
@@ -93,10 +113,12 @@ struct Reached {
 }
 
 enum Phase {
-    /// The snapshot table and the content store.
+    /// The snapshot table; the content store's check starts.
     Start,
-    /// `cowbtree::check` of the current tree.
-    Shape,
+    /// The content store's check, a page per unit.
+    Content,
+    /// The shape check of the current tree (started on its first unit).
+    Shape(Option<TreeCheck>),
     /// Directories to list: (ino, path, listed after this name).
     Dirs {
         stack: Vec<(u64, String, Option<String>)>,
@@ -118,10 +140,27 @@ enum Phase {
     Done,
 }
 
-impl FsckRun {
+impl<K> FsckRun<K> {
     /// The report so far (complete once the run is done).
     pub fn report(&self) -> &FsckReport {
         &self.report
+    }
+    /// The part of the check the next unit works on: `start`, `content`,
+    /// `shape`, `dirs`, `staging`, `count`, `done` (pending blob pieces
+    /// come first: `verify`).
+    pub fn phase(&self) -> &'static str {
+        if self.verifying.is_some() || !self.blobs.is_empty() {
+            return "verify";
+        }
+        match self.phase {
+            Phase::Start => "start",
+            Phase::Content => "content",
+            Phase::Shape(_) => "shape",
+            Phase::Dirs { .. } => "dirs",
+            Phase::Staging { .. } => "staging",
+            Phase::Count { .. } => "count",
+            Phase::Done => "done",
+        }
     }
     fn live(&self) -> bool {
         self.tree + 1 == self.trees.len()
@@ -138,7 +177,11 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// Starts a run. With `pin`, its view is pinned in one transaction
     /// (see the module comment) so other operations may run between its
     /// steps; without, nothing may change until it is done.
-    pub fn fsck_start(&mut self, verify_data: bool, pin: bool) -> Result<FsckRun, FsError> {
+    pub fn fsck_start(
+        &mut self,
+        verify_data: bool,
+        pin: bool,
+    ) -> Result<FsckRun<C::Check>, FsError> {
         let mut trees: Vec<(String, TreeRoot)> = self
             .snapshot_records()?
             .into_iter()
@@ -169,17 +212,19 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             blobs: VecDeque::new(),
             verifying: None,
             report: FsckReport::default(),
+            content: None,
+            sequence: 0,
         })
     }
 
     /// Whether `run` is pinned in this filesystem (a run started on an
     /// earlier mount is not, and must not be stepped here).
-    pub fn fsck_is_pinned(&self, run: &FsckRun) -> bool {
+    pub fn fsck_is_pinned(&self, run: &FsckRun<C::Check>) -> bool {
         self.pinned.iter().any(|(k, _)| *k == run.pin)
     }
 
     /// Ends a run early (a client gone): unpins its trees.
-    pub fn fsck_abandon(&mut self, run: FsckRun) {
+    pub fn fsck_abandon(&mut self, run: FsckRun<C::Check>) {
         self.pinned.retain(|(k, _)| *k != run.pin);
     }
 
@@ -187,7 +232,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// are checked here, against the live tree in this one step (a recount
     /// of the limited targets: it must see the counters and the files of
     /// one moment, which a pinned view of an older moment would not give).
-    pub fn fsck_finish(&mut self, mut run: FsckRun) -> FsckReport {
+    pub fn fsck_finish(&mut self, mut run: FsckRun<C::Check>) -> FsckReport {
         self.pinned.retain(|(k, _)| *k != run.pin);
         self.fsck_quotas(&mut run.report);
         run.report
@@ -195,7 +240,11 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
 
     /// Does up to `budget` units of work (at least one); `true` when the
     /// run is done. An error (the device's) ends the run: abandon it.
-    pub fn fsck_step(&mut self, run: &mut FsckRun, budget: usize) -> Result<bool, FsError> {
+    pub fn fsck_step(
+        &mut self,
+        run: &mut FsckRun<C::Check>,
+        budget: usize,
+    ) -> Result<bool, FsError> {
         for _ in 0..budget.max(1) {
             if self.fsck_unit(run)? {
                 return Ok(true);
@@ -205,7 +254,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     }
 
     /// One unit of work; `true` when the run is done.
-    fn fsck_unit(&mut self, run: &mut FsckRun) -> Result<bool, FsError> {
+    fn fsck_unit(&mut self, run: &mut FsckRun<C::Check>) -> Result<bool, FsError> {
         if run.verifying.is_some() || !run.blobs.is_empty() {
             self.verify_piece(run)?;
             return Ok(false);
@@ -218,12 +267,16 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 for p in table.problems {
                     run.report.problem(format!("snapshot table: {p}"));
                 }
-                if let Some(problems) = self.state.content.check(&mut self.dev, run.verify_data)? {
-                    run.report.problem(format!("content store: {problems}"));
-                }
-                Phase::Shape
+                run.content = Some(
+                    self.state
+                        .content
+                        .check_start(&mut self.dev, run.verify_data)?,
+                );
+                run.sequence = self.state.meta.sequence;
+                Phase::Content
             }
-            Phase::Shape => self.shape_unit(run)?,
+            Phase::Content => self.content_unit(run)?,
+            Phase::Shape(walk) => self.shape_unit(run, walk)?,
             Phase::Dirs {
                 stack,
                 seen,
@@ -242,14 +295,49 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         Ok(matches!(run.phase, Phase::Done) && run.blobs.is_empty() && run.verifying.is_none())
     }
 
-    /// The current tree's shape; its namespace next (or the next tree's
-    /// shape when the shape is broken).
-    fn shape_unit(&mut self, run: &mut FsckRun) -> Result<Phase, FsError> {
+    /// One page of the content store's check; at its end, the
+    /// whole-store comparisons if nothing committed since its first page.
+    fn content_unit(&mut self, run: &mut FsckRun<C::Check>) -> Result<Phase, FsError> {
+        let Some(mut check) = run.content.take() else {
+            return Ok(Phase::Shape(None));
+        };
+        let (found, done) = self.state.content.check_page(&mut self.dev, &mut check)?;
+        content_findings(run, found);
+        if !done {
+            run.content = Some(check);
+            return Ok(Phase::Content);
+        }
+        let unchanged = self.state.meta.sequence == run.sequence;
+        let (found, note) = self
+            .state
+            .content
+            .check_end(&mut self.dev, check, unchanged)?;
+        content_findings(run, found);
+        if let Some(note) = note {
+            run.report.notes.push(format!("content store: {note}"));
+        }
+        Ok(Phase::Shape(None))
+    }
+
+    /// `SHAPE_NODES` nodes of the current tree's shape check; when it is
+    /// done, its namespace next (or the next tree's shape when the shape
+    /// is broken).
+    fn shape_unit(
+        &mut self,
+        run: &mut FsckRun<C::Check>,
+        walk: Option<TreeCheck>,
+    ) -> Result<Phase, FsError> {
         let Some((label, root)) = run.trees.get(run.tree).cloned() else {
             return Ok(Phase::Done);
         };
-        run.report.trees += 1;
-        let check = cowbtree::check(&mut self.dev, &root);
+        let mut walk = walk.unwrap_or_else(|| {
+            run.report.trees += 1;
+            TreeCheck::new(&root)
+        });
+        if !walk.step(&mut self.dev, SHAPE_NODES) {
+            return Ok(Phase::Shape(Some(walk)));
+        }
+        let check = walk.finish();
         for p in check.problems {
             run.report.problem(format!("{label}: {p}"));
         }
@@ -281,7 +369,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// One page of the directory on top of the stack.
     fn dirs_unit(
         &mut self,
-        run: &mut FsckRun,
+        run: &mut FsckRun<C::Check>,
         mut stack: Vec<(u64, String, Option<String>)>,
         mut seen: BTreeSet<u64>,
         mut reached: Reached,
@@ -355,7 +443,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// counted in the tree's bytes).
     fn staging_unit(
         &mut self,
-        run: &mut FsckRun,
+        run: &mut FsckRun<C::Check>,
         after: Option<String>,
         mut reached: Reached,
     ) -> Result<Phase, FsError> {
@@ -401,7 +489,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// done, compares them with what the walk reached (orphans).
     fn count_unit(
         &mut self,
-        run: &mut FsckRun,
+        run: &mut FsckRun<C::Check>,
         tag: u8,
         after: Option<Vec<u8>>,
         mut counted: u64,
@@ -464,122 +552,23 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         }
         Ok(next_tree(run))
     }
+}
 
-    /// A file of the live tree: a blob verifies against its name (queued,
-    /// hashed a piece per unit), a link decodes and matches its path.
-    fn check_registry_file(
-        &mut self,
-        run: &mut FsckRun,
-        root: &TreeRoot,
-        path: &str,
-        ino: u64,
-        size: u64,
-    ) -> Result<(), FsError> {
-        let blobs = format!("{}/", layout::BLOBS);
-        let repos = format!("{}/", layout::REPOSITORIES);
-        if let Some(rest) = path.strip_prefix(&blobs) {
-            // <alg>/<2 hex>/<hex>/data
-            let parts: Vec<&str> = rest.split('/').collect();
-            let digest = match parts.as_slice() {
-                [alg, pre, hex, "data"] => Algorithm::from_name(alg)
-                    .and_then(|a| Digest::from_hex(a, hex).ok())
-                    .filter(|d| d.hex().get(..2) == Some(*pre)),
-                _ => None,
-            };
-            match digest {
-                None => run.report.problem(format!("{path}: not a blob path")),
-                Some(d) if run.verify_data => {
-                    run.blobs.push_back((String::from(path), ino, size, d));
-                }
-                Some(_) => {}
-            }
-        } else if path.starts_with(&repos) && path.ends_with("/link") {
-            run.report.links_checked += 1;
-            let bytes = if size > link::MAX_LINK_LEN as u64 {
-                Err(FsError::FileTooLarge {
-                    path: String::from(path),
-                    size,
-                    max: link::MAX_LINK_LEN as u64,
-                })
-            } else {
-                self.read_whole(root, ino, size)
-            };
-            let bytes = match bytes {
-                Ok(b) => b,
-                Err(e) => {
-                    run.report.problem(format!("{path}: {e}"));
-                    return Ok(());
-                }
-            };
-            let parts: Vec<&str> = path.rsplitn(4, '/').collect();
-            // [link, hex, alg, ...] for digest-named links.
-            let named = match parts.as_slice() {
-                ["link", hex, alg, _] => {
-                    Algorithm::from_name(alg).and_then(|a| Digest::from_hex(a, hex).ok())
-                }
-                _ => None,
-            };
-            let r = match &named {
-                Some(d) => link::decode_expecting(&bytes, d),
-                None => link::decode(&bytes),
-            };
-            if let Err(e) = r {
-                run.report.problem(format!("{path}: {e}"));
-            }
-        }
-        Ok(())
+/// The content store's problems into the report.
+fn content_findings<K>(run: &mut FsckRun<K>, found: crate::chunks::Findings) {
+    let unlisted = found.count.saturating_sub(found.texts.len() as u64);
+    for t in found.texts {
+        run.report.problem(format!("content store: {t}"));
     }
-
-    /// Hashes the next piece of the blob being verified (starting the next
-    /// queued one if none is).
-    fn verify_piece(&mut self, run: &mut FsckRun) -> Result<(), FsError> {
-        let mut b = match run.verifying.take() {
-            Some(b) => b,
-            None => {
-                let Some((path, ino, size, d)) = run.blobs.pop_front() else {
-                    return Ok(());
-                };
-                BlobCheck {
-                    path,
-                    ino,
-                    size,
-                    pos: 0,
-                    verifier: Verifier::new(d),
-                }
-            }
-        };
-        let live = run.trees[run.trees.len() - 1].1;
-        let mut buf = vec![0u8; VERIFY_PIECE];
-        if b.pos < b.size {
-            match self.read_at_in(&live, b.ino, b.pos, &mut buf) {
-                Ok(0) => b.size = b.pos,
-                Ok(n) => {
-                    b.verifier.update(&buf[..n]);
-                    b.pos += n as u64;
-                }
-                Err(e) => {
-                    run.report.problem(format!("{}: {e}", b.path));
-                    return Ok(());
-                }
-            }
-        }
-        if b.pos < b.size {
-            run.verifying = Some(b);
-            return Ok(());
-        }
-        match b.verifier.finish() {
-            Ok(()) => run.report.blobs_verified += 1,
-            Err(m) => run.report.problem(format!("{}: {m}", b.path)),
-        }
-        Ok(())
-    }
+    // Counted, not listed (past the content store's own list).
+    run.report.problem_count += unlisted;
 }
 
 /// The next tree's shape check, or the end.
-fn next_tree(run: &mut FsckRun) -> Phase {
+fn next_tree<K>(run: &mut FsckRun<K>) -> Phase {
     run.tree += 1;
     if run.tree < run.trees.len() {
-        Phase::Shape
+        Phase::Shape(None)
     } else {
         Phase::Done
     }

@@ -61,11 +61,11 @@ pub mod snapshots;
 pub mod stream;
 pub mod upload_session;
 
-pub use chunks::{ChunkStore, Chunks};
+pub use chunks::{ChunkStore, Chunks, Findings};
 pub use error::FsError;
 pub use fs::{DirEntry, Fs, Metadata, ReadCounts, ReadFail};
 pub use fsck::{fsck_blocks, FsckReport, SpaceStats};
-pub use fsck_run::FsckRun;
+pub use fsck_run::{FsckRun, FsckRunOf, SHAPE_NODES};
 pub use gc::{GcReport, GcSteps};
 pub use gc_run::GcStage;
 pub use gc_run::{GcRun, GcRunOf};

@@ -8,6 +8,7 @@ extern crate alloc;
 pub mod cpu_phase;
 pub mod gc_clients;
 pub mod putters;
+pub mod upload_dier;
 
 use alloc::string::String;
 use core::fmt::Write as _;

@@ -53,12 +53,14 @@ use userlib::ipc::{recv, try_recv, Incoming, ReplyToken};
 use userlib::sys;
 
 use crate::errors::Fail;
+use job::Job;
 
 mod admin;
 mod blobs;
 mod files;
 mod gc;
 mod group;
+mod job;
 mod manifests;
 mod puts;
 mod quotas;
@@ -116,6 +118,8 @@ pub struct Service {
     reg: Result<Reg, MountStage>,
     sessions: BTreeMap<u64, Session>,
     open_uploads: uploads::OpenUploads,
+    /// Who started each upload session (`uploads::Owners`).
+    upload_owners: uploads::Owners,
     piece: Vec<u8>,
     /// The content service's badge at the block service (for a remount).
     content_badge: u64,
@@ -150,6 +154,7 @@ impl Service {
             gc_job: None,
             sessions: BTreeMap::new(),
             open_uploads: uploads::OpenUploads::default(),
+            upload_owners: uploads::Owners::default(),
             piece: vec![0u8; PIECE],
         }
     }
@@ -273,25 +278,21 @@ impl Service {
     /// Client `client` is gone: its stepped runs end (their pins go).
     fn client_died(&mut self, client: u64) {
         let mut ended: Vec<&str> = Vec::new();
-        if self.fsck_job.as_ref().is_some_and(|j| j.owner == client) {
-            if let (Some(job), Ok(reg)) = (self.fsck_job.take(), self.reg.as_mut()) {
-                reg.fs().fsck_abandon(job.run);
+        if let Some(run) = Job::take_owned(&mut self.fsck_job, client) {
+            if let Ok(reg) = self.reg.as_mut() {
+                reg.fs().fsck_abandon(run);
             }
             ended.push("fsck");
         }
-        if self
-            .registry_gc_job
-            .as_ref()
-            .is_some_and(|j| j.owner == client)
-        {
-            if let (Some(job), Ok(reg)) = (self.registry_gc_job.take(), self.reg.as_mut()) {
-                reg.registry_gc_finish(job.run);
+        if let Some((_, run)) = Job::take_owned(&mut self.registry_gc_job, client) {
+            if let Ok(reg) = self.reg.as_mut() {
+                reg.registry_gc_finish(run);
             }
             ended.push("registry gc");
         }
-        if self.gc_job.as_ref().is_some_and(|j| j.owner == client) {
-            if let (Some(job), Ok(reg)) = (self.gc_job.take(), self.reg.as_mut()) {
-                reg.fs().gc_abandon(job.run);
+        if let Some(run) = Job::take_owned(&mut self.gc_job, client) {
+            if let Ok(reg) = self.reg.as_mut() {
+                reg.fs().gc_abandon(run);
             }
             ended.push("gc");
         }
@@ -300,6 +301,7 @@ impl Service {
                 "fs: client {client} died during its {what} run: ended, its pin dropped"
             );
         }
+        self.drop_uploads_of(client);
     }
 
     /// The registry (see [`mounted`]).
@@ -551,8 +553,9 @@ impl fs::Server<ReplyToken> for Service {
     }
 
     // ---- upload sessions and repository-scoped blobs (uploads.rs) ----
-    fn upload_start(&mut self, _: u64, args: In<'_>) -> Result<u64, FsError> {
-        self.with_args(&args, |s, [repo]| s.upload_start(repo))
+    fn upload_start(&mut self, badge: u64, args: In<'_>) -> Result<u64, FsError> {
+        let client = fs_api::rights::client(badge);
+        self.with_args(&args, |s, [repo]| s.upload_start(client, repo))
     }
     fn upload_append(
         &mut self,

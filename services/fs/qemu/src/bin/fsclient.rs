@@ -11,6 +11,8 @@
 //! middle of its run (`fsck_stepper`; `storage-fsck-steps`).
 //! `arg=4`, `arg=5`: the dier and the putter of `storage-gc-steps`
 //! (`fs_qemu::gc_clients`).
+//! `arg=6`: the upload dier of `storage-upload-death`
+//! (`fs_qemu::upload_dier`).
 #![no_std]
 #![no_main]
 
@@ -231,6 +233,7 @@ fn main() {
         3 => fsck_stepper(),
         4 => fs_qemu::gc_clients::dier(),
         5 => fs_qemu::gc_clients::putter(),
+        6 => fs_qemu::upload_dier::upload_dier(),
         _ => worker(),
     }
 }

@@ -16,20 +16,22 @@ use alloc::vec;
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use filesystem::{FsckReport, FsckRun};
+use block_api::client::BlockClient;
+use content_api::client::ContentClient;
+use filesystem::{FsckReport, FsckRunOf};
 use fs_api::{Checked, FsError, FsckStepped, Space, Text};
 
+use super::job::Job;
 use super::{send_text, Out, Outcome, Service, HANDLE_CPU, HANDLE_WALL, LEASE_CPU, REQUESTS};
 
-/// Units of fsck work per `fsck_step` request: a unit is a page of 256
-/// directory entries, 4096 records counted or 256 KiB of a blob hashed.
+/// Units of fsck work per `fsck_step` request: a unit is 64 nodes of a
+/// tree's shape check, a page of the content store's check (32 index
+/// nodes), a page of 256 directory entries, 4096 records counted or 256
+/// KiB of a blob hashed.
 const FSCK_STEP_UNITS: usize = 8;
 
 /// The service's stepped fsck run and the badge of the client driving it.
-pub(super) struct FsckJob {
-    pub(super) owner: u64,
-    pub(super) run: FsckRun,
-}
+pub(super) type FsckJob = Job<FsckRunOf<BlockClient, ContentClient>>;
 
 impl Service {
     pub(super) fn fsck(&mut self, out: &Out<'_>) -> Outcome<Checked> {
@@ -44,18 +46,14 @@ impl Service {
         restart: bool,
         out: &Out<'_>,
     ) -> Outcome<FsckStepped> {
-        let job = self.fsck_job.take();
+        let mut slot = self.fsck_job.take();
         let fs = self.reg()?.fs();
-        let job = match job {
-            Some(old) if restart => {
+        let mut job = if restart {
+            if let Some(old) = slot.take() {
                 fs.fsck_abandon(old.run);
-                None
             }
-            job => job,
-        };
-        let mut job = match job {
-            _ if restart => match fs.fsck_start(true, true) {
-                Ok(run) => FsckJob { owner: badge, run },
+            match fs.fsck_start(true, true) {
+                Ok(run) => Job::new(badge, run),
                 // The store refused the pin's transaction (read-only after
                 // a disk fault): check it in this one request, as `fsck`
                 // does, rather than not at all.
@@ -65,16 +63,17 @@ impl Service {
                         done: 1,
                     })
                 }
-            },
-            // Another client's run stays theirs.
-            Some(job) if job.owner != badge && fs.fsck_is_pinned(&job.run) => {
-                self.fsck_job = Some(job);
-                return Err(FsError::NoFsckRun {}.into());
             }
+        } else {
             // A run from before the service mounted again is not pinned
             // in this filesystem: gone.
-            Some(job) if job.owner == badge && fs.fsck_is_pinned(&job.run) => job,
-            _ => return Err(FsError::NoFsckRun {}.into()),
+            match Job::claim(&mut slot, badge, |run| fs.fsck_is_pinned(run)) {
+                Some(job) => job,
+                None => {
+                    self.fsck_job = slot;
+                    return Err(FsError::NoFsckRun {}.into());
+                }
+            }
         };
         let step = fs.fsck_step(&mut job.run, FSCK_STEP_UNITS);
         match step {
@@ -112,6 +111,9 @@ impl Service {
         );
         for p in &r.problems {
             let _ = writeln!(text, "  {p}");
+        }
+        for n in &r.notes {
+            let _ = writeln!(text, "  note: {n}");
         }
         let mut block_text = vec![0u8; 8192];
         let n = fs

@@ -16,6 +16,7 @@ use content_api::client::ContentClient;
 use filesystem::{GcReport, GcRunOf};
 use fs_api::{FsError, Stepped, Text};
 
+use super::job::Job;
 use super::{send_text, Out, Outcome, Service};
 
 /// Units of GC work per `gc_step` request: a unit is 256 extent records
@@ -24,10 +25,7 @@ use super::{send_text, Out, Outcome, Service};
 const GC_STEP_UNITS: usize = 4;
 
 /// The service's stepped GC and the badge of the client driving it.
-pub(super) struct GcJob {
-    pub(super) owner: u64,
-    pub(super) run: GcRunOf<BlockClient, ContentClient>,
-}
+pub(super) type GcJob = Job<GcRunOf<BlockClient, ContentClient>>;
 
 impl Service {
     pub(super) fn gc(&mut self, dry_run: bool, out: &Out<'_>) -> Outcome<Text> {
@@ -43,36 +41,35 @@ impl Service {
         dry_run: bool,
         out: &Out<'_>,
     ) -> Outcome<Stepped> {
-        let job = self.gc_job.take();
+        let mut slot = self.gc_job.take();
         let fs = self.reg()?.fs();
-        let mut job = match job {
-            _ if restart => {
-                if let Some(old) = job {
-                    fs.gc_abandon(old.run);
-                }
-                match fs.gc_start(dry_run) {
-                    Ok(run) => GcJob { owner: badge, run },
-                    // The store refused the pin's transaction (read-only
-                    // after a disk fault): a dry run reports in this one
-                    // request, as `gc` does, rather than not at all.
-                    Err(_) if dry_run => {
-                        return Ok(Stepped {
-                            text: self.gc(true, out)?,
-                            done: 1,
-                        })
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+        let mut job = if restart {
+            if let Some(old) = slot.take() {
+                fs.gc_abandon(old.run);
             }
-            // Another client's run stays theirs.
-            Some(job) if job.owner != badge && fs.gc_is_current(&job.run) => {
-                self.gc_job = Some(job);
-                return Err(FsError::NoGcRun {}.into());
+            match fs.gc_start(dry_run) {
+                Ok(run) => Job::new(badge, run),
+                // The store refused the pin's transaction (read-only
+                // after a disk fault): a dry run reports in this one
+                // request, as `gc` does, rather than not at all.
+                Err(_) if dry_run => {
+                    return Ok(Stepped {
+                        text: self.gc(true, out)?,
+                        done: 1,
+                    })
+                }
+                Err(e) => return Err(e.into()),
             }
+        } else {
             // Ended by a newer run (the registry GC's), or from before the
             // service mounted again: gone.
-            Some(job) if fs.gc_is_current(&job.run) => job,
-            _ => return Err(FsError::NoGcRun {}.into()),
+            match Job::claim(&mut slot, badge, |run| fs.gc_is_current(run)) {
+                Some(job) => job,
+                None => {
+                    self.gc_job = slot;
+                    return Err(FsError::NoGcRun {}.into());
+                }
+            }
         };
         match fs.gc_step(&mut job.run, GC_STEP_UNITS) {
             Ok(false) => {

@@ -19,13 +19,11 @@ use fs_api::{FsError, Stepped, Text};
 /// GC (`filesystem::gc_run`).
 const STEP_UNITS: usize = 4;
 
-/// The service's stepped registry GC and the badge of its client.
-pub(super) struct RegistryGcJob {
-    pub(super) owner: u64,
-    grace_secs: u64,
-    pub(super) run: RegistryGcRun<RemoteGc>,
-}
+/// The service's stepped registry GC (with its grace period) and the
+/// badge of its client.
+pub(super) type RegistryGcJob = Job<(u64, RegistryGcRun<RemoteGc>)>;
 
+use super::job::Job;
 use super::{send_text, Out, Outcome, Service};
 
 impl Service {
@@ -48,41 +46,38 @@ impl Service {
         grace_secs: u64,
         out: &Out<'_>,
     ) -> Outcome<Stepped> {
-        let job = self.registry_gc_job.take();
+        let mut slot = self.registry_gc_job.take();
         let reg = self.reg()?;
-        let mut job = match job {
-            _ if restart => {
-                if let Some(old) = job {
-                    reg.registry_gc_finish(old.run);
-                }
-                RegistryGcJob {
-                    owner: badge,
-                    grace_secs,
-                    run: reg.registry_gc_start(&options(dry_run, grace_secs)?)?,
+        let mut job = if restart {
+            if let Some(old) = slot.take() {
+                reg.registry_gc_finish(old.run.1);
+            }
+            let run = reg.registry_gc_start(&options(dry_run, grace_secs)?)?;
+            Job::new(badge, (grace_secs, run))
+        } else {
+            match Job::claim(&mut slot, badge, |(_, run)| reg.registry_gc_is_current(run)) {
+                Some(job) => job,
+                None => {
+                    self.registry_gc_job = slot;
+                    return Err(FsError::NoRegistryGcRun {}.into());
                 }
             }
-            Some(job) if job.owner != badge && reg.registry_gc_is_current(&job.run) => {
-                self.registry_gc_job = Some(job);
-                return Err(FsError::NoRegistryGcRun {}.into());
-            }
-            Some(job) if reg.registry_gc_is_current(&job.run) => job,
-            _ => return Err(FsError::NoRegistryGcRun {}.into()),
         };
-        match reg.registry_gc_step(&mut job.run, STEP_UNITS) {
+        match reg.registry_gc_step(&mut job.run.1, STEP_UNITS) {
             Ok(false) => {
                 self.registry_gc_job = Some(job);
                 Ok(Stepped::MORE)
             }
             Ok(true) => {
-                let grace = job.grace_secs;
-                let r = reg.registry_gc_finish(job.run);
+                let (grace, run) = job.run;
+                let r = reg.registry_gc_finish(run);
                 Ok(Stepped {
                     text: send_text(out, &report_text(&r, grace))?,
                     done: 1,
                 })
             }
             Err(e) => {
-                reg.registry_gc_finish(job.run);
+                reg.registry_gc_finish(job.run.1);
                 Err(e.into())
             }
         }

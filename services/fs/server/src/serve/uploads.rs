@@ -8,9 +8,17 @@
 //!   `Registry::resume_upload` after a restart or an eviction.
 //! - An `UploadAppend` is answered only once its bytes are durable.
 //! - A cached session is used only for the repository it was opened in.
+//! - A session started by a client that dies is cancelled at its death
+//!   ([`Owners`], `Service::client_died`), not left to the idle reaper.
+//!   Only the fs client that started it counts: the registry HTTP service
+//!   is one fs client for all its HTTP clients, and a session it holds
+//!   stays while it lives, resumable by id from any HTTP connection (an
+//!   HTTP client going away kills nothing here). When the HTTP service
+//!   itself dies, its sessions go with it.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use filesystem::{upload_id_text, Algorithm, Digest, RepoName, SessionError, Upload};
 use fs_api::{Damage, FsError, Text, PIECE};
@@ -52,6 +60,43 @@ impl OpenUploads {
     }
 }
 
+/// Sessions remembered with their starter, at most; past that the oldest
+/// is forgotten (its session is then left to the idle reaper).
+pub const OWNED_UPLOADS: usize = 4096;
+
+/// The fs client that started each session this mount (by id), so that
+/// its death cancels them.
+#[derive(Default)]
+pub struct Owners {
+    by_id: BTreeMap<u64, (u64, RepoName)>,
+}
+
+impl Owners {
+    fn add(&mut self, id: u64, client: u64, repo: RepoName) {
+        if self.by_id.len() >= OWNED_UPLOADS {
+            self.by_id.pop_first();
+        }
+        self.by_id.insert(id, (client, repo));
+    }
+
+    fn forget(&mut self, id: u64) {
+        self.by_id.remove(&id);
+    }
+
+    /// Takes `client`'s sessions.
+    fn take_client(&mut self, client: u64) -> Vec<(u64, RepoName)> {
+        let ids: Vec<u64> = self
+            .by_id
+            .iter()
+            .filter(|(_, (c, _))| *c == client)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| self.by_id.remove(&id).map(|(_, repo)| (id, repo)))
+            .collect()
+    }
+}
+
 fn session_fail(e: SessionError) -> Fail {
     match e {
         SessionError::WrongOffset { offset, size } => {
@@ -70,13 +115,35 @@ impl Service {
         }
     }
 
-    pub(super) fn upload_start(&mut self, repo: &str) -> Outcome<u64> {
+    /// Cancels the sessions dead `client` started (see the invariants).
+    pub(super) fn drop_uploads_of(&mut self, client: u64) {
+        let sessions = self.upload_owners.take_client(client);
+        if sessions.is_empty() {
+            return;
+        }
+        let mut cancelled = 0usize;
+        for (id, repo) in &sessions {
+            self.open_uploads.take(repo, *id);
+            let Ok(reg) = self.reg() else { return };
+            // Finished, cancelled or reaped meanwhile: nothing to do.
+            if let Ok(true) = reg.remove_upload(Some(repo), &upload_id_text(*id)) {
+                cancelled += 1;
+            }
+        }
+        userlib::println!(
+            "fs: client {client} died with {} upload sessions: {cancelled} cancelled",
+            sessions.len()
+        );
+    }
+
+    pub(super) fn upload_start(&mut self, client: u64, repo: &str) -> Outcome<u64> {
         let repo = parse_repo(repo, 0)?;
         let up = self.reg()?.begin_upload(Some(&repo), Algorithm::Sha256)?;
         let id = filesystem::parse_upload_id(up.id()).ok_or(FsError::Damaged {
             what: Damage::UploadId,
             ino: 0,
         })?;
+        self.upload_owners.add(id, client, repo.clone());
         self.open_uploads.keep(repo, id, up);
         Ok(id)
     }
@@ -111,12 +178,15 @@ impl Service {
         let repo = parse_repo(repo, 0)?;
         let d = parse_digest(digest, 1)?;
         let up = self.open_upload(&repo, id, d.algorithm())?;
-        Ok(self.reg()?.finish_upload_into(up, &d, Some(&repo))?)
+        let size = self.reg()?.finish_upload_into(up, &d, Some(&repo))?;
+        self.upload_owners.forget(id);
+        Ok(size)
     }
 
     pub(super) fn upload_cancel(&mut self, repo: &str, id: u64) -> Outcome<()> {
         let repo = parse_repo(repo, 0)?;
         self.open_uploads.take(&repo, id);
+        self.upload_owners.forget(id);
         if !self
             .reg()?
             .remove_upload(Some(&repo), &upload_id_text(id))?
