@@ -31,6 +31,7 @@ struct MaybePinned {
 impl<T: Transactional> Chunks<T> for MaybePinned {
     type ReadBuf = ReadBuf;
     type Gc = LocalGc;
+    type Check = content::PagedCheck;
 
     fn pin_index(&mut self) -> Result<Vec<u8>, FsError> {
         if self.pin {
@@ -127,6 +128,24 @@ impl<T: Transactional> Chunks<T> for MaybePinned {
     }
     fn check(&mut self, dev: &mut T, verify: bool) -> Result<Option<String>, FsError> {
         self.inner.check(dev, verify)
+    }
+    fn check_start(&mut self, dev: &mut T, verify: bool) -> Result<Self::Check, FsError> {
+        self.inner.check_start(dev, verify)
+    }
+    fn check_page(
+        &mut self,
+        dev: &mut T,
+        run: &mut Self::Check,
+    ) -> Result<(filesystem::Findings, bool), FsError> {
+        self.inner.check_page(dev, run)
+    }
+    fn check_end(
+        &mut self,
+        dev: &mut T,
+        run: Self::Check,
+        unchanged: bool,
+    ) -> Result<(filesystem::Findings, Option<String>), FsError> {
+        self.inner.check_end(dev, run, unchanged)
     }
 }
 
