@@ -7,55 +7,10 @@
 
 mod common;
 
-use block::{Durability, Error, Extent, Transactional};
+use block::Transactional;
 use cowbtree::node::{Entries, Node};
 use cowbtree::{CheckReport, TreeCheck, TreeRoot, Visited};
-
-/// Counts block reads.
-struct Counting<'a> {
-    inner: &'a mut common::Store,
-    reads: u64,
-}
-
-impl Transactional for Counting<'_> {
-    fn block_count(&self) -> u64 {
-        self.inner.block_count()
-    }
-    fn root_block(&self, slot: usize) -> u64 {
-        self.inner.root_block(slot)
-    }
-    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
-        self.reads += (buf.len() / block::BLOCK_SIZE) as u64;
-        self.inner.read(first, buf)
-    }
-    fn begin(&mut self) -> Result<(), Error> {
-        self.inner.begin()
-    }
-    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
-        self.inner.write(first, data)
-    }
-    fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
-        self.inner.write_fresh(first, data)
-    }
-    fn allocate(&mut self, count: u64) -> Result<Extent, Error> {
-        self.inner.allocate(count)
-    }
-    fn free(&mut self, extent: Extent) -> Result<(), Error> {
-        self.inner.free(extent)
-    }
-    fn is_allocated(&mut self, block: u64) -> Result<bool, Error> {
-        self.inner.is_allocated(block)
-    }
-    fn commit(&mut self, durability: Durability) -> Result<(), Error> {
-        self.inner.commit(durability)
-    }
-    fn abort(&mut self) {
-        self.inner.abort()
-    }
-    fn sync(&mut self) -> Result<(), Error> {
-        self.inner.sync()
-    }
-}
+use testkit::CountingReads;
 
 fn tree(tx: &mut common::Store, n: u32) -> TreeRoot {
     tx.begin().unwrap();
@@ -71,13 +26,14 @@ fn stepped(tx: &mut common::Store, root: &TreeRoot, n: usize) -> (CheckReport, u
     let mut walk = TreeCheck::new(root);
     let mut steps = 0;
     loop {
-        let mut c = Counting {
-            inner: tx,
-            reads: 0,
-        };
+        let mut c = CountingReads::new(&mut *tx);
         let done = walk.step(&mut c, n);
         steps += 1;
-        assert!(c.reads <= n as u64, "a step of {n} read {} nodes", c.reads);
+        assert!(
+            c.blocks <= n as u64,
+            "a step of {n} read {} nodes",
+            c.blocks
+        );
         if done {
             break;
         }

@@ -10,7 +10,9 @@
 //! - [`Cuts`]: which crash points of a recorded run to try: every flush,
 //!   the end, points just before flushes, seeded samples in between;
 //! - [`crash_image`]: the disk after one cut, replayable from its seed;
-//! - [`noise`]: deterministic incompressible bytes, distinct per seed.
+//! - [`noise`]: deterministic incompressible bytes, distinct per seed;
+//! - [`CountingReads`]: a device that counts the reads made through it,
+//!   for the tests that bound a walk's node reads.
 //!
 //! # Design principles
 //! - Deterministic: every random choice comes from a seed the test names,
@@ -21,7 +23,7 @@
 use std::collections::BTreeSet;
 
 pub use block::crash::{CutMode, Op, RecordingDevice, SplitMix};
-use block::{BlockStore, Config};
+use block::{BlockStore, Config, Durability, Error, Extent, Transactional, BLOCK_SIZE};
 
 /// A block store on a recording device whose durable state at op 0 is
 /// `image` (mounting it, with any recovery, is recorded too).
@@ -115,6 +117,71 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// `inner` (a store, or `&mut` one), counting the reads made through it:
+/// calls, blocks and bytes. Every other operation passes straight through.
+pub struct CountingReads<S> {
+    pub inner: S,
+    pub calls: u64,
+    pub blocks: u64,
+    pub bytes: u64,
+}
+
+impl<S> CountingReads<S> {
+    pub fn new(inner: S) -> CountingReads<S> {
+        CountingReads {
+            inner,
+            calls: 0,
+            blocks: 0,
+            bytes: 0,
+        }
+    }
+}
+
+impl<S: Transactional> Transactional for CountingReads<S> {
+    fn block_count(&self) -> u64 {
+        self.inner.block_count()
+    }
+    fn root_block(&self, slot: usize) -> u64 {
+        self.inner.root_block(slot)
+    }
+    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.calls += 1;
+        self.blocks += (buf.len() / BLOCK_SIZE) as u64;
+        self.bytes += buf.len() as u64;
+        self.inner.read(first, buf)
+    }
+    fn begin(&mut self) -> Result<(), Error> {
+        self.inner.begin()
+    }
+    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
+        self.inner.write(first, data)
+    }
+    fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
+        self.inner.write_fresh(first, data)
+    }
+    fn allocate(&mut self, count: u64) -> Result<Extent, Error> {
+        self.inner.allocate(count)
+    }
+    fn free(&mut self, extent: Extent) -> Result<(), Error> {
+        self.inner.free(extent)
+    }
+    fn is_allocated(&mut self, block: u64) -> Result<bool, Error> {
+        self.inner.is_allocated(block)
+    }
+    fn commit(&mut self, durability: Durability) -> Result<(), Error> {
+        self.inner.commit(durability)
+    }
+    fn abort(&mut self) {
+        self.inner.abort()
+    }
+    fn sync(&mut self) -> Result<(), Error> {
+        self.inner.sync()
+    }
+    fn free_blocks(&mut self) -> Result<Option<u64>, Error> {
+        self.inner.free_blocks()
+    }
 }
 
 #[cfg(test)]

@@ -167,3 +167,54 @@ pub trait Transactional {
         Ok(None)
     }
 }
+
+/// A borrowed device is a device (as `&mut W` is a `Write`): a wrapper
+/// that takes any `Transactional`, such as a test's counting one, can then
+/// wrap a store it only borrows.
+impl<T: Transactional + ?Sized> Transactional for &mut T {
+    fn block_count(&self) -> u64 {
+        (**self).block_count()
+    }
+    fn root_block(&self, slot: usize) -> u64 {
+        (**self).root_block(slot)
+    }
+    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
+        (**self).read(first, buf)
+    }
+    fn read_verified(&mut self, block: u64, buf: &mut [u8]) -> Result<bool, Error> {
+        (**self).read_verified(block, buf)
+    }
+    fn begin(&mut self) -> Result<(), Error> {
+        (**self).begin()
+    }
+    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
+        (**self).write(first, data)
+    }
+    fn write_verified(&mut self, block: u64, data: &[u8]) -> Result<(), Error> {
+        (**self).write_verified(block, data)
+    }
+    fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
+        (**self).write_fresh(first, data)
+    }
+    fn allocate(&mut self, count: u64) -> Result<Extent, Error> {
+        (**self).allocate(count)
+    }
+    fn free(&mut self, extent: Extent) -> Result<(), Error> {
+        (**self).free(extent)
+    }
+    fn is_allocated(&mut self, block: u64) -> Result<bool, Error> {
+        (**self).is_allocated(block)
+    }
+    fn commit(&mut self, durability: Durability) -> Result<(), Error> {
+        (**self).commit(durability)
+    }
+    fn abort(&mut self) {
+        (**self).abort()
+    }
+    fn sync(&mut self) -> Result<(), Error> {
+        (**self).sync()
+    }
+    fn free_blocks(&mut self) -> Result<Option<u64>, Error> {
+        (**self).free_blocks()
+    }
+}

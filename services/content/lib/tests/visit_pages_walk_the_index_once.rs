@@ -7,54 +7,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use block::{Durability, Error, Extent, Transactional};
+use block::{Durability, Transactional};
 use common::{new_store, save_root};
-
-/// Delegates to the block store, counting block reads.
-struct Counting<'a, T> {
-    inner: &'a mut T,
-    reads: u64,
-}
-
-impl<T: Transactional> Transactional for Counting<'_, T> {
-    fn block_count(&self) -> u64 {
-        self.inner.block_count()
-    }
-    fn root_block(&self, slot: usize) -> u64 {
-        self.inner.root_block(slot)
-    }
-    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
-        self.reads += (buf.len() / block::BLOCK_SIZE) as u64;
-        self.inner.read(first, buf)
-    }
-    fn begin(&mut self) -> Result<(), Error> {
-        self.inner.begin()
-    }
-    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
-        self.inner.write(first, data)
-    }
-    fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
-        self.inner.write_fresh(first, data)
-    }
-    fn allocate(&mut self, count: u64) -> Result<Extent, Error> {
-        self.inner.allocate(count)
-    }
-    fn free(&mut self, extent: Extent) -> Result<(), Error> {
-        self.inner.free(extent)
-    }
-    fn is_allocated(&mut self, block: u64) -> Result<bool, Error> {
-        self.inner.is_allocated(block)
-    }
-    fn commit(&mut self, durability: Durability) -> Result<(), Error> {
-        self.inner.commit(durability)
-    }
-    fn abort(&mut self) {
-        self.inner.abort()
-    }
-    fn sync(&mut self) -> Result<(), Error> {
-        self.inner.sync()
-    }
-}
+use testkit::CountingReads;
 
 #[test]
 fn paged_walk_reads_each_node_once_and_reports_each_extent_once() {
@@ -82,10 +37,7 @@ fn paged_walk_reads_each_node_once_and_reports_each_extent_once() {
     assert!(whole.values().all(|&n| n == 1));
 
     // Pages of 16 extents, counting block reads.
-    let mut counting = Counting {
-        inner: &mut tx,
-        reads: 0,
-    };
+    let mut counting = CountingReads::new(&mut tx);
     let mut seen: BTreeMap<u64, u64> = BTreeMap::new();
     let mut after = None;
     let mut pages = 0u64;
@@ -107,13 +59,13 @@ fn paged_walk_reads_each_node_once_and_reports_each_extent_once() {
     println!(
         "{} pages, {nodes} nodes, height {height}: {} node reads (bound {bound}; skip paging reads about {})",
         pages,
-        counting.reads,
+        counting.blocks,
         pages * nodes / 2
     );
     assert!(
-        counting.reads <= bound,
+        counting.blocks <= bound,
         "{} reads > {bound}",
-        counting.reads
+        counting.blocks
     );
 }
 

@@ -7,22 +7,14 @@
 
 mod common;
 
-use filesystem::{Algorithm, Registry, RepoName};
-
-/// The 4 KiB blobs of the figure `fs_small_put_ops`.
-fn small_blob(i: u64) -> Vec<u8> {
-    common::noise(0x5A11 + i, 4096)
-}
+use filesystem::{Algorithm, Registry};
 
 fn flushes(reg: &mut Registry<common::Store>) -> u64 {
     reg.fs().device_mut().stats().device_flushes
 }
 
 fn put(reg: &mut Registry<common::Store>, i: u64) {
-    let data = small_blob(i);
-    let d = common::sha256(&data);
-    let repo = RepoName::parse("bench/small").unwrap();
-    reg.put_blob_into(&d, &mut &data[..], Some(&repo)).unwrap();
+    common::small_put(reg, i);
 }
 
 #[test]
@@ -55,8 +47,11 @@ fn a_group_of_puts_costs_the_two_flushes_of_one_sync() {
         assert!(per_put <= 2.0 / n as f64 + 1e-9, "{n} puts: {per_put}");
         // Every put is there.
         for i in 0..n {
-            let d = common::sha256(&small_blob(i));
-            assert_eq!(reg.read_blob(&d, 1 << 20).unwrap(), Some(small_blob(i)));
+            let d = common::sha256(&common::small_blob(i));
+            assert_eq!(
+                reg.read_blob(&d, 1 << 20).unwrap(),
+                Some(common::small_blob(i))
+            );
         }
     }
 }

@@ -10,66 +10,11 @@
 
 mod common;
 
-use block::{Durability, Error, Extent, Transactional};
 use filesystem::{Fs, ReadFail, Registry};
+use testkit::CountingReads;
 
 const BLOB: usize = 8 << 20;
 const STEP: u64 = 1 << 20;
-
-/// Block reads and the bytes they moved.
-#[derive(Debug, Default, Clone, Copy)]
-struct Reads {
-    calls: u64,
-    bytes: u64,
-}
-
-/// A block store that counts reads (the fs's and the in-process content
-/// store's: in the service those are the block service's calls).
-struct Counting {
-    inner: common::Store,
-    reads: Reads,
-}
-
-impl Transactional for Counting {
-    fn block_count(&self) -> u64 {
-        self.inner.block_count()
-    }
-    fn root_block(&self, slot: usize) -> u64 {
-        self.inner.root_block(slot)
-    }
-    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
-        self.reads.calls += 1;
-        self.reads.bytes += buf.len() as u64;
-        self.inner.read(first, buf)
-    }
-    fn begin(&mut self) -> Result<(), Error> {
-        self.inner.begin()
-    }
-    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
-        self.inner.write(first, data)
-    }
-    fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
-        self.inner.write_fresh(first, data)
-    }
-    fn allocate(&mut self, count: u64) -> Result<Extent, Error> {
-        self.inner.allocate(count)
-    }
-    fn free(&mut self, extent: Extent) -> Result<(), Error> {
-        self.inner.free(extent)
-    }
-    fn is_allocated(&mut self, block: u64) -> Result<bool, Error> {
-        self.inner.is_allocated(block)
-    }
-    fn commit(&mut self, durability: Durability) -> Result<(), Error> {
-        self.inner.commit(durability)
-    }
-    fn abort(&mut self) {
-        self.inner.abort()
-    }
-    fn sync(&mut self) -> Result<(), Error> {
-        self.inner.sync()
-    }
-}
 
 /// Chunks the store cuts `data` into (its own chunker, as `put` runs it).
 fn chunk_count(data: &[u8]) -> u64 {
@@ -87,17 +32,14 @@ fn chunk_count(data: &[u8]) -> u64 {
 fn a_sequential_get_fetches_each_chunk_once_with_few_calls() {
     let data = common::noise(0x5EED, BLOB);
     let d = common::sha256(&data);
-    let dev = Counting {
-        inner: common::fresh_fs(16384).into_device(),
-        reads: Reads::default(),
-    };
+    let dev = CountingReads::new(common::fresh_fs(16384).into_device());
     let mut reg = Registry::new(Fs::open(dev, 0).unwrap());
     reg.put_blob(&d, &mut &data[..]).unwrap();
     let fs = reg.fs();
     let chunks = chunk_count(&data);
     let ino = fs.stat(&filesystem::layout::blob_data(&d)).unwrap().ino;
     let counts0 = fs.read_counts();
-    let reads0 = fs.device().reads;
+    let (calls0, bytes0) = (fs.device().calls, fs.device().bytes);
 
     let mut got: Vec<u8> = Vec::with_capacity(BLOB);
     let mut steps = 0u64;
@@ -119,12 +61,11 @@ fn a_sequential_get_fetches_each_chunk_once_with_few_calls() {
     assert!(got == data, "the blob's bytes, in order");
 
     let c = fs.read_counts();
-    let r = fs.device().reads;
     let fetched = c.fetched - counts0.fetched;
     let locates = c.locate_calls - counts0.locate_calls;
     let data_reads = c.block_reads - counts0.block_reads;
-    let calls = r.calls - reads0.calls;
-    let bytes = r.bytes - reads0.bytes;
+    let calls = fs.device().calls - calls0;
+    let bytes = fs.device().bytes - bytes0;
     let mib = (BLOB >> 20) as f64;
     println!(
         "{chunks} chunks, {steps} steps: {fetched} fetches, {} kept, {locates} locates, \

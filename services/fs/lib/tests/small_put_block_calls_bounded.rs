@@ -13,7 +13,7 @@
 mod common;
 
 use block::{Durability, Error, Extent, Transactional};
-use filesystem::{Fs, Registry, RepoName};
+use filesystem::{Fs, Registry};
 
 /// Calls of each kind seen by [`Counting`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -91,20 +91,12 @@ impl Transactional for Counting {
     }
 }
 
-/// The 4 KiB blobs of the figure `fs_small_put_ops`.
-fn small_blob(i: u64) -> Vec<u8> {
-    common::noise(0x5A11 + i, 4096)
-}
-
 /// Puts blobs `from..to` into `bench/small` as fsbench does; returns the
 /// calls they made.
 fn puts(reg: &mut Registry<Counting>, from: u64, to: u64) -> Calls {
-    let repo = RepoName::parse("bench/small").unwrap();
     let before = reg.fs().device().calls;
     for i in from..to {
-        let data = small_blob(i);
-        let d = common::sha256(&data);
-        reg.put_blob_into(&d, &mut &data[..], Some(&repo)).unwrap();
+        common::small_put(reg, i);
     }
     reg.fs().device().calls.minus(&before)
 }
@@ -133,8 +125,11 @@ fn a_small_put_makes_few_block_calls() {
     );
     // Every put is there.
     for i in 0..64 + N {
-        let d = common::sha256(&small_blob(i));
-        assert_eq!(reg.read_blob(&d, 1 << 20).unwrap(), Some(small_blob(i)));
+        let d = common::sha256(&common::small_blob(i));
+        assert_eq!(
+            reg.read_blob(&d, 1 << 20).unwrap(),
+            Some(common::small_blob(i))
+        );
     }
     // Before the node cache: 132 reads and 160 calls per put; with it 8
     // and 36 (the reads left are nodes written by other operations' copies

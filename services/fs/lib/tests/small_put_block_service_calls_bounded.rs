@@ -49,17 +49,12 @@ impl Transport for Badged<'_> {
 
 type Client<'a> = BlockClient<Badged<'a>>;
 
-/// The 4 KiB blobs of the figure `fs_small_put_ops`.
-fn small_blob(i: u64) -> Vec<u8> {
-    common::noise(0x5A11 + i, 4096)
-}
-
 /// Puts blobs `from..to` into `bench/small` as fsbench does, each checked
 /// against the free space first as the fs service does (`blob_put`).
 fn puts(reg: &mut Registry<Client<'_>>, from: u64, to: u64) {
     let repo = RepoName::parse("bench/small").unwrap();
     for i in from..to {
-        let data = small_blob(i);
+        let data = common::small_blob(i);
         let d = common::sha256(&data);
         reg.fs()
             .check_request_length("blob put", data.len() as u64)
@@ -112,8 +107,11 @@ fn a_small_put_makes_few_block_service_calls() {
     );
     // Every put is there.
     for i in 0..64 + N {
-        let d = common::sha256(&small_blob(i));
-        assert_eq!(reg.read_blob(&d, 1 << 20).unwrap(), Some(small_blob(i)));
+        let d = common::sha256(&common::small_blob(i));
+        assert_eq!(
+            reg.read_blob(&d, 1 << 20).unwrap(),
+            Some(common::small_blob(i))
+        );
     }
     // Before (5f42ff2^): 35.2 calls per put, 21.8 of them journaled writes
     // (the same few tree nodes rewritten by each insert), plus 1

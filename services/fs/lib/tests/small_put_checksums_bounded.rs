@@ -11,21 +11,14 @@
 
 mod common;
 
-use filesystem::{Registry, RepoName};
-
-fn small_blob(i: u64) -> Vec<u8> {
-    common::noise(0x5A11 + i, 4096)
-}
+use filesystem::Registry;
 
 #[test]
 fn a_small_put_checksums_few_nodes() {
     let mut reg = Registry::new(common::fresh_fs(8192));
     reg.fs().set_group_commit(true);
-    let repo = RepoName::parse("bench/small").unwrap();
     let put = |reg: &mut Registry<common::Store>, i: u64| {
-        let data = small_blob(i);
-        let d = common::sha256(&data);
-        reg.put_blob_into(&d, &mut &data[..], Some(&repo)).unwrap();
+        common::small_put(reg, i);
         reg.fs().sync().unwrap();
     };
     // Warm up: the tree has its directories and a few hundred records.
@@ -47,8 +40,11 @@ fn a_small_put_checksums_few_nodes() {
     );
     // Every put is there, and the tree is sound.
     for i in 0..64 + N {
-        let d = common::sha256(&small_blob(i));
-        assert_eq!(reg.read_blob(&d, 1 << 20).unwrap(), Some(small_blob(i)));
+        let d = common::sha256(&common::small_blob(i));
+        assert_eq!(
+            reg.read_blob(&d, 1 << 20).unwrap(),
+            Some(common::small_blob(i))
+        );
     }
     assert!(reg.fs().fsck(true).unwrap().is_clean());
     // The reads are still made (a cache hit is not a checksum).

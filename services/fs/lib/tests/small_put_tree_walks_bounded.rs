@@ -14,19 +14,12 @@ mod common;
 
 use filesystem::{Registry, RepoName};
 
-fn small_blob(i: u64) -> Vec<u8> {
-    common::noise(0x5A11 + i, 4096)
-}
-
 #[test]
 fn a_small_put_walks_each_path_once() {
     let mut reg = Registry::new(common::fresh_fs(8192));
     reg.fs().set_group_commit(true);
-    let repo = RepoName::parse("bench/small").unwrap();
     let put = |reg: &mut Registry<common::Store>, i: u64| {
-        let data = small_blob(i);
-        let d = common::sha256(&data);
-        reg.put_blob_into(&d, &mut &data[..], Some(&repo)).unwrap();
+        common::small_put(reg, i);
         reg.fs().sync().unwrap();
     };
     // Warm up as the profile does (examples/small_put_profile.rs).
@@ -46,8 +39,12 @@ fn a_small_put_walks_each_path_once() {
     );
     // Every put and its link are there, and the tree is sound.
     for i in 0..64 + N {
-        let d = common::sha256(&small_blob(i));
-        assert_eq!(reg.read_blob(&d, 1 << 20).unwrap(), Some(small_blob(i)));
+        let d = common::sha256(&common::small_blob(i));
+        assert_eq!(
+            reg.read_blob(&d, 1 << 20).unwrap(),
+            Some(common::small_blob(i))
+        );
+        let repo = RepoName::parse("bench/small").unwrap();
         assert!(reg.is_linked(&repo, &d).unwrap());
     }
     assert!(reg.fs().fsck(true).unwrap().is_clean());

@@ -8,98 +8,47 @@
 
 mod common;
 
-use std::cell::Cell;
-use std::rc::Rc;
-
 use block::crash::SplitMix;
-use block::{BlockStore, Config, Durability, Error, Extent, MemDevice, Transactional, BLOCK_SIZE};
+use block::{BlockStore, Config, MemDevice, Transactional, BLOCK_SIZE};
 use common::noise;
 use filesystem::{Fs, SHAPE_NODES};
+use testkit::CountingReads;
 
-/// A block store that counts block reads.
-struct Counting {
-    inner: BlockStore<MemDevice>,
-    reads: Rc<Cell<u64>>,
-}
-
-impl Transactional for Counting {
-    fn block_count(&self) -> u64 {
-        self.inner.block_count()
-    }
-    fn root_block(&self, slot: usize) -> u64 {
-        self.inner.root_block(slot)
-    }
-    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
-        self.reads
-            .set(self.reads.get() + (buf.len() / BLOCK_SIZE) as u64);
-        self.inner.read(first, buf)
-    }
-    fn begin(&mut self) -> Result<(), Error> {
-        self.inner.begin()
-    }
-    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
-        self.inner.write(first, data)
-    }
-    fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
-        self.inner.write_fresh(first, data)
-    }
-    fn allocate(&mut self, count: u64) -> Result<Extent, Error> {
-        self.inner.allocate(count)
-    }
-    fn free(&mut self, extent: Extent) -> Result<(), Error> {
-        self.inner.free(extent)
-    }
-    fn is_allocated(&mut self, block: u64) -> Result<bool, Error> {
-        self.inner.is_allocated(block)
-    }
-    fn commit(&mut self, durability: Durability) -> Result<(), Error> {
-        self.inner.commit(durability)
-    }
-    fn abort(&mut self) {
-        self.inner.abort()
-    }
-    fn sync(&mut self) -> Result<(), Error> {
-        self.inner.sync()
-    }
-}
+type Counting = CountingReads<BlockStore<MemDevice>>;
 
 const FILES: usize = 4000;
 
 /// Thousands of small files of distinct bytes: big trees, and a chunk
 /// each, so the content index has many leaves.
-fn populated() -> (Fs<Counting>, Rc<Cell<u64>>) {
-    let reads = Rc::new(Cell::new(0));
+fn populated() -> Fs<Counting> {
     let store = BlockStore::format(MemDevice::new(65536), Config::default()).unwrap();
-    let dev = Counting {
-        inner: store,
-        reads: reads.clone(),
-    };
+    let dev = CountingReads::new(store);
     let mut fs = Fs::open(dev, 0).unwrap();
     for i in 0..FILES {
         fs.write_file(&format!("/d{}/f{i:05}", i % 7), &noise(i as u64, 300))
             .unwrap();
     }
     fs.snapshot_create("s").unwrap();
-    (fs, reads)
+    fs
 }
 
 /// Node reads so far: the node cache's hits plus the device's reads (a
 /// miss of the cache is a device read).
-fn reads(fs: &Fs<Counting>, dev: &Rc<Cell<u64>>) -> u64 {
-    fs.node_cache_stats().hits + dev.get()
+fn reads(fs: &Fs<Counting>) -> u64 {
+    fs.node_cache_stats().hits + fs.device().blocks
 }
 
 #[test]
 fn shape_and_content_units_read_a_bounded_number_of_nodes() {
-    let (mut fs, dev) = populated();
+    let mut fs = populated();
     let mut run = fs.fsck_start(false, true).unwrap();
     let (mut shape_units, mut content_units) = (0, 0);
     let (mut max_shape, mut max_content) = (0, 0);
     loop {
         let phase = run.phase();
-        let before = reads(&fs, &dev);
+        let before = reads(&fs);
         let done = fs.fsck_step(&mut run, 1).unwrap();
-        let n = reads(&fs, &dev) - before;
+        let n = reads(&fs) - before;
         match phase {
             "shape" => {
                 shape_units += 1;
@@ -135,7 +84,7 @@ fn shape_and_content_units_read_a_bounded_number_of_nodes() {
 
 #[test]
 fn writes_and_collections_between_units_give_no_false_problems() {
-    let (mut fs, _) = populated();
+    let mut fs = populated();
     let mut run = fs.fsck_start(true, true).unwrap();
     let mut round = 0u64;
     while !fs.fsck_step(&mut run, 1).unwrap() {

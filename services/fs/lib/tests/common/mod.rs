@@ -2,8 +2,8 @@
 // Each test binary uses a part of this module (a re-export counts as an import).
 #![allow(dead_code, unused_imports)]
 
-use block::{BlockStore, Config, MemDevice};
-use filesystem::{Digest, Fs, Kind, Registry};
+use block::{BlockStore, Config, MemDevice, Transactional};
+use filesystem::{Digest, Fs, Kind, Registry, RepoName};
 pub use testkit::noise;
 use testkit::{record_from, RecordingDevice};
 
@@ -44,6 +44,20 @@ pub fn fresh_registry(blocks: u64) -> Registry<Store> {
 
 pub fn sha256(data: &[u8]) -> Digest {
     filesystem::digest::Hasher::digest_of(filesystem::Algorithm::Sha256, data)
+}
+
+/// The `i`th 4 KiB blob of the figure `fs_small_put_ops`.
+pub fn small_blob(i: u64) -> Vec<u8> {
+    noise(0x5A11 + i, 4096)
+}
+
+/// Puts small blob `i` with its link into `bench/small`, as fsbench does
+/// (durable unless the caller turned group commit on).
+pub fn small_put<T: Transactional>(reg: &mut Registry<T>, i: u64) {
+    let data = small_blob(i);
+    let d = sha256(&data);
+    let repo = RepoName::parse("bench/small").unwrap();
+    reg.put_blob_into(&d, &mut &data[..], Some(&repo)).unwrap();
 }
 
 pub fn read_all(fs: &mut Fs<Store>, path: &str) -> Vec<u8> {
