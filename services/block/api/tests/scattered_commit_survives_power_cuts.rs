@@ -8,38 +8,17 @@
 //! before flushes and at sampled points, each cut tried with the unflushed
 //! writes dropped, kept and torn at random.
 
+mod common;
+
 use std::cell::RefCell;
 
-use abi::fake::{self, FakeCaller, Serve};
-use abi::iface::{Dispatched, Transport};
-use abi::Message;
 use block::{BlockStore, Config, Durability, MemDevice, Transactional, BLOCK_SIZE};
 use block_api::client::JOURNALED_FRESH_BLOCKS;
-use block_api::{block_store, BlockClient, MAX_SCATTER};
+use block_api::{BlockClient, MAX_SCATTER};
 use block_server::Service;
 use testkit::{crash_image, record_from, CutMode, Cuts, RecordingDevice, SplitMix};
 
-struct Svc(Service<RecordingDevice, FakeCaller>);
-
-impl Serve for Svc {
-    fn dispatch(
-        &mut self,
-        badge: u64,
-        caller: FakeCaller,
-        msg: &Message,
-    ) -> Dispatched<FakeCaller> {
-        self.0.count_call(badge, msg.label);
-        block_store::dispatch(&mut self.0, badge, caller, msg)
-    }
-}
-
-struct Badged<'a>(&'a RefCell<Svc>);
-
-impl Transport for Badged<'_> {
-    fn call(&self, msg: &Message) -> Result<Message, abi::Error> {
-        fake::serve(&mut *self.0.borrow_mut(), 1, msg)
-    }
-}
+use common::Svc;
 
 fn config() -> Config {
     Config {
@@ -79,7 +58,11 @@ fn run(seed: u64, transactions: u64) -> Run {
     let base = BlockStore::format(MemDevice::new(2048), config()).unwrap();
     let image0 = base.unmount().unwrap().into_image();
     let server = RefCell::new(Svc(Service::new(record_from(image0, config()), 1)));
-    let mut c = BlockClient::connect_over(Badged(&server)).unwrap();
+    let mut c = BlockClient::connect_over(common::Badged {
+        server: &server,
+        badge: 1,
+    })
+    .unwrap();
     let mut rng = SplitMix(seed);
     let marker = c.root_block(0);
 
@@ -91,7 +74,7 @@ fn run(seed: u64, transactions: u64) -> Run {
     }
     c.write(marker, &image(u64::MAX, 0)).unwrap();
     c.commit(Durability::Durable).unwrap();
-    let ops = |s: &RefCell<Svc>| s.borrow().0.store().device().ops().len();
+    let ops = |s: &RefCell<Svc<RecordingDevice>>| s.borrow().0.store().device().ops().len();
     let mut models = vec![vec![0; BLOCKS as usize]];
     let mut durable = vec![(ops(&server), 0)];
 

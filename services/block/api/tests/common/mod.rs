@@ -7,13 +7,15 @@ use std::cell::RefCell;
 use abi::fake::{self, FakeCaller, Serve};
 use abi::iface::{Dispatched, Transport};
 use abi::{Error, Message};
-use block::{BlockStore, Config, MemDevice};
+use block::{BlockDevice, BlockStore, Config, MemDevice};
 use block_api::{block_store, BlockClient};
 use block_server::Service;
 
-pub struct Svc(pub Service<MemDevice, FakeCaller>);
+/// The service on device `D` (a memory disk, or a recording one for the
+/// power-cut tests).
+pub struct Svc<D: BlockDevice = MemDevice>(pub Service<D, FakeCaller>);
 
-impl Serve for Svc {
+impl<D: BlockDevice> Serve for Svc<D> {
     fn dispatch(
         &mut self,
         badge: u64,
@@ -39,12 +41,12 @@ pub fn service(blocks: u64) -> RefCell<Svc> {
 
 /// One client's transport: its calls arrive with `badge`.
 #[derive(Clone, Copy)]
-pub struct Badged<'a> {
-    pub server: &'a RefCell<Svc>,
+pub struct Badged<'a, D: BlockDevice = MemDevice> {
+    pub server: &'a RefCell<Svc<D>>,
     pub badge: u64,
 }
 
-impl Transport for Badged<'_> {
+impl<D: BlockDevice> Transport for Badged<'_, D> {
     fn call(&self, msg: &Message) -> Result<Message, Error> {
         fake::serve(&mut *self.server.borrow_mut(), self.badge, msg)
     }
