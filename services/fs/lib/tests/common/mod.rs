@@ -5,6 +5,8 @@
 use block::{BlockStore, Config, MemDevice, Transactional};
 use filesystem::{Digest, Fs, Kind, Registry, RepoName};
 pub use testkit::noise;
+
+pub mod twisted;
 use testkit::{record_from, RecordingDevice};
 
 pub type Store = BlockStore<MemDevice>;
