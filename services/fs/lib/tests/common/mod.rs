@@ -6,6 +6,7 @@ use block::{BlockStore, Config, MemDevice, Transactional};
 use filesystem::{Digest, Fs, Kind, Registry, RepoName};
 pub use testkit::noise;
 
+pub mod damage;
 pub mod twisted;
 use testkit::{record_from, RecordingDevice};
 
