@@ -22,6 +22,9 @@
 
 extern crate alloc;
 
+#[cfg(feature = "fake")]
+pub mod served;
+
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::string::String;

@@ -4,21 +4,13 @@
 
 mod common;
 
-use block::crash::SplitMix;
-use block::{BlockStore, Config, MemDevice, Transactional, BLOCK_SIZE};
+use block::{BlockStore, MemDevice};
+use common::damage::{self, Damage};
 use common::{noise, sha256};
 use filesystem::{Fs, Reference, Registry, RepoName};
 
-fn config() -> Config {
-    Config {
-        cache_blocks: 64,
-        journal_blocks: 256,
-        group_commit_blocks: 32,
-    }
-}
-
 fn build_image() -> (Vec<u8>, Vec<(filesystem::Digest, Vec<u8>)>) {
-    let store = BlockStore::format(MemDevice::new(2048), config()).unwrap();
+    let store = BlockStore::format(MemDevice::new(2048), damage::config()).unwrap();
     let mut reg = Registry::new(Fs::open(store, 0).unwrap());
     let repo = RepoName::parse("corrupt/me").unwrap();
     let mut blobs = Vec::new();
@@ -41,7 +33,7 @@ fn build_image() -> (Vec<u8>, Vec<(filesystem::Digest, Vec<u8>)>) {
 /// Runs every read path over a damaged image. Returns whether anything
 /// reported the damage.
 fn exercise(image: Vec<u8>, blobs: &[(filesystem::Digest, Vec<u8>)]) -> bool {
-    let Ok(store) = BlockStore::mount(MemDevice::from_image(image), config()) else {
+    let Ok(store) = BlockStore::mount(MemDevice::from_image(image), damage::config()) else {
         return true;
     };
     let Ok(fs) = Fs::open(store, 0) else {
@@ -76,29 +68,11 @@ fn exercise(image: Vec<u8>, blobs: &[(filesystem::Digest, Vec<u8>)]) -> bool {
 #[test]
 fn garbage_blocks_and_bit_flips_give_errors_not_panics() {
     let (image, blobs) = build_image();
-    // The data region: blocks the filesystem actually uses.
-    let store = BlockStore::mount(MemDevice::from_image(image.clone()), config()).unwrap();
-    let mut store = store;
-    let first = store.root_block(0);
-    let used: Vec<u64> = (first..store.block_count())
-        .filter(|&b| store.is_allocated(b).unwrap() || b == first)
-        .collect();
-    drop(store);
-    let mut rng = SplitMix(7);
+    let mut damage = Damage::of(&image, 7);
     let mut noticed = 0;
     let rounds = 120;
     for round in 0..rounds {
-        let mut img = image.clone();
-        let block = used[rng.below(used.len() as u64) as usize] as usize;
-        let at = block * BLOCK_SIZE;
-        if round % 2 == 0 {
-            for b in &mut img[at..at + BLOCK_SIZE] {
-                *b = rng.next_u64() as u8;
-            }
-        } else {
-            let bit = rng.below((BLOCK_SIZE * 8) as u64) as usize;
-            img[at + bit / 8] ^= 1 << (bit % 8);
-        }
+        let (img, _) = damage.apply(&image, round);
         if exercise(img, &blobs) {
             noticed += 1;
         }

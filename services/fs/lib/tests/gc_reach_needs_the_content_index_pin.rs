@@ -12,149 +12,29 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use block::{BlockStore, Config, Extent, MemDevice, Transactional};
+use block::{BlockStore, Config, MemDevice};
 use common::noise;
-use content::{ContentStats, GcEpoch, SweepReport};
-use filesystem::chunks::{LocalGc, ReadBuf, Writer};
-use filesystem::{fsck_blocks, ChunkStore, Chunks, Fs, FsError, GcStage, GcSteps};
+use common::twisted::{Twist, Twisted};
+use filesystem::{fsck_blocks, Fs, GcStage, GcSteps};
 
 type Store = BlockStore<MemDevice>;
 
-/// The in-process store; with `pin: false` its `pin_index` copies the
+/// The in-process store; with `pins: false` its `pin_index` copies the
 /// root without pinning it (what the reach would walk with no pin).
 #[derive(Clone)]
 struct MaybePinned {
-    inner: ChunkStore,
-    pin: bool,
+    pins: bool,
 }
 
-impl<T: Transactional> Chunks<T> for MaybePinned {
-    type ReadBuf = ReadBuf;
-    type Gc = LocalGc;
-    type Check = content::PagedCheck;
-
-    fn pin_index(&mut self) -> Result<Vec<u8>, FsError> {
-        if self.pin {
-            Chunks::<T>::pin_index(&mut self.inner)
-        } else {
-            Ok(Chunks::<T>::encode_root(&self.inner))
-        }
-    }
-
-    fn format(&mut self, dev: &mut T) -> Result<(), FsError> {
-        Chunks::<T>::format(&mut self.inner, dev)
-    }
-    fn load(&mut self, dev: &mut T, root: &[u8]) -> Result<(), FsError> {
-        Chunks::<T>::load(&mut self.inner, dev, root)
-    }
-    fn encode_root(&self) -> Vec<u8> {
-        Chunks::<T>::encode_root(&self.inner)
-    }
-    fn stats(&self) -> ContentStats {
-        Chunks::<T>::stats(&self.inner)
-    }
-    fn writer(&mut self) -> Writer {
-        Chunks::<T>::writer(&mut self.inner)
-    }
-    fn push(
-        &mut self,
-        dev: &mut T,
-        w: &mut Writer,
-        data: &[u8],
-        refs: &mut Vec<content::ChunkRef>,
-    ) -> Result<(), FsError> {
-        self.inner.push(dev, w, data, refs)
-    }
-    fn finish(
-        &mut self,
-        dev: &mut T,
-        w: Writer,
-        refs: &mut Vec<content::ChunkRef>,
-    ) -> Result<(), FsError> {
-        self.inner.finish(dev, w, refs)
-    }
-    fn read_chunk(
-        &mut self,
-        dev: &mut T,
-        rb: &mut ReadBuf,
-        r: &content::ChunkRef,
-        out: &mut Vec<u8>,
-    ) -> Result<(), FsError> {
-        self.inner.read_chunk(dev, rb, r, out)
-    }
-    fn locate(
-        &mut self,
-        dev: &mut T,
-        refs: &[content::ChunkRef],
-        out: &mut Vec<Extent>,
-    ) -> Result<(), FsError> {
-        self.inner.locate(dev, refs, out)
-    }
-    fn contains(&mut self, dev: &mut T, hash: &[u8; 32]) -> Result<bool, FsError> {
-        self.inner.contains(dev, hash)
-    }
-    fn begin_gc(&mut self) -> Result<GcEpoch, FsError> {
-        Chunks::<T>::begin_gc(&mut self.inner)
-    }
-    fn gc(&mut self, epoch: Option<GcEpoch>, block_count: u64) -> Result<LocalGc, FsError> {
-        Chunks::<T>::gc(&mut self.inner, epoch, block_count)
-    }
-    fn mark(
-        &mut self,
-        dev: &mut T,
-        gc: &mut LocalGc,
-        r: &content::ChunkRef,
-    ) -> Result<(), FsError> {
-        self.inner.mark(dev, gc, r)
-    }
-    fn sweep_step(&mut self, dev: &mut T, gc: &mut LocalGc, max: usize) -> Result<bool, FsError> {
-        self.inner.sweep_step(dev, gc, max)
-    }
-    fn sweep_report(&self, gc: &LocalGc) -> SweepReport {
-        Chunks::<T>::sweep_report(&self.inner, gc)
-    }
-    fn visit_blocks_page(
-        &mut self,
-        dev: &mut T,
-        root: &[u8],
-        after: Option<&[u8; 32]>,
-        max: usize,
-        f: &mut dyn FnMut(Extent),
-    ) -> Result<Option<[u8; 32]>, FsError> {
-        self.inner.visit_blocks_page(dev, root, after, max, f)
-    }
-    fn visit_blocks(&mut self, dev: &mut T, f: &mut dyn FnMut(Extent)) -> Result<(), FsError> {
-        self.inner.visit_blocks(dev, f)
-    }
-    fn check(&mut self, dev: &mut T, verify: bool) -> Result<Option<String>, FsError> {
-        self.inner.check(dev, verify)
-    }
-    fn check_start(&mut self, dev: &mut T, verify: bool) -> Result<Self::Check, FsError> {
-        self.inner.check_start(dev, verify)
-    }
-    fn check_page(
-        &mut self,
-        dev: &mut T,
-        run: &mut Self::Check,
-    ) -> Result<(filesystem::Findings, bool), FsError> {
-        self.inner.check_page(dev, run)
-    }
-    fn check_end(
-        &mut self,
-        dev: &mut T,
-        run: Self::Check,
-        unchanged: bool,
-    ) -> Result<(filesystem::Findings, Option<String>), FsError> {
-        self.inner.check_end(dev, run, unchanged)
+impl Twist for MaybePinned {
+    fn pins(&self) -> bool {
+        self.pins
     }
 }
 
 /// Runs the scenario; `Err` says what was lost.
 fn scenario(pin: bool) -> Result<(), String> {
-    let chunks = MaybePinned {
-        inner: ChunkStore::default(),
-        pin,
-    };
+    let chunks = Twisted::new(MaybePinned { pins: pin });
     let store = Store::format(MemDevice::new(16384), Config::default()).unwrap();
     let mut fs = Fs::open_with(store, 0, chunks).unwrap();
     let mut files = BTreeMap::new();

@@ -13,39 +13,11 @@
 
 mod common;
 
-use std::cell::RefCell;
-
-use abi::fake::{self, FakeCaller, Serve};
-use abi::iface::{Dispatched, Transport};
-use abi::Message;
-use block::{BlockStore, Config, MemDevice};
+use block::Config;
 use block_api::client::ClientCounters;
-use block_api::{block_store, BlockClient};
-use block_server::Service;
+use block_api::BlockClient;
+use block_server::served::{self, Badged};
 use filesystem::{Fs, Registry, RepoName};
-
-struct Svc(Service<MemDevice, FakeCaller>);
-
-impl Serve for Svc {
-    fn dispatch(
-        &mut self,
-        badge: u64,
-        caller: FakeCaller,
-        msg: &Message,
-    ) -> Dispatched<FakeCaller> {
-        self.0.count_call(badge, msg.label);
-        block_store::dispatch(&mut self.0, badge, caller, msg)
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Badged<'a>(&'a RefCell<Svc>);
-
-impl Transport for Badged<'_> {
-    fn call(&self, msg: &Message) -> Result<Message, abi::Error> {
-        fake::serve(&mut *self.0.borrow_mut(), 1, msg)
-    }
-}
 
 type Client<'a> = BlockClient<Badged<'a>>;
 
@@ -82,9 +54,8 @@ fn a_small_put_makes_few_block_service_calls() {
         journal_blocks: 1024,
         group_commit_blocks: 256,
     };
-    let store = BlockStore::format(MemDevice::new(16384), config).unwrap();
-    let server = RefCell::new(Svc(Service::new(store, 1)));
-    let client = BlockClient::connect_over(Badged(&server)).unwrap();
+    let server = served::service_with(16384, config);
+    let client = served::client(&server, 1);
     let mut reg = Registry::new(Fs::open(client, 0).unwrap());
     reg.fs().set_group_commit(true);
     // Warm up: the tree has its directories and a few hundred records.

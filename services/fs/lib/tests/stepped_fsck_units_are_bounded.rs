@@ -8,8 +8,8 @@
 
 mod common;
 
-use block::crash::SplitMix;
-use block::{BlockStore, Config, MemDevice, Transactional, BLOCK_SIZE};
+use block::{BlockStore, Config, MemDevice};
+use common::damage::{self, Damage};
 use common::noise;
 use filesystem::{Fs, SHAPE_NODES};
 use testkit::CountingReads;
@@ -111,18 +111,10 @@ fn writes_and_collections_between_units_give_no_false_problems() {
     assert!(fs.fsck(true).unwrap().is_clean());
 }
 
-fn config() -> Config {
-    Config {
-        cache_blocks: 64,
-        journal_blocks: 256,
-        group_commit_blocks: 32,
-    }
-}
-
-/// A small image with files, a snapshot and chunks (the set-up of
-/// `corrupt_disk_never_panics`).
+/// A small image with files, a snapshot and chunks (as
+/// `corrupt_disk_never_panics` damages).
 fn small_image() -> Vec<u8> {
-    let store = BlockStore::format(MemDevice::new(2048), config()).unwrap();
+    let store = BlockStore::format(MemDevice::new(2048), damage::config()).unwrap();
     let mut fs = Fs::open(store, 0).unwrap();
     for i in 0..300u64 {
         fs.write_file(&format!("/a/f{i}"), &noise(i, 2000 + i as usize * 10))
@@ -136,7 +128,8 @@ fn small_image() -> Vec<u8> {
 /// One-call fsck and the stepped one, one unit a step, on `image`.
 fn both(image: &[u8]) -> Option<(String, String)> {
     let open = || {
-        let store = BlockStore::mount(MemDevice::from_image(image.to_vec()), config()).ok()?;
+        let store =
+            BlockStore::mount(MemDevice::from_image(image.to_vec()), damage::config()).ok()?;
         Fs::open(store, 0).ok()
     };
     let whole = open()?.fsck(true);
@@ -151,27 +144,10 @@ fn both(image: &[u8]) -> Option<(String, String)> {
 #[test]
 fn stepped_fsck_finds_what_the_one_call_fsck_finds_on_damaged_images() {
     let image = small_image();
-    let store = BlockStore::mount(MemDevice::from_image(image.clone()), config()).unwrap();
-    let mut store = store;
-    let first = store.root_block(0);
-    let used: Vec<u64> = (first..store.block_count())
-        .filter(|&b| store.is_allocated(b).unwrap())
-        .collect();
-    drop(store);
-    let mut rng = SplitMix(11);
+    let mut damage = Damage::of(&image, 11);
     let mut damaged_found = 0;
     for round in 0..60 {
-        let mut img = image.clone();
-        let block = used[rng.below(used.len() as u64) as usize] as usize;
-        let at = block * BLOCK_SIZE;
-        if round % 2 == 0 {
-            for b in &mut img[at..at + BLOCK_SIZE] {
-                *b = rng.next_u64() as u8;
-            }
-        } else {
-            let bit = rng.below((BLOCK_SIZE * 8) as u64) as usize;
-            img[at + bit / 8] ^= 1 << (bit % 8);
-        }
+        let (img, block) = damage.apply(&image, round);
         let Some((whole, stepped)) = both(&img) else {
             continue;
         };

@@ -5,6 +5,9 @@
 use block::{BlockStore, Config, MemDevice, Transactional};
 use filesystem::{Digest, Fs, Kind, Registry, RepoName};
 pub use testkit::noise;
+
+pub mod damage;
+pub mod twisted;
 use testkit::{record_from, RecordingDevice};
 
 pub type Store = BlockStore<MemDevice>;
@@ -90,4 +93,36 @@ pub fn fingerprint<T: block::Transactional>(fs: &mut Fs<T>) -> [u8; 32] {
     }
     h.update(&fs.logical_bytes().to_le_bytes());
     *h.finalize().as_bytes()
+}
+
+/// The harness of the tests that count a small put's work: a fresh
+/// registry under group commit (as the fs service runs it), 64 warm-up
+/// puts (the tree has its directories and a few hundred records, as in
+/// examples/small_put_profile.rs), then `n` measured puts, each synced;
+/// `probe` reads the counters right before and right after those. Then
+/// checks that every put reads back and is linked, and the tree is sound.
+pub fn measure_small_puts<M>(n: u64, mut probe: impl FnMut(&mut Registry<Store>) -> M) -> (M, M) {
+    const WARM: u64 = 64;
+    let mut reg = fresh_registry(8192);
+    reg.fs().set_group_commit(true);
+    let put = |reg: &mut Registry<Store>, i: u64| {
+        small_put(reg, i);
+        reg.fs().sync().unwrap();
+    };
+    for i in 0..WARM {
+        put(&mut reg, i);
+    }
+    let before = probe(&mut reg);
+    for i in WARM..WARM + n {
+        put(&mut reg, i);
+    }
+    let after = probe(&mut reg);
+    let repo = RepoName::parse("bench/small").unwrap();
+    for i in 0..WARM + n {
+        let d = sha256(&small_blob(i));
+        assert_eq!(reg.read_blob(&d, 1 << 20).unwrap(), Some(small_blob(i)));
+        assert!(reg.is_linked(&repo, &d).unwrap(), "put {i} not linked");
+    }
+    assert!(reg.fs().fsck(true).unwrap().is_clean());
+    (before, after)
 }
