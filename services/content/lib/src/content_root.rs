@@ -5,7 +5,9 @@
 //! ```text
 //! offset size field
 //!      0    4 MAGIC          b"CSR1"
-//!      4    4 RESERVED       0
+//!      4    4 CHANGES        u32 LE, requests of the content service that
+//!                            changed a block, counted from the root they
+//!                            came with (wrapping): see `index_cache.rs`
 //!      8   48 INDEX          cowbtree::TreeRoot of the chunk index
 //!     56    8 CHUNKS         u64 LE, distinct chunks stored
 //!     64    8 CHUNK_BYTES    u64 LE, sum of their lengths
@@ -16,6 +18,10 @@
 //! ```
 //!
 //! # Invariants
+//! `CHANGES` is not a count of anything on disk: it only makes the root a
+//! changing request answers differ from the root it came with, even when
+//! the request rewrote index nodes in place and nothing else moved (the
+//! service's cache of index nodes relies on it, `index_cache.rs`).
 //! The counters equal the sums over the index's entries (`ContentStore::check`
 //! verifies it); they change in the same transaction as the index.
 
@@ -36,7 +42,7 @@ const MAGIC: [u8; 4] = *b"CSR1";
 #[repr(C)]
 struct RootBytes {
     magic: [u8; 4],
-    reserved1: [u8; 4],
+    changes: U32,
     index: [u8; TreeRoot::ENCODED_LEN],
     chunks: U64,
     chunk_bytes: U64,
@@ -57,6 +63,8 @@ pub struct ContentRoot {
     pub chunk_bytes: u64,
     pub data_blocks: u64,
     pub epoch: u64,
+    /// Changing requests of the content service, wrapping (`CHANGES`).
+    pub changes: u32,
 }
 
 /// Why bytes are not a valid [`ContentRoot`].
@@ -93,7 +101,7 @@ impl ContentRoot {
     pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
         let mut root = RootBytes {
             magic: MAGIC,
-            reserved1: [0; 4],
+            changes: self.changes.into(),
             index: self.index.encode(),
             chunks: self.chunks.into(),
             chunk_bytes: self.chunk_bytes.into(),
@@ -119,12 +127,7 @@ impl ContentRoot {
         if stored != computed {
             return Err(ContentRootDecodeError::ChecksumMismatch { stored, computed });
         }
-        if root
-            .reserved1
-            .iter()
-            .chain(&root.reserved2)
-            .any(|&b| b != 0)
-        {
+        if root.reserved2.iter().any(|&b| b != 0) {
             return Err(ContentRootDecodeError::ReservedNotZero);
         }
         let index = TreeRoot::decode(&root.index).map_err(ContentRootDecodeError::Index)?;
@@ -134,6 +137,7 @@ impl ContentRoot {
             chunk_bytes: root.chunk_bytes.get(),
             data_blocks: root.data_blocks.get(),
             epoch: root.epoch.get(),
+            changes: root.changes.get(),
         })
     }
 }
@@ -156,6 +160,7 @@ mod tests {
             chunk_bytes: 700_000,
             data_blocks: 180,
             epoch: 3,
+            changes: 41,
         }
     }
 

@@ -82,6 +82,7 @@ impl ContentStore {
                 chunk_bytes: 0,
                 data_blocks: 0,
                 epoch: 0,
+                changes: 0,
             },
         })
     }
@@ -96,6 +97,14 @@ impl ContentStore {
     /// The state to persist ([`ContentRoot::ENCODED_LEN`] bytes).
     pub fn encode_root(&self) -> [u8; ContentRoot::ENCODED_LEN] {
         self.root.encode()
+    }
+
+    /// Marks the root as the answer of a request that changed a block
+    /// (`ContentRoot::changes`): the content service calls it before it
+    /// answers such a request, so that its cache of index nodes never takes
+    /// the answered root for the one the request came with.
+    pub fn note_change(&mut self) {
+        self.root.changes = self.root.changes.wrapping_add(1);
     }
 
     pub fn root(&self) -> &ContentRoot {

@@ -21,8 +21,9 @@
 //!
 //! # Invariants
 //! - Memory is bounded: one data piece (`PIECE`), one chunk buffer, one
-//!   frame, one request's block cache (`cache::CACHE_BLOCKS` blocks, see
-//!   `cache.rs`), and per client (at most [`MAX_SESSIONS`]) up to `MAX_WRITERS`
+//!   frame, the cache of index nodes (`content::INDEX_CACHE_BLOCKS` blocks,
+//!   kept across requests by the rule of `content/lib/src/index_cache.rs`),
+//!   and per client (at most [`MAX_SESSIONS`]) up to `MAX_WRITERS`
 //!   writers (each under `MAX_CHUNK` bytes, allocated when it holds bytes)
 //!   and one collection's marks (a bit per block).
 //! - A writer id is never reused (ids count up over all clients), so a
@@ -33,8 +34,6 @@
 
 extern crate alloc;
 
-mod cache;
-
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
@@ -43,10 +42,9 @@ use alloc::vec::Vec;
 
 use block::Transactional;
 use block_api::client::BlockClient;
-use cache::RequestCache;
 use content::{
-    ChunkBuf, ChunkMarks, ChunkRef, ChunkWriter, ContentStore, Findings, GcEpoch, PagedCheck,
-    Sweep, CHECK_PAGE_NODES,
+    ChunkBuf, ChunkMarks, ChunkRef, ChunkWriter, ContentStore, Findings, GcEpoch, IndexCache,
+    PagedCheck, Sweep, CHECK_PAGE_NODES,
 };
 use content_api::{
     chunk_store, encode_frame, frame_refs, frame_root, CheckedPage, ContentError, Hash,
@@ -97,8 +95,8 @@ struct Counters {
 }
 
 struct Service {
-    /// The block service, through a cache of one request's blocks.
-    dev: RequestCache,
+    /// The block service, through the cache of index nodes.
+    dev: IndexCache<BlockClient>,
     counters: Counters,
     sessions: BTreeMap<u64, Session>,
     /// The next writer id (of any client: never reused).
@@ -116,7 +114,7 @@ fn main() {
         Ok(dev) => {
             println!("content: serving over {} blocks", dev.block_count());
             Service {
-                dev: RequestCache::new(dev),
+                dev: IndexCache::new(dev),
                 counters: Counters::default(),
                 sessions: BTreeMap::new(),
                 next_writer: 1,
@@ -174,7 +172,19 @@ impl Service {
             // client gathered must reach the block service before our
             // caller can commit; after a failure the caller aborts, and
             // they must never leak into a later transaction.
-            if let Err(e) = self.dev.end(reply.label == 0) {
+            let ok = reply.label == 0;
+            let sent = self.dev.end(ok).and_then(|()| {
+                if ok {
+                    self.dev.dev.send_gathered()
+                } else {
+                    Ok(())
+                }
+            });
+            if !ok || sent.is_err() {
+                self.dev.dev.drop_gathered();
+                self.dev.forget_all();
+            }
+            if let Err(e) = sent {
                 reply = reply_message::<(), ContentError>(&Err(ContentError::block(e)));
             }
             self.counters.cycles += userlib::sys::cpu_time().wrapping_sub(t0);
@@ -200,6 +210,9 @@ impl Service {
             .map_err(|e| ContentError::lease(0, e))?;
         let root =
             frame_root(&self.frame[..n]).map_err(|problem| ContentError::BadFrame { problem })?;
+        // The cache of index nodes keeps its images only for the root it
+        // last ended with (index_cache.rs).
+        self.dev.start(&root);
         ContentStore::open(&root).map_err(|e| ContentError::BadRoot {
             problem: RootProblem::of(&e),
         })
@@ -223,10 +236,13 @@ impl Service {
     fn write_frame(
         &mut self,
         frame: &Frame,
-        store: &ContentStore,
+        store: &mut ContentStore,
         refs: &[ChunkRef],
     ) -> Outcome<()> {
-        let root: [u8; ROOT_LEN] = store.encode_root();
+        // Marked changed if the request changed a block: the holder may
+        // still abort, and the cache must not take the answered root for
+        // the one the request came with (index_cache.rs).
+        let root: [u8; ROOT_LEN] = self.dev.answer(store);
         encode_frame(&mut self.frame, &root, refs)
             .map_err(|problem| ContentError::BadFrame { problem })?;
         let len = ROOT_LEN + 4 + refs.len() * ChunkRef::ENCODED_LEN;
@@ -272,7 +288,7 @@ impl Service {
             // `put_chunk` copies a chunk's partial last block to pad it.
             self.counters.pad += u64::from(r.len) % block::BLOCK_SIZE as u64;
         }
-        self.write_frame(&frame, &store, &refs)?;
+        self.write_frame(&frame, &mut store, &refs)?;
         Ok(refs.len() as u64)
     }
 }
@@ -284,9 +300,11 @@ fn fail(e: impl Into<content::Error>) -> ContentError {
 
 impl chunk_store::Server<ReplyToken> for Service {
     fn format(&mut self, _badge: u64, frame: Frame) -> Outcome<()> {
-        // No root yet: the only request that brings none.
-        let store = ContentStore::create(&mut self.dev).map_err(fail)?;
-        self.write_frame(&frame, &store, &[])
+        // No root yet: the only request that brings none; images kept for
+        // another store's root are no use.
+        self.dev.forget_all();
+        let mut store = ContentStore::create(&mut self.dev).map_err(fail)?;
+        self.write_frame(&frame, &mut store, &[])
     }
 
     fn writer_start(&mut self, badge: u64, frame: Frame) -> Outcome<u64> {
@@ -361,8 +379,9 @@ impl chunk_store::Server<ReplyToken> for Service {
     fn stats(&mut self, _badge: u64, out: LeaseOut<'_, ReplyToken>) -> Outcome<Text> {
         let c = &self.counters;
         let b = self.dev.dev.counters();
+        let ix = self.dev.stats();
         let text = format!(
-            "counters content: calls={} lease_in={} lease_out={} chunk_buf={} pad={} gathered={} block_calls={} located={}\ncontent calls to block: {}\ncontent service: {} Mcycles scheduled to the content process handling requests (its own code and syscalls), {} Mcycles wall waiting for the block service\n",
+            "counters content: calls={} lease_in={} lease_out={} chunk_buf={} pad={} gathered={} block_calls={} located={}\ncontent calls to block: {}\ncontent service: {} Mcycles scheduled to the content process handling requests (its own code and syscalls), {} Mcycles wall waiting for the block service\ncontent index cache: hits={} misses={} root_changes={}\n",
             c.calls,
             c.lease_in,
             c.lease_out,
@@ -374,6 +393,9 @@ impl chunk_store::Server<ReplyToken> for Service {
             b,
             c.cycles / 1_000_000,
             block_api::client::CALL_CYCLES.load(core::sync::atomic::Ordering::Relaxed) / 1_000_000,
+            ix.hits,
+            ix.misses,
+            ix.root_changes,
         );
         let n = text
             .len()
@@ -440,7 +462,7 @@ impl chunk_store::Server<ReplyToken> for Service {
         let report = sweep.report;
         self.session(badge).gc = Some((marks, sweep));
         stepped.map_err(fail)?;
-        self.write_frame(&frame, &store, &[])?;
+        self.write_frame(&frame, &mut store, &[])?;
         Ok(SweepStepped {
             done,
             scanned: report.scanned,

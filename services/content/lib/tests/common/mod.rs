@@ -99,3 +99,5 @@ pub fn get<T: Transactional>(
         out.extend_from_slice(&buf[..n]);
     }
 }
+
+pub mod service;
