@@ -18,6 +18,7 @@
 
 extern crate alloc;
 
+mod accounts;
 mod backend;
 
 use alloc::collections::BTreeMap;
@@ -30,6 +31,7 @@ use registry_http::{Connection, Limits, Timeout};
 use userlib::ipc::Endpoint;
 use userlib::println;
 
+use accounts::Transfer;
 use backend::FsBackend;
 
 userlib::entry!(main);
@@ -72,6 +74,11 @@ struct Service {
     backend: FsBackend,
     clients: BTreeMap<u64, Client>,
     inbuf: Vec<u8>,
+    /// The bulk transfer being accounted (`accounts.rs`).
+    transfer: Option<Transfer>,
+    /// Socket calls and bytes moved, counted for `transfer`.
+    net_calls: u64,
+    bytes: u64,
 }
 
 impl Service {
@@ -83,11 +90,15 @@ impl Service {
         loop {
             // 1. What the socket has not taken yet.
             while c.out_pos < c.pending_out.len() {
+                self.net_calls += 1;
                 match self
                     .net
                     .write_with(h, &c.pending_out[c.out_pos..], Net::NONBLOCK)
                 {
-                    Ok(n) => c.out_pos += n,
+                    Ok(n) => {
+                        c.out_pos += n;
+                        self.bytes += n as u64;
+                    }
                     Err(e) if Net::would_block(&e) => return Served::Open,
                     Err(_) => {
                         c.http.abort(&mut self.backend);
@@ -117,6 +128,7 @@ impl Service {
                 }
             }
             // 4. New input.
+            self.net_calls += 1;
             match self.net.read_with(h, &mut self.inbuf, Net::NONBLOCK) {
                 Ok(0) => {
                     // The client closed: what it sent is answered already,
@@ -125,6 +137,7 @@ impl Service {
                     return Served::Closed;
                 }
                 Ok(n) => {
+                    self.bytes += n as u64;
                     let used = c
                         .http
                         .on_input(&mut self.backend, &self.inbuf[..n], now_ms());
@@ -155,6 +168,29 @@ impl Service {
                 }
                 Err(_) => return,
             }
+        }
+    }
+
+    /// Starts or ends the accounting of a bulk transfer: one runs while
+    /// any connection moves a body.
+    fn account(&mut self) {
+        let bulk = self.clients.values().find_map(|c| c.http.bulk());
+        match (&mut self.transfer, bulk) {
+            (None, Some(kind)) => {
+                self.transfer = Transfer::begin(kind);
+                self.net_calls = 0;
+                self.bytes = 0;
+                self.backend.calls = 0;
+            }
+            (Some(t), None) => {
+                t.bytes = self.bytes;
+                t.net_calls = self.net_calls;
+                t.fs_calls = self.backend.calls;
+                if let Some(t) = self.transfer.take() {
+                    t.end();
+                }
+            }
+            _ => {}
         }
     }
 
@@ -194,9 +230,13 @@ fn main() {
         backend: FsBackend::new(FsClient::new(1)),
         clients: BTreeMap::new(),
         inbuf: vec![0u8; IO_PIECE],
+        transfer: None,
+        net_calls: 0,
+        bytes: 0,
     };
     loop {
         let mut ready = [0u64; POLL_MAX];
+        svc.net_calls += 1;
         let n = match svc.net.poll(&mut ready) {
             Ok(n) => n,
             Err(SocketError::Kernel(e)) => {
@@ -219,5 +259,6 @@ fn main() {
             }
         }
         svc.expire();
+        svc.account();
     }
 }
