@@ -11,6 +11,7 @@
 
 use alloc::string::String;
 use core::fmt::Write as _;
+use net_api::Net;
 use registry_http::Bulk;
 use userlib::println;
 use userlib::sys::{self, CpuTimes};
@@ -29,6 +30,10 @@ pub struct Transfer {
     /// Socket calls (reads, writes, polls) and fs calls made meanwhile.
     pub net_calls: u64,
     pub fs_calls: u64,
+    /// The virtio-net driver's counters at the start (frames received,
+    /// sent, interrupts, notifications, -, send calls), if the service
+    /// answered.
+    driver: Option<[u64; 6]>,
 }
 
 /// `part` of `whole` in tenths of a percent.
@@ -39,7 +44,8 @@ fn permille(part: u64, whole: u64) -> u64 {
 impl Transfer {
     /// Starts accounting a `kind` transfer (`None` if the kernel refuses
     /// the accounts: then nothing is printed).
-    pub fn begin(kind: Bulk) -> Option<Transfer> {
+    pub fn begin(kind: Bulk, net: &Net) -> Option<Transfer> {
+        let driver = net.driver_stats().ok();
         let wall0 = sys::rdtsc();
         let start = CpuTimes::read().ok()?;
         Some(Transfer {
@@ -49,16 +55,32 @@ impl Transfer {
             bytes: 0,
             net_calls: 0,
             fs_calls: 0,
+            driver,
         })
     }
 
     /// Ends the transfer; prints its line if it moved [`PRINT_BYTES`].
-    pub fn end(self) {
+    pub fn end(self, net: &Net) {
         if self.bytes < PRINT_BYTES {
             return;
         }
         let Ok(end) = CpuTimes::read() else { return };
         let wall = sys::rdtsc().wrapping_sub(self.wall0);
+        let mib = (self.bytes >> 20).max(1);
+        // The driver's frames, interrupts and send calls per MiB.
+        let mut frames = String::new();
+        if let (Some(a), Ok(b)) = (self.driver, net.driver_stats()) {
+            let per = |i: usize| b[i].wrapping_sub(a[i]) / mib;
+            let _ = write!(
+                frames,
+                "; driver per MiB: {} frames in, {} out, {} interrupts, {} send calls, {} notifications",
+                per(0),
+                per(1),
+                per(2),
+                per(5),
+                per(3)
+            );
+        }
         let mut line = String::new();
         let mut sum = 0u64;
         let mut part = |who: &str, cycles: u64, line: &mut String| {
@@ -86,10 +108,9 @@ impl Transfer {
             end.interrupts.wrapping_sub(self.start.interrupts),
             &mut line,
         );
-        let mib = (self.bytes >> 20).max(1);
         let pm = permille(sum, wall);
         println!(
-            "registry: cpu {} {} MiB: wall {} Mcycles ({} Mcycles/MiB); scheduled Mcycles:{line}; sum {} = {}.{}% of the wall; per MiB: {} socket calls, {} fs calls",
+            "registry: cpu {} {} MiB: wall {} Mcycles ({} Mcycles/MiB); scheduled Mcycles:{line}; sum {} = {}.{}% of the wall; per MiB: {} socket calls, {} fs calls{frames}",
             match self.kind {
                 Bulk::Pull => "pull",
                 Bulk::Push => "push",

@@ -27,7 +27,7 @@ use alloc::vec::Vec;
 
 use fs_api::client::FsClient;
 use net_api::{Net, SocketError, POLL_MAX};
-use registry_http::{Connection, Limits, Timeout};
+use registry_http::{Bulk, Connection, Limits, Timeout};
 use userlib::ipc::Endpoint;
 use userlib::println;
 
@@ -38,6 +38,14 @@ userlib::entry!(main);
 
 /// Bytes moved per socket call.
 const IO_PIECE: usize = 64 * 1024;
+/// Bytes of a blob read per fs call while a connection pulls: the fs
+/// service's own step, so a MiB costs one call, one path lookup and one
+/// batch of chunk fetches instead of 16 (each call has a fixed cost: the
+/// IPC round trip, the blob's path walk, the extent lookup).
+const PULL_PIECE: usize = fs_api::PIECE;
+/// Connections that may hold a `PULL_PIECE` buffer at once (bounded
+/// memory: 4 MiB of the service's 16); further pulls use `IO_PIECE`.
+const PULL_PIECES: usize = 4;
 /// Connections served at once; more wait in the listener's backlog.
 const MAX_CONNECTIONS: usize = 32;
 
@@ -84,6 +92,11 @@ struct Service {
 impl Service {
     /// Moves bytes on `h` until it would block, or it is finished.
     fn serve(&mut self, h: u64) -> Served {
+        let big = self
+            .clients
+            .values()
+            .filter(|c| c.pending_out.capacity() >= PULL_PIECE)
+            .count();
         let Some(c) = self.clients.get_mut(&h) else {
             return Served::Closed;
         };
@@ -106,9 +119,20 @@ impl Service {
                     }
                 }
             }
-            // 2. More response bytes.
+            // 2. More response bytes: a blob in large pieces (while few
+            // connections hold one), anything else in small ones.
+            let pulling = c.http.bulk() == Some(Bulk::Pull);
+            if !pulling && c.pending_out.capacity() > IO_PIECE {
+                c.pending_out = Vec::new(); // the pull is over: its memory goes
+            }
             if c.http.has_output() {
-                c.pending_out.resize(IO_PIECE, 0);
+                let has_big = c.pending_out.capacity() >= PULL_PIECE;
+                let piece = if pulling && (has_big || big < PULL_PIECES) {
+                    PULL_PIECE
+                } else {
+                    IO_PIECE
+                };
+                c.pending_out.resize(piece, 0);
                 let n = c.http.write_output(&mut self.backend, &mut c.pending_out);
                 c.pending_out.truncate(n);
                 c.out_pos = 0;
@@ -177,7 +201,7 @@ impl Service {
         let bulk = self.clients.values().find_map(|c| c.http.bulk());
         match (&mut self.transfer, bulk) {
             (None, Some(kind)) => {
-                self.transfer = Transfer::begin(kind);
+                self.transfer = Transfer::begin(kind, &self.net);
                 self.net_calls = 0;
                 self.bytes = 0;
                 self.backend.calls = 0;
@@ -187,7 +211,7 @@ impl Service {
                 t.net_calls = self.net_calls;
                 t.fs_calls = self.backend.calls;
                 if let Some(t) = self.transfer.take() {
-                    t.end();
+                    t.end(&self.net);
                 }
             }
             _ => {}
