@@ -20,6 +20,23 @@ use userlib::sys::{self, CpuTimes};
 /// noise, and its serial output would cost more than the transfer).
 pub const PRINT_BYTES: u64 = 16 << 20;
 
+/// The accounts at the start of a round of the service loop: a transfer
+/// that starts in the round is accounted from here, so its first piece
+/// counts.
+pub struct Mark {
+    start: CpuTimes,
+    wall0: u64,
+}
+
+impl Mark {
+    /// Now (`None` if the kernel refuses the accounts).
+    pub fn now() -> Option<Mark> {
+        let wall0 = sys::rdtsc();
+        let start = CpuTimes::read().ok()?;
+        Some(Mark { start, wall0 })
+    }
+}
+
 /// One transfer in progress: what it is, the accounts at its start, and
 /// the bytes moved over the sockets since.
 pub struct Transfer {
@@ -42,12 +59,12 @@ fn permille(part: u64, whole: u64) -> u64 {
 }
 
 impl Transfer {
-    /// Starts accounting a `kind` transfer (`None` if the kernel refuses
-    /// the accounts: then nothing is printed).
-    pub fn begin(kind: Bulk, net: &Net) -> Option<Transfer> {
+    /// Starts accounting a `kind` transfer from `mark` (`None` without
+    /// one: then nothing is printed). The driver's counters are read now
+    /// (an IPC call, so only when a transfer starts).
+    pub fn begin(kind: Bulk, mark: Option<Mark>, net: &Net) -> Option<Transfer> {
+        let Mark { start, wall0 } = mark?;
         let driver = net.driver_stats().ok();
-        let wall0 = sys::rdtsc();
-        let start = CpuTimes::read().ok()?;
         Some(Transfer {
             kind,
             start,

@@ -31,7 +31,7 @@ use registry_http::{Bulk, Connection, Limits, Timeout};
 use userlib::ipc::Endpoint;
 use userlib::println;
 
-use accounts::Transfer;
+use accounts::{Mark, Transfer};
 use backend::FsBackend;
 
 userlib::entry!(main);
@@ -196,16 +196,12 @@ impl Service {
     }
 
     /// Starts or ends the accounting of a bulk transfer: one runs while
-    /// any connection moves a body.
-    fn account(&mut self) {
+    /// any connection moves a body. `mark`: the accounts when this round
+    /// began (taken while no transfer runs; the counters restart then too).
+    fn account(&mut self, mark: Option<Mark>) {
         let bulk = self.clients.values().find_map(|c| c.http.bulk());
         match (&mut self.transfer, bulk) {
-            (None, Some(kind)) => {
-                self.transfer = Transfer::begin(kind, &self.net);
-                self.net_calls = 0;
-                self.bytes = 0;
-                self.backend.calls = 0;
-            }
+            (None, Some(kind)) => self.transfer = Transfer::begin(kind, mark, &self.net),
             (Some(t), None) => {
                 t.bytes = self.bytes;
                 t.net_calls = self.net_calls;
@@ -272,6 +268,17 @@ fn main() {
                 return;
             }
         };
+        // While no transfer runs, each round may start one: it is
+        // accounted from here (accounts.rs).
+        let mark = match svc.transfer {
+            None => {
+                svc.net_calls = 1; // the poll
+                svc.bytes = 0;
+                svc.backend.calls = 0;
+                Mark::now()
+            }
+            Some(_) => None,
+        };
         for &h in &ready[..n] {
             if h == listener {
                 svc.accept_all(listener);
@@ -283,6 +290,6 @@ fn main() {
             }
         }
         svc.expire();
-        svc.account();
+        svc.account(mark);
     }
 }
