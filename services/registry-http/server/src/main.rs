@@ -56,6 +56,8 @@ struct Client {
     /// Response bytes the socket has not taken yet, from `out_pos`.
     pending_out: Vec<u8>,
     out_pos: usize,
+    /// When the socket last took bytes of `pending_out` (ms).
+    last_write: u64,
 }
 
 fn now_ms() -> u64 {
@@ -111,6 +113,7 @@ impl Service {
                     Ok(n) => {
                         c.out_pos += n;
                         self.bytes += n as u64;
+                        c.last_write = now_ms();
                     }
                     Err(e) if Net::would_block(&e) => return Served::Open,
                     Err(_) => {
@@ -187,6 +190,7 @@ impl Service {
                             pending_in: Vec::new(),
                             pending_out: Vec::new(),
                             out_pos: 0,
+                            last_write: now_ms(),
                         },
                     );
                 }
@@ -214,14 +218,26 @@ impl Service {
         }
     }
 
-    /// Closes connections whose idle or head timeout passed.
+    /// Closes connections whose idle or head timeout passed. A connection
+    /// whose last response is complete (`Connection: close`) but not yet
+    /// all taken by the socket stays until it is (`serve` closes it then),
+    /// or until the socket took nothing for the idle timeout: closing it
+    /// at once cut that response short of its `Content-Length` (seen as
+    /// skopeo's "unexpected EOF" on a loaded machine).
     fn expire(&mut self) {
         let now = now_ms();
+        let idle = limits().idle_timeout;
         let expired: Vec<u64> = self
             .clients
             .iter_mut()
             .filter_map(|(h, c)| {
-                (c.http.poll_timeout(&mut self.backend, now) == Timeout::Expired).then_some(*h)
+                let unsent = c.out_pos < c.pending_out.len();
+                let expired = if unsent && c.http.is_closed() {
+                    now.saturating_sub(c.last_write) >= idle
+                } else {
+                    c.http.poll_timeout(&mut self.backend, now) == Timeout::Expired
+                };
+                expired.then_some(*h)
             })
             .collect();
         for h in expired {
