@@ -19,6 +19,10 @@ use userlib::sys::{self, CpuTimes};
 /// Smaller transfers print nothing (a console line per manifest would be
 /// noise, and its serial output would cost more than the transfer).
 pub const PRINT_BYTES: u64 = 16 << 20;
+/// The driver's counters are read (an IPC call through the network
+/// service) once a transfer has moved this much, not at its start: a
+/// manifest or small blob push costs no extra calls.
+const DRIVER_FROM: u64 = 1 << 20;
 
 /// The accounts at the start of a round of the service loop: a transfer
 /// that starts in the round is accounted from here, so its first piece
@@ -47,10 +51,10 @@ pub struct Transfer {
     /// Socket calls (reads, writes, polls) and fs calls made meanwhile.
     pub net_calls: u64,
     pub fs_calls: u64,
-    /// The virtio-net driver's counters at the start (frames received,
-    /// sent, interrupts, notifications, -, send calls), if the service
-    /// answered.
-    driver: Option<[u64; 6]>,
+    /// The virtio-net driver's counters (frames received, sent,
+    /// interrupts, notifications, -, send calls) once the transfer moved
+    /// [`DRIVER_FROM`], and `bytes` then.
+    driver: Option<([u64; 6], u64)>,
 }
 
 /// `part` of `whole` in tenths of a percent.
@@ -60,11 +64,9 @@ fn permille(part: u64, whole: u64) -> u64 {
 
 impl Transfer {
     /// Starts accounting a `kind` transfer from `mark` (`None` without
-    /// one: then nothing is printed). The driver's counters are read now
-    /// (an IPC call, so only when a transfer starts).
-    pub fn begin(kind: Bulk, mark: Option<Mark>, net: &Net) -> Option<Transfer> {
+    /// one: then nothing is printed).
+    pub fn begin(kind: Bulk, mark: Option<Mark>) -> Option<Transfer> {
         let Mark { start, wall0 } = mark?;
-        let driver = net.driver_stats().ok();
         Some(Transfer {
             kind,
             start,
@@ -72,8 +74,19 @@ impl Transfer {
             bytes: 0,
             net_calls: 0,
             fs_calls: 0,
-            driver,
+            driver: None,
         })
+    }
+
+    /// The transfer has moved `bytes`: past [`DRIVER_FROM`] the driver's
+    /// counters are read once.
+    pub fn progress(&mut self, bytes: u64, net: &Net) {
+        self.bytes = bytes;
+        if self.driver.is_none() && bytes >= DRIVER_FROM {
+            if let Ok(d) = net.driver_stats() {
+                self.driver = Some((d, bytes));
+            }
+        }
     }
 
     /// Ends the transfer; prints its line if it moved [`PRINT_BYTES`].
@@ -84,9 +97,11 @@ impl Transfer {
         let Ok(end) = CpuTimes::read() else { return };
         let wall = sys::rdtsc().wrapping_sub(self.wall0);
         let mib = (self.bytes >> 20).max(1);
-        // The driver's frames, interrupts and send calls per MiB.
+        // The driver's frames, interrupts and calls per MiB since it was
+        // first read.
         let mut frames = String::new();
-        if let (Some(a), Ok(b)) = (self.driver, net.driver_stats()) {
+        if let (Some((a, from)), Ok(b)) = (self.driver, net.driver_stats()) {
+            let mib = ((self.bytes - from) >> 20).max(1);
             let per = |i: usize| b[i].wrapping_sub(a[i]) / mib;
             let _ = write!(
                 frames,

@@ -205,7 +205,13 @@ impl Service {
     fn account(&mut self, mark: Option<Mark>) {
         let bulk = self.clients.values().find_map(|c| c.http.bulk());
         match (&mut self.transfer, bulk) {
-            (None, Some(kind)) => self.transfer = Transfer::begin(kind, mark, &self.net),
+            (None, Some(kind)) => {
+                self.transfer = Transfer::begin(kind, mark);
+                if let Some(t) = &mut self.transfer {
+                    t.progress(self.bytes, &self.net);
+                }
+            }
+            (Some(t), Some(_)) => t.progress(self.bytes, &self.net),
             (Some(t), None) => {
                 t.bytes = self.bytes;
                 t.net_calls = self.net_calls;
