@@ -3,6 +3,7 @@ bench`: net_push_MBps, net_pull_MBps, net_push_MBps_4clients,
 net_small_blob_ops). Used by scripts/registry_tests.py and scripts/qemu.py.
 """
 import random
+import re
 import sys
 import threading
 import time
@@ -162,6 +163,25 @@ def note(log, msg):
     print(f"qemu-bench: registry: {msg}", file=sys.stderr, flush=True)
 
 
+def cpu_of(shell, kind, start, lines, name):
+    """The registry's `registry: cpu KIND` line of the transfer just timed
+    (services/registry-http/server/src/accounts.rs): where its time went,
+    from the kernel's per-process CPU accounts, as a descriptive line
+    `NAME_cpu:`, and its deterministic counts as figures. Returns where the
+    next search starts."""
+    try:
+        at = shell.wait_for(f"registry: cpu {kind} ".encode(), start, 30)
+    except Failure:
+        return start
+    text = shell.buf[at:shell.buf.find(b"\n", at)].decode(errors="replace").strip()
+    lines.append(f"{name}_cpu: {text}")
+    m = re.search(r"per MiB: (\d+) socket calls, (\d+) fs calls", text)
+    if m:
+        lines.append(f"{name}_socket_calls_per_mib: {m.group(1)} calls")
+        lines.append(f"{name}_fs_calls_per_mib: {m.group(2)} calls")
+    return at
+
+
 def bench(qemu_cmd):
     """The registry over the network, timed on the HTTP side only (after the
     boot): `net_push_MBps`/`net_pull_MBps` for a 64 MiB blob with one client
@@ -182,13 +202,14 @@ def bench(qemu_cmd):
             log)
         timer = threading.Timer(1500, shell.kill)
         timer.start()
-        shell.wait_for(b"registry: serving", 0, 180)
+        at = shell.wait_for(b"registry: serving", 0, 180)
         c = Http(port, timeout=600)
         t0 = time.perf_counter()
         push_streamed(c, "bench/one", blobs[0])
         secs = time.perf_counter() - t0
         lines.append(f"net_push_MBps: {round(BENCH_BLOB / secs / 1e6)} MB/s")
         note(log, f"{lines[-1]} ({secs:.1f} s)")
+        at = cpu_of(shell, "push", at, lines, "net_push")
         t0 = time.perf_counter()
         body = pull(c, "bench/one", digests[0], BENCH_BLOB)
         secs = time.perf_counter() - t0
@@ -196,6 +217,7 @@ def bench(qemu_cmd):
             raise Failure("bench: the pulled blob differs")
         lines.append(f"net_pull_MBps: {round(BENCH_BLOB / secs / 1e6)} MB/s")
         note(log, f"{lines[-1]} ({secs:.1f} s)")
+        at = cpu_of(shell, "pull", at, lines, "net_pull")
         del body
         secs = parallel(lambda i: push_streamed(Http(port, timeout=900), f"bench/p{i}",
                                                 blobs[i + 1]), 4)
@@ -212,6 +234,7 @@ def bench(qemu_cmd):
             raise Failure("bench: a blob pulled by four clients differs")
         lines.append(f"net_pull_MBps_4clients: {round(4 * BENCH_BLOB / secs / 1e6)} MB/s")
         note(log, f"{lines[-1]} ({secs:.1f} s)")
+        at = cpu_of(shell, "pull", at, lines, "net_pull_4clients")
         # A new connection: the first sat idle past the service's idle
         # timeout while the four clients ran.
         c = Http(port, timeout=600)

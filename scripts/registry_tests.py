@@ -21,6 +21,7 @@ import net_tests
 import oci_layout
 import registry_powercut
 import registry_protocol
+import registry_pull
 import storage_shell
 from storage_shell import Failure, expect, no_error
 
@@ -132,6 +133,7 @@ TESTS = {
     "registry-push-pull": (t_push_pull, "test-registry.cfg", 900),
     "registry-protocol": (registry_protocol.t_protocol, "test-registry.cfg", 1200),
     "registry-powercut": (registry_powercut.t_powercut, "test-registry.cfg", 1200),
+    **registry_pull.TESTS,
 }
 
 

@@ -53,6 +53,15 @@ struct BlobStream {
     left: u64,
 }
 
+/// Which way a connection moves a body (see [`Connection::bulk`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bulk {
+    /// A blob response being sent.
+    Pull,
+    /// A request body being received.
+    Push,
+}
+
 /// What [`Connection::poll_timeout`] decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Timeout {
@@ -104,6 +113,19 @@ impl Connection {
         matches!(self.state, State::Closed)
             && self.out_pos >= self.out.len()
             && self.stream.is_none()
+    }
+
+    /// What the connection is moving in bulk now: a blob body out (a
+    /// pull) or a request body in (a push). The service uses it to account
+    /// a transfer's CPU time (it does not change what the connection does).
+    pub fn bulk(&self) -> Option<Bulk> {
+        if self.stream.is_some() {
+            Some(Bulk::Pull)
+        } else if matches!(self.state, State::Body { .. }) {
+            Some(Bulk::Push)
+        } else {
+            None
+        }
     }
 
     /// True when [`Self::write_output`] has bytes to give.

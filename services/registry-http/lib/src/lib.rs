@@ -69,7 +69,7 @@ mod sink;
 pub mod testing;
 
 pub use backend::{Backend, ManifestPut, StoredManifest};
-pub use conn::{Connection, Timeout};
+pub use conn::{Bulk, Connection, Timeout};
 pub use error::{ApiError, BackendError, ErrorCode};
 pub use names::{Digest, Reference};
 

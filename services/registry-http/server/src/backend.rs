@@ -28,6 +28,8 @@ pub struct FsBackend {
     fs: FsClient,
     /// A reused buffer for listings and manifests (grown up to the maxima).
     buf: Vec<u8>,
+    /// Blob reads and upload appends made (for the transfer accounts).
+    pub calls: u64,
 }
 
 impl FsBackend {
@@ -35,6 +37,7 @@ impl FsBackend {
         FsBackend {
             fs,
             buf: vec![0; 64 * 1024],
+            calls: 0,
         }
     }
 
@@ -145,6 +148,7 @@ impl Backend for FsBackend {
     ) -> Result<usize, BackendError> {
         // A failure here cuts the response short of its Content-Length (the
         // head is sent): say why on the console, where an operator looks.
+        self.calls += 1;
         self.fs
             .blob_read(digest.as_str(), offset, buf)
             .map(|(n, _)| n)
@@ -191,6 +195,7 @@ impl Backend for FsBackend {
         data: &[u8],
     ) -> Result<u64, BackendError> {
         let n = upload_id(id)?;
+        self.calls += 1;
         match self.fs.upload_append(repo, n, offset, data) {
             Ok(size) => Ok(size),
             Err(e) if matches!(e.service(), Some(E::WrongOffset { .. })) => {

@@ -18,6 +18,7 @@
 
 extern crate alloc;
 
+mod accounts;
 mod backend;
 
 use alloc::collections::BTreeMap;
@@ -26,16 +27,25 @@ use alloc::vec::Vec;
 
 use fs_api::client::FsClient;
 use net_api::{Net, SocketError, POLL_MAX};
-use registry_http::{Connection, Limits, Timeout};
+use registry_http::{Bulk, Connection, Limits, Timeout};
 use userlib::ipc::Endpoint;
 use userlib::println;
 
+use accounts::{Mark, Transfer};
 use backend::FsBackend;
 
 userlib::entry!(main);
 
 /// Bytes moved per socket call.
 const IO_PIECE: usize = 64 * 1024;
+/// Bytes of a blob read per fs call while a connection pulls: the fs
+/// service's own step, so a MiB costs one call, one path lookup and one
+/// batch of chunk fetches instead of 16 (each call has a fixed cost: the
+/// IPC round trip, the blob's path walk, the extent lookup).
+const PULL_PIECE: usize = fs_api::PIECE;
+/// Connections that may hold a `PULL_PIECE` buffer at once (bounded
+/// memory: 4 MiB of the service's 16); further pulls use `IO_PIECE`.
+const PULL_PIECES: usize = 4;
 /// Connections served at once; more wait in the listener's backlog.
 const MAX_CONNECTIONS: usize = 32;
 
@@ -46,6 +56,8 @@ struct Client {
     /// Response bytes the socket has not taken yet, from `out_pos`.
     pending_out: Vec<u8>,
     out_pos: usize,
+    /// When the socket last took bytes of `pending_out` (ms).
+    last_write: u64,
 }
 
 fn now_ms() -> u64 {
@@ -72,22 +84,37 @@ struct Service {
     backend: FsBackend,
     clients: BTreeMap<u64, Client>,
     inbuf: Vec<u8>,
+    /// The bulk transfer being accounted (`accounts.rs`).
+    transfer: Option<Transfer>,
+    /// Socket calls and bytes moved, counted for `transfer`.
+    net_calls: u64,
+    bytes: u64,
 }
 
 impl Service {
     /// Moves bytes on `h` until it would block, or it is finished.
     fn serve(&mut self, h: u64) -> Served {
+        let big = self
+            .clients
+            .values()
+            .filter(|c| c.pending_out.capacity() >= PULL_PIECE)
+            .count();
         let Some(c) = self.clients.get_mut(&h) else {
             return Served::Closed;
         };
         loop {
             // 1. What the socket has not taken yet.
             while c.out_pos < c.pending_out.len() {
+                self.net_calls += 1;
                 match self
                     .net
                     .write_with(h, &c.pending_out[c.out_pos..], Net::NONBLOCK)
                 {
-                    Ok(n) => c.out_pos += n,
+                    Ok(n) => {
+                        c.out_pos += n;
+                        self.bytes += n as u64;
+                        c.last_write = now_ms();
+                    }
                     Err(e) if Net::would_block(&e) => return Served::Open,
                     Err(_) => {
                         c.http.abort(&mut self.backend);
@@ -95,9 +122,20 @@ impl Service {
                     }
                 }
             }
-            // 2. More response bytes.
+            // 2. More response bytes: a blob in large pieces (while few
+            // connections hold one), anything else in small ones.
+            let pulling = c.http.bulk() == Some(Bulk::Pull);
+            if !pulling && c.pending_out.capacity() > IO_PIECE {
+                c.pending_out = Vec::new(); // the pull is over: its memory goes
+            }
             if c.http.has_output() {
-                c.pending_out.resize(IO_PIECE, 0);
+                let has_big = c.pending_out.capacity() >= PULL_PIECE;
+                let piece = if pulling && (has_big || big < PULL_PIECES) {
+                    PULL_PIECE
+                } else {
+                    IO_PIECE
+                };
+                c.pending_out.resize(piece, 0);
                 let n = c.http.write_output(&mut self.backend, &mut c.pending_out);
                 c.pending_out.truncate(n);
                 c.out_pos = 0;
@@ -117,6 +155,7 @@ impl Service {
                 }
             }
             // 4. New input.
+            self.net_calls += 1;
             match self.net.read_with(h, &mut self.inbuf, Net::NONBLOCK) {
                 Ok(0) => {
                     // The client closed: what it sent is answered already,
@@ -125,6 +164,7 @@ impl Service {
                     return Served::Closed;
                 }
                 Ok(n) => {
+                    self.bytes += n as u64;
                     let used = c
                         .http
                         .on_input(&mut self.backend, &self.inbuf[..n], now_ms());
@@ -150,6 +190,7 @@ impl Service {
                             pending_in: Vec::new(),
                             pending_out: Vec::new(),
                             out_pos: 0,
+                            last_write: now_ms(),
                         },
                     );
                 }
@@ -158,14 +199,51 @@ impl Service {
         }
     }
 
-    /// Closes connections whose idle or head timeout passed.
+    /// Starts or ends the accounting of a bulk transfer: one runs while
+    /// any connection moves a body. `mark`: the accounts when this round
+    /// began (taken while no transfer runs; the counters restart then too).
+    fn account(&mut self, mark: Option<Mark>) {
+        let bulk = self.clients.values().find_map(|c| c.http.bulk());
+        match (&mut self.transfer, bulk) {
+            (None, Some(kind)) => {
+                self.transfer = Transfer::begin(kind, mark);
+                if let Some(t) = &mut self.transfer {
+                    t.progress(self.bytes, &self.net);
+                }
+            }
+            (Some(t), Some(_)) => t.progress(self.bytes, &self.net),
+            (Some(t), None) => {
+                t.bytes = self.bytes;
+                t.net_calls = self.net_calls;
+                t.fs_calls = self.backend.calls;
+                if let Some(t) = self.transfer.take() {
+                    t.end(&self.net);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Closes connections whose idle or head timeout passed. A connection
+    /// whose last response is complete (`Connection: close`) but not yet
+    /// all taken by the socket stays until it is (`serve` closes it then),
+    /// or until the socket took nothing for the idle timeout: closing it
+    /// at once cut that response short of its `Content-Length` (seen as
+    /// skopeo's "unexpected EOF" on a loaded machine).
     fn expire(&mut self) {
         let now = now_ms();
+        let idle = limits().idle_timeout;
         let expired: Vec<u64> = self
             .clients
             .iter_mut()
             .filter_map(|(h, c)| {
-                (c.http.poll_timeout(&mut self.backend, now) == Timeout::Expired).then_some(*h)
+                let unsent = c.out_pos < c.pending_out.len();
+                let expired = if unsent && c.http.is_closed() {
+                    now.saturating_sub(c.last_write) >= idle
+                } else {
+                    c.http.poll_timeout(&mut self.backend, now) == Timeout::Expired
+                };
+                expired.then_some(*h)
             })
             .collect();
         for h in expired {
@@ -194,9 +272,13 @@ fn main() {
         backend: FsBackend::new(FsClient::new(1)),
         clients: BTreeMap::new(),
         inbuf: vec![0u8; IO_PIECE],
+        transfer: None,
+        net_calls: 0,
+        bytes: 0,
     };
     loop {
         let mut ready = [0u64; POLL_MAX];
+        svc.net_calls += 1;
         let n = match svc.net.poll(&mut ready) {
             Ok(n) => n,
             Err(SocketError::Kernel(e)) => {
@@ -207,6 +289,17 @@ fn main() {
                 println!("registry: poll failed: {e}; stopping");
                 return;
             }
+        };
+        // While no transfer runs, each round may start one: it is
+        // accounted from here (accounts.rs).
+        let mark = match svc.transfer {
+            None => {
+                svc.net_calls = 1; // the poll
+                svc.bytes = 0;
+                svc.backend.calls = 0;
+                Mark::now()
+            }
+            Some(_) => None,
         };
         for &h in &ready[..n] {
             if h == listener {
@@ -219,5 +312,6 @@ fn main() {
             }
         }
         svc.expire();
+        svc.account(mark);
     }
 }

@@ -27,7 +27,7 @@
 //! | `Info` | — | — | MAC address (6 bytes, first byte in the top of the low 48 bits), largest frame, receive buffers, transmit buffers |
 //! | `Send` | frames | 0: batch, READ, ≤ `MAX_BATCH_BYTES` | frames queued |
 //! | `Receive` | — | 0: buffer, WRITE, ≤ `MAX_BATCH_BYTES` | frames, bytes, frames still waiting |
-//! | `Stats` | — | — | frames received, frames sent, interrupts, most received frames waiting at once, most transmit buffers on the device at once, `Send` calls |
+//! | `Stats` | — | — | frames received, frames sent, interrupts, most received frames waiting at once, queue notifications (MMIO writes to the device), most transmit buffers on the device at once, `Send` calls |
 #![cfg_attr(not(test), no_std)]
 
 pub mod batch;

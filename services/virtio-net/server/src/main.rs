@@ -30,6 +30,8 @@
 
 extern crate alloc;
 
+mod transport;
+
 use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -61,7 +63,7 @@ const BUF: usize = 2048;
 /// The client's notification capability (`notify=` in the boot configuration).
 const CLIENT_NOTIFY_SLOT: u64 = 0;
 
-type Device = VirtIONetRaw<DmaHal, PciTransport, QUEUE_SIZE>;
+type Device = VirtIONetRaw<DmaHal, transport::NoEventIdx, QUEUE_SIZE>;
 
 #[derive(Default)]
 struct Stats {
@@ -69,8 +71,6 @@ struct Stats {
     frames_sent: u64,
     interrupts: u64,
     send_calls: u64,
-    /// Most received frames waiting for the client at once.
-    most_waiting: u64,
     /// Most transmit buffers on the device at once.
     most_tx_in_flight: u64,
 }
@@ -143,7 +143,8 @@ fn main() {
         println!("virtio-net: no virtio-net device granted; answering NO_DEVICE");
         return serve_no_device();
     };
-    let dev = match Device::new(transport) {
+    let shared = transport::Shared::new(transport);
+    let dev = match Device::new(transport::NoEventIdx(shared)) {
         Ok(d) => d,
         Err(e) => {
             println!("virtio-net: device init failed: {e:?}");
@@ -188,6 +189,8 @@ fn main() {
         mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
     );
     loop {
+        // The buffers this wake-up added, announced once (transport.rs).
+        shared.flush();
         match ipc::recv(bit) {
             Ok(Incoming::Notification(_)) => d.interrupt(),
             Ok(Incoming::Call { badge, token, msg }) => {
@@ -255,7 +258,6 @@ impl Driver {
                 }
             }
         }
-        self.stats.most_waiting = self.stats.most_waiting.max(self.ready.len() as u64);
         while let Some(token) = self.dev.poll_transmit() {
             let Some(i) = self
                 .tx_token
@@ -350,7 +352,7 @@ impl frames::Server<ReplyToken> for Driver {
             s.frames_received,
             s.frames_sent,
             s.interrupts,
-            s.most_waiting,
+            transport::NOTIFIES.load(core::sync::atomic::Ordering::Relaxed),
             s.most_tx_in_flight,
             s.send_calls,
         ]))

@@ -91,7 +91,7 @@ fn main() {
                     if served == stop_after {
                         if let Ok(d) = net.driver_stats() {
                             println!(
-                                "netecho: driver: {} frames received, {} sent, {} interrupts, at most {} received frames waiting and {} transmit buffers on the device at once",
+                                "netecho: driver: {} frames received, {} sent, {} interrupts, {} queue notifications, at most {} transmit buffers on the device at once",
                                 d[0], d[1], d[2], d[3], d[4]
                             );
                         }
