@@ -83,6 +83,9 @@ pub struct SnapshotSpace {
     pub shared_bytes: u64,
     /// Trees compared with it: the live tree and the other snapshots.
     pub other_trees: u64,
+    /// The walk reached its end: the figures are the answer. False when
+    /// the run ended before (its pin dropped): they are partial.
+    pub complete: bool,
     /// Tree nodes read (S's, and all), and units run: the cost, not part
     /// of the answer.
     pub target_nodes: u64,
@@ -219,12 +222,19 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     }
 
     /// Does up to `budget` units (at least one); `true` when the run is
-    /// done. An error ends the run: abandon it.
+    /// done. A run no longer pinned here (abandoned, or of an earlier
+    /// mount) reads nothing more, since its trees' nodes may be gone: it
+    /// answers done, its report not `complete`. An error ends the run:
+    /// abandon it.
     pub fn snapshot_space_step(
         &mut self,
         run: &mut SpaceRun,
         budget: usize,
     ) -> Result<bool, FsError> {
+        if !self.snapshot_space_is_current(run) {
+            run.tree = run.roots.len();
+            return Ok(true);
+        }
         for _ in 0..budget.max(1) {
             if run.done() {
                 break;
@@ -310,11 +320,13 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             }
         }
         // The last tree walked to its end: done now, not one unit later.
-        if run.started && run.pending.is_empty() && run.refs.is_empty() {
-            if run.tree + 1 == run.roots.len() {
-                run.tree += 1;
-                run.started = false;
-            }
+        let last = run.tree + 1 == run.roots.len();
+        if run.started && last && run.pending.is_empty() && run.refs.is_empty() {
+            run.tree += 1;
+            run.started = false;
+        }
+        if run.done() {
+            run.report.complete = true;
         }
         Ok(())
     }

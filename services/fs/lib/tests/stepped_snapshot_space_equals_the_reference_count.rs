@@ -62,6 +62,7 @@ fn every_snapshot_stepped_equals_the_reference() {
             steps += 1;
         }
         let got = fs.snapshot_space_finish(run);
+        assert!(got.complete, "{name}: {got:?}");
         assert_eq!(answered(&got), want, "{name}: {got:?}");
         assert_eq!(got.exclusive_bytes + got.shared_bytes, got.stored_bytes);
         assert_eq!(got.other_trees, 4, "the live tree and three snapshots");
