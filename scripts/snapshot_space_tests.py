@@ -78,7 +78,7 @@ def t_snapshot_space(boot):
 
     expect(s.cmd("snap space nope"), r'error: snap space: snapshot "nope" not found',
            "a name that is no snapshot")
-    expect(s.cmd("snap space a/b"), r"error: snap space: bad snapshot name",
+    expect(s.cmd("snap space a/b"), r'error: snap space: snapshot name "a/b": allowed characters',
            "a name that is no valid name")
     expect(s.cmd("snap space"), r"error: usage: snap create", "no name: usage")
     no_error(s.cmd("snap rm s1"), "snap rm s1")
