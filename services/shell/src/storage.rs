@@ -101,7 +101,7 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     (
         "snap",
-        "snap create <name> | list | diff <a> [<b>] | restore <name> | rm <name>",
+        "snap create <name> | list (name, logical bytes, time taken) | space <name> (bytes it holds alone and shares, computed in bounded steps) | diff <a> [<b>] | restore <name> | rm <name>",
     ),
     (
         "gc",
@@ -642,12 +642,30 @@ fn snap(words: &[&str]) {
     match words {
         ["create", name] => report("snap create", FS.snap_create(name)),
         ["list"] => paged("snap list", |after, out| FS.snaps_after(after, out)),
+        ["space", name] => snap_space(name),
         ["diff", a] => snap_diff(a, ""),
         ["diff", a, b] => snap_diff(a, b),
         ["restore", name] => report("snap restore", FS.snap_restore(name)),
         ["rm", name] => report("snap rm", FS.snap_remove(name)),
         _ => usage("snap"),
     }
+}
+
+/// `snap space <name>`: in bounded steps (the service answers other
+/// clients between them), then the report and the number of requests.
+fn snap_space(name: &str) {
+    let mut out = vec![0u8; TEXT_MAX];
+    let mut steps = 0u64;
+    let r = loop {
+        steps += 1;
+        match FS.snap_space_step(steps == 1, name, &mut out) {
+            Ok(Some(r)) => break r,
+            Ok(None) => {}
+            Err(e) => return fail("snap space", e),
+        }
+    };
+    print_bytes(&out[..r.written]);
+    println!("(snap space ran in {})", requests(steps));
 }
 
 /// The changes page by page (in the tree's key order: entries added,

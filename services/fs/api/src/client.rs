@@ -329,6 +329,19 @@ impl<T: Transport> FsClient<T> {
         Ok((lines, Some(next)))
     }
 
+    /// One step of this client's `snap space` run over snapshot `name`
+    /// (`restart`: a new run): the report once done (`Some`), else `None`:
+    /// step again with the same name.
+    pub fn snap_space_step(
+        &self,
+        restart: bool,
+        name: &str,
+        out: &mut [u8],
+    ) -> Result<Option<TextReply>> {
+        let s = self.with(&[name], |st, a| st.snap_space_step(restart, a, &mut *out))?;
+        Ok((s.done != 0).then(|| TextReply::of(s.text, out)))
+    }
+
     pub fn snap_restore(&self, name: &str) -> Result<()> {
         self.with(&[name], |s, a| s.snap_restore(a))
     }

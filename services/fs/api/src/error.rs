@@ -512,6 +512,8 @@ abi::errors! {
             => "this client's registry gc run is gone (another client started one, or the service mounted again): start it again",
         NoGcRun = 70 {}
             => "this client's gc run is gone (another client started one, or the service mounted again): start it again",
+        NoSnapSpaceRun = 95 {}
+            => "this client's snap space run is gone (another client started one, it was for another snapshot, or the service mounted again): start it again",
     }
 }
 

@@ -370,12 +370,32 @@ abi::interface! {
             -> Result<DiffText, FsError>;
         /// `after` (empty: from the first; else the last line of the
         /// previous page, whose first word is a name): the snapshots named
-        /// after it, one line each ("<name> logical <n> bytes, exclusive
-        /// <n> bytes, shared <n> bytes (taken at time <t>)") in name order,
-        /// as many whole lines as fit; `needed` > `written` when more
-        /// follow: page on from the last line. The service holds one page.
+        /// after it, one line each ("<name> logical <n> bytes (taken at
+        /// time <t>)", from each snapshot's record: no tree is walked) in
+        /// name order, as many whole lines as fit; `needed` > `written`
+        /// when more follow: page on from the last line. The service holds
+        /// one page. A snapshot's exclusive and shared bytes:
+        /// `snap_space_step`.
         fn snaps = 76 () [0 args: Read(ARGS_MAX), 1 out: Write(TEXT_MAX)]
             -> Result<Text, FsError>;
+
+        // ---- a snapshot's space, in bounded steps ----
+        /// `name`: the space snapshot `name` holds, a bounded step at a
+        /// time, other clients' requests (writes too) served between
+        /// steps. Over the distinct chunks the snapshot's files name (each
+        /// once, however often named), weighed by their length: stored
+        /// bytes; exclusive bytes, of the chunks no other tree (the live
+        /// tree, another snapshot) names, what deleting it and running GC
+        /// would free; shared bytes, the rest. The trees are those of the
+        /// run's start (pinned): changes between steps, the snapshot's
+        /// removal included, do not alter the answer. `restart` starts
+        /// this client's run (dropping any run in progress: the service
+        /// keeps one), else the step continues it (`NoSnapSpaceRun` when it
+        /// is gone or was for another name). Each step reads a bounded
+        /// number of nodes; memory is two bits per block. Call until
+        /// `done`: the last step answers the report, one line.
+        fn snap_space_step = 95 (restart: bool) [0 args: Read(ARGS_MAX), 1 out: Write(TEXT_MAX)]
+            -> Result<Stepped, FsError>;
     }
 }
 
@@ -411,8 +431,8 @@ macro_rules! rights_table {
 // store; listings and space figures are READ.
 rights_table! {
     READ: stat | list | read | blob_read | blob_stat | blob_linked | manifest_get
-        | repos | tags | snaps | snap_diff_page | df | stats | upload_status | uploads
-        | quotas;
+        | repos | tags | snaps | snap_diff_page | snap_space_step | df | stats
+        | upload_status | uploads | quotas;
     WRITE: create | append | remove | mkdir | rename | truncate
         | put_begin | put_write | put_finish | put_abort
         | blob_put | blob_begin | blob_write | blob_finish | blob_remove

@@ -57,6 +57,7 @@ pub mod registry;
 pub mod registry_gc;
 pub mod root;
 pub mod snapshot_record;
+pub mod snapshot_space;
 pub mod snapshots;
 pub mod stream;
 pub mod upload_session;
@@ -77,6 +78,7 @@ pub use quota::{Quota, QuotaTarget};
 pub use records::Kind;
 pub use registry::{BlobReader, Reference, Registry, RegistryError, Upload};
 pub use registry_gc::{RegistryGcOptions, RegistryGcReport, RegistryGcRun};
+pub use snapshot_space::{SnapshotSpace, SpaceRun, SPACE_NODES};
 pub use snapshots::{
     Change, ChangeGroup, ChangeKind, DiffCursor, DiffPage, SnapshotInfo, WalkEntry,
     SNAPSHOT_PAGE_MAX,

@@ -1,5 +1,7 @@
-//! Named snapshots of the whole tree: create (O(1)), list with exclusive and
-//! shared bytes, diff, restore (atomic rollback), delete.
+//! Named snapshots of the whole tree: create (O(1)), list (name, time,
+//! logical bytes: the record, no tree walked), diff, restore (atomic
+//! rollback), delete. A snapshot's exclusive and shared bytes are computed
+//! in bounded steps by [`crate::snapshot_space`].
 //!
 //! A snapshot is a copy of the live tree's `TreeRoot` taken with
 //! `cowbtree::snapshot`, which advances the live tree's generation so that
@@ -15,7 +17,7 @@
 //! - GC marks every snapshot's nodes and chunks: a snapshot keeps its
 //!   content alive.
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeSet;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::ops::Bound;
@@ -26,14 +28,13 @@ use cowbtree::TreeRoot;
 use crate::chunks::Chunks;
 use crate::error::FsError;
 use crate::fs::Fs;
-use crate::records::{self, Inode, Kind, ROOT_INO};
+use crate::records::{Inode, Kind, ROOT_INO};
 pub use crate::snapshot_record::{check_name, SnapshotRecord, SNAPSHOT_NAME_MAX};
 
 mod diff;
 pub use diff::{Change, ChangeGroup, ChangeKind, DiffCursor, DiffPage};
 
-/// Most snapshots one [`Fs::snapshot_list_page`] answers (one bit each in
-/// the page's chunk map).
+/// Most snapshots one [`Fs::snapshot_list_page`] answers.
 pub const SNAPSHOT_PAGE_MAX: usize = 64;
 
 /// A snapshot as listed.
@@ -41,12 +42,8 @@ pub const SNAPSHOT_PAGE_MAX: usize = 64;
 pub struct SnapshotInfo {
     pub name: String,
     pub created: u64,
+    /// Sum of its files' sizes when taken (stored in its record).
     pub logical_bytes: u64,
-    /// Bytes of chunks only this snapshot references: what deleting it
-    /// (and running GC) would free.
-    pub exclusive_bytes: u64,
-    /// Bytes of chunks it shares with the live tree or another snapshot.
-    pub shared_bytes: u64,
 }
 
 /// One file or directory found by a tree walk.
@@ -59,7 +56,7 @@ pub struct WalkEntry {
 }
 
 impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
-    fn snapshot_record(&mut self, name: &str) -> Result<SnapshotRecord, FsError> {
+    pub(crate) fn snapshot_record(&mut self, name: &str) -> Result<SnapshotRecord, FsError> {
         check_name(name)?;
         let snaps = self.state.snaps;
         match cowbtree::get(&mut self.dev, &snaps, name.as_bytes())? {
@@ -162,7 +159,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         Ok(())
     }
 
-    /// Every snapshot with its exclusive and shared bytes, in name order
+    /// Every snapshot's record, in name order
     /// (pages of [`Fs::snapshot_list_page`] chained: the whole list).
     pub fn snapshot_list(&mut self) -> Result<Vec<SnapshotInfo>, FsError> {
         let mut out: Vec<SnapshotInfo> = Vec::new();
@@ -197,17 +194,18 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     }
 
     /// Up to `limit` (at most [`SNAPSHOT_PAGE_MAX`]) snapshots named after
-    /// `after` (`None`: from the first), in name order, with their
-    /// exclusive and shared bytes, and whether more follow. Memory: the
-    /// page and one entry per distinct chunk of the page's snapshots (not
-    /// of every tree); cost: one scan of every tree's extents per page.
+    /// `after` (`None`: from the first), in name order, and whether more
+    /// follow. Each is its record as stored (name, time, logical bytes):
+    /// a page reads the table's path to each name and nothing of the
+    /// snapshots' trees. What a snapshot holds alone is
+    /// [`Fs::snapshot_space_start`]'s question, answered in bounded steps.
     pub fn snapshot_list_page(
         &mut self,
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<SnapshotInfo>, bool), FsError> {
         let limit = limit.clamp(1, SNAPSHOT_PAGE_MAX);
-        let mut page: Vec<(String, SnapshotRecord)> = Vec::new();
+        let mut page: Vec<SnapshotInfo> = Vec::new();
         let mut more = false;
         let mut at = after.map(String::from);
         while let Some((name, rec)) = self.snapshot_after(at.as_deref())? {
@@ -216,89 +214,13 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 break;
             }
             at = Some(name.clone());
-            page.push((name, rec));
-        }
-        // Per chunk of the page's snapshots: length, which of them
-        // reference it (bit i: page[i]), and whether any other tree does.
-        let mut chunks: BTreeMap<[u8; 32], (u32, u64, bool)> = BTreeMap::new();
-        for (i, (_, rec)) in page.iter().enumerate() {
-            let root = rec.root;
-            self.for_each_chunk(&root, |hash, len| {
-                chunks.entry(*hash).or_insert((len, 0, false)).1 |= 1 << i;
-            })?;
-        }
-        // Every other tree: the live one and the snapshots off the page.
-        let mark_others = |chunks: &mut BTreeMap<[u8; 32], (u32, u64, bool)>, hash: &[u8; 32]| {
-            if let Some(e) = chunks.get_mut(hash) {
-                e.2 = true;
-            }
-        };
-        let live = self.state.live;
-        self.for_each_chunk(&live, |hash, _| mark_others(&mut chunks, hash))?;
-        let first = page.first().map(|(n, _)| n.clone());
-        let last = page.last().map(|(n, _)| n.clone());
-        let mut at: Option<String> = None;
-        while let Some((name, rec)) = self.snapshot_after(at.as_deref())? {
-            // The page's names are consecutive: jump over them.
-            if first.as_deref() == Some(name.as_str()) {
-                at = last.clone();
-                continue;
-            }
-            let root = rec.root;
-            self.for_each_chunk(&root, |hash, _| mark_others(&mut chunks, hash))?;
-            at = Some(name);
-        }
-        let mut out = Vec::with_capacity(page.len());
-        for (i, (name, rec)) in page.into_iter().enumerate() {
-            let (mut exclusive, mut shared) = (0u64, 0u64);
-            for &(len, owners, elsewhere) in chunks.values() {
-                if owners & (1 << i) == 0 {
-                    continue;
-                }
-                if owners == 1 << i && !elsewhere {
-                    exclusive += u64::from(len);
-                } else {
-                    shared += u64::from(len);
-                }
-            }
-            out.push(SnapshotInfo {
+            page.push(SnapshotInfo {
                 name,
                 created: rec.created,
                 logical_bytes: rec.logical_bytes,
-                exclusive_bytes: exclusive,
-                shared_bytes: shared,
             });
         }
-        Ok((out, more))
-    }
-
-    /// Calls `f(hash, len)` for every extent of every file in `root`.
-    pub(crate) fn for_each_chunk(
-        &mut self,
-        root: &TreeRoot,
-        mut f: impl FnMut(&[u8; 32], u32),
-    ) -> Result<(), FsError> {
-        let lo = [records::TAG_EXTENT];
-        let hi = [records::TAG_EXTENT + 1];
-        let mut cursor = cowbtree::range(
-            &mut self.dev,
-            root,
-            Bound::Included(&lo),
-            Bound::Excluded(&hi),
-        )?;
-        while let Some((k, v)) = cursor.next_entry()? {
-            let ino = match records::parse_key(&k) {
-                Ok(records::Key::Extent { ino, .. }) => ino,
-                _ => 0,
-            };
-            let ext = records::Extent::decode(&v)
-                .map_err(|problem| FsError::BadRecord { ino, problem })?;
-            // A hole stores nothing: no chunk, no bytes.
-            if let records::Extent::Chunk(c) = ext {
-                f(&c.hash, c.len);
-            }
-        }
-        Ok(())
+        Ok((page, more))
     }
 
     /// The path of inode `ino` in `root`, rebuilt from parent links.

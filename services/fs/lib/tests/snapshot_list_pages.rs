@@ -1,7 +1,8 @@
 //! `snap list` a page at a time: more snapshots than a page, listed in
 //! pages of any size, give every snapshot once, in name order, with the
-//! same exclusive and shared bytes as the whole list, and those bytes are
-//! right: each snapshot alone holds one file, all share another.
+//! logical bytes of its record; and the space a snapshot holds (`snap
+//! space`, asked of one at a time) is right: each snapshot alone holds one
+//! file, all share another.
 
 mod common;
 
@@ -25,8 +26,13 @@ fn more_snapshots_than_a_page_list_in_pages() {
     assert_eq!(whole.len(), count);
     for (i, s) in whole.iter().enumerate() {
         assert_eq!(s.name, format!("s{i:03}"));
-        assert_eq!(s.exclusive_bytes, 1000 + i as u64, "{s:?}");
-        assert_eq!(s.shared_bytes, 3000, "{s:?}");
+        assert_eq!(s.logical_bytes, 3000 + 1000 + i as u64, "{s:?}");
+    }
+    for i in [0, count / 2, count - 1] {
+        let space = fs.snapshot_space(&format!("s{i:03}")).unwrap();
+        assert_eq!(space.exclusive_bytes, 1000 + i as u64, "{space:?}");
+        assert_eq!(space.shared_bytes, 3000, "{space:?}");
+        assert_eq!(space.other_trees, count as u64, "{space:?}");
     }
     for limit in [1, 5, 32, SNAPSHOT_PAGE_MAX, 1000] {
         let mut got: Vec<SnapshotInfo> = Vec::new();

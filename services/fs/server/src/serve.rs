@@ -28,7 +28,7 @@
 //!   commit batched and their replies are held, with every reply after them,
 //!   until one sync closes the group: when nothing more is queued, the
 //!   group is full, a long request is next, or the block service died.
-//! - A stepped run (fsck, registry GC, chunk GC) is its client's job, kept
+//! - A stepped run (fsck, registry GC, chunk GC, snap space) is its client's job, kept
 //!   under its client number: the kernel tells the service of a client's
 //!   death (`DEATH_WATCH`) and [`Service::client_died`] ends the dead
 //!   client's runs, unpinning their views, so a dead client holds nothing
@@ -136,6 +136,8 @@ pub struct Service {
     registry_gc_job: Option<registry_gc::RegistryGcJob>,
     /// The stepped chunk GC in progress (gc.rs).
     gc_job: Option<gc::GcJob>,
+    /// The stepped `snap space` in progress (snapshots.rs).
+    space_job: Option<snapshots::SpaceJob>,
 }
 
 /// The notification bit death notices are posted with.
@@ -152,6 +154,7 @@ impl Service {
             fsck_job: None,
             registry_gc_job: None,
             gc_job: None,
+            space_job: None,
             sessions: BTreeMap::new(),
             open_uploads: uploads::OpenUploads::default(),
             upload_owners: uploads::Owners::default(),
@@ -245,6 +248,7 @@ impl Service {
         self.fsck_job = None;
         self.registry_gc_job = None;
         self.gc_job = None;
+        self.space_job = None;
         self.open_uploads = uploads::OpenUploads::default();
         self.reg = Err(MountStage::BlockService);
         self.reg = crate::mount(self.content_badge);
@@ -295,6 +299,12 @@ impl Service {
                 reg.fs().gc_abandon(run);
             }
             ended.push("gc");
+        }
+        if let Some(run) = Job::take_owned(&mut self.space_job, client) {
+            if let Ok(reg) = self.reg.as_mut() {
+                reg.fs().snapshot_space_abandon(run);
+            }
+            ended.push("snap space");
         }
         for what in ended {
             userlib::println!(
@@ -483,6 +493,17 @@ impl fs::Server<ReplyToken> for Service {
     fn snap_diff_page(&mut self, _: u64, args: In<'_>, out: Out<'_>) -> Result<DiffText, FsError> {
         self.with_args(&args, |s, [a, b, cursor]| {
             s.snap_diff_page(a, b, cursor, &out)
+        })
+    }
+    fn snap_space_step(
+        &mut self,
+        badge: u64,
+        restart: bool,
+        args: In<'_>,
+        out: Out<'_>,
+    ) -> Result<Stepped, FsError> {
+        self.with_args(&args, |s, [name]| {
+            s.snap_space_step(badge, restart, name, &out)
         })
     }
     fn snap_restore(&mut self, _: u64, args: In<'_>) -> Result<(), FsError> {

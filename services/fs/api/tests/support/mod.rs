@@ -364,4 +364,15 @@ impl fs::Server<FakeCaller> for FakeFs {
         self.take::<1>(&args)?;
         self.text(&out, "a\n")
     }
+    fn snap_space_step(
+        &mut self,
+        _b: u64,
+        _restart: bool,
+        args: In<'_>,
+        out: Out<'_>,
+    ) -> Result<Stepped, FsError> {
+        self.take::<1>(&args)?;
+        let text = self.text(&out, "snapshot a: 0 chunks\n")?;
+        Ok(Stepped { text, done: 1 })
+    }
 }

@@ -1,13 +1,27 @@
-//! Snapshots: listed and compared as text, a page per request (create,
-//! restore and remove are one library call each, in `serve.rs`).
+//! Snapshots: listed and compared as text, a page per request; a
+//! snapshot's space (`snap_space_step`) a bounded step per request, driven
+//! by its client, other clients' requests served between steps
+//! (`filesystem::snapshot_space`: the run reads a pinned view, so what
+//! others change meanwhile does not alter its answer). The service keeps
+//! one run, its owner's (`job::Job`, as the stepped GC). Create, restore
+//! and remove are one library call each, in `serve.rs`.
 
+use alloc::format;
 use alloc::string::String;
 use core::fmt::Write as _;
 
-use filesystem::DiffCursor;
-use fs_api::{DiffText, FsError, Text};
+use filesystem::{DiffCursor, SnapshotSpace, SpaceRun};
+use fs_api::{DiffText, FsError, Stepped, Text};
 
-use super::{Out, Outcome, Service};
+use super::job::Job;
+use super::{send_text, Out, Outcome, Service};
+
+/// Units of `snap space` work per request, each at most
+/// `filesystem::SPACE_NODES` (256) node reads.
+const SPACE_STEP_UNITS: usize = 4;
+
+/// The service's stepped `snap space` and the badge of its client.
+pub(super) type SpaceJob = Job<SpaceRun>;
 
 /// Differing tree records the service compares for one `snap diff` page
 /// (each gives at most two lines).
@@ -33,8 +47,8 @@ impl Service {
             let mut line = String::new();
             let _ = writeln!(
                 line,
-                "{} logical {} bytes, exclusive {} bytes, shared {} bytes (taken at time {})",
-                s.name, s.logical_bytes, s.exclusive_bytes, s.shared_bytes, s.created
+                "{} logical {} bytes (taken at time {})",
+                s.name, s.logical_bytes, s.created
             );
             let len = line.len() as u64;
             if needed == text.len() as u64 && needed + len <= room {
@@ -108,4 +122,77 @@ impl Service {
             cursor: cursor.len() as u64,
         })
     }
+
+    /// One step of `badge`'s `snap space` run over snapshot `name`
+    /// (`restart`: a new run, dropping any other).
+    pub(super) fn snap_space_step(
+        &mut self,
+        badge: u64,
+        restart: bool,
+        name: &str,
+        out: &Out<'_>,
+    ) -> Outcome<Stepped> {
+        let mut slot = self.space_job.take();
+        let fs = self.reg()?.fs();
+        let mut job = if restart {
+            if let Some(old) = slot.take() {
+                fs.snapshot_space_abandon(old.run);
+            }
+            Job::new(badge, fs.snapshot_space_start(name)?)
+        } else {
+            // Ended (the service mounted again), another client's, or for
+            // another name: none of this client's.
+            let current = |run: &SpaceRun| fs.snapshot_space_is_current(run);
+            match Job::claim(&mut slot, badge, current) {
+                Some(job) if job.run.report().name == name => job,
+                other => {
+                    if let Some(job) = other {
+                        slot = Some(job);
+                    }
+                    self.space_job = slot;
+                    return Err(FsError::NoSnapSpaceRun {}.into());
+                }
+            }
+        };
+        match fs.snapshot_space_step(&mut job.run, SPACE_STEP_UNITS) {
+            Ok(false) => {
+                self.space_job = Some(job);
+                Ok(Stepped::MORE)
+            }
+            Ok(true) => {
+                let r = fs.snapshot_space_finish(job.run);
+                if !r.complete {
+                    return Err(FsError::NoSnapSpaceRun {}.into());
+                }
+                fs.event(format!(
+                    "snap space {}: {} bytes exclusive, {} shared",
+                    r.name, r.exclusive_bytes, r.shared_bytes
+                ));
+                Ok(Stepped {
+                    text: send_text(out, &space_text(&r))?,
+                    done: 1,
+                })
+            }
+            Err(e) => {
+                fs.snapshot_space_abandon(job.run);
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// `snap space`'s report: one line.
+fn space_text(r: &SnapshotSpace) -> String {
+    format!(
+        "{}: stored {} bytes in {} chunks: exclusive {} bytes ({} chunks), shared {} bytes ({} chunks) with the live tree and {} other snapshots; logical {} bytes\n",
+        r.name,
+        r.stored_bytes,
+        r.chunks,
+        r.exclusive_bytes,
+        r.exclusive_chunks,
+        r.shared_bytes,
+        r.shared_chunks,
+        r.other_trees.saturating_sub(1),
+        r.logical_bytes
+    )
 }
