@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 use core::ops::Bound;
 
 use block::Transactional;
-use cowbtree::TreeRoot;
+use cowbtree::{Pair, TreeRoot};
 
 use crate::chunks::Chunks;
 use crate::error::FsError;
@@ -42,7 +42,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         table: &TreeRoot,
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, FsError> {
+    ) -> Result<Vec<Pair>, FsError> {
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut cursor = cowbtree::range(&mut self.dev, table, start, Bound::Unbounded)?;
         let mut out = Vec::new();
