@@ -25,6 +25,15 @@
 //! per run: none per snapshot), the pending nodes of the walk (one node's
 //! worth per level of the table and of the tree below it), the pinned
 //! content root.
+//!
+//! # The pin's one-request bitmap copy
+//! The pin unit copies the allocation bitmap in the request that commits
+//! the pins, so that the copy is the bitmap of R (a block allocated after
+//! R must never be doomed). Its cost is one block-service call per 32,768
+//! blocks (the block client's bitmap window) and one bit per block: it
+//! grows with the store's size, fixed when it is formatted, and with
+//! nothing a client can create. Copying it in steps would need the block
+//! service to keep a frozen view of the bitmap as of R.
 
 use alloc::vec;
 use alloc::vec::Vec;
