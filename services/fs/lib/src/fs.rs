@@ -140,9 +140,10 @@ pub struct Fs<T: Transactional, C: Chunks<T> = ChunkStore> {
     check_chunks: bool,
     /// Longest length one request may announce ([`crate::limits`]).
     pub(crate) request_limit: u64,
-    /// Trees pinned by stepped fsck and GC runs (`fsck_run`, `gc_run`),
-    /// by run: GC keeps them like snapshots.
-    pub(crate) pinned: Vec<(u64, Vec<TreeRoot>)>,
+    /// Roots pinned by stepped fsck and GC runs (`fsck_run`, `gc_run`),
+    /// by run: a live tree and a snapshot table each ([`crate::pins`]);
+    /// GC keeps them, and the snapshots the tables name, like snapshots.
+    pub(crate) pinned: Vec<(u64, Vec<crate::pins::Pinned>)>,
     pub(crate) next_pin: u64,
 }
 

@@ -18,7 +18,6 @@ use alloc::vec::Vec;
 use core::ops::Bound;
 
 use block::{BlockDevice, BlockStore, Extent, FindingKind, Transactional, BLOCK_SIZE};
-use content::ChunkMarks;
 
 use crate::chunks::Chunks;
 use cowbtree::TreeRoot;
@@ -185,8 +184,7 @@ pub fn fsck_blocks<D: BlockDevice>(
     verify_data: bool,
 ) -> Result<FsckReport, FsError> {
     let mut report = fs.fsck(verify_data)?;
-    let mut used = ChunkMarks::new(fs.dev.block_count());
-    fs.mark_blocks(&mut used)?;
+    let used = fs.mark_blocks()?;
     let mut check = fs.dev.fsck()?;
     let start = fs.data_start();
     for b in start..used.block_count() {

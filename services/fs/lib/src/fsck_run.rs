@@ -3,26 +3,32 @@
 //! writes included, between two steps of a long check.
 //!
 //! A step does at most `budget` units of work: `SHAPE_NODES` nodes of a
-//! tree's shape check (`cowbtree::TreeCheck`), one page of the content
+//! tree's shape check (`cowbtree::TreeCheck`; the snapshot table's
+//! records decoded as its shape check reaches them), the next snapshot
+//! read from the table (one record), one page of the content
 //! store's check (the content store's `check_pages`: a bounded number of
 //! index nodes), one page of directory entries (`PAGE` entries, each
 //! file's extent map included), `COUNT_PAGE` records counted, or
-//! `VERIFY_PIECE` bytes of a blob hashed. The run's memory is bounded by one page of pending blob
-//! checks and the directory stack (plus the set of directories seen, for
-//! the cycle check, as the one-call fsck always had).
+//! `VERIFY_PIECE` bytes of a blob hashed. The run's memory is bounded by
+//! one page of pending blob checks and the directory stack (plus the set
+//! of directories seen, for the cycle check, as the one-call fsck always
+//! had); it holds two roots (the table's and the live tree's) and the
+//! tree being checked, not a list of snapshots.
 //!
 //! # Invariants: why changes between steps give no false errors
 //! - A pinned run ([`Fs::fsck_start`] with `pin`) checks a fixed view: in
 //!   its own transaction it takes a copy-on-write snapshot of the live tree
-//!   (`cowbtree::snapshot`, as `snapshot_create` does) and reads
-//!   `logical_bytes`; it copies every snapshot's root. Nodes those roots
-//!   reach are never written again (cowbtree's generation rule).
-//! - While the run is pinned its roots are in `Fs::pinned`, and GC takes
-//!   its roots from `all_roots`, which includes them: the pinned trees'
-//!   nodes stay allocated and every chunk they name stays in the content
-//!   store, like a snapshot's, whatever is written, deleted, restored or
-//!   collected between steps. So a step never reads a reused block and
-//!   never misses a chunk a pinned file names.
+//!   (`cowbtree::snapshot`, as `snapshot_create` does) and of the
+//!   snapshot table ([`crate::pins`]), and reads `logical_bytes`. Nodes
+//!   those roots reach, and the trees of the snapshots the pinned table
+//!   names, are never written again (cowbtree's generation rule).
+//! - While the run is pinned its two roots are in `Fs::pinned`, and GC
+//!   marks and reaches from them (the pinned table's snapshots included,
+//!   a page of records at a time): the pinned trees' nodes stay allocated
+//!   and every chunk they name stays in the content store, like a
+//!   snapshot's, whatever is written, deleted, restored or collected
+//!   between steps. So a step never reads a reused block and never misses
+//!   a chunk a pinned file names.
 //! - [`Fs::fsck_finish`] or [`Fs::fsck_abandon`] unpins; the copied root's
 //!   own nodes then go at the next GC.
 //!
@@ -54,9 +60,11 @@ use crate::error::FsError;
 use crate::fs::Fs;
 use crate::fsck::FsckReport;
 use crate::names::Digest;
+use crate::pins::Pinned;
 use crate::records::{self, Kind, ROOT_INO, STAGING_DIR};
 
 mod registry_files;
+mod table;
 
 /// Directory entries listed per unit of work.
 const PAGE: usize = 256;
@@ -79,11 +87,17 @@ pub struct FsckRun<K> {
     /// Its key in `Fs::pinned` (0: not pinned).
     pin: u64,
     verify_data: bool,
-    /// Snapshots, then the live tree (last).
-    trees: Vec<(String, TreeRoot)>,
+    /// The snapshot table and the live tree checked (pinned, or current).
+    table: TreeRoot,
+    live: TreeRoot,
+    /// The tree being checked: its label in problems, its root.
+    current: (String, TreeRoot),
+    /// `current` is the live tree: the last one.
+    on_live: bool,
+    /// The name of the last snapshot taken from `table`.
+    snap_after: Option<Vec<u8>>,
     /// `logical_bytes` when the live tree was pinned.
     live_bytes: u64,
-    tree: usize,
     phase: Phase,
     /// Blobs of the page just listed, checked before the next page.
     blobs: VecDeque<(String, u64, u64, Digest)>,
@@ -113,8 +127,12 @@ struct Reached {
 }
 
 enum Phase {
-    /// The snapshot table; the content store's check starts.
-    Start,
+    /// The snapshot table's check, `SHAPE_NODES` nodes a unit; then the
+    /// content store's check starts.
+    Table(Option<TreeCheck>),
+    /// Takes the next snapshot from the table (the live tree after the
+    /// last), or ends the run after the live tree.
+    NextTree,
     /// The content store's check, a page per unit.
     Content,
     /// The shape check of the current tree (started on its first unit).
@@ -145,15 +163,16 @@ impl<K> FsckRun<K> {
     pub fn report(&self) -> &FsckReport {
         &self.report
     }
-    /// The part of the check the next unit works on: `start`, `content`,
-    /// `shape`, `dirs`, `staging`, `count`, `done` (pending blob pieces
-    /// come first: `verify`).
+    /// The part of the check the next unit works on: `table`, `content`,
+    /// `next`, `shape`, `dirs`, `staging`, `count`, `done` (pending blob
+    /// pieces come first: `verify`).
     pub fn phase(&self) -> &'static str {
         if self.verifying.is_some() || !self.blobs.is_empty() {
             return "verify";
         }
         match self.phase {
-            Phase::Start => "start",
+            Phase::Table(_) => "table",
+            Phase::NextTree => "next",
             Phase::Content => "content",
             Phase::Shape(_) => "shape",
             Phase::Dirs { .. } => "dirs",
@@ -162,14 +181,8 @@ impl<K> FsckRun<K> {
             Phase::Done => "done",
         }
     }
-    fn live(&self) -> bool {
-        self.tree + 1 == self.trees.len()
-    }
     fn label(&self) -> String {
-        self.trees
-            .get(self.tree)
-            .map(|t| t.0.clone())
-            .unwrap_or_default()
+        self.current.0.clone()
     }
 }
 
@@ -182,33 +195,30 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         verify_data: bool,
         pin: bool,
     ) -> Result<FsckRun<C::Check>, FsError> {
-        let mut trees: Vec<(String, TreeRoot)> = self
-            .snapshot_records()?
-            .into_iter()
-            .map(|(n, r)| (format!("snapshot {n}"), r.root))
-            .collect();
-        let (live, live_bytes, key) = if pin {
+        let (table, live, live_bytes, key) = if pin {
             let key = self.next_pin;
             self.next_pin += 1;
-            let (live, bytes) = self.atomically(|fs| {
+            let (table, live, bytes) = self.atomically(|fs| {
+                let table = cowbtree::snapshot(&mut fs.state.snaps)?;
                 let live = cowbtree::snapshot(&mut fs.state.live)?;
-                Ok((live, fs.state.meta.logical_bytes))
+                Ok((table, live, fs.state.meta.logical_bytes))
             })?;
-            (live, bytes, key)
+            self.pinned
+                .push((key, vec![Pinned::Table(table), Pinned::Tree(live)]));
+            (table, live, bytes, key)
         } else {
-            (self.state.live, self.logical_bytes(), 0)
+            (self.state.snaps, self.state.live, self.logical_bytes(), 0)
         };
-        trees.push((String::from(LIVE), live));
-        if pin {
-            self.pinned.push((key, trees.iter().map(|t| t.1).collect()));
-        }
         Ok(FsckRun {
             pin: key,
             verify_data,
-            trees,
+            table,
+            live,
+            current: (String::from(LIVE), live),
+            on_live: false,
+            snap_after: None,
             live_bytes,
-            tree: 0,
-            phase: Phase::Start,
+            phase: Phase::Table(None),
             blobs: VecDeque::new(),
             verifying: None,
             report: FsckReport::default(),
@@ -261,20 +271,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         }
         let phase = core::mem::replace(&mut run.phase, Phase::Done);
         run.phase = match phase {
-            Phase::Start => {
-                let snaps = self.state.snaps;
-                let table = cowbtree::check(&mut self.dev, &snaps);
-                for p in table.problems {
-                    run.report.problem(format!("snapshot table: {p}"));
-                }
-                run.content = Some(
-                    self.state
-                        .content
-                        .check_start(&mut self.dev, run.verify_data)?,
-                );
-                run.sequence = self.state.meta.sequence;
-                Phase::Content
-            }
+            Phase::Table(walk) => self.table_unit(run, walk)?,
+            Phase::NextTree => self.next_tree_unit(run)?,
             Phase::Content => self.content_unit(run)?,
             Phase::Shape(walk) => self.shape_unit(run, walk)?,
             Phase::Dirs {
@@ -299,7 +297,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// whole-store comparisons if nothing committed since its first page.
     fn content_unit(&mut self, run: &mut FsckRun<C::Check>) -> Result<Phase, FsError> {
         let Some(mut check) = run.content.take() else {
-            return Ok(Phase::Shape(None));
+            return Ok(Phase::NextTree);
         };
         let (found, done) = self.state.content.check_page(&mut self.dev, &mut check)?;
         content_findings(run, found);
@@ -316,7 +314,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         if let Some(note) = note {
             run.report.notes.push(format!("content store: {note}"));
         }
-        Ok(Phase::Shape(None))
+        Ok(Phase::NextTree)
     }
 
     /// `SHAPE_NODES` nodes of the current tree's shape check; when it is
@@ -327,9 +325,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         run: &mut FsckRun<C::Check>,
         walk: Option<TreeCheck>,
     ) -> Result<Phase, FsError> {
-        let Some((label, root)) = run.trees.get(run.tree).cloned() else {
-            return Ok(Phase::Done);
-        };
+        let (label, root) = run.current.clone();
         let mut walk = walk.unwrap_or_else(|| {
             run.report.trees += 1;
             TreeCheck::new(&root)
@@ -342,7 +338,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             run.report.problem(format!("{label}: {p}"));
         }
         if check.problem_count != 0 {
-            return Ok(next_tree(run));
+            return Ok(Phase::NextTree);
         }
         let reached = Reached {
             inodes: 1, // the root
@@ -356,7 +352,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 .problem(format!("{label}: root inode is not a directory")),
             Err(e) => {
                 run.report.problem(format!("{label}: root inode: {e}"));
-                return Ok(next_tree(run));
+                return Ok(Phase::NextTree);
             }
         }
         Ok(Phase::Dirs {
@@ -380,7 +376,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 reached,
             });
         };
-        let (label, root) = (run.label(), run.trees[run.tree].1);
+        let (label, root) = (run.label(), run.current.1);
         if after.is_none() {
             if !seen.insert(dir) {
                 run.report.problem(format!(
@@ -426,7 +422,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     reached.bytes = reached.bytes.saturating_add(inode.size);
                     reached.extents +=
                         self.check_file(&label, &root, e.ino, inode.size, &mut run.report)?;
-                    if run.live() {
+                    if run.on_live {
                         self.check_registry_file(run, &root, &child, e.ino, inode.size)?;
                     }
                 }
@@ -447,7 +443,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         after: Option<String>,
         mut reached: Reached,
     ) -> Result<Phase, FsError> {
-        let (label, root) = (run.label(), run.trees[run.tree].1);
+        let (label, root) = (run.label(), run.current.1);
         let page = self.list_ino(&root, STAGING_DIR, after.as_deref(), PAGE)?;
         let Some(last) = page.last().map(|e| e.name.clone()) else {
             return Ok(Phase::Count {
@@ -496,7 +492,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         inodes: u64,
         reached: Reached,
     ) -> Result<Phase, FsError> {
-        let root = run.trees[run.tree].1;
+        let root = run.current.1;
         let lo = [tag];
         let hi = [tag + 1];
         let start = match &after {
@@ -544,13 +540,13 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             ));
         }
         run.report.extents += extents;
-        if run.live() && reached.bytes != run.live_bytes {
+        if run.on_live && reached.bytes != run.live_bytes {
             run.report.problem(format!(
                 "live tree: files hold {} bytes, the root block says {}",
                 reached.bytes, run.live_bytes
             ));
         }
-        Ok(next_tree(run))
+        Ok(Phase::NextTree)
     }
 }
 
@@ -562,14 +558,4 @@ fn content_findings<K>(run: &mut FsckRun<K>, found: crate::chunks::Findings) {
     }
     // Counted, not listed (past the content store's own list).
     run.report.problem_count += unlisted;
-}
-
-/// The next tree's shape check, or the end.
-fn next_tree<K>(run: &mut FsckRun<K>) -> Phase {
-    run.tree += 1;
-    if run.tree < run.trees.len() {
-        Phase::Shape(None)
-    } else {
-        Phase::Done
-    }
 }

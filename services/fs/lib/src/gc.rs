@@ -31,10 +31,11 @@
 use alloc::vec::Vec;
 use core::ops::Bound;
 
-use block::{Extent, Transactional, ROOT_SLOTS};
+use block::{Transactional, ROOT_SLOTS};
 use content::{ChunkMarks, SweepReport};
 
 use crate::chunks::Chunks;
+use crate::gc_reach::ReachStep;
 use cowbtree::TreeRoot;
 
 use crate::error::FsError;
@@ -95,24 +96,6 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         self.dev.root_block(ROOT_SLOTS - 1) + 1
     }
 
-    /// Roots of every tree that references chunks: snapshots, the trees
-    /// stepped fsck and GC runs have pinned (`fsck_run`, `gc_run`), then
-    /// live (last).
-    pub(crate) fn all_roots(&mut self) -> Result<Vec<TreeRoot>, FsError> {
-        let mut roots: Vec<TreeRoot> = self
-            .snapshot_records()?
-            .into_iter()
-            .map(|(_, r)| r.root)
-            .collect();
-        roots.extend(
-            self.pinned
-                .iter()
-                .flat_map(|(_, trees)| trees.iter().copied()),
-        );
-        roots.push(self.state.live);
-        Ok(roots)
-    }
-
     /// Up to `limit` extent records of `root` after `after` (key order).
     pub(crate) fn extent_batch(
         &mut self,
@@ -148,23 +131,16 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         Ok(out)
     }
 
-    /// Marks every block some root reaches.
-    pub(crate) fn mark_blocks(&mut self, marks: &mut ChunkMarks) -> Result<(), FsError> {
-        let mut trees = self.all_roots()?;
-        trees.push(self.state.snaps);
-        for root in trees {
-            cowbtree::visit_node_blocks(&mut self.dev, &root, |b| {
-                marks.mark_block(b);
-            })?;
+    /// Marks every block some root reaches: the block reach of a GC run
+    /// ([`crate::gc_reach`]) over the current roots, in this one call.
+    pub(crate) fn mark_blocks(&mut self) -> Result<ChunkMarks, FsError> {
+        let mut reach = self.reach_begin(false)?;
+        loop {
+            match self.reach_unit(reach, REACH_STEP)? {
+                ReachStep::More(r) => reach = r,
+                ReachStep::Done(doomed) => return Ok(doomed.into_reached()),
+            }
         }
-        self.state
-            .content
-            .visit_blocks(&mut self.dev, &mut |e: Extent| {
-                for b in e.start..e.end() {
-                    marks.mark_block(b);
-                }
-            })?;
-        Ok(())
     }
 
     /// Collects garbage; with `dry_run` only reports what it would free.

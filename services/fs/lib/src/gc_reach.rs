@@ -7,9 +7,10 @@
 //! request, copies the allocation bitmap. [`Fs::reach_unit`] then walks
 //! only those pinned roots (and the roots of fsck runs' pins, also fixed),
 //! reading at most `GcSteps::reach` nodes per unit:
-//! 1. the trees: the snapshot table first (its leaves name the snapshots'
-//!    roots, which join the list), then the live tree, fsck runs' trees and
-//!    every snapshot, depth first, one node per read; a node already
+//! 1. the trees: the snapshot table, the live tree, then fsck runs' pins
+//!    (a table and a live tree each), depth first, one node per read; a
+//!    table's leaf names snapshots, whose trees are walked from there
+//!    (depth first too) before the table's walk goes on; a node already
 //!    reached is not read again (its subtree is the same: nobody writes a
 //!    pinned node);
 //! 2. the content index, a page of at most N extents per unit (its nodes
@@ -20,22 +21,31 @@
 //! `gc_run` for why it may be freed whatever others did since R.
 //!
 //! # Memory
-//! Two bits per block (allocated at R, reached), one root per tree (as the
-//! chunk marks' list), the pending children of the tree being walked (one
-//! node's worth per level), the pinned content root.
+//! Two bits per block (allocated at R, reached), the pinned roots (two
+//! per run: none per snapshot), the pending nodes of the walk (one node's
+//! worth per level of the table and of the tree below it), the pinned
+//! content root.
+//!
+//! # The pin's one-request bitmap copy
+//! The pin unit copies the allocation bitmap in the request that commits
+//! the pins, so that the copy is the bitmap of R (a block allocated after
+//! R must never be doomed). Its cost is one block-service call per 32,768
+//! blocks (the block client's bitmap window) and one bit per block: it
+//! grows with the store's size, fixed when it is formatted, and with
+//! nothing a client can create. Copying it in steps would need the block
+//! service to keep a frozen view of the bitmap as of R.
 
-use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
 
 use block::Transactional;
 use content::ChunkMarks;
 use cowbtree::node::Entries;
-use cowbtree::TreeRoot;
 
 use crate::chunks::Chunks;
 use crate::error::FsError;
 use crate::fs::Fs;
-use crate::snapshot_record::SnapshotRecord;
+use crate::pins::{decode_record, Pinned};
 
 /// Nodes read per reach unit by default.
 pub const REACH_STEP: usize = 256;
@@ -46,15 +56,13 @@ pub(crate) struct Reach {
     allocated: ChunkMarks,
     /// Blocks reached from the roots of R so far.
     reached: ChunkMarks,
-    /// Trees to walk: the snapshot table (first), the live tree, fsck
-    /// runs' trees, then the snapshots the table names, as walked.
-    trees: Vec<TreeRoot>,
-    /// The next tree of `trees` to walk.
-    next_tree: usize,
-    /// Nodes of the tree being walked still to read: (block, level).
-    pending: Vec<(u64, u8)>,
-    /// The tree being walked is the snapshot table.
-    in_table: bool,
+    /// Roots to walk: R's snapshot table and live tree, then fsck runs'
+    /// pins.
+    roots: Vec<Pinned>,
+    /// The next root of `roots` to walk.
+    next_root: usize,
+    /// Nodes still to read: (block, level, of a snapshot table).
+    pending: Vec<(u64, u8, bool)>,
     /// The content store's root at R, and the index height (a page's
     /// path down); `None` once its walk is done.
     content: Option<(Vec<u8>, u8)>,
@@ -76,6 +84,11 @@ impl Doomed {
 
     pub(crate) fn block_count(&self) -> u64 {
         self.allocated.block_count()
+    }
+
+    /// The blocks reached (the doomed set no longer needed).
+    pub(crate) fn into_reached(self) -> ChunkMarks {
+        self.reached
     }
 
     pub(crate) fn reached(&self) -> u64 {
@@ -119,14 +132,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             .root()
             .index
             .height;
-        let mut trees = Vec::with_capacity(2 + self.pinned.len());
-        trees.push(snaps);
-        trees.push(live);
-        trees.extend(
-            self.pinned
-                .iter()
-                .flat_map(|(_, trees)| trees.iter().copied()),
-        );
+        let mut roots = vec![Pinned::Table(snaps), Pinned::Tree(live)];
+        roots.extend(self.pinned.iter().flat_map(|(_, p)| p.iter().copied()));
         // In this same request: nothing was allocated or freed since the
         // pin's commit.
         let block_count = self.dev.block_count();
@@ -139,10 +146,9 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         Ok(Reach {
             allocated,
             reached: ChunkMarks::new(block_count),
-            trees,
-            next_tree: 0,
+            roots,
+            next_root: 0,
             pending: Vec::new(),
-            in_table: false,
             content: Some((content, height)),
             content_after: None,
         })
@@ -188,13 +194,15 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     fn walk_trees(&mut self, r: &mut Reach, nodes: usize) -> Result<bool, FsError> {
         let mut read = 0usize;
         while read < nodes {
-            let Some((block, level)) = r.pending.pop() else {
-                let Some(root) = r.trees.get(r.next_tree) else {
+            let Some((block, level, table)) = r.pending.pop() else {
+                let Some(root) = r.roots.get(r.next_root).copied() else {
                     return Ok(read > 0);
                 };
-                r.in_table = r.next_tree == 0;
-                r.next_tree += 1;
-                r.pending.push((root.block, root.height.saturating_sub(1)));
+                r.next_root += 1;
+                r.pending.push(match root {
+                    Pinned::Tree(t) => (t.block, t.height.saturating_sub(1), false),
+                    Pinned::Table(t) => (t.block, t.height.saturating_sub(1), true),
+                });
                 continue;
             };
             // Reached through another pinned root: the same node (pinned
@@ -212,16 +220,13 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                         ino: 0,
                     })?;
                     r.pending
-                        .extend(children.iter().rev().map(|c| (c.child, below)));
+                        .extend(children.iter().rev().map(|c| (c.child, below, table)));
                 }
-                Entries::Leaf(entries) if r.in_table => {
-                    for e in entries {
-                        let name =
-                            String::from_utf8(e.key).map_err(|_| FsError::BadSnapshotName {
-                                name: String::new(),
-                                reason: "stored name is not UTF-8",
-                            })?;
-                        r.trees.push(SnapshotRecord::decode(&name, &e.value)?.root);
+                Entries::Leaf(entries) if table => {
+                    for e in entries.iter().rev() {
+                        let snap = decode_record(&e.key, &e.value)?.1.root;
+                        r.pending
+                            .push((snap.block, snap.height.saturating_sub(1), false));
                     }
                 }
                 Entries::Leaf(_) => {}

@@ -4,21 +4,29 @@
 //!
 //! [`Fs::gc_start`] / [`Fs::gc_step`] / [`Fs::gc_finish`]. A step does at
 //! most `budget` units of work: a page of `MARK_PAGE` extent records
-//! marked, one sweep transaction (`GcSteps::sweep` index entries), the
+//! marked, a page of `TABLE_PAGE` snapshot records read (the next trees to
+//! mark), one sweep transaction (`GcSteps::sweep` index entries), the
 //! reach's pin, one reach unit (`GcSteps::reach` nodes read, see
 //! [`crate::gc_reach`]), or one free transaction (`GcSteps::free`
-//! extents). No unit walks a whole tree or index. The one-call
+//! extents). No unit walks a whole tree, index or snapshot table, and
+//! nothing the run keeps grows with the number of snapshots. The one-call
 //! [`Fs::gc_with`] is the same run without the pins, stepped to the end.
 //!
 //! # Invariants: why nothing reachable is ever freed
 //! - The chunk marks see a fixed view. In one transaction `gc_start`
-//!   begins the content store's new epoch (`begin_gc`) and takes a
-//!   copy-on-write snapshot of the live tree (`cowbtree::snapshot`, as
-//!   `fsck_run` does); it copies every snapshot's root and the roots
-//!   stepped fsck runs pinned. Those roots stay in `Fs::pinned` until the
-//!   sweep is over, so their nodes are never written again or freed
-//!   (cowbtree's generation rule; nobody frees a snapshot's nodes but GC)
-//!   and every chunk they name is marked.
+//!   begins the content store's new epoch (`begin_gc`) and takes
+//!   copy-on-write snapshots of the live tree and of the snapshot table
+//!   (`cowbtree::snapshot`, as `fsck_run` does; [`crate::pins`]); it
+//!   copies the two roots each stepped fsck run pinned (its live tree and
+//!   its table). Its own two roots stay in `Fs::pinned` until the sweep
+//!   is over, so their nodes are never written again or freed (cowbtree's
+//!   generation rule). The trees the pinned tables name are snapshots:
+//!   never written, and freed by nobody but GC's reach, which comes after
+//!   the marks (a snapshot deleted, or an fsck run ended, between two
+//!   steps is still read safely). The marks walk each pinned table a
+//!   page of `TABLE_PAGE` records at a time (at most a page of roots in
+//!   memory) and mark every chunk the trees it names, and the live
+//!   trees, name.
 //! - A chunk put, or put again (a dedup hit), between two steps carries the
 //!   new epoch and the sweep keeps it whatever the marks say
 //!   (`content::gc`). A chunk whose last reference is deleted between two
@@ -39,7 +47,7 @@
 //!   instead of rewriting them), and in the same request it copies the
 //!   allocation bitmap: A = the blocks allocated at R. The reach units
 //!   then walk only these pinned roots, the fsck runs' pins of R and the
-//!   snapshots the pinned table names, N nodes at a time, other requests
+//!   snapshots the pinned tables name, N nodes at a time, other requests
 //!   between: the set P of blocks reachable at R (every root of R is one
 //!   of those, and a pinned node is never written or freed, so pieces of
 //!   the walk taken at different times read the same state). The doomed
@@ -93,9 +101,12 @@
 //! # Memory
 //! One bit per block of the store for the chunk marks (until the sweep
 //! ends), then two for the reach (allocated at R, reached) until the frees
-//! end, one page of extent records, and the roots.
+//! end, one page of extent records or of snapshot roots, and two roots
+//! per pin (this run's and each fsck run's): none per snapshot.
 
+use alloc::collections::VecDeque;
 use alloc::format;
+use alloc::vec;
 use alloc::vec::Vec;
 
 use block::{Extent, Transactional};
@@ -106,6 +117,7 @@ use crate::error::FsError;
 use crate::fs::Fs;
 use crate::gc::{GcReport, GcSteps};
 use crate::gc_reach::{Doomed, Reach, ReachStep};
+use crate::pins::{decode_record, Pinned, TABLE_PAGE};
 use crate::records::Extent as FileExtent;
 
 /// Extent records marked per unit of work.
@@ -124,9 +136,9 @@ pub struct GcRun<G> {
     /// Other requests may run between its steps: its views are pinned.
     pinned: bool,
     steps: GcSteps,
-    /// The trees whose chunks are marked: snapshots, fsck runs' pins, the
-    /// live tree (last), as they were at the start.
-    roots: Vec<TreeRoot>,
+    /// Whose chunks are marked, as they were at the start: the snapshot
+    /// table and the live tree, then fsck runs' pins (two roots each).
+    roots: Vec<Pinned>,
     phase: Phase<G>,
     report: GcReport,
 }
@@ -134,13 +146,21 @@ pub struct GcRun<G> {
 /// A run of a filesystem over `T` with content store `C`.
 pub type GcRunOf<T, C> = GcRun<<C as Chunks<T>>::Gc>;
 
+/// Where the chunk marks stand.
+struct Marking<G> {
+    gc: G,
+    /// The next entry of `GcRun::roots` to take trees from.
+    source: usize,
+    /// In a table: the last snapshot name read (the next page's cursor).
+    table_after: Option<Vec<u8>>,
+    /// Trees to mark (at most a page of a table's), the first one being
+    /// marked after extent key `after`.
+    queue: VecDeque<TreeRoot>,
+    after: Option<Vec<u8>>,
+}
+
 enum Phase<G> {
-    /// Marking the chunks of `roots[tree]` after extent key `after`.
-    Mark {
-        gc: G,
-        tree: usize,
-        after: Option<Vec<u8>>,
-    },
+    Mark(Marking<G>),
     Sweep {
         gc: G,
     },
@@ -176,7 +196,7 @@ impl<G> GcRun<G> {
     /// What the next unit does.
     pub fn stage(&self) -> GcStage {
         match self.phase {
-            Phase::Mark { .. } => GcStage::Mark,
+            Phase::Mark(_) => GcStage::Mark,
             Phase::Sweep { .. } => GcStage::Sweep,
             Phase::Reach(None) => GcStage::Pin,
             Phase::Reach(Some(_)) => GcStage::Reach,
@@ -213,31 +233,32 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     ) -> Result<GcRunOf<T, C>, FsError> {
         // One run at a time: the previous one's pin goes (it stops).
         self.pinned.retain(|(k, _)| k & GC_PIN == 0);
-        let mut roots = self.all_roots()?;
-        // The real run's epoch and the pin commit together: from the
+        // The real run's epoch and the pins commit together: from the
         // moment the view is fixed, every chunk put is kept by the epoch.
-        let epoch = match (pin, dry_run) {
-            (false, true) => None,
-            (false, false) => Some(self.atomically(|fs| fs.state.content.begin_gc())?),
-            (true, _) => {
-                let (epoch, live) = self.atomically(|fs| {
-                    let epoch = if dry_run {
-                        None
-                    } else {
-                        Some(fs.state.content.begin_gc()?)
-                    };
-                    Ok((epoch, cowbtree::snapshot(&mut fs.state.live)?))
-                })?;
-                // `all_roots` puts the live tree last.
-                if let Some(last) = roots.last_mut() {
-                    *last = live;
-                }
-                epoch
-            }
+        let (epoch, table, live) = if pin {
+            self.atomically(|fs| {
+                let epoch = if dry_run {
+                    None
+                } else {
+                    Some(fs.state.content.begin_gc()?)
+                };
+                let table = cowbtree::snapshot(&mut fs.state.snaps)?;
+                Ok((epoch, table, cowbtree::snapshot(&mut fs.state.live)?))
+            })?
+        } else {
+            let epoch = if dry_run {
+                None
+            } else {
+                Some(self.atomically(|fs| fs.state.content.begin_gc())?)
+            };
+            (epoch, self.state.snaps, self.state.live)
         };
+        let own = vec![Pinned::Table(table), Pinned::Tree(live)];
+        let mut roots = own.clone();
+        roots.extend(self.pinned.iter().flat_map(|(_, p)| p.iter().copied()));
         let key = GC_PIN | self.next_pin;
         self.next_pin += 1;
-        self.pinned.push((key, roots.clone()));
+        self.pinned.push((key, own));
         let gc = match self.state.content.gc(epoch, self.dev.block_count()) {
             Ok(gc) => gc,
             Err(e) => {
@@ -254,11 +275,13 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 reach: steps.reach.max(1),
             },
             roots,
-            phase: Phase::Mark {
+            phase: Phase::Mark(Marking {
                 gc,
-                tree: 0,
+                source: 0,
+                table_after: None,
+                queue: VecDeque::new(),
                 after: None,
-            },
+            }),
             report: GcReport {
                 dry_run,
                 ..GcReport::default()
@@ -312,7 +335,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     fn gc_unit(&mut self, run: &mut GcRunOf<T, C>) -> Result<bool, FsError> {
         let phase = core::mem::replace(&mut run.phase, Phase::Done);
         run.phase = match phase {
-            Phase::Mark { gc, tree, after } => self.mark_unit(run, gc, tree, after)?,
+            Phase::Mark(m) => self.mark_unit(run, m)?,
             Phase::Sweep { mut gc } => {
                 let step = run.steps.sweep;
                 let done = if run.report.dry_run {
@@ -348,42 +371,61 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         Ok(matches!(run.phase, Phase::Done))
     }
 
-    /// Marks one page of extent records of the current tree.
+    /// Marks one page of extent records of the current tree, or reads
+    /// one page of a pinned snapshot table's records (the trees to mark
+    /// next).
     fn mark_unit(
         &mut self,
         run: &mut GcRunOf<T, C>,
-        mut gc: C::Gc,
-        tree: usize,
-        after: Option<Vec<u8>>,
+        mut m: Marking<C::Gc>,
     ) -> Result<Phase<C::Gc>, FsError> {
-        let Some(root) = run.roots.get(tree).copied() else {
-            return Ok(Phase::Sweep { gc });
+        if m.queue.is_empty() {
+            match run.roots.get(m.source).copied() {
+                None => return Ok(Phase::Sweep { gc: m.gc }),
+                Some(Pinned::Tree(tree)) => {
+                    m.source += 1;
+                    m.queue.push_back(tree);
+                }
+                Some(Pinned::Table(table)) => {
+                    let page = self.table_page(&table, m.table_after.as_deref(), TABLE_PAGE)?;
+                    m.table_after = match page.last() {
+                        Some((name, _)) if page.len() == TABLE_PAGE => Some(name.clone()),
+                        _ => {
+                            m.source += 1;
+                            None
+                        }
+                    };
+                    for (name, value) in &page {
+                        m.queue.push_back(decode_record(name, value)?.1.root);
+                    }
+                    return Ok(Phase::Mark(m));
+                }
+            }
+        }
+        let Some(root) = m.queue.front().copied() else {
+            return Ok(Phase::Mark(m));
         };
-        if after.is_none() {
+        if m.after.is_none() {
             run.report.roots += 1;
         }
-        let batch = self.extent_batch(&root, after.as_deref(), MARK_PAGE)?;
+        let batch = self.extent_batch(&root, m.after.as_deref(), MARK_PAGE)?;
         for (_, ext) in &batch {
             // A hole has no chunk to keep.
             let FileExtent::Chunk(ext) = ext else {
                 continue;
             };
-            self.state.content.mark(&mut self.dev, &mut gc, ext)?;
+            self.state.content.mark(&mut self.dev, &mut m.gc, ext)?;
             run.report.extents_scanned += 1;
             run.report.bytes_scanned += u64::from(ext.len);
         }
-        Ok(match batch.last() {
-            Some((last, _)) if batch.len() == MARK_PAGE => Phase::Mark {
-                gc,
-                tree,
-                after: Some(last.clone()),
-            },
-            _ => Phase::Mark {
-                gc,
-                tree: tree + 1,
-                after: None,
-            },
-        })
+        m.after = match batch.last() {
+            Some((last, _)) if batch.len() == MARK_PAGE => Some(last.clone()),
+            _ => {
+                m.queue.pop_front();
+                None
+            }
+        };
+        Ok(Phase::Mark(m))
     }
 
     /// The reach is done: what it found, and the frees to do. A dry

@@ -49,6 +49,7 @@ pub mod link;
 pub mod listing;
 pub mod names;
 pub mod node_cache;
+mod pins;
 pub mod put;
 pub mod quota;
 pub mod received;

@@ -15,9 +15,10 @@
 //! - `shared_bytes`   = bytes of C(S) ∩ O; exclusive + shared = stored.
 //!
 //! The trees are those of one moment, the run's start: in one transaction
-//! [`Fs::snapshot_space_start`] pins a copy-on-write snapshot of the live
-//! tree (as a stepped fsck or GC does) and copies every snapshot's root.
-//! Those roots stay in `Fs::pinned` until the run ends, so their nodes are
+//! [`Fs::snapshot_space_start`] pins copy-on-write snapshots of the live
+//! tree and of the snapshot table (as a stepped fsck or GC does, `pins`).
+//! Those two roots stay in `Fs::pinned` until the run ends, so the trees
+//! they fix (the pinned table names every snapshot of the moment) are
 //! never written again and GC keeps every chunk they name. Writes,
 //! deletes, snapshots taken or removed (S itself included) between units
 //! therefore change nothing the run reads: it answers for its start.
@@ -42,15 +43,19 @@
 //! A unit ([`Fs::snapshot_space_step`]) reads at most `nodes` nodes: tree
 //! nodes (one each) and the content index lookups of the extents the
 //! leaves read named (at most the index's height each; a batch of lookups
-//! is one call, sharing the nodes it reads). The start reads the snapshot
-//! table (one record per snapshot) and commits the live tree's pin.
+//! is one call, sharing the nodes it reads). The other trees come from the
+//! pinned table a page at a time, a unit of its own reading at most
+//! `nodes` nodes. The start reads S's record and commits the two pins.
 //!
 //! # Memory
-//! Two bits per block of the store, one root per tree, the pending
-//! children of the tree being walked (one node's worth per level) and the
-//! extents of one leaf waiting for their lookups.
+//! Two bits per block of the store, the roots of one page of the table,
+//! the pending children of the tree being walked (one node's worth per
+//! level) and the extents of one leaf waiting for their lookups: nothing
+//! grows with the number of snapshots.
 
+use alloc::collections::VecDeque;
 use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
 
 use block::{Extent, Transactional};
@@ -61,6 +66,7 @@ use cowbtree::TreeRoot;
 use crate::chunks::Chunks;
 use crate::error::FsError;
 use crate::fs::Fs;
+use crate::pins::{self, Pinned, TABLE_PAGE};
 use crate::records::{self, TAG_EXTENT};
 
 /// Nodes a unit reads by default.
@@ -100,11 +106,21 @@ pub struct SpaceRun {
     pin: u64,
     /// Nodes read per unit at most.
     nodes: usize,
-    /// S first, then the other trees (the live pin last).
-    roots: Vec<TreeRoot>,
-    /// The tree being walked (index into `roots`); `roots.len()`: done.
-    tree: usize,
-    /// Its root was taken into `pending`.
+    /// The pinned snapshot table and live tree.
+    table: TreeRoot,
+    live: TreeRoot,
+    /// Trees to walk, the one being walked first: S, then a page of the
+    /// other snapshots at a time, then the live tree.
+    trees: VecDeque<TreeRoot>,
+    /// S is the front of `trees` (pass 1).
+    on_target: bool,
+    /// The last table record taken (`None`: none yet); the table's end was
+    /// reached; the live tree was queued; every tree is walked.
+    table_after: Option<Vec<u8>>,
+    table_done: bool,
+    live_queued: bool,
+    finished: bool,
+    /// The front tree's root was taken into `pending`.
     started: bool,
     /// Nodes of that tree still to read: (block, level).
     pending: Vec<(u64, u8)>,
@@ -123,7 +139,7 @@ impl SpaceRun {
     }
 
     fn done(&self) -> bool {
-        self.tree >= self.roots.len()
+        self.finished
     }
 }
 
@@ -155,25 +171,26 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         nodes: usize,
     ) -> Result<SpaceRun, FsError> {
         let target = self.snapshot_record(name)?;
-        let mut roots = Vec::new();
-        roots.push(target.root);
-        for (n, rec) in self.snapshot_records()? {
-            if n != name {
-                roots.push(rec.root);
-            }
-        }
-        let live = self.atomically(|fs| Ok(cowbtree::snapshot(&mut fs.state.live)?))?;
-        roots.push(live);
+        let (table, live) = self.atomically(|fs| {
+            let table = cowbtree::snapshot(&mut fs.state.snaps)?;
+            Ok((table, cowbtree::snapshot(&mut fs.state.live)?))
+        })?;
         let key = self.next_pin;
         self.next_pin += 1;
-        self.pinned.push((key, roots.clone()));
+        self.pinned
+            .push((key, vec![Pinned::Table(table), Pinned::Tree(live)]));
         let blocks = self.dev.block_count();
-        let other_trees = roots.len() as u64 - 1;
         Ok(SpaceRun {
             pin: key,
             nodes: nodes.max(1),
-            roots,
-            tree: 0,
+            table,
+            live,
+            trees: VecDeque::from([target.root]),
+            on_target: true,
+            table_after: None,
+            table_done: false,
+            live_queued: false,
+            finished: false,
             started: false,
             pending: Vec::new(),
             refs: Vec::new(),
@@ -182,7 +199,6 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             report: SnapshotSpace {
                 name: String::from(name),
                 logical_bytes: target.logical_bytes,
-                other_trees,
                 ..SnapshotSpace::default()
             },
         })
@@ -232,7 +248,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         budget: usize,
     ) -> Result<bool, FsError> {
         if !self.snapshot_space_is_current(run) {
-            run.tree = run.roots.len();
+            run.finished = true;
             return Ok(true);
         }
         for _ in 0..budget.max(1) {
@@ -266,10 +282,23 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             let Some((block, level)) = run.pending.pop() else {
                 // The tree is walked (or not started): the next one.
                 if run.started {
-                    run.tree += 1;
+                    run.trees.pop_front();
+                    run.on_target = false;
                     run.started = false;
                 }
-                let Some(root) = run.roots.get(run.tree) else {
+                if run.trees.is_empty() {
+                    if read > 0 {
+                        // A page of the table is a unit of its own.
+                        break;
+                    }
+                    if !self.queue_trees(run)? {
+                        run.finished = true;
+                        break;
+                    }
+                    read = budget;
+                    continue;
+                }
+                let Some(root) = run.trees.front() else {
                     break;
                 };
                 run.pending
@@ -279,13 +308,13 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             };
             // Another pinned tree reached this node before: the same
             // node (pinned nodes are never written), the same subtree.
-            if run.tree > 0 && !run.other.mark_block(block) {
+            if !run.on_target && !run.other.mark_block(block) {
                 continue;
             }
             let node = cowbtree::read_node(&mut self.dev, block, level)?;
             read += 1;
             run.report.nodes_read += 1;
-            if run.tree == 0 {
+            if run.on_target {
                 run.report.target_nodes += 1;
             }
             match node.entries {
@@ -320,15 +349,47 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             }
         }
         // The last tree walked to its end: done now, not one unit later.
-        let last = run.tree + 1 == run.roots.len();
+        let last = run.trees.len() == 1 && run.live_queued;
         if run.started && last && run.pending.is_empty() && run.refs.is_empty() {
-            run.tree += 1;
+            run.trees.clear();
             run.started = false;
+            run.finished = true;
         }
         if run.done() {
             run.report.complete = true;
         }
         Ok(())
+    }
+
+    /// Queues the next trees to compare with S: a page of the pinned
+    /// table's snapshots (S skipped), reading at most `run.nodes` nodes
+    /// (the table's height, then at most a leaf per record), or once the
+    /// table is done the live tree. `false`: every tree was queued.
+    fn queue_trees(&mut self, run: &mut SpaceRun) -> Result<bool, FsError> {
+        if !run.table_done {
+            let height = usize::from(run.table.height);
+            let limit = run.nodes.saturating_sub(height).clamp(1, TABLE_PAGE);
+            let page = self.table_page(&run.table, run.table_after.as_deref(), limit)?;
+            run.table_done = page.len() < limit;
+            for (key, value) in page {
+                let (n, rec) = pins::decode_record(&key, &value)?;
+                if n != run.report.name {
+                    run.trees.push_back(rec.root);
+                    run.report.other_trees += 1;
+                }
+                run.table_after = Some(key);
+            }
+            if !run.trees.is_empty() || !run.table_done {
+                return Ok(true);
+            }
+        }
+        if run.live_queued {
+            return Ok(false);
+        }
+        run.live_queued = true;
+        run.trees.push_back(run.live);
+        run.report.other_trees += 1;
+        Ok(true)
     }
 
     /// Looks up the first `take` chunks of `run.refs` and marks them.
@@ -345,8 +406,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 ino: *ino,
             });
         }
-        // S is tree 0: pass 1.
-        let in_s = run.tree == 0;
+        // S's walk is pass 1.
+        let in_s = run.on_target;
         for (r, e) in refs.iter().zip(&found) {
             let len = u64::from(r.len);
             if in_s {

@@ -75,23 +75,6 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         }
     }
 
-    /// Every snapshot's name and record, in name order.
-    pub(crate) fn snapshot_records(&mut self) -> Result<Vec<(String, SnapshotRecord)>, FsError> {
-        let snaps = self.state.snaps;
-        let mut cursor =
-            cowbtree::range(&mut self.dev, &snaps, Bound::Unbounded, Bound::Unbounded)?;
-        let mut out = Vec::new();
-        while let Some((k, v)) = cursor.next_entry()? {
-            let name = String::from_utf8(k).map_err(|_| FsError::BadSnapshotName {
-                name: String::new(),
-                reason: "stored name is not UTF-8",
-            })?;
-            let rec = SnapshotRecord::decode(&name, &v)?;
-            out.push((name, rec));
-        }
-        Ok(out)
-    }
-
     /// Takes snapshot `name` of the whole live tree, O(1): one root copy.
     pub fn snapshot_create(&mut self, name: &str) -> Result<(), FsError> {
         check_name(name)?;

@@ -102,7 +102,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 }
             }
         };
-        let live = run.trees[run.trees.len() - 1].1;
+        let live = run.live;
         let mut buf = vec![0u8; VERIFY_PIECE];
         if b.pos < b.size {
             match self.read_at_in(&live, b.ino, b.pos, &mut buf) {
