@@ -226,7 +226,9 @@ pub(crate) fn xor_into(acc: &mut [u8], block: &[u8]) {
 
 /// Encodes transaction `seq` of `epoch` writing `images` (home block, image)
 /// into its journal blocks, in log order. `durable_through` is the highest
-/// sequence number known durable now (see the commit block).
+/// sequence number known durable now (see the commit block). The store
+/// appends to its buffer instead ([`encode_transaction_into`]); tests use this.
+#[cfg(test)]
 pub fn encode_transaction(
     epoch: u64,
     seq: u64,
@@ -428,12 +430,16 @@ mod tests {
             assert_eq!(log.len(), blocks_needed(n as u64) as usize * BLOCK_SIZE);
             let mut at = 0;
             for group in refs.chunks(TAGS_PER_DESCRIPTOR) {
-                let Ok(Record::Descriptor { tags, parity_crc, .. }) =
-                    decode_record(&log[at..at + BLOCK_SIZE])
+                let Ok(Record::Descriptor {
+                    tags, parity_crc, ..
+                }) = decode_record(&log[at..at + BLOCK_SIZE])
                 else {
                     panic!("no descriptor at {at}");
                 };
-                assert_eq!(&log[at..at + BLOCK_SIZE], &log[at + BLOCK_SIZE..at + 2 * BLOCK_SIZE]);
+                assert_eq!(
+                    &log[at..at + BLOCK_SIZE],
+                    &log[at + BLOCK_SIZE..at + 2 * BLOCK_SIZE]
+                );
                 at += 2 * BLOCK_SIZE;
                 let mut parity = vec![0u8; BLOCK_SIZE];
                 for ((home, image), tag) in group.iter().zip(&tags) {
@@ -448,7 +454,11 @@ mod tests {
             }
             assert!(matches!(
                 decode_record(&log[at..at + BLOCK_SIZE]),
-                Ok(Record::Commit { seq: 5, durable_through: 4, .. })
+                Ok(Record::Commit {
+                    seq: 5,
+                    durable_through: 4,
+                    ..
+                })
             ));
         }
     }
@@ -457,7 +467,16 @@ mod tests {
     fn xor_into_equals_the_byte_loop_at_every_length_and_offset() {
         let a: Vec<u8> = (0..4133u32).map(|i| (i * 31 + 7) as u8).collect();
         let b: Vec<u8> = (0..4133u32).map(|i| (i * 17 + 3) as u8).collect();
-        for (len, off) in [(0, 0), (1, 0), (7, 1), (8, 0), (9, 3), (4096, 0), (4096, 5), (4127, 6)] {
+        for (len, off) in [
+            (0, 0),
+            (1, 0),
+            (7, 1),
+            (8, 0),
+            (9, 3),
+            (4096, 0),
+            (4096, 5),
+            (4127, 6),
+        ] {
             let mut fast = a[off..off + len].to_vec();
             xor_into(&mut fast, &b[..len + 2]);
             let slow: Vec<u8> = a[off..off + len]
