@@ -201,19 +201,59 @@ pub fn get<T: Transactional>(
     let mut level = root.height.checked_sub(1).ok_or(TreeError::TooDeep {
         height: root.height,
     })?;
-    let mut buf = [0u8; NODE_SIZE];
     loop {
-        let view = read_view(tx, block, level, &mut buf)?;
-        let below = view.count_at_or_below(key);
-        if view.is_leaf() {
-            return Ok(match below.checked_sub(1) {
-                Some(i) if view.key(i) == key => Some(view.value(i).to_vec()),
-                _ => None,
-            });
+        // Each node is lent by the device (a node cache lends its image:
+        // no 4 KiB copy per level) and verified as `read_view` does.
+        let mut step = None;
+        tx.read_verified_with(block, &mut |image, verified| {
+            step = Some(get_step(block, level, image, verified, key));
+        })?;
+        // A device that lent nothing answered no node.
+        match step.unwrap_or(Err(TreeError::Corrupt {
+            block,
+            problem: NodeDecodeError::WrongSize { len: 0 },
+        }))? {
+            GetStep::Child(child) => {
+                block = child;
+                level -= 1;
+            }
+            GetStep::Found(value) => return Ok(value),
         }
-        block = view.child(below.saturating_sub(1));
-        level -= 1;
     }
+}
+
+/// Where one level of [`get`] leads.
+enum GetStep {
+    Child(u64),
+    Found(Option<Vec<u8>>),
+}
+
+/// One level of [`get`] over the lent `image` of `block` (checked as
+/// `read_view` checks a node read into a buffer).
+fn get_step(
+    block: u64,
+    level: u8,
+    image: &[u8],
+    verified: bool,
+    key: &[u8],
+) -> Result<GetStep, TreeError> {
+    let view = if verified {
+        NodeView::parse_verified(block, image)
+    } else {
+        NodeView::parse(block, image)
+    }
+    .map_err(|problem| TreeError::Corrupt { block, problem })?;
+    if view.level != level {
+        return Err(TreeError::wrong_level(block, level, view.level));
+    }
+    let below = view.count_at_or_below(key);
+    if view.is_leaf() {
+        return Ok(GetStep::Found(match below.checked_sub(1) {
+            Some(i) if view.key(i) == key => Some(view.value(i).to_vec()),
+            _ => None,
+        }));
+    }
+    Ok(GetStep::Child(view.child(below.saturating_sub(1))))
 }
 
 /// Writes `node` for the tree: in place over `old` when the tree alone owns

@@ -118,8 +118,29 @@ impl Cache {
     }
 
     /// Caches the image committed by transaction `seq`, not yet at home.
-    pub fn insert_dirty(&mut self, block: u64, data: &[u8], seq: u64) {
-        self.put(block, data, Some(seq));
+    /// Takes the transaction's own buffer: no copy of the image.
+    pub fn insert_dirty(&mut self, block: u64, data: Box<[u8]>, seq: u64) {
+        match self.entries.get_mut(&block) {
+            Some(e) => {
+                e.data = data;
+                if e.dirty.is_none() {
+                    self.dirty_count += 1;
+                }
+                e.dirty = Some(seq);
+            }
+            None => {
+                self.entries.insert(
+                    block,
+                    Entry {
+                        data,
+                        dirty: Some(seq),
+                        tick: 0,
+                    },
+                );
+                self.dirty_count += 1;
+            }
+        }
+        self.touch(block);
     }
 
     /// Forgets `block` (its home was overwritten directly). Must not be dirty.
@@ -182,7 +203,7 @@ mod tests {
     fn lru_evicts_oldest_clean_and_keeps_dirty() {
         let mut c = Cache::new(2);
         let b = vec![1u8; 8];
-        c.insert_dirty(1, &b, 5);
+        c.insert_dirty(1, b.clone().into_boxed_slice(), 5);
         c.insert_clean(2, &b);
         c.insert_clean(3, &b); // over capacity: 2 is the oldest clean
         assert!(c.get(2).is_none());

@@ -9,7 +9,7 @@ use crc::{Crc, Table, CRC_32_ISCSI};
 const CRC32C: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISCSI);
 
 /// CRC-32C of `data`.
-pub fn crc32c(data: &[u8]) -> u32 {
+pub const fn crc32c(data: &[u8]) -> u32 {
     CRC32C.checksum(data)
 }
 

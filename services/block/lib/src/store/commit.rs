@@ -204,17 +204,24 @@ impl<D: BlockDevice> BlockStore<D> {
         if !txn.writes.is_empty() {
             let seq = self.next_seq;
             let images: Vec<(u64, &[u8])> = txn.writes.iter().map(|(b, d)| (*b, &d[..])).collect();
-            let records =
-                journal::encode_transaction(self.sb.journal_epoch, seq, self.durable_seq, &images);
+            // Encoded straight into the buffer of records not yet written.
+            journal::encode_transaction_into(
+                &mut self.pending,
+                self.sb.journal_epoch,
+                seq,
+                self.durable_seq,
+                &images,
+            );
             if txn.wrote_fresh {
                 self.fresh_unflushed = true;
             }
-            self.pending.extend_from_slice(&records);
             self.head = (self.head + need) % self.sb.journal_blocks;
             self.used += need;
             self.next_seq += 1;
-            for (block, image) in &txn.writes {
-                self.cache.insert_dirty(*block, image, seq);
+            drop(images);
+            // The images move into the cache (no copy).
+            for (block, image) in txn.writes {
+                self.cache.insert_dirty(block, image, seq);
             }
         }
         match durability {
