@@ -1,0 +1,356 @@
+//! [`NodeView`]: a node verified in place, its entries located but not
+//! copied, and the images built from it without decoding (a changed leaf,
+//! a branch with one child replaced). The byte layout is the parent
+//! module's.
+
+use alloc::vec::Vec;
+
+use super::{
+    node_checksum, BranchEntry, Entries, LeafEntry, Node, NodeDecodeError, BRANCH_ENTRY_OVERHEAD,
+    CAPACITY, HEADER_LEN, LEAF_ENTRY_OVERHEAD, MAGIC, MAX_KEY_LEN, MAX_LEVEL, MAX_VALUE_LEN,
+    NODE_SIZE, OFF_COUNT, OFF_GENERATION, OFF_RESERVED1, OFF_RESERVED2, OFF_USED,
+};
+
+/// Where one entry's parts are in the image.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    /// Offset of the key; a branch's child pointer is the 8 bytes before it.
+    key_at: u16,
+    key_len: u8,
+    /// Leaf only: the value follows the key.
+    value_len: u16,
+}
+
+/// A node verified in place: the checks of [`Node::decode`] (checksum,
+/// limits, key order, zero tail), with entries located but not copied.
+/// Lookups use it to avoid allocating per entry.
+pub struct NodeView<'a> {
+    image: &'a [u8; NODE_SIZE],
+    pub generation: u64,
+    pub level: u8,
+    spans: Vec<Span>,
+}
+
+/// A block of zeros to compare node tails against.
+static ZEROS: [u8; NODE_SIZE] = [0; NODE_SIZE];
+
+impl<'a> NodeView<'a> {
+    /// Verifies the node stored at `block`. Never panics, whatever the bytes.
+    pub fn parse(block: u64, bytes: &'a [u8]) -> Result<Self, NodeDecodeError> {
+        Self::parse_checked(block, bytes, true)
+    }
+
+    /// Locates the entries of an image that [`NodeView::parse`] already
+    /// verified as the node at `block` (a device's cache of verified nodes,
+    /// [`block::Transactional::read_verified`]): the checksum, key order and
+    /// zero tail are not checked again, every bound still is, so this never
+    /// panics either.
+    pub fn parse_verified(block: u64, bytes: &'a [u8]) -> Result<Self, NodeDecodeError> {
+        Self::parse_checked(block, bytes, false)
+    }
+
+    fn parse_checked(block: u64, bytes: &'a [u8], verify: bool) -> Result<Self, NodeDecodeError> {
+        let image: &[u8; NODE_SIZE] = bytes
+            .try_into()
+            .map_err(|_| NodeDecodeError::WrongSize { len: bytes.len() })?;
+        let mut r = Reader {
+            bytes: image,
+            at: 0,
+        };
+        let magic = r.array::<4>().unwrap_or_default();
+        if magic != MAGIC {
+            return Err(NodeDecodeError::BadMagic { found: magic });
+        }
+        let stored = u32::from_le_bytes(r.array::<4>().unwrap_or_default());
+        if verify {
+            let computed = node_checksum(block, image);
+            if stored != computed {
+                return Err(NodeDecodeError::ChecksumMismatch { stored, computed });
+            }
+        }
+        let generation = u64::from_le_bytes(r.array::<8>().unwrap_or_default());
+        let level = r.u8().unwrap_or_default();
+        if level > MAX_LEVEL {
+            return Err(NodeDecodeError::LevelTooHigh { level });
+        }
+        if r.u8() != Some(0) {
+            return Err(NodeDecodeError::ReservedNotZero {
+                offset: OFF_RESERVED1,
+            });
+        }
+        let count = usize::from(u16::from_le_bytes(r.array::<2>().unwrap_or_default()));
+        let used = usize::from(u16::from_le_bytes(r.array::<2>().unwrap_or_default()));
+        for offset in OFF_RESERVED2..HEADER_LEN {
+            if r.u8() != Some(0) {
+                return Err(NodeDecodeError::ReservedNotZero { offset });
+            }
+        }
+        if used > CAPACITY {
+            return Err(NodeDecodeError::UsedTooLarge { used });
+        }
+        let end = HEADER_LEN + used;
+        let area = image
+            .get(..end)
+            .ok_or(NodeDecodeError::UsedTooLarge { used })?;
+        let mut r = Reader {
+            bytes: area,
+            at: HEADER_LEN,
+        };
+        let leaf = level == 0;
+        if !leaf && count == 0 {
+            return Err(NodeDecodeError::EmptyBranch);
+        }
+        // Each entry takes at least its overhead, so `count` is bounded by
+        // `used` before anything is allocated from it.
+        let overhead = if leaf {
+            LEAF_ENTRY_OVERHEAD
+        } else {
+            BRANCH_ENTRY_OVERHEAD
+        };
+        let mut spans: Vec<Span> = Vec::with_capacity(count.min(used / overhead));
+        let mut prev: Option<&[u8]> = None;
+        for index in 0..count {
+            let offset = r.at;
+            let overrun = NodeDecodeError::EntryOverrun { index, offset };
+            let key_len = r.u8().ok_or(overrun.clone())?;
+            let value_len = if leaf {
+                let len = u16::from_le_bytes(r.array::<2>().ok_or(overrun.clone())?);
+                if usize::from(len) > MAX_VALUE_LEN {
+                    return Err(NodeDecodeError::ValueTooLong {
+                        index,
+                        len: usize::from(len),
+                    });
+                }
+                len
+            } else {
+                r.array::<8>().ok_or(overrun.clone())?;
+                0
+            };
+            let key_at = r.at as u16;
+            let key = r.take(usize::from(key_len)).ok_or(overrun.clone())?;
+            r.take(usize::from(value_len)).ok_or(overrun)?;
+            if !leaf && index == 0 && !key.is_empty() {
+                return Err(NodeDecodeError::FirstBranchKeyNotEmpty {
+                    len: usize::from(key_len),
+                });
+            }
+            if verify && prev.is_some_and(|p| p >= key) {
+                return Err(NodeDecodeError::KeysOutOfOrder { index });
+            }
+            prev = Some(key);
+            spans.push(Span {
+                key_at,
+                key_len,
+                value_len,
+            });
+        }
+        if r.at != end {
+            return Err(NodeDecodeError::CountMismatch {
+                count,
+                used,
+                consumed: r.at - HEADER_LEN,
+            });
+        }
+        // Bytes past the entries must be zero: the encoder writes them so, and
+        // anything else means the node was not written by us.
+        let tail = image.get(end..).unwrap_or_default();
+        if verify && tail != ZEROS.get(..tail.len()).unwrap_or_default() {
+            let at = tail.iter().position(|&b| b != 0).unwrap_or(0);
+            return Err(NodeDecodeError::ReservedNotZero { offset: end + at });
+        }
+        Ok(NodeView {
+            image,
+            generation,
+            level,
+            spans,
+        })
+    }
+
+    pub fn is_leaf(&self) -> bool {
+        self.level == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    fn bytes(&self, at: usize, len: usize) -> &'a [u8] {
+        // Spans were bounds-checked by `parse`.
+        self.image.get(at..at + len).unwrap_or_default()
+    }
+
+    /// Key of entry `i` (`i < len()`).
+    pub fn key(&self, i: usize) -> &'a [u8] {
+        let s = self.spans[i];
+        self.bytes(usize::from(s.key_at), usize::from(s.key_len))
+    }
+
+    /// Value of leaf entry `i` (`i < len()`).
+    pub fn value(&self, i: usize) -> &'a [u8] {
+        let s = self.spans[i];
+        self.bytes(
+            usize::from(s.key_at) + usize::from(s.key_len),
+            usize::from(s.value_len),
+        )
+    }
+
+    /// Child of branch entry `i` (`i < len()`).
+    pub fn child(&self, i: usize) -> u64 {
+        let at = usize::from(self.spans[i].key_at) - 8;
+        u64::from_le_bytes(self.bytes(at, 8).try_into().unwrap_or_default())
+    }
+
+    /// Number of entries whose key is <= `key` (leaf or branch).
+    pub fn count_at_or_below(&self, key: &[u8]) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.key(mid) <= key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// Bytes of entries (the header's `USED`).
+    fn used(&self) -> usize {
+        self.spans.last().map_or(HEADER_LEN, |s| {
+            usize::from(s.key_at) + usize::from(s.key_len) + usize::from(s.value_len)
+        }) - HEADER_LEN
+    }
+
+    /// Where entry `i` starts (its length byte); the end of the entries
+    /// for `i == len()`.
+    fn entry_start(&self, i: usize) -> usize {
+        let overhead = if self.is_leaf() {
+            LEAF_ENTRY_OVERHEAD
+        } else {
+            BRANCH_ENTRY_OVERHEAD
+        };
+        self.spans.get(i).map_or(HEADER_LEN + self.used(), |s| {
+            usize::from(s.key_at) - overhead
+        })
+    }
+
+    /// This leaf's image with `key` = `value` put at entry `i` (replacing
+    /// entry `i` when `replace`, else inserted before it), stamped with
+    /// `generation`, to be [`seal`]ed; `None` when it would not fit (the
+    /// caller splits through [`Node`]). The bytes around the entry are
+    /// copied as they are: a change costs no allocation per entry, where
+    /// decoding into a [`Node`] and encoding again allocates two per entry
+    /// (issue #13). The caller keeps `i` in `0..=len()` (`< len()` when
+    /// replacing) and the key order.
+    pub fn leaf_with(
+        &self,
+        i: usize,
+        replace: bool,
+        key: &[u8],
+        value: &[u8],
+        generation: u64,
+    ) -> Option<[u8; NODE_SIZE]> {
+        if !self.is_leaf() || i > self.len() || (replace && i >= self.len()) {
+            return None;
+        }
+        let start = self.entry_start(i);
+        let end = if replace {
+            self.entry_start(i + 1)
+        } else {
+            start
+        };
+        let old_end = HEADER_LEN + self.used();
+        let added = LEAF_ENTRY_OVERHEAD + key.len() + value.len();
+        let used = self.used() - (end - start) + added;
+        if used > CAPACITY || key.len() > MAX_KEY_LEN || value.len() > MAX_VALUE_LEN {
+            return None;
+        }
+        let count = self.len() + usize::from(!replace);
+        let mut out = [0u8; NODE_SIZE];
+        out[..start].copy_from_slice(&self.image[..start]);
+        let mut at = start;
+        out[at] = key.len() as u8;
+        out[at + 1..at + 3].copy_from_slice(&(value.len() as u16).to_le_bytes());
+        at += LEAF_ENTRY_OVERHEAD;
+        out[at..at + key.len()].copy_from_slice(key);
+        at += key.len();
+        out[at..at + value.len()].copy_from_slice(value);
+        at += value.len();
+        out[at..at + (old_end - end)].copy_from_slice(&self.image[end..old_end]);
+        stamp(&mut out, generation, count, used);
+        Some(out)
+    }
+
+    /// This branch's image with child `i` (`< len()`) pointing at `child`,
+    /// stamped with `generation`, to be [`seal`]ed.
+    pub fn branch_with_child(&self, i: usize, child: u64, generation: u64) -> [u8; NODE_SIZE] {
+        let mut out = *self.image;
+        if let Some(s) = self.spans.get(i).filter(|_| !self.is_leaf()) {
+            let at = usize::from(s.key_at) - 8;
+            out[at..at + 8].copy_from_slice(&child.to_le_bytes());
+        }
+        stamp(&mut out, generation, self.len(), self.used());
+        out
+    }
+
+    /// Copies the entries out.
+    pub fn to_node(&self) -> Node {
+        let n = self.len();
+        let entries = if self.is_leaf() {
+            Entries::Leaf(
+                (0..n)
+                    .map(|i| LeafEntry {
+                        key: self.key(i).to_vec(),
+                        value: self.value(i).to_vec(),
+                    })
+                    .collect(),
+            )
+        } else {
+            Entries::Branch(
+                (0..n)
+                    .map(|i| BranchEntry {
+                        key: self.key(i).to_vec(),
+                        child: self.child(i),
+                    })
+                    .collect(),
+            )
+        };
+        Node {
+            generation: self.generation,
+            level: self.level,
+            entries,
+        }
+    }
+}
+
+/// Writes the header fields a change moves (the magic and level stay).
+fn stamp(out: &mut [u8; NODE_SIZE], generation: u64, count: usize, used: usize) {
+    out[OFF_GENERATION..OFF_GENERATION + 8].copy_from_slice(&generation.to_le_bytes());
+    out[OFF_COUNT..OFF_COUNT + 2].copy_from_slice(&(count as u16).to_le_bytes());
+    out[OFF_USED..OFF_USED + 2].copy_from_slice(&(used as u16).to_le_bytes());
+}
+
+/// Bounds-checked cursor over bytes from the disk.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let s = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(s)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).and_then(|s| s.first().copied())
+    }
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N).and_then(|s| s.try_into().ok())
+    }
+}
