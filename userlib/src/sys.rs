@@ -350,6 +350,43 @@ impl CpuTimes {
         Ok(t)
     }
 
+    /// Where `wall` cycles went between `start` and this reading, as text
+    /// for a bench line: " NAME M (P.P%)" per process with a share (or at
+    /// least `min_cycles`), then idle and interrupts; and the sum of every
+    /// account's cycles, which adds up to the wall.
+    pub fn shares_since(
+        &self,
+        start: &CpuTimes,
+        wall: u64,
+        min_cycles: u64,
+    ) -> (alloc::string::String, u64) {
+        use core::fmt::Write as _;
+        let mut line = alloc::string::String::new();
+        let mut sum = 0u64;
+        let mut part = |who: &str, cycles: u64| {
+            sum = sum.wrapping_add(cycles);
+            let pm = permille(cycles, wall);
+            if cycles >= min_cycles || pm > 0 {
+                let _ = write!(
+                    line,
+                    " {who} {} ({}.{}%)",
+                    cycles / 1_000_000,
+                    pm / 10,
+                    pm % 10
+                );
+            }
+        };
+        for (a, b) in start.procs[..start.slots]
+            .iter()
+            .zip(&self.procs[..self.slots])
+        {
+            part(b.name(), b.cycles.wrapping_sub(a.cycles));
+        }
+        part("idle", self.idle.wrapping_sub(start.idle));
+        part("interrupts", self.interrupts.wrapping_sub(start.interrupts));
+        (line, sum)
+    }
+
     /// All accounted cycles (processes, idle, interrupts).
     pub fn total(&self) -> u64 {
         self.procs[..self.slots]
@@ -358,4 +395,9 @@ impl CpuTimes {
                 a.wrapping_add(p.cycles)
             })
     }
+}
+
+/// `part` of `whole` in thousandths (0 for an empty whole).
+pub fn permille(part: u64, whole: u64) -> u64 {
+    (part as u128 * 1000 / (whole as u128).max(1)) as u64
 }

@@ -10,40 +10,11 @@
 //! e.g. under `valgrind --tool=callgrind` (instruction counts do not
 //! depend on the machine's load).
 
-use std::cell::RefCell;
-
-use abi::fake::{self, FakeCaller, Serve};
-use abi::iface::{Dispatched, Transport};
-use abi::Message;
-use block::{BlockStore, Config, MemDevice};
-use block_api::{block_store, BlockClient};
-use block_server::Service;
+use block::Config;
+use block_server::served;
 use filesystem::digest::Hasher;
 use filesystem::{Algorithm, Fs, Registry, RepoName};
 use testkit::noise;
-
-struct Svc(Service<MemDevice, FakeCaller>);
-
-impl Serve for Svc {
-    fn dispatch(
-        &mut self,
-        badge: u64,
-        caller: FakeCaller,
-        msg: &Message,
-    ) -> Dispatched<FakeCaller> {
-        self.0.count_call(badge, msg.label);
-        block_store::dispatch(&mut self.0, badge, caller, msg)
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Badged<'a>(&'a RefCell<Svc>);
-
-impl Transport for Badged<'_> {
-    fn call(&self, msg: &Message) -> Result<Message, abi::Error> {
-        fake::serve(&mut *self.0.borrow_mut(), 1, msg)
-    }
-}
 
 fn main() {
     let n: u64 = std::env::args()
@@ -56,9 +27,8 @@ fn main() {
         journal_blocks: 1024,
         group_commit_blocks: 256,
     };
-    let store = BlockStore::format(MemDevice::new(65_536), config).expect("format");
-    let server = RefCell::new(Svc(Service::new(store, 1)));
-    let client = BlockClient::connect_over(Badged(&server)).expect("connect");
+    let server = served::service_with(65_536, config);
+    let client = served::client(&server, 1);
     let mut reg = Registry::new(Fs::open(client, 0).expect("mkfs"));
     reg.fs().set_group_commit(true);
     let repo = RepoName::parse("bench/small").expect("repo");

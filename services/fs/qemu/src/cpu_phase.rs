@@ -4,8 +4,6 @@
 //! Unlike the services' own wall-clock timers these add up: their sum is
 //! the TSC cycles between the two readings, whatever the host did.
 
-use alloc::string::String;
-use core::fmt::Write as _;
 use userlib::println;
 use userlib::sys::{self, CpuTimes};
 
@@ -13,11 +11,6 @@ use userlib::sys::{self, CpuTimes};
 pub struct Phase {
     start: CpuTimes,
     wall0: u64,
-}
-
-/// `part` of `whole` in tenths of a percent.
-fn permille(part: u64, whole: u64) -> u64 {
-    (part as u128 * 1000 / (whole as u128).max(1)) as u64
 }
 
 impl Phase {
@@ -35,34 +28,8 @@ impl Phase {
     pub fn end(self, name: &str) {
         let Ok(end) = CpuTimes::read() else { return };
         let wall = sys::rdtsc().wrapping_sub(self.wall0);
-        let mut line = String::new();
-        let mut sum = 0u64;
-        let mut part = |who: &str, cycles: u64, line: &mut String| {
-            sum = sum.wrapping_add(cycles);
-            let pm = permille(cycles, wall);
-            if cycles >= 1_000_000 || pm > 0 {
-                let _ = write!(
-                    line,
-                    " {who} {} ({}.{}%)",
-                    cycles / 1_000_000,
-                    pm / 10,
-                    pm % 10
-                );
-            }
-        };
-        for (a, b) in self.start.procs[..self.start.slots]
-            .iter()
-            .zip(&end.procs[..end.slots])
-        {
-            part(b.name(), b.cycles.wrapping_sub(a.cycles), &mut line);
-        }
-        part("idle", end.idle.wrapping_sub(self.start.idle), &mut line);
-        part(
-            "interrupts",
-            end.interrupts.wrapping_sub(self.start.interrupts),
-            &mut line,
-        );
-        let pm = permille(sum, wall);
+        let (line, sum) = end.shares_since(&self.start, wall, 1_000_000);
+        let pm = sys::permille(sum, wall);
         println!(
             "fsbench: cpu {name}: wall {} Mcycles; scheduled Mcycles:{line}; sum {} = {}.{}% of the wall",
             wall / 1_000_000,

@@ -57,11 +57,6 @@ pub struct Transfer {
     driver: Option<([u64; 6], u64)>,
 }
 
-/// `part` of `whole` in tenths of a percent.
-fn permille(part: u64, whole: u64) -> u64 {
-    (part as u128 * 1000 / (whole as u128).max(1)) as u64
-}
-
 impl Transfer {
     /// Starts accounting a `kind` transfer from `mark` (`None` without
     /// one: then nothing is printed).
@@ -113,34 +108,8 @@ impl Transfer {
                 per(3)
             );
         }
-        let mut line = String::new();
-        let mut sum = 0u64;
-        let mut part = |who: &str, cycles: u64, line: &mut String| {
-            sum = sum.wrapping_add(cycles);
-            let pm = permille(cycles, wall);
-            if pm > 0 {
-                let _ = write!(
-                    line,
-                    " {who} {} ({}.{}%)",
-                    cycles / 1_000_000,
-                    pm / 10,
-                    pm % 10
-                );
-            }
-        };
-        for (a, b) in self.start.procs[..self.start.slots]
-            .iter()
-            .zip(&end.procs[..end.slots])
-        {
-            part(b.name(), b.cycles.wrapping_sub(a.cycles), &mut line);
-        }
-        part("idle", end.idle.wrapping_sub(self.start.idle), &mut line);
-        part(
-            "interrupts",
-            end.interrupts.wrapping_sub(self.start.interrupts),
-            &mut line,
-        );
-        let pm = permille(sum, wall);
+        let (line, sum) = end.shares_since(&self.start, wall, u64::MAX);
+        let pm = sys::permille(sum, wall);
         println!(
             "registry: cpu {} {} MiB: wall {} Mcycles ({} Mcycles/MiB); scheduled Mcycles:{line}; sum {} = {}.{}% of the wall; per MiB: {} socket calls, {} fs calls{frames}",
             match self.kind {
