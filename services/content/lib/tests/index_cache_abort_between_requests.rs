@@ -18,12 +18,7 @@ fn dedup_put_after_an_aborted_one_still_protects_the_chunk_from_the_sweep() {
     let (chunk, root1) = svc.owner_tx(|s| s.put_small(&root0, &a).unwrap());
 
     // The owner starts a GC: epoch 1, committed.
-    let mut st = ContentStore::open(&root1).unwrap();
-    let epoch = st.begin_gc().unwrap();
-    let root2 = st.encode_root();
-    svc.owner().begin().unwrap();
-    save_root(svc.owner(), &st);
-    svc.owner().commit(Durability::Durable).unwrap();
+    let (epoch, root2) = svc.begin_gc_committed(&root1);
 
     // A dedup put refreshes the entry's epoch in place, then the owner
     // aborts (its operation failed elsewhere).

@@ -15,12 +15,7 @@ fn writes_lost_with_the_block_service_are_not_served_from_the_cache() {
     let (mut svc, root0) = Service::new(4096);
     let a = noise(4096, 1);
     let (chunk, root1) = svc.owner_tx(|s| s.put_small(&root0, &a).unwrap());
-    let mut st = ContentStore::open(&root1).unwrap();
-    let epoch = st.begin_gc().unwrap();
-    let root2 = st.encode_root();
-    svc.owner().begin().unwrap();
-    save_root(svc.owner(), &st);
-    svc.owner().commit(Durability::Durable).unwrap();
+    let (epoch, root2) = svc.begin_gc_committed(&root1);
 
     // In the open transaction: a new chunk, and A's entry refreshed in
     // place; then the block service restarts.

@@ -6,7 +6,7 @@
 //! reads that reach it (the block-service reads of the real service).
 
 use block::{BlockStore, Durability, MemDevice, Transactional};
-use content::{ChunkRef, ChunkWriter, ContentRoot, ContentStore, Error, IndexCache};
+use content::{ChunkRef, ChunkWriter, ContentRoot, ContentStore, Error, GcEpoch, IndexCache};
 use testkit::CountingReads;
 
 use super::{config, Store};
@@ -100,6 +100,17 @@ impl Service {
         super::save_root(self.owner(), &store);
         self.owner().commit(Durability::Durable).unwrap();
         (r, root)
+    }
+
+    /// The owner starts a GC over `root` and commits its new epoch
+    /// (durable); returns the epoch and the root after it.
+    pub fn begin_gc_committed(&mut self, root: &Root) -> (GcEpoch, Root) {
+        let mut st = ContentStore::open(root).unwrap();
+        let epoch = st.begin_gc().unwrap();
+        self.owner().begin().unwrap();
+        super::save_root(self.owner(), &st);
+        self.owner().commit(Durability::Durable).unwrap();
+        (epoch, st.encode_root())
     }
 
     /// The block service restarts: its open transaction is lost, the
