@@ -75,12 +75,14 @@ def observe(m, names, top=model.ROOT):
                 o.errors.append(f"get {f}: {err}")
             got[f] = data
         o.tree = {"dirs": sorted(dirs), "files": got}
-    repos = [l.strip() for l in m.cmd("repos").splitlines() if l.strip()]
+    # "(no repositories)": the shell's word for an empty list, not a name.
+    repos = [l.strip() for l in m.cmd("repos").splitlines()
+             if l.strip() and not l.startswith("(")]
     reg = {"repos": sorted(repos), "tags": {}, "blobs": {}, "manifests": {}}
     for r in sorted(names["repos"]):
         out = m.cmd(f"tags {r}")
         reg["tags"][r] = sorted(l.strip() for l in out.splitlines()
-                                if l.strip() and not l.startswith("error:"))
+                                if l.strip() and not l.startswith(("error:", "(")))
     for d in sorted(names["digests"]):
         out = m.cmd(f"blob stat {d}")
         if "error:" in out:

@@ -56,7 +56,7 @@ def t_snapshot_space(boot):
 
     listing = s.cmd("snap list")
     no_error(listing, "snap list")
-    lines = re.findall(r"(?m)^(s\d) logical (\d+) bytes \(taken at time \d+\)$", listing)
+    lines = re.findall(r"(?m)^(s\d) logical (\d+) bytes \(taken [^)]* UTC\)$", listing)
     want(lines, [("s1", str(len(big1) + 2 * len(small))),
                  ("s2", str(len(big2) + 2 * len(small) + len(new)))], "snap list")
     if "exclusive" in listing:

@@ -32,6 +32,7 @@ use alloc::vec::Vec;
 use core::fmt::Display;
 
 use fs_api::client::{Error as FsError, FsClient, TextReply};
+use fs_api::WallTime;
 use userlib::{println, sys};
 
 use crate::Input;
@@ -156,9 +157,11 @@ pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
             },
             _ => usage(name),
         },
-        "repos" => paged("repos", |after, out| FS.repos_after(after, out)),
+        "repos" => paged("repos", "no repositories", |after, out| {
+            FS.repos_after(after, out)
+        }),
         "tags" => one(name, &words, |r| {
-            paged("tags", |after, out| FS.tags_after(r, after, out))
+            paged("tags", "no tags", |after, out| FS.tags_after(r, after, out))
         }),
         "blob" => registry::blob(&words, input),
         "manifest" => registry::manifest(&words, input),
@@ -274,9 +277,12 @@ fn text(what: &str, f: impl FnOnce(&mut [u8]) -> Result<TextReply, FsError>) {
 }
 
 /// Prints a listing page by page (each call: the lines after `after`, as
-/// many whole lines as the buffer holds), so no list is held whole.
-fn paged(what: &str, f: impl FnMut(&str, &mut [u8]) -> Result<TextReply, FsError>) {
-    let _ = paged_lines(what, f);
+/// many whole lines as the buffer holds), so no list is held whole;
+/// `(none)` when there is not one line.
+fn paged(what: &str, none: &str, f: impl FnMut(&str, &mut [u8]) -> Result<TextReply, FsError>) {
+    if paged_lines(what, f) == Some(0) {
+        println!("({none})");
+    }
 }
 
 /// [`paged`], answering the number of lines printed (`None`: it failed).
@@ -407,7 +413,7 @@ fn stat(path: &str) {
             s.size,
             s.ino,
             s.mode,
-            s.mtime
+            WallTime(s.mtime)
         ),
         Err(e) => fail("stat", e),
     }
@@ -506,7 +512,9 @@ fn rm(words: &[&str]) {
 fn snap(words: &[&str]) {
     match words {
         ["create", name] => report("snap create", FS.snap_create(name)),
-        ["list"] => paged("snap list", |after, out| FS.snaps_after(after, out)),
+        ["list"] => paged("snap list", "no snapshots", |after, out| {
+            FS.snaps_after(after, out)
+        }),
         ["space", name] => snap_space(name),
         ["diff", a] => snap_diff(a, ""),
         ["diff", a, b] => snap_diff(a, b),

@@ -41,6 +41,7 @@ extern crate alloc;
 pub mod client;
 mod error;
 pub mod rights;
+mod wall_time;
 
 pub use client::FsClient;
 pub use error::{
@@ -48,6 +49,7 @@ pub use error::{
     QuotaKind, Request, Size, Why,
 };
 pub use rights::Rights;
+pub use wall_time::WallTime;
 
 use alloc::vec::Vec;
 

@@ -11,7 +11,7 @@ use alloc::string::String;
 use core::fmt::Write as _;
 
 use filesystem::{DiffCursor, SnapshotSpace, SpaceRun};
-use fs_api::{DiffText, FsError, Stepped, Text};
+use fs_api::{DiffText, FsError, Stepped, Text, WallTime};
 
 use super::job::Job;
 use super::{send_text, Out, Outcome, Service};
@@ -47,8 +47,10 @@ impl Service {
             let mut line = String::new();
             let _ = writeln!(
                 line,
-                "{} logical {} bytes (taken at time {})",
-                s.name, s.logical_bytes, s.created
+                "{} logical {} bytes (taken {})",
+                s.name,
+                s.logical_bytes,
+                WallTime(s.created)
             );
             let len = line.len() as u64;
             if needed == text.len() as u64 && needed + len <= room {
