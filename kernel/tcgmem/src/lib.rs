@@ -6,14 +6,15 @@
 //! the fastest choice on real processors. QEMU 7.2's TCG translates a `rep`
 //! string instruction as ONE element per translated-block execution
 //! (`gen_repz` ends the block with a jump back to the same instruction), so
-//! every 8 bytes pays a block exit, the interrupt check of the next block's
-//! entry and the `rcx`/`rsi`/`rdi`/direction-flag bookkeeping. A plain loop
-//! of 8-byte loads and stores moves a whole unrolled block of words per
-//! translated block; measured in the guest it is several times faster.
+//! every 8 bytes pays a block exit and entry and the `rcx`/`rsi`/`rdi`
+//! bookkeeping. A loop of 8-byte loads and stores moves a whole unrolled
+//! iteration per block. Measured in the guest (`testsvc::membench`): warm
+//! copies 1.1-1.2x faster, fills 1.7x, and copies between pages that share
+//! an entry of QEMU's direct-mapped soft TLB 5-16x (see `move_group`).
 //!
 //! Design principles:
 //! - Strong `#[no_mangle]` symbols on the bare-metal target only (the
-//!   [`symbols`] module); compiler-builtins' are weak, so these win at link
+//!   `symbols` module); compiler-builtins' are weak, so these win at link
 //!   time. On the host the functions are plain, tested against a reference.
 //! - `#![no_builtins]`: LLVM must not recognise these loops as a copy or
 //!   fill idiom and turn them back into a call to `memcpy`/`memset`, which
@@ -21,10 +22,11 @@
 //! - Only what the measurement justified: `memcmp`/`bcmp`/`strlen` stay
 //!   compiler-builtins' (plain loops already, no `rep`).
 //! - One shape for all three: byte steps up to an 8-aligned destination,
-//!   then [`UNROLL`] words per loop iteration, then single words, then the
-//!   last bytes. Every access is in bounds; each word is read before it is
-//!   written and the order of words follows the copy's direction, which is
-//!   what makes the overlapping `memmove` cases correct.
+//!   then [`UNROLL`] words per loop iteration (copies in groups of eight
+//!   loads then eight stores), then single words, then the last bytes.
+//!   Every access is in bounds; each group is read whole before it is
+//!   written and the groups follow the copy's direction, which is what
+//!   makes the overlapping `memmove` cases correct.
 #![no_std]
 #![no_builtins]
 
