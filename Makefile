@@ -64,7 +64,7 @@ run: bare
 
 ## Clippy for the bare-metal crates (plain `cargo clippy` sees only the host ones).
 lint-bare: setup
-	$(CARGO) clippy --quiet $(BARE_FLAGS) $(BARE_PACKAGES) -p userlib -- -D warnings
+	$(CARGO) clippy --quiet $(BARE_FLAGS) $(BARE_PACKAGES) -p userlib -p tcgmem -- -D warnings
 
 ## QEMU tests: each boots its own configuration, with a time limit.
 qemu-test: bare lint-bare

@@ -20,6 +20,9 @@
 #![no_main]
 
 extern crate alloc;
+// Linked for its `memcpy`/`memmove`/`memset` symbols (tuned for QEMU TCG,
+// docs/speed.md): the lease copy and frame zeroing go through them.
+extern crate tcgmem;
 
 mod boot;
 mod cpuclock;

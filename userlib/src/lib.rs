@@ -11,6 +11,10 @@
 #![no_std]
 
 extern crate alloc;
+// Linked for its `memcpy`/`memmove`/`memset` symbols (tuned for QEMU TCG,
+// docs/speed.md): nothing names the crate, so without this it would not be
+// linked and compiler-builtins' `rep movsq` versions would be used.
+extern crate tcgmem;
 
 pub mod console;
 pub mod heap;

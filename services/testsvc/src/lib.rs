@@ -6,6 +6,10 @@
 //! every expected verdict passed, or `POWEROFF_TEST_FAIL` at the first failure.
 #![no_std]
 
+extern crate alloc;
+
+pub mod membench;
+
 use userlib::abi::protocol;
 use userlib::ipc::Endpoint;
 use userlib::println;

@@ -1,6 +1,7 @@
 //! IPC benchmark: median cycles (rdtsc) of null call/reply round trips to
 //! `echo` (slot 0), of the null syscall, and of the server reading a 1 MiB
-//! lease (per KiB, whole call included). Slot 1 = judge.
+//! lease (per KiB, whole call included), and the process's own 4 KiB
+//! `memcpy`/`memset` (with the variants of `testsvc::membench`). Slot 1 = judge.
 #![no_std]
 #![no_main]
 
@@ -59,6 +60,14 @@ fn main() {
         }
         bulk.push(sys::rdtsc() - t0);
     }
+    // Bulk copies and fills inside this process (testsvc::membench).
+    let mem = testsvc::membench::run();
+    println!("guest_copy_4k_cycles: {} cycles", mem.copy_4k);
+    println!(
+        "guest_copy_4k_same_tlb_entry_cycles: {} cycles",
+        mem.copy_4k_same_entry
+    );
+    println!("guest_fill_4k_cycles: {} cycles", mem.fill_4k);
     println!("ipc_roundtrip_cycles: {} cycles", median(ipc));
     if let (Ok(a), Ok(b)) = (before, after) {
         split(&a, &b);
