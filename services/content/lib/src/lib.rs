@@ -63,6 +63,7 @@
 
 extern crate alloc;
 
+mod batch;
 mod check_pages;
 mod chunk_ref;
 pub mod chunker;
@@ -76,6 +77,7 @@ mod reader;
 mod store;
 mod writer;
 
+pub use batch::{Cut, PutCuts};
 pub use check_pages::{Findings, PagedCheck, CHECK_PAGE_NODES};
 pub use chunk_ref::{ChunkRef, ChunkRefDecodeError, Hex};
 pub use chunker::{Chunker, AVG_CHUNK, MAX_CHUNK, MIN_CHUNK};
@@ -86,4 +88,4 @@ pub use index_cache::{IndexCache, IndexCacheStats, INDEX_CACHE_BLOCKS};
 pub use index_entry::{IndexEntry, IndexEntryDecodeError};
 pub use reader::ObjectReader;
 pub use store::{ChunkBuf, ContentCheckReport, ContentStats, ContentStore, VISIT_PAGE};
-pub use writer::ChunkWriter;
+pub use writer::{ChunkWriter, LayoutBuf, LAYOUT_BYTES, WINDOW};

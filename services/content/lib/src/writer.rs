@@ -1,14 +1,65 @@
 //! `ChunkWriter`: streaming put. Feed it slices of any size; it cuts them
 //! into content-defined chunks and stores each as it completes.
 
+use alloc::vec;
 use alloc::vec::Vec;
 
 use block::Transactional;
 
+use block::BLOCK_SIZE;
+
+use crate::batch::{Cut, PutCuts};
 use crate::chunk_ref::ChunkRef;
-use crate::chunker::{Chunker, MAX_CHUNK};
+use crate::chunker::{Chunker, MAX_CHUNK, MIN_CHUNK};
 use crate::error::PutError;
 use crate::store::ContentStore;
+
+/// Bytes [`ChunkWriter::write_with`] asks its source for at once: no more
+/// than the shortest chunk, so a window holds at most one cut.
+pub const WINDOW: usize = 16 * 1024;
+const _: () = assert!(WINDOW <= MIN_CHUNK);
+
+/// Bytes of a [`LayoutBuf`]: a 1 MiB piece (the content service's
+/// `PIECE`), the unfinished chunk before it, and the padding of its
+/// chunks, so that such a piece is usually one allocation and one write.
+/// Any size from `MAX_CHUNK + WINDOW + BLOCK_SIZE` up works (a smaller one
+/// stores a piece in more steps).
+pub const LAYOUT_BYTES: usize = (1 << 20) + MAX_CHUNK + (256 << 10);
+const _: () = assert!(LAYOUT_BYTES >= MAX_CHUNK + WINDOW + BLOCK_SIZE);
+
+/// The buffer [`ChunkWriter::write_with`] lays a piece's chunks out in
+/// (one per service, shared by its writers: it holds nothing between
+/// calls).
+pub struct LayoutBuf {
+    bytes: Vec<u8>,
+}
+
+impl Default for LayoutBuf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LayoutBuf {
+    pub fn new() -> Self {
+        Self::with_len(LAYOUT_BYTES)
+    }
+
+    /// A smaller or larger buffer (tests: a piece stored in several steps).
+    pub fn with_len(len: usize) -> Self {
+        LayoutBuf {
+            bytes: vec![0u8; len.max(MAX_CHUNK + WINDOW + BLOCK_SIZE)],
+        }
+    }
+}
+
+fn add(sum: &mut PutCuts, one: PutCuts) {
+    sum.stored += one.stored;
+    sum.allocations += one.allocations;
+    sum.writes += one.writes;
+    sum.in_place += one.in_place;
+    sum.padded += one.padded;
+}
 
 /// Streaming writer of one object.
 ///
@@ -68,43 +119,134 @@ impl ChunkWriter {
     }
 
     /// Feeds `data`; calls `emit` with each chunk it completes, in order.
+    /// The chunks that lie whole in `data` are stored together
+    /// ([`ContentStore::put_cuts`]: one allocation for the call).
     pub fn write<T: Transactional>(
         &mut self,
         store: &mut ContentStore,
         tx: &mut T,
-        mut data: &[u8],
+        data: &[u8],
         mut emit: impl FnMut(ChunkRef),
     ) -> Result<(), PutError> {
         self.total += data.len() as u64;
-        while !data.is_empty() {
-            match self.chunker.find_cut(data) {
-                Some(n) => {
-                    let (head, rest) = data.split_at(n);
-                    data = rest;
-                    let chunk = if self.buf.is_empty() {
-                        // The whole chunk is in the caller's slice: no copy.
-                        store.put_chunk(tx, head)?
-                    } else {
-                        self.buf
-                            .reserve_exact(MAX_CHUNK.saturating_sub(self.buf.len()));
-                        self.buf.extend_from_slice(head);
-                        self.copied += head.len() as u64;
-                        let c = store.put_chunk(tx, &self.buf)?;
-                        self.buf.clear();
-                        c
-                    };
-                    emit(chunk);
+        let mut cuts = Vec::new();
+        let mut at = 0;
+        while at < data.len() {
+            let Some(n) = self.chunker.find_cut(&data[at..]) else {
+                self.hold(&data[at..]);
+                break;
+            };
+            let head = &data[at..at + n];
+            if self.buf.is_empty() {
+                // The whole chunk is in the caller's slice: no copy.
+                cuts.push(Cut {
+                    at,
+                    len: n as u32,
+                    hash: blake3tcg::hash(head),
+                });
+            } else {
+                // The first cut of the call (`cuts` is still empty).
+                self.hold(head);
+                let c = store.put_chunk(tx, &self.buf)?;
+                self.buf.clear();
+                emit(c);
+            }
+            at += n;
+        }
+        store.put_cuts(tx, data, &cuts, &mut emit)?;
+        Ok(())
+    }
+
+    /// Feeds `len` bytes that `fill(offset, into)` provides, in order, in
+    /// windows of at most [`WINDOW`] bytes written straight into `layout`
+    /// (the content service reads its client's lease there): each chunk
+    /// starts at a block boundary of `layout` and its padding is zeroed, so
+    /// the piece's new chunks go to the device in one write from `layout`,
+    /// with no copy (issue #13). What a cut leaves of its window moves up to
+    /// the next block boundary (half a window per chunk on average, counted
+    /// in [`ChunkWriter::copied_bytes`], as is the unfinished chunk carried
+    /// between calls). Chunks, ids and what is stored are those of
+    /// [`ChunkWriter::write`] of the same bytes. `fill`'s error ends the
+    /// call (the writer is then unusable, as after any error).
+    pub fn write_with<T: Transactional, E: From<PutError>>(
+        &mut self,
+        store: &mut ContentStore,
+        tx: &mut T,
+        layout: &mut LayoutBuf,
+        len: usize,
+        mut fill: impl FnMut(usize, &mut [u8]) -> Result<(), E>,
+        mut emit: impl FnMut(ChunkRef),
+    ) -> Result<PutCuts, E> {
+        self.total += len as u64;
+        let l = &mut layout.bytes[..];
+        let mut sum = PutCuts::default();
+        // The unfinished chunk first; `start..pos` is always the chunk
+        // being cut, `start` a block boundary.
+        let mut pos = self.buf.len();
+        l[..pos].copy_from_slice(&self.buf);
+        self.copied += pos as u64;
+        self.buf.clear();
+        let mut start = 0usize;
+        let mut cuts: Vec<Cut> = Vec::new();
+        let mut off = 0usize;
+        while off < len {
+            let n = (len - off).min(WINDOW);
+            // A window holds at most one cut (`WINDOW <= MIN_CHUNK`), which
+            // may move the window's rest up by less than a block.
+            if pos + n + BLOCK_SIZE > l.len() {
+                add(&mut sum, store.put_cuts(tx, &l[..start], &cuts, &mut emit)?);
+                cuts.clear();
+                l.copy_within(start..pos, 0);
+                self.copied += (pos - start) as u64;
+                pos -= start;
+                start = 0;
+            }
+            fill(off, &mut l[pos..pos + n])?;
+            let mut at = pos;
+            let mut end = pos + n;
+            while let Some(k) = self.chunker.find_cut(&l[at..end]) {
+                let cut_end = at + k;
+                cuts.push(Cut {
+                    at: start,
+                    len: (cut_end - start) as u32,
+                    hash: blake3tcg::hash(&l[start..cut_end]),
+                });
+                let next = cut_end.next_multiple_of(BLOCK_SIZE);
+                let rest = end - cut_end;
+                if next != cut_end {
+                    l.copy_within(cut_end..end, next);
+                    self.copied += rest as u64;
+                    // The chunk's padding (what the move left behind).
+                    l[cut_end..next].fill(0);
                 }
-                None => {
-                    self.buf
-                        .reserve_exact(MAX_CHUNK.saturating_sub(self.buf.len()));
-                    self.buf.extend_from_slice(data);
-                    self.copied += data.len() as u64;
-                    data = &[];
+                start = next;
+                at = next;
+                end = next + rest;
+                if rest == 0 {
+                    break;
                 }
             }
+            pos = end;
+            off += n;
         }
-        Ok(())
+        add(&mut sum, store.put_cuts(tx, &l[..start], &cuts, &mut emit)?);
+        self.hold_from(&l[start..pos]);
+        Ok(sum)
+    }
+
+    /// Appends `data` to the unfinished chunk's buffer (a copy).
+    fn hold(&mut self, data: &[u8]) {
+        self.buf
+            .reserve_exact(MAX_CHUNK.saturating_sub(self.buf.len()));
+        self.buf.extend_from_slice(data);
+        self.copied += data.len() as u64;
+    }
+
+    /// The unfinished chunk is `data` (the buffer was emptied).
+    fn hold_from(&mut self, data: &[u8]) {
+        if !data.is_empty() {
+            self.hold(data);
+        }
     }
 
     /// Stores the last, possibly short, chunk (none for an empty remainder)

@@ -14,7 +14,9 @@ use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use block::{BlockStore, Durability, MemDevice, Transactional};
-use content::{ChunkMarks, ChunkRef, ChunkWriter, ContentRoot, ContentStore, Sweep};
+use content::{
+    ChunkMarks, ChunkRef, ChunkWriter, ContentRoot, ContentStore, LayoutBuf, PutError, Sweep,
+};
 use testkit::{crash_image, record_from, CutMode, Cuts, RecordingDevice};
 
 /// A committed state: the root bytes and the chunk hashes in the index.
@@ -54,14 +56,32 @@ impl Run {
     }
 
     /// Streams `data` in pieces of 50 000 bytes, one transaction per two
-    /// pieces, alternating Batched and Durable commits.
-    fn put(&mut self, data: &[u8]) -> Vec<ChunkRef> {
+    /// pieces, alternating Batched and Durable commits; `laid_out`: as the
+    /// service does (`write_with`: each piece's new chunks in one extent,
+    /// written in one run).
+    fn put(&mut self, data: &[u8], laid_out: bool) -> Vec<ChunkRef> {
         let mut refs = Vec::new();
         let mut w = ChunkWriter::new();
+        let mut layout = LayoutBuf::new();
         self.tx.begin().unwrap();
         for (i, piece) in data.chunks(50_000).enumerate() {
-            w.write(&mut self.store, &mut self.tx, piece, |r| refs.push(r))
+            if laid_out {
+                w.write_with::<_, PutError>(
+                    &mut self.store,
+                    &mut self.tx,
+                    &mut layout,
+                    piece.len(),
+                    |off, into| {
+                        into.copy_from_slice(&piece[off..off + into.len()]);
+                        Ok(())
+                    },
+                    |r| refs.push(r),
+                )
                 .unwrap();
+            } else {
+                w.write(&mut self.store, &mut self.tx, piece, |r| refs.push(r))
+                    .unwrap();
+            }
             if i % 2 == 1 {
                 self.commit(if i % 4 == 1 {
                     Durability::Batched
@@ -99,9 +119,9 @@ fn run_workload() -> (Run, Vec<u8>) {
     let a = common::noise(400_000, 1);
     let mut b = a[..200_000].to_vec();
     b.extend_from_slice(&common::noise(150_000, 2));
-    let a_refs = run.put(&a);
-    let b_refs = run.put(&b);
-    run.put(&a); // all duplicates: no new chunk
+    let a_refs = run.put(&a, false);
+    let b_refs = run.put(&b, true);
+    run.put(&a, true); // all duplicates: no new chunk
 
     // GC keeping only B: A's own chunks go, in steps of 2 entries.
     run.tx.begin().unwrap();
@@ -131,7 +151,7 @@ fn run_workload() -> (Run, Vec<u8>) {
         sweep.report.chunks as usize,
         a_refs.iter().filter(|r| !b_set.contains(&r.hash)).count()
     );
-    run.put(&common::noise(300_000, 3));
+    run.put(&common::noise(300_000, 3), true);
     (run, base)
 }
 

@@ -99,16 +99,19 @@ impl chunk_store::Server<ReplyToken> for Service {
 
     fn stats(&mut self, _badge: u64, out: LeaseOut<'_, ReplyToken>) -> Outcome<Text> {
         let c = &self.counters;
-        let b = self.dev.dev.counters();
+        let b = self.dev.dev.client.counters();
+        let direct = self.dev.dev.direct_bytes;
         let ix = self.dev.stats();
         let text = format!(
-            "counters content: calls={} lease_in={} lease_out={} chunk_buf={} pad={} gathered={} block_calls={} located={}\ncontent calls to block: {}\ncontent service: {} Mcycles scheduled to the content process handling requests (its own code and syscalls), {} Mcycles wall waiting for the block service\ncontent index cache: hits={} misses={} root_changes={}\n",
+            "counters content: calls={} lease_in={} lease_out={} chunk_buf={} pad={} gathered={} direct={} allocations={} block_calls={} located={}\ncontent calls to block: {}\ncontent service: {} Mcycles scheduled to the content process handling requests (its own code and syscalls), {} Mcycles wall waiting for the block service\ncontent index cache: hits={} misses={} root_changes={}\n",
             c.calls,
             c.lease_in,
             c.lease_out,
             c.chunk_buf,
             c.pad,
             b.gathered_bytes,
+            direct,
+            c.allocations,
             b.calls(),
             c.located,
             b,

@@ -20,7 +20,8 @@
 //! fs's operation once, which the fs's transaction abort undoes.
 //!
 //! # Invariants
-//! - Memory is bounded: one data piece (`PIECE`), one chunk buffer, one
+//! - Memory is bounded: one layout buffer (`content::LAYOUT_BYTES`: a
+//!   `PIECE` of data laid out chunk by chunk), one chunk buffer, one
 //!   frame, the cache of index nodes (`content::INDEX_CACHE_BLOCKS` blocks,
 //!   kept across requests by the rule of `content/lib/src/index_cache.rs`),
 //!   and per client (at most [`MAX_SESSIONS`]) up to `MAX_WRITERS`
@@ -41,17 +42,21 @@ use alloc::vec::Vec;
 use block::Transactional;
 use block_api::client::BlockClient;
 use content::{
-    ChunkBuf, ChunkMarks, ChunkRef, ChunkWriter, ContentStore, IndexCache, PagedCheck, Sweep,
+    ChunkBuf, ChunkMarks, ChunkRef, ChunkWriter, ContentStore, IndexCache, LayoutBuf, PagedCheck,
+    Sweep,
 };
 use content_api::{
-    chunk_store, encode_frame, frame_refs, frame_root, ContentError, RootProblem, FRAME_LEN, PIECE,
+    chunk_store, encode_frame, frame_refs, frame_root, ContentError, RootProblem, FRAME_LEN,
     ROOT_LEN,
 };
 use userlib::abi::iface::{reply_message, Dispatched, LeaseIn, LeaseInOut};
 use userlib::ipc::{recv, Incoming, ReplyToken};
 use userlib::println;
 
+mod direct;
 mod interface;
+
+use direct::Direct;
 
 userlib::entry!(main);
 
@@ -84,6 +89,8 @@ struct Counters {
     chunk_buf: u64,
     /// Bytes of chunks' last blocks copied to pad them (`put_chunk`).
     pad: u64,
+    /// Allocations for chunks (one per piece: `put_cuts`).
+    allocations: u64,
     /// Chunks located for a reader that reads them itself (`locate`).
     located: u64,
     /// Cycles scheduled to this process while handling requests (kernel
@@ -94,13 +101,14 @@ struct Counters {
 
 struct Service {
     /// The block service, through the cache of index nodes.
-    dev: IndexCache<BlockClient>,
+    dev: IndexCache<Direct>,
     counters: Counters,
     sessions: BTreeMap<u64, Session>,
     /// The next writer id (of any client: never reused).
     next_writer: u64,
     frame: Vec<u8>,
-    piece: Vec<u8>,
+    /// A piece's chunks, laid out for one write (`ChunkWriter::write_with`).
+    layout: LayoutBuf,
     chunk: ChunkBuf,
     /// Requests received; the service exits at number `die_at` (if not 0).
     received: u64,
@@ -112,12 +120,12 @@ fn main() {
         Ok(dev) => {
             println!("content: serving over {} blocks", dev.block_count());
             Service {
-                dev: IndexCache::new(dev),
+                dev: IndexCache::new(Direct::new(dev)),
                 counters: Counters::default(),
                 sessions: BTreeMap::new(),
                 next_writer: 1,
                 frame: vec![0u8; FRAME_LEN],
-                piece: vec![0u8; PIECE],
+                layout: LayoutBuf::new(),
                 chunk: ChunkBuf::new(),
                 received: 0,
                 // Only the boot-time incarnation dies this way: one the
@@ -173,13 +181,13 @@ impl Service {
             let ok = reply.label == 0;
             let sent = self.dev.end(ok).and_then(|()| {
                 if ok {
-                    self.dev.dev.send_gathered()
+                    self.dev.dev.client.send_gathered()
                 } else {
                     Ok(())
                 }
             });
             if !ok || sent.is_err() {
-                self.dev.dev.drop_gathered();
+                self.dev.dev.client.drop_gathered();
                 self.dev.forget_all();
             }
             if let Err(e) = sent {
@@ -250,7 +258,9 @@ impl Service {
         Ok(())
     }
 
-    /// `push` (with data) or `finish` (without) of writer `id`.
+    /// `push` (with data) or `finish` (without) of writer `id`. A push's
+    /// lease is read in windows straight into the layout buffer, where its
+    /// chunks are cut, hashed and written from (`ChunkWriter::write_with`).
     fn write_chunks(
         &mut self,
         badge: u64,
@@ -259,32 +269,41 @@ impl Service {
         data: Option<LeaseIn<'_, ReplyToken>>,
     ) -> Outcome<u64> {
         let mut store = self.read_frame(&frame)?;
-        let got = match &data {
-            // The declaration bounds the lease at PIECE bytes.
-            Some(d) => d
-                .read(0, &mut self.piece)
-                .map_err(|e| ContentError::lease(1, e))?,
-            None => 0,
-        };
         let Some(mut writer) = self.session(badge).writers.remove(&id) else {
             return Err(ContentError::NoWriter { writer: id });
         };
-        self.counters.lease_in += got as u64;
         let mut refs = Vec::new();
         let copied = writer.copied_bytes();
         // An error leaves the writer unusable: it stays dropped.
-        if data.is_none() {
-            writer.finish(&mut store, &mut self.dev, |c| refs.push(c))?;
-        } else {
-            writer.write(&mut store, &mut self.dev, &self.piece[..got], |c| {
-                refs.push(c)
-            })?;
-            self.counters.chunk_buf += writer.copied_bytes() - copied;
-            self.session(badge).writers.insert(id, writer);
-        }
-        for r in &refs {
-            // `put_chunk` copies a chunk's partial last block to pad it.
-            self.counters.pad += u64::from(r.len) % block::BLOCK_SIZE as u64;
+        match &data {
+            None => {
+                writer.finish(&mut store, &mut self.dev, |c| refs.push(c))?;
+                for r in &refs {
+                    // `put_chunk` copies a chunk's partial last block to pad it.
+                    self.counters.pad += u64::from(r.len) % block::BLOCK_SIZE as u64;
+                }
+            }
+            Some(d) => {
+                // The declaration bounds the lease at PIECE bytes.
+                let len = usize::try_from(d.len()).unwrap_or(usize::MAX);
+                let done = writer.write_with(
+                    &mut store,
+                    &mut self.dev,
+                    &mut self.layout,
+                    len,
+                    |off, into: &mut [u8]| match d.read(off as u64, into) {
+                        Ok(n) if n == into.len() => Ok(()),
+                        Ok(_) => Err(ContentError::lease(1, userlib::abi::Error::BadLease)),
+                        Err(e) => Err(ContentError::lease(1, e)),
+                    },
+                    |c| refs.push(c),
+                )?;
+                self.counters.lease_in += len as u64;
+                self.counters.pad += done.padded;
+                self.counters.allocations += done.allocations;
+                self.counters.chunk_buf += writer.copied_bytes() - copied;
+                self.session(badge).writers.insert(id, writer);
+            }
         }
         self.write_frame(&frame, &mut store, &refs)?;
         Ok(refs.len() as u64)

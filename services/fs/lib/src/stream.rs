@@ -66,6 +66,11 @@ pub const STREAM_STEP: usize = 4 << 20;
 /// issue #13).
 pub static GATHERED_BYTES: AtomicU64 = AtomicU64::new(0);
 
+/// Bytes of step buffers zero-filled as they grew, over the process's life
+/// (a deterministic count for tests: once per byte of a stream's largest
+/// step, not once per byte appended).
+pub static ZEROED_BYTES: AtomicU64 = AtomicU64::new(0);
+
 /// An append-only stream into one file (see the module doc).
 #[derive(Debug)]
 pub struct AppendStream {
@@ -75,8 +80,13 @@ pub struct AppendStream {
     /// Bytes appended past `stored`: gathered in `gathered`, or held by
     /// the writer (its unfinished chunk).
     held: u64,
-    /// Bytes not yet fed to the writer (under [`STREAM_STEP`]).
+    /// The step buffer: `gathered[..filled]` are the bytes not yet fed to
+    /// the writer (under [`STREAM_STEP`]). Its length only grows while the
+    /// stream lives (bytes past `filled` are stale), so a lease read into
+    /// it needs no zero fill first: each byte of it was zeroed once, not
+    /// once per step (issue #13: that fill was a pass over every byte).
     gathered: Vec<u8>,
+    filled: usize,
     writer: Option<Writer>,
     broken: bool,
 }
@@ -116,6 +126,7 @@ impl AppendStream {
             stored: size,
             held: 0,
             gathered: Vec::new(),
+            filled: 0,
             writer: None,
             broken: false,
         }
@@ -125,10 +136,11 @@ impl AppendStream {
     /// full yet (no transaction needed: nothing is stored); false when the
     /// step is due (call [`Fs::stream_push`] in a transaction).
     pub fn gather(&mut self, data: &[u8]) -> bool {
-        if self.broken || self.gathered.len() + data.len() > STREAM_STEP {
+        if !self.has_room(data.len()) {
             return false;
         }
-        self.gathered.extend_from_slice(data);
+        self.room(data.len()).copy_from_slice(data);
+        self.filled += data.len();
         GATHERED_BYTES.fetch_add(data.len() as u64, Ordering::Relaxed);
         self.held += data.len() as u64;
         true
@@ -137,7 +149,21 @@ impl AppendStream {
     /// True when `n` more bytes fit the step without a push (and the
     /// stream is usable).
     pub fn has_room(&self, n: usize) -> bool {
-        !self.broken && self.gathered.len() + n <= STREAM_STEP
+        !self.broken && self.filled + n <= STREAM_STEP
+    }
+
+    /// The `n` bytes of the step buffer after the filled part (zeroed only
+    /// where the buffer grows; stale bytes otherwise).
+    fn room(&mut self, n: usize) -> &mut [u8] {
+        let end = self.filled + n;
+        if self.gathered.len() < end {
+            // The step's memory is taken once, not grown piece by piece.
+            let grow = end - self.gathered.len();
+            self.gathered.reserve(grow);
+            self.gathered.resize(end, 0);
+            ZEROED_BYTES.fetch_add(grow as u64, Ordering::Relaxed);
+        }
+        &mut self.gathered[self.filled..end]
     }
 
     /// As [`AppendStream::gather`] of `n` bytes that `fill` writes straight
@@ -154,16 +180,13 @@ impl AppendStream {
         if !self.has_room(n) {
             return None;
         }
-        let at = self.gathered.len();
-        // The step's memory is taken once, not grown piece by piece.
-        self.gathered.reserve(n);
-        self.gathered.resize(at + n, 0);
-        if let Err(e) = fill(&mut self.gathered[at..]) {
-            self.gathered.truncate(at);
+        let at = self.filled;
+        if let Err(e) = fill(self.room(n)) {
             return Some(Err(e));
         }
+        self.filled += n;
         self.held += n as u64;
-        Some(Ok(&self.gathered[at..]))
+        Some(Ok(&self.gathered[at..at + n]))
     }
 
     pub fn ino(&self) -> u64 {
@@ -185,6 +208,7 @@ impl AppendStream {
         self.broken = true;
         self.writer = None;
         self.gathered = Vec::new();
+        self.filled = 0;
     }
 
     pub fn is_broken(&self) -> bool {
@@ -217,7 +241,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
 
     fn stream_push_inner(&mut self, s: &mut AppendStream, data: &[u8]) -> Result<(), StreamError> {
         self.check_stream(s)?;
-        if data.is_empty() && s.gathered.is_empty() {
+        if data.is_empty() && s.filled == 0 {
             return Ok(());
         }
         let mut w = match s.writer.take() {
@@ -226,7 +250,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         };
         let mut refs = Vec::new();
         let gathered = core::mem::take(&mut s.gathered);
-        for part in [&gathered[..], data] {
+        let filled = core::mem::replace(&mut s.filled, 0);
+        for part in [&gathered[..filled], data] {
             self.state
                 .content
                 .push(&mut self.dev, &mut w, part, &mut refs)?;
@@ -235,18 +260,18 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         s.held += data.len() as u64;
         // The buffer is kept for the next step (dropped with the stream).
         s.gathered = gathered;
-        s.gathered.clear();
         self.store_refs(s, &refs)
     }
 
     fn stream_flush_inner(&mut self, s: &mut AppendStream) -> Result<(), StreamError> {
         self.check_stream(s)?;
-        if !s.gathered.is_empty() {
+        if s.filled != 0 {
             self.stream_push_inner(s, &[])?;
         }
         // Not needed until the next step (a resumable upload between
         // requests keeps no step buffer).
         s.gathered = Vec::new();
+        s.filled = 0;
         let Some(w) = s.writer.take() else {
             return Ok(());
         };
