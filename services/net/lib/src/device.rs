@@ -5,7 +5,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use smoltcp::phy::{self, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, Checksum, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
 /// Frames the stack may queue for transmission before a drain.
@@ -58,6 +58,11 @@ impl phy::Device for QueueDevice {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = MAX_FRAME;
+        // Received IPv4 headers and TCP segments are verified before they
+        // are queued (`Stack::push_frame`, `checksum.rs`): smoltcp only
+        // computes them when sending.
+        caps.checksum.ipv4 = Checksum::Tx;
+        caps.checksum.tcp = Checksum::Tx;
         caps
     }
 }
