@@ -159,7 +159,13 @@ impl Stack {
             Verdict::Tcp => self.stats.tcp_verified += 1,
             Verdict::NotIpv4 | Verdict::Ipv4 => {}
         }
-        self.dev.rx.push_back(frame.to_vec());
+        self.dev.push_rx(frame);
+    }
+
+    /// Gives back a frame taken with `pop_frame` once it was copied out:
+    /// its buffer is reused.
+    pub fn recycle(&mut self, frame: Vec<u8>) {
+        self.dev.recycle(frame);
     }
 
     /// The next frame to send.
