@@ -22,6 +22,7 @@ import oci_layout
 import registry_powercut
 import registry_protocol
 import registry_pull
+import registry_push_counts
 import storage_shell
 from storage_shell import Failure, expect, no_error
 
@@ -134,6 +135,7 @@ TESTS = {
     "registry-protocol": (registry_protocol.t_protocol, "test-registry.cfg", 1200),
     "registry-powercut": (registry_powercut.t_powercut, "test-registry.cfg", 1200),
     **registry_pull.TESTS,
+    **registry_push_counts.TESTS,
 }
 
 

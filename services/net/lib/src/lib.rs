@@ -27,6 +27,7 @@
 
 extern crate alloc;
 
+pub mod checksum;
 pub mod device;
 mod stack;
 

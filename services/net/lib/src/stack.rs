@@ -9,6 +9,7 @@
 //! - A handle is `generation << 32 | index`; freeing a slot bumps its
 //!   generation, so an old handle never names a new socket.
 
+use crate::checksum::{self, Verdict};
 use crate::device::{QueueDevice, TX_QUEUE};
 use crate::{CLOSE_TIMEOUT_MS, MAX_BACKLOG, MAX_HANDLES, RX_BUFFER, TX_BUFFER};
 use alloc::collections::VecDeque;
@@ -89,6 +90,10 @@ pub struct StackStats {
     pub accepted: u64,
     pub frames_in: u64,
     pub frames_out: u64,
+    /// Received TCP segments whose checksums were verified (`checksum.rs`).
+    pub tcp_verified: u64,
+    /// Received frames dropped for a bad IPv4 or TCP checksum or length.
+    pub bad_checksums: u64,
 }
 
 pub struct Stack {
@@ -141,10 +146,26 @@ impl Stack {
         }
     }
 
-    /// A received frame, for the next `poll`.
+    /// A received frame, for the next `poll`, once its IPv4 header and
+    /// TCP checksums are verified (smoltcp does not verify them again; a
+    /// frame that fails is dropped and counted, as smoltcp would drop it).
     pub fn push_frame(&mut self, frame: &[u8]) {
         self.stats.frames_in += 1;
-        self.dev.rx.push_back(frame.to_vec());
+        match checksum::verify_frame(frame) {
+            Verdict::Bad => {
+                self.stats.bad_checksums += 1;
+                return;
+            }
+            Verdict::Tcp => self.stats.tcp_verified += 1,
+            Verdict::NotIpv4 | Verdict::Ipv4 => {}
+        }
+        self.dev.push_rx(frame);
+    }
+
+    /// Gives back a frame taken with `pop_frame` once it was copied out:
+    /// its buffer is reused.
+    pub fn recycle(&mut self, frame: Vec<u8>) {
+        self.dev.recycle(frame);
     }
 
     /// The next frame to send.

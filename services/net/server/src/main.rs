@@ -125,6 +125,7 @@ impl Link {
                     held = Some(f);
                     break;
                 }
+                stack.recycle(f);
             }
             let (frames, bytes) = w.finish();
             if frames == 0 {

@@ -51,6 +51,8 @@ pub struct Transfer {
     /// Socket calls (reads, writes, polls) and fs calls made meanwhile.
     pub net_calls: u64,
     pub fs_calls: u64,
+    /// Socket reads answered `WOULD_BLOCK` meanwhile (the whole transfer).
+    pub empty_reads: u64,
     /// The virtio-net driver's counters (frames received, sent,
     /// interrupts, notifications, -, send calls) once the transfer moved
     /// [`DRIVER_FROM`], and `bytes` then.
@@ -69,6 +71,7 @@ impl Transfer {
             bytes: 0,
             net_calls: 0,
             fs_calls: 0,
+            empty_reads: 0,
             driver: None,
         })
     }
@@ -111,7 +114,7 @@ impl Transfer {
         let (line, sum) = end.shares_since(&self.start, wall, u64::MAX);
         let pm = sys::permille(sum, wall);
         println!(
-            "registry: cpu {} {} MiB: wall {} Mcycles ({} Mcycles/MiB); scheduled Mcycles:{line}; sum {} = {}.{}% of the wall; per MiB: {} socket calls, {} fs calls{frames}",
+            "registry: cpu {} {} MiB: wall {} Mcycles ({} Mcycles/MiB); scheduled Mcycles:{line}; sum {} = {}.{}% of the wall; per MiB: {} socket calls, {} fs calls{frames}; {} reads would block",
             match self.kind {
                 Bulk::Pull => "pull",
                 Bulk::Push => "push",
@@ -124,6 +127,7 @@ impl Transfer {
             pm % 10,
             self.net_calls / mib,
             self.fs_calls / mib,
+            self.empty_reads,
         );
     }
 }

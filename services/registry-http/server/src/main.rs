@@ -36,8 +36,14 @@ use backend::FsBackend;
 
 userlib::entry!(main);
 
-/// Bytes moved per socket call.
+/// Bytes moved per socket write (and the response buffer of a connection
+/// that does not pull).
 const IO_PIECE: usize = 64 * 1024;
+/// Bytes a socket read may take: the network service's whole receive
+/// buffer (`netstack::RX_BUFFER`, the largest window it advertises), so
+/// one read empties it; a push then costs about one poll and one read per
+/// 128 KiB instead of 64 KiB reads and a read that would block.
+const READ_PIECE: usize = 128 * 1024;
 /// Bytes of a blob read per fs call while a connection pulls: the fs
 /// service's own step, so a MiB costs one call, one path lookup and one
 /// batch of chunk fetches instead of 16 (each call has a fixed cost: the
@@ -88,6 +94,9 @@ struct Service {
     transfer: Option<Transfer>,
     /// Socket calls and bytes moved, counted for `transfer`.
     net_calls: u64,
+    /// Reads answered `WOULD_BLOCK`, counted for `transfer` (the reads
+    /// after a short read are skipped, so a push makes next to none).
+    empty_reads: u64,
     bytes: u64,
 }
 
@@ -102,6 +111,10 @@ impl Service {
         let Some(c) = self.clients.get_mut(&h) else {
             return Served::Closed;
         };
+        // Set by a read that did not fill `inbuf`: the socket had no more,
+        // so another read now would only say so; `Poll` (level-triggered)
+        // reports the connection again when more arrives.
+        let mut drained = false;
         loop {
             // 1. What the socket has not taken yet.
             while c.out_pos < c.pending_out.len() {
@@ -155,6 +168,9 @@ impl Service {
                 }
             }
             // 4. New input.
+            if drained {
+                return Served::Open;
+            }
             self.net_calls += 1;
             match self.net.read_with(h, &mut self.inbuf, Net::NONBLOCK) {
                 Ok(0) => {
@@ -164,13 +180,17 @@ impl Service {
                     return Served::Closed;
                 }
                 Ok(n) => {
+                    drained = n < self.inbuf.len();
                     self.bytes += n as u64;
                     let used = c
                         .http
                         .on_input(&mut self.backend, &self.inbuf[..n], now_ms());
                     c.pending_in.extend_from_slice(&self.inbuf[used..n]);
                 }
-                Err(e) if Net::would_block(&e) => return Served::Open,
+                Err(e) if Net::would_block(&e) => {
+                    self.empty_reads += 1;
+                    return Served::Open;
+                }
                 Err(_) => {
                     c.http.abort(&mut self.backend);
                     return Served::Closed;
@@ -215,6 +235,7 @@ impl Service {
             (Some(t), None) => {
                 t.bytes = self.bytes;
                 t.net_calls = self.net_calls;
+                t.empty_reads = self.empty_reads;
                 t.fs_calls = self.backend.calls;
                 if let Some(t) = self.transfer.take() {
                     t.end(&self.net);
@@ -271,9 +292,10 @@ fn main() {
         net,
         backend: FsBackend::new(FsClient::new(1)),
         clients: BTreeMap::new(),
-        inbuf: vec![0u8; IO_PIECE],
+        inbuf: vec![0u8; READ_PIECE],
         transfer: None,
         net_calls: 0,
+        empty_reads: 0,
         bytes: 0,
     };
     loop {
@@ -295,6 +317,7 @@ fn main() {
         let mark = match svc.transfer {
             None => {
                 svc.net_calls = 1; // the poll
+                svc.empty_reads = 0;
                 svc.bytes = 0;
                 svc.backend.calls = 0;
                 Mark::now()
