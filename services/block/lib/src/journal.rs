@@ -86,7 +86,9 @@
 //! Commit of transaction `s`: (a) if it wrote fresh (unjournaled) blocks,
 //! flush, so they are durable before anything points at them (ext4's
 //! ordered-data rule); (b) write its records, copies, parity and commit pair
-//! in one batch; (c) for `Durable`, flush and return. `Batched` returns
+//! in one batch; (c) for `Durable`, flush and return (when the records are
+//! one run, (b) and (c) are one device request, `write_durable`: a write
+//! the device flushes before it answers; the same order). `Batched` returns
 //! after (b) or even keeps the records in memory until the next flush
 //! (group commit).
 //! 1. Cut before (a) completes: no record of `s` exists; its fresh blocks are
