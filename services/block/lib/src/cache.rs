@@ -118,15 +118,17 @@ impl Cache {
     }
 
     /// Caches the image committed by transaction `seq`, not yet at home.
-    /// Takes the transaction's own buffer: no copy of the image.
-    pub fn insert_dirty(&mut self, block: u64, data: Box<[u8]>, seq: u64) {
-        match self.entries.get_mut(&block) {
+    /// Takes the transaction's own buffer: no copy of the image. Answers
+    /// the buffer of the image it replaced, if any (for reuse).
+    pub fn insert_dirty(&mut self, block: u64, data: Box<[u8]>, seq: u64) -> Option<Box<[u8]>> {
+        let old = match self.entries.get_mut(&block) {
             Some(e) => {
-                e.data = data;
+                let old = core::mem::replace(&mut e.data, data);
                 if e.dirty.is_none() {
                     self.dirty_count += 1;
                 }
                 e.dirty = Some(seq);
+                Some(old)
             }
             None => {
                 self.entries.insert(
@@ -138,9 +140,11 @@ impl Cache {
                     },
                 );
                 self.dirty_count += 1;
+                None
             }
-        }
+        };
         self.touch(block);
+        old
     }
 
     /// Forgets `block` (its home was overwritten directly). Must not be dirty.

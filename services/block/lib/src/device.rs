@@ -93,6 +93,20 @@ pub trait BlockDevice {
     fn write(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError>;
     /// Everything written before the flush is durable when it returns.
     fn flush(&mut self) -> Result<(), DeviceError>;
+    /// `write`, then `flush`: `data` and everything written before it are
+    /// durable when it returns. A device that does both in one request
+    /// (virtio-blk's FUA write: one call to the driver instead of two)
+    /// overrides it and [`BlockDevice::durable_write_is_one_request`]; on
+    /// a failure either may have happened or not.
+    fn write_durable(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
+        self.write(first, data)?;
+        self.flush()
+    }
+    /// Whether `write_durable` is one request of its own. When it is not,
+    /// the store writes and flushes separately (so a failure names which).
+    fn durable_write_is_one_request(&self) -> bool {
+        false
+    }
     /// Several requests at once; the device may complete them in any order.
     /// The default runs them one after the other; a device with a queue
     /// (virtio) overrides it to keep several in flight.

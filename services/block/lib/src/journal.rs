@@ -86,7 +86,9 @@
 //! Commit of transaction `s`: (a) if it wrote fresh (unjournaled) blocks,
 //! flush, so they are durable before anything points at them (ext4's
 //! ordered-data rule); (b) write its records, copies, parity and commit pair
-//! in one batch; (c) for `Durable`, flush and return. `Batched` returns
+//! in one batch; (c) for `Durable`, flush and return (when the records are
+//! one run, (b) and (c) are one device request, `write_durable`: a write
+//! the device flushes before it answers; the same order). `Batched` returns
 //! after (b) or even keeps the records in memory until the next flush
 //! (group commit).
 //! 1. Cut before (a) completes: no record of `s` exists; its fresh blocks are
@@ -123,7 +125,7 @@ use core::mem::{offset_of, size_of};
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::checksum::{crc32c, crc32c_skipping, Crc32c};
+use crate::checksum::{crc32c, crc32c_extended_by_zeros, crc32c_skipping, Crc32c};
 use crate::error::Corruption;
 use crate::BLOCK_SIZE;
 
@@ -194,13 +196,26 @@ pub const fn blocks_needed(images: u64) -> u64 {
 }
 
 /// Sets the checksum field of a record block (at the same offset in both
-/// kinds).
-fn seal(b: &mut [u8]) {
-    let crc = crc32c_skipping(b, OFF_CHECKSUM);
+/// kinds) whose bytes from `head` on are all zero (the encoder's records:
+/// tags past the count and the commit's tail are zero), without reading
+/// them (`crc32c_extended_by_zeros`; `decode_record` still checks the
+/// whole block). Answers the CRC-32C of the sealed block.
+fn seal(b: &mut [u8], head: usize) -> u32 {
+    debug_assert!(b[head..].iter().all(|&x| x == 0), "a record's tail is zero");
+    let zeros = BLOCK_SIZE - head;
+    let crc = crc32c_extended_by_zeros(crc32c_skipping(&b[..head], OFF_CHECKSUM), zeros);
     if let Ok(record) = CommitBytes::mut_from_bytes(b) {
         record.checksum = crc.into();
     }
+    crc32c_extended_by_zeros(crc32c(&b[..head]), zeros)
 }
+
+/// Bytes of a descriptor block up to its last tag (the rest is zero).
+fn descriptor_head(tags: usize) -> usize {
+    offset_of!(DescriptorBytes, tags) + tags * size_of::<Tag>()
+}
+/// Bytes of a commit block up to its last field (the rest is zero).
+const COMMIT_HEAD: usize = offset_of!(CommitBytes, zero);
 
 /// `acc ^= block` over their common length, 8 bytes at a time: the
 /// services are built without SIMD, so a byte loop stays a load and a
@@ -265,6 +280,8 @@ pub fn encode_transaction_into(
     let total = blocks_needed(images.len() as u64) as usize;
     out.reserve(total * BLOCK_SIZE);
     let mut txn_crc = Crc32c::new();
+    let single_group = images.len() <= TAGS_PER_DESCRIPTOR;
+    let mut txn_checksum = 0;
     for group in images.chunks(TAGS_PER_DESCRIPTOR) {
         let desc_at = out.len();
         out.resize(desc_at + 2 * BLOCK_SIZE, 0);
@@ -298,9 +315,17 @@ pub fn encode_transaction_into(
         desc.parity_crc = parity_crc.into();
         let block = &mut out[desc_at..desc_at + BLOCK_SIZE];
         block.copy_from_slice(desc.as_bytes());
-        seal(block);
-        txn_crc.update(block);
+        let block_crc = seal(block, descriptor_head(group.len()));
+        if single_group {
+            // The transaction checksum is this one block's CRC.
+            txn_checksum = block_crc;
+        } else {
+            txn_crc.update(block);
+        }
         out.copy_within(desc_at..desc_at + BLOCK_SIZE, desc_at + BLOCK_SIZE);
+    }
+    if !single_group {
+        txn_checksum = txn_crc.finish();
     }
     let record_blocks = (out.len() - base) / BLOCK_SIZE;
     let mut commit = CommitBytes::new_zeroed();
@@ -309,11 +334,11 @@ pub fn encode_transaction_into(
     commit.seq = seq.into();
     // At most the journal's size (MAX_JOURNAL_BLOCKS fits in u32).
     commit.record_blocks = (record_blocks as u32).into();
-    commit.txn_checksum = txn_crc.finish().into();
+    commit.txn_checksum = txn_checksum.into();
     commit.durable_through = durable_through.into();
     let at = out.len();
     out.extend_from_slice(commit.as_bytes());
-    seal(&mut out[at..at + BLOCK_SIZE]);
+    seal(&mut out[at..at + BLOCK_SIZE], COMMIT_HEAD);
     out.extend_from_within(at..at + BLOCK_SIZE);
 }
 
@@ -460,6 +485,27 @@ mod tests {
                     ..
                 })
             ));
+        }
+    }
+
+    #[test]
+    fn seals_over_zeros_equal_the_whole_blocks_at_every_tag_count() {
+        let image = vec![0xA5u8; BLOCK_SIZE];
+        for n in (1..=TAGS_PER_DESCRIPTOR)
+            .step_by(7)
+            .chain([TAGS_PER_DESCRIPTOR])
+        {
+            let images: Vec<(u64, &[u8])> = (0..n).map(|i| (1000 + i as u64, &image[..])).collect();
+            let log = encode_transaction(3, 9 + n as u64, 8, &images);
+            let desc = &log[..BLOCK_SIZE];
+            let commit = &log[log.len() - 2 * BLOCK_SIZE..log.len() - BLOCK_SIZE];
+            let stored = |b: &[u8]| u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+            assert_eq!(stored(desc), crc32c_skipping(desc, OFF_CHECKSUM), "{n}");
+            assert_eq!(stored(commit), crc32c_skipping(commit, OFF_CHECKSUM), "{n}");
+            let Ok(Record::Commit { txn_checksum, .. }) = decode_record(commit) else {
+                panic!("commit of {n} images does not decode");
+            };
+            assert_eq!(txn_checksum, crc32c(desc), "{n} images");
         }
     }
 

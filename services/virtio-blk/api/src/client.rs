@@ -80,6 +80,7 @@ impl<T: Transport> DiskClient<T> {
             direct_pieces: 0,
             copied_pieces: 0,
             bounced_bytes: 0,
+            notifications: 0,
         });
         Ok(DriverStats {
             requests: s.requests,
@@ -91,6 +92,7 @@ impl<T: Transport> DiskClient<T> {
             direct_pieces: more.direct_pieces,
             copied_pieces: more.copied_pieces,
             bounced_bytes: more.bounced_bytes,
+            notifications: more.notifications,
         })
     }
 
@@ -179,6 +181,15 @@ impl<T: Transport> BlockDevice for DiskClient<T> {
 
     fn flush(&mut self) -> Result<(), DeviceError> {
         self.stub.flush().map_err(|e| device_error(e, 0, 0))
+    }
+
+    /// One FUA write: the driver flushes after the write completed and
+    /// replies then (one call instead of a write and a flush).
+    fn write_durable(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
+        self.write_with(first, data, true)
+    }
+    fn durable_write_is_one_request(&self) -> bool {
+        true
     }
 
     /// Runs the batch with as many requests in flight at the driver as the

@@ -69,6 +69,9 @@ pub struct DriverStats {
     pub copied_pieces: u64,
     /// Bytes the HAL copied through its bounce pool (descriptor tables).
     pub bounced_bytes: u64,
+    /// Queue notifications (MMIO writes) the driver made: at most one per
+    /// disk per wake-up of the driver, however many requests it started.
+    pub notifications: u64,
 }
 
 pub use block::BLOCK_SIZE;
@@ -107,6 +110,8 @@ abi::words! {
         pub direct_pieces: u64,
         pub copied_pieces: u64,
         pub bounced_bytes: u64,
+        /// Queue notifications (MMIO writes to the device) made.
+        pub notifications: u64,
     }
 }
 

@@ -214,6 +214,8 @@ fn main() {
         for d in 0..driver.disks.len() {
             let (sched, mut port) = driver.parts(d);
             sched.pump(&mut port);
+            // Everything this wake-up started, announced at once (disk.rs).
+            driver.disks[d].notify();
         }
         match ipc::recv(mask) {
             Ok(Incoming::Notification(bits)) => driver.interrupt(bits),
@@ -374,6 +376,7 @@ impl blk::Server<ReplyToken> for Driver {
             direct_pieces: self.stats.direct_pieces,
             copied_pieces: self.stats.copied_pieces,
             bounced_bytes: hal::BOUNCED_BYTES.load(core::sync::atomic::Ordering::Relaxed),
+            notifications: self.disks.iter().map(|d| d.notifications).sum(),
         })
     }
 }
@@ -417,6 +420,8 @@ impl Device for Port<'_> {
         }
         *self.started += 1;
         if *self.started == self.die_after {
+            // The requests started so far reach the device before the death.
+            self.disk.notify();
             let now = self.disk.in_flight;
             panic!("fault injection: dying with {now} requests in flight");
         }

@@ -73,6 +73,15 @@ impl<D: BlockDevice> BlockStore<D> {
 
     /// Writes buffered journal records (after making fresh data durable).
     fn write_pending(&mut self) -> Result<(), Error> {
+        self.write_pending_then(false)
+    }
+
+    /// `write_pending`; with `durable`, the records are flushed as well
+    /// and `durable_seq` follows: when they are one run of the journal
+    /// (they wrap its end only now and then) the write and the flush are
+    /// one device request (`write_durable`: one call to the disk driver
+    /// per Durable commit instead of two).
+    fn write_pending_then(&mut self, durable: bool) -> Result<(), Error> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -86,26 +95,32 @@ impl<D: BlockDevice> BlockStore<D> {
         let blocks = (self.pending.len() / BLOCK_SIZE) as u64;
         let first_part = blocks.min(jb - self.pending_at);
         let (a, b) = self.pending.split_at(first_part as usize * BLOCK_SIZE);
-        let mut batch = vec![IoRequest::Write {
-            first: self.sb.journal_start + self.pending_at,
-            data: a,
-        }];
-        if !b.is_empty() {
-            batch.push(IoRequest::Write {
-                first: self.sb.journal_start,
-                data: b,
-            });
+        let at = self.sb.journal_start + self.pending_at;
+        let flushed = durable && b.is_empty();
+        if flushed {
+            self.dev.write_durable(at, a)?;
+        } else {
+            let mut batch = vec![IoRequest::Write { first: at, data: a }];
+            if !b.is_empty() {
+                batch.push(IoRequest::Write {
+                    first: self.sb.journal_start,
+                    data: b,
+                });
+            }
+            self.dev.submit(&mut batch)?;
         }
-        self.dev.submit(&mut batch)?;
         self.pending.clear();
         self.pending_at = self.head;
         self.written_seq = self.next_seq - 1;
+        if flushed {
+            self.durable_seq = self.written_seq;
+        }
         Ok(())
     }
 
     /// Makes every commit so far durable.
     pub(super) fn sync_journal(&mut self) -> Result<(), Error> {
-        self.write_pending()?;
+        self.write_pending_then(true)?;
         if self.durable_seq < self.written_seq {
             self.dev.flush()?;
             self.durable_seq = self.written_seq;
@@ -204,6 +219,7 @@ impl<D: BlockDevice> BlockStore<D> {
         if !txn.writes.is_empty() {
             let seq = self.next_seq;
             let images: Vec<(u64, &[u8])> = txn.writes.iter().map(|(b, d)| (*b, &d[..])).collect();
+            self.stats.journal_images += images.len() as u64;
             // Encoded straight into the buffer of records not yet written.
             journal::encode_transaction_into(
                 &mut self.pending,
@@ -221,7 +237,9 @@ impl<D: BlockDevice> BlockStore<D> {
             drop(images);
             // The images move into the cache (no copy).
             for (block, image) in txn.writes {
-                self.cache.insert_dirty(block, image, seq);
+                if let Some(old) = self.cache.insert_dirty(block, image, seq) {
+                    self.recycle(old);
+                }
             }
         }
         match durability {

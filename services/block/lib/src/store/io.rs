@@ -15,6 +15,9 @@ pub(super) struct Counted<D> {
     pub(super) reads: u64,
     pub(super) writes: u64,
     pub(super) flushes: u64,
+    /// Writes made durable in the same request (`write_durable`), also
+    /// counted in `writes` and `flushes`.
+    pub(super) durable_writes: u64,
     pub(super) blocks_read: u64,
     pub(super) blocks_written: u64,
     pub(super) fault: Option<WriteFault>,
@@ -27,6 +30,7 @@ impl<D> Counted<D> {
             reads: 0,
             writes: 0,
             flushes: 0,
+            durable_writes: 0,
             blocks_read: 0,
             blocks_written: 0,
             fault: None,
@@ -66,6 +70,23 @@ impl<D: BlockDevice> BlockDevice for Counted<D> {
         self.flushes += 1;
         let r = self.dev.flush();
         self.note(FaultOp::Flush, 0, r)
+    }
+    fn durable_write_is_one_request(&self) -> bool {
+        self.dev.durable_write_is_one_request()
+    }
+    fn write_durable(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
+        if !self.dev.durable_write_is_one_request() {
+            self.write(first, data)?;
+            return self.flush();
+        }
+        // The device reports a failed write or flush of the request as a
+        // failure at its block: recorded as a failed write there.
+        self.writes += 1;
+        self.flushes += 1;
+        self.durable_writes += 1;
+        self.blocks_written += (data.len() / BLOCK_SIZE) as u64;
+        let r = self.dev.write_durable(first, data);
+        self.note(FaultOp::Write, first, r)
     }
     fn submit(&mut self, batch: &mut [IoRequest<'_>]) -> Result<(), DeviceError> {
         let mut first_write = None;

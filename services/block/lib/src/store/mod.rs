@@ -24,6 +24,7 @@ mod mount;
 pub use mount::READ_ONLY_REPLAY_BLOCKS;
 mod txn;
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::format;
 use alloc::string::String;
@@ -35,7 +36,7 @@ use crate::error::{Error, WriteFault};
 use crate::fresh::FreshBuffer;
 use crate::replay::Repair;
 use crate::superblock::{Superblock, SUPERBLOCK_BLOCKS};
-use crate::{BlockDevice, Extent, Transactional};
+use crate::{BlockDevice, Extent, Transactional, BLOCK_SIZE};
 
 use io::Counted;
 use txn::Txn;
@@ -120,6 +121,9 @@ pub struct Stats {
     pub device_reads: u64,
     pub device_writes: u64,
     pub device_flushes: u64,
+    /// Writes made durable with their flush in one device request (also
+    /// counted in `device_writes` and `device_flushes`).
+    pub device_durable_writes: u64,
     pub blocks_read: u64,
     pub blocks_written: u64,
     /// `write_fresh` bytes copied into the fresh buffer (a memcpy each).
@@ -130,6 +134,13 @@ pub struct Stats {
     /// `write_fresh_with` bytes filled straight into the fresh buffer (by
     /// the block service, from its client's lease: no copy of its own).
     pub fresh_filled_bytes: u64,
+    /// Journaled images copied into the transaction's buffers (`write`).
+    pub journal_copied_bytes: u64,
+    /// Journaled images filled straight into them (`write_block_with`:
+    /// the block service's lease reads, no copy of its own).
+    pub journal_filled_bytes: u64,
+    /// Block images written to the journal (one CRC-32C pass each).
+    pub journal_images: u64,
     pub free_blocks: u64,
     /// Set once a write or flush failed: the store refuses changes.
     pub read_only: Option<WriteFault>,
@@ -179,6 +190,8 @@ impl core::fmt::Display for Stats {
 }
 
 const EVENT_LOG_LEN: usize = 32;
+/// Most spare image buffers the store keeps (one scattered write's worth).
+const SPARE_IMAGES: usize = 64;
 
 /// The crash-safe transactional block store.
 ///
@@ -209,6 +222,10 @@ pub struct BlockStore<D: BlockDevice> {
     /// outside a transaction), at most `fresh_limit_blocks` blocks.
     fresh: FreshBuffer,
     fresh_limit_blocks: u64,
+    /// Block buffers of images the cache or a transaction replaced, kept
+    /// (at most `SPARE_IMAGES`) for `write_block_with` to fill: a new
+    /// 4 KiB allocation is zeroed first, a spare one is not.
+    spare_images: Vec<Box<[u8]>>,
     /// Blocks freed by committed transactions wait for a checkpoint.
     reserved_waiting: bool,
     /// Journal blocks mount found bad and repaired (fsck reports them).
@@ -246,6 +263,7 @@ impl<D: BlockDevice> BlockStore<D> {
             device_reads: self.dev.reads,
             device_writes: self.dev.writes,
             device_flushes: self.dev.flushes,
+            device_durable_writes: self.dev.durable_writes,
             blocks_read: self.dev.blocks_read,
             blocks_written: self.dev.blocks_written,
             free_blocks: self.alloc.free_blocks(),
@@ -303,6 +321,13 @@ impl<D: BlockDevice> BlockStore<D> {
     }
     pub(crate) fn in_transaction(&self) -> bool {
         self.txn.is_some()
+    }
+
+    /// Keeps `image`'s buffer for a later `write_block_with`, up to the bound.
+    pub(super) fn recycle(&mut self, image: Box<[u8]>) {
+        if self.spare_images.len() < SPARE_IMAGES && image.len() == BLOCK_SIZE {
+            self.spare_images.push(image);
+        }
     }
 
     /// The failed write or flush that made the store read-only, if any.

@@ -87,6 +87,7 @@ impl<D: BlockDevice> BlockStore<D> {
             fresh_unflushed: false,
             fresh: FreshBuffer::default(),
             fresh_limit_blocks: DEFAULT_FRESH_BUFFER_BLOCKS,
+            spare_images: Vec::new(),
             reserved_waiting: false,
             journal_repairs: scan.repairs,
             overlay,

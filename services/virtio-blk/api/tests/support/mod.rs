@@ -132,6 +132,7 @@ impl blk::Server<FakeCaller> for FakeDriver {
             direct_pieces: 0,
             copied_pieces: self.transfers,
             bounced_bytes: 0,
+            notifications: 0,
         })
     }
 }
