@@ -13,7 +13,11 @@
 //!   nothing per entry; one node per block; no node cache here (the owner's
 //!   device may cache: an image its cache verified with `NodeView::parse`
 //!   when it kept it is not checksummed again, see
-//!   `block::Transactional::read_verified`).
+//!   `block::Transactional::read_verified`). Nodes are written through
+//!   `block::Transactional::write_sealing`: the device seals an image
+//!   (`node::seal`) before it reaches the disk, at once by default, or
+//!   once per block per transaction in a cache that keeps the
+//!   transaction's writes (a node rewritten five times is sealed once).
 //! - The caller owns the transaction: every operation runs inside the
 //!   transaction the caller opened, so a tree change commits atomically with
 //!   whatever else the caller writes (its roots, data extents).
@@ -72,6 +76,6 @@ mod tree;
 pub use check::{check, CheckReport, TreeCheck, Visited, MAX_LISTED_PROBLEMS};
 pub use cursor::{range, range_recording, Cursor, Pair};
 pub use diff::{diff, diff_page, DiffEntry, DiffLimits, DiffPageEnd, DiffStats};
-pub use node::{node_checksums, MAX_KEY_LEN, MAX_LEVEL, MAX_VALUE_LEN, NODE_SIZE};
+pub use node::{node_checksums, node_seals, MAX_KEY_LEN, MAX_LEVEL, MAX_VALUE_LEN, NODE_SIZE};
 pub use root::{RootDecodeError, TreeRoot};
 pub use tree::{create, get, insert, read_node, remove, snapshot, visit_node_blocks, TreeError};

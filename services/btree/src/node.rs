@@ -213,10 +213,19 @@ impl fmt::Display for NodeDecodeError {
 /// bound per operation (issue #13). Relaxed: only a count.
 static NODE_CHECKSUMS: AtomicU64 = AtomicU64::new(0);
 
+/// Of [`NODE_CHECKSUMS`], the seals: images checksummed to be written.
+static NODE_SEALS: AtomicU64 = AtomicU64::new(0);
+
 /// How many node images this program has checksummed so far (each
-/// [`Node::encode`] and each verifying [`NodeView::parse`]).
+/// [`Node::encode`], each [`seal`] and each verifying [`NodeView::parse`]).
 pub fn node_checksums() -> u64 {
     NODE_CHECKSUMS.load(Ordering::Relaxed)
+}
+
+/// How many of [`node_checksums`] were seals of images to be written
+/// ([`Node::encode`], [`seal`]): the rest verified images read.
+pub fn node_seals() -> u64 {
+    NODE_SEALS.load(Ordering::Relaxed)
 }
 
 /// Checksum of a node image as it should be stored in `CHECKSUM`.
@@ -267,6 +276,14 @@ impl Node {
     /// within the limits (the tree checks them at its entry points); a node
     /// that does not fit is a bug in the tree and panics here.
     pub fn encode(&self, block: u64) -> [u8; NODE_SIZE] {
+        let mut out = self.encode_unsealed();
+        seal(block, &mut out);
+        out
+    }
+
+    /// [`Node::encode`] without the checksum (zero): the image to hand to
+    /// [`block::Transactional::write_sealing`] with [`seal`].
+    pub fn encode_unsealed(&self) -> [u8; NODE_SIZE] {
         let used = self.used_bytes();
         assert!(used <= CAPACITY, "node of {used} bytes does not fit");
         let mut out = [0u8; NODE_SIZE];
@@ -297,8 +314,6 @@ impl Node {
                 }
             }
         }
-        let sum = node_checksum(block, &out);
-        out[OFF_CHECKSUM..OFF_CHECKSUM + 4].copy_from_slice(&sum.to_le_bytes());
         out
     }
 
@@ -309,10 +324,12 @@ impl Node {
     }
 }
 
-/// Writes the checksum of an image built by [`NodeView::leaf_with`] or
-/// [`NodeView::branch_with_child`] as it is stored at `block`: the image
-/// is then what [`Node::encode`] makes of the same node.
+/// Writes the checksum of an image built by [`NodeView::leaf_with`],
+/// [`NodeView::branch_with_child`] or [`Node::encode_unsealed`] as it is
+/// stored at `block`: the image is then what [`Node::encode`] makes of the
+/// same node. A [`block::SealFn`].
 pub fn seal(block: u64, image: &mut [u8; NODE_SIZE]) {
+    NODE_SEALS.fetch_add(1, Ordering::Relaxed);
     let sum = node_checksum(block, image);
     image[OFF_CHECKSUM..OFF_CHECKSUM + 4].copy_from_slice(&sum.to_le_bytes());
 }

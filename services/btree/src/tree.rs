@@ -168,8 +168,8 @@ fn check_key(key: &[u8]) -> Result<(), TreeError> {
 /// Creates an empty tree (one empty leaf) inside the open transaction.
 pub fn create<T: Transactional>(tx: &mut T) -> Result<TreeRoot, TreeError> {
     let extent = tx.allocate(1)?;
-    let node = Node::empty_leaf(1);
-    tx.write_verified(extent.start, &node.encode(extent.start))?;
+    let mut image = Node::empty_leaf(1).encode_unsealed();
+    tx.write_sealing(extent.start, &mut image, seal)?;
     Ok(TreeRoot {
         block: extent.start,
         height: 1,
@@ -269,16 +269,14 @@ fn store_node<T: Transactional>(
     mut node: Node,
 ) -> Result<u64, TreeError> {
     node.generation = root.generation;
-    let block = match old {
-        Some((block, generation)) if generation > root.snapshot_generation => block,
-        _ => tx.allocate(1)?.start,
-    };
-    tx.write_verified(block, &node.encode(block))?;
-    Ok(block)
+    store_image(tx, root, old, node.encode_unsealed())
 }
 
 /// [`store_node`] of an image built from a view (`NodeView::leaf_with`,
-/// `branch_with_child`), already stamped with the root's generation.
+/// `branch_with_child`) or encoded unsealed, already stamped with the
+/// root's generation. Sealed by the device when the image leaves for the
+/// disk ([`Transactional::write_sealing`]): a node rewritten several times
+/// in one transaction is sealed once.
 fn store_image<T: Transactional>(
     tx: &mut T,
     root: &TreeRoot,
@@ -289,8 +287,7 @@ fn store_image<T: Transactional>(
         Some((block, generation)) if generation > root.snapshot_generation => block,
         _ => tx.allocate(1)?.start,
     };
-    seal(block, &mut image);
-    tx.write_verified(block, &image)?;
+    tx.write_sealing(block, &mut image, seal)?;
     Ok(block)
 }
 

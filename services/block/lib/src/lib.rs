@@ -115,6 +115,10 @@ pub enum Durability {
     Batched,
 }
 
+/// Writes the checksum of a block image as it is stored at the block
+/// given ([`Transactional::write_sealing`]).
+pub type SealFn = fn(u64, &mut [u8; BLOCK_SIZE]);
+
 /// What the layers above need from the block layer. [`BlockStore`]
 /// implements it on the host; the block service's IPC client implements it
 /// inside the system. At most one transaction is open at a time.
@@ -161,6 +165,25 @@ pub trait Transactional {
     /// Default: a plain write.
     fn write_verified(&mut self, block: u64, data: &[u8]) -> Result<(), Error> {
         self.write(block, data)
+    }
+    /// [`Transactional::write_verified`] of an image whose last step, its
+    /// seal (a checksum bound to `block`, which `seal` writes into it), may
+    /// wait until the image leaves for the device: a cache of verified
+    /// images that keeps the open transaction's writes (the filesystem's
+    /// `node_cache`) seals only the last image of each block, once, when
+    /// it writes it through (at commit, or when it evicts it). A tree
+    /// rewrites a node several times per transaction; each seal is a
+    /// CRC-32C of 4 KiB (docs/speed.md). Until sealed, the image is served
+    /// only to readers that trust the device's verified images
+    /// ([`Transactional::read_verified`]). Default: seal now and write.
+    fn write_sealing(
+        &mut self,
+        block: u64,
+        image: &mut [u8; BLOCK_SIZE],
+        seal: SealFn,
+    ) -> Result<(), Error> {
+        seal(block, image);
+        self.write_verified(block, image)
     }
     /// Unjournaled write to blocks allocated in this same transaction
     /// (bulk data). Durable before the commit record that covers it.
@@ -215,6 +238,14 @@ impl<T: Transactional + ?Sized> Transactional for &mut T {
     }
     fn write_verified(&mut self, block: u64, data: &[u8]) -> Result<(), Error> {
         (**self).write_verified(block, data)
+    }
+    fn write_sealing(
+        &mut self,
+        block: u64,
+        image: &mut [u8; BLOCK_SIZE],
+        seal: SealFn,
+    ) -> Result<(), Error> {
+        (**self).write_sealing(block, image, seal)
     }
     fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
         (**self).write_fresh(first, data)
