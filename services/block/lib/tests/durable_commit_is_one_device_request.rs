@@ -7,78 +7,14 @@
 //! on the device afterwards is the same either way. A device without such
 //! a request (the default) gets a write and a flush, as before.
 
-use block::{BlockDevice, BlockStore, Config, DeviceError, Durability, IoRequest, MemDevice};
+use block::{BlockStore, Config, Durability};
 use block::{Transactional, BLOCK_SIZE};
 
-/// What the store asked of the device, in order (reads left out).
-#[derive(Debug, PartialEq, Eq)]
-enum Call {
-    Write { first: u64, blocks: u64 },
-    Flush,
-    WriteDurable { first: u64, blocks: u64 },
-    Submit(Vec<(u64, u64)>),
-}
-
-struct Logging {
-    dev: MemDevice,
-    calls: Vec<Call>,
-    /// `durable_write_is_one_request` answers this.
-    fused: bool,
-}
-
-impl BlockDevice for Logging {
-    fn block_count(&self) -> u64 {
-        self.dev.block_count()
-    }
-    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
-        self.dev.read(first, buf)
-    }
-    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
-        self.calls.push(Call::Write {
-            first,
-            blocks: (data.len() / BLOCK_SIZE) as u64,
-        });
-        self.dev.write(first, data)
-    }
-    fn flush(&mut self) -> Result<(), DeviceError> {
-        self.calls.push(Call::Flush);
-        Ok(())
-    }
-    fn write_durable(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
-        self.calls.push(Call::WriteDurable {
-            first,
-            blocks: (data.len() / BLOCK_SIZE) as u64,
-        });
-        self.dev.write(first, data)
-    }
-    fn durable_write_is_one_request(&self) -> bool {
-        self.fused
-    }
-    fn submit(&mut self, batch: &mut [IoRequest<'_>]) -> Result<(), DeviceError> {
-        let writes: Vec<(u64, u64)> = batch
-            .iter()
-            .filter(|r| matches!(r, IoRequest::Write { .. }))
-            .map(|r| (r.first(), r.blocks()))
-            .collect();
-        if !writes.is_empty() {
-            self.calls.push(Call::Submit(writes));
-        }
-        for r in batch.iter_mut() {
-            match r {
-                IoRequest::Read { first, buf } => self.dev.read(*first, buf)?,
-                IoRequest::Write { first, data } => self.dev.write(*first, data)?,
-            }
-        }
-        Ok(())
-    }
-}
+mod logging_device;
+use logging_device::{Call, Logging};
 
 fn store() -> BlockStore<Logging> {
-    let dev = Logging {
-        dev: MemDevice::new(600),
-        calls: Vec::new(),
-        fused: true,
-    };
+    let dev = Logging::new(600, true);
     BlockStore::format(dev, Config::default_small()).unwrap()
 }
 
