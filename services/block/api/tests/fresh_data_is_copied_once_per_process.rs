@@ -10,19 +10,6 @@ use block::{Durability, Transactional, BLOCK_SIZE};
 use block_api::client::FRESH_GATHER;
 use block_api::report;
 
-/// `key=value` from the service's `counters block:` line.
-fn counter(text: &str, key: &str) -> u64 {
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("counters block:"))
-        .unwrap_or_else(|| panic!("no counters line in {text}"));
-    line.split(' ')
-        .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
-        .unwrap_or_else(|| panic!("no {key} in {line}"))
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn fresh_data_is_copied_once_per_process() {
     let server = common::service(4000);
@@ -62,9 +49,9 @@ fn fresh_data_is_copied_once_per_process() {
     let text = String::from_utf8_lossy(&text[..n]).into_owned();
     // The service read every fresh byte from the lease once, straight into
     // the fresh buffer: none copied again.
-    assert_eq!(counter(&text, "fresh_copied"), 0, "{text}");
+    assert_eq!(common::counter(&text, "fresh_copied"), 0, "{text}");
     assert_eq!(
-        counter(&text, "lease_in"),
+        common::counter(&text, "lease_in"),
         bytes + BLOCK_SIZE as u64,
         "{text}"
     );
@@ -72,5 +59,5 @@ fn fresh_data_is_copied_once_per_process() {
     // Calls the service received: info, begin, the allocations, the runs,
     // the commit carrying the one journaled write, the reads, this report.
     let calls = 1 + 1 + chunks as u64 + runs + 1 + chunks as u64 + 1;
-    assert_eq!(counter(&text, "calls"), calls, "{text}");
+    assert_eq!(common::counter(&text, "calls"), calls, "{text}");
 }

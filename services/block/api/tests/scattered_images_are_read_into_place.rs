@@ -11,19 +11,6 @@ mod common;
 use block::{Durability, Transactional, BLOCK_SIZE};
 use block_api::report;
 
-/// `key=value` from the service's `counters block:` line.
-fn counter(text: &str, key: &str) -> u64 {
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("counters block:"))
-        .unwrap_or_else(|| panic!("no counters line in {text}"));
-    line.split(' ')
-        .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
-        .unwrap_or_else(|| panic!("no {key} in {line}"))
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn scattered_images_are_read_into_place() {
     let server = common::service(4000);
@@ -55,7 +42,7 @@ fn scattered_images_are_read_into_place() {
     c.write_fresh(fresh.start, &[5u8; BLOCK_SIZE]).unwrap();
     c.commit(Durability::Durable).unwrap();
     let after = text(&mut c);
-    let grown = |key: &str| counter(&after, key) - counter(&before, key);
+    let grown = |key: &str| common::counter(&after, key) - common::counter(&before, key);
 
     let images = blocks * BLOCK_SIZE as u64;
     assert_eq!(grown("journal_copied"), 0, "{after}");

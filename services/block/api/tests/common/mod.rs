@@ -33,3 +33,16 @@ pub fn begin_call(server: &RefCell<Svc>, badge: u64) -> fake::ReplySlot {
     server.borrow_mut().dispatch(badge, caller, &msg).send();
     slot
 }
+
+/// `key=value` from the service's `counters block:` line.
+pub fn counter(text: &str, key: &str) -> u64 {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("counters block:"))
+        .unwrap_or_else(|| panic!("no counters line in {text}"));
+    line.split(' ')
+        .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+        .parse()
+        .unwrap()
+}
