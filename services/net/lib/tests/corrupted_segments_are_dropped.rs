@@ -4,38 +4,23 @@
 //! the TCP payload or in the IPv4 header. Each corrupted frame is dropped
 //! and counted, TCP retransmits it, and every byte arrives intact.
 
+mod common;
+
 use netstack::device::QueueDevice;
-use netstack::smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
+use netstack::smoltcp::iface::SocketSet;
 use netstack::smoltcp::socket::tcp;
 use netstack::smoltcp::time::Instant;
-use netstack::smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
-use netstack::{Config, Stack};
+use netstack::smoltcp::wire::IpAddress;
 
 const OWNER: u64 = 3;
 const LEN: usize = 256 * 1024;
 
 #[test]
 fn corrupted_segments_are_dropped_and_retransmitted() {
-    let mut server = Stack::new(
-        Config {
-            mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56],
-            ip: [10, 0, 2, 15],
-            prefix_len: 24,
-            gateway: [10, 0, 2, 2],
-            seed: 1,
-        },
-        0,
-    );
+    let mut server = common::server();
     let listener = server.listen(OWNER, 5000, 1).unwrap();
     let mut cdev = QueueDevice::default();
-    let mut cfg = IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress([
-        0x52, 0x55, 10, 0, 2, 2,
-    ])));
-    cfg.random_seed = 2;
-    let mut client = Interface::new(cfg, &mut cdev, Instant::from_millis(0));
-    client.update_ip_addrs(|a| {
-        a.push(IpCidr::new(IpAddress::v4(10, 0, 2, 2), 24)).unwrap();
-    });
+    let mut client = common::client(&mut cdev);
     let mut csockets = SocketSet::new(vec![]);
     let mut s = tcp::Socket::new(
         tcp::SocketBuffer::new(vec![0; 65536]),

@@ -3,12 +3,14 @@
 //! of pseudo-random bytes; the service side echoes through `read`/`write`
 //! exactly as the server does; every byte comes back in order.
 
+mod common;
+
 use netstack::device::QueueDevice;
-use netstack::smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
+use netstack::smoltcp::iface::SocketSet;
 use netstack::smoltcp::socket::tcp;
 use netstack::smoltcp::time::Instant;
-use netstack::smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
-use netstack::{Config, SockError, Stack};
+use netstack::smoltcp::wire::IpAddress;
+use netstack::SockError;
 
 const OWNER: u64 = 7;
 const LEN: usize = 1 << 20;
@@ -27,16 +29,7 @@ fn pattern(seed: u64, len: usize) -> Vec<u8> {
 
 #[test]
 fn three_connections_echo_a_mebibyte_each() {
-    let mut server = Stack::new(
-        Config {
-            mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56],
-            ip: [10, 0, 2, 15],
-            prefix_len: 24,
-            gateway: [10, 0, 2, 2],
-            seed: 1,
-        },
-        0,
-    );
+    let mut server = common::server();
     let listener = server.listen(OWNER, 5000, 4).unwrap();
     assert_eq!(server.listen(OWNER, 5000, 4), Err(SockError::PortInUse));
     assert_eq!(
@@ -45,14 +38,7 @@ fn three_connections_echo_a_mebibyte_each() {
     );
 
     let mut cdev = QueueDevice::default();
-    let mut cfg = IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress([
-        0x52, 0x55, 10, 0, 2, 2,
-    ])));
-    cfg.random_seed = 2;
-    let mut client = Interface::new(cfg, &mut cdev, Instant::from_millis(0));
-    client.update_ip_addrs(|a| {
-        a.push(IpCidr::new(IpAddress::v4(10, 0, 2, 2), 24)).unwrap();
-    });
+    let mut client = common::client(&mut cdev);
     let mut csockets = SocketSet::new(vec![]);
     let data: Vec<Vec<u8>> = (0..3).map(|i| pattern(i + 11, LEN)).collect();
     let mut handles = vec![];
