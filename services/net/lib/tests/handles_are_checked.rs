@@ -4,24 +4,13 @@
 //! `PortInUse` until the first is closed; `close_all` closes exactly the
 //! dead client's handles.
 
-use netstack::{Config, SockError, Stack};
+mod common;
 
-fn stack() -> Stack {
-    Stack::new(
-        Config {
-            mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56],
-            ip: [10, 0, 2, 15],
-            prefix_len: 24,
-            gateway: [10, 0, 2, 2],
-            seed: 3,
-        },
-        0,
-    )
-}
+use netstack::SockError;
 
 #[test]
 fn handles_are_checked() {
-    let mut s = stack();
+    let mut s = common::server();
     let (a, b) = (1u64, 2u64);
     assert_eq!(s.listen(a, 0, 4), Err(SockError::BadPort));
     let la = s.listen(a, 80, 4).unwrap();
