@@ -166,6 +166,42 @@ def attribute(sample, procs, tables, kernel):
     return name, name, fn or f"? {rip:#x}"
 
 
+# What a function is for, first match wins: the families a phase's samples
+# are summed into (`category`).
+CATEGORIES = [
+    ("SHA-256", r"sha2::|sha256"),
+    ("BLAKE3", r"blake3"),
+    ("chunker", r"chunker"),
+    ("CRC checksums", r"crc"),
+    ("copies", r"memcpy|memmove|move_group|copy_forward|copy_backward|copy_between|"
+               r"copy_nonoverlapping"),
+    ("zero fills", r"memset|fill_by"),
+    ("compares", r"memcmp|compare_bytes"),
+    ("heap allocator", r"linked_list_allocator|GrowingHeap|__rust_(alloc|dealloc|realloc)|"
+                       r"__rustc::|raw_vec|alloc_shim"),
+    ("trees (cowbtree, BTreeMap)", r"cowbtree|btree"),
+    ("interrupts", r"isr_\d|irq_ack|device_interrupt|set_masked|Driver>::interrupt|ack_interrupt"),
+    ("entry/exit, syscall dispatch", r"trap_entry|trap_common|trap_return|syscall_entry|"
+                                     r"Kernel>::syscall$|rdtsc"),
+    ("user-memory checks", r"umem::|paging::translate|phys_to_virt"),
+    ("IPC", r"sys_call|sys_reply|sys_recv|deliver|pick_next|post_notification|sys_lease|"
+            r"CapTable|ipc::"),
+    ("device register access", r"virtio_blk::main$|PciTransport|notify"),
+]
+
+
+def category(where, fn):
+    """(scope, family) of an attributed sample: scope `kernel`, `user` or
+    `idle`, the family from CATEGORIES or `other`."""
+    if where == "idle":
+        return "idle", "idle (hlt)"
+    scope = "kernel" if where == "kernel" else "user"
+    for name, pattern in CATEGORIES:
+        if re.search(pattern, fn):
+            return scope, name
+    return scope, "other"
+
+
 def shares(counts, total):
     return 100.0 * counts / total if total else 0.0
 
@@ -204,7 +240,12 @@ def report(phase, attributed, runs, top, per_process):
             if where == "kernel":
                 procs[("kernel", f"on {on}")][i] += 1
             funcs[(where, fn)][i] += 1
+    cats = defaultdict(lambda: [0] * runs)
+    for i, samples in enumerate(attributed):
+        for where, on, fn in samples:
+            cats[category(where, fn)][i] += 1
     out += table([(k, v) for k, v in procs.items() if not k[1]], runs, 99, "per process:")
+    out += table(list(cats.items()), runs, 99, "by family (kernel or user code):")
     out += table([(k, v) for k, v in procs.items() if k[1]], runs, 99,
                  "kernel samples by the process whose page table was loaded:")
     out += table(list(funcs.items()), runs, top, f"top {top} functions:")
@@ -266,14 +307,29 @@ class Qmp:
         return self.answer()
 
 
+def vcpu_seconds(pid):
+    """CPU seconds of QEMU's vCPU thread (`CPU 0/TCG`): the guest's work in
+    host CPU time, which neither the host's load nor the monitor's own
+    work (another thread) moves (0 if not found)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            if open(f"/proc/{pid}/task/{tid}/comm").read().startswith("CPU "):
+                f = open(f"/proc/{pid}/task/{tid}/stat").read().rsplit(")", 1)[1].split()
+                return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return 0.0
+
+
 class Serial(threading.Thread):
-    """Reads the guest's console; tracks the phase between marks."""
+    """Reads the guest's console; tracks the phase between marks, and each
+    phase's host wall seconds and vCPU thread CPU seconds."""
     MARK = re.compile(r"fsbench: mark (begin|end) (\w+)")
 
-    def __init__(self, stream):
+    def __init__(self, stream, pid):
         super().__init__(daemon=True)
-        self.stream, self.lines, self.phase, self.ended = stream, [], None, set()
-        self.walls, self.begun = {}, {}
+        self.stream, self.pid, self.lines, self.phase, self.ended = stream, pid, [], None, set()
+        self.walls, self.cpus, self.begun = {}, {}, {}
 
     def run(self):
         for raw in self.stream:
@@ -281,26 +337,33 @@ class Serial(threading.Thread):
             self.lines.append(line)
             m = self.MARK.search(line)
             if m and m.group(1) == "begin":
-                self.begun[m.group(2)] = time.time()
+                self.begun[m.group(2)] = (time.time(), vcpu_seconds(self.pid))
                 self.phase = m.group(2)
-            elif m:
+            elif m and m.group(2) in self.begun:
                 self.phase = None
                 self.ended.add(m.group(2))
-                self.walls[m.group(2)] = time.time() - self.begun.get(m.group(2), time.time())
+                wall0, cpu0 = self.begun[m.group(2)]
+                self.walls[m.group(2)] = time.time() - wall0
+                self.cpus[m.group(2)] = vcpu_seconds(self.pid) - cpu0
 
 
-def boot_and_sample(kernel, image, phases, hz, mode, limit=900):
+def boot_and_sample(kernel, image, phases, hz, mode, no_flush=False, limit=900):
     """One boot: {phase: [raw samples]}, the serial log, host wall seconds per phase."""
     import qemu
     import storage_shell
     disk = storage_shell.fresh_disk("profile-fs", 256)
     sock = os.path.join(tempfile.mkdtemp(prefix="profile-"), "qmp.sock")
-    cmd = qemu.qemu_cmd(kernel, image, CONFIG, storage_shell.disk_args(disk)) + [
-        "-qmp", f"unix:{sock},server=on,wait=off"]
+    drive = storage_shell.disk_args(disk)
+    if no_flush:
+        # QEMU flushes every disk at each `stop`: without this, each sample
+        # costs an fdatasync of the image (see --no-flush).
+        drive[1] += ",cache.no-flush=on"
+    cmd = qemu.qemu_cmd(kernel, image, CONFIG, drive) + [
+        "-qmp", f"unix:{sock},server=on,wait=off", "-name", "profile,debug-threads=on"]
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, bufsize=0)
     samples = defaultdict(list)
-    serial = Serial(p.stdout)
+    serial = Serial(p.stdout, p.pid)
     serial.start()
     try:
         qmp = Qmp(sock)
@@ -337,7 +400,7 @@ def boot_and_sample(kernel, image, phases, hz, mode, limit=900):
         p.wait()
         serial.join(timeout=5)
         os.remove(disk)
-    return samples, "\n".join(serial.lines), serial.walls
+    return samples, "\n".join(serial.lines), serial.walls, serial.cpus
 
 
 def guest_figures(log, phase, figure_only=False):
@@ -351,20 +414,30 @@ def guest_figures(log, phase, figure_only=False):
             or (not figure_only and f"fsbench: cpu {phase}:" in l)]
 
 
+_LIBRARY = re.compile(r"^<?(core|alloc|compiler_builtins)::|^<[a-z0-9]+>::|^<[*&\[]")
+
+
 def parse_addr2line(text):
-    """`addr2line -a -f -i -C` output -> {addr: innermost function}: each
-    address line is followed by (function, file:line) pairs, innermost
-    first."""
-    out, addr, lines = {}, None, text.splitlines()
+    """`addr2line -a -f -i -C` output -> {addr: function}: each address line
+    is followed by (function, file:line) pairs, innermost first; the
+    innermost one that is not the standard library's (`core::`, `<u32>::`,
+    ...: inlined helpers say little) names the sample."""
+    chains, addr, lines = {}, None, text.splitlines()
     i = 0
     while i < len(lines):
         if re.fullmatch(r"0x[0-9a-f]+", lines[i]):
             addr = int(lines[i], 16)
+            chains[addr] = []
             i += 1
             continue
-        if addr is not None and addr not in out and lines[i] != "??":
-            out[addr] = short_name(clean_name(lines[i]))
+        if addr is not None and lines[i] != "??":
+            chains[addr].append(clean_name(lines[i]))
         i += 2
+    out = {}
+    for addr, chain in chains.items():
+        if chain:
+            own = [f for f in chain if not _LIBRARY.search(f)]
+            out[addr] = short_name(own[0] if own else chain[-1])
     return out
 
 
@@ -417,6 +490,9 @@ def main():
     ap.add_argument("--per-process", type=int, default=12)
     ap.add_argument("--inline", action="store_true",
                     help="name the innermost inlined function of each sample")
+    ap.add_argument("--no-flush", action="store_true",
+                    help="the disk ignores flushes (QEMU's cache.no-flush): no fdatasync per "
+                         "stop, but the guest's flushes cost nothing either")
     ap.add_argument("--save", help="write the raw samples and boot logs to this JSON file")
     ap.add_argument("--load", help="report the samples of a --save file instead of booting")
     a = ap.parse_args()
@@ -438,8 +514,9 @@ def main():
         saved = []
         for r in range(a.runs):
             t0 = time.time()
-            samples, log, walls = boot_and_sample(a.kernel, a.image, phases, a.hz, a.mode)
-            saved.append({"samples": samples, "log": log, "walls": walls,
+            samples, log, walls, cpus = boot_and_sample(a.kernel, a.image, phases, a.hz, a.mode,
+                                                   a.no_flush)
+            saved.append({"samples": samples, "log": log, "walls": walls, "cpus": cpus,
                           "seconds": time.time() - t0})
         if a.save:
             with open(a.save, "w") as f:
@@ -455,6 +532,8 @@ def main():
         for ph in phases:
             n, wall = len(samples[ph]), run["walls"].get(ph)
             rate = f", {n / wall:.0f} samples/s over {wall:.2f} s host wall" if wall else ""
+            cpu = run.get("cpus", {}).get(ph)
+            rate += f", vCPU thread {cpu:.2f} CPU-s" if cpu is not None else ""
             print(f"  {ph}: {n} samples{rate}")
             for line in guest_figures(run["log"], ph):
                 print(f"    {line}")

@@ -94,6 +94,40 @@ class AttributionTests(unittest.TestCase):
                                         self.tables, self.kernel)[2], "? 0x900000")
 
 
+class NameTests(unittest.TestCase):
+    def test_generic_arguments_are_elided_but_qualified_paths_kept(self):
+        self.assertEqual(prof.short_name(
+            "<filesystem::fs::Fs<block_api::client::BlockClient, content::X<u8>>>::put"),
+            "<filesystem::fs::Fs<..>>::put")
+        self.assertEqual(prof.short_name("<userlib::ipc::ReplyToken as abi::iface::Caller>::reply"),
+                         "<userlib::ipc::ReplyToken as abi::iface::Caller>::reply")
+        self.assertEqual(prof.short_name("cowbtree::tree::insert_at::<fn(u8) -> u8>"),
+                         "cowbtree::tree::insert_at::<..>")
+
+    def test_an_inlined_sample_is_named_by_its_innermost_own_function(self):
+        text = ("0x0000000000201050\n"
+                "core::intrinsics::rotate_right<u32>\n/rustlib/core/src/intrinsics.rs:1\n"
+                "<u32>::wrapping_add\n/rustlib/core/src/num/mod.rs:2\n"
+                "blake3tcg::compress::g\nservices/blake3tcg/src/compress.rs:3\n"
+                "blake3tcg::compress::compress\nservices/blake3tcg/src/compress.rs:4\n"
+                "0x0000000000201060\n"
+                "core::ptr::copy_nonoverlapping<u8>\n/rustlib/core/src/ptr/mod.rs:5\n"
+                "0x0000000000201070\n??\n??:0\n")
+        self.assertEqual(prof.parse_addr2line(text), {
+            0x201050: "blake3tcg::compress::g",
+            # Only the library's frames: the outermost of them.
+            0x201060: "core::ptr::copy_nonoverlapping<..>"})
+
+    def test_families_sort_samples_by_what_the_code_is_for(self):
+        self.assertEqual(prof.category("fs", "sha2::sha256::compress256"), ("user", "SHA-256"))
+        self.assertEqual(prof.category("kernel", "tcgmem::move_group"), ("kernel", "copies"))
+        self.assertEqual(prof.category("block", "crc::crc32::update_table::<..>"),
+                         ("user", "CRC checksums"))
+        self.assertEqual(prof.category("idle", "hlt"), ("idle", "idle (hlt)"))
+        self.assertEqual(prof.category("fs", "filesystem::fs::paths::components"),
+                         ("user", "other"))
+
+
 class ReportTests(unittest.TestCase):
     def test_shares_add_up_per_run_and_rank_by_total(self):
         runs = [[("fs", "fs", "a")] * 3 + [("kernel", "fs", "k")],
