@@ -5,6 +5,7 @@ vCPU was in during a marked phase of the storage benchmark (docs/speed.md,
 
   profile.py KERNEL IMAGE [fs] [--phase P[,P...]] [--hz N] [--runs N]
              [--mode stop|live] [--top N] [--per-process N] [--inline]
+             [--save FILE | --load FILE] [--no-flush]
 
 Boots bench-fs.cfg (a fresh 256 MiB disk, as `qemu.py bench ... fs`) with
 a QMP socket. The guest prints `fsbench: mark begin NAME BYTES` / `mark end
@@ -22,27 +23,33 @@ registers`: RIP, CR3, CPL, HLT) and attributes each sample:
                     taken from IMAGE itself (symbol tables are kept there)
 
 `--mode stop` (default) pauses the VM around each read (QMP stop / info
-registers / cont): TCG leaves a translated block only at a block boundary,
-so RIP is exact; the guest's TSC stands still while paused, so the guest's
-own cycle figures barely move, but a disk request in flight completes
-during the pause (QEMU drains I/O on stop), which hides some I/O waiting
-(idle). `--mode live` reads without pausing: no drain, but TCG stores RIP
-to the CPU state only at some block exits, so RIP is stale (the process,
-from CR3 and CPL, is still exact). `--hz 0` samples nothing: the baseline
-for the overhead. `--inline` names the innermost inlined function and line
-of each sample too (addr2line on the unstripped ELFs beside KERNEL's
-build: target/x86_64-target/release).
+registers / cont): TCG stops at the start of the next translated block, so
+RIP is exact but names the block about to run (a callee's last block is
+charged to its return site); the guest's TSC stands still while paused,
+but QEMU drains and flushes the disk at each stop, which hides some I/O
+waiting (idle). `--mode live` reads without pausing: ~3x the rate, no
+drain, the process exact (CR3, CPL), but TCG stores RIP only at some
+block exits, so the function is stale. `--hz 0` samples nothing: the
+baseline for the overhead (each phase's vCPU-thread CPU seconds are
+printed). `--inline` names each sample by the innermost inlined function
+of ours (not `core::`), by addr2line on the unstripped ELFs of KERNEL's
+build (target/x86_64-target/release). `--save FILE` keeps the raw
+samples and boot logs; `--load FILE` reports them again without a boot.
+`--no-flush` makes the disk ignore flushes (no fdatasync per stop, but
+the guest's flushes become free too).
 
 Prints, per phase: the guest's own figures for it (its `fs_...` line and
-the kernel's per-process cycle accounts), a per-process summary, the top
-functions overall and the top functions of each process, with the share
-of each run when --runs > 1 (so the spread is visible).
+the kernel's per-process cycle accounts), the samples per process, per
+family (what the code is for: hashes, chunker, CRC, copies, allocator,
+trees, kernel entry/exit, ...; `CATEGORIES`), the top functions overall
+and of each process, with each run's share when --runs > 1 (the spread).
 """
 import argparse
 import bisect
 import json
 import os
 import re
+import shutil
 import socket
 import struct
 import subprocess
@@ -50,7 +57,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 BARE_DIR = os.path.join(ROOT, "target", "x86_64-target", "release")
@@ -379,15 +386,19 @@ def boot_and_sample(kernel, image, phases, hz, mode, no_flush=False, limit=900):
             if now < next_at:
                 time.sleep(next_at - now)
             next_at = max(next_at + period, time.time())
-            if mode == "stop":
-                qmp.send("stop")
-                qmp.send("human-monitor-command", **{"command-line": "info registers"})
-                qmp.send("cont")
-                qmp.answer()
-                regs = qmp.answer()
-                qmp.answer()
-            else:
-                regs = qmp.call("human-monitor-command", **{"command-line": "info registers"})
+            try:
+                if mode == "stop":
+                    # Pipelined: QMP answers in order.
+                    qmp.send("stop")
+                    qmp.send("human-monitor-command", **{"command-line": "info registers"})
+                    qmp.send("cont")
+                    qmp.answer()
+                    regs = qmp.answer()
+                    qmp.answer()
+                else:
+                    regs = qmp.call("human-monitor-command", **{"command-line": "info registers"})
+            except (OSError, EOFError):
+                break  # QEMU ended (its log says why)
             # A mark may have ended the phase meanwhile: the sample is its.
             samples[phase].append(parse_registers(regs))
         # The figure lines follow the end marks.
@@ -400,6 +411,11 @@ def boot_and_sample(kernel, image, phases, hz, mode, no_flush=False, limit=900):
         p.wait()
         serial.join(timeout=5)
         os.remove(disk)
+        shutil.rmtree(os.path.dirname(sock), ignore_errors=True)
+    missing = [ph for ph in phases if ph not in serial.ended]
+    if missing:
+        print(f"profile: phase(s) {', '.join(missing)} did not end; the guest's last lines:\n"
+              + "\n".join(serial.lines[-15:]), file=sys.stderr)
     return samples, "\n".join(serial.lines), serial.walls, serial.cpus
 
 
