@@ -45,7 +45,6 @@ trees, kernel entry/exit, ...; `CATEGORIES`), the top functions overall
 and of each process, with each run's share when --runs > 1 (the spread).
 """
 import argparse
-import bisect
 import json
 import os
 import re
@@ -59,8 +58,11 @@ import threading
 import time
 from collections import defaultdict
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-BARE_DIR = os.path.join(ROOT, "target", "x86_64-target", "release")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from profile_symbols import (BARE_DIR, Code, Symbols, callers, clean_name,  # noqa: E402,F401
+                             code_segments, frames, inline_names, parse_addr2line, parse_dump,
+                             parse_nm, short_name)
+
 PHASES = ("sha256", "blake3", "blake3crate", "seq_write", "seq_read", "small_put",
           "small_put_4clients")
 CONFIG = "bench-fs.cfg"
@@ -92,52 +94,6 @@ def config_images(text):
     return out
 
 
-_HASH = re.compile(r"::h[0-9a-f]{16}$")
-
-
-def clean_name(name):
-    """A demangled Rust name without its legacy hash suffix."""
-    return _HASH.sub("", name)
-
-
-def parse_nm(text):
-    """`nm -S -C --defined-only -n` output -> [(start, end, name)] of code
-    symbols, sorted; a symbol without a size ends where the next begins."""
-    syms = []
-    for line in text.splitlines():
-        w = line.split(None, 3)
-        if len(w) == 4 and len(w[2]) == 1 and w[2] in "TtWw":
-            start, size, name = int(w[0], 16), int(w[1], 16), w[3]
-        elif len(w) >= 3 and len(w[1]) == 1 and w[1] in "TtWw":
-            start, size, name = int(w[0], 16), 0, line.split(None, 2)[2]
-        else:
-            continue
-        syms.append([start, start + size, short_name(clean_name(name))])
-    syms.sort(key=lambda s: s[0])
-    for i, s in enumerate(syms):
-        if s[1] == s[0]:
-            s[1] = syms[i + 1][0] if i + 1 < len(syms) else s[0] + 1
-    return [tuple(s) for s in syms]
-
-
-class Symbols:
-    """Address -> function name over a sorted symbol list."""
-
-    def __init__(self, syms):
-        self.syms = syms
-        self.starts = [s[0] for s in syms]
-
-    def lookup(self, addr):
-        i = bisect.bisect_right(self.starts, addr) - 1
-        # Aliases share a start: the first of them that covers addr.
-        j = i
-        while j >= 0 and self.starts[j] == self.starts[i]:
-            if self.syms[j][1] > addr:
-                return self.syms[j][2]
-            j -= 1
-        return None
-
-
 _REG = re.compile(r"\b(RIP|CR3|CPL|HLT)=([0-9a-fA-F]+)")
 
 
@@ -162,7 +118,7 @@ def attribute(sample, procs, tables, kernel):
     """One sample -> (where, on, function). `where` is `idle`, `kernel` or
     the process name; `on` the process whose page table was loaded;
     `tables` {image: Symbols}, `kernel` the kernel's Symbols."""
-    rip, cr3, cpl, halted = sample
+    rip, cr3, cpl, halted = sample[:4]
     name, image = procs.get(cr3, (f"cr3={cr3:#x}", None))
     if halted:
         return "idle", name, "hlt"
@@ -354,8 +310,10 @@ class Serial(threading.Thread):
                 self.cpus[m.group(2)] = vcpu_seconds(self.pid) - cpu0
 
 
-def boot_and_sample(kernel, image, phases, hz, mode, no_flush=False, limit=900):
-    """One boot: {phase: [raw samples]}, the serial log, host wall seconds per phase."""
+def boot_and_sample(kernel, image, phases, hz, mode, no_flush=False, stack_words=0, limit=900):
+    """One boot: {phase: [raw samples]}, the serial log, and each phase's
+    host wall and vCPU thread CPU seconds. A sample is (rip, cr3, cpl,
+    halted), then the `stack_words` words above RSP if asked."""
     import qemu
     import storage_shell
     disk = storage_shell.fresh_disk("profile-fs", 256)
@@ -386,21 +344,26 @@ def boot_and_sample(kernel, image, phases, hz, mode, no_flush=False, limit=900):
             if now < next_at:
                 time.sleep(next_at - now)
             next_at = max(next_at + period, time.time())
+            # Pipelined: QMP answers in order.
+            cmds = [("human-monitor-command", {"command-line": "info registers"})]
+            if stack_words:
+                # `$esp` is the whole RSP in a 64-bit guest (`$rsp` is unknown to the monitor).
+                cmds.append(("human-monitor-command", {"command-line": f"x/{stack_words}gx $esp"}))
+            if mode == "stop":
+                cmds = [("stop", {})] + cmds + [("cont", {})]
             try:
-                if mode == "stop":
-                    # Pipelined: QMP answers in order.
-                    qmp.send("stop")
-                    qmp.send("human-monitor-command", **{"command-line": "info registers"})
-                    qmp.send("cont")
-                    qmp.answer()
-                    regs = qmp.answer()
-                    qmp.answer()
-                else:
-                    regs = qmp.call("human-monitor-command", **{"command-line": "info registers"})
+                for cmd, args in cmds:
+                    qmp.send(cmd, **args)
+                answers = [qmp.answer() for _ in cmds]
             except (OSError, EOFError):
                 break  # QEMU ended (its log says why)
+            if mode == "stop":
+                answers = answers[1:-1]
+            sample = parse_registers(answers[0])
+            if stack_words:
+                sample += (parse_dump(answers[1]),)
             # A mark may have ended the phase meanwhile: the sample is its.
-            samples[phase].append(parse_registers(regs))
+            samples[phase].append(sample)
         # The figure lines follow the end marks.
         settle = time.time() + 5
         while p.poll() is None and time.time() < settle and not all(
@@ -430,68 +393,6 @@ def guest_figures(log, phase, figure_only=False):
             or (not figure_only and f"fsbench: cpu {phase}:" in l)]
 
 
-_LIBRARY = re.compile(r"^<?(core|alloc|compiler_builtins)::|^<[a-z0-9]+>::|^<[*&\[]")
-
-
-def parse_addr2line(text):
-    """`addr2line -a -f -i -C` output -> {addr: function}: each address line
-    is followed by (function, file:line) pairs, innermost first; the
-    innermost one that is not the standard library's (`core::`, `<u32>::`,
-    ...: inlined helpers say little) names the sample."""
-    chains, addr, lines = {}, None, text.splitlines()
-    i = 0
-    while i < len(lines):
-        if re.fullmatch(r"0x[0-9a-f]+", lines[i]):
-            addr = int(lines[i], 16)
-            chains[addr] = []
-            i += 1
-            continue
-        if addr is not None and lines[i] != "??":
-            chains[addr].append(clean_name(lines[i]))
-        i += 2
-    out = {}
-    for addr, chain in chains.items():
-        if chain:
-            own = [f for f in chain if not _LIBRARY.search(f)]
-            out[addr] = short_name(own[0] if own else chain[-1])
-    return out
-
-
-def inline_names(elf_path, addrs):
-    """{addr: innermost inlined function} by addr2line on an unstripped ELF."""
-    if not addrs or not os.path.exists(elf_path):
-        return {}
-    text = subprocess.run(["addr2line", "-a", "-f", "-i", "-C", "-e", elf_path],
-                          input="\n".join(hex(a) for a in sorted(addrs)),
-                          capture_output=True, text=True).stdout
-    return parse_addr2line(text)
-
-
-def short_name(name):
-    """A function name with generic arguments elided (`<Fs<..>>::put`):
-    the types a generic was instantiated with make names too long to
-    read. A `<` that opens a qualified path (`<T as Trait>::f`) is kept."""
-    out, i = [], 0
-    while i < len(name):
-        c = name[i]
-        if c == "<" and i > 0 and (name[i - 1].isalnum() or name[i - 1] in "_:"):
-            depth, j = 0, i
-            while j < len(name):
-                if name[j] == "<":
-                    depth += 1
-                elif name[j] == ">" and name[j - 1] != "-":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
-            out.append("<..>")
-            i = j + 1
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("kernel")
@@ -509,6 +410,9 @@ def main():
     ap.add_argument("--no-flush", action="store_true",
                     help="the disk ignores flushes (QEMU's cache.no-flush): no fdatasync per "
                          "stop, but the guest's flushes cost nothing either")
+    ap.add_argument("--callers", metavar="REGEX[,REGEX]",
+                    help="also dump the stack at each sample and print who called the "
+                         "functions matching each REGEX (heuristic: profile_symbols.py)")
     ap.add_argument("--save", help="write the raw samples and boot logs to this JSON file")
     ap.add_argument("--load", help="report the samples of a --save file instead of booting")
     a = ap.parse_args()
@@ -530,8 +434,8 @@ def main():
         saved = []
         for r in range(a.runs):
             t0 = time.time()
-            samples, log, walls, cpus = boot_and_sample(a.kernel, a.image, phases, a.hz, a.mode,
-                                                   a.no_flush)
+            samples, log, walls, cpus = boot_and_sample(
+                a.kernel, a.image, phases, a.hz, a.mode, a.no_flush, 48 if a.callers else 0)
             saved.append({"samples": samples, "log": log, "walls": walls, "cpus": cpus,
                           "seconds": time.time() - t0})
         if a.save:
@@ -563,6 +467,24 @@ def main():
                 att = with_inlines(att, samples[ph], procs, a.kernel)
             attributed.append(att)
         print("\n".join(report(ph, attributed, len(runs), a.top, a.per_process)), flush=True)
+        if a.callers:
+            code = {img: Code(code_segments(files[img])) for img in images}
+            code[None] = Code(code_segments(open(a.kernel, "rb").read()))
+            rows = []
+            for (samples, procs), att in zip(runs, attributed):
+                for s, (where, on, fn) in zip(samples[ph], att):
+                    if len(s) < 5 or s[3]:
+                        continue
+                    img = None if s[2] == 0 else procs.get(s[1], ("", ""))[1]
+                    syms = kernel if img is None else tables.get(img)
+                    if syms and img in code:
+                        rows.append((where, fn, frames(s[4], code[img], syms)))
+            for pattern in a.callers.split(","):
+                found = callers(rows, pattern)
+                print(f"callers of /{pattern}/ ({sum(found.values())} samples; "
+                      "first two frames outside it):")
+                for (where, chain), n in sorted(found.items(), key=lambda x: -x[1])[:a.top]:
+                    print(f"  {where[:12]:<12} {n:>6} {chain[:150]}")
 
 
 def with_inlines(attributed, samples, procs, kernel_path):
@@ -570,12 +492,12 @@ def with_inlines(attributed, samples, procs, kernel_path):
     def elf(rip, cr3, cpl):
         return kernel_path if cpl == 0 else os.path.join(BARE_DIR, procs.get(cr3, ("", ""))[1])
     want = defaultdict(set)
-    for rip, cr3, cpl, halted in samples:
+    for rip, cr3, cpl, halted in (x[:4] for x in samples):
         if not halted:
             want[elf(rip, cr3, cpl)].add(rip)
     names = {path: inline_names(path, addrs) for path, addrs in want.items()}
     return [(where, on, fn if halted else names[elf(rip, cr3, cpl)].get(rip, fn))
-            for (rip, cr3, cpl, halted), (where, on, fn) in zip(samples, attributed)]
+            for (rip, cr3, cpl, halted, *_), (where, on, fn) in zip(samples, attributed)]
 
 
 if __name__ == "__main__":

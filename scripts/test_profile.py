@@ -128,6 +128,40 @@ class NameTests(unittest.TestCase):
                          ("user", "other"))
 
 
+class CallerTests(unittest.TestCase):
+    # Code at 0x401000: a direct call (E8 rel32) ending at 0x401005, three
+    # bytes of padding, an indirect `call *%rax` (FF D0) ending at 0x40100a,
+    # then `call *0x10(%rbx)` (FF 53 10) ending at 0x40100d.
+    CODE = bytes([0xE8, 0, 0, 0, 0, 0x90, 0x90, 0x90, 0xFF, 0xD0, 0xFF, 0x53, 0x10, 0x90, 0x90])
+
+    def setUp(self):
+        self.code = prof.Code([(0x401000, self.CODE)])
+        self.syms = prof.Symbols(prof.parse_nm(
+            "0000000000401000 0000000000000008 T caller_a\n"
+            "0000000000401008 0000000000000008 T caller_b\n"))
+
+    def test_a_word_after_a_call_instruction_is_a_return_address(self):
+        self.assertTrue(self.code.is_return_address(0x401005))  # E8 at addr-5
+        self.assertTrue(self.code.is_return_address(0x40100a))  # FF /2, 2 bytes
+        self.assertTrue(self.code.is_return_address(0x40100d))  # FF /2, 3 bytes
+        self.assertFalse(self.code.is_return_address(0x401006))
+        self.assertFalse(self.code.is_return_address(0x900000))  # not code
+
+    def test_the_stack_dump_is_read_into_words_and_frames(self):
+        dump = ("00007fffffffe000: 0x0000000000000007 0x000000000040100a\r\n"
+                "00007fffffffe010: 0x0000000000401006 0x000000000040100d\r\n")
+        words = prof.parse_dump(dump)
+        self.assertEqual(words, [7, 0x40100a, 0x401006, 0x40100d])
+        self.assertEqual(prof.frames(words, self.code, self.syms), ["caller_b", "caller_b"])
+
+    def test_callers_are_the_first_frames_outside_the_pattern(self):
+        rows = [("fs", "crc::update", ["crc::outer", "seal", "write_through"]),
+                ("fs", "crc::update", []),
+                ("fs", "other", ["seal"])]
+        self.assertEqual(dict(prof.callers(rows, "crc")),
+                         {("fs", "seal <- write_through"): 1, ("fs", "(no caller found)"): 1})
+
+
 class ReportTests(unittest.TestCase):
     def test_shares_add_up_per_run_and_rank_by_total(self):
         runs = [[("fs", "fs", "a")] * 3 + [("kernel", "fs", "k")],
