@@ -5,7 +5,7 @@ CARGO ?= cargo
 export RUSTC_BOOTSTRAP := 1
 
 .PHONY: all setup run test host-test lint qemu-test bench host-bench qemu-bench fmt clean bare lint-bare \
-	crash crash-test
+	crash crash-test profile
 
 all: setup
 
@@ -19,6 +19,8 @@ host-test: setup
 	$(CARGO) test --quiet -p filesystem --test reference_registry_serves_our_tree -- --ignored
 	@# A 1 GiB blob put and read back through the streaming API, peak heap bounded.
 	$(CARGO) test --quiet --release -p filesystem --test large_blob_bounded_memory -- --ignored
+	@# The sampling profiler's symbolization and attribution (scripts/profile.py).
+	python3 -m unittest scripts/test_profile.py
 
 lint: setup
 	$(CARGO) fmt --all -- --check
@@ -97,6 +99,12 @@ crash-test: bare
 
 qemu-bench: bare
 	@python3 scripts/qemu.py bench $(KERNEL_ELF) $(BOOT_IMAGE)
+
+## Where a bench phase's cycles go, by process and function (docs/speed.md):
+## e.g. make profile PROFILE_ARGS="--phase small_put --runs 3 --inline".
+PROFILE_ARGS ?= --phase seq_write
+profile: bare
+	python3 scripts/profile.py $(KERNEL_ELF) $(BOOT_IMAGE) fs $(PROFILE_ARGS)
 
 clean:
 	$(CARGO) clean

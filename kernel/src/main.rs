@@ -190,12 +190,15 @@ fn load_boot_image(info: &StartInfo, cmdline: &str) -> Result<BootProcs, alloc::
             .ok_or_else(|| format!("image {} missing", spec.image))?;
         let p = Process::from_spec(spec, elf)?;
         images.push(elf);
+        // The page-table root names the process in a register dump
+        // (scripts/profile.py attributes sampled RIPs by CR3).
         log::info!(
-            "loaded {} from {} ({} bytes, {} capabilities)",
+            "loaded {} from {} ({} bytes, {} capabilities, cr3 {:#x})",
             spec.name,
             spec.image,
             elf.len(),
-            spec.caps.len()
+            spec.caps.len(),
+            p.root
         );
         procs.push(p);
     }

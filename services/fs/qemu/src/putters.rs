@@ -180,6 +180,9 @@ fn gather(label: u64, count: usize) -> Vec<(ReplyToken, [u64; 2])> {
 pub fn four_clients(ok: &mut bool) {
     let ready = gather(READY, CLIENTS);
     let flushes0 = device_flushes();
+    // Marks for a host-side harness (scripts/profile.py samples between them).
+    let bytes = CLIENTS as u64 * PUTS_EACH * SMALL as u64;
+    println!("fsbench: mark begin small_put_4clients {bytes}");
     let cpu = crate::cpu_phase::Phase::begin();
     let t0 = seconds();
     for (token, _) in ready {
@@ -190,6 +193,7 @@ pub fn four_clients(ok: &mut bool) {
     if let Some(cpu) = cpu {
         cpu.end("small_put_4clients");
     }
+    println!("fsbench: mark end small_put_4clients");
     let stored: u64 = done.iter().map(|(_, w)| w[0]).sum();
     let failed: u64 = done.iter().map(|(_, w)| w[1]).sum();
     for (token, _) in done {

@@ -229,6 +229,11 @@ fn small(ok: &mut bool) {
         blobs.push((data, d));
     }
     let flushes0 = putters::device_flushes();
+    // Marks for a host-side harness (scripts/profile.py samples between them).
+    println!(
+        "fsbench: mark begin small_put {}",
+        SMALL_BLOBS * SMALL as u64
+    );
     let cpu = Phase::begin();
     let t0 = seconds();
     for (data, d) in &blobs {
@@ -242,6 +247,7 @@ fn small(ok: &mut bool) {
     if let Some(cpu) = cpu {
         cpu.end("small_put");
     }
+    println!("fsbench: mark end small_put");
     println!(
         "fs_small_put_ops: {} ops/s",
         (SMALL_BLOBS as f64 / secs) as u64
