@@ -140,8 +140,8 @@ CATEGORIES = [
                r"copy_nonoverlapping"),
     ("zero fills", r"memset|fill_by"),
     ("compares", r"memcmp|compare_bytes"),
-    ("heap allocator", r"linked_list_allocator|GrowingHeap|__rust_(alloc|dealloc|realloc)|"
-                       r"__rustc::|raw_vec|alloc_shim"),
+    ("heap allocator", r"linked_list_allocator|GrowingHeap|talc::|GrowByMemAlloc|"
+                       r"__rust_(alloc|dealloc|realloc)|__rustc::|raw_vec|alloc_shim"),
     ("trees (cowbtree, BTreeMap)", r"cowbtree|btree"),
     ("interrupts", r"isr_\d|irq_ack|device_interrupt|set_masked|Driver>::interrupt|ack_interrupt"),
     ("entry/exit, syscall dispatch", r"trap_entry|trap_common|trap_return|syscall_entry|"
