@@ -27,6 +27,11 @@
 //!   Every access is in bounds; each group is read whole before it is
 //!   written and the groups follow the copy's direction, which is what
 //!   makes the overlapping `memmove` cases correct.
+//! - Short copies (under [`SMALL`] bytes: the kernel's trap frames and
+//!   messages) take groups of four words in registers a C function need not
+//!   save; the 8-word groups, which need six saved registers, are out of
+//!   line for the long ones (a short copy is otherwise dearer than
+//!   `rep movsq`, measured).
 #![no_std]
 #![no_builtins]
 
