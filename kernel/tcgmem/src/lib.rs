@@ -27,6 +27,11 @@
 //!   Every access is in bounds; each group is read whole before it is
 //!   written and the groups follow the copy's direction, which is what
 //!   makes the overlapping `memmove` cases correct.
+//! - Short copies (under [`SMALL`] bytes: the kernel's trap frames and
+//!   messages) take groups of four words in registers a C function need not
+//!   save; the 8-word groups, which need six saved registers, are out of
+//!   line for the long ones (a short copy is otherwise dearer than
+//!   `rep movsq`, measured).
 #![no_std]
 #![no_builtins]
 
@@ -48,7 +53,25 @@ const W: usize = 8;
 #[inline(always)]
 pub unsafe fn copy_forward(dst: *mut u8, src: *const u8, n: usize) {
     // Safety: the caller's contract is this function's.
-    unsafe { copy_forward_by::<UNROLL, true>(dst, src, n) }
+    unsafe { copy_forward_ret(dst, src, n) };
+}
+
+/// [`copy_forward`] returning `dst`, as C's `memcpy` does: the long case
+/// is then a jump to its function (no register to keep across a call).
+///
+/// # Safety
+/// As [`copy_forward`].
+#[inline(always)]
+pub unsafe fn copy_forward_ret(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    // Safety: the caller's contract is this function's.
+    unsafe {
+        if n < SMALL {
+            copy_forward_small(dst, src, n);
+            dst
+        } else {
+            copy_forward_large(dst, src, n)
+        }
+    }
 }
 
 /// Copies `n` bytes from `src` to `dst`, highest address first.
@@ -59,7 +82,13 @@ pub unsafe fn copy_forward(dst: *mut u8, src: *const u8, n: usize) {
 #[inline(always)]
 pub unsafe fn copy_backward(dst: *mut u8, src: *const u8, n: usize) {
     // Safety: the caller's contract is this function's.
-    unsafe { copy_backward_by::<UNROLL, true>(dst, src, n) }
+    unsafe {
+        if n < SMALL {
+            copy_backward_small(dst, src, n);
+        } else {
+            copy_backward_large(dst, src, n);
+        }
+    }
 }
 
 /// Sets `n` bytes at `dst` to `byte`.
@@ -78,14 +107,195 @@ pub unsafe fn fill(dst: *mut u8, byte: u8, n: usize) {
 /// `src` must be valid for reads and `dst` for writes of `n` bytes.
 #[inline(always)]
 pub unsafe fn copy_any(dst: *mut u8, src: *const u8, n: usize) {
+    // Safety: the caller's contract is this function's.
+    unsafe { copy_any_ret(dst, src, n) };
+}
+
+/// [`copy_any`] returning `dst`, as C's `memmove` does (see
+/// [`copy_forward_ret`]).
+///
+/// # Safety
+/// As [`copy_any`].
+#[inline(always)]
+pub unsafe fn copy_any_ret(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
     // dst - src (wrapping) >= n: dst is below src, or at least n above it;
     // either way a forward copy reads every byte before it is overwritten.
-    if (dst as usize).wrapping_sub(src as usize) >= n {
-        // Safety: the caller's contract; overlap only with dst < src.
-        unsafe { copy_forward(dst, src, n) }
-    } else {
-        // Safety: the caller's contract; here src < dst < src + n.
-        unsafe { copy_backward(dst, src, n) }
+    let forward = (dst as usize).wrapping_sub(src as usize) >= n;
+    // Safety: the caller's contract; a forward copy only when dst < src or
+    // the ranges are apart, a backward one when src < dst < src + n.
+    unsafe {
+        if n >= SMALL {
+            return copy_any_large(dst, src, n);
+        }
+        if forward {
+            copy_forward_small(dst, src, n);
+        } else {
+            copy_backward_small(dst, src, n);
+        }
+    }
+    dst
+}
+
+/// Copies shorter than this many bytes take the small path: groups of
+/// four words, which need no callee-saved registers.
+///
+/// Why two paths (issue #13, docs/speed.md "The raw driver's one-request
+/// 4 KiB regression"): the kernel copies a 176-byte trap frame twice per
+/// system call and 112-byte messages per IPC. With the 8-register groups
+/// inlined into the C symbols, every call saved and restored six
+/// registers (twelve extra stack accesses, each a soft-TLB lookup under
+/// TCG), which made these short copies slower than compiler-builtins'
+/// `rep movsq` (null syscall 962 cycles against 910-936). The long copies
+/// keep the 8-word groups in a function of their own, reached by a jump.
+pub const SMALL: usize = 256;
+
+/// [`copy_forward`] of `n >= SMALL` bytes, out of line (see [`SMALL`]).
+///
+/// # Safety
+/// As [`copy_forward`].
+#[inline(never)]
+unsafe fn copy_forward_large(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    // Safety: the caller's contract is this function's.
+    unsafe { copy_forward_by::<UNROLL, true>(dst, src, n) };
+    dst
+}
+
+/// [`copy_backward`] of `n >= SMALL` bytes, out of line (see [`SMALL`]).
+///
+/// # Safety
+/// As [`copy_backward`].
+#[inline(never)]
+unsafe fn copy_backward_large(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    // Safety: the caller's contract is this function's.
+    unsafe { copy_backward_by::<UNROLL, true>(dst, src, n) };
+    dst
+}
+
+/// [`copy_any`] of `n >= SMALL` bytes, out of line (see [`SMALL`]).
+///
+/// # Safety
+/// As [`copy_any`].
+#[inline(never)]
+unsafe fn copy_any_large(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    // Safety: the caller's contract; the direction as in `copy_any`.
+    unsafe {
+        if (dst as usize).wrapping_sub(src as usize) >= n {
+            copy_forward_by::<UNROLL, true>(dst, src, n)
+        } else {
+            copy_backward_by::<UNROLL, true>(dst, src, n)
+        }
+    }
+    dst
+}
+
+/// Copies the four words at `s` to `d`: all loads, then all stores (as
+/// [`move_group`], in registers the caller need not save).
+///
+/// # Safety
+/// `s` valid for reads and `d` for writes of four words, `d` aligned.
+#[inline(always)]
+unsafe fn move_quad(d: *mut u64, s: *const u64) {
+    // Safety: the caller's contract; every offset is below 4.
+    unsafe {
+        let (w0, w1, w2, w3) = (
+            s.read_unaligned(),
+            s.add(1).read_unaligned(),
+            s.add(2).read_unaligned(),
+            s.add(3).read_unaligned(),
+        );
+        d.write(w0);
+        d.add(1).write(w1);
+        d.add(2).write(w2);
+        d.add(3).write(w3);
+    }
+}
+
+/// [`copy_forward`] for short copies: bytes up to an 8-aligned
+/// destination, groups of four words, single words, the last bytes.
+///
+/// # Safety
+/// As [`copy_forward`].
+#[inline(always)]
+pub unsafe fn copy_forward_small(mut dst: *mut u8, mut src: *const u8, mut n: usize) {
+    // Safety: as in `copy_forward_by`: every access is inside [dst, dst +
+    // n) and [src, src + n); each group is read whole before it is
+    // written, in address order (correct for dst <= src overlap).
+    unsafe {
+        if n >= 2 * W {
+            let head = to_word_boundary(dst);
+            for _ in 0..head {
+                *dst = *src;
+                dst = dst.add(1);
+                src = src.add(1);
+            }
+            n -= head;
+            let words = n / W;
+            let (mut d, mut s) = (dst as *mut u64, src as *const u64);
+            let end = d.add(words);
+            while (end as usize).wrapping_sub(d as usize) >= 4 * W {
+                move_quad(d, s);
+                d = d.add(4);
+                s = s.add(4);
+            }
+            while d < end {
+                d.write(s.read_unaligned());
+                d = d.add(1);
+                s = s.add(1);
+            }
+            dst = d as *mut u8;
+            src = s as *const u8;
+            n -= words * W;
+        }
+        for _ in 0..n {
+            *dst = *src;
+            dst = dst.add(1);
+            src = src.add(1);
+        }
+    }
+}
+
+/// [`copy_backward`] for short copies (highest group first).
+///
+/// # Safety
+/// As [`copy_backward`].
+#[inline(always)]
+pub unsafe fn copy_backward_small(dst: *mut u8, src: *const u8, mut n: usize) {
+    // Safety: as in `copy_backward_by`: every access is below dst + n /
+    // src + n and at or above dst / src; each group is read whole before
+    // it is written, highest first (correct for dst >= src overlap).
+    unsafe {
+        let mut dend = dst.add(n);
+        let mut send = src.add(n);
+        if n >= 2 * W {
+            let tail = (dend as usize) & (W - 1);
+            for _ in 0..tail {
+                dend = dend.sub(1);
+                send = send.sub(1);
+                *dend = *send;
+            }
+            n -= tail;
+            let words = n / W;
+            let (mut d, mut s) = (dend as *mut u64, send as *const u64);
+            let start = d.sub(words);
+            while (d as usize).wrapping_sub(start as usize) >= 4 * W {
+                d = d.sub(4);
+                s = s.sub(4);
+                move_quad(d, s);
+            }
+            while d > start {
+                d = d.sub(1);
+                s = s.sub(1);
+                d.write(s.read_unaligned());
+            }
+            dend = d as *mut u8;
+            send = s as *const u8;
+            n -= words * W;
+        }
+        for _ in 0..n {
+            dend = dend.sub(1);
+            send = send.sub(1);
+            *dend = *send;
+        }
     }
 }
 

@@ -8,8 +8,7 @@ use core::ffi::c_int;
 #[no_mangle]
 pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
     // Safety: the C contract above is `copy_forward`'s (no overlap at all).
-    unsafe { crate::copy_forward(dst, src, n) };
-    dst
+    unsafe { crate::copy_forward_ret(dst, src, n) }
 }
 
 /// # Safety
@@ -17,8 +16,7 @@ pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut 
 #[no_mangle]
 pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
     // Safety: the C contract above is `copy_any`'s.
-    unsafe { crate::copy_any(dst, src, n) };
-    dst
+    unsafe { crate::copy_any_ret(dst, src, n) }
 }
 
 /// # Safety

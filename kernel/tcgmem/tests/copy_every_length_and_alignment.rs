@@ -67,6 +67,13 @@ fn any_direction_copy_every_small_length_and_alignment() {
 }
 
 #[test]
+fn short_copy_path_every_small_length_and_alignment() {
+    // The path memcpy/memmove take below tcgmem::SMALL bytes, checked past it.
+    all_small(tcgmem::copy_forward_small);
+    all_small(tcgmem::copy_backward_small);
+}
+
+#[test]
 fn other_unroll_factors_every_small_length_and_alignment() {
     all_small(tcgmem::copy_forward_by::<1, false>);
     all_small(tcgmem::copy_forward_by::<16, false>);

@@ -5,7 +5,11 @@
 //! timer ticks (100 Hz) over a region written beforehand (so reads hit real
 //! data, not holes of a sparse image). After each figure a `blkbench:` line
 //! says where the time went: the share the driver spent copying between
-//! leases and DMA buffers, and interrupts per request.
+//! leases and DMA buffers, interrupts and queue notifications per request,
+//! and each process's scheduled cycles per request (kernel accounts; under
+//! `QEMU_EXTRA="-icount shift=0"` instructions, which the host's load does
+//! not move). `blkbench: mark` lines bracket each figure for
+//! `scripts/blk_bench_counts.py`.
 #![no_std]
 #![no_main]
 
@@ -24,6 +28,15 @@ userlib::entry!(main);
 const MIN_TICKS: u64 = 200;
 /// The region the benchmark uses (64 MiB).
 const REGION_BLOCKS: u64 = 16384;
+
+/// The figures, in the order they run.
+const NAMES: [&str; 5] = [
+    "blk_seq_write_1m_MBps",
+    "blk_seq_read_1m_MBps",
+    "blk_seq_write_4k_MBps",
+    "blk_seq_read_4k_MBps",
+    "blk_4k_read_iops",
+];
 
 /// Runs `op(i)` until MIN_TICKS passed; returns (operations, seconds, TSC
 /// cycles), or None if an operation failed.
@@ -54,13 +67,35 @@ fn breakdown(
     let Ok(after) = dev.stats() else { return };
     let copy = after.copy_cycles - before.copy_cycles;
     let irqs = after.interrupts - before.interrupts;
+    let notes = after.notifications - before.notifications;
+    let hundredths = |x: u64| (x / ops.max(1), x * 100 / ops.max(1) % 100);
+    let ((ia, ib), (na, nb)) = (hundredths(irqs), hundredths(notes));
     println!(
-        "blkbench: {name}: {} requests, {} cycles each, copying {}% of the time, {}.{:02} interrupts per request",
+        "blkbench: {name}: {} requests, {} cycles each, copying {}% of the time, {ia}.{ib:02} interrupts and {na}.{nb:02} queue notifications per request",
         ops,
         cycles / ops.max(1),
         copy * 100 / cycles.max(1),
-        irqs / ops.max(1),
-        irqs * 100 / ops.max(1) % 100
+    );
+}
+
+/// Where one figure's cycles went, per request, from the kernel's CPU
+/// accounts (each process's user code and syscalls, idle, interrupts; they
+/// add up to the wall). Under `-icount` they count instructions, which do
+/// not move with the host's load; idle is then the wait for the device.
+fn split(name: &str, a: &sys::CpuTimes, b: &sys::CpuTimes, ops: u64) {
+    let per = |x: u64, y: u64| y.wrapping_sub(x) / ops.max(1);
+    let mut line = alloc::string::String::new();
+    for (x, y) in a.procs[..a.slots].iter().zip(&b.procs[..b.slots]) {
+        let c = per(x.cycles, y.cycles);
+        if c > 0 {
+            let _ = core::fmt::Write::write_fmt(&mut line, format_args!(" {} {c}", y.name()));
+        }
+    }
+    println!(
+        "blkbench: {name}: per request, scheduled cycles:{line}, idle {}, interrupts {}; wall {}",
+        per(a.idle, b.idle),
+        per(a.interrupts, b.interrupts),
+        per(a.tsc, b.tsc)
     );
 }
 
@@ -81,31 +116,27 @@ fn main() {
     let mut ok = true;
     let mut x = 0x2545_F491_4F6C_DD1Du64;
 
-    for figure in 0..5 {
+    for (figure, &name) in NAMES.iter().enumerate() {
         let before = dev.stats().unwrap_or_default();
-        let (name, bytes, r) = match figure {
+        let cpu_before = sys::CpuTimes::read();
+        // Marks for scripts/blk_bench_counts.py (QEMU's own counts and CPU
+        // time per figure).
+        println!("blkbench: mark begin {name}");
+        let (bytes, r) = match figure {
             0 => (
-                "blk_seq_write_1m_MBps",
                 big.len(),
                 timed(|i| dev.write(i % big_slots * big_blocks, &big).is_ok()),
             ),
             1 => (
-                "blk_seq_read_1m_MBps",
                 big.len(),
                 timed(|i| dev.read(i % big_slots * big_blocks, &mut big).is_ok()),
             ),
-            2 => (
-                "blk_seq_write_4k_MBps",
-                BLOCK_SIZE,
-                timed(|i| dev.write(i % region, &small).is_ok()),
-            ),
+            2 => (BLOCK_SIZE, timed(|i| dev.write(i % region, &small).is_ok())),
             3 => (
-                "blk_seq_read_4k_MBps",
                 BLOCK_SIZE,
                 timed(|i| dev.read(i % region, &mut small).is_ok()),
             ),
             _ => (
-                "blk_4k_read_iops",
                 0,
                 timed(|_| {
                     x ^= x << 13;
@@ -115,6 +146,10 @@ fn main() {
                 }),
             ),
         };
+        println!("blkbench: mark end {name} {}", r.map_or(0, |(n, _, _)| n));
+        if let (Ok(a), Ok(b), Some((n, _, _))) = (cpu_before, sys::CpuTimes::read(), r) {
+            split(name, &a, &b, n);
+        }
         match r {
             Some((n, secs, cycles)) if bytes > 0 => {
                 let v = (n as f64 * bytes as f64) / secs / 1e6;
