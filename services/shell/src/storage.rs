@@ -119,6 +119,9 @@ pub const HELP: &[(&str, &str)] = &[
     ("sync", "sync: make everything durable"),
 ];
 
+/// The storage commands that take no argument.
+const NO_ARGUMENTS: [&str; 5] = ["repos", "fsck", "df", "stats", "sync"];
+
 /// The one place a failure is printed: one line, `error: <what>: <why>`.
 pub fn fail(what: &str, why: impl Display) {
     println!("error: {what}: {why}");
@@ -136,6 +139,12 @@ fn usage(name: &str) {
 /// Runs storage command `name`; `false` if it is not one.
 pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
     let words: Vec<&str> = args.split_whitespace().collect();
+    // Commands that take no argument refuse one rather than ignore it
+    // (`repos demo` listed every repository, as if it had filtered).
+    if NO_ARGUMENTS.contains(&name) && !words.is_empty() {
+        usage(name);
+        return true;
+    }
     match name {
         "ls" => ls(words.first().copied().unwrap_or("/")),
         "tree" => tree(words.first().copied().unwrap_or("/")),
