@@ -7,8 +7,9 @@ that fills up mid-push, and the shell beside it.
   many small layers, a registry-to-registry copy (cross-repository),
   `sync` of a repository's tags, a Docker schema-2 push, `delete` by tag;
   every pull compared byte by byte with what was pushed. The detail of a
-  wrong-digest upload names the digest the bytes hash to, and the shell
-  refuses arguments it used to ignore.
+  wrong-digest upload names the digest the bytes hash to; the shell
+  refuses arguments it used to ignore and says when a repository given
+  to `tags` does not exist.
 - qa-registry-restart: a 40 MiB layer, an image and a multi-platform index
   pushed, the system powered off and booted again on the same disk: every
   tag still there, every pull byte-identical, fsck clean.
@@ -202,6 +203,16 @@ def t_user_flows(shell, port, log):
         shell_says(ck, shell, "ping abc", r"error: ping: \"abc\" is not a number",
                    "ping with a bad count is refused")
         shell_says(ck, shell, "ping 3", r"ping: 3 round trips", "ping 3")
+        # A mistyped repository is an error, not an empty one ("(no
+        # tags)" for both, while HTTP answers NAME_UNKNOWN); a repository
+        # whose last tag was deleted has no tags.
+        shell_says(ck, shell, "tags qa/ap", r"error: tags: no repository qa/ap",
+                   "tags of a repository that does not exist")
+        skopeo(tls(["delete", f"docker://{reg}/qa/copy:v1"]), log)
+        _, out = skopeo(tls(["list-tags", f"docker://{reg}/qa/copy"]), log)
+        ck.eq("list-tags after its last tag was deleted", [], json.loads(out)["Tags"])
+        shell_says(ck, shell, "tags qa/copy", r"(?m)^\(no tags\)\r?$",
+                   "tags of a repository without tags")
         out = shell.cmd("fsck", timeout=600)
         ck.true("fsck is clean", "fsck: clean" in out and "error:" not in out, out[-300:])
     finally:
