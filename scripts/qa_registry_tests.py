@@ -19,6 +19,9 @@ that fills up mid-push, and the shell beside it.
   has no layer yet (it listed only the catalog's repositories, so it
   showed nothing), `uploads rm` and `gc` give the space back, and a push
   works again.
+- qa-registry-idle-connections: with all 32 connection slots held by idle
+  keep-alive connections, a new client is answered at once (it waited a
+  minute, the service and the network service polling at full CPU).
 
 Used by scripts/registry_tests.py (TESTS merged into its own).
 """
@@ -29,9 +32,10 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 
 import oci_layout
-from registry_client import Checks, Http, digest_of
+from registry_client import Checks, Http, Raw, digest_of
 from storage_shell import Failure, data_of
 
 SKOPEO = ["skopeo", "--insecure-policy"]
@@ -311,8 +315,41 @@ def t_disk_full(shell, port, log):
 
 t_disk_full.disk_mib = 64
 
+
+def t_idle_connections(shell, port, log):
+    """Every connection slot (32) held by an idle keep-alive connection:
+    a new client is answered at once (it waited out the service's idle
+    timeout, a minute, while the service polled at full CPU); the slot
+    comes from the connection idle longest, which its client sees closed,
+    and the others keep working."""
+    ck = Checks(log)
+    held = []
+    try:
+        for _ in range(32):
+            held.append(Raw(port, timeout=30))
+            held[-1].send(b"GET /v2/ HTTP/1.1\r\nHost: r\r\n\r\n")
+            r = held[-1].response()
+            if r.status != 200:
+                raise Failure(f"keep-alive connection {len(held)}: {r!r}")
+        time.sleep(2)
+        t0 = time.time()
+        r = Http(port, timeout=120).request("GET", "/v2/")
+        secs = time.time() - t0
+        log.append(f"a new client with 32 idle connections held: {r.status} in {secs:.1f} s")
+        ck.eq("a new client's GET /v2/ with every slot held idle", 200, r.status)
+        ck.true("answered within 5 s (not after the idle timeout)", secs < 5, secs)
+        ck.eq("the connection idle longest was closed for it", True, held[0].closed_by_peer())
+        held[-1].send(b"GET /v2/ HTTP/1.1\r\nHost: r\r\n\r\n")
+        ck.eq("the newest held connection still answers", 200, held[-1].response().status)
+    finally:
+        for raw in held:
+            raw.close()
+    shell_says(ck, shell, "repos", r"no repositories|error:", "the shell still answers")
+    ck.done("qa-registry-idle-connections")
+
 TESTS = {
     "qa-registry-user-flows": (t_user_flows, "test-registry.cfg", 900),
     "qa-registry-restart": (t_restart, "test-registry.cfg", 900),
     "qa-registry-disk-full": (t_disk_full, "test-registry.cfg", 600),
+    "qa-registry-idle-connections": (t_idle_connections, "test-registry.cfg", 400),
 }
