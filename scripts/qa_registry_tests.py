@@ -22,6 +22,9 @@ that fills up mid-push, and the shell beside it.
 - qa-registry-idle-connections: with all 32 connection slots held by idle
   keep-alive connections, a new client is answered at once (it waited a
   minute, the service and the network service polling at full CPU).
+- qa-registry-concurrent-pulls: eight clients pull one blob at once, slow
+  to start reading; every one gets the whole blob (two stalled for good:
+  the network service's poll forgot their wish to write).
 
 Used by scripts/registry_tests.py (TESTS merged into its own).
 """
@@ -29,7 +32,9 @@ import filecmp
 import json
 import os
 import re
+import selectors
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -347,9 +352,61 @@ def t_idle_connections(shell, port, log):
     shell_says(ck, shell, "repos", r"no repositories|error:", "the shell still answers")
     ck.done("qa-registry-idle-connections")
 
+def t_concurrent_pulls(shell, port, log):
+    """Eight clients pull one 24 MiB blob at once and read nothing for a
+    few seconds (their windows fill), then everything: each gets the whole
+    blob. The network service's poll names at most five ready handles; it
+    forgot the wish to write of those it did not name, so their pulls
+    stalled for good (6 of 8 finished, 2 stopped at 4 MiB)."""
+    ck = Checks(log)
+    data = data_of("qa-concurrent-pull", 24 * MIB)
+    d = digest_of(data)
+    r = Http(port).request("POST", f"/v2/qa/pull/blobs/uploads/?digest={d}", body=data)
+    ck.answer("the 24 MiB blob pushed", r, 201)
+    clients = 8
+    sel = selectors.DefaultSelector()
+    got = {}
+    for i in range(clients):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock.sendall(f"GET /v2/qa/pull/blobs/{d} HTTP/1.1\r\nHost: r\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        sock.setblocking(False)
+        sel.register(sock, selectors.EVENT_READ, i)
+        got[i] = bytearray()
+    time.sleep(3)
+    open_ = set(got)
+    last = t0 = time.time()
+    while open_ and time.time() - last < 30:
+        for key, _ in sel.select(1):
+            try:
+                chunk = key.fileobj.recv(1 << 20)
+            except OSError as e:
+                log.append(f"client {key.data}: {e}")
+                chunk = b""
+            if not chunk:
+                open_.discard(key.data)
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+                continue
+            got[key.data] += chunk
+            last = time.time()
+    for key in list(sel.get_map().values()):
+        key.fileobj.close()
+    log.append(f"{clients} concurrent pulls: {clients - len(open_)} finished in "
+               f"{time.time() - t0:.1f} s; bytes {[len(b) for b in got.values()]}")
+    ck.eq("pulls that stalled (30 s without a byte)", [], sorted(open_))
+    for i, raw in got.items():
+        head, _, body = bytes(raw).partition(b"\r\n\r\n")
+        ck.eq(f"client {i}: status line, body digest", (b"HTTP/1.1 200 OK", d),
+              (head.split(b"\r\n")[0], digest_of(body)))
+    shell_says(ck, shell, "repos", r"(?m)^qa/pull\r?$", "the shell still answers")
+    ck.done("qa-registry-concurrent-pulls")
+
+
 TESTS = {
     "qa-registry-user-flows": (t_user_flows, "test-registry.cfg", 900),
     "qa-registry-restart": (t_restart, "test-registry.cfg", 900),
     "qa-registry-disk-full": (t_disk_full, "test-registry.cfg", 600),
     "qa-registry-idle-connections": (t_idle_connections, "test-registry.cfg", 400),
+    "qa-registry-concurrent-pulls": (t_concurrent_pulls, "test-registry.cfg", 400),
 }
