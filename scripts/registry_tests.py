@@ -19,6 +19,7 @@ import time
 
 import net_tests
 import oci_layout
+import qa_registry_tests
 import registry_powercut
 import registry_protocol
 import registry_pull
@@ -129,13 +130,15 @@ def t_push_pull(shell, port, log):
 
 # name: (function, config, time limit in seconds). A function takes
 # (shell, port, log); one with `reboots` set takes (boot, port, log), where
-# boot() starts the system again on the same disk and port.
+# boot() starts the system again on the same disk and port; `disk_mib` set
+# on a function gives its disk's size (default 256 MiB).
 TESTS = {
     "registry-push-pull": (t_push_pull, "test-registry.cfg", 900),
     "registry-protocol": (registry_protocol.t_protocol, "test-registry.cfg", 1200),
     "registry-powercut": (registry_powercut.t_powercut, "test-registry.cfg", 1200),
     **registry_pull.TESTS,
     **registry_push_counts.TESTS,
+    **qa_registry_tests.TESTS,
 }
 
 
@@ -144,7 +147,7 @@ def run_test(name, qemu_cmd):
     returns (problems, log text)."""
     func, config, limit = TESTS[name]
     port = net_tests.free_port()
-    disk = storage_shell.fresh_disk(name, 256)
+    disk = storage_shell.fresh_disk(name, getattr(func, "disk_mib", 256))
     log = []
     problems = []
     shells = []

@@ -66,7 +66,17 @@ fn cmd_help(_: &str) {
 }
 
 fn cmd_ping(args: &str) {
-    let rounds: u64 = args.parse().unwrap_or(1000).clamp(1, 1_000_000);
+    let rounds: u64 = match args.trim() {
+        "" => 1000,
+        n => match n.parse::<u64>() {
+            Ok(r @ 1..=1_000_000) => r,
+            // A typo used to run the default 1000 rounds without a word.
+            _ => {
+                println!("error: ping: {n:?} is not a number of round trips (1 to 1000000)");
+                return;
+            }
+        },
+    };
     let echo = ipc::Endpoint(ECHO_SLOT);
     let start = sys::rdtsc();
     for i in 0..rounds {

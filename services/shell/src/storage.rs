@@ -119,6 +119,9 @@ pub const HELP: &[(&str, &str)] = &[
     ("sync", "sync: make everything durable"),
 ];
 
+/// The storage commands that take no argument.
+const NO_ARGUMENTS: [&str; 5] = ["repos", "fsck", "df", "stats", "sync"];
+
 /// The one place a failure is printed: one line, `error: <what>: <why>`.
 pub fn fail(what: &str, why: impl Display) {
     println!("error: {what}: {why}");
@@ -136,6 +139,12 @@ fn usage(name: &str) {
 /// Runs storage command `name`; `false` if it is not one.
 pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
     let words: Vec<&str> = args.split_whitespace().collect();
+    // Commands that take no argument refuse one rather than ignore it
+    // (`repos demo` listed every repository, as if it had filtered).
+    if NO_ARGUMENTS.contains(&name) && !words.is_empty() {
+        usage(name);
+        return true;
+    }
     match name {
         "ls" => ls(words.first().copied().unwrap_or("/")),
         "tree" => tree(words.first().copied().unwrap_or("/")),
@@ -160,9 +169,7 @@ pub fn dispatch(name: &str, args: &str, input: &mut Input) -> bool {
         "repos" => paged("repos", "no repositories", |after, out| {
             FS.repos_after(after, out)
         }),
-        "tags" => one(name, &words, |r| {
-            paged("tags", "no tags", |after, out| FS.tags_after(r, after, out))
-        }),
+        "tags" => one(name, &words, tags),
         "blob" => registry::blob(&words, input),
         "manifest" => registry::manifest(&words, input),
         "uploads" => registry::uploads(&words),
@@ -228,6 +235,23 @@ fn gc(words: &[&str]) {
             });
             println!("(registry gc ran in {})", requests(steps));
         }
+    }
+}
+
+/// `tags <repo>`. The fs service lists a missing repository as no tags;
+/// a mistyped name must not read as an empty repository (HTTP answers it
+/// NAME_UNKNOWN), so an empty listing looks the repository up.
+fn tags(repo: &str) {
+    if paged_lines("tags", |after, out| FS.tags_after(repo, after, out)) != Some(0) {
+        return;
+    }
+    // The fs service checked the name's grammar for the listing above.
+    match FS.stat(&alloc::format!("/docker/registry/v2/repositories/{repo}")) {
+        Ok(_) => println!("(no tags)"),
+        Err(e) if e.service().is_some_and(|e| e.is_not_found()) => {
+            fail("tags", format_args!("no repository {repo}"))
+        }
+        Err(e) => fail("tags", e),
     }
 }
 

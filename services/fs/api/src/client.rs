@@ -466,6 +466,13 @@ impl<T: Transport> FsClient<T> {
         Ok(TextReply::of(t, out))
     }
 
+    /// Names of the repositories holding upload sessions after `after` (a
+    /// page, like [`FsClient::repos_after`]); they may have no layers yet.
+    pub fn upload_repos_after(&self, after: &str, out: &mut [u8]) -> Result<TextReply> {
+        let t = self.with(&[after], |s, a| s.upload_repos(a, out))?;
+        Ok(TextReply::of(t, out))
+    }
+
     // ---- quotas ----
 
     /// Sets the limit on repository `name` (`repo`) or on the top-level

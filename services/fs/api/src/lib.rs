@@ -322,6 +322,12 @@ abi::interface! {
         /// The service holds one page. Remove one with `upload_cancel`.
         fn uploads = 49 () [0 args: Read(ARGS_MAX), 1 out: Write(TEXT_MAX)]
             -> Result<Text, FsError>;
+        /// `after` (may be empty): the repositories holding upload
+        /// sessions (an `_uploads` directory), paged like `repos`. Not the
+        /// catalog: a push that failed before its first blob was stored
+        /// leaves a session in a repository `repos` does not name.
+        fn upload_repos = 115 () [0 args: Read(ARGS_MAX), 1 out: Write(TEXT_MAX)]
+            -> Result<Text, FsError>;
         // ---- quotas: a limit on a repository's or a top-level directory's bytes ----
         // Argument: the repository name (`repo`) or `/top`. `limit` in bytes.
         fn quota_set = 50 (repo: bool, limit: u64) [0 args: Read(ARGS_MAX)]
@@ -434,7 +440,7 @@ macro_rules! rights_table {
 rights_table! {
     READ: stat | list | read | blob_read | blob_stat | blob_linked | manifest_get
         | repos | tags | snaps | snap_diff_page | snap_space_step | df | stats
-        | upload_status | uploads | quotas;
+        | upload_status | uploads | upload_repos | quotas;
     WRITE: create | append | remove | mkdir | rename | truncate
         | put_begin | put_write | put_finish | put_abort
         | blob_put | blob_begin | blob_write | blob_finish | blob_remove

@@ -105,14 +105,32 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         limit: usize,
     ) -> Result<Vec<String>, RegistryError> {
         let mut out = Vec::new();
-        self.walk_repos(String::new(), after, limit, &mut out)?;
+        self.walk_repos(String::new(), "_layers", after, limit, &mut out)?;
         Ok(out)
     }
 
-    /// Depth-first from repository prefix `name` ("" for the top).
+    /// Up to `limit` names of repositories with an `_uploads` child (open
+    /// or once-open upload sessions) after `after` in path order: what the
+    /// shell's `uploads` lists from. Not the catalog's rule: a push that
+    /// failed before its first blob was stored (the disk full, say) leaves
+    /// a session in a repository that has no `_layers` yet, and its bytes
+    /// must still be found to be removed.
+    pub fn list_upload_repositories_page(
+        &mut self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, RegistryError> {
+        let mut out = Vec::new();
+        self.walk_repos(String::new(), "_uploads", after, limit, &mut out)?;
+        Ok(out)
+    }
+
+    /// Depth-first from repository prefix `name` ("" for the top): the
+    /// directories with a `marker` child.
     fn walk_repos(
         &mut self,
         name: String,
+        marker: &str,
         after: Option<&str>,
         limit: usize,
         out: &mut Vec<String>,
@@ -123,10 +141,10 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             alloc::format!("{}/{name}", layout::REPOSITORIES)
         };
         // The repository itself comes before its children (looked up, not
-        // listed: digits sort before the `_layers` marker).
+        // listed: digits sort before the marker).
         if !name.is_empty()
             && after.is_none_or(|a| path_order(&name, a).is_gt())
-            && self.fs().exists(&alloc::format!("{dir}/_layers"))?
+            && self.fs().exists(&alloc::format!("{dir}/{marker}"))?
         {
             out.push(name.clone());
         }
@@ -158,7 +176,7 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
                         continue;
                     }
                 }
-                self.walk_repos(child, after, limit, out)?;
+                self.walk_repos(child, marker, after, limit, out)?;
                 if out.len() >= limit {
                     return Ok(());
                 }

@@ -21,8 +21,11 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address};
 
 /// Listening sockets kept ready per listener (each holds its buffers):
-/// handshakes in progress at once, not the backlog of finished ones.
-const LISTEN_POOL: usize = 4;
+/// handshakes in progress at once, not the backlog of finished ones; at
+/// most the listener's backlog less its queued connections. A SYN that
+/// finds none listening is answered RST: with 4, the fifth of a burst of
+/// connects (skopeo opens six for a pull) was reset before its first byte.
+const LISTEN_POOL: usize = MAX_BACKLOG;
 /// Interval of the window probes (keep-alives) while data waits to be sent.
 const PROBE_MS: u64 = 20;
 /// `iface.poll` rounds per `Stack::poll` (each emits up to one segment per

@@ -170,11 +170,15 @@ impl Calls {
                 for h in stack.handles(badge) {
                     let want = self.want_write.contains(&(badge, h));
                     if stack.is_ready(badge, h, want) {
+                        // Only a handle named in the reply has its wish to
+                        // write answered: one beyond POLL_MAX keeps it, or
+                        // it is never reported writable again (a pull
+                        // stalled for good when more than five were ready).
                         if n < POLL_MAX {
                             ready.handles[n] = h;
+                            self.want_write.retain(|&x| x != (badge, h));
                         }
                         n += 1;
-                        self.want_write.retain(|&x| x != (badge, h));
                     }
                 }
                 ready.n = n as u64;

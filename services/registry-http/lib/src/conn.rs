@@ -128,6 +128,23 @@ impl Connection {
         }
     }
 
+    /// Since when (the `now` of its last activity) the connection has
+    /// been idle between requests: no byte of a request received, nothing
+    /// left to send. `None` while a request is received or answered, and
+    /// once it is closing. A server may close a keep-alive connection at
+    /// such a moment (RFC 9112, 9.6; clients open a new one): the service
+    /// closes the longest idle one when all its slots are taken and a new
+    /// client waits, instead of leaving that client waiting out
+    /// `idle_timeout`.
+    pub fn idle_since(&self) -> Option<u64> {
+        let between = matches!(self.state, State::Head)
+            && self.inbuf.is_empty()
+            && self.request_started.is_none()
+            && !self.closing
+            && !self.has_output();
+        between.then_some(self.last_activity)
+    }
+
     /// True when [`Self::write_output`] has bytes to give.
     pub fn has_output(&self) -> bool {
         self.out_pos < self.out.len() || self.stream.is_some()

@@ -90,11 +90,13 @@ fn fail(e: FsError, not_found_as: BackendError) -> BackendError {
             E::NoRoom { .. }
             | E::RequestTooLarge { .. }
             | E::FileTooLarge { .. }
-            | E::ManifestTooLarge { .. }
-            | E::Disk {
-                fault: fs_api::BlockFault(block::Error::NoSpace),
-            },
+            | E::ManifestTooLarge { .. },
         ) => BackendError::SizeInvalid(e.to_string()),
+        // The block allocator's own words ("no free run of blocks that
+        // long") do not tell a registry user that the disk is full.
+        Some(E::Disk {
+            fault: fs_api::BlockFault(block::Error::NoSpace),
+        }) => BackendError::SizeInvalid(alloc::format!("the disk is full: {e}")),
         // A quota is a policy refusal, not a malformed or oversized
         // request: DENIED (403), the spec's code for "access to the
         // resource is denied", which clients show with its message and do
@@ -223,12 +225,16 @@ impl Backend for FsBackend {
     ) -> Result<u64, BackendError> {
         match self.fs.upload_finish(repo, upload_id(id)?, digest.as_str()) {
             Ok(size) => Ok(size),
-            Err(e) if matches!(e.service(), Some(E::DigestMismatch { .. })) => {
-                Err(BackendError::DigestMismatch {
-                    actual: e.to_string(),
-                })
-            }
-            Err(e) => Err(fail(e, BackendError::UploadUnknown)),
+            // The digest the bytes hash to, as the detail says it ("content
+            // digest is sha256:..."), not the fs service's whole sentence.
+            Err(e) => match e.service() {
+                Some(E::DigestMismatch { got, .. }) if got.algorithm == 0 => {
+                    Err(BackendError::DigestMismatch {
+                        actual: Digest::from_sha256(&got.bytes).as_str().to_string(),
+                    })
+                }
+                _ => Err(fail(e, BackendError::UploadUnknown)),
+            },
         }
     }
 

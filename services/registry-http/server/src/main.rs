@@ -52,8 +52,12 @@ const PULL_PIECE: usize = fs_api::PIECE;
 /// Connections that may hold a `PULL_PIECE` buffer at once (bounded
 /// memory: 4 MiB of the service's 16); further pulls use `IO_PIECE`.
 const PULL_PIECES: usize = 4;
-/// Connections served at once; more wait in the listener's backlog.
+/// Connections served at once; more wait in the listener's backlog
+/// until one closes or has been idle between requests `EVICT_IDLE_MS`.
 const MAX_CONNECTIONS: usize = 32;
+/// How long a connection must have been idle between requests before a
+/// waiting client may take its slot.
+const EVICT_IDLE_MS: u64 = 1000;
 
 struct Client {
     http: Connection,
@@ -200,9 +204,27 @@ impl Service {
     }
 
     fn accept_all(&mut self, listener: u64) {
-        while self.clients.len() < MAX_CONNECTIONS {
+        loop {
+            // All slots taken: a waiting client gets the slot of the
+            // connection idle longest between requests. Without this, 32
+            // idle keep-alive connections (clients' pools) kept every new
+            // client waiting out `idle_timeout` (a minute), while the
+            // listener, ready and never accepted, kept this service and the
+            // network service polling at full CPU.
+            let room = if self.clients.len() < MAX_CONNECTIONS {
+                None
+            } else {
+                match self.longest_idle() {
+                    Some(h) => Some(h),
+                    None => return,
+                }
+            };
             match self.net.accept_with(listener, Net::NONBLOCK) {
                 Ok(a) => {
+                    if let Some(h) = room {
+                        self.clients.remove(&h);
+                        let _ = self.net.close(h);
+                    }
                     self.clients.insert(
                         a.conn,
                         Client {
@@ -217,6 +239,20 @@ impl Service {
                 Err(_) => return,
             }
         }
+    }
+
+    /// The connection idle longest between requests, if one has been for
+    /// `EVICT_IDLE_MS` (one that just answered is likely to be sent its
+    /// next request at once), with nothing of its own waiting either.
+    fn longest_idle(&self) -> Option<u64> {
+        let now = now_ms();
+        self.clients
+            .iter()
+            .filter(|(_, c)| c.pending_in.is_empty() && c.out_pos >= c.pending_out.len())
+            .filter_map(|(h, c)| c.http.idle_since().map(|t| (t, *h)))
+            .filter(|(t, _)| now.saturating_sub(*t) >= EVICT_IDLE_MS)
+            .min()
+            .map(|(_, h)| h)
     }
 
     /// Starts or ends the accounting of a bulk transfer: one runs while

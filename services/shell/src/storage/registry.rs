@@ -129,16 +129,19 @@ fn filesystem_id(text: &str) -> Option<u64> {
     u64::from_str_radix(text, 16).ok()
 }
 
-/// Every repository's sessions as "<repo> <id> ..." lines: a page of
-/// repository names at a time, each repository's sessions a page at a time;
-/// then a count line, so that no sessions at all still answers something.
+/// Every repository's sessions as "<repo> <id> ..." lines: a page of the
+/// names of repositories holding sessions at a time (not the catalog: a
+/// push that failed before its first blob, the disk full, leaves its
+/// session in a repository without layers), each repository's sessions a
+/// page at a time; then a count line, so that no sessions at all still
+/// answers something.
 fn all_uploads() {
     let mut sessions = 0u64;
     let mut names = vec![0u8; 16 * 1024];
     let mut out = vec![0u8; 16 * 1024];
     let mut after_repo = String::new();
     loop {
-        let r = match FS.repos_after(&after_repo, &mut names) {
+        let r = match FS.upload_repos_after(&after_repo, &mut names) {
             Ok(r) => r,
             Err(e) => return fail("uploads", e),
         };

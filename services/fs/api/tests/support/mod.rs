@@ -352,6 +352,10 @@ impl fs::Server<FakeCaller> for FakeFs {
         self.take::<2>(&args)?;
         self.text(&out, "0000000000000001 0 bytes, idle 0 s\n")
     }
+    fn upload_repos(&mut self, _b: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
+        self.take::<1>(&args)?;
+        self.text(&out, "full/a\n")
+    }
     fn snap_diff_page(&mut self, _b: u64, args: In<'_>, out: Out<'_>) -> Result<DiffText, FsError> {
         self.take::<3>(&args)?;
         let t = self.text(&out, "M /a\n")?;

@@ -233,6 +233,9 @@ impl fs::Server<ReplyToken> for Service {
     fn uploads(&mut self, _: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
         self.with_args(&args, |s, [repo, after]| s.uploads(repo, after, &out))
     }
+    fn upload_repos(&mut self, _: u64, args: In<'_>, out: Out<'_>) -> Result<Text, FsError> {
+        self.with_args(&args, |s, [after]| s.upload_repos(after, &out))
+    }
     fn blob_mount(&mut self, _: u64, args: In<'_>) -> Result<u64, FsError> {
         self.with_args(&args, |s, [repo, from, digest]| {
             s.blob_mount(repo, from, digest)

@@ -120,6 +120,14 @@ impl Service {
         })
     }
 
+    /// The repositories holding upload sessions, paged like `repos`.
+    pub(super) fn upload_repos(&mut self, after: &str, out: &Out<'_>) -> Outcome<Text> {
+        let reg = self.reg()?;
+        paged_reply(out, after, |after| {
+            Ok(reg.list_upload_repositories_page(after, LIST_PAGE)?)
+        })
+    }
+
     pub(super) fn tags(&mut self, repo: &str, after: &str, out: &Out<'_>) -> Outcome<Text> {
         let repo = parse_repo(repo, 0)?;
         let reg = self.reg()?;
