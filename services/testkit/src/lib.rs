@@ -11,6 +11,7 @@
 //!   the end, points just before flushes, seeded samples in between;
 //! - [`crash_image`]: the disk after one cut, replayable from its seed;
 //! - [`noise`]: deterministic incompressible bytes, distinct per seed;
+//! - [`SplitMix`] and [`XorShift64`]: the seeded generators of the tests;
 //! - [`CountingReads`]: a device that counts the reads made through it,
 //!   for the tests that bound a walk's node reads.
 //!
@@ -105,15 +106,31 @@ impl Cuts {
     }
 }
 
+/// Marsaglia's xorshift64 (shifts 13, 7, 17): the tests' cheap generator
+/// where [`SplitMix`]'s mixing is not needed. The state is the seed as
+/// given (a zero state stays zero).
+#[derive(Clone, Debug)]
+pub struct XorShift64(pub u64);
+
+impl XorShift64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// In 0..n (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
 /// Deterministic incompressible bytes (xorshift64), distinct per seed.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut rng = XorShift64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
+        out.extend_from_slice(&rng.next_u64().to_le_bytes());
     }
     out.truncate(len);
     out

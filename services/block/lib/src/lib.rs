@@ -4,7 +4,9 @@
 //! The block layer turns a raw device of 512-byte sectors into a store of
 //! 4096-byte blocks with all-or-nothing transactions ([`Transactional`]).
 //! [`BlockStore`] is the implementation; it runs unchanged on the host (tests,
-//! benchmarks) and inside the ring-3 block service.
+//! benchmarks) and inside the ring-3 block service. [`ImageSlab`] is the
+//! bounded CLOCK slab of block images the services' caches above this layer
+//! are built on (the content index cache, the filesystem's node cache).
 //!
 //! # Design principles
 //! - Simple and clear algorithms over fast and clever ones: a physical
@@ -55,6 +57,7 @@ mod device;
 mod error;
 mod fresh;
 pub mod fsck;
+mod image_slab;
 mod journal;
 mod replay;
 mod store;
@@ -72,6 +75,7 @@ pub use error::{Corruption, Error, FaultOp, WriteFault};
 #[cfg(feature = "std")]
 pub use file_device::FileDevice;
 pub use fsck::{check_device, Finding, FindingKind, Fsck, FsckReport};
+pub use image_slab::{ImageSlab, SlotState};
 pub use store::{
     BlockStore, Config, FormatOptions, Geometry, Stats, DEFAULT_FRESH_BUFFER_BLOCKS,
     READ_ONLY_REPLAY_BLOCKS,

@@ -59,19 +59,18 @@
 //! no clean image to evict, the held writes are sent early (they belong to
 //! the holder's open transaction either way).
 //!
-//! Replacement is CLOCK (second chance) over a fixed slab, as the
-//! filesystem's `node_cache.rs`: O(1) amortized, no hasher; hand-written
-//! because it is a few dozen lines and the crates made for it (`lru`,
-//! `quick_cache`) bring hashers and growth options this `no_std` service
-//! does not need. Every kept image verified as a node when it was kept, so
-//! a hit is served through [`Transactional::read_verified`] as verified
-//! and the tree does not checksum it again.
+//! The images live in a [`block::ImageSlab`], as the filesystem's
+//! `node_cache.rs` ones do: CLOCK (second chance) over a fixed slab, O(1)
+//! amortized, no hasher (its doc says why it is hand-written). A dirty
+//! image is *owed* there and cannot be evicted, and the held writes are
+//! found in block order without a scan. Every kept image verified as a
+//! node when it was kept, so a hit is served through
+//! [`Transactional::read_verified`] as verified and the tree does not
+//! checksum it again.
 
-use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-use block::{Durability, Error, Extent, Transactional, BLOCK_SIZE};
+use block::{Durability, Error, Extent, ImageSlab, SlotState, Transactional, BLOCK_SIZE};
 use cowbtree::node::NodeView;
 
 use crate::{ContentRoot, ContentStore};
@@ -81,13 +80,20 @@ pub const INDEX_CACHE_BLOCKS: usize = 256;
 
 type RootBytes = [u8; ContentRoot::ENCODED_LEN];
 
-struct Slot {
-    block: u64,
-    image: Box<[u8; BLOCK_SIZE]>,
+/// What the cache keeps with an image.
+struct Image {
     /// Written in this request, not yet sent.
     dirty: bool,
-    /// CLOCK's reference bit.
-    referenced: bool,
+}
+
+impl SlotState for Image {
+    fn owed(&self) -> bool {
+        self.dirty
+    }
+    /// A held write stays until it is sent.
+    fn evictable(&self) -> bool {
+        !self.dirty
+    }
 }
 
 /// Counts since the cache was made (for `stats` and tests).
@@ -108,10 +114,7 @@ pub struct IndexCache<D> {
     /// The device. Calls made directly on it bypass the cache: the holder's
     /// own calls in tests, counters and gathered writes in the service.
     pub dev: D,
-    slots: Vec<Slot>,
-    index: BTreeMap<u64, usize>,
-    hand: usize,
-    capacity: usize,
+    slab: ImageSlab<Image>,
     /// The root the images are valid for (see the module doc).
     valid_for: Option<RootBytes>,
     /// The root the running request came with or answered.
@@ -130,10 +133,7 @@ impl<D: Transactional> IndexCache<D> {
     pub fn with_capacity(dev: D, capacity: usize) -> Self {
         IndexCache {
             dev,
-            slots: Vec::new(),
-            index: BTreeMap::new(),
-            hand: 0,
-            capacity: capacity.max(1),
+            slab: ImageSlab::new(capacity.max(1)),
             valid_for: None,
             current: None,
             changed: false,
@@ -147,11 +147,11 @@ impl<D: Transactional> IndexCache<D> {
 
     /// Images held now.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.slab.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.slab.is_empty()
     }
 
     /// A request came with `root`: unless the cache is valid for exactly
@@ -202,60 +202,26 @@ impl<D: Transactional> IndexCache<D> {
     /// Drops every image and the root they were valid for.
     pub fn forget_all(&mut self) {
         self.valid_for = None;
-        self.index.clear();
-        self.slots.clear();
-        self.hand = 0;
+        self.slab.clear();
     }
 
     fn drop_clean(&mut self) {
-        let clean: Vec<u64> = self
-            .slots
-            .iter()
-            .filter(|s| !s.dirty)
-            .map(|s| s.block)
-            .collect();
-        for b in clean {
-            self.drop_block(b);
-        }
+        self.slab.retain(|s| s.dirty);
     }
 
     /// Drops the images of blocks `first..first + count` (dirty ones too:
     /// a later write, fresh write or free wins).
     fn drop_range(&mut self, first: u64, count: u64) {
-        let end = first.saturating_add(count);
-        let gone: Vec<u64> = self.index.range(first..end).map(|(b, _)| *b).collect();
-        for b in gone {
-            self.drop_block(b);
-        }
-    }
-
-    fn drop_block(&mut self, block: u64) {
-        let Some(i) = self.index.remove(&block) else {
-            return;
-        };
-        // Keep the slab dense: move the last slot into the hole.
-        self.slots.swap_remove(i);
-        if let Some(moved) = self.slots.get(i) {
-            self.index.insert(moved.block, i);
-        }
-        if self.hand >= self.slots.len() {
-            self.hand = 0;
-        }
+        self.slab.remove_range(first..first.saturating_add(count));
     }
 
     /// Sends the held writes, runs of adjacent blocks as one call each.
     fn send_dirty(&mut self) -> Result<(), Error> {
-        let mut dirty: Vec<(u64, usize)> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.dirty)
-            .map(|(i, s)| (s.block, i))
-            .collect();
-        dirty.sort_unstable();
+        // The owed blocks come in block order.
+        let dirty: Vec<u64> = self.slab.owed_blocks().collect();
         let mut run: Vec<u8> = Vec::new();
         let mut run_first = 0u64;
-        for (b, i) in dirty {
+        for b in dirty {
             if !run.is_empty() && run_first + (run.len() / BLOCK_SIZE) as u64 != b {
                 self.dev.write(run_first, &run)?;
                 run.clear();
@@ -263,8 +229,10 @@ impl<D: Transactional> IndexCache<D> {
             if run.is_empty() {
                 run_first = b;
             }
-            run.extend_from_slice(&self.slots[i].image[..]);
-            self.slots[i].dirty = false;
+            self.slab.update(b, |image, s| {
+                run.extend_from_slice(&image[..]);
+                s.dirty = false;
+            });
         }
         if !run.is_empty() {
             self.dev.write(run_first, &run)?;
@@ -275,48 +243,36 @@ impl<D: Transactional> IndexCache<D> {
     /// Keeps `image` (a node bound to `block`: verified by the caller or
     /// sealed by the tree) as `block`'s, `dirty` if not yet sent.
     fn keep(&mut self, block: u64, image: &[u8], dirty: bool) -> Result<(), Error> {
-        if let Some(&i) = self.index.get(&block) {
-            let s = &mut self.slots[i];
-            s.image.copy_from_slice(image);
-            s.dirty |= dirty;
-            s.referenced = true;
+        let Ok(image) = <&[u8; BLOCK_SIZE]>::try_from(image) else {
+            // Not one block (the callers check): not kept, a write sent now.
+            return if dirty {
+                self.dev.write(block, image)
+            } else {
+                Ok(())
+            };
+        };
+        if self.slab.overwrite(block, image, |s| s.dirty |= dirty) {
             return Ok(());
         }
-        if self.slots.len() < self.capacity {
-            let mut boxed = Box::new([0u8; BLOCK_SIZE]);
-            boxed.copy_from_slice(image);
-            self.index.insert(block, self.slots.len());
-            self.slots.push(Slot {
-                block,
-                image: boxed,
-                dirty,
-                referenced: false,
-            });
+        let state = Image { dirty };
+        if !self.slab.is_full() {
+            self.slab.push(block, image, state);
             return Ok(());
         }
-        if self.slots.iter().all(|s| s.dirty) {
+        if self.slab.owed_len() == self.slab.len() {
             // Full of this request's writes: send them early.
             self.send_dirty()?;
         }
-        // CLOCK over the clean images: the first not referenced since the
-        // hand last passed (dirty ones are skipped; one is clean).
-        let victim = loop {
-            let s = &mut self.slots[self.hand];
-            if !s.dirty && !s.referenced {
-                break self.hand;
+        // CLOCK over the clean images (dirty ones are skipped; one is clean).
+        match self.slab.victim() {
+            Some(victim) => {
+                self.slab.replace(victim, block, image, state);
+                Ok(())
             }
-            s.referenced = false;
-            self.hand = (self.hand + 1) % self.slots.len();
-        };
-        self.hand = (victim + 1) % self.slots.len();
-        let s = &mut self.slots[victim];
-        self.index.remove(&s.block);
-        s.block = block;
-        s.image.copy_from_slice(image);
-        s.dirty = dirty;
-        s.referenced = false;
-        self.index.insert(block, victim);
-        Ok(())
+            // Never (a clean image is there), but a write is not lost.
+            None if dirty => self.dev.write(block, image),
+            None => Ok(()),
+        }
     }
 }
 
@@ -337,9 +293,9 @@ impl<D: Transactional> Transactional for IndexCache<D> {
         // Bulk data (a chunk): read through, with any held block over it.
         self.dev.read(first, buf)?;
         let end = first.saturating_add((buf.len() / BLOCK_SIZE) as u64);
-        for (&b, &i) in self.index.range(first..end) {
+        for (b, image) in self.slab.range(first..end) {
             let at = (b - first) as usize * BLOCK_SIZE;
-            buf[at..at + BLOCK_SIZE].copy_from_slice(&self.slots[i].image[..]);
+            buf[at..at + BLOCK_SIZE].copy_from_slice(&image[..]);
         }
         Ok(())
     }
@@ -351,10 +307,8 @@ impl<D: Transactional> Transactional for IndexCache<D> {
             self.read(block, buf)?;
             return Ok(false);
         }
-        if let Some(&i) = self.index.get(&block) {
-            let s = &mut self.slots[i];
-            s.referenced = true;
-            buf.copy_from_slice(&s.image[..]);
+        if let Some(image) = self.slab.hit(block) {
+            buf.copy_from_slice(&image[..]);
             self.stats.hits += 1;
             return Ok(true);
         }

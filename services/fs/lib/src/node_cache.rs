@@ -52,31 +52,39 @@
 //! Nodes written through `write_sealing` are sealed here, once per block
 //! per transaction (rule 6): a small put writes ~17 node images but only
 //! ~7 blocks, and each seal is a CRC-32C of 4 KiB (docs/speed.md).
-//! The replacement policy is CLOCK (second chance) over a fixed slab: simple,
-//! no hashing, O(1) amortized; hand-written because it is 40 lines and the
-//! crates made for it (`lru`, `quick_cache`) bring a hasher and unbounded
-//! growth options this `no_std` service does not need.
+//! The images live in a [`block::ImageSlab`], as the content service's
+//! index cache's do: CLOCK (second chance) over a fixed slab, simple, no
+//! hashing, O(1) amortized (its doc says why it is hand-written). Every
+//! slot is evictable: an owed victim is written through first. The slab
+//! keeps the owed blocks in block order, so a commit finds them without
+//! a scan of every image.
 
-use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
 
-use block::{Durability, Error, Extent, SealFn, Transactional, BLOCK_SIZE};
+use block::{Durability, Error, Extent, ImageSlab, SealFn, SlotState, Transactional, BLOCK_SIZE};
 use cowbtree::node::NodeView;
 
 /// Node images kept at most (4 KiB each: 1 MiB).
 pub const NODE_CACHE_BLOCKS: usize = 256;
 
-struct Slot {
-    block: u64,
-    image: Box<[u8; BLOCK_SIZE]>,
+/// What the cache keeps with an image.
+#[derive(Clone, Copy)]
+struct Image {
     /// Read or written by the open transaction: dropped if it aborts.
     pending: bool,
-    /// CLOCK's reference bit.
-    referenced: bool,
     /// What the device still lacks of this image (the open transaction's).
     owed: Owed,
+}
+
+impl SlotState for Image {
+    fn owed(&self) -> bool {
+        !matches!(self.owed, Owed::Nothing)
+    }
+    /// An owed victim is written through before its slot is reused.
+    fn evictable(&self) -> bool {
+        true
+    }
 }
 
 /// An image the open transaction wrote but the device has not seen yet
@@ -116,11 +124,8 @@ pub struct NodeCacheStats {
 /// A [`Transactional`] device with a cache of tree nodes in front of it.
 pub struct NodeCache<T> {
     inner: T,
-    slots: Vec<Slot>,
-    index: BTreeMap<u64, usize>,
-    hand: usize,
+    slab: ImageSlab<Image>,
     in_txn: bool,
-    capacity: usize,
     stats: NodeCacheStats,
     /// An owed image failed to reach the device outside a call that could
     /// report it ([`NodeCache::inner_mut`]): the commit fails with it.
@@ -136,11 +141,8 @@ impl<T: Transactional> NodeCache<T> {
     pub fn with_capacity(inner: T, capacity: usize) -> Self {
         NodeCache {
             inner,
-            slots: Vec::new(),
-            index: BTreeMap::new(),
-            hand: 0,
+            slab: ImageSlab::new(capacity),
             in_txn: false,
-            capacity,
             stats: NodeCacheStats::default(),
             failed: None,
         }
@@ -168,50 +170,35 @@ impl<T: Transactional> NodeCache<T> {
 
     /// Images held now.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.slab.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.slab.is_empty()
     }
 
     /// Drops every image (the open transaction's owed ones with them: only
     /// where the transaction is lost, or after [`Self::write_through_all`]).
     fn drop_all(&mut self) {
-        self.stats.dropped += self.index.len() as u64;
-        self.index.clear();
-        self.slots.clear();
-        self.hand = 0;
+        self.stats.dropped += self.slab.clear() as u64;
     }
 
     /// Drops the images of blocks `first..first + count`.
     fn drop_range(&mut self, first: u64, count: u64) {
         let end = first.saturating_add(count);
-        let gone: Vec<u64> = self.index.range(first..end).map(|(b, _)| *b).collect();
-        for b in gone {
-            self.drop_block(b);
-        }
+        self.stats.dropped += self.slab.remove_range(first..end) as u64;
     }
 
     fn drop_block(&mut self, block: u64) {
-        let Some(i) = self.index.remove(&block) else {
-            return;
-        };
-        self.stats.dropped += 1;
-        // Keep the slab dense: move the last slot into the hole.
-        self.slots.swap_remove(i);
-        if let Some(moved) = self.slots.get(i) {
-            self.index.insert(moved.block, i);
-        }
-        if self.hand >= self.slots.len() {
-            self.hand = 0;
+        if self.slab.remove(block) {
+            self.stats.dropped += 1;
         }
     }
 
     /// Keeps `image` as block `block`'s if it is a node bound to `block`;
     /// returns whether it is (verified, and kept).
     fn keep(&mut self, block: u64, image: &[u8]) -> Result<bool, Error> {
-        if self.capacity == 0 || NodeView::parse(block, image).is_err() {
+        if self.slab.capacity() == 0 || NodeView::parse(block, image).is_err() {
             return Ok(false);
         }
         self.keep_verified(block, image, Owed::Nothing)
@@ -222,91 +209,68 @@ impl<T: Transactional> NodeCache<T> {
     /// `write_sealing`), with what the device still lacks of it. Fails
     /// only when an evicted image owed to the device cannot be written.
     fn keep_verified(&mut self, block: u64, image: &[u8], owed: Owed) -> Result<bool, Error> {
-        if self.capacity == 0 || image.len() != BLOCK_SIZE {
+        if self.slab.capacity() == 0 {
             return Ok(false);
         }
-        let pending = self.in_txn;
-        if let Some(&i) = self.index.get(&block) {
-            let s = &mut self.slots[i];
-            s.image.copy_from_slice(image);
-            s.pending = pending;
-            s.referenced = true;
-            s.owed = owed;
-            return Ok(true);
-        }
-        if self.slots.len() < self.capacity {
-            // Copied, not zeroed then copied (the length is checked above).
-            let Ok(boxed) = Box::<[u8; BLOCK_SIZE]>::try_from(image.to_vec().into_boxed_slice())
-            else {
-                return Ok(false);
-            };
-            self.index.insert(block, self.slots.len());
-            self.slots.push(Slot {
-                block,
-                image: boxed,
-                pending,
-                referenced: false,
-                owed,
-            });
-            return Ok(true);
-        }
-        // CLOCK: the first slot not referenced since the hand last passed.
-        let victim = loop {
-            let s = &mut self.slots[self.hand];
-            if !s.referenced {
-                break self.hand;
-            }
-            s.referenced = false;
-            self.hand = (self.hand + 1) % self.slots.len();
+        let Ok(image) = <&[u8; BLOCK_SIZE]>::try_from(image) else {
+            return Ok(false);
         };
-        self.hand = (victim + 1) % self.slots.len();
+        let state = Image {
+            pending: self.in_txn,
+            owed,
+        };
+        if self.slab.overwrite(block, image, |s| *s = state) {
+            return Ok(true);
+        }
+        if !self.slab.is_full() {
+            return Ok(self.slab.push(block, image, state));
+        }
+        // CLOCK: the first slot not used since the hand last passed (every
+        // slot is evictable: there is one).
+        let Some(victim) = self.slab.victim() else {
+            return Ok(false);
+        };
         // A victim the transaction still owes the device leaves for it now.
         self.write_through(victim)?;
-        let s = &mut self.slots[victim];
-        self.index.remove(&s.block);
-        s.block = block;
-        s.image.copy_from_slice(image);
-        s.pending = pending;
-        s.referenced = false;
-        s.owed = owed;
-        self.index.insert(block, victim);
-        Ok(true)
+        Ok(self.slab.replace(victim, block, image, state))
     }
 
-    /// Seals slot `i`'s image if it is owed unsealed (a plain `read` then
+    /// Seals `block`'s image if it is owed unsealed (a plain `read` then
     /// sees a valid node, as the device would serve it).
-    fn seal_slot(&mut self, i: usize) {
-        let s = &mut self.slots[i];
-        if let Owed::SealAndWrite(seal) = s.owed {
-            seal(s.block, &mut s.image);
+    fn seal(&mut self, block: u64) {
+        let sealed = self.slab.update(block, |image, s| {
+            let Owed::SealAndWrite(seal) = s.owed else {
+                return false;
+            };
+            seal(block, image);
             s.owed = Owed::Write;
+            true
+        });
+        if sealed == Some(true) {
             self.stats.sealed += 1;
         }
     }
 
-    /// Writes slot `i`'s image to the device if the device still lacks it.
-    fn write_through(&mut self, i: usize) -> Result<(), Error> {
-        self.seal_slot(i);
-        let s = &mut self.slots[i];
-        if matches!(s.owed, Owed::Write) {
-            self.inner.write_verified(s.block, &s.image[..])?;
-            s.owed = Owed::Nothing;
-            self.stats.written_through += 1;
+    /// Writes `block`'s image to the device if the device still lacks it.
+    fn write_through(&mut self, block: u64) -> Result<(), Error> {
+        self.seal(block);
+        if !matches!(self.slab.state(block).map(|s| s.owed), Some(Owed::Write)) {
+            return Ok(());
         }
+        if let Some(image) = self.slab.image(block) {
+            self.inner.write_verified(block, &image[..])?;
+        }
+        self.slab.update(block, |_, s| s.owed = Owed::Nothing);
+        self.stats.written_through += 1;
         Ok(())
     }
 
     /// Writes every image the open transaction owes the device, in block
-    /// order.
+    /// order (the slab's owed set: no scan of every image).
     fn write_through_all(&mut self) -> Result<(), Error> {
-        let owed: Vec<usize> = self
-            .index
-            .values()
-            .copied()
-            .filter(|&i| !matches!(self.slots[i].owed, Owed::Nothing))
-            .collect();
-        for i in owed {
-            self.write_through(i)?;
+        let owed: Vec<u64> = self.slab.owed_blocks().collect();
+        for b in owed {
+            self.write_through(b)?;
         }
         Ok(())
     }
@@ -316,20 +280,10 @@ impl<T: Transactional> NodeCache<T> {
     fn end_txn(&mut self, committed: bool) {
         self.in_txn = false;
         if committed {
-            for s in &mut self.slots {
-                s.pending = false;
-            }
+            self.slab.update_all(|s| s.pending = false);
             return;
         }
-        let gone: Vec<u64> = self
-            .slots
-            .iter()
-            .filter(|s| s.pending)
-            .map(|s| s.block)
-            .collect();
-        for b in gone {
-            self.drop_block(b);
-        }
+        self.stats.dropped += self.slab.retain(|s| !s.pending) as u64;
     }
 }
 
@@ -344,10 +298,8 @@ impl<T: Transactional> Transactional for NodeCache<T> {
 
     fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
         if buf.len() == BLOCK_SIZE {
-            if let Some(&i) = self.index.get(&first) {
-                // A reader that checks the checksum itself.
-                self.seal_slot(i);
-            }
+            // A reader that checks the checksum itself.
+            self.seal(first);
             self.read_verified(first, buf)?;
             return Ok(());
         }
@@ -361,10 +313,8 @@ impl<T: Transactional> Transactional for NodeCache<T> {
             self.inner.read(block, buf)?;
             return Ok(false);
         }
-        if let Some(&i) = self.index.get(&block) {
-            let s = &mut self.slots[i];
-            s.referenced = true;
-            buf.copy_from_slice(&s.image[..]);
+        if let Some(image) = self.slab.hit(block) {
+            buf.copy_from_slice(&image[..]);
             self.stats.hits += 1;
             self.stats.copied += 1;
             return Ok(true);
@@ -383,11 +333,9 @@ impl<T: Transactional> Transactional for NodeCache<T> {
         block: u64,
         f: &mut dyn FnMut(&[u8], bool),
     ) -> Result<(), Error> {
-        if let Some(&i) = self.index.get(&block) {
-            let s = &mut self.slots[i];
-            s.referenced = true;
+        if let Some(image) = self.slab.hit(block) {
             self.stats.hits += 1;
-            f(&s.image[..], true);
+            f(&image[..], true);
             return Ok(());
         }
         let mut buf = alloc::vec![0u8; BLOCK_SIZE];

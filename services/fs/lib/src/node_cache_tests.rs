@@ -94,7 +94,7 @@ fn an_aborted_transaction_leaves_no_image() {
     assert_eq!(read(&mut c, fresh), node(fresh, 3));
     c.abort();
     assert_eq!(read(&mut c, b), node(b, 1));
-    assert!(!c.index.contains_key(&fresh), "aborted image dropped");
+    assert!(!c.slab.contains(fresh), "aborted image dropped");
 }
 
 #[test]
@@ -123,7 +123,7 @@ fn memory_stays_within_the_capacity() {
     for round in 0..3 {
         for b in e.start..e.start + e.len {
             assert_eq!(read(&mut c, b), node(b, b), "round {round}");
-            assert!(c.len() <= 4 && c.slots.len() <= 4);
+            assert!(c.len() <= 4 && c.slab.len() <= 4);
         }
     }
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use common::{fresh_fs, noise};
 use filesystem::{Fs, Kind};
+use testkit::SplitMix;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Node {
@@ -16,23 +17,9 @@ enum Node {
     File(Vec<u8>),
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 const NAMES: [&str; 4] = ["a", "b", "c", "d"];
 
-fn random_path(rng: &mut Rng) -> String {
+fn random_path(rng: &mut SplitMix) -> String {
     let depth = 1 + rng.below(3);
     (0..depth)
         .map(|_| format!("/{}", NAMES[rng.below(4) as usize]))
@@ -76,7 +63,7 @@ fn check(fs: &mut Fs<common::Store>, model: &BTreeMap<String, Node>, ctx: &str) 
 fn run(seed: u64, steps: usize, done: &mut [u32; 8]) {
     let mut fs = fresh_fs(16384);
     let mut model: BTreeMap<String, Node> = BTreeMap::new();
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix(seed);
     for step in 0..steps {
         let ctx = format!("seed {seed} step {step}");
         let path = random_path(&mut rng);
@@ -96,7 +83,7 @@ fn run(seed: u64, steps: usize, done: &mut [u32; 8]) {
             1 | 2 => {
                 // write_at a random offset (maybe past the end).
                 let len = rng.below(150_000) as usize;
-                let data = noise(rng.next(), len);
+                let data = noise(rng.next_u64(), len);
                 match model.get_mut(&path) {
                     Some(Node::File(bytes)) => {
                         let off = rng.below(bytes.len() as u64 + 70_000) as usize;

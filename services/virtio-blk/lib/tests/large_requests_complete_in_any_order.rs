@@ -4,7 +4,8 @@
 mod support;
 
 use abi::lease::{READ, WRITE};
-use support::{lease, FakeDisk, Rng};
+use support::{lease, FakeDisk};
+use testkit::XorShift64;
 use virtio_blk_api::BLOCK_SIZE;
 use virtio_blk_sched::{Op, Scheduler};
 
@@ -22,8 +23,8 @@ fn large_write_then_read_in_shuffled_completion_orders() {
             .collect();
         dev.leases.insert((1, 0), data.clone());
         s.submit_transfer(&mut dev, 1, true, 5, blocks, 0, &lease(data.len(), READ));
-        let mut rng = Rng(seed);
-        dev.run(&mut s, |_| rng.next());
+        let mut rng = XorShift64(seed);
+        dev.run(&mut s, |_| (rng.next_u64() >> 16) as usize);
         assert_eq!(dev.replies(), vec![(1, Ok(()))]);
         assert_eq!(
             &dev.storage[5 * BLOCK_SIZE..(5 + blocks as usize) * BLOCK_SIZE],
@@ -32,7 +33,7 @@ fn large_write_then_read_in_shuffled_completion_orders() {
 
         dev.leases.insert((2, 0), vec![0; data.len()]);
         s.submit_transfer(&mut dev, 2, false, 5, blocks, 0, &lease(data.len(), WRITE));
-        dev.run(&mut s, |_| rng.next());
+        dev.run(&mut s, |_| (rng.next_u64() >> 16) as usize);
         assert_eq!(dev.replies(), vec![(1, Ok(())), (2, Ok(()))]);
         assert_eq!(dev.leases[&(2, 0)], data);
 

@@ -4,22 +4,10 @@
 use alloc::vec::Vec;
 
 use block::{BlockStore, Config, MemDevice};
+use testkit::XorShift64;
 
 use super::Fs;
 use crate::records::{dirent_key, extent_key, inode_key, ChunkRef, DirentValue, Inode, Kind};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn config() -> Config {
     Config {
@@ -29,7 +17,7 @@ fn config() -> Config {
     }
 }
 
-fn crafted(rng: &mut Rng) -> (Vec<u8>, Vec<u8>) {
+fn crafted(rng: &mut XorShift64) -> (Vec<u8>, Vec<u8>) {
     let ino = 1 + rng.below(12);
     let other = 1 + rng.below(12);
     let key = match rng.below(3) {
@@ -74,7 +62,7 @@ fn crafted(rng: &mut Rng) -> (Vec<u8>, Vec<u8>) {
         }
         .encode()
         .to_vec(),
-        _ => (0..rng.below(60)).map(|_| rng.next() as u8).collect(),
+        _ => (0..rng.below(60)).map(|_| rng.next_u64() as u8).collect(),
     };
     (key, value)
 }
@@ -88,7 +76,7 @@ fn lying_records_give_errors_not_panics() {
     fs.mkdir_all("/x/a").unwrap();
     fs.snapshot_create("s").unwrap();
     let image = fs.into_device().unmount().unwrap().into_image();
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut rng = XorShift64(0x1234_5678_9abc_def1);
     for _round in 0..300 {
         let store = BlockStore::mount(MemDevice::from_image(image.clone()), config()).unwrap();
         let mut fs = Fs::open(store, 0).unwrap();

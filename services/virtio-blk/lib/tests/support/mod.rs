@@ -189,15 +189,3 @@ pub fn lease(len: usize, flags: u64) -> abi::Lease {
         flags,
     }
 }
-
-/// A small deterministic generator for completion orders.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 16) as usize
-    }
-}
