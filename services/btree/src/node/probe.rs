@@ -1,21 +1,33 @@
-//! [`Probe`]: one key looked up in a node image already verified, by one
-//! forward scan that stops at the first key at or above it, without an
-//! index of the entries (issue #13). The byte layout is the parent
-//! module's.
+//! [`Probe`]: one key looked up in a node image already verified, with
+//! the entries located in a stack array instead of an allocated index
+//! (issue #13). The byte layout is the parent module's.
 //!
-//! [`NodeView::parse_verified`](super::NodeView::parse_verified) walks all
-//! entries of a node and allocates an index of them per step of a walk,
-//! to binary-search one key. A node verified when a cache kept it has its
-//! keys in order, so the first key not below the searched one is where a
-//! lookup or an insert lands: entries past it need not be read. Every
-//! entry the scan reads is bounds-checked as `parse_verified` checks it
-//! (same [`NodeDecodeError`]s), so a lying cache still cannot make it
-//! panic. An image that was not verified goes through
+//! [`NodeView::parse_verified`](super::NodeView::parse_verified) allocates
+//! an index of a node's entries on every step of a walk, to binary-search
+//! one key: the allocator's first-fit walks cost more than the search. A
+//! probe walks the entries with the same bounds checks and the same
+//! [`NodeDecodeError`]s (so a lying cache still cannot make it panic),
+//! keeps where each key starts in a `u16` array on the stack (2.7 KiB,
+//! the most entries a node holds; left uninitialised past the entries), binary-searches it, and keeps only the
+//! place of the key. A forward scan that stops at the first key at or
+//! above the searched one was tried first: it reads half the entries but
+//! compares each key, and keys here share long prefixes (a tag, then a
+//! big-endian inode number) while the services' `memcmp` is a byte loop.
+//! An image that was not verified goes through
 //! [`NodeView::parse`](super::NodeView::parse) first (checksum, key order,
 //! zero tail).
 
-use super::view::{splice_leaf, stamp, Header, Reader, Span};
-use super::{NodeDecodeError, LEAF_ENTRY_OVERHEAD, MAX_VALUE_LEN, NODE_SIZE};
+use core::mem::MaybeUninit;
+
+use super::view::{splice_leaf, stamp, Header, Span};
+use super::{
+    NodeDecodeError, BRANCH_ENTRY_OVERHEAD, CAPACITY, HEADER_LEN, LEAF_ENTRY_OVERHEAD,
+    MAX_VALUE_LEN, NODE_SIZE,
+};
+
+/// Most entries a node can hold: the smallest entry is a leaf's with an
+/// empty key and value.
+const MAX_ENTRIES: usize = CAPACITY / LEAF_ENTRY_OVERHEAD;
 
 /// Where one key falls in a verified node.
 pub struct Probe<'a> {
@@ -37,7 +49,7 @@ pub struct Probe<'a> {
 impl<'a> Probe<'a> {
     /// Looks `key` up in an image that [`super::NodeView::parse`] already
     /// verified as the node at `block`. Checks the header and every entry
-    /// it reads as `NodeView::parse_verified` does; never panics.
+    /// as `NodeView::parse_verified` does (same errors); never panics.
     pub fn verified(block: u64, bytes: &'a [u8], key: &[u8]) -> Result<Self, NodeDecodeError> {
         let Header {
             image,
@@ -46,80 +58,106 @@ impl<'a> Probe<'a> {
             count,
             used,
         } = Header::parse(block, bytes, false)?;
-        let end = super::HEADER_LEN + used;
-        let area = image
-            .get(..end)
-            .ok_or(NodeDecodeError::UsedTooLarge { used })?;
-        let mut r = Reader {
-            bytes: area,
-            at: super::HEADER_LEN,
-        };
+        let end = HEADER_LEN + used;
         let leaf = level == 0;
-        let mut probe = Probe {
+        let overhead = if leaf {
+            LEAF_ENTRY_OVERHEAD
+        } else {
+            BRANCH_ENTRY_OVERHEAD
+        };
+        // Where each key starts, on the stack: a verified node's keys are
+        // in order, so a binary search over them finds the key's place
+        // with a few compares (`memcmp` is a byte loop in the services).
+        // Not zeroed: filling 2.7 KiB per step cost more than the search.
+        let mut keys = [const { MaybeUninit::<u16>::uninit() }; MAX_ENTRIES];
+        let mut at = HEADER_LEN;
+        for index in 0..count {
+            let overrun = NodeDecodeError::EntryOverrun { index, offset: at };
+            let key_at = at + overhead;
+            if key_at > end {
+                // The entry's head (lengths, child) runs past `used`.
+                return Err(overrun);
+            }
+            let key_len = usize::from(image[at]);
+            let value_len = if leaf {
+                usize::from(u16::from_le_bytes([image[at + 1], image[at + 2]]))
+            } else {
+                0
+            };
+            if value_len > MAX_VALUE_LEN {
+                return Err(NodeDecodeError::ValueTooLong {
+                    index,
+                    len: value_len,
+                });
+            }
+            at = key_at + key_len + value_len;
+            if at > end {
+                return Err(overrun);
+            }
+            if !leaf && index == 0 && key_len != 0 {
+                return Err(NodeDecodeError::FirstBranchKeyNotEmpty { len: key_len });
+            }
+            // Never out of range: an entry takes at least `overhead` bytes.
+            keys.get_mut(index).ok_or(overrun)?.write(key_at as u16);
+        }
+        let key_start = |i: usize| {
+            debug_assert!(i < count);
+            // Safety: the loop above wrote `keys[i]` for every `i < count`
+            // (it returns an error otherwise), and every caller below asks
+            // for an `i < count`.
+            unsafe { keys[i].assume_init() }
+        };
+        if at != end {
+            return Err(NodeDecodeError::CountMismatch {
+                count,
+                used,
+                consumed: at - HEADER_LEN,
+            });
+        }
+        let span = |i: usize| {
+            let key_at = key_start(i);
+            let head = usize::from(key_at) - overhead;
+            Span {
+                key_at,
+                key_len: image[head],
+                value_len: if leaf {
+                    u16::from_le_bytes([image[head + 1], image[head + 2]])
+                } else {
+                    0
+                },
+            }
+        };
+        let key_of = |s: Span| {
+            let at = usize::from(s.key_at);
+            &image[at..at + usize::from(s.key_len)]
+        };
+        let (mut lo, mut hi) = (0, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if key_of(span(mid)) <= key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let last = lo.checked_sub(1).map(span);
+        let exact = last.is_some_and(|s| key_of(s) == key);
+        let next = if lo < count {
+            usize::from(key_start(lo)) - overhead
+        } else {
+            end
+        };
+        Ok(Probe {
             image,
             generation,
             level,
             count,
             used,
-            below: 0,
-            last: None,
-            exact: false,
-            next: end,
-        };
-        for index in 0..count {
-            let offset = r.at;
-            let overrun = NodeDecodeError::EntryOverrun { index, offset };
-            let key_len = r.u8().ok_or(overrun.clone())?;
-            let value_len = if leaf {
-                let len = u16::from_le_bytes(r.array::<2>().ok_or(overrun.clone())?);
-                if usize::from(len) > MAX_VALUE_LEN {
-                    return Err(NodeDecodeError::ValueTooLong {
-                        index,
-                        len: usize::from(len),
-                    });
-                }
-                len
-            } else {
-                r.array::<8>().ok_or(overrun.clone())?;
-                0
-            };
-            let key_at = r.at as u16;
-            let entry_key = r.take(usize::from(key_len)).ok_or(overrun.clone())?;
-            r.take(usize::from(value_len)).ok_or(overrun)?;
-            if !leaf && index == 0 && !entry_key.is_empty() {
-                return Err(NodeDecodeError::FirstBranchKeyNotEmpty {
-                    len: usize::from(key_len),
-                });
-            }
-            match entry_key.cmp(key) {
-                core::cmp::Ordering::Greater => {
-                    probe.next = offset;
-                    return Ok(probe);
-                }
-                order => {
-                    probe.below = index + 1;
-                    probe.last = Some(Span {
-                        key_at,
-                        key_len,
-                        value_len,
-                    });
-                    if order == core::cmp::Ordering::Equal {
-                        // Keys are strictly increasing: the rest are above.
-                        probe.exact = true;
-                        probe.next = r.at;
-                        return Ok(probe);
-                    }
-                }
-            }
-        }
-        if r.at != end {
-            return Err(NodeDecodeError::CountMismatch {
-                count,
-                used,
-                consumed: r.at - super::HEADER_LEN,
-            });
-        }
-        Ok(probe)
+            below: lo,
+            last,
+            exact,
+            next,
+        })
     }
 
     pub fn is_leaf(&self) -> bool {

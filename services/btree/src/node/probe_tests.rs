@@ -1,7 +1,7 @@
 //! A probe ([`Probe::verified`]) finds what the verified view's binary
 //! search finds (`NodeView::parse` + `count_at_or_below` + a key compare)
 //! on valid leaves and branches, builds the same changed images, and on
-//! corrupted images never panics and fails only as the view fails.
+//! corrupted images never panics and fails exactly as the view fails.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -150,9 +150,9 @@ proptest! {
     }
 
     /// Bytes changed in a valid image, resealed or not: the probe never
-    /// panics, fails only where the view fails (with the same error, as it
-    /// checks the entries it reads alike), and where the image is still a
-    /// valid node it finds what the view finds.
+    /// panics, fails exactly where `parse_verified` fails (with the same
+    /// error), and where the image is still a valid node it finds what the
+    /// view finds.
     #[test]
     fn a_probe_of_a_corrupted_image_fails_as_the_view_does(
         pairs in proptest::collection::btree_map(key(), proptest::collection::vec(any::<u8>(), 0..60), 1..30),
@@ -163,7 +163,7 @@ proptest! {
         other in key(),
     ) {
         let n = if branch {
-            branch_node(2, pairs.into_iter().map(|(k, _)| (k, 3)).collect())
+            branch_node(2, pairs.into_keys().map(|k| (k, 3)).collect())
         } else {
             leaf_node(pairs)
         };
@@ -178,6 +178,7 @@ proptest! {
         match Probe::verified(block, &img, &other) {
             Err(e) => prop_assert_eq!(NodeView::parse_verified(block, &img).err(), Some(e)),
             Ok(probe) => {
+                prop_assert!(NodeView::parse_verified(block, &img).is_ok());
                 // Reads inside the image only, whatever it holds.
                 let _ = (probe.found(), probe.child(), probe.branch_with_child(1, 2));
                 let _ = probe.leaf_with(&other, b"v", 3);
@@ -190,9 +191,7 @@ proptest! {
 }
 
 #[test]
-fn a_probe_reads_no_further_than_the_key() {
-    // A verified image's entries past the key are not read: a lookup
-    // there costs the entries before it only.
+fn a_probe_finds_a_key_its_neighbours_and_rejects_a_short_buffer() {
     let n = leaf_node(
         [
             (b"a".to_vec(), b"1".to_vec()),

@@ -387,22 +387,22 @@ pub(super) fn stamp(out: &mut [u8; NODE_SIZE], generation: u64, count: usize, us
 }
 
 /// Bounds-checked cursor over bytes from the disk.
-pub(super) struct Reader<'a> {
-    pub bytes: &'a [u8],
-    pub at: usize,
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
 }
 
 impl<'a> Reader<'a> {
-    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let end = self.at.checked_add(n)?;
         let s = self.bytes.get(self.at..end)?;
         self.at = end;
         Some(s)
     }
-    pub fn u8(&mut self) -> Option<u8> {
+    fn u8(&mut self) -> Option<u8> {
         self.take(1).and_then(|s| s.first().copied())
     }
-    pub fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
         self.take(N).and_then(|s| s.try_into().ok())
     }
 }
