@@ -8,11 +8,12 @@
 //!
 //! # Design principles
 //! - Simple and clear over clever: a node to be changed is decoded into
-//!   plain vectors, changed, and encoded again; lookups and descents read a
-//!   verified in-place view (`node::NodeView`) instead, so a `get` allocates
-//!   nothing per entry; one node per block; no node cache here (the owner's
-//!   device may cache: an image its cache verified with `NodeView::parse`
-//!   when it kept it is not checksummed again, see
+//!   plain vectors, changed, and encoded again; lookups and descents probe
+//!   a verified image in place (`node::Probe`: entries located on the
+//!   stack, one binary search), so a step allocates nothing; one node
+//!   per block; no node cache here (the owner's device may cache: an
+//!   image its cache verified with `NodeView::parse` when it kept it is
+//!   not checksummed again, see
 //!   `block::Transactional::read_verified`). Nodes are written through
 //!   `block::Transactional::write_sealing`: the device seals an image
 //!   (`node::seal`) before it reaches the disk, at once by default, or

@@ -33,8 +33,10 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+mod probe;
 mod view;
 
+pub use probe::Probe;
 pub use view::NodeView;
 
 /// Bytes per node; equal to the block size.

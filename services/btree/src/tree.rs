@@ -21,8 +21,8 @@ use core::fmt;
 use block::{Extent, Transactional, BLOCK_SIZE};
 
 use crate::node::{
-    seal, BranchEntry, Entries, LeafEntry, Node, NodeDecodeError, NodeView, CAPACITY, MAX_KEY_LEN,
-    MAX_LEVEL, MAX_VALUE_LEN, NODE_SIZE,
+    seal, BranchEntry, Entries, LeafEntry, Node, NodeDecodeError, NodeView, Probe, CAPACITY,
+    MAX_KEY_LEN, MAX_LEVEL, MAX_VALUE_LEN, NODE_SIZE,
 };
 use crate::root::TreeRoot;
 
@@ -150,6 +150,29 @@ pub(crate) fn read_view<'b, T: Transactional>(
     Ok(view)
 }
 
+/// Looks `key` up in the `image` of the node at `block` (which must be at
+/// `level`): an image the device did not report `verified` is verified in
+/// full first (checksum, key order, zero tail: [`NodeView::parse`]), then
+/// one scan finds the key's place without an index of the entries
+/// ([`Probe::verified`]).
+pub(crate) fn probe_node<'b>(
+    block: u64,
+    level: u8,
+    image: &'b [u8],
+    verified: bool,
+    key: &[u8],
+) -> Result<Probe<'b>, TreeError> {
+    let corrupt = |problem| TreeError::Corrupt { block, problem };
+    if !verified {
+        NodeView::parse(block, image).map_err(corrupt)?;
+    }
+    let probe = Probe::verified(block, image, key).map_err(corrupt)?;
+    if probe.level != level {
+        return Err(TreeError::wrong_level(block, level, probe.level));
+    }
+    Ok(probe)
+}
+
 /// Index of the child of a branch whose key range holds `key`.
 pub(crate) fn child_index(entries: &[BranchEntry], key: &[u8]) -> usize {
     // entries[0].key is empty, so at least one separator is <= key.
@@ -233,7 +256,9 @@ enum GetStep {
 }
 
 /// One level of [`get`] over the lent `image` of `block` (checked as
-/// `read_view` checks a node read into a buffer).
+/// `read_view` checks a node read into a buffer). A verified image is
+/// probed without an index of its entries ([`Probe`]); one that is not is
+/// verified in full and searched as before.
 fn get_step(
     block: u64,
     level: u8,
@@ -241,12 +266,18 @@ fn get_step(
     verified: bool,
     key: &[u8],
 ) -> Result<GetStep, TreeError> {
-    let view = if verified {
-        NodeView::parse_verified(block, image)
-    } else {
-        NodeView::parse(block, image)
+    let corrupt = |problem| TreeError::Corrupt { block, problem };
+    if verified {
+        let probe = probe_node(block, level, image, true, key)?;
+        if probe.is_leaf() {
+            return Ok(GetStep::Found(probe.found().map(<[u8]>::to_vec)));
+        }
+        return probe
+            .child()
+            .map(GetStep::Child)
+            .ok_or(corrupt(NodeDecodeError::EmptyBranch));
     }
-    .map_err(|problem| TreeError::Corrupt { block, problem })?;
+    let view = NodeView::parse(block, image).map_err(corrupt)?;
     if view.level != level {
         return Err(TreeError::wrong_level(block, level, view.level));
     }
@@ -430,30 +461,39 @@ fn insert_at<T: Transactional>(
 ) -> Result<(Option<Written>, Option<Vec<u8>>), TreeError> {
     // On the heap: the buffer lives across the recursion below.
     let mut buf = vec![0u8; NODE_SIZE];
-    let view = read_view(tx, block, level, &mut buf)?;
-    let old = Some((block, view.generation));
-    let below = view.count_at_or_below(key);
-    let (mut node, old_value) = if view.is_leaf() {
-        let found = below.checked_sub(1).filter(|&i| view.key(i) == key);
-        if let Some(i) = found {
-            if view.value(i) == value {
-                return Ok((None, Some(value.to_vec())));
-            }
+    let verified = tx.read_verified(block, &mut buf)?;
+    let probe = probe_node(block, level, &buf, verified, key)?;
+    let old = Some((block, probe.generation));
+    // The image is verified by now: decoded only where the node splits.
+    let to_node = || {
+        NodeView::parse_verified(block, &buf)
+            .map(|v| v.to_node())
+            .map_err(|problem| TreeError::Corrupt { block, problem })
+    };
+    let below = probe.below();
+    let (mut node, old_value) = if probe.is_leaf() {
+        let found = probe.found();
+        if found == Some(value) {
+            return Ok((None, Some(value.to_vec())));
         }
         // The common case, without decoding the leaf: the entry spliced
         // into a copy of the image.
-        let at = found.unwrap_or(below);
-        if let Some(image) = view.leaf_with(at, found.is_some(), key, value, root.generation) {
-            let old_value = found.map(|i| view.value(i).to_vec());
+        if let Some(image) = probe.leaf_with(key, value, root.generation) {
+            let old_value = found.map(<[u8]>::to_vec);
             let block = store_image(tx, root, old, image)?;
             return Ok((Some(Written { block, split: None }), old_value));
         }
-        let mut node = view.to_node();
+        let mut node = to_node()?;
         let Entries::Leaf(v) = &mut node.entries else {
             return Err(TreeError::wrong_level(block, level, node.level));
         };
         let old_value = match found {
-            Some(i) => Some(core::mem::replace(&mut v[i].value, value.to_vec())),
+            // The probe and the decode read the same verified entries:
+            // `below` is within them, and at least 1 when found.
+            Some(_) => Some(core::mem::replace(
+                &mut v[below.saturating_sub(1)].value,
+                value.to_vec(),
+            )),
             None => {
                 v.insert(
                     below,
@@ -468,7 +508,10 @@ fn insert_at<T: Transactional>(
         (node, old_value)
     } else {
         let i = below.saturating_sub(1);
-        let child = view.child(i);
+        let child = probe.child().ok_or(TreeError::Corrupt {
+            block,
+            problem: NodeDecodeError::EmptyBranch,
+        })?;
         let (written, old_value) = insert_at(tx, root, child, level - 1, key, value)?;
         let Some(w) = written else {
             return Ok((None, old_value));
@@ -479,11 +522,11 @@ fn insert_at<T: Transactional>(
         }
         if w.split.is_none() {
             // Only the child pointer moves: patched in a copy of the image.
-            let image = view.branch_with_child(i, w.block, root.generation);
+            let image = probe.branch_with_child(w.block, root.generation);
             let block = store_image(tx, root, old, image)?;
             return Ok((Some(Written { block, split: None }), old_value));
         }
-        let mut node = view.to_node();
+        let mut node = to_node()?;
         let Entries::Branch(v) = &mut node.entries else {
             return Err(TreeError::wrong_level(block, level, node.level));
         };

@@ -13,12 +13,12 @@ use super::{
 
 /// Where one entry's parts are in the image.
 #[derive(Clone, Copy, Debug)]
-struct Span {
+pub(super) struct Span {
     /// Offset of the key; a branch's child pointer is the 8 bytes before it.
-    key_at: u16,
-    key_len: u8,
+    pub key_at: u16,
+    pub key_len: u8,
     /// Leaf only: the value follows the key.
-    value_len: u16,
+    pub value_len: u16,
 }
 
 /// A node verified in place: the checks of [`Node::decode`] (checksum,
@@ -34,22 +34,20 @@ pub struct NodeView<'a> {
 /// A block of zeros to compare node tails against.
 static ZEROS: [u8; NODE_SIZE] = [0; NODE_SIZE];
 
-impl<'a> NodeView<'a> {
-    /// Verifies the node stored at `block`. Never panics, whatever the bytes.
-    pub fn parse(block: u64, bytes: &'a [u8]) -> Result<Self, NodeDecodeError> {
-        Self::parse_checked(block, bytes, true)
-    }
+/// A node's header, checked: everything [`NodeView::parse`] checks before
+/// the entries (with the checksum when `verify`), shared with the probes
+/// of one key ([`super::Probe`]) so both reject the same bytes alike.
+pub(super) struct Header<'a> {
+    pub image: &'a [u8; NODE_SIZE],
+    pub generation: u64,
+    pub level: u8,
+    pub count: usize,
+    /// Bytes of entries, at most [`CAPACITY`].
+    pub used: usize,
+}
 
-    /// Locates the entries of an image that [`NodeView::parse`] already
-    /// verified as the node at `block` (a device's cache of verified nodes,
-    /// [`block::Transactional::read_verified`]): the checksum, key order and
-    /// zero tail are not checked again, every bound still is, so this never
-    /// panics either.
-    pub fn parse_verified(block: u64, bytes: &'a [u8]) -> Result<Self, NodeDecodeError> {
-        Self::parse_checked(block, bytes, false)
-    }
-
-    fn parse_checked(block: u64, bytes: &'a [u8], verify: bool) -> Result<Self, NodeDecodeError> {
+impl<'a> Header<'a> {
+    pub fn parse(block: u64, bytes: &'a [u8], verify: bool) -> Result<Self, NodeDecodeError> {
         let image: &[u8; NODE_SIZE] = bytes
             .try_into()
             .map_err(|_| NodeDecodeError::WrongSize { len: bytes.len() })?;
@@ -88,6 +86,42 @@ impl<'a> NodeView<'a> {
         if used > CAPACITY {
             return Err(NodeDecodeError::UsedTooLarge { used });
         }
+        if level != 0 && count == 0 {
+            return Err(NodeDecodeError::EmptyBranch);
+        }
+        Ok(Header {
+            image,
+            generation,
+            level,
+            count,
+            used,
+        })
+    }
+}
+
+impl<'a> NodeView<'a> {
+    /// Verifies the node stored at `block`. Never panics, whatever the bytes.
+    pub fn parse(block: u64, bytes: &'a [u8]) -> Result<Self, NodeDecodeError> {
+        Self::parse_checked(block, bytes, true)
+    }
+
+    /// Locates the entries of an image that [`NodeView::parse`] already
+    /// verified as the node at `block` (a device's cache of verified nodes,
+    /// [`block::Transactional::read_verified`]): the checksum, key order and
+    /// zero tail are not checked again, every bound still is, so this never
+    /// panics either.
+    pub fn parse_verified(block: u64, bytes: &'a [u8]) -> Result<Self, NodeDecodeError> {
+        Self::parse_checked(block, bytes, false)
+    }
+
+    fn parse_checked(block: u64, bytes: &'a [u8], verify: bool) -> Result<Self, NodeDecodeError> {
+        let Header {
+            image,
+            generation,
+            level,
+            count,
+            used,
+        } = Header::parse(block, bytes, verify)?;
         let end = HEADER_LEN + used;
         let area = image
             .get(..end)
@@ -97,9 +131,6 @@ impl<'a> NodeView<'a> {
             at: HEADER_LEN,
         };
         let leaf = level == 0;
-        if !leaf && count == 0 {
-            return Err(NodeDecodeError::EmptyBranch);
-        }
         // Each entry takes at least its overhead, so `count` is bounded by
         // `used` before anything is allocated from it.
         let overhead = if leaf {
@@ -263,26 +294,8 @@ impl<'a> NodeView<'a> {
         } else {
             start
         };
-        let old_end = HEADER_LEN + self.used();
-        let added = LEAF_ENTRY_OVERHEAD + key.len() + value.len();
-        let used = self.used() - (end - start) + added;
-        if used > CAPACITY || key.len() > MAX_KEY_LEN || value.len() > MAX_VALUE_LEN {
-            return None;
-        }
-        let count = self.len() + usize::from(!replace);
-        let mut out = [0u8; NODE_SIZE];
-        out[..start].copy_from_slice(&self.image[..start]);
-        let mut at = start;
-        out[at] = key.len() as u8;
-        out[at + 1..at + 3].copy_from_slice(&(value.len() as u16).to_le_bytes());
-        at += LEAF_ENTRY_OVERHEAD;
-        out[at..at + key.len()].copy_from_slice(key);
-        at += key.len();
-        out[at..at + value.len()].copy_from_slice(value);
-        at += value.len();
-        out[at..at + (old_end - end)].copy_from_slice(&self.image[end..old_end]);
-        stamp(&mut out, generation, count, used);
-        Some(out)
+        let (count, used) = (self.len(), self.used());
+        splice_leaf(self.image, count, used, start..end, key, value, generation)
     }
 
     /// This branch's image with child `i` (`< len()`) pointing at `child`,
@@ -327,8 +340,47 @@ impl<'a> NodeView<'a> {
     }
 }
 
+/// A leaf `image` of `count` entries in `used` bytes with the entry bytes
+/// `old` replaced by (or, when empty, `key` = `value` inserted at) it,
+/// stamped with `generation`; `None` when it would not fit. The caller
+/// gives entry boundaries within the used bytes and keeps the key order.
+pub(super) fn splice_leaf(
+    image: &[u8; NODE_SIZE],
+    count: usize,
+    used: usize,
+    old: core::ops::Range<usize>,
+    key: &[u8],
+    value: &[u8],
+    generation: u64,
+) -> Option<[u8; NODE_SIZE]> {
+    let (start, end) = (old.start, old.end);
+    let old_end = HEADER_LEN + used;
+    if start > end || end > old_end || start < HEADER_LEN {
+        return None;
+    }
+    let added = LEAF_ENTRY_OVERHEAD + key.len() + value.len();
+    let used = used - (end - start) + added;
+    if used > CAPACITY || key.len() > MAX_KEY_LEN || value.len() > MAX_VALUE_LEN {
+        return None;
+    }
+    let count = count + usize::from(start == end);
+    let mut out = [0u8; NODE_SIZE];
+    out[..start].copy_from_slice(&image[..start]);
+    let mut at = start;
+    out[at] = key.len() as u8;
+    out[at + 1..at + 3].copy_from_slice(&(value.len() as u16).to_le_bytes());
+    at += LEAF_ENTRY_OVERHEAD;
+    out[at..at + key.len()].copy_from_slice(key);
+    at += key.len();
+    out[at..at + value.len()].copy_from_slice(value);
+    at += value.len();
+    out[at..at + (old_end - end)].copy_from_slice(&image[end..old_end]);
+    stamp(&mut out, generation, count, used);
+    Some(out)
+}
+
 /// Writes the header fields a change moves (the magic and level stay).
-fn stamp(out: &mut [u8; NODE_SIZE], generation: u64, count: usize, used: usize) {
+pub(super) fn stamp(out: &mut [u8; NODE_SIZE], generation: u64, count: usize, used: usize) {
     out[OFF_GENERATION..OFF_GENERATION + 8].copy_from_slice(&generation.to_le_bytes());
     out[OFF_COUNT..OFF_COUNT + 2].copy_from_slice(&(count as u16).to_le_bytes());
     out[OFF_USED..OFF_USED + 2].copy_from_slice(&(used as u16).to_le_bytes());
