@@ -10,8 +10,6 @@ mod common;
 use netstack::device::QueueDevice;
 use netstack::smoltcp::iface::SocketSet;
 use netstack::smoltcp::socket::tcp;
-use netstack::smoltcp::time::Instant;
-use netstack::smoltcp::wire::IpAddress;
 
 const OWNER: u64 = 7;
 const CLIENTS: u16 = 8;
@@ -25,29 +23,11 @@ fn a_burst_of_connects_is_accepted() {
     let mut csockets = SocketSet::new(vec![]);
     let mut handles = vec![];
     for i in 0..CLIENTS {
-        let mut s = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; 4096]),
-            tcp::SocketBuffer::new(vec![0; 4096]),
-        );
-        s.connect(
-            client.context(),
-            (IpAddress::v4(10, 0, 2, 15), 5000),
-            41000 + i,
-        )
-        .unwrap();
-        handles.push(csockets.add(s));
+        handles.push(common::connect(&mut client, &mut csockets, 41000 + i, 4096));
     }
     let mut accepted = 0;
     for ms in 0..2000u64 {
-        let t = Instant::from_millis(ms as i64);
-        client.poll(t, &mut cdev, &mut csockets);
-        while let Some(f) = cdev.tx.pop_front() {
-            server.push_frame(&f);
-        }
-        server.poll(ms);
-        while let Some(f) = server.pop_frame() {
-            cdev.rx.push_back(f);
-        }
+        common::exchange(ms, &mut client, &mut cdev, &mut csockets, &mut server);
         while server.accept(OWNER, listener).unwrap().is_some() {
             accepted += 1;
         }

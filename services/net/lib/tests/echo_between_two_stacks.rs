@@ -9,7 +9,6 @@ use netstack::device::QueueDevice;
 use netstack::smoltcp::iface::SocketSet;
 use netstack::smoltcp::socket::tcp;
 use netstack::smoltcp::time::Instant;
-use netstack::smoltcp::wire::IpAddress;
 use netstack::SockError;
 
 const OWNER: u64 = 7;
@@ -43,17 +42,12 @@ fn three_connections_echo_a_mebibyte_each() {
     let data: Vec<Vec<u8>> = (0..3).map(|i| pattern(i + 11, LEN)).collect();
     let mut handles = vec![];
     for i in 0..3u16 {
-        let mut s = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; 65536]),
-            tcp::SocketBuffer::new(vec![0; 65536]),
-        );
-        s.connect(
-            client.context(),
-            (IpAddress::v4(10, 0, 2, 15), 5000),
+        handles.push(common::connect(
+            &mut client,
+            &mut csockets,
             40000 + i,
-        )
-        .unwrap();
-        handles.push(csockets.add(s));
+            65536,
+        ));
     }
     let mut sent = [0usize; 3];
     let mut got: Vec<Vec<u8>> = vec![vec![]; 3];
@@ -63,14 +57,7 @@ fn three_connections_echo_a_mebibyte_each() {
     for ms in 0..200_000u64 {
         end = ms;
         let t = Instant::from_millis(ms as i64);
-        client.poll(t, &mut cdev, &mut csockets);
-        while let Some(f) = cdev.tx.pop_front() {
-            server.push_frame(&f);
-        }
-        server.poll(ms);
-        while let Some(f) = server.pop_frame() {
-            cdev.rx.push_back(f);
-        }
+        common::exchange(ms, &mut client, &mut cdev, &mut csockets, &mut server);
         while let Some((c, remote)) = server.accept(OWNER, listener).unwrap() {
             assert_eq!(remote.ip, [10, 0, 2, 2]);
             conns.push(c);

@@ -5,7 +5,8 @@
 #![allow(dead_code)]
 
 use netstack::device::QueueDevice;
-use netstack::smoltcp::iface::{Config as IfaceConfig, Interface};
+use netstack::smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
+use netstack::smoltcp::socket::tcp;
 use netstack::smoltcp::time::Instant;
 use netstack::smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
 use netstack::{Config, Stack};
@@ -35,4 +36,40 @@ pub fn client(dev: &mut QueueDevice) -> Interface {
         a.push(IpCidr::new(IpAddress::v4(10, 0, 2, 2), 24)).unwrap();
     });
     client
+}
+
+/// A client socket with `buffer` bytes each way, connecting from `port`
+/// to the service's port 5000.
+pub fn connect(
+    client: &mut Interface,
+    sockets: &mut SocketSet<'static>,
+    port: u16,
+    buffer: usize,
+) -> SocketHandle {
+    let mut s = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; buffer]),
+        tcp::SocketBuffer::new(vec![0; buffer]),
+    );
+    s.connect(client.context(), (IpAddress::v4(10, 0, 2, 15), 5000), port)
+        .unwrap();
+    sockets.add(s)
+}
+
+/// One millisecond `ms` of the wire: the client sends, the service takes
+/// the frames and polls, its frames go back to the client's queue.
+pub fn exchange(
+    ms: u64,
+    client: &mut Interface,
+    dev: &mut QueueDevice,
+    sockets: &mut SocketSet<'static>,
+    server: &mut Stack,
+) {
+    client.poll(Instant::from_millis(ms as i64), dev, sockets);
+    while let Some(f) = dev.tx.pop_front() {
+        server.push_frame(&f);
+    }
+    server.poll(ms);
+    while let Some(f) = server.pop_frame() {
+        dev.rx.push_back(f);
+    }
 }
