@@ -19,11 +19,8 @@
 
 use core::mem::MaybeUninit;
 
-use super::view::{splice_leaf, stamp, Header, Span};
-use super::{
-    NodeDecodeError, BRANCH_ENTRY_OVERHEAD, CAPACITY, HEADER_LEN, LEAF_ENTRY_OVERHEAD,
-    MAX_VALUE_LEN, NODE_SIZE,
-};
+use super::view::{entry_overhead, splice_leaf, stamp, Header, Span};
+use super::{NodeDecodeError, CAPACITY, HEADER_LEN, LEAF_ENTRY_OVERHEAD, MAX_VALUE_LEN, NODE_SIZE};
 
 /// Most entries a node can hold: the smallest entry is a leaf's with an
 /// empty key and value.
@@ -60,11 +57,7 @@ impl<'a> Probe<'a> {
         } = Header::parse(block, bytes, false)?;
         let end = HEADER_LEN + used;
         let leaf = level == 0;
-        let overhead = if leaf {
-            LEAF_ENTRY_OVERHEAD
-        } else {
-            BRANCH_ENTRY_OVERHEAD
-        };
+        let overhead = entry_overhead(level);
         // Where each key starts, on the stack: a verified node's keys are
         // in order, so a binary search over them finds the key's place
         // with a few compares (`memcmp` is a byte loop in the services).

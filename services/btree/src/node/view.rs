@@ -46,6 +46,16 @@ pub(super) struct Header<'a> {
     pub used: usize,
 }
 
+/// The fewest bytes an entry takes at `level`: a leaf's key and value
+/// lengths, or a branch's key length and child pointer.
+pub(super) fn entry_overhead(level: u8) -> usize {
+    if level == 0 {
+        LEAF_ENTRY_OVERHEAD
+    } else {
+        BRANCH_ENTRY_OVERHEAD
+    }
+}
+
 impl<'a> Header<'a> {
     pub fn parse(block: u64, bytes: &'a [u8], verify: bool) -> Result<Self, NodeDecodeError> {
         let image: &[u8; NODE_SIZE] = bytes
@@ -133,11 +143,7 @@ impl<'a> NodeView<'a> {
         let leaf = level == 0;
         // Each entry takes at least its overhead, so `count` is bounded by
         // `used` before anything is allocated from it.
-        let overhead = if leaf {
-            LEAF_ENTRY_OVERHEAD
-        } else {
-            BRANCH_ENTRY_OVERHEAD
-        };
+        let overhead = entry_overhead(level);
         let mut spans: Vec<Span> = Vec::with_capacity(count.min(used / overhead));
         let mut prev: Option<&[u8]> = None;
         for index in 0..count {
@@ -259,11 +265,7 @@ impl<'a> NodeView<'a> {
     /// Where entry `i` starts (its length byte); the end of the entries
     /// for `i == len()`.
     fn entry_start(&self, i: usize) -> usize {
-        let overhead = if self.is_leaf() {
-            LEAF_ENTRY_OVERHEAD
-        } else {
-            BRANCH_ENTRY_OVERHEAD
-        };
+        let overhead = entry_overhead(self.level);
         self.spans.get(i).map_or(HEADER_LEN + self.used(), |s| {
             usize::from(s.key_at) - overhead
         })
