@@ -14,7 +14,9 @@ that fills up mid-push, and the shell beside it.
   pushed, the system powered off and booted again on the same disk: every
   tag still there, every pull byte-identical, fsck clean.
 - qa-registry-disk-full: on a 64 MiB disk a push runs out of space; the
-  refusal is SIZE_INVALID with a sentence about the space, the shell's
+  refusal is 507 Insufficient Storage (it was 400, which blames the
+  request) with the spec's JSON body saying the disk is full, skopeo's
+  failed push names it, the shell's
   `uploads` finds the session the failed push left in a repository that
   has no layer yet (it listed only the catalog's repositories, so it
   showed nothing), `uploads rm` and `gc` give the space back, and a push
@@ -293,10 +295,23 @@ def t_disk_full(shell, port, log):
     if refused is None:
         return ck.done("qa-registry-disk-full")
     log.append(f"refused after {sent} bytes: {refused!r}")
-    ck.eq("the refusal's error code", "SIZE_INVALID", refused.code())
+    ck.eq("the refusal's status and error code", (507, "SIZE_INVALID"),
+          (refused.status, refused.code()))
     message = json.dumps(refused.json()) if refused.body else ""
     ck.true("the refusal says the space ran out", re.search(r"bytes are free|disk is full", message),
             message)
+    # skopeo reads the JSON of 4xx answers only: what its user sees of a
+    # 5xx is the status line, which names the cause.
+    work = tempfile.mkdtemp(prefix="qa-full-")
+    try:
+        lay = oci_layout.Layout(os.path.join(work, "src"))
+        lay.tag(lay.image([oci_layout.layer(77, 30 * MIB)]), "big")
+        rc, out = skopeo(tls(["copy", f"oci:{lay.path}:big",
+                              f"docker://127.0.0.1:{port}/qa/full/skopeo:big"]), log, ok=False)
+        ck.true("skopeo's push onto the full disk fails saying so",
+                rc != 0 and "507 Insufficient Storage" in out, out[-400:])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     session = loc.rstrip("/").rsplit("/", 1)[1]
     # The shell's `uploads` finds it although qa/full/second has no layer.
     out = shell.cmd("uploads")
