@@ -9,8 +9,9 @@ connections at once.
   timeout, so neither it nor the network service takes more than a few
   per cent of the CPU (from the kernel's per-process accounts, the shell's
   `cpu`); before, the listener was ready at every `Poll` and the two spun
-  at full CPU. The head timeout (20 s from a request's first byte) closes
-  the slow connections, and the new client is answered then. The registry
+  at full CPU. The head timeout (20 s from a request's first byte)
+  answers the slow connections `408 Request Timeout` and closes them, and
+  the new client is answered then. The registry
   used to wait in `Poll` with no timeout, so its head timeout fired only
   when some other connection woke it.
 
@@ -100,6 +101,13 @@ def t_slow_clients(shell, port, log):
         log.append(f"the new client answered {r.status}, {served:.1f} s (guest) after the "
                    "slow heads were sent")
         ck.eq("the new client is answered once the head timeout freed slots", 200, r.status)
+        told = 0
+        for raw in slow:
+            try:
+                told += raw.response().status == 408
+            except (Failure, OSError):
+                pass
+        ck.eq("slow clients answered 408 Request Timeout", len(slow), told)
         closed = sum(raw.closed_by_peer(wait=40) for raw in slow)
         ck.eq("slow clients closed by the server (head timeout)", len(slow), closed)
         new.send(b"GET /v2/ HTTP/1.1\r\nHost: r\r\n\r\n")

@@ -375,7 +375,16 @@ impl Service {
             .collect();
         self.next_timeout = next;
         for h in expired {
-            self.clients.remove(&h);
+            if let Some(mut c) = self.clients.remove(&h) {
+                // A late head's `408` (a few hundred bytes: the socket's
+                // send buffer takes them at once), unless an earlier
+                // answer is still unsent: best effort, never waited on.
+                let mut answer = [0u8; 512];
+                let n = c.http.write_output(&mut self.backend, &mut answer);
+                if n > 0 && c.out_pos >= c.pending_out.len() {
+                    let _ = self.net.write_with(h, &answer[..n], Net::NONBLOCK);
+                }
+            }
             let _ = self.net.close(h);
         }
     }
