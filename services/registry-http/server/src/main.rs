@@ -226,9 +226,9 @@ impl Service {
                     return;
                 };
                 // Its request may have arrived since the last `Poll`, not
-                // read yet: it only looks idle (32 connections whose heads
-                // came at once were closed under their clients so). Served
-                // first, it is given up only if it still is.
+                // read yet: it only looks idle, and would be closed under
+                // its client with a request on the way. Served first, it
+                // is given up only if it still is.
                 if let Served::Closed = self.serve(h) {
                     self.clients.remove(&h);
                     let _ = self.net.close(h);
