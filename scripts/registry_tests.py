@@ -19,6 +19,7 @@ import time
 
 import net_tests
 import oci_layout
+import qa_net_load_tests
 import qa_registry_tests
 import registry_powercut
 import registry_protocol
@@ -139,6 +140,7 @@ TESTS = {
     **registry_pull.TESTS,
     **registry_push_counts.TESTS,
     **qa_registry_tests.TESTS,
+    **qa_net_load_tests.TESTS,
 }
 
 

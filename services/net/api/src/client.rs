@@ -61,6 +61,9 @@ impl Net<DefaultTransport> {
 
     /// Flags for the `*_with` calls.
     pub const NONBLOCK: u64 = flags::NONBLOCK;
+
+    /// `poll_with`'s flag: listeners are not reported.
+    pub const NO_ACCEPT: u64 = flags::NO_ACCEPT;
 }
 
 impl<T: Transport> Net<T> {
@@ -139,7 +142,19 @@ impl<T: Transport> Net<T> {
     /// Waits until one of this client's handles is ready; fills `ready`
     /// with up to `POLL_MAX` of them and returns how many it filled.
     pub fn poll(&self, ready: &mut [u64; POLL_MAX]) -> Result<usize, SocketError> {
-        let r = self.stub.poll()?;
+        self.poll_with(ready, 0, 0)
+    }
+
+    /// `poll` with `flags` (`flags::NO_ACCEPT`: listeners are not
+    /// reported) and a timeout in milliseconds (0: none); 0 handles when
+    /// the timeout passed with none ready.
+    pub fn poll_with(
+        &self,
+        ready: &mut [u64; POLL_MAX],
+        flags: u64,
+        timeout_ms: u64,
+    ) -> Result<usize, SocketError> {
+        let r = self.stub.poll(flags, timeout_ms)?;
         let n = usize::try_from(r.n).unwrap_or(POLL_MAX).min(POLL_MAX);
         ready[..n].copy_from_slice(&r.handles[..n]);
         Ok(n)

@@ -28,7 +28,7 @@
 //! | `Write` | connection | 0: data, READ (1..=`MAX_IO` bytes) | bytes accepted (≥ 1 unless the lease is empty) | while the send buffer is full |
 //! | `Close` | handle | — | — | no |
 //! | `Info` | — | — | IPv4 address, MAC (as in virtio-net-api), listeners, connections, frames received, frames sent |
-//! | `Poll` | — | — | n, then up to `POLL_MAX` ready handles | until one of the caller's handles is ready |
+//! | `Poll` | flags, timeout (ms, 0 = none) | — | n, then up to `POLL_MAX` ready handles | until one of the caller's handles is ready, or the timeout |
 //! | `DriverStats` | — | — | the virtio-net driver's `Stats` (see `virtio-net-api`) | no |
 //! | `Stats` | — | — | TSC cycles in the TCP/IP stack, in driver calls, in client calls (lease copies), asleep; timer interrupts; frames received and sent | no |
 //!
@@ -39,7 +39,21 @@
 //! connection with data, end of stream or an error to read, or a connection
 //! with room to write after a `NONBLOCK` `Write` was answered `WOULD_BLOCK` —
 //! and names up to `POLL_MAX` of them (`n` counts all); the client then
-//! calls with `NONBLOCK`.
+//! calls with `NONBLOCK`. A `Poll` with a timeout is answered `n = 0` once
+//! that many milliseconds passed with nothing ready (at the service's next
+//! timer tick: within half a second after), so a client keeps its own
+//! timeouts (an HTTP server's head and idle timeouts) without a thread.
+//!
+//! `Poll`'s `flags::NO_ACCEPT` leaves the caller's listeners out: a client
+//! that cannot take another connection now (its table is full) says so
+//! with each `Poll`, as `select` is given only the descriptors it wants.
+//! Without it, a listener whose client will not accept is ready for good,
+//! and each `Poll` is answered at once: client and service spun at full
+//! CPU while the registry had all its slots busy. The waiting connections
+//! stay in the listener's backlog (the handshake done, their first bytes
+//! buffered). Per call, not a state kept in the service (a `Pause` and a
+//! `Resume` call): no extra call at each change, and nothing for a client
+//! to forget to undo, or for the service to clean up at its death.
 //!
 //! `Write` accepts what fits in the socket's send buffer now (128 KiB per
 //! connection); `Net::write_all` loops. The client lends at most [`MAX_IO`]
@@ -150,7 +164,7 @@ abi::interface! {
             -> Result<u64, NetError>, deferred;
         fn close = 5 (handle: u64) -> Result<(), NetError>;
         fn info = 6 () -> Result<Info, NetError>;
-        fn poll = 7 () -> Result<Ready, NetError>, deferred;
+        fn poll = 7 (flags: u64, timeout_ms: u64) -> Result<Ready, NetError>, deferred;
         fn stats = 8 () -> Result<Counters, NetError>;
         fn driver_stats = 9 () -> Result<Counters, NetError>;
     }
@@ -191,10 +205,13 @@ pub mod status {
     }
 }
 
-/// Flags of `accept`, `read` and `write`.
+/// Flags of `accept`, `read` and `write` (`NONBLOCK`), and of `poll`
+/// (`NO_ACCEPT`).
 pub mod flags {
     /// Answer `NetError::WouldBlock` instead of waiting.
     pub const NONBLOCK: u64 = 1;
+    /// `poll`: do not report listeners (the caller cannot accept now).
+    pub const NO_ACCEPT: u64 = 2;
 }
 
 /// Handles a `poll` reply names at most.

@@ -83,7 +83,11 @@ impl sockets::Server<FakeCaller> for Toy {
             frames_out: 6,
         })
     }
-    fn poll(&mut self, _b: u64, p: Pending<FakeCaller, Ready, NetError>) {
+    fn poll(&mut self, _b: u64, p: Pending<FakeCaller, Ready, NetError>, flags: u64, ms: u64) {
+        // A listener left out, after a timeout: nothing (the words crossed).
+        if (flags, ms) == (net_api::flags::NO_ACCEPT, 250) {
+            return p.reply(Ok(Ready::default())).unwrap();
+        }
         p.reply(Ok(Ready {
             n: 7,
             handles: [2, 1, 0, 0, 0],
@@ -143,6 +147,10 @@ fn client_over_a_fake_service() {
     let mut ready = [0u64; net_api::POLL_MAX];
     assert_eq!(net.poll(&mut ready), Ok(net_api::POLL_MAX));
     assert_eq!(&ready[..2], &[2, 1]);
+    assert_eq!(
+        net.poll_with(&mut ready, net_api::flags::NO_ACCEPT, 250),
+        Ok(0)
+    );
     let info = net.info().unwrap();
     assert_eq!(info[0], u32::from_be_bytes([10, 0, 2, 15]) as u64);
     assert_eq!(info[4..], [5, 6]);

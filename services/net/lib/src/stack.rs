@@ -499,6 +499,38 @@ impl Stack {
         }
     }
 
+    /// The handles of `owner` ready now, as `poll` answers them: up to
+    /// `out.len()` into `out`, and how many are ready in all. Listeners
+    /// only when `accept` (a client that cannot take a connection now
+    /// leaves them out, or a listener it will not accept from is ready at
+    /// every poll and the two spin); connections whether readable, or
+    /// writable when `wants_write` says the client waits for room.
+    pub fn ready(
+        &mut self,
+        owner: u64,
+        accept: bool,
+        wants_write: impl Fn(Handle) -> bool,
+        out: &mut [Handle],
+    ) -> usize {
+        let mut n = 0;
+        for h in self.handles(owner) {
+            let listener = matches!(
+                self.slot(owner, h).map(|s| &s.entry),
+                Ok(Some(Entry::Listener(_)))
+            );
+            if listener && !accept {
+                continue;
+            }
+            if self.is_ready(owner, h, wants_write(h)) {
+                if let Some(slot) = out.get_mut(n) {
+                    *slot = h;
+                }
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Every handle of `owner`.
     pub fn handles(&self, owner: u64) -> Vec<Handle> {
         self.slots

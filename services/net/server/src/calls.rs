@@ -42,6 +42,10 @@ struct Waiting {
     badge: u64,
     handle: Handle,
     lease_len: usize,
+    /// The call's flags (`poll` reads `NO_ACCEPT` from them).
+    flags: u64,
+    /// When a `poll` with a timeout is answered with nothing ready (ms).
+    deadline: Option<u64>,
 }
 
 /// What trying a call gave.
@@ -166,23 +170,24 @@ impl Calls {
             }
             Held::Poll(_) => {
                 let mut ready = Ready::default();
-                let mut n = 0;
-                for h in stack.handles(badge) {
-                    let want = self.want_write.contains(&(badge, h));
-                    if stack.is_ready(badge, h, want) {
-                        // Only a handle named in the reply has its wish to
-                        // write answered: one beyond POLL_MAX keeps it, or
-                        // it is never reported writable again (a pull
-                        // stalled for good when more than five were ready).
-                        if n < POLL_MAX {
-                            ready.handles[n] = h;
-                            self.want_write.retain(|&x| x != (badge, h));
-                        }
-                        n += 1;
-                    }
-                }
+                let accept = w.flags & flags::NO_ACCEPT == 0;
+                let want_write = &self.want_write;
+                let n = stack.ready(
+                    badge,
+                    accept,
+                    |h| want_write.contains(&(badge, h)),
+                    &mut ready.handles,
+                );
+                // Only a handle named in the reply has its wish to write
+                // answered: one beyond POLL_MAX keeps it, or it is never
+                // reported writable again (a pull stalled for good when
+                // more than five were ready).
+                let named = &ready.handles[..n.min(POLL_MAX)];
+                self.want_write
+                    .retain(|&(b, h)| b != badge || !named.contains(&h));
                 ready.n = n as u64;
-                Ok((n > 0).then_some(Progress::Ready(ready)))
+                let expired = w.deadline.is_some_and(|d| crate::now_ms() >= d);
+                Ok((n > 0 || expired).then_some(Progress::Ready(ready)))
             }
         };
         match r {
@@ -246,6 +251,8 @@ impl Serving<'_> {
             badge,
             handle,
             lease_len,
+            flags: f,
+            deadline: None,
         };
         self.calls.start(self.stack, self.down, w, f);
     }
@@ -319,8 +326,24 @@ impl sockets::Server<ReplyToken> for Serving<'_> {
         })
     }
 
-    fn poll(&mut self, badge: u64, pending: Pending<ReplyToken, Ready, NetError>) {
-        self.start(badge, Held::Poll(pending), 0, 0, 0);
+    fn poll(
+        &mut self,
+        badge: u64,
+        pending: Pending<ReplyToken, Ready, NetError>,
+        f: u64,
+        timeout_ms: u64,
+    ) {
+        // `NONBLOCK` is not `poll`'s: only `NO_ACCEPT` is kept. The timer
+        // runs (2 Hz) while any call waits, so the deadline is noticed.
+        let w = Waiting {
+            held: Held::Poll(pending),
+            badge,
+            handle: 0,
+            lease_len: 0,
+            flags: f & flags::NO_ACCEPT,
+            deadline: (timeout_ms > 0).then(|| crate::now_ms().saturating_add(timeout_ms)),
+        };
+        self.calls.start(self.stack, self.down, w, 0);
     }
 
     fn stats(&mut self, _badge: u64) -> Result<Counters, NetError> {

@@ -241,20 +241,33 @@ impl Connection {
 
     /// Checks the timeouts at `now`: when one expired the connection is
     /// closed (a half-received upload of this request is undone) and
-    /// [`Timeout::Expired`] says to drop the socket.
+    /// [`Timeout::Expired`] says to drop the socket. A request head late
+    /// past `head_timeout` is answered `408 Request Timeout` first (as
+    /// Apache does; a slow client learns why, a slowloris loses nothing
+    /// by it): [`Self::write_output`] gives it, for the service to send
+    /// as it drops the socket.
     pub fn poll_timeout<B: Backend>(&mut self, backend: &mut B, now: u64) -> Timeout {
         self.now = now;
         if matches!(self.state, State::Closed) {
             return Timeout::Expired;
         }
-        let mut deadline = self.last_activity.saturating_add(self.limits.idle_timeout);
-        if let (State::Head, Some(t)) = (&self.state, self.request_started) {
-            deadline = deadline.min(t.saturating_add(self.limits.head_timeout));
-        }
+        let idle = self.last_activity.saturating_add(self.limits.idle_timeout);
+        let head = match (&self.state, self.request_started) {
+            (State::Head, Some(t)) => t.saturating_add(self.limits.head_timeout),
+            _ => u64::MAX,
+        };
+        let deadline = idle.min(head);
         if now < deadline {
             return Timeout::At(deadline);
         }
         self.abort(backend);
+        if now >= head {
+            let r = plain(408, "the request head did not arrive in time");
+            r.encode_head(false, &mut self.out);
+            if let Body::Bytes(b) = r.body {
+                self.out.extend_from_slice(&b);
+            }
+        }
         Timeout::Expired
     }
 

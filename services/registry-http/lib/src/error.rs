@@ -115,6 +115,22 @@ impl ApiError {
     }
 }
 
+/// The status of a write the disk has no room for: 507 Insufficient
+/// Storage (RFC 4918, 11.5: the server "is unable to store the
+/// representation needed to complete the request"). Not 400: the request
+/// is well formed and the same one succeeds once space is freed, and a 4xx
+/// tells the client that it is at fault. The OCI distribution spec has no
+/// code for it, and the reference registry answers a storage driver's
+/// failure 500 `UNKNOWN` (a code outside the spec's list, which the body's
+/// `code` must be one of); `SIZE_INVALID` is the spec's nearest (what was
+/// sent does not fit) and the message says the disk is full. skopeo (as
+/// docker's client code) reads the JSON body of 4xx answers only, so it
+/// prints the status line, "507 Insufficient Storage", which names the
+/// cause; curl and the logs have the message. A 5xx also keeps the upload
+/// session (a `SIZE_INVALID` at the finish drops it as unverified), so the
+/// push resumes once `gc` gave space back.
+pub const STORAGE_FULL: u16 = 507;
+
 /// What a backend operation can fail with. Each maps to one spec error.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BackendError {
@@ -131,8 +147,12 @@ pub enum BackendError {
     DigestMismatch {
         actual: String,
     },
-    /// Storage full or an object beyond what the store accepts.
+    /// An object beyond what the store accepts (a file, a request, a
+    /// manifest too large): the request's fault.
     SizeInvalid(String),
+    /// The disk has no room for what the request stores: the server's
+    /// condition, not the request's (see [`STORAGE_FULL`]).
+    StorageFull(String),
     /// The operation is refused (e.g. deleting is disabled).
     Denied(String),
     Unsupported(String),
@@ -168,6 +188,9 @@ impl From<BackendError> for ApiError {
             )
             .with_detail(alloc::format!("content digest is {actual}")),
             BackendError::SizeInvalid(m) => ApiError::new(ErrorCode::SizeInvalid, m),
+            BackendError::StorageFull(m) => {
+                ApiError::new(ErrorCode::SizeInvalid, m).with_status(STORAGE_FULL)
+            }
             BackendError::Denied(m) => ApiError::new(ErrorCode::Denied, m),
             BackendError::Unsupported(m) => ApiError::new(ErrorCode::Unsupported, m),
             BackendError::Internal(m) => ApiError::new(ErrorCode::Unsupported, "storage failure")
@@ -194,5 +217,7 @@ mod tests {
         assert!(String::from_utf8(e.body())
             .unwrap()
             .contains(r#""detail":"upload holds 5 bytes""#));
+        let e: ApiError = BackendError::StorageFull("the disk is full".into()).into();
+        assert_eq!((e.status, e.code), (507, ErrorCode::SizeInvalid));
     }
 }

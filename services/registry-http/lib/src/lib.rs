@@ -70,7 +70,7 @@ pub mod testing;
 
 pub use backend::{Backend, ManifestPut, StoredManifest};
 pub use conn::{Bulk, Connection, Timeout};
-pub use error::{ApiError, BackendError, ErrorCode};
+pub use error::{ApiError, BackendError, ErrorCode, STORAGE_FULL};
 pub use names::{Digest, Reference};
 
 /// Sizes and times a connection enforces. Times are in the unit of the

@@ -45,6 +45,9 @@ pub struct MemBackend {
     pub largest_read: usize,
     /// Successful cross-repository mounts.
     pub mounts: usize,
+    /// Bytes the blobs and upload sessions may hold together (a disk's
+    /// size); an append beyond it fails as a full disk does.
+    pub capacity: Option<usize>,
 }
 
 impl MemBackend {
@@ -177,6 +180,18 @@ impl Backend for MemBackend {
     ) -> Result<u64, BackendError> {
         self.appends += 1;
         self.largest_append = self.largest_append.max(data.len());
+        if let Some(cap) = self.capacity {
+            let used = self.blobs.values().map(Vec::len).sum::<usize>()
+                + self.uploads.values().map(|u| u.data.len()).sum::<usize>();
+            if used + data.len() > cap {
+                // The fs service's words for it.
+                return Err(BackendError::StorageFull(format!(
+                    "upload append of {} bytes refused: only {} bytes are free",
+                    data.len(),
+                    cap.saturating_sub(used)
+                )));
+            }
+        }
         let u = self.upload(repo, id)?;
         let current = u.data.len() as u64;
         if offset != current {

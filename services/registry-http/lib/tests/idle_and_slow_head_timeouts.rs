@@ -1,6 +1,7 @@
 //! Timeout decisions from the time passed in: idle keep-alive
 //! connections close after `idle_timeout`, a head trickled byte by byte
-//! closes `head_timeout` after its first byte, activity moves deadlines.
+//! is answered 408 and closed `head_timeout` after its first byte,
+//! activity moves deadlines.
 mod common;
 use common::*;
 use registry_http::{Limits, Timeout};
@@ -30,6 +31,10 @@ fn idle_and_slow_heads_time_out() {
         let t = h.conn.poll_timeout(&mut h.be, h.now);
         if h.now >= 300 {
             assert_eq!(t, Timeout::Expired, "at {}", h.now);
+            // The slow client is told why before the socket goes.
+            let r = h.next_response(false).expect("a 408 answer");
+            assert_eq!(r.status, 408);
+            assert_eq!(r.header("Connection"), Some("close"));
             assert!(h.conn.is_closed());
             return;
         }

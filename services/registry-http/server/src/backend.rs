@@ -86,17 +86,16 @@ fn fail(e: FsError, not_found_as: BackendError) -> BackendError {
             | E::UploadShort { .. }
             | E::UploadOverrun { .. },
         ) => BackendError::UploadUnknown,
-        Some(
-            E::NoRoom { .. }
-            | E::RequestTooLarge { .. }
-            | E::FileTooLarge { .. }
-            | E::ManifestTooLarge { .. },
-        ) => BackendError::SizeInvalid(e.to_string()),
+        Some(E::RequestTooLarge { .. } | E::FileTooLarge { .. } | E::ManifestTooLarge { .. }) => {
+            BackendError::SizeInvalid(e.to_string())
+        }
+        // Out of space: 507 (registry_http::STORAGE_FULL says why).
+        Some(E::NoRoom { .. }) => BackendError::StorageFull(e.to_string()),
         // The block allocator's own words ("no free run of blocks that
         // long") do not tell a registry user that the disk is full.
         Some(E::Disk {
             fault: fs_api::BlockFault(block::Error::NoSpace),
-        }) => BackendError::SizeInvalid(alloc::format!("the disk is full: {e}")),
+        }) => BackendError::StorageFull(alloc::format!("the disk is full: {e}")),
         // A quota is a policy refusal, not a malformed or oversized
         // request: DENIED (403), the spec's code for "access to the
         // resource is denied", which clients show with its message and do

@@ -58,6 +58,10 @@ const MAX_CONNECTIONS: usize = 32;
 /// How long a connection must have been idle between requests before a
 /// waiting client may take its slot.
 const EVICT_IDLE_MS: u64 = 1000;
+/// After an `accept` failed (the network service's table full), the
+/// listener is left out of `Poll` this long: it stays ready, and asking
+/// again at once would spin.
+const ACCEPT_RETRY_MS: u64 = 1000;
 
 struct Client {
     http: Connection,
@@ -102,6 +106,10 @@ struct Service {
     /// after a short read are skipped, so a push makes next to none).
     empty_reads: u64,
     bytes: u64,
+    /// The earliest timeout of a connection (ms), as `expire` left them.
+    next_timeout: Option<u64>,
+    /// No `accept` before this time (ms): the last one failed.
+    accept_again: u64,
 }
 
 impl Service {
@@ -214,10 +222,22 @@ impl Service {
             let room = if self.clients.len() < MAX_CONNECTIONS {
                 None
             } else {
-                match self.longest_idle() {
-                    Some(h) => Some(h),
-                    None => return,
+                let Some(h) = self.longest_idle() else {
+                    return;
+                };
+                // Its request may have arrived since the last `Poll`, not
+                // read yet: it only looks idle, and would be closed under
+                // its client with a request on the way. Served first, it
+                // is given up only if it still is.
+                if let Served::Closed = self.serve(h) {
+                    self.clients.remove(&h);
+                    let _ = self.net.close(h);
+                    continue;
                 }
+                if self.longest_idle() != Some(h) {
+                    continue;
+                }
+                Some(h)
             };
             match self.net.accept_with(listener, Net::NONBLOCK) {
                 Ok(a) => {
@@ -236,23 +256,64 @@ impl Service {
                         },
                     );
                 }
-                Err(_) => return,
+                Err(e) if Net::would_block(&e) => return,
+                Err(e) => {
+                    println!("registry: accept failed: {e}; retrying in {ACCEPT_RETRY_MS} ms");
+                    self.accept_again = now_ms().saturating_add(ACCEPT_RETRY_MS);
+                    return;
+                }
             }
         }
     }
 
-    /// The connection idle longest between requests, if one has been for
-    /// `EVICT_IDLE_MS` (one that just answered is likely to be sent its
-    /// next request at once), with nothing of its own waiting either.
-    fn longest_idle(&self) -> Option<u64> {
-        let now = now_ms();
+    /// The connection idle longest between requests, and since when, with
+    /// nothing of its own waiting either.
+    fn idlest(&self) -> Option<(u64, u64)> {
         self.clients
             .iter()
             .filter(|(_, c)| c.pending_in.is_empty() && c.out_pos >= c.pending_out.len())
             .filter_map(|(h, c)| c.http.idle_since().map(|t| (t, *h)))
-            .filter(|(t, _)| now.saturating_sub(*t) >= EVICT_IDLE_MS)
             .min()
+    }
+
+    /// The connection idle longest between requests, if one has been for
+    /// `EVICT_IDLE_MS` (one that just answered is likely to be sent its
+    /// next request at once).
+    fn longest_idle(&self) -> Option<u64> {
+        let now = now_ms();
+        self.idlest()
+            .filter(|(t, _)| now.saturating_sub(*t) >= EVICT_IDLE_MS)
             .map(|(_, h)| h)
+    }
+
+    /// What the next `Poll` asks: its flags and timeout (ms, 0 = none).
+    /// While the service cannot take a connection (every slot busy and
+    /// none idle long enough to give up, or `accept` just failed) its
+    /// listener is left out (`NO_ACCEPT`): a client waiting in the backlog
+    /// made every `Poll` return at once, and this service and the network
+    /// service spun at full CPU until a slot freed. The timeout wakes the
+    /// service for the first connection timeout (head, idle) and for the
+    /// moment an idle connection may give its slot up.
+    fn next_poll(&self) -> (u64, u64) {
+        let now = now_ms();
+        let mut wake = self.next_timeout;
+        let mut earliest = |t: u64| wake = Some(wake.map_or(t, |w| w.min(t)));
+        let mut flags = 0;
+        if now < self.accept_again {
+            flags = Net::NO_ACCEPT;
+            earliest(self.accept_again);
+        } else if self.clients.len() >= MAX_CONNECTIONS {
+            match self.idlest() {
+                Some((t, _)) if now.saturating_sub(t) >= EVICT_IDLE_MS => {}
+                Some((t, _)) => {
+                    flags = Net::NO_ACCEPT;
+                    earliest(t.saturating_add(EVICT_IDLE_MS));
+                }
+                None => flags = Net::NO_ACCEPT,
+            }
+        }
+        let timeout = wake.map_or(0, |t| t.saturating_sub(now).max(1));
+        (flags, timeout)
     }
 
     /// Starts or ends the accounting of a bulk transfer: one runs while
@@ -287,24 +348,43 @@ impl Service {
     /// or until the socket took nothing for the idle timeout: closing it
     /// at once cut that response short of its `Content-Length` (seen as
     /// skopeo's "unexpected EOF" on a loaded machine).
+    /// Leaves the earliest timeout of the others in `next_timeout`.
     fn expire(&mut self) {
         let now = now_ms();
         let idle = limits().idle_timeout;
+        let mut next: Option<u64> = None;
         let expired: Vec<u64> = self
             .clients
             .iter_mut()
             .filter_map(|(h, c)| {
                 let unsent = c.out_pos < c.pending_out.len();
-                let expired = if unsent && c.http.is_closed() {
-                    now.saturating_sub(c.last_write) >= idle
+                let at = if unsent && c.http.is_closed() {
+                    let at = c.last_write.saturating_add(idle);
+                    (now < at).then_some(at)
                 } else {
-                    c.http.poll_timeout(&mut self.backend, now) == Timeout::Expired
+                    match c.http.poll_timeout(&mut self.backend, now) {
+                        Timeout::At(at) => Some(at),
+                        Timeout::Expired => None,
+                    }
                 };
-                expired.then_some(*h)
+                if let Some(at) = at {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+                at.is_none().then_some(*h)
             })
             .collect();
+        self.next_timeout = next;
         for h in expired {
-            self.clients.remove(&h);
+            if let Some(mut c) = self.clients.remove(&h) {
+                // A late head's `408` (a few hundred bytes: the socket's
+                // send buffer takes them at once), unless an earlier
+                // answer is still unsent: best effort, never waited on.
+                let mut answer = [0u8; 512];
+                let n = c.http.write_output(&mut self.backend, &mut answer);
+                if n > 0 && c.out_pos >= c.pending_out.len() {
+                    let _ = self.net.write_with(h, &answer[..n], Net::NONBLOCK);
+                }
+            }
             let _ = self.net.close(h);
         }
     }
@@ -333,11 +413,14 @@ fn main() {
         net_calls: 0,
         empty_reads: 0,
         bytes: 0,
+        next_timeout: None,
+        accept_again: 0,
     };
     loop {
         let mut ready = [0u64; POLL_MAX];
         svc.net_calls += 1;
-        let n = match svc.net.poll(&mut ready) {
+        let (flags, timeout) = svc.next_poll();
+        let n = match svc.net.poll_with(&mut ready, flags, timeout) {
             Ok(n) => n,
             Err(SocketError::Kernel(e)) => {
                 println!("registry: the network service is gone ({e:?}); stopping");

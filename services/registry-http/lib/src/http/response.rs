@@ -108,6 +108,7 @@ pub fn reason(status: u16) -> &'static str {
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
+        507 => "Insufficient Storage",
         _ => "Unknown",
     }
 }

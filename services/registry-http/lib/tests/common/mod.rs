@@ -20,6 +20,8 @@ pub struct Harness {
 #[derive(Debug, Clone)]
 pub struct Resp {
     pub status: u16,
+    /// The status line's reason phrase.
+    pub reason: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -166,6 +168,7 @@ pub fn parse_response(buf: &[u8], head: bool) -> Option<(Resp, usize)> {
         httparse::Status::Partial => return None,
     };
     let status = r.code.unwrap();
+    let reason = r.reason.unwrap_or("").to_string();
     let headers: Vec<(String, String)> = r
         .headers
         .iter()
@@ -189,6 +192,7 @@ pub fn parse_response(buf: &[u8], head: bool) -> Option<(Resp, usize)> {
     Some((
         Resp {
             status,
+            reason,
             headers,
             body,
         },
