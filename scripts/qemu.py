@@ -14,6 +14,7 @@ FAIL; 37 means every process ended, 255 a kernel panic or boot failure.
 
 Extra QEMU arguments (disks, more memory): the QEMU_EXTRA environment
 variable for every mode, and an optional fifth element of a TESTS entry.
+SMP=n sets the number of CPUs (default 2; SMP=1 is the one-CPU machine).
 """
 import os
 import re
@@ -29,8 +30,11 @@ import storage_shell
 import storage_tests
 
 STATUS_PASS = 33
-QEMU = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-m", "256M", "-display", "none",
-        "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+# CPUs: SMP (default 2); the kernel uses each the ACPI MADT lists (up to 4),
+# one host thread each under multi-threaded TCG.
+SMP = os.environ.get("SMP", "2")
+QEMU = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-m", "256M", "-smp", SMP,
+        "-display", "none", "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
 
 # Scratch disks of the virtio-blk tests (sparse, zero-filled raw images).
 DISK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "disks")

@@ -4,6 +4,7 @@
 //! `rdi rsi rdx r10`. `kernel/SYSCALLS.md` documents each call.
 
 use crate::memory::DirectMap;
+use alloc::vec::Vec;
 use crate::process::{Kernel, Process, State};
 use crate::serial;
 use crate::usermem::{UserSlice, UserSliceMut};
@@ -52,7 +53,7 @@ impl Kernel {
                 Ok([0; 4])
             }
             sys::YIELD => {
-                self.need_resched = true;
+                self.cpus[self.cpu].need_resched = true;
                 Ok([0; 4])
             }
             sys::NOP => Ok([0; 4]),
@@ -400,9 +401,15 @@ impl Kernel {
         );
         log::info!("kernel stats: {:?}, {} ticks", self.stats, self.ticks);
         self.charge(crate::cpuclock::Account::Process(self.current));
+        let per_cpu = if self.cpus.len() > 1 {
+            let each: Vec<u64> = self.cpus.iter().map(|c| c.idle / 1_000_000).collect();
+            alloc::format!(" (summed over {} CPUs: {each:?})", self.cpus.len())
+        } else {
+            alloc::string::String::new()
+        };
         log::info!(
-            "cpu since boot (Mcycles scheduled, cpuclock.rs): idle {}, interrupts {}",
-            self.clock.idle / 1_000_000,
+            "cpu since boot (Mcycles scheduled, cpuclock.rs): idle {}{per_cpu}, interrupts {}",
+            self.idle_cycles() / 1_000_000,
             self.clock.interrupts / 1_000_000
         );
         for p in &self.procs {
