@@ -26,6 +26,7 @@ import time
 import net_tests
 import registry_powercut
 import registry_tests
+import smp_tests
 import storage_shell
 import storage_tests
 
@@ -217,6 +218,9 @@ TESTS = {
         r"blktest: PASS"], disk_args("persist0")),
 }
 
+# The kernel on more than one CPU (scripts/smp_tests.py).
+TESTS.update(smp_tests.TESTS)
+
 
 def qemu_cmd(kernel, image, config, extra=()):
     return (QEMU + ["-serial", "stdio", "-kernel", kernel, "-initrd", image, "-append", f"config={config}"]
@@ -312,6 +316,10 @@ def cmd_test(kernel, image, names):
         for pat in patterns:
             if not re.search(pat, out):
                 problems.append(f"missing /{pat}/")
+        for pat, least, most in smp_tests.COUNTS.get(name, ()):
+            n = len(re.findall(pat, out))
+            if not least <= n <= most:
+                problems.append(f"/{pat}/ {n} times, want {least}..{most}")
         verdict = "ok" if not problems else "FAILED"
         print(f"qemu-test {name:<10} {verdict} ({time.time() - t0:.1f} s)", flush=True)
         if problems:

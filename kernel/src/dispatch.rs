@@ -10,9 +10,13 @@ use crate::interrupts::{
 use crate::process::Kernel;
 use crate::trap::{TrapFrame, SYSCALL_VECTOR};
 use crate::{apic, memory, serial, smp};
-use spin::{Mutex, MutexGuard};
+use spin::mutex::{TicketMutex, TicketMutexGuard};
 
-pub static KERNEL: Mutex<Option<Kernel>> = Mutex::new(None);
+/// The kernel state, one lock for every CPU's whole trap (smp.rs). A ticket
+/// lock: CPUs get it in the order they asked, so a CPU whose process makes
+/// syscalls back to back cannot starve another one waiting to enter (with
+/// a plain spin lock, under TCG the waiting CPU lost every race).
+pub static KERNEL: TicketMutex<Option<Kernel>> = TicketMutex::new(None);
 
 const EXCEPTION_NAMES: [&str; 32] = [
     "#DE divide error",
@@ -89,7 +93,7 @@ fn device_interrupt(k: &mut Kernel, irq: u8) {
 
 /// Takes the kernel lock on CPU `cpu`: the state learns which CPU holds
 /// it and frees what waited for this CPU to leave a dead process's tables.
-fn lock(cpu: usize) -> MutexGuard<'static, Option<Kernel>> {
+fn lock(cpu: usize) -> TicketMutexGuard<'static, Option<Kernel>> {
     let mut guard = KERNEL.lock();
     if let Some(k) = guard.as_mut() {
         k.cpu = cpu;
@@ -117,7 +121,11 @@ fn interrupt(k: &mut Kernel, vector: u64) {
             k.cpus[cpu].need_resched = true;
             apic::eoi();
         }
-        v if v == u64::from(VECTOR_WAKE) => apic::eoi(),
+        v if v == u64::from(VECTOR_WAKE) => {
+            let cpu = k.cpu;
+            k.cpus[cpu].wakes_taken += 1;
+            apic::eoi();
+        }
         // Spurious: no end of interrupt.
         _ => {}
     }
@@ -214,7 +222,7 @@ extern "C" fn trap_entry(frame: &mut TrapFrame) {
 
 /// Picks what this CPU runs next and loads its registers into `frame`;
 /// idles (interrupts on, `hlt`, the lock released) while nothing can run.
-fn schedule(mut guard: MutexGuard<'static, Option<Kernel>>, frame: &mut TrapFrame, cpu: usize) {
+fn schedule(mut guard: TicketMutexGuard<'static, Option<Kernel>>, frame: &mut TrapFrame, cpu: usize) {
     let next = loop {
         let k = guard.as_mut().expect("kernel state exists");
         if let Some(p) = k.pick_next() {

@@ -285,6 +285,9 @@ pub struct CpuState {
     pub since: u64,
     /// Cycles it spent idle (`hlt`).
     pub idle: u64,
+    /// Wake-up IPIs sent to it, and taken by it (printed at poweroff).
+    pub wakes_sent: u64,
+    pub wakes_taken: u64,
 }
 
 /// The frames of a dead process whose page table some CPUs (`holders`,
@@ -396,6 +399,12 @@ impl Kernel {
             if cpu.running == Some(pid) {
                 cpu.running = None;
                 cpu.evicted = Some(pid);
+                log::info!(
+                    "process {} (pid {}) was running on cpu {}: stopped there at its next kernel entry",
+                    self.procs[pid].name,
+                    pid,
+                    c
+                );
             }
             if cpu.cr3 == root {
                 holders |= 1 << c;
@@ -436,6 +445,7 @@ impl Kernel {
             self.retiring.push(Retiring { holders, frames });
             for c in 0..self.cpus.len() {
                 if holders & (1 << c) != 0 {
+                    self.cpus[c].wakes_sent += 1;
                     crate::smp::wake(c);
                 }
             }
@@ -464,6 +474,7 @@ impl Kernel {
         // (idle, or the one it ran has been ended).
         unsafe { memory::write_cr3(memory::kernel_root()) };
         self.cpus[self.cpu].cr3 = memory::kernel_root();
+        let cpu = self.cpu;
         self.retiring.retain_mut(|r| {
             r.holders &= !bit;
             if r.holders != 0 {
@@ -472,6 +483,10 @@ impl Kernel {
             for &f in &r.frames {
                 memory::free_frame(f);
             }
+            log::info!(
+                "cpu {cpu}: left an ended process's tables; its {} frames freed",
+                r.frames.len()
+            );
             false
         });
     }
@@ -526,6 +541,7 @@ impl Kernel {
             }
             if self.cpus[c].halted {
                 self.cpus[c].halted = false;
+                self.cpus[c].wakes_sent += 1;
                 crate::smp::wake(c);
                 waiting -= 1;
             }

@@ -403,7 +403,15 @@ impl Kernel {
         self.charge(crate::cpuclock::Account::Process(self.current));
         let per_cpu = if self.cpus.len() > 1 {
             let each: Vec<u64> = self.cpus.iter().map(|c| c.idle / 1_000_000).collect();
-            alloc::format!(" (summed over {} CPUs: {each:?})", self.cpus.len())
+            let wakes: Vec<(u64, u64)> = self
+                .cpus
+                .iter()
+                .map(|c| (c.wakes_sent, c.wakes_taken))
+                .collect();
+            alloc::format!(
+                " (summed over {} CPUs: {each:?}; wake-up IPIs sent, taken per CPU: {wakes:?})",
+                self.cpus.len()
+            )
         } else {
             alloc::string::String::new()
         };
