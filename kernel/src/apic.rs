@@ -137,8 +137,14 @@ pub fn calibrate() {
     write(REG_TIMER_INIT, 0);
     outb(0x61, gate & !0x01);
     let per_tick = u64::from(lapic) * 1000 / u64::from(MS) / u64::from(crate::interrupts::TIMER_HZ);
-    TICK_COUNT.store(per_tick.clamp(1000, u64::from(u32::MAX)) as u32, Ordering::Relaxed);
-    TSC_PER_MS.store((tsc / u64::from(MS)).clamp(1000, u64::from(u32::MAX)) as u32, Ordering::Relaxed);
+    TICK_COUNT.store(
+        per_tick.clamp(1000, u64::from(u32::MAX)) as u32,
+        Ordering::Relaxed,
+    );
+    TSC_PER_MS.store(
+        (tsc / u64::from(MS)).clamp(1000, u64::from(u32::MAX)) as u32,
+        Ordering::Relaxed,
+    );
     log::info!(
         "apic: timer {} counts per tick ({} Hz, divide 16), TSC {} kHz (against 10 ms of PIT channel 2)",
         per_tick,

@@ -269,7 +269,10 @@ pub fn start_aps(rsdp: u64) {
     unsafe {
         let start = core::ptr::addr_of!(ap_trampoline_start);
         let len = core::ptr::addr_of!(ap_trampoline_end) as usize - start as usize;
-        assert!(len < 0xF00, "AP trampoline of {len} bytes overlaps its parameters");
+        assert!(
+            len < 0xF00,
+            "AP trampoline of {len} bytes overlaps its parameters"
+        );
         core::ptr::copy_nonoverlapping(start, memory::phys_to_virt(TRAMPOLINE), len);
     }
     let boot_cr3: u64;
@@ -293,8 +296,7 @@ pub fn start_aps(rsdp: u64) {
             let param = |a: u64| memory::phys_to_virt(a) as *mut u64;
             param(PARAM_CR3).write_volatile(boot_cr3);
             // Its Rust code starts below the slot of its first frame.
-            param(PARAM_STACK)
-                .write_volatile(top - crate::trap::TRAP_FRAME_SIZE as u64 - 64);
+            param(PARAM_STACK).write_volatile(top - crate::trap::TRAP_FRAME_SIZE as u64 - 64);
             param(PARAM_ENTRY).write_volatile(ap_main as *const () as u64);
             param(PARAM_CPU).write_volatile(index as u64);
         }

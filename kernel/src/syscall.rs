@@ -4,11 +4,11 @@
 //! `rdi rsi rdx r10`. `kernel/SYSCALLS.md` documents each call.
 
 use crate::memory::DirectMap;
-use alloc::vec::Vec;
 use crate::process::{Kernel, Process, State};
 use crate::serial;
 use crate::usermem::{UserSlice, UserSliceMut};
 use abi::{mint_kind, sys, Error};
+use alloc::vec::Vec;
 use kernel_logic::budget::MMIO_MAP_MAX;
 use kernel_logic::caps::Cap;
 use kernel_logic::layout::{page_ceil, PAGE_SIZE, USER_DMA_BASE, USER_MMIO_BASE};

@@ -390,7 +390,8 @@ mod tests {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
-                let at = [0x100usize, 0x1000, 0x3000][(seed % 3) as usize] + (seed >> 8) as usize % 64;
+                let at =
+                    [0x100usize, 0x1000, 0x3000][(seed % 3) as usize] + (seed >> 8) as usize % 64;
                 m.0[at] = (seed >> 32) as u8;
             }
             let _ = find_cpus::<4>(&mut m, 0x100);
