@@ -97,9 +97,12 @@ fn device_interrupt(k: &mut Kernel, irq: u8) {
 /// Takes the kernel lock on CPU `cpu`: the state learns which CPU holds
 /// it and frees what waited for this CPU to leave a dead process's tables.
 fn lock(cpu: usize) -> FairMutexGuard<'static, Option<Kernel>> {
+    let t0 = crate::cpuclock::rdtsc();
     let mut guard = KERNEL.lock();
     if let Some(k) = guard.as_mut() {
         k.cpu = cpu;
+        let waited = crate::cpuclock::rdtsc().wrapping_sub(t0);
+        k.cpus[cpu].lock_wait = k.cpus[cpu].lock_wait.wrapping_add(waited);
         k.retire();
     }
     guard
@@ -220,12 +223,24 @@ extern "C" fn trap_entry(frame: &mut TrapFrame) {
             }
         }
     }
-    schedule(guard, frame, cpu);
+    // Halted CPUs are woken for runnable work at the end of an interrupt
+    // (a device's notification, a tick), not after a syscall: what a
+    // syscall wakes mostly runs here as soon as the caller blocks (IPC),
+    // and moving it to another CPU costs more under TCG than that wait
+    // (docs/speed.md: with kicks after syscalls too, the fs bench's
+    // small puts ran at a third of their one-CPU rate). An idle CPU's own
+    // tick picks up anything left within 10 ms.
+    schedule(guard, frame, cpu, is_interrupt(vector));
 }
 
 /// Picks what this CPU runs next and loads its registers into `frame`;
 /// idles (interrupts on, `hlt`, the lock released) while nothing can run.
-fn schedule(mut guard: FairMutexGuard<'static, Option<Kernel>>, frame: &mut TrapFrame, cpu: usize) {
+fn schedule(
+    mut guard: FairMutexGuard<'static, Option<Kernel>>,
+    frame: &mut TrapFrame,
+    cpu: usize,
+    kick: bool,
+) {
     let next = loop {
         let k = guard.as_mut().expect("kernel state exists");
         if let Some(p) = k.pick_next() {
@@ -265,7 +280,9 @@ fn schedule(mut guard: FairMutexGuard<'static, Option<Kernel>>, frame: &mut Trap
     }
     k.procs[next].last_cpu = cpu;
     *frame = k.procs[next].frame;
-    k.wake_idle_cpus();
+    if kick {
+        k.wake_idle_cpus();
+    }
 }
 
 /// An application processor's life after start-up (smp.rs): wait for the
@@ -282,7 +299,7 @@ pub fn ap_idle(cpu: usize) -> ! {
     unsafe {
         slot.write(TrapFrame::default());
         let guard = lock(cpu);
-        schedule(guard, &mut *slot, cpu);
+        schedule(guard, &mut *slot, cpu, false);
         crate::trap::trap_return_to(slot)
     }
 }

@@ -288,6 +288,9 @@ pub struct CpuState {
     /// Wake-up IPIs sent to it, and taken by it (printed at poweroff).
     pub wakes_sent: u64,
     pub wakes_taken: u64,
+    /// TSC cycles it waited for the kernel lock (inside whatever account
+    /// was open: the cost of the one lock, printed at poweroff).
+    pub lock_wait: u64,
 }
 
 /// The frames of a dead process whose page table some CPUs (`holders`,

@@ -408,8 +408,10 @@ impl Kernel {
                 .iter()
                 .map(|c| (c.wakes_sent, c.wakes_taken))
                 .collect();
+            let waits: Vec<u64> = self.cpus.iter().map(|c| c.lock_wait / 1_000_000).collect();
             alloc::format!(
-                " (summed over {} CPUs: {each:?}; wake-up IPIs sent, taken per CPU: {wakes:?})",
+                " (summed over {} CPUs: {each:?}; wake-up IPIs sent, taken per CPU: {wakes:?}; \
+                 Mcycles waiting for the kernel lock per CPU: {waits:?})",
                 self.cpus.len()
             )
         } else {
