@@ -526,8 +526,9 @@ impl Kernel {
     }
 
     /// After this CPU chose what it runs: wake halted CPUs, one per
-    /// runnable process that no CPU runs (they would otherwise wait for
-    /// their next tick, or for ever: a halted AP has no work to time).
+    /// runnable process that no CPU runs (else they pick it up at their
+    /// next tick). Called at the end of interrupts only (dispatch.rs says
+    /// why).
     pub fn wake_idle_cpus(&mut self) {
         if !self.cpus.iter().any(|c| c.halted) {
             return;

@@ -23,7 +23,12 @@
 //!   lock and switched to the kernel's own tables; a wake-up IPI makes
 //!   that happen promptly (`Kernel::kill`, `Kernel::retire`).
 //! - Device interrupts (PIC) and the tick reach the boot CPU only; each AP
-//!   has its LAPIC timer at the same rate for preemption.
+//!   has its LAPIC timer at the same rate for preemption. At the end of an
+//!   interrupt (a driver's notification, a tick) halted CPUs get a wake-up
+//!   IPI for runnable processes no CPU runs; after a syscall they do not
+//!   (the woken process mostly runs on the caller's CPU as soon as the
+//!   caller blocks, and a move costs more under TCG): an idle CPU's own
+//!   tick picks up what is left within 10 ms.
 
 use crate::interrupts::VECTOR_WAKE;
 use crate::{apic, cpuclock, gdt, interrupts, memory, syscall};
