@@ -16,12 +16,14 @@
 //!   flushes the TLB), so a process that moved never sees stale entries.
 //! - A process's page tables change only while it runs on the CPU doing
 //!   the change (MEM_ALLOC, MMIO_MAP, DMA_ALLOC/FREE act on the caller),
-//!   or after it died. Ending a process that another CPU is running (KILL,
-//!   a supervisor's restart path) or whose tables another CPU still has
-//!   loaded (an idle CPU keeps the last CR3) ends it at once for everyone
-//!   else, but its frames are freed only when each such CPU has taken the
-//!   lock and switched to the kernel's own tables; a wake-up IPI makes
-//!   that happen promptly (`Kernel::kill`, `Kernel::retire`).
+//!   or after it died. Ending a process that another CPU is running (a
+//!   supervisor's KILL) or whose tables another CPU still has loaded (an
+//!   idle CPU keeps the last CR3) ends it at once for everyone else (its
+//!   slot may even be restarted right away), but its frames are freed only
+//!   when each such CPU has taken the lock and switched to the kernel's
+//!   own tables; a wake-up IPI makes that happen promptly (`Kernel::kill`,
+//!   `Kernel::retire`). Leases and IPC copies go through the direct map
+//!   into a blocked process's memory and change no table.
 //! - Device interrupts (PIC) and the tick reach the boot CPU only; each AP
 //!   has its LAPIC timer at the same rate for preemption. At the end of an
 //!   interrupt (a driver's notification, a tick) halted CPUs get a wake-up
