@@ -48,7 +48,7 @@ BARE_FLAGS := -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem 
 BARE_DIR := $(TARGET_DIR)/x86_64-target/release
 # Packages built for the bare-metal target, and image entries (name=binary).
 BARE_PACKAGES := -p kernel -p shell -p testsvc -p supervisor -p virtio-hal -p virtio-blk-server -p virtio-net-server -p net-server -p block-server -p content-server -p fs-server -p fs-qemu -p registry-http-server
-IMAGE_BINS := shell echo judge bootcheck pingpong bulk faultclient nocap fuzzer bench defer deferclient drvtest minimal crasher spinner broker capclient drvclient badptr hostile mortal mortalclient killer supervisor virtio-blk blktest blkbench block-server content-server fs-server fsclient fsbench blockclient blockdeath virtio-net net netecho netcheck registry
+IMAGE_BINS := shell echo judge bootcheck pingpong bulk faultclient nocap fuzzer bench defer deferclient drvtest minimal crasher spinner smpcheck broker capclient drvclient badptr hostile mortal mortalclient killer supervisor virtio-blk blktest blkbench block-server content-server fs-server fsclient fsbench blockclient blockdeath virtio-net net netecho netcheck registry
 KERNEL_ELF := build/kernel
 BOOT_IMAGE := build/boot.img
 
@@ -58,11 +58,12 @@ bare: setup
 	@cp $(BARE_DIR)/kernel $(KERNEL_ELF)
 	@python3 scripts/mkimage.py $(BOOT_IMAGE) $(foreach b,$(IMAGE_BINS),$(b)=$(BARE_DIR)/$(b)) scripts/boot/*.cfg >/dev/null
 
-## Boots to the serial shell; `poweroff` ends QEMU with status 0. The disk:
+## Boots to the serial shell; `poweroff` ends QEMU with status 0. SMP=n CPUs
+## (default 2; scripts/qemu.py passes -smp, as for test and bench). The disk:
 ## build/disk.img (created blank, DISK_MB MiB, default 256, when missing;
 ## formatted at first boot) or DISK=path.
 run: bare
-	@DISK="$(DISK)" DISK_MB="$(DISK_MB)" python3 scripts/qemu.py run $(KERNEL_ELF) $(BOOT_IMAGE)
+	@SMP="$(or $(SMP),2)" DISK="$(DISK)" DISK_MB="$(DISK_MB)" python3 scripts/qemu.py run $(KERNEL_ELF) $(BOOT_IMAGE)
 
 ## Clippy for the bare-metal crates (plain `cargo clippy` sees only the host ones).
 lint-bare: setup

@@ -14,6 +14,7 @@ FAIL; 37 means every process ended, 255 a kernel panic or boot failure.
 
 Extra QEMU arguments (disks, more memory): the QEMU_EXTRA environment
 variable for every mode, and an optional fifth element of a TESTS entry.
+SMP=n sets the number of CPUs (default 2; SMP=1 is the one-CPU machine).
 """
 import os
 import re
@@ -25,12 +26,16 @@ import time
 import net_tests
 import registry_powercut
 import registry_tests
+import smp_tests
 import storage_shell
 import storage_tests
 
 STATUS_PASS = 33
-QEMU = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-m", "256M", "-display", "none",
-        "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+# CPUs: SMP (default 2); the kernel uses each the ACPI MADT lists (up to 4),
+# one host thread each under multi-threaded TCG.
+SMP = os.environ.get("SMP", "2")
+QEMU = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-m", "256M", "-smp", SMP,
+        "-display", "none", "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
 
 # Scratch disks of the virtio-blk tests (sparse, zero-filled raw images).
 DISK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "disks")
@@ -213,6 +218,9 @@ TESTS = {
         r"blktest: PASS"], disk_args("persist0")),
 }
 
+# The kernel on more than one CPU (scripts/smp_tests.py).
+TESTS.update(smp_tests.TESTS)
+
 
 def qemu_cmd(kernel, image, config, extra=()):
     return (QEMU + ["-serial", "stdio", "-kernel", kernel, "-initrd", image, "-append", f"config={config}"]
@@ -308,6 +316,10 @@ def cmd_test(kernel, image, names):
         for pat in patterns:
             if not re.search(pat, out):
                 problems.append(f"missing /{pat}/")
+        for pat, least, most in smp_tests.COUNTS.get(name, ()):
+            n = len(re.findall(pat, out))
+            if not least <= n <= most:
+                problems.append(f"/{pat}/ {n} times, want {least}..{most}")
         verdict = "ok" if not problems else "FAILED"
         print(f"qemu-test {name:<10} {verdict} ({time.time() - t0:.1f} s)", flush=True)
         if problems:

@@ -107,6 +107,7 @@ boot_gdt_ptr:
 
     .pushsection .boot.data, "aw"
     .balign 4096
+    .global boot_pml4
 boot_pml4:
     .space 4096
 boot_pdpt_low:

@@ -1,5 +1,7 @@
-//! IDT (all 48 vectors point at the stubs in `trap.rs`), the legacy 8259 PICs
-//! remapped to vectors 32..48, and the PIT as the preemption timer.
+//! IDT (vectors 0..64 point at the stubs in `trap.rs`, shared by every
+//! CPU), the legacy 8259 PICs remapped to vectors 32..48, and the PIT as
+//! the boot CPU's preemption timer (the other CPUs use their LAPIC timer,
+//! apic.rs).
 
 use crate::trap::isr_table;
 use core::sync::atomic::{AtomicU16, Ordering};
@@ -9,6 +11,12 @@ use x86_64::structures::DescriptorTablePointer;
 use x86_64::VirtAddr;
 
 pub const IRQ_BASE: u64 = 32;
+/// The local APICs' vectors (apic.rs): each AP's periodic timer, the
+/// wake-up IPI (a CPU halted in the idle loop has work, or the process it
+/// runs was ended by another CPU), and the spurious vector.
+pub const VECTOR_LAPIC_TIMER: u8 = 48;
+pub const VECTOR_WAKE: u8 = 49;
+pub const VECTOR_SPURIOUS: u8 = 63;
 pub const IRQ_TIMER: u8 = 0;
 pub const IRQ_COM1: u8 = 4;
 /// Timer interrupts per second (the scheduling quantum is one tick).
@@ -40,7 +48,7 @@ pub fn init() {
     // Safety: runs once at boot with interrupts off; the IDT is static.
     unsafe {
         let idt = &mut *core::ptr::addr_of_mut!(IDT);
-        for (vector, gate) in idt.iter_mut().enumerate().take(48) {
+        for (vector, gate) in idt.iter_mut().enumerate().take(crate::trap::VECTORS) {
             let addr = isr_table[vector];
             *gate = Gate {
                 offset_low: addr as u16,
@@ -57,13 +65,22 @@ pub fn init() {
                 reserved: 0,
             };
         }
+    }
+    load_idt();
+    init_pic();
+    init_pit();
+}
+
+/// Loads the shared IDT on this CPU (the BSP in `init`, each AP at start).
+pub fn load_idt() {
+    // Safety: the IDT is filled by `init` before any AP starts and never
+    // changes afterwards.
+    unsafe {
         lidt(&DescriptorTablePointer {
             limit: (core::mem::size_of::<[Gate; 256]>() - 1) as u16,
             base: VirtAddr::new(core::ptr::addr_of!(IDT) as u64),
         });
     }
-    init_pic();
-    init_pit();
 }
 
 fn outb(port: u16, value: u8) {

@@ -3,9 +3,9 @@
 //! runs them in ring 3, where they talk only through IPC.
 //!
 //! Design principles (after Hubris and seL4):
-//! - Simple and clear over fast and clever: one kernel stack, a
-//!   non-preemptible kernel, a fixed process set from the boot image,
-//!   round-robin scheduling, a bitmap frame allocator.
+//! - Simple and clear over fast and clever: one kernel stack per CPU, a
+//!   non-preemptible kernel behind one lock, a fixed process set from the
+//!   boot image, round-robin scheduling, a bitmap frame allocator.
 //! - Isolation first: each process has its own page table; every user pointer
 //!   is checked against that table before the kernel touches it; a faulting
 //!   process is ended alone, and whoever waits on it gets an error.
@@ -15,7 +15,8 @@
 //!   crate is the hardware glue around it.
 //!
 //! Init order (each module's `init`): serial/log, memory (heap, frames, page
-//! tables), GDT/TSS, IDT/PIC/PIT, syscall MSRs, processes from the boot image.
+//! tables), the boot CPU's GS block, GDT/TSS and LAPIC, IDT/PIC/PIT, syscall
+//! MSRs, the other CPUs (smp.rs), processes from the boot image.
 #![no_std]
 #![no_main]
 
@@ -24,6 +25,7 @@ extern crate alloc;
 // docs/speed.md): the lease copy and frame zeroing go through them.
 extern crate tcgmem;
 
+mod apic;
 mod boot;
 mod cpuclock;
 mod death;
@@ -36,6 +38,7 @@ mod pci;
 mod process;
 mod rtc;
 mod serial;
+mod smp;
 mod syscall;
 mod trap;
 mod usermem;
@@ -96,10 +99,11 @@ pub extern "C" fn kernel_main(start_info_phys: u32) -> ! {
         poweroff(EXIT_KERNEL_FAILURE);
     }
     memory::init(&info);
-    gdt::init();
+    smp::init_bsp();
     interrupts::init();
     syscall::init();
     rtc::init();
+    smp::start_aps(info.rsdp_paddr);
 
     let cmdline = boot_cmdline(&info);
     log::info!("command line: {cmdline:?}");
@@ -116,20 +120,34 @@ pub extern "C" fn kernel_main(start_info_phys: u32) -> ! {
         procs.len(),
         memory::free_frames()
     );
+    let mut procs = procs;
     let first = procs[0].frame;
     // Safety: the first process's page table; its upper half is the kernel's.
     unsafe { memory::write_cr3(procs[0].root) };
+    let clock = cpuclock::CpuClock::start();
+    let mut cpus = alloc::vec![
+        process::CpuState {
+            since: clock.start,
+            ..Default::default()
+        };
+        smp::online()
+    ];
+    cpus[0].running = Some(0);
+    cpus[0].cr3 = procs[0].root;
+    procs[0].last_cpu = 0;
     *dispatch::KERNEL.lock() = Some(Kernel {
         procs,
         current: 0,
+        cpu: 0,
+        cpus,
+        retiring: Vec::new(),
         next_hint: None,
-        need_resched: false,
         ticks: 0,
         irq_owner: [None; 16],
         stats: Default::default(),
         specs,
         images,
-        clock: cpuclock::CpuClock::start(),
+        clock,
     });
 
     // Enter user space through the common exit path with the first frame

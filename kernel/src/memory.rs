@@ -7,7 +7,9 @@ use crate::boot::{MemmapEntry, ModlistEntry, StartInfo};
 use kernel_logic::frames::{FrameAllocator, Region};
 use kernel_logic::imagemap::{writable_and_executable, ImageSections};
 use kernel_logic::layout::{KERNEL_VMA, PHYS_OFFSET};
-use kernel_logic::paging::{self, PhysMem, GLOBAL, NO_EXECUTE, WRITABLE};
+use kernel_logic::paging::{
+    self, PhysMem, CACHE_DISABLE, GLOBAL, NO_EXECUTE, WRITABLE, WRITE_THROUGH,
+};
 use linked_list_allocator::LockedHeap;
 use spin::Mutex;
 
@@ -237,12 +239,18 @@ pub fn init(info: &StartInfo) {
                 p += 4096;
             }
         } else {
+            // The local APIC's registers (apic.rs) are device memory: uncached.
+            let uncached = if phys == crate::apic::phys_base() & !(span - 1) {
+                CACHE_DISABLE | WRITE_THROUGH
+            } else {
+                0
+            };
             paging::map_2m(
                 &mut mem,
                 root,
                 PHYS_OFFSET + phys,
                 phys,
-                WRITABLE | GLOBAL | NO_EXECUTE,
+                WRITABLE | GLOBAL | NO_EXECUTE | uncached,
             )
             .expect("direct map");
         }

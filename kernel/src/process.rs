@@ -4,7 +4,9 @@
 //!
 //! Scheduling is round robin with a one-tick quantum; IPC hands the CPU
 //! directly to the process it woke (the callee of a `CALL`, the caller of a
-//! `REPLY_RECV`), which is what makes a round trip two switches.
+//! `REPLY_RECV`), which is what makes a round trip two switches. With more
+//! than one CPU each runs this same scheduler for itself under the one
+//! lock, skipping processes another CPU runs (smp.rs has the rules).
 
 use crate::memory::{self, DirectMap};
 use crate::trap::{TrapFrame, USER_CS, USER_SS};
@@ -102,6 +104,10 @@ pub struct Process {
     /// TSC cycles this slot has been scheduled on the CPU, syscalls
     /// included (`cpuclock.rs`; kept across `RESTART`).
     pub cpu_cycles: u64,
+    /// The CPU that last loaded this process's page table (`usize::MAX`:
+    /// none yet). Another CPU, or this one after the process ran elsewhere,
+    /// loads CR3 afresh (smp.rs: no stale TLB entries after a move).
+    pub last_cpu: usize,
 }
 
 /// Why a boot-image program could not be loaded (printed with `{:?}`).
@@ -176,6 +182,7 @@ impl Process {
             incarnation: 0,
             quarantine: Vec::new(),
             cpu_cycles: 0,
+            last_cpu: usize::MAX,
         })
     }
 
@@ -253,13 +260,60 @@ impl Process {
     }
 }
 
+/// One CPU as the kernel state sees it (under the kernel lock; smp.rs has
+/// the rules).
+#[derive(Clone, Debug, Default)]
+pub struct CpuState {
+    /// The process this CPU runs: in user mode, or in the kernel in the
+    /// trap that holds the lock. `None` while it is idle, and after
+    /// another CPU ended the process it was running (`evicted`).
+    pub running: Option<Pid>,
+    /// The process this CPU was running when another CPU ended it; the CPU
+    /// drops that process's registers when it next enters the kernel (its
+    /// cycles until then are the dead slot's).
+    pub evicted: Option<Pid>,
+    /// The process it ran last (round robin continues after it).
+    pub last: Pid,
+    /// Its process used its quantum (this CPU's tick) or yielded.
+    pub need_resched: bool,
+    /// The page table it has loaded (kept after the process leaves, until
+    /// it loads another).
+    pub cr3: u64,
+    /// Halted in the idle loop, not yet sent a wake-up IPI.
+    pub halted: bool,
+    /// TSC at which its open accounting interval started (cpuclock.rs).
+    pub since: u64,
+    /// Cycles it spent idle (`hlt`).
+    pub idle: u64,
+    /// Wake-up IPIs sent to it, and taken by it (printed at poweroff).
+    pub wakes_sent: u64,
+    pub wakes_taken: u64,
+    /// TSC cycles it waited for the kernel lock (inside whatever account
+    /// was open: the cost of the one lock, printed at poweroff).
+    pub lock_wait: u64,
+}
+
+/// The frames of a dead process whose page table some CPUs (`holders`,
+/// a bit per CPU index) may still have loaded: freed when the last of them
+/// has taken the kernel lock and left it (`Kernel::retire`).
+pub struct Retiring {
+    pub holders: u64,
+    pub frames: Vec<u64>,
+}
+
 pub struct Kernel {
     pub procs: Vec<Process>,
+    /// The process of the CPU holding the lock (`cpus[cpu].running` at the
+    /// trap's entry; the next process at its end).
     pub current: Pid,
+    /// The index of the CPU holding the lock (smp.rs).
+    pub cpu: usize,
+    /// Every online CPU, by index.
+    pub cpus: Vec<CpuState>,
+    /// Page-table frames waiting for other CPUs to leave them.
+    pub retiring: Vec<Retiring>,
     /// Switch to this process next if it is runnable (IPC hand-off).
     pub next_hint: Option<Pid>,
-    /// The current process used its quantum or yielded.
-    pub need_resched: bool,
     pub ticks: u64,
     /// Interrupt line -> (process, notification bits) bound by `IRQ_BIND`.
     pub irq_owner: [Option<(Pid, u64)>; 16],
@@ -335,6 +389,29 @@ impl Kernel {
         if memory::read_cr3() == root {
             // Safety: the kernel's own tables; stop using the dying ones.
             unsafe { memory::write_cr3(memory::kernel_root()) };
+            self.cpus[self.cpu].cr3 = memory::kernel_root();
+        }
+        // Other CPUs: one running it stops (its registers are dropped when
+        // it enters the kernel); any that still has its tables loaded must
+        // leave them before the frames are reused (smp.rs).
+        let mut holders = 0u64;
+        for (c, cpu) in self.cpus.iter_mut().enumerate() {
+            if c == self.cpu {
+                continue;
+            }
+            if cpu.running == Some(pid) {
+                cpu.running = None;
+                cpu.evicted = Some(pid);
+                log::info!(
+                    "process {} (pid {}) was running on cpu {}: stopped there at its next kernel entry",
+                    self.procs[pid].name,
+                    pid,
+                    c
+                );
+            }
+            if cpu.cr3 == root {
+                holders |= 1 << c;
+            }
         }
         if self.procs[pid].grants.dma {
             // Its devices may still write into its DMA memory (requests in
@@ -359,14 +436,27 @@ impl Kernel {
             );
         }
         let frames = paging::user_frames(&mut DirectMap, root);
-        for f in &frames {
-            memory::free_frame(*f);
+        let returned = frames.len() + 1;
+        if holders == 0 {
+            for f in &frames {
+                memory::free_frame(*f);
+            }
+            memory::free_frame(root);
+        } else {
+            let mut frames = frames;
+            frames.push(root);
+            self.retiring.push(Retiring { holders, frames });
+            for c in 0..self.cpus.len() {
+                if holders & (1 << c) != 0 {
+                    self.cpus[c].wakes_sent += 1;
+                    crate::smp::wake(c);
+                }
+            }
         }
-        memory::free_frame(root);
         log::info!(
             "process {}: {} frames returned (memory peak {} KiB of its {} KiB)",
             self.procs[pid].name,
-            frames.len() + 1,
+            returned,
             self.procs[pid].mem_peak >> 10,
             self.procs[pid].mem_limit >> 10
         );
@@ -376,23 +466,90 @@ impl Kernel {
         }
     }
 
-    /// Chooses the process to run next, or `None` if nothing can run.
+    /// Frees what waits for this CPU to leave a dead process's tables:
+    /// called by each CPU as it takes the lock, before anything else.
+    pub fn retire(&mut self) {
+        let bit = 1u64 << self.cpu;
+        if !self.retiring.iter().any(|r| r.holders & bit != 0) {
+            return;
+        }
+        // Safety: the kernel's own tables; this CPU runs no process now
+        // (idle, or the one it ran has been ended).
+        unsafe { memory::write_cr3(memory::kernel_root()) };
+        self.cpus[self.cpu].cr3 = memory::kernel_root();
+        let cpu = self.cpu;
+        self.retiring.retain_mut(|r| {
+            r.holders &= !bit;
+            if r.holders != 0 {
+                return true;
+            }
+            for &f in &r.frames {
+                memory::free_frame(f);
+            }
+            log::info!(
+                "cpu {cpu}: left an ended process's tables; its {} frames freed",
+                r.frames.len()
+            );
+            false
+        });
+    }
+
+    /// Whether a CPU other than this one runs `pid`.
+    fn runs_elsewhere(&self, pid: Pid) -> bool {
+        self.cpus
+            .iter()
+            .enumerate()
+            .any(|(c, cpu)| c != self.cpu && cpu.running == Some(pid))
+    }
+
+    fn can_run(&self, pid: Pid) -> bool {
+        self.procs[pid].state == State::Runnable && !self.runs_elsewhere(pid)
+    }
+
+    /// Chooses the process this CPU runs next, or `None` if nothing can
+    /// run here. Never one that another CPU is running.
     pub fn pick_next(&mut self) -> Option<Pid> {
+        let cpu = self.cpu;
         if let Some(h) = self.next_hint.take() {
-            if self.procs[h].state == State::Runnable {
-                self.need_resched = false;
+            if self.can_run(h) {
+                self.cpus[cpu].need_resched = false;
                 return Some(h);
             }
         }
         let n = self.procs.len();
-        let cur = self.current;
-        if !self.need_resched && self.procs[cur].state == State::Runnable {
+        let cur = self.cpus[cpu].running.unwrap_or(self.cpus[cpu].last);
+        if !self.cpus[cpu].need_resched && self.can_run(cur) {
             return Some(cur);
         }
-        self.need_resched = false;
-        (1..=n)
-            .map(|i| (cur + i) % n)
-            .find(|&p| self.procs[p].state == State::Runnable)
+        self.cpus[cpu].need_resched = false;
+        (1..=n).map(|i| (cur + i) % n).find(|&p| self.can_run(p))
+    }
+
+    /// After this CPU chose what it runs: wake halted CPUs, one per
+    /// runnable process that no CPU runs (else they pick it up at their
+    /// next tick). Called at the end of interrupts only (dispatch.rs says
+    /// why).
+    pub fn wake_idle_cpus(&mut self) {
+        if !self.cpus.iter().any(|c| c.halted) {
+            return;
+        }
+        let mut waiting = (0..self.procs.len())
+            .filter(|&p| {
+                self.procs[p].state == State::Runnable
+                    && !self.cpus.iter().any(|c| c.running == Some(p))
+            })
+            .count();
+        for c in 0..self.cpus.len() {
+            if waiting == 0 {
+                break;
+            }
+            if self.cpus[c].halted {
+                self.cpus[c].halted = false;
+                self.cpus[c].wakes_sent += 1;
+                crate::smp::wake(c);
+                waiting -= 1;
+            }
+        }
     }
 
     /// Sets notification `bits` on `pid` and wakes it if it waits for them.

@@ -8,6 +8,7 @@ use crate::process::{Kernel, Process, State};
 use crate::serial;
 use crate::usermem::{UserSlice, UserSliceMut};
 use abi::{mint_kind, sys, Error};
+use alloc::vec::Vec;
 use kernel_logic::budget::MMIO_MAP_MAX;
 use kernel_logic::caps::Cap;
 use kernel_logic::layout::{page_ceil, PAGE_SIZE, USER_DMA_BASE, USER_MMIO_BASE};
@@ -52,7 +53,7 @@ impl Kernel {
                 Ok([0; 4])
             }
             sys::YIELD => {
-                self.need_resched = true;
+                self.cpus[self.cpu].need_resched = true;
                 Ok([0; 4])
             }
             sys::NOP => Ok([0; 4]),
@@ -400,9 +401,25 @@ impl Kernel {
         );
         log::info!("kernel stats: {:?}, {} ticks", self.stats, self.ticks);
         self.charge(crate::cpuclock::Account::Process(self.current));
+        let per_cpu = if self.cpus.len() > 1 {
+            let each: Vec<u64> = self.cpus.iter().map(|c| c.idle / 1_000_000).collect();
+            let wakes: Vec<(u64, u64)> = self
+                .cpus
+                .iter()
+                .map(|c| (c.wakes_sent, c.wakes_taken))
+                .collect();
+            let waits: Vec<u64> = self.cpus.iter().map(|c| c.lock_wait / 1_000_000).collect();
+            alloc::format!(
+                " (summed over {} CPUs: {each:?}; wake-up IPIs sent, taken per CPU: {wakes:?}; \
+                 Mcycles waiting for the kernel lock per CPU: {waits:?})",
+                self.cpus.len()
+            )
+        } else {
+            alloc::string::String::new()
+        };
         log::info!(
-            "cpu since boot (Mcycles scheduled, cpuclock.rs): idle {}, interrupts {}",
-            self.clock.idle / 1_000_000,
+            "cpu since boot (Mcycles scheduled, cpuclock.rs): idle {}{per_cpu}, interrupts {}",
+            self.idle_cycles() / 1_000_000,
             self.clock.interrupts / 1_000_000
         );
         for p in &self.procs {

@@ -1,11 +1,15 @@
-//! Every way into the kernel from a process: the 48 interrupt/exception
+//! Every way into the kernel from a process: the 64 interrupt/exception
 //! stubs and the `syscall` entry. Each pushes the same [`TrapFrame`] on the
-//! single kernel trap stack and calls `trap_entry`; the way out restores a
+//! CPU's kernel trap stack and calls `trap_entry`; the way out restores a
 //! (possibly different) process's frame and returns with `sysretq` if that
 //! process entered through `syscall`, else `iretq`.
 //!
 //! The kernel is not preemptible: it runs with interrupts off, except in the
-//! idle loop, so one trap stack serves every process.
+//! idle loop, so one trap stack per CPU serves every process (the boot
+//! CPU's is `trap_stack` below, the others' are allocated by smp.rs; the
+//! TSS's rsp0 and the per-CPU block name it). Entering from ring 3 swaps GS
+//! to the CPU's block (`swapgs`), leaving for ring 3 swaps it back; the
+//! `syscall` entry finds its stack there (it has no TSS switch).
 
 use core::arch::global_asm;
 
@@ -43,12 +47,16 @@ pub struct TrapFrame {
     pub ss: u64,
 }
 
+/// Vectors with a stub: exceptions, the PIC's 16 lines, the LAPIC's
+/// (interrupts.rs names them).
+pub const VECTORS: usize = 64;
+
 pub const TRAP_FRAME_SIZE: usize = 22 * 8;
 const _: () = assert!(core::mem::size_of::<TrapFrame>() == TRAP_FRAME_SIZE);
 
 extern "C" {
-    /// The 48 stub addresses, vector order.
-    pub static isr_table: [u64; 48];
+    /// The stub addresses, vector order.
+    pub static isr_table: [u64; VECTORS];
     pub static trap_stack_top: u8;
     pub fn syscall_entry();
     /// Loads the frame at `frame` (on the trap stack) and returns to user.
@@ -240,6 +248,70 @@ isr_47:
     push 0
     push 47
     jmp trap_common
+isr_48:
+    push 0
+    push 48
+    jmp trap_common
+isr_49:
+    push 0
+    push 49
+    jmp trap_common
+isr_50:
+    push 0
+    push 50
+    jmp trap_common
+isr_51:
+    push 0
+    push 51
+    jmp trap_common
+isr_52:
+    push 0
+    push 52
+    jmp trap_common
+isr_53:
+    push 0
+    push 53
+    jmp trap_common
+isr_54:
+    push 0
+    push 54
+    jmp trap_common
+isr_55:
+    push 0
+    push 55
+    jmp trap_common
+isr_56:
+    push 0
+    push 56
+    jmp trap_common
+isr_57:
+    push 0
+    push 57
+    jmp trap_common
+isr_58:
+    push 0
+    push 58
+    jmp trap_common
+isr_59:
+    push 0
+    push 59
+    jmp trap_common
+isr_60:
+    push 0
+    push 60
+    jmp trap_common
+isr_61:
+    push 0
+    push 61
+    jmp trap_common
+isr_62:
+    push 0
+    push 62
+    jmp trap_common
+isr_63:
+    push 0
+    push 63
+    jmp trap_common
 
 trap_common:
     push rax
@@ -257,6 +329,14 @@ trap_common:
     push r13
     push r14
     push r15
+    /* From ring 3, GS is the process's: swap in the CPU's block (smp.rs).
+       The syscall entry swapped already; from ring 0 it is the kernel's. */
+    cmp qword ptr [rsp + 15*8], 0x100
+    je 7f
+    test byte ptr [rsp + 18*8], 3
+    jz 7f
+    swapgs
+7:
     cld
     /* SMAP: ring 3 may have set AC, which would let the kernel touch user
        pages; clear it (clac exists only where SMAP does). */
@@ -270,10 +350,12 @@ trap_common:
 
     .global syscall_entry
 syscall_entry:
-    mov [rip + syscall_user_rsp], rsp
-    lea rsp, [rip + trap_stack_top]
+    /* The CPU's block (smp::PerCpu): +8 its trap stack top, +16 scratch. */
+    swapgs
+    mov gs:[16], rsp
+    mov rsp, gs:[8]
     push 0x1b
-    push qword ptr [rip + syscall_user_rsp]
+    push qword ptr gs:[16]
     push r11
     push 0x23
     push rcx
@@ -308,8 +390,14 @@ trap_return:
     mov rcx, [rsp]
     mov r11, [rsp + 16]
     mov rsp, [rsp + 24]
+    swapgs
     sysretq
 5:
+    /* Back to ring 3: the process's GS again (the CPU's block to the MSR). */
+    test byte ptr [rsp + 8], 3
+    jz 8f
+    swapgs
+8:
     iretq
 
     .section .rodata.isr_table, "a"
@@ -364,11 +452,25 @@ isr_table:
     .quad isr_45
     .quad isr_46
     .quad isr_47
+    .quad isr_48
+    .quad isr_49
+    .quad isr_50
+    .quad isr_51
+    .quad isr_52
+    .quad isr_53
+    .quad isr_54
+    .quad isr_55
+    .quad isr_56
+    .quad isr_57
+    .quad isr_58
+    .quad isr_59
+    .quad isr_60
+    .quad isr_61
+    .quad isr_62
+    .quad isr_63
 
     .section .bss.trap_stack, "aw", @nobits
     .balign 16
-syscall_user_rsp:
-    .space 16
 trap_stack:
     .space 65536
     .global trap_stack_top

@@ -1,7 +1,7 @@
 //! The kernel's pure logic, kept apart from the hardware so that it runs
 //! under plain `cargo test` on the host: the physical frame allocator, page
 //! table construction, ELF loading plans, capability tables, death notices, the boot image
-//! and its configuration, memory reservations, and typed user memory checked before every copy.
+//! and its configuration, the CPUs ACPI lists (MADT), memory reservations, and typed user memory checked before every copy.
 //!
 //! Design principles:
 //! - Simple and clear algorithms over fast and clever ones (a bitmap, a
@@ -23,6 +23,7 @@ pub mod frames;
 pub mod grants;
 pub mod imagemap;
 pub mod layout;
+pub mod madt;
 pub mod paging;
 pub mod rtc;
 pub mod umem;
