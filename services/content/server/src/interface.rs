@@ -57,7 +57,10 @@ impl chunk_store::Server<ReplyToken> for Service {
     }
 
     fn writer_drop(&mut self, badge: u64, writer: u64) -> Outcome<()> {
-        self.session(badge).writers.remove(&writer);
+        // Its held piece (never stored) goes with it (rule 2).
+        if let Some(mut w) = self.session(badge).writers.remove(&writer) {
+            self.release(badge, writer, &mut w);
+        }
         Ok(())
     }
 
