@@ -133,6 +133,9 @@ struct Counters {
     allocations: u64,
     /// Chunks located for a reader that reads them itself (`locate`).
     located: u64,
+    /// Pushes answered before their piece was hashed and stored (the
+    /// crate doc's rules).
+    held: u64,
     /// Cycles scheduled to this process while handling requests (kernel
     /// `CPU_TIME`; not a deterministic count: kept out of the
     /// `counters content:` line).
@@ -397,6 +400,7 @@ impl Service {
                         })?;
                     if writer.holds_piece() {
                         self.holder = Some((badge, id));
+                        self.counters.held += 1;
                     }
                     done
                 } else {
