@@ -133,9 +133,10 @@ impl ChunkWriter {
     /// the next cut or by `finish`) and a held piece's chunks' (stored by
     /// the next call: [`ChunkWriter::take_with`]).
     pub fn pending(&self) -> usize {
-        let held = self.held.as_ref().map_or(0, |h| {
-            h.cuts.iter().map(|c| c.len as usize).sum::<usize>()
-        });
+        let held = self
+            .held
+            .as_ref()
+            .map_or(0, |h| h.cuts.iter().map(|c| c.len as usize).sum::<usize>());
         self.buf.len() + held
     }
 

@@ -151,7 +151,12 @@ fn put_held(
 }
 
 /// The same bytes through `write_with` (each call storing what it cuts).
-fn put_laid_out(tx: &mut Store, store: &mut ContentStore, data: &[u8], piece: usize) -> Vec<ChunkRef> {
+fn put_laid_out(
+    tx: &mut Store,
+    store: &mut ContentStore,
+    data: &[u8],
+    piece: usize,
+) -> Vec<ChunkRef> {
     let mut refs = Vec::new();
     let mut w = ChunkWriter::new();
     let mut layout = LayoutBuf::new();
@@ -207,7 +212,10 @@ fn finish_after_an_unhashed_held_piece_stores_everything() {
     let got: Vec<ChunkRef> = calls.concat();
     let total: u64 = got.iter().map(|r| u64::from(r.len)).sum();
     assert_eq!(total, data.len() as u64);
-    assert!(calls.last().unwrap().len() > 1, "the held piece and the last chunk");
+    assert!(
+        calls.last().unwrap().len() > 1,
+        "the held piece and the last chunk"
+    );
     assert!(store.check(&mut tx, true).is_clean());
     assert_eq!(get(&mut tx, &store, &got, 65536), data);
 }
@@ -221,7 +229,15 @@ fn no_space_for_a_held_piece_is_the_next_calls_error_and_leaves_nothing() {
         let mut refs = Vec::new();
         let mut d = dev(&mut tx);
         d.begin().unwrap();
-        take(&mut w, &mut store, &mut d, LayoutBuf::new(), &data[..MIB], &mut refs).unwrap();
+        take(
+            &mut w,
+            &mut store,
+            &mut d,
+            LayoutBuf::new(),
+            &data[..MIB],
+            &mut refs,
+        )
+        .unwrap();
         save_root(&mut d, &store);
         d.commit(Durability::Durable).unwrap();
         // The call that held the piece allocated nothing: nothing can fail
@@ -236,7 +252,14 @@ fn no_space_for_a_held_piece_is_the_next_calls_error_and_leaves_nothing() {
         let r = if next_is_finish {
             w.finish(&mut store, &mut d, |r| refs.push(r)).map(|_| ())
         } else {
-            take(&mut w, &mut store, &mut d, LayoutBuf::new(), &data[MIB..], &mut refs)
+            take(
+                &mut w,
+                &mut store,
+                &mut d,
+                LayoutBuf::new(),
+                &data[MIB..],
+                &mut refs,
+            )
         };
         assert!(
             matches!(r, Err(PutError::Block(Error::NoSpace))),
@@ -264,7 +287,15 @@ fn other_callers_meanwhile_see_the_store_without_the_held_piece() {
     let mut w = ChunkWriter::new();
     let mut held = Vec::new();
     tx.begin().unwrap();
-    take(&mut w, &mut store, &mut tx, LayoutBuf::new(), &data, &mut held).unwrap();
+    take(
+        &mut w,
+        &mut store,
+        &mut tx,
+        LayoutBuf::new(),
+        &data,
+        &mut held,
+    )
+    .unwrap();
     save_root(&mut tx, &store);
     tx.commit(Durability::Batched).unwrap();
     w.hash_held();

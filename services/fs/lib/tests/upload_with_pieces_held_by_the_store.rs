@@ -34,9 +34,8 @@ fn an_upload_through_held_pieces_is_whole_at_finish_and_cut_as_a_plain_one() {
     let data = noise(21, 10 * MIB + 4321);
     let store = || BlockStore::format(MemDevice::new(16384), Config::default()).unwrap();
     let mut plain = Registry::new(Fs::open(store(), 0).unwrap());
-    let mut held = Registry::new(
-        Fs::open_with(store(), 0, ChunkStore::holding_pieces(HOLD_MIN)).unwrap(),
-    );
+    let mut held =
+        Registry::new(Fs::open_with(store(), 0, ChunkStore::holding_pieces(HOLD_MIN)).unwrap());
     let want = upload_chunks(&mut plain, &data);
     let got = upload_chunks(&mut held, &data);
     assert_eq!(got, want);
