@@ -96,8 +96,9 @@ use direct::Direct;
 userlib::entry!(main);
 
 /// Smallest `push` answered before it is hashed and stored (rule list
-/// above): a small put's piece is hashed faster than a second reply-free
-/// step would save, and stays synchronous.
+/// above). A shorter one (a small put's) is stored before its answer, as
+/// before: its hashing is short, and holding it would only move its
+/// storing into the `finish` that follows at once.
 pub const DEFER_MIN: usize = 256 * 1024;
 
 /// Clients with a session at once (the filesystem service is the one
@@ -366,9 +367,7 @@ impl Service {
         if self.holder == Some((badge, id)) {
             self.holder = None;
         }
-        let (settled, buf) = writer
-            .settle(&mut store, &mut self.dev, &mut |c| refs.push(c))
-            .map_err(fail)?;
+        let (settled, buf) = writer.settle(&mut store, &mut self.dev, &mut |c| refs.push(c))?;
         if let Some(buf) = buf {
             self.spare = Some(buf);
         }
