@@ -40,8 +40,9 @@
 //!    100  36*n  REFS        ChunkRef::encode each (hash 32, len u32 LE)
 //! ```
 //! Requests that name one chunk (`read_chunk`, `contains`, `mark`) send it
-//! as the first reference; `locate` sends up to `MAX_REFS`; `push` and `finish` get the completed chunks'
-//! references back there.
+//! as the first reference; `locate` sends up to `MAX_REFS`; `push` and `finish` get the references
+//! of the chunks they stored back there (a `push`'s may be its writer's
+//! previous piece's: see `push`).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -116,14 +117,18 @@ abi::interface! {
         /// `MAX_WRITERS` open at once, else `TooManyWriters`).
         fn writer_start = 2 () [0 frame: ReadWrite(FRAME_LEN as u64)]
             -> Result<u64, ContentError>;
-        /// The next bytes of `writer`'s object; completed chunks are stored
-        /// in the delegated transaction, the frame gets the new root and
-        /// their references. Answers how many references. After an error
-        /// the writer is gone.
+        /// The next bytes of `writer`'s object. The frame gets the new root
+        /// and the references of the chunks this call stored, in order: the
+        /// piece the writer held (a long push may be answered once its
+        /// bytes are in the service, and stored by the writer's next call:
+        /// the content service's crate doc), then those this piece
+        /// completed unless the service holds it. Answers how many
+        /// references. After an error the writer is gone.
         fn push = 3 (writer: u64)
             [0 frame: ReadWrite(FRAME_LEN as u64), 1 data: Read(PIECE as u64)]
             -> Result<u64, ContentError>;
-        /// Stores `writer`'s last chunk and ends it; as `push`.
+        /// Stores `writer`'s held piece and last chunk and ends it; as
+        /// `push`: after it every byte pushed is stored.
         fn finish = 4 (writer: u64) [0 frame: ReadWrite(FRAME_LEN as u64)]
             -> Result<u64, ContentError>;
         /// The chunk named in the frame, BLAKE3-verified, into lease 1.

@@ -55,6 +55,12 @@
 //!    collection, which marks again.
 //! 4. Crash after `begin_gc`'s commit but before the sweep: the epoch has
 //!    advanced, nothing was removed; the next collection starts another.
+//! 5. Crash while a writer holds a piece (`ChunkWriter::take_with`: taken,
+//!    maybe hashed, not stored): nothing of it was written, allocated or
+//!    indexed, so every committed state is one of 1-4's; the piece is lost
+//!    like the unfinished chunk a writer holds in memory. Its owner never
+//!    committed a reference to it: references come from the call that
+//!    stores the chunks (the writer's next one).
 //!
 //! The crash tests (`tests/crash_during_puts_and_sweeps.rs`) check exactly
 //! these outcomes at every flush and sampled points between, with unflushed

@@ -83,6 +83,33 @@ pub struct ChunkWriter {
     total: u64,
     /// Bytes copied into `buf` (a chunk that spans the caller's slices).
     copied: u64,
+    /// A piece taken and not stored yet ([`ChunkWriter::take_with`]).
+    held: Option<Held>,
+}
+
+/// A piece a writer holds: its chunks laid out in `layout[..end]` and cut
+/// (`cuts`, hashed once `hashed`), not stored. The bytes after `end` (the
+/// unfinished chunk) are in the writer's own buffer already.
+struct Held {
+    layout: LayoutBuf,
+    cuts: Vec<Cut>,
+    end: usize,
+    hashed: bool,
+}
+
+/// What [`ChunkWriter::lay_out`] leaves: see there.
+struct LaidOut {
+    sum: PutCuts,
+    cuts: Vec<Cut>,
+    start: usize,
+    pos: usize,
+}
+
+/// Each cut's BLAKE3 over its bytes in `l`.
+fn hash_cuts(l: &[u8], cuts: &mut [Cut]) {
+    for c in cuts {
+        c.hash = blake3tcg::hash(&l[c.at..c.at + c.len as usize]);
+    }
 }
 
 impl Default for ChunkWriter {
@@ -98,13 +125,19 @@ impl ChunkWriter {
             buf: Vec::new(),
             total: 0,
             copied: 0,
+            held: None,
         }
     }
 
-    /// Bytes held of the unfinished chunk (stored by the next cut or by
-    /// `finish`).
+    /// Bytes fed and not stored yet: the unfinished chunk's (stored by
+    /// the next cut or by `finish`) and a held piece's chunks' (stored by
+    /// the next call: [`ChunkWriter::take_with`]).
     pub fn pending(&self) -> usize {
-        self.buf.len()
+        let held = self
+            .held
+            .as_ref()
+            .map_or(0, |h| h.cuts.iter().map(|c| c.len as usize).sum::<usize>());
+        self.buf.len() + held
     }
 
     /// Bytes copied into the writer's chunk buffer so far: those of the
@@ -120,7 +153,8 @@ impl ChunkWriter {
 
     /// Feeds `data`; calls `emit` with each chunk it completes, in order.
     /// The chunks that lie whole in `data` are stored together
-    /// ([`ContentStore::put_cuts`]: one allocation for the call).
+    /// ([`ContentStore::put_cuts`]: one allocation for the call). A held
+    /// piece ([`ChunkWriter::take_with`]) is stored first.
     pub fn write<T: Transactional>(
         &mut self,
         store: &mut ContentStore,
@@ -128,6 +162,7 @@ impl ChunkWriter {
         data: &[u8],
         mut emit: impl FnMut(ChunkRef),
     ) -> Result<(), PutError> {
+        self.settle(store, tx, &mut emit)?;
         self.total += data.len() as u64;
         let mut cuts = Vec::new();
         let mut at = 0;
@@ -167,18 +202,127 @@ impl ChunkWriter {
     /// in [`ChunkWriter::copied_bytes`], as is the unfinished chunk carried
     /// between calls). Chunks, ids and what is stored are those of
     /// [`ChunkWriter::write`] of the same bytes. `fill`'s error ends the
-    /// call (the writer is then unusable, as after any error).
+    /// call (the writer is then unusable, as after any error). A piece the
+    /// writer holds ([`ChunkWriter::take_with`]) is stored first.
     pub fn write_with<T: Transactional, E: From<PutError>>(
         &mut self,
         store: &mut ContentStore,
         tx: &mut T,
         layout: &mut LayoutBuf,
         len: usize,
-        mut fill: impl FnMut(usize, &mut [u8]) -> Result<(), E>,
+        fill: impl FnMut(usize, &mut [u8]) -> Result<(), E>,
         mut emit: impl FnMut(ChunkRef),
     ) -> Result<PutCuts, E> {
-        self.total += len as u64;
+        let (mut sum, _) = self.settle(store, tx, &mut emit)?;
         let l = &mut layout.bytes[..];
+        let laid = self.lay_out(store, tx, l, len, fill, &mut emit, true)?;
+        add(&mut sum, laid.sum);
+        add(
+            &mut sum,
+            store.put_cuts(tx, &l[..laid.start], &laid.cuts, &mut emit)?,
+        );
+        self.hold_from(&l[laid.start..laid.pos]);
+        Ok(sum)
+    }
+
+    /// As [`ChunkWriter::write_with`], but the piece's chunks are only cut
+    /// and laid out in `layout`, not hashed or stored: the writer keeps
+    /// them with `layout` (its held piece) until [`ChunkWriter::hash_held`]
+    /// hashes them and the writer's next call ([`ChunkWriter::settle`],
+    /// which `write_with`, `take_with` and `finish` begin with) stores
+    /// them, in that call's transaction. The content service answers its
+    /// client between the two (the piece is in its memory), so the
+    /// client's work on its next piece overlaps the hashing. Chunks and
+    /// what is stored are those of `write_with` of the same bytes; only
+    /// the call that stores (and emits) them moves. A piece too long for
+    /// `layout` stores its first chunks in this call, as `write_with`
+    /// does. A held piece is stored first (its buffer is then dropped: a
+    /// caller that reuses buffers settles before).
+    #[allow(clippy::too_many_arguments)]
+    pub fn take_with<T: Transactional, E: From<PutError>>(
+        &mut self,
+        store: &mut ContentStore,
+        tx: &mut T,
+        mut layout: LayoutBuf,
+        len: usize,
+        fill: impl FnMut(usize, &mut [u8]) -> Result<(), E>,
+        mut emit: impl FnMut(ChunkRef),
+    ) -> Result<PutCuts, E> {
+        let (mut sum, _) = self.settle(store, tx, &mut emit)?;
+        let laid = self.lay_out(store, tx, &mut layout.bytes, len, fill, &mut emit, false)?;
+        add(&mut sum, laid.sum);
+        self.hold_from(&layout.bytes[laid.start..laid.pos]);
+        if !laid.cuts.is_empty() {
+            self.held = Some(Held {
+                layout,
+                cuts: laid.cuts,
+                end: laid.start,
+                hashed: false,
+            });
+        }
+        Ok(sum)
+    }
+
+    /// True while the writer holds a piece taken by
+    /// [`ChunkWriter::take_with`] and not yet stored.
+    pub fn holds_piece(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// Hashes the held piece's chunks (the work the content service does
+    /// after answering the push that brought them). No I/O, no store
+    /// state: it cannot fail, and nothing another caller can see changes.
+    pub fn hash_held(&mut self) {
+        if let Some(h) = &mut self.held {
+            if !h.hashed {
+                hash_cuts(&h.layout.bytes, &mut h.cuts);
+                h.hashed = true;
+            }
+        }
+    }
+
+    /// Stores the held piece's chunks (hashing them first if
+    /// [`ChunkWriter::hash_held`] did not) in the open transaction and
+    /// emits them in order; answers what was done and the piece's buffer
+    /// for reuse (`None` when nothing was held). After an error the
+    /// writer is unusable, as after any error.
+    pub fn settle<T: Transactional>(
+        &mut self,
+        store: &mut ContentStore,
+        tx: &mut T,
+        emit: &mut dyn FnMut(ChunkRef),
+    ) -> Result<(PutCuts, Option<LayoutBuf>), PutError> {
+        self.hash_held();
+        let Some(h) = self.held.take() else {
+            return Ok((PutCuts::default(), None));
+        };
+        let done = store.put_cuts(tx, &h.layout.bytes[..h.end], &h.cuts, emit)?;
+        Ok((done, Some(h.layout)))
+    }
+
+    /// Gives up the held piece without storing it (its writer was
+    /// dropped): its buffer, for reuse.
+    pub fn release_held(&mut self) -> Option<LayoutBuf> {
+        self.held.take().map(|h| h.layout)
+    }
+
+    /// The layout of `write_with` and `take_with`: feeds the piece into
+    /// `l`, cutting as it goes (and hashing each cut with `hash_now`);
+    /// stores what was laid out whenever `l` is full. Answers the cuts
+    /// not stored yet, the end of the last (`start`) and the end of the
+    /// unfinished chunk (`pos`) in `l`.
+    #[allow(clippy::too_many_arguments)]
+    fn lay_out<T: Transactional, E: From<PutError>>(
+        &mut self,
+        store: &mut ContentStore,
+        tx: &mut T,
+        l: &mut [u8],
+        len: usize,
+        mut fill: impl FnMut(usize, &mut [u8]) -> Result<(), E>,
+        emit: &mut dyn FnMut(ChunkRef),
+        hash_now: bool,
+    ) -> Result<LaidOut, E> {
+        self.total += len as u64;
         let mut sum = PutCuts::default();
         // The unfinished chunk first; `start..pos` is always the chunk
         // being cut, `start` a block boundary.
@@ -194,7 +338,10 @@ impl ChunkWriter {
             // A window holds at most one cut (`WINDOW <= MIN_CHUNK`), which
             // may move the window's rest up by less than a block.
             if pos + n + BLOCK_SIZE > l.len() {
-                add(&mut sum, store.put_cuts(tx, &l[..start], &cuts, &mut emit)?);
+                if !hash_now {
+                    hash_cuts(l, &mut cuts);
+                }
+                add(&mut sum, store.put_cuts(tx, &l[..start], &cuts, emit)?);
                 cuts.clear();
                 l.copy_within(start..pos, 0);
                 self.copied += (pos - start) as u64;
@@ -209,7 +356,11 @@ impl ChunkWriter {
                 cuts.push(Cut {
                     at: start,
                     len: (cut_end - start) as u32,
-                    hash: blake3tcg::hash(&l[start..cut_end]),
+                    hash: if hash_now {
+                        blake3tcg::hash(&l[start..cut_end])
+                    } else {
+                        [0; 32]
+                    },
                 });
                 let next = cut_end.next_multiple_of(BLOCK_SIZE);
                 let rest = end - cut_end;
@@ -229,9 +380,12 @@ impl ChunkWriter {
             pos = end;
             off += n;
         }
-        add(&mut sum, store.put_cuts(tx, &l[..start], &cuts, &mut emit)?);
-        self.hold_from(&l[start..pos]);
-        Ok(sum)
+        Ok(LaidOut {
+            sum,
+            cuts,
+            start,
+            pos,
+        })
     }
 
     /// Appends `data` to the unfinished chunk's buffer (a copy).
@@ -249,14 +403,17 @@ impl ChunkWriter {
         }
     }
 
-    /// Stores the last, possibly short, chunk (none for an empty remainder)
-    /// and returns the object's length in bytes.
+    /// Stores the held piece (if any) and the last, possibly short, chunk
+    /// (none for an empty remainder) and returns the object's length in
+    /// bytes.
     pub fn finish<T: Transactional>(
         mut self,
         store: &mut ContentStore,
         tx: &mut T,
         mut emit: impl FnMut(ChunkRef),
     ) -> Result<u64, PutError> {
+        // The held piece's chunks come before the last one.
+        self.settle(store, tx, &mut emit)?;
         if !self.buf.is_empty() {
             emit(store.put_chunk(tx, &self.buf)?);
             self.buf.clear();

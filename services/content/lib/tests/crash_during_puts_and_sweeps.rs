@@ -56,16 +56,34 @@ impl Run {
     }
 
     /// Streams `data` in pieces of 50 000 bytes, one transaction per two
-    /// pieces, alternating Batched and Durable commits; `laid_out`: as the
-    /// service does (`write_with`: each piece's new chunks in one extent,
-    /// written in one run).
-    fn put(&mut self, data: &[u8], laid_out: bool) -> Vec<ChunkRef> {
+    /// pieces, alternating Batched and Durable commits; `Feed::LaidOut`: as
+    /// the service does (`write_with`: each piece's new chunks in one
+    /// extent, written in one run); `Feed::Held`: as it does with a long
+    /// piece (`take_with`: held and hashed after the call, stored by the
+    /// next one, so commits fall while a piece is held: crash case 5).
+    fn put(&mut self, data: &[u8], feed: Feed) -> Vec<ChunkRef> {
         let mut refs = Vec::new();
         let mut w = ChunkWriter::new();
         let mut layout = LayoutBuf::new();
         self.tx.begin().unwrap();
         for (i, piece) in data.chunks(50_000).enumerate() {
-            if laid_out {
+            if feed == Feed::Held {
+                let (_, buf) = w
+                    .settle(&mut self.store, &mut self.tx, &mut |r| refs.push(r))
+                    .unwrap();
+                w.take_with::<_, PutError>(
+                    &mut self.store,
+                    &mut self.tx,
+                    buf.unwrap_or_default(),
+                    piece.len(),
+                    |off, into| {
+                        into.copy_from_slice(&piece[off..off + into.len()]);
+                        Ok(())
+                    },
+                    |r| refs.push(r),
+                )
+                .unwrap();
+            } else if feed == Feed::LaidOut {
                 w.write_with::<_, PutError>(
                     &mut self.store,
                     &mut self.tx,
@@ -88,6 +106,8 @@ impl Run {
                 } else {
                     Durability::Durable
                 });
+                // The service hashes a held piece after its answer.
+                w.hash_held();
                 self.tx.begin().unwrap();
             }
         }
@@ -96,6 +116,13 @@ impl Run {
         self.commit(Durability::Durable);
         refs
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Feed {
+    Plain,
+    LaidOut,
+    Held,
 }
 
 fn run_workload() -> (Run, Vec<u8>) {
@@ -119,9 +146,9 @@ fn run_workload() -> (Run, Vec<u8>) {
     let a = common::noise(400_000, 1);
     let mut b = a[..200_000].to_vec();
     b.extend_from_slice(&common::noise(150_000, 2));
-    let a_refs = run.put(&a, false);
-    let b_refs = run.put(&b, true);
-    run.put(&a, true); // all duplicates: no new chunk
+    let a_refs = run.put(&a, Feed::Plain);
+    let b_refs = run.put(&b, Feed::LaidOut);
+    run.put(&a, Feed::LaidOut); // all duplicates: no new chunk
 
     // GC keeping only B: A's own chunks go, in steps of 2 entries.
     run.tx.begin().unwrap();
@@ -151,7 +178,15 @@ fn run_workload() -> (Run, Vec<u8>) {
         sweep.report.chunks as usize,
         a_refs.iter().filter(|r| !b_set.contains(&r.hash)).count()
     );
-    run.put(&common::noise(300_000, 3), true);
+    // Held pieces (crash case 5): new chunks, then B's again (kept by the
+    // collection: duplicates).
+    let mut c = common::noise(300_000, 3);
+    c.extend_from_slice(&b[..150_000]);
+    let c_refs = run.put(&c, Feed::Held);
+    assert_eq!(
+        c_refs.iter().map(|r| u64::from(r.len)).sum::<u64>(),
+        c.len() as u64
+    );
     (run, base)
 }
 

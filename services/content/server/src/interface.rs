@@ -57,7 +57,10 @@ impl chunk_store::Server<ReplyToken> for Service {
     }
 
     fn writer_drop(&mut self, badge: u64, writer: u64) -> Outcome<()> {
-        self.session(badge).writers.remove(&writer);
+        // Its held piece (never stored) goes with it (rule 2).
+        if let Some(mut w) = self.session(badge).writers.remove(&writer) {
+            self.release(badge, writer, &mut w);
+        }
         Ok(())
     }
 
@@ -103,7 +106,7 @@ impl chunk_store::Server<ReplyToken> for Service {
         let direct = self.dev.dev.direct_bytes;
         let ix = self.dev.stats();
         let text = format!(
-            "counters content: calls={} lease_in={} lease_out={} chunk_buf={} pad={} gathered={} direct={} allocations={} block_calls={} located={}\ncontent calls to block: {}\ncontent service: {} Mcycles scheduled to the content process handling requests (its own code and syscalls), {} Mcycles wall waiting for the block service\ncontent index cache: hits={} misses={} root_changes={}\n",
+            "counters content: calls={} lease_in={} lease_out={} chunk_buf={} pad={} gathered={} direct={} allocations={} block_calls={} located={} held={}\ncontent calls to block: {}\ncontent service: {} Mcycles scheduled to the content process handling requests (its own code and syscalls), {} Mcycles wall waiting for the block service\ncontent index cache: hits={} misses={} root_changes={}\n",
             c.calls,
             c.lease_in,
             c.lease_out,
@@ -114,6 +117,7 @@ impl chunk_store::Server<ReplyToken> for Service {
             c.allocations,
             b.calls(),
             c.located,
+            c.held,
             b,
             c.cycles / 1_000_000,
             block_api::client::CALL_CYCLES.load(core::sync::atomic::Ordering::Relaxed) / 1_000_000,

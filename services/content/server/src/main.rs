@@ -30,6 +30,41 @@
 //! - A writer id is never reused (ids count up over all clients), so a
 //!   stale id (a writer dropped after an error) finds nothing rather than
 //!   another upload's writer.
+//!
+//! # Pieces answered before they are hashed and stored
+//! A `push` of [`DEFER_MIN`] bytes or more is answered as soon as the
+//! piece is in this process's memory: read from the lease into a layout
+//! buffer and cut there (`ChunkWriter::take_with`; the cut search runs in
+//! the read's windows, so that the chunks land in place with no copy).
+//! Then, after the reply, the piece's chunks are BLAKE3-hashed
+//! (`ChunkWriter::hash_held`), while the caller goes on (with a second
+//! CPU: receives and SHA-256es its next piece); they are stored by the
+//! writer's next call (`push` or `finish`), in that call's transaction,
+//! whose reply carries their references first. The rules:
+//! 1. An early answer means only "the service holds these bytes": it was
+//!    never a durability promise (the caller commits when `finish` or a
+//!    later `push` has stored them, and a durable commit or an upload's
+//!    finish comes after those), so nothing is acknowledged durable
+//!    earlier than before.
+//! 2. What can fail (allocation, the device, the index) happens in the
+//!    writer's next call, which answers the error as a synchronous push
+//!    did (the same `ContentError`); the writer is then dropped, so every
+//!    later call on it answers `NoWriter`. The hashing after the reply
+//!    does no I/O and cannot fail. Nothing of a held piece is in the
+//!    index or allocated until it is stored: an aborted session frees
+//!    what it stored as before, and a dropped writer gives its piece up.
+//! 3. Memory: one held piece per writer, and one in the whole service
+//!    ([`Service::spare`], the second layout buffer): a push of another
+//!    writer meanwhile is stored before its answer, as before; the next
+//!    call of the holding writer stores its piece before anything else.
+//! 4. Other calls (reads, puts, collections, checks, any client) see the
+//!    store as if the held piece had not come: it changes no root, index
+//!    entry or allocation until its writer's next call, and the hashing
+//!    (the only work between requests) touches only the piece's buffer.
+//! 5. A crash (of this process or the machine) while a piece is held
+//!    loses the held piece like a writer's unfinished chunk: bytes no
+//!    reply called durable (the fs's streams commit only stored chunks;
+//!    see `filesystem::stream`).
 #![no_std]
 #![no_main]
 
@@ -59,6 +94,12 @@ mod interface;
 use direct::Direct;
 
 userlib::entry!(main);
+
+/// Smallest `push` answered before it is hashed and stored (rule list
+/// above). A shorter one (a small put's) is stored before its answer, as
+/// before: its hashing is short, and holding it would only move its
+/// storing into the `finish` that follows at once.
+pub const DEFER_MIN: usize = 256 * 1024;
 
 /// Clients with a session at once (the filesystem service is the one
 /// client in `boot.cfg`; a few more leave room for tests).
@@ -93,6 +134,9 @@ struct Counters {
     allocations: u64,
     /// Chunks located for a reader that reads them itself (`locate`).
     located: u64,
+    /// Pushes answered before their piece was hashed and stored (the
+    /// crate doc's rules).
+    held: u64,
     /// Cycles scheduled to this process while handling requests (kernel
     /// `CPU_TIME`; not a deterministic count: kept out of the
     /// `counters content:` line).
@@ -109,6 +153,11 @@ struct Service {
     frame: Vec<u8>,
     /// A piece's chunks, laid out for one write (`ChunkWriter::write_with`).
     layout: LayoutBuf,
+    /// The layout buffer of the one piece the service may hold (rule 3):
+    /// here when no writer holds it, made on first use.
+    spare: Option<LayoutBuf>,
+    /// The writer (badge, id) holding a piece, to hash after the reply.
+    holder: Option<(u64, u64)>,
     chunk: ChunkBuf,
     /// Requests received; the service exits at number `die_at` (if not 0).
     received: u64,
@@ -126,6 +175,8 @@ fn main() {
                 next_writer: 1,
                 frame: vec![0u8; FRAME_LEN],
                 layout: LayoutBuf::new(),
+                spare: None,
+                holder: None,
                 chunk: ChunkBuf::new(),
                 received: 0,
                 // Only the boot-time incarnation dies this way: one the
@@ -193,9 +244,37 @@ impl Service {
             if let Err(e) = sent {
                 reply = reply_message::<(), ContentError>(&Err(ContentError::block(e)));
             }
-            self.counters.cycles += userlib::sys::cpu_time().wrapping_sub(t0);
             // A caller that died meanwhile is not our problem.
             let _ = token.reply_message(&reply);
+            // The held piece's hashing, after the reply (rule list above).
+            self.hash_held();
+            self.counters.cycles += userlib::sys::cpu_time().wrapping_sub(t0);
+        }
+    }
+
+    /// Hashes the held piece, if any (no I/O: rule 4).
+    fn hash_held(&mut self) {
+        let Some((badge, id)) = self.holder else {
+            return;
+        };
+        match self
+            .sessions
+            .get_mut(&badge)
+            .and_then(|s| s.writers.get_mut(&id))
+        {
+            Some(w) => w.hash_held(),
+            None => self.holder = None,
+        }
+    }
+
+    /// Writer `id` of `badge` is going: its held piece's buffer (if it
+    /// holds the piece) comes back to the spare.
+    fn release(&mut self, badge: u64, id: u64, w: &mut ChunkWriter) {
+        if self.holder == Some((badge, id)) {
+            self.holder = None;
+            if let Some(buf) = w.release_held() {
+                self.spare = Some(buf);
+            }
         }
     }
 
@@ -203,7 +282,11 @@ impl Service {
         if !self.sessions.contains_key(&badge) && self.sessions.len() >= MAX_SESSIONS {
             // Bounded: the oldest badge's session goes.
             if let Some(&old) = self.sessions.keys().next() {
-                self.sessions.remove(&old);
+                if let Some(mut gone) = self.sessions.remove(&old) {
+                    for (id, w) in gone.writers.iter_mut() {
+                        self.release(old, *id, w);
+                    }
+                }
             }
         }
         self.sessions.entry(badge).or_default()
@@ -259,8 +342,13 @@ impl Service {
     }
 
     /// `push` (with data) or `finish` (without) of writer `id`. A push's
-    /// lease is read in windows straight into the layout buffer, where its
-    /// chunks are cut, hashed and written from (`ChunkWriter::write_with`).
+    /// lease is read in windows straight into a layout buffer, where its
+    /// chunks are cut, hashed and written from (`ChunkWriter::write_with`);
+    /// a long one is answered before the hashing and the writing, which
+    /// the writer's next call finishes (`ChunkWriter::take_with`, the
+    /// crate doc's rules). Either begins by storing the piece the writer
+    /// holds: the reply's references are those of every chunk stored in
+    /// this call, in order.
     fn write_chunks(
         &mut self,
         badge: u64,
@@ -274,11 +362,22 @@ impl Service {
         };
         let mut refs = Vec::new();
         let copied = writer.copied_bytes();
-        // An error leaves the writer unusable: it stays dropped.
+        // An error leaves the writer unusable: it stays dropped (and the
+        // piece it held with it: rule 2).
+        if self.holder == Some((badge, id)) {
+            self.holder = None;
+        }
+        let (settled, buf) = writer.settle(&mut store, &mut self.dev, &mut |c| refs.push(c))?;
+        if let Some(buf) = buf {
+            self.spare = Some(buf);
+        }
+        self.counters.pad += settled.padded;
+        self.counters.allocations += settled.allocations;
         match &data {
             None => {
+                let from = refs.len();
                 writer.finish(&mut store, &mut self.dev, |c| refs.push(c))?;
-                for r in &refs {
+                for r in &refs[from..] {
                     // `put_chunk` copies a chunk's partial last block to pad it.
                     self.counters.pad += u64::from(r.len) % block::BLOCK_SIZE as u64;
                 }
@@ -286,18 +385,33 @@ impl Service {
             Some(d) => {
                 // The declaration bounds the lease at PIECE bytes.
                 let len = usize::try_from(d.len()).unwrap_or(usize::MAX);
-                let done = writer.write_with(
-                    &mut store,
-                    &mut self.dev,
-                    &mut self.layout,
-                    len,
-                    |off, into: &mut [u8]| match d.read(off as u64, into) {
-                        Ok(n) if n == into.len() => Ok(()),
-                        Ok(_) => Err(ContentError::lease(1, userlib::abi::Error::BadLease)),
-                        Err(e) => Err(ContentError::lease(1, e)),
-                    },
-                    |c| refs.push(c),
-                )?;
+                let fill = |off: usize, into: &mut [u8]| match d.read(off as u64, into) {
+                    Ok(n) if n == into.len() => Ok(()),
+                    Ok(_) => Err(ContentError::lease(1, userlib::abi::Error::BadLease)),
+                    Err(e) => Err(ContentError::lease(1, e)),
+                };
+                // One held piece in the service (rule 3).
+                let done = if len >= DEFER_MIN && self.holder.is_none() {
+                    let buf = self.spare.take().unwrap_or_default();
+                    let done =
+                        writer.take_with(&mut store, &mut self.dev, buf, len, fill, |c| {
+                            refs.push(c)
+                        })?;
+                    if writer.holds_piece() {
+                        self.holder = Some((badge, id));
+                        self.counters.held += 1;
+                    }
+                    done
+                } else {
+                    writer.write_with(
+                        &mut store,
+                        &mut self.dev,
+                        &mut self.layout,
+                        len,
+                        fill,
+                        |c| refs.push(c),
+                    )?
+                };
                 self.counters.lease_in += len as u64;
                 self.counters.pad += done.padded;
                 self.counters.allocations += done.allocations;

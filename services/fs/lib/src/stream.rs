@@ -24,6 +24,14 @@
 //! session's upload are dropped at the next mount, and a resumable
 //! upload's `PATCH` flushes before it answers.
 //!
+//! The content service may answer a long push before it has stored the
+//! piece (its crate doc): the references of a push are then those of the
+//! chunks that call stored, the writer's previous piece's, so `held` may
+//! hold up to a piece more than the unfinished chunk. Nothing here needs a
+//! piece's references before the next piece goes: each push records what
+//! came back (`store_refs`), and the flush's `finish` brings the rest, so
+//! after a flush `held` is 0 (checked) and the file holds every byte.
+//!
 //! # Chunk boundaries
 //! Content-defined cuts depend only on the bytes since the chunk's start,
 //! and the writer sees the object's bytes in order, so the chunks are those

@@ -15,9 +15,13 @@ use super::{foreign_writer, ChunkRef, Chunks, Findings, SweepReport, Writer};
 use crate::error::FsError;
 
 /// The content store in-process: its state is the `ContentStore` (96 bytes
-/// of root); `None` until [`Chunks::format`] or [`Chunks::load`].
+/// of root); `None` until [`Chunks::format`] or [`Chunks::load`]. With
+/// [`ChunkStore::holding_pieces`] it pushes as the content service does
+/// with a long piece (`ChunkWriter::take_with`: held, stored by the
+/// writer's next call), so the host tests run the filesystem against
+/// references that come one call late.
 #[derive(Default)]
-pub struct ChunkStore(Option<ContentStore>);
+pub struct ChunkStore(Option<ContentStore>, Option<usize>);
 
 impl Clone for ChunkStore {
     fn clone(&self) -> Self {
@@ -27,11 +31,18 @@ impl Clone for ChunkStore {
             self.0
                 .as_ref()
                 .map(|s| ContentStore::open(&s.encode_root()).expect("content root round-trips")),
+            self.1,
         )
     }
 }
 
 impl ChunkStore {
+    /// A store that holds each pushed piece of `min` bytes or more until
+    /// the writer's next call, as the content service does.
+    pub fn holding_pieces(min: usize) -> Self {
+        ChunkStore(None, Some(min))
+    }
+
     /// The store, once formatted or loaded.
     pub fn inner(&self) -> Result<&ContentStore, FsError> {
         self.0.as_ref().ok_or(FsError::ContentNotLoaded)
@@ -93,8 +104,30 @@ impl<T: Transactional> Chunks<T> for ChunkStore {
         let Writer::Local(w) = w else {
             return Err(foreign_writer());
         };
-        w.write(self.inner_mut()?, dev, data, |c| refs.push(c))
+        let hold = self.1.is_some_and(|min| data.len() >= min);
+        let store = self.inner_mut()?;
+        if !hold {
+            w.write(store, dev, data, |c| refs.push(c))
+                .map_err(content::Error::from)?;
+            return Ok(());
+        }
+        let (_, buf) = w
+            .settle(store, dev, &mut |c| refs.push(c))
             .map_err(content::Error::from)?;
+        w.take_with::<_, content::PutError>(
+            store,
+            dev,
+            buf.unwrap_or_default(),
+            data.len(),
+            |off, into| {
+                into.copy_from_slice(&data[off..off + into.len()]);
+                Ok(())
+            },
+            |c| refs.push(c),
+        )
+        .map_err(content::Error::from)?;
+        // The service's work after its answer.
+        w.hash_held();
         Ok(())
     }
 
