@@ -59,11 +59,11 @@ bare: setup
 	@python3 scripts/mkimage.py $(BOOT_IMAGE) $(foreach b,$(IMAGE_BINS),$(b)=$(BARE_DIR)/$(b)) scripts/boot/*.cfg >/dev/null
 
 ## Boots to the serial shell; `poweroff` ends QEMU with status 0. SMP=n CPUs
-## (default 2; scripts/qemu.py passes -smp, as for test and bench). The disk:
+## (default 1; scripts/qemu.py passes -smp, as for test and bench). The disk:
 ## build/disk.img (created blank, DISK_MB MiB, default 256, when missing;
 ## formatted at first boot) or DISK=path.
 run: bare
-	@SMP="$(or $(SMP),2)" DISK="$(DISK)" DISK_MB="$(DISK_MB)" python3 scripts/qemu.py run $(KERNEL_ELF) $(BOOT_IMAGE)
+	@SMP="$(or $(SMP),1)" DISK="$(DISK)" DISK_MB="$(DISK_MB)" python3 scripts/qemu.py run $(KERNEL_ELF) $(BOOT_IMAGE)
 
 ## Clippy for the bare-metal crates (plain `cargo clippy` sees only the host ones).
 lint-bare: setup
