@@ -1,5 +1,6 @@
-//! `memcpy`, `memmove` and `memset` for the kernel and every ring-3 service
-//! (userlib links it), tuned for QEMU TCG rather than for a real CPU.
+//! `memcpy`, `memmove`, `memset`, `memcmp` and `bcmp` for the kernel and
+//! every ring-3 service (userlib links it), tuned for QEMU TCG rather than
+//! for a real CPU.
 //!
 //! Why hand-written (issue #13, docs/speed.md "Bulk copies and fills under
 //! TCG"): compiler-builtins' x86-64 versions are `rep movsq` / `rep stosq`,
@@ -19,8 +20,11 @@
 //! - `#![no_builtins]`: LLVM must not recognise these loops as a copy or
 //!   fill idiom and turn them back into a call to `memcpy`/`memset`, which
 //!   would be a call to themselves.
-//! - Only what the measurement justified: `memcmp`/`bcmp`/`strlen` stay
-//!   compiler-builtins' (plain loops already, no `rep`).
+//! - Only what the measurement justified: `strlen` stays compiler-builtins'.
+//!   `memcmp`/`bcmp` are compiler-builtins' byte loop there (a load pair,
+//!   a compare and a branch per byte); the trees' keys share long
+//!   prefixes (a tag, then a big-endian inode number), so slice compares
+//!   walk many equal bytes: here they go a word at a time ([`compare`]).
 //! - One shape for all three: byte steps up to an 8-aligned destination,
 //!   then [`UNROLL`] words per loop iteration (copies in groups of eight
 //!   loads then eight stores), then single words, then the last bytes.
@@ -502,4 +506,98 @@ pub unsafe fn fill_by<const WORDS: usize>(mut dst: *mut u8, byte: u8, mut n: usi
             dst = dst.add(1);
         }
     }
+}
+
+/// C `memcmp` of `n` bytes: negative, zero or positive as the first byte
+/// that differs (as an unsigned byte) is smaller in `a`, absent, or larger.
+///
+/// A word (8 bytes, unaligned loads: x86 allows them, and TCG's soft TLB
+/// takes them in one lookup unless they cross a page) per step instead of
+/// a byte; the first differing byte of a word is its lowest set byte of
+/// `x ^ y` (little-endian). The last word of a compare of 8 bytes or more
+/// is loaded ending at `n` (overlapping bytes already found equal), so no
+/// byte tail; shorter compares go byte by byte.
+///
+/// # Safety
+/// `a` and `b` must be valid for reads of `n` bytes.
+#[inline(always)]
+pub unsafe fn compare(a: *const u8, b: *const u8, n: usize) -> i32 {
+    // Safety: every offset read is below `n` (the caller's contract).
+    unsafe {
+        if n < W {
+            return compare_bytes(a, b, n);
+        }
+        let mut i = 0;
+        while i + W < n {
+            let (x, y) = (word_at(a, i), word_at(b, i));
+            if x != y {
+                return first_difference(x, y);
+            }
+            i += W;
+        }
+        let (x, y) = (word_at(a, n - W), word_at(b, n - W));
+        if x != y {
+            return first_difference(x, y);
+        }
+        0
+    }
+}
+
+/// C `bcmp`: zero if the `n` bytes are equal, else non-zero (no order:
+/// one word compare per step, no search for the byte).
+///
+/// # Safety
+/// `a` and `b` must be valid for reads of `n` bytes.
+#[inline(always)]
+pub unsafe fn differ(a: *const u8, b: *const u8, n: usize) -> i32 {
+    // Safety: every offset read is below `n` (the caller's contract).
+    unsafe {
+        if n < W {
+            return compare_bytes(a, b, n);
+        }
+        let mut i = 0;
+        while i + W < n {
+            if word_at(a, i) != word_at(b, i) {
+                return 1;
+            }
+            i += W;
+        }
+        i32::from(word_at(a, n - W) != word_at(b, n - W))
+    }
+}
+
+/// The 8 bytes at `p + i`, as memory holds them (little-endian).
+///
+/// # Safety
+/// `p + i .. p + i + 8` must be valid for reads.
+#[inline(always)]
+unsafe fn word_at(p: *const u8, i: usize) -> u64 {
+    // Safety: the caller's contract; no alignment is required.
+    unsafe { p.add(i).cast::<u64>().read_unaligned() }
+}
+
+/// `memcmp`'s answer for two words that differ: their lowest differing
+/// byte, as unsigned bytes.
+#[inline(always)]
+fn first_difference(x: u64, y: u64) -> i32 {
+    let shift = (x ^ y).trailing_zeros() & !7;
+    i32::from((x >> shift) as u8) - i32::from((y >> shift) as u8)
+}
+
+/// `memcmp` byte by byte (fewer than a word's bytes).
+///
+/// # Safety
+/// `a` and `b` must be valid for reads of `n` bytes.
+#[inline(always)]
+unsafe fn compare_bytes(a: *const u8, b: *const u8, n: usize) -> i32 {
+    let mut i = 0;
+    while i < n {
+        // Safety: `i < n` (the caller's contract).
+        let (x, y) = unsafe { (*a.add(i), *b.add(i)) };
+        if x != y {
+            return i32::from(x) - i32::from(y);
+        }
+        i += 1;
+    }
+    0
 }

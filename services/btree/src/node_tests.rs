@@ -20,6 +20,43 @@ fn leaf(pairs: &[(&[u8], &[u8])]) -> Node {
     }
 }
 
+/// `block::Transactional::write_verified`'s contract: the block store
+/// journals a node under the CRC-32C it reads off the node's seal, so the
+/// seal must be what the block layer takes it for (offset and coverage).
+#[test]
+fn seal_is_what_the_block_layer_reads_off_it() {
+    let branch = Node {
+        generation: u64::MAX,
+        level: 3,
+        entries: Entries::Branch(vec![
+            BranchEntry {
+                key: vec![],
+                child: 17,
+            },
+            BranchEntry {
+                key: vec![0xFF; MAX_KEY_LEN],
+                child: u64::MAX,
+            },
+        ]),
+    };
+    let nodes = [
+        Node::empty_leaf(0),
+        leaf(&[(b"a", b"1"), (b"bb", b""), (b"c", &[9u8; 1024])]),
+        branch,
+    ];
+    assert_eq!(block::SEAL_FIELD, OFF_CHECKSUM);
+    for node in &nodes {
+        for home in [0u64, 1, 42, 1 << 40, u64::MAX] {
+            let image = node.encode(home);
+            assert_eq!(
+                block::sealed_image_crc(home, &image),
+                Some(crate::checksum::crc32c(&[&image])),
+                "home {home}"
+            );
+        }
+    }
+}
+
 #[test]
 fn leaf_round_trip() {
     let n = leaf(&[(b"a", b"1"), (b"bb", b""), (b"c", &[9u8; 1024])]);

@@ -52,7 +52,8 @@ use abi::iface::{CallError, Transport};
 use block::{DeviceError, Error, BLOCK_SIZE};
 
 use crate::{
-    block_store as stub, BlockError, Geometry, BITS_BYTES, MAX_SCATTER, REPORT_MAX, SCATTER_FRESH,
+    block_store as stub, BlockError, Geometry, BITS_BYTES, MAX_SCATTER, REPORT_MAX, SCATTER_FLAGS,
+    SCATTER_FRESH, SCATTER_SEALED,
 };
 
 mod transactional;
@@ -234,7 +235,8 @@ pub struct BlockClient<T = DefaultTransport> {
     fresh_first: u64,
     /// Gathered journaled writes: block images, and the block each is for
     /// (at most `MAX_SCATTER`, each block once; found by a linear search,
-    /// which over 64 numbers costs less than a map's upkeep).
+    /// which over 64 numbers costs less than a map's upkeep), with its
+    /// `SCATTER_` flags as `write_scattered` sends it.
     journal: Vec<u8>,
     journal_at: Vec<u64>,
     /// Badge to which each transaction is delegated right after `begin`.
@@ -403,25 +405,37 @@ impl<T: Transport> BlockClient<T> {
 
     /// Where block `block`'s gathered journaled image is, if it has one.
     fn gathered_at(&self, block: u64) -> Option<usize> {
-        self.journal_at.iter().position(|&b| b == block)
+        self.journal_at
+            .iter()
+            .position(|&b| b & !SCATTER_FLAGS == block)
     }
 
     /// Whether any of `blocks` blocks from `first` has a gathered image.
     fn journal_touches(&self, first: u64, blocks: u64) -> bool {
         let end = first.saturating_add(blocks);
-        self.journal_at.iter().any(|&b| first <= b && b < end)
+        self.journal_at
+            .iter()
+            .map(|&b| b & !SCATTER_FLAGS)
+            .any(|b| first <= b && b < end)
     }
 
-    /// Gathers the journaled write of one block's `image`.
-    fn gather_block(&mut self, block: u64, image: &[u8]) -> Result<(), Error> {
+    /// Gathers the journaled write of one block's `image`, `sealed` for it
+    /// by its writer (`write_verified`) or not.
+    fn gather_block(&mut self, block: u64, image: &[u8], sealed: bool) -> Result<(), Error> {
+        let number = if sealed {
+            block | SCATTER_SEALED
+        } else {
+            block
+        };
         if let Some(i) = self.gathered_at(block) {
             self.journal[i * BLOCK_SIZE..(i + 1) * BLOCK_SIZE].copy_from_slice(image);
+            self.journal_at[i] = number;
             return Ok(());
         }
         if self.journal_at.len() == MAX_SCATTER {
             self.send_journal()?;
         }
-        self.journal_at.push(block);
+        self.journal_at.push(number);
         self.journal.extend_from_slice(image);
         Ok(())
     }

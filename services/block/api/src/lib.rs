@@ -118,8 +118,9 @@ abi::interface! {
         /// block numbers, one little-endian u64 per image, in the same
         /// order (a block named twice: the later image). A number with
         /// [`SCATTER_FRESH`] set is an unjournaled write (`write_fresh`) of
-        /// the block the other bits name. Every number is checked before
-        /// any block is written.
+        /// the block the other bits name; one with [`SCATTER_SEALED`] set
+        /// (and not `SCATTER_FRESH`) a `write_verified` of a sealed image.
+        /// Every number is checked before any block is written.
         fn write_scattered = 25 (tx: u64)
             [0 data: Read(MAX_SCATTER_BYTES as u64), 1 at: Read(MAX_SCATTER_AT as u64)]
             -> Result<u64, BlockError>;
@@ -159,6 +160,16 @@ pub const MAX_TRANSFER: usize = 4096 * block::BLOCK_SIZE;
 pub const MAX_SCATTER: usize = 64;
 /// Marks a block number of `write_scattered` as an unjournaled write.
 pub const SCATTER_FRESH: u64 = 1 << 63;
+/// Marks a block number of `write_scattered` as a journaled write of an
+/// image its writer sealed for that block (`Transactional::write_verified`:
+/// the store journals it under the CRC-32C read off its seal, no pass over
+/// its bytes). The client's word, as trusted as its images: an image not
+/// sealed so fails recovery's check as a damaged one would (replay stops
+/// at its transaction; `JournalGap` if a later commit vouches for it).
+/// Only the tree code's own nodes are marked, never bytes a user sent.
+pub const SCATTER_SEALED: u64 = 1 << 62;
+/// The flag bits of a `write_scattered` block number.
+pub const SCATTER_FLAGS: u64 = SCATTER_FRESH | SCATTER_SEALED;
 /// Bytes of their images, and of their block numbers.
 pub const MAX_SCATTER_BYTES: usize = MAX_SCATTER * block::BLOCK_SIZE;
 pub const MAX_SCATTER_AT: usize = MAX_SCATTER * 8;

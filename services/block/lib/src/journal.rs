@@ -20,7 +20,10 @@
 //! 32  12*338  tags            per image: home block (8), CRC-32C of the image (4)
 //! 4088   8    zero
 //! ```
-//! Image block: the 4096 bytes to write at its tag's home block.
+//! Image block: the 4096 bytes to write at its tag's home block. Its tag's
+//! CRC-32C is computed over them, or for an image written sealed
+//! (`write_verified`) read off its seal (`checksum::sealed_image_crc`):
+//! the same value either way, so replay checks every image whole.
 //! Parity block: the XOR of the group's n images.
 //!
 //! Commit block:
@@ -239,6 +242,18 @@ pub(crate) fn xor_into(acc: &mut [u8], block: &[u8]) {
     }
 }
 
+/// One block image to journal.
+pub struct Image<'a> {
+    /// The block it is written to.
+    pub home: u64,
+    /// Its 4096 bytes.
+    pub bytes: &'a [u8],
+    /// Its CRC-32C when already known (read off the seal of an image
+    /// written through `write_verified`: [`crate::sealed_image_crc`]),
+    /// else computed here.
+    pub crc: Option<u32>,
+}
+
 /// Encodes transaction `seq` of `epoch` writing `images` (home block, image)
 /// into its journal blocks, in log order. `durable_through` is the highest
 /// sequence number known durable now (see the commit block). The store
@@ -250,8 +265,16 @@ pub fn encode_transaction(
     durable_through: u64,
     images: &[(u64, &[u8])],
 ) -> Vec<u8> {
+    let images: Vec<Image<'_>> = images
+        .iter()
+        .map(|&(home, bytes)| Image {
+            home,
+            bytes,
+            crc: None,
+        })
+        .collect();
     let mut out = Vec::new();
-    encode_transaction_into(&mut out, epoch, seq, durable_through, images);
+    encode_transaction_into(&mut out, epoch, seq, durable_through, &images);
     out
 }
 
@@ -268,13 +291,15 @@ const ZERO_BLOCK_CRC: u32 = crc32c(&[0; BLOCK_SIZE]);
 /// blocks `crc(p) = crc(x1) ^ ... ^ crc(xn)`, and `^ crc(zeros)` once more
 /// when `n` is even; the images' CRCs are computed anyway for their tags
 /// (`parity_crc_is_derived_from_the_images` checks it against a direct
-/// computation).
+/// computation). An image's own CRC is its known one when it has one
+/// ([`Image::crc`]): the tags hold the same values either way, so the log
+/// is byte for byte the same and replay checks every image whole.
 pub fn encode_transaction_into(
     out: &mut Vec<u8>,
     epoch: u64,
     seq: u64,
     durable_through: u64,
-    images: &[(u64, &[u8])],
+    images: &[Image<'_>],
 ) {
     let base = out.len();
     let total = blocks_needed(images.len() as u64) as usize;
@@ -291,14 +316,16 @@ pub fn encode_transaction_into(
         desc.seq = seq.into();
         desc.tag_count = (group.len() as u32).into();
         let mut parity_crc = 0u32;
-        for ((home, image), tag) in group.iter().zip(desc.tags.iter_mut()) {
+        for (image, tag) in group.iter().zip(desc.tags.iter_mut()) {
+            let Image { home, bytes, crc } = *image;
             // Every caller passes whole blocks (the store's images).
-            assert_eq!(image.len(), BLOCK_SIZE, "a journal image is one block");
-            let crc = crc32c(image);
-            tag.home = (*home).into();
+            assert_eq!(bytes.len(), BLOCK_SIZE, "a journal image is one block");
+            let crc = crc.unwrap_or_else(|| crc32c(bytes));
+            debug_assert_eq!(crc, crc32c(bytes), "a known CRC is the image's");
+            tag.home = home.into();
             tag.crc = crc.into();
             parity_crc ^= crc;
-            out.extend_from_slice(image);
+            out.extend_from_slice(bytes);
         }
         if group.len().is_multiple_of(2) {
             parity_crc ^= ZERO_BLOCK_CRC;
@@ -448,7 +475,15 @@ mod tests {
                 .collect();
             let refs: Vec<(u64, &[u8])> = images.iter().map(|(b, d)| (*b, &d[..])).collect();
             let mut out = vec![9u8; 3];
-            encode_transaction_into(&mut out, 1, 5, 4, &refs);
+            let unknown: Vec<Image<'_>> = refs
+                .iter()
+                .map(|&(home, bytes)| Image {
+                    home,
+                    bytes,
+                    crc: None,
+                })
+                .collect();
+            encode_transaction_into(&mut out, 1, 5, 4, &unknown);
             assert_eq!(&out[..3], &[9, 9, 9], "appended, nothing before it touched");
             let log = &out[3..];
             assert_eq!(log, &encode_transaction(1, 5, 4, &refs)[..]);
@@ -486,6 +521,32 @@ mod tests {
                 })
             ));
         }
+    }
+
+    #[test]
+    fn known_crcs_encode_the_same_log() {
+        let images: Vec<(u64, Vec<u8>)> = (0..5u64)
+            .map(|i| {
+                (
+                    40 + i,
+                    (0..BLOCK_SIZE).map(|k| (k as u64 * i) as u8).collect(),
+                )
+            })
+            .collect();
+        let refs: Vec<(u64, &[u8])> = images.iter().map(|(b, d)| (*b, &d[..])).collect();
+        let known: Vec<Image<'_>> = images
+            .iter()
+            .enumerate()
+            .map(|(i, (home, bytes))| Image {
+                home: *home,
+                bytes,
+                // Some known, some not: a transaction mixes both.
+                crc: (i % 2 == 0).then(|| crc32c(bytes)),
+            })
+            .collect();
+        let mut out = Vec::new();
+        encode_transaction_into(&mut out, 2, 7, 6, &known);
+        assert!(out == encode_transaction(2, 7, 6, &refs));
     }
 
     #[test]

@@ -70,6 +70,7 @@ pub mod crash;
 mod file_device;
 
 pub use byte_size::ByteSize;
+pub use checksum::{sealed_image_crc, SEAL_FIELD};
 pub use device::{check_request, BlockDevice, DeviceError, IoRequest, MemDevice};
 pub use error::{Corruption, Error, FaultOp, WriteFault};
 #[cfg(feature = "std")]
@@ -166,7 +167,13 @@ pub trait Transactional {
     /// [`Transactional::write`] of one block image its writer built and
     /// sealed itself (a cowbtree node bound to `block`): a cache of
     /// verified images may keep it as verified without checking it again.
-    /// Default: a plain write.
+    /// The seal is the writer's word: bytes 4..8 ([`SEAL_FIELD`]) hold,
+    /// little-endian, the CRC-32C of `block` as a u64 LE followed by bytes
+    /// 8..4096, so the store journals the image under the CRC-32C it reads
+    /// off the seal ([`sealed_image_crc`]) instead of a pass over its
+    /// bytes. An image not sealed so is a broken promise: its journal
+    /// record fails recovery's check like a damaged one. Default: a plain
+    /// write.
     fn write_verified(&mut self, block: u64, data: &[u8]) -> Result<(), Error> {
         self.write(block, data)
     }

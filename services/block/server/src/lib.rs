@@ -36,7 +36,10 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use abi::iface::{Caller, LeaseIn, Pending};
 use block::{BlockDevice, BlockStore, Durability, Error, Transactional, BLOCK_SIZE};
-use block_api::{block_store, report, BlockError, MAX_PIECE_BLOCKS, MAX_SCATTER, SCATTER_FRESH};
+use block_api::{
+    block_store, report, BlockError, MAX_PIECE_BLOCKS, MAX_SCATTER, SCATTER_FLAGS, SCATTER_FRESH,
+    SCATTER_SEALED,
+};
 
 /// Cycles spent handling requests, scheduled to this process (kernel
 /// `CPU_TIME`: its own code and syscalls, not the driver's or anyone's
@@ -350,7 +353,7 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
                 let _ = write!(text, "{}", self.store.stats());
                 let _ = writeln!(
                     text,
-                    "service: transaction {}, {} begin calls waited, {} waiting now; {} Mcycles scheduled to the block process handling requests (its own code and syscalls), {} Mcycles wall waiting for the disk driver in {} calls ({} writes flushed in the same call; {} queue notifications by the driver); {} images journaled in {} commits; {} transactions aborted at a client's death",
+                    "service: transaction {}, {} begin calls waited, {} waiting now; {} Mcycles scheduled to the block process handling requests (its own code and syscalls), {} Mcycles wall waiting for the disk driver in {} calls ({} writes flushed in the same call; {} queue notifications by the driver); {} images journaled ({} read off their seal) in {} commits; {} transactions aborted at a client's death",
                     if self.open.is_some() { "open" } else { "closed" },
                     self.deferred_begins,
                     self.waiting.len(),
@@ -360,6 +363,7 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
                     self.store.stats().device_durable_writes,
                     DRIVER_NOTIFICATIONS.load(Ordering::Relaxed),
                     self.store.stats().journal_images,
+                    self.store.stats().journal_sealed_images,
                     self.store.stats().commits_durable + self.store.stats().commits_batched,
                     self.death_aborts,
                 );
@@ -464,7 +468,7 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
             w.copy_from_slice(&numbers[i * 8..i * 8 + 8]);
             u64::from_le_bytes(w)
         };
-        if let Some(bad) = (0..n).map(block).find(|&b| b & !SCATTER_FRESH >= count) {
+        if let Some(bad) = (0..n).map(block).find(|&b| b & !SCATTER_FLAGS >= count) {
             return Err(BlockError::store(Error::OutOfRange {
                 first: bad,
                 blocks: 1,
@@ -488,8 +492,11 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
             match block(i) {
                 b if b & SCATTER_FRESH != 0 => {
                     self.store
-                        .write_fresh_with(b & !SCATTER_FRESH, BLOCK_SIZE, fill)??
+                        .write_fresh_with(b & !SCATTER_FLAGS, BLOCK_SIZE, fill)??
                 }
+                b if b & SCATTER_SEALED != 0 => self
+                    .store
+                    .write_sealed_block_with(b & !SCATTER_FLAGS, fill)??,
                 b => self.store.write_block_with(b, fill)??,
             }
             self.counters.lease_in += BLOCK_SIZE as u64;

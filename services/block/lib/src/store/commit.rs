@@ -189,7 +189,7 @@ impl<D: BlockDevice> BlockStore<D> {
         };
         for i in dirty_bitmap {
             let image = bitmap::encode_block(i, self.alloc.block_words(i));
-            txn.writes.insert(bitmap_start + i, Box::new(image));
+            txn.put(bitmap_start + i, Box::new(image), None);
         }
         let need = journal::blocks_needed(txn.writes.len() as u64);
         if need > self.sb.journal_blocks {
@@ -218,8 +218,17 @@ impl<D: BlockDevice> BlockStore<D> {
         }
         if !txn.writes.is_empty() {
             let seq = self.next_seq;
-            let images: Vec<(u64, &[u8])> = txn.writes.iter().map(|(b, d)| (*b, &d[..])).collect();
+            let images: Vec<journal::Image<'_>> = txn
+                .writes
+                .iter()
+                .map(|(&home, bytes)| journal::Image {
+                    home,
+                    bytes,
+                    crc: txn.known_crcs.get(&home).copied(),
+                })
+                .collect();
             self.stats.journal_images += images.len() as u64;
+            self.stats.journal_sealed_images += txn.known_crcs.len() as u64;
             // Encoded straight into the buffer of records not yet written.
             journal::encode_transaction_into(
                 &mut self.pending,

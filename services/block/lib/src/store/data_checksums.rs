@@ -53,7 +53,7 @@ impl<D: BlockDevice> BlockStore<D> {
             }
             checksums::seal(&mut table);
             let home = self.sb.checksum_start + index;
-            self.txn_mut()?.writes.insert(home, table);
+            self.txn_mut()?.put(home, table, None);
         }
         Ok(())
     }

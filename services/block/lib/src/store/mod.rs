@@ -139,8 +139,12 @@ pub struct Stats {
     /// Journaled images filled straight into them (`write_block_with`:
     /// the block service's lease reads, no copy of its own).
     pub journal_filled_bytes: u64,
-    /// Block images written to the journal (one CRC-32C pass each).
+    /// Block images written to the journal (one CRC-32C pass each, but
+    /// those below).
     pub journal_images: u64,
+    /// Of `journal_images`, those written sealed (`write_verified`):
+    /// tagged with the CRC-32C read off their seal, no pass over them.
+    pub journal_sealed_images: u64,
     pub free_blocks: u64,
     /// Set once a write or flush failed: the store refuses changes.
     pub read_only: Option<WriteFault>,

@@ -27,12 +27,37 @@ pub(super) enum AllocOp {
 pub(super) struct Txn {
     /// Journaled writes: home block -> image.
     pub(super) writes: BTreeMap<u64, Box<[u8]>>,
+    /// The CRC-32C of those images written sealed (`write_verified`),
+    /// read off their seal: the journal tags them without a pass over
+    /// their bytes. An image put any other way has none here.
+    pub(super) known_crcs: BTreeMap<u64, u32>,
     /// Allocation changes in order (undone in reverse by `abort`).
     pub(super) ops: Vec<AllocOp>,
     pub(super) wrote_fresh: bool,
 }
 
 impl Txn {
+    /// Makes `image` block's journaled write, its CRC-32C `crc` when
+    /// known; answers the image it replaces.
+    pub(super) fn put(
+        &mut self,
+        block: u64,
+        image: Box<[u8]>,
+        crc: Option<u32>,
+    ) -> Option<Box<[u8]>> {
+        match crc {
+            Some(crc) => self.known_crcs.insert(block, crc),
+            None => self.known_crcs.remove(&block),
+        };
+        self.writes.insert(block, image)
+    }
+
+    /// Drops block's journaled write, if any.
+    pub(super) fn remove(&mut self, block: u64) {
+        self.writes.remove(&block);
+        self.known_crcs.remove(&block);
+    }
+
     fn allocated_here(&self, block: u64) -> bool {
         self.ops
             .iter()
@@ -103,7 +128,7 @@ impl<D: BlockDevice> BlockStore<D> {
                 txn.wrote_fresh = true;
                 for b in first..first + blocks {
                     // A later unjournaled write replaces an earlier journaled one.
-                    txn.writes.remove(&b);
+                    txn.remove(b);
                 }
             }
             for b in first..first + blocks {
@@ -127,6 +152,28 @@ impl<D: BlockDevice> BlockStore<D> {
         block: u64,
         fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
     ) -> Result<Result<(), E>, Error> {
+        self.write_filled(block, fill, false)
+    }
+
+    /// [`BlockStore::write_block_with`] of an image its writer sealed
+    /// for `block` (the contract of [`Transactional::write_verified`]):
+    /// journaled under the CRC-32C read off its seal
+    /// ([`crate::sealed_image_crc`]), no pass over its bytes. The block
+    /// service calls it for the images a client marks sealed.
+    pub fn write_sealed_block_with<E>(
+        &mut self,
+        block: u64,
+        fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+    ) -> Result<Result<(), E>, Error> {
+        self.write_filled(block, fill, true)
+    }
+
+    fn write_filled<E>(
+        &mut self,
+        block: u64,
+        fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+        sealed: bool,
+    ) -> Result<Result<(), E>, Error> {
         self.check_journaled(block, BLOCK_SIZE)?;
         let mut image = self
             .spare_images
@@ -136,9 +183,18 @@ impl<D: BlockDevice> BlockStore<D> {
             self.recycle(image);
             return Ok(Err(e));
         }
+        let crc = if sealed {
+            crate::sealed_image_crc(block, &image)
+        } else {
+            None
+        };
         self.guarded(|s| {
-            s.set_checksums(Extent::new(block, 1), |_| checksums::data_checksum(&image))?;
-            if let Some(old) = s.txn_mut()?.writes.insert(block, image) {
+            s.set_checksums(Extent::new(block, 1), |_| match crc {
+                // The table's entry for the CRC: `data_checksum`'s value.
+                Some(crc) => crc.max(1),
+                None => checksums::data_checksum(&image),
+            })?;
+            if let Some(old) = s.txn_mut()?.put(block, image, crc) {
                 s.recycle(old);
             }
             s.stats.journal_filled_bytes += BLOCK_SIZE as u64;
@@ -316,7 +372,7 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
                 checksums::data_checksum(&data[at..at + BLOCK_SIZE])
             })?;
             for (i, chunk) in data.chunks_exact(BLOCK_SIZE).enumerate() {
-                let replaced = s.txn_mut()?.writes.insert(first + i as u64, chunk.into());
+                let replaced = s.txn_mut()?.put(first + i as u64, chunk.into(), None);
                 if let Some(old) = replaced {
                     s.recycle(old);
                 }
@@ -324,6 +380,20 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
             s.stats.journal_copied_bytes += data.len() as u64;
             Ok(())
         })
+    }
+
+    /// The tree's sealed node: journaled under the CRC-32C read off its
+    /// seal (`write_sealed_block_with`).
+    fn write_verified(&mut self, block: u64, data: &[u8]) -> Result<(), Error> {
+        if data.len() != BLOCK_SIZE {
+            return self.write(block, data);
+        }
+        let copied = self.write_sealed_block_with(block, |image| {
+            image.copy_from_slice(data);
+            Ok::<(), core::convert::Infallible>(())
+        })?;
+        let Ok(()) = copied;
+        Ok(())
     }
 
     fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
@@ -337,7 +407,7 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
                 txn.wrote_fresh = true;
                 for b in first..first + blocks {
                     // A later unjournaled write replaces an earlier journaled one.
-                    txn.writes.remove(&b);
+                    txn.remove(b);
                 }
             }
             for b in first..first + blocks {
