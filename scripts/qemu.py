@@ -33,7 +33,7 @@ import storage_tests
 STATUS_PASS = 33
 # CPUs: SMP (default 1); the kernel uses each the ACPI MADT lists (up to 4),
 # one host thread each under multi-threaded TCG. One is the default because
-# two are slower today (docs/speed.md, "Two CPUs, measured").
+# two are not faster today (docs/speed.md, "Two CPUs, measured").
 SMP = os.environ.get("SMP", "1")
 QEMU = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-m", "256M", "-smp", SMP,
         "-display", "none", "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
