@@ -7,8 +7,8 @@
 mod common;
 
 use block::{BlockStore, MemDevice};
-use common::{crash_config, noise, sha256};
-use filesystem::{fsck_blocks, Algorithm, Fs, Registry, RepoName, SessionError};
+use common::{crash_config, noise};
+use filesystem::{fsck_blocks, Algorithm, Fs, Registry, RepoName};
 use testkit::{crash_image, CutMode, Cuts, RecordingDevice, SplitMix};
 
 const BLOCKS: u64 = 4096;
@@ -53,7 +53,6 @@ fn run_uploads() -> Run {
 fn acknowledged_upload_bytes_survive_every_cut_and_the_session_resumes() {
     let run = run_uploads();
     let data = blob();
-    let digest = sha256(&data);
     let repo = RepoName::parse("app/web").unwrap();
     let cuts = Cuts::at_flushes(&run.device)
         .random(24, &mut SplitMix(11))
@@ -73,41 +72,11 @@ fn acknowledged_upload_bytes_survive_every_cut_and_the_session_resumes() {
             let store = BlockStore::mount(MemDevice::from_image(image), crash_config())
                 .unwrap_or_else(|e| panic!("{ctx}: mount: {e:?}"));
             let mut reg = Registry::new(Fs::open(store, 0).unwrap());
-            let mut up = match reg.resume_upload(&repo, run.id, Algorithm::Sha256) {
-                Ok(up) => up,
-                Err(e) => {
-                    assert!(acked.is_none(), "{ctx}: session lost: {e}");
-                    continue;
-                }
-            };
-            let size = up.size();
-            assert!(
-                size >= acked.unwrap_or(0),
-                "{ctx}: {size} bytes after recovery, {acked:?} were acknowledged"
-            );
-            // A client resending from a stale offset is told the real size.
-            if size > 0 {
-                assert_eq!(
-                    reg.append_durable(&mut up, 0, b"x"),
-                    Err(SessionError::WrongOffset { offset: 0, size })
-                );
+            // A client resending from a stale offset is told the real
+            // size; from there the blob finishes and verifies.
+            if !common::resume_and_finish(&mut reg, &repo, run.id, acked, &data, &ctx) {
+                continue;
             }
-            // Resume from the reported size and finish: the blob verifies.
-            reg.append_durable(&mut up, size, &data[size as usize..])
-                .unwrap_or_else(|e| panic!("{ctx}: resume: {e:?}"));
-            reg.finish_upload(up, &digest)
-                .unwrap_or_else(|e| panic!("{ctx}: finish: {e}"));
-            let mut r = reg.get_blob(&digest).unwrap().expect("blob stored");
-            let mut got = Vec::new();
-            let mut buf = vec![0u8; 65_536];
-            loop {
-                let k = r.read(&mut buf).unwrap();
-                if k == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..k]);
-            }
-            assert!(got == data, "{ctx}: blob differs");
             let report = fsck_blocks(reg.fs(), true).unwrap();
             assert!(report.is_clean(), "{ctx}: fsck: {:?}", report.problems);
             checked += 1;

@@ -39,17 +39,10 @@ fn an_upload_through_held_pieces_is_whole_at_finish_and_cut_as_a_plain_one() {
     let want = upload_chunks(&mut plain, &data);
     let got = upload_chunks(&mut held, &data);
     assert_eq!(got, want);
-    let mut r = held.get_blob(&sha256(&data)).unwrap().expect("blob stored");
-    let mut back = Vec::new();
-    let mut buf = vec![0u8; 65_536];
-    loop {
-        let k = r.read(&mut buf).unwrap();
-        if k == 0 {
-            break;
-        }
-        back.extend_from_slice(&buf[..k]);
-    }
-    assert!(back == data, "the blob reads back");
+    assert!(
+        common::read_blob(&mut held, &sha256(&data)) == data,
+        "the blob reads back"
+    );
     let report = fsck_blocks(held.fs(), true).unwrap();
     assert!(report.is_clean(), "fsck: {:?}", report.problems);
 }
@@ -123,7 +116,6 @@ fn run_uploads() -> Run {
 fn power_cuts_while_a_piece_is_held_lose_only_unacknowledged_bytes() {
     let run = run_uploads();
     let data = blob();
-    let digest = sha256(&data);
     let repo = RepoName::parse("app/web").unwrap();
     let cuts = Cuts::at_flushes(&run.device)
         .random(12, &mut SplitMix(23))
@@ -146,33 +138,9 @@ fn power_cuts_while_a_piece_is_held_lose_only_unacknowledged_bytes() {
             );
             let report = fsck_blocks(reg.fs(), true).unwrap();
             assert!(report.is_clean(), "{ctx}: fsck: {:?}", report.problems);
-            let mut up = match reg.resume_upload(&repo, run.id, Algorithm::Sha256) {
-                Ok(up) => up,
-                Err(e) => {
-                    assert!(acked.is_none(), "{ctx}: session lost: {e}");
-                    continue;
-                }
-            };
-            let size = up.size();
-            assert!(
-                size >= acked.unwrap_or(0),
-                "{ctx}: {size} bytes after recovery, {acked:?} were acknowledged"
-            );
-            reg.append_durable(&mut up, size, &data[size as usize..])
-                .unwrap_or_else(|e| panic!("{ctx}: resume: {e:?}"));
-            reg.finish_upload(up, &digest)
-                .unwrap_or_else(|e| panic!("{ctx}: finish: {e}"));
-            let mut r = reg.get_blob(&digest).unwrap().expect("blob stored");
-            let mut got = Vec::new();
-            let mut buf = vec![0u8; 65_536];
-            loop {
-                let k = r.read(&mut buf).unwrap();
-                if k == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..k]);
+            if !common::resume_and_finish(&mut reg, &repo, run.id, acked, &data, &ctx) {
+                continue;
             }
-            assert!(got == data, "{ctx}: blob differs");
             checked += 1;
         }
     }

@@ -3,7 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 use block::{BlockStore, Config, MemDevice, Transactional};
-use filesystem::{Digest, Fs, Kind, Registry, RepoName};
+use filesystem::{Algorithm, Digest, Fs, Kind, Registry, RepoName, SessionError};
 pub use testkit::noise;
 
 pub mod damage;
@@ -125,4 +125,60 @@ pub fn measure_small_puts<M>(n: u64, mut probe: impl FnMut(&mut Registry<Store>)
     }
     assert!(reg.fs().fsck(true).unwrap().is_clean());
     (before, after)
+}
+
+/// The whole blob `digest`, read back in 64 KiB pieces.
+pub fn read_blob<T: Transactional>(reg: &mut Registry<T>, digest: &Digest) -> Vec<u8> {
+    let mut r = reg.get_blob(digest).unwrap().expect("blob stored");
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let k = r.read(&mut buf).unwrap();
+        if k == 0 {
+            return got;
+        }
+        got.extend_from_slice(&buf[..k]);
+    }
+}
+
+/// After a power cut, what a client of an upload session does: resumes
+/// session `id` of `repo`, which must hold at least the `acked` bytes a
+/// reply called durable (it may be gone only if none were), is told the
+/// real size when it resends from a stale offset, sends the rest of
+/// `data` from the size it is told and finishes; the blob must read back
+/// as `data`. Whether the session was there.
+pub fn resume_and_finish<T: Transactional>(
+    reg: &mut Registry<T>,
+    repo: &RepoName,
+    id: u64,
+    acked: Option<u64>,
+    data: &[u8],
+    ctx: &str,
+) -> bool {
+    let mut up = match reg.resume_upload(repo, id, Algorithm::Sha256) {
+        Ok(up) => up,
+        Err(e) => {
+            assert!(acked.is_none(), "{ctx}: session lost: {e}");
+            return false;
+        }
+    };
+    let size = up.size();
+    assert!(
+        size >= acked.unwrap_or(0),
+        "{ctx}: {size} bytes after recovery, {acked:?} were acknowledged"
+    );
+    if size > 0 {
+        assert_eq!(
+            reg.append_durable(&mut up, 0, b"x"),
+            Err(SessionError::WrongOffset { offset: 0, size }),
+            "{ctx}: a stale offset"
+        );
+    }
+    reg.append_durable(&mut up, size, &data[size as usize..])
+        .unwrap_or_else(|e| panic!("{ctx}: resume: {e:?}"));
+    let digest = sha256(data);
+    reg.finish_upload(up, &digest)
+        .unwrap_or_else(|e| panic!("{ctx}: finish: {e}"));
+    assert!(read_blob(reg, &digest) == data, "{ctx}: blob differs");
+    true
 }
