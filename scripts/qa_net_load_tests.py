@@ -19,6 +19,7 @@ Used by scripts/registry_tests.py (TESTS merged into its own).
 """
 import re
 import select
+import socket
 import time
 
 from registry_client import Checks, Raw
@@ -57,6 +58,20 @@ def readable(raws):
     return [i for i, r in enumerate(raws) if r.sock in ready]
 
 
+def closed_unanswered(raw):
+    """True when the server closed `raw` (or reset it) without a byte of an
+    answer; bytes that did come are kept in its buffer."""
+    raw.sock.settimeout(1)
+    try:
+        b = raw.sock.recv(65536)
+    except (socket.timeout, TimeoutError):
+        return False
+    except OSError:
+        return True
+    raw.buf += b
+    return not b
+
+
 def t_slow_clients(shell, port, log):
     ck = Checks(log)
     slow = []
@@ -66,6 +81,11 @@ def t_slow_clients(shell, port, log):
         # over seconds), and the head timeouts should start together.
         # Silent connections are idle ones, which a waiting client may
         # take the slot of: the two beyond the slots connect afterwards.
+        # On a loaded host a head can still reach the registry after a
+        # client waits, and a connection that has sent the registry nothing
+        # for 1 s then looks idle and may be given up (the rule
+        # qa-registry-idle-connections tests): such connections are told
+        # apart below (closed with no answer), not counted as failures.
         for _ in range(SLOTS):
             slow.append(Raw(port, timeout=90))
         for raw in slow:
@@ -76,14 +96,23 @@ def t_slow_clients(shell, port, log):
             slow[-1].send(HALF)
         # Every slot taken, two more in the backlog: the registry is full.
         time.sleep(2)
-        ck.eq("slow clients the server answered or closed at once", [], readable(slow))
+        early = readable(slow)
+        given_up = [i for i in early if closed_unanswered(slow[i])]
+        if given_up:
+            log.append(f"connections given up as idle (their half heads reached the registry "
+                       f"late, a loaded host): {given_up}")
+        ck.eq("slow clients the server answered or closed at once, other than given up "
+              "as idle", [], [i for i in early if i not in given_up])
         before = cpu_accounts(shell)
         new = Raw(port, timeout=90)
         new.send(HALF + b"\r\n")
         time.sleep(4)
         after = cpu_accounts(shell)
-        ck.eq("the new client is not answered while every slot is mid-request",
-              [], readable([new]))
+        if not given_up:
+            ck.eq("the new client is not answered while every slot is mid-request",
+                  [], readable([new]))
+        else:
+            log.append("the new client's wait is not checked: a slot was given up")
         waited = guest_seconds(shell) - sent
         ck.true("that was checked before the head timeout (20 s) could pass",
                 waited < 19, f"{waited:.1f} s")
@@ -107,7 +136,7 @@ def t_slow_clients(shell, port, log):
                 told += raw.response().status == 408
             except (Failure, OSError):
                 pass
-        ck.eq("slow clients answered 408 Request Timeout", len(slow), told)
+        ck.eq("slow clients answered 408 Request Timeout", len(slow) - len(given_up), told)
         closed = sum(raw.closed_by_peer(wait=40) for raw in slow)
         ck.eq("slow clients closed by the server (head timeout)", len(slow), closed)
         new.send(b"GET /v2/ HTTP/1.1\r\nHost: r\r\n\r\n")
