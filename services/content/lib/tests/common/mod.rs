@@ -101,7 +101,8 @@ pub fn get<T: Transactional>(
 }
 
 /// The store, counting the calls a put makes for chunk data, and refusing
-/// chunk-data allocations once `full` is set (as a full disk does).
+/// chunk-data allocations once `full` is set (as a full disk does); it
+/// notes the blocks of journaled writes, plain and sealed.
 pub struct Counting<'a> {
     pub dev: &'a mut Store,
     pub full: bool,
@@ -109,6 +110,10 @@ pub struct Counting<'a> {
     pub allocations: u64,
     pub fresh_writes: u64,
     pub fresh_bytes: u64,
+    /// First blocks of `write`s, in call order.
+    pub plain_writes: Vec<u64>,
+    /// Blocks of `write_verified`s (sealed nodes), in call order.
+    pub sealed_writes: Vec<u64>,
 }
 
 impl<'a> Counting<'a> {
@@ -119,6 +124,8 @@ impl<'a> Counting<'a> {
             allocations: 0,
             fresh_writes: 0,
             fresh_bytes: 0,
+            plain_writes: Vec::new(),
+            sealed_writes: Vec::new(),
         }
     }
 }
@@ -137,10 +144,12 @@ impl Transactional for Counting<'_> {
         self.dev.begin()
     }
     fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
+        self.plain_writes.push(first);
         self.dev.write(first, data)
     }
     // Sealed index nodes take the store's own path, as without this device.
     fn write_verified(&mut self, block: u64, data: &[u8]) -> Result<(), Error> {
+        self.sealed_writes.push(block);
         self.dev.write_verified(block, data)
     }
     fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
