@@ -9,6 +9,44 @@
 
 use core::arch::global_asm;
 
+/// The long-mode switch both entries make, as assembly text: this file's
+/// PVH entry and the APs' trampoline (smp.rs), in 32-bit protected mode
+/// with paging off and CR3 loaded. PAE and global pages on, EFER.LME|NXE|
+/// SCE, paging and write-protect on; a far jump to the 64-bit code
+/// segment (selector 0x08 of `long_mode_gdt!`) must follow. Clobbers
+/// eax, ecx, edx.
+macro_rules! long_mode_on {
+    () => {
+        r#"
+    mov eax, cr4
+    or eax, 0xA0
+    mov cr4, eax
+    mov ecx, 0xC0000080
+    rdmsr
+    or eax, 0x901
+    wrmsr
+    mov eax, cr0
+    or eax, 0x80010001
+    mov cr0, eax
+"#
+    };
+}
+pub(crate) use long_mode_on;
+
+/// The GDT entries both entries start with, as assembly text: null, 0x08
+/// the 64-bit kernel code, 0x10 flat data (the trampoline adds 0x18, the
+/// 32-bit code its real-mode start jumps to).
+macro_rules! long_mode_gdt {
+    () => {
+        r#"
+    .quad 0
+    .quad 0x00AF9A000000FFFF
+    .quad 0x00CF92000000FFFF
+"#
+    };
+}
+pub(crate) use long_mode_gdt;
+
 // The ELF note that makes QEMU boot us through PVH (XEN_ELFNOTE_PHYS32_ENTRY).
 global_asm!(
     r#"
@@ -60,20 +98,11 @@ pvh_start:
     or eax, 3
     mov [boot_pml4 + 511*8], eax
 
-    /* PAE and global pages on, CR3, EFER.LME|NXE|SCE, paging + write-protect on. */
-    mov eax, cr4
-    or eax, 0xA0
-    mov cr4, eax
     mov eax, offset boot_pml4
     mov cr3, eax
-    mov ecx, 0xC0000080
-    rdmsr
-    or eax, 0x901
-    wrmsr
-    mov eax, cr0
-    or eax, 0x80010001
-    mov cr0, eax
-
+"#,
+    long_mode_on!(),
+    r#"
     lgdt [boot_gdt_ptr]
     /* jmp far 0x08:boot_long_mode (encoded by hand: ptr16:32 form) */
     .byte 0xEA
@@ -98,9 +127,9 @@ boot_long_mode:
 
     .balign 8
 boot_gdt:
-    .quad 0
-    .quad 0x00AF9A000000FFFF
-    .quad 0x00CF92000000FFFF
+"#,
+    long_mode_gdt!(),
+    r#"
 boot_gdt_ptr:
     .word 23
     .long boot_gdt

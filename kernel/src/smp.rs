@@ -32,6 +32,7 @@
 //!   caller blocks, and a move costs more under TCG): an idle CPU's own
 //!   tick picks up what is left within 10 ms.
 
+use crate::boot::{long_mode_gdt, long_mode_on};
 use crate::interrupts::VECTOR_WAKE;
 use crate::{apic, cpuclock, gdt, interrupts, memory, syscall};
 use core::arch::global_asm;
@@ -162,9 +163,9 @@ extern "C" {
 
 // The AP's first instructions, copied to TRAMPOLINE: real mode -> 32-bit
 // protected mode -> long mode on the boot page tables (boot.rs; they map
-// low memory and the kernel image), then a call to `ap_main` on the stack
-// the BSP chose. Addresses are TRAMPOLINE-relative; far jumps are encoded
-// by hand as in boot.rs.
+// low memory and the kernel image) by boot.rs's own switch and GDT
+// entries, then a call to `ap_main` on the stack the BSP chose. Addresses
+// are TRAMPOLINE-relative; far jumps are encoded by hand as in boot.rs.
 global_asm!(
     r#"
     .set AP_BASE, 0x8000
@@ -193,18 +194,11 @@ ap_pm32:
     mov ds, ax
     mov es, ax
     mov ss, ax
-    mov eax, cr4
-    or eax, 0xA0
-    mov cr4, eax
     mov eax, [AP_BASE + 0xF00]
     mov cr3, eax
-    mov ecx, 0xC0000080
-    rdmsr
-    or eax, 0x901
-    wrmsr
-    mov eax, cr0
-    or eax, 0x80010001
-    mov cr0, eax
+"#,
+    long_mode_on!(),
+    r#"
     .byte 0xEA
     .long ap_lm64 - ap_trampoline_start + AP_BASE
     .word 0x08
@@ -223,9 +217,9 @@ ap_lm64:
     jmp 2b
     .balign 8
 ap_gdt:
-    .quad 0
-    .quad 0x00AF9A000000FFFF
-    .quad 0x00CF92000000FFFF
+"#,
+    long_mode_gdt!(),
+    r#"
     .quad 0x00CF9A000000FFFF
 ap_gdt_ptr:
     .word 31

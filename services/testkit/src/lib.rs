@@ -175,6 +175,9 @@ impl<S: Transactional> Transactional for CountingReads<S> {
     fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
         self.inner.write(first, data)
     }
+    fn write_verified(&mut self, block: u64, data: &[u8]) -> Result<(), Error> {
+        self.inner.write_verified(block, data)
+    }
     fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
         self.inner.write_fresh(first, data)
     }

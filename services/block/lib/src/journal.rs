@@ -265,17 +265,22 @@ pub fn encode_transaction(
     durable_through: u64,
     images: &[(u64, &[u8])],
 ) -> Vec<u8> {
-    let images: Vec<Image<'_>> = images
+    let mut out = Vec::new();
+    encode_transaction_into(&mut out, epoch, seq, durable_through, &unsealed(images));
+    out
+}
+
+/// `images` as images of no known CRC (computed when encoded).
+#[cfg(test)]
+fn unsealed<'a>(images: &[(u64, &'a [u8])]) -> Vec<Image<'a>> {
+    images
         .iter()
         .map(|&(home, bytes)| Image {
             home,
             bytes,
             crc: None,
         })
-        .collect();
-    let mut out = Vec::new();
-    encode_transaction_into(&mut out, epoch, seq, durable_through, &images);
-    out
+        .collect()
 }
 
 /// CRC-32C of a block of zeros: the parity's checksum is derived from the
@@ -475,15 +480,7 @@ mod tests {
                 .collect();
             let refs: Vec<(u64, &[u8])> = images.iter().map(|(b, d)| (*b, &d[..])).collect();
             let mut out = vec![9u8; 3];
-            let unknown: Vec<Image<'_>> = refs
-                .iter()
-                .map(|&(home, bytes)| Image {
-                    home,
-                    bytes,
-                    crc: None,
-                })
-                .collect();
-            encode_transaction_into(&mut out, 1, 5, 4, &unknown);
+            encode_transaction_into(&mut out, 1, 5, 4, &unsealed(&refs));
             assert_eq!(&out[..3], &[9, 9, 9], "appended, nothing before it touched");
             let log = &out[3..];
             assert_eq!(log, &encode_transaction(1, 5, 4, &refs)[..]);

@@ -6,7 +6,9 @@
 //! its root; a cache emptied after every request read the same nodes from
 //! the block service again each time (an IPC round trip, ~40k cycles, and
 //! a copy per node: issue #13). Within a request the cache also holds the
-//! request's node writes and sends each once, adjacent ones in one call.
+//! request's node writes and sends each once, as a sealed node
+//! ([`Transactional::write_verified`]: the block store takes the image's
+//! CRC-32C off its seal rather than a pass over it).
 //!
 //! # The rule
 //! The service holds no root: every request brings the store's root (96
@@ -215,27 +217,22 @@ impl<D: Transactional> IndexCache<D> {
         self.slab.remove_range(first..first.saturating_add(count));
     }
 
-    /// Sends the held writes, runs of adjacent blocks as one call each.
+    /// Sends the held writes, in block order, each as the sealed node it
+    /// is ([`Transactional::write_verified`]): every kept image verified
+    /// as a node bound to its block or was sealed for it by the tree, so
+    /// the block store journals it under the CRC-32C read off its seal
+    /// instead of a pass over its 4 KiB (the block client gathers the
+    /// blocks into one call either way).
     fn send_dirty(&mut self) -> Result<(), Error> {
-        // The owed blocks come in block order.
         let dirty: Vec<u64> = self.slab.owed_blocks().collect();
-        let mut run: Vec<u8> = Vec::new();
-        let mut run_first = 0u64;
         for b in dirty {
-            if !run.is_empty() && run_first + (run.len() / BLOCK_SIZE) as u64 != b {
-                self.dev.write(run_first, &run)?;
-                run.clear();
-            }
-            if run.is_empty() {
-                run_first = b;
-            }
+            let mut sent = Ok(());
+            let dev = &mut self.dev;
             self.slab.update(b, |image, s| {
-                run.extend_from_slice(&image[..]);
-                s.dirty = false;
+                sent = dev.write_verified(b, &image[..]);
+                s.dirty = sent.is_err();
             });
-        }
-        if !run.is_empty() {
-            self.dev.write(run_first, &run)?;
+            sent?;
         }
         Ok(())
     }
@@ -270,7 +267,7 @@ impl<D: Transactional> IndexCache<D> {
                 Ok(())
             }
             // Never (a clean image is there), but a write is not lost.
-            None if dirty => self.dev.write(block, image),
+            None if dirty => self.dev.write_verified(block, image),
             None => Ok(()),
         }
     }

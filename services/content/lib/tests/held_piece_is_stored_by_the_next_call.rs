@@ -7,73 +7,11 @@
 
 mod common;
 
-use block::{Durability, Error, Extent, Transactional};
-use common::{get, new_store, noise, save_root, Store};
+use block::{Durability, Error, Transactional};
+use common::{get, new_store, noise, save_root, Counting, Store};
 use content::{ChunkRef, ChunkWriter, ContentStore, LayoutBuf, PutError, Sweep};
 
 const MIB: usize = 1 << 20;
-
-/// The store, refusing chunk-data allocations once `full` is set (as a
-/// full disk does), and counting them.
-struct Dev<'a> {
-    dev: &'a mut Store,
-    full: bool,
-    allocations: u64,
-}
-
-impl Transactional for Dev<'_> {
-    fn block_count(&self) -> u64 {
-        self.dev.block_count()
-    }
-    fn root_block(&self, slot: usize) -> u64 {
-        self.dev.root_block(slot)
-    }
-    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
-        self.dev.read(first, buf)
-    }
-    fn begin(&mut self) -> Result<(), Error> {
-        self.dev.begin()
-    }
-    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
-        self.dev.write(first, data)
-    }
-    fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
-        self.dev.write_fresh(first, data)
-    }
-    fn allocate(&mut self, count: u64) -> Result<Extent, Error> {
-        // Index nodes are one block each; chunk data is never under five.
-        if count > 1 {
-            if self.full {
-                return Err(Error::NoSpace);
-            }
-            self.allocations += 1;
-        }
-        self.dev.allocate(count)
-    }
-    fn free(&mut self, extent: Extent) -> Result<(), Error> {
-        self.dev.free(extent)
-    }
-    fn is_allocated(&mut self, block: u64) -> Result<bool, Error> {
-        self.dev.is_allocated(block)
-    }
-    fn commit(&mut self, durability: Durability) -> Result<(), Error> {
-        self.dev.commit(durability)
-    }
-    fn abort(&mut self) {
-        self.dev.abort()
-    }
-    fn sync(&mut self) -> Result<(), Error> {
-        self.dev.sync()
-    }
-}
-
-fn dev(tx: &mut Store) -> Dev<'_> {
-    Dev {
-        dev: tx,
-        full: false,
-        allocations: 0,
-    }
-}
 
 /// Feeds `p` to `w` with `take_with` (the service's deferred push).
 fn take(
@@ -227,7 +165,7 @@ fn no_space_for_a_held_piece_is_the_next_calls_error_and_leaves_nothing() {
         let (mut tx, mut store) = new_store(16384);
         let mut w = ChunkWriter::new();
         let mut refs = Vec::new();
-        let mut d = dev(&mut tx);
+        let mut d = Counting::new(&mut tx);
         d.begin().unwrap();
         take(
             &mut w,

@@ -6,65 +6,11 @@
 
 mod common;
 
-use block::{Durability, Error, Extent, Transactional};
-use common::{get, new_store, noise, save_root, Store};
+use block::{Durability, Transactional};
+use common::{get, new_store, noise, save_root, Counting, Store};
 use content::{ChunkRef, ChunkWriter, Chunker, ContentStore, LayoutBuf, PutError};
 
 const MIB: usize = 1 << 20;
-
-/// The store, counting the calls a put makes for chunk data.
-struct Counting<'a> {
-    dev: &'a mut Store,
-    /// Allocations of chunk data (not of index nodes).
-    allocations: u64,
-    fresh_writes: u64,
-    fresh_bytes: u64,
-}
-
-impl Transactional for Counting<'_> {
-    fn block_count(&self) -> u64 {
-        self.dev.block_count()
-    }
-    fn root_block(&self, slot: usize) -> u64 {
-        self.dev.root_block(slot)
-    }
-    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
-        self.dev.read(first, buf)
-    }
-    fn begin(&mut self) -> Result<(), Error> {
-        self.dev.begin()
-    }
-    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
-        self.dev.write(first, data)
-    }
-    fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
-        self.fresh_writes += 1;
-        self.fresh_bytes += data.len() as u64;
-        self.dev.write_fresh(first, data)
-    }
-    fn allocate(&mut self, count: u64) -> Result<Extent, Error> {
-        // Index nodes are one block each; chunk data is never under five.
-        if count > 1 {
-            self.allocations += 1;
-        }
-        self.dev.allocate(count)
-    }
-    fn free(&mut self, extent: Extent) -> Result<(), Error> {
-        self.dev.free(extent)
-    }
-    fn is_allocated(&mut self, block: u64) -> Result<bool, Error> {
-        self.dev.is_allocated(block)
-    }
-    fn commit(&mut self, durability: Durability) -> Result<(), Error> {
-        self.dev.commit(durability)
-    }
-    fn abort(&mut self) {
-        self.dev.abort()
-    }
-    fn sync(&mut self) -> Result<(), Error> {
-        self.dev.sync()
-    }
-}
 
 /// The chunks of `data` by the chunker alone (the reference).
 fn reference(data: &[u8]) -> Vec<ChunkRef> {
@@ -94,12 +40,7 @@ fn put_with(
 ) -> (Vec<ChunkRef>, (u64, u64, u64), u64) {
     let mut refs = Vec::new();
     let mut w = ChunkWriter::new();
-    let mut dev = Counting {
-        dev: tx,
-        allocations: 0,
-        fresh_writes: 0,
-        fresh_bytes: 0,
-    };
+    let mut dev = Counting::new(tx);
     for p in data.chunks(piece) {
         dev.begin().unwrap();
         w.write_with::<_, PutError>(
@@ -198,12 +139,7 @@ fn repeated_data_in_one_piece_and_across_pieces_is_stored_once() {
 fn the_slice_writer_allocates_once_per_call() {
     let data = noise(4 * MIB, 10);
     let (mut tx, mut store) = new_store(8192);
-    let mut dev = Counting {
-        dev: &mut tx,
-        allocations: 0,
-        fresh_writes: 0,
-        fresh_bytes: 0,
-    };
+    let mut dev = Counting::new(&mut tx);
     let mut refs = Vec::new();
     let mut w = ChunkWriter::new();
     dev.begin().unwrap();

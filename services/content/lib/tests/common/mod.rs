@@ -1,7 +1,7 @@
 //! Shared test set-up: a content store on the block layer's in-memory device.
 #![allow(dead_code)]
 
-use block::{BlockStore, Config, Durability, MemDevice, Transactional, BLOCK_SIZE};
+use block::{BlockStore, Config, Durability, Error, Extent, MemDevice, Transactional, BLOCK_SIZE};
 use content::{ChunkRef, ChunkWriter, ContentRoot, ContentStore, ObjectReader};
 
 pub type Store = BlockStore<MemDevice>;
@@ -97,6 +97,90 @@ pub fn get<T: Transactional>(
             return out;
         }
         out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// The store, counting the calls a put makes for chunk data, and refusing
+/// chunk-data allocations once `full` is set (as a full disk does); it
+/// notes the blocks of journaled writes, plain and sealed.
+pub struct Counting<'a> {
+    pub dev: &'a mut Store,
+    pub full: bool,
+    /// Allocations of chunk data (not of index nodes).
+    pub allocations: u64,
+    pub fresh_writes: u64,
+    pub fresh_bytes: u64,
+    /// First blocks of `write`s, in call order.
+    pub plain_writes: Vec<u64>,
+    /// Blocks of `write_verified`s (sealed nodes), in call order.
+    pub sealed_writes: Vec<u64>,
+}
+
+impl<'a> Counting<'a> {
+    pub fn new(dev: &'a mut Store) -> Self {
+        Counting {
+            dev,
+            full: false,
+            allocations: 0,
+            fresh_writes: 0,
+            fresh_bytes: 0,
+            plain_writes: Vec::new(),
+            sealed_writes: Vec::new(),
+        }
+    }
+}
+
+impl Transactional for Counting<'_> {
+    fn block_count(&self) -> u64 {
+        self.dev.block_count()
+    }
+    fn root_block(&self, slot: usize) -> u64 {
+        self.dev.root_block(slot)
+    }
+    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.dev.read(first, buf)
+    }
+    fn begin(&mut self) -> Result<(), Error> {
+        self.dev.begin()
+    }
+    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
+        self.plain_writes.push(first);
+        self.dev.write(first, data)
+    }
+    // Sealed index nodes take the store's own path, as without this device.
+    fn write_verified(&mut self, block: u64, data: &[u8]) -> Result<(), Error> {
+        self.sealed_writes.push(block);
+        self.dev.write_verified(block, data)
+    }
+    fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
+        self.fresh_writes += 1;
+        self.fresh_bytes += data.len() as u64;
+        self.dev.write_fresh(first, data)
+    }
+    fn allocate(&mut self, count: u64) -> Result<Extent, Error> {
+        // Index nodes are one block each; chunk data is never under five.
+        if count > 1 {
+            if self.full {
+                return Err(Error::NoSpace);
+            }
+            self.allocations += 1;
+        }
+        self.dev.allocate(count)
+    }
+    fn free(&mut self, extent: Extent) -> Result<(), Error> {
+        self.dev.free(extent)
+    }
+    fn is_allocated(&mut self, block: u64) -> Result<bool, Error> {
+        self.dev.is_allocated(block)
+    }
+    fn commit(&mut self, durability: Durability) -> Result<(), Error> {
+        self.dev.commit(durability)
+    }
+    fn abort(&mut self) {
+        self.dev.abort()
+    }
+    fn sync(&mut self) -> Result<(), Error> {
+        self.dev.sync()
     }
 }
 
