@@ -13,9 +13,7 @@
 use crate::memory::DirectMap;
 use crate::process::{Kernel, State};
 use crate::usermem::{copy_between, UserSlice, UserSliceMut};
-use abi::{
-    lease, recv_flags, recv_kind, reply_flags, Error, Lease, Message, MAX_LEASES, NO_CAP,
-};
+use abi::{lease, recv_flags, recv_kind, reply_flags, Error, Lease, Message, MAX_LEASES, NO_CAP};
 use kernel_logic::caps::Pid;
 
 /// Longest run `LEASE_PHYS` reports in one call (bounds the page walk).

@@ -105,11 +105,13 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         self.fs.set_durability(Durability::Batched);
         let id = up.id.clone();
         let (stream, hasher) = (&mut up.stream, &mut up.hasher);
-        let r = self.fs.atomically(|fs| match f(fs, stream, &mut |b| hasher.update(b)) {
-            Ok(()) => Ok(Ok(())),
-            Err(StreamError::Fs(e)) => Err(e),
-            Err(StreamError::Stale) => Ok(Err(RegistryError::NoSuchUpload { id })),
-        });
+        let r = self
+            .fs
+            .atomically(|fs| match f(fs, stream, &mut |b| hasher.update(b)) {
+                Ok(()) => Ok(Ok(())),
+                Err(StreamError::Fs(e)) => Err(e),
+                Err(StreamError::Stale) => Ok(Err(RegistryError::NoSuchUpload { id })),
+            });
         self.fs.set_durability(mode);
         let r = match r {
             Ok(inner) => inner,
