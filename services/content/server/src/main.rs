@@ -38,7 +38,9 @@
 //! the read's windows, so that the chunks land in place with no copy).
 //! Then, after the reply, the piece's chunks are BLAKE3-hashed
 //! (`ChunkWriter::hash_held`), while the caller goes on (with a second
-//! CPU: receives and SHA-256es its next piece); they are stored by the
+//! CPU: SHA-256es the same piece, `filesystem::stream`'s "Overlap"; the
+//! reply says `CONTINUES`, so the kernel wakes a halted CPU for the
+//! caller at once instead of at its next tick); they are stored by the
 //! writer's next call (`push` or `finish`), in that call's transaction,
 //! whose reply carries their references first. The rules:
 //! 1. An early answer means only "the service holds these bytes": it was
