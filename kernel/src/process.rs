@@ -511,6 +511,10 @@ impl Kernel {
     /// CPU `cpu` now runs `pid` (or nothing): `CpuState::running` and the
     /// processes' `running_on` change together.
     pub fn set_running(&mut self, cpu: usize, pid: Option<Pid>) {
+        // The common case of a trap: the same process goes on.
+        if self.cpus[cpu].running == pid {
+            return;
+        }
         if let Some(old) = self.cpus[cpu].running {
             if self.procs[old].running_on == Some(cpu) {
                 self.procs[old].running_on = None;
