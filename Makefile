@@ -48,7 +48,7 @@ BARE_FLAGS := -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem 
 BARE_DIR := $(TARGET_DIR)/x86_64-target/release
 # Packages built for the bare-metal target, and image entries (name=binary).
 BARE_PACKAGES := -p kernel -p shell -p testsvc -p supervisor -p virtio-hal -p virtio-blk-server -p virtio-net-server -p net-server -p block-server -p content-server -p fs-server -p fs-qemu -p registry-http-server
-IMAGE_BINS := shell echo judge bootcheck pingpong bulk faultclient nocap fuzzer bench defer deferclient drvtest minimal crasher spinner smpcheck broker capclient drvclient badptr hostile mortal mortalclient killer supervisor virtio-blk blktest blkbench block-server content-server fs-server fsclient fsbench blockclient blockdeath virtio-net net netecho netcheck registry
+IMAGE_BINS := shell echo judge bootcheck pingpong bulk faultclient nocap fuzzer bench defer deferclient drvtest minimal crasher spinner smpcheck continuer broker capclient drvclient badptr hostile mortal mortalclient killer supervisor virtio-blk blktest blkbench block-server content-server fs-server fsclient fsbench blockclient blockdeath virtio-net net netecho netcheck registry
 KERNEL_ELF := build/kernel
 BOOT_IMAGE := build/boot.img
 

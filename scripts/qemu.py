@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 
+import continue_tests
 import net_tests
 import registry_powercut
 import registry_tests
@@ -221,6 +222,8 @@ TESTS = {
 
 # The kernel on more than one CPU (scripts/smp_tests.py).
 TESTS.update(smp_tests.TESTS)
+# REPLY with CONTINUES on one and two CPUs (scripts/continue_tests.py).
+TESTS.update(continue_tests.TESTS)
 
 
 def qemu_cmd(kernel, image, config, extra=()):

@@ -260,11 +260,11 @@ fn schedule(
             drop(guard);
             crate::poweroff_failure("every process has ended");
         }
-        let c = &mut k.cpus[cpu];
-        if let Some(p) = c.running.take() {
-            c.last = p;
+        if let Some(p) = k.cpus[cpu].running {
+            k.cpus[cpu].last = p;
+            k.set_running(cpu, None);
         }
-        c.halted = true;
+        k.cpus[cpu].halted = true;
         drop(guard);
         // Safety: interrupts are enabled only for the hlt, with nothing locked.
         unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) };
@@ -275,7 +275,7 @@ fn schedule(
     };
     let k = guard.as_mut().expect("kernel state exists");
     k.current = next;
-    k.cpus[cpu].running = Some(next);
+    k.set_running(cpu, Some(next));
     k.cpus[cpu].last = next;
     let root = k.procs[next].root;
     // A process that last ran on another CPU may have changed its tables

@@ -13,7 +13,7 @@
 use crate::memory::DirectMap;
 use crate::process::{Kernel, State};
 use crate::usermem::{copy_between, UserSlice, UserSliceMut};
-use abi::{lease, recv_flags, recv_kind, Error, Lease, Message, MAX_LEASES, NO_CAP};
+use abi::{lease, recv_flags, recv_kind, reply_flags, Error, Lease, Message, MAX_LEASES, NO_CAP};
 use kernel_logic::caps::Pid;
 
 /// Longest run `LEASE_PHYS` reports in one call (bounds the page walk).
@@ -200,7 +200,13 @@ impl Kernel {
         }
     }
 
-    pub fn sys_reply(&mut self, tok: u64, msg_ptr: u64) -> SysResult {
+    /// `REPLY`; with `reply_flags::CONTINUES` the caller says it keeps
+    /// computing (it will not receive at once), so a halted CPU is woken
+    /// for the process the reply made runnable (kernel/SYSCALLS.md).
+    pub fn sys_reply(&mut self, tok: u64, msg_ptr: u64, flags: u64) -> SysResult {
+        if flags & !reply_flags::CONTINUES != 0 {
+            return Err(Error::BadArgument);
+        }
         let cur = self.current;
         let mut msg = self.read_message(cur, msg_ptr)?;
         let (caller, reply_buf) = self.caller_of(tok)?;
@@ -222,6 +228,11 @@ impl Kernel {
         let c = &mut self.procs[caller];
         c.set_result(Ok([0; 4]));
         c.state = State::Runnable;
+        // Plain replies wake no CPU: the replier mostly receives next and
+        // the caller runs here (a move costs more under TCG; smp.rs).
+        if flags & reply_flags::CONTINUES != 0 && self.wake_one_idle_cpu() {
+            self.stats.reply_wakes += 1;
+        }
         Ok([0; 4])
     }
 
@@ -229,7 +240,7 @@ impl Kernel {
     /// (`PeerDead`, `BadToken`) is dropped and the receive still happens.
     pub fn sys_reply_recv(&mut self, tok: u64, reply_ptr: u64, buf: u64, mask: u64) -> SysResult {
         let caller = (tok & 0xFF) as usize;
-        match self.sys_reply(tok, reply_ptr) {
+        match self.sys_reply(tok, reply_ptr, 0) {
             Ok(_) => self.next_hint = Some(caller),
             Err(Error::PeerDead | Error::BadToken) => {}
             Err(e) => return Err(e),

@@ -135,6 +135,7 @@ pub extern "C" fn kernel_main(start_info_phys: u32) -> ! {
     cpus[0].running = Some(0);
     cpus[0].cr3 = procs[0].root;
     procs[0].last_cpu = 0;
+    procs[0].running_on = Some(0);
     *dispatch::KERNEL.lock() = Some(Kernel {
         procs,
         current: 0,

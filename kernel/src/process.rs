@@ -108,6 +108,10 @@ pub struct Process {
     /// none yet). Another CPU, or this one after the process ran elsewhere,
     /// loads CR3 afresh (smp.rs: no stale TLB entries after a move).
     pub last_cpu: usize,
+    /// The CPU running it (mirrors `CpuState::running`, so the scheduler
+    /// asks in O(1) whether another CPU has it: `Kernel::set_running`
+    /// keeps the two equal).
+    pub running_on: Option<usize>,
 }
 
 /// Why a boot-image program could not be loaded (printed with `{:?}`).
@@ -183,6 +187,7 @@ impl Process {
             quarantine: Vec::new(),
             cpu_cycles: 0,
             last_cpu: usize::MAX,
+            running_on: None,
         })
     }
 
@@ -339,6 +344,9 @@ pub struct Stats {
     pub notifications: u64,
     pub processes_ended: u64,
     pub processes_restarted: u64,
+    /// Wake-up IPIs sent for a `REPLY` with `reply_flags::CONTINUES` (the
+    /// replier kept its CPU; a halted one was woken for the caller).
+    pub reply_wakes: u64,
 }
 
 impl Kernel {
@@ -401,6 +409,7 @@ impl Kernel {
             }
             if cpu.running == Some(pid) {
                 cpu.running = None;
+                self.procs[pid].running_on = None;
                 cpu.evicted = Some(pid);
                 log::info!(
                     "process {} (pid {}) was running on cpu {}: stopped there at its next kernel entry",
@@ -496,10 +505,25 @@ impl Kernel {
 
     /// Whether a CPU other than this one runs `pid`.
     fn runs_elsewhere(&self, pid: Pid) -> bool {
-        self.cpus
-            .iter()
-            .enumerate()
-            .any(|(c, cpu)| c != self.cpu && cpu.running == Some(pid))
+        matches!(self.procs[pid].running_on, Some(c) if c != self.cpu)
+    }
+
+    /// CPU `cpu` now runs `pid` (or nothing): `CpuState::running` and the
+    /// processes' `running_on` change together.
+    pub fn set_running(&mut self, cpu: usize, pid: Option<Pid>) {
+        // The common case of a trap: the same process goes on.
+        if self.cpus[cpu].running == pid {
+            return;
+        }
+        if let Some(old) = self.cpus[cpu].running {
+            if self.procs[old].running_on == Some(cpu) {
+                self.procs[old].running_on = None;
+            }
+        }
+        self.cpus[cpu].running = pid;
+        if let Some(p) = pid {
+            self.procs[p].running_on = Some(cpu);
+        }
     }
 
     fn can_run(&self, pid: Pid) -> bool {
@@ -535,8 +559,7 @@ impl Kernel {
         }
         let mut waiting = (0..self.procs.len())
             .filter(|&p| {
-                self.procs[p].state == State::Runnable
-                    && !self.cpus.iter().any(|c| c.running == Some(p))
+                self.procs[p].state == State::Runnable && self.procs[p].running_on.is_none()
             })
             .count();
         for c in 0..self.cpus.len() {
@@ -550,6 +573,20 @@ impl Kernel {
                 waiting -= 1;
             }
         }
+    }
+
+    /// Wakes one halted CPU, if any, for a process a syscall made runnable
+    /// while the caller keeps its CPU (a `REPLY` with `CONTINUES`): that
+    /// CPU runs it now instead of at its next tick. Never on one CPU (the
+    /// caller's CPU is the only one, and it is not halted).
+    pub fn wake_one_idle_cpu(&mut self) -> bool {
+        let Some(c) = self.cpus.iter().position(|c| c.halted) else {
+            return false;
+        };
+        self.cpus[c].halted = false;
+        self.cpus[c].wakes_sent += 1;
+        crate::smp::wake(c);
+        true
     }
 
     /// Sets notification `bits` on `pid` and wakes it if it waits for them.

@@ -30,7 +30,9 @@
 //!   IPI for runnable processes no CPU runs; after a syscall they do not
 //!   (the woken process mostly runs on the caller's CPU as soon as the
 //!   caller blocks, and a move costs more under TCG): an idle CPU's own
-//!   tick picks up what is left within 10 ms.
+//!   tick picks up what is left within 10 ms. The exception is a `REPLY`
+//!   with `CONTINUES` (the replier computes on): one halted CPU is woken
+//!   for the caller at once (`Kernel::wake_one_idle_cpu`).
 
 use crate::boot::{long_mode_gdt, long_mode_on};
 use crate::interrupts::VECTOR_WAKE;

@@ -61,7 +61,7 @@ impl Kernel {
             sys::CONSOLE_READ => self.sys_console_read(a0, a1),
             sys::CALL => self.sys_call(a0, a1, a2),
             sys::RECV => self.sys_recv(a0, a1, a2),
-            sys::REPLY => self.sys_reply(a0, a1),
+            sys::REPLY => self.sys_reply(a0, a1, a2),
             sys::REPLY_RECV => self.sys_reply_recv(a0, a1, a2, a3),
             sys::LEASE_READ => self.sys_lease_copy(a0, a1, a2, a3, a4, false),
             sys::LEASE_WRITE => self.sys_lease_copy(a0, a1, a2, a3, a4, true),

@@ -114,6 +114,13 @@ impl ReplyToken {
     pub fn reply_message(self, msg: &Message) -> Result<(), Error> {
         sys::reply(self.0, msg)
     }
+
+    /// Answers with `msg` and goes on computing (not receiving) after it:
+    /// with a second CPU halted, the kernel wakes it for the caller at
+    /// once (`abi::reply_flags::CONTINUES`) instead of at its next tick.
+    pub fn reply_and_continue(self, msg: &Message) -> Result<(), Error> {
+        sys::reply_flagged(self.0, msg, abi::reply_flags::CONTINUES)
+    }
 }
 
 /// The server side of declared interfaces: the generated dispatch reads

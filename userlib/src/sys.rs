@@ -107,9 +107,15 @@ pub fn recv(buf: &mut Message, mask: u64, flags: u64) -> Result<(u64, u64, u64),
 }
 
 pub fn reply(token: u64, msg: &Message) -> Result<(), Error> {
+    reply_flagged(token, msg, 0)
+}
+
+/// `REPLY` with `abi::reply_flags` (`CONTINUES`: the caller keeps
+/// computing after it).
+pub fn reply_flagged(token: u64, msg: &Message, flags: u64) -> Result<(), Error> {
     call_raw(
         sys::REPLY,
-        [token, msg as *const Message as u64, 0, 0, 0, 0],
+        [token, msg as *const Message as u64, flags, 0, 0, 0],
     )
     .map(|_| ())
 }

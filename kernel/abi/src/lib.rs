@@ -231,6 +231,16 @@ pub mod recv_flags {
     pub const NOTIFICATIONS_ONLY: u64 = 2;
 }
 
+/// `REPLY` flags.
+pub mod reply_flags {
+    /// The replier goes on computing after the reply (it does not block
+    /// at once): with more than one CPU, a halted one is woken to run the
+    /// caller now rather than at its next tick. Without it a reply wakes
+    /// no CPU (a server that receives next lets the caller run where it
+    /// is; kernel/SYSCALLS.md, "Several CPUs").
+    pub const CONTINUES: u64 = 1;
+}
+
 /// What a `DEATH_NEXT` notice is about (`rdi` of the result).
 pub mod death_kind {
     /// A process that held an endpoint capability to the caller ended:

@@ -269,6 +269,12 @@ impl ChunkWriter {
         self.held.is_some()
     }
 
+    /// True while the held piece waits for [`ChunkWriter::hash_held`]:
+    /// the content service then answers saying it goes on computing.
+    pub fn hash_pending(&self) -> bool {
+        self.held.as_ref().is_some_and(|h| !h.hashed)
+    }
+
     /// Hashes the held piece's chunks (the work the content service does
     /// after answering the push that brought them). No I/O, no store
     /// state: it cannot fail, and nothing another caller can see changes.

@@ -71,11 +71,14 @@ fn put_held(
         // A piece longer than the longest chunk completes one at least.
         if p.len() >= content::MAX_CHUNK {
             assert!(w.holds_piece());
+            // What the service answers with `CONTINUES` for.
+            assert!(w.hash_pending(), "a taken piece waits for its hashing");
         }
         save_root(tx, store);
         tx.commit(Durability::Batched).unwrap();
         if hash {
             w.hash_held();
+            assert!(!w.hash_pending(), "hashed: nothing left to compute");
         }
         calls.push(refs);
     }

@@ -38,7 +38,9 @@
 //! the read's windows, so that the chunks land in place with no copy).
 //! Then, after the reply, the piece's chunks are BLAKE3-hashed
 //! (`ChunkWriter::hash_held`), while the caller goes on (with a second
-//! CPU: receives and SHA-256es its next piece); they are stored by the
+//! CPU: SHA-256es the same piece, `filesystem::stream`'s "Overlap"; the
+//! reply says `CONTINUES`, so the kernel wakes a halted CPU for the
+//! caller at once instead of at its next tick); they are stored by the
 //! writer's next call (`push` or `finish`), in that call's transaction,
 //! whose reply carries their references first. The rules:
 //! 1. An early answer means only "the service holds these bytes": it was
@@ -244,12 +246,29 @@ impl Service {
             if let Err(e) = sent {
                 reply = reply_message::<(), ContentError>(&Err(ContentError::block(e)));
             }
-            // A caller that died meanwhile is not our problem.
-            let _ = token.reply_message(&reply);
+            // A caller that died meanwhile is not our problem. With a
+            // piece to hash after the reply, the kernel is told this
+            // process goes on computing: a halted second CPU runs the
+            // caller now, not at its next tick.
+            let _ = if self.hash_pending() {
+                token.reply_and_continue(&reply)
+            } else {
+                token.reply_message(&reply)
+            };
             // The held piece's hashing, after the reply (rule list above).
             self.hash_held();
             self.counters.cycles += userlib::sys::cpu_time().wrapping_sub(t0);
         }
+    }
+
+    /// Whether a held piece waits to be hashed after the reply.
+    fn hash_pending(&self) -> bool {
+        self.holder.is_some_and(|(badge, id)| {
+            self.sessions
+                .get(&badge)
+                .and_then(|s| s.writers.get(&id))
+                .is_some_and(|w| w.hash_pending())
+        })
     }
 
     /// Hashes the held piece, if any (no I/O: rule 4).

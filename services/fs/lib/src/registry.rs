@@ -142,6 +142,9 @@ impl Reference {
 pub struct Upload {
     repo: Option<RepoName>,
     id: String,
+    /// The hash of every byte the stream has pushed to its chunk writer
+    /// (not of the bytes still gathered: `crate::stream`, "Overlap"); the
+    /// finish's flush adds the rest.
     hasher: Hasher,
     pub(crate) stream: AppendStream,
 }

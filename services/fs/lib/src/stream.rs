@@ -32,6 +32,21 @@
 //! came back (`store_refs`), and the flush's `finish` brings the rest, so
 //! after a flush `held` is 0 (checked) and the file holds every byte.
 //!
+//! # Overlap: the caller's hash of a piece beside the writer's
+//! An upload's own hash (SHA-256, the digest its client names) is taken
+//! as its bytes go to the chunk writer, not as they are gathered: a push
+//! goes a piece ([`SEEN_PIECE`], the content service's push) at a time,
+//! and after each the caller's `seen` hook hashes that piece
+//! ([`Fs::stream_push_seen`]). The content service answers a long piece
+//! once it holds its bytes and BLAKE3s it after the answer, so on two CPUs
+//! the filesystem service's SHA-256 of piece n runs while the content
+//! service hashes the same piece; the next push waits for that hashing
+//! only if SHA-256 was quicker. (Hashing at gather time, a step's four
+//! pushes went back to back, each waiting for the previous piece's
+//! BLAKE3.) Only what is hashed moves, and when: nothing stored, committed
+//! or acknowledged changes, and a failed push still poisons the stream
+//! (a resumable upload rebuilds its hash from the file).
+//!
 //! # Chunk boundaries
 //! Content-defined cuts depend only on the bytes since the chunk's start,
 //! and the writer sees the object's bytes in order, so the chunks are those
@@ -78,6 +93,11 @@ pub static GATHERED_BYTES: AtomicU64 = AtomicU64::new(0);
 /// (a deterministic count for tests: once per byte of a stream's largest
 /// step, not once per byte appended).
 pub static ZEROED_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// The pieces a push hands the chunk writer, and then its `seen` hook:
+/// the content service's largest push ([`content_api::PIECE`]), which it
+/// answers before hashing (see "Overlap" in the module doc).
+pub const SEEN_PIECE: usize = content_api::PIECE;
 
 /// An append-only stream into one file (see the module doc).
 #[derive(Debug)]
@@ -229,7 +249,19 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// open transaction. Only the chunks they complete are stored (with
     /// their extents, in this transaction); the rest waits in the writer.
     pub fn stream_push(&mut self, s: &mut AppendStream, data: &[u8]) -> Result<(), StreamError> {
-        let r = self.stream_push_inner(s, data);
+        self.stream_push_seen(s, data, &mut |_| {})
+    }
+
+    /// [`Fs::stream_push`], giving `seen` every byte it pushes, in order, a
+    /// piece ([`SEEN_PIECE`]) at a time right after that piece went to the
+    /// chunk writer (see "Overlap" in the module doc).
+    pub fn stream_push_seen(
+        &mut self,
+        s: &mut AppendStream,
+        data: &[u8],
+        seen: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), StreamError> {
+        let r = self.stream_push_inner(s, data, seen);
         if r.is_err() {
             s.poison();
         }
@@ -240,14 +272,29 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// transaction: the file then holds all `s.size()` bytes. The stream
     /// stays usable (the next push re-chunks that last chunk).
     pub fn stream_flush(&mut self, s: &mut AppendStream) -> Result<(), StreamError> {
-        let r = self.stream_flush_inner(s);
+        self.stream_flush_seen(s, &mut |_| {})
+    }
+
+    /// [`Fs::stream_flush`], giving `seen` the gathered bytes it pushes
+    /// (as [`Fs::stream_push_seen`]).
+    pub fn stream_flush_seen(
+        &mut self,
+        s: &mut AppendStream,
+        seen: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), StreamError> {
+        let r = self.stream_flush_inner(s, seen);
         if r.is_err() {
             s.poison();
         }
         r
     }
 
-    fn stream_push_inner(&mut self, s: &mut AppendStream, data: &[u8]) -> Result<(), StreamError> {
+    fn stream_push_inner(
+        &mut self,
+        s: &mut AppendStream,
+        data: &[u8],
+        seen: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), StreamError> {
         self.check_stream(s)?;
         if data.is_empty() && s.filled == 0 {
             return Ok(());
@@ -260,9 +307,12 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         let gathered = core::mem::take(&mut s.gathered);
         let filled = core::mem::replace(&mut s.filled, 0);
         for part in [&gathered[..filled], data] {
-            self.state
-                .content
-                .push(&mut self.dev, &mut w, part, &mut refs)?;
+            for piece in part.chunks(SEEN_PIECE) {
+                self.state
+                    .content
+                    .push(&mut self.dev, &mut w, piece, &mut refs)?;
+                seen(piece);
+            }
         }
         s.writer = Some(w);
         s.held += data.len() as u64;
@@ -271,10 +321,14 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         self.store_refs(s, &refs)
     }
 
-    fn stream_flush_inner(&mut self, s: &mut AppendStream) -> Result<(), StreamError> {
+    fn stream_flush_inner(
+        &mut self,
+        s: &mut AppendStream,
+        seen: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), StreamError> {
         self.check_stream(s)?;
         if s.filled != 0 {
-            self.stream_push_inner(s, &[])?;
+            self.stream_push_inner(s, &[], seen)?;
         }
         // Not needed until the next step (a resumable upload between
         // requests keeps no step buffer).

@@ -215,7 +215,7 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
     /// far): stores the stream's unfinished chunk, then flushes.
     pub fn sync_upload(&mut self, up: &mut Upload) -> Result<(), RegistryError> {
         if up.stream.held() > 0 {
-            if let Err(e) = self.upload_step(up, |fs, s| fs.stream_flush(s)) {
+            if let Err(e) = self.upload_step(up, |fs, s, seen| fs.stream_flush_seen(s, seen)) {
                 self.reload_upload(up);
                 return Err(e);
             }

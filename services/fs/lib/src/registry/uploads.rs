@@ -42,10 +42,11 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         // repository's and /docker's quotas (crate::quota).
         let new_size = up.size().saturating_add(data.len() as u64);
         self.fs.check_quota_ino(up.stream.ino(), new_size)?;
+        // Hashed as the bytes go to the chunk writer, not as they are
+        // gathered (`crate::stream`, "Overlap").
         if !up.stream.gather(data) {
-            self.upload_step(up, |fs, s| fs.stream_push(s, data))?;
+            self.upload_step(up, |fs, s, seen| fs.stream_push_seen(s, data, seen))?;
         }
-        up.hasher.update(data);
         Ok(())
     }
 
@@ -68,7 +69,7 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         let new_size = up.size().saturating_add(n as u64);
         self.fs.check_quota_ino(up.stream.ino(), new_size)?;
         if !up.stream.has_room(n) {
-            self.upload_step(up, |fs, s| fs.stream_push(s, &[]))?;
+            self.upload_step(up, |fs, s, seen| fs.stream_push_seen(s, &[], seen))?;
         }
         if !up.stream.has_room(n) && !up.stream.is_broken() {
             // Larger than a step: through a buffer of its own.
@@ -79,39 +80,45 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             return self.upload_write(up, &data).map(Ok);
         }
         match up.stream.gather_with(n, fill) {
-            Some(Ok(bytes)) => {
-                up.hasher.update(bytes);
-                Ok(Ok(()))
-            }
+            // Hashed when the step goes (as in `upload_write`).
+            Some(Ok(_)) => Ok(Ok(())),
             Some(Err(e)) => Ok(Err(e)),
             // Only a broken stream has no room after a step.
             None => Err(RegistryError::NoSuchUpload { id: up.id.clone() }),
         }
     }
 
-    /// Runs `f` on the upload's stream in one batched transaction; an
-    /// error poisons the stream (its transaction was undone).
+    /// Runs `f` on the upload's stream in one batched transaction, with
+    /// the hook that hashes what the stream pushes (`crate::stream`,
+    /// "Overlap": the upload's hash covers every byte not still gathered);
+    /// an error poisons the stream (its transaction was undone).
     pub(crate) fn upload_step(
         &mut self,
         up: &mut Upload,
-        f: impl FnOnce(&mut Fs<T, C>, &mut AppendStream) -> Result<(), StreamError>,
+        f: impl FnOnce(
+            &mut Fs<T, C>,
+            &mut AppendStream,
+            &mut dyn FnMut(&[u8]),
+        ) -> Result<(), StreamError>,
     ) -> Result<(), RegistryError> {
         let mode = self.fs.durability();
         self.fs.set_durability(Durability::Batched);
         let id = up.id.clone();
-        let stream = &mut up.stream;
-        let r = self.fs.atomically(|fs| match f(fs, stream) {
-            Ok(()) => Ok(Ok(())),
-            Err(StreamError::Fs(e)) => Err(e),
-            Err(StreamError::Stale) => Ok(Err(RegistryError::NoSuchUpload { id })),
-        });
+        let (stream, hasher) = (&mut up.stream, &mut up.hasher);
+        let r = self
+            .fs
+            .atomically(|fs| match f(fs, stream, &mut |b| hasher.update(b)) {
+                Ok(()) => Ok(Ok(())),
+                Err(StreamError::Fs(e)) => Err(e),
+                Err(StreamError::Stale) => Ok(Err(RegistryError::NoSuchUpload { id })),
+            });
         self.fs.set_durability(mode);
         let r = match r {
             Ok(inner) => inner,
             Err(e) => Err(e.into()),
         };
         if r.is_err() {
-            up.stream.poison();
+            stream.poison();
         }
         r
     }
@@ -131,31 +138,32 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
         expected: &Digest,
         repo: Option<&RepoName>,
     ) -> Result<u64, RegistryError> {
-        let got = up.hasher.finish();
-        let dir = layout::upload_dir(up.repo.as_ref(), &up.id);
-        if &got != expected {
-            self.fs.remove_all(&dir)?;
-            self.fs.event(alloc::format!(
-                "upload {} refused: {expected} != {got}",
-                up.id
-            ));
-            return Err(RegistryError::Mismatch(DigestMismatch {
-                expected: expected.clone(),
-                got,
-            }));
-        }
         let size = up.stream.size();
-        let mut stream = up.stream;
-        let id = up.id.clone();
-        self.fs.atomically(|fs| {
+        let dir = layout::upload_dir(up.repo.as_ref(), &up.id);
+        let Upload {
+            repo: up_repo,
+            id,
+            mut hasher,
+            mut stream,
+        } = up;
+        // The gathered bytes are hashed as the flush pushes them
+        // (`crate::stream`, "Overlap"), so the digest is known only after
+        // it: a mismatch commits that flush (the upload's file gets its
+        // last chunk) and then removes the upload, as before.
+        let checked = self.fs.atomically(|fs| {
             // The held bytes: the blob's last chunk, with the rename.
-            fs.stream_flush(&mut stream).map_err(|e| match e {
-                StreamError::Fs(e) => e,
-                StreamError::Stale => FsError::PutAbandoned {
-                    path: alloc::format!("upload {id}"),
-                },
-            })?;
-            let data = layout::upload_data(up.repo.as_ref(), &up.id);
+            fs.stream_flush_seen(&mut stream, &mut |b| hasher.update(b))
+                .map_err(|e| match e {
+                    StreamError::Fs(e) => e,
+                    StreamError::Stale => FsError::PutAbandoned {
+                        path: alloc::format!("upload {id}"),
+                    },
+                })?;
+            let got = hasher.finish();
+            if &got != expected {
+                return Ok(Err(got));
+            }
+            let data = layout::upload_data(up_repo.as_ref(), &id);
             let target = layout::blob_data(expected);
             fs.mkdir_all(&layout::blob_dir(expected))?;
             // Same digest already stored: same bytes, keep the old file.
@@ -166,8 +174,17 @@ impl<T: Transactional, C: Chunks<T>> Registry<T, C> {
             if let Some(repo) = repo {
                 fs.write_file(&layout::layer_link(repo, expected), &link::encode(expected))?;
             }
-            Ok(())
+            Ok(Ok(()))
         })?;
+        if let Err(got) = checked {
+            self.fs.remove_all(&dir)?;
+            self.fs
+                .event(alloc::format!("upload {id} refused: {expected} != {got}"));
+            return Err(RegistryError::Mismatch(DigestMismatch {
+                expected: expected.clone(),
+                got,
+            }));
+        }
         if repo.is_some() {
             self.gc_touch(expected);
         }
