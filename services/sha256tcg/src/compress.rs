@@ -5,57 +5,53 @@ pub(crate) const IV: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ];
 
-/// `x.rotate_right(N)` whose flags are dead at once: `ror` then `test`
-/// (which sets only flags TCG computes inline), in one `asm!` block so the
-/// compiler cannot put a memory access between them.
+/// The schedule's sigma functions in nested form (as OpenSSL's scalar
+/// code), `ror(ror(x,R1)^x,R2) ^ x>>S`: each rotate is applied to the
+/// running xor, so one scratch register and no copies. One `asm!` block on
+/// x86-64 (see the crate root): each rotate is followed by a flag-setting
+/// `xor`, and only the rotates and the shift are 32-bit.
 #[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn ror<const N: u32>(x: u32) -> u32 {
-    let mut v = x;
-    // Safety: register-only arithmetic; touches no memory and no stack, and
-    // the asm block's default flags clobber covers `ror` and `test`.
-    unsafe {
-        core::arch::asm!(
-            "ror {v:e}, {n}",
-            "test {v:e}, {v:e}",
-            v = inout(reg) v,
-            n = const N,
-            options(pure, nomem, nostack),
-        );
-    }
-    v
+macro_rules! sigma {
+    ($x:expr, $r1:literal, $r2:literal, $s:literal) => {{
+        let x: u32 = $x;
+        let t: u32;
+        // Safety: register-only arithmetic; touches no memory and no
+        // stack, and the default flags clobber covers every instruction.
+        unsafe {
+            core::arch::asm!(
+                "mov {t:r}, {x:r}",
+                concat!("ror {t:e}, ", $r1),
+                "xor {t:r}, {x:r}",
+                concat!("ror {t:e}, ", $r2),
+                concat!("shr {x:e}, ", $s),
+                "xor {t:r}, {x:r}",
+                x = inout(reg) x => _,
+                t = out(reg) t,
+                options(pure, nomem, nostack),
+            );
+        }
+        t
+    }};
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn ror<const N: u32>(x: u32) -> u32 {
-    x.rotate_right(N)
-}
-
-// The four functions in nested form (as OpenSSL's scalar code): each
-// rotate is applied to the running xor, so one register and no copies.
-// ror(ror(ror(e,14)^e,5)^e,6) = ror(e,25)^ror(e,11)^ror(e,6).
-#[inline(always)]
-fn big_sigma1(e: u32) -> u32 {
-    ror::<6>(ror::<5>(ror::<14>(e) ^ e) ^ e)
-}
-
-/// ror(ror(ror(a,9)^a,11)^a,2) = ror(a,22)^ror(a,13)^ror(a,2).
-#[inline(always)]
-fn big_sigma0(a: u32) -> u32 {
-    ror::<2>(ror::<11>(ror::<9>(a) ^ a) ^ a)
+macro_rules! sigma {
+    ($x:expr, $r1:literal, $r2:literal, $s:literal) => {{
+        let x: u32 = $x;
+        (x.rotate_right($r1) ^ x).rotate_right($r2) ^ (x >> $s)
+    }};
 }
 
 /// ror(ror(x,11)^x,7) ^ x>>3 = ror(x,18)^ror(x,7)^x>>3.
 #[inline(always)]
 fn small_sigma0(x: u32) -> u32 {
-    ror::<7>(ror::<11>(x) ^ x) ^ (x >> 3)
+    sigma!(x, 11, 7, 3)
 }
 
 /// ror(ror(x,2)^x,17) ^ x>>10 = ror(x,19)^ror(x,17)^x>>10.
 #[inline(always)]
 fn small_sigma1(x: u32) -> u32 {
-    ror::<17>(ror::<2>(x) ^ x) ^ (x >> 10)
+    sigma!(x, 2, 17, 10)
 }
 
 const K: [u32; 64] = [
@@ -71,18 +67,91 @@ const K: [u32; 64] = [
 
 /// One round. The eight working variables are passed in rotated order
 /// instead of moved: only `d` and `h` are written. `Maj` in the form
-/// `((a^b)&(b^c))^b`: this round's `b^c` is the last round's `a^b`, which
-/// the compiler keeps in a register.
+/// `((a^b)&(b^c))^b`, where this round's `b^c` is the last round's `a^b`,
+/// carried in `$bc`.
+///
+/// On x86-64 the round is one `asm!` block (OpenSSL's scalar sequence with
+/// the round constant as an immediate): 27 instructions, every rotate
+/// followed by a flag-setting `xor`/`add` with no memory access between;
+/// the compiler only places the variables and the message word. Only the
+/// rotates are 32-bit: TCG follows each 32-bit operation with a
+/// zero-extension of its result, while the 64-bit forms leave the upper
+/// halves as garbage that no rotate reads (`ror r32` reads the low half)
+/// and the compiler ignores (it reads the registers as `u32`). 6 % more
+/// MB/s in the guest than the 32-bit forms (docs/speed.md).
+#[cfg(target_arch = "x86_64")]
 macro_rules! round {
-    ($a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident, $kw:expr) => {
+    ($a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident,
+     $bc:ident, $k:expr, $w:expr) => {
+        let w: u32 = $w;
+        let _ = $c;
+        // Safety: register-only arithmetic; touches no memory and no stack,
+        // and the default flags clobber covers every instruction.
+        unsafe {
+            core::arch::asm!(
+                // h += Sigma1(e) + Ch(e, f, g) + K + W; d += h.
+                "mov {t:r}, {e:r}",
+                "ror {t:e}, 14",
+                "mov {ab:r}, {f:r}",
+                "xor {t:r}, {e:r}",
+                "xor {ab:r}, {g:r}",
+                "ror {t:e}, 5",
+                "and {ab:r}, {e:r}",
+                "xor {t:r}, {e:r}",
+                "xor {ab:r}, {g:r}",
+                "ror {t:e}, 6",
+                "add {h:r}, {w:r}",
+                "add {h:r}, {k}",
+                "add {h:r}, {ab:r}",
+                "add {h:r}, {t:r}",
+                "add {d:r}, {h:r}",
+                // h += Sigma0(a) + Maj(a, b, c); ab = a ^ b for the next round.
+                "mov {t:r}, {a:r}",
+                "mov {ab:r}, {a:r}",
+                "ror {t:e}, 9",
+                "xor {ab:r}, {b:r}",
+                "xor {t:r}, {a:r}",
+                "and {bc:r}, {ab:r}",
+                "ror {t:e}, 11",
+                "xor {bc:r}, {b:r}",
+                "xor {t:r}, {a:r}",
+                "ror {t:e}, 2",
+                "add {h:r}, {bc:r}",
+                "add {h:r}, {t:r}",
+                a = in(reg) $a,
+                b = in(reg) $b,
+                e = in(reg) $e,
+                f = in(reg) $f,
+                g = in(reg) $g,
+                d = inout(reg) $d,
+                h = inout(reg) $h,
+                w = in(reg) w,
+                k = const $k as i32,
+                bc = inout(reg) $bc => _,
+                ab = out(reg) $bc,
+                t = out(reg) _,
+                options(pure, nomem, nostack),
+            );
+        }
+    };
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+macro_rules! round {
+    ($a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident,
+     $bc:ident, $k:expr, $w:expr) => {
+        let _ = $c;
+        let sigma1 = $e.rotate_right(6) ^ $e.rotate_right(11) ^ $e.rotate_right(25);
+        let sigma0 = $a.rotate_right(2) ^ $a.rotate_right(13) ^ $a.rotate_right(22);
         let t1 = $h
-            .wrapping_add(big_sigma1($e))
+            .wrapping_add(sigma1)
             .wrapping_add((($f ^ $g) & $e) ^ $g)
-            .wrapping_add($kw);
+            .wrapping_add($k)
+            .wrapping_add($w);
         $d = $d.wrapping_add(t1);
-        $h = t1
-            .wrapping_add(big_sigma0($a))
-            .wrapping_add((($a ^ $b) & ($b ^ $c)) ^ $b);
+        let ab = $a ^ $b;
+        $h = t1.wrapping_add(sigma0).wrapping_add((ab & $bc) ^ $b);
+        $bc = ab;
     };
 }
 
@@ -90,15 +159,99 @@ macro_rules! round {
 /// back in their own names.
 macro_rules! eight_rounds {
     ([$a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident],
-     $w:ident, $i:expr, $word:ident) => {
-        round!($a, $b, $c, $d, $e, $f, $g, $h, K[$i].wrapping_add($word!($w, $i)));
-        round!($h, $a, $b, $c, $d, $e, $f, $g, K[$i + 1].wrapping_add($word!($w, $i + 1)));
-        round!($g, $h, $a, $b, $c, $d, $e, $f, K[$i + 2].wrapping_add($word!($w, $i + 2)));
-        round!($f, $g, $h, $a, $b, $c, $d, $e, K[$i + 3].wrapping_add($word!($w, $i + 3)));
-        round!($e, $f, $g, $h, $a, $b, $c, $d, K[$i + 4].wrapping_add($word!($w, $i + 4)));
-        round!($d, $e, $f, $g, $h, $a, $b, $c, K[$i + 5].wrapping_add($word!($w, $i + 5)));
-        round!($c, $d, $e, $f, $g, $h, $a, $b, K[$i + 6].wrapping_add($word!($w, $i + 6)));
-        round!($b, $c, $d, $e, $f, $g, $h, $a, K[$i + 7].wrapping_add($word!($w, $i + 7)));
+     $bc:ident, $w:ident, $i:expr, $word:ident) => {
+        round!($a, $b, $c, $d, $e, $f, $g, $h, $bc, K[$i], $word!($w, $i));
+        round!(
+            $h,
+            $a,
+            $b,
+            $c,
+            $d,
+            $e,
+            $f,
+            $g,
+            $bc,
+            K[$i + 1],
+            $word!($w, $i + 1)
+        );
+        round!(
+            $g,
+            $h,
+            $a,
+            $b,
+            $c,
+            $d,
+            $e,
+            $f,
+            $bc,
+            K[$i + 2],
+            $word!($w, $i + 2)
+        );
+        round!(
+            $f,
+            $g,
+            $h,
+            $a,
+            $b,
+            $c,
+            $d,
+            $e,
+            $bc,
+            K[$i + 3],
+            $word!($w, $i + 3)
+        );
+        round!(
+            $e,
+            $f,
+            $g,
+            $h,
+            $a,
+            $b,
+            $c,
+            $d,
+            $bc,
+            K[$i + 4],
+            $word!($w, $i + 4)
+        );
+        round!(
+            $d,
+            $e,
+            $f,
+            $g,
+            $h,
+            $a,
+            $b,
+            $c,
+            $bc,
+            K[$i + 5],
+            $word!($w, $i + 5)
+        );
+        round!(
+            $c,
+            $d,
+            $e,
+            $f,
+            $g,
+            $h,
+            $a,
+            $b,
+            $bc,
+            K[$i + 6],
+            $word!($w, $i + 6)
+        );
+        round!(
+            $b,
+            $c,
+            $d,
+            $e,
+            $f,
+            $g,
+            $h,
+            $a,
+            $bc,
+            K[$i + 7],
+            $word!($w, $i + 7)
+        );
     };
 }
 
@@ -129,14 +282,17 @@ pub(crate) fn compress(state: &mut [u32; 8], blocks: &[[u8; 64]]) {
             *word = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
         }
         let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *state;
-        eight_rounds!([a, b, c, d, e, f, g, h], w, 0, load);
-        eight_rounds!([a, b, c, d, e, f, g, h], w, 8, load);
-        eight_rounds!([a, b, c, d, e, f, g, h], w, 16, schedule);
-        eight_rounds!([a, b, c, d, e, f, g, h], w, 24, schedule);
-        eight_rounds!([a, b, c, d, e, f, g, h], w, 32, schedule);
-        eight_rounds!([a, b, c, d, e, f, g, h], w, 40, schedule);
-        eight_rounds!([a, b, c, d, e, f, g, h], w, 48, schedule);
-        eight_rounds!([a, b, c, d, e, f, g, h], w, 56, schedule);
+        let mut bc = b ^ c;
+        eight_rounds!([a, b, c, d, e, f, g, h], bc, w, 0, load);
+        eight_rounds!([a, b, c, d, e, f, g, h], bc, w, 8, load);
+        eight_rounds!([a, b, c, d, e, f, g, h], bc, w, 16, schedule);
+        eight_rounds!([a, b, c, d, e, f, g, h], bc, w, 24, schedule);
+        eight_rounds!([a, b, c, d, e, f, g, h], bc, w, 32, schedule);
+        eight_rounds!([a, b, c, d, e, f, g, h], bc, w, 40, schedule);
+        eight_rounds!([a, b, c, d, e, f, g, h], bc, w, 48, schedule);
+        eight_rounds!([a, b, c, d, e, f, g, h], bc, w, 56, schedule);
+        // The last round's a^b is not needed: the next block starts anew.
+        let _ = bc;
         for (s, x) in state.iter_mut().zip([a, b, c, d, e, f, g, h]) {
             *s = s.wrapping_add(x);
         }

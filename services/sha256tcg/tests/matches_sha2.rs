@@ -68,7 +68,15 @@ fn every_length_to_1100_matches_sha2() {
 fn long_inputs_match_sha2() {
     let bytes = noise((5 << 20) + 4099, 0x9E37_79B9_7F4A_7C15);
     let mib = 1 << 20;
-    for len in [mib - 1, mib, mib + 55, mib + 56, mib + 64, 3 * mib + 12345, bytes.len()] {
+    for len in [
+        mib - 1,
+        mib,
+        mib + 55,
+        mib + 56,
+        mib + 64,
+        3 * mib + 12345,
+        bytes.len(),
+    ] {
         let input = &bytes[..len];
         assert_eq!(sha256tcg::digest(input), sha2_of(input), "length {len}");
     }
