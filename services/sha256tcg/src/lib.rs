@@ -4,30 +4,36 @@
 //!
 //! Why hand-written (issue #13, docs/speed.md "SHA-256 under TCG"):
 //! SHA-256 was about half of a 32 MiB put's cycles, and the `sha2` crate's
-//! soft backend (0.10.9) ran at ~50–68 MB/s in the guest against 79.5 MB/s
-//! for OpenSSL's scalar x86-64 code in a Linux guest under the same QEMU.
-//! That backend emulates the SHA-NI instructions on `[u32; 4]` vectors, so
-//! the working variables live on the stack, and under TCG every stack
-//! access goes through the soft TLB (and makes TCG write its dirty guest
-//! registers back first). Its `force-soft-compact` loop was slower still.
+//! soft backend (0.10.9) ran at 48–53 MB per CPU-second of QEMU in the
+//! guest (~50–68 MB/s wall) against 79.5 MB/s for OpenSSL's scalar x86-64
+//! code in a Linux guest under the same QEMU. That backend emulates the
+//! SHA-NI instructions on `[u32; 4]` vectors: 3,466 instructions and 380
+//! stack accesses per block, and under TCG every guest instruction and
+//! every memory access (a soft-TLB lookup) costs. Its `force-soft-compact`
+//! loop measured 56–60 MB/cpu-s. This crate: 2,860 instructions and 238
+//! stack accesses per block, 106–123 MB/cpu-s (2.1–2.4x the crate).
 //!
 //! # Design principles
 //! - The state in registers: a fully unrolled scalar round (OpenSSL's
-//!   structure) whose eight working variables are renamed, not moved, and
-//!   stay in general registers for the whole block; the round constants
-//!   are immediates; the message schedule is a rolling 16-word ring, each
-//!   word computed where its round uses it. What touches memory per block
-//!   is the input and the ring.
-//! - Rotates whose flags are dead at once: x86 `ror` leaves CF/OF defined
-//!   and TCG computes them with a helper call when a memory access follows
-//!   before another flag-setting instruction. Each rotate is `ror` + `test`
-//!   in one `asm!` block, as in `blake3tcg`; other architectures get
-//!   `rotate_right`.
+//!   instruction sequence) whose eight working variables are renamed, not
+//!   moved, and stay in general registers for the whole block; the round
+//!   constants are immediates; the message schedule is a rolling 16-word
+//!   ring, each word computed where its round uses it. What touches memory
+//!   per block is the input and the ring.
+//! - No rotate's flags live: x86 `ror` leaves CF/OF defined and TCG
+//!   computes them with a helper call when a memory access follows before
+//!   another flag-setting instruction (see `blake3tcg`). Each round and
+//!   each schedule sigma is one `asm!` block in which every `ror` is
+//!   followed by a flag-setting `xor`/`add`, so no `test` is needed
+//!   (`ror` + `test` per rotate, as in `blake3tcg`, ran 23 % slower).
+//! - Few TCG ops per instruction: only the rotates and shifts are 32-bit;
+//!   the moves, adds and logic ops are 64-bit (TCG zero-extends the result
+//!   of every 32-bit operation; garbage in the upper halves is never read).
 //! - Bit-identical to `sha2::Sha256`: blobs are named by this digest. The
-//!   tests compare every length 0..=1100, long inputs, arbitrary `update`
-//!   splits and the FIPS 180-4 vectors.
+//!   tests compare every length 0..=1100, long inputs, every fixed piece
+//!   size 1..=130 and random `update` splits, and the FIPS 180-4 vectors.
 //! - Only SHA-256: the fs keeps `sha2` for SHA-512 and the host tests keep
-//!   it as the oracle.
+//!   it as the oracle. Other architectures get plain Rust rounds.
 #![no_std]
 
 mod compress;
