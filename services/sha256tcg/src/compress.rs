@@ -160,98 +160,14 @@ macro_rules! round {
 macro_rules! eight_rounds {
     ([$a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident],
      $bc:ident, $w:ident, $i:expr, $word:ident) => {
-        round!($a, $b, $c, $d, $e, $f, $g, $h, $bc, K[$i], $word!($w, $i));
-        round!(
-            $h,
-            $a,
-            $b,
-            $c,
-            $d,
-            $e,
-            $f,
-            $g,
-            $bc,
-            K[$i + 1],
-            $word!($w, $i + 1)
-        );
-        round!(
-            $g,
-            $h,
-            $a,
-            $b,
-            $c,
-            $d,
-            $e,
-            $f,
-            $bc,
-            K[$i + 2],
-            $word!($w, $i + 2)
-        );
-        round!(
-            $f,
-            $g,
-            $h,
-            $a,
-            $b,
-            $c,
-            $d,
-            $e,
-            $bc,
-            K[$i + 3],
-            $word!($w, $i + 3)
-        );
-        round!(
-            $e,
-            $f,
-            $g,
-            $h,
-            $a,
-            $b,
-            $c,
-            $d,
-            $bc,
-            K[$i + 4],
-            $word!($w, $i + 4)
-        );
-        round!(
-            $d,
-            $e,
-            $f,
-            $g,
-            $h,
-            $a,
-            $b,
-            $c,
-            $bc,
-            K[$i + 5],
-            $word!($w, $i + 5)
-        );
-        round!(
-            $c,
-            $d,
-            $e,
-            $f,
-            $g,
-            $h,
-            $a,
-            $b,
-            $bc,
-            K[$i + 6],
-            $word!($w, $i + 6)
-        );
-        round!(
-            $b,
-            $c,
-            $d,
-            $e,
-            $f,
-            $g,
-            $h,
-            $a,
-            $bc,
-            K[$i + 7],
-            $word!($w, $i + 7)
-        );
+        round! { $a, $b, $c, $d, $e, $f, $g, $h, $bc, K[$i], $word!($w, $i) }
+        round! { $h, $a, $b, $c, $d, $e, $f, $g, $bc, K[$i + 1], $word!($w, $i + 1) }
+        round! { $g, $h, $a, $b, $c, $d, $e, $f, $bc, K[$i + 2], $word!($w, $i + 2) }
+        round! { $f, $g, $h, $a, $b, $c, $d, $e, $bc, K[$i + 3], $word!($w, $i + 3) }
+        round! { $e, $f, $g, $h, $a, $b, $c, $d, $bc, K[$i + 4], $word!($w, $i + 4) }
+        round! { $d, $e, $f, $g, $h, $a, $b, $c, $bc, K[$i + 5], $word!($w, $i + 5) }
+        round! { $c, $d, $e, $f, $g, $h, $a, $b, $bc, K[$i + 6], $word!($w, $i + 6) }
+        round! { $b, $c, $d, $e, $f, $g, $h, $a, $bc, K[$i + 7], $word!($w, $i + 7) }
     };
 }
 
