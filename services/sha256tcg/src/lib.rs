@@ -33,7 +33,8 @@
 //!   tests compare every length 0..=1100, long inputs, every fixed piece
 //!   size 1..=130 and random `update` splits, and the FIPS 180-4 vectors.
 //! - Only SHA-256: the fs keeps `sha2` for SHA-512 and the host tests keep
-//!   it as the oracle. Other architectures get plain Rust rounds.
+//!   it as the oracle. Other architectures get plain Rust rounds, which
+//!   a host test checks against the `asm!` ones.
 #![no_std]
 
 mod compress;
