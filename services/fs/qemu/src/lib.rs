@@ -12,7 +12,6 @@ pub mod upload_dier;
 
 use alloc::string::String;
 use core::fmt::Write as _;
-use sha2::{Digest as _, Sha256};
 
 /// Fills `buf` with the xorshift64* stream seeded by `seed` (never
 /// repeating within a buffer: chunks of it do not deduplicate).
@@ -46,7 +45,7 @@ pub fn fill(seed: u64, buf: &mut [u8]) {
 
 /// `sha256:<hex>` of `data`.
 pub fn sha256_digest(data: &[u8]) -> String {
-    digest_text(&Sha256::digest(data))
+    digest_text(&sha256tcg::digest(data))
 }
 
 /// `sha256:<hex>` of a finished hash.

@@ -15,7 +15,6 @@ use fs_api::FsError as E;
 use registry_http::error::BackendError;
 use registry_http::names::{Digest, Reference};
 use registry_http::{Backend, ManifestPut, StoredManifest};
-use sha2::{Digest as _, Sha256};
 
 /// Text listings (tags, repositories, revisions) are fetched into a buffer
 /// of this size; a longer listing is an error rather than an unbounded
@@ -116,8 +115,7 @@ fn upload_id(id: &str) -> Result<u64, BackendError> {
 }
 
 fn sha256_digest(bytes: &[u8]) -> Digest {
-    let hash: [u8; 32] = Sha256::digest(bytes).into();
-    Digest::from_sha256(&hash)
+    Digest::from_sha256(&sha256tcg::digest(bytes))
 }
 
 /// A stored manifest's media type, from its own `mediaType`, else by shape.
