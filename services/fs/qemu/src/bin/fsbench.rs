@@ -188,22 +188,13 @@ const MAX_CALLS_PER_MIB: [(&str, f64); 2] = [("put", 11.0), ("get", 15.0)];
 /// counters' growth from `a` to `b` over the large blob's bytes; fails the
 /// run when one is over its bound.
 fn amplification(what: &str, a: &[(String, u64)], b: &[(String, u64)], ok: &mut bool) {
-    let get = |c: &[(String, u64)], k: &str| c.iter().find(|(n, _)| n == k).map_or(0, |p| p.1);
-    let grown = |keys: &[&str]| -> u64 {
-        keys.iter()
-            .map(|k| get(b, k).saturating_sub(get(a, k)))
-            .sum()
-    };
     // `content.held`: pushes the content service answered before it
     // hashed and stored their piece (its crate doc).
     for k in COPIES.iter().chain(CALLS).chain(&["content.held"]) {
-        println!(
-            "fsbench: {what}: {k} +{}",
-            get(b, k).saturating_sub(get(a, k))
-        );
+        println!("fsbench: {what}: {k} +{}", grown(a, b, &[k]));
     }
-    let copies = grown(COPIES) as f64 / BLOB_BYTES as f64;
-    let calls = grown(CALLS) as f64 / (BLOB_BYTES >> 20) as f64;
+    let copies = grown(a, b, COPIES) as f64 / BLOB_BYTES as f64;
+    let calls = grown(a, b, CALLS) as f64 / (BLOB_BYTES >> 20) as f64;
     // Two decimals: a figure line holds an integer or a decimal.
     println!(
         "fs_copies_per_byte_{what}: {}.{:02} copies",
@@ -220,6 +211,31 @@ fn amplification(what: &str, a: &[(String, u64)], b: &[(String, u64)], ok: &mut 
         );
         *ok = false;
     }
+}
+
+/// How much the counters `keys` grew from `a` to `b`.
+fn grown(a: &[(String, u64)], b: &[(String, u64)], keys: &[&str]) -> u64 {
+    let get = |c: &[(String, u64)], k: &str| c.iter().find(|(n, _)| n == k).map_or(0, |p| p.1);
+    keys.iter()
+        .map(|k| get(b, k).saturating_sub(get(a, k)))
+        .sum()
+}
+
+/// Prints `fs_ipc_calls_per_<what>`: the IPC calls the storage services
+/// received per small put (each one or two process switches, the cost
+/// that dominates a small put under TCG), and each layer's share. A
+/// reported figure, not bounded: the `stats` calls that read the counters
+/// count too (two per phase, against 200 or 400 puts).
+fn calls_per_put(what: &str, a: &[(String, u64)], b: &[(String, u64)], puts: u64) {
+    for k in CALLS {
+        println!("fsbench: {what}: {k} +{}", grown(a, b, &[k]));
+    }
+    let hundredths = grown(a, b, CALLS) * 100 / puts.max(1);
+    println!(
+        "fs_ipc_calls_per_{what}: {}.{:02} calls",
+        hundredths / 100,
+        hundredths % 100
+    );
 }
 
 fn small(ok: &mut bool) {
@@ -376,9 +392,14 @@ fn main() {
     hashing();
     seq(&mut ok);
     breakdown("after the large blob");
+    let before = counters();
     small(&mut ok);
+    calls_per_put("small_put", &before, &counters(), SMALL_BLOBS);
     breakdown("after the small puts");
+    let before = counters();
     putters::four_clients(&mut ok);
+    let puts = putters::CLIENTS as u64 * putters::PUTS_EACH;
+    calls_per_put("small_put_4clients", &before, &counters(), puts);
     breakdown("after four clients' small puts");
     match FS.shutdown() {
         Ok(()) => {}
