@@ -161,6 +161,13 @@ macro_rules! eight_rounds {
     };
 }
 
+/// `eight_rounds!` for each start `$i` in turn, message words by `$word`.
+macro_rules! rounds {
+    ($vars:tt, $bc:ident, $w:ident, $word:ident, $round:ident, $sigma:ident, [$($i:expr),+]) => {
+        $(eight_rounds!($vars, $bc, $w, $i, $word, $round, $sigma);)+
+    };
+}
+
 /// Message word `i` < 16: read as it is used.
 macro_rules! load {
     ($sigma:ident, $w:ident, $i:expr) => {
@@ -194,61 +201,23 @@ macro_rules! compress_with {
                 }
                 let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *state;
                 let mut bc = b ^ c;
-                eight_rounds!([a, b, c, d, e, f, g, h], bc, w, 0, load, $round, $sigma);
-                eight_rounds!([a, b, c, d, e, f, g, h], bc, w, 8, load, $round, $sigma);
-                eight_rounds!(
+                rounds!(
                     [a, b, c, d, e, f, g, h],
                     bc,
                     w,
-                    16,
-                    schedule,
+                    load,
                     $round,
-                    $sigma
+                    $sigma,
+                    [0, 8]
                 );
-                eight_rounds!(
+                rounds!(
                     [a, b, c, d, e, f, g, h],
                     bc,
                     w,
-                    24,
                     schedule,
                     $round,
-                    $sigma
-                );
-                eight_rounds!(
-                    [a, b, c, d, e, f, g, h],
-                    bc,
-                    w,
-                    32,
-                    schedule,
-                    $round,
-                    $sigma
-                );
-                eight_rounds!(
-                    [a, b, c, d, e, f, g, h],
-                    bc,
-                    w,
-                    40,
-                    schedule,
-                    $round,
-                    $sigma
-                );
-                eight_rounds!(
-                    [a, b, c, d, e, f, g, h],
-                    bc,
-                    w,
-                    48,
-                    schedule,
-                    $round,
-                    $sigma
-                );
-                eight_rounds!(
-                    [a, b, c, d, e, f, g, h],
-                    bc,
-                    w,
-                    56,
-                    schedule,
-                    $round,
-                    $sigma
+                    $sigma,
+                    [16, 24, 32, 40, 48, 56]
                 );
                 // The last round's a^b is not needed: the next block starts anew.
                 let _ = bc;
