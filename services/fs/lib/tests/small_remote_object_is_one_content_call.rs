@@ -396,3 +396,15 @@ fn a_writer_dropped_while_it_only_kept_bytes_makes_no_call() {
     assert_eq!(fake.calls, [WRITER_START, PUSH, WRITER_DROP]);
     assert!(fake.writers.is_empty());
 }
+
+#[test]
+fn the_clients_whole_store_of_more_than_a_piece_goes_in_pieces() {
+    let (mut client, service) = remote();
+    let data = testkit::noise(9, MIB + 1);
+    let mut refs = Vec::new();
+    client.store_whole(&data, &mut refs).unwrap();
+    assert_eq!(refs, local_refs(&[&data]));
+    let fake = service.0.borrow();
+    assert_eq!(fake.calls, [WRITER_START, PUSH, PUSH, FINISH]);
+    assert!(fake.writers.is_empty());
+}
