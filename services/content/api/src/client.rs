@@ -141,7 +141,9 @@ impl<T: Transport> ContentClient<T> {
             return self.take_frame(&f, Some(refs));
         }
         let id = self.writer_start()?;
-        let stored = self.push(id, data, refs).and_then(|()| self.finish(id, refs));
+        let stored = self
+            .push(id, data, refs)
+            .and_then(|()| self.finish(id, refs));
         if stored.is_err() {
             // A failed push or finish dropped it already: this is for a
             // frame the client could not read (an unknown id is no error).

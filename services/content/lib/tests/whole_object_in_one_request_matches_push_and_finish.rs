@@ -92,8 +92,18 @@ fn whole(data: &[u8]) -> (Vec<ChunkRef>, ContentStats, Vec<u8>) {
 fn same(data: &[u8]) {
     let (want, want_stats, _) = push_and_finish(data);
     let (got, got_stats, back) = whole(data);
-    assert_eq!(got, want, "{} bytes: the references of push and finish", data.len());
-    assert_eq!(got_stats, want_stats, "{} bytes: what is stored", data.len());
+    assert_eq!(
+        got,
+        want,
+        "{} bytes: the references of push and finish",
+        data.len()
+    );
+    assert_eq!(
+        got_stats,
+        want_stats,
+        "{} bytes: what is stored",
+        data.len()
+    );
     assert!(back == data, "{} bytes read back", data.len());
 }
 
