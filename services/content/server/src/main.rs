@@ -30,6 +30,9 @@
 //! - A writer id is never reused (ids count up over all clients), so a
 //!   stale id (a writer dropped after an error) finds nothing rather than
 //!   another upload's writer.
+//! - A `store_whole`'s writer lives in that call only: no id, no session
+//!   entry, never a held piece (it is fed as a synchronous push), so the
+//!   call's answer or error leaves nothing of it in the service.
 //!
 //! # Pieces answered before they are hashed and stored
 //! A `push` of [`DEFER_MIN`] bytes or more is answered as soon as the
