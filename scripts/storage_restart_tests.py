@@ -102,7 +102,7 @@ def t_nodisk(boot):
 
 
 def t_content_dies(boot):
-    """The content service dies (its boot argument makes it exit at its 5th
+    """The content service dies (its boot argument makes it exit at its 3rd
     request, as a crash would): the fs service answers each request that
     needs it with a clear error instead of hanging, and goes on serving what
     does not (the namespace, poweroff)."""
@@ -110,7 +110,7 @@ def t_content_dies(boot):
     no_error(s.cmd("write /a.txt hello"), "write while the content service lives")
     expect(s.cmd("cat /a.txt"), r"error: cat: .*content service unreachable",
            "read after the content service died")
-    expect(s.output(), r"content: exiting at request 5", "the content service exited")
+    expect(s.output(), r"content: exiting at request 3", "the content service exited")
     expect(s.cmd("write /b.txt more"), r"error: write: .*content service unreachable",
            "write after the content service died")
     expect(s.cmd("ls /"), r"a\.txt", "the namespace is still served")
@@ -118,12 +118,14 @@ def t_content_dies(boot):
     s.poweroff()
 
 
-def acked_puts_survive(boot, s, acked):
+def acked_puts_survive(boot, s, acked, reboot_config=None):
     """Every acknowledged put of the stream (`acked`: index -> data) reads
     back and fsck is clean, on shell `s` after the restart and again after
-    a reboot on the same disk; powers both off."""
+    a reboot on the same disk (with `reboot_config`, if given); powers both
+    off."""
+    reboot = (lambda: boot(config=reboot_config)) if reboot_config else boot
     for when, shell in (("after the restart", s), ("after reboot", None)):
-        shell = shell or boot()
+        shell = shell or reboot()
         for i, data in acked.items():
             if decode_get(shell.cmd(f"get /stream/f{i}.bin")) != data:
                 raise Failure(f"{when}: acknowledged put {i} does not read back")
@@ -166,7 +168,7 @@ def t_driver_restart(boot):
     acked_puts_survive(boot, s, acked)
 
 
-def service_restart(boot, service, failure_re):
+def service_restart(boot, service, failure_re, reboot_config=None):
     """A storage service dies (fault injection by its boot argument) in the
     middle of a stream of puts; the supervisor restarts it from the boot
     image. The put in flight fails once with a clear error (matching
@@ -212,13 +214,16 @@ def service_restart(boot, service, failure_re):
                  f"{recovery * 1000 if recovery else 0:.0f} ms; {len(acked)} puts acknowledged")
     if len(acked) < died_at + 3:
         raise Failure(f"only {len(acked)} puts acknowledged by put {died_at + 4}")
-    acked_puts_survive(boot, s, acked)
+    acked_puts_survive(boot, s, acked, reboot_config)
 
 
 def t_content_restart(boot):
-    """The content service dies at its 60th request, mid-stream (see
-    `service_restart`)."""
-    service_restart(boot, "content", r"error: .*content service")
+    """The content service dies at its 20th request, mid-stream (see
+    `service_restart`). A small put is one content call (`store_whole`),
+    as is a get, so the reboot's reads would reach the boot-time
+    incarnation's 20th request and fire the fault hook again: the reboot
+    runs the plain boot.cfg."""
+    service_restart(boot, "content", r"error: .*content service", "boot.cfg")
 
 
 def t_block_restart(boot):

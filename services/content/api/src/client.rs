@@ -126,6 +126,32 @@ impl<T: Transport> ContentClient<T> {
         self.take_frame(&f, Some(refs))
     }
 
+    /// Stores the whole object `data` and appends its chunks' references
+    /// to `refs`: one `store_whole` call when it fits one piece (nothing
+    /// is left open, whatever the outcome), else a writer pushed piece by
+    /// piece and finished (dropped after an error). Nothing for no bytes,
+    /// as a writer that was never fed stores nothing.
+    pub fn store_whole(&mut self, data: &[u8], refs: &mut Vec<ChunkRef>) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        if data.len() <= PIECE {
+            let mut f = self.frame_with(None)?;
+            self.stub.store_whole(&mut f, data)?;
+            return self.take_frame(&f, Some(refs));
+        }
+        let id = self.writer_start()?;
+        let stored = self
+            .push(id, data, refs)
+            .and_then(|()| self.finish(id, refs));
+        if stored.is_err() {
+            // A failed push or finish dropped it already: this is for a
+            // frame the client could not read (an unknown id is no error).
+            let _ = self.writer_drop(id);
+        }
+        stored
+    }
+
     /// Ends writer `id` without storing its unfinished chunk.
     pub fn writer_drop(&mut self, id: u64) -> Result<()> {
         self.stub.writer_drop(id)

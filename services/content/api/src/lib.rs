@@ -42,7 +42,8 @@
 //! Requests that name one chunk (`read_chunk`, `contains`, `mark`) send it
 //! as the first reference; `locate` sends up to `MAX_REFS`; `push` and `finish` get the references
 //! of the chunks they stored back there (a `push`'s may be its writer's
-//! previous piece's: see `push`).
+//! previous piece's: see `push`), as does `store_whole` (all of its
+//! object's).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -185,6 +186,15 @@ abi::interface! {
             [0 frame: ReadWrite(FRAME_LEN as u64), 1 out: Write(CHECK_TEXT_MAX as u64)]
             -> Result<CheckedPage, ContentError>;
         fn locate = 20 () [0 frame: ReadWrite(FRAME_LEN as u64), 1 out: Write((MAX_REFS * EXTENT_LEN) as u64)]
+            -> Result<u64, ContentError>;
+        /// Stores a whole object in one call, as `writer_start`, `push`
+        /// of the lease and `finish` would (the same chunks, references
+        /// and root in the frame, the same errors) without a writer that
+        /// outlives the call: after an error nothing of it stays open. A
+        /// small put's file costs one call instead of three (issue #13).
+        /// Answers how many references.
+        fn store_whole = 27 ()
+            [0 frame: ReadWrite(FRAME_LEN as u64), 1 data: Read(PIECE as u64)]
             -> Result<u64, ContentError>;
     }
 }

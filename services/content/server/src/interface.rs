@@ -56,6 +56,15 @@ impl chunk_store::Server<ReplyToken> for Service {
         self.write_chunks(badge, writer, frame, None)
     }
 
+    fn store_whole(
+        &mut self,
+        _badge: u64,
+        frame: Frame,
+        data: LeaseIn<'_, ReplyToken>,
+    ) -> Outcome<u64> {
+        self.write_whole(frame, data)
+    }
+
     fn writer_drop(&mut self, badge: u64, writer: u64) -> Outcome<()> {
         // Its held piece (never stored) goes with it (rule 2).
         if let Some(mut w) = self.session(badge).writers.remove(&writer) {

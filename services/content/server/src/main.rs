@@ -30,6 +30,9 @@
 //! - A writer id is never reused (ids count up over all clients), so a
 //!   stale id (a writer dropped after an error) finds nothing rather than
 //!   another upload's writer.
+//! - A `store_whole`'s writer lives in that call only: no id, no session
+//!   entry, never a held piece (it is fed as a synchronous push), so the
+//!   call's answer or error leaves nothing of it in the service.
 //!
 //! # Pieces answered before they are hashed and stored
 //! A `push` of [`DEFER_MIN`] bytes or more is answered as soon as the
@@ -393,53 +396,107 @@ impl Service {
         self.counters.pad += settled.padded;
         self.counters.allocations += settled.allocations;
         match &data {
-            None => {
-                let from = refs.len();
-                writer.finish(&mut store, &mut self.dev, |c| refs.push(c))?;
-                for r in &refs[from..] {
-                    // `put_chunk` copies a chunk's partial last block to pad it.
-                    self.counters.pad += u64::from(r.len) % block::BLOCK_SIZE as u64;
-                }
-            }
+            None => self.finish_writer(&mut store, writer, &mut refs)?,
             Some(d) => {
                 // The declaration bounds the lease at PIECE bytes.
                 let len = usize::try_from(d.len()).unwrap_or(usize::MAX);
-                let fill = |off: usize, into: &mut [u8]| match d.read(off as u64, into) {
-                    Ok(n) if n == into.len() => Ok(()),
-                    Ok(_) => Err(ContentError::lease(1, userlib::abi::Error::BadLease)),
-                    Err(e) => Err(ContentError::lease(1, e)),
-                };
                 // One held piece in the service (rule 3).
-                let done = if len >= DEFER_MIN && self.holder.is_none() {
+                if len >= DEFER_MIN && self.holder.is_none() {
                     let buf = self.spare.take().unwrap_or_default();
-                    let done =
-                        writer.take_with(&mut store, &mut self.dev, buf, len, fill, |c| {
-                            refs.push(c)
-                        })?;
+                    let done = writer.take_with(
+                        &mut store,
+                        &mut self.dev,
+                        buf,
+                        len,
+                        lease_fill(d),
+                        |c| refs.push(c),
+                    )?;
                     if writer.holds_piece() {
                         self.holder = Some((badge, id));
                         self.counters.held += 1;
                     }
-                    done
+                    self.count_fed(len, done, writer.copied_bytes() - copied);
                 } else {
-                    writer.write_with(
-                        &mut store,
-                        &mut self.dev,
-                        &mut self.layout,
-                        len,
-                        fill,
-                        |c| refs.push(c),
-                    )?
-                };
-                self.counters.lease_in += len as u64;
-                self.counters.pad += done.padded;
-                self.counters.allocations += done.allocations;
-                self.counters.chunk_buf += writer.copied_bytes() - copied;
+                    self.write_piece(&mut store, &mut writer, d, &mut refs)?;
+                }
                 self.session(badge).writers.insert(id, writer);
             }
         }
         self.write_frame(&frame, &mut store, &refs)?;
         Ok(refs.len() as u64)
+    }
+
+    /// `store_whole`: a writer of this call only, fed the lease as a
+    /// synchronous `push` (never held: everything is stored before the
+    /// answer) and finished, so the chunks and references are those of
+    /// `writer_start`, `push`, `finish` of the same bytes. The writer is
+    /// in no session: an error drops it with the call.
+    fn write_whole(&mut self, frame: Frame, data: LeaseIn<'_, ReplyToken>) -> Outcome<u64> {
+        let mut store = self.read_frame(&frame)?;
+        let mut writer = ChunkWriter::new();
+        let mut refs = Vec::new();
+        self.write_piece(&mut store, &mut writer, &data, &mut refs)?;
+        self.finish_writer(&mut store, writer, &mut refs)?;
+        self.write_frame(&frame, &mut store, &refs)?;
+        Ok(refs.len() as u64)
+    }
+
+    /// Feeds lease `d` to `writer` through the layout buffer, storing
+    /// every chunk it completes before the answer.
+    fn write_piece(
+        &mut self,
+        store: &mut ContentStore,
+        writer: &mut ChunkWriter,
+        d: &LeaseIn<'_, ReplyToken>,
+        refs: &mut Vec<ChunkRef>,
+    ) -> Outcome<()> {
+        let len = usize::try_from(d.len()).unwrap_or(usize::MAX);
+        let copied = writer.copied_bytes();
+        let done = writer.write_with(
+            store,
+            &mut self.dev,
+            &mut self.layout,
+            len,
+            lease_fill(d),
+            |c| refs.push(c),
+        )?;
+        self.count_fed(len, done, writer.copied_bytes() - copied);
+        Ok(())
+    }
+
+    /// Stores `writer`'s last chunk (after its held piece) and ends it.
+    fn finish_writer(
+        &mut self,
+        store: &mut ContentStore,
+        writer: ChunkWriter,
+        refs: &mut Vec<ChunkRef>,
+    ) -> Outcome<()> {
+        let from = refs.len();
+        writer.finish(store, &mut self.dev, |c| refs.push(c))?;
+        for r in &refs[from..] {
+            // `put_chunk` copies a chunk's partial last block to pad it.
+            self.counters.pad += u64::from(r.len) % block::BLOCK_SIZE as u64;
+        }
+        Ok(())
+    }
+
+    /// Counts a piece of `len` bytes fed to a writer.
+    fn count_fed(&mut self, len: usize, done: content::PutCuts, copied: u64) {
+        self.counters.lease_in += len as u64;
+        self.counters.pad += done.padded;
+        self.counters.allocations += done.allocations;
+        self.counters.chunk_buf += copied;
+    }
+}
+
+/// Reads lease `d` from an offset into a window, whole or an error.
+fn lease_fill<'a>(
+    d: &'a LeaseIn<'_, ReplyToken>,
+) -> impl FnMut(usize, &mut [u8]) -> Outcome<()> + 'a {
+    |off: usize, into: &mut [u8]| match d.read(off as u64, into) {
+        Ok(n) if n == into.len() => Ok(()),
+        Ok(_) => Err(ContentError::lease(1, userlib::abi::Error::BadLease)),
+        Err(e) => Err(ContentError::lease(1, e)),
     }
 }
 

@@ -23,6 +23,15 @@
 //!   chunker open across pieces: `crate::stream`); after any error in a
 //!   transaction that used it, it is dropped, never fed again. Dropping an
 //!   unfinished remote writer ends it in the content service too.
+//! - A remote writer fed at most [`KEEP_MAX`] bytes keeps them in
+//!   itself and has no writer in the service yet: dropping it makes no
+//!   call, and its `finish` stores them with one `store_whole`, after
+//!   which (answer or error) nothing of it is open in the service. Its
+//!   bytes are in memory only, as the service's unfinished chunk is: a
+//!   transaction commits none of them before a push that passes the bound
+//!   or the `finish` stores them (as with any writer, the references of a
+//!   push may come with a later call), and cloning the `Chunks` value
+//!   neither copies nor loses them (they are the writer's, not the store's).
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -40,7 +49,7 @@ mod local;
 mod remote;
 
 pub use local::{ChunkStore, LocalGc, ReadBuf};
-pub use remote::{RemoteCheck, RemoteGc, RemoteWriter};
+pub use remote::{RemoteCheck, RemoteGc, RemoteWriter, KEEP_MAX};
 
 /// The content store as the filesystem uses it, over the block store `T`.
 pub trait Chunks<T: Transactional>: Clone {

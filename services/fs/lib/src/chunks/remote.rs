@@ -15,10 +15,28 @@ use crate::error::FsError;
 use abi::iface::{CallError, ServiceError, Transport};
 use content_api::{ContentClient, ContentError};
 
-/// A chunk writer in the content service (the unfinished chunk is held
-/// there), started by its first `push` or `finish`: its id there.
+/// Most bytes a [`RemoteWriter`] keeps itself before it starts its writer
+/// in the content service. A small put's files (a 4 KiB blob's data, its
+/// repository link) then cost one `store_whole` call each instead of
+/// `writer_start`, `push` and `finish` (issue #13: every call switches
+/// address spaces, which under QEMU TCG flushes its soft TLB). 64 KiB:
+/// the copy is short beside a call, and it is a sixteenth of
+/// `fs_api::PIECE`, so a large upload's pieces (held by the service,
+/// overlapped with the fs's SHA-256) never stay here.
+pub const KEEP_MAX: usize = 64 * 1024;
+
+/// A chunk writer of the content service. Until its bytes pass
+/// [`KEEP_MAX`] it keeps them itself (`kept`), and `finish` stores them
+/// with one `store_whole`; past it (or at a push that would pass it) it
+/// starts the service's writer, pushes the kept bytes, then the new ones,
+/// in order, so the chunks are those of one write of the whole object.
+/// The service then holds the unfinished chunk; `id` is its writer there.
 pub struct RemoteWriter {
     pub(super) id: Option<u64>,
+    /// Bytes fed and not sent yet (only while `id` is `None`). Like the
+    /// service's unfinished chunk, they are in memory only: the caller
+    /// commits nothing of them before a push or `finish` stores them.
+    kept: Vec<u8>,
     /// Ends the service's writer (`writer_drop`) when this value is dropped
     /// unfinished: its upload was abandoned or failed. Best effort: a
     /// service that does not answer has lost its writers anyway.
@@ -89,6 +107,7 @@ impl<T: Transactional, X: Transport + Clone + 'static> Chunks<T> for ContentClie
         let mut owner = self.clone();
         Writer::Remote(RemoteWriter {
             id: None,
+            kept: Vec::new(),
             release: Some(Box::new(move |id| {
                 let _ = owner.writer_drop(id);
             })),
@@ -110,26 +129,41 @@ impl<T: Transactional, X: Transport + Clone + 'static> Chunks<T> for ContentClie
         }
         let id = match w.id {
             Some(id) => id,
+            None if w.kept.len() + data.len() <= KEEP_MAX => {
+                // No call: `finish` may store it all at once.
+                w.kept.extend_from_slice(data);
+                return Ok(());
+            }
             None => {
                 let id = self.writer_start().map_err(service_error)?;
                 w.id = Some(id);
                 id
             }
         };
-        ContentClient::push(self, id, data, refs).map_err(|e| {
-            // The service dropped the writer with the error.
-            w.id = None;
-            service_error(e)
-        })
+        let kept = core::mem::take(&mut w.kept);
+        let pushed = if kept.is_empty() {
+            Ok(())
+        } else {
+            ContentClient::push(self, id, &kept, refs)
+        };
+        pushed
+            .and_then(|()| ContentClient::push(self, id, data, refs))
+            .map_err(|e| {
+                // The service dropped the writer with the error.
+                w.id = None;
+                service_error(e)
+            })
     }
 
     fn finish(&mut self, _dev: &mut T, w: Writer, refs: &mut Vec<ChunkRef>) -> Result<(), FsError> {
         let Writer::Remote(mut w) = w else {
             return Err(foreign_writer());
         };
-        // Nothing was pushed: nothing to store, no writer to end.
+        // Never started: the kept bytes (if any) in one call, which
+        // leaves nothing open in the service whatever it answers.
         let Some(id) = w.id.take() else {
-            return Ok(());
+            let kept = core::mem::take(&mut w.kept);
+            return ContentClient::store_whole(self, &kept, refs).map_err(service_error);
         };
         ContentClient::finish(self, id, refs).map_err(service_error)
     }

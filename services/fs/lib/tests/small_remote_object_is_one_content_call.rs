@@ -1,0 +1,410 @@
+//! The filesystem's remote `Chunks` (the content service's client) stores
+//! an object of at most `KEEP_MAX` bytes with ONE call (`store_whole`)
+//! instead of `writer_start`, `push` and `finish`; a larger one, or one
+//! that grows past the bound, makes the calls it made before, the kept
+//! bytes pushed first. Whatever the path, the references are those of the
+//! in-process store fed the same pieces, and a writer dropped while it only
+//! kept bytes makes no call.
+//!
+//! The content service here is a fake over the `content` library, served
+//! through the interface's own dispatch (`abi::fake`), which records the
+//! label of every call.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use abi::fake::{self, FakeCaller, Serve};
+use abi::iface::{Dispatched, LeaseIn, LeaseInOut, LeaseOut, Transport};
+use abi::{Error, Message};
+use block::{BlockStore, Config, Durability, MemDevice, Transactional};
+use content::{ChunkRef, ChunkWriter, ContentStore};
+use content_api::{
+    chunk_store, encode_frame, frame_root, CheckedPage, ContentClient, ContentError, Hash,
+    SweepStepped, Text, Visited, FRAME_LEN,
+};
+use filesystem::chunks::{ChunkStore, Chunks, Writer, KEEP_MAX};
+
+const KIB: usize = 1024;
+const MIB: usize = 1 << 20;
+
+const WRITER_START: u64 = 2;
+const PUSH: u64 = 3;
+const FINISH: u64 = 4;
+const WRITER_DROP: u64 = 12;
+const STORE_WHOLE: u64 = 27;
+
+type Store = BlockStore<MemDevice>;
+
+fn store() -> Store {
+    BlockStore::format(MemDevice::new(16384), Config::default()).unwrap()
+}
+
+/// The content service's writer operations over the `content` library,
+/// each request in a transaction of its own.
+struct FakeContent {
+    dev: Store,
+    writers: BTreeMap<u64, ChunkWriter>,
+    next_writer: u64,
+    /// Labels of the calls received, in order.
+    calls: Vec<u64>,
+}
+
+type Outcome<T> = Result<T, ContentError>;
+
+fn fail(e: impl Into<content::Error>) -> ContentError {
+    ContentError::from(e.into())
+}
+
+fn lease_bytes(data: &LeaseIn<'_, FakeCaller>) -> Vec<u8> {
+    let mut bytes = vec![0u8; data.len() as usize];
+    assert_eq!(data.read(0, &mut bytes).unwrap(), bytes.len());
+    bytes
+}
+
+impl FakeContent {
+    /// `f` on the store the frame's root names, inside a transaction; the
+    /// new root and the references `f` emitted back into the frame.
+    fn request(
+        &mut self,
+        frame: &LeaseInOut<'_, FakeCaller>,
+        f: impl FnOnce(&mut ContentStore, &mut Store, &mut Vec<ChunkRef>) -> Outcome<()>,
+    ) -> Outcome<u64> {
+        let mut buf = vec![0u8; FRAME_LEN];
+        frame.read(0, &mut buf).unwrap();
+        let mut store = ContentStore::open(&frame_root(&buf).unwrap()).unwrap();
+        let mut refs = Vec::new();
+        self.dev.begin().unwrap();
+        if let Err(e) = f(&mut store, &mut self.dev, &mut refs) {
+            self.dev.abort();
+            return Err(e);
+        }
+        self.dev.commit(Durability::Batched).unwrap();
+        encode_frame(&mut buf, &store.encode_root(), &refs).unwrap();
+        frame.write(0, &buf).unwrap();
+        Ok(refs.len() as u64)
+    }
+}
+
+/// What this fake does not serve (no test here asks for it).
+fn not_served<T>() -> Outcome<T> {
+    Err(ContentError::NoCollection {})
+}
+
+impl chunk_store::Server<FakeCaller> for FakeContent {
+    fn format(&mut self, _: u64, _: LeaseInOut<'_, FakeCaller>) -> Outcome<()> {
+        not_served()
+    }
+    fn writer_start(&mut self, _: u64, _: LeaseInOut<'_, FakeCaller>) -> Outcome<u64> {
+        let id = self.next_writer;
+        self.next_writer += 1;
+        self.writers.insert(id, ChunkWriter::new());
+        Ok(id)
+    }
+    fn push(
+        &mut self,
+        _: u64,
+        writer: u64,
+        frame: LeaseInOut<'_, FakeCaller>,
+        data: LeaseIn<'_, FakeCaller>,
+    ) -> Outcome<u64> {
+        let bytes = lease_bytes(&data);
+        let mut w = self
+            .writers
+            .remove(&writer)
+            .ok_or(ContentError::NoWriter { writer })?;
+        let n = self.request(&frame, |s, dev, refs| {
+            w.write(s, dev, &bytes, |r| refs.push(r)).map_err(fail)
+        })?;
+        self.writers.insert(writer, w);
+        Ok(n)
+    }
+    fn finish(&mut self, _: u64, writer: u64, frame: LeaseInOut<'_, FakeCaller>) -> Outcome<u64> {
+        let w = self
+            .writers
+            .remove(&writer)
+            .ok_or(ContentError::NoWriter { writer })?;
+        self.request(&frame, |s, dev, refs| {
+            w.finish(s, dev, |r| refs.push(r)).map(|_| ()).map_err(fail)
+        })
+    }
+    fn store_whole(
+        &mut self,
+        _: u64,
+        frame: LeaseInOut<'_, FakeCaller>,
+        data: LeaseIn<'_, FakeCaller>,
+    ) -> Outcome<u64> {
+        let bytes = lease_bytes(&data);
+        self.request(&frame, |s, dev, refs| {
+            let mut w = ChunkWriter::new();
+            w.write(s, dev, &bytes, |r| refs.push(r)).map_err(fail)?;
+            w.finish(s, dev, |r| refs.push(r)).map(|_| ()).map_err(fail)
+        })
+    }
+    fn writer_drop(&mut self, _: u64, writer: u64) -> Outcome<()> {
+        self.writers.remove(&writer);
+        Ok(())
+    }
+    fn read_chunk(
+        &mut self,
+        _: u64,
+        _: LeaseInOut<'_, FakeCaller>,
+        _: LeaseOut<'_, FakeCaller>,
+    ) -> Outcome<u64> {
+        not_served()
+    }
+    fn contains(&mut self, _: u64, _: LeaseInOut<'_, FakeCaller>) -> Outcome<bool> {
+        not_served()
+    }
+    fn gc_start(
+        &mut self,
+        _: u64,
+        _: u64,
+        _: bool,
+        _: u64,
+        _: LeaseInOut<'_, FakeCaller>,
+    ) -> Outcome<()> {
+        not_served()
+    }
+    fn mark(&mut self, _: u64, _: LeaseInOut<'_, FakeCaller>) -> Outcome<()> {
+        not_served()
+    }
+    fn sweep_step(
+        &mut self,
+        _: u64,
+        _: u64,
+        _: LeaseInOut<'_, FakeCaller>,
+    ) -> Outcome<SweepStepped> {
+        not_served()
+    }
+    fn visit_blocks(
+        &mut self,
+        _: u64,
+        _: bool,
+        _: Hash,
+        _: LeaseInOut<'_, FakeCaller>,
+        _: LeaseOut<'_, FakeCaller>,
+    ) -> Outcome<Visited> {
+        not_served()
+    }
+    fn check(
+        &mut self,
+        _: u64,
+        _: bool,
+        _: LeaseInOut<'_, FakeCaller>,
+        _: LeaseOut<'_, FakeCaller>,
+    ) -> Outcome<Text> {
+        not_served()
+    }
+    fn stats(&mut self, _: u64, _: LeaseOut<'_, FakeCaller>) -> Outcome<Text> {
+        not_served()
+    }
+    fn check_page(
+        &mut self,
+        _: u64,
+        _: bool,
+        _: bool,
+        _: u64,
+        _: LeaseInOut<'_, FakeCaller>,
+        _: LeaseOut<'_, FakeCaller>,
+    ) -> Outcome<CheckedPage> {
+        not_served()
+    }
+    fn check_end(
+        &mut self,
+        _: u64,
+        _: bool,
+        _: LeaseInOut<'_, FakeCaller>,
+        _: LeaseOut<'_, FakeCaller>,
+    ) -> Outcome<CheckedPage> {
+        not_served()
+    }
+    fn locate(
+        &mut self,
+        _: u64,
+        _: LeaseInOut<'_, FakeCaller>,
+        _: LeaseOut<'_, FakeCaller>,
+    ) -> Outcome<u64> {
+        not_served()
+    }
+}
+
+impl Serve for FakeContent {
+    fn dispatch(
+        &mut self,
+        badge: u64,
+        caller: FakeCaller,
+        msg: &Message,
+    ) -> Dispatched<FakeCaller> {
+        self.calls.push(msg.label);
+        chunk_store::dispatch(self, badge, caller, msg)
+    }
+}
+
+/// The client's transport: the fake, shared with the test.
+#[derive(Clone)]
+struct Fake(Rc<RefCell<FakeContent>>);
+
+impl Transport for Fake {
+    fn call(&self, msg: &Message) -> Result<Message, Error> {
+        fake::serve(&mut *self.0.borrow_mut(), 1, msg)
+    }
+}
+
+/// A remote store over a fresh fake service, and the service.
+fn remote() -> (ContentClient<Fake>, Fake) {
+    let mut dev = store();
+    dev.begin().unwrap();
+    let root = ContentStore::create(&mut dev).unwrap().encode_root();
+    dev.commit(Durability::Durable).unwrap();
+    let service = Fake(Rc::new(RefCell::new(FakeContent {
+        dev,
+        writers: BTreeMap::new(),
+        next_writer: 1,
+        calls: Vec::new(),
+    })));
+    let mut client = ContentClient::over(service.clone());
+    client.set_root(root);
+    (client, service)
+}
+
+/// `pieces` pushed to a new writer of `chunks` and finished; the
+/// references.
+fn put<C: Chunks<Store>>(chunks: &mut C, dev: &mut Store, pieces: &[&[u8]]) -> Vec<ChunkRef> {
+    let mut refs = Vec::new();
+    let mut w = chunks.writer();
+    dev.begin().unwrap();
+    for p in pieces {
+        chunks.push(dev, &mut w, p, &mut refs).unwrap();
+    }
+    chunks.finish(dev, w, &mut refs).unwrap();
+    dev.commit(Durability::Batched).unwrap();
+    refs
+}
+
+/// The references of the in-process store fed the same pieces.
+fn local_refs(pieces: &[&[u8]]) -> Vec<ChunkRef> {
+    let mut dev = store();
+    let mut local = ChunkStore::default();
+    dev.begin().unwrap();
+    Chunks::<Store>::format(&mut local, &mut dev).unwrap();
+    dev.commit(Durability::Durable).unwrap();
+    put(&mut local, &mut dev, pieces)
+}
+
+/// Puts `pieces` through a remote store: its references (checked equal to
+/// the in-process store's) and the labels of the calls it made.
+fn remote_put(pieces: &[&[u8]]) -> Vec<u64> {
+    let (mut client, service) = remote();
+    // The remote store ignores the caller's device: the service has its own.
+    let mut unused = store();
+    let refs = put(&mut client, &mut unused, pieces);
+    assert_eq!(refs, local_refs(pieces), "the references of a plain store");
+    let bytes: usize = pieces.iter().map(|p| p.len()).sum();
+    assert_eq!(
+        refs.iter().map(|r| r.len as usize).sum::<usize>(),
+        bytes,
+        "the references cover every byte"
+    );
+    let fake = service.0.borrow();
+    assert!(fake.writers.is_empty(), "nothing stays open in the service");
+    fake.calls.clone()
+}
+
+#[test]
+fn a_small_put_is_one_call() {
+    let data = testkit::noise(1, 4 * KIB);
+    assert_eq!(remote_put(&[&data]), [STORE_WHOLE]);
+}
+
+#[test]
+fn one_byte_and_the_bound_itself_are_one_call() {
+    let data = testkit::noise(2, KEEP_MAX);
+    assert_eq!(remote_put(&[&data[..1]]), [STORE_WHOLE]);
+    assert_eq!(remote_put(&[&data]), [STORE_WHOLE]);
+}
+
+#[test]
+fn an_empty_object_makes_no_call() {
+    assert_eq!(remote_put(&[]), [] as [u64; 0]);
+    assert_eq!(remote_put(&[&[]]), [] as [u64; 0]);
+}
+
+#[test]
+fn pieces_within_the_bound_together_are_one_call() {
+    let data = testkit::noise(3, KEEP_MAX);
+    let (a, b) = data.split_at(10 * KIB);
+    assert_eq!(remote_put(&[a, b]), [STORE_WHOLE]);
+}
+
+#[test]
+fn an_object_ending_exactly_at_a_chunk_boundary_is_one_call() {
+    // A seed whose first content-defined chunk fits the bound: the object
+    // is that chunk, its end where the content cuts.
+    let (data, first) = (0..64)
+        .map(|seed| testkit::noise(seed, 4 * 256 * KIB))
+        .find_map(|d| {
+            let first = local_refs(&[&d])[0].len as usize;
+            (first < KEEP_MAX).then_some((d, first))
+        })
+        .expect("some seed cuts a chunk under the bound");
+    let whole = &data[..first];
+    assert_eq!(remote_put(&[whole]), [STORE_WHOLE]);
+    assert_eq!(local_refs(&[whole]).len(), 1);
+}
+
+#[test]
+fn one_byte_over_the_bound_makes_the_calls_it_made_before() {
+    let data = testkit::noise(4, KEEP_MAX + 1);
+    assert_eq!(remote_put(&[&data]), [WRITER_START, PUSH, FINISH]);
+}
+
+#[test]
+fn a_writer_growing_past_the_bound_pushes_what_it_kept_first() {
+    let data = testkit::noise(5, 100 * KIB);
+    let (a, b) = data.split_at(40 * KIB);
+    assert_eq!(remote_put(&[a, b]), [WRITER_START, PUSH, PUSH, FINISH]);
+}
+
+#[test]
+fn a_large_upload_makes_the_calls_it_made_before() {
+    let data = testkit::noise(6, 3 * MIB + 77);
+    let pieces: Vec<&[u8]> = data.chunks(MIB).collect();
+    assert_eq!(
+        remote_put(&pieces),
+        [WRITER_START, PUSH, PUSH, PUSH, PUSH, FINISH]
+    );
+}
+
+#[test]
+fn a_writer_dropped_while_it_only_kept_bytes_makes_no_call() {
+    let (mut client, service) = remote();
+    let mut unused = store();
+    let data = testkit::noise(7, 8 * KIB);
+    let mut refs = Vec::new();
+    let mut w: Writer = Chunks::<Store>::writer(&mut client);
+    Chunks::<Store>::push(&mut client, &mut unused, &mut w, &data, &mut refs).unwrap();
+    drop(w);
+    assert_eq!(service.0.borrow().calls, [] as [u64; 0]);
+
+    // One started in the service is ended there.
+    let big = testkit::noise(8, KEEP_MAX + 1);
+    let mut w: Writer = Chunks::<Store>::writer(&mut client);
+    Chunks::<Store>::push(&mut client, &mut unused, &mut w, &big, &mut refs).unwrap();
+    drop(w);
+    let fake = service.0.borrow();
+    assert_eq!(fake.calls, [WRITER_START, PUSH, WRITER_DROP]);
+    assert!(fake.writers.is_empty());
+}
+
+#[test]
+fn the_clients_whole_store_of_more_than_a_piece_goes_in_pieces() {
+    let (mut client, service) = remote();
+    let data = testkit::noise(9, MIB + 1);
+    let mut refs = Vec::new();
+    client.store_whole(&data, &mut refs).unwrap();
+    assert_eq!(refs, local_refs(&[&data]));
+    let fake = service.0.borrow();
+    assert_eq!(fake.calls, [WRITER_START, PUSH, PUSH, FINISH]);
+    assert!(fake.writers.is_empty());
+}
