@@ -129,6 +129,9 @@ pub struct Fs<T: Transactional, C: Chunks<T> = ChunkStore> {
     /// `Batched` and counted in `unsynced` until a sync.
     group_commit: bool,
     unsynced: u64,
+    /// The group closes after this request ([`Fs::set_group_closing`]):
+    /// its next grouped commit is `Durable`.
+    group_closing: bool,
     in_txn: bool,
     time: Option<u64>,
     read_buf: C::ReadBuf,
@@ -173,6 +176,18 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// [`Fs::unsynced_operations`]; it is durable at the next [`Fs::sync`].
     pub fn set_group_commit(&mut self, on: bool) {
         self.group_commit = on;
+    }
+
+    /// Group commit: the server knows its group closes right after the
+    /// request it is about to serve (nothing else is queued, see
+    /// [`crate::group::Group::closes_after`]), so that request's first
+    /// grouped commit is `Durable` instead of `Batched`: the block store's
+    /// durable commit makes every earlier batched one durable too, and
+    /// [`Fs::unsynced_operations`] drops to 0 — the group needs no `sync`
+    /// call of its own. Taken by that commit; the server clears it after
+    /// the request either way.
+    pub fn set_group_closing(&mut self, on: bool) {
+        self.group_closing = on;
     }
 
     /// Operations promised durable (committed in group mode) since the

@@ -3,10 +3,13 @@
 //! then the journal record); the same N puts committed in group mode and
 //! made durable by one sync cost the two flushes of that sync, so
 //! `flushes_per_small_put` is 2/N. Operations batched by design (an upload
-//! step) are not counted as owed.
+//! step) are not counted as owed. A group whose last put commits durably
+//! (the server saw nothing queued behind it) costs the same flushes and
+//! no sync.
 
 mod common;
 
+use filesystem::group::{Group, Limits, Next};
 use filesystem::{Algorithm, Registry};
 
 fn flushes(reg: &mut Registry<common::Store>) -> u64 {
@@ -78,4 +81,56 @@ fn upload_steps_are_batched_by_design_and_owe_nothing() {
         .unwrap();
     assert_eq!(reg.fs().unsynced_operations(), owed, "a step owes nothing");
     reg.abort_upload(up).unwrap();
+}
+
+#[test]
+fn a_group_closed_by_its_last_puts_durable_commit_costs_the_same_flushes_and_no_sync() {
+    let small = Next {
+        maintenance: false,
+        lease_bytes: 4096,
+    };
+    for n in [1u64, 4, 16] {
+        let mut reg = common::fresh_registry(8192);
+        reg.fs().set_group_commit(true);
+        let mut group = Group::new(Limits::default());
+        let before = flushes(&mut reg);
+        let mut sent = Vec::new();
+        // As the server's loop: one request of lookahead.
+        for i in 0..n {
+            let next = (i + 1 < n).then_some(small);
+            let closing = group.closes_after(small, next);
+            assert_eq!(closing, i + 1 == n, "put {i} of {n}");
+            reg.fs().set_group_closing(closing);
+            put(&mut reg, i);
+            reg.fs().set_group_closing(false);
+            let owed = reg.fs().unsynced_operations();
+            if closing {
+                assert_eq!(owed, 0, "the durable commit paid what was owed");
+            } else {
+                assert_eq!(owed, i + 1);
+                assert_eq!(flushes(&mut reg), before, "no flush before the last");
+            }
+            sent.extend(group.after(i, owed));
+            if closing && owed == 0 {
+                sent.extend(group.close_committed());
+            }
+        }
+        // One put alone owes nothing once committed: its reply goes at
+        // once, no group opened.
+        assert_eq!(sent, (0..n).collect::<Vec<_>>());
+        assert!(!group.is_open());
+        assert_eq!(group.stats().by_commit, u64::from(n > 1));
+        assert_eq!(flushes(&mut reg) - before, 2, "{n} puts");
+        // Nothing more to sync: a sync now costs no flush.
+        let at = flushes(&mut reg);
+        reg.fs().sync().unwrap();
+        assert_eq!(flushes(&mut reg), at);
+        for i in 0..n {
+            let d = common::sha256(&common::small_blob(i));
+            assert_eq!(
+                reg.read_blob(&d, 1 << 20).unwrap(),
+                Some(common::small_blob(i))
+            );
+        }
+    }
 }

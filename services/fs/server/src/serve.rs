@@ -27,7 +27,9 @@
 //!   sent only once what it reports is durable. Operations promised durable
 //!   commit batched and their replies are held, with every reply after them,
 //!   until one sync closes the group: when nothing more is queued, the
-//!   group is full, a long request is next, or the block service died.
+//!   group is full, a long request is next, or the block service died. The
+//!   loop looks one request ahead: a small request after which the group
+//!   closes commits durably itself, and the group closes with no sync.
 //! - A stepped run (fsck, registry GC, chunk GC, snap space) is its client's job, kept
 //!   under its client number: the kernel tells the service of a client's
 //!   death (`DEATH_WATCH`) and [`Service::client_died`] ends the dead
@@ -166,10 +168,14 @@ impl Service {
                 "fs: DEATH_WATCH refused ({e:?}): a dead client's stepped run stays until another client starts one"
             );
         }
+        // The request taken by the look-ahead, served next.
+        let mut queued: Option<Incoming> = None;
         loop {
             // With a group open, take what is queued without waiting;
             // nothing queued closes the group (its clients wait on us).
-            let incoming = if self.group.is_open() {
+            let incoming = if let Some(incoming) = queued.take() {
+                incoming
+            } else if self.group.is_open() {
                 match try_recv(DEATH_BIT) {
                     Ok(incoming) => incoming,
                     Err(_) => {
@@ -191,9 +197,22 @@ impl Service {
                 }
             };
             // A long request waits for the group, not the group for it.
-            if self.group.close_before(group::next_of(&msg)) {
+            let this = group::next_of(&msg);
+            if self.group.close_before(this) {
                 self.close_group();
             }
+            // Look one request ahead: when the group closes right after
+            // this one, this one's commit is durable and pays for the
+            // group (`filesystem::group`: no sync call). A notification
+            // taken here is handled next; it closes nothing.
+            queued = try_recv(DEATH_BIT).ok();
+            let closing = match &queued {
+                None => self.group.closes_after(this, None),
+                Some(Incoming::Call { msg, .. }) => {
+                    self.group.closes_after(this, Some(group::next_of(msg)))
+                }
+                Some(Incoming::Notification(_)) => false,
+            };
             let (t0, cpu0) = (userlib::sys::rdtsc(), userlib::sys::cpu_time());
             let n = REQUESTS.fetch_add(1, Ordering::Relaxed) + 1;
             if n == self.die_at {
@@ -207,11 +226,15 @@ impl Service {
             // reads them); without a clock, the filesystem's logical one.
             if let Ok(reg) = self.reg.as_mut() {
                 reg.fs().set_time(userlib::sys::unix_time());
+                reg.fs().set_group_closing(closing);
             }
             // The rights the caller's badge carries are checked here, once,
             // before any operation runs; the operations see its client
             // number. A caller that died meanwhile gets nothing; we go on.
             let answer = fs_api::rights::dispatch(&mut self, badge, token, &msg);
+            if let Ok(reg) = self.reg.as_mut() {
+                reg.fs().set_group_closing(false);
+            }
             if let Dispatched::Reply(token, reply) = answer {
                 let owed = self.owed();
                 if let Some((token, reply)) = self.group.after((token, reply), owed) {
@@ -223,7 +246,8 @@ impl Service {
                 // Its sync fails: every held call gets the error.
                 self.close_group();
                 self.remount_due = true;
-            } else if self.group.is_full() {
+            } else if self.group.is_full() || (closing && self.owed() == 0) {
+                // Full, or made durable by this request's commit.
                 self.close_group();
             }
             HANDLE_CPU.fetch_add(
