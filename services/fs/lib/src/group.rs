@@ -12,18 +12,20 @@
 //! is sent. A sync that fails answers every held request with its error.
 //!
 //! # The last request's commit closes the group
-//! Before serving a request the server looks one request ahead (a
-//! non-blocking receive; what it takes is served next). When the group
-//! will close right after this request ([`Group::closes_after`]: nothing
-//! else is queued, or rules 2-3 below), and the request is small, its own
-//! commit is `Durable` ([`crate::Fs::set_group_closing`]) instead of
+//! Just before a small request's first grouped commit the server looks one
+//! request ahead (a non-blocking receive from the commit's probe,
+//! [`crate::Fs::set_group_close_probe`]; what it takes is served next).
+//! When the group will close right after this request
+//! ([`Group::closes_after`]: nothing else is queued, or rules 2-3 below),
+//! its own commit is `Durable` instead of
 //! `Batched` plus a `sync` call after it: the block store's durable commit
 //! writes every journal record not yet written, its own and the batched
 //! commits' before it, and flushes (`sync_journal`, as `sync` does), so
 //! when it returns every operation of the group is durable,
 //! [`crate::Fs::unsynced_operations`] is 0, and the held replies go out
 //! with no sync (one call fewer per group, the same flushes; issue #13).
-//! Only the request's first grouped commit is made durable (a request of
+//! A request that arrives after the probe joins the next group, as one
+//! arriving during a sync did. Only the request's first grouped commit is made durable (a request of
 //! several transactions costs at most one flush more than before; a small
 //! put makes one). If that commit fails, the operations owed before it
 //! are still owed: the group closes with a sync as before, and if that
@@ -78,6 +80,27 @@ pub struct Next {
     pub maintenance: bool,
     /// Bytes its leases carry (in and out).
     pub lease_bytes: u64,
+}
+
+/// Whether the group closes after a small request, given what is queued
+/// behind it ([`Group::close_rule`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CloseRule {
+    fills: bool,
+    small_bytes: u64,
+}
+
+impl CloseRule {
+    /// `next`: the request queued behind (`None`: nothing, rule 1).
+    pub fn closes(self, next: Option<Next>) -> bool {
+        match next {
+            None => true,
+            // Rule 3: the next one closes the group before it is served.
+            Some(next) => {
+                self.fills || next.maintenance || next.lease_bytes > self.small_bytes
+            }
+        }
+    }
 }
 
 /// Counters of the groups closed so far (for `stats`).
@@ -162,15 +185,21 @@ impl<R> Group<R> {
     /// may make many (an upload piece by piece), and only its first would
     /// be durable.
     pub fn closes_after(&self, this: Next, next: Option<Next>) -> bool {
+        self.close_rule(this).is_some_and(|rule| rule.closes(next))
+    }
+
+    /// [`Group::closes_after`] for request `this` as a value of its own,
+    /// to decide once `next` is known (at `this`'s commit: the fs
+    /// service's probe); `None`: `this` is long, its commits stay batched.
+    pub fn close_rule(&self, this: Next) -> Option<CloseRule> {
         if self.is_long(this) {
-            return false;
+            return None;
         }
-        match next {
-            None => true,
+        Some(CloseRule {
             // Rule 2: this request's reply (if owed) fills the group.
-            // Rule 3: the next one closes it before it is served.
-            Some(next) => self.held.len() + 1 >= self.limits.max_held || self.is_long(next),
-        }
+            fills: self.held.len() + 1 >= self.limits.max_held,
+            small_bytes: self.limits.small_bytes,
+        })
     }
 
     fn is_long(&self, next: Next) -> bool {
@@ -295,6 +324,7 @@ mod tests {
         // A long request's own commits stay batched.
         assert!(!g.closes_after(big, None));
         assert!(!g.closes_after(gc, None));
+        assert_eq!(g.close_rule(big), None);
         // Rule 2: this request's reply fills the group.
         g.after(0, 1);
         assert!(!g.closes_after(SMALL, Some(SMALL)));

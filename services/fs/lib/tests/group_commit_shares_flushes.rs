@@ -134,3 +134,35 @@ fn a_group_closed_by_its_last_puts_durable_commit_costs_the_same_flushes_and_no_
         }
     }
 }
+
+#[test]
+fn the_close_probe_is_asked_once_at_the_first_grouped_commit_and_not_by_a_read() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let mut reg = common::fresh_registry(8192);
+    reg.fs().set_group_commit(true);
+    put(&mut reg, 0);
+    let asked = Arc::new(AtomicU64::new(0));
+    let probe = |asked: &Arc<AtomicU64>| -> filesystem::fs::GroupCloseProbe {
+        let asked = asked.clone();
+        Box::new(move || {
+            asked.fetch_add(1, Ordering::Relaxed);
+            true
+        })
+    };
+    // A read commits nothing: the probe is not asked, nothing changes.
+    reg.fs().set_group_close_probe(Some(probe(&asked)));
+    let d = common::sha256(&common::small_blob(0));
+    assert!(reg.read_blob(&d, 1 << 20).unwrap().is_some());
+    assert_eq!(asked.load(Ordering::Relaxed), 0);
+    assert_eq!(reg.fs().unsynced_operations(), 1);
+    // A put: asked at its commit, which is durable and pays what is owed.
+    put(&mut reg, 1);
+    assert_eq!(asked.load(Ordering::Relaxed), 1);
+    assert_eq!(reg.fs().unsynced_operations(), 0);
+    // Taken by that commit: the next put is batched and owed again.
+    put(&mut reg, 2);
+    assert_eq!(asked.load(Ordering::Relaxed), 1);
+    assert_eq!(reg.fs().unsynced_operations(), 1);
+    reg.fs().set_group_close_probe(None);
+}

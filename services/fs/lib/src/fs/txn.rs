@@ -57,7 +57,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         // so is every batched commit before it (the block store's durable
         // commit writes and flushes all journal records not yet durable).
         let grouped = self.group_commit && self.durability == Durability::Durable;
-        let closing = grouped && core::mem::take(&mut self.group_closing);
+        let closing = grouped && result.is_ok() && self.take_group_closing();
         let mode = if grouped && !closing {
             Durability::Batched
         } else {

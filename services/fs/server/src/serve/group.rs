@@ -5,16 +5,46 @@
 use alloc::string::String;
 use core::fmt::Write as _;
 
+use alloc::boxed::Box;
 use abi::Message;
-use filesystem::group::Next;
+use filesystem::fs::GroupCloseProbe;
+use filesystem::group::{CloseRule, Next};
 use fs_api::{FsError, Rights};
-use userlib::ipc::ReplyToken;
+use userlib::ipc::{try_recv, Incoming, ReplyToken};
 
 use super::Service;
 use crate::errors::Fail;
 
 /// A reply held until its group is durable.
 pub type Held = (ReplyToken, Message);
+
+/// The request the look-ahead took off the queue: served next (the fs
+/// service is one thread; the lock is never contended).
+static PEEKED: spin::Mutex<Option<Incoming>> = spin::Mutex::new(None);
+
+/// What the last request's look-ahead took, if anything.
+pub fn take_peeked() -> Option<Incoming> {
+    PEEKED.lock().take()
+}
+
+/// The look-ahead, asked at a small request's first grouped commit
+/// (`Fs::set_group_close_probe`): takes the next request if one is queued
+/// (kept for [`take_peeked`]) and answers whether the group closes after
+/// this request under `rule`. A notification taken here is handled next;
+/// it closes nothing.
+pub fn probe(rule: CloseRule) -> GroupCloseProbe {
+    Box::new(move || match try_recv(super::DEATH_BIT) {
+        Err(_) => rule.closes(None),
+        Ok(incoming) => {
+            let closes = match &incoming {
+                Incoming::Call { msg, .. } => rule.closes(Some(next_of(msg))),
+                Incoming::Notification(_) => false,
+            };
+            *PEEKED.lock() = Some(incoming);
+            closes
+        }
+    })
+}
 
 /// What the group rules need of a request, from its message alone:
 /// snapshot and admin operations are maintenance (long by nature), and the
