@@ -212,7 +212,9 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         if core::mem::take(&mut self.group_closing) {
             return true;
         }
-        self.group_close_probe.take().is_some_and(|mut probe| probe())
+        self.group_close_probe
+            .take()
+            .is_some_and(|mut probe| probe())
     }
 
     /// Operations promised durable (committed in group mode) since the

@@ -96,9 +96,7 @@ impl CloseRule {
         match next {
             None => true,
             // Rule 3: the next one closes the group before it is served.
-            Some(next) => {
-                self.fills || next.maintenance || next.lease_bytes > self.small_bytes
-            }
+            Some(next) => self.fills || next.maintenance || next.lease_bytes > self.small_bytes,
         }
     }
 }

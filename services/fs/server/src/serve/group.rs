@@ -1,11 +1,13 @@
 //! Group commit in the request loop (the rules are `filesystem::group`'s):
-//! what the loop knows of a request before serving it, and closing a
-//! group: one sync, then every held reply (or the sync's error).
+//! what the loop knows of a request before serving it, the look-ahead at
+//! its commit (whether the group closes after it: then that commit is
+//! durable), and closing a group: one sync (none when nothing is owed),
+//! then every held reply (or the sync's error).
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use core::fmt::Write as _;
 
-use alloc::boxed::Box;
 use abi::Message;
 use filesystem::fs::GroupCloseProbe;
 use filesystem::group::{CloseRule, Next};
