@@ -20,6 +20,16 @@ fn put(reg: &mut Registry<common::Store>, i: u64) {
     common::small_put(reg, i);
 }
 
+fn every_put_is_there(reg: &mut Registry<common::Store>, n: u64) {
+    for i in 0..n {
+        let d = common::sha256(&common::small_blob(i));
+        assert_eq!(
+            reg.read_blob(&d, 1 << 20).unwrap(),
+            Some(common::small_blob(i))
+        );
+    }
+}
+
 #[test]
 fn one_durable_put_at_a_time_costs_two_flushes_each() {
     let mut reg = common::fresh_registry(8192);
@@ -48,14 +58,7 @@ fn a_group_of_puts_costs_the_two_flushes_of_one_sync() {
         assert_eq!(spent, 2, "{n} puts");
         let per_put = spent as f64 / n as f64;
         assert!(per_put <= 2.0 / n as f64 + 1e-9, "{n} puts: {per_put}");
-        // Every put is there.
-        for i in 0..n {
-            let d = common::sha256(&common::small_blob(i));
-            assert_eq!(
-                reg.read_blob(&d, 1 << 20).unwrap(),
-                Some(common::small_blob(i))
-            );
-        }
+        every_put_is_there(&mut reg, n);
     }
 }
 
@@ -125,13 +128,7 @@ fn a_group_closed_by_its_last_puts_durable_commit_costs_the_same_flushes_and_no_
         let at = flushes(&mut reg);
         reg.fs().sync().unwrap();
         assert_eq!(flushes(&mut reg), at);
-        for i in 0..n {
-            let d = common::sha256(&common::small_blob(i));
-            assert_eq!(
-                reg.read_blob(&d, 1 << 20).unwrap(),
-                Some(common::small_blob(i))
-            );
-        }
+        every_put_is_there(&mut reg, n);
     }
 }
 
