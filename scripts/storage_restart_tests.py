@@ -227,7 +227,7 @@ def t_content_restart(boot):
 
 
 def t_block_restart(boot):
-    """The block service dies at its 400th request, mid-stream; the fs
+    """The block service dies at its 250th request, mid-stream; the fs
     mounts again over the new one (see `service_restart`)."""
     service_restart(boot, "block", r"error: .*(block service|service died)")
 

@@ -245,6 +245,10 @@ pub struct BlockClient<T = DefaultTransport> {
     tx: u64,
     /// This client began `tx` (else it is a delegate in it, or none).
     holds: bool,
+    /// Data blocks free as this client's last commit answered them; `None`
+    /// from its next `begin` on (its transaction, and its delegate's
+    /// allocations, change the count), after an abort or a failed commit.
+    free_known: Option<u64>,
 }
 
 #[cfg(target_os = "none")]
@@ -281,6 +285,7 @@ impl<T: Transport> BlockClient<T> {
             delegate: None,
             tx: 0,
             holds: false,
+            free_known: None,
         })
     }
 
@@ -305,6 +310,15 @@ impl<T: Transport> BlockClient<T> {
         };
         c.other = all - c.calls();
         c
+    }
+
+    /// The calls of operation `label` (`block_store::label::...`) so far.
+    pub fn calls_of(&self, label: u64) -> u64 {
+        self.stub
+            .transport
+            .calls
+            .get(label as usize)
+            .map_or(0, Cell::get)
     }
 
     /// First block after the block layer's own regions and the root slots.

@@ -100,7 +100,10 @@ abi::interface! {
         /// i/8 = block first+i allocated); answers the number of bits.
         fn allocation_bits = 8 (first: u64) [0 bits: Write(BITS_BYTES as u64)]
             -> Result<u64, BlockError>;
-        fn commit = 9 (tx: u64, durable: bool) -> Result<(), BlockError>;
+        /// Commits; answers the data blocks free after it (the allocator's
+        /// count, as `free_blocks` would: the caller's up-front space check
+        /// needs no call of its own, issue #13).
+        fn commit = 9 (tx: u64, durable: bool) -> Result<u64, BlockError>;
         fn abort = 10 (tx: u64) -> Result<(), BlockError>;
         /// Makes every commit durable.
         fn sync = 11 () -> Result<(), BlockError>;
@@ -127,9 +130,10 @@ abi::interface! {
         /// `write_scattered` then `commit`, in one call (the holder's last
         /// writes ride with its commit). If a write fails the transaction
         /// is aborted: nothing of it is kept, and the call answers why.
+        /// Answers the free blocks after the commit, as `commit`.
         fn commit_scattered = 26 (tx: u64, durable: bool)
             [0 data: Read(MAX_SCATTER_BYTES as u64), 1 at: Read(MAX_SCATTER_AT as u64)]
-            -> Result<(), BlockError>;
+            -> Result<u64, BlockError>;
         /// Data blocks free now (the allocator's count).
         fn free_blocks = 27 () -> Result<u64, BlockError>;
         /// `begin`, and `delegate` of the new transaction to `badge`, in one

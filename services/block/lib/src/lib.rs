@@ -216,6 +216,17 @@ pub trait Transactional {
     fn free_blocks(&mut self) -> Result<Option<u64>, Error> {
         Ok(None)
     }
+    /// Data blocks free as this client last learned them, without asking
+    /// (a client of the block service: the count its last commit
+    /// answered), or `None` when it knows none that still holds for its
+    /// own state (inside a transaction: its own allocations, and a
+    /// delegate's, change the count). Another client's transactions since
+    /// may have changed it: good for an up-front courtesy check that is
+    /// confirmed with [`Transactional::free_blocks`] before it refuses
+    /// anything, not for an exact figure. Default: `None`.
+    fn free_blocks_known(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A borrowed device is a device (as `&mut W` is a `Write`): a wrapper
@@ -281,5 +292,8 @@ impl<T: Transactional + ?Sized> Transactional for &mut T {
     }
     fn free_blocks(&mut self) -> Result<Option<u64>, Error> {
         (**self).free_blocks()
+    }
+    fn free_blocks_known(&self) -> Option<u64> {
+        (**self).free_blocks_known()
     }
 }

@@ -529,8 +529,10 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
         }
     }
 
-    /// Commits the open transaction (held by the caller) and ends it.
-    fn commit_open(&mut self, durable: bool) -> Result<(), BlockError> {
+    /// Commits the open transaction (held by the caller) and ends it;
+    /// answers the data blocks free after it (every allocation and free of
+    /// the transaction, its delegate's too, is in the count).
+    fn commit_open(&mut self, durable: bool) -> Result<u64, BlockError> {
         let d = if durable {
             Durability::Durable
         } else {
@@ -542,7 +544,9 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
         if result.is_err() {
             self.store.abort();
         }
+        let free = self.store.stats().free_blocks;
         self.end();
-        Ok(result?)
+        result?;
+        Ok(free)
     }
 }

@@ -117,7 +117,7 @@ impl<D: BlockDevice, C: Caller> block_store::Server<C> for Service<D, C> {
         Ok(bits)
     }
 
-    fn commit(&mut self, badge: u64, tx: u64, durable: bool) -> Result<(), BlockError> {
+    fn commit(&mut self, badge: u64, tx: u64, durable: bool) -> Result<u64, BlockError> {
         self.held(badge, tx)?;
         self.commit_open(durable)
     }
@@ -141,7 +141,7 @@ impl<D: BlockDevice, C: Caller> block_store::Server<C> for Service<D, C> {
         durable: bool,
         data: LeaseIn<'_, C>,
         at: LeaseIn<'_, C>,
-    ) -> Result<(), BlockError> {
+    ) -> Result<u64, BlockError> {
         self.held(badge, tx)?;
         if let Err(e) = self.write_scattered_blocks(&data, &at) {
             // All or nothing: the commit's own writes failed.

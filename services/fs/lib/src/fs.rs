@@ -41,6 +41,7 @@ mod truncate;
 mod txn;
 mod write;
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -129,6 +130,12 @@ pub struct Fs<T: Transactional, C: Chunks<T> = ChunkStore> {
     /// `Batched` and counted in `unsynced` until a sync.
     group_commit: bool,
     unsynced: u64,
+    /// The group closes after this request ([`Fs::set_group_closing`]):
+    /// its next grouped commit is `Durable`.
+    group_closing: bool,
+    /// Asked at the request's first grouped commit whether the group
+    /// closes after it ([`Fs::set_group_close_probe`]).
+    group_close_probe: Option<GroupCloseProbe>,
     in_txn: bool,
     time: Option<u64>,
     read_buf: C::ReadBuf,
@@ -146,6 +153,9 @@ pub struct Fs<T: Transactional, C: Chunks<T> = ChunkStore> {
     pub(crate) pinned: Vec<(u64, Vec<crate::pins::Pinned>)>,
     pub(crate) next_pin: u64,
 }
+
+/// See [`Fs::set_group_close_probe`].
+pub type GroupCloseProbe = Box<dyn FnMut() -> bool + Send>;
 
 /// Recent events kept for `stats` and crash reports.
 pub const EVENTS_KEPT: usize = 32;
@@ -173,6 +183,38 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// [`Fs::unsynced_operations`]; it is durable at the next [`Fs::sync`].
     pub fn set_group_commit(&mut self, on: bool) {
         self.group_commit = on;
+    }
+
+    /// Group commit: the server knows its group closes right after the
+    /// request it is about to serve (nothing else is queued, see
+    /// [`crate::group::Group::closes_after`]), so that request's first
+    /// grouped commit is `Durable` instead of `Batched`: the block store's
+    /// durable commit makes every earlier batched one durable too, and
+    /// [`Fs::unsynced_operations`] drops to 0 — the group needs no `sync`
+    /// call of its own. Taken by that commit; the server clears it after
+    /// the request either way.
+    pub fn set_group_closing(&mut self, on: bool) {
+        self.group_closing = on;
+    }
+
+    /// As [`Fs::set_group_closing`], decided as late as it can be: `probe`
+    /// is asked, once, just before the request's first grouped commit
+    /// (after its work, so a request that arrived meanwhile is seen and
+    /// keeps the group open: the fs service's look-ahead receive). Not
+    /// asked if the request fails first or commits nothing in group mode.
+    /// The server sets it before each request and clears it (`None`) after.
+    pub fn set_group_close_probe(&mut self, probe: Option<GroupCloseProbe>) {
+        self.group_close_probe = probe;
+    }
+
+    /// Whether this commit closes the group (takes the flag and the probe).
+    pub(crate) fn take_group_closing(&mut self) -> bool {
+        if core::mem::take(&mut self.group_closing) {
+            return true;
+        }
+        self.group_close_probe
+            .take()
+            .is_some_and(|mut probe| probe())
     }
 
     /// Operations promised durable (committed in group mode) since the

@@ -11,6 +11,26 @@
 //! flush) makes every operation of the group durable, then every held reply
 //! is sent. A sync that fails answers every held request with its error.
 //!
+//! # The last request's commit closes the group
+//! Just before a small request's first grouped commit the server looks one
+//! request ahead (a non-blocking receive from the commit's probe,
+//! [`crate::Fs::set_group_close_probe`]; what it takes is served next).
+//! When the group will close right after this request
+//! ([`Group::closes_after`]: nothing else is queued, or rules 2-3 below),
+//! its own commit is `Durable` instead of
+//! `Batched` plus a `sync` call after it: the block store's durable commit
+//! writes every journal record not yet written, its own and the batched
+//! commits' before it, and flushes (`sync_journal`, as `sync` does), so
+//! when it returns every operation of the group is durable,
+//! [`crate::Fs::unsynced_operations`] is 0, and the held replies go out
+//! with no sync (one call fewer per group, the same flushes; issue #13).
+//! A request that arrives after the probe joins the next group, as one
+//! arriving during a sync did. Only the request's first grouped commit is made durable (a request of
+//! several transactions costs at most one flush more than before; a small
+//! put makes one). If that commit fails, the operations owed before it
+//! are still owed: the group closes with a sync as before, and if that
+//! fails too every held request is answered with its error.
+//!
 //! # The guarantee, unchanged
 //! A successful reply leaves the server only when what it reports is
 //! durable: while a group is open *every* reply is held, also those of
@@ -62,11 +82,33 @@ pub struct Next {
     pub lease_bytes: u64,
 }
 
+/// Whether the group closes after a small request, given what is queued
+/// behind it ([`Group::close_rule`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CloseRule {
+    fills: bool,
+    small_bytes: u64,
+}
+
+impl CloseRule {
+    /// `next`: the request queued behind (`None`: nothing, rule 1).
+    pub fn closes(self, next: Option<Next>) -> bool {
+        match next {
+            None => true,
+            // Rule 3: the next one closes the group before it is served.
+            Some(next) => self.fills || next.maintenance || next.lease_bytes > self.small_bytes,
+        }
+    }
+}
+
 /// Counters of the groups closed so far (for `stats`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GroupStats {
     /// Groups closed (each with at most one sync).
     pub groups: u64,
+    /// Of those, groups made durable by their last request's own durable
+    /// commit: closed with no sync.
+    pub by_commit: u64,
     /// Replies sent from groups.
     pub replies: u64,
     /// Syncs that failed (their groups answered with the error).
@@ -114,7 +156,7 @@ impl<R> Group<R> {
 
     /// Whether the open group must close before `next` is served (rule 3).
     pub fn close_before(&self, next: Next) -> bool {
-        self.is_open() && (next.maintenance || next.lease_bytes > self.limits.small_bytes)
+        self.is_open() && self.is_long(next)
     }
 
     /// After a request was served: `Some(reply)` to send now (nothing is
@@ -134,12 +176,53 @@ impl<R> Group<R> {
         self.held.len() >= self.limits.max_held
     }
 
+    /// Whether the group closes right after request `this` is served, `next`
+    /// being what is queued behind it (`None`: nothing), and `this` is
+    /// small: then its commit may be durable and close the group without a
+    /// sync (see the module doc). A long request's commits stay batched: it
+    /// may make many (an upload piece by piece), and only its first would
+    /// be durable.
+    pub fn closes_after(&self, this: Next, next: Option<Next>) -> bool {
+        self.close_rule(this).is_some_and(|rule| rule.closes(next))
+    }
+
+    /// [`Group::closes_after`] for request `this` as a value of its own,
+    /// to decide once `next` is known (at `this`'s commit: the fs
+    /// service's probe); `None`: `this` is long, its commits stay batched.
+    pub fn close_rule(&self, this: Next) -> Option<CloseRule> {
+        if self.is_long(this) {
+            return None;
+        }
+        Some(CloseRule {
+            // Rule 2: this request's reply (if owed) fills the group.
+            fills: self.held.len() + 1 >= self.limits.max_held,
+            small_bytes: self.limits.small_bytes,
+        })
+    }
+
+    fn is_long(&self, next: Next) -> bool {
+        next.maintenance || next.lease_bytes > self.limits.small_bytes
+    }
+
     /// Closes the group: the held replies, in arrival order, to send once
     /// `synced` (whether the sync succeeded) is known.
     pub fn close(&mut self, synced: bool) -> Vec<R> {
+        self.close_counted(synced, false)
+    }
+
+    /// Closes a group its last request's durable commit made durable
+    /// (nothing owed: no sync): the held replies, to send now.
+    pub fn close_committed(&mut self) -> Vec<R> {
+        self.close_counted(true, true)
+    }
+
+    fn close_counted(&mut self, synced: bool, by_commit: bool) -> Vec<R> {
         let held = core::mem::replace(&mut self.held, Vec::with_capacity(self.limits.max_held));
         if !held.is_empty() {
             self.stats.groups += 1;
+            if by_commit {
+                self.stats.by_commit += 1;
+            }
             self.stats.replies += held.len() as u64;
             self.stats.largest = self.stats.largest.max(held.len() as u64);
             if !synced {
@@ -214,6 +297,51 @@ mod tests {
         assert!(!g.close_before(SMALL));
         assert!(g.close_before(big));
         assert!(g.close_before(fsck));
+    }
+
+    #[test]
+    fn the_group_closes_after_a_small_request_with_nothing_queued_behind_it() {
+        let mut g = Group::new(Limits {
+            max_held: 3,
+            small_bytes: 64 * 1024,
+        });
+        let big = Next {
+            maintenance: false,
+            lease_bytes: 1 << 20,
+        };
+        let gc = Next {
+            maintenance: true,
+            lease_bytes: 0,
+        };
+        // Rule 1: nothing queued.
+        assert!(g.closes_after(SMALL, None));
+        assert!(!g.closes_after(SMALL, Some(SMALL)));
+        // Rule 3: a long request is next.
+        assert!(g.closes_after(SMALL, Some(big)));
+        assert!(g.closes_after(SMALL, Some(gc)));
+        // A long request's own commits stay batched.
+        assert!(!g.closes_after(big, None));
+        assert!(!g.closes_after(gc, None));
+        assert_eq!(g.close_rule(big), None);
+        // Rule 2: this request's reply fills the group.
+        g.after(0, 1);
+        assert!(!g.closes_after(SMALL, Some(SMALL)));
+        g.after(1, 2);
+        assert!(g.closes_after(SMALL, Some(SMALL)));
+    }
+
+    #[test]
+    fn a_group_closed_by_a_commit_counts_as_a_group_without_a_sync() {
+        let mut g = Group::new(Limits::default());
+        g.after(1, 1);
+        g.after(2, 0);
+        assert_eq!(g.close_committed(), vec![1, 2]);
+        assert!(g.close_committed().is_empty());
+        let s = g.stats();
+        assert_eq!(
+            (s.groups, s.by_commit, s.replies, s.failed_syncs),
+            (1, 1, 2, 0)
+        );
     }
 
     #[test]

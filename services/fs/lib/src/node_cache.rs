@@ -431,6 +431,10 @@ impl<T: Transactional> Transactional for NodeCache<T> {
         self.inner.free_blocks()
     }
 
+    fn free_blocks_known(&self) -> Option<u64> {
+        self.inner.free_blocks_known()
+    }
+
     fn commit(&mut self, durability: Durability) -> Result<(), Error> {
         // The transaction's owed images reach the device before its commit.
         let owed = match self.failed.take() {

@@ -8,6 +8,11 @@
 //! sent) is there; every operation is all or nothing; and what is there
 //! is exactly some prefix of the operations (commits become durable in
 //! order); fsck is clean.
+//!
+//! The same again with each group closed by its last operation's own
+//! commit, made durable (the fs service does that when nothing else is
+//! queued: `Fs::set_group_closing`), instead of a sync: its replies are
+//! sent when that operation returns.
 
 mod common;
 
@@ -56,13 +61,25 @@ struct Run {
     synced_at: Vec<usize>,
 }
 
-fn run_groups() -> Run {
+/// How each group closes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Close {
+    /// One sync after its operations.
+    Sync,
+    /// Its last operation's commit is durable.
+    LastCommit,
+}
+
+fn run_groups(close: Close) -> Run {
     let mut reg = Registry::new(common::recording_fs(BLOCKS));
     reg.fs().set_group_commit(true);
     let mut synced_at = Vec::new();
     let mut i = 0;
     for _ in 0..GROUPS {
-        for _ in 0..PER_GROUP {
+        for n in 0..PER_GROUP {
+            let last = n + 1 == PER_GROUP;
+            reg.fs()
+                .set_group_closing(close == Close::LastCommit && last);
             match op(i) {
                 Op::Blob(data) => {
                     let d = sha256(&data);
@@ -73,10 +90,18 @@ fn run_groups() -> Run {
                     reg.fs().write_file(&path, &data).unwrap();
                 }
             }
+            reg.fs().set_group_closing(false);
             i += 1;
         }
-        assert_eq!(reg.fs().unsynced_operations(), PER_GROUP);
-        reg.fs().sync().unwrap();
+        match close {
+            Close::Sync => {
+                assert_eq!(reg.fs().unsynced_operations(), PER_GROUP);
+                reg.fs().sync().unwrap();
+            }
+            // Nothing owed: every batched commit of the group is durable
+            // with the last one.
+            Close::LastCommit => assert_eq!(reg.fs().unsynced_operations(), 0),
+        }
         synced_at.push(reg.fs().device_mut().device().ops().len());
     }
     Run {
@@ -130,7 +155,24 @@ fn observed(fs: &mut Fs<BlockStore<MemDevice>>, ctx: &str) -> Vec<Option<bool>> 
 
 #[test]
 fn replied_group_operations_survive_every_cut_all_or_nothing_in_order() {
-    let run = run_groups();
+    check_cuts(run_groups(Close::Sync));
+}
+
+#[test]
+fn groups_closed_by_a_durable_last_commit_survive_every_cut_all_or_nothing_in_order() {
+    let by_sync = run_groups(Close::Sync);
+    let by_commit = run_groups(Close::LastCommit);
+    // No more flushes than a sync per group.
+    assert!(
+        by_commit.device.flush_points().len() <= by_sync.device.flush_points().len(),
+        "{} flushes, {} with syncs",
+        by_commit.device.flush_points().len(),
+        by_sync.device.flush_points().len()
+    );
+    check_cuts(by_commit);
+}
+
+fn check_cuts(run: Run) {
     let cuts = Cuts::at_flushes(&run.device)
         .before_flushes(1)
         .before_flushes(3)

@@ -27,7 +27,9 @@
 //! Clients are served one request at a time, each to completion, so several
 //! clients interleave only between requests and every request sees the
 //! filesystem as one operation left it. Replies of durable operations wait
-//! for a group commit: one sync for all the requests queued meanwhile. A client that dies mid-request
+//! for a group commit: one sync for all the requests queued meanwhile, or
+//! none when the group's last request committed durably itself (the loop
+//! looks one request ahead, `serve`). A client that dies mid-request
 //! makes the lease copies fail: the request ends with an error (any upload
 //! piece not yet committed is dropped) and the service goes on.
 #![no_std]

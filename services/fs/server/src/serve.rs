@@ -27,7 +27,10 @@
 //!   sent only once what it reports is durable. Operations promised durable
 //!   commit batched and their replies are held, with every reply after them,
 //!   until one sync closes the group: when nothing more is queued, the
-//!   group is full, a long request is next, or the block service died.
+//!   group is full, a long request is next, or the block service died. The
+//!   loop looks one request ahead at a small request's commit: if the group
+//!   closes after it, that commit is durable, and the group closes with no
+//!   sync.
 //! - A stepped run (fsck, registry GC, chunk GC, snap space) is its client's job, kept
 //!   under its client number: the kernel tells the service of a client's
 //!   death (`DEATH_WATCH`) and [`Service::client_died`] ends the dead
@@ -169,7 +172,11 @@ impl Service {
         loop {
             // With a group open, take what is queued without waiting;
             // nothing queued closes the group (its clients wait on us).
-            let incoming = if self.group.is_open() {
+            // First what the last request's look-ahead took.
+            let peeked = group::take_peeked();
+            let incoming = if let Some(incoming) = peeked {
+                incoming
+            } else if self.group.is_open() {
                 match try_recv(DEATH_BIT) {
                     Ok(incoming) => incoming,
                     Err(_) => {
@@ -191,9 +198,14 @@ impl Service {
                 }
             };
             // A long request waits for the group, not the group for it.
-            if self.group.close_before(group::next_of(&msg)) {
+            let this = group::next_of(&msg);
+            if self.group.close_before(this) {
                 self.close_group();
             }
+            // Look one request ahead at this one's commit: when the group
+            // closes right after it, that commit is durable and pays for
+            // the group (`filesystem::group`: no sync call).
+            let probe = self.group.close_rule(this).map(group::probe);
             let (t0, cpu0) = (userlib::sys::rdtsc(), userlib::sys::cpu_time());
             let n = REQUESTS.fetch_add(1, Ordering::Relaxed) + 1;
             if n == self.die_at {
@@ -207,11 +219,15 @@ impl Service {
             // reads them); without a clock, the filesystem's logical one.
             if let Ok(reg) = self.reg.as_mut() {
                 reg.fs().set_time(userlib::sys::unix_time());
+                reg.fs().set_group_close_probe(probe);
             }
             // The rights the caller's badge carries are checked here, once,
             // before any operation runs; the operations see its client
             // number. A caller that died meanwhile gets nothing; we go on.
             let answer = fs_api::rights::dispatch(&mut self, badge, token, &msg);
+            if let Ok(reg) = self.reg.as_mut() {
+                reg.fs().set_group_close_probe(None);
+            }
             if let Dispatched::Reply(token, reply) = answer {
                 let owed = self.owed();
                 if let Some((token, reply)) = self.group.after((token, reply), owed) {
@@ -223,7 +239,8 @@ impl Service {
                 // Its sync fails: every held call gets the error.
                 self.close_group();
                 self.remount_due = true;
-            } else if self.group.is_full() {
+            } else if self.group.is_full() || (self.reg.is_ok() && self.owed() == 0) {
+                // Full, or made durable by this request's commit.
                 self.close_group();
             }
             HANDLE_CPU.fetch_add(

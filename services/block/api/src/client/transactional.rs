@@ -51,6 +51,7 @@ impl<T: Transport> Transactional for BlockClient<T> {
         .map_err(block_error)?;
         self.tx = tx;
         self.holds = true;
+        self.free_known = None;
         Ok(())
     }
 
@@ -176,6 +177,7 @@ impl<T: Transport> Transactional for BlockClient<T> {
         let at = block_numbers(&self.journal_at);
         self.journal_at.clear();
         let durable = durability == Durability::Durable;
+        self.free_known = None;
         let done = match sent {
             Err(e) => {
                 // The service still holds the transaction: drop it there.
@@ -187,7 +189,8 @@ impl<T: Transport> Transactional for BlockClient<T> {
                 .stub
                 .commit_scattered(tx, durable, &images, &at)
                 .map_err(block_error),
-        };
+        }
+        .map(|free| self.free_known = Some(free));
         // Keep the buffer's capacity for the next transaction.
         self.journal = images;
         self.journal.clear();
@@ -199,6 +202,7 @@ impl<T: Transport> Transactional for BlockClient<T> {
         self.fresh.clear();
         self.clear_journal();
         self.bits_len = 0;
+        self.free_known = None;
         let tx = self.tx;
         self.ended();
         // Nothing to report: the service drops the transaction either way
@@ -213,5 +217,20 @@ impl<T: Transport> Transactional for BlockClient<T> {
 
     fn free_blocks(&mut self) -> Result<Option<u64>, Error> {
         self.stub.free_blocks().map(Some).map_err(block_error)
+    }
+
+    /// The count the last commit answered, while this client holds no
+    /// transaction. Exact for its own state: every allocation since its
+    /// `begin`, its delegate's (the content service's) included, was in
+    /// the transaction that commit ended, and none happens before its
+    /// next `begin`. Only another holder's transaction since (the store
+    /// runs one at a time: none in the deployed system, where the fs holds
+    /// every transaction and the content service works only in them as
+    /// its delegate) makes it stale.
+    fn free_blocks_known(&self) -> Option<u64> {
+        if self.holds {
+            return None;
+        }
+        self.free_known
     }
 }

@@ -52,9 +52,13 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             Ok(r)
         });
         self.in_txn = false;
-        // Group commit: a commit promised durable is batched and owed.
+        // Group commit: a commit promised durable is batched and owed,
+        // unless its group closes right after it: then it is durable, and
+        // so is every batched commit before it (the block store's durable
+        // commit writes and flushes all journal records not yet durable).
         let grouped = self.group_commit && self.durability == Durability::Durable;
-        let mode = if grouped {
+        let closing = grouped && result.is_ok() && self.take_group_closing();
+        let mode = if grouped && !closing {
             Durability::Batched
         } else {
             self.durability

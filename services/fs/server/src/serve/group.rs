@@ -1,20 +1,52 @@
 //! Group commit in the request loop (the rules are `filesystem::group`'s):
-//! what the loop knows of a request before serving it, and closing a
-//! group: one sync, then every held reply (or the sync's error).
+//! what the loop knows of a request before serving it, the look-ahead at
+//! its commit (whether the group closes after it: then that commit is
+//! durable), and closing a group: one sync (none when nothing is owed),
+//! then every held reply (or the sync's error).
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use core::fmt::Write as _;
 
 use abi::Message;
-use filesystem::group::Next;
+use filesystem::fs::GroupCloseProbe;
+use filesystem::group::{CloseRule, Next};
 use fs_api::{FsError, Rights};
-use userlib::ipc::ReplyToken;
+use userlib::ipc::{try_recv, Incoming, ReplyToken};
 
 use super::Service;
 use crate::errors::Fail;
 
 /// A reply held until its group is durable.
 pub type Held = (ReplyToken, Message);
+
+/// The request the look-ahead took off the queue: served next (the fs
+/// service is one thread; the lock is never contended).
+static PEEKED: spin::Mutex<Option<Incoming>> = spin::Mutex::new(None);
+
+/// What the last request's look-ahead took, if anything.
+pub fn take_peeked() -> Option<Incoming> {
+    PEEKED.lock().take()
+}
+
+/// The look-ahead, asked at a small request's first grouped commit
+/// (`Fs::set_group_close_probe`): takes the next request if one is queued
+/// (kept for [`take_peeked`]) and answers whether the group closes after
+/// this request under `rule`. A notification taken here is handled next;
+/// it closes nothing.
+pub fn probe(rule: CloseRule) -> GroupCloseProbe {
+    Box::new(move || match try_recv(super::DEATH_BIT) {
+        Err(_) => rule.closes(None),
+        Ok(incoming) => {
+            let closes = match &incoming {
+                Incoming::Call { msg, .. } => rule.closes(Some(next_of(msg))),
+                Incoming::Notification(_) => false,
+            };
+            *PEEKED.lock() = Some(incoming);
+            closes
+        }
+    })
+}
 
 /// What the group rules need of a request, from its message alone:
 /// snapshot and admin operations are maintenance (long by nature), and the
@@ -45,8 +77,17 @@ impl Service {
     /// call with its error, and the filesystem is mounted again before the
     /// next request (as after the block service's death: what the
     /// undurable operations built in memory may not be on the disk).
+    /// Nothing owed (the group's last request committed durably, which
+    /// made every batched commit before it durable): no sync, the replies
+    /// go out at once.
     pub(super) fn close_group(&mut self) {
         if !self.group.is_open() {
+            return;
+        }
+        if self.reg.is_ok() && self.owed() == 0 {
+            for (token, reply) in self.group.close_committed() {
+                let _ = token.reply_message(&reply);
+            }
             return;
         }
         let synced = match self.reg.as_mut() {
@@ -81,8 +122,9 @@ impl Service {
         let mut line = String::new();
         let _ = writeln!(
             line,
-            "group commit: {} groups, {} replies ({:.2} per group, largest {}), {} failed syncs",
+            "group commit: {} groups ({} closed by their last commit), {} replies ({:.2} per group, largest {}), {} failed syncs",
             s.groups,
+            s.by_commit,
             s.replies,
             s.replies as f64 / s.groups.max(1) as f64,
             s.largest,
