@@ -92,10 +92,12 @@ fn a_small_put_makes_few_block_service_calls() {
     // space is one `free_blocks` call: 12.7. What is left: the in-process
     // content store's own node reads (7.25; the content service keeps them
     // per request), allocations (2.3), begin, commit, free_blocks.
+    // With the link held inline in the fs tree (no chunk for it): 8.09
+    // (read 3.69, allocate 1.41, other 3.00).
     assert_eq!(c.write, 0, "journaled writes ride with the commit: {c:?}");
     assert!(
         c.write_fresh <= N / 4,
         "fresh data rides with the commit: {c:?}"
     );
-    assert!(c.calls() <= 13 * N, "{c:?}");
+    assert!(c.calls() <= 9 * N, "{c:?}");
 }
