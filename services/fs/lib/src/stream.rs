@@ -344,7 +344,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             let stored = data.len() as u64;
             s.filled = 0;
             s.gathered = Vec::new();
-            return Ok(self.set_stored(s, stored)?);
+            return self.set_stored(s, stored);
         }
         if s.filled != 0 {
             self.stream_push_inner(s, &[], seen)?;

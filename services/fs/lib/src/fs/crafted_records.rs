@@ -133,12 +133,15 @@ fn lying_records_give_errors_not_panics() {
     }
 }
 
+/// Records to write (an empty value: remove the key) into file `ino`'s map.
+type Craft = fn(u64) -> Vec<(Vec<u8>, Vec<u8>)>;
+
 /// fsck names what is wrong with an inline extent a crafted record breaks:
 /// a malformed value, inline data beside other extents, inline data not
 /// covering the file's size. Reads refuse, never panic.
 #[test]
 fn fsck_reports_crafted_bad_inline_extents() {
-    let cases: [(&str, fn(u64) -> Vec<(Vec<u8>, Vec<u8>)>); 4] = [
+    let cases: [(&str, Craft); 4] = [
         ("malformed value", |ino| {
             let mut v = Extent::Inline(InlineData::new(b"hello").unwrap()).encode();
             v[0] ^= 0xff;
