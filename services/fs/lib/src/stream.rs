@@ -369,7 +369,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         Ok(())
     }
 
-    /// The chunks of file `ino` in order (holes left out): what a test or a
+    /// The chunks of file `ino` in order (holes and inline data left
+    /// out: an inline file has none): what a test or a
     /// tool compares to see that two files were cut the same way.
     pub fn file_chunks(&mut self, ino: u64) -> Result<Vec<ChunkRef>, FsError> {
         let (lo, hi) = records::extent_range_after(ino, 0);
