@@ -5,9 +5,9 @@
 //! # What it answers
 //! Let C(S) be the set of distinct chunks S's files name (a chunk named
 //! several times, in one file or in several, counts once; holes and inline
-//! data name nothing: inline bytes live in the tree nodes). Let O be the union of the chunks named by every *other* tree:
-//! the live tree (files being put or uploaded included) and every other
-//! snapshot. Then, each chunk weighed by its length in bytes (what the
+//! data name nothing: inline bytes live in the tree nodes). Let O be the
+//! union of the chunks named by every *other* tree: the live tree (files
+//! being put or uploaded included) and every other snapshot. Then, each chunk weighed by its length in bytes (what the
 //! content store holds for it, before block rounding):
 //! - `stored_bytes`   = bytes of C(S);
 //! - `exclusive_bytes` = bytes of C(S) \ O: what deleting S and running
