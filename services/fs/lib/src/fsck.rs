@@ -3,7 +3,8 @@
 //! [`Fs::fsck`] checks, for the live tree and every snapshot: the tree's own
 //! invariants (`cowbtree::check`), that every dirent names an inode of the
 //! same kind whose parent and name point back, that no inode or extent is
-//! orphaned, that each file's extents tile `[0, size)` and name chunks the
+//! orphaned, that each file's extents tile `[0, size)` (inline data as its
+//! only extent) and name chunks the
 //! content store holds; for the live tree that `logical_bytes` is the sum of
 //! file sizes and that every registry link decodes (and names the digest
 //! its path names); with `verify_data`, that every chunk's BLAKE3 and every
@@ -131,6 +132,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         let (lo, hi) = records::extent_range_after(ino, 0);
         let mut expect = 0u64;
         let mut n = 0u64;
+        let mut inline = false;
         let mut refs = Vec::new();
         {
             let mut c = cowbtree::range(
@@ -150,13 +152,21 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                             ));
                         }
                         expect = end;
-                        if let records::Extent::Chunk(c) = ext {
-                            refs.push(c.hash);
+                        match ext {
+                            records::Extent::Chunk(c) => refs.push(c.hash),
+                            records::Extent::Inline(_) => inline = true,
+                            records::Extent::Hole(_) => {}
                         }
                     }
                     Err(e) => report.problem(format!("{label}: inode {ino}: {e}")),
                 }
             }
+        }
+        if inline && n != 1 {
+            report.problem(format!(
+                "{label}: inode {ino} has inline data and {} other extents (inline data must be a file's only extent)",
+                n - 1
+            ));
         }
         if expect != size {
             report.problem(format!(

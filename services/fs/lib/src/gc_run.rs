@@ -410,7 +410,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         }
         let batch = self.extent_batch(&root, m.after.as_deref(), MARK_PAGE)?;
         for (_, ext) in &batch {
-            // A hole has no chunk to keep.
+            // A hole or inline data has no chunk to keep.
             let FileExtent::Chunk(ext) = ext else {
                 continue;
             };

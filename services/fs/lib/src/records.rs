@@ -26,13 +26,32 @@
 //! extent  0 BLAKE3 chunk hash [32] | 32 chunk length u32         (36 bytes)
 //!         (a `content::ChunkRef` in its own encoding: one layout, one copy)
 //! hole    0 hole length u64                                      (8 bytes)
+//! inline  0 marker 0xD1 u8 | 1 n u8 | 2 the file's bytes [n]
+//!         | zero padding up to 37 bytes          (max(2 + n, 37) bytes)
 //! ```
-//! An extent key's value is a chunk (36 bytes) or a hole (8 bytes), told
-//! apart by the value's length. A hole is a run of zeros that is not
-//! stored: `truncate` growing a file, or a write past the end, records one
-//! hole whatever its length (1 PiB is one record), reads return zeros for
-//! it, GC and fsck have no chunk to mark or check. Disks written before
-//! holes have only 36-byte values and read unchanged.
+//! An extent key's value is a chunk (36 bytes), a hole (8 bytes) or inline
+//! data (37..=2+[`INLINE_MAX`] bytes), told apart by the value's length:
+//! an inline value is padded to at least 37 bytes so that no `n` gives it
+//! a chunk's or a hole's length (and the marker and exact length are
+//! checked, so a damaged chunk or hole value is refused, not read as one).
+//!
+//! A hole is a run of zeros that is not stored: `truncate` growing a file,
+//! or a write past the end, records one hole whatever its length (1 PiB is
+//! one record), reads return zeros for it, GC and fsck have no chunk to
+//! mark or check. Disks written before holes have only 36-byte values and
+//! read unchanged.
+//!
+//! Inline data (as ext4's inline data, btrfs's inline extents) holds a
+//! tiny file's whole contents in its extent record: a registry link (71
+//! bytes: `sha256:<64 hex>`) costs no chunk, no block, no content-service
+//! call. Its bytes are protected by the tree node's checksum, as every
+//! record is; GC has nothing to mark, as for a hole. It is made only where
+//! a whole small file is written in one go (a new file's contents, a whole
+//! file replaced, a put or upload whose every byte arrives before its
+//! first flush); any other change to such a file (append, write at an
+//! offset, growing truncate, a stream resumed on it) first turns it into
+//! an ordinary chunk. Disks written before inline data have none and read
+//! unchanged.
 //!
 //! # Invariants
 //! - Every dirent names an existing inode whose `parent` is the dirent's
@@ -40,6 +59,8 @@
 //! - A file's extents tile `[0, size)` exactly: consecutive, no gaps, no
 //!   overlap, each extent one whole content chunk or one hole (`end - len`
 //!   is its start; a hole's length is never 0).
+//! - An inline extent is its file's only extent and covers `[0, size)`
+//!   exactly: its key's end is the file's size, `1 <= n <= INLINE_MAX`.
 //! - Directories have no extents; the root directory is [`ROOT_INO`] and is
 //!   its own parent.
 //! - Inode number [`STAGING_DIR`] (0) is never allocated and has no inode
@@ -77,6 +98,19 @@ pub const INODE_LEN: usize = 40;
 pub const DIRENT_LEN: usize = 9;
 pub const EXTENT_LEN: usize = ChunkRef::ENCODED_LEN;
 pub const HOLE_LEN: usize = 8;
+/// Largest file whose bytes are held inline in its extent record. 160
+/// holds every registry link (at most `link::MAX_LINK_LEN`, 135 bytes for
+/// a SHA-512 one), and an inline leaf entry (3 + 17-byte key + at most 162
+/// bytes of value) is never larger than an inode record with a 140-byte
+/// name, so a 4 KiB leaf still holds at least 22 of them: fan-out stays
+/// what names already make it.
+pub const INLINE_MAX: usize = 160;
+/// An inline value's first byte.
+pub const INLINE_MARKER: u8 = 0xD1;
+/// Shortest inline value: longer than a chunk's (see the layouts).
+pub const INLINE_MIN_VALUE: usize = EXTENT_LEN + 1;
+const _: () = assert!(INLINE_MAX <= u8::MAX as usize && INLINE_MIN_VALUE > HOLE_LEN);
+const _: () = assert!(INLINE_MAX >= crate::link::MAX_LINK_LEN);
 pub const HASH_LEN: usize = 32;
 
 /// The fixed part of an inode value, field by field.
@@ -163,6 +197,10 @@ pub enum RecordError {
     },
     /// An extent's chunk reference is no valid `ChunkRef`.
     BadChunk(ChunkRefDecodeError),
+    /// An inline extent value that breaks its layout.
+    BadInline {
+        problem: &'static str,
+    },
 }
 
 impl core::fmt::Display for RecordError {
@@ -186,6 +224,7 @@ impl core::fmt::Display for RecordError {
                 write!(f, "{record} record has non-zero reserved bytes")
             }
             RecordError::BadChunk(e) => write!(f, "extent record: {e}"),
+            RecordError::BadInline { problem } => write!(f, "inline extent record: {problem}"),
         }
     }
 }
@@ -296,12 +335,48 @@ impl DirentValue {
     }
 }
 
-/// What an extent key names: a stored chunk or a hole of zeros.
+/// A tiny file's whole contents, held in its extent record: 1 to
+/// [`INLINE_MAX`] bytes (fixed-size, so an [`Extent`] stays `Copy`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct InlineData {
+    len: u8,
+    bytes: [u8; INLINE_MAX],
+}
+
+impl InlineData {
+    /// `data` as inline data; `None` if empty or longer than [`INLINE_MAX`].
+    pub fn new(data: &[u8]) -> Option<InlineData> {
+        if data.is_empty() || data.len() > INLINE_MAX {
+            return None;
+        }
+        let mut bytes = [0u8; INLINE_MAX];
+        bytes[..data.len()].copy_from_slice(data);
+        Some(InlineData {
+            len: data.len() as u8,
+            bytes,
+        })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl core::fmt::Debug for InlineData {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "InlineData({} bytes)", self.len)
+    }
+}
+
+/// What an extent key names: a stored chunk, a hole of zeros, or a tiny
+/// file's bytes held in the record itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Extent {
     /// One whole content chunk, stored as its [`ChunkRef`].
     Chunk(ChunkRef),
     Hole(u64),
+    /// The file's whole contents (its only extent, from offset 0).
+    Inline(InlineData),
 }
 
 impl Extent {
@@ -310,6 +385,7 @@ impl Extent {
         match self {
             Extent::Chunk(c) => u64::from(c.len),
             Extent::Hole(n) => *n,
+            Extent::Inline(d) => u64::from(d.len),
         }
     }
 
@@ -321,12 +397,51 @@ impl Extent {
         match self {
             Extent::Chunk(c) => c.encode().to_vec(),
             Extent::Hole(n) => HoleBytes::new(*n).as_bytes().to_vec(),
+            Extent::Inline(d) => {
+                let data = d.bytes();
+                let mut b = Vec::with_capacity(INLINE_MIN_VALUE.max(2 + data.len()));
+                b.push(INLINE_MARKER);
+                b.push(d.len);
+                b.extend_from_slice(data);
+                b.resize(INLINE_MIN_VALUE.max(b.len()), 0);
+                b
+            }
         }
+    }
+
+    /// An inline value (`b` longer than a chunk's): every byte checked.
+    fn decode_inline(b: &[u8]) -> Result<Extent, RecordError> {
+        let bad = |problem| Err(RecordError::BadInline { problem });
+        let Some((&[marker, n], rest)) = b.split_first_chunk::<2>() else {
+            return bad("shorter than its header");
+        };
+        if marker != INLINE_MARKER {
+            return bad("wrong marker byte");
+        }
+        let n = usize::from(n);
+        if n == 0 || n > INLINE_MAX {
+            return bad("length 0 or over INLINE_MAX");
+        }
+        if b.len() != INLINE_MIN_VALUE.max(2 + n) {
+            return bad("value length does not match its byte count");
+        }
+        let (data, padding) = rest.split_at(n);
+        if padding.iter().any(|&x| x != 0) {
+            return bad("non-zero padding");
+        }
+        InlineData::new(data)
+            .map(Extent::Inline)
+            .ok_or(RecordError::BadInline {
+                problem: "length 0 or over INLINE_MAX",
+            })
     }
 
     pub fn decode(b: &[u8]) -> Result<Extent, RecordError> {
         if let Ok(hole) = HoleBytes::read_from_bytes(b) {
             return Ok(Extent::Hole(hole.get()));
+        }
+        if b.len() >= INLINE_MIN_VALUE && b.len() <= INLINE_MIN_VALUE.max(2 + INLINE_MAX) {
+            return Extent::decode_inline(b);
         }
         if b.len() != EXTENT_LEN {
             return Err(RecordError::BadLength {
@@ -486,6 +601,45 @@ mod tests {
         assert!(Extent::decode(&[0; 9]).is_err());
     }
 
+    #[test]
+    fn inline_round_trips_at_every_length_and_never_looks_like_a_chunk_or_hole() {
+        for n in 1..=INLINE_MAX {
+            let data: Vec<u8> = (0..n).map(|i| i as u8 ^ 0x5a).collect();
+            let e = Extent::Inline(InlineData::new(&data).unwrap());
+            let b = e.encode();
+            assert!(b.len() != EXTENT_LEN && b.len() != HOLE_LEN, "n={n}");
+            assert_eq!(b.len(), INLINE_MIN_VALUE.max(2 + n));
+            assert_eq!(Extent::decode(&b), Ok(e));
+            assert_eq!(e.len(), n as u64);
+        }
+        assert!(InlineData::new(&[]).is_none());
+        assert!(InlineData::new(&[1; INLINE_MAX + 1]).is_none());
+    }
+
+    #[test]
+    fn malformed_inline_values_are_refused() {
+        let good = Extent::Inline(InlineData::new(b"sha256:ab").unwrap()).encode();
+        let bad_inline = |b: &[u8]| matches!(Extent::decode(b), Err(RecordError::BadInline { .. }));
+        let mut b = good.clone();
+        b[0] = 0;
+        assert!(bad_inline(&b), "marker");
+        let mut b = good.clone();
+        b[1] = 0;
+        assert!(bad_inline(&b), "zero length");
+        let mut b = good.clone();
+        b[1] = 40;
+        assert!(bad_inline(&b), "length past the value");
+        let mut b = good.clone();
+        *b.last_mut().unwrap() = 1;
+        assert!(bad_inline(&b), "padding");
+        let mut b = good.clone();
+        b.push(0);
+        assert!(bad_inline(&b), "one byte too long");
+        let mut long = vec![INLINE_MARKER, INLINE_MAX as u8 + 1];
+        long.resize(2 + INLINE_MAX + 1, 7);
+        assert!(Extent::decode(&long).is_err(), "over INLINE_MAX");
+    }
+
     /// The bytes sit where the layouts at the top say (disks written
     /// before the typed layout still read).
     #[test]
@@ -520,6 +674,17 @@ mod tests {
         want.extend_from_slice(&[3, 2, 1, 0]);
         assert_eq!(Extent::Chunk(c).encode(), want);
         assert_eq!(Extent::Hole(0x0102).encode(), [2, 1, 0, 0, 0, 0, 0, 0]);
+        let mut want = vec![INLINE_MARKER, 2, b'h', b'i'];
+        want.resize(INLINE_MIN_VALUE, 0);
+        let inline = Extent::Inline(InlineData::new(b"hi").unwrap());
+        assert_eq!(inline.encode(), want);
+        let long = [b'x'; 71];
+        let mut want = vec![INLINE_MARKER, 71];
+        want.extend_from_slice(&long);
+        assert_eq!(
+            Extent::Inline(InlineData::new(&long).unwrap()).encode(),
+            want
+        );
         assert_eq!(inode_key(0x0102), [b'I', 0, 0, 0, 0, 0, 0, 1, 2]);
         assert_eq!(dirent_key(3, b"ab"), b"D\0\0\0\0\0\0\0\x03ab");
         let mut want = vec![b'X'];

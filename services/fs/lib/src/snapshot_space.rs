@@ -4,10 +4,10 @@
 //!
 //! # What it answers
 //! Let C(S) be the set of distinct chunks S's files name (a chunk named
-//! several times, in one file or in several, counts once; holes name
-//! nothing). Let O be the union of the chunks named by every *other* tree:
-//! the live tree (files being put or uploaded included) and every other
-//! snapshot. Then, each chunk weighed by its length in bytes (what the
+//! several times, in one file or in several, counts once; holes and inline
+//! data name nothing: inline bytes live in the tree nodes). Let O be the
+//! union of the chunks named by every *other* tree: the live tree (files
+//! being put or uploaded included) and every other snapshot. Then, each chunk weighed by its length in bytes (what the
 //! content store holds for it, before block rounding):
 //! - `stored_bytes`   = bytes of C(S);
 //! - `exclusive_bytes` = bytes of C(S) \ O: what deleting S and running
@@ -340,7 +340,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                         };
                         let ext = records::Extent::decode(&e.value)
                             .map_err(|problem| FsError::BadRecord { ino, problem })?;
-                        // A hole names no chunk.
+                        // A hole or inline data names no chunk.
                         if let records::Extent::Chunk(c) = ext {
                             run.refs.push((c, ino));
                         }

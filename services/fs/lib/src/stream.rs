@@ -55,6 +55,13 @@
 //! (cut there by the end of the file, not by the content): it removes that
 //! extent and feeds the chunk's bytes first.
 //!
+//! # Inline data
+//! A flush that finds the whole file gathered (nothing stored, no writer
+//! open) and at most [`INLINE_MAX`] bytes stores it inline in the file's
+//! extent record ([`records`]): a small put costs no chunk. A stream that
+//! goes on past it (a resumed upload) takes those bytes back as its
+//! writer's first, as it does a last chunk.
+//!
 //! # Errors
 //! A failed piece leaves the stream's state unknown (the writer advanced,
 //! its transaction was undone): the stream is broken for good and every
@@ -71,7 +78,7 @@ use content::ChunkRef;
 use crate::chunks::{Chunks, Writer};
 use crate::error::FsError;
 use crate::fs::{counted, decode_extent, Fs};
-use crate::records::{self, extent_key, Extent, Kind};
+use crate::records::{self, extent_key, Extent, Kind, INLINE_MAX};
 
 /// Bytes a stream gathers before it feeds them to its writer in one
 /// transaction. Every transaction costs the journal about 5 blocks of
@@ -327,6 +334,18 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         seen: &mut dyn FnMut(&[u8]),
     ) -> Result<(), StreamError> {
         self.check_stream(s)?;
+        if s.stored == 0 && s.writer.is_none() && s.filled != 0 && s.filled <= INLINE_MAX {
+            // Every byte of a small file is here before its first flush:
+            // stored inline in its extent record, no chunk ([`records`]).
+            let data = &s.gathered[..s.filled];
+            self.put_inline(s.ino, data)?;
+            seen(data);
+            s.held -= data.len() as u64;
+            let stored = data.len() as u64;
+            s.filled = 0;
+            s.gathered = Vec::new();
+            return self.set_stored(s, stored);
+        }
         if s.filled != 0 {
             self.stream_push_inner(s, &[], seen)?;
         }
@@ -350,7 +369,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         Ok(())
     }
 
-    /// The chunks of file `ino` in order (holes left out): what a test or a
+    /// The chunks of file `ino` in order (holes and inline data left
+    /// out: an inline file has none): what a test or a
     /// tool compares to see that two files were cut the same way.
     pub fn file_chunks(&mut self, ino: u64) -> Result<Vec<ChunkRef>, FsError> {
         let (lo, hi) = records::extent_range_after(ino, 0);
@@ -397,30 +417,37 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             .into());
         };
         let (end, ext) = decode_extent(s.ino, &k, &v)?;
-        let Extent::Chunk(c) = ext else {
+        if matches!(ext, Extent::Hole(_)) {
             // A hole at the end was never a cut chunk: nothing to re-chunk.
             return Ok(w);
-        };
+        }
         if end != s.stored {
             return Err(StreamError::Stale);
         }
-        let start = end - u64::from(c.len);
-        let mut tail = vec![0u8; c.len as usize];
-        let mut got = 0usize;
-        while got < tail.len() {
-            let n = self.read_at(s.ino, start + got as u64, &mut tail[got..])?;
-            if n == 0 {
-                return Err(FsError::Corrupt {
-                    what: "a file's last chunk reads short",
-                    ino: s.ino,
+        let start = end - ext.len();
+        let tail = match ext {
+            // Inline data becomes the start of the file's chunks.
+            Extent::Inline(d) => d.bytes().to_vec(),
+            _ => {
+                let mut tail = vec![0u8; ext.len() as usize];
+                let mut got = 0usize;
+                while got < tail.len() {
+                    let n = self.read_at(s.ino, start + got as u64, &mut tail[got..])?;
+                    if n == 0 {
+                        return Err(FsError::Corrupt {
+                            what: "a file's last chunk reads short",
+                            ino: s.ino,
+                        }
+                        .into());
+                    }
+                    got += n;
                 }
-                .into());
+                tail
             }
-            got += n;
-        }
+        };
         cowbtree::remove(&mut self.dev, &mut self.state.live, &extent_key(s.ino, end))?;
         self.set_stored(s, start)?;
-        s.held += u64::from(c.len);
+        s.held += ext.len();
         let mut refs = Vec::new();
         self.state
             .content

@@ -30,5 +30,6 @@ fn a_small_put_checksums_few_nodes() {
 }
 
 /// Node checksums per put allowed: a little above what the verified cache
-/// achieves (measured in the message above).
-const BOUND: u64 = 35;
+/// achieves (measured in the message above): 16.9, then 11.6 with the
+/// link held inline (the content store's tree no longer changes for it).
+const BOUND: u64 = 14;

@@ -12,7 +12,7 @@ use super::Fs;
 use crate::chunks::{ChunkRef, Chunks};
 use crate::error::FsError;
 use crate::node_cache::NodeCache;
-use crate::records::{self, extent_key, Extent};
+use crate::records::{self, extent_key, Extent, InlineData};
 
 impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// A cursor over the live tree's keys from `lo` up to (not including)
@@ -80,6 +80,22 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         Ok(at)
     }
 
+    /// Records `data` (1..=INLINE_MAX bytes) as the only extent of file
+    /// `ino`, whose extent map is empty: inline data ([`records`]).
+    pub(crate) fn put_inline(&mut self, ino: u64, data: &[u8]) -> Result<(), FsError> {
+        let d = InlineData::new(data).ok_or(FsError::Corrupt {
+            what: "inline data of 0 or more than INLINE_MAX bytes",
+            ino,
+        })?;
+        cowbtree::insert(
+            &mut self.dev,
+            &mut self.state.live,
+            &extent_key(ino, data.len() as u64),
+            &Extent::Inline(d).encode(),
+        )?;
+        Ok(())
+    }
+
     /// Records `[from, to)` of file `ino` as a hole (nothing if empty).
     pub(super) fn put_hole(&mut self, ino: u64, from: u64, to: u64) -> Result<(), FsError> {
         if to > from {
@@ -101,6 +117,12 @@ pub(crate) fn decode_extent(ino: u64, k: &[u8], v: &[u8]) -> Result<(u64, Extent
             if ext.is_empty() || ext.len() > end {
                 return Err(FsError::Corrupt {
                     what: "extent length 0 or past offset 0",
+                    ino,
+                });
+            }
+            if matches!(ext, Extent::Inline(_)) && ext.len() != end {
+                return Err(FsError::Corrupt {
+                    what: "inline extent does not start at offset 0",
                     ino,
                 });
             }

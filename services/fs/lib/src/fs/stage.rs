@@ -1,6 +1,8 @@
 //! The read path's core, [`Fs::read_to`]: a file's bytes handed out in
 //! order, each chunk BLAKE3-verified against the id its extent names
-//! before any of its bytes leave, with few calls and copies (issue #13):
+//! before any of its bytes leave, with few calls and copies (issue #13);
+//! inline data (a tiny file's bytes in its extent record) is handed out
+//! from the record, which the tree checked with its node:
 //! - the chunks one read covers are located in one content-store call
 //!   ([`Chunks::locate`]) and their blocks read by the filesystem itself,
 //!   each run of adjacent extents in one block read, into one staging
@@ -212,6 +214,22 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             }
             let r = match ext {
                 Extent::Chunk(r) => r,
+                Extent::Inline(d) => {
+                    // Inline bytes: in the tree node, checked with it.
+                    let from = usize::try_from(cur.pos - start).unwrap_or(usize::MAX);
+                    let n = (end - cur.pos).min(want - cur.done);
+                    let bytes = d.bytes().get(from..from.saturating_add(n as usize)).ok_or(
+                        FsError::Corrupt {
+                            what: "extent does not cover the offset",
+                            ino,
+                        },
+                    )?;
+                    sink(bytes).map_err(ReadFail::Sink)?;
+                    cur.done += n;
+                    cur.pos += n;
+                    i += 1;
+                    continue;
+                }
                 Extent::Hole(_) => {
                     // A hole reads as zeros; nothing is stored to verify.
                     let n = (end - cur.pos).min(want - cur.done);

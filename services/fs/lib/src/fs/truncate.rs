@@ -1,5 +1,6 @@
 //! Truncate: shrinking drops the extents past the new size and re-chunks
-//! the one that straddles it; growing stores one hole record.
+//! the one that straddles it (inline data stays inline, shorter); growing
+//! stores one hole record (after turning inline data into a chunk).
 
 use alloc::string::ToString;
 use alloc::vec::Vec;
@@ -49,6 +50,10 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         let mut start_of_new = size;
         if let Some((start, Extent::Hole(_))) = head {
             self.put_hole(ino, start, size)?;
+        } else if let Some((_, Extent::Inline(d))) = head {
+            // Still the whole of a small file: it stays inline, shorter.
+            let keep = usize::try_from(size).unwrap_or(0).min(d.bytes().len());
+            self.put_inline(ino, &d.bytes()[..keep])?;
         } else if let Some((start, Extent::Chunk(ext))) = head {
             let mut buf = Vec::new();
             self.read_extent(&ext, &mut buf)?;

@@ -11,7 +11,7 @@ use super::namespace::DirAt;
 use super::{components, counted, parent_and_name, Fs, FILE_MODE};
 use crate::chunks::Chunks;
 use crate::error::FsError;
-use crate::records::{extent_key, DirentValue, Extent, Inode, Kind, ROOT_INO};
+use crate::records::{extent_key, DirentValue, Extent, Inode, Kind, INLINE_MAX, ROOT_INO};
 
 /// Bytes written at a file offset (zeros are never written: a gap
 /// becomes a hole record, see [`records`]).
@@ -100,7 +100,9 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         self.check_quota(path, size)?;
         let now = self.now();
         let ino = self.alloc_ino();
-        if !data.is_empty() {
+        if data.len() <= INLINE_MAX && !data.is_empty() {
+            self.put_inline(ino, data)?;
+        } else if !data.is_empty() {
             let mut refs = Vec::new();
             let mut w = self.state.content.writer();
             self.state
@@ -140,7 +142,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         offset: u64,
         parts: &[Part<'_>],
     ) -> Result<(), FsError> {
-        let mut inode = self.get_inode(ino)?;
+        let inode = self.get_inode(ino)?;
         if inode.kind != Kind::File {
             return Err(FsError::Corrupt {
                 what: "write to a directory inode",
@@ -198,6 +200,18 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 &extent_key(ino, *e_end),
             )?;
         }
+        if inode.size == 0 && offset == 0 && old.is_empty() && len <= INLINE_MAX as u64 {
+            // The whole of a small file in one go: its bytes inline in
+            // its one extent record, no chunk ([`records`]).
+            let mut data = Vec::with_capacity(len as usize);
+            for p in parts {
+                match p {
+                    Part::Bytes(b) => data.extend_from_slice(b),
+                }
+            }
+            self.put_inline(ino, &data)?;
+            return self.set_written_size(ino, inode, end);
+        }
         // `at`: where the chunks being cut into `refs` start.
         let mut at = write_from;
         let mut refs = Vec::new();
@@ -207,8 +221,10 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         // part, and/or the gap past the end of file).
         let mut hole_from = None;
         match head {
-            Some((start, Extent::Chunk(ext))) => {
-                self.read_extent(&ext, &mut buf)?;
+            Some((start, Extent::Hole(_))) => hole_from = Some(start),
+            Some((start, ext)) => {
+                // A chunk, or inline data: both become chunks here.
+                self.stored_bytes(&ext, &mut buf)?;
                 let keep = usize::try_from(write_from - start)
                     .unwrap_or(0)
                     .min(buf.len());
@@ -217,11 +233,10 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     .push(&mut self.dev, &mut w, &buf[..keep], &mut refs)?;
                 at = start;
             }
-            Some((start, Extent::Hole(_))) => hole_from = Some(start),
             None => {}
         }
         if offset > inode.size && hole_from.is_none() {
-            if matches!(head, Some((_, Extent::Chunk(_)))) {
+            if head.is_some() {
                 // The head chunk is cut at the old end of file, as it was.
                 self.state.content.finish(&mut self.dev, w, &mut refs)?;
                 self.put_extents(ino, at, &refs)?;
@@ -245,9 +260,10 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         }
         let mut tail_hole = None;
         match tail {
-            Some((e_end, Extent::Chunk(ext))) => {
-                self.read_extent(&ext, &mut buf)?;
-                let start = e_end - u64::from(ext.len);
+            Some((e_end, Extent::Hole(_))) => tail_hole = Some(e_end),
+            Some((e_end, ext)) => {
+                self.stored_bytes(&ext, &mut buf)?;
+                let start = e_end - ext.len();
                 let from = usize::try_from(end - start)
                     .unwrap_or(usize::MAX)
                     .min(buf.len());
@@ -255,7 +271,6 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     .content
                     .push(&mut self.dev, &mut w, &buf[from..], &mut refs)?;
             }
-            Some((e_end, Extent::Hole(_))) => tail_hole = Some(e_end),
             None => {}
         }
         self.state.content.finish(&mut self.dev, w, &mut refs)?;
@@ -263,6 +278,27 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         if let Some(e_end) = tail_hole {
             self.put_hole(ino, end, e_end)?;
         }
+        self.set_written_size(ino, inode, end)
+    }
+
+    /// The bytes of a chunk or inline extent into `buf` (a chunk verified).
+    pub(super) fn stored_bytes(&mut self, ext: &Extent, buf: &mut Vec<u8>) -> Result<(), FsError> {
+        match ext {
+            Extent::Chunk(r) => self.read_extent(r, buf),
+            Extent::Inline(d) => {
+                buf.clear();
+                buf.extend_from_slice(d.bytes());
+                Ok(())
+            }
+            Extent::Hole(_) => Err(FsError::Corrupt {
+                what: "a hole has no stored bytes",
+                ino: 0,
+            }),
+        }
+    }
+
+    /// A write to `end` done: the file's size, quota, byte count and times.
+    fn set_written_size(&mut self, ino: u64, mut inode: Inode, end: u64) -> Result<(), FsError> {
         let new_size = inode.size.max(end);
         self.quota_file_changed(&inode, Some(inode.size), Some(new_size))?;
         if counted(&inode) {
