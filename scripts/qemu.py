@@ -335,6 +335,9 @@ def cmd_test(kernel, image, names):
                 print(f"    | {line}")
     if flaky:
         print(f"qemu-test: FLAKY (failed once, retried): {' '.join(flaky)}")
+    if failed:
+        # Named again at the end: CI shows only the tail of the output.
+        print(f"qemu-test: FAILED: {' '.join(failed)}")
     print(f"qemu-test: {len(names) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 
