@@ -427,7 +427,9 @@ def t_idle_connections(shell, port, log):
         secs = time.time() - t0
         log.append(f"a new client with 32 idle connections held: {r.status} in {secs:.1f} s")
         ck.eq("a new client's GET /v2/ with every slot held idle", 200, r.status)
-        ck.true("answered within 5 s (not after the idle timeout)", secs < 5, secs)
+        # No wall-clock bound (it would fail on a loaded host): had the
+        # new client waited out the idle timeout, every held connection
+        # would be closed, and the newest one answering below proves not.
         ck.eq("the connection idle longest was closed for it", True, held[0].closed_by_peer())
         held[-1].send(b"GET /v2/ HTTP/1.1\r\nHost: r\r\n\r\n")
         ck.eq("the newest held connection still answers", 200, held[-1].response().status)
