@@ -318,64 +318,46 @@ macro_rules! __iface_may_be_empty {
 macro_rules! __iface_method {
     // `Server`: every method required.
     (
-        server [] $label:literal, $(#[$m:meta])* $op:ident ( $( $arg:ident : $aty:ty ),* )
+        server [] $label:literal, $(#[$m:meta])* $op:ident $args:tt
         [ $( $li:literal $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty
     ) => {
-        $(#[$m])*
-        #[allow(clippy::too_many_arguments)]
-        fn $op(
-            &mut self,
-            badge: u64,
-            $( $arg: $aty, )*
-            $( $lname: $crate::__iface_view!($dir), )*
-        ) -> Result<$rty, $ety>;
+        $crate::__iface_fn! {
+            (self, badge) [] $(#[$m])* $op $args
+            [ $( $lname $dir ),* ] -> Result<$rty, $ety>, ;
+        }
     };
     (
-        server [deferred] $label:literal, $(#[$m:meta])* $op:ident ( $( $arg:ident : $aty:ty ),* )
+        server [deferred] $label:literal, $(#[$m:meta])* $op:ident $args:tt
         [ $( $li:literal $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty
     ) => {
-        $(#[$m])*
-        #[allow(clippy::too_many_arguments)]
-        fn $op(
-            &mut self,
-            badge: u64,
-            pending: $crate::iface::Pending<C, $rty, $ety>,
-            $( $arg: $aty, )*
-            $( $lname: $crate::Lease, )*
-        );
+        $crate::__iface_fn! {
+            (self, badge, pending) [deferred] $(#[$m])* $op $args
+            [ $( $lname $dir ),* ] $rty, $ety, ;
+        }
     };
     // `PartialServer`: the same arguments, every method answering "not
     // served" unless the fake implements it.
     (
-        partial [] $label:literal, $(#[$m:meta])* $op:ident ( $( $arg:ident : $aty:ty ),* )
+        partial [] $label:literal, $(#[$m:meta])* $op:ident $args:tt
         [ $( $li:literal $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty
     ) => {
-        $(#[$m])*
-        #[allow(clippy::too_many_arguments, unused_variables)]
-        fn $op(
-            &mut self,
-            badge: u64,
-            $( $arg: $aty, )*
-            $( $lname: $crate::__iface_view!($dir), )*
-        ) -> Result<$rty, $crate::iface::PartialError<$ety>> {
-            Err($crate::iface::PartialError::NotServed)
+        $crate::__iface_fn! {
+            (self, badge) [] $(#[$m])* $op $args [ $( $lname $dir ),* ]
+            -> Result<$rty, $crate::iface::PartialError<$ety>>, {
+                Err($crate::iface::PartialError::NotServed)
+            }
         }
     };
     (
-        partial [deferred] $label:literal, $(#[$m:meta])* $op:ident ( $( $arg:ident : $aty:ty ),* )
+        partial [deferred] $label:literal, $(#[$m:meta])* $op:ident $args:tt
         [ $( $li:literal $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty
     ) => {
-        $(#[$m])*
-        #[allow(clippy::too_many_arguments, unused_variables)]
-        fn $op(
-            &mut self,
-            badge: u64,
-            pending: $crate::iface::Pending<C, $rty, $ety>,
-            $( $arg: $aty, )*
-            $( $lname: $crate::Lease, )*
-        ) {
-            // A caller that died meanwhile is not the server's error.
-            let _ = pending.refuse($crate::iface::Refused::UnknownOperation { label: $label });
+        $crate::__iface_fn! {
+            (self, badge, pending) [deferred] $(#[$m])* $op $args
+            [ $( $lname $dir ),* ] $rty, $ety, {
+                // A caller that died meanwhile is not the server's error.
+                let _ = pending.refuse($crate::iface::Refused::UnknownOperation { label: $label });
+            }
         }
     };
     // A full `Server` as a `PartialServer` that serves everything.
@@ -383,33 +365,60 @@ macro_rules! __iface_method {
         forward [] $label:literal, $op:ident ( $( $arg:ident : $aty:ty ),* )
         [ $( $li:literal $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty
     ) => {
-        #[inline]
-        #[allow(clippy::too_many_arguments)]
-        fn $op(
-            &mut self,
-            badge: u64,
-            $( $arg: $aty, )*
-            $( $lname: $crate::__iface_view!($dir), )*
-        ) -> Result<$rty, $crate::iface::PartialError<$ety>> {
-            Server::<C>::$op(self, badge, $( $arg, )* $( $lname, )*)
-                .map_err($crate::iface::PartialError::Service)
+        $crate::__iface_fn! {
+            (self, badge) [] #[inline] $op ( $( $arg : $aty ),* ) [ $( $lname $dir ),* ]
+            -> Result<$rty, $crate::iface::PartialError<$ety>>, {
+                Server::<C>::$op(self, badge, $( $arg, )* $( $lname, )*)
+                    .map_err($crate::iface::PartialError::Service)
+            }
         }
     };
     (
         forward [deferred] $label:literal, $op:ident ( $( $arg:ident : $aty:ty ),* )
         [ $( $li:literal $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty
     ) => {
-        #[inline]
-        #[allow(clippy::too_many_arguments)]
+        $crate::__iface_fn! {
+            (self, badge, pending) [deferred] #[inline] $op ( $( $arg : $aty ),* )
+            [ $( $lname $dir ),* ] $rty, $ety, {
+                Server::<C>::$op(self, badge, pending, $( $arg, )* $( $lname, )*)
+            }
+        }
+    };
+}
+
+/// One operation's method: its signature (the same in `Server` and
+/// `PartialServer`) and `;` or a body; the body's expansion names the
+/// receiver, badge and pending call (macro hygiene).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __iface_fn {
+    (
+        ($self:ident, $badge:ident) [] $(#[$m:meta])* $op:ident ( $( $arg:ident : $aty:ty ),* )
+        [ $( $lname:ident $dir:ident ),* ] -> $ret:ty, $body:tt
+    ) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments, unused_variables)]
         fn $op(
-            &mut self,
-            badge: u64,
-            pending: $crate::iface::Pending<C, $rty, $ety>,
+            &mut $self,
+            $badge: u64,
+            $( $arg: $aty, )*
+            $( $lname: $crate::__iface_view!($dir), )*
+        ) -> $ret $body
+    };
+    (
+        ($self:ident, $badge:ident, $pending:ident)
+        [deferred] $(#[$m:meta])* $op:ident ( $( $arg:ident : $aty:ty ),* )
+        [ $( $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty, $body:tt
+    ) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments, unused_variables)]
+        fn $op(
+            &mut $self,
+            $badge: u64,
+            $pending: $crate::iface::Pending<C, $rty, $ety>,
             $( $arg: $aty, )*
             $( $lname: $crate::Lease, )*
-        ) {
-            Server::<C>::$op(self, badge, pending, $( $arg, )* $( $lname, )*)
-        }
+        ) $body
     };
 }
 
