@@ -428,6 +428,30 @@ impl<C: Caller, R: Words, E: ServiceError> Pending<C, R, E> {
     pub fn reply(self, result: Result<R, E>) -> Result<(), Error> {
         self.caller.reply(&reply_message(&result))
     }
+    /// Answers the call with one of the dispatch's refusals instead (what
+    /// a [partial server](crate::interface#partial-servers-test-fakes-only)
+    /// answers for a deferred operation it does not serve).
+    pub fn refuse(self, refused: Refused) -> Result<(), Error> {
+        self.caller.reply(&refused.to_message())
+    }
+}
+
+/// The error of a `PartialServer`'s method (see
+/// [`interface!`](crate::interface#partial-servers-test-fakes-only)): the
+/// service's own error, or "this server does not serve the operation",
+/// which the dispatch answers as [`Refused::UnknownOperation`], the same
+/// answer as for a label the interface does not declare. `?` converts the
+/// service's error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartialError<E> {
+    Service(E),
+    NotServed,
+}
+
+impl<E> From<E> for PartialError<E> {
+    fn from(e: E) -> Self {
+        PartialError::Service(e)
+    }
 }
 
 /// What the dispatch did with a call.
@@ -459,6 +483,21 @@ pub fn reply_message<R: Words, E: ServiceError>(result: &Result<R, E>) -> Messag
         }
     }
     msg
+}
+
+/// The reply message of a partial server's result for the operation
+/// labelled `label`: [`reply_message`], or the unknown-operation refusal
+/// when the operation is not served.
+#[doc(hidden)]
+pub fn partial_reply_message<R: Words, E: ServiceError>(
+    label: u64,
+    result: Result<R, PartialError<E>>,
+) -> Message {
+    match result {
+        Ok(r) => reply_message::<R, E>(&Ok(r)),
+        Err(PartialError::Service(e)) => reply_message::<R, E>(&Err(e)),
+        Err(PartialError::NotServed) => Refused::UnknownOperation { label }.to_message(),
+    }
 }
 
 /// The typed result a reply carries (client side).

@@ -53,7 +53,56 @@
 /// - `fn dispatch(server, badge, caller, msg) -> Dispatched<C>`: decodes
 ///   the message, checks the leases, calls the method, encodes the reply
 ///   or error; anything malformed is answered with a `Refused`;
-/// - `mod label`: each operation's label.
+/// - `mod label`: each operation's label;
+/// - `trait PartialServer<C: Caller>`: the same methods, each with a default
+///   that answers "not served" (below), and an impl of it for every `Server`.
+///
+/// # Partial servers (test fakes only)
+///
+/// A host-test fake that stands in for a service but serves only the
+/// operations its test makes implements `PartialServer` instead of
+/// `Server`, writing only those methods. The rules:
+///
+/// 1. **A real service implements `Server`** (`services/*/server`, and any
+///    stand-in that must answer everything): then adding an operation to
+///    the interface is a compile error until the server serves it.
+///    `PartialServer` exists so that a fake is not padded with stubs; it
+///    is never the way to leave an operation out of a running service.
+/// 2. **"Not served" is the interface's answer for a label it does not
+///    declare**: `Refused::UnknownOperation { label }`, so a client reports
+///    `CallError::Refused` ("the service has no operation N"), exactly as
+///    it would against an older service. It is neither a service error a
+///    caller might act on nor a panic. A deferred operation's default
+///    answers it through its `Pending` at once.
+/// 3. **The call is checked first**: the dispatch decodes the arguments
+///    and checks the leases as for any operation, so a malformed call to
+///    an unserved operation gets its own refusal (`BadArgument`, ...).
+/// 4. A served method returns `Result<Reply, PartialError<Error>>`: `?`
+///    converts the service's error, and `Err(PartialError::NotServed)`
+///    refuses one call as unserved. Deferred methods are unchanged.
+/// 5. One type implements one of the two traits (every `Server` is already
+///    a `PartialServer`, so implementing both does not compile); the one
+///    `dispatch` takes either. For that reason a fake implements
+///    `PartialServer` for one caller type (`abi::fake::FakeCaller`), not for
+///    every `C`: the compiler cannot rule out another crate's `Server<C>`.
+///
+/// ```
+/// abi::errors! { pub enum E { Full = 1 {} => "full" } }
+/// abi::interface! {
+///     pub mod kv {
+///         fn put = 1 (key: u64, value: u64) -> Result<(), E>;
+///         fn get = 2 (key: u64) -> Result<u64, E>;
+///     }
+/// }
+/// /// A fake that only answers `get`.
+/// struct Fake;
+/// impl kv::PartialServer<abi::fake::FakeCaller> for Fake {
+///     fn get(&mut self, _badge: u64, key: u64) -> Result<u64, abi::iface::PartialError<E>> {
+///         Ok(key + 1)
+///     }
+/// }
+/// # fn main() {}
+/// ```
 #[macro_export]
 macro_rules! interface {
     (
@@ -145,16 +194,41 @@ macro_rules! interface {
             pub trait Server<C: Caller> {
                 $(
                     $crate::__iface_method! {
-                        [$($defer)?] $(#[$ometa])* $op ( $( $arg : $aty ),* )
+                        server [$($defer)?] $label, $(#[$ometa])* $op ( $( $arg : $aty ),* )
+                        [ $($( $li $lname $dir ),*)? ] $rty, $ety
+                    }
+                )*
+            }
+
+            /// What a test fake implements when it serves only some
+            /// operations: each method by default answers "not served"
+            /// (`Refused::UnknownOperation`). Never for a real service:
+            /// see "Partial servers" at `abi::interface!`.
+            pub trait PartialServer<C: Caller> {
+                $(
+                    $crate::__iface_method! {
+                        partial [$($defer)?] $label, $(#[$ometa])* $op ( $( $arg : $aty ),* )
+                        [ $($( $li $lname $dir ),*)? ] $rty, $ety
+                    }
+                )*
+            }
+
+            /// A full server serves every operation; this impl also makes
+            /// implementing both traits for one type a compile error.
+            impl<C: Caller, S: Server<C> + ?Sized> PartialServer<C> for S {
+                $(
+                    $crate::__iface_method! {
+                        forward [$($defer)?] $label, $op ( $( $arg : $aty ),* )
                         [ $($( $li $lname $dir ),*)? ] $rty, $ety
                     }
                 )*
             }
 
             /// Decodes `msg` (a call from `badge`), checks it, runs the
-            /// operation on `server`; returns the reply to send, or
-            /// `Deferred` when a deferred operation took the caller.
-            pub fn dispatch<C: Caller, S: Server<C> + ?Sized>(
+            /// operation on `server` (a `Server`, or a `PartialServer`);
+            /// returns the reply to send, or `Deferred` when a deferred
+            /// operation took the caller.
+            pub fn dispatch<C: Caller, S: PartialServer<C> + ?Sized>(
                 server: &mut S,
                 badge: u64,
                 caller: C,
@@ -242,32 +316,109 @@ macro_rules! __iface_may_be_empty {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __iface_method {
+    // `Server`: every method required.
     (
-        [] $(#[$m:meta])* $op:ident ( $( $arg:ident : $aty:ty ),* )
+        server [] $label:literal, $(#[$m:meta])* $op:ident $args:tt
         [ $( $li:literal $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty
     ) => {
-        $(#[$m])*
-        #[allow(clippy::too_many_arguments)]
-        fn $op(
-            &mut self,
-            badge: u64,
-            $( $arg: $aty, )*
-            $( $lname: $crate::__iface_view!($dir), )*
-        ) -> Result<$rty, $ety>;
+        $crate::__iface_fn! {
+            (self, badge) [] $(#[$m])* $op $args
+            [ $( $lname $dir ),* ] -> Result<$rty, $ety>, ;
+        }
     };
     (
-        [deferred] $(#[$m:meta])* $op:ident ( $( $arg:ident : $aty:ty ),* )
+        server [deferred] $label:literal, $(#[$m:meta])* $op:ident $args:tt
         [ $( $li:literal $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty
     ) => {
+        $crate::__iface_fn! {
+            (self, badge, pending) [deferred] $(#[$m])* $op $args
+            [ $( $lname $dir ),* ] $rty, $ety, ;
+        }
+    };
+    // `PartialServer`: the same arguments, every method answering "not
+    // served" unless the fake implements it.
+    (
+        partial [] $label:literal, $(#[$m:meta])* $op:ident $args:tt
+        [ $( $li:literal $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty
+    ) => {
+        $crate::__iface_fn! {
+            (self, badge) [] $(#[$m])* $op $args [ $( $lname $dir ),* ]
+            -> Result<$rty, $crate::iface::PartialError<$ety>>, {
+                Err($crate::iface::PartialError::NotServed)
+            }
+        }
+    };
+    (
+        partial [deferred] $label:literal, $(#[$m:meta])* $op:ident $args:tt
+        [ $( $li:literal $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty
+    ) => {
+        $crate::__iface_fn! {
+            (self, badge, pending) [deferred] $(#[$m])* $op $args
+            [ $( $lname $dir ),* ] $rty, $ety, {
+                // A caller that died meanwhile is not the server's error.
+                let _ = pending.refuse($crate::iface::Refused::UnknownOperation { label: $label });
+            }
+        }
+    };
+    // A full `Server` as a `PartialServer` that serves everything.
+    (
+        forward [] $label:literal, $op:ident ( $( $arg:ident : $aty:ty ),* )
+        [ $( $li:literal $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty
+    ) => {
+        $crate::__iface_fn! {
+            (self, badge) [] #[inline] $op ( $( $arg : $aty ),* ) [ $( $lname $dir ),* ]
+            -> Result<$rty, $crate::iface::PartialError<$ety>>, {
+                Server::<C>::$op(self, badge, $( $arg, )* $( $lname, )*)
+                    .map_err($crate::iface::PartialError::Service)
+            }
+        }
+    };
+    (
+        forward [deferred] $label:literal, $op:ident ( $( $arg:ident : $aty:ty ),* )
+        [ $( $li:literal $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty
+    ) => {
+        $crate::__iface_fn! {
+            (self, badge, pending) [deferred] #[inline] $op ( $( $arg : $aty ),* )
+            [ $( $lname $dir ),* ] $rty, $ety, {
+                Server::<C>::$op(self, badge, pending, $( $arg, )* $( $lname, )*)
+            }
+        }
+    };
+}
+
+/// One operation's method: its signature (the same in `Server` and
+/// `PartialServer`) and `;` or a body; the body's expansion names the
+/// receiver, badge and pending call (macro hygiene).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __iface_fn {
+    (
+        ($self:ident, $badge:ident) [] $(#[$m:meta])* $op:ident ( $( $arg:ident : $aty:ty ),* )
+        [ $( $lname:ident $dir:ident ),* ] -> $ret:ty, $body:tt
+    ) => {
         $(#[$m])*
-        #[allow(clippy::too_many_arguments)]
+        #[allow(clippy::too_many_arguments, unused_variables)]
         fn $op(
-            &mut self,
-            badge: u64,
-            pending: $crate::iface::Pending<C, $rty, $ety>,
+            &mut $self,
+            $badge: u64,
+            $( $arg: $aty, )*
+            $( $lname: $crate::__iface_view!($dir), )*
+        ) -> $ret $body
+    };
+    (
+        ($self:ident, $badge:ident, $pending:ident)
+        [deferred] $(#[$m:meta])* $op:ident ( $( $arg:ident : $aty:ty ),* )
+        [ $( $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty, $body:tt
+    ) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments, unused_variables)]
+        fn $op(
+            &mut $self,
+            $badge: u64,
+            $pending: $crate::iface::Pending<C, $rty, $ety>,
             $( $arg: $aty, )*
             $( $lname: $crate::Lease, )*
-        );
+        ) $body
     };
 }
 
@@ -309,20 +460,21 @@ macro_rules! __iface_call {
         [] $server:ident, $badge:ident, $caller:ident, $msg:ident, $op:ident ( $( $arg:ident ),* )
         [ $( $li:literal $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty
     ) => {{
-        let result: Result<$rty, $ety> = Server::<C>::$op(
+        let result = PartialServer::<C>::$op(
             $server,
             $badge,
             $( $arg, )*
             $( $crate::__iface_view_new!($dir, &$caller, $li, $lname), )*
         );
-        $crate::iface::Dispatched::Reply($caller, $crate::iface::reply_message(&result))
+        let reply = $crate::iface::partial_reply_message::<$rty, $ety>($msg.label, result);
+        $crate::iface::Dispatched::Reply($caller, reply)
     }};
     (
         [deferred] $server:ident, $badge:ident, $caller:ident, $msg:ident, $op:ident ( $( $arg:ident ),* )
         [ $( $li:literal $lname:ident $dir:ident ),* ] $rty:ty, $ety:ty
     ) => {{
         $( let _ = $lname; )*
-        Server::<C>::$op(
+        PartialServer::<C>::$op(
             $server,
             $badge,
             $crate::iface::Pending::new($caller),

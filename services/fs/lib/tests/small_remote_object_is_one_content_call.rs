@@ -8,26 +8,27 @@
 //!
 //! The content service here is a fake over the `content` library, served
 //! through the interface's own dispatch (`abi::fake`), which records the
-//! label of every call.
+//! label of every call. It serves the writer operations only
+//! (`chunk_store::PartialServer`): any other is refused as an operation
+//! the service does not have, which the filesystem reports as such.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use abi::fake::{self, FakeCaller, Serve};
-use abi::iface::{Dispatched, LeaseIn, LeaseInOut, LeaseOut, Transport};
+use abi::iface::{Dispatched, LeaseIn, LeaseInOut, PartialError, Refused, Transport};
 use abi::{Error, Message};
 use block::{BlockStore, Config, Durability, MemDevice, Transactional};
 use content::{ChunkRef, ChunkWriter, ContentStore};
-use content_api::{
-    chunk_store, encode_frame, frame_root, CheckedPage, ContentClient, ContentError, Hash,
-    SweepStepped, Text, Visited, FRAME_LEN,
-};
+use content_api::{chunk_store, encode_frame, frame_root, ContentClient, ContentError, FRAME_LEN};
 use filesystem::chunks::{ChunkStore, Chunks, Writer, KEEP_MAX};
+use filesystem::FsError;
 
 const KIB: usize = 1024;
 const MIB: usize = 1 << 20;
 
+const FORMAT: u64 = 1;
 const WRITER_START: u64 = 2;
 const PUSH: u64 = 3;
 const FINISH: u64 = 4;
@@ -51,6 +52,8 @@ struct FakeContent {
 }
 
 type Outcome<T> = Result<T, ContentError>;
+/// A served operation's answer (`PartialServer`).
+type Served<T> = Result<T, PartialError<ContentError>>;
 
 fn fail(e: impl Into<content::Error>) -> ContentError {
     ContentError::from(e.into())
@@ -86,16 +89,10 @@ impl FakeContent {
     }
 }
 
-/// What this fake does not serve (no test here asks for it).
-fn not_served<T>() -> Outcome<T> {
-    Err(ContentError::NoCollection {})
-}
-
-impl chunk_store::Server<FakeCaller> for FakeContent {
-    fn format(&mut self, _: u64, _: LeaseInOut<'_, FakeCaller>) -> Outcome<()> {
-        not_served()
-    }
-    fn writer_start(&mut self, _: u64, _: LeaseInOut<'_, FakeCaller>) -> Outcome<u64> {
+/// Serves the writer operations only: the rest answer "not served"
+/// (`PartialServer`'s default), which no test here but the last asks for.
+impl chunk_store::PartialServer<FakeCaller> for FakeContent {
+    fn writer_start(&mut self, _: u64, _: LeaseInOut<'_, FakeCaller>) -> Served<u64> {
         let id = self.next_writer;
         self.next_writer += 1;
         self.writers.insert(id, ChunkWriter::new());
@@ -107,7 +104,7 @@ impl chunk_store::Server<FakeCaller> for FakeContent {
         writer: u64,
         frame: LeaseInOut<'_, FakeCaller>,
         data: LeaseIn<'_, FakeCaller>,
-    ) -> Outcome<u64> {
+    ) -> Served<u64> {
         let bytes = lease_bytes(&data);
         let mut w = self
             .writers
@@ -119,113 +116,31 @@ impl chunk_store::Server<FakeCaller> for FakeContent {
         self.writers.insert(writer, w);
         Ok(n)
     }
-    fn finish(&mut self, _: u64, writer: u64, frame: LeaseInOut<'_, FakeCaller>) -> Outcome<u64> {
+    fn finish(&mut self, _: u64, writer: u64, frame: LeaseInOut<'_, FakeCaller>) -> Served<u64> {
         let w = self
             .writers
             .remove(&writer)
             .ok_or(ContentError::NoWriter { writer })?;
-        self.request(&frame, |s, dev, refs| {
+        Ok(self.request(&frame, |s, dev, refs| {
             w.finish(s, dev, |r| refs.push(r)).map(|_| ()).map_err(fail)
-        })
+        })?)
     }
     fn store_whole(
         &mut self,
         _: u64,
         frame: LeaseInOut<'_, FakeCaller>,
         data: LeaseIn<'_, FakeCaller>,
-    ) -> Outcome<u64> {
+    ) -> Served<u64> {
         let bytes = lease_bytes(&data);
-        self.request(&frame, |s, dev, refs| {
+        Ok(self.request(&frame, |s, dev, refs| {
             let mut w = ChunkWriter::new();
             w.write(s, dev, &bytes, |r| refs.push(r)).map_err(fail)?;
             w.finish(s, dev, |r| refs.push(r)).map(|_| ()).map_err(fail)
-        })
+        })?)
     }
-    fn writer_drop(&mut self, _: u64, writer: u64) -> Outcome<()> {
+    fn writer_drop(&mut self, _: u64, writer: u64) -> Served<()> {
         self.writers.remove(&writer);
         Ok(())
-    }
-    fn read_chunk(
-        &mut self,
-        _: u64,
-        _: LeaseInOut<'_, FakeCaller>,
-        _: LeaseOut<'_, FakeCaller>,
-    ) -> Outcome<u64> {
-        not_served()
-    }
-    fn contains(&mut self, _: u64, _: LeaseInOut<'_, FakeCaller>) -> Outcome<bool> {
-        not_served()
-    }
-    fn gc_start(
-        &mut self,
-        _: u64,
-        _: u64,
-        _: bool,
-        _: u64,
-        _: LeaseInOut<'_, FakeCaller>,
-    ) -> Outcome<()> {
-        not_served()
-    }
-    fn mark(&mut self, _: u64, _: LeaseInOut<'_, FakeCaller>) -> Outcome<()> {
-        not_served()
-    }
-    fn sweep_step(
-        &mut self,
-        _: u64,
-        _: u64,
-        _: LeaseInOut<'_, FakeCaller>,
-    ) -> Outcome<SweepStepped> {
-        not_served()
-    }
-    fn visit_blocks(
-        &mut self,
-        _: u64,
-        _: bool,
-        _: Hash,
-        _: LeaseInOut<'_, FakeCaller>,
-        _: LeaseOut<'_, FakeCaller>,
-    ) -> Outcome<Visited> {
-        not_served()
-    }
-    fn check(
-        &mut self,
-        _: u64,
-        _: bool,
-        _: LeaseInOut<'_, FakeCaller>,
-        _: LeaseOut<'_, FakeCaller>,
-    ) -> Outcome<Text> {
-        not_served()
-    }
-    fn stats(&mut self, _: u64, _: LeaseOut<'_, FakeCaller>) -> Outcome<Text> {
-        not_served()
-    }
-    fn check_page(
-        &mut self,
-        _: u64,
-        _: bool,
-        _: bool,
-        _: u64,
-        _: LeaseInOut<'_, FakeCaller>,
-        _: LeaseOut<'_, FakeCaller>,
-    ) -> Outcome<CheckedPage> {
-        not_served()
-    }
-    fn check_end(
-        &mut self,
-        _: u64,
-        _: bool,
-        _: LeaseInOut<'_, FakeCaller>,
-        _: LeaseOut<'_, FakeCaller>,
-    ) -> Outcome<CheckedPage> {
-        not_served()
-    }
-    fn locate(
-        &mut self,
-        _: u64,
-        _: LeaseInOut<'_, FakeCaller>,
-        _: LeaseOut<'_, FakeCaller>,
-    ) -> Outcome<u64> {
-        not_served()
     }
 }
 
@@ -407,4 +322,24 @@ fn the_clients_whole_store_of_more_than_a_piece_goes_in_pieces() {
     let fake = service.0.borrow();
     assert_eq!(fake.calls, [WRITER_START, PUSH, PUSH, FINISH]);
     assert!(fake.writers.is_empty());
+}
+
+#[test]
+fn an_operation_the_fake_does_not_serve_is_refused_not_answered() {
+    // `format` is not the fake's: the content service's client reports
+    // the interface's unknown-operation refusal, as against an older
+    // service, and the fake saw the call but changed nothing.
+    let (mut client, service) = remote();
+    let mut unused = store();
+    let root = *client.root();
+    let refused = Refused::UnknownOperation { label: FORMAT };
+    assert_eq!(
+        Chunks::<Store>::format(&mut client, &mut unused),
+        Err(FsError::ContentService {
+            code: refused.to_message().label,
+            message: format!("request refused: {refused}"),
+        })
+    );
+    assert_eq!(*client.root(), root);
+    assert_eq!(service.0.borrow().calls, [FORMAT]);
 }
