@@ -70,6 +70,7 @@
 //!   walks and diffs never show them, and their sizes are not in the root
 //!   block's `logical_bytes`.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::mem::{offset_of, size_of};
 
@@ -336,12 +337,12 @@ impl DirentValue {
 }
 
 /// A tiny file's whole contents, held in its extent record: 1 to
-/// [`INLINE_MAX`] bytes (fixed-size, so an [`Extent`] stays `Copy`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct InlineData {
-    len: u8,
-    bytes: [u8; INLINE_MAX],
-}
+/// [`INLINE_MAX`] bytes. Boxed, not a fixed `[u8; INLINE_MAX]`: every
+/// [`Extent`] is as large as its largest variant, and the chunks and holes
+/// that a large file's reads, GC and snapshot walks go through by the
+/// thousand should not each carry 160 bytes that only a tiny file uses.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InlineData(Box<[u8]>);
 
 impl InlineData {
     /// `data` as inline data; `None` if empty or longer than [`INLINE_MAX`].
@@ -349,28 +350,24 @@ impl InlineData {
         if data.is_empty() || data.len() > INLINE_MAX {
             return None;
         }
-        let mut bytes = [0u8; INLINE_MAX];
-        bytes[..data.len()].copy_from_slice(data);
-        Some(InlineData {
-            len: data.len() as u8,
-            bytes,
-        })
+        Some(InlineData(data.into()))
     }
 
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
+        &self.0
     }
 }
 
 impl core::fmt::Debug for InlineData {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "InlineData({} bytes)", self.len)
+        write!(f, "InlineData({} bytes)", self.0.len())
     }
 }
 
 /// What an extent key names: a stored chunk, a hole of zeros, or a tiny
-/// file's bytes held in the record itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// file's bytes held in the record itself. Not `Copy` (inline bytes are
+/// boxed): as small as a chunk's reference and a tag, see the size test.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Extent {
     /// One whole content chunk, stored as its [`ChunkRef`].
     Chunk(ChunkRef),
@@ -385,7 +382,7 @@ impl Extent {
         match self {
             Extent::Chunk(c) => u64::from(c.len),
             Extent::Hole(n) => *n,
-            Extent::Inline(d) => u64::from(d.len),
+            Extent::Inline(d) => d.bytes().len() as u64,
         }
     }
 
@@ -401,7 +398,8 @@ impl Extent {
                 let data = d.bytes();
                 let mut b = Vec::with_capacity(INLINE_MIN_VALUE.max(2 + data.len()));
                 b.push(INLINE_MARKER);
-                b.push(d.len);
+                // `InlineData::new` holds the length to 1..=INLINE_MAX (< 256).
+                b.push(data.len() as u8);
                 b.extend_from_slice(data);
                 b.resize(INLINE_MIN_VALUE.max(b.len()), 0);
                 b
@@ -609,8 +607,8 @@ mod tests {
             let b = e.encode();
             assert!(b.len() != EXTENT_LEN && b.len() != HOLE_LEN, "n={n}");
             assert_eq!(b.len(), INLINE_MIN_VALUE.max(2 + n));
-            assert_eq!(Extent::decode(&b), Ok(e));
             assert_eq!(e.len(), n as u64);
+            assert_eq!(Extent::decode(&b), Ok(e));
         }
         assert!(InlineData::new(&[]).is_none());
         assert!(InlineData::new(&[1; INLINE_MAX + 1]).is_none());
@@ -638,6 +636,21 @@ mod tests {
         let mut long = vec![INLINE_MARKER, INLINE_MAX as u8 + 1];
         long.resize(2 + INLINE_MAX + 1, 7);
         assert!(Extent::decode(&long).is_err(), "over INLINE_MAX");
+    }
+
+    /// Extent maps are walked by the thousand (a large file's reads, GC,
+    /// snapshot space): an extent is what its usual variant needs, a
+    /// chunk's 36-byte reference plus one 8-byte word for the tag and the
+    /// alignment a hole's `u64` asks (40 bytes; 168 when inline data was
+    /// held by value), however large inline data may be.
+    #[test]
+    fn an_extent_is_no_larger_than_a_chunk_reference_and_a_tag() {
+        assert_eq!(size_of::<ChunkRef>(), EXTENT_LEN);
+        assert!(
+            size_of::<Extent>() <= EXTENT_LEN + 8,
+            "Extent is {} bytes",
+            size_of::<Extent>()
+        );
     }
 
     /// The bytes sit where the layouts at the top say (disks written

@@ -425,7 +425,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             return Err(StreamError::Stale);
         }
         let start = end - ext.len();
-        let tail = match ext {
+        let tail = match &ext {
             // Inline data becomes the start of the file's chunks.
             Extent::Inline(d) => d.bytes().to_vec(),
             _ => {

@@ -200,7 +200,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         let mut i = 0;
         let mut stopped = false;
         while i < extents.len() && cur.done < want {
-            let (end, ext) = extents[i];
+            let (end, ref ext) = extents[i];
             let start = end.checked_sub(ext.len()).ok_or(FsError::Corrupt {
                 what: "extent starts before 0",
                 ino,
@@ -213,7 +213,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                 .into());
             }
             let r = match ext {
-                Extent::Chunk(r) => r,
+                &Extent::Chunk(r) => r,
                 Extent::Inline(d) => {
                     // Inline bytes: in the tree node, checked with it.
                     let from = usize::try_from(cur.pos - start).unwrap_or(usize::MAX);
@@ -264,8 +264,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             // The chunks from here that fit in the stage, up to a hole.
             let mut batch = vec![first];
             let mut bytes = padded(&r);
-            for &(end, ext) in &extents[i + 1..] {
-                let Extent::Chunk(r) = ext else { break };
+            for &(end, ref ext) in &extents[i + 1..] {
+                let &Extent::Chunk(r) = ext else { break };
                 if bytes + padded(&r) > STAGE_BYTES {
                     break;
                 }

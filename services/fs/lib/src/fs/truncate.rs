@@ -39,18 +39,18 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         // that straddles `size`.
         let doomed = self.extents_from(ino, size, u64::MAX)?;
         let mut head = None;
-        for (end, ext) in &doomed {
-            cowbtree::remove(&mut self.dev, &mut self.state.live, &extent_key(ino, *end))?;
+        for (end, ext) in doomed {
+            cowbtree::remove(&mut self.dev, &mut self.state.live, &extent_key(ino, end))?;
             let start = end - ext.len();
             if start < size {
-                head = Some((start, *ext));
+                head = Some((start, ext));
             }
         }
         let mut new_refs = Vec::new();
         let mut start_of_new = size;
         if let Some((start, Extent::Hole(_))) = head {
             self.put_hole(ino, start, size)?;
-        } else if let Some((_, Extent::Inline(d))) = head {
+        } else if let Some((_, Extent::Inline(ref d))) = head {
             // Still the whole of a small file: it stays inline, shorter.
             let keep = usize::try_from(size).unwrap_or(0).min(d.bytes().len());
             self.put_inline(ino, &d.bytes()[..keep])?;

@@ -180,15 +180,15 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             write_from
         };
         let old = self.extents_from(ino, scan_from, end)?;
-        let mut head: Option<(u64, Extent)> = None;
-        let mut tail: Option<(u64, Extent)> = None;
-        if let Some(&(e_end, ext)) = old.first() {
+        let mut head: Option<(u64, &Extent)> = None;
+        let mut tail: Option<(u64, &Extent)> = None;
+        if let Some(&(e_end, ref ext)) = old.first() {
             let start = e_end - ext.len();
             if start < write_from {
                 head = Some((start, ext));
             }
         }
-        if let Some(&(e_end, ext)) = old.last() {
+        if let Some(&(e_end, ref ext)) = old.last() {
             if e_end > end {
                 tail = Some((e_end, ext));
             }
@@ -224,7 +224,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             Some((start, Extent::Hole(_))) => hole_from = Some(start),
             Some((start, ext)) => {
                 // A chunk, or inline data: both become chunks here.
-                self.stored_bytes(&ext, &mut buf)?;
+                self.stored_bytes(ext, &mut buf)?;
                 let keep = usize::try_from(write_from - start)
                     .unwrap_or(0)
                     .min(buf.len());
@@ -262,7 +262,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         match tail {
             Some((e_end, Extent::Hole(_))) => tail_hole = Some(e_end),
             Some((e_end, ext)) => {
-                self.stored_bytes(&ext, &mut buf)?;
+                self.stored_bytes(ext, &mut buf)?;
                 let start = e_end - ext.len();
                 let from = usize::try_from(end - start)
                     .unwrap_or(usize::MAX)
