@@ -350,6 +350,29 @@ impl<T: Transport> BlockClient<T> {
         self.end_request();
     }
 
+    /// Hands the request's gathered writes over instead of sending them:
+    /// a delegate whose caller (the holder) sends them with its own, in
+    /// its commit (`content_api`'s `store_whole_forward`, issue #13: the
+    /// content service's `write_scattered` of a small put rides on the
+    /// fs's `commit_scattered`). The unjournaled data is folded first as
+    /// for a send ([`JOURNALED_FRESH_BLOCKS`]); answers the images and
+    /// their block numbers with their `SCATTER_` flags, as
+    /// `write_scattered` would carry them, or `None` when unjournaled data
+    /// is left that does not fold or there are more than `max_images`
+    /// (nothing is handed over: [`Self::send_gathered`] sends it all).
+    /// The caller copies them out, then ends the request with
+    /// [`Self::drop_gathered`]. They were gathered in the transaction this
+    /// client is delegated, and only its holder can send them: into that
+    /// transaction, with its commit (the holder's other writes in it
+    /// touch none of these blocks; see [`write_handed_over`]).
+    pub fn handover(&mut self, max_images: usize) -> Option<(&[u8], &[u64])> {
+        self.fold_fresh();
+        if !self.fresh.is_empty() || self.journal_at.len() > max_images {
+            return None;
+        }
+        Some((&self.journal, &self.journal_at))
+    }
+
     fn end_request(&mut self) {
         if !self.holds {
             self.tx = 0;
@@ -510,6 +533,37 @@ impl<T: Transport> BlockClient<T> {
         self.tx = 0;
         self.holds = false;
     }
+}
+
+/// Writes images a delegate handed over ([`BlockClient::handover`]) into
+/// `dev`'s open transaction, each as the delegate would have sent it: a
+/// number marked [`SCATTER_FRESH`] as `write_fresh`, one marked
+/// [`SCATTER_SEALED`] as `write_verified`, others as `write`. `numbers`
+/// holds one little-endian u64 per 4 KiB image of `images`, as
+/// `write_scattered`'s leases do. Over a [`BlockClient`] they are gathered
+/// and ride on its commit.
+pub fn write_handed_over<T: block::Transactional>(
+    dev: &mut T,
+    images: &[u8],
+    numbers: &[u8],
+) -> Result<(), Error> {
+    if images.len() != numbers.len() / 8 * BLOCK_SIZE || !numbers.len().is_multiple_of(8) {
+        return Err(Error::BadLength { len: numbers.len() });
+    }
+    for (image, number) in images.chunks(BLOCK_SIZE).zip(numbers.chunks(8)) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(number);
+        let n = u64::from_le_bytes(w);
+        let block = n & !SCATTER_FLAGS;
+        if n & SCATTER_FRESH != 0 {
+            dev.write_fresh(block, image)?;
+        } else if n & SCATTER_SEALED != 0 {
+            dev.write_verified(block, image)?;
+        } else {
+            dev.write(block, image)?;
+        }
+    }
+    Ok(())
 }
 
 /// Block numbers as `write_scattered`'s lease 1 carries them: one
