@@ -249,6 +249,12 @@ pub struct BlockClient<T = DefaultTransport> {
     /// from its next `begin` on (its transaction, and its delegate's
     /// allocations, change the count), after an abort or a failed commit.
     free_known: Option<u64>,
+    /// Commit with `commit_armed`, so that the next
+    /// `begin` makes no call (`set_armed_begin`).
+    arm: bool,
+    /// The service armed this client's next transaction (its last commit
+    /// was `commit_armed` and answered): `begin` then makes no call.
+    armed: bool,
 }
 
 #[cfg(target_os = "none")]
@@ -286,6 +292,8 @@ impl<T: Transport> BlockClient<T> {
             tx: 0,
             holds: false,
             free_known: None,
+            arm: false,
+            armed: false,
         })
     }
 
@@ -513,6 +521,20 @@ impl<T: Transport> BlockClient<T> {
     /// client with `badge` (see [`BlockClient::delegate`]).
     pub fn set_delegate(&mut self, badge: Option<u64>) {
         self.delegate = badge;
+    }
+
+    /// Commits arm the next transaction (`commit_armed`, delegated to the
+    /// badge [`Self::set_delegate`] names, if any):
+    /// a `begin` after such a commit makes no call, the transaction opens
+    /// at the first call of this client or its delegate that goes into
+    /// it, and this client names it 0 until an answer tells its number
+    /// (the service's `writable`: 0 is "the one I hold"). Only for a
+    /// client that is the store's one holder of transactions (the fs
+    /// service): an armed open never waits for another client's
+    /// transaction, it is refused.
+    pub fn set_armed_begin(&mut self, on: bool) {
+        self.arm = on;
+        self.armed &= on;
     }
 
     /// Lets the client with `badge` write, allocate and free in this

@@ -8,8 +8,11 @@
 //! workloads, cut at every flush, before flushes and at sampled points,
 //! with the unflushed writes dropped, kept and torn at random. Some
 //! transactions take the old path (the delegate sends its writes itself),
-//! so both kinds interleave in one journal. And the calls: a handed-over
-//! transaction costs the delegate its allocation only.
+//! so both kinds interleave in one journal; in half the runs the holder's
+//! commits arm its next transaction (`commit_armed`), which the
+//! delegate's allocation opens, as in the fs service. And the calls: a
+//! handed-over transaction costs the delegate its allocation only, the
+//! holder its commit (and, unarmed, its begin).
 
 mod common;
 
@@ -64,6 +67,9 @@ fn run(seed: u64, transactions: u64) -> Run {
     };
     let mut holder = BlockClient::connect_over(badged(1)).unwrap();
     holder.set_delegate(Some(2));
+    // Odd seeds as the fs service runs: each commit arms the next
+    // transaction, which the delegate's allocation opens.
+    holder.set_armed_begin(seed % 2 == 1);
     let mut delegate = BlockClient::connect_over(badged(2)).unwrap();
     let mut rng = SplitMix(seed);
     let marker = holder.root_block(0);
@@ -129,11 +135,15 @@ fn run(seed: u64, transactions: u64) -> Run {
         } else {
             Durability::Batched
         };
-        let commits = holder.calls_of(block_store::label::commit_scattered);
+        let commits = |c: &BlockClient<_>| {
+            c.calls_of(block_store::label::commit_scattered)
+                + c.calls_of(block_store::label::commit_armed)
+        };
+        let before = (holder.counters().calls(), commits(&holder));
         holder.commit(mode).unwrap();
         assert_eq!(
-            holder.calls_of(block_store::label::commit_scattered),
-            commits + 1,
+            (holder.counters().calls(), commits(&holder)),
+            (before.0 + 1, before.1 + 1),
             "the holder's writes and the handed-over ones ride on its commit"
         );
         models.push((model, t));
