@@ -25,6 +25,11 @@
 //!   naming a transaction that has ended gets
 //!   [`BlockError::StaleTransaction`], so a delegate's late writes never land
 //!   in a later transaction, even one delegated to it again.
+//! - A holder's commit may arm its next transaction (`commit_armed`): the
+//!   first call of the holder or its delegate naming no transaction then
+//!   opens it, so the holder's `begin` costs no call of its own. Never
+//!   over another client's transaction (refused, not waiting): for a
+//!   store with one holder.
 //! - A client that dies no longer holds the service: the server watches its
 //!   clients' deaths, aborts the transaction a dead holder or delegate was
 //!   in (its holder then gets [`BlockError::Aborted`]) and answers the

@@ -33,6 +33,12 @@
 //! - A `store_whole`'s writer lives in that call only: no id, no session
 //!   entry, never a held piece (it is fed as a synchronous push), so the
 //!   call's answer or error leaves nothing of it in the service.
+//!   `store_whole_forward` is the same call whose block writes go back
+//!   to the caller in its lease instead of to the block service: it ends
+//!   the request itself before answering (held index writes gathered,
+//!   then handed over), so when it answers images nothing of the request
+//!   is left in the block client, and the caller's transaction holds
+//!   them either way (sent by it or by us).
 //!
 //! # Pieces answered before they are hashed and stored
 //! A `push` of [`DEFER_MIN`] bytes or more is answered as soon as the
