@@ -475,7 +475,15 @@ impl Service {
         self.finish_writer(&mut store, writer, &mut refs)?;
         self.write_frame(&frame, &mut store, &refs)?;
         self.dev.end(true).map_err(ContentError::block)?;
-        let Some((images, numbers)) = self.dev.dev.client.handover(FORWARD_IMAGES) else {
+        // Nothing gathered (a chunk stored already: no block written) is
+        // nothing to hand over; the kernel refuses an empty lease copy.
+        let Some((images, numbers)) = self
+            .dev
+            .dev
+            .client
+            .handover(FORWARD_IMAGES)
+            .filter(|(_, at)| !at.is_empty())
+        else {
             return Ok(Whole {
                 refs: refs.len() as u64,
                 images: 0,
@@ -485,9 +493,9 @@ impl Service {
         let at: Vec<u8> = numbers.iter().flat_map(|b| b.to_le_bytes()).collect();
         let written = data
             .write(0, images)
-            .and_then(|_| data.write(images.len() as u64, &at))
+            .and_then(|i| Ok((i, data.write(images.len() as u64, &at)?)))
             .map_err(|e| ContentError::lease(1, e))?;
-        if written != at.len() {
+        if written != (images.len(), at.len()) {
             return Err(ContentError::lease(1, userlib::abi::Error::BadLease));
         }
         // Handed over: the caller sends them in its transaction.
