@@ -230,8 +230,7 @@ fn grown(a: &[(String, u64)], b: &[(String, u64)], keys: &[&str]) -> u64 {
 /// and 7.14 (16.60 and 15.60 before `store_whole`, the inline link and
 /// the commit's free count; docs/speed.md). The bounds leave ~10% room
 /// and fail if either saved call comes back (6.57 and 6.16 with one).
-const MAX_CALLS_PER_SMALL_PUT: [(&str, f64); 2] =
-    [("small_put", 6.1), ("small_put_4clients", 5.7)];
+const MAX_CALLS_PER_SMALL_PUT: [(&str, f64); 2] = [("small_put", 6.1), ("small_put_4clients", 5.7)];
 
 /// Prints `fs_ipc_calls_per_<what>`: the IPC calls the storage services
 /// received per small put (each one or two process switches, the cost
