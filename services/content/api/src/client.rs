@@ -24,6 +24,10 @@ use crate::{
     PIECE, ROOT_LEN, VISIT_MAX,
 };
 
+/// Takes the block images `store_whole_forward` handed back and their
+/// block numbers into the caller's open transaction.
+pub type TakeImages<'a> = dyn FnMut(&[u8], &[u8]) -> core::result::Result<(), block::Error> + 'a;
+
 /// What a call returns: the value, or the service's typed error, a
 /// refusal, or the kernel's error (the service died).
 pub type Result<V> = core::result::Result<V, CallError<ContentError>>;
@@ -172,7 +176,7 @@ impl<T: Transport> ContentClient<T> {
         &mut self,
         data: &[u8],
         refs: &mut Vec<ChunkRef>,
-        take: &mut dyn FnMut(&[u8], &[u8]) -> core::result::Result<(), block::Error>,
+        take: &mut TakeImages<'_>,
     ) -> Result<()> {
         if data.is_empty() || data.len() > FORWARD_LEASE {
             return self.store_whole(data, refs);
