@@ -249,6 +249,12 @@ pub struct BlockClient<T = DefaultTransport> {
     /// from its next `begin` on (its transaction, and its delegate's
     /// allocations, change the count), after an abort or a failed commit.
     free_known: Option<u64>,
+    /// Commit with `commit_armed`, so that the next
+    /// `begin` makes no call (`set_armed_begin`).
+    arm: bool,
+    /// The service armed this client's next transaction (its last commit
+    /// was `commit_armed` and answered): `begin` then makes no call.
+    armed: bool,
 }
 
 #[cfg(target_os = "none")]
@@ -286,6 +292,8 @@ impl<T: Transport> BlockClient<T> {
             tx: 0,
             holds: false,
             free_known: None,
+            arm: false,
+            armed: false,
         })
     }
 
@@ -348,6 +356,29 @@ impl<T: Transport> BlockClient<T> {
         self.fresh.clear();
         self.clear_journal();
         self.end_request();
+    }
+
+    /// Hands the request's gathered writes over instead of sending them:
+    /// a delegate whose caller (the holder) sends them with its own, in
+    /// its commit (`content_api`'s `store_whole_forward`, issue #13: the
+    /// content service's `write_scattered` of a small put rides on the
+    /// fs's `commit_scattered`). The unjournaled data is folded first as
+    /// for a send ([`JOURNALED_FRESH_BLOCKS`]); answers the images and
+    /// their block numbers with their `SCATTER_` flags, as
+    /// `write_scattered` would carry them, or `None` when unjournaled data
+    /// is left that does not fold or there are more than `max_images`
+    /// (nothing is handed over: [`Self::send_gathered`] sends it all).
+    /// The caller copies them out, then ends the request with
+    /// [`Self::drop_gathered`]. They were gathered in the transaction this
+    /// client is delegated, and only its holder can send them: into that
+    /// transaction, with its commit (the holder's other writes in it
+    /// touch none of these blocks; see [`write_handed_over`]).
+    pub fn handover(&mut self, max_images: usize) -> Option<(&[u8], &[u64])> {
+        self.fold_fresh();
+        if !self.fresh.is_empty() || self.journal_at.len() > max_images {
+            return None;
+        }
+        Some((&self.journal, &self.journal_at))
     }
 
     fn end_request(&mut self) {
@@ -492,6 +523,20 @@ impl<T: Transport> BlockClient<T> {
         self.delegate = badge;
     }
 
+    /// Commits arm the next transaction (`commit_armed`, delegated to the
+    /// badge [`Self::set_delegate`] names, if any):
+    /// a `begin` after such a commit makes no call, the transaction opens
+    /// at the first call of this client or its delegate that goes into
+    /// it, and this client names it 0 until an answer tells its number
+    /// (the service's `writable`: 0 is "the one I hold"). Only for a
+    /// client that is the store's one holder of transactions (the fs
+    /// service): an armed open never waits for another client's
+    /// transaction, it is refused.
+    pub fn set_armed_begin(&mut self, on: bool) {
+        self.arm = on;
+        self.armed &= on;
+    }
+
     /// Lets the client with `badge` write, allocate and free in this
     /// client's open transaction until it ends (see the crate doc).
     pub fn delegate(&mut self, badge: u64) -> Result<(), Error> {
@@ -510,6 +555,37 @@ impl<T: Transport> BlockClient<T> {
         self.tx = 0;
         self.holds = false;
     }
+}
+
+/// Writes images a delegate handed over ([`BlockClient::handover`]) into
+/// `dev`'s open transaction, each as the delegate would have sent it: a
+/// number marked [`SCATTER_FRESH`] as `write_fresh`, one marked
+/// [`SCATTER_SEALED`] as `write_verified`, others as `write`. `numbers`
+/// holds one little-endian u64 per 4 KiB image of `images`, as
+/// `write_scattered`'s leases do. Over a [`BlockClient`] they are gathered
+/// and ride on its commit.
+pub fn write_handed_over<T: block::Transactional>(
+    dev: &mut T,
+    images: &[u8],
+    numbers: &[u8],
+) -> Result<(), Error> {
+    if images.len() != numbers.len() / 8 * BLOCK_SIZE || !numbers.len().is_multiple_of(8) {
+        return Err(Error::BadLength { len: numbers.len() });
+    }
+    for (image, number) in images.chunks(BLOCK_SIZE).zip(numbers.chunks(8)) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(number);
+        let n = u64::from_le_bytes(w);
+        let block = n & !SCATTER_FLAGS;
+        if n & SCATTER_FRESH != 0 {
+            dev.write_fresh(block, image)?;
+        } else if n & SCATTER_SEALED != 0 {
+            dev.write_verified(block, image)?;
+        } else {
+            dev.write(block, image)?;
+        }
+    }
+    Ok(())
 }
 
 /// Block numbers as `write_scattered`'s lease 1 carries them: one

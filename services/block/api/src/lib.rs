@@ -25,6 +25,11 @@
 //!   naming a transaction that has ended gets
 //!   [`BlockError::StaleTransaction`], so a delegate's late writes never land
 //!   in a later transaction, even one delegated to it again.
+//! - A holder's commit may arm its next transaction (`commit_armed`): the
+//!   first call of the holder or its delegate naming no transaction then
+//!   opens it, so the holder's `begin` costs no call of its own. Never
+//!   over another client's transaction (refused, not waiting): for a
+//!   store with one holder.
 //! - A client that dies no longer holds the service: the server watches its
 //!   clients' deaths, aborts the transaction a dead holder or delegate was
 //!   in (its holder then gets [`BlockError::Aborted`]) and answers the
@@ -139,8 +144,31 @@ abi::interface! {
         /// `begin`, and `delegate` of the new transaction to `badge`, in one
         /// call; waits like `begin`.
         fn begin_delegated = 28 (badge: u64) -> Result<u64, BlockError>, deferred;
+        /// `commit_scattered`, then the
+        /// caller's next transaction is *armed*, delegated to `delegate`
+        /// ([`NO_DELEGATE`]: to none):
+        /// while no transaction is open, the first transactional call of
+        /// the caller or of `delegate` that names none (`tx` 0) opens it
+        /// (held by the caller, delegated to `delegate`, as
+        /// `begin_delegated` would) and goes into it. So the holder's
+        /// `begin` costs no call of its own: it rides on whichever call of
+        /// its next transaction comes first (issue #13: a small put's is
+        /// the content service's allocation). An armed open never waits:
+        /// with another client's transaction open the call is refused
+        /// (`NotOwner`), as a call outside any transaction was. The arming
+        /// ends when it opens a transaction, at the caller's `begin`,
+        /// `begin_delegated` or `abort`, or at its death; a failed commit
+        /// arms nothing. Nothing is persisted by arming or opening, so
+        /// no crash case changes: the commit is `commit_scattered`'s.
+        /// Answers the free blocks after the commit, as `commit`.
+        fn commit_armed = 29 (tx: u64, durable: bool, delegate: u64)
+            [0 data: Read(MAX_SCATTER_BYTES as u64), 1 at: Read(MAX_SCATTER_AT as u64)]
+            -> Result<u64, BlockError>;
     }
 }
+
+/// `commit_armed`'s `delegate` when the next transaction has none.
+pub const NO_DELEGATE: u64 = u64::MAX;
 
 /// Values of `report`'s `what`.
 pub mod report {

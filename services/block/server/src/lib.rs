@@ -16,6 +16,10 @@
 //! - `aborted` remembers the holder whose transaction the service aborted
 //!   because its delegate died, until that holder calls again: it learns
 //!   why ([`BlockError::Aborted`]) instead of a bare "no transaction".
+//! - `armed` is the (holder, delegate) whose next transaction opens at
+//!   the first call of either naming none (`commit_armed`), while no
+//!   transaction is open; at most one, cleared when it opens one and at
+//!   the holder's `begin`, `abort` or death.
 //! - Block data moves through `piece`, at most `MAX_PIECE_BLOCKS` blocks:
 //!   the service's memory does not depend on request sizes.
 #![no_std]
@@ -37,8 +41,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use abi::iface::{Caller, LeaseIn, Pending};
 use block::{BlockDevice, BlockStore, Durability, Error, Transactional, BLOCK_SIZE};
 use block_api::{
-    block_store, report, BlockError, MAX_PIECE_BLOCKS, MAX_SCATTER, SCATTER_FLAGS, SCATTER_FRESH,
-    SCATTER_SEALED,
+    block_store, report, BlockError, MAX_PIECE_BLOCKS, MAX_SCATTER, NO_DELEGATE, SCATTER_FLAGS,
+    SCATTER_FRESH, SCATTER_SEALED,
 };
 
 /// Cycles spent handling requests, scheduled to this process (kernel
@@ -100,6 +104,10 @@ pub struct Service<D: BlockDevice, C: Caller> {
     next_tx: u64,
     waiting: VecDeque<Waiting<C>>,
     aborted: Option<Aborted>,
+    /// (holder, delegate) of the armed next transaction (`commit_armed`).
+    armed: Option<(u64, u64)>,
+    /// Transactions opened by an armed call (for `stats`).
+    armed_opens: u64,
     piece: Vec<u8>,
     /// Begin calls that had to wait (for `stats`).
     deferred_begins: u64,
@@ -134,6 +142,7 @@ fn op_name(label: u64) -> String {
         l::commit_scattered => "commit_scattered",
         l::free_blocks => "free_blocks",
         l::begin_delegated => "begin_delegated",
+        l::commit_armed => "commit_armed",
         other => return format!("op{other}"),
     };
     String::from(name)
@@ -158,6 +167,8 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
             next_tx: first_tx.max(1),
             waiting: VecDeque::new(),
             aborted: None,
+            armed: None,
+            armed_opens: 0,
             piece: vec![0u8; MAX_PIECE_BLOCKS * BLOCK_SIZE],
             deferred_begins: 0,
             death_aborts: 0,
@@ -239,6 +250,7 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
         if self.aborted.as_ref().is_some_and(|a| a.holder == badge) {
             self.aborted = None;
         }
+        self.disarm(badge);
         let death = match &self.open {
             Some(o) if o.holder == badge => Death::Holder { tx: o.tx },
             Some(o) if o.delegate == Some(badge) => {
@@ -311,10 +323,38 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
         }
     }
 
+    /// Ends the arming of `holder`'s next transaction, if any.
+    fn disarm(&mut self, holder: u64) {
+        if self.armed.is_some_and(|(h, _)| h == holder) {
+            self.armed = None;
+        }
+    }
+
+    /// Opens the armed transaction when nothing is open and `badge` is its
+    /// holder or delegate (`commit_armed`); otherwise nothing.
+    fn open_armed(&mut self, badge: u64) -> Result<(), BlockError> {
+        match self.armed {
+            Some((holder, delegate))
+                if self.open.is_none()
+                    && (badge == holder || (badge == delegate && delegate != NO_DELEGATE)) =>
+            {
+                self.armed = None;
+                self.open_for(holder, Some(delegate).filter(|&d| d != NO_DELEGATE))?;
+                self.armed_opens += 1;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The open transaction if `badge` may write in it (holder or
-    /// delegate) and `tx` names it (or is 0).
+    /// delegate) and `tx` names it (or is 0: then an armed transaction
+    /// of `badge`'s opens, if none is open).
     fn writable(&mut self, badge: u64, tx: u64) -> Result<u64, BlockError> {
         self.check_aborted(badge, tx)?;
+        if tx == 0 {
+            self.open_armed(badge)?;
+        }
         let Some(o) = &self.open else {
             return Err(match tx {
                 0 => BlockError::store(Error::NoTransaction),
@@ -353,10 +393,11 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
                 let _ = write!(text, "{}", self.store.stats());
                 let _ = writeln!(
                     text,
-                    "service: transaction {}, {} begin calls waited, {} waiting now; {} Mcycles scheduled to the block process handling requests (its own code and syscalls), {} Mcycles wall waiting for the disk driver in {} calls ({} writes flushed in the same call; {} queue notifications by the driver); {} images journaled ({} read off their seal) in {} commits; {} transactions aborted at a client's death",
+                    "service: transaction {}, {} begin calls waited, {} waiting now, {} opened armed; {} Mcycles scheduled to the block process handling requests (its own code and syscalls), {} Mcycles wall waiting for the disk driver in {} calls ({} writes flushed in the same call; {} queue notifications by the driver); {} images journaled ({} read off their seal) in {} commits; {} transactions aborted at a client's death",
                     if self.open.is_some() { "open" } else { "closed" },
                     self.deferred_begins,
                     self.waiting.len(),
+                    self.armed_opens,
                     HANDLE_CYCLES.load(Ordering::Relaxed) / 1_000_000,
                     DEVICE_CYCLES.load(Ordering::Relaxed) / 1_000_000,
                     DEVICE_CALLS.load(Ordering::Relaxed),
@@ -516,6 +557,8 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
         if self.aborted.as_ref().is_some_and(|a| a.holder == badge) {
             self.aborted = None;
         }
+        // An explicit begin supersedes the arming.
+        self.disarm(badge);
         match &self.open {
             None => self.grant(badge, delegate, pending),
             Some(o) if o.holder == badge => {

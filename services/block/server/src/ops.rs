@@ -152,7 +152,34 @@ impl<D: BlockDevice, C: Caller> block_store::Server<C> for Service<D, C> {
         self.commit_open(durable)
     }
 
+    fn commit_armed(
+        &mut self,
+        badge: u64,
+        tx: u64,
+        durable: bool,
+        delegate: u64,
+        data: LeaseIn<'_, C>,
+        at: LeaseIn<'_, C>,
+    ) -> Result<u64, BlockError> {
+        self.held(badge, tx)?;
+        if let Err(e) = self.write_scattered_blocks(&data, &at) {
+            self.store.abort();
+            self.end();
+            return Err(e);
+        }
+        let free = self.commit_open(durable)?;
+        self.armed = Some((badge, delegate));
+        Ok(free)
+    }
+
     fn abort(&mut self, badge: u64, tx: u64) -> Result<(), BlockError> {
+        // An armed transaction not opened yet: nothing to drop but the
+        // arming (an abort never opens one).
+        if self.open.is_none() && tx == 0 && self.armed.is_some_and(|(h, _)| h == badge) {
+            self.disarm(badge);
+            return Ok(());
+        }
+        self.disarm(badge);
         match self.held(badge, tx) {
             // Aborted already at its delegate's death: done.
             Err(BlockError::Aborted { .. }) => return Ok(()),

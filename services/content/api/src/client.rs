@@ -8,17 +8,25 @@
 //! content service before a mutating call (`block_api` `Delegate`).
 
 use alloc::boxed::Box;
+use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+
+use core::cell::RefCell;
 
 use abi::iface::{CallError, Transport};
 use content::{ChunkRef, MAX_CHUNK};
 
 use crate::{
     chunk_store as stub, encode_frame, frame_refs, frame_root, ContentError, FrameError,
-    SweepStepped, CHECK_TEXT_MAX, EXTENT_LEN, FRAME_LEN, MAX_REFS, PIECE, ROOT_LEN, VISIT_MAX,
+    SweepStepped, CHECK_TEXT_MAX, EXTENT_LEN, FORWARD_IMAGES, FORWARD_LEASE, FRAME_LEN, MAX_REFS,
+    PIECE, ROOT_LEN, VISIT_MAX,
 };
+
+/// Takes the block images `store_whole_forward` handed back and their
+/// block numbers into the caller's open transaction.
+pub type TakeImages<'a> = dyn FnMut(&[u8], &[u8]) -> core::result::Result<(), block::Error> + 'a;
 
 /// What a call returns: the value, or the service's typed error, a
 /// refusal, or the kernel's error (the service died).
@@ -37,6 +45,10 @@ pub type DefaultTransport = ();
 pub struct ContentClient<T = DefaultTransport> {
     stub: stub::Client<T>,
     root: [u8; ROOT_LEN],
+    /// `store_whole_forward`'s lease, kept across calls (zeroing 128 KiB
+    /// per call would cost about an IPC call's time under TCG). Clones
+    /// share it: it holds nothing between calls, so sharing is not state.
+    forward: Rc<RefCell<Vec<u8>>>,
 }
 
 #[cfg(target_os = "none")]
@@ -63,6 +75,7 @@ impl<T: Transport> ContentClient<T> {
         ContentClient {
             stub: stub::Client::new(transport),
             root: [0; ROOT_LEN],
+            forward: Rc::default(),
         }
     }
 
@@ -150,6 +163,46 @@ impl<T: Transport> ContentClient<T> {
             let _ = self.writer_drop(id);
         }
         stored
+    }
+
+    /// [`Self::store_whole`] of at most [`FORWARD_LEASE`] bytes with the
+    /// block writes handed back (`store_whole_forward`): `take` gets the
+    /// images and their block numbers (little-endian u64 with `SCATTER_`
+    /// flags) and must write them into the caller's open transaction
+    /// (`block_api::client::write_handed_over`); its error fails the call
+    /// (the caller aborts). A longer object is stored as `store_whole`
+    /// stores it, sending its writes itself.
+    pub fn store_whole_forward(
+        &mut self,
+        data: &[u8],
+        refs: &mut Vec<ChunkRef>,
+        take: &mut TakeImages<'_>,
+    ) -> Result<()> {
+        if data.is_empty() || data.len() > FORWARD_LEASE {
+            return self.store_whole(data, refs);
+        }
+        let mut f = self.frame_with(None)?;
+        let mut lease = self.forward.borrow_mut();
+        if lease.len() != FORWARD_LEASE {
+            // Once per client and its clones: the lease is lent whole.
+            *lease = vec![0u8; FORWARD_LEASE];
+        }
+        lease[..data.len()].copy_from_slice(data);
+        let whole = self
+            .stub
+            .store_whole_forward(data.len() as u64, &mut f, &mut lease[..])?;
+        let n = usize::try_from(whole.images).unwrap_or(usize::MAX);
+        if n > FORWARD_IMAGES {
+            return Err(CallError::Service(ContentError::block(
+                block::Error::BadLength { len: n },
+            )));
+        }
+        let (images, rest) = lease.split_at(n * block::BLOCK_SIZE);
+        if n > 0 {
+            take(images, &rest[..n * 8]).map_err(|e| CallError::Service(ContentError::block(e)))?;
+        }
+        drop(lease);
+        self.take_frame(&f, Some(refs))
     }
 
     /// Ends writer `id` without storing its unfinished chunk.

@@ -11,7 +11,7 @@ use content::{
     ChunkMarks, ChunkWriter, ContentStore, Findings, GcEpoch, PagedCheck, Sweep, CHECK_PAGE_NODES,
 };
 use content_api::{
-    chunk_store, frame_refs, CheckedPage, ContentError, Hash, SweepStepped, Text, Visited,
+    chunk_store, frame_refs, CheckedPage, ContentError, Hash, SweepStepped, Text, Visited, Whole,
     EXTENT_LEN, MAX_WRITERS, VISIT_MAX,
 };
 use userlib::abi::iface::{LeaseIn, LeaseOut};
@@ -65,6 +65,16 @@ impl chunk_store::Server<ReplyToken> for Service {
         self.write_whole(frame, data)
     }
 
+    fn store_whole_forward(
+        &mut self,
+        _badge: u64,
+        len: u64,
+        frame: Frame,
+        data: Frame,
+    ) -> Outcome<Whole> {
+        self.write_whole_forward(frame, len, data)
+    }
+
     fn writer_drop(&mut self, badge: u64, writer: u64) -> Outcome<()> {
         // Its held piece (never stored) goes with it (rule 2).
         if let Some(mut w) = self.session(badge).writers.remove(&writer) {
@@ -115,7 +125,7 @@ impl chunk_store::Server<ReplyToken> for Service {
         let direct = self.dev.dev.direct_bytes;
         let ix = self.dev.stats();
         let text = format!(
-            "counters content: calls={} lease_in={} lease_out={} chunk_buf={} pad={} gathered={} direct={} allocations={} block_calls={} located={} held={}\ncontent calls to block: {}\ncontent service: {} Mcycles scheduled to the content process handling requests (its own code and syscalls), {} Mcycles wall waiting for the block service\ncontent index cache: hits={} misses={} root_changes={}\n",
+            "counters content: calls={} lease_in={} lease_out={} chunk_buf={} pad={} gathered={} direct={} allocations={} block_calls={} located={} held={} handed_over={}\ncontent calls to block: {}\ncontent service: {} Mcycles scheduled to the content process handling requests (its own code and syscalls), {} Mcycles wall waiting for the block service\ncontent index cache: hits={} misses={} root_changes={}\n",
             c.calls,
             c.lease_in,
             c.lease_out,
@@ -127,6 +137,7 @@ impl chunk_store::Server<ReplyToken> for Service {
             b.calls(),
             c.located,
             c.held,
+            c.handed_over,
             b,
             c.cycles / 1_000_000,
             block_api::client::CALL_CYCLES.load(core::sync::atomic::Ordering::Relaxed) / 1_000_000,

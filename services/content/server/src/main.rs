@@ -33,6 +33,12 @@
 //! - A `store_whole`'s writer lives in that call only: no id, no session
 //!   entry, never a held piece (it is fed as a synchronous push), so the
 //!   call's answer or error leaves nothing of it in the service.
+//!   `store_whole_forward` is the same call whose block writes go back
+//!   to the caller in its lease instead of to the block service: it ends
+//!   the request itself before answering (held index writes gathered,
+//!   then handed over), so when it answers images nothing of the request
+//!   is left in the block client, and the caller's transaction holds
+//!   them either way (sent by it or by us).
 //!
 //! # Pieces answered before they are hashed and stored
 //! A `push` of [`DEFER_MIN`] bytes or more is answered as soon as the
@@ -86,8 +92,8 @@ use content::{
     Sweep,
 };
 use content_api::{
-    chunk_store, encode_frame, frame_refs, frame_root, ContentError, RootProblem, FRAME_LEN,
-    ROOT_LEN,
+    chunk_store, encode_frame, frame_refs, frame_root, ContentError, RootProblem, Whole,
+    FORWARD_IMAGES, FRAME_LEN, ROOT_LEN,
 };
 use userlib::abi::iface::{reply_message, Dispatched, LeaseIn, LeaseInOut};
 use userlib::ipc::{recv, Incoming, ReplyToken};
@@ -142,6 +148,9 @@ struct Counters {
     /// Pushes answered before their piece was hashed and stored (the
     /// crate doc's rules).
     held: u64,
+    /// Block images handed back to the caller (`store_whole_forward`)
+    /// instead of sent to the block service.
+    handed_over: u64,
     /// Cycles scheduled to this process while handling requests (kernel
     /// `CPU_TIME`; not a deterministic count: kept out of the
     /// `counters content:` line).
@@ -441,6 +450,63 @@ impl Service {
         Ok(refs.len() as u64)
     }
 
+    /// `store_whole_forward`: `store_whole` of lease 1's first `len`
+    /// bytes, then the request's block writes (the index nodes it rewrote,
+    /// the chunk data) handed back over lease 1 instead of sent, when they
+    /// fit (the interface's doc). The request is ended here (the held
+    /// index writes gathered, the cache valid for the answered root) as
+    /// the loop ends every request; the loop's own end then finds nothing
+    /// left to send. A failure after this leaves the loop to drop what is
+    /// still gathered, as for any failed request.
+    fn write_whole_forward(&mut self, frame: Frame, len: u64, data: Frame) -> Outcome<Whole> {
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if len > usize::try_from(data.len()).unwrap_or(usize::MAX) {
+            return Err(ContentError::lease(1, userlib::abi::Error::BadLease));
+        }
+        let mut store = self.read_frame(&frame)?;
+        let mut writer = ChunkWriter::new();
+        let mut refs = Vec::new();
+        let fill = |off: usize, into: &mut [u8]| match data.read(off as u64, into) {
+            Ok(n) if n == into.len() => Ok(()),
+            Ok(_) => Err(ContentError::lease(1, userlib::abi::Error::BadLease)),
+            Err(e) => Err(ContentError::lease(1, e)),
+        };
+        self.write_piece_with(&mut store, &mut writer, len, fill, &mut refs)?;
+        self.finish_writer(&mut store, writer, &mut refs)?;
+        self.write_frame(&frame, &mut store, &refs)?;
+        self.dev.end(true).map_err(ContentError::block)?;
+        // Nothing gathered (a chunk stored already: no block written) is
+        // nothing to hand over; the kernel refuses an empty lease copy.
+        let Some((images, numbers)) = self
+            .dev
+            .dev
+            .client
+            .handover(FORWARD_IMAGES)
+            .filter(|(_, at)| !at.is_empty())
+        else {
+            return Ok(Whole {
+                refs: refs.len() as u64,
+                images: 0,
+            });
+        };
+        let n = numbers.len();
+        let at: Vec<u8> = numbers.iter().flat_map(|b| b.to_le_bytes()).collect();
+        let written = data
+            .write(0, images)
+            .and_then(|i| Ok((i, data.write(images.len() as u64, &at)?)))
+            .map_err(|e| ContentError::lease(1, e))?;
+        if written != (images.len(), at.len()) {
+            return Err(ContentError::lease(1, userlib::abi::Error::BadLease));
+        }
+        // Handed over: the caller sends them in its transaction.
+        self.dev.dev.client.drop_gathered();
+        self.counters.handed_over += n as u64;
+        Ok(Whole {
+            refs: refs.len() as u64,
+            images: n as u64,
+        })
+    }
+
     /// Feeds lease `d` to `writer` through the layout buffer, storing
     /// every chunk it completes before the answer.
     fn write_piece(
@@ -451,15 +517,22 @@ impl Service {
         refs: &mut Vec<ChunkRef>,
     ) -> Outcome<()> {
         let len = usize::try_from(d.len()).unwrap_or(usize::MAX);
+        self.write_piece_with(store, writer, len, lease_fill(d), refs)
+    }
+
+    /// Feeds `len` bytes that `fill` reads to `writer` (as `write_piece`).
+    fn write_piece_with(
+        &mut self,
+        store: &mut ContentStore,
+        writer: &mut ChunkWriter,
+        len: usize,
+        fill: impl FnMut(usize, &mut [u8]) -> Outcome<()>,
+        refs: &mut Vec<ChunkRef>,
+    ) -> Outcome<()> {
         let copied = writer.copied_bytes();
-        let done = writer.write_with(
-            store,
-            &mut self.dev,
-            &mut self.layout,
-            len,
-            lease_fill(d),
-            |c| refs.push(c),
-        )?;
+        let done = writer.write_with(store, &mut self.dev, &mut self.layout, len, fill, |c| {
+            refs.push(c)
+        })?;
         self.count_fed(len, done, writer.copied_bytes() - copied);
         Ok(())
     }

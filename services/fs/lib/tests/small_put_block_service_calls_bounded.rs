@@ -55,7 +55,9 @@ fn a_small_put_makes_few_block_service_calls() {
         group_commit_blocks: 256,
     };
     let server = served::service_with(16384, config);
-    let client = served::client(&server, 1);
+    let mut client = served::client(&server, 1);
+    // As the fs service runs it: each commit arms the next transaction.
+    client.set_armed_begin(true);
     let mut reg = Registry::new(Fs::open(client, 0).unwrap());
     reg.fs().set_group_commit(true);
     // Warm up: the tree has its directories and a few hundred records.
@@ -96,11 +98,15 @@ fn a_small_put_makes_few_block_service_calls() {
     // with no call of its own (begin and commit left in `other`), and the
     // link is held inline in the fs tree (no chunk for it): ~7.1 (8.09
     // with the free_blocks call, 11.7 with the link a chunk).
+    // And each commit arms the next transaction (`commit_armed`), so a
+    // begin is no call: the commit is all that is left in `other` (7.1 ->
+    // ~6.1 here; in the system the content service's allocation opens
+    // the transaction).
     assert_eq!(c.write, 0, "journaled writes ride with the commit: {c:?}");
-    assert_eq!(c.other, 2 * N, "begin and commit only: {c:?}");
+    assert_eq!(c.other, N, "the commit only, no begin: {c:?}");
     assert!(
         c.write_fresh <= N / 4,
         "fresh data rides with the commit: {c:?}"
     );
-    assert!(c.calls() <= 8 * N, "{c:?}");
+    assert!(c.calls() <= 7 * N, "{c:?}");
 }

@@ -1,5 +1,5 @@
 //! The filesystem's remote `Chunks` (the content service's client) stores
-//! an object of at most `KEEP_MAX` bytes with ONE call (`store_whole`)
+//! an object of at most `KEEP_MAX` bytes with ONE call (`store_whole_forward`)
 //! instead of `writer_start`, `push` and `finish`; a larger one, or one
 //! that grows past the bound, makes the calls it made before, the kept
 //! bytes pushed first. Whatever the path, the references are those of the
@@ -21,7 +21,9 @@ use abi::iface::{Dispatched, LeaseIn, LeaseInOut, PartialError, Refused, Transpo
 use abi::{Error, Message};
 use block::{BlockStore, Config, Durability, MemDevice, Transactional};
 use content::{ChunkRef, ChunkWriter, ContentStore};
-use content_api::{chunk_store, encode_frame, frame_root, ContentClient, ContentError, FRAME_LEN};
+use content_api::{
+    chunk_store, encode_frame, frame_root, ContentClient, ContentError, Whole, FRAME_LEN,
+};
 use filesystem::chunks::{ChunkStore, Chunks, Writer, KEEP_MAX};
 use filesystem::FsError;
 
@@ -33,7 +35,9 @@ const WRITER_START: u64 = 2;
 const PUSH: u64 = 3;
 const FINISH: u64 = 4;
 const WRITER_DROP: u64 = 12;
-const STORE_WHOLE: u64 = 27;
+/// `store_whole_forward`: `store_whole` with the block writes handed back
+/// to the caller (this fake, over a device of its own, sends none back).
+const STORE_WHOLE_FORWARD: u64 = 28;
 
 type Store = BlockStore<MemDevice>;
 
@@ -125,18 +129,21 @@ impl chunk_store::PartialServer<FakeCaller> for FakeContent {
             w.finish(s, dev, |r| refs.push(r)).map(|_| ()).map_err(fail)
         })?)
     }
-    fn store_whole(
+    fn store_whole_forward(
         &mut self,
         _: u64,
+        len: u64,
         frame: LeaseInOut<'_, FakeCaller>,
-        data: LeaseIn<'_, FakeCaller>,
-    ) -> Served<u64> {
-        let bytes = lease_bytes(&data);
-        Ok(self.request(&frame, |s, dev, refs| {
+        data: LeaseInOut<'_, FakeCaller>,
+    ) -> Served<Whole> {
+        let mut bytes = vec![0u8; len as usize];
+        assert_eq!(data.read(0, &mut bytes).unwrap(), bytes.len());
+        let refs = self.request(&frame, |s, dev, refs| {
             let mut w = ChunkWriter::new();
             w.write(s, dev, &bytes, |r| refs.push(r)).map_err(fail)?;
             w.finish(s, dev, |r| refs.push(r)).map(|_| ()).map_err(fail)
-        })?)
+        })?;
+        Ok(Whole { refs, images: 0 })
     }
     fn writer_drop(&mut self, _: u64, writer: u64) -> Served<()> {
         self.writers.remove(&writer);
@@ -229,14 +236,14 @@ fn remote_put(pieces: &[&[u8]]) -> Vec<u64> {
 #[test]
 fn a_small_put_is_one_call() {
     let data = testkit::noise(1, 4 * KIB);
-    assert_eq!(remote_put(&[&data]), [STORE_WHOLE]);
+    assert_eq!(remote_put(&[&data]), [STORE_WHOLE_FORWARD]);
 }
 
 #[test]
 fn one_byte_and_the_bound_itself_are_one_call() {
     let data = testkit::noise(2, KEEP_MAX);
-    assert_eq!(remote_put(&[&data[..1]]), [STORE_WHOLE]);
-    assert_eq!(remote_put(&[&data]), [STORE_WHOLE]);
+    assert_eq!(remote_put(&[&data[..1]]), [STORE_WHOLE_FORWARD]);
+    assert_eq!(remote_put(&[&data]), [STORE_WHOLE_FORWARD]);
 }
 
 #[test]
@@ -249,7 +256,7 @@ fn an_empty_object_makes_no_call() {
 fn pieces_within_the_bound_together_are_one_call() {
     let data = testkit::noise(3, KEEP_MAX);
     let (a, b) = data.split_at(10 * KIB);
-    assert_eq!(remote_put(&[a, b]), [STORE_WHOLE]);
+    assert_eq!(remote_put(&[a, b]), [STORE_WHOLE_FORWARD]);
 }
 
 #[test]
@@ -264,7 +271,7 @@ fn an_object_ending_exactly_at_a_chunk_boundary_is_one_call() {
         })
         .expect("some seed cuts a chunk under the bound");
     let whole = &data[..first];
-    assert_eq!(remote_put(&[whole]), [STORE_WHOLE]);
+    assert_eq!(remote_put(&[whole]), [STORE_WHOLE_FORWARD]);
     assert_eq!(local_refs(&[whole]).len(), 1);
 }
 

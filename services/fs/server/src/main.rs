@@ -75,6 +75,9 @@ pub fn mount(content_badge: u64) -> Result<serve::Reg, MountStage> {
         })
         .and_then(|mut dev| {
             dev.set_delegate(Some(content_badge));
+            // Each commit arms the next transaction: a begin costs no call
+            // (block_api `commit_armed`; the fs is the store's one holder).
+            dev.set_armed_begin(true);
             Fs::open_with(dev, 0, ContentClient::new(1))
                 .map_err(|e| (MountStage::Mount, alloc::format!("mount: {e}")))
         });

@@ -6,7 +6,7 @@ use abi::iface::Transport;
 use block::{Durability, Error, Extent, Transactional, BLOCK_SIZE};
 
 use super::{block_error, block_numbers, check_len, BlockClient, BITS_WINDOW, FRESH_GATHER};
-use crate::{MAX_SCATTER, MAX_TRANSFER};
+use crate::{MAX_SCATTER, MAX_TRANSFER, NO_DELEGATE};
 
 impl<T: Transport> Transactional for BlockClient<T> {
     fn block_count(&self) -> u64 {
@@ -43,6 +43,14 @@ impl<T: Transport> Transactional for BlockClient<T> {
 
     fn begin(&mut self) -> Result<(), Error> {
         self.before()?;
+        if core::mem::take(&mut self.armed) {
+            // Armed by the last commit: the service opens it at the first
+            // call that goes into it (ours, or our delegate's).
+            self.tx = 0;
+            self.holds = true;
+            self.free_known = None;
+            return Ok(());
+        }
         // One call either way: a delegated transaction is opened delegated.
         let tx = match self.delegate {
             Some(badge) => self.stub.begin_delegated(badge),
@@ -178,11 +186,25 @@ impl<T: Transport> Transactional for BlockClient<T> {
         self.journal_at.clear();
         let durable = durability == Durability::Durable;
         self.free_known = None;
+        let arm = self.arm.then(|| self.delegate.unwrap_or(NO_DELEGATE));
+        self.armed = false;
         let done = match sent {
             Err(e) => {
                 // The service still holds the transaction: drop it there.
                 let _ = self.stub.abort(tx);
                 Err(e)
+            }
+            // With images only: the interface has no empty leases, and a
+            // commit with nothing gathered (none of the fs's: it writes
+            // its root block in each) is a plain `commit`, arming nothing.
+            Ok(()) if arm.is_some() && !at.is_empty() => {
+                let delegate = arm.unwrap_or(0);
+                let free = self
+                    .stub
+                    .commit_armed(tx, durable, delegate, &images, &at)
+                    .map_err(block_error);
+                self.armed = free.is_ok();
+                free
             }
             Ok(()) if at.is_empty() => self.stub.commit(tx, durable).map_err(block_error),
             Ok(()) => self
@@ -198,7 +220,9 @@ impl<T: Transport> Transactional for BlockClient<T> {
     }
 
     fn abort(&mut self) {
-        // The gathered writes belong to the aborted transaction.
+        // The gathered writes belong to the aborted transaction; the
+        // service ends the arming too (the next `begin` is a call).
+        self.armed = false;
         self.fresh.clear();
         self.clear_journal();
         self.bits_len = 0;

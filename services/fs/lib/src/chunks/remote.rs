@@ -155,15 +155,22 @@ impl<T: Transactional, X: Transport + Clone + 'static> Chunks<T> for ContentClie
             })
     }
 
-    fn finish(&mut self, _dev: &mut T, w: Writer, refs: &mut Vec<ChunkRef>) -> Result<(), FsError> {
+    fn finish(&mut self, dev: &mut T, w: Writer, refs: &mut Vec<ChunkRef>) -> Result<(), FsError> {
         let Writer::Remote(mut w) = w else {
             return Err(foreign_writer());
         };
         // Never started: the kept bytes (if any) in one call, which
-        // leaves nothing open in the service whatever it answers.
+        // leaves nothing open in the service whatever it answers. Its
+        // block writes come back with the answer and go into our open
+        // transaction here (`dev`, the device the service writes through
+        // too, not the node cache): the block client gathers them and our
+        // commit carries them, one block-service call fewer (issue #13).
         let Some(id) = w.id.take() else {
             let kept = core::mem::take(&mut w.kept);
-            return ContentClient::store_whole(self, &kept, refs).map_err(service_error);
+            return ContentClient::store_whole_forward(self, &kept, refs, &mut |images, at| {
+                content_api::write_handed_over(dev, images, at)
+            })
+            .map_err(service_error);
         };
         ContentClient::finish(self, id, refs).map_err(service_error)
     }
