@@ -161,13 +161,9 @@ impl<D: BlockDevice, C: Caller> block_store::Server<C> for Service<D, C> {
         data: LeaseIn<'_, C>,
         at: LeaseIn<'_, C>,
     ) -> Result<u64, BlockError> {
-        self.held(badge, tx)?;
-        if let Err(e) = self.write_scattered_blocks(&data, &at) {
-            self.store.abort();
-            self.end();
-            return Err(e);
-        }
-        let free = self.commit_open(durable)?;
+        // `commit_scattered`, then the arming (only after a commit that
+        // succeeded: a failed one arms nothing).
+        let free = block_store::Server::commit_scattered(self, badge, tx, durable, data, at)?;
         self.armed = Some((badge, delegate));
         Ok(free)
     }
