@@ -22,9 +22,9 @@ use block::{BlockStore, Config, Durability, MemDevice, Transactional, BLOCK_SIZE
 use block_api::client::{write_handed_over, JOURNALED_FRESH_BLOCKS};
 use block_api::{block_store, BlockClient, MAX_SCATTER};
 use block_server::Service;
-use testkit::{crash_image, record_from, CutMode, Cuts, RecordingDevice, SplitMix};
+use testkit::{record_from, RecordingDevice, SplitMix};
 
-use common::Svc;
+use common::{image, Svc};
 
 fn config() -> Config {
     Config {
@@ -39,12 +39,6 @@ const BLOCKS: u64 = 12;
 /// Seeds of the delegate's journaled block and of its unjournaled blocks.
 const INDEX: u64 = u64::MAX - 2;
 const FRESH: u64 = u64::MAX - 100;
-
-fn image(b: u64, t: u64) -> Vec<u8> {
-    let mut v = testkit::noise(b.wrapping_mul(10_000).wrapping_add(t), BLOCK_SIZE);
-    v[..8].copy_from_slice(&t.to_le_bytes());
-    v
-}
 
 struct Run {
     device: RecordingDevice,
@@ -165,37 +159,11 @@ fn run(seed: u64, transactions: u64) -> Run {
 }
 
 fn check(r: &Run, disk: Vec<u8>, cut: usize, what: &str) {
-    let mut store = BlockStore::mount(MemDevice::from_image(disk), config())
-        .unwrap_or_else(|e| panic!("{what}: mount: {e}"));
-    let mut buf = vec![0u8; BLOCK_SIZE];
-    store.read(store.root_block(0), &mut buf).unwrap();
-    let floor = r
-        .durable
-        .iter()
-        .filter(|(at, _)| *at <= cut)
-        .map(|(_, t)| *t)
-        .max();
-    if buf.iter().all(|&x| x == 0) {
-        assert_eq!(floor, None, "{what}: a durable commit was lost");
+    let Some((mut store, t)) = common::recovered(disk, config(), &r.durable, cut, FRESH, what)
+    else {
         return;
-    }
-    let t = u64::from_le_bytes(buf[..8].try_into().unwrap());
-    assert!(
-        floor.is_none_or(|f| t >= f),
-        "{what}: found {t}, durable {floor:?}"
-    );
-    if t > 0 {
-        let fresh = u64::from_le_bytes(buf[8..16].try_into().unwrap());
-        let n = u64::from_le_bytes(buf[16..24].try_into().unwrap());
-        for k in 0..n {
-            store.read(fresh + k, &mut buf).unwrap();
-            assert!(
-                buf == image(FRESH - k, t),
-                "{what}: transaction {t}'s data block {} is not its data",
-                fresh + k
-            );
-        }
-    }
+    };
+    let mut buf = vec![0u8; BLOCK_SIZE];
     let (model, index_t) = &r.models[t as usize];
     store.read(r.index, &mut buf).unwrap();
     assert!(
@@ -217,22 +185,9 @@ fn handed_over_writes_survive_power_cuts() {
     for seed in 1..=3u64 {
         let r = run(seed, 24);
         assert!(r.handed_over >= 12, "{} handed over", r.handed_over);
-        let mut rng = SplitMix(seed ^ 0xBEEF);
-        let cuts = Cuts::at_flushes(&r.device)
-            .before_flushes(1)
-            .before_flushes(3)
-            .random(40, &mut rng);
-        for cut in cuts.to_vec() {
-            for (mode, rseed) in [
-                (CutMode::DropAll, 0),
-                (CutMode::KeepAll, 0),
-                (CutMode::Random, seed * 1000 + cut as u64),
-            ] {
-                let what = format!("seed {seed}, cut {cut}, {mode:?} {rseed}");
-                check(&r, crash_image(&r.device, cut, mode, rseed), cut, &what);
-                states += 1;
-            }
-        }
+        states += common::every_cut_state(&r.device, seed, 0xBEEF, |disk, cut, what| {
+            check(&r, disk, cut, what)
+        });
     }
     println!("{states} crash states checked");
     assert!(states > 300, "{states}");

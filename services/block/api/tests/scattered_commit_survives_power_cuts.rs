@@ -16,9 +16,9 @@ use block::{BlockStore, Config, Durability, MemDevice, Transactional, BLOCK_SIZE
 use block_api::client::JOURNALED_FRESH_BLOCKS;
 use block_api::{BlockClient, MAX_SCATTER};
 use block_server::Service;
-use testkit::{crash_image, record_from, CutMode, Cuts, RecordingDevice, SplitMix};
+use testkit::{record_from, RecordingDevice, SplitMix};
 
-use common::Svc;
+use common::{image, Svc};
 
 fn config() -> Config {
     Config {
@@ -33,13 +33,6 @@ fn config() -> Config {
 const BLOCKS: u64 = MAX_SCATTER as u64 + 16;
 /// The seed of each transaction's unjournaled block.
 const FRESH: u64 = u64::MAX - 1;
-
-/// Block `b`'s image as transaction `t` wrote it.
-fn image(b: u64, t: u64) -> Vec<u8> {
-    let mut v = testkit::noise(b.wrapping_mul(10_000).wrapping_add(t), BLOCK_SIZE);
-    v[..8].copy_from_slice(&t.to_le_bytes());
-    v
-}
 
 /// What a recovered store must hold after transaction `t`: the
 /// transaction that last wrote each block.
@@ -144,37 +137,11 @@ fn run(seed: u64, transactions: u64) -> Run {
 /// Checks the store recovered from `disk`: one whole transaction, not
 /// older than the last Durable commit before `cut`.
 fn check(r: &Run, disk: Vec<u8>, cut: usize, what: &str) {
-    let mut store = BlockStore::mount(MemDevice::from_image(disk), config())
-        .unwrap_or_else(|e| panic!("{what}: mount: {e}"));
-    let mut buf = vec![0u8; BLOCK_SIZE];
-    store.read(store.root_block(0), &mut buf).unwrap();
-    let floor = r
-        .durable
-        .iter()
-        .filter(|(at, _)| *at <= cut)
-        .map(|(_, t)| *t)
-        .max();
-    if buf.iter().all(|&x| x == 0) {
-        assert_eq!(floor, None, "{what}: a durable commit was lost");
+    let Some((mut store, t)) = common::recovered(disk, config(), &r.durable, cut, FRESH, what)
+    else {
         return;
-    }
-    let t = u64::from_le_bytes(buf[..8].try_into().unwrap());
-    assert!(
-        floor.is_none_or(|f| t >= f),
-        "{what}: found {t}, durable {floor:?}"
-    );
-    if t > 0 {
-        let fresh = u64::from_le_bytes(buf[8..16].try_into().unwrap());
-        let n = u64::from_le_bytes(buf[16..24].try_into().unwrap());
-        for k in 0..n {
-            store.read(fresh + k, &mut buf).unwrap();
-            assert!(
-                buf == image(FRESH - k, t),
-                "{what}: transaction {t}'s fresh block {} is not its data",
-                fresh + k
-            );
-        }
-    }
+    };
+    let mut buf = vec![0u8; BLOCK_SIZE];
     let model = &r.models[t as usize];
     for b in 0..BLOCKS {
         store.read(r.first + b, &mut buf).unwrap();
@@ -191,22 +158,9 @@ fn scattered_commit_survives_power_cuts() {
     let mut states = 0;
     for seed in 1..=3u64 {
         let r = run(seed, 24);
-        let mut rng = SplitMix(seed ^ 0xC0FFEE);
-        let cuts = Cuts::at_flushes(&r.device)
-            .before_flushes(1)
-            .before_flushes(3)
-            .random(40, &mut rng);
-        for cut in cuts.to_vec() {
-            for (mode, rseed) in [
-                (CutMode::DropAll, 0),
-                (CutMode::KeepAll, 0),
-                (CutMode::Random, seed * 1000 + cut as u64),
-            ] {
-                let what = format!("seed {seed}, cut {cut}, {mode:?} {rseed}");
-                check(&r, crash_image(&r.device, cut, mode, rseed), cut, &what);
-                states += 1;
-            }
-        }
+        states += common::every_cut_state(&r.device, seed, 0xC0FFEE, |disk, cut, what| {
+            check(&r, disk, cut, what)
+        });
     }
     println!("{states} crash states checked");
     assert!(states > 300, "{states}");
