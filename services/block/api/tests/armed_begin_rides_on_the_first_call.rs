@@ -9,9 +9,29 @@
 
 mod common;
 
+use std::cell::RefCell;
+
 use abi::iface::CallError;
 use block::{Durability, Transactional, BLOCK_SIZE};
-use block_api::{block_store, BlockError};
+use block_api::{block_store, BlockClient, BlockError};
+use common::{Badged, Svc};
+
+type Client<'a> = BlockClient<Badged<'a>>;
+
+/// The holder (badge 1, delegating to badge 2, armed begins) after one
+/// committed transaction, so its next one is armed; and the delegate.
+fn armed_after_one_commit(server: &RefCell<Svc>) -> (Client<'_>, Client<'_>) {
+    let mut holder = common::client(server, 1);
+    holder.set_delegate(Some(2));
+    holder.set_armed_begin(true);
+    let delegate = common::client(server, 2);
+    holder.begin().unwrap();
+    holder
+        .write(holder.root_block(0), &[1; BLOCK_SIZE])
+        .unwrap();
+    holder.commit(Durability::Durable).unwrap();
+    (holder, delegate)
+}
 
 #[test]
 fn the_delegates_first_call_opens_the_armed_transaction() {
@@ -101,15 +121,7 @@ fn the_holders_own_first_call_opens_it_and_an_empty_one_commits_unarmed() {
 #[test]
 fn an_abort_ends_the_arming_and_the_next_begin_is_a_call() {
     let server = common::service(512);
-    let mut holder = common::client(&server, 1);
-    holder.set_delegate(Some(2));
-    holder.set_armed_begin(true);
-    let mut delegate = common::client(&server, 2);
-    holder.begin().unwrap();
-    holder
-        .write(holder.root_block(0), &[1; BLOCK_SIZE])
-        .unwrap();
-    holder.commit(Durability::Durable).unwrap();
+    let (mut holder, mut delegate) = armed_after_one_commit(&server);
 
     // Armed, never opened, aborted: the delegate can open nothing now.
     holder.begin().unwrap();
@@ -189,15 +201,7 @@ fn an_armed_open_never_takes_another_clients_turn() {
 #[test]
 fn the_holders_death_ends_the_arming() {
     let server = common::service(512);
-    let mut holder = common::client(&server, 1);
-    holder.set_delegate(Some(2));
-    holder.set_armed_begin(true);
-    let mut delegate = common::client(&server, 2);
-    holder.begin().unwrap();
-    holder
-        .write(holder.root_block(0), &[1; BLOCK_SIZE])
-        .unwrap();
-    holder.commit(Durability::Durable).unwrap();
+    let (_holder, mut delegate) = armed_after_one_commit(&server);
     server.borrow_mut().0.client_died(1);
     assert_eq!(
         delegate.allocate(1).map(|_| ()),
