@@ -91,7 +91,7 @@ TESTS = {
         r"blockdeath: second: begin returned transaction \d+",
         r"blockdeath: second: nothing of the aborted transaction is visible: true",
         r"blockdeath: second: own transaction committed: true",
-        r"blockdeath: service: transaction closed, 1 begin calls waited, 0 waiting now;.* 1 transactions aborted at a client's death",
+        r"blockdeath: service: transaction closed, 1 begin calls waited, 0 waiting now, 0 opened armed;.* 1 transactions aborted at a client's death",
         r"blockdeath: PASS"],
         disk_args("bdeath0")),
     # The same when the delegate dies: the holder's transaction is aborted,
