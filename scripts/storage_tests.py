@@ -2,7 +2,7 @@
 
 The scenarios live by group in storage_namespace_tests.py,
 storage_restart_tests.py, storage_fault_tests.py, quota_tests.py,
-gc_tests.py, snapshot_paging_tests.py, snapshot_space_tests.py and upload_death_tests.py (the shell driver in storage_shell.py); TESTS collects them for scripts/qemu.py
+gc_tests.py, group_size_tests.py, snapshot_paging_tests.py, snapshot_space_tests.py and upload_death_tests.py (the shell driver in storage_shell.py); TESTS collects them for scripts/qemu.py
 (`test` with these names, `bench`). Each test boots on a fresh disk, and
 several boot twice on the same disk.
 """
@@ -11,6 +11,7 @@ import re
 import threading
 
 import gc_tests
+import group_size_tests
 import upload_death_tests
 import quota_tests
 import snapshot_paging_tests
@@ -30,6 +31,7 @@ TESTS = {
     **upload_death_tests.TESTS,
     **snapshot_paging_tests.TESTS,
     **snapshot_space_tests.TESTS,
+    **group_size_tests.TESTS,
 }
 
 

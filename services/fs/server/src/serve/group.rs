@@ -44,10 +44,7 @@ pub fn take_peeked() -> Option<Incoming> {
 /// group, 0.32 flushes per put, where it was ~1.9 and 0.55). Alone, the
 /// yield finds nothing else runnable and returns at once.
 pub fn probe(rule: CloseRule) -> GroupCloseProbe {
-    Box::new(move || match try_recv(super::DEATH_BIT).or_else(|_| {
-        userlib::sys::yield_now();
-        try_recv(super::DEATH_BIT)
-    }) {
+    Box::new(move || match queued_after_yield() {
         Err(_) => rule.closes(None),
         Ok(incoming) => {
             let closes = match &incoming {
@@ -57,6 +54,14 @@ pub fn probe(rule: CloseRule) -> GroupCloseProbe {
             *PEEKED.lock() = Some(incoming);
             closes
         }
+    })
+}
+
+/// The next queued request, after one yield when none was: see [`probe`].
+fn queued_after_yield() -> Result<Incoming, userlib::Error> {
+    try_recv(super::DEATH_BIT).or_else(|_| {
+        userlib::sys::yield_now();
+        try_recv(super::DEATH_BIT)
     })
 }
 
