@@ -83,6 +83,27 @@ pub trait Serve {
     fn complete(&mut self) {}
 }
 
+/// Implements [`Serve`] for a fake server by its interface's generated
+/// `dispatch` (`serve_with!(FakeDriver, blk)`): every fake's same glue,
+/// written once. The interface macro cannot implement `Serve` itself: the
+/// trait and the server type are both foreign to the crate that declares
+/// the interface (Rust's orphan rule).
+#[macro_export]
+macro_rules! serve_with {
+    ($server:ty, $($iface:ident)::+) => {
+        impl $crate::fake::Serve for $server {
+            fn dispatch(
+                &mut self,
+                badge: u64,
+                caller: $crate::fake::FakeCaller,
+                msg: &$crate::Message,
+            ) -> $crate::iface::Dispatched<$crate::fake::FakeCaller> {
+                $($iface)::+::dispatch(self, badge, caller, msg)
+            }
+        }
+    };
+}
+
 /// Dispatches `msg` from `badge` on `server` and returns its answer; a
 /// call left unanswered is `PeerDead` (as if the server had died).
 pub fn serve<S: Serve>(server: &mut S, badge: u64, msg: &Message) -> Result<Message, Error> {

@@ -7,7 +7,7 @@ mod support;
 
 use abi::iface::{lend, CallError, Dispatched, PartialError, Refused};
 use abi::Message;
-use support::{demo, DemoError, FakeCaller, Loopback, Serve, Triple};
+use support::{demo, DemoError, FakeCaller, Loopback, Triple};
 
 /// Serves `add`, and only without `wrap` (as an older service would).
 #[derive(Default)]
@@ -39,16 +39,7 @@ impl demo::PartialServer<FakeCaller> for OnlyAdd {
     }
 }
 
-impl Serve for OnlyAdd {
-    fn dispatch(
-        &mut self,
-        badge: u64,
-        caller: FakeCaller,
-        msg: &Message,
-    ) -> Dispatched<FakeCaller> {
-        demo::dispatch(self, badge, caller, msg)
-    }
-}
+abi::serve_with!(OnlyAdd, demo);
 
 fn client() -> demo::Client<Loopback<OnlyAdd>> {
     demo::Client::new(Loopback::new(OnlyAdd::default()))

@@ -4,9 +4,9 @@
 //! through their `Pending`, and a read that lends no room is refused by the
 //! dispatch as `BAD_LEASE`.
 
-use abi::fake::{FakeCaller, Loopback, Serve};
-use abi::iface::{Caller, Dispatched, Pending};
-use abi::{Lease, Message};
+use abi::fake::{FakeCaller, Loopback};
+use abi::iface::{Caller, Pending};
+use abi::Lease;
 use net_api::{sockets, status, Accepted, Counters, Info, Net, NetError, Ready, SocketError};
 
 /// One listener (handle 1) on port 80 with one connection (handle 2) whose
@@ -102,16 +102,7 @@ impl sockets::Server<FakeCaller> for Toy {
     }
 }
 
-impl Serve for Toy {
-    fn dispatch(
-        &mut self,
-        badge: u64,
-        caller: FakeCaller,
-        msg: &Message,
-    ) -> Dispatched<FakeCaller> {
-        sockets::dispatch(self, badge, caller, msg)
-    }
-}
+abi::serve_with!(Toy, sockets);
 
 #[test]
 fn client_over_a_fake_service() {

@@ -3,9 +3,9 @@
 //! `receive` into the lease, and typed errors as the status codes and
 //! values its caller (the network service) compares with.
 
-use abi::fake::{FakeCaller, Loopback, Serve};
-use abi::iface::{Caller, Dispatched, LeaseOut, Pending};
-use abi::{Lease, Message};
+use abi::fake::{FakeCaller, Loopback};
+use abi::iface::{Caller, LeaseOut, Pending};
+use abi::Lease;
 use virtio_net_api::{
     batch, frames, mac_to_word, status, Counters, DriverError, InfoWords, NetClient, NetError,
     Received,
@@ -69,16 +69,7 @@ impl frames::Server<FakeCaller> for Toy {
     }
 }
 
-impl Serve for Toy {
-    fn dispatch(
-        &mut self,
-        badge: u64,
-        caller: FakeCaller,
-        msg: &Message,
-    ) -> Dispatched<FakeCaller> {
-        frames::dispatch(self, badge, caller, msg)
-    }
-}
+abi::serve_with!(Toy, frames);
 
 #[test]
 fn client_over_a_fake_driver() {

@@ -8,9 +8,8 @@
 
 use std::collections::VecDeque;
 
-use abi::fake::{FakeCaller, Loopback, Serve};
-use abi::iface::{Dispatched, LeaseIn, LeaseOut};
-use abi::Message;
+use abi::fake::{FakeCaller, Loopback};
+use abi::iface::{LeaseIn, LeaseOut};
 use fs_api::{
     fs, split_args, At, Checked, DiffText, FsClient, FsError, FsckStepped, Listed, Read, Space,
     Stat, Stepped, Text,
@@ -33,16 +32,7 @@ pub struct FakeFs {
     pub stat_badges: Vec<u64>,
 }
 
-impl Serve for FakeFs {
-    fn dispatch(
-        &mut self,
-        badge: u64,
-        caller: FakeCaller,
-        msg: &Message,
-    ) -> Dispatched<FakeCaller> {
-        fs::dispatch(self, badge, caller, msg)
-    }
-}
+abi::serve_with!(FakeFs, fs);
 
 pub type Client = FsClient<Loopback<FakeFs>>;
 

@@ -3,9 +3,9 @@
 //! (`check`), answering deferred calls at once.
 #![allow(dead_code)] // each test file uses part of it
 
-use abi::fake::{FakeCaller, Loopback, Serve};
-use abi::iface::{Caller, Dispatched, Pending};
-use abi::{Lease, Message};
+use abi::fake::{FakeCaller, Loopback};
+use abi::iface::{Caller, Pending};
+use abi::Lease;
 use virtio_blk_api::check::{self, Disk};
 use virtio_blk_api::{
     blk, BlkError, DiskClient, Info, MoreStats, Stats, BATCH_ENTRY_SIZE, BLOCK_SIZE,
@@ -137,16 +137,7 @@ impl blk::Server<FakeCaller> for FakeDriver {
     }
 }
 
-impl Serve for FakeDriver {
-    fn dispatch(
-        &mut self,
-        badge: u64,
-        caller: FakeCaller,
-        msg: &Message,
-    ) -> Dispatched<FakeCaller> {
-        blk::dispatch(self, badge, caller, msg)
-    }
-}
+abi::serve_with!(FakeDriver, blk);
 
 /// A client of a fresh fake disk.
 pub fn client(block_count: u64, read_only: bool) -> DiskClient<Loopback<FakeDriver>> {
