@@ -84,6 +84,10 @@ pub struct Connection {
     now: u64,
     last_activity: u64,
     request_started: Option<u64>,
+    /// When the body being received started, and its bytes so far
+    /// (`Limits::body_timeout`).
+    body_started: u64,
+    body_bytes: u64,
     /// The request being answered is a HEAD: no body bytes, whatever the
     /// answer (errors included).
     head_request: bool,
@@ -104,6 +108,8 @@ impl Connection {
             now,
             last_activity: now,
             request_started: None,
+            body_started: now,
+            body_bytes: 0,
             head_request: false,
         }
     }
@@ -256,19 +262,45 @@ impl Connection {
             (State::Head, Some(t)) => t.saturating_add(self.limits.head_timeout),
             _ => u64::MAX,
         };
-        let deadline = idle.min(head);
+        let body = self.body_deadline();
+        let deadline = idle.min(head).min(body);
         if now < deadline {
             return Timeout::At(deadline);
         }
         self.abort(backend);
-        if now >= head {
-            let r = plain(408, "the request head did not arrive in time");
+        // A slow client is told why before the socket goes (as Apache
+        // does); one silent for `idle_timeout` is simply closed.
+        let late = if now >= head {
+            Some("the request head did not arrive in time")
+        } else if now >= body {
+            Some("the request body arrived too slowly")
+        } else {
+            None
+        };
+        if let Some(why) = late {
+            let r = plain(408, why);
             r.encode_head(false, &mut self.out);
             if let Body::Bytes(b) = r.body {
                 self.out.extend_from_slice(&b);
             }
         }
         Timeout::Expired
+    }
+
+    /// When the body being received is late (`Limits::body_timeout`):
+    /// its start plus the base time plus the time its bytes so far earn
+    /// at `body_min_rate`. `u64::MAX` when no body is being received.
+    fn body_deadline(&self) -> u64 {
+        if !matches!(self.state, State::Body { .. }) {
+            return u64::MAX;
+        }
+        let earned = match self.limits.body_min_rate {
+            0 => u64::MAX,
+            rate => self.body_bytes.saturating_mul(1000) / rate,
+        };
+        self.body_started
+            .saturating_add(self.limits.body_timeout)
+            .saturating_add(earned)
     }
 
     /// The peer went away: undo what the request in progress created, and
@@ -347,6 +379,7 @@ impl Connection {
                 if !head.expect_continue && n <= self.limits.discard_max =>
             {
                 let sink = BodySink::new(SinkKind::Discard(r), n);
+                self.start_body();
                 self.state = State::Body {
                     framing: BodyFraming::Length(n),
                     sink,
@@ -374,6 +407,7 @@ impl Connection {
                     Framing::Length(n) => BodyFraming::Length(n),
                     _ => BodyFraming::Chunked(ChunkedDecoder::new()),
                 };
+                self.start_body();
                 self.state = State::Body {
                     framing,
                     sink,
@@ -381,6 +415,12 @@ impl Connection {
                 };
             }
         }
+    }
+
+    /// A body starts now (its deadline counts from here).
+    fn start_body(&mut self) {
+        self.body_started = self.now;
+        self.body_bytes = 0;
     }
 
     /// Feeds body bytes to the sink; returns how many belonged to the body.
@@ -422,6 +462,7 @@ impl Connection {
                 done = dec.is_done();
             }
         }
+        self.body_bytes = self.body_bytes.saturating_add(used as u64);
         if error.is_some() || done {
             let State::Body {
                 sink, keep_alive, ..

@@ -92,6 +92,13 @@ pub struct Limits {
     pub idle_timeout: u64,
     /// A request head must arrive within this time of its first byte.
     pub head_timeout: u64,
+    /// A request body must arrive within this time of its start, extended
+    /// by `1000 / body_min_rate` per body byte received (Apache's
+    /// `RequestReadTimeout body=20,MinRate=500`): a body sent at
+    /// `body_min_rate` bytes per second or faster never hits it.
+    pub body_timeout: u64,
+    /// See `body_timeout` (bytes per 1000 time units).
+    pub body_min_rate: u64,
     /// Most entries in one tags/catalog/referrers page.
     pub max_page: usize,
 }
@@ -106,6 +113,8 @@ impl Default for Limits {
             discard_max: 64 * 1024,
             idle_timeout: 60_000,
             head_timeout: 20_000,
+            body_timeout: 20_000,
+            body_min_rate: 500,
             max_page: 1000,
         }
     }
