@@ -21,6 +21,8 @@ host-test: setup
 	$(CARGO) test --quiet --release -p filesystem --test large_blob_bounded_memory -- --ignored
 	@# The sampling profiler's symbolization and attribution (scripts/profile.py).
 	python3 -m unittest scripts/test_profile.py
+	@# `make bench`'s reading of the Linux anchor's table and its ratios.
+	python3 -m unittest scripts/test_linux_anchor.py
 
 lint: setup
 	$(CARGO) fmt --all -- --check

@@ -24,6 +24,7 @@ import sys
 import time
 
 import continue_tests
+import linux_anchor
 import net_tests
 import registry_powercut
 import registry_tests
@@ -349,11 +350,16 @@ BENCHES = [("bench.cfg", [], []),
 
 def cmd_bench(kernel, image, parts):
     # `fs` alone is the quick A/B loop for the storage stack and the hashes.
-    parts = set(parts or ("raw", "fs", "net"))
-    unknown = parts - {"raw", "fs", "net"}
+    parts = set(parts or ("linux", "raw", "fs", "net"))
+    unknown = parts - {"linux", "raw", "fs", "net"}
     if unknown:
-        sys.exit(f"qemu-bench: unknown part(s) {' '.join(sorted(unknown))}: use raw, fs, net")
+        sys.exit(f"qemu-bench: unknown part(s) {' '.join(sorted(unknown))}: use linux, raw, fs, net")
     failed = 0
+    # The Linux guest doing the same job, right before the stack's figures
+    # (scripts/linux_anchor.py): the ratios compare one window.
+    linux = linux_anchor.measure() if "linux" in parts else {}
+    for name, (value, unit) in linux.items():
+        print(f"{name}: {value:g} {unit}", flush=True)
     raw_lines = []
     for config, disks, extra in BENCHES if "raw" in parts else []:
         make_disks(disks)
@@ -366,7 +372,15 @@ def cmd_bench(kernel, image, parts):
             print(f"qemu-bench: {config} failed (status {status})\n{out[-2000:]}", file=sys.stderr)
             failed = 1
     if "fs" in parts:
-        failed |= bench_fs(kernel, image, raw_lines)
+        fs_failed, fs_lines = bench_fs(kernel, image, raw_lines)
+        failed |= fs_failed
+        stack = {}
+        for l in fs_lines:
+            m = re.match(r"^(fs_[A-Za-z0-9_]+): (\d+(?:\.\d+)?) ", l)
+            if m:
+                stack[m.group(1)] = float(m.group(2))
+        for l in linux_anchor.ratios(linux, stack):
+            print(l, flush=True)
     if "net" in parts:
         failed |= bench_net(kernel, image)
     return failed
@@ -382,7 +396,7 @@ def bench_fs(kernel, image, raw_lines):
     if status != STATUS_PASS or not lines:
         print(f"qemu-bench: bench-fs.cfg failed (status {status})\n{out[-2000:]}", file=sys.stderr)
         failed = 1
-    return failed
+    return failed, lines
 
 
 def bench_net(kernel, image):
