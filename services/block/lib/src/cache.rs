@@ -78,6 +78,16 @@ impl Cache {
         }
     }
 
+    /// The image of `block` when it is dirty under commit `seq` (a look
+    /// that is not a use: no hit counted, no LRU move). The running
+    /// compound encodes its images from here when it closes.
+    pub fn dirty_image(&self, block: u64, seq: u64) -> Option<&[u8]> {
+        self.entries
+            .get(&block)
+            .filter(|e| e.dirty == Some(seq))
+            .map(|e| &e.data[..])
+    }
+
     fn put(&mut self, block: u64, data: &[u8], dirty: Option<u64>) {
         match self.entries.get_mut(&block) {
             Some(e) => {
