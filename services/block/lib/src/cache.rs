@@ -1,9 +1,12 @@
 //! The bounded write-back block cache.
 //!
 //! Clean blocks are evicted in least-recently-used order. Dirty blocks (a
-//! committed transaction's images not yet at home) are never evicted here:
-//! only `BlockStore::write_home` writes them, once their commit is durable,
-//! and then marks them clean. The store checkpoints when dirty blocks
+//! committed transaction's images not yet at home, each under the
+//! sequence number of the journal transaction that holds it: for the
+//! running compound's, the number it will be written with) are never
+//! evicted here: only `BlockStore::write_home` writes them, once their
+//! journal transaction is durable, and then marks them clean. The running
+//! compound encodes its images from here when it closes (`dirty_image`). The store checkpoints when dirty blocks
 //! crowd the cache, so the cache stays within its bound between operations.
 //!
 //! # Invariants
