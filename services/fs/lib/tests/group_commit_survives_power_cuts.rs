@@ -218,6 +218,10 @@ fn check_cuts(run: Run) {
     // compound transaction (block/lib/src/store/compound.rs), written
     // before the group's end only at its group bound or a checkpoint.
     let inside = cuts.iter().filter(|c| !run.synced_at.contains(c)).count();
-    assert!(inside * 2 > cuts.len(), "{inside} of {} cuts inside groups", cuts.len());
+    assert!(
+        inside * 2 > cuts.len(),
+        "{inside} of {} cuts inside groups",
+        cuts.len()
+    );
     assert!(prefixes.len() > GROUPS as usize, "{prefixes:?}");
 }
