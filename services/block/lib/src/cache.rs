@@ -1,9 +1,12 @@
 //! The bounded write-back block cache.
 //!
 //! Clean blocks are evicted in least-recently-used order. Dirty blocks (a
-//! committed transaction's images not yet at home) are never evicted here:
-//! only `BlockStore::write_home` writes them, once their commit is durable,
-//! and then marks them clean. The store checkpoints when dirty blocks
+//! committed transaction's images not yet at home, each under the
+//! sequence number of the journal transaction that holds it: for the
+//! running compound's, the number it will be written with) are never
+//! evicted here: only `BlockStore::write_home` writes them, once their
+//! journal transaction is durable, and then marks them clean. The running
+//! compound encodes its images from here when it closes (`dirty_image`). The store checkpoints when dirty blocks
 //! crowd the cache, so the cache stays within its bound between operations.
 //!
 //! # Invariants
@@ -76,6 +79,16 @@ impl Cache {
             self.misses += 1;
             None
         }
+    }
+
+    /// The image of `block` when it is dirty under commit `seq` (a look
+    /// that is not a use: no hit counted, no LRU move). The running
+    /// compound encodes its images from here when it closes.
+    pub fn dirty_image(&self, block: u64, seq: u64) -> Option<&[u8]> {
+        self.entries
+            .get(&block)
+            .filter(|e| e.dirty == Some(seq))
+            .map(|e| &e.data[..])
     }
 
     fn put(&mut self, block: u64, data: &[u8], dirty: Option<u64>) {

@@ -86,14 +86,20 @@
 //! such block per transaction.
 //!
 //! # Commit protocol and its crash cases
-//! Commit of transaction `s`: (a) if it wrote fresh (unjournaled) blocks,
+//! A journal transaction `s` is a compound (`store/compound.rs`, jbd2's
+//! running transaction): the store's `Batched` commits not yet written,
+//! each block once with its latest image, and the `Durable` commit that
+//! closes it if one does. `Batched` returns with its images in the cache
+//! and its blocks in the compound, nothing written. Writing `s` (a
+//! `Durable` commit, `sync`, a checkpoint, the group bound, journal space
+//! running short): (a) if a commit in it wrote fresh (unjournaled) blocks,
 //! flush, so they are durable before anything points at them (ext4's
-//! ordered-data rule); (b) write its records, copies, parity and commit pair
-//! in one batch; (c) for `Durable`, flush and return (when the records are
-//! one run, (b) and (c) are one device request, `write_durable`: a write
-//! the device flushes before it answers; the same order). `Batched` returns
-//! after (b) or even keeps the records in memory until the next flush
-//! (group commit).
+//! ordered-data rule); (b) write its records, copies, parity and commit
+//! pair in one batch; (c) for `Durable` and `sync`, flush and return (when
+//! the records are one run, (b) and (c) are one device request,
+//! `write_durable`: a write the device flushes before it answers; the
+//! same order). The group bound and a commit that would not fit beside it
+//! write it without (c).
 //! 1. Cut before (a) completes: no record of `s` exists; its fresh blocks are
 //!    free in every durable bitmap, so their contents are invisible.
 //! 2. Cut during (b): any subset of `s`'s sectors is on disk, in any order.
@@ -121,6 +127,17 @@
 //! 8. A block of a durable transaction damaged later: repaired (rule above);
 //!    two damaged blocks of one transaction followed by a commit that vouches
 //!    for it: mount refuses with `JournalGap`, fsck reports it.
+//! 9. Cut while batched commits wait in the compound, or while it is written:
+//!    cases 1-3 for the compound as one transaction. Before its commit pair
+//!    is whole on the disk, none of its commits is replayed (their images
+//!    were only in memory, or in records replay refuses), so recovery shows
+//!    the commits before it; after, all of them, each block with the
+//!    latest image of the commits in it. Never some commits of a compound
+//!    and not the others: after any cut the store is as after a prefix of
+//!    the commits that ends at a compound boundary. No acknowledgement is
+//!    broken: a `Batched` commit promised nothing before a later `Durable`
+//!    commit or `sync` returned, which is after its compound was flushed
+//!    (`compound_survives_power_cuts`).
 
 use alloc::vec::Vec;
 use core::mem::{offset_of, size_of};

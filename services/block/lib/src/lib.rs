@@ -24,6 +24,20 @@
 //! - Devices sit behind [`BlockDevice`]; faults and power cuts are injected
 //!   through the same trait (`RecordingDevice`, feature `std`).
 //!
+//! # Crash guarantee
+//! After a power cut at any point, the recovered store is exactly as after
+//! some prefix of the commits, in commit order, each whole; a `Durable`
+//! commit that returned (and every commit before it) is inside the prefix,
+//! and so is every commit before a `sync` that returned. The prefix ends
+//! at a compound boundary: `Batched` commits not yet written to the
+//! journal gather in one running compound transaction (jbd2's running
+//! transaction; `store/compound.rs`) that is journaled as one, so a block
+//! that several of them rewrite is journaled once, with its latest image,
+//! and they survive all together or not at all. Merging them is allowed
+//! because none of them was durable yet. `abort` undoes the open
+//! transaction only, never the compound's commits. The protocol and its
+//! numbered crash cases (case 9: the compound) are in `journal.rs`.
+//!
 //! # Example
 //! ```
 //! use block::{BlockStore, Config, Durability, MemDevice, Transactional, BLOCK_SIZE};
@@ -116,7 +130,9 @@ pub enum Durability {
     Durable,
     /// Group commit: the transaction is visible at once and survives a crash
     /// once a later `Durable` commit or `sync` returned; commits become
-    /// durable in order.
+    /// durable in order. Batched commits not yet written to the journal
+    /// are written together, as one journal transaction: all or nothing
+    /// after a crash (crate doc, "Crash guarantee").
     Batched,
 }
 

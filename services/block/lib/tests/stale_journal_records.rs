@@ -9,7 +9,10 @@ fn config() -> Config {
     Config {
         cache_blocks: 32,
         journal_blocks: 32,
-        group_commit_blocks: 64,
+        // Every batched commit is written at once (the group bound), as a
+        // transaction of its own: A and B below are two transactions in
+        // one unflushed batch, not one compound.
+        group_commit_blocks: 1,
     }
 }
 

@@ -1,5 +1,6 @@
 //! How commits reach the disk: fresh (unjournaled) data gathered and sent
-//! in batches, journal records buffered for group commit and written,
+//! in batches, batched commits gathered in the running compound
+//! (`compound.rs`) and written as one journal transaction,
 //! flushes in the order the journal's rules demand, journaled blocks
 //! written home only once durable, and checkpoints that move the tail.
 
@@ -71,7 +72,8 @@ impl<D: BlockDevice> BlockStore<D> {
         Ok(())
     }
 
-    /// Writes buffered journal records (after making fresh data durable).
+    /// Writes the running compound as one journal transaction (after
+    /// making fresh data durable).
     fn write_pending(&mut self) -> Result<(), Error> {
         self.write_pending_then(false)
     }
@@ -82,7 +84,7 @@ impl<D: BlockDevice> BlockStore<D> {
     /// one device request (`write_durable`: one call to the disk driver
     /// per Durable commit instead of two).
     fn write_pending_then(&mut self, durable: bool) -> Result<(), Error> {
-        if self.pending.is_empty() {
+        if self.compound.is_empty() {
             return Ok(());
         }
         if self.fresh_unflushed {
@@ -91,14 +93,18 @@ impl<D: BlockDevice> BlockStore<D> {
             self.dev.flush()?;
             self.fresh_unflushed = false;
         }
+        let pending_at = self.head;
+        if !self.close_compound() {
+            return Ok(());
+        }
         let jb = self.sb.journal_blocks;
         let blocks = (self.pending.len() / BLOCK_SIZE) as u64;
-        let first_part = blocks.min(jb - self.pending_at);
+        let first_part = blocks.min(jb - pending_at);
         let (a, b) = self.pending.split_at(first_part as usize * BLOCK_SIZE);
-        let at = self.sb.journal_start + self.pending_at;
+        let at = self.sb.journal_start + pending_at;
         let flushed = durable && b.is_empty();
-        if flushed {
-            self.dev.write_durable(at, a)?;
+        let written = if flushed {
+            self.dev.write_durable(at, a)
         } else {
             let mut batch = vec![IoRequest::Write { first: at, data: a }];
             if !b.is_empty() {
@@ -107,10 +113,11 @@ impl<D: BlockDevice> BlockStore<D> {
                     data: b,
                 });
             }
-            self.dev.submit(&mut batch)?;
-        }
+            self.dev.submit(&mut batch)
+        };
+        // The buffer keeps its capacity for the next compound.
         self.pending.clear();
-        self.pending_at = self.head;
+        written?;
         self.written_seq = self.next_seq - 1;
         if flushed {
             self.durable_seq = self.written_seq;
@@ -205,7 +212,13 @@ impl<D: BlockDevice> BlockStore<D> {
         let Some(txn) = self.txn.as_ref() else {
             return Err(Error::NoTransaction);
         };
-        if !txn.writes.is_empty() && self.used + need > self.sb.journal_blocks {
+        // Journal space for the compound with this commit joined: when it
+        // would not fit behind the live transactions, checkpoint first,
+        // which writes the compound as it stands and empties the journal
+        // (this commit alone fits: checked above).
+        if !txn.writes.is_empty()
+            && self.used + self.compound.journal_blocks_with(&txn.writes) > self.sb.journal_blocks
+        {
             // Still open during this checkpoint, so its own frees stay
             // reserved: they are not durable until its records are.
             self.checkpoint()?;
@@ -217,33 +230,14 @@ impl<D: BlockDevice> BlockStore<D> {
             self.reserved_waiting = true;
         }
         if !txn.writes.is_empty() {
+            // It joins the running compound (compound.rs): its images are
+            // dirty under the sequence number the compound will be written
+            // with, which is not durable before its record is flushed.
             let seq = self.next_seq;
-            let images: Vec<journal::Image<'_>> = txn
-                .writes
-                .iter()
-                .map(|(&home, bytes)| journal::Image {
-                    home,
-                    bytes,
-                    crc: txn.known_crcs.get(&home).copied(),
-                })
-                .collect();
-            self.stats.journal_images += images.len() as u64;
-            self.stats.journal_sealed_images += txn.known_crcs.len() as u64;
-            // Encoded straight into the buffer of records not yet written.
-            journal::encode_transaction_into(
-                &mut self.pending,
-                self.sb.journal_epoch,
-                seq,
-                self.durable_seq,
-                &images,
-            );
+            self.compound.join(&txn.writes, &txn.known_crcs);
             if txn.wrote_fresh {
                 self.fresh_unflushed = true;
             }
-            self.head = (self.head + need) % self.sb.journal_blocks;
-            self.used += need;
-            self.next_seq += 1;
-            drop(images);
             // The images move into the cache (no copy).
             for (block, image) in txn.writes {
                 if let Some(old) = self.cache.insert_dirty(block, image, seq) {
@@ -253,17 +247,20 @@ impl<D: BlockDevice> BlockStore<D> {
         }
         match durability {
             Durability::Durable => {
+                // Closes the compound with this commit's own writes in it.
                 self.sync_journal()?;
                 self.stats.commits_durable += 1;
             }
             Durability::Batched => {
-                if self.pending.len() as u64 >= self.config.group_commit_blocks * BLOCK_SIZE as u64
-                {
+                if self.compound.journal_blocks() >= self.config.group_commit_blocks {
                     self.write_pending()?;
                 }
                 self.stats.commits_batched += 1;
             }
         }
+        // The written journal filling up (the compound's space is checked
+        // before each commit joins it), or dirty images crowding the cache
+        // (the compound's among them).
         if self.cache.dirty_count() > self.cache.capacity() / 2
             || self.used > self.sb.journal_blocks / 4 * 3
         {

@@ -13,10 +13,13 @@
 //! - `txn.rs`: the open transaction and the `Transactional` operations;
 //! - `commit.rs`: how commits reach the disk (fresh data, journal records,
 //!   flushes, home writes, checkpoints);
+//! - `compound.rs`: the running compound transaction, which gathers the
+//!   batched commits not yet written into one journal transaction;
 //! - `data_checksums.rs`: the optional data checksum table, read and written
 //!   through the open transaction.
 
 mod commit;
+mod compound;
 mod data_checksums;
 mod format;
 mod io;
@@ -38,6 +41,7 @@ use crate::replay::Repair;
 use crate::superblock::{Superblock, SUPERBLOCK_BLOCKS};
 use crate::{BlockDevice, Extent, Transactional, BLOCK_SIZE};
 
+use compound::Compound;
 use io::Counted;
 use txn::Txn;
 
@@ -55,8 +59,8 @@ pub struct Config {
     pub cache_blocks: usize,
     /// Size of the journal region written by `format`.
     pub journal_blocks: u64,
-    /// Batched commits are buffered in memory up to this many journal blocks
-    /// before they are written out (still without a flush).
+    /// Batched commits gather in the running compound up to this many
+    /// journal blocks before it is written out (still without a flush).
     pub group_commit_blocks: u64,
 }
 
@@ -145,6 +149,10 @@ pub struct Stats {
     /// Of `journal_images`, those written sealed (`write_verified`):
     /// tagged with the CRC-32C read off their seal, no pass over them.
     pub journal_sealed_images: u64,
+    /// Journal transactions written: each a compound of the batched
+    /// commits gathered since the last one (and the Durable commit that
+    /// closed it, if one did).
+    pub journal_transactions: u64,
     pub free_blocks: u64,
     /// Set once a write or flush failed: the store refuses changes.
     pub read_only: Option<WriteFault>,
@@ -164,8 +172,8 @@ impl core::fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "journal: {} of {} blocks in use; {} durable and {} batched commits, {} checkpoints, {} transactions replayed at mount",
-            self.journal_used_blocks, self.journal_blocks, self.commits_durable, self.commits_batched, self.checkpoints, self.transactions_replayed
+            "journal: {} of {} blocks in use; {} durable and {} batched commits in {} journal transactions ({} images), {} checkpoints, {} transactions replayed at mount",
+            self.journal_used_blocks, self.journal_blocks, self.commits_durable, self.commits_batched, self.journal_transactions, self.journal_images, self.checkpoints, self.transactions_replayed
         )?;
         writeln!(
             f,
@@ -201,11 +209,15 @@ const SPARE_IMAGES: usize = 64;
 ///
 /// # Invariants
 /// - `used` journal blocks from `sb.journal_tail` hold the live transactions
-///   `sb.journal_tail_seq..next_seq`; `pending` holds the encoded records of
-///   the last of them not yet written, starting at offset `pending_at`.
+///   `sb.journal_tail_seq..next_seq`, all written (`written_seq ==
+///   next_seq - 1`); `pending` is empty between operations (the buffer the
+///   compound is encoded into when it closes, written at once).
 /// - Records through `written_seq` are on the device, through `durable_seq`
 ///   durably (`durable_seq <= written_seq < next_seq`).
-/// - Every dirty cache entry belongs to a live transaction.
+/// - The running compound (`compound.rs`) will be transaction `next_seq`:
+///   its images are dirty in the cache under that number.
+/// - Every dirty cache entry belongs to a live transaction or to the
+///   compound.
 pub struct BlockStore<D: BlockDevice> {
     dev: Counted<D>,
     sb: Superblock,
@@ -216,8 +228,9 @@ pub struct BlockStore<D: BlockDevice> {
     head: u64,
     used: u64,
     next_seq: u64,
+    /// Batched commits not yet written to the journal.
+    compound: Compound,
     pending: Vec<u8>,
-    pending_at: u64,
     written_seq: u64,
     durable_seq: u64,
     /// Fresh (unjournaled) data written since the last flush.

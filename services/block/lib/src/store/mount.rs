@@ -17,6 +17,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
+use super::compound::Compound;
 use super::io::Counted;
 use super::{log_event, repair_text, BlockStore, Config, Stats, DEFAULT_FRESH_BUFFER_BLOCKS};
 use crate::bitmap::{self, Allocator};
@@ -79,8 +80,8 @@ impl<D: BlockDevice> BlockStore<D> {
             head: at,
             used: 0,
             next_seq: seq,
+            compound: Compound::default(),
             pending: Vec::new(),
-            pending_at: at,
             // `seq >= journal_tail_seq >= 1` (superblock.rs bounds it).
             written_seq: seq - 1,
             durable_seq: seq - 1,

@@ -124,16 +124,7 @@ impl<D: BlockDevice> BlockStore<D> {
                     return Err(e);
                 }
             }
-            if let Some(txn) = s.txn.as_mut() {
-                txn.wrote_fresh = true;
-                for b in first..first + blocks {
-                    // A later unjournaled write replaces an earlier journaled one.
-                    txn.remove(b);
-                }
-            }
-            for b in first..first + blocks {
-                s.cache.remove(b);
-            }
+            s.forget_journaled(first, blocks);
             s.stats.fresh_filled_bytes += len as u64;
             Ok(Ok(()))
         })
@@ -271,6 +262,26 @@ impl<D: BlockDevice> BlockStore<D> {
         Ok(())
     }
 
+    /// A fresh write to `first..first + blocks` (blocks allocated in the
+    /// open transaction) replaces every journaled image of them: the open
+    /// transaction's, and any cached one. (A block of a committed
+    /// transaction is never allocated again before a checkpoint wrote it
+    /// home, so none is dirty in the cache or in the compound; forgotten
+    /// there too all the same, so the compound never names an image the
+    /// cache lacks.)
+    fn forget_journaled(&mut self, first: u64, blocks: u64) {
+        if let Some(txn) = self.txn.as_mut() {
+            txn.wrote_fresh = true;
+            for b in first..first + blocks {
+                txn.remove(b);
+            }
+        }
+        for b in first..first + blocks {
+            self.compound.forget(b);
+            self.cache.remove(b);
+        }
+    }
+
     pub(super) fn txn_mut(&mut self) -> Result<&mut Txn, Error> {
         self.usable()?;
         self.txn.as_mut().ok_or(Error::NoTransaction)
@@ -403,16 +414,7 @@ impl<D: BlockDevice> Transactional for BlockStore<D> {
                 let at = (b - first) as usize * BLOCK_SIZE;
                 checksums::data_checksum(&data[at..at + BLOCK_SIZE])
             })?;
-            if let Some(txn) = s.txn.as_mut() {
-                txn.wrote_fresh = true;
-                for b in first..first + blocks {
-                    // A later unjournaled write replaces an earlier journaled one.
-                    txn.remove(b);
-                }
-            }
-            for b in first..first + blocks {
-                s.cache.remove(b);
-            }
+            s.forget_journaled(first, blocks);
             s.buffer_fresh(first, data)
         })
     }
