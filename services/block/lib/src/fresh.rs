@@ -40,6 +40,7 @@ pub(crate) struct FreshBuffer {
     filled: usize,
     tail: Option<u64>,
     /// Bytes of `data` zero-filled as it grew, over the buffer's life.
+    #[cfg(test)]
     zeroed: u64,
 }
 
@@ -73,6 +74,7 @@ impl FreshBuffer {
 
     /// Bytes zero-filled as the buffer grew (a deterministic count for
     /// tests: at most its largest size, not once per byte pushed).
+    #[cfg(test)]
     pub(crate) fn zeroed_bytes(&self) -> u64 {
         self.zeroed
     }
@@ -85,7 +87,10 @@ impl FreshBuffer {
         if self.data.len() < end {
             self.data
                 .reserve_exact(capacity.max(end).saturating_sub(self.data.len()));
-            self.zeroed += (end - self.data.len()) as u64;
+            #[cfg(test)]
+            {
+                self.zeroed += (end - self.data.len()) as u64;
+            }
             self.data.resize(end, 0);
         }
         &mut self.data[self.filled..end]
