@@ -9,49 +9,27 @@ mod common;
 
 use std::sync::atomic::Ordering;
 
-use common::{fresh_registry, noise, sha256};
-use filesystem::layout;
+use common::{fresh_registry, noise, upload_in_pieces};
 use filesystem::stream::{STEP_ALLOCATIONS, STEP_MOVED_BYTES, STREAM_STEP};
 
 const PIECE: usize = 1 << 20;
 
-/// Uploads `data` in 1 MiB pieces (announcing its length first when
+/// Uploads `len` bytes in 1 MiB pieces (announcing the length first when
 /// `announce`); answers the step allocations and moved bytes it took.
 fn upload(seed: u64, len: usize, announce: bool) -> (u64, u64) {
     let data = noise(seed, len);
-    let d = sha256(&data);
     let mut reg = fresh_registry(16_384);
     let allocations = STEP_ALLOCATIONS.load(Ordering::Relaxed);
     let moved = STEP_MOVED_BYTES.load(Ordering::Relaxed);
-    let mut up = reg
-        .begin_upload(None, filesystem::Algorithm::Sha256)
-        .unwrap();
-    if announce {
-        up.expect(data.len() as u64);
-    }
-    for p in data.chunks(PIECE) {
-        reg.upload_write_with(&mut up, p.len(), |buf| {
-            buf.copy_from_slice(p);
-            Ok::<(), ()>(())
-        })
-        .unwrap()
-        .unwrap();
-    }
-    assert_eq!(reg.finish_upload(up, &d).unwrap(), data.len() as u64);
-    let counts = (
+    upload_in_pieces(&mut reg, &data, PIECE, |up| {
+        if announce {
+            up.expect(len as u64);
+        }
+    });
+    (
         STEP_ALLOCATIONS.load(Ordering::Relaxed) - allocations,
         STEP_MOVED_BYTES.load(Ordering::Relaxed) - moved,
-    );
-    let fs = reg.fs();
-    let ino = fs.stat(&layout::blob_data(&d)).unwrap().ino;
-    let mut back = vec![0u8; data.len()];
-    let mut got = 0;
-    while got < back.len() {
-        got += fs.read_at(ino, got as u64, &mut back[got..]).unwrap();
-    }
-    assert!(back == data, "the blob reads back");
-    assert!(fs.fsck(true).unwrap().is_clean());
-    counts
+    )
 }
 
 #[test]
