@@ -44,12 +44,25 @@ impl Cut {
             return None;
         }
         let pad = buf.get(self.at + self.len as usize..end)?;
-        // Checked, not trusted: a few KiB per chunk at most.
-        if pad.iter().any(|&b| b != 0) {
+        // Checked, not trusted: a few KiB per chunk at most, eight bytes a
+        // step (a branch per byte costs a translated block each under TCG).
+        if !is_zero(pad) {
             return None;
         }
         buf.get(self.at..end)
     }
+}
+
+/// True when every byte of `bytes` is zero: whole words ORed together,
+/// one test per 64 bytes.
+fn is_zero(bytes: &[u8]) -> bool {
+    let (words, tail) = bytes.as_chunks::<8>();
+    words.chunks(8).all(|group| {
+        group
+            .iter()
+            .fold(0u64, |acc, w| acc | u64::from_ne_bytes(*w))
+            == 0
+    }) && tail.iter().all(|&b| b == 0)
 }
 
 /// What one [`ContentStore::put_cuts`] did (for counters and tests).
@@ -241,5 +254,23 @@ impl ContentStore {
             done.in_place += (to - from) as u64;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_zero;
+
+    #[test]
+    fn is_zero_sees_any_nonzero_byte() {
+        for len in 0..200 {
+            let mut b = alloc::vec![0u8; len];
+            assert!(is_zero(&b), "{len} zeros");
+            for at in 0..len {
+                b[at] = 1 << (at % 8);
+                assert!(!is_zero(&b), "byte {at} of {len}");
+                b[at] = 0;
+            }
+        }
     }
 }

@@ -173,6 +173,12 @@ impl Upload {
     pub fn size(&self) -> u64 {
         self.stream.size()
     }
+    /// The upload will hold `total` bytes in all (a blob session's
+    /// announced length): its step buffer is taken once for them
+    /// ([`AppendStream::expect`]). Only memory: no byte or limit changes.
+    pub fn expect(&mut self, total: u64) {
+        self.stream.expect(total.saturating_sub(self.size()));
+    }
     /// Starts over from a rebuilt hash and stream (`upload_session`).
     pub(crate) fn reset(&mut self, hasher: Hasher, stream: AppendStream) {
         self.hasher = hasher;

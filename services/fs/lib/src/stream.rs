@@ -101,6 +101,15 @@ pub static GATHERED_BYTES: AtomicU64 = AtomicU64::new(0);
 /// step, not once per byte appended).
 pub static ZEROED_BYTES: AtomicU64 = AtomicU64::new(0);
 
+/// Step buffers allocated or reallocated, over the process's life (a
+/// deterministic count for tests: at most one per stream when its length
+/// is announced, [`AppendStream::expect`], two otherwise).
+pub static STEP_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes of step buffers that a reallocation may have had to move, over
+/// the process's life (their length when they were grown).
+pub static STEP_MOVED_BYTES: AtomicU64 = AtomicU64::new(0);
+
 /// The pieces a push hands the chunk writer, and then its `seen` hook:
 /// the content service's largest push ([`content_api::PIECE`]), which it
 /// answers before hashing (see "Overlap" in the module doc).
@@ -187,18 +196,55 @@ impl AppendStream {
         !self.broken && self.filled + n <= STREAM_STEP
     }
 
+    /// Takes the step buffer's memory for an upload announced as `total`
+    /// bytes (a blob session's length) before its first piece: one
+    /// allocation of at most a step, so the buffer never moves as pieces
+    /// come (issue #13: growing it by doubling copied 3 MiB of a large
+    /// put's first step and took 7 MiB of fresh heap for a 4 MiB step).
+    /// Nothing is zeroed here; a small upload takes only what it announced.
+    pub fn expect(&mut self, total: u64) {
+        let want = usize::try_from(total)
+            .unwrap_or(usize::MAX)
+            .min(STREAM_STEP);
+        if !self.broken && want > self.gathered.capacity() {
+            self.take_step_memory(want);
+        }
+    }
+
     /// The `n` bytes of the step buffer after the filled part (zeroed only
     /// where the buffer grows; stale bytes otherwise).
     fn room(&mut self, n: usize) -> &mut [u8] {
         let end = self.filled + n;
         if self.gathered.len() < end {
-            // The step's memory is taken once, not grown piece by piece.
+            if self.gathered.capacity() < end {
+                // The step's memory is taken at most twice, not doubled
+                // piece by piece: a first piece takes what it needs (a
+                // small upload holds little), a stream that goes past it
+                // takes a whole step.
+                let want = if self.gathered.capacity() == 0 {
+                    end
+                } else {
+                    STREAM_STEP.max(end)
+                };
+                self.take_step_memory(want);
+            }
             let grow = end - self.gathered.len();
-            self.gathered.reserve(grow);
             self.gathered.resize(end, 0);
             ZEROED_BYTES.fetch_add(grow as u64, Ordering::Relaxed);
         }
         &mut self.gathered[self.filled..end]
+    }
+
+    /// Grows the step buffer's capacity to `want` bytes in one allocation
+    /// (counted: [`STEP_ALLOCATIONS`], and the bytes a reallocation may
+    /// move, [`STEP_MOVED_BYTES`]).
+    fn take_step_memory(&mut self, want: usize) {
+        if self.gathered.capacity() > 0 {
+            STEP_MOVED_BYTES.fetch_add(self.gathered.len() as u64, Ordering::Relaxed);
+        }
+        STEP_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        self.gathered
+            .reserve_exact(want.saturating_sub(self.gathered.len()));
     }
 
     /// As [`AppendStream::gather`] of `n` bytes that `fill` writes straight

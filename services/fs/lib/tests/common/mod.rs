@@ -63,6 +63,39 @@ pub fn small_put<T: Transactional>(reg: &mut Registry<T>, i: u64) {
     reg.put_blob_into(&d, &mut &data[..], Some(&repo)).unwrap();
 }
 
+/// Uploads `data` as a blob in `piece`-byte pieces read straight into
+/// the step buffer (`upload_write_with`, as the fs service does), after
+/// `prepare` has seen the new upload; then checks that the blob reads
+/// back whole and that fsck is clean.
+pub fn upload_in_pieces(
+    reg: &mut Registry<Store>,
+    data: &[u8],
+    piece: usize,
+    prepare: impl FnOnce(&mut filesystem::Upload),
+) {
+    let d = sha256(data);
+    let mut up = reg.begin_upload(None, Algorithm::Sha256).unwrap();
+    prepare(&mut up);
+    for p in data.chunks(piece) {
+        reg.upload_write_with(&mut up, p.len(), |buf| {
+            buf.copy_from_slice(p);
+            Ok::<(), ()>(())
+        })
+        .unwrap()
+        .unwrap();
+    }
+    assert_eq!(reg.finish_upload(up, &d).unwrap(), data.len() as u64);
+    let fs = reg.fs();
+    let ino = fs.stat(&filesystem::layout::blob_data(&d)).unwrap().ino;
+    let mut back = vec![0u8; data.len()];
+    let mut got = 0;
+    while got < back.len() {
+        got += fs.read_at(ino, got as u64, &mut back[got..]).unwrap();
+    }
+    assert!(back == data, "the blob reads back");
+    assert!(fs.fsck(true).unwrap().is_clean());
+}
+
 pub fn read_all(fs: &mut Fs<Store>, path: &str) -> Vec<u8> {
     fs.read_file(path, u64::MAX).expect("read")
 }

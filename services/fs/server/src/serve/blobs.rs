@@ -94,7 +94,9 @@ impl Service {
         reg.fs().check_request_length("blob put", length)?;
         // The session's bytes count toward the repository while it is open.
         reg.check_upload_quota(Some(&repo), length)?;
-        let upload = reg.begin_upload(Some(&repo), digest.algorithm())?;
+        let mut upload = reg.begin_upload(Some(&repo), digest.algorithm())?;
+        // The announced length: the step buffer is taken once (issue #13).
+        upload.expect(length);
         self.sessions.entry(badge).or_default().upload = Some(UploadState {
             upload,
             repo,
