@@ -88,6 +88,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             request_limit: u64::MAX,
             pinned: Vec::new(),
             next_pin: 1,
+            dirs: Default::default(),
             events: VecDeque::new(),
         };
         let m = &fs.state.meta;
@@ -170,6 +171,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             request_limit: u64::MAX,
             pinned: Vec::new(),
             next_pin: 1,
+            dirs: Default::default(),
             events: VecDeque::new(),
         };
         if let Err(e) = fs.write_root() {

@@ -192,22 +192,17 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         name: &str,
         d: &DirentValue,
     ) -> Result<(), FsError> {
-        cowbtree::insert(
-            &mut self.dev,
-            &mut self.state.live,
-            &dirent_key(pino, name.as_bytes()),
-            &d.encode(),
-        )?;
+        let key = dirent_key(pino, name.as_bytes());
+        self.dirs.forget(&key);
+        cowbtree::insert(&mut self.dev, &mut self.state.live, &key, &d.encode())?;
         Ok(())
     }
 
     /// Removes entry `name` from directory `pino`.
     pub(crate) fn remove_dirent(&mut self, pino: u64, name: &str) -> Result<(), FsError> {
-        cowbtree::remove(
-            &mut self.dev,
-            &mut self.state.live,
-            &dirent_key(pino, name.as_bytes()),
-        )?;
+        let key = dirent_key(pino, name.as_bytes());
+        self.dirs.forget(&key);
+        cowbtree::remove(&mut self.dev, &mut self.state.live, &key)?;
         Ok(())
     }
 
