@@ -413,6 +413,21 @@ pub fn insert<T: Transactional>(
     key: &[u8],
     value: &[u8],
 ) -> Result<Option<Vec<u8>>, TreeError> {
+    insert_with(tx, root, key, value, &mut [0u8; NODE_SIZE])
+}
+
+/// [`insert`] building the changed node's image in `buf`, whose contents
+/// do not matter (every byte of an image is written): a caller that
+/// inserts often keeps one buffer instead of zeroing a new 4 KiB one per
+/// insert (a small put makes ~16 inserts; a fill of 4 KiB costs about as
+/// much as the probes of a walk under QEMU's TCG, issue #13).
+pub fn insert_with<T: Transactional>(
+    tx: &mut T,
+    root: &mut TreeRoot,
+    key: &[u8],
+    value: &[u8],
+    buf: &mut [u8; NODE_SIZE],
+) -> Result<Option<Vec<u8>>, TreeError> {
     check_key(key)?;
     if value.len() > MAX_VALUE_LEN {
         return Err(TreeError::ValueTooLong { len: value.len() });
@@ -420,10 +435,9 @@ pub fn insert<T: Transactional>(
     let top = root.height.checked_sub(1).ok_or(TreeError::TooDeep {
         height: root.height,
     })?;
-    // The one buffer a changed node's image is built in, whatever the
-    // tree's height (the nodes on the way down are lent, not copied).
-    let mut out = [0u8; NODE_SIZE];
-    let (written, old_value) = insert_at(tx, root, root.block, top, key, value, &mut out)?;
+    // `buf` is the one buffer a changed node's image is built in, whatever
+    // the tree's height (the nodes on the way down are lent, not copied).
+    let (written, old_value) = insert_at(tx, root, root.block, top, key, value, buf)?;
     if let Some(w) = written {
         root.block = w.block;
         if let Some((sep, right)) = w.split {

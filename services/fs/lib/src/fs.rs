@@ -156,6 +156,9 @@ pub struct Fs<T: Transactional, C: Chunks<T> = ChunkStore> {
     pub(crate) next_pin: u64,
     /// Directories looked up in the live tree ([`dir_cache`]).
     pub(crate) dirs: dir_cache::DirCache,
+    /// Where the live tree's inserts build a changed node's image
+    /// ([`cowbtree::insert_with`]): one buffer, not a zeroed one per insert.
+    pub(crate) node_buf: Box<[u8; cowbtree::NODE_SIZE]>,
 }
 
 /// See [`Fs::set_group_close_probe`].
