@@ -34,8 +34,9 @@ pub fn crc32c_then_zeros(parts: &[&[u8]], zeros: usize) -> u32 {
     if rest >= ZEROS_TABLE {
         register = mul_mod_p(ZEROS_HIGH[rest / ZEROS_TABLE], register);
     }
-    if rest % ZEROS_TABLE != 0 {
-        register = mul_mod_p(ZEROS_LOW[rest % ZEROS_TABLE], register);
+    let low = rest % ZEROS_TABLE;
+    if low != 0 {
+        register = mul_mod_p(ZEROS_LOW[low], register);
     }
     register ^ 0xFFFF_FFFF
 }
