@@ -69,27 +69,10 @@ const fn mul_mod_p(a: u32, mut b: u32) -> u32 {
 /// is one factor of each.
 const ZEROS_TABLE: usize = 64;
 
-/// `x^(8 * n) mod P` for `n` in `0..64`: `n` zero bytes.
-const ZEROS_LOW: [u32; ZEROS_TABLE] = {
-    // x^0, then times x^8 (one zero byte) per entry.
-    let one_byte = 1u32 << (31 - 8);
+/// `step^i` for `i` in `0..64`, `step` a power of `x` mod P.
+const fn powers(step: u32) -> [u32; ZEROS_TABLE] {
     let mut t = [0u32; ZEROS_TABLE];
-    let mut x = 1u32 << 31;
-    let mut i = 0;
-    while i < ZEROS_TABLE {
-        t[i] = x;
-        x = mul_mod_p(x, one_byte);
-        i += 1;
-    }
-    t
-};
-
-/// `x^(8 * 64 * n) mod P` for `n` in `0..64`: `64 * n` zero bytes.
-const ZEROS_HIGH: [u32; ZEROS_TABLE] = {
-    // 64 zero bytes: 63 of them times one more.
-    let step = mul_mod_p(ZEROS_LOW[ZEROS_TABLE - 1], ZEROS_LOW[1]);
-    let mut t = [0u32; ZEROS_TABLE];
-    let mut x = 1u32 << 31;
+    let mut x = 1u32 << 31; // x^0
     let mut i = 0;
     while i < ZEROS_TABLE {
         t[i] = x;
@@ -97,7 +80,14 @@ const ZEROS_HIGH: [u32; ZEROS_TABLE] = {
         i += 1;
     }
     t
-};
+}
+
+/// `x^(8 * n) mod P` for `n` in `0..64`: `n` zero bytes (`x^8` is one).
+const ZEROS_LOW: [u32; ZEROS_TABLE] = powers(1 << (31 - 8));
+
+/// `x^(8 * 64 * n) mod P` for `n` in `0..64`: `64 * n` zero bytes (63 of
+/// them times one more is 64).
+const ZEROS_HIGH: [u32; ZEROS_TABLE] = powers(mul_mod_p(ZEROS_LOW[ZEROS_TABLE - 1], ZEROS_LOW[1]));
 
 #[cfg(test)]
 mod tests {
