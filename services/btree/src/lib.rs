@@ -75,8 +75,11 @@ mod root;
 mod tree;
 
 pub use check::{check, CheckReport, TreeCheck, Visited, MAX_LISTED_PROBLEMS};
+pub use checksum::crc32c_then_zeros;
 pub use cursor::{range, range_recording, Cursor, Pair};
 pub use diff::{diff, diff_page, DiffEntry, DiffLimits, DiffPageEnd, DiffStats};
 pub use node::{node_checksums, node_seals, MAX_KEY_LEN, MAX_LEVEL, MAX_VALUE_LEN, NODE_SIZE};
 pub use root::{RootDecodeError, TreeRoot};
-pub use tree::{create, get, insert, read_node, remove, snapshot, visit_node_blocks, TreeError};
+pub use tree::{
+    create, get, insert, insert_with, read_node, remove, snapshot, visit_node_blocks, TreeError,
+};

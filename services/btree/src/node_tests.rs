@@ -283,3 +283,36 @@ fn a_verified_view_reads_what_a_checked_one_does() {
     bad[OFF_USED] = 0xff;
     assert!(NodeView::parse_verified(3, &bad).is_err());
 }
+
+/// The checksum is a pass over the block number and bytes 8..4096 whatever
+/// the image: read off the entries and extended over a zero tail, or over
+/// every byte when the header's `USED` or the tail says otherwise (so a
+/// damaged node fails as before: a flipped tail byte is a checksum
+/// mismatch, not a node that verifies).
+#[test]
+fn checksum_over_the_entries_equals_a_pass() {
+    let full = |block: u64, img: &[u8; NODE_SIZE]| {
+        crate::checksum::crc32c(&[&block.to_le_bytes(), &img[OFF_GENERATION..]])
+    };
+    let n = leaf(&[(b"a", b"1"), (b"bb", b""), (b"c", &[9u8; 1000])]);
+    for block in [0u64, 7, u64::MAX] {
+        let img = n.encode(block);
+        assert_eq!(node_checksum(block, &img), full(block, &img));
+        for at in [HEADER_LEN + 1012, HEADER_LEN + 1013, 2000, NODE_SIZE - 1] {
+            let mut bad = img;
+            bad[at] ^= 0x40;
+            assert_eq!(node_checksum(block, &bad), full(block, &bad), "byte {at}");
+            assert!(matches!(
+                Node::decode(block, &bad),
+                Err(NodeDecodeError::ChecksumMismatch { .. })
+            ));
+        }
+        for used in [0u16, 1, 4064, 4065, u16::MAX] {
+            let mut odd = img;
+            odd[OFF_USED..OFF_USED + 2].copy_from_slice(&used.to_le_bytes());
+            assert_eq!(node_checksum(block, &odd), full(block, &odd), "used {used}");
+        }
+    }
+    let empty = Node::empty_leaf(3).encode(5);
+    assert_eq!(node_checksum(5, &empty), full(5, &empty));
+}

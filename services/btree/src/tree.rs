@@ -116,14 +116,17 @@ impl TreeError {
 /// node of a walk its owner does in bounded steps (a walk of a snapshot's
 /// nodes, which nobody writes, may be spread over many transactions).
 pub fn read_node<T: Transactional>(tx: &mut T, block: u64, level: u8) -> Result<Node, TreeError> {
-    let mut buf = [0u8; NODE_SIZE];
-    let verified = tx.read_verified(block, &mut buf)?;
-    let node = if verified {
-        NodeView::parse_verified(block, &buf).map(|v| v.to_node())
-    } else {
-        Node::decode(block, &buf)
-    }
-    .map_err(|problem| TreeError::Corrupt { block, problem })?;
+    // Decoded where the device lends the image (a node cache's own: no
+    // 4 KiB copy into a buffer first).
+    let mut decoded = Err(NodeDecodeError::WrongSize { len: 0 });
+    tx.read_verified_with(block, &mut |image, verified| {
+        decoded = if verified {
+            NodeView::parse_verified(block, image).map(|v| v.to_node())
+        } else {
+            Node::decode(block, image)
+        };
+    })?;
+    let node = decoded.map_err(|problem| TreeError::Corrupt { block, problem })?;
     if node.level != level {
         return Err(TreeError::wrong_level(block, level, node.level));
     }
@@ -300,7 +303,7 @@ fn store_node<T: Transactional>(
     mut node: Node,
 ) -> Result<u64, TreeError> {
     node.generation = root.generation;
-    store_image(tx, root, old, node.encode_unsealed())
+    store_image(tx, root, old, &mut node.encode_unsealed())
 }
 
 /// [`store_node`] of an image built from a view (`NodeView::leaf_with`,
@@ -312,13 +315,13 @@ fn store_image<T: Transactional>(
     tx: &mut T,
     root: &TreeRoot,
     old: Option<(u64, u64)>,
-    mut image: [u8; NODE_SIZE],
+    image: &mut [u8; NODE_SIZE],
 ) -> Result<u64, TreeError> {
     let block = match old {
         Some((block, generation)) if generation > root.snapshot_generation => block,
         _ => tx.allocate(1)?.start,
     };
-    tx.write_sealing(block, &mut image, seal)?;
+    tx.write_sealing(block, image, seal)?;
     Ok(block)
 }
 
@@ -410,6 +413,21 @@ pub fn insert<T: Transactional>(
     key: &[u8],
     value: &[u8],
 ) -> Result<Option<Vec<u8>>, TreeError> {
+    insert_with(tx, root, key, value, &mut [0u8; NODE_SIZE])
+}
+
+/// [`insert`] building the changed node's image in `buf`, whose contents
+/// do not matter (every byte of an image is written): a caller that
+/// inserts often keeps one buffer instead of zeroing a new 4 KiB one per
+/// insert (a small put makes ~16 inserts; a fill of 4 KiB costs about as
+/// much as the probes of a walk under QEMU's TCG, issue #13).
+pub fn insert_with<T: Transactional>(
+    tx: &mut T,
+    root: &mut TreeRoot,
+    key: &[u8],
+    value: &[u8],
+    buf: &mut [u8; NODE_SIZE],
+) -> Result<Option<Vec<u8>>, TreeError> {
     check_key(key)?;
     if value.len() > MAX_VALUE_LEN {
         return Err(TreeError::ValueTooLong { len: value.len() });
@@ -417,7 +435,9 @@ pub fn insert<T: Transactional>(
     let top = root.height.checked_sub(1).ok_or(TreeError::TooDeep {
         height: root.height,
     })?;
-    let (written, old_value) = insert_at(tx, root, root.block, top, key, value)?;
+    // `buf` is the one buffer a changed node's image is built in, whatever
+    // the tree's height (the nodes on the way down are lent, not copied).
+    let (written, old_value) = insert_at(tx, root, root.block, top, key, value, buf)?;
     if let Some(w) = written {
         root.block = w.block;
         if let Some((sep, right)) = w.split {
@@ -449,8 +469,34 @@ pub fn insert<T: Transactional>(
     Ok(old_value)
 }
 
+/// What one level of [`insert_at`] makes of a node's image while the
+/// device lends it.
+enum InsertStep {
+    /// The leaf holds `key` = `value` already: nothing changes.
+    Unchanged,
+    /// The leaf's new image is in the caller's buffer; the value it
+    /// replaced, if any.
+    Spliced(Option<Vec<u8>>),
+    /// The leaf with the entry put in, decoded: it does not fit one node.
+    Decoded(Node, Option<Vec<u8>>),
+    /// A branch: the child whose subtree holds the key, and a copy of the image when the device did not vouch for it (a
+    /// device that keeps no verified nodes), so it is not read and
+    /// checksummed a second time if the branch changes.
+    Descend { child: u64, copy: Option<Vec<u8>> },
+}
+
 /// Inserts into the subtree at `block`. `None` for the first result means
-/// the subtree did not change.
+/// the subtree did not change. `out` is a buffer for a changed node's
+/// image: its contents on entry do not matter.
+///
+/// Each node on the way down is probed where the device lends it
+/// ([`Transactional::read_verified_with`]: a node cache's own image), not
+/// copied into a buffer of its own; only the node that changes is written
+/// out, into `out`. In the steady state only the leaf changes (its parent
+/// is rewritten in place), so a branch is read once. When it does change
+/// (a split below, or a copy-on-write move of the child), it is lent again
+/// (a hit of a caching device; its copy for a device that vouches for
+/// nothing).
 fn insert_at<T: Transactional>(
     tx: &mut T,
     root: &TreeRoot,
@@ -458,92 +504,166 @@ fn insert_at<T: Transactional>(
     level: u8,
     key: &[u8],
     value: &[u8],
+    out: &mut [u8; NODE_SIZE],
 ) -> Result<(Option<Written>, Option<Vec<u8>>), TreeError> {
-    // On the heap: the buffer lives across the recursion below.
-    let mut buf = vec![0u8; NODE_SIZE];
-    let verified = tx.read_verified(block, &mut buf)?;
-    let probe = probe_node(block, level, &buf, verified, key)?;
-    let old = Some((block, probe.generation));
-    // The image is verified by now: decoded only where the node splits.
-    let to_node = || {
-        NodeView::parse_verified(block, &buf)
-            .map(|v| v.to_node())
-            .map_err(|problem| TreeError::Corrupt { block, problem })
-    };
-    let below = probe.below();
-    let (mut node, old_value) = if probe.is_leaf() {
-        let found = probe.found();
-        if found == Some(value) {
-            return Ok((None, Some(value.to_vec())));
-        }
-        // The common case, without decoding the leaf: the entry spliced
-        // into a copy of the image.
-        if let Some(image) = probe.leaf_with(key, value, root.generation) {
-            let old_value = found.map(<[u8]>::to_vec);
-            let block = store_image(tx, root, old, image)?;
+    let mut step = None;
+    tx.read_verified_with(block, &mut |image, verified| {
+        step = Some(insert_step(
+            block, level, image, verified, key, value, root, out,
+        ));
+    })?;
+    // A device that lent nothing answered no node.
+    let (generation, step) = step.unwrap_or(Err(TreeError::Corrupt {
+        block,
+        problem: NodeDecodeError::WrongSize { len: 0 },
+    }))?;
+    let old = Some((block, generation));
+    let (child, copy) = match step {
+        InsertStep::Unchanged => return Ok((None, Some(value.to_vec()))),
+        InsertStep::Spliced(old_value) => {
+            let block = store_image(tx, root, old, out)?;
             return Ok((Some(Written { block, split: None }), old_value));
         }
-        let mut node = to_node()?;
-        let Entries::Leaf(v) = &mut node.entries else {
-            return Err(TreeError::wrong_level(block, level, node.level));
-        };
-        let old_value = match found {
-            // The probe and the decode read the same verified entries:
-            // `below` is within them, and at least 1 when found.
-            Some(_) => Some(core::mem::replace(
-                &mut v[below.saturating_sub(1)].value,
-                value.to_vec(),
-            )),
-            None => {
-                v.insert(
-                    below,
-                    LeafEntry {
-                        key: key.to_vec(),
-                        value: value.to_vec(),
-                    },
-                );
-                None
-            }
-        };
-        (node, old_value)
-    } else {
-        let i = below.saturating_sub(1);
+        InsertStep::Decoded(node, old_value) => {
+            return Ok((Some(store_maybe_split(tx, root, old, node)?), old_value));
+        }
+        InsertStep::Descend { child, copy } => (child, copy),
+    };
+    let (written, old_value) = insert_at(tx, root, child, level - 1, key, value, out)?;
+    let Some(w) = written else {
+        return Ok((None, old_value));
+    };
+    if w.block == child && w.split.is_none() {
+        // The child was rewritten in place: this node is unchanged.
+        return Ok((Some(Written { block, split: None }), old_value));
+    }
+    // This branch changes: patched from its image again.
+    let mut patched = None;
+    let mut patch = |image: &[u8], verified: bool| {
+        patched = Some(patch_branch(
+            block, level, image, verified, key, &w, root, out,
+        ));
+    };
+    match &copy {
+        Some(image) => patch(image, true),
+        None => tx.read_verified_with(block, &mut patch)?,
+    }
+    let node = patched.unwrap_or(Err(TreeError::Corrupt {
+        block,
+        problem: NodeDecodeError::WrongSize { len: 0 },
+    }))?;
+    let written = match node {
+        None => Written {
+            block: store_image(tx, root, old, out)?,
+            split: None,
+        },
+        Some(node) => store_maybe_split(tx, root, old, node)?,
+    };
+    Ok((Some(written), old_value))
+}
+
+/// One level of [`insert_at`] over the lent `image` of `block`: the node's
+/// generation and what to do. A leaf's new image goes into `out`.
+#[allow(clippy::too_many_arguments)]
+fn insert_step(
+    block: u64,
+    level: u8,
+    image: &[u8],
+    verified: bool,
+    key: &[u8],
+    value: &[u8],
+    root: &TreeRoot,
+    out: &mut [u8; NODE_SIZE],
+) -> Result<(u64, InsertStep), TreeError> {
+    let probe = probe_node(block, level, image, verified, key)?;
+    let generation = probe.generation;
+    if !probe.is_leaf() {
         let child = probe.child().ok_or(TreeError::Corrupt {
             block,
             problem: NodeDecodeError::EmptyBranch,
         })?;
-        let (written, old_value) = insert_at(tx, root, child, level - 1, key, value)?;
-        let Some(w) = written else {
-            return Ok((None, old_value));
-        };
-        if w.block == child && w.split.is_none() {
-            // The child was rewritten in place: this node is unchanged.
-            return Ok((Some(Written { block, split: None }), old_value));
-        }
-        if w.split.is_none() {
-            // Only the child pointer moves: patched in a copy of the image.
-            let image = probe.branch_with_child(w.block, root.generation);
-            let block = store_image(tx, root, old, image)?;
-            return Ok((Some(Written { block, split: None }), old_value));
-        }
-        let mut node = to_node()?;
-        let Entries::Branch(v) = &mut node.entries else {
-            return Err(TreeError::wrong_level(block, level, node.level));
-        };
-        v[i].child = w.block;
-        if let Some((sep, right)) = w.split {
-            v.insert(
-                i + 1,
-                BranchEntry {
-                    key: sep,
-                    child: right,
-                },
-            );
-        }
-        (node, old_value)
+        let copy = (!verified).then(|| image.to_vec());
+        return Ok((generation, InsertStep::Descend { child, copy }));
+    }
+    let found = probe.found();
+    if found == Some(value) {
+        return Ok((generation, InsertStep::Unchanged));
+    }
+    let old_value = found.map(<[u8]>::to_vec);
+    // The common case, without decoding the leaf: the entry spliced into
+    // the caller's buffer.
+    if probe.leaf_with_into(out, key, value, root.generation) {
+        return Ok((generation, InsertStep::Spliced(old_value)));
+    }
+    // The image is verified by now: decoded only where the node splits.
+    let mut node = NodeView::parse_verified(block, image)
+        .map(|v| v.to_node())
+        .map_err(|problem| TreeError::Corrupt { block, problem })?;
+    let below = probe.below();
+    let Entries::Leaf(v) = &mut node.entries else {
+        return Err(TreeError::wrong_level(block, level, node.level));
     };
+    match found {
+        // The probe and the decode read the same verified entries:
+        // `below` is within them, and at least 1 when found.
+        Some(_) => v[below.saturating_sub(1)].value = value.to_vec(),
+        None => v.insert(
+            below,
+            LeafEntry {
+                key: key.to_vec(),
+                value: value.to_vec(),
+            },
+        ),
+    }
     node.generation = root.generation;
-    Ok((Some(store_maybe_split(tx, root, old, node)?), old_value))
+    Ok((generation, InsertStep::Decoded(node, old_value)))
+}
+
+/// The branch at `block` (lent `image`) with the child whose subtree holds
+/// `key` now at `w.block`: patched into `out` (`None`) when only the pointer moves,
+/// else decoded with the new right sibling of a split child entered.
+#[allow(clippy::too_many_arguments)]
+fn patch_branch(
+    block: u64,
+    level: u8,
+    image: &[u8],
+    verified: bool,
+    key: &[u8],
+    w: &Written,
+    root: &TreeRoot,
+    out: &mut [u8; NODE_SIZE],
+) -> Result<Option<Node>, TreeError> {
+    let probe = probe_node(block, level, image, verified, key)?;
+    let Some((sep, right)) = &w.split else {
+        // Only the child pointer moves: patched in a copy of the image.
+        probe.branch_with_child_into(out, w.block, root.generation);
+        return Ok(None);
+    };
+    let mut node = NodeView::parse_verified(block, image)
+        .map(|v| v.to_node())
+        .map_err(|problem| TreeError::Corrupt { block, problem })?;
+    let Entries::Branch(v) = &mut node.entries else {
+        return Err(TreeError::wrong_level(block, level, node.level));
+    };
+    // The probe and the decode read the same verified entries, at least
+    // one (the probe found a child): `i` is within them.
+    let i = probe.below().saturating_sub(1);
+    let Some(entry) = v.get_mut(i) else {
+        return Err(TreeError::Corrupt {
+            block,
+            problem: NodeDecodeError::EmptyBranch,
+        });
+    };
+    entry.child = w.block;
+    v.insert(
+        i + 1,
+        BranchEntry {
+            key: sep.clone(),
+            child: *right,
+        },
+    );
+    node.generation = root.generation;
+    Ok(Some(node))
 }
 
 /// Calls `f` with the block of every node of the tree (for GC marking and

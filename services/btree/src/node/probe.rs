@@ -19,7 +19,7 @@
 
 use core::mem::MaybeUninit;
 
-use super::view::{entry_overhead, splice_leaf, stamp, Header, Span};
+use super::view::{entry_overhead, patch_child, splice_leaf, Header, Span};
 use super::{NodeDecodeError, CAPACITY, HEADER_LEN, LEAF_ENTRY_OVERHEAD, MAX_VALUE_LEN, NODE_SIZE};
 
 /// Most entries a node can hold: the smallest entry is a leaf's with an
@@ -203,14 +203,33 @@ impl<'a> Probe<'a> {
     /// (or this is a branch). What [`super::NodeView::leaf_with`] makes at
     /// the same place. `key` is the key probed for.
     pub fn leaf_with(&self, key: &[u8], value: &[u8], generation: u64) -> Option<[u8; NODE_SIZE]> {
+        let mut out = [0u8; NODE_SIZE];
+        self.leaf_with_into(&mut out, key, value, generation)
+            .then_some(out)
+    }
+
+    /// [`Probe::leaf_with`] written into `out` (every byte of it), so the
+    /// caller's buffer, not a new array, holds the image; `false` when it
+    /// would not fit (or this is a branch), `out` then unchanged.
+    pub fn leaf_with_into(
+        &self,
+        out: &mut [u8; NODE_SIZE],
+        key: &[u8],
+        value: &[u8],
+        generation: u64,
+    ) -> bool {
         if !self.is_leaf() {
-            return None;
+            return false;
         }
         let start = match self.last.filter(|_| self.exact) {
-            Some(s) => usize::from(s.key_at).checked_sub(LEAF_ENTRY_OVERHEAD)?,
+            Some(s) => match usize::from(s.key_at).checked_sub(LEAF_ENTRY_OVERHEAD) {
+                Some(start) => start,
+                None => return false,
+            },
             None => self.next,
         };
         splice_leaf(
+            out,
             self.image,
             self.count,
             self.used,
@@ -225,14 +244,20 @@ impl<'a> Probe<'a> {
     /// at `child`, stamped with `generation`, to be [`super::seal`]ed:
     /// [`super::NodeView::branch_with_child`] of that entry.
     pub fn branch_with_child(&self, child: u64, generation: u64) -> [u8; NODE_SIZE] {
-        let mut out = *self.image;
-        if let Some(s) = self.last.filter(|_| !self.is_leaf()) {
-            if let Some(at) = usize::from(s.key_at).checked_sub(8) {
-                out[at..at + 8].copy_from_slice(&child.to_le_bytes());
-            }
-        }
-        stamp(&mut out, generation, self.count, self.used);
+        let mut out = [0u8; NODE_SIZE];
+        self.branch_with_child_into(&mut out, child, generation);
         out
+    }
+
+    /// [`Probe::branch_with_child`] written into `out` (every byte of it).
+    pub fn branch_with_child_into(&self, out: &mut [u8; NODE_SIZE], child: u64, generation: u64) {
+        let at = self
+            .last
+            .filter(|_| !self.is_leaf())
+            .and_then(|s| usize::from(s.key_at).checked_sub(8));
+        patch_child(
+            out, self.image, at, child, generation, self.count, self.used,
+        );
     }
 }
 

@@ -32,7 +32,7 @@ pub struct NodeView<'a> {
 }
 
 /// A block of zeros to compare node tails against.
-static ZEROS: [u8; NODE_SIZE] = [0; NODE_SIZE];
+pub(super) static ZEROS: [u8; NODE_SIZE] = [0; NODE_SIZE];
 
 /// A node's header, checked: everything [`NodeView::parse`] checks before
 /// the entries (with the checksum when `verify`), shared with the probes
@@ -297,18 +297,38 @@ impl<'a> NodeView<'a> {
             start
         };
         let (count, used) = (self.len(), self.used());
-        splice_leaf(self.image, count, used, start..end, key, value, generation)
+        let mut out = [0u8; NODE_SIZE];
+        splice_leaf(
+            &mut out,
+            self.image,
+            count,
+            used,
+            start..end,
+            key,
+            value,
+            generation,
+        )
+        .then_some(out)
     }
 
     /// This branch's image with child `i` (`< len()`) pointing at `child`,
     /// stamped with `generation`, to be [`seal`]ed.
     pub fn branch_with_child(&self, i: usize, child: u64, generation: u64) -> [u8; NODE_SIZE] {
-        let mut out = *self.image;
-        if let Some(s) = self.spans.get(i).filter(|_| !self.is_leaf()) {
-            let at = usize::from(s.key_at) - 8;
-            out[at..at + 8].copy_from_slice(&child.to_le_bytes());
-        }
-        stamp(&mut out, generation, self.len(), self.used());
+        let mut out = [0u8; NODE_SIZE];
+        let at = self
+            .spans
+            .get(i)
+            .filter(|_| !self.is_leaf())
+            .map(|s| usize::from(s.key_at) - 8);
+        patch_child(
+            &mut out,
+            self.image,
+            at,
+            child,
+            generation,
+            self.len(),
+            self.used(),
+        );
         out
     }
 
@@ -342,11 +362,16 @@ impl<'a> NodeView<'a> {
     }
 }
 
-/// A leaf `image` of `count` entries in `used` bytes with the entry bytes
-/// `old` replaced by (or, when empty, `key` = `value` inserted at) it,
-/// stamped with `generation`; `None` when it would not fit. The caller
-/// gives entry boundaries within the used bytes and keeps the key order.
+/// Writes into `out` the leaf `image` of `count` entries in `used` bytes
+/// with the entry bytes `old` replaced by (or, when empty, `key` = `value`
+/// inserted at) it, stamped with `generation`; `false` (and `out` as it
+/// was) when it would not fit. The caller gives entry boundaries within
+/// the used bytes and keeps the key order. Every byte of `out` is written
+/// (the tail past the entries zeroed): any buffer will do, and the entries
+/// are copied once, not zeroed first.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn splice_leaf(
+    out: &mut [u8; NODE_SIZE],
     image: &[u8; NODE_SIZE],
     count: usize,
     used: usize,
@@ -354,19 +379,18 @@ pub(super) fn splice_leaf(
     key: &[u8],
     value: &[u8],
     generation: u64,
-) -> Option<[u8; NODE_SIZE]> {
+) -> bool {
     let (start, end) = (old.start, old.end);
     let old_end = HEADER_LEN + used;
     if start > end || end > old_end || start < HEADER_LEN {
-        return None;
+        return false;
     }
     let added = LEAF_ENTRY_OVERHEAD + key.len() + value.len();
     let used = used - (end - start) + added;
     if used > CAPACITY || key.len() > MAX_KEY_LEN || value.len() > MAX_VALUE_LEN {
-        return None;
+        return false;
     }
     let count = count + usize::from(start == end);
-    let mut out = [0u8; NODE_SIZE];
     out[..start].copy_from_slice(&image[..start]);
     let mut at = start;
     out[at] = key.len() as u8;
@@ -377,8 +401,28 @@ pub(super) fn splice_leaf(
     out[at..at + value.len()].copy_from_slice(value);
     at += value.len();
     out[at..at + (old_end - end)].copy_from_slice(&image[end..old_end]);
-    stamp(&mut out, generation, count, used);
-    Some(out)
+    out[HEADER_LEN + used..].fill(0);
+    stamp(out, generation, count, used);
+    true
+}
+
+/// Writes into `out` the branch `image` of `count` entries in `used` bytes
+/// with the child pointer at byte `at` (if any) set to `child`, stamped
+/// with `generation`. Every byte of `out` is written.
+pub(super) fn patch_child(
+    out: &mut [u8; NODE_SIZE],
+    image: &[u8; NODE_SIZE],
+    at: Option<usize>,
+    child: u64,
+    generation: u64,
+    count: usize,
+    used: usize,
+) {
+    out.copy_from_slice(image);
+    if let Some(at) = at {
+        out[at..at + 8].copy_from_slice(&child.to_le_bytes());
+    }
+    stamp(out, generation, count, used);
 }
 
 /// Writes the header fields a change moves (the magic and level stay).

@@ -30,6 +30,7 @@
 
 #[cfg(test)]
 mod crafted_records;
+mod dir_cache;
 mod extents;
 mod lookup;
 mod mount;
@@ -55,6 +56,7 @@ use crate::node_cache::{NodeCache, NodeCacheStats};
 use crate::records::{Inode, Kind, STAGING_DIR};
 use crate::root::RootBlock;
 
+pub use dir_cache::{DirCacheStats, DIR_CACHE_MAX};
 pub(crate) use extents::decode_extent;
 pub(crate) use paths::{components, parent_and_name};
 pub use stage::{ReadCounts, ReadFail};
@@ -152,6 +154,11 @@ pub struct Fs<T: Transactional, C: Chunks<T> = ChunkStore> {
     /// GC keeps them, and the snapshots the tables name, like snapshots.
     pub(crate) pinned: Vec<(u64, Vec<crate::pins::Pinned>)>,
     pub(crate) next_pin: u64,
+    /// Directories looked up in the live tree ([`dir_cache`]).
+    pub(crate) dirs: dir_cache::DirCache,
+    /// Where the live tree's inserts build a changed node's image
+    /// ([`cowbtree::insert_with`]): one buffer, not a zeroed one per insert.
+    pub(crate) node_buf: Box<[u8; cowbtree::NODE_SIZE]>,
 }
 
 /// See [`Fs::set_group_close_probe`].
@@ -261,6 +268,11 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// Hits and misses of the cache of tree nodes ([`crate::node_cache`]).
     pub fn node_cache_stats(&self) -> NodeCacheStats {
         self.dev.stats()
+    }
+
+    /// Lookups of directories answered without a tree walk, and not.
+    pub fn dir_cache_stats(&self) -> DirCacheStats {
+        self.dirs.stats()
     }
 
     pub fn root_slot(&self) -> usize {

@@ -23,11 +23,15 @@
 //!   snapshot could still see: garbage is reclaimed by mark and sweep from
 //!   every root, which also pins uploads in progress.
 //! - Simple over clever: directory listings, diffs and walks are cursors
-//!   over the same tree. One cache above the block layer's, for speed: a
+//!   over the same tree. Two caches above the block layer's, for speed: a
 //!   bounded cache of committed tree nodes ([`node_cache`]), since each
 //!   block read is an IPC call in the service; its invariant (an image is
 //!   its block's committed contents; writes, frees, aborts drop it) is
-//!   enforced in one place, the device wrapper.
+//!   enforced in one place, the device wrapper. And a bounded cache of
+//!   the live tree's directories by entry key (`fs/dir_cache.rs`), since
+//!   every registry put walks the same directories: the two functions that
+//!   write directory entries forget the key, and a rollback or a restore
+//!   forgets everything.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;

@@ -224,7 +224,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     }
 
     pub(crate) fn quota_put(&mut self, t: &QuotaTarget, u: Usage) -> Result<(), FsError> {
-        let old = cowbtree::insert(&mut self.dev, &mut self.state.live, &t.key(), &u.encode())?;
+        let old = self.live_insert(&t.key(), &u.encode())?;
         if old.is_none() {
             self.state.quota_kinds = None; // a new limit
         }

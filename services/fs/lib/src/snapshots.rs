@@ -132,6 +132,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             cowbtree::snapshot(&mut live)?;
             fs.state.live = live;
             fs.state.quota_kinds = None;
+            fs.dirs.clear();
             fs.state.meta.logical_bytes = rec.logical_bytes;
             // Staging files the snapshot caught mid-put never finish
             // (crate::put): dropped, so no session can switch one in.

@@ -24,8 +24,9 @@ fn a_small_put_checksums_few_nodes() {
         per_put(c1 - c0),
         per_put(reads)
     );
-    // The reads are still made (a cache hit is not a checksum).
-    assert!(reads >= 60 * N, "{reads} reads");
+    // The reads are still made (a cache hit is not a checksum): 46.3 per
+    // put since the registry's directories are cached (65.7 before).
+    assert!(reads >= 40 * N, "{reads} reads");
     assert!(c1 - c0 <= BOUND * N, "{} checksums", c1 - c0);
 }
 

@@ -70,12 +70,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     size: at,
                     max: u64::MAX,
                 })?;
-            cowbtree::insert(
-                &mut self.dev,
-                &mut self.state.live,
-                &extent_key(ino, at),
-                &r.encode(),
-            )?;
+            self.live_insert(&extent_key(ino, at), &r.encode())?;
         }
         Ok(at)
     }
@@ -87,9 +82,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             what: "inline data of 0 or more than INLINE_MAX bytes",
             ino,
         })?;
-        cowbtree::insert(
-            &mut self.dev,
-            &mut self.state.live,
+        self.live_insert(
             &extent_key(ino, data.len() as u64),
             &Extent::Inline(d).encode(),
         )?;
@@ -99,12 +92,7 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
     /// Records `[from, to)` of file `ino` as a hole (nothing if empty).
     pub(super) fn put_hole(&mut self, ino: u64, from: u64, to: u64) -> Result<(), FsError> {
         if to > from {
-            cowbtree::insert(
-                &mut self.dev,
-                &mut self.state.live,
-                &extent_key(ino, to),
-                &Extent::Hole(to - from).encode(),
-            )?;
+            self.live_insert(&extent_key(ino, to), &Extent::Hole(to - from).encode())?;
         }
         Ok(())
     }

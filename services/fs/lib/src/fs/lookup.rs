@@ -29,7 +29,17 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         parent: u64,
         name: &str,
     ) -> Result<Option<DirentValue>, FsError> {
-        match cowbtree::get(&mut self.dev, root, &dirent_key(parent, name.as_bytes()))? {
+        self.lookup_key(root, parent, &dirent_key(parent, name.as_bytes()))
+    }
+
+    /// [`Fs::lookup_in`] of the entry under `key` (`dirent_key(parent, _)`).
+    fn lookup_key(
+        &mut self,
+        root: &TreeRoot,
+        parent: u64,
+        key: &[u8],
+    ) -> Result<Option<DirentValue>, FsError> {
+        match cowbtree::get(&mut self.dev, root, key)? {
             Some(v) => Ok(Some(DirentValue::decode(&v).map_err(|e| {
                 FsError::BadRecord {
                     ino: parent,
@@ -76,13 +86,26 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         self.get_inode_in(&root, ino)
     }
 
+    /// Entry `name` of directory `parent` in the live tree; a directory
+    /// found once is answered from [`super::dir_cache`] after.
     pub(crate) fn lookup(
         &mut self,
         parent: u64,
         name: &str,
     ) -> Result<Option<DirentValue>, FsError> {
+        let key = dirent_key(parent, name.as_bytes());
+        if let Some(ino) = self.dirs.get(&key) {
+            return Ok(Some(DirentValue {
+                ino,
+                kind: Kind::Dir,
+            }));
+        }
         let root = self.state.live;
-        self.lookup_in(&root, parent, name)
+        let found = self.lookup_key(&root, parent, &key)?;
+        if let Some(d) = found.filter(|d| d.kind == Kind::Dir) {
+            self.dirs.keep(key, d.ino);
+        }
+        Ok(found)
     }
 
     /// Metadata of `path`, or `NotFound`.

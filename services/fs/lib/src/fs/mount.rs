@@ -2,6 +2,7 @@
 //! never-written slot (never over a store in use), and reaping the staging
 //! files of puts a crash or remount left behind.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -88,6 +89,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             request_limit: u64::MAX,
             pinned: Vec::new(),
             next_pin: 1,
+            dirs: Default::default(),
+            node_buf: Box::new([0; cowbtree::NODE_SIZE]),
             events: VecDeque::new(),
         };
         let m = &fs.state.meta;
@@ -170,6 +173,8 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
             request_limit: u64::MAX,
             pinned: Vec::new(),
             next_pin: 1,
+            dirs: Default::default(),
+            node_buf: Box::new([0; cowbtree::NODE_SIZE]),
             events: VecDeque::new(),
         };
         if let Err(e) = fs.write_root() {

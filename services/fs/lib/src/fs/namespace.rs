@@ -3,6 +3,7 @@
 
 use alloc::string::{String, ToString};
 use alloc::vec;
+use alloc::vec::Vec;
 
 use block::Transactional;
 
@@ -20,13 +21,19 @@ pub(crate) struct DirAt {
 }
 
 impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
+    /// Inserts or replaces `key` in the live tree, the changed node built
+    /// in the filesystem's one node buffer; returns the previous value.
+    pub(crate) fn live_insert(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Option<Vec<u8>>, FsError> {
+        let (dev, live, buf) = (&mut self.dev, &mut self.state.live, &mut self.node_buf);
+        Ok(cowbtree::insert_with(dev, live, key, value, buf)?)
+    }
+
     pub(crate) fn put_inode(&mut self, ino: u64, inode: &Inode) -> Result<(), FsError> {
-        cowbtree::insert(
-            &mut self.dev,
-            &mut self.state.live,
-            &inode_key(ino),
-            &inode.encode(),
-        )?;
+        self.live_insert(&inode_key(ino), &inode.encode())?;
         Ok(())
     }
 
@@ -192,22 +199,17 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
         name: &str,
         d: &DirentValue,
     ) -> Result<(), FsError> {
-        cowbtree::insert(
-            &mut self.dev,
-            &mut self.state.live,
-            &dirent_key(pino, name.as_bytes()),
-            &d.encode(),
-        )?;
+        let key = dirent_key(pino, name.as_bytes());
+        self.dirs.forget(&key);
+        self.live_insert(&key, &d.encode())?;
         Ok(())
     }
 
     /// Removes entry `name` from directory `pino`.
     pub(crate) fn remove_dirent(&mut self, pino: u64, name: &str) -> Result<(), FsError> {
-        cowbtree::remove(
-            &mut self.dev,
-            &mut self.state.live,
-            &dirent_key(pino, name.as_bytes()),
-        )?;
+        let key = dirent_key(pino, name.as_bytes());
+        self.dirs.forget(&key);
+        cowbtree::remove(&mut self.dev, &mut self.state.live, &key)?;
         Ok(())
     }
 

@@ -78,12 +78,14 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     // The commit may or may not have reached the disk; the
                     // caller should remount. Keep memory at the old state.
                     self.state = saved;
+                    self.dirs.clear();
                     Err(e.into())
                 }
             },
             Err(e) => {
                 self.dev.abort();
                 self.state = saved;
+                self.dirs.clear();
                 Err(e)
             }
         }
