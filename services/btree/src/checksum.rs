@@ -41,29 +41,9 @@ pub fn crc32c_then_zeros(parts: &[&[u8]], zeros: usize) -> u32 {
     register ^ 0xFFFF_FFFF
 }
 
-/// The CRC-32C polynomial as the register holds it (bit-reflected: the
-/// coefficient of x^0 is the top bit).
-const POLY_REFLECTED: u32 = 0x82F6_3B78;
-
-/// `a * b mod P` over GF(2), both in the register's reflected form (zlib's
-/// `multmodp`; the block layer's journal tags have their own copy, in a
-/// crate this one cannot reach into).
-const fn mul_mod_p(a: u32, mut b: u32) -> u32 {
-    let mut m = 1u32 << 31;
-    let mut p = 0;
-    while m != 0 {
-        if a & m != 0 {
-            p ^= b;
-        }
-        m >>= 1;
-        b = if b & 1 != 0 {
-            (b >> 1) ^ POLY_REFLECTED
-        } else {
-            b >> 1
-        };
-    }
-    p
-}
+/// `a * b mod P` over GF(2) in the register's reflected form: the block
+/// layer's (its journal tags extend over zeros the same way).
+use block::crc32c_mul_mod_p as mul_mod_p;
 
 /// Entries of each factor table: any count of zeros below 64 * 64 = 4096
 /// is one factor of each.

@@ -36,8 +36,10 @@ const POLY_REFLECTED: u32 = 0x82F6_3B78;
 
 /// `a * b mod P` over GF(2), both in the register's reflected form.
 /// Hand-written (zlib's `multmodp`): the `crc` crate has no way to extend
-/// a checksum over zeros without reading them.
-const fn mul_mod_p(a: u32, mut b: u32) -> u32 {
+/// a checksum over zeros without reading them. Public (as
+/// `block::crc32c_mul_mod_p`) for cowbtree's node checksums, which extend
+/// over their zero tails the same way.
+pub const fn mul_mod_p(a: u32, mut b: u32) -> u32 {
     let mut m = 1u32 << 31;
     let mut p = 0;
     while m != 0 {
