@@ -199,6 +199,13 @@ TESTS = {
         r"mortal: slot 2, incarnation 1",
         r"mortalclient: [1-9]\d* failed calls, 0 wrong answers, last incarnation 1",
         r"judge: 1/1 verdicts passed; TEST PASS"]),
+    # The supervisor watches only after mortal died: the notice queued
+    # for it is posted when it starts watching (kernel/src/death.rs).
+    "restart-late": ("test-restart-late.cfg", None, 60, [
+        r"process mortal \(pid 2\) ended[\s\S]*supervisor: watching[\s\S]*"
+        r"process mortal \(pid 2\) restarted by supervisor \(incarnation 1",
+        r"mortalclient: [1-9]\d* failed calls, 0 wrong answers, last incarnation 1",
+        r"judge: 1/1 verdicts passed; TEST PASS"]),
     "blk-clients": ("test-blk-clients.cfg", None, 120, [
         r"blktest: client 0: 20 rounds, \d+ blocks in requests of 1..200 and 320 batched, 0 wrong, 0 failed calls",
         r"blktest: client 1: 20 rounds, \d+ blocks .* 0 wrong, 0 failed calls",

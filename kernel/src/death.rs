@@ -60,7 +60,14 @@ impl Kernel {
     /// DEATH_WATCH: post `bits` whenever a death notice is queued for the
     /// caller (0: stop posting; supervisors' notices queue regardless).
     pub fn sys_death_watch(&mut self, bits: u64) -> SysResult {
-        self.procs[self.current].death_bits = bits;
+        let cur = self.current;
+        self.procs[cur].death_bits = bits;
+        // A supervisor's notices queue before it watches (its supervised
+        // process may die before the supervisor first runs): post them now,
+        // or it would sleep on a notice that is already waiting.
+        if bits != 0 && !self.procs[cur].deaths.is_empty() {
+            self.post_notification(cur, bits);
+        }
         Ok([0; 4])
     }
 

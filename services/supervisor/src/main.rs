@@ -13,6 +13,9 @@
 //! - A process that keeps dying is not restarted forever: at most
 //!   `MAX_RESTARTS` times, then it is left dead with a log line (a crash
 //!   loop would otherwise take the machine's time).
+//! - `arg=n` (tests only; 0 at boot): wait n timer ticks before watching, so
+//!   a watched process can die first. Its notice waits in the kernel's
+//!   queue and `DEATH_WATCH` posts it at once (the `restart-late` test).
 #![no_std]
 #![no_main]
 
@@ -28,6 +31,10 @@ const MAX_RESTARTS: u64 = 5;
 const SLOTS: usize = 32;
 
 fn main() {
+    let start_after = sys::ticks().0 + userlib::boot_arg();
+    while sys::ticks().0 < start_after {
+        sys::yield_now();
+    }
     if let Err(e) = sys::death_watch(DEATH_BIT) {
         println!("supervisor: DEATH_WATCH refused: {e:?}");
         return;
