@@ -2,7 +2,7 @@
 
 The scenarios live by group in storage_namespace_tests.py,
 storage_restart_tests.py, storage_fault_tests.py, quota_tests.py,
-gc_tests.py, group_size_tests.py, snapshot_paging_tests.py, snapshot_space_tests.py and upload_death_tests.py (the shell driver in storage_shell.py); TESTS collects them for scripts/qemu.py
+gc_tests.py, group_size_tests.py, journal_size_tests.py, snapshot_paging_tests.py, snapshot_space_tests.py and upload_death_tests.py (the shell driver in storage_shell.py); TESTS collects them for scripts/qemu.py
 (`test` with these names, `bench`). Each test boots on a fresh disk, and
 several boot twice on the same disk.
 """
@@ -12,6 +12,7 @@ import threading
 
 import gc_tests
 import group_size_tests
+import journal_size_tests
 import upload_death_tests
 import quota_tests
 import snapshot_paging_tests
@@ -32,14 +33,16 @@ TESTS = {
     **snapshot_paging_tests.TESTS,
     **snapshot_space_tests.TESTS,
     **group_size_tests.TESTS,
+    **journal_size_tests.TESTS,
 }
 
 
 def run_test(name, qemu_cmd):
     """Runs storage test `name`; `qemu_cmd(config, extra)` builds the QEMU
     command line. Returns (problems, log text)."""
-    func, config, limit = TESTS[name]
-    disk = fresh_disk(name, 64)
+    func, config, limit = TESTS[name][:3]
+    # A fourth field is the disk's size in MiB (64 unless a test says).
+    disk = fresh_disk(name, TESTS[name][3] if len(TESTS[name]) > 3 else 64)
     log = []
     shells = []
 

@@ -30,14 +30,15 @@ use virtio_blk_api::{blk, DiskClient, Resending};
 
 userlib::entry!(main);
 
-/// Journal and cache sizes for the service: the journal (4 MiB) holds the
-/// largest transaction the filesystem makes (an upload piece of 256 KiB is
-/// written fresh, outside the journal; its index and tree updates are a few
-/// dozen blocks); the cache is 8 MiB.
-fn config() -> Config {
+/// Journal and cache sizes for the service on a device of `block_count`
+/// blocks: the journal (`Config::journal_blocks_for`: 4 MiB, 16 MiB from
+/// 128 MiB up; used only when formatting) holds the largest transaction the
+/// filesystem makes (upload data is written fresh, outside the journal; a
+/// step's index and tree updates are a few dozen blocks); the cache is 8 MiB.
+fn config(block_count: u64) -> Config {
     Config {
         cache_blocks: 2048,
-        journal_blocks: 1024,
+        journal_blocks: Config::journal_blocks_for(block_count),
         group_commit_blocks: 256,
     }
 }
@@ -80,7 +81,8 @@ fn connect() -> Result<BlkClient, Error> {
 /// formatting: the data may still be recoverable.
 fn open() -> Result<BlockStore<Timed<BlkClient>>, Error> {
     let device = Timed(connect()?);
-    match BlockStore::mount(device, config()) {
+    let blocks = device.block_count();
+    match BlockStore::mount(device, config(blocks)) {
         Ok(s) => {
             println!(
                 "block: mounted {} blocks, {} transactions replayed",
@@ -96,7 +98,7 @@ fn open() -> Result<BlockStore<Timed<BlkClient>>, Error> {
         }
         Err(Error::NotFormatted) => {
             let device = Timed(connect()?);
-            let s = BlockStore::format(device, config())?;
+            let s = BlockStore::format(device, config(blocks))?;
             println!(
                 "block: formatted a blank disk of {} blocks",
                 s.geometry().block_count

@@ -65,6 +65,20 @@ pub struct Config {
 }
 
 impl Config {
+    /// The journal `format` gives a device of `block_count` blocks: ext4's
+    /// rule for 4 KiB blocks (`ext2fs_default_journal_size`: 4 MiB below
+    /// 128 MiB, 16 MiB below 1 GiB, more above), capped at 16 MiB here. A
+    /// bigger journal wraps less often: fewer checkpoints, and a block
+    /// rewritten between two checkpoints goes home once (docs/speed.md,
+    /// "The journal's size"). Mount replays it whatever its size.
+    pub const fn journal_blocks_for(block_count: u64) -> u64 {
+        if block_count < 32 * 1024 {
+            1024
+        } else {
+            4096
+        }
+    }
+
     /// A small journal and cache for tests on small devices.
     pub const fn default_small() -> Self {
         Config {
