@@ -7,8 +7,10 @@
 //! present, not `USER`, device memory, or (for a write) not `WRITABLE`. So "checked before
 //! use" holds by type: there is no other way to the bytes.
 //!
-//! The copies go frame by frame through [`PhysBytes`] (the kernel's direct
-//! map; a fake in tests), never through the user's pointer.
+//! The copies go through [`PhysBytes`] (the kernel's direct map; a fake in
+//! tests), never through the user's pointer: frame by frame, or for a lease
+//! copy over a linear direct map in runs of physically contiguous frames
+//! ([`copy_between`]).
 //!
 //! # Invariants
 //! - A slice's fields are private; `addr + len` does not overflow and lies in
