@@ -9,10 +9,12 @@ use kernel_logic::umem::PhysBytes;
 pub use kernel_logic::umem::{copy_between, UserSlice, UserSliceMut};
 
 // Safety: every physical frame is direct-mapped read-write (memory::init),
-// so the pointer is valid to the end of the frame; the kernel holds no
-// reference into user frames while it copies (single-threaded, interrupts
-// off).
+// at `PHYS_OFFSET + paddr`, so the pointer is valid to the end of the frame
+// and consecutive frames are consecutive in the map (`LINEAR`); the kernel
+// holds no reference into user frames while it copies (single-threaded,
+// interrupts off).
 unsafe impl PhysBytes for DirectMap {
+    const LINEAR: bool = true;
     fn byte_ptr(&mut self, paddr: u64) -> *mut u8 {
         phys_to_virt(paddr)
     }

@@ -7,8 +7,10 @@
 //! present, not `USER`, device memory, or (for a write) not `WRITABLE`. So "checked before
 //! use" holds by type: there is no other way to the bytes.
 //!
-//! The copies go frame by frame through [`PhysBytes`] (the kernel's direct
-//! map; a fake in tests), never through the user's pointer.
+//! The copies go through [`PhysBytes`] (the kernel's direct map; a fake in
+//! tests), never through the user's pointer: frame by frame, or for a lease
+//! copy over a linear direct map in runs of physically contiguous frames
+//! ([`copy_between`]).
 //!
 //! # Invariants
 //! - A slice's fields are private; `addr + len` does not overflow and lies in
@@ -16,7 +18,7 @@
 //! - A copy touches nothing unless every page of its range passed the check.
 
 use crate::layout::{page_floor, user_range_ok, PAGE_SIZE};
-use crate::paging::{translate, PhysMem, DEVICE, USER, WRITABLE};
+use crate::paging::{translate, PhysMem, Translation, Walker, DEVICE, USER, WRITABLE};
 use core::marker::PhantomData;
 use core::mem::size_of;
 
@@ -65,8 +67,14 @@ unsafe impl Plain for abi::CpuTime {}
 /// # Safety
 /// For any physical address a user leaf maps, `byte_ptr(paddr)` points at
 /// that byte, valid for reads and writes up to the end of its 4 KiB frame,
-/// and no Rust reference to those bytes is live while a copy runs.
+/// and no Rust reference to those bytes is live while a copy runs. If
+/// `LINEAR`, the pointers of physically consecutive frames are consecutive
+/// too (`byte_ptr(p) + k == byte_ptr(p + k)`), so one pointer reaches
+/// across them.
 pub unsafe trait PhysBytes: PhysMem {
+    /// Whether a copy may run across physically contiguous frames in one
+    /// piece (the direct map); otherwise each piece ends at a frame's end.
+    const LINEAR: bool = false;
     fn byte_ptr(&mut self, paddr: u64) -> *mut u8;
 }
 
@@ -95,13 +103,25 @@ impl Range {
     /// The walk stops at the first bad page, so its cost is bounded by what
     /// the process has mapped.
     fn check<M: PhysMem>(&self, mem: &mut M, root: u64, write: bool) -> Result<(), UserMemError> {
+        self.check_by(mem, write, |mem, page| translate(mem, root, page))
+    }
+
+    /// `check` with the page walk `translate` (a [`Walker`] for the many
+    /// pages of a lease copy; a message's page or two are cheaper walked
+    /// whole than through a `Walker`'s bookkeeping).
+    fn check_by<M: PhysMem>(
+        &self,
+        mem: &mut M,
+        write: bool,
+        mut translate: impl FnMut(&mut M, u64) -> Option<Translation>,
+    ) -> Result<(), UserMemError> {
         if self.len == 0 {
             return Ok(());
         }
         let end = self.addr + self.len;
         let mut page = page_floor(self.addr);
         while page < end {
-            let flags = translate(mem, root, page).map_or(0, |t| t.flags);
+            let flags = translate(mem, page).map_or(0, |t| t.flags);
             if flags & USER == 0 {
                 return Err(UserMemError::Unmapped { page });
             }
@@ -160,8 +180,11 @@ impl Range {
         max: u64,
     ) -> Result<(u64, u64), UserMemError> {
         let need = if write { USER | WRITABLE } else { USER };
-        let usable = |page: u64, mem: &mut M| -> Result<u64, UserMemError> {
-            let t = translate(mem, root, page).ok_or(UserMemError::Unmapped { page })?;
+        let mut walk = Walker::new(root);
+        let mut usable = |page: u64, mem: &mut M| -> Result<u64, UserMemError> {
+            let t = walk
+                .translate(mem, page)
+                .ok_or(UserMemError::Unmapped { page })?;
             if t.flags & USER == 0 {
                 return Err(UserMemError::Unmapped { page });
             }
@@ -192,6 +215,33 @@ impl Range {
         }
         Ok((paddr, run.min(limit)))
     }
+}
+
+/// The physical address of user address `va` (in a range already checked)
+/// and how many bytes from there, at most `max`, one piece of a copy may
+/// take: to the end of the page, or with a `LINEAR` [`PhysBytes`] to the
+/// end of the physically contiguous run of pages.
+#[inline(always)]
+fn contiguous<M: PhysBytes>(
+    mem: &mut M,
+    walk: &mut Walker,
+    va: u64,
+    max: u64,
+) -> Result<(u64, u64), UserMemError> {
+    let unmapped = |va: u64| UserMemError::Unmapped {
+        page: page_floor(va),
+    };
+    let paddr = walk.translate(mem, va).ok_or_else(|| unmapped(va))?.paddr;
+    let mut run = PAGE_SIZE - va % PAGE_SIZE;
+    if M::LINEAR {
+        while run < max {
+            match walk.translate(mem, va + run) {
+                Some(t) if t.paddr == paddr + run => run += PAGE_SIZE,
+                _ => break,
+            }
+        }
+    }
+    Ok((paddr, run.min(max)))
 }
 
 fn as_bytes<T: Plain>(values: &[T]) -> &[u8] {
@@ -350,9 +400,18 @@ impl<T: Plain> UserSliceMut<T> {
 }
 
 /// Copies `src` in the address space `src_root` to `dst` (same length) in
-/// `dst_root`, both checked first (nothing is copied if either is bad). The
-/// copy goes frame to frame, in pieces that cross neither a source nor a
-/// destination page boundary.
+/// `dst_root`, both checked first (nothing is copied if either is bad).
+///
+/// The copy goes in pieces that are physically contiguous on both sides:
+/// within a page, or with a `LINEAR` [`PhysBytes`] (the direct map) across
+/// as many physically consecutive pages as both sides have (the kernel
+/// hands out a process's frames in address order, so a heap buffer is
+/// mostly one run). Each piece is one `memmove`. Why (docs/speed.md, "Lease
+/// copies"): source and destination rarely share their offset in a page,
+/// and per page-bounded piece every 4 KiB cost two pieces, each with its two
+/// page walks and a `memmove` call with its unaligned ends; under TCG that
+/// overhead was as large as the copy. Each page is walked twice per side
+/// (check, then the run), with [`Walker`]'s cached last-level table.
 pub fn copy_between<M: PhysBytes>(
     mem: &mut M,
     src_root: u64,
@@ -361,26 +420,31 @@ pub fn copy_between<M: PhysBytes>(
     dst: &UserSliceMut<u8>,
 ) -> Result<(), UserMemError> {
     same_len(&dst.range, 1, src.range.len as usize)?;
-    src.range.check(mem, src_root, false)?;
-    dst.range.check(mem, dst_root, true)?;
+    let (mut src_walk, mut dst_walk) = (Walker::new(src_root), Walker::new(dst_root));
+    src.range
+        .check_by(mem, false, |mem, page| src_walk.translate(mem, page))?;
+    dst.range
+        .check_by(mem, true, |mem, page| dst_walk.translate(mem, page))?;
     let (s0, d0, len) = (src.range.addr, dst.range.addr, src.range.len);
+    // The current run of each side: its physical address and bytes left.
+    let (mut from, mut to) = ((0u64, 0u64), (0u64, 0u64));
     let mut done = 0u64;
     while done < len {
-        let (s, d) = (s0 + done, d0 + done);
-        let n = (len - done)
-            .min(PAGE_SIZE - s % PAGE_SIZE)
-            .min(PAGE_SIZE - d % PAGE_SIZE);
-        let ts = translate(mem, src_root, s).ok_or(UserMemError::Unmapped {
-            page: page_floor(s),
-        })?;
-        let td = translate(mem, dst_root, d).ok_or(UserMemError::Unmapped {
-            page: page_floor(d),
-        })?;
-        let (from, to) = (mem.byte_ptr(ts.paddr), mem.byte_ptr(td.paddr));
+        if from.1 == 0 {
+            from = contiguous(mem, &mut src_walk, s0 + done, len - done)?;
+        }
+        if to.1 == 0 {
+            to = contiguous(mem, &mut dst_walk, d0 + done, len - done)?;
+        }
+        let n = from.1.min(to.1);
+        let (s, d) = (mem.byte_ptr(from.0), mem.byte_ptr(to.0));
         // Safety: both pieces lie inside checked user RAM pages (the
-        // destination writable); `copy` allows overlap (a lease of the
-        // caller's own buffer).
-        unsafe { core::ptr::copy(from, to, n as usize) };
+        // destination writable), physically contiguous, so reachable from
+        // one pointer (`contiguous` crosses frames only when `LINEAR`);
+        // `copy` allows overlap (a lease of the caller's own buffer).
+        unsafe { core::ptr::copy(s, d, n as usize) };
+        from = (from.0 + n, from.1 - n);
+        to = (to.0 + n, to.1 - n);
         done += n;
     }
     Ok(())

@@ -241,3 +241,208 @@ fn phys_runs_stop_at_a_gap_a_permission_or_device_memory() {
         Err(UserMemError::ReadOnly { .. })
     ));
 }
+
+/// Page tables from `FakeMem`, data frames in one flat arena from physical
+/// `ARENA` on: physically consecutive frames are consecutive bytes, as in
+/// the kernel's direct map (`LINEAR`). Counts the pointers a copy takes
+/// (two per piece) and the table entries it reads.
+struct FlatMem {
+    tables: FakeMem,
+    arena: alloc::vec::Vec<u8>,
+    pointers: usize,
+    table_reads: usize,
+}
+
+const ARENA: u64 = 0x1000_0000;
+const ARENA_FRAMES: u64 = 64;
+
+impl FlatMem {
+    fn new() -> (FlatMem, u64) {
+        let (tables, root) = FakeMem::new();
+        let arena = (0..ARENA_FRAMES * PAGE_SIZE)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let m = FlatMem {
+            tables,
+            arena,
+            pointers: 0,
+            table_reads: 0,
+        };
+        (m, root)
+    }
+
+    /// Maps `frames.len()` pages from `va`, page `i` to arena frame `frames[i]`.
+    fn map(&mut self, root: u64, va: u64, frames: &[u64], flags: u64) {
+        for (i, f) in frames.iter().enumerate() {
+            let frame = ARENA + f * PAGE_SIZE;
+            map_4k(
+                &mut self.tables,
+                root,
+                va + i as u64 * PAGE_SIZE,
+                frame,
+                flags,
+            )
+            .unwrap();
+        }
+    }
+
+    /// The bytes `[va, va + len)` of `root`, page by page through `translate`.
+    fn bytes(&mut self, root: u64, va: u64, len: u64) -> alloc::vec::Vec<u8> {
+        let mut out = alloc::vec::Vec::with_capacity(len as usize);
+        let mut a = va;
+        while a < va + len {
+            let n = (PAGE_SIZE - a % PAGE_SIZE).min(va + len - a);
+            let at = (translate(&mut self.tables, root, a).unwrap().paddr - ARENA) as usize;
+            out.extend_from_slice(&self.arena[at..at + n as usize]);
+            a += n;
+        }
+        out
+    }
+}
+
+impl crate::paging::PhysMem for FlatMem {
+    fn table(&mut self, phys: u64) -> &mut [u64; 512] {
+        self.table_reads += 1;
+        self.tables.table(phys)
+    }
+    fn alloc_table(&mut self) -> Option<u64> {
+        self.tables.alloc_table()
+    }
+}
+
+// Safety: every user leaf of these tests maps an arena frame; the pointer is
+// to that byte of the arena, which runs on to the arena's end.
+unsafe impl PhysBytes for FlatMem {
+    const LINEAR: bool = true;
+    fn byte_ptr(&mut self, paddr: u64) -> *mut u8 {
+        self.pointers += 1;
+        assert!((ARENA..ARENA + ARENA_FRAMES * PAGE_SIZE).contains(&paddr));
+        // Safety: inside the arena (asserted).
+        unsafe { self.arena.as_mut_ptr().add((paddr - ARENA) as usize) }
+    }
+}
+
+use crate::paging::translate;
+
+/// Frame layouts of a 6-page buffer: one run, one run backwards (every page
+/// its own run), two runs, runs broken by a frame of the other buffer.
+const LAYOUTS: [[u64; 6]; 4] = [
+    [0, 1, 2, 3, 4, 5],
+    [5, 4, 3, 2, 1, 0],
+    [0, 1, 2, 4, 5, 6],
+    [0, 1, 3, 4, 6, 7],
+];
+
+#[test]
+fn copy_between_moves_the_bytes_for_any_frame_layout_offset_and_length() {
+    let offsets = [0u64, 1, 7, 8, 100, 2048, 4095];
+    let lengths = [0u64, 1, 9, 4096, 4097, 8192, 12_000, 4 * 4096 + 5];
+    for (si, src_frames) in LAYOUTS.iter().enumerate() {
+        for (di, dst_frames) in LAYOUTS.iter().enumerate() {
+            // Source frames 8.., destination frames 24..: separate memory.
+            let (mut m, a) = FlatMem::new();
+            let b = m.tables.alloc_table().unwrap();
+            let src: alloc::vec::Vec<u64> = src_frames.iter().map(|f| f + 8).collect();
+            let dst: alloc::vec::Vec<u64> = dst_frames.iter().map(|f| f + 24).collect();
+            m.map(a, BASE, &src, USER);
+            m.map(b, BASE, &dst, USER | WRITABLE);
+            for &so in &offsets {
+                for &dof in &offsets {
+                    for &len in &lengths {
+                        if so + len > 6 * PAGE_SIZE || dof + len > 6 * PAGE_SIZE {
+                            continue;
+                        }
+                        let want_dst = {
+                            let mut all = m.bytes(b, BASE, 6 * PAGE_SIZE);
+                            let from = m.bytes(a, BASE + so, len);
+                            all[dof as usize..(dof + len) as usize].copy_from_slice(&from);
+                            all
+                        };
+                        let from = UserSlice::<u8>::new(BASE + so, len).unwrap();
+                        let to = UserSliceMut::<u8>::new(BASE + dof, len).unwrap();
+                        copy_between(&mut m, a, &from, b, &to).unwrap();
+                        assert!(
+                            m.bytes(b, BASE, 6 * PAGE_SIZE) == want_dst,
+                            "layouts {si}/{di}, offsets {so}/{dof}, length {len}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn copy_between_takes_one_piece_per_physical_run() {
+    let (mut m, a) = FlatMem::new();
+    let b = m.tables.alloc_table().unwrap();
+    m.map(a, BASE, &[0, 1, 2, 3, 4], USER);
+    // Two runs: pages 0-2 and 3-5 of the destination.
+    m.map(b, BASE, &[10, 11, 12, 20, 21, 22], USER | WRITABLE);
+    let len = 4 * PAGE_SIZE;
+    let from = UserSlice::<u8>::new(BASE + 16, len).unwrap();
+    let to = UserSliceMut::<u8>::new(BASE + 3000, len).unwrap();
+    let want = m.bytes(a, BASE + 16, len);
+    m.pointers = 0;
+    m.table_reads = 0;
+    copy_between(&mut m, a, &from, b, &to).unwrap();
+    assert!(m.bytes(b, BASE + 3000, len) == want);
+    // The destination's run breaks once: two pieces, a pointer pair each
+    // (page-bounded pieces were nine: every page boundary of either side).
+    assert_eq!(m.pointers, 4);
+    // Each side's 5 pages walked twice (the check, then the runs): four
+    // levels for the first page, one entry for every other visit; the
+    // destination's fourth page once more (where its first run ends, then
+    // where the second begins).
+    assert_eq!(m.table_reads, (4 + (2 * 5 - 1)) + (4 + 2 * 5));
+}
+
+#[test]
+fn copy_between_into_its_own_overlapping_run_moves_as_memmove() {
+    for (from_off, to_off) in [(100u64, 5000u64), (5000, 100), (8, 0), (0, 8)] {
+        let (mut m, a) = FlatMem::new();
+        m.map(a, BASE, &[0, 1, 2, 3], USER | WRITABLE);
+        let len = 2 * PAGE_SIZE + 77;
+        let mut want = m.bytes(a, BASE, 4 * PAGE_SIZE);
+        want.copy_within(
+            from_off as usize..(from_off + len) as usize,
+            to_off as usize,
+        );
+        let from = UserSlice::<u8>::new(BASE + from_off, len).unwrap();
+        let to = UserSliceMut::<u8>::new(BASE + to_off, len).unwrap();
+        copy_between(&mut m, a, &from, a, &to).unwrap();
+        assert!(
+            m.bytes(a, BASE, 4 * PAGE_SIZE) == want,
+            "{from_off} -> {to_off}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_page_after_a_long_run_stops_the_copy_before_any_byte() {
+    let (mut m, a) = FlatMem::new();
+    let b = m.tables.alloc_table().unwrap();
+    m.map(a, BASE, &[0, 1, 2, 3, 4, 5], USER);
+    // The destination's last page is read-only; the rest one writable run.
+    m.map(b, BASE, &[10, 11, 12, 13, 14], USER | WRITABLE);
+    m.map(b, BASE + 5 * PAGE_SIZE, &[15], USER);
+    let before = m.bytes(b, BASE, 6 * PAGE_SIZE);
+    let from = UserSlice::<u8>::new(BASE, 6 * PAGE_SIZE).unwrap();
+    let to = UserSliceMut::<u8>::new(BASE, 6 * PAGE_SIZE).unwrap();
+    assert_eq!(
+        copy_between(&mut m, a, &from, b, &to),
+        Err(UserMemError::ReadOnly {
+            page: BASE + 5 * PAGE_SIZE
+        })
+    );
+    // And an unmapped source page past the end of the source's run.
+    let long = UserSlice::<u8>::new(BASE, 7 * PAGE_SIZE).unwrap();
+    let into = UserSliceMut::<u8>::new(BASE, 7 * PAGE_SIZE).unwrap();
+    assert_eq!(
+        copy_between(&mut m, a, &long, b, &into),
+        Err(UserMemError::Unmapped {
+            page: BASE + 6 * PAGE_SIZE
+        })
+    );
+    assert!(m.bytes(b, BASE, 6 * PAGE_SIZE) == before, "nothing written");
+}
