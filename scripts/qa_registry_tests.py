@@ -320,6 +320,11 @@ def t_restart(boot, port, log):
         for tag in refs:
             skopeo(tls(["copy", "--all", f"oci:{src}:{tag}", f"docker://{reg}/keep/{tag}:{tag}"]),
                    log)
+        # The 40 MiB layer's pieces went to the disk while the services were
+        # idle (the block service's write-back), and still read back below.
+        m = re.search(r"(\d+) buffers written back while idle", shell.cmd("stats"))
+        ck.true("the block service wrote fresh data back while idle",
+                m is not None and int(m.group(1)) > 0, m and m.group(0))
         shell.poweroff()
         shell = boot()
         for tag, desc in refs.items():

@@ -93,7 +93,7 @@ pub use fsck::{check_device, Finding, FindingKind, Fsck, FsckReport};
 pub use image_slab::{ImageSlab, SlotState};
 pub use store::{
     BlockStore, Config, FormatOptions, Geometry, Stats, DEFAULT_FRESH_BUFFER_BLOCKS,
-    READ_ONLY_REPLAY_BLOCKS,
+    FRESH_WRITE_BACK_BYTES, READ_ONLY_REPLAY_BLOCKS,
 };
 
 /// Bytes per block: the unit of every read, write, allocation and journal record.

@@ -217,6 +217,19 @@ impl<D: BlockDevice, C: Caller> Service<D, C> {
     }
 
     /// The store served (tests look at its device).
+    /// Whether the open transaction's fresh buffer is worth sending while
+    /// the service is idle (`BlockStore::fresh_write_back_due`).
+    pub fn fresh_write_back_due(&self) -> bool {
+        self.store.fresh_write_back_due()
+    }
+
+    /// Sends the fresh buffer while no request waits
+    /// (`BlockStore::write_back_fresh`). A failure is not lost: the store
+    /// turns read-only and logs it, and the transaction's commit fails.
+    pub fn write_back_fresh(&mut self) {
+        let _ = self.store.write_back_fresh();
+    }
+
     pub fn store(&self) -> &BlockStore<D> {
         &self.store
     }

@@ -24,7 +24,7 @@ use block_server::{
 };
 use userlib::abi::death_kind;
 use userlib::abi::iface::{reply_message, Dispatched};
-use userlib::ipc::{recv, Endpoint, Incoming, ReplyToken};
+use userlib::ipc::{recv, try_recv, Endpoint, Incoming, ReplyToken};
 use userlib::{println, sys};
 use virtio_blk_api::{blk, DiskClient, Resending};
 
@@ -194,8 +194,14 @@ fn run(mut service: Served) -> ! {
     if let Err(e) = sys::death_watch(DEATH_BIT) {
         println!("block: DEATH_WATCH refused ({e:?}): a dead client's transaction stays open");
     }
+    // A request taken while looking for idle time (below), served next.
+    let mut peeked: Option<Incoming> = None;
     loop {
-        let (badge, token, msg) = match recv(DEATH_BIT) {
+        let incoming = match peeked.take() {
+            Some(i) => Ok(i),
+            None => recv(DEATH_BIT),
+        };
+        let (badge, token, msg) = match incoming {
             Ok(Incoming::Call { badge, token, msg }) => (badge, token, msg),
             Ok(Incoming::Notification(_)) => {
                 deaths(&mut service);
@@ -225,6 +231,19 @@ fn run(mut service: Served) -> ! {
         // A caller that died meanwhile is not our problem (rule 6).
         dispatched.send();
         HANDLE_CYCLES.fetch_add(sys::cpu_time().wrapping_sub(t0), Ordering::Relaxed);
+        // Write-back: with a large upload's fresh data buffered, write it
+        // now, after answering, when nothing else waits: the answered client
+        // runs (and its callers hash the next piece) while the device
+        // writes, instead of waiting for that write at the start of the next
+        // fresh write (issue #13). Not right after a fresh write: the
+        // content service's request goes on with its index writes, which
+        // would then wait for the device instead.
+        if msg.label != block_store::label::write_fresh && service.fresh_write_back_due() {
+            match try_recv(DEATH_BIT) {
+                Ok(next) => peeked = Some(next),
+                Err(_) => service.write_back_fresh(),
+            }
+        }
     }
 }
 

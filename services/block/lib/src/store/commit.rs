@@ -9,7 +9,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::txn::AllocOp;
-use super::BlockStore;
+use super::{BlockStore, FRESH_WRITE_BACK_BYTES};
 use crate::bitmap;
 use crate::device::write_sorted;
 use crate::error::Error;
@@ -58,6 +58,35 @@ impl<D: BlockDevice> BlockStore<D> {
             self.send_fresh()?;
         }
         Ok(())
+    }
+
+    /// Whether `write_back_fresh` would send: a transaction is open and its
+    /// fresh buffer holds [`FRESH_WRITE_BACK_BYTES`] or half its bound,
+    /// whichever is less (a large upload's piece; small puts' few blocks
+    /// wait for their commit).
+    pub fn fresh_write_back_due(&self) -> bool {
+        let due = FRESH_WRITE_BACK_BYTES.min(self.fresh_limit_bytes() / 2);
+        self.txn.is_some() && !self.fresh.is_empty() && self.fresh.bytes() >= due
+    }
+
+    /// Sends the open transaction's buffered fresh data now, when it holds
+    /// at least half the buffer's bound; true if it did. The block service
+    /// calls this when no request waits, so the device writes while its
+    /// clients hash the next piece, instead of at the start of the next
+    /// fresh write that finds the buffer full (its client waited for that
+    /// write). Sending early changes no guarantee: fresh data is referenced
+    /// by nothing before the commit, whose ordered-data flush covers it
+    /// either way, and an aborted transaction's fresh blocks were never
+    /// referenced. A failed write turns the store read-only (`guarded`): the
+    /// data stays buffered and the commit fails.
+    pub fn write_back_fresh(&mut self) -> Result<bool, Error> {
+        if !self.fresh_write_back_due() {
+            return Ok(false);
+        }
+        self.usable()?;
+        self.guarded(|s| s.send_fresh())?;
+        self.stats.fresh_write_backs += 1;
+        Ok(true)
     }
 
     /// Sends the fresh buffer to the device as one batch and empties it.

@@ -46,11 +46,17 @@ use io::Counted;
 use txn::Txn;
 
 /// Blocks of unjournaled (`write_fresh`) data an open transaction gathers
-/// in memory before they go to the device as one batch (1 MiB: one upload
-/// piece, and small enough for the streaming-memory bounds of the layers
+/// in memory before they go to the device as one batch (2 MiB: one upload
+/// piece of the content service, ~1.05 MiB of chunks laid out, fits whole,
+/// and small enough for the streaming-memory bounds of the layers
 /// above); change it with [`BlockStore::set_fresh_buffer_blocks`]. It is not
 /// a `Config` field so that code building `Config` literally keeps compiling.
-pub const DEFAULT_FRESH_BUFFER_BLOCKS: u64 = 256;
+pub const DEFAULT_FRESH_BUFFER_BLOCKS: u64 = 512;
+
+/// Fresh data worth a device request of its own while the block service is
+/// idle (`BlockStore::write_back_fresh`): one of the disk driver's request
+/// slots (256 KiB).
+pub const FRESH_WRITE_BACK_BYTES: usize = 256 * 1024;
 
 /// Tunables. `journal_blocks` matters only to `format`.
 #[derive(Clone, Copy, Debug)]
@@ -152,6 +158,9 @@ pub struct Stats {
     /// `write_fresh_with` bytes filled straight into the fresh buffer (by
     /// the block service, from its client's lease: no copy of its own).
     pub fresh_filled_bytes: u64,
+    /// Fresh buffers sent by `write_back_fresh` (the block service, idle),
+    /// not by the next fresh write that found the buffer full.
+    pub fresh_write_backs: u64,
     /// Journaled images copied into the transaction's buffers (`write`).
     pub journal_copied_bytes: u64,
     /// Journaled images filled straight into them (`write_block_with`:
@@ -200,8 +209,8 @@ impl core::fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "fresh data: {} bytes copied into the fresh buffer, {} filled in place, {} bytes written from the caller's buffer",
-            self.fresh_copied_bytes, self.fresh_filled_bytes, self.fresh_direct_bytes
+            "fresh data: {} bytes copied into the fresh buffer, {} filled in place, {} bytes written from the caller's buffer; {} buffers written back while idle",
+            self.fresh_copied_bytes, self.fresh_filled_bytes, self.fresh_direct_bytes, self.fresh_write_backs
         )?;
         writeln!(f, "space: {} blocks free", self.free_blocks)?;
         match self.read_only {
