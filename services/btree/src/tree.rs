@@ -26,8 +26,10 @@ use crate::node::{
 };
 use crate::root::TreeRoot;
 
+mod batch;
 mod removal;
 
+pub use batch::insert_batch;
 pub use removal::remove;
 
 const _: () = assert!(NODE_SIZE == BLOCK_SIZE);
