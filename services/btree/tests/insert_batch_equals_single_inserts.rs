@@ -160,7 +160,7 @@ fn case(seed: u64, shape: Keys, prefill: usize, batch_len: usize, snapshot: bool
             _ => (key(&mut rng, shape, &mut n), value(&mut rng)),
         })
         .collect();
-    if batch_len > 1 && rng.next_u64() % 2 == 0 {
+    if batch_len > 1 && rng.next_u64().is_multiple_of(2) {
         let dup = batch[0].0.clone();
         batch.push((dup, value(&mut rng)));
     }

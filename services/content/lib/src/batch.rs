@@ -150,7 +150,7 @@ impl ContentStore {
             self.root.chunk_bytes += u64::from(c.len);
             self.root.data_blocks += c.blocks();
         }
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_unstable_by_key(|e| e.0);
         cowbtree::insert_batch(
             tx,
             &mut self.root.index,
