@@ -8,75 +8,20 @@
 
 mod common;
 
-use block::{Durability, Error, Extent, Transactional};
+use block::{Durability, Transactional};
 use cowbtree::{TreeRoot, NODE_SIZE};
-use testkit::SplitMix;
+use testkit::{CountingReads, SplitMix};
 
 use common::{new_store, scan, Store};
 
 /// A store counting node writes (each one sealed by the default
-/// `write_sealing`) and block reads.
-struct Counting {
-    inner: Store,
-    node_writes: u64,
-    reads: u64,
-}
-
-impl Transactional for Counting {
-    fn block_count(&self) -> u64 {
-        self.inner.block_count()
-    }
-    fn root_block(&self, slot: usize) -> u64 {
-        self.inner.root_block(slot)
-    }
-    fn read(&mut self, first: u64, buf: &mut [u8]) -> Result<(), Error> {
-        self.reads += 1;
-        self.inner.read(first, buf)
-    }
-    fn begin(&mut self) -> Result<(), Error> {
-        self.inner.begin()
-    }
-    fn write(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
-        self.inner.write(first, data)
-    }
-    fn write_verified(&mut self, block: u64, data: &[u8]) -> Result<(), Error> {
-        self.node_writes += 1;
-        self.inner.write_verified(block, data)
-    }
-    fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {
-        self.inner.write_fresh(first, data)
-    }
-    fn allocate(&mut self, count: u64) -> Result<Extent, Error> {
-        self.inner.allocate(count)
-    }
-    fn free(&mut self, extent: Extent) -> Result<(), Error> {
-        self.inner.free(extent)
-    }
-    fn is_allocated(&mut self, block: u64) -> Result<bool, Error> {
-        self.inner.is_allocated(block)
-    }
-    fn commit(&mut self, durability: Durability) -> Result<(), Error> {
-        self.inner.commit(durability)
-    }
-    fn abort(&mut self) {
-        self.inner.abort()
-    }
-    fn sync(&mut self) -> Result<(), Error> {
-        self.inner.sync()
-    }
-    fn free_blocks(&mut self) -> Result<Option<u64>, Error> {
-        self.inner.free_blocks()
-    }
-}
+/// `write_sealing`) and block reads (`calls`).
+type Counting = CountingReads<Store>;
 
 const BLOCKS: u64 = 8192;
 
 fn counting() -> Counting {
-    Counting {
-        inner: new_store(BLOCKS),
-        node_writes: 0,
-        reads: 0,
-    }
+    CountingReads::new(new_store(BLOCKS))
 }
 
 /// How a case's keys look: the shapes the services insert, and long keys
@@ -308,7 +253,7 @@ fn a_run_into_one_leaf_is_one_write() {
         s.commit(Durability::Durable).unwrap();
         s.begin().unwrap();
         s.node_writes = 0;
-        s.reads = 0;
+        s.calls = 0;
         roots.push(root);
     }
     assert_eq!(roots[0].height, 2);
@@ -333,6 +278,6 @@ fn a_run_into_one_leaf_is_one_write() {
     assert_eq!(batched[0].node_writes, 1, "the leaf, once");
     // The store vouches for nothing: single inserts read each of the two
     // nodes per entry; the batch reads each once.
-    assert_eq!(single[0].reads, 32);
-    assert_eq!(batched[0].reads, 2);
+    assert_eq!(single[0].calls, 32);
+    assert_eq!(batched[0].calls, 2);
 }

@@ -38,17 +38,15 @@
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use block::Transactional;
 
 use super::{
-    check_key, insert_with, patch_branch, split_entries, TreeError, Written, MAX_VALUE_LEN,
+    check_key, grown_root, insert_with, patch_branch, split_and_store, TreeError, Written,
+    MAX_VALUE_LEN,
 };
-use crate::node::{
-    seal, BranchEntry, Entries, LeafEntry, Node, NodeDecodeError, NodeView, Probe, NODE_SIZE,
-};
+use crate::node::{seal, Entries, LeafEntry, Node, NodeDecodeError, NodeView, Probe, NODE_SIZE};
 use crate::root::TreeRoot;
 use crate::tree::probe_node;
 
@@ -187,25 +185,10 @@ impl Overlay {
         tx: &mut T,
         root: &TreeRoot,
         old: Option<(u64, u64)>,
-        mut node: Node,
+        node: Node,
     ) -> Result<Written, TreeError> {
-        if node.fits() {
-            return Ok(Written {
-                block: self.store_node(tx, root, old, node)?,
-                split: None,
-            });
-        }
-        let (sep, right_entries) = split_entries(&mut node.entries);
-        let right = Node {
-            generation: root.generation,
-            level: node.level,
-            entries: right_entries,
-        };
-        let left_block = self.store_node(tx, root, old, node)?;
-        let right_block = self.store_node(tx, root, None, right)?;
-        Ok(Written {
-            block: left_block,
-            split: Some((sep, right_block)),
+        split_and_store(root, old, node, &mut |old, n| {
+            self.store_node(tx, root, old, n)
         })
     }
 
@@ -364,25 +347,8 @@ fn step<T: Transactional, K: AsRef<[u8]>, V: AsRef<[u8]>>(
         child = block;
     }
     root.block = written.block;
-    if let Some((sep, right)) = written.split {
-        let height = root.height.saturating_add(1);
-        if height > crate::node::MAX_LEVEL + 1 {
-            return Err(TreeError::TooDeep { height });
-        }
-        let new_root = Node {
-            generation: root.generation,
-            level: top + 1,
-            entries: Entries::Branch(vec![
-                BranchEntry {
-                    key: Vec::new(),
-                    child: written.block,
-                },
-                BranchEntry {
-                    key: sep,
-                    child: right,
-                },
-            ]),
-        };
+    if let Some(split) = written.split {
+        let (new_root, height) = grown_root(root, top, written.block, split)?;
         root.block = overlay.store_node(tx, root, None, new_root)?;
         root.height = height;
     }
