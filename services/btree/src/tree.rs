@@ -319,12 +319,22 @@ fn store_image<T: Transactional>(
     old: Option<(u64, u64)>,
     image: &mut [u8; NODE_SIZE],
 ) -> Result<u64, TreeError> {
-    let block = match old {
-        Some((block, generation)) if generation > root.snapshot_generation => block,
-        _ => tx.allocate(1)?.start,
-    };
+    let block = place(tx, root, old)?;
     tx.write_sealing(block, image, seal)?;
     Ok(block)
+}
+
+/// Where a changed node replacing `old` (block, generation) goes: over it
+/// when the tree alone owns it, else to a newly allocated block.
+fn place<T: Transactional>(
+    tx: &mut T,
+    root: &TreeRoot,
+    old: Option<(u64, u64)>,
+) -> Result<u64, TreeError> {
+    Ok(match old {
+        Some((block, generation)) if generation > root.snapshot_generation => block,
+        _ => tx.allocate(1)?.start,
+    })
 }
 
 /// Frees `block` if the tree alone owns it (a shared node is left for GC).

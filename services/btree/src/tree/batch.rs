@@ -43,7 +43,7 @@ use alloc::vec::Vec;
 use block::Transactional;
 
 use super::{
-    check_key, grown_root, insert_with, patch_branch, split_and_store, TreeError, Written,
+    check_key, grown_root, insert_with, patch_branch, place, split_and_store, TreeError, Written,
     MAX_VALUE_LEN,
 };
 use crate::node::{seal, Entries, LeafEntry, Node, NodeDecodeError, NodeView, Probe, NODE_SIZE};
@@ -150,10 +150,7 @@ impl Overlay {
         old: Option<(u64, u64)>,
         image: &[u8; NODE_SIZE],
     ) -> Result<u64, TreeError> {
-        let block = match old {
-            Some((block, generation)) if generation > root.snapshot_generation => block,
-            _ => tx.allocate(1)?.start,
-        };
+        let block = place(tx, root, old)?;
         match self.nodes.get_mut(&block) {
             Some((kept, dirty)) => {
                 kept.copy_from_slice(image);
