@@ -19,6 +19,9 @@
 //!   (`node::seal`) before it reaches the disk, at once by default, or
 //!   once per block per transaction in a cache that keeps the
 //!   transaction's writes (a node rewritten five times is sealed once).
+//! - A sorted run of entries goes in as one batch ([`insert_batch`]): one
+//!   descent per leaf it touches, each changed node written once, and
+//!   the same tree, node for node, as single inserts of each entry.
 //! - The caller owns the transaction: every operation runs inside the
 //!   transaction the caller opened, so a tree change commits atomically with
 //!   whatever else the caller writes (its roots, data extents).
@@ -81,5 +84,6 @@ pub use diff::{diff, diff_page, DiffEntry, DiffLimits, DiffPageEnd, DiffStats};
 pub use node::{node_checksums, node_seals, MAX_KEY_LEN, MAX_LEVEL, MAX_VALUE_LEN, NODE_SIZE};
 pub use root::{RootDecodeError, TreeRoot};
 pub use tree::{
-    create, get, insert, insert_with, read_node, remove, snapshot, visit_node_blocks, TreeError,
+    create, get, insert, insert_batch, insert_with, read_node, remove, snapshot, visit_node_blocks,
+    TreeError,
 };

@@ -26,8 +26,10 @@ use crate::node::{
 };
 use crate::root::TreeRoot;
 
+mod batch;
 mod removal;
 
+pub use batch::insert_batch;
 pub use removal::remove;
 
 const _: () = assert!(NODE_SIZE == BLOCK_SIZE);
@@ -317,12 +319,22 @@ fn store_image<T: Transactional>(
     old: Option<(u64, u64)>,
     image: &mut [u8; NODE_SIZE],
 ) -> Result<u64, TreeError> {
-    let block = match old {
-        Some((block, generation)) if generation > root.snapshot_generation => block,
-        _ => tx.allocate(1)?.start,
-    };
+    let block = place(tx, root, old)?;
     tx.write_sealing(block, image, seal)?;
     Ok(block)
+}
+
+/// Where a changed node replacing `old` (block, generation) goes: over it
+/// when the tree alone owns it, else to a newly allocated block.
+fn place<T: Transactional>(
+    tx: &mut T,
+    root: &TreeRoot,
+    old: Option<(u64, u64)>,
+) -> Result<u64, TreeError> {
+    Ok(match old {
+        Some((block, generation)) if generation > root.snapshot_generation => block,
+        _ => tx.allocate(1)?.start,
+    })
 }
 
 /// Frees `block` if the tree alone owns it (a shared node is left for GC).
@@ -384,11 +396,23 @@ fn store_maybe_split<T: Transactional>(
     tx: &mut T,
     root: &TreeRoot,
     old: Option<(u64, u64)>,
+    node: Node,
+) -> Result<Written, TreeError> {
+    split_and_store(root, old, node, &mut |old, n| store_node(tx, root, old, n))
+}
+
+/// [`store_maybe_split`] through `store` (a `store_node`): the node, or
+/// its left half at `old`'s place first and then its right half at a new
+/// block (the order of the allocations, which batched inserts keep).
+fn split_and_store(
+    root: &TreeRoot,
+    old: Option<(u64, u64)>,
     mut node: Node,
+    store: &mut dyn FnMut(Option<(u64, u64)>, Node) -> Result<u64, TreeError>,
 ) -> Result<Written, TreeError> {
     if node.fits() {
         return Ok(Written {
-            block: store_node(tx, root, old, node)?,
+            block: store(old, node)?,
             split: None,
         });
     }
@@ -398,12 +422,41 @@ fn store_maybe_split<T: Transactional>(
         level: node.level,
         entries: right_entries,
     };
-    let left_block = store_node(tx, root, old, node)?;
-    let right_block = store_node(tx, root, None, right)?;
+    let left_block = store(old, node)?;
+    let right_block = store(None, right)?;
     Ok(Written {
         block: left_block,
         split: Some((sep, right_block)),
     })
+}
+
+/// The new root over a root (at level `top`) that split into `left` and
+/// `right` at `sep`, and the tree's height with it.
+fn grown_root(
+    root: &TreeRoot,
+    top: u8,
+    left: u64,
+    (sep, right): (Vec<u8>, u64),
+) -> Result<(Node, u8), TreeError> {
+    let height = root.height.saturating_add(1);
+    if height > MAX_LEVEL + 1 {
+        return Err(TreeError::TooDeep { height });
+    }
+    let node = Node {
+        generation: root.generation,
+        level: top + 1,
+        entries: Entries::Branch(vec![
+            BranchEntry {
+                key: Vec::new(),
+                child: left,
+            },
+            BranchEntry {
+                key: sep,
+                child: right,
+            },
+        ]),
+    };
+    Ok((node, height))
 }
 
 /// Inserts or replaces `key`; returns the previous value.
@@ -440,25 +493,8 @@ pub fn insert_with<T: Transactional>(
     let (written, old_value) = insert_at(tx, root, root.block, top, key, value, buf)?;
     if let Some(w) = written {
         root.block = w.block;
-        if let Some((sep, right)) = w.split {
-            let height = root.height.saturating_add(1);
-            if height > MAX_LEVEL + 1 {
-                return Err(TreeError::TooDeep { height });
-            }
-            let new_root = Node {
-                generation: root.generation,
-                level: top + 1,
-                entries: Entries::Branch(vec![
-                    BranchEntry {
-                        key: Vec::new(),
-                        child: w.block,
-                    },
-                    BranchEntry {
-                        key: sep,
-                        child: right,
-                    },
-                ]),
-            };
+        if let Some(split) = w.split {
+            let (new_root, height) = grown_root(root, top, w.block, split)?;
             root.block = store_node(tx, root, None, new_root)?;
             root.height = height;
         }

@@ -52,6 +52,18 @@ fn key(i: u32) -> Vec<u8> {
 
 #[test]
 fn every_crash_state_is_a_committed_state() {
+    crash_states(false);
+}
+
+/// The same with each round's inserts made as one `insert_batch` (its
+/// nodes written at the end of the batch, in block order, in the same
+/// transaction).
+#[test]
+fn every_crash_state_is_a_committed_state_with_batched_inserts() {
+    crash_states(true);
+}
+
+fn crash_states(batched: bool) {
     let mut tx = common::new_store(4096);
     tx.begin().unwrap();
     let mut live = cowbtree::create(&mut tx).unwrap();
@@ -75,6 +87,7 @@ fn every_crash_state_is_a_committed_state() {
             snaps.push(cowbtree::snapshot(&mut live).unwrap());
             snap_models.push(model.clone());
         }
+        let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for _ in 0..40 {
             let i = rng.below(600) as u32;
             if rng.below(3) == 0 || round >= 18 {
@@ -82,6 +95,8 @@ fn every_crash_state_is_a_committed_state() {
                     cowbtree::remove(&mut tx, &mut live, &key(i)).unwrap(),
                     model.remove(&key(i))
                 );
+            } else if batched {
+                batch.push((key(i), vec![round as u8; rng.below(200) as usize]));
             } else {
                 let v = vec![round as u8; rng.below(200) as usize];
                 assert_eq!(
@@ -90,6 +105,15 @@ fn every_crash_state_is_a_committed_state() {
                 );
             }
         }
+        // The round's inserts (none unless `batched`), after its removes.
+        // Stable: a key drawn twice ends with its later value.
+        batch.sort_by(|a, b| a.0.cmp(&b.0));
+        let before = model.len();
+        for (k, v) in &batch {
+            model.insert(k.clone(), v.clone());
+        }
+        let added = cowbtree::insert_batch(&mut tx, &mut live, &batch, &mut [0; 4096]).unwrap();
+        assert_eq!(added as usize, model.len() - before);
         save(&mut tx, &live, &snaps);
         let durable = round % 3 != 0;
         tx.commit(if durable {

@@ -137,12 +137,15 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
 }
 
 /// `inner` (a store, or `&mut` one), counting the reads made through it:
-/// calls, blocks and bytes. Every other operation passes straight through.
+/// calls, blocks and bytes, and the sealed node images written
+/// (`write_verified`, which the default `write_sealing` calls after its
+/// seal: one seal each). Every other operation passes straight through.
 pub struct CountingReads<S> {
     pub inner: S,
     pub calls: u64,
     pub blocks: u64,
     pub bytes: u64,
+    pub node_writes: u64,
 }
 
 impl<S> CountingReads<S> {
@@ -152,6 +155,7 @@ impl<S> CountingReads<S> {
             calls: 0,
             blocks: 0,
             bytes: 0,
+            node_writes: 0,
         }
     }
 }
@@ -176,6 +180,7 @@ impl<S: Transactional> Transactional for CountingReads<S> {
         self.inner.write(first, data)
     }
     fn write_verified(&mut self, block: u64, data: &[u8]) -> Result<(), Error> {
+        self.node_writes += 1;
         self.inner.write_verified(block, data)
     }
     fn write_fresh(&mut self, first: u64, data: &[u8]) -> Result<(), Error> {

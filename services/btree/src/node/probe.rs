@@ -177,6 +177,18 @@ impl<'a> Probe<'a> {
         self.image.get(at..at + len).unwrap_or_default()
     }
 
+    /// The key of entry `below()`, the first above the key probed for:
+    /// in a branch, the exclusive upper bound of the child's key range
+    /// within this node (`None`: the child is the last, bounded by this
+    /// node's own range).
+    pub fn next_key(&self) -> Option<&'a [u8]> {
+        if self.below >= self.count {
+            return None;
+        }
+        let len = usize::from(*self.image.get(self.next)?);
+        Some(self.bytes(self.next + entry_overhead(self.level), len))
+    }
+
     /// The value stored under the key, in a leaf that has it.
     pub fn found(&self) -> Option<&'a [u8]> {
         let s = self.last.filter(|_| self.exact && self.is_leaf())?;

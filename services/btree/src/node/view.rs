@@ -332,6 +332,106 @@ impl<'a> NodeView<'a> {
         out
     }
 
+    /// This leaf with the entries of `run` (keys in non-decreasing order,
+    /// each within the key and value limits) put in one after the other,
+    /// as that many single inserts would leave it, written into `out`
+    /// (every byte of it) in one pass, stamped with `generation`, to be
+    /// [`super::seal`]ed. Stops before the first entry that would not fit
+    /// (a single insert would split the leaf there): [`Merged::taken`]
+    /// entries of `run` are in. An entry equal to what the leaf holds
+    /// already changes nothing, as a single insert leaves such a leaf
+    /// alone; `out` is written only when [`Merged::changed`]. A key given
+    /// twice ends with its last value. The batched insert's leaf step
+    /// (`tree::batch`): one image per leaf and run, not one per entry.
+    pub(crate) fn merge_run_into<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        out: &mut [u8; NODE_SIZE],
+        run: &[(K, V)],
+        generation: u64,
+    ) -> Merged {
+        let mut merged = Merged::default();
+        if !self.is_leaf() {
+            return merged;
+        }
+        let n = self.len();
+        let mut used = self.used();
+        let mut count = n;
+        // Entries before `copied` are in `out` (or replaced); `next` is the
+        // first entry whose key is at or above the run's current key.
+        let (mut copied, mut next) = (0, 0);
+        let mut at = HEADER_LEN;
+        // Where the last entry written from the run starts in `out`, and
+        // its index in `run` (a repeated key replaces it there).
+        let mut last: Option<(usize, usize)> = None;
+        for (t, (key, value)) in run.iter().enumerate() {
+            let (key, value) = (key.as_ref(), value.as_ref());
+            if key.len() > MAX_KEY_LEN || value.len() > MAX_VALUE_LEN {
+                break;
+            }
+            next += self.spans[next..].partition_point(|s| {
+                let k = usize::from(s.key_at);
+                self.image[k..k + usize::from(s.key_len)] < *key
+            });
+            let repeated = last.filter(|&(_, lt)| run[lt].0.as_ref() == key);
+            let existing = (next < n && self.key(next) == key).then_some(next);
+            let current = match (repeated, existing) {
+                (Some((_, lt)), _) => Some(run[lt].1.as_ref()),
+                (None, Some(e)) => Some(self.value(e)),
+                (None, None) => None,
+            };
+            if current == Some(value) {
+                merged.taken += 1;
+                continue;
+            }
+            let size = LEAF_ENTRY_OVERHEAD + key.len() + value.len();
+            let now = match current {
+                Some(c) => used - (LEAF_ENTRY_OVERHEAD + key.len() + c.len()) + size,
+                None => used + size,
+            };
+            if now > CAPACITY {
+                break;
+            }
+            used = now;
+            match repeated {
+                // The run's entry for this key is the last one in `out`.
+                Some((start, _)) => at = start,
+                None => {
+                    let (from, to) = (self.entry_start(copied), self.entry_start(next));
+                    if !merged.changed {
+                        out[..HEADER_LEN].copy_from_slice(&self.image[..HEADER_LEN]);
+                    }
+                    out[at..at + (to - from)].copy_from_slice(&self.image[from..to]);
+                    at += to - from;
+                    copied = next + usize::from(existing.is_some());
+                    if existing.is_none() {
+                        count += 1;
+                        merged.new_keys += 1;
+                    }
+                }
+            }
+            last = Some((at, t));
+            out[at] = key.len() as u8;
+            out[at + 1..at + LEAF_ENTRY_OVERHEAD]
+                .copy_from_slice(&(value.len() as u16).to_le_bytes());
+            at += LEAF_ENTRY_OVERHEAD;
+            out[at..at + key.len()].copy_from_slice(key);
+            at += key.len();
+            out[at..at + value.len()].copy_from_slice(value);
+            at += value.len();
+            merged.taken += 1;
+            merged.changed = true;
+        }
+        if merged.changed {
+            let (from, to) = (self.entry_start(copied), self.entry_start(n));
+            out[at..at + (to - from)].copy_from_slice(&self.image[from..to]);
+            at += to - from;
+            debug_assert_eq!(at, HEADER_LEN + used);
+            out[at..].fill(0);
+            stamp(out, generation, count, used);
+        }
+        merged
+    }
+
     /// Copies the entries out.
     pub fn to_node(&self) -> Node {
         let n = self.len();
@@ -360,6 +460,17 @@ impl<'a> NodeView<'a> {
             entries,
         }
     }
+}
+
+/// What [`NodeView::merge_run_into`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Merged {
+    /// Entries of the run that are in the leaf now (a prefix of it).
+    pub taken: usize,
+    /// Whether any of them changed the leaf (then `out` holds its image).
+    pub changed: bool,
+    /// How many of them were keys the leaf did not hold.
+    pub new_keys: u64,
 }
 
 /// Writes into `out` the leaf `image` of `count` entries in `used` bytes

@@ -132,6 +132,12 @@ impl ContentStore {
         }
         let places = self.place(tx, cuts, &new, &mut done)?;
         self.write_cuts(tx, buf, cuts, &new, &places, &mut done)?;
+        // The new chunks' index entries, in hash order, go in as one
+        // batch: one descent per index leaf they touch and each changed
+        // node written (sealed) once, not one insert per chunk (issue
+        // #13). Their hashes are distinct and not in the index: each is a
+        // new key, as one insert each would make it.
+        let mut entries = Vec::with_capacity(new.len());
         for (&i, &start) in new.iter().zip(&places) {
             let c = &cuts[i];
             let entry = IndexEntry {
@@ -139,11 +145,18 @@ impl ContentStore {
                 len: c.len,
                 epoch: self.root.epoch,
             };
-            cowbtree::insert(tx, &mut self.root.index, &c.hash, &entry.encode())?;
+            entries.push((c.hash, entry.encode()));
             self.root.chunks += 1;
             self.root.chunk_bytes += u64::from(c.len);
             self.root.data_blocks += c.blocks();
         }
+        entries.sort_unstable_by_key(|e| e.0);
+        cowbtree::insert_batch(
+            tx,
+            &mut self.root.index,
+            &entries,
+            &mut [0; cowbtree::NODE_SIZE],
+        )?;
         done.stored = new.len() as u64;
         for c in cuts {
             emit(ChunkRef {

@@ -56,12 +56,19 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
 
     /// Records chunks `refs` as the extents of `ino` from offset `at` on;
     /// returns the offset after the last.
+    ///
+    /// Their keys (the inode, then each extent's end offset) grow, so they
+    /// go in as one batch ([`cowbtree::insert_batch`]): a piece's extents
+    /// land in the same leaf or two, which is then rebuilt and written
+    /// once, not once per chunk (issue #13). The tree is the one an
+    /// insert per chunk makes.
     pub(crate) fn put_extents(
         &mut self,
         ino: u64,
         mut at: u64,
         refs: &[ChunkRef],
     ) -> Result<u64, FsError> {
+        let mut entries = Vec::with_capacity(refs.len());
         for r in refs {
             at = at
                 .checked_add(u64::from(r.len))
@@ -70,8 +77,10 @@ impl<T: Transactional, C: Chunks<T>> Fs<T, C> {
                     size: at,
                     max: u64::MAX,
                 })?;
-            self.live_insert(&extent_key(ino, at), &r.encode())?;
+            entries.push((extent_key(ino, at), r.encode()));
         }
+        let (dev, live, buf) = (&mut self.dev, &mut self.state.live, &mut self.node_buf);
+        cowbtree::insert_batch(dev, live, &entries, buf)?;
         Ok(at)
     }
 
