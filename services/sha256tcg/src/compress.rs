@@ -168,15 +168,11 @@ macro_rules! rounds {
     };
 }
 
-/// Message word `i` < 16: read from the block as its round uses it, and
-/// kept in the ring for the schedule. (Filling the ring first made the
-/// compiler store all 16 words and load each again for its round.)
+/// Message word `i` < 16: read as it is used.
 macro_rules! load {
-    ($sigma:ident, $w:ident, $i:expr) => {{
-        let b = &$w.1[4 * $i..4 * $i + 4];
-        $w.0[$i] = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-        $w.0[$i]
-    }};
+    ($sigma:ident, $w:ident, $i:expr) => {
+        $w[$i]
+    };
 }
 
 /// Message word `i` >= 16, computed in the 16-word ring as it is used.
@@ -185,12 +181,11 @@ macro_rules! load {
 macro_rules! schedule {
     ($sigma:ident, $w:ident, $i:expr) => {{
         let j = $i & 15;
-        let w = &mut $w.0;
-        w[j] = w[j]
-            .wrapping_add($sigma!(w[($i - 2) & 15], 2, 17, 10))
-            .wrapping_add(w[($i - 7) & 15])
-            .wrapping_add($sigma!(w[($i - 15) & 15], 11, 7, 3));
-        w[j]
+        $w[j] = $w[j]
+            .wrapping_add($sigma!($w[($i - 2) & 15], 2, 17, 10))
+            .wrapping_add($w[($i - 7) & 15])
+            .wrapping_add($sigma!($w[($i - 15) & 15], 11, 7, 3));
+        $w[j]
     }};
 }
 
@@ -200,8 +195,10 @@ macro_rules! compress_with {
     ($name:ident, $round:ident, $sigma:ident) => {
         pub(crate) fn $name(state: &mut [u32; 8], blocks: &[[u8; 64]]) {
             for block in blocks {
-                // The 16-word ring, and the block its first 16 words come from.
-                let mut w = ([0u32; 16], block);
+                let mut w = [0u32; 16];
+                for (word, bytes) in w.iter_mut().zip(block.chunks_exact(4)) {
+                    *word = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                }
                 let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *state;
                 let mut bc = b ^ c;
                 rounds!(
