@@ -9,9 +9,14 @@
 //! call (`cc_compute_all`) unless a later flag-setting instruction makes
 //! them dead first. LLVM schedules a spill or reload (a memory access,
 //! where TCG must have the flags ready) right after 126 of the 224 rotates
-//! of a block; gcc after 17. Here each rotate is `ror` followed by `test`
-//! in one `asm!` block, so its flags are always dead: 186–197 MB/cpu-s for
+//! of a block; gcc after 17. Here every rotate's flags are dead inside
+//! its `asm!` block: three of G's four rotates are followed by G's next
+//! add in the same block, the fourth by a `test`: 186–197 MB/cpu-s for
 //! the compression (2.2x the crate), the whole hash 1.1–1.5x the C.
+//! (A `test` after each rotate, as first written, cost 5–7 % more: 224
+//! `test`s per block and a zero-extension after each 32-bit add and xor,
+//! which the blocks' 64-bit forms avoid; docs/speed.md "The hashes'
+//! memory accesses under TCG".)
 //!
 //! # Design principles
 //! - Only what the store needs: the default hash mode, 32 bytes out, one
@@ -25,7 +30,11 @@
 //!   chaining values pushed on a stack, merged when the chunk count says a
 //!   subtree is complete, the last chunk folded in with ROOT on the top
 //!   node. The stack is a fixed array: 54 levels cover 2^64 bytes.
-//! - Other architectures get `rotate_right`; only x86-64 uses `asm!`.
+//! - Few TCG ops per G: in the `asm!` blocks the xors and adds are 64-bit
+//!   (TCG zero-extends every 32-bit result), only the rotates 32-bit (they
+//!   read the low halves; the compiler reads the outputs as `u32`).
+//! - Other architectures get `rotate_right`; only x86-64 uses `asm!`, and
+//!   a host test holds the plain G equal to the `asm!` one.
 #![no_std]
 
 mod compress;
