@@ -36,10 +36,8 @@ const POLY_REFLECTED: u32 = 0x82F6_3B78;
 
 /// `a * b mod P` over GF(2), both in the register's reflected form.
 /// Hand-written (zlib's `multmodp`): the `crc` crate has no way to extend
-/// a checksum over zeros without reading them. Public (as
-/// `block::crc32c_mul_mod_p`) for cowbtree's node checksums, which extend
-/// over their zero tails the same way.
-pub const fn mul_mod_p(a: u32, mut b: u32) -> u32 {
+/// a checksum over zeros without reading them.
+pub(crate) const fn mul_mod_p(a: u32, mut b: u32) -> u32 {
     let mut m = 1u32 << 31;
     let mut p = 0;
     while m != 0 {
@@ -78,24 +76,52 @@ const ZERO_BYTES_POW2: [u32; 32] = {
 
 /// CRC-32C of a message followed by `zeros` zero bytes, from the
 /// message's CRC-32C `crc`, without reading the zeros: each zero byte
-/// through the register multiplies it by `x^8 mod P`, so `zeros` of them
-/// are at most 32 multiplications (zlib's `crc32_combine`). Under QEMU's
-/// TCG a CRC pass over a 4 KiB block is ~26,500 cycles; the journal's
-/// descriptor and commit blocks are mostly zeros (docs/speed.md).
+/// through the register multiplies it by `x^8 mod P`, so below 4096 zeros
+/// it is two multiplications by factors from small tables (zlib's
+/// `crc32_combine`). Under QEMU's TCG a CRC pass over a 4 KiB block is
+/// ~26,500 cycles; the journal's descriptor and commit blocks and the tree
+/// nodes' tails (cowbtree) are mostly zeros (docs/speed.md).
 pub fn crc32c_extended_by_zeros(crc: u32, zeros: usize) -> u32 {
     // The register after the message is its CRC with the final XOR undone.
     let mut register = crc ^ 0xFFFF_FFFF;
-    let mut z = zeros as u64;
-    let mut k = 0;
-    while z != 0 {
-        if z & 1 != 0 {
-            register = mul_mod_p(ZERO_BYTES_POW2[k], register);
-        }
-        z >>= 1;
-        k += 1;
+    let mut rest = zeros;
+    while rest >= ZEROS_TABLE * ZEROS_TABLE {
+        // Beyond the tables (never for a block's tail).
+        register = mul_mod_p(ZEROS_HIGH[ZEROS_TABLE - 1], register);
+        rest -= (ZEROS_TABLE - 1) * ZEROS_TABLE;
+    }
+    if rest >= ZEROS_TABLE {
+        register = mul_mod_p(ZEROS_HIGH[rest / ZEROS_TABLE], register);
+    }
+    let low = rest % ZEROS_TABLE;
+    if low != 0 {
+        register = mul_mod_p(ZEROS_LOW[low], register);
     }
     register ^ 0xFFFF_FFFF
 }
+
+/// Entries of each factor table: any count of zeros below 64 * 64 = 4096
+/// is one factor of each.
+const ZEROS_TABLE: usize = 64;
+
+/// `step^i` for `i` in `0..64`, `step` a power of `x` mod P.
+const fn powers(step: u32) -> [u32; ZEROS_TABLE] {
+    let mut t = [0u32; ZEROS_TABLE];
+    let mut x = 1u32 << 31; // x^0
+    let mut i = 0;
+    while i < ZEROS_TABLE {
+        t[i] = x;
+        x = mul_mod_p(x, step);
+        i += 1;
+    }
+    t
+}
+
+/// `x^(8 * n) mod P` for `n` in `0..64`: `n` zero bytes (`x^8` is one).
+const ZEROS_LOW: [u32; ZEROS_TABLE] = powers(ZERO_BYTES_POW2[0]);
+
+/// `x^(8 * 64 * n) mod P` for `n` in `0..64`: `64 * n` zero bytes.
+const ZEROS_HIGH: [u32; ZEROS_TABLE] = powers(ZERO_BYTES_POW2[6]);
 
 /// `x^(8 * zeros) mod P`: the factor [`crc32c_extended_by_zeros`] multiplies
 /// the register by, computed once for a length known beforehand (one

@@ -84,7 +84,7 @@ pub mod crash;
 mod file_device;
 
 pub use byte_size::ByteSize;
-pub use checksum::{mul_mod_p as crc32c_mul_mod_p, sealed_image_crc, SEAL_FIELD};
+pub use checksum::{crc32c_extended_by_zeros, sealed_image_crc, SEAL_FIELD};
 pub use device::{check_request, BlockDevice, DeviceError, IoRequest, MemDevice};
 pub use error::{Corruption, Error, FaultOp, WriteFault};
 #[cfg(feature = "std")]
